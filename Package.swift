@@ -1,0 +1,66 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Layers (see README "Architecture"): executables → node runtime → storage / wire → model.
+// The C system libraries are Debian packages installed by `make deps`.
+let package = Package(
+    name: "footfall",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "footfall", targets: ["footfall"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "CGeoIP", pkgConfig: "geoip", providers: [.apt(["libgeoip-dev"])]),
+        .systemLibrary(name: "CMaxMindDB", pkgConfig: "libmaxminddb", providers: [.apt(["libmaxminddb-dev"])]),
+
+        // Hashing, HMAC, scrypt and randomness from OpenSSL's libcrypto: deterministic, no I/O.
+        .target(name: "FootfallCrypto", dependencies: ["COpenSSL"]),
+        // Pure model: events, keys, privacy transforms, HLL, retention, visits. No I/O, no clock reads.
+        .target(name: "FootfallModel", dependencies: ["FootfallCrypto"]),
+        // Generated protobuf code from Proto/ (committed; regenerate with Proto/generate.sh).
+        .target(name: "FootfallWire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(
+            name: "FootfallStorage",
+            dependencies: ["CRocksDB", "FootfallModel", "FootfallWire", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "FootfallNode",
+            dependencies: [
+                "FootfallModel", "FootfallStorage", "FootfallCrypto", "CGeoIP", "CMaxMindDB",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Static")]
+        ),
+        .executableTarget(
+            name: "footfall",
+            dependencies: [
+                "FootfallNode", "FootfallStorage", "FootfallModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "FootfallModelTests", dependencies: ["FootfallModel"]),
+        .testTarget(name: "FootfallStorageTests", dependencies: ["FootfallStorage", "FootfallModel"]),
+        .testTarget(
+            name: "FootfallNodeTests",
+            dependencies: [
+                "FootfallNode", "FootfallStorage", "FootfallModel",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

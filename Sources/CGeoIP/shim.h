@@ -1,0 +1,3 @@
+#pragma once
+#include <GeoIP.h>
+#include <GeoIPCity.h>

@@ -1,0 +1,169 @@
+import Foundation
+
+/// A HyperLogLog sketch of distinct visitors, with precision p = 14 (16,384 registers).
+///
+/// Precision: the relative standard error is 1.04 / sqrt(16384) ≈ 0.81 %; tests hold every
+/// estimate within 3 standard errors (2.5 %) of the exact count from 1 to 1,000,000 distinct ids.
+/// The estimator is Ertl's improved raw estimator ("New cardinality estimation algorithms for
+/// HyperLogLog sketches", 2017), which needs no empirical bias tables and no switch to linear
+/// counting. Small sketches are stored sparse (3 bytes per non-zero register) and become dense past
+/// `sparseEntriesMax`, so a quiet 15-minute bucket costs a few bytes, not 16 KiB.
+public struct HyperLogLog: Hashable, Sendable {
+    public static let precision = 14
+    public static let registerCount = 1 << precision
+    static let sparseEntriesMax = 2048
+    static let sparseTag: UInt8 = 0x01
+    static let denseTag: UInt8 = 0x02
+
+    enum Storage: Hashable, Sendable {
+        case sparse([UInt16: UInt8])
+        case dense([UInt8])
+    }
+
+    var storage: Storage = .sparse([:])
+
+    public init() {}
+
+    public mutating func insert(_ visitor: VisitorID) {
+        let hash = HyperLogLog.mix(visitor.rawValue)
+        let index = Int(hash >> UInt64(64 - HyperLogLog.precision))
+        let rest = hash << UInt64(HyperLogLog.precision)
+        let rho = UInt8(min(rest.leadingZeroBitCount, 64 - HyperLogLog.precision) + 1)
+        set(index: index, rho: rho)
+    }
+
+    mutating func set(index: Int, rho: UInt8) {
+        switch storage {
+        case .sparse(var entries):
+            if rho > entries[UInt16(index), default: 0] { entries[UInt16(index)] = rho }
+            if entries.count > HyperLogLog.sparseEntriesMax {
+                var registers = [UInt8](repeating: 0, count: HyperLogLog.registerCount)
+                for (i, r) in entries { registers[Int(i)] = r }
+                storage = .dense(registers)
+            } else {
+                storage = .sparse(entries)
+            }
+        case .dense(var registers):
+            if rho > registers[index] {
+                registers[index] = rho
+                storage = .dense(registers)
+            }
+        }
+    }
+
+    public mutating func merge(_ other: HyperLogLog) {
+        switch other.storage {
+        case .sparse(let entries):
+            for (index, rho) in entries { set(index: Int(index), rho: rho) }
+        case .dense(let registers):
+            var mine: [UInt8]
+            switch storage {
+            case .dense(let existing): mine = existing
+            case .sparse(let entries):
+                mine = [UInt8](repeating: 0, count: HyperLogLog.registerCount)
+                for (i, r) in entries { mine[Int(i)] = r }
+            }
+            for i in 0..<HyperLogLog.registerCount where registers[i] > mine[i] { mine[i] = registers[i] }
+            storage = .dense(mine)
+        }
+    }
+
+    public var estimate: Int {
+        let m = Double(HyperLogLog.registerCount)
+        let q = 64 - HyperLogLog.precision
+        var histogram = [Double](repeating: 0, count: q + 2)
+        switch storage {
+        case .sparse(let entries):
+            histogram[0] = m - Double(entries.count)
+            for rho in entries.values { histogram[Int(rho)] += 1 }
+        case .dense(let registers):
+            for rho in registers { histogram[Int(rho)] += 1 }
+        }
+        if histogram[0] == m { return 0 }
+        var z = m * HyperLogLog.tau(1 - histogram[q + 1] / m)
+        for k in stride(from: q, through: 1, by: -1) { z = 0.5 * (z + histogram[k]) }
+        z += m * HyperLogLog.sigma(histogram[0] / m)
+        let alphaInfinity = 1 / (2 * log(2.0))
+        return Int((alphaInfinity * m * m / z).rounded())
+    }
+
+    static func sigma(_ start: Double) -> Double {
+        if start == 1 { return .infinity }
+        var x = start, y = 1.0, z = start
+        while true {
+            x *= x
+            let previous = z
+            z += x * y
+            y += y
+            if z == previous { return z }
+        }
+    }
+
+    static func tau(_ start: Double) -> Double {
+        if start == 0 || start == 1 { return 0 }
+        var x = start, y = 1.0, z = 1 - start
+        while true {
+            x = x.squareRoot()
+            let previous = z
+            y *= 0.5
+            z -= (1 - x) * (1 - x) * y
+            if z == previous { return z / 3 }
+        }
+    }
+
+    /// SplitMix64's finaliser: visitor ids are already hashes, but this keeps the sketch sound
+    /// whatever their origin.
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    // MARK: Encoding
+
+    public var encoded: [UInt8] {
+        switch storage {
+        case .sparse(let entries):
+            var out: [UInt8] = [HyperLogLog.sparseTag]
+            out.reserveCapacity(1 + entries.count * 3)
+            for index in entries.keys.sorted() {
+                let packed = UInt32(index) << 6 | UInt32(entries[index]!)
+                out += [UInt8(packed >> 16), UInt8((packed >> 8) & 0xff), UInt8(packed & 0xff)]
+            }
+            return out
+        case .dense(let registers):
+            return [HyperLogLog.denseTag] + registers
+        }
+    }
+
+    public init?(encoded bytes: some Collection<UInt8>) {
+        let bytes = Array(bytes)
+        guard let tag = bytes.first else { return nil }
+        switch tag {
+        case HyperLogLog.sparseTag:
+            guard (bytes.count - 1) % 3 == 0 else { return nil }
+            var entries = [UInt16: UInt8]()
+            var offset = 1
+            while offset < bytes.count {
+                let packed = UInt32(bytes[offset]) << 16 | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2])
+                let rho = UInt8(packed & 0x3f)
+                guard rho >= 1, rho <= 64 - HyperLogLog.precision + 1 else { return nil }
+                entries[UInt16(packed >> 6)] = rho
+                offset += 3
+            }
+            storage = entries.count > HyperLogLog.sparseEntriesMax ? .dense(HyperLogLog.densify(entries)) : .sparse(entries)
+        case HyperLogLog.denseTag:
+            guard bytes.count == 1 + HyperLogLog.registerCount else { return nil }
+            storage = .dense(Array(bytes.dropFirst()))
+        default:
+            return nil
+        }
+    }
+
+    static func densify(_ entries: [UInt16: UInt8]) -> [UInt8] {
+        var registers = [UInt8](repeating: 0, count: registerCount)
+        for (i, r) in entries { registers[Int(i)] = r }
+        return registers
+    }
+}

@@ -1,0 +1,163 @@
+/// Aggregates kept per site and 15-minute UTC bucket. They hold no personal data (dimensions are
+/// paths, hosts, UTM values, countries, device families), so they outlive retention and erasure.
+public enum RollupMetric: UInt8, Sendable, CaseIterable, Codable {
+    // Per event: a count of pageviews (or events, for custom events and clicks) and a sketch of
+    // distinct visitors.
+    case total = 1
+    case page = 2
+    case referrer = 3
+    case utmSource = 4
+    case utmMedium = 5
+    case utmCampaign = 6
+    case utmTerm = 7
+    case utmContent = 8
+    case country = 9
+    case region = 10
+    case browser = 11
+    case os = 12
+    case device = 13
+    case customEvent = 14
+    case click = 15
+    // Per visit, recomputed whenever a visitor's events change: the cell is attributed to the
+    // bucket where the visit starts.
+    case visits = 32
+    case bounces = 33
+    case visitDuration = 34
+    case entryPage = 35
+    case exitPage = 36
+
+    public var name: String {
+        switch self {
+        case .total: "total"
+        case .page: "page"
+        case .referrer: "referrer"
+        case .utmSource: "utm_source"
+        case .utmMedium: "utm_medium"
+        case .utmCampaign: "utm_campaign"
+        case .utmTerm: "utm_term"
+        case .utmContent: "utm_content"
+        case .country: "country"
+        case .region: "region"
+        case .browser: "browser"
+        case .os: "os"
+        case .device: "device"
+        case .customEvent: "event"
+        case .click: "click"
+        case .visits: "visits"
+        case .bounces: "bounces"
+        case .visitDuration: "visit_duration"
+        case .entryPage: "entry_page"
+        case .exitPage: "exit_page"
+        }
+    }
+
+    public init?(name: String) {
+        guard let metric = RollupMetric.allCases.first(where: { $0.name == name }) else { return nil }
+        self = metric
+    }
+
+    /// Dimensions a breakdown can be asked for.
+    public static let breakdowns: [RollupMetric] = [
+        .page, .entryPage, .exitPage, .referrer, .utmSource, .utmMedium, .utmCampaign, .utmTerm, .utmContent,
+        .country, .region, .browser, .os, .device, .customEvent, .click,
+    ]
+
+    public var isVisitBased: Bool { rawValue >= 32 }
+}
+
+/// One rollup value: a signed count and, for per-event metrics, a sketch of distinct visitors.
+/// Cells merge by adding counts and uniting sketches, which is commutative, so RocksDB's merge
+/// operator can apply them in any order.
+public struct RollupCell: Hashable, Sendable {
+    public var count: Int64
+    public var visitors: HyperLogLog?
+
+    public init(count: Int64, visitors: HyperLogLog? = nil) {
+        self.count = count
+        self.visitors = visitors
+    }
+
+    public mutating func merge(_ other: RollupCell) {
+        count &+= other.count
+        if let sketch = other.visitors {
+            if visitors == nil { visitors = HyperLogLog() }
+            visitors!.merge(sketch)
+        }
+    }
+
+    static let countTag: UInt8 = 0x01
+    static let countAndSketchTag: UInt8 = 0x02
+
+    public var encoded: [UInt8] {
+        var out: [UInt8] = [visitors == nil ? RollupCell.countTag : RollupCell.countAndSketchTag]
+        out += withUnsafeBytes(of: count.littleEndian) { Array($0) }
+        if let visitors { out += visitors.encoded }
+        return out
+    }
+
+    public init?(encoded bytes: some Collection<UInt8>) {
+        let bytes = Array(bytes)
+        guard bytes.count >= 9, bytes[0] == RollupCell.countTag || bytes[0] == RollupCell.countAndSketchTag else { return nil }
+        var raw: Int64 = 0
+        for (shift, byte) in bytes[1..<9].enumerated() { raw |= Int64(byte) << Int64(shift * 8) }
+        count = raw
+        if bytes[0] == RollupCell.countAndSketchTag {
+            guard let sketch = HyperLogLog(encoded: bytes[9...]) else { return nil }
+            visitors = sketch
+        } else {
+            guard bytes.count == 9 else { return nil }
+            visitors = nil
+        }
+    }
+
+    /// Folds an existing value and merge operands into one, as RocksDB's merge operator does.
+    /// Undecodable operands are skipped rather than poisoning the whole cell.
+    public static func mergeEncoded(existing: [UInt8]?, operands: [[UInt8]]) -> [UInt8] {
+        var cell = existing.flatMap { RollupCell(encoded: $0) } ?? RollupCell(count: 0)
+        for operand in operands {
+            if let decoded = RollupCell(encoded: operand) { cell.merge(decoded) }
+        }
+        return cell.encoded
+    }
+}
+
+/// One change to a rollup cell.
+public struct RollupUpdate: Hashable, Sendable {
+    public var metric: RollupMetric
+    public var bucket: QuarterHour
+    public var dimension: String
+    public var cell: RollupCell
+
+    public init(metric: RollupMetric, bucket: QuarterHour, dimension: String, cell: RollupCell) {
+        self.metric = metric
+        self.bucket = bucket
+        self.dimension = dimension
+        self.cell = cell
+    }
+
+    /// The per-event cells an event adds. Engagement pings count toward no per-event metric (they
+    /// only lengthen visits) and identify calls toward none at all.
+    public static func forEvent(_ event: Event) -> [RollupUpdate] {
+        guard event.kind == .pageview || event.kind == .custom || event.kind == .click else { return [] }
+        var sketch = HyperLogLog()
+        sketch.insert(event.visitor)
+        let cell = RollupCell(count: 1, visitors: sketch)
+        func update(_ metric: RollupMetric, _ dimension: String) -> RollupUpdate {
+            RollupUpdate(metric: metric, bucket: event.quarterHour, dimension: dimension, cell: cell)
+        }
+        switch event.kind {
+        case .custom: return [update(.customEvent, event.name), RollupUpdate(metric: .total, bucket: event.quarterHour, dimension: "", cell: RollupCell(count: 0, visitors: sketch))]
+        case .click: return [update(.click, "\(event.name):\(event.target)"), RollupUpdate(metric: .total, bucket: event.quarterHour, dimension: "", cell: RollupCell(count: 0, visitors: sketch))]
+        default: break
+        }
+        var updates = [update(.total, ""), update(.page, event.path)]
+        let dimensions: [(RollupMetric, String)] = [
+            (.referrer, event.referrerHost), (.utmSource, event.utm.source), (.utmMedium, event.utm.medium),
+            (.utmCampaign, event.utm.campaign), (.utmTerm, event.utm.term), (.utmContent, event.utm.content),
+            (.country, event.geo.country), (.region, event.geo.region), (.browser, event.device.browser),
+            (.os, event.device.os), (.device, event.device.deviceClass.name),
+        ]
+        for (metric, value) in dimensions where !value.isEmpty { updates.append(update(metric, value)) }
+        return updates
+    }
+}

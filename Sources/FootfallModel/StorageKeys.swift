@@ -1,0 +1,94 @@
+/// Key layouts of the column families. Keys are big-endian and start with the length-prefixed site
+/// id, so each site's data is one contiguous, self-describing range, and a whole day of a site's
+/// raw events or visitor index is one range that retention can delete at once.
+///
+/// | family   | key                                      | value                          |
+/// |----------|------------------------------------------|--------------------------------|
+/// | events   | site · day · event id                    | StoredEvent (protobuf)         |
+/// | visitors | site · day · visitor · event id          | kind · path (visit derivation) |
+/// | rollups  | site · metric · quarter hour · dimension | RollupCell (merge operator)    |
+/// | erasures | site · visitor                           | ErasureRecord (protobuf)       |
+/// | crm      | site · visitor                           | VisitorRecord (protobuf)       |
+public enum StorageKeys {
+    public static func sitePrefix(_ site: SiteID) -> [UInt8] {
+        let bytes = Array(site.rawValue.utf8)
+        return [UInt8(bytes.count)] + bytes
+    }
+
+    /// The first key after every key that starts with `prefix`.
+    public static func prefixEnd(_ prefix: [UInt8]) -> [UInt8] {
+        var end = prefix
+        while let last = end.last {
+            if last < 0xff {
+                end[end.count - 1] = last + 1
+                return end
+            }
+            end.removeLast()
+        }
+        return [0xff, 0xff, 0xff, 0xff]
+    }
+
+    // MARK: events
+
+    public static func eventDay(_ site: SiteID, _ day: Day) -> [UInt8] {
+        sitePrefix(site) + day.index.bigEndianBytes
+    }
+
+    public static func event(_ site: SiteID, _ id: EventID) -> [UInt8] {
+        eventDay(site, Day(containing: id.timestampMs)) + id.bytes
+    }
+
+    /// The event id at the end of an events key.
+    public static func eventID(fromEventKey key: [UInt8]) -> EventID? {
+        guard key.count >= 16 else { return nil }
+        return EventID(bytes: Array(key.suffix(16)))
+    }
+
+    // MARK: visitors
+
+    public static func visitorDay(_ site: SiteID, _ day: Day) -> [UInt8] { eventDay(site, day) }
+
+    public static func visitorDay(_ site: SiteID, _ day: Day, _ visitor: VisitorID) -> [UInt8] {
+        eventDay(site, day) + visitor.rawValue.bigEndianBytes
+    }
+
+    public static func visitorEvent(_ site: SiteID, _ visitor: VisitorID, _ id: EventID) -> [UInt8] {
+        visitorDay(site, Day(containing: id.timestampMs), visitor) + id.bytes
+    }
+
+    public static func visitorHitValue(kind: Event.Kind, path: String) -> [UInt8] {
+        [kind.rawValue] + Array(path.utf8)
+    }
+
+    public static func visitorHit(key: [UInt8], value: [UInt8]) -> Visits.Hit? {
+        guard let id = eventID(fromEventKey: key), let first = value.first, let kind = Event.Kind(rawValue: first) else { return nil }
+        return Visits.Hit(id: id, timestampMs: id.timestampMs, kind: kind, path: String(decoding: value.dropFirst(), as: UTF8.self))
+    }
+
+    // MARK: rollups
+
+    public static func rollupMetric(_ site: SiteID, _ metric: RollupMetric) -> [UInt8] {
+        sitePrefix(site) + [metric.rawValue]
+    }
+
+    public static func rollupBucket(_ site: SiteID, _ metric: RollupMetric, _ bucket: QuarterHour) -> [UInt8] {
+        rollupMetric(site, metric) + bucket.index.bigEndianBytes
+    }
+
+    public static func rollup(_ site: SiteID, _ update: RollupUpdate) -> [UInt8] {
+        rollupBucket(site, update.metric, update.bucket) + Array(update.dimension.utf8)
+    }
+
+    /// Bucket and dimension of a rollup key whose site and metric prefix is `prefixCount` bytes.
+    public static func rollupParts(key: [UInt8], prefixCount: Int) -> (QuarterHour, String)? {
+        guard key.count >= prefixCount + 4 else { return nil }
+        let bucket = QuarterHour(index: UInt32(bigEndianBytes: key[prefixCount..<prefixCount + 4]))
+        return (bucket, String(decoding: key[(prefixCount + 4)...], as: UTF8.self))
+    }
+
+    // MARK: erasures and CRM
+
+    public static func visitor(_ site: SiteID, _ visitor: VisitorID) -> [UInt8] {
+        sitePrefix(site) + visitor.rawValue.bigEndianBytes
+    }
+}

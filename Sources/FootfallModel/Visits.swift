@@ -1,0 +1,118 @@
+/// Visits (sessions) derived from one visitor's events: a visit is a run of events with no gap of
+/// 30 minutes or more.
+///
+/// Visits are derived where a site's events are stored, not at the ingest edge, because a visit's
+/// hits may arrive out of order or through different nodes. When events arrive late (or twice, or
+/// through repair), the visits they touch are recomputed from the visitor's stored events and the
+/// rollups receive the difference, never a blind increment.
+public enum Visits {
+    public static let gapMs: Int64 = 30 * TimeUnits.minuteMs
+
+    /// What visit derivation needs of an event; the visitor index stores exactly this.
+    public struct Hit: Hashable, Sendable, Comparable {
+        public var id: EventID
+        public var timestampMs: Int64
+        public var kind: Event.Kind
+        public var path: String
+
+        public init(id: EventID, timestampMs: Int64, kind: Event.Kind, path: String) {
+            self.id = id
+            self.timestampMs = timestampMs
+            self.kind = kind
+            self.path = path
+        }
+
+        public init(_ event: Event) {
+            self.init(id: event.id, timestampMs: event.timestampMs, kind: event.kind, path: event.path)
+        }
+
+        public static func < (a: Hit, b: Hit) -> Bool {
+            (a.timestampMs, a.id) < (b.timestampMs, b.id)
+        }
+    }
+
+    public struct Visit: Hashable, Sendable {
+        public var startMs: Int64
+        public var endMs: Int64
+        public var pageviews: Int
+        public var interactions: Int
+        public var entryPage: String
+        public var exitPage: String
+
+        /// One pageview and nothing else the visitor did.
+        public var isBounce: Bool { pageviews <= 1 && interactions == 0 }
+        public var durationMs: Int64 { endMs - startMs }
+
+        func rollups(sign: Int64) -> [RollupUpdate] {
+            let bucket = QuarterHour(containing: startMs)
+            var updates = [
+                RollupUpdate(metric: .visits, bucket: bucket, dimension: "", cell: RollupCell(count: sign)),
+                RollupUpdate(metric: .visitDuration, bucket: bucket, dimension: "", cell: RollupCell(count: sign * durationMs)),
+                RollupUpdate(metric: .entryPage, bucket: bucket, dimension: entryPage, cell: RollupCell(count: sign)),
+                RollupUpdate(metric: .exitPage, bucket: bucket, dimension: exitPage, cell: RollupCell(count: sign)),
+            ]
+            if isBounce {
+                updates.append(RollupUpdate(metric: .bounces, bucket: bucket, dimension: "", cell: RollupCell(count: sign)))
+            }
+            return updates
+        }
+    }
+
+    /// Splits hits (in any order) into visits. Identify calls carry no page and are not activity.
+    public static func derive(_ hits: [Hit]) -> [Visit] {
+        var visits = [Visit]()
+        for hit in hits.sorted() where hit.kind != .identify {
+            if var current = visits.last, hit.timestampMs - current.endMs < gapMs {
+                current.endMs = hit.timestampMs
+                record(hit, in: &current)
+                visits[visits.count - 1] = current
+            } else {
+                var visit = Visit(startMs: hit.timestampMs, endMs: hit.timestampMs, pageviews: 0, interactions: 0,
+                                  entryPage: hit.path, exitPage: hit.path)
+                record(hit, in: &visit)
+                visits.append(visit)
+            }
+        }
+        return visits
+    }
+
+    private static func record(_ hit: Hit, in visit: inout Visit) {
+        switch hit.kind {
+        case .pageview:
+            if visit.pageviews == 0 { visit.entryPage = hit.path }
+            visit.pageviews += 1
+            visit.exitPage = hit.path
+        case .click, .custom:
+            visit.interactions += 1
+        case .engagement, .identify:
+            break
+        }
+    }
+
+    /// The rollup changes that turn the visits of `existing` into those of `existing + added`:
+    /// visits that disappeared are subtracted, visits that appeared are added, unchanged ones cancel.
+    public static func rollupDelta(existing: [Hit], added: [Hit]) -> [RollupUpdate] {
+        let known = Set(existing.map(\.id))
+        let fresh = added.filter { !known.contains($0.id) }
+        guard !fresh.isEmpty else { return [] }
+        var before = countedVisits(derive(existing))
+        var after = countedVisits(derive(existing + fresh))
+        for (visit, count) in before {
+            let common = min(count, after[visit, default: 0])
+            before[visit]! -= common
+            after[visit, default: 0] -= common
+        }
+        var updates = [RollupUpdate]()
+        for (visit, count) in before where count > 0 {
+            for _ in 0..<count { updates += visit.rollups(sign: -1) }
+        }
+        for (visit, count) in after where count > 0 {
+            for _ in 0..<count { updates += visit.rollups(sign: 1) }
+        }
+        return updates
+    }
+
+    private static func countedVisits(_ visits: [Visit]) -> [Visit: Int] {
+        visits.reduce(into: [:]) { $0[$1, default: 0] += 1 }
+    }
+}

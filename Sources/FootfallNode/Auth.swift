@@ -1,0 +1,62 @@
+import Foundation
+import FootfallModel
+import HTTPTypes
+import Hummingbird
+
+/// Who is asking: an account, through a dashboard session or an API token.
+public struct Principal: Sendable {
+    public var account: Account
+    /// nil for a dashboard session, which carries every right on the account's own sites.
+    public var token: APIToken?
+    public var session: LoginSession?
+
+    func may(_ right: SiteRight, on site: Site) -> Bool {
+        guard site.ownerID == account.id else { return false }
+        guard let token else { return true }
+        return token.rights.contains(right) && (token.sites?.contains(site.id) ?? true)
+    }
+
+    /// Whether the principal may see that the site exists at all.
+    func sees(_ site: Site) -> Bool {
+        site.ownerID == account.id && (token?.sites?.contains(site.id) ?? true)
+    }
+}
+
+extension Node {
+    static let sessionCookie = "footfall_session"
+
+    /// Resolves the request's credential: `Authorization: Bearer <token>` or the session cookie.
+    /// Mutating requests made with a session cookie must echo its CSRF token in `X-CSRF-Token`.
+    func principal(_ request: Request) throws -> Principal {
+        let now = clock.nowMs
+        if let header = request.headers[.authorization] {
+            guard header.hasPrefix("Bearer "), let token = try system.token(secret: String(header.dropFirst(7))),
+                  let account = try system.account(id: token.accountID) else { throw APIError.unauthorized }
+            try system.touch(accountID: account.id, nowMs: now)
+            return Principal(account: account, token: token)
+        }
+        if let secret = request.cookies[Node.sessionCookie]?.value, let session = try system.session(secret: secret, nowMs: now),
+           let account = try system.account(id: session.accountID) {
+            if request.method != .get && request.method != .head {
+                guard let csrf = request.headers[HTTPField.Name("X-CSRF-Token")!], csrf == session.csrfToken else {
+                    throw APIError(.forbidden, "missing or wrong X-CSRF-Token header for a session request")
+                }
+            }
+            try system.touch(accountID: account.id, nowMs: now)
+            return Principal(account: account, session: session)
+        }
+        throw APIError.unauthorized
+    }
+
+    /// The site a request names, if the principal holds `right` on it. A site the principal may
+    /// not see answers exactly as a site that does not exist, so ids cannot be probed.
+    func authorizedSite(_ request: Request, _ context: FootfallRequestContext, right: SiteRight) throws -> (Principal, Site) {
+        let principal = try principal(request)
+        let raw = context.parameters.get("site") ?? ""
+        guard let id = SiteID(raw), let site = try system.site(id), principal.sees(site) else {
+            throw APIError.notFound("no site \(String(raw.prefix(64)).debugDescription) for this credential")
+        }
+        guard principal.may(right, on: site) else { throw APIError.forbidden }
+        return (principal, site)
+    }
+}

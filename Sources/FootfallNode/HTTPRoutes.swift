@@ -1,0 +1,530 @@
+import Foundation
+import FootfallCrypto
+import FootfallModel
+import FootfallStorage
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The node's HTTP interface: tracker, collect endpoint and pixel, opt-out page, the authenticated
+/// JSON API (described in `/openapi.json`), `/metrics` and `/health`.
+public enum HTTPRoutes {
+    public static func router(for node: Node) -> Router<FootfallRequestContext> {
+        let router = Router(context: FootfallRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware())
+        addIngest(router, node)
+        addAccountRoutes(router, node)
+        addReportRoutes(router, node)
+        addVisitorRoutes(router, node)
+        addOperations(router, node)
+        return router
+    }
+
+    // MARK: Ingest
+
+    static func addIngest(_ router: Router<FootfallRequestContext>, _ node: Node) {
+        router.get("/t.js") { request, _ -> Response in
+            // An opted-out browser gets a tracker that does nothing.
+            let body = isOptedOut(request) ? "/* footfall: this browser opted out */\n" : Static.tracker
+            return Response(status: .ok, headers: [.contentType: "application/javascript; charset=utf-8", .cacheControl: "no-cache"],
+                            body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+
+        router.post("/api/event") { request, context -> Response in
+            let body = try await collectBody(request, context, limit: node.pipeline.limits.bodyBytesMax)
+            let hits = try decodeHits(body, limit: node.pipeline.limits.hitsPerBatchMax)
+            return try await ingest(hits, request, context, node, respond: { result in try json(result, status: .accepted) })
+        }
+
+        router.get("/p.gif") { request, context -> Response in
+            let query = request.uri.queryParameters
+            guard let site = query["site"].map(String.init), let url = query["url"].map(String.init) else {
+                throw APIError.badRequest("the pixel needs site and url query parameters")
+            }
+            let hit = Hit(site: site, id: nil, ts: nil, kind: "pageview", url: url, referrer: query["ref"].map(String.init),
+                          title: nil, name: nil, target: nil, props: nil, engagementMs: nil, consent: nil, vid: nil, pii: nil)
+            return try await ingest([hit], request, context, node, respond: { _ in
+                Response(status: .ok, headers: [.contentType: "image/gif", .cacheControl: "no-store"],
+                         body: .init(byteBuffer: ByteBuffer(bytes: Static.transparentGIF)))
+            })
+        }
+
+        router.get("/optout") { request, _ -> Response in
+            html(Static.optOutPage(optedOut: isOptedOut(request)))
+        }
+        router.post("/optout") { request, _ -> Response in
+            let form = String(buffer: try await request.body.collect(upTo: 1024))
+            let optIn = form.contains("action=optin")
+            var response = html(Static.optOutPage(optedOut: !optIn))
+            let secure = request.uri.scheme == .https || node.configuration.tlsCertificate != nil
+            response.setCookie(Cookie(name: "footfall_optout", value: optIn ? "" : "1", maxAge: optIn ? 0 : 5 * 365 * 86_400,
+                                      path: "/", secure: secure, httpOnly: true, sameSite: secure ? .none : .lax))
+            return response
+        }
+    }
+
+    static func ingest(_ hits: [Hit], _ request: Request, _ context: FootfallRequestContext, _ node: Node,
+                       respond: (Node.IngestResult) throws -> Response) async throws -> Response {
+        let now = node.clock.nowMs
+        // The global opt-out, Do-Not-Track and Global Privacy Control (promise 10): dropped before
+        // anything is looked at, and answered like a success so the page learns nothing.
+        if isOptedOut(request) || request.headers[HTTPField.Name("DNT")!] == "1" || request.headers[HTTPField.Name("Sec-GPC")!] == "1" {
+            node.metrics.increment("footfall_ingest_rejects_total", by: Double(hits.count), labels: ["reason": "opted_out"])
+            return try respond(Node.IngestResult(dropped: hits.count))
+        }
+        let ip = clientIP(request, context, trusted: node.configuration.trustedProxies)
+        if let ip, !node.rateLimiter.allow(ip, cost: Double(hits.count), nowMs: now) {
+            node.metrics.increment("footfall_ingest_rejects_total", by: Double(hits.count), labels: ["reason": "rate_limited"])
+            throw APIError(.tooManyRequests, "too many hits from this client; retry later with the same hit ids")
+        }
+        let userAgent = request.headers[.userAgent] ?? ""
+        let result = try await node.ingest(hits, context: HitContext(ip: ip, userAgent: String(userAgent.prefix(512)), nowMs: now))
+        return try respond(result)
+    }
+
+    static func decodeHits(_ body: ByteBuffer, limit: Int) throws -> [Hit] {
+        let data = Data(buffer: body)
+        let trimmed = data.first { !($0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09) }
+        do {
+            let hits: [Hit]
+            if trimmed == UInt8(ascii: "[") {
+                hits = try JSONDecoder().decode([Hit].self, from: data)
+            } else if trimmed == UInt8(ascii: "{"), let batch = try? JSONDecoder().decode(HitBatch.self, from: data) {
+                hits = batch.events
+            } else {
+                hits = [try JSONDecoder().decode(Hit.self, from: data)]
+            }
+            guard !hits.isEmpty else { throw APIError.badRequest("the batch has no hits") }
+            guard hits.count <= limit else { throw APIError.badRequest("a batch holds at most \(limit) hits") }
+            return hits
+        } catch let error as APIError {
+            throw error
+        } catch let error as DecodingError {
+            throw APIError.badRequest("malformed hit: \(describe(error))")
+        }
+    }
+
+    struct HitBatch: Decodable { var events: [Hit] }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing field \((path(context).isEmpty ? "" : path(context) + ".") + key.stringValue)"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "wrong type at \(path(context))"
+        case .dataCorrupted(let context): return context.codingPath.isEmpty ? "not valid JSON" : "bad value at \(path(context))"
+        @unknown default: return "not valid JSON"
+        }
+    }
+
+    static func isOptedOut(_ request: Request) -> Bool { request.cookies["footfall_optout"]?.value == "1" }
+
+    /// The client's address: the TCP peer, or — only when the peer is a trusted proxy — the
+    /// nearest untrusted address in `X-Forwarded-For`.
+    static func clientIP(_ request: Request, _ context: FootfallRequestContext, trusted: [IPAddress]) -> IPAddress? {
+        guard let peerText = context.remoteAddress?.ipAddress, let peer = IPAddress(peerText) else { return nil }
+        guard trusted.contains(peer), let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!] else { return peer }
+        for entry in forwarded.split(separator: ",").reversed() {
+            guard let address = IPAddress(entry) else { return peer }
+            if !trusted.contains(address) { return address }
+        }
+        return peer
+    }
+
+    static func collectBody(_ request: Request, _ context: FootfallRequestContext, limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch {
+            throw APIError(.contentTooLarge, "the body is larger than \(limit) bytes")
+        }
+    }
+
+    // MARK: Accounts, sites, tokens
+
+    struct LoginInput: Decodable { var email: String; var password: String }
+    struct PasswordInput: Decodable {
+        var current: String
+        var new: String
+    }
+    struct SiteInput: Decodable {
+        var domain: String
+        var timezone: String?
+        var retentionDays: Int?
+        enum CodingKeys: String, CodingKey { case domain, timezone; case retentionDays = "retention_days" }
+    }
+    struct SitePatch: Decodable {
+        var timezone: String?
+        var retentionDays: Int?
+        enum CodingKeys: String, CodingKey { case timezone; case retentionDays = "retention_days" }
+    }
+    struct TokenInput: Decodable { var name: String; var sites: [String]?; var rights: [SiteRight] }
+
+    static func addAccountRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
+        router.post("/api/login") { request, context -> Response in
+            let input = try await decode(LoginInput.self, request, context)
+            guard let account = try node.system.authenticate(email: input.email, password: input.password) else {
+                throw APIError(.unauthorized, "wrong email or password")
+            }
+            let (secret, session) = try node.system.createSession(accountID: account.id, nowMs: node.clock.nowMs)
+            try node.system.touch(accountID: account.id, nowMs: node.clock.nowMs)
+            var response = try json(["email": account.email, "csrf_token": session.csrfToken])
+            let secure = request.uri.scheme == .https || node.configuration.tlsCertificate != nil
+            response.setCookie(Cookie(name: Node.sessionCookie, value: secret, maxAge: 14 * 86_400, path: "/",
+                                      secure: secure, httpOnly: true, sameSite: .strict))
+            return response
+        }
+        router.post("/api/logout") { request, _ -> Response in
+            _ = try node.principal(request)
+            if let secret = request.cookies[Node.sessionCookie]?.value { try node.system.deleteSession(secret: secret) }
+            var response = try json(["status": "signed out"])
+            response.setCookie(Cookie(name: Node.sessionCookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
+            return response
+        }
+        router.post("/api/password") { request, context -> Response in
+            let principal = try node.principal(request)
+            let input = try await decode(PasswordInput.self, request, context)
+            guard try node.system.authenticate(email: principal.account.email, password: input.current) != nil else {
+                throw APIError(.forbidden, "the current password is wrong")
+            }
+            try node.system.changePassword(accountID: principal.account.id, newPassword: input.new)
+            return try json(["status": "password changed; other sessions were signed out"])
+        }
+        router.get("/api/me") { request, _ -> Response in
+            let principal = try node.principal(request)
+            return try json(["email": principal.account.email, "operator": principal.account.isOperator ? "true" : "false"])
+        }
+
+        router.get("/api/sites") { request, _ -> Response in
+            let principal = try node.principal(request)
+            return try json(try node.system.sites(ownedBy: principal.account.id).filter(principal.sees).map(SiteView.init))
+        }
+        router.post("/api/sites") { request, context -> Response in
+            let principal = try node.principal(request)
+            guard principal.token == nil || principal.token!.rights.contains(.admin) && principal.token!.sites == nil else { throw APIError.forbidden }
+            let input = try await decode(SiteInput.self, request, context)
+            guard let id = SiteID(input.domain) else { throw APIError.badRequest("domain must be a host name like example.com") }
+            guard let retention = RetentionPlan(days: input.retentionDays ?? RetentionPlan.default.days) else {
+                throw APIError.badRequest("retention_days must be 30 to 360")
+            }
+            let site = try node.system.createSite(id, ownerID: principal.account.id, timeZone: input.timezone ?? "UTC",
+                                                  retention: retention, nowMs: node.clock.nowMs)
+            return try json(SiteView(site), status: .created)
+        }
+        router.get("/api/sites/:site") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .read)
+            return try json(SiteView(site))
+        }
+        router.patch("/api/sites/:site") { request, context -> Response in
+            var (_, site) = try node.authorizedSite(request, context, right: .admin)
+            let patch = try await decode(SitePatch.self, request, context)
+            if let zone = patch.timezone {
+                guard TimeZone(identifier: zone) != nil else { throw APIError.badRequest("unknown time zone \(zone)") }
+                site.timeZone = zone
+            }
+            if let days = patch.retentionDays {
+                guard let plan = RetentionPlan(days: days) else { throw APIError.badRequest("retention_days must be 30 to 360") }
+                site.retention = plan
+            }
+            try node.system.updateSite(site)
+            return try json(SiteView(site))
+        }
+
+        router.get("/api/tokens") { request, _ -> Response in
+            let principal = try node.principal(request)
+            guard principal.token == nil else { throw APIError(.forbidden, "tokens are managed from a dashboard session") }
+            return try json(try node.system.tokens(accountID: principal.account.id).map(TokenView.init))
+        }
+        router.post("/api/tokens") { request, context -> Response in
+            let principal = try node.principal(request)
+            guard principal.token == nil else { throw APIError(.forbidden, "tokens are managed from a dashboard session") }
+            let input = try await decode(TokenInput.self, request, context)
+            let owned = Set(try node.system.sites(ownedBy: principal.account.id).map(\.id))
+            let sites = try input.sites.map { names in
+                try names.map { name -> SiteID in
+                    guard let id = SiteID(name), owned.contains(id) else { throw APIError.notFound("no site \(String(name.prefix(64)).debugDescription) for this credential") }
+                    return id
+                }
+            }
+            guard !input.rights.isEmpty else { throw APIError.badRequest("a token needs at least one right") }
+            let (token, secret) = try node.system.createToken(name: input.name, accountID: principal.account.id, sites: sites,
+                                                              rights: input.rights, nowMs: node.clock.nowMs)
+            return try json(CreatedToken(token: TokenView(token), secret: secret), status: .created)
+        }
+        router.delete("/api/tokens/:token") { request, context -> Response in
+            let principal = try node.principal(request)
+            guard principal.token == nil else { throw APIError(.forbidden, "tokens are managed from a dashboard session") }
+            guard try node.system.revokeToken(id: context.parameters.get("token") ?? "", accountID: principal.account.id) else {
+                throw APIError.notFound("no such token")
+            }
+            return try json(["status": "revoked"])
+        }
+    }
+
+    struct SiteView: Encodable {
+        var domain: String
+        var timezone: String
+        var retentionDays: Int
+        var trackerSnippet: String
+        init(_ site: Site) {
+            domain = site.id.rawValue
+            timezone = site.timeZone
+            retentionDays = site.retention.days
+            trackerSnippet = "<script defer data-site=\"\(site.id.rawValue)\" src=\"/t.js\"></script>"
+        }
+        enum CodingKeys: String, CodingKey {
+            case domain, timezone
+            case retentionDays = "retention_days"
+            case trackerSnippet = "tracker_snippet"
+        }
+    }
+
+    struct TokenView: Encodable {
+        var id: String
+        var name: String
+        var sites: [String]?
+        var rights: [SiteRight]
+        var createdMs: Int64
+        init(_ token: APIToken) {
+            id = token.id
+            name = token.name
+            sites = token.sites?.map(\.rawValue)
+            rights = token.rights
+            createdMs = token.createdMs
+        }
+        enum CodingKeys: String, CodingKey { case id, name, sites, rights; case createdMs = "created_ms" }
+    }
+
+    struct CreatedToken: Encodable { var token: TokenView; var secret: String }
+
+    // MARK: Reports
+
+    static func scope(_ request: Request, _ site: Site, _ node: Node) throws -> ReportScope {
+        let query = request.uri.queryParameters
+        let timeZone = TimeZone(identifier: site.timeZone) ?? .gmt
+        let range: TimeRange
+        if let from = query["from"], let to = query["to"] {
+            range = try ReportScope.localDays(from: String(from), to: String(to), timeZone: timeZone)
+        } else if query["from"] != nil || query["to"] != nil {
+            throw APIError.badRequest("give both from and to (YYYY-MM-DD), or neither for the last 30 days")
+        } else {
+            range = ReportScope.lastDays(30, nowMs: node.clock.nowMs, timeZone: timeZone)
+        }
+        var filters = [ReportFilter]()
+        for (key, value) in query where key.hasPrefix("filter.") {
+            guard let metric = RollupMetric(name: String(key.dropFirst(7))), RollupMetric.breakdowns.contains(metric) else {
+                throw APIError.badRequest("unknown filter \(String(key.prefix(64)))")
+            }
+            filters.append(ReportFilter(metric: metric, value: String(value)))
+        }
+        return ReportScope(site: site, range: range, filters: filters)
+    }
+
+    static func addReportRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
+        router.get("/api/sites/:site/summary") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .read)
+            return try json(try node.reports.summary(scope(request, site, node), nowMs: node.clock.nowMs))
+        }
+        router.get("/api/sites/:site/breakdown/:dimension") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .read)
+            let name = context.parameters.get("dimension") ?? ""
+            guard let metric = RollupMetric(name: name), RollupMetric.breakdowns.contains(metric) else {
+                throw APIError.badRequest("unknown dimension; one of \(RollupMetric.breakdowns.map(\.name).joined(separator: ", "))")
+            }
+            let limit = min(1000, max(1, Int(request.uri.queryParameters["limit"] ?? "10") ?? 10))
+            return try json(try node.reports.breakdown(scope(request, site, node), by: metric, limit: limit, nowMs: node.clock.nowMs))
+        }
+        router.get("/api/sites/:site/timeseries") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .read)
+            guard let interval = Reports.Interval(rawValue: String(request.uri.queryParameters["interval"] ?? "day")) else {
+                throw APIError.badRequest("interval must be hour or day")
+            }
+            return try json(try node.reports.timeseries(scope(request, site, node), interval: interval, nowMs: node.clock.nowMs))
+        }
+        router.get("/api/sites/:site/realtime") { request, context -> Response in
+            let (principal, site) = try node.authorizedSite(request, context, right: .read)
+            return try json(try Realtime.snapshot(site: site, node: node, showVisitorIDs: principal.may(.visitors, on: site)))
+        }
+    }
+
+    // MARK: Visitors, CRM, GDPR
+
+    struct NoteInput: Decodable { var text: String }
+    struct TagsInput: Decodable { var tags: [String] }
+    struct RectifyInput: Decodable { var name: String?; var email: String?; var phone: String? }
+    struct ErasureInput: Decodable {
+        var visitor: String?
+        var clientID: String?
+        var email: String?
+        enum CodingKeys: String, CodingKey { case visitor, email; case clientID = "client_id" }
+    }
+
+    static func visitorParameter(_ context: FootfallRequestContext) throws -> VisitorID {
+        guard let visitor = VisitorID(hex: context.parameters.get("visitor") ?? "") else {
+            throw APIError.badRequest("a visitor id is 16 hex digits")
+        }
+        return visitor
+    }
+
+    static func existingRecord(_ node: Node, _ site: Site, _ visitor: VisitorID) throws -> VisitorRecord {
+        guard let record = try node.store.visitorRecord(site: site.id, visitor: visitor) else {
+            throw APIError.notFound("no consented visitor with that id on this site")
+        }
+        return record
+    }
+
+    static func addVisitorRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
+        router.get("/api/sites/:site/visitors") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .visitors)
+            let limit = min(1000, max(1, Int(request.uri.queryParameters["limit"] ?? "100") ?? 100))
+            return try json(try node.store.visitorRecords(site: site.id, limit: limit).map(VisitorView.init))
+        }
+        router.get("/api/sites/:site/visitors/:visitor") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .visitors)
+            let visitor = try visitorParameter(context)
+            let record = try existingRecord(node, site, visitor)
+            let events = try node.store.visitorEvents(site: site.id, visitor: visitor, nowMs: node.clock.nowMs, retention: site.retention)
+            return try json(VisitorProfile(visitor: VisitorView(record), events: events.map(EventView.init)))
+        }
+        router.get("/api/sites/:site/visitors/:visitor/export") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .visitors)
+            let visitor = try visitorParameter(context)
+            let record = try existingRecord(node, site, visitor)
+            let events = try node.store.visitorEvents(site: site.id, visitor: visitor, nowMs: node.clock.nowMs, retention: site.retention)
+            var response = try json(VisitorExport(site: site.id.rawValue, exportedMs: node.clock.nowMs, visitor: VisitorView(record),
+                                                  events: events.map(EventView.init)))
+            response.headers[.contentDisposition] = "attachment; filename=\"footfall-\(site.id.rawValue)-\(visitor).json\""
+            return response
+        }
+        router.post("/api/sites/:site/visitors/:visitor/notes") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .visitors)
+            let visitor = try visitorParameter(context)
+            let input = try await decode(NoteInput.self, request, context)
+            let text = input.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (1...2000).contains(text.count) else { throw APIError.badRequest("a note has 1 to 2000 characters") }
+            let note = VisitorRecord.Note(id: Hex.encode(Crypto.randomBytes(6)), createdMs: node.clock.nowMs, text: text)
+            guard let record = try node.store.editVisitorRecord(site: site.id, visitor: visitor, { record in
+                if record.notes.count < 500 { record.notes.append(note) }
+            }) else { throw APIError.notFound("no consented visitor with that id on this site") }
+            return try json(VisitorView(record), status: .created)
+        }
+        router.delete("/api/sites/:site/visitors/:visitor/notes/:note") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .visitors)
+            let visitor = try visitorParameter(context)
+            let noteID = context.parameters.get("note") ?? ""
+            guard let record = try node.store.editVisitorRecord(site: site.id, visitor: visitor, { $0.notes.removeAll { $0.id == noteID } }) else {
+                throw APIError.notFound("no consented visitor with that id on this site")
+            }
+            return try json(VisitorView(record))
+        }
+        router.put("/api/sites/:site/visitors/:visitor/tags") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .visitors)
+            let visitor = try visitorParameter(context)
+            let input = try await decode(TagsInput.self, request, context)
+            let tags = Array(Set(input.tags.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })).sorted()
+            guard tags.count <= 50, tags.allSatisfy({ $0.count <= 50 }) else { throw APIError.badRequest("at most 50 tags of 50 characters") }
+            guard let record = try node.store.editVisitorRecord(site: site.id, visitor: visitor, { $0.tags = tags }) else {
+                throw APIError.notFound("no consented visitor with that id on this site")
+            }
+            return try json(VisitorView(record))
+        }
+        // Right to rectification: the owner corrects the personal data a visitor gave.
+        router.patch("/api/sites/:site/visitors/:visitor") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .visitors)
+            let visitor = try visitorParameter(context)
+            let input = try await decode(RectifyInput.self, request, context)
+            for value in [input.name, input.email, input.phone].compactMap({ $0 }) where value.utf8.count > 254 {
+                throw APIError.badRequest("personal data fields are at most 254 bytes")
+            }
+            guard let record = try node.store.editVisitorRecord(site: site.id, visitor: visitor, { record in
+                if let name = input.name { record.pii.name = name }
+                if let email = input.email { record.pii.email = email }
+                if let phone = input.phone { record.pii.phone = phone }
+            }) else { throw APIError.notFound("no consented visitor with that id on this site") }
+            return try json(VisitorView(record))
+        }
+
+        router.post("/api/sites/:site/erasures") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .erase)
+            let input = try await decode(ErasureInput.self, request, context)
+            let visitor: VisitorID
+            if let hex = input.visitor {
+                guard let id = VisitorID(hex: hex) else { throw APIError.badRequest("visitor is 16 hex digits") }
+                visitor = id
+            } else if let clientID = input.clientID {
+                visitor = VisitorID.consented(site: site.id, clientID: clientID)
+            } else if let email = input.email?.lowercased(), !email.isEmpty {
+                guard let match = try node.store.visitorRecords(site: site.id, limit: Int.max).first(where: { $0.pii.email.lowercased() == email }) else {
+                    return try json(ErasureReceipt.notFound(site: site.id), status: .ok)
+                }
+                visitor = match.visitor
+            } else {
+                throw APIError.badRequest("name the visitor by visitor id, client_id (the tracker's consented id) or email; a cookieless visitor cannot be singled out")
+            }
+            return try json(ErasureReceipt(try node.erase(site: site.id, visitor: visitor)), status: .ok)
+        }
+        router.get("/api/sites/:site/erasures/:visitor") { request, context -> Response in
+            let (_, site) = try node.authorizedSite(request, context, right: .erase)
+            guard let record = try node.store.erasureRecord(site: site.id, visitor: try visitorParameter(context)) else {
+                throw APIError.notFound("no erasure of that visitor on this site")
+            }
+            return try json(ErasureReceipt(record))
+        }
+    }
+
+    // MARK: Operations
+
+    static func addOperations(_ router: Router<FootfallRequestContext>, _ node: Node) {
+        router.get("/health") { _, _ -> Response in
+            try json(["status": "ok", "node": node.configuration.nodeName, "salt": node.salts.hasSeed ? "ready" : "missing"])
+        }
+        router.get("/metrics") { request, context -> Response in
+            // Scrapes from the node's own machine need no credential; others need an operator token.
+            let peer = context.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
+            let isLoopback = peer.map { $0.bytes.first == 127 || $0.bytes == [UInt8](repeating: 0, count: 15) + [1] } ?? true
+            if !isLoopback {
+                guard try node.principal(request).account.isOperator else { throw APIError.forbidden }
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(string: node.metrics.render())))
+        }
+        router.get("/openapi.json") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: Static.openAPI)))
+        }
+        router.get("/") { _, _ -> Response in html(Static.landingPage) }
+    }
+
+    // MARK: Helpers
+
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: FootfallRequestContext) async throws -> T {
+        let body = try await collectBody(request, context, limit: 64 * 1024)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: body))
+        } catch let error as DecodingError {
+            throw APIError.badRequest("malformed request body: \(describe(error))")
+        }
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    static func html(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Headers every response carries: no sniffing, no framing by other sites, no referrer leaks.
+struct SecurityHeadersMiddleware: RouterMiddleware {
+    typealias Context = FootfallRequestContext
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        return response
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import FootfallCrypto
+import FootfallModel
+import FootfallStorage
+import Logging
+
+/// How a node is set up. Each field has a flag and a `FOOTFALL_…` environment variable in the CLI.
+public struct NodeConfiguration: Sendable {
+    /// Folder for RocksDB, the salt seed and TLS material.
+    public var dataDirectory = "./data"
+    public var httpHost = "127.0.0.1"
+    public var httpPort = 8080
+    /// Name of this node in erasure receipts and logs.
+    public var nodeName = "node-1"
+    /// Peers whose `X-Forwarded-For` is believed (a load balancer in front of the node).
+    public var trustedProxies: [IPAddress] = []
+    /// An operator-supplied MaxMind database; without it, Debian's legacy country files are used.
+    public var geoIPDatabase: String?
+    /// fsync the WAL before acknowledging a batch (the default). Off trades a power-loss window
+    /// for throughput; a process crash still loses nothing that was acknowledged.
+    public var syncWrites = true
+    /// Serve HTTPS with this certificate chain and key (PEM); plain HTTP then only redirects.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var httpsPort = 8443
+    public var compression: RocksDBStore.Settings.Compression = .zstd
+    /// Hits per second one client IP may send before getting 429.
+    public var hitsPerSecondPerIP: Double = 50
+    /// scrypt's N; lower only in tests.
+    public var scryptCostN: UInt64 = 1 << 15
+
+    public init() {}
+}
+
+/// One Footfall node: storage, the system records, the ingest pipeline and the reports, wired
+/// together. The HTTP layer (`HTTPRoutes`) and background jobs call into it.
+public final class Node: Sendable {
+    public let configuration: NodeConfiguration
+    public let clock: any WallClock
+    public let kv: any KeyValueStore
+    public let store: EventStore
+    public let system: SystemStore
+    public let salts: SaltKeeper
+    public let pipeline: IngestPipeline
+    public let reports: Reports
+    public let metrics = NodeMetrics()
+    public let rateLimiter: RateLimiter
+    let committer: GroupCommitter
+    public let logger: Logger
+
+    public init(configuration: NodeConfiguration, clock: any WallClock = SystemClock(), kv: (any KeyValueStore)? = nil,
+                geo: (any GeoLocator)? = nil, logger: Logger = Logger(label: "footfall")) throws {
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        if let kv {
+            self.kv = kv
+        } else {
+            var settings = RocksDBStore.Settings()
+            settings.compression = configuration.compression
+            self.kv = try RocksDBStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("db"), settings: settings)
+        }
+        store = try EventStore(kv: self.kv, syncWrites: configuration.syncWrites)
+        system = SystemStore(kv: self.kv, scryptCostN: configuration.scryptCostN)
+        salts = try SaltKeeper(dataDirectory: configuration.dataDirectory)
+        let locator: any GeoLocator
+        if let geo {
+            locator = geo
+        } else if let path = configuration.geoIPDatabase {
+            locator = try MaxMindLocator(path: path)
+        } else {
+            locator = LegacyGeoIPLocator() ?? NoGeoLocator()
+        }
+        pipeline = IngestPipeline(geo: locator, nodeField: UInt32(bigEndianBytes: Crypto.randomBytes(4)))
+        reports = Reports(store: store)
+        rateLimiter = RateLimiter(ratePerSecond: configuration.hitsPerSecondPerIP, burst: configuration.hitsPerSecondPerIP * 4)
+        let system = system
+        committer = GroupCommitter(store: store, clock: clock) { site in
+            (try? system.site(site))?.retention ?? .default
+        }
+    }
+
+    // MARK: Ingest
+
+    public struct IngestResult: Codable, Equatable, Sendable {
+        public var accepted = 0
+        public var duplicates = 0
+        public var dropped = 0
+    }
+
+    /// Runs hits through the privacy pipeline and stores them. A batch is all or nothing: if any
+    /// hit is malformed, none is stored and the error names the first bad field.
+    public func ingest(_ hits: [Hit], context: HitContext) async throws -> IngestResult {
+        var events = [Event]()
+        var result = IngestResult()
+        let salt = try salts.salt(nowMs: context.nowMs)
+        for (index, hit) in hits.enumerated() {
+            do {
+                guard let siteID = SiteID(hit.site), try system.site(siteID) != nil else { throw HitRejection.unknownSite(hit.site) }
+                events.append(try pipeline.event(from: hit, site: siteID, context: context, salt: salt))
+            } catch let rejection as HitRejection {
+                metrics.increment("footfall_ingest_rejects_total", labels: ["reason": rejection.metricReason])
+                switch rejection {
+                case .bot:
+                    result.dropped += 1
+                case let .invalid(field, reason):
+                    throw APIError.badRequest(hits.count > 1 ? "hit \(index): \(field) \(reason)" : "\(field) \(reason)")
+                case .unknownSite:
+                    throw APIError(.notFound, "no site \(String(hit.site.prefix(64)).debugDescription) is registered on this installation")
+                case .noSalt:
+                    throw APIError(.serviceUnavailable, "this node has no daily salt yet and cannot count cookieless visitors")
+                }
+            }
+        }
+        let outcomes = try await committer.submit(events)
+        for outcome in outcomes {
+            switch outcome {
+            case .stored: result.accepted += 1
+            case .duplicate: result.duplicates += 1
+            case .expired, .fenced: result.dropped += 1
+            }
+        }
+        metrics.increment("footfall_ingest_events_total", by: Double(result.accepted))
+        metrics.increment("footfall_ingest_duplicates_total", by: Double(result.duplicates))
+        if !events.isEmpty { metrics.increment("footfall_ingest_batches_total") }
+        return result
+    }
+
+    // MARK: Maintenance
+
+    /// Removes raw data past each site's retention, deletes accounts idle for 720 days with their
+    /// sites' data, and refreshes the storage and retention gauges. Run hourly by `serve`.
+    public func runMaintenance() throws {
+        let now = clock.nowMs
+        for account in try system.accounts() where AccountExpiry.isExpired(lastActiveMs: account.lastActiveMs, nowMs: now) {
+            for site in try system.sites(ownedBy: account.id) { try store.deleteSite(site.id) }
+            try system.deleteAccount(account)
+            logger.info("deleted an account idle for over 720 days", metadata: ["account.id": "\(account.id)"])
+        }
+        for site in try system.sites() {
+            try store.enforceRetention(site: site.id, plan: site.retention, nowMs: now)
+            let oldest = try store.oldestEventMs(site: site.id)
+            metrics.set("footfall_retention_oldest_event_age_seconds", to: oldest.map { Double(now - $0) / 1000 } ?? 0,
+                        labels: ["site": site.id.rawValue])
+        }
+        for family in ColumnFamily.allCases {
+            metrics.set("footfall_storage_bytes", to: Double(kv.approximateSize(family)), labels: ["family": family.rawValue])
+        }
+        metrics.increment("footfall_retention_runs_total")
+    }
+
+    /// Deletes a visitor's data and returns the erasure receipt.
+    public func erase(site: SiteID, visitor: VisitorID) throws -> ErasureRecord {
+        let requestID = "er_" + Hex.encode(Crypto.randomBytes(8))
+        let record = try store.erase(site: site, visitor: visitor, requestID: requestID, node: configuration.nodeName, nowMs: clock.nowMs)
+        metrics.increment("footfall_erasures_total")
+        logger.info("erased a visitor", metadata: ["erasure.site": "\(site)", "erasure.request": "\(requestID)",
+                                                  "erasure.deleted": "\(record.deletedEvents)"])
+        return record
+    }
+}

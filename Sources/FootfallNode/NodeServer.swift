@@ -1,0 +1,95 @@
+import Foundation
+import FootfallCrypto
+import FootfallModel
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOSSL
+import ServiceLifecycle
+
+/// Runs a node: the HTTP(S) listeners and the hourly maintenance job, until SIGTERM or SIGINT.
+public enum NodeServer {
+    public static let maintenanceInterval: Duration = .seconds(3600)
+
+    public static func run(_ node: Node) async throws {
+        let configuration = node.configuration
+        let router = HTTPRoutes.router(for: node)
+        var services: [any Service] = [MaintenanceService(node: node)]
+        if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
+            let tls = try TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            services.append(Application(
+                router: router, server: try .tls(.http1(), tlsConfiguration: tls),
+                configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpsPort), serverName: "footfall"),
+                logger: node.logger))
+            services.append(Application(
+                router: redirectRouter(httpsPort: configuration.httpsPort),
+                configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "footfall"),
+                logger: node.logger))
+        } else {
+            services.append(Application(
+                router: router,
+                configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "footfall"),
+                logger: node.logger))
+        }
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: node.logger)
+        try await group.run()
+    }
+
+    /// Plain HTTP next to HTTPS only sends the client to HTTPS.
+    static func redirectRouter(httpsPort: Int) -> Router<FootfallRequestContext> {
+        let router = Router(context: FootfallRequestContext.self)
+        router.on("**", method: .get) { request, _ -> Response in
+            redirect(request, httpsPort: httpsPort)
+        }
+        router.on("**", method: .post) { request, _ -> Response in
+            redirect(request, httpsPort: httpsPort)
+        }
+        return router
+    }
+
+    static func redirect(_ request: Request, httpsPort: Int) -> Response {
+        let host = (request.head.authority ?? "localhost").split(separator: ":").first.map(String.init) ?? "localhost"
+        let target = "https://\(host)\(httpsPort == 443 ? "" : ":\(httpsPort)")\(request.uri.path)\(request.uri.query.map { "?\($0)" } ?? "")"
+        return Response(status: .permanentRedirect, headers: [.location: target])
+    }
+
+    /// On an empty data folder: the salt seed, an admin account and a first site, with the login
+    /// printed once to the console (never to the log).
+    public static func bootstrapIfEmpty(_ node: Node, firstSite: SiteID, print: (String) -> Void) throws {
+        let now = node.clock.nowMs
+        try node.salts.initialize(nowMs: now)
+        guard try node.system.accounts().isEmpty else { return }
+        let password = Hex.encode(Crypto.randomBytes(12))
+        let account = try node.system.createAccount(email: "admin@localhost.localdomain", password: password, isOperator: true, nowMs: now)
+        _ = try node.system.createSite(firstSite, ownerID: account.id, timeZone: "UTC", retention: .default, nowMs: now)
+        let (_, secret) = try node.system.createToken(name: "first token", accountID: account.id, sites: nil,
+                                                      rights: SiteRight.allCases, nowMs: now)
+        print("""
+        First start: created an admin account and the site \(firstSite).
+          email:     \(account.email)
+          password:  \(password)
+          API token: \(secret)
+        (shown once; change the password with POST /api/password)
+        """)
+    }
+}
+
+/// The hourly job: retention, idle accounts, gauges.
+struct MaintenanceService: Service {
+    let node: Node
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try node.runMaintenance()
+                } catch {
+                    node.logger.error("maintenance failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: NodeServer.maintenanceInterval)
+            }
+        }
+    }
+}

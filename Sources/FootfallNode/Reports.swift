@@ -1,0 +1,283 @@
+import Foundation
+import FootfallModel
+import FootfallStorage
+
+/// A report's scope: one site, a time range in the site's zone, optional filters.
+public struct ReportScope: Sendable {
+    public var site: Site
+    public var range: TimeRange
+    public var filters: [ReportFilter]
+    public var timeZone: TimeZone
+
+    public init(site: Site, range: TimeRange, filters: [ReportFilter] = []) {
+        self.site = site
+        self.range = range
+        self.filters = filters
+        timeZone = TimeZone(identifier: site.timeZone) ?? .gmt
+    }
+
+    /// Local dates `from`...`to` (inclusive, "YYYY-MM-DD") in the site's zone, as a UTC range.
+    /// A local day is 23, 24 or 25 hours long, and every zone offset is a whole number of quarter
+    /// hours, so the range is exactly a run of rollup buckets.
+    public static func localDays(from: String, to: String, timeZone: TimeZone) throws -> TimeRange {
+        guard let start = localMidnight(from, timeZone), let last = localMidnight(to, timeZone) else {
+            throw APIError.badRequest("dates must be YYYY-MM-DD")
+        }
+        guard start <= last else { throw APIError.badRequest("from must not be after to") }
+        guard let end = nextLocalMidnight(after: last, timeZone), end - start <= 400 * TimeUnits.dayMs else {
+            throw APIError.badRequest("a report spans at most 400 days")
+        }
+        return TimeRange(startMs: start, endMs: end)
+    }
+
+    static func calendar(_ timeZone: TimeZone) -> Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        return calendar
+    }
+
+    static func localMidnight(_ text: String, _ timeZone: TimeZone) -> Int64? {
+        let parts = text.split(separator: "-")
+        guard parts.count == 3, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
+              (1970...9999).contains(y), (1...12).contains(m), (1...31).contains(d),
+              let date = calendar(timeZone).date(from: DateComponents(year: y, month: m, day: d)),
+              calendar(timeZone).component(.day, from: date) == d
+        else { return nil }
+        return Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
+    static func nextLocalMidnight(after ms: Int64, _ timeZone: TimeZone) -> Int64? {
+        let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+        guard let next = calendar(timeZone).date(byAdding: .day, value: 1, to: date) else { return nil }
+        return Int64((calendar(timeZone).startOfDay(for: next).timeIntervalSince1970 * 1000).rounded())
+    }
+
+    /// Today and the 29 days before it, in the zone.
+    public static func lastDays(_ count: Int, nowMs: Int64, timeZone: TimeZone) -> TimeRange {
+        let calendar = calendar(timeZone)
+        let today = calendar.startOfDay(for: Date(timeIntervalSince1970: Double(nowMs) / 1000))
+        let start = calendar.date(byAdding: .day, value: -(count - 1), to: today)!
+        let end = calendar.date(byAdding: .day, value: 1, to: today)!
+        return TimeRange(startMs: Int64((start.timeIntervalSince1970 * 1000).rounded()), endMs: Int64((end.timeIntervalSince1970 * 1000).rounded()))
+    }
+}
+
+/// Narrows a report to events whose dimension has a value (`page=/pricing`).
+public struct ReportFilter: Sendable, Equatable {
+    public var metric: RollupMetric
+    public var value: String
+
+    public init(metric: RollupMetric, value: String) {
+        self.metric = metric
+        self.value = value
+    }
+
+    func matches(_ event: Event) -> Bool { ReportFilter.value(of: metric, in: event) == value }
+
+    static func value(of metric: RollupMetric, in event: Event) -> String? {
+        switch metric {
+        case .page, .entryPage, .exitPage: event.kind == .pageview ? event.path : nil
+        case .referrer: event.referrerHost
+        case .utmSource: event.utm.source
+        case .utmMedium: event.utm.medium
+        case .utmCampaign: event.utm.campaign
+        case .utmTerm: event.utm.term
+        case .utmContent: event.utm.content
+        case .country: event.geo.country
+        case .region: event.geo.region
+        case .browser: event.device.browser
+        case .os: event.device.os
+        case .device: event.device.deviceClass.name
+        case .customEvent: event.kind == .custom ? event.name : nil
+        case .click: event.kind == .click ? "\(event.name):\(event.target)" : nil
+        case .total, .visits, .bounces, .visitDuration: nil
+        }
+    }
+}
+
+public struct Summary: Codable, Equatable, Sendable {
+    public var pageviews: Int64
+    public var visitors: Int64
+    public var visits: Int64
+    public var bounceRate: Double
+    public var visitDurationSeconds: Double
+    public var events: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case pageviews, visitors, visits, events
+        case bounceRate = "bounce_rate"
+        case visitDurationSeconds = "visit_duration_s"
+    }
+}
+
+public struct BreakdownRow: Codable, Equatable, Sendable {
+    public var value: String
+    /// Pageviews (or events, for custom events and clicks); visits for entry and exit pages.
+    public var count: Int64
+    public var visitors: Int64?
+}
+
+public struct TimeseriesPoint: Codable, Equatable, Sendable {
+    public var startMs: Int64
+    public var pageviews: Int64
+    public var visitors: Int64
+    public var visits: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case startMs = "start_ms"
+        case pageviews, visitors, visits
+    }
+}
+
+/// Reports for a site. Unfiltered reports read only rollups, so they cover any period the
+/// account has existed, long after raw events expired. Filtered reports are computed from raw
+/// events (exact counts), so they reach back only as far as the site's retention.
+public struct Reports: Sendable {
+    let store: EventStore
+
+    public init(store: EventStore) { self.store = store }
+
+    public func summary(_ scope: ReportScope, nowMs: Int64) throws -> Summary {
+        if !scope.filters.isEmpty { return try rawAnalysis(scope, nowMs: nowMs).summary }
+        let buckets = scope.range.quarterHours
+        let total = try store.rollupTotals(site: scope.site.id, metric: .total, buckets: buckets)[""] ?? RollupCell(count: 0)
+        let visits = try sum(scope, .visits)
+        let bounces = try sum(scope, .bounces)
+        let duration = try sum(scope, .visitDuration)
+        let events = try store.rollupTotals(site: scope.site.id, metric: .customEvent, buckets: buckets).values.reduce(0) { $0 + $1.count }
+        return Summary(
+            pageviews: total.count, visitors: Int64(total.visitors?.estimate ?? 0), visits: visits,
+            bounceRate: visits > 0 ? Double(bounces) / Double(visits) : 0,
+            visitDurationSeconds: visits > 0 ? Double(duration) / Double(visits) / 1000 : 0, events: events)
+    }
+
+    private func sum(_ scope: ReportScope, _ metric: RollupMetric) throws -> Int64 {
+        try store.rollupTotals(site: scope.site.id, metric: metric, buckets: scope.range.quarterHours).values.reduce(0) { $0 + $1.count }
+    }
+
+    public func breakdown(_ scope: ReportScope, by metric: RollupMetric, limit: Int, nowMs: Int64) throws -> [BreakdownRow] {
+        let rows: [BreakdownRow]
+        if scope.filters.isEmpty {
+            rows = try store.rollupTotals(site: scope.site.id, metric: metric, buckets: scope.range.quarterHours).compactMap { value, cell in
+                cell.count > 0 || (cell.visitors?.estimate ?? 0) > 0
+                    ? BreakdownRow(value: value, count: cell.count, visitors: cell.visitors.map { Int64($0.estimate) }) : nil
+            }
+        } else {
+            rows = try rawAnalysis(scope, nowMs: nowMs).breakdown(metric)
+        }
+        return Array(rows.sorted { ($0.count, $1.value) > ($1.count, $0.value) }.prefix(limit))
+    }
+
+    public enum Interval: String, Sendable {
+        case hour, day
+    }
+
+    public func timeseries(_ scope: ReportScope, interval: Interval, nowMs: Int64) throws -> [TimeseriesPoint] {
+        let starts = intervalStarts(scope, interval)
+        var points = starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) }
+        guard !starts.isEmpty else { return [] }
+        func slot(_ ms: Int64) -> Int? {
+            var low = 0, high = starts.count
+            while low < high {
+                let mid = (low + high) / 2
+                if starts[mid] <= ms { low = mid + 1 } else { high = mid }
+            }
+            return low == 0 || ms >= scope.range.endMs ? nil : low - 1
+        }
+        if scope.filters.isEmpty {
+            var sketches = [HyperLogLog](repeating: HyperLogLog(), count: starts.count)
+            try store.rollupCells(site: scope.site.id, metric: .total, buckets: scope.range.quarterHours) { bucket, _, cell in
+                guard let i = slot(bucket.startMs) else { return }
+                points[i].pageviews += cell.count
+                if let visitors = cell.visitors { sketches[i].merge(visitors) }
+            }
+            try store.rollupCells(site: scope.site.id, metric: .visits, buckets: scope.range.quarterHours) { bucket, _, cell in
+                if let i = slot(bucket.startMs) { points[i].visits += cell.count }
+            }
+            for i in points.indices { points[i].visitors = Int64(sketches[i].estimate) }
+        } else {
+            let analysis = try rawAnalysis(scope, nowMs: nowMs)
+            var visitors = [Set<VisitorID>](repeating: [], count: starts.count)
+            for event in analysis.matching {
+                guard let i = slot(event.timestampMs) else { continue }
+                if event.kind == .pageview { points[i].pageviews += 1 }
+                if event.kind != .engagement && event.kind != .identify { visitors[i].insert(event.visitor) }
+            }
+            for visit in analysis.matchingVisits { if let i = slot(visit.startMs) { points[i].visits += 1 } }
+            for i in points.indices { points[i].visitors = Int64(visitors[i].count) }
+        }
+        return points
+    }
+
+    private func intervalStarts(_ scope: ReportScope, _ interval: Interval) -> [Int64] {
+        var starts = [Int64]()
+        var cursor = scope.range.startMs
+        let calendar = ReportScope.calendar(scope.timeZone)
+        while cursor < scope.range.endMs, starts.count < 10_000 {
+            starts.append(cursor)
+            switch interval {
+            case .hour: cursor += TimeUnits.hourMs
+            case .day: cursor = ReportScope.nextLocalMidnight(after: cursor, scope.timeZone) ?? scope.range.endMs
+            }
+        }
+        _ = calendar
+        return starts
+    }
+
+    // MARK: Filtered reports from raw events
+
+    struct RawAnalysis {
+        var matching: [Event] = []
+        var matchingVisits: [Visits.Visit] = []
+
+        var summary: Summary {
+            let pageviews = Int64(matching.filter { $0.kind == .pageview }.count)
+            let visitors = Int64(Set(matching.filter { $0.kind != .engagement && $0.kind != .identify }.map(\.visitor)).count)
+            let visits = Int64(matchingVisits.count)
+            let bounces = Int64(matchingVisits.filter(\.isBounce).count)
+            let duration = matchingVisits.reduce(Int64(0)) { $0 + $1.durationMs }
+            return Summary(pageviews: pageviews, visitors: visitors, visits: visits,
+                           bounceRate: visits > 0 ? Double(bounces) / Double(visits) : 0,
+                           visitDurationSeconds: visits > 0 ? Double(duration) / Double(visits) / 1000 : 0,
+                           events: Int64(matching.filter { $0.kind == .custom }.count))
+        }
+
+        func breakdown(_ metric: RollupMetric) -> [BreakdownRow] {
+            if metric == .entryPage || metric == .exitPage {
+                var counts = [String: Int64]()
+                for visit in matchingVisits { counts[metric == .entryPage ? visit.entryPage : visit.exitPage, default: 0] += 1 }
+                return counts.map { BreakdownRow(value: $0.key, count: $0.value, visitors: nil) }
+            }
+            var counts = [String: (Int64, Set<VisitorID>)]()
+            for event in matching {
+                guard let value = ReportFilter.value(of: metric, in: event), !value.isEmpty else { continue }
+                counts[value, default: (0, [])].0 += 1
+                counts[value, default: (0, [])].1.insert(event.visitor)
+            }
+            return counts.map { BreakdownRow(value: $0.key, count: $0.value.0, visitors: Int64($0.value.1.count)) }
+        }
+    }
+
+    /// Events in the scope that match every filter, and the visits that contain such an event.
+    func rawAnalysis(_ scope: ReportScope, nowMs: Int64) throws -> RawAnalysis {
+        var analysis = RawAnalysis()
+        var hitsByVisitor = [VisitorID: [Visits.Hit]]()
+        var matchingIDs = Set<EventID>()
+        try store.events(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: scope.site.retention) { event in
+            hitsByVisitor[event.visitor, default: []].append(Visits.Hit(event))
+            if scope.filters.allSatisfy({ $0.matches(event) }) {
+                analysis.matching.append(event)
+                matchingIDs.insert(event.id)
+            }
+            return true
+        }
+        for hits in hitsByVisitor.values {
+            let sorted = hits.sorted()
+            for visit in Visits.derive(sorted) {
+                let inVisit = sorted.filter { $0.timestampMs >= visit.startMs && $0.timestampMs <= visit.endMs }
+                if inVisit.contains(where: { matchingIDs.contains($0.id) }) { analysis.matchingVisits.append(visit) }
+            }
+        }
+        return analysis
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// The pages and documents the node serves as they are.
+enum Static {
+    /// `GET /t.js`, from `Static/t.js` in this target's resources.
+    static let tracker: String = {
+        guard let url = Bundle.module.url(forResource: "t", withExtension: "js", subdirectory: "Static"),
+              let text = try? String(contentsOf: url, encoding: .utf8) else {
+            preconditionFailure("the tracker resource Static/t.js is missing from the FootfallNode bundle")
+        }
+        return text
+    }()
+
+    /// A 1×1 transparent GIF for the no-JS pixel.
+    static let transparentGIF: [UInt8] = [
+        0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+    ]
+
+    static func optOutPage(optedOut: Bool) -> String {
+        let state = optedOut
+            ? "<p><strong>This browser is opted out.</strong> No site measured by this Footfall installation counts your visits.</p>"
+            : "<p>This browser is counted anonymously: no cookies, no personal data, no tracking across sites.</p>"
+        let button = optedOut
+            ? "<button name=\"action\" value=\"optin\">Count my visits again</button>"
+            : "<button name=\"action\" value=\"optout\">Opt out on every site</button>"
+        return """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+        <title>Footfall opt-out</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}button{font-size:1rem;padding:.5rem 1rem}</style></head>
+        <body><h1>Analytics opt-out</h1>\(state)
+        <form method="post" action="/optout">\(button)</form>
+        <p>Opting out stores one cookie, <code>footfall_optout</code>, on this installation's address only. Do-Not-Track and Global Privacy Control are honoured too.</p>
+        </body></html>
+        """
+    }
+
+    static let landingPage = """
+    <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Footfall</title>
+    <style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2rem}</style></head>
+    <body><h1>Footfall</h1><p>Privacy-first, real-time analytics. This node is running.</p>
+    <ul><li><a href="/openapi.json">API (OpenAPI)</a></li><li><a href="/optout">Visitor opt-out</a></li><li><a href="/health">Health</a></li></ul>
+    </body></html>
+    """
+
+    static let openAPI: String = {
+        let data = try! JSONSerialization.data(withJSONObject: APIDocument.document, options: [.sortedKeys, .prettyPrinted])
+        return String(decoding: data, as: UTF8.self)
+    }()
+}

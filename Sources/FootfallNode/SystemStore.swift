@@ -1,0 +1,247 @@
+import Foundation
+import FootfallCrypto
+import FootfallModel
+import FootfallStorage
+
+/// A site owner. The password is kept only as a scrypt hash with a per-user salt (promise 12).
+public struct Account: Codable, Hashable, Sendable {
+    public var id: String
+    public var email: String
+    public var passwordSalt: [UInt8]
+    public var passwordHash: [UInt8]
+    public var createdMs: Int64
+    /// Last login or token use; accounts idle for 720 days are deleted (promise 11).
+    public var lastActiveMs: Int64
+    /// The cluster operator principal: cluster status, repair, decommission. Not a site right.
+    public var isOperator: Bool
+}
+
+public struct Site: Codable, Hashable, Sendable {
+    public var id: SiteID
+    public var ownerID: String
+    /// IANA time zone name; reports are computed in it.
+    public var timeZone: String
+    public var retention: RetentionPlan
+    public var createdMs: Int64
+}
+
+extension SiteID: Codable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let site = SiteID(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a site id"))
+        }
+        self = site
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+/// What a credential may do on a site.
+public enum SiteRight: String, Codable, CaseIterable, Sendable, Comparable {
+    /// Aggregate reports and realtime.
+    case read
+    /// Visitor list, profiles, CRM notes and tags, export.
+    case visitors
+    /// Erasure of a visitor.
+    case erase
+    /// Site settings and tokens.
+    case admin
+
+    public static func < (a: SiteRight, b: SiteRight) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// An API token. Only the SHA-256 of its secret is stored; the secret is shown once at creation.
+public struct APIToken: Codable, Hashable, Sendable {
+    public var id: String
+    public var name: String
+    public var accountID: String
+    /// Sites the token may touch; nil means every site the account owns, now and later.
+    public var sites: [SiteID]?
+    public var rights: [SiteRight]
+    public var createdMs: Int64
+}
+
+/// A dashboard login. Only the SHA-256 of the cookie value is stored.
+public struct LoginSession: Codable, Hashable, Sendable {
+    public var accountID: String
+    public var csrfToken: String
+    public var expiresMs: Int64
+}
+
+/// Accounts, sites, tokens and sessions in the `system` column family, as JSON values. On one
+/// node this is the source of truth; the cluster issues replicate it as last-writer-wins records.
+public final class SystemStore: Sendable {
+    let kv: any KeyValueStore
+    /// scrypt's cost; tests lower it so thousands of logins stay fast.
+    let scryptCostN: UInt64
+
+    public init(kv: any KeyValueStore, scryptCostN: UInt64 = 1 << 15) {
+        self.kv = kv
+        self.scryptCostN = scryptCostN
+    }
+
+    // MARK: Generic records
+
+    private func get<T: Decodable>(_ key: String, as type: T.Type) throws -> T? {
+        guard let bytes = try kv.get(.system, Array(key.utf8)) else { return nil }
+        return try JSONDecoder().decode(T.self, from: Data(bytes))
+    }
+
+    private func put(_ key: String, _ value: some Encodable) throws {
+        var batch = WriteBatch()
+        batch.put(.system, Array(key.utf8), Array(try JSONEncoder().encode(value)))
+        try kv.write(batch, sync: true)
+    }
+
+    private func delete(_ keys: [String]) throws {
+        var batch = WriteBatch()
+        for key in keys { batch.delete(.system, Array(key.utf8)) }
+        try kv.write(batch, sync: true)
+    }
+
+    private func all<T: Decodable>(prefix: String, as type: T.Type) throws -> [T] {
+        var out = [T]()
+        try kv.scan(.system, prefix: Array(prefix.utf8)) { _, value in
+            out.append(try JSONDecoder().decode(T.self, from: Data(value)))
+            return true
+        }
+        return out
+    }
+
+    // MARK: Accounts
+
+    public func createAccount(email: String, password: String, isOperator: Bool = false, nowMs: Int64) throws -> Account {
+        let normalized = email.lowercased().trimmingCharacters(in: .whitespaces)
+        guard normalized.count <= 254, normalized.contains("@"), !normalized.hasPrefix("@"), !normalized.hasSuffix("@") else {
+            throw APIError.badRequest("email must look like name@example.com")
+        }
+        guard password.count >= 10, password.utf8.count <= 1024 else {
+            throw APIError.badRequest("password must have at least 10 characters")
+        }
+        guard try get("account-email:\(normalized)", as: String.self) == nil else {
+            throw APIError.conflict("an account with this email exists")
+        }
+        let salt = Crypto.randomBytes(16)
+        let account = Account(
+            id: Hex.encode(Crypto.randomBytes(8)), email: normalized, passwordSalt: salt,
+            passwordHash: Crypto.scrypt(password: Array(password.utf8), salt: salt, costN: scryptCostN),
+            createdMs: nowMs, lastActiveMs: nowMs, isOperator: isOperator)
+        try put("account:\(account.id)", account)
+        try put("account-email:\(normalized)", account.id)
+        return account
+    }
+
+    public func account(id: String) throws -> Account? { try get("account:\(id)", as: Account.self) }
+
+    public func accounts() throws -> [Account] { try all(prefix: "account:", as: Account.self) }
+
+    /// The account whose password matches, or nil. Takes the same scrypt time whether or not the
+    /// email exists, so a login cannot probe which emails have accounts.
+    public func authenticate(email: String, password: String) throws -> Account? {
+        let normalized = email.lowercased().trimmingCharacters(in: .whitespaces)
+        let account = try get("account-email:\(normalized)", as: String.self).flatMap { try self.account(id: $0) }
+        let salt = account?.passwordSalt ?? [UInt8](repeating: 0, count: 16)
+        let hash = Crypto.scrypt(password: Array(password.utf8), salt: salt, costN: scryptCostN)
+        guard let account, Crypto.constantTimeEquals(hash, account.passwordHash) else { return nil }
+        return account
+    }
+
+    public func changePassword(accountID: String, newPassword: String) throws {
+        guard newPassword.count >= 10, newPassword.utf8.count <= 1024 else {
+            throw APIError.badRequest("password must have at least 10 characters")
+        }
+        guard var account = try account(id: accountID) else { throw APIError.notFound("no such account") }
+        account.passwordSalt = Crypto.randomBytes(16)
+        account.passwordHash = Crypto.scrypt(password: Array(newPassword.utf8), salt: account.passwordSalt, costN: scryptCostN)
+        try put("account:\(account.id)", account)
+        // A changed password ends every other login.
+        let sessions = try allKeyed(prefix: "session:", as: LoginSession.self).filter { $0.1.accountID == accountID }
+        try delete(sessions.map(\.0))
+    }
+
+    /// Marks the account active, at most once a day so reads do not turn into writes.
+    public func touch(accountID: String, nowMs: Int64) throws {
+        guard var account = try account(id: accountID), nowMs - account.lastActiveMs > TimeUnits.dayMs else { return }
+        account.lastActiveMs = nowMs
+        try put("account:\(account.id)", account)
+    }
+
+    /// Deletes an account with its tokens and sessions; the caller deletes its sites' data.
+    public func deleteAccount(_ account: Account) throws {
+        let tokens = try allKeyed(prefix: "token:", as: APIToken.self).filter { $0.1.accountID == account.id }.map(\.0)
+        let sessions = try allKeyed(prefix: "session:", as: LoginSession.self).filter { $0.1.accountID == account.id }.map(\.0)
+        let sites = try sites(ownedBy: account.id).map { "site:\($0.id.rawValue)" }
+        try delete(tokens + sessions + sites + ["account:\(account.id)", "account-email:\(account.email)"])
+    }
+
+    private func allKeyed<T: Decodable>(prefix: String, as type: T.Type) throws -> [(String, T)] {
+        var out = [(String, T)]()
+        try kv.scan(.system, prefix: Array(prefix.utf8)) { key, value in
+            out.append((String(decoding: key, as: UTF8.self), try JSONDecoder().decode(T.self, from: Data(value))))
+            return true
+        }
+        return out
+    }
+
+    // MARK: Sites
+
+    public func createSite(_ id: SiteID, ownerID: String, timeZone: String, retention: RetentionPlan, nowMs: Int64) throws -> Site {
+        guard TimeZone(identifier: timeZone) != nil else { throw APIError.badRequest("unknown time zone \(timeZone)") }
+        guard try site(id) == nil else { throw APIError.conflict("site \(id) is already registered") }
+        let site = Site(id: id, ownerID: ownerID, timeZone: timeZone, retention: retention, createdMs: nowMs)
+        try put("site:\(id.rawValue)", site)
+        return site
+    }
+
+    public func updateSite(_ site: Site) throws { try put("site:\(site.id.rawValue)", site) }
+    public func site(_ id: SiteID) throws -> Site? { try get("site:\(id.rawValue)", as: Site.self) }
+    public func sites() throws -> [Site] { try all(prefix: "site:", as: Site.self) }
+    public func sites(ownedBy accountID: String) throws -> [Site] { try sites().filter { $0.ownerID == accountID } }
+
+    // MARK: Tokens
+
+    /// Creates a token and returns it with its secret, which is not stored and cannot be shown again.
+    public func createToken(name: String, accountID: String, sites: [SiteID]?, rights: [SiteRight], nowMs: Int64) throws -> (APIToken, String) {
+        let secret = "fft_" + Hex.encode(Crypto.randomBytes(24))
+        let token = APIToken(id: Hex.encode(Crypto.randomBytes(6)), name: String(name.prefix(100)), accountID: accountID,
+                             sites: sites, rights: Array(Set(rights)).sorted(), createdMs: nowMs)
+        try put("token:\(SystemStore.digest(secret))", token)
+        return (token, secret)
+    }
+
+    public func token(secret: String) throws -> APIToken? { try get("token:\(SystemStore.digest(secret))", as: APIToken.self) }
+
+    public func tokens(accountID: String) throws -> [APIToken] {
+        try all(prefix: "token:", as: APIToken.self).filter { $0.accountID == accountID }
+    }
+
+    public func revokeToken(id: String, accountID: String) throws -> Bool {
+        let matches = try allKeyed(prefix: "token:", as: APIToken.self).filter { $0.1.id == id && $0.1.accountID == accountID }
+        try delete(matches.map(\.0))
+        return !matches.isEmpty
+    }
+
+    // MARK: Sessions
+
+    public func createSession(accountID: String, nowMs: Int64, lifetimeMs: Int64 = 14 * TimeUnits.dayMs) throws -> (String, LoginSession) {
+        let secret = Hex.encode(Crypto.randomBytes(32))
+        let session = LoginSession(accountID: accountID, csrfToken: Hex.encode(Crypto.randomBytes(16)), expiresMs: nowMs + lifetimeMs)
+        try put("session:\(SystemStore.digest(secret))", session)
+        return (secret, session)
+    }
+
+    public func session(secret: String, nowMs: Int64) throws -> LoginSession? {
+        guard let session = try get("session:\(SystemStore.digest(secret))", as: LoginSession.self), session.expiresMs > nowMs else { return nil }
+        return session
+    }
+
+    public func deleteSession(secret: String) throws { try delete(["session:\(SystemStore.digest(secret))"]) }
+
+    static func digest(_ secret: String) -> String { Hex.encode(Crypto.sha256(Array(secret.utf8))) }
+}

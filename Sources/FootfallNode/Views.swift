@@ -1,0 +1,237 @@
+import Foundation
+import FootfallModel
+import FootfallStorage
+
+/// JSON shapes of the API. Field names are snake_case and stable: the OpenAPI document lists them.
+
+struct VisitorView: Encodable {
+    var visitor: String
+    var firstSeenMs: Int64
+    var lastSeenMs: Int64
+    var pageviews: UInt64
+    var events: UInt64
+    var country: String
+    var browser: String
+    var os: String
+    var device: String
+    var name: String
+    var email: String
+    var phone: String
+    var tags: [String]
+    var notes: [NoteView]
+
+    struct NoteView: Encodable {
+        var id: String
+        var createdMs: Int64
+        var text: String
+        enum CodingKeys: String, CodingKey { case id, text; case createdMs = "created_ms" }
+    }
+
+    init(_ record: VisitorRecord) {
+        visitor = record.visitor.description
+        firstSeenMs = record.firstSeenMs
+        lastSeenMs = record.lastSeenMs
+        pageviews = record.pageviews
+        events = record.events
+        country = record.geo.country
+        browser = record.device.browser
+        os = record.device.os
+        device = record.device.deviceClass.name
+        name = record.pii.name
+        email = record.pii.email
+        phone = record.pii.phone
+        tags = record.tags
+        notes = record.notes.map { NoteView(id: $0.id, createdMs: $0.createdMs, text: $0.text) }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case visitor, pageviews, events, country, browser, os, device, name, email, phone, tags, notes
+        case firstSeenMs = "first_seen_ms"
+        case lastSeenMs = "last_seen_ms"
+    }
+}
+
+struct EventView: Encodable {
+    var id: String
+    var timestampMs: Int64
+    var kind: String
+    var path: String
+    var title: String
+    var referrer: String
+    var utm: [String: String]
+    var name: String
+    var target: String
+    var props: [String: String]
+    var country: String
+    var region: String
+    var browser: String
+    var os: String
+    var device: String
+    var engagementMs: UInt32
+
+    init(_ event: Event) {
+        id = event.id.description
+        timestampMs = event.timestampMs
+        kind = event.kind.name
+        path = event.path
+        title = event.title
+        referrer = event.referrerHost
+        utm = ["source": event.utm.source, "medium": event.utm.medium, "campaign": event.utm.campaign,
+               "term": event.utm.term, "content": event.utm.content].filter { !$0.value.isEmpty }
+        name = event.name
+        target = event.target
+        props = event.props
+        country = event.geo.country
+        region = event.geo.region
+        browser = event.device.browser
+        os = event.device.os
+        device = event.device.deviceClass.name
+        engagementMs = event.engagementMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, path, title, referrer, utm, name, target, props, country, region, browser, os, device
+        case timestampMs = "timestamp_ms"
+        case engagementMs = "engagement_ms"
+    }
+}
+
+struct VisitorProfile: Encodable {
+    var visitor: VisitorView
+    var events: [EventView]
+}
+
+/// Everything stored about a visitor (right of access, promise 8).
+struct VisitorExport: Encodable {
+    var site: String
+    var exportedMs: Int64
+    var visitor: VisitorView
+    var events: [EventView]
+    enum CodingKeys: String, CodingKey { case site, visitor, events; case exportedMs = "exported_ms" }
+}
+
+/// What an erasure request returns and what polling it shows.
+struct ErasureReceipt: Encodable {
+    var status: String
+    var requestID: String?
+    var site: String
+    var visitor: String?
+    var erasedAtMs: Int64?
+    var deletedEvents: Int64
+    var replicas: [Replica]
+    var note: String?
+
+    struct Replica: Encodable {
+        var node: String
+        var confirmedAtMs: Int64
+        enum CodingKeys: String, CodingKey { case node; case confirmedAtMs = "confirmed_at_ms" }
+    }
+
+    init(_ record: ErasureRecord) {
+        status = "complete"
+        requestID = record.requestID
+        site = record.site.rawValue
+        visitor = record.visitor.description
+        erasedAtMs = record.erasedAtMs
+        deletedEvents = record.deletedEvents
+        replicas = record.confirmations.map { Replica(node: $0.node, confirmedAtMs: $0.confirmedAtMs) }
+        note = "events, index entries, CRM notes and personal data deleted; aggregates without personal data are kept"
+    }
+
+    private init(status: String, site: String, note: String) {
+        self.status = status
+        self.site = site
+        deletedEvents = 0
+        replicas = []
+        self.note = note
+    }
+
+    static func notFound(site: SiteID) -> ErasureReceipt {
+        ErasureReceipt(status: "not_found", site: site.rawValue,
+                       note: "no consented visitor matches; cookieless visitors are never stored under anything that identifies them, so they cannot be singled out")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case status, site, visitor, replicas, note
+        case requestID = "request_id"
+        case erasedAtMs = "erased_at_ms"
+        case deletedEvents = "deleted_events"
+    }
+}
+
+/// Visitors online now and what they do, from the last minutes of raw events.
+enum Realtime {
+    static let onlineWindowMs: Int64 = 5 * TimeUnits.minuteMs
+    static let activeWindowMs: Int64 = TimeUnits.minuteMs
+    static let feedLength = 50
+
+    struct Snapshot: Encodable {
+        var onlineVisitors: Int
+        var activeVisitors: Int
+        var idleVisitors: Int
+        var feed: [FeedItem]
+        var topPages: [BreakdownRow]
+        var topSources: [BreakdownRow]
+        var generatedMs: Int64
+        enum CodingKeys: String, CodingKey {
+            case feed
+            case onlineVisitors = "online_visitors"
+            case activeVisitors = "active_visitors"
+            case idleVisitors = "idle_visitors"
+            case topPages = "top_pages"
+            case topSources = "top_sources"
+            case generatedMs = "generated_ms"
+        }
+    }
+
+    struct FeedItem: Encodable {
+        var id: String
+        var timestampMs: Int64
+        var kind: String
+        var path: String
+        var name: String
+        var target: String
+        var country: String
+        var device: String
+        var browser: String
+        /// Only for consented visitors, and only to credentials with the visitors right.
+        var visitor: String?
+        enum CodingKeys: String, CodingKey { case id, kind, path, name, target, country, device, browser, visitor; case timestampMs = "timestamp_ms" }
+    }
+
+    static func snapshot(site: Site, node: Node, showVisitorIDs: Bool) throws -> Snapshot {
+        let now = node.clock.nowMs
+        var lastSeen = [VisitorID: Int64]()
+        var feed = [FeedItem]()
+        var pages = [String: (Int64, Set<VisitorID>)]()
+        var sources = [String: (Int64, Set<VisitorID>)]()
+        let range = TimeRange(startMs: now - 30 * TimeUnits.minuteMs, endMs: now + TimeUnits.minuteMs)
+        try node.store.events(site: site.id, in: range, reverse: true, nowMs: now, retention: site.retention) { event in
+            if event.timestampMs >= now - onlineWindowMs {
+                lastSeen[event.visitor] = max(lastSeen[event.visitor] ?? 0, event.timestampMs)
+            }
+            if event.kind == .pageview {
+                pages[event.path, default: (0, [])].0 += 1
+                pages[event.path, default: (0, [])].1.insert(event.visitor)
+                if !event.referrerHost.isEmpty {
+                    sources[event.referrerHost, default: (0, [])].0 += 1
+                    sources[event.referrerHost, default: (0, [])].1.insert(event.visitor)
+                }
+            }
+            if feed.count < feedLength && event.kind != .engagement {
+                feed.append(FeedItem(id: event.id.description, timestampMs: event.timestampMs, kind: event.kind.name, path: event.path,
+                                     name: event.name, target: event.target, country: event.geo.country,
+                                     device: event.device.deviceClass.name, browser: event.device.browser,
+                                     visitor: showVisitorIDs && event.consented ? event.visitor.description : nil))
+            }
+            return true
+        }
+        let active = lastSeen.values.filter { $0 >= now - activeWindowMs }.count
+        func rows(_ table: [String: (Int64, Set<VisitorID>)]) -> [BreakdownRow] {
+            Array(table.map { BreakdownRow(value: $0.key, count: $0.value.0, visitors: Int64($0.value.1.count)) }
+                .sorted { ($0.count, $1.value) > ($1.count, $0.value) }.prefix(10))
+        }
+        return Snapshot(onlineVisitors: lastSeen.count, activeVisitors: active, idleVisitors: lastSeen.count - active,
+                        feed: feed, topPages: rows(pages), topSources: rows(sources), generatedMs: now)
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import FootfallModel
+import FootfallWire
+import SwiftProtobuf
+
+/// Event ⇄ `Footfall_V1_StoredEvent`, the on-disk (and, later, on-wire) form of an event.
+public enum EventCodec {
+    public static func encode(_ event: Event) -> [UInt8] {
+        var stored = Footfall_V1_StoredEvent()
+        stored.id = Data(event.id.bytes)
+        stored.site = event.site.rawValue
+        stored.visitor = event.visitor.rawValue
+        stored.timestampMs = event.timestampMs
+        stored.kind = Footfall_V1_EventKind(rawValue: Int(event.kind.rawValue)) ?? .unspecified
+        stored.path = event.path
+        stored.title = event.title
+        stored.referrerHost = event.referrerHost
+        stored.utmSource = event.utm.source
+        stored.utmMedium = event.utm.medium
+        stored.utmCampaign = event.utm.campaign
+        stored.utmTerm = event.utm.term
+        stored.utmContent = event.utm.content
+        stored.browser = event.device.browser
+        stored.browserMajor = event.device.browserMajor
+        stored.os = event.device.os
+        stored.device = Footfall_V1_DeviceClass(rawValue: Int(event.device.deviceClass.rawValue)) ?? .unspecified
+        stored.country = event.geo.country
+        stored.region = event.geo.region
+        stored.consented = event.consented
+        stored.name = event.name
+        stored.target = event.target
+        stored.props = event.props
+        stored.engagementMs = event.engagementMs
+        if let pii = event.pii { stored.pii = PIICodec.encode(pii) }
+        // Serialising a message built in code cannot fail; a failure is a bug in swift-protobuf.
+        return try! Array(stored.serializedBytes() as [UInt8])
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> Event {
+        let stored = try Footfall_V1_StoredEvent(serializedBytes: bytes)
+        guard let id = EventID(bytes: Array(stored.id)), let site = SiteID(stored.site),
+              let kind = Event.Kind(rawValue: UInt8(clamping: stored.kind.rawValue))
+        else { throw StorageError("stored event has a malformed id, site or kind") }
+        var event = Event(id: id, site: site, visitor: VisitorID(rawValue: stored.visitor), timestampMs: stored.timestampMs,
+                          kind: kind, path: stored.path)
+        event.title = stored.title
+        event.referrerHost = stored.referrerHost
+        event.utm = UTM(source: stored.utmSource, medium: stored.utmMedium, campaign: stored.utmCampaign,
+                        term: stored.utmTerm, content: stored.utmContent)
+        event.device = Device(browser: stored.browser, browserMajor: stored.browserMajor, os: stored.os,
+                              deviceClass: Device.Class(rawValue: UInt8(clamping: stored.device.rawValue)) ?? .unknown)
+        event.geo = Geo(country: stored.country, region: stored.region)
+        event.consented = stored.consented
+        event.name = stored.name
+        event.target = stored.target
+        event.props = stored.props
+        event.engagementMs = stored.engagementMs
+        if stored.hasPii { event.pii = PIICodec.decode(stored.pii) }
+        return event
+    }
+}
+
+enum PIICodec {
+    static func encode(_ pii: PII) -> Footfall_V1_Pii {
+        var out = Footfall_V1_Pii()
+        out.name = pii.name
+        out.email = pii.email
+        out.phone = pii.phone
+        return out
+    }
+
+    static func decode(_ pii: Footfall_V1_Pii) -> PII {
+        PII(name: pii.name, email: pii.email, phone: pii.phone)
+    }
+}
+
+/// The CRM record of a consented visitor.
+public struct VisitorRecord: Hashable, Sendable {
+    public struct Note: Hashable, Sendable {
+        public var id: String
+        public var createdMs: Int64
+        public var text: String
+        public init(id: String, createdMs: Int64, text: String) {
+            self.id = id
+            self.createdMs = createdMs
+            self.text = text
+        }
+    }
+
+    public var visitor: VisitorID
+    public var firstSeenMs: Int64
+    public var lastSeenMs: Int64
+    public var pageviews: UInt64 = 0
+    public var events: UInt64 = 0
+    public var geo = Geo()
+    public var device = Device()
+    public var pii = PII()
+    public var tags: [String] = []
+    public var notes: [Note] = []
+
+    public init(visitor: VisitorID, firstSeenMs: Int64, lastSeenMs: Int64) {
+        self.visitor = visitor
+        self.firstSeenMs = firstSeenMs
+        self.lastSeenMs = lastSeenMs
+    }
+
+    var encoded: [UInt8] {
+        var record = Footfall_V1_VisitorRecord()
+        record.visitor = visitor.rawValue
+        record.firstSeenMs = firstSeenMs
+        record.lastSeenMs = lastSeenMs
+        record.pageviews = pageviews
+        record.events = events
+        record.country = geo.country
+        record.browser = device.browser
+        record.os = device.os
+        record.device = Footfall_V1_DeviceClass(rawValue: Int(device.deviceClass.rawValue)) ?? .unspecified
+        if !pii.isEmpty { record.pii = PIICodec.encode(pii) }
+        record.tags = tags
+        record.notes = notes.map { note in
+            var n = Footfall_V1_Note()
+            n.id = note.id
+            n.createdMs = note.createdMs
+            n.text = note.text
+            return n
+        }
+        return try! Array(record.serializedBytes() as [UInt8])
+    }
+
+    init(encoded bytes: [UInt8]) throws {
+        let record = try Footfall_V1_VisitorRecord(serializedBytes: bytes)
+        visitor = VisitorID(rawValue: record.visitor)
+        firstSeenMs = record.firstSeenMs
+        lastSeenMs = record.lastSeenMs
+        pageviews = record.pageviews
+        events = record.events
+        geo = Geo(country: record.country)
+        device = Device(browser: record.browser, os: record.os,
+                        deviceClass: Device.Class(rawValue: UInt8(clamping: record.device.rawValue)) ?? .unknown)
+        pii = record.hasPii ? PIICodec.decode(record.pii) : PII()
+        tags = record.tags
+        notes = record.notes.map { Note(id: $0.id, createdMs: $0.createdMs, text: $0.text) }
+    }
+}
+
+/// Kept after a visitor's data is erased: every event of theirs at or before `erasedAtMs` is
+/// fenced on reads and never accepted again.
+public struct ErasureRecord: Hashable, Sendable {
+    public struct Confirmation: Hashable, Sendable {
+        public var node: String
+        public var confirmedAtMs: Int64
+        public init(node: String, confirmedAtMs: Int64) {
+            self.node = node
+            self.confirmedAtMs = confirmedAtMs
+        }
+    }
+
+    public var requestID: String
+    public var site: SiteID
+    public var visitor: VisitorID
+    public var erasedAtMs: Int64
+    public var deletedEvents: Int64
+    public var confirmations: [Confirmation]
+
+    public init(requestID: String, site: SiteID, visitor: VisitorID, erasedAtMs: Int64, deletedEvents: Int64, confirmations: [Confirmation]) {
+        self.requestID = requestID
+        self.site = site
+        self.visitor = visitor
+        self.erasedAtMs = erasedAtMs
+        self.deletedEvents = deletedEvents
+        self.confirmations = confirmations
+    }
+
+    var encoded: [UInt8] {
+        var record = Footfall_V1_ErasureRecord()
+        record.requestID = requestID
+        record.site = site.rawValue
+        record.visitor = visitor.rawValue
+        record.erasedAtMs = erasedAtMs
+        record.deletedEvents = deletedEvents
+        record.confirmations = confirmations.map { c in
+            var out = Footfall_V1_ReplicaConfirmation()
+            out.node = c.node
+            out.confirmedAtMs = c.confirmedAtMs
+            return out
+        }
+        return try! Array(record.serializedBytes() as [UInt8])
+    }
+
+    init(encoded bytes: [UInt8]) throws {
+        let record = try Footfall_V1_ErasureRecord(serializedBytes: bytes)
+        guard let site = SiteID(record.site) else { throw StorageError("erasure record with a malformed site") }
+        requestID = record.requestID
+        self.site = site
+        visitor = VisitorID(rawValue: record.visitor)
+        erasedAtMs = record.erasedAtMs
+        deletedEvents = record.deletedEvents
+        confirmations = record.confirmations.map { Confirmation(node: $0.node, confirmedAtMs: $0.confirmedAtMs) }
+    }
+}

@@ -1,0 +1,334 @@
+import FootfallModel
+import Synchronization
+
+/// A node's site data on top of a `KeyValueStore`: raw events, the visitor index, rollups, CRM
+/// records and erasure records, with the rules that keep them consistent:
+///
+/// - applying an event is idempotent by event id, rollups included;
+/// - an event older than its site's retention, or fenced by an erasure record, is refused;
+/// - visit rollups are recomputed from the visitor's stored events whenever they change;
+/// - reads never return an expired or erased event.
+///
+/// Writes are serialised by one lock (the caller batches them: see `GroupCommitter`), which is what
+/// makes "check, then write" atomic. Reads run concurrently.
+public final class EventStore: Sendable {
+    public enum Outcome: Equatable, Sendable {
+        case stored, duplicate, expired, fenced
+    }
+
+    public let kv: any KeyValueStore
+    /// Whether each batch waits for the WAL fsync before it is acknowledged.
+    public let syncWrites: Bool
+    private let writeLock = Mutex(())
+    /// Erasure fences by (site, visitor): loaded at start, so the hot path needs no read.
+    private let fences: Mutex<[SiteVisitor: Int64]>
+
+    struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
+
+    public init(kv: any KeyValueStore, syncWrites: Bool = true) throws {
+        self.kv = kv
+        self.syncWrites = syncWrites
+        var loaded = [SiteVisitor: Int64]()
+        try kv.scan(.erasures, from: [], to: [0xff, 0xff, 0xff, 0xff]) { _, value in
+            let record = try ErasureRecord(encoded: value)
+            loaded[SiteVisitor(site: record.site, visitor: record.visitor)] = record.erasedAtMs
+            return true
+        }
+        fences = Mutex(loaded)
+    }
+
+    // MARK: Writes
+
+    /// Stores what is new in `events` in one atomic, durable batch and says what became of each.
+    /// `retention` gives each site's plan.
+    public func apply(_ events: [Event], nowMs: Int64, retention: (SiteID) -> RetentionPlan) throws -> [Outcome] {
+        try writeLock.withLock { _ in
+            var batch = WriteBatch()
+            var outcomes = [Outcome]()
+            var seen = Set<EventID>()
+            var fresh = [SiteVisitor: [Event]]()
+            let fenceSnapshot = fences.withLock { $0 }
+            for event in events {
+                let owner = SiteVisitor(site: event.site, visitor: event.visitor)
+                if retention(event.site).isExpired(eventMs: event.timestampMs, nowMs: nowMs) {
+                    outcomes.append(.expired)
+                } else if let fence = fenceSnapshot[owner], event.timestampMs <= fence {
+                    outcomes.append(.fenced)
+                } else if try seen.contains(event.id) || kv.get(.events, StorageKeys.event(event.site, event.id)) != nil {
+                    outcomes.append(.duplicate)
+                } else {
+                    seen.insert(event.id)
+                    outcomes.append(.stored)
+                    batch.put(.events, StorageKeys.event(event.site, event.id), EventCodec.encode(event))
+                    batch.put(.visitors, StorageKeys.visitorEvent(event.site, event.visitor, event.id),
+                              StorageKeys.visitorHitValue(kind: event.kind, path: event.path))
+                    for update in RollupUpdate.forEvent(event) {
+                        batch.merge(.rollups, StorageKeys.rollup(event.site, update), update.cell.encoded)
+                    }
+                    fresh[owner, default: []].append(event)
+                }
+            }
+            for (owner, added) in fresh {
+                let existing = try hits(of: owner, around: added, nowMs: nowMs, retention: retention(owner.site))
+                for update in Visits.rollupDelta(existing: existing, added: added.map(Visits.Hit.init)) {
+                    batch.merge(.rollups, StorageKeys.rollup(owner.site, update), update.cell.encoded)
+                }
+                if added.contains(where: \.consented) {
+                    let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
+                    batch.put(.crm, StorageKeys.visitor(owner.site, owner.visitor), record.encoded)
+                }
+            }
+            if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
+            return outcomes
+        }
+    }
+
+    /// The visitor's stored hits in the days around `added`, widened day by day while a visit
+    /// could still reach past the loaded window.
+    private func hits(of owner: SiteVisitor, around added: [Event], nowMs: Int64, retention: RetentionPlan) throws -> [Visits.Hit] {
+        let timestamps = added.map(\.timestampMs)
+        let firstKept = retention.firstKeptDay(nowMs: nowMs)
+        var low = Day(containing: timestamps.min()! - Visits.gapMs)
+        var high = Day(containing: timestamps.max()! + Visits.gapMs)
+        var hits = [Visits.Hit]()
+        for day in low...high { hits += try hitsOn(day, owner) }
+        while low > firstKept, let earliest = hits.min(), earliest.timestampMs - low.startMs < Visits.gapMs {
+            low = low.advanced(by: -1)
+            let earlier = try hitsOn(low, owner)
+            if earlier.isEmpty { break }
+            hits += earlier
+        }
+        let lastDay = Day(containing: nowMs).advanced(by: 1)
+        while high < lastDay, let latest = hits.max(), high.advanced(by: 1).startMs - latest.timestampMs < Visits.gapMs {
+            high = high.advanced(by: 1)
+            let later = try hitsOn(high, owner)
+            if later.isEmpty { break }
+            hits += later
+        }
+        return hits
+    }
+
+    private func hitsOn(_ day: Day, _ owner: SiteVisitor) throws -> [Visits.Hit] {
+        var out = [Visits.Hit]()
+        try kv.scan(.visitors, prefix: StorageKeys.visitorDay(owner.site, day, owner.visitor)) { key, value in
+            if let hit = StorageKeys.visitorHit(key: key, value: value) { out.append(hit) }
+            return true
+        }
+        return out
+    }
+
+    private func updatedVisitorRecord(_ owner: SiteVisitor, with events: [Event]) throws -> VisitorRecord {
+        let first = events.min { $0.timestampMs < $1.timestampMs }!
+        var record = try visitorRecord(site: owner.site, visitor: owner.visitor)
+            ?? VisitorRecord(visitor: owner.visitor, firstSeenMs: first.timestampMs, lastSeenMs: first.timestampMs)
+        for event in events.sorted(by: { $0.timestampMs < $1.timestampMs }) {
+            record.firstSeenMs = min(record.firstSeenMs, event.timestampMs)
+            record.events += 1
+            if event.kind == .pageview { record.pageviews += 1 }
+            if event.timestampMs >= record.lastSeenMs {
+                record.lastSeenMs = event.timestampMs
+                if !event.geo.country.isEmpty { record.geo = Geo(country: event.geo.country) }
+                if !event.device.browser.isEmpty { record.device = event.device }
+            }
+            if let pii = event.pii {
+                if !pii.name.isEmpty { record.pii.name = pii.name }
+                if !pii.email.isEmpty { record.pii.email = pii.email }
+                if !pii.phone.isEmpty { record.pii.phone = pii.phone }
+            }
+        }
+        return record
+    }
+
+    /// Replaces the owner-editable CRM fields (notes, tags, and rectified PII) of a visitor that has
+    /// a record. Returns the new record, or nil when there is none (cookieless or erased visitors).
+    public func editVisitorRecord(site: SiteID, visitor: VisitorID, _ edit: (inout VisitorRecord) -> Void) throws -> VisitorRecord? {
+        try writeLock.withLock { _ in
+            guard var record = try visitorRecord(site: site, visitor: visitor) else { return nil }
+            edit(&record)
+            var batch = WriteBatch()
+            batch.put(.crm, StorageKeys.visitor(site, visitor), record.encoded)
+            try kv.write(batch, sync: syncWrites)
+            return record
+        }
+    }
+
+    // MARK: Erasure
+
+    /// Deletes every stored event, index entry and CRM record of a visitor, keeps an erasure record
+    /// that fences their past events for good, and compacts the affected ranges so the data is
+    /// physically gone from the files. Rollups stay: they hold no personal data.
+    public func erase(site: SiteID, visitor: VisitorID, requestID: String, node: String, nowMs: Int64) throws -> ErasureRecord {
+        try writeLock.withLock { _ in
+            var batch = WriteBatch()
+            var deleted: Int64 = 0
+            // Retention removes whole days older than the longest plan, so this span covers every
+            // day that can still hold the visitor's events.
+            let days = Day(containing: nowMs).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: nowMs).advanced(by: 1)
+            for day in days {
+                try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, _ in
+                    guard let id = StorageKeys.eventID(fromEventKey: key) else { return true }
+                    batch.delete(.visitors, key)
+                    batch.delete(.events, StorageKeys.event(site, id))
+                    deleted += 1
+                    return true
+                }
+            }
+            batch.delete(.crm, StorageKeys.visitor(site, visitor))
+            let previous = try erasureRecord(site: site, visitor: visitor)
+            let record = ErasureRecord(
+                requestID: requestID, site: site, visitor: visitor,
+                erasedAtMs: max(nowMs, previous?.erasedAtMs ?? 0), deletedEvents: deleted,
+                confirmations: [.init(node: node, confirmedAtMs: nowMs)])
+            batch.put(.erasures, StorageKeys.visitor(site, visitor), record.encoded)
+            try kv.write(batch, sync: true)
+            fences.withLock { $0[SiteVisitor(site: site, visitor: visitor)] = record.erasedAtMs }
+            try purgeFromFiles(site: site, days: days)
+            return record
+        }
+    }
+
+    public func erasureRecord(site: SiteID, visitor: VisitorID) throws -> ErasureRecord? {
+        try kv.get(.erasures, StorageKeys.visitor(site, visitor)).map { try ErasureRecord(encoded: $0) }
+    }
+
+    private func purgeFromFiles(site: SiteID, days: ClosedRange<Day>) throws {
+        let start = StorageKeys.eventDay(site, days.lowerBound)
+        let end = StorageKeys.eventDay(site, days.upperBound.advanced(by: 1))
+        try kv.compact(.events, from: start, to: end)
+        try kv.compact(.visitors, from: start, to: end)
+        let sitePrefix = StorageKeys.sitePrefix(site)
+        try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
+        (kv as? RocksDBStore).map { try? $0.flushAll() }
+    }
+
+    // MARK: Retention
+
+    /// Deletes the site's raw events, visitor index and CRM records older than its plan, and
+    /// compacts those ranges so they are physically gone. Rollups are kept.
+    public func enforceRetention(site: SiteID, plan: RetentionPlan, nowMs: Int64) throws {
+        try writeLock.withLock { _ in
+            let firstKept = plan.firstKeptDay(nowMs: nowMs)
+            let start = StorageKeys.eventDay(site, Day(index: 0))
+            let end = StorageKeys.eventDay(site, firstKept)
+            var batch = WriteBatch()
+            batch.deleteRange(.events, start, end)
+            batch.deleteRange(.visitors, start, end)
+            let cutoff = plan.cutoffMs(nowMs: nowMs)
+            try kv.scan(.crm, prefix: StorageKeys.sitePrefix(site)) { key, value in
+                if let record = try? VisitorRecord(encoded: value), record.lastSeenMs < cutoff { batch.delete(.crm, key) }
+                return true
+            }
+            try kv.write(batch, sync: true)
+            try kv.compact(.events, from: start, to: end)
+            try kv.compact(.visitors, from: start, to: end)
+            let sitePrefix = StorageKeys.sitePrefix(site)
+            try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
+            (kv as? RocksDBStore).map { try? $0.flushAll() }
+        }
+    }
+
+    /// Deletes everything stored for a site, rollups and erasure records included (account deletion).
+    public func deleteSite(_ site: SiteID) throws {
+        try writeLock.withLock { _ in
+            let prefix = StorageKeys.sitePrefix(site)
+            let end = StorageKeys.prefixEnd(prefix)
+            var batch = WriteBatch()
+            for family in [ColumnFamily.events, .visitors, .rollups, .erasures, .crm] { batch.deleteRange(family, prefix, end) }
+            try kv.write(batch, sync: true)
+            for family in [ColumnFamily.events, .visitors, .rollups, .erasures, .crm] { try kv.compact(family, from: prefix, to: end) }
+            fences.withLock { $0 = $0.filter { $0.key.site != site } }
+        }
+    }
+
+    // MARK: Reads
+
+    private func isVisible(_ event: Event, cutoffMs: Int64, fences: [SiteVisitor: Int64]) -> Bool {
+        guard event.timestampMs >= cutoffMs else { return false }
+        if let fence = fences[SiteVisitor(site: event.site, visitor: event.visitor)], event.timestampMs <= fence { return false }
+        return true
+    }
+
+    /// Events of a site in a time range, oldest first, never older than the retention cutoff and
+    /// never fenced by an erasure. `body` returns false to stop.
+    public func events(site: SiteID, in range: TimeRange, reverse: Bool = false, nowMs: Int64, retention: RetentionPlan,
+                       _ body: (Event) throws -> Bool) throws {
+        let cutoff = retention.cutoffMs(nowMs: nowMs)
+        let start = max(range.startMs, cutoff)
+        guard start < range.endMs else { return }
+        let fenceSnapshot = fences.withLock { $0 }
+        let from = StorageKeys.eventDay(site, Day(containing: start))
+        let to = StorageKeys.eventDay(site, Day(containing: range.endMs - 1).advanced(by: 1))
+        try kv.scan(.events, from: from, to: to, reverse: reverse) { key, value in
+            guard let id = StorageKeys.eventID(fromEventKey: key) else { return true }
+            // Ids lead with their timestamp, so most out-of-range events are skipped undecoded.
+            guard id.timestampMs >= start, id.timestampMs < range.endMs else { return true }
+            let event = try EventCodec.decode(value)
+            guard isVisible(event, cutoffMs: cutoff, fences: fenceSnapshot) else { return true }
+            return try body(event)
+        }
+    }
+
+    /// Everything stored about one visitor of a site, oldest first (right of access).
+    public func visitorEvents(site: SiteID, visitor: VisitorID, nowMs: Int64, retention: RetentionPlan) throws -> [Event] {
+        let cutoff = retention.cutoffMs(nowMs: nowMs)
+        let fenceSnapshot = fences.withLock { $0 }
+        var out = [Event]()
+        for day in retention.firstKeptDay(nowMs: nowMs)...Day(containing: nowMs).advanced(by: 1) {
+            try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, _ in
+                guard let id = StorageKeys.eventID(fromEventKey: key),
+                      let value = try kv.get(.events, StorageKeys.event(site, id)) else { return true }
+                let event = try EventCodec.decode(value)
+                if isVisible(event, cutoffMs: cutoff, fences: fenceSnapshot) { out.append(event) }
+                return true
+            }
+        }
+        return out
+    }
+
+    public func visitorRecord(site: SiteID, visitor: VisitorID) throws -> VisitorRecord? {
+        try kv.get(.crm, StorageKeys.visitor(site, visitor)).map { try VisitorRecord(encoded: $0) }
+    }
+
+    /// Consented visitors of a site with a CRM record, most recently seen first.
+    public func visitorRecords(site: SiteID, limit: Int) throws -> [VisitorRecord] {
+        var records = [VisitorRecord]()
+        try kv.scan(.crm, prefix: StorageKeys.sitePrefix(site)) { _, value in
+            records.append(try VisitorRecord(encoded: value))
+            return true
+        }
+        return Array(records.sorted { $0.lastSeenMs > $1.lastSeenMs }.prefix(limit))
+    }
+
+    /// Rollup cells of one metric over a bucket range, summed per dimension.
+    public func rollupTotals(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>) throws -> [String: RollupCell] {
+        var totals = [String: RollupCell]()
+        try rollupCells(site: site, metric: metric, buckets: buckets) { _, dimension, cell in
+            totals[dimension, default: RollupCell(count: 0)].merge(cell)
+        }
+        return totals
+    }
+
+    /// Every rollup cell of one metric over a bucket range, in bucket order.
+    public func rollupCells(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>,
+                            _ body: (QuarterHour, String, RollupCell) throws -> Void) throws {
+        guard !buckets.isEmpty else { return }
+        let prefixCount = StorageKeys.rollupMetric(site, metric).count
+        try kv.scan(.rollups, from: StorageKeys.rollupBucket(site, metric, buckets.lowerBound),
+                    to: StorageKeys.rollupBucket(site, metric, buckets.upperBound)) { key, value in
+            guard let (bucket, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount),
+                  let cell = RollupCell(encoded: value) else { return true }
+            try body(bucket, dimension, cell)
+            return true
+        }
+    }
+
+    /// Time of the oldest stored event of a site, for the retention metric.
+    public func oldestEventMs(site: SiteID) throws -> Int64? {
+        var oldest: Int64?
+        try kv.scan(.events, prefix: StorageKeys.sitePrefix(site)) { key, _ in
+            oldest = StorageKeys.eventID(fromEventKey: key)?.timestampMs
+            return false
+        }
+        return oldest
+    }
+}

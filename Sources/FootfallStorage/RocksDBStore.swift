@@ -1,0 +1,308 @@
+import CRocksDB
+#if canImport(Glibc)
+import Glibc
+#endif
+import FootfallModel
+
+/// The real `KeyValueStore`: RocksDB through its C API, one column family per `ColumnFamily`.
+///
+/// Durability: every batch goes to the write-ahead log; with `sync: true` the WAL is fsynced before
+/// `write` returns, so an acknowledged batch survives a process kill and a power loss.
+public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
+    public struct Settings: Sendable {
+        /// Block compression. ZSTD by default: events compress several-fold and disk is the budget.
+        /// Tests that scan the files for bytes turn it off.
+        public var compression: Compression = .zstd
+        /// LRU block cache shared by all families.
+        public var blockCacheBytes: Int = 64 << 20
+        /// Memtable size per family before it is flushed.
+        public var writeBufferBytes: Int = 32 << 20
+        public init() {}
+
+        public enum Compression: Sendable {
+            case none, lz4, zstd
+            var code: Int32 {
+                switch self {
+                case .none: Int32(rocksdb_no_compression)
+                case .lz4: Int32(rocksdb_lz4_compression)
+                case .zstd: Int32(rocksdb_zstd_compression)
+                }
+            }
+        }
+    }
+
+    public let path: String
+    // All handles are owned here, created in init and destroyed in `close`; RocksDB's handles are
+    // thread-safe, which is why this class can be shared across tasks.
+    private var db: OpaquePointer?
+    private var handles: [ColumnFamily: OpaquePointer] = [:]
+    private let options: OpaquePointer
+    private var familyOptions: [OpaquePointer]
+    private let tableOptions: OpaquePointer
+    private let cache: OpaquePointer
+    private let filter: OpaquePointer
+    private let readOptions: OpaquePointer
+    private let syncWrite: OpaquePointer
+    private let asyncWrite: OpaquePointer
+
+    public init(path: String, settings: Settings = Settings()) throws {
+        self.path = path
+        let dbOptions = rocksdb_options_create()!
+        options = dbOptions
+        rocksdb_options_set_create_if_missing(dbOptions, 1)
+        rocksdb_options_set_create_missing_column_families(dbOptions, 1)
+        rocksdb_options_increase_parallelism(dbOptions, 2)
+        rocksdb_options_set_max_background_jobs(dbOptions, 2)
+        // Bound the WAL so old log files (which hold deleted data until recycled) do not linger.
+        rocksdb_options_set_max_total_wal_size(dbOptions, 64 << 20)
+
+        let blockCache = rocksdb_cache_create_lru(settings.blockCacheBytes)!
+        cache = blockCache
+        filter = rocksdb_filterpolicy_create_bloom_full(10)
+        let table = rocksdb_block_based_options_create()!
+        tableOptions = table
+        rocksdb_block_based_options_set_block_cache(table, blockCache)
+        rocksdb_block_based_options_set_filter_policy(table, filter)
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(table, 1)
+
+        var names: [UnsafeMutablePointer<CChar>?] = []
+        var perFamily: [OpaquePointer?] = []
+        let families = ["default"] + ColumnFamily.allCases.map(\.rawValue)
+        for name in families {
+            let o = rocksdb_options_create_copy(dbOptions)!
+            rocksdb_options_set_compression(o, settings.compression.code)
+            rocksdb_options_set_block_based_table_factory(o, table)
+            rocksdb_options_set_write_buffer_size(o, settings.writeBufferBytes)
+            rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1)
+            if name == ColumnFamily.rollups.rawValue {
+                rocksdb_options_set_merge_operator(o, RocksDBStore.makeRollupMergeOperator())
+            }
+            perFamily.append(o)
+            names.append(strdup(name))
+        }
+        defer { names.forEach { free($0) } }
+
+        var cfHandles = [OpaquePointer?](repeating: nil, count: families.count)
+        var error: UnsafeMutablePointer<CChar>?
+        let constNames = names.map { UnsafePointer($0) }
+        familyOptions = perFamily.map { $0! }
+        let opened = constNames.withUnsafeBufferPointer { namePointers in
+            perFamily.withUnsafeBufferPointer { optionPointers in
+                rocksdb_open_column_families(dbOptions, path, Int32(families.count), namePointers.baseAddress,
+                                             optionPointers.baseAddress, &cfHandles, &error)
+            }
+        }
+        db = opened
+        readOptions = rocksdb_readoptions_create()
+        syncWrite = rocksdb_writeoptions_create()
+        rocksdb_writeoptions_set_sync(syncWrite, 1)
+        asyncWrite = rocksdb_writeoptions_create()
+        if let error {
+            let message = String(cString: error)
+            rocksdb_free(error)
+            release()
+            throw StorageError("cannot open RocksDB at \(path): \(message)")
+        }
+        for (index, family) in ColumnFamily.allCases.enumerated() { handles[family] = cfHandles[index + 1] }
+        // The default family is unused but must stay open; keep its handle with the others.
+        defaultHandle = cfHandles[0]
+    }
+
+    private var defaultHandle: OpaquePointer?
+
+    deinit { close() }
+
+    /// Closes the database; later calls fail. Safe to call twice.
+    public func close() {
+        guard let db else { return }
+        for handle in handles.values { rocksdb_column_family_handle_destroy(handle) }
+        if let defaultHandle { rocksdb_column_family_handle_destroy(defaultHandle) }
+        handles = [:]
+        rocksdb_close(db)
+        self.db = nil
+        release()
+    }
+
+    private func release() {
+        familyOptions.forEach { rocksdb_options_destroy($0) }
+        familyOptions = []
+        rocksdb_options_destroy(options)
+        rocksdb_block_based_options_destroy(tableOptions)
+        rocksdb_cache_destroy(cache)
+        rocksdb_readoptions_destroy(readOptions)
+        rocksdb_writeoptions_destroy(syncWrite)
+        rocksdb_writeoptions_destroy(asyncWrite)
+    }
+
+    private func handle(_ family: ColumnFamily) throws -> (OpaquePointer, OpaquePointer) {
+        guard let db, let handle = handles[family] else { throw StorageError("RocksDB at \(path) is closed") }
+        return (db, handle)
+    }
+
+    private static func check(_ error: UnsafeMutablePointer<CChar>?, _ what: String) throws {
+        guard let error else { return }
+        let message = String(cString: error)
+        rocksdb_free(error)
+        throw StorageError("RocksDB \(what) failed: \(message)")
+    }
+
+    public func get(_ family: ColumnFamily, _ key: [UInt8]) throws -> [UInt8]? {
+        let (db, cf) = try handle(family)
+        var length = 0
+        var error: UnsafeMutablePointer<CChar>?
+        let value = key.withUnsafeBufferPointer { k in
+            k.withMemoryRebound(to: CChar.self) { rocksdb_get_cf(db, readOptions, cf, $0.baseAddress, key.count, &length, &error) }
+        }
+        try RocksDBStore.check(error, "get")
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return Array(UnsafeRawBufferPointer(start: value, count: length))
+    }
+
+    public func write(_ batch: WriteBatch, sync: Bool) throws {
+        guard let db else { throw StorageError("RocksDB at \(path) is closed") }
+        let native = rocksdb_writebatch_create()
+        defer { rocksdb_writebatch_destroy(native) }
+        for operation in batch.operations {
+            switch operation {
+            case let .put(family, key, value):
+                let cf = try handle(family).1
+                key.withCChars { k in value.withCChars { v in rocksdb_writebatch_put_cf(native, cf, k, key.count, v, value.count) } }
+            case let .merge(family, key, operand):
+                let cf = try handle(family).1
+                key.withCChars { k in operand.withCChars { v in rocksdb_writebatch_merge_cf(native, cf, k, key.count, v, operand.count) } }
+            case let .delete(family, key):
+                let cf = try handle(family).1
+                key.withCChars { k in rocksdb_writebatch_delete_cf(native, cf, k, key.count) }
+            case let .deleteRange(family, start, end):
+                let cf = try handle(family).1
+                start.withCChars { s in end.withCChars { e in rocksdb_writebatch_delete_range_cf(native, cf, s, start.count, e, end.count) } }
+            }
+        }
+        var error: UnsafeMutablePointer<CChar>?
+        rocksdb_write(db, sync ? syncWrite : asyncWrite, native, &error)
+        try RocksDBStore.check(error, "write")
+    }
+
+    public func scan(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8], reverse: Bool,
+                     _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+        let (db, cf) = try handle(family)
+        guard start.lexicographicallyPrecedes(end) else { return }
+        let options = rocksdb_readoptions_create()
+        defer { rocksdb_readoptions_destroy(options) }
+        // The bounds are copied into buffers that outlive the iterator.
+        let lower = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, start.count))
+        let upper = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, end.count))
+        defer { lower.deallocate(); upper.deallocate() }
+        for (i, b) in start.enumerated() { lower[i] = CChar(bitPattern: b) }
+        for (i, b) in end.enumerated() { upper[i] = CChar(bitPattern: b) }
+        rocksdb_readoptions_set_iterate_lower_bound(options, lower.baseAddress, start.count)
+        rocksdb_readoptions_set_iterate_upper_bound(options, upper.baseAddress, end.count)
+        let iterator = rocksdb_create_iterator_cf(db, options, cf)
+        defer { rocksdb_iter_destroy(iterator) }
+        if reverse { rocksdb_iter_seek_to_last(iterator) } else { rocksdb_iter_seek_to_first(iterator) }
+        while rocksdb_iter_valid(iterator) != 0 {
+            var keyLength = 0, valueLength = 0
+            let k = rocksdb_iter_key(iterator, &keyLength)!
+            let v = rocksdb_iter_value(iterator, &valueLength)
+            let key = Array(UnsafeRawBufferPointer(start: k, count: keyLength))
+            let value = v.map { Array(UnsafeRawBufferPointer(start: $0, count: valueLength)) } ?? []
+            guard try body(key, value) else { break }
+            if reverse { rocksdb_iter_prev(iterator) } else { rocksdb_iter_next(iterator) }
+        }
+        var error: UnsafeMutablePointer<CChar>?
+        rocksdb_iter_get_error(iterator, &error)
+        try RocksDBStore.check(error, "scan")
+    }
+
+    public func compact(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws {
+        let (db, cf) = try handle(family)
+        // Flush first so the range's newest writes (and tombstones) are in files compaction sees,
+        // and force the bottommost level so tombstones actually drop the data.
+        let flush = rocksdb_flushoptions_create()
+        rocksdb_flushoptions_set_wait(flush, 1)
+        var error: UnsafeMutablePointer<CChar>?
+        rocksdb_flush_cf(db, flush, cf, &error)
+        rocksdb_flushoptions_destroy(flush)
+        try RocksDBStore.check(error, "flush")
+        let compactOptions = rocksdb_compactoptions_create()
+        defer { rocksdb_compactoptions_destroy(compactOptions) }
+        rocksdb_compactoptions_set_bottommost_level_compaction(compactOptions, 2) // kForce
+        start.withCChars { s in
+            end.withCChars { e in rocksdb_compact_range_cf_opt(db, cf, compactOptions, s, start.count, e, end.count) }
+        }
+    }
+
+    /// Flushes every family's memtable, so no write-ahead log file is needed any more and RocksDB
+    /// deletes them: after this, deleted data no longer sits in an old log.
+    public func flushAll() throws {
+        guard let db else { throw StorageError("RocksDB at \(path) is closed") }
+        let flush = rocksdb_flushoptions_create()
+        defer { rocksdb_flushoptions_destroy(flush) }
+        rocksdb_flushoptions_set_wait(flush, 1)
+        for handle in handles.values {
+            var error: UnsafeMutablePointer<CChar>?
+            rocksdb_flush_cf(db, flush, handle, &error)
+            try RocksDBStore.check(error, "flush")
+        }
+    }
+
+    public func approximateSize(_ family: ColumnFamily) -> UInt64 {
+        guard let db, let cf = handles[family] else { return 0 }
+        var value: UInt64 = 0
+        _ = rocksdb_property_int_cf(db, cf, "rocksdb.total-sst-files-size", &value)
+        var memtable: UInt64 = 0
+        _ = rocksdb_property_int_cf(db, cf, "rocksdb.cur-size-all-mem-tables", &memtable)
+        return value + memtable
+    }
+
+    // MARK: Rollup merge operator
+
+    /// RocksDB calls these C functions on its own threads. They hold no state: merging rollup
+    /// cells is a pure function (`RollupCell.mergeEncoded`). Results are malloc'd, as RocksDB
+    /// frees them with `delete_value` (here `free`).
+    private static func makeRollupMergeOperator() -> OpaquePointer {
+        rocksdb_mergeoperator_create(
+            nil,
+            { _ in },
+            { _, _, _, existing, existingLength, operands, operandLengths, count, success, newLength in
+                let existingBytes = existing.map { Array(UnsafeRawBufferPointer(start: $0, count: existingLength)) }
+                let merged = RollupCell.mergeEncoded(existing: existingBytes, operands: collectOperands(operands, operandLengths, count))
+                return mallocCopy(merged, success, newLength)
+            },
+            { _, _, _, operands, operandLengths, count, success, newLength in
+                let merged = RollupCell.mergeEncoded(existing: nil, operands: collectOperands(operands, operandLengths, count))
+                return mallocCopy(merged, success, newLength)
+            },
+            { _, value, _ in free(UnsafeMutableRawPointer(mutating: value)) },
+            { _ in UnsafePointer(RocksDBStore.mergeOperatorName) }
+        )
+    }
+
+    nonisolated(unsafe) private static let mergeOperatorName: UnsafeMutablePointer<CChar> = strdup("footfall.rollup.v1")
+}
+
+private func collectOperands(_ operands: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int>?, _ count: Int32) -> [[UInt8]] {
+    guard let operands, let lengths else { return [] }
+    return (0..<Int(count)).map { i in
+        operands[i].map { Array(UnsafeRawBufferPointer(start: $0, count: lengths[i])) } ?? []
+    }
+}
+
+private func mallocCopy(_ bytes: [UInt8], _ success: UnsafeMutablePointer<UInt8>?, _ length: UnsafeMutablePointer<Int>?) -> UnsafeMutablePointer<CChar>? {
+    let buffer = malloc(max(1, bytes.count))!.assumingMemoryBound(to: CChar.self)
+    bytes.withUnsafeBytes { raw in
+        if let base = raw.baseAddress { memcpy(buffer, base, bytes.count) }
+    }
+    success?.pointee = 1
+    length?.pointee = bytes.count
+    return buffer
+}
+
+extension Array where Element == UInt8 {
+    func withCChars<R>(_ body: (UnsafePointer<CChar>?) -> R) -> R {
+        withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { body($0.baseAddress) }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+import ArgumentParser
+import Foundation
+import FootfallModel
+import FootfallNode
+import FootfallStorage
+import Logging
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+@main
+struct Footfall: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Privacy-first, real-time website analytics on its own event store.",
+        subcommands: [Serve.self, AccountCommand.self, SiteCommand.self, TokenCommand.self, Query.self, Export.self, Erase.self])
+}
+
+/// Options shared by commands that open a node's data folder directly (the node must be stopped:
+/// RocksDB allows one process per folder).
+struct DataOptions: ParsableArguments {
+    @Option(help: "Data folder (env FOOTFALL_DATA).")
+    var data: String = ProcessInfo.processInfo.environment["FOOTFALL_DATA"] ?? "./data"
+
+    func openNode() throws -> Node {
+        var configuration = NodeConfiguration()
+        configuration.dataDirectory = data
+        var logger = Logger(label: "footfall")
+        logger.logLevel = .warning
+        return try Node(configuration: configuration, geo: NoGeoLocator(), logger: logger)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a node. With no flags: one node, data in ./data, http://127.0.0.1:8080.")
+
+    @Option(help: "Data folder (env FOOTFALL_DATA).") var data: String?
+    @Option(help: "Listen address (env FOOTFALL_HOST).") var host: String?
+    @Option(help: "HTTP port (env FOOTFALL_PORT).") var port: Int?
+    @Option(help: "HTTPS port when a certificate is given (env FOOTFALL_HTTPS_PORT).") var httpsPort: Int?
+    @Option(help: "Node name used in receipts and logs (env FOOTFALL_NODE_NAME).") var nodeName: String?
+    @Option(help: "PEM certificate chain; serves HTTPS and redirects HTTP (env FOOTFALL_TLS_CERT).") var tlsCert: String?
+    @Option(help: "PEM private key for --tls-cert (env FOOTFALL_TLS_KEY).") var tlsKey: String?
+    @Option(help: "MaxMind mmdb for country/region (env FOOTFALL_GEOIP_DB); default: Debian's geoip-database.") var geoipDb: String?
+    @Option(help: "Comma-separated proxy IPs whose X-Forwarded-For is trusted (env FOOTFALL_TRUSTED_PROXIES).") var trustedProxies: String?
+    @Option(help: "fsync the WAL before acknowledging hits: true (default) or false (env FOOTFALL_SYNC).") var sync: Bool?
+    @Option(help: "Site created on first start (env FOOTFALL_FIRST_SITE).") var firstSite: String?
+    @Flag(help: "Allow plain HTTP on a non-loopback address (for a TLS-terminating proxy in front).") var insecureHTTP = false
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        var configuration = NodeConfiguration()
+        configuration.dataDirectory = data ?? env["FOOTFALL_DATA"] ?? configuration.dataDirectory
+        configuration.httpHost = host ?? env["FOOTFALL_HOST"] ?? configuration.httpHost
+        configuration.httpPort = port ?? env["FOOTFALL_PORT"].flatMap(Int.init) ?? configuration.httpPort
+        configuration.httpsPort = httpsPort ?? env["FOOTFALL_HTTPS_PORT"].flatMap(Int.init) ?? configuration.httpsPort
+        configuration.nodeName = nodeName ?? env["FOOTFALL_NODE_NAME"] ?? configuration.nodeName
+        configuration.tlsCertificate = tlsCert ?? env["FOOTFALL_TLS_CERT"]
+        configuration.tlsKey = tlsKey ?? env["FOOTFALL_TLS_KEY"]
+        configuration.geoIPDatabase = geoipDb ?? env["FOOTFALL_GEOIP_DB"]
+        configuration.syncWrites = sync ?? env["FOOTFALL_SYNC"].map { $0 != "false" } ?? true
+        let proxies = trustedProxies ?? env["FOOTFALL_TRUSTED_PROXIES"] ?? ""
+        configuration.trustedProxies = try proxies.split(separator: ",").map { text in
+            guard let ip = IPAddress(text) else { throw ValidationError("--trusted-proxies: \(text) is not an IP address") }
+            return ip
+        }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(configuration.httpHost)
+        if configuration.tlsCertificate == nil && !loopback && !insecureHTTP {
+            throw ValidationError("plain HTTP is served only on loopback; give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy")
+        }
+        if (configuration.tlsCertificate == nil) != (configuration.tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let node = try Node(configuration: configuration, logger: Logger(label: "footfall"))
+        guard let site = SiteID(firstSite ?? env["FOOTFALL_FIRST_SITE"] ?? "localhost") else {
+            throw ValidationError("--first-site must be a host name")
+        }
+        try NodeServer.bootstrapIfEmpty(node, firstSite: site, print: console)
+        let scheme = configuration.tlsCertificate == nil ? "http" : "https"
+        let port = configuration.tlsCertificate == nil ? configuration.httpPort : configuration.httpsPort
+        let base = "\(scheme)://\(configuration.httpHost):\(port)"
+        console("""
+        Footfall node \(configuration.nodeName) on \(base) (data in \(configuration.dataDirectory))
+          tracker:  <script defer data-site="\(site)" src="\(base)/t.js"></script>
+          API:      \(base)/openapi.json   opt-out: \(base)/optout   metrics: \(base)/metrics
+        """)
+        try await NodeServer.run(node)
+    }
+}
+
+/// Writes a line to standard output unbuffered, so a piped console (make run | tee) sees it at once.
+func console(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+struct AccountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "account", abstract: "Create site-owner accounts (node stopped).",
+                                                    subcommands: [Create.self])
+    struct Create: AsyncParsableCommand {
+        @OptionGroup var options: DataOptions
+        @Option var email: String
+        @Option(help: "Password; read from FOOTFALL_PASSWORD when omitted.") var password: String?
+        @Flag(help: "Grant the cluster operator principal.") var `operator` = false
+
+        func run() async throws {
+            guard let password = password ?? ProcessInfo.processInfo.environment["FOOTFALL_PASSWORD"] else {
+                throw ValidationError("give --password or set FOOTFALL_PASSWORD")
+            }
+            let node = try options.openNode()
+            let account = try node.system.createAccount(email: email, password: password, isOperator: `operator`, nowMs: node.clock.nowMs)
+            print("created account \(account.email) (\(account.id))")
+        }
+    }
+}
+
+struct SiteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "site", abstract: "Register and list sites (node stopped).",
+                                                    subcommands: [Add.self, List.self])
+    struct Add: AsyncParsableCommand {
+        @OptionGroup var options: DataOptions
+        @Option var domain: String
+        @Option(help: "Owner's email.") var owner: String
+        @Option var timezone = "UTC"
+        @Option(help: "Retention plan in days, 30-360.") var retentionDays = 180
+
+        func run() async throws {
+            let node = try options.openNode()
+            guard let site = SiteID(domain) else { throw ValidationError("--domain must be a host name") }
+            guard let plan = RetentionPlan(days: retentionDays) else { throw ValidationError("--retention-days must be 30 to 360") }
+            guard let account = try node.system.accounts().first(where: { $0.email == owner.lowercased() }) else {
+                throw ValidationError("no account \(owner)")
+            }
+            _ = try node.system.createSite(site, ownerID: account.id, timeZone: timezone, retention: plan, nowMs: node.clock.nowMs)
+            print("registered \(site) for \(account.email): <script defer data-site=\"\(site)\" src=\"https://YOUR-FOOTFALL/t.js\"></script>")
+        }
+    }
+    struct List: AsyncParsableCommand {
+        @OptionGroup var options: DataOptions
+        func run() async throws {
+            let node = try options.openNode()
+            for site in try node.system.sites() { print("\(site.id)\t\(site.timeZone)\t\(site.retention.days)d") }
+        }
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "token", abstract: "Create API tokens (node stopped).",
+                                                    subcommands: [Create.self])
+    struct Create: AsyncParsableCommand {
+        @OptionGroup var options: DataOptions
+        @Option(help: "Owner's email.") var owner: String
+        @Option var name = "cli"
+        @Option(help: "Comma-separated sites; all of the owner's when omitted.") var sites: String?
+        @Option(help: "Comma-separated rights: read, visitors, erase, admin.") var rights = "read"
+
+        func run() async throws {
+            let node = try options.openNode()
+            guard let account = try node.system.accounts().first(where: { $0.email == owner.lowercased() }) else {
+                throw ValidationError("no account \(owner)")
+            }
+            let parsedRights = try rights.split(separator: ",").map { text in
+                guard let right = SiteRight(rawValue: String(text)) else { throw ValidationError("unknown right \(text)") }
+                return right
+            }
+            let parsedSites = try sites.map { list in
+                try list.split(separator: ",").map { text in
+                    guard let site = SiteID(String(text)) else { throw ValidationError("bad site \(text)") }
+                    return site
+                }
+            }
+            let (_, secret) = try node.system.createToken(name: name, accountID: account.id, sites: parsedSites, rights: parsedRights,
+                                                          nowMs: node.clock.nowMs)
+            print(secret)
+        }
+    }
+}
+
+/// Options of the commands that call a running node's API.
+struct APIOptions: ParsableArguments {
+    @Option(help: "Node address (env FOOTFALL_URL).") var url = ProcessInfo.processInfo.environment["FOOTFALL_URL"] ?? "http://127.0.0.1:8080"
+    @Option(help: "API token (env FOOTFALL_TOKEN).") var token = ProcessInfo.processInfo.environment["FOOTFALL_TOKEN"] ?? ""
+
+    func call(_ method: String, _ path: String, body: [String: String]? = nil) async throws -> String {
+        guard let target = URL(string: url + path) else { throw ValidationError("bad --url") }
+        var request = URLRequest(url: target)
+        request.httpMethod = method
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        if let body {
+            request.httpBody = try JSONSerialization.data(withJSONObject: body)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let text = String(decoding: data, as: UTF8.self)
+        guard let http = response as? HTTPURLResponse, (200..<300).contains(http.statusCode) else {
+            throw ValidationError("the node answered \((response as? HTTPURLResponse)?.statusCode ?? 0): \(text)")
+        }
+        return text
+    }
+}
+
+struct Query: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a report: summary, timeseries, realtime or breakdown/DIMENSION.")
+    @OptionGroup var api: APIOptions
+    @Argument var site: String
+    @Argument var report = "summary"
+    @Option(help: "First local date, YYYY-MM-DD.") var from: String?
+    @Option(help: "Last local date, YYYY-MM-DD.") var to: String?
+
+    func run() async throws {
+        var path = "/api/sites/\(site)/\(report)"
+        if let from, let to { path += "?from=\(from)&to=\(to)" }
+        print(try await api.call("GET", path))
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Export everything stored about a consented visitor (right of access).")
+    @OptionGroup var api: APIOptions
+    @Argument var site: String
+    @Argument var visitor: String
+    func run() async throws { print(try await api.call("GET", "/api/sites/\(site)/visitors/\(visitor)/export")) }
+}
+
+struct Erase: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Erase a visitor (right to be forgotten) and print the receipt.")
+    @OptionGroup var api: APIOptions
+    @Argument var site: String
+    @Option var visitor: String?
+    @Option var email: String?
+    @Option var clientID: String?
+    func run() async throws {
+        var body = [String: String]()
+        body["visitor"] = visitor
+        body["email"] = email
+        body["client_id"] = clientID
+        print(try await api.call("POST", "/api/sites/\(site)/erasures", body: body))
+    }
+}
