@@ -1,0 +1,160 @@
+import FootfallModel
+import FootfallStorage
+import Testing
+
+/// The site-data rules on top of the storage contract, run against both stores.
+@Suite struct EventStoreTests {
+    let plan = RetentionPlan(days: 30)!
+    var retention: (SiteID) -> RetentionPlan { { _ in plan } }
+    let now = day0 + 12 * TimeUnits.hourMs
+
+    func totals(_ store: EventStore, _ metric: RollupMetric) throws -> [String: RollupCell] {
+        try store.rollupTotals(site: site, metric: metric, buckets: QuarterHour(containing: day0 - 40 * TimeUnits.dayMs)..<QuarterHour(containing: day0 + 2 * TimeUnits.dayMs))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func reapplyingTheSameEvents_changesNothing_rollupsIncluded(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        let events = (0..<20).map { makeEvent("hit\($0)", visitor: UInt64($0 % 4), at: now - Int64($0) * 60_000, path: "/p\($0 % 3)") }
+        #expect(try store.apply(events, nowMs: now, retention: retention).allSatisfy { $0 == .stored })
+        let pagesBefore = try totals(store, .page)
+        let visitsBefore = try totals(store, .visits)
+        // A retry of the whole batch, and a batch holding the same event twice.
+        #expect(try store.apply(events, nowMs: now, retention: retention).allSatisfy { $0 == .duplicate })
+        #expect(try store.apply([events[0], events[0]], nowMs: now, retention: retention) == [.duplicate, .duplicate])
+        #expect(try totals(store, .page) == pagesBefore)
+        #expect(try totals(store, .visits) == visitsBefore)
+        #expect(pagesBefore.values.reduce(0) { $0 + $1.count } == 20)
+        #expect(visitsBefore[""]?.count == 4)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func sameBatchDuplicate_isStoredOnce(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        let event = makeEvent("dup", at: now)
+        #expect(try store.apply([event, event], nowMs: now, retention: retention) == [.stored, .duplicate])
+        #expect(try totals(store, .total)[""]?.count == 1)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func lateEventBridgingTwoVisits_mergesThem(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        let start = day0 + 8 * TimeUnits.hourMs
+        _ = try store.apply([makeEvent("a", at: start, path: "/in"), makeEvent("c", at: start + 50 * 60_000, path: "/out")],
+                            nowMs: now, retention: retention)
+        #expect(try totals(store, .visits)[""]?.count == 2)
+        #expect(try totals(store, .bounces)[""]?.count == 2)
+        // Arrives late, 25 minutes after the first: one visit of 50 minutes, no bounce.
+        _ = try store.apply([makeEvent("b", at: start + 25 * 60_000, path: "/mid")], nowMs: now, retention: retention)
+        #expect(try totals(store, .visits)[""]?.count == 1)
+        #expect(try totals(store, .bounces)[""]?.count ?? 0 == 0)
+        #expect(try totals(store, .visitDuration)[""]?.count == 50 * 60_000)
+        #expect(try totals(store, .entryPage).filter { $0.value.count != 0 }.mapValues(\.count) == ["/in": 1])
+        #expect(try totals(store, .exitPage).filter { $0.value.count != 0 }.mapValues(\.count) == ["/out": 1])
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func visitAcrossMidnight_isOneVisit(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        let midnight = day0
+        _ = try store.apply([makeEvent("late", at: midnight - 5 * 60_000)], nowMs: now, retention: retention)
+        _ = try store.apply([makeEvent("early", at: midnight + 5 * 60_000)], nowMs: now, retention: retention)
+        #expect(try totals(store, .visits)[""]?.count == 1)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func eventOlderThanRetention_isRefused(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        let old = makeEvent("old", at: now - 31 * TimeUnits.dayMs)
+        #expect(try store.apply([old], nowMs: now, retention: retention) == [.expired])
+        #expect(try totals(store, .total).isEmpty)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func erasure_deletesVisitorData_fencesPastEvents_acceptsNewConsentedOnes(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        var mine = makeEvent("mine", visitor: 7, at: now - 60_000)
+        mine.consented = true
+        mine.pii = PII(email: "ann@example.com")
+        let other = makeEvent("other", visitor: 8, at: now - 60_000)
+        _ = try store.apply([mine, other], nowMs: now, retention: retention)
+        #expect(try store.visitorRecord(site: site, visitor: VisitorID(rawValue: 7))?.pii.email == "ann@example.com")
+
+        let record = try store.erase(site: site, visitor: VisitorID(rawValue: 7), requestID: "r1", node: "n1", nowMs: now)
+        #expect(record.deletedEvents == 1)
+        #expect(try store.visitorEvents(site: site, visitor: VisitorID(rawValue: 7), nowMs: now, retention: plan).isEmpty)
+        #expect(try store.visitorRecord(site: site, visitor: VisitorID(rawValue: 7)) == nil)
+        #expect(try store.visitorEvents(site: site, visitor: VisitorID(rawValue: 8), nowMs: now, retention: plan).count == 1)
+        // The same event replayed (a retry, a hint, a repair stream) never comes back.
+        #expect(try store.apply([mine], nowMs: now + 1000, retention: retention) == [.fenced])
+        var older = makeEvent("older", visitor: 7, at: now - 120_000)
+        older.consented = true
+        #expect(try store.apply([older], nowMs: now + 1000, retention: retention) == [.fenced])
+        // Fresh data after the erasure is new data.
+        #expect(try store.apply([makeEvent("fresh", visitor: 7, at: now + 1000)], nowMs: now + 1000, retention: retention) == [.stored])
+        // The fence survives a restart of the store.
+        let reopened = try EventStore(kv: kv)
+        #expect(try reopened.apply([mine], nowMs: now + 2000, retention: retention) == [.fenced])
+        // Aggregates stay.
+        #expect(try totals(store, .total)[""]?.count == 3)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func retentionEnforcement_removesRawData_keepsRollups(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        var event = makeEvent("x", visitor: 3, at: now - TimeUnits.dayMs)
+        event.consented = true
+        _ = try store.apply([event], nowMs: now, retention: retention)
+        let rollupsBefore = try totals(store, .page)
+        let later = now + 31 * TimeUnits.dayMs
+        // Reads already hide it...
+        var seen = 0
+        try store.events(site: site, in: TimeRange(startMs: 0, endMs: later), nowMs: later, retention: plan) { _ in seen += 1; return true }
+        #expect(seen == 0)
+        // ...and enforcement deletes it, the visitor index and the CRM record too.
+        try store.enforceRetention(site: site, plan: plan, nowMs: later)
+        #expect(try store.oldestEventMs(site: site) == nil)
+        #expect(try store.visitorRecord(site: site, visitor: VisitorID(rawValue: 3)) == nil)
+        var indexEntries = 0
+        try kv.scan(.visitors, prefix: StorageKeys.sitePrefix(site)) { _, _ in indexEntries += 1; return true }
+        #expect(indexEntries == 0)
+        #expect(try totals(store, .page) == rollupsBefore)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func deleteSite_removesOnlyThatSite(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        _ = try store.apply([makeEvent("a", at: now), makeEvent("b", site: otherSite, at: now)], nowMs: now, retention: retention)
+        try store.deleteSite(site)
+        #expect(try store.oldestEventMs(site: site) == nil)
+        #expect(try totals(store, .total).isEmpty)
+        #expect(try store.oldestEventMs(site: otherSite) != nil)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func readsOfOneSite_neverReturnAnother(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        _ = try store.apply([makeEvent("a", at: now), makeEvent("b", site: otherSite, at: now)], nowMs: now, retention: retention)
+        var sites = Set<SiteID>()
+        try store.events(site: site, in: TimeRange(startMs: 0, endMs: now + 1), nowMs: now, retention: plan) { sites.insert($0.site); return true }
+        #expect(sites == [site])
+    }
+}
