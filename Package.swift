@@ -60,6 +60,7 @@ let package = Package(
             dependencies: [
                 "FootfallNode", "FootfallStorage", "FootfallModel",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
     ]
