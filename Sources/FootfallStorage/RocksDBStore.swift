@@ -112,6 +112,8 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
 
     deinit { close() }
 
+    public var isOpen: Bool { db != nil }
+
     /// Closes the database; later calls fail. Safe to call twice.
     public func close() {
         guard let db else { return }

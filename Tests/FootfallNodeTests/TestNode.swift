@@ -80,6 +80,29 @@ final class TestNode: Sendable {
         return bytes + Array(logs.text.utf8)
     }
 
+    /// Closes the database and opens it again, as a node restart does. RocksDB then writes a fresh
+    /// MANIFEST, dropping the boundary keys of deleted files that the old one still listed.
+    func reopenStorage() throws {
+        guard let store = node.kv as? RocksDBStore else { return }
+        store.close()
+        var settings = RocksDBStore.Settings()
+        settings.compression = .none
+        try RocksDBStore(path: store.path, settings: settings).close()
+    }
+
+    /// Which files (or "logs") hold `needle`, for failure messages.
+    func filesContaining(_ needle: [UInt8]) throws -> [String] {
+        if let store = node.kv as? RocksDBStore, store.isOpen { try store.flushAll() }
+        var found = [String]()
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        while let relative = enumerator?.nextObject() as? String {
+            let path = (directory as NSString).appendingPathComponent(relative)
+            if let data = FileManager.default.contents(atPath: path), data.range(of: Data(needle)) != nil { found.append(relative) }
+        }
+        if logs.text.utf8.count >= needle.count, Data(logs.text.utf8).range(of: Data(needle)) != nil { found.append("logs") }
+        return found
+    }
+
     func contains(_ needle: [UInt8]) throws -> Bool {
         let haystack = try everything()
         guard !needle.isEmpty, haystack.count >= needle.count else { return false }

@@ -1,0 +1,191 @@
+@testable import FootfallModel
+import Testing
+
+@Suite struct RollupCellTests {
+    func sketch(_ ids: Range<Int>) -> HyperLogLog {
+        var sketch = HyperLogLog()
+        for i in ids { sketch.insert(visitor(i)) }
+        return sketch
+    }
+
+    @Test(arguments: [0, 1, -1, 42, -42, 1 << 40, Int64.max, Int64.min])
+    func countOnlyCell_roundTrips(count: Int64) {
+        let cell = RollupCell(count: count)
+        #expect(cell.encoded.count == 9)
+        #expect(cell.encoded.first == RollupCell.countTag)
+        #expect(RollupCell(encoded: cell.encoded) == cell)
+    }
+
+    @Test func count_isLittleEndian() {
+        #expect(RollupCell(count: 0x0102).encoded == [RollupCell.countTag, 0x02, 0x01, 0, 0, 0, 0, 0, 0])
+        #expect(RollupCell(count: -1).encoded == [RollupCell.countTag] + [UInt8](repeating: 0xff, count: 8))
+    }
+
+    @Test(arguments: [0, 1, 500, 40_000])
+    func cellWithSketch_roundTrips(visitors: Int) {
+        let cell = RollupCell(count: -7, visitors: sketch(0..<visitors))
+        #expect(cell.encoded.first == RollupCell.countAndSketchTag)
+        let decoded = RollupCell(encoded: cell.encoded)
+        #expect(decoded == cell)
+        #expect(decoded?.visitors?.estimate == cell.visitors?.estimate)
+    }
+
+    static let garbage: [(String, [UInt8])] = [
+        ("empty", []),
+        ("tag only", [RollupCell.countTag]),
+        ("short count", [RollupCell.countTag, 1, 2, 3, 4, 5, 6, 7]),
+        ("unknown tag", [0x03, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ("zero tag", [0x00, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ("count with trailing byte", [RollupCell.countTag, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ("sketch tag without sketch", [RollupCell.countAndSketchTag, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ("sketch tag with bad sketch", [RollupCell.countAndSketchTag, 0, 0, 0, 0, 0, 0, 0, 0, 0x07]),
+        ("sketch tag with truncated sparse sketch", [RollupCell.countAndSketchTag, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00]),
+    ]
+
+    @Test(arguments: garbage)
+    func decodingGarbage_returnsNil(label: String, bytes: [UInt8]) {
+        #expect(RollupCell(encoded: bytes) == nil, "\(label)")
+    }
+
+    @Test func merge_addsCountsAndUnitesSketches() {
+        var a = RollupCell(count: 3, visitors: sketch(0..<100))
+        a.merge(RollupCell(count: 4, visitors: sketch(50..<200)))
+        #expect(a.count == 7)
+        #expect(a.visitors == { var s = sketch(0..<100); s.merge(sketch(50..<200)); return s }())
+        #expect(a.visitors.map { abs($0.estimate - 200) <= 5 } == true)
+    }
+
+    @Test func merge_withNegativeCount_subtracts() {
+        var cell = RollupCell(count: 5)
+        cell.merge(RollupCell(count: -5))
+        #expect(cell.count == 0)
+        cell.merge(RollupCell(count: -3))
+        #expect(cell.count == -3)
+        #expect(RollupCell(encoded: cell.encoded)?.count == -3)
+    }
+
+    @Test func merge_countOnlyIntoSketch_keepsTheSketch_andViceVersa() {
+        var withSketch = RollupCell(count: 1, visitors: sketch(0..<10))
+        withSketch.merge(RollupCell(count: 2))
+        #expect(withSketch.count == 3)
+        #expect(withSketch.visitors == sketch(0..<10))
+
+        var countOnly = RollupCell(count: 2)
+        countOnly.merge(RollupCell(count: 1, visitors: sketch(0..<10)))
+        #expect(countOnly.count == 3)
+        #expect(countOnly.visitors == sketch(0..<10))
+    }
+
+    @Test func merge_isOrderIndependent() {
+        var rng = SplitMix64(seed: 7)
+        let cells = (0..<30).map { i in
+            RollupCell(count: Int64.random(in: -100...100, using: &rng),
+                       visitors: i % 3 == 0 ? nil : sketch((i * 100)..<(i * 100 + Int.random(in: 0...300, using: &rng))))
+        }
+        var reference = RollupCell(count: 0)
+        for cell in cells { reference.merge(cell) }
+        for _ in 0..<10 {
+            var shuffled = RollupCell(count: 0)
+            for cell in cells.shuffled(using: &rng) { shuffled.merge(cell) }
+            #expect(shuffled.count == reference.count)
+            #expect(shuffled.visitors?.encoded == reference.visitors?.encoded)
+        }
+    }
+
+    @Test func mergeEncoded_withNothing_isAZeroCount() {
+        #expect(RollupCell.mergeEncoded(existing: nil, operands: []) == RollupCell(count: 0).encoded)
+    }
+
+    @Test func mergeEncoded_foldsExistingAndOperands() {
+        let merged = RollupCell.mergeEncoded(existing: RollupCell(count: 10).encoded,
+                                             operands: [RollupCell(count: 1, visitors: sketch(0..<5)).encoded,
+                                                        RollupCell(count: -4).encoded,
+                                                        RollupCell(count: 1, visitors: sketch(3..<9)).encoded])
+        let cell = RollupCell(encoded: merged)
+        #expect(cell?.count == 8)
+        #expect(cell?.visitors?.estimate == 9)
+    }
+
+    @Test func mergeEncoded_skipsUndecodableOperands() {
+        let good = RollupCell(count: 2, visitors: sketch(0..<3)).encoded
+        let merged = RollupCell.mergeEncoded(existing: RollupCell(count: 1).encoded,
+                                             operands: [[], [0x09, 1, 2], good, Array(good.prefix(5)), [RollupCell.countAndSketchTag, 0, 0, 0, 0, 0, 0, 0, 0, 0x07], good])
+        #expect(RollupCell(encoded: merged) == {
+            var expected = RollupCell(count: 1)
+            expected.merge(RollupCell(encoded: good)!)
+            expected.merge(RollupCell(encoded: good)!)
+            return expected
+        }())
+    }
+
+    @Test func mergeEncoded_withUndecodableExisting_startsFromZero() {
+        let merged = RollupCell.mergeEncoded(existing: [0xde, 0xad], operands: [RollupCell(count: 4).encoded])
+        #expect(RollupCell(encoded: merged) == RollupCell(count: 4))
+    }
+
+    @Test func mergeEncoded_isAssociative_likeARocksDBPartialMerge() {
+        let operands = (0..<6).map { RollupCell(count: Int64($0) - 2, visitors: $0 % 2 == 0 ? sketch(($0 * 10)..<($0 * 10 + 15)) : nil).encoded }
+        let all = RollupCell.mergeEncoded(existing: nil, operands: operands)
+        let partial = RollupCell.mergeEncoded(existing: nil, operands: Array(operands.prefix(3)))
+        let staged = RollupCell.mergeEncoded(existing: partial, operands: Array(operands.suffix(3)))
+        #expect(RollupCell(encoded: all) == RollupCell(encoded: staged))
+    }
+}
+
+@Suite struct RollupMetricTests {
+    @Test func name_roundTrips_forEveryMetric() {
+        for metric in RollupMetric.allCases {
+            #expect(RollupMetric(name: metric.name) == metric)
+        }
+        #expect(Set(RollupMetric.allCases.map(\.name)).count == RollupMetric.allCases.count)
+        #expect(RollupMetric(name: "nope") == nil)
+    }
+
+    @Test func visitBasedMetrics_areExactlyTheVisitOnes() {
+        #expect(Set(RollupMetric.allCases.filter(\.isVisitBased)) == [.visits, .bounces, .visitDuration, .entryPage, .exitPage])
+    }
+}
+
+@Suite struct RollupUpdateTests {
+    let site = FootfallModelTests.site("example.com")
+
+    func event(_ kind: Event.Kind, at ms: Int64 = may1st2024Ms + .minutes(20)) -> Event {
+        var event = Event(id: EventID.forHit(site: site, hitID: "h", timestampMs: ms), site: site,
+                          visitor: VisitorID(rawValue: 9), timestampMs: ms, kind: kind, path: "/pricing")
+        event.referrerHost = "news.ycombinator.com"
+        event.utm = UTM(source: "hn", campaign: "launch")
+        event.geo = Geo(country: "DE")
+        event.device = Device(browser: "Firefox", browserMajor: 125, os: "Linux", deviceClass: .desktop)
+        event.name = "signup"
+        event.target = "Buy"
+        return event
+    }
+
+    @Test func pageview_countsEveryNonEmptyDimension_inItsQuarterHour() {
+        let updates = RollupUpdate.forEvent(event(.pageview))
+        let byMetric = Dictionary(uniqueKeysWithValues: updates.map { ($0.metric, $0.dimension) })
+        #expect(byMetric == [.total: "", .page: "/pricing", .referrer: "news.ycombinator.com", .utmSource: "hn",
+                             .utmCampaign: "launch", .country: "DE", .browser: "Firefox", .os: "Linux", .device: "desktop"])
+        let bucket = QuarterHour(containing: may1st2024Ms + .minutes(20))
+        #expect(updates.allSatisfy { $0.bucket == bucket && $0.cell.count == 1 && $0.cell.visitors?.estimate == 1 })
+    }
+
+    @Test func customEvent_countsItsName_andAVisitorButNoPageview() {
+        let updates = RollupUpdate.forEvent(event(.custom))
+        #expect(updates.map(\.metric) == [.customEvent, .total])
+        #expect(updates[0].dimension == "signup" && updates[0].cell.count == 1)
+        #expect(updates[1].cell.count == 0 && updates[1].cell.visitors?.estimate == 1)
+    }
+
+    @Test func click_countsNameAndTarget() {
+        let updates = RollupUpdate.forEvent(event(.click))
+        #expect(updates.first?.metric == .click)
+        #expect(updates.first?.dimension == "signup:Buy")
+        #expect(updates.first(where: { $0.metric == .total })?.cell.count == 0)
+    }
+
+    @Test func engagementAndIdentify_countTowardNoPerEventMetric() {
+        #expect(RollupUpdate.forEvent(event(.engagement)).isEmpty)
+        #expect(RollupUpdate.forEvent(event(.identify)).isEmpty)
+    }
+}
