@@ -12,6 +12,8 @@ public struct HyperLogLog: Hashable, Sendable {
     public static let precision = 14
     public static let registerCount = 1 << precision
     static let sparseEntriesMax = 2048
+    /// The largest register value: 1 + the bits of the hash below the index.
+    static let rhoMax = UInt8(64 - precision + 1)
     static let sparseTag: UInt8 = 0x01
     static let denseTag: UInt8 = 0x02
 
@@ -84,7 +86,11 @@ public struct HyperLogLog: Hashable, Sendable {
         for k in stride(from: q, through: 1, by: -1) { z = 0.5 * (z + histogram[k]) }
         z += m * HyperLogLog.sigma(histogram[0] / m)
         let alphaInfinity = 1 / (2 * log(2.0))
-        return Int((alphaInfinity * m * m / z).rounded())
+        let estimate = (alphaInfinity * m * m / z).rounded()
+        // A saturated sketch (every register at its largest value) estimates past anything an
+        // Int holds; it means "more than can be counted", reported as Int.max.
+        guard estimate.isFinite, estimate < Double(Int.max) else { return Int.max }
+        return Int(estimate)
     }
 
     static func sigma(_ start: Double) -> Double {
@@ -148,13 +154,15 @@ public struct HyperLogLog: Hashable, Sendable {
             while offset < bytes.count {
                 let packed = UInt32(bytes[offset]) << 16 | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2])
                 let rho = UInt8(packed & 0x3f)
-                guard rho >= 1, rho <= 64 - HyperLogLog.precision + 1 else { return nil }
-                entries[UInt16(packed >> 6)] = rho
+                let index = packed >> 6
+                guard rho >= 1, rho <= HyperLogLog.rhoMax, index < HyperLogLog.registerCount else { return nil }
+                entries[UInt16(index)] = rho
                 offset += 3
             }
             storage = entries.count > HyperLogLog.sparseEntriesMax ? .dense(HyperLogLog.densify(entries)) : .sparse(entries)
         case HyperLogLog.denseTag:
-            guard bytes.count == 1 + HyperLogLog.registerCount else { return nil }
+            guard bytes.count == 1 + HyperLogLog.registerCount,
+                  bytes.dropFirst().allSatisfy({ $0 <= HyperLogLog.rhoMax }) else { return nil }
             storage = .dense(Array(bytes.dropFirst()))
         default:
             return nil

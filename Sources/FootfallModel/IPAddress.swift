@@ -44,23 +44,24 @@ public struct IPAddress: Hashable, Sendable {
         guard text.contains(":"), text.count <= 45 else { return nil }
         let halves = text.components(separatedBy: "::")
         guard halves.count <= 2 else { return nil }
-        func groups(_ part: String) -> [UInt8]? {
+        // An embedded IPv4 may only end the address, so only the last part may hold one.
+        func groups(_ part: String, mayEndWithV4: Bool) -> [UInt8]? {
             if part.isEmpty { return [] }
             var out = [UInt8]()
             let pieces = part.split(separator: ":", omittingEmptySubsequences: false)
             for (index, piece) in pieces.enumerated() {
-                if index == pieces.count - 1, piece.contains("."), let v4 = parseV4(piece) {
+                if mayEndWithV4, index == pieces.count - 1, piece.contains("."), let v4 = parseV4(piece) {
                     out += v4
                     continue
                 }
-                guard (1...4).contains(piece.count), let value = UInt16(piece, radix: 16) else { return nil }
+                guard (1...4).contains(piece.count), piece.allSatisfy(\.isHexDigit), let value = UInt16(piece, radix: 16) else { return nil }
                 out += [UInt8(value >> 8), UInt8(value & 0xff)]
             }
             return out
         }
-        guard let head = groups(halves[0]) else { return nil }
+        guard let head = groups(halves[0], mayEndWithV4: halves.count == 1) else { return nil }
         if halves.count == 1 { return head.count == 16 ? head : nil }
-        guard let tail = groups(halves[1]), head.count + tail.count <= 14 else { return nil }
+        guard let tail = groups(halves[1], mayEndWithV4: true), head.count + tail.count <= 14 else { return nil }
         return head + [UInt8](repeating: 0, count: 16 - head.count - tail.count) + tail
     }
 }

@@ -17,8 +17,9 @@ public struct RetentionPlan: Hashable, Sendable, Codable {
     private init(uncheckedDays: Int) { days = uncheckedDays }
 
     /// The first day whose events are still kept at `nowMs`; everything before it is expired.
+    /// Today and the `days - 1` before it are kept, so no event is ever older than `days` days.
     public func firstKeptDay(nowMs: Int64) -> Day {
-        Day(containing: nowMs).advanced(by: -days)
+        Day(containing: nowMs).advanced(by: -(days - 1))
     }
 
     public func cutoffMs(nowMs: Int64) -> Int64 { firstKeptDay(nowMs: nowMs).startMs }

@@ -15,7 +15,9 @@ public enum URLSanitizer {
     public static func page(_ raw: String) -> PageURL? {
         var rest = Substring(raw)
         var host = ""
-        if let schemeEnd = rest.range(of: "://") {
+        if !rest.hasPrefix("/") {
+            // Only an absolute URL may not start with "/"; a "://" later in a path's query is data.
+            guard let schemeEnd = rest.range(of: "://") else { return nil }
             let scheme = rest[..<schemeEnd.lowerBound].lowercased()
             guard scheme == "http" || scheme == "https" else { return nil }
             rest = rest[schemeEnd.upperBound...]
@@ -23,8 +25,6 @@ public enum URLSanitizer {
             host = normalizeHost(rest[..<hostEnd])
             guard !host.isEmpty else { return nil }
             rest = rest[hostEnd...]
-        } else if !rest.hasPrefix("/") {
-            return nil
         }
         if let fragment = rest.firstIndex(of: "#") { rest = rest[..<fragment] }
         var query = Substring("")
@@ -33,7 +33,7 @@ public enum URLSanitizer {
             rest = rest[..<questionMark]
         }
         var path = String(rest.isEmpty ? "/" : rest)
-        if path.utf8.count > pathLengthMax { path = String(path.utf8.prefix(pathLengthMax)) ?? "/" }
+        if path.utf8.count > pathLengthMax { path = truncated(path, toUTF8Count: pathLengthMax) }
         return PageURL(host: host, path: path, utm: utm(fromQuery: query))
     }
 
@@ -67,6 +67,19 @@ public enum URLSanitizer {
         return host
     }
 
+    /// The longest prefix of whole characters that fits in `count` UTF-8 bytes.
+    static func truncated(_ text: String, toUTF8Count count: Int) -> String {
+        var used = 0
+        var end = text.startIndex
+        for character in text {
+            let size = character.utf8.count
+            if used + size > count { break }
+            used += size
+            end = text.index(after: end)
+        }
+        return String(text[..<end])
+    }
+
     static func normalizeHost(_ raw: Substring) -> String {
         var host = raw
         if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] } // drop userinfo
@@ -82,18 +95,31 @@ public enum URLSanitizer {
         host.hasPrefix("www.") ? host.dropFirst(4) : Substring(host)
     }
 
+    /// Decodes `%XX` escapes and `+`; a `%` not followed by two hex digits stays as it is.
     static func percentDecoded(_ text: Substring) -> String {
+        let input = Array(text.utf8)
+        func hexValue(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
         var bytes = [UInt8]()
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
+        var i = 0
+        while i < input.count {
+            let byte = input[i]
             if byte == UInt8(ascii: "+") {
                 bytes.append(UInt8(ascii: " "))
-            } else if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-                      let decoded = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) {
-                bytes.append(decoded)
+            } else if byte == UInt8(ascii: "%"), i + 2 < input.count,
+                      let high = hexValue(input[i + 1]), let low = hexValue(input[i + 2]) {
+                bytes.append(high << 4 | low)
+                i += 2
             } else {
                 bytes.append(byte)
             }
+            i += 1
         }
         return String(decoding: bytes, as: UTF8.self)
     }

@@ -8,9 +8,13 @@ public enum UserAgentClassifier {
         "libwww", "monitor", "preview",
     ]
 
+    /// Phone makers whose names contain a bot marker.
+    static let humanNamesWithMarkers = ["cubot"]
+
     public static func classify(_ userAgent: String) -> Device {
         let ua = userAgent.lowercased()
-        if ua.isEmpty || botMarkers.contains(where: { ua.contains($0) }) {
+        let probe = humanNamesWithMarkers.reduce(ua) { $0.replacingOccurrences(of: $1, with: "") }
+        if ua.isEmpty || botMarkers.contains(where: { probe.contains($0) }) {
             return Device(browser: "Bot", os: "", deviceClass: .bot)
         }
         let (browser, major) = browserFamily(ua)

@@ -40,7 +40,7 @@ public enum Visits {
         public var exitPage: String
 
         /// One pageview and nothing else the visitor did.
-        public var isBounce: Bool { pageviews <= 1 && interactions == 0 }
+        public var isBounce: Bool { pageviews == 1 && interactions == 0 }
         public var durationMs: Int64 { endMs - startMs }
 
         func rollups(sign: Int64) -> [RollupUpdate] {
@@ -58,7 +58,8 @@ public enum Visits {
         }
     }
 
-    /// Splits hits (in any order) into visits. Identify calls carry no page and are not activity.
+    /// Splits hits (in any order) into visits. Identify calls carry no page and are not activity;
+    /// engagement pings lengthen a visit but never start one (a tab left open is not a visit).
     public static func derive(_ hits: [Hit]) -> [Visit] {
         var visits = [Visit]()
         for hit in hits.sorted() where hit.kind != .identify {
@@ -66,7 +67,7 @@ public enum Visits {
                 current.endMs = hit.timestampMs
                 record(hit, in: &current)
                 visits[visits.count - 1] = current
-            } else {
+            } else if hit.kind != .engagement {
                 var visit = Visit(startMs: hit.timestampMs, endMs: hit.timestampMs, pageviews: 0, interactions: 0,
                                   entryPage: hit.path, exitPage: hit.path)
                 record(hit, in: &visit)

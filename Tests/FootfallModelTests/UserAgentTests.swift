@@ -148,7 +148,7 @@ import Testing
         #expect(device.browserMajor == 999_999)
     }
 
-    @Test(.disabled("bug: the bare \"bot\" marker (UserAgent.swift:5) matches phone makers' model names such as CUBOT, so real Android visitors are dropped as bots"))
+    @Test
     func cubotPhone_isAHumanVisitor() {
         let device = UserAgentClassifier.classify("Mozilla/5.0 (Linux; Android 10; CUBOT_X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36")
         #expect(!device.isBot)

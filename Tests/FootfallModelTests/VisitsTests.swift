@@ -108,12 +108,20 @@ import Testing
         #expect(visits[0].pageviews == 1)
     }
 
-    @Test(.disabled("bug: Visit.isBounce is `pageviews <= 1` (Visits.swift:43), so a visit of only engagement pings (0 pageviews) counts as a bounce"))
-    func visitOfOnlyEngagementPings_isNotABounce() {
-        // A tab left open: the ping 45 minutes after the pageview starts a visit with no pageview.
+    @Test
+    func engagementPingsAlone_neverMakeAVisit() {
+        // A tab left open: a ping 45 minutes after the pageview is not a new visit (nor a bounce).
         let visits = Visits.derive([hit("a", 0), hit("ping", .minutes(45), .engagement)])
-        #expect(visits.count == 2)
-        #expect(visits.map(\.isBounce) == [true, false])
+        #expect(visits.count == 1)
+        #expect(visits.map(\.isBounce) == [true])
+        #expect(Visits.derive([hit("ping", 0, .engagement)]).isEmpty)
+    }
+
+    @Test
+    func visitWithoutPageview_isNotABounce() {
+        let visits = Visits.derive([hit("event", 0, .custom)])
+        #expect(visits.count == 1)
+        #expect(!visits[0].isBounce)
     }
 
     @Test func identifyCalls_areNotActivity() {
