@@ -1,9 +1,14 @@
 # Footfall: `make run` starts one node with data in ./data; `make test` runs the whole suite.
 SHELL := /bin/bash
 DEBIAN_PACKAGES := librocksdb-dev libssl-dev libmaxminddb-dev libgeoip-dev geoip-database protobuf-compiler pkg-config
+# What the tests need beyond the build: a Python to write the geo fixture, curl and openssl for
+# the HTTPS test.
+TEST_DEBIAN_PACKAGES := python3 python3-pip curl openssl
+TEST_PYTHON_PACKAGES := mmdb-writer netaddr
+FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test proto proto-check clean
+.PHONY: run build deps test-deps fixtures test proto proto-check clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -29,9 +34,19 @@ proto-check: deps
 	@tmp=$$(mktemp -d); ./Proto/generate.sh "$$tmp" && diff -ru Sources/FootfallWire/Generated "$$tmp" \
 	  && echo "proto-check: generated code matches Proto/" ; status=$$?; rm -rf "$$tmp"; exit $$status
 
-test: deps proto-check
+test-deps: deps
+	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(TEST_DEBIAN_PACKAGES)"
+	@python3 -c "import mmdb_writer, netaddr" 2>/dev/null || python3 -m pip install -q $(TEST_PYTHON_PACKAGES) \
+	  || python3 -m pip install -q --break-system-packages $(TEST_PYTHON_PACKAGES)
+
+# Test data the suite builds itself: a small MaxMind database (see Tests/Fixtures).
+fixtures: test-deps
+	@mkdir -p $(FIXTURES)
+	python3 Tests/Fixtures/make-geo-mmdb.py $(FIXTURES)/geo-test.mmdb
+
+test: test-deps proto-check fixtures
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	FOOTFALL_TEST_GEO_MMDB=$(CURDIR)/$(FIXTURES)/geo-test.mmdb $(SWIFT) test --skip-build
 
 clean:
 	rm -rf .build .build-*

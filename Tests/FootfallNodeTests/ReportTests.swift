@@ -1,0 +1,122 @@
+import Foundation
+import FootfallModel
+import FootfallNode
+import FootfallStorage
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// Reports in the site's time zone, filters, and retention: raw events expire, aggregates stay.
+@Suite struct ReportTests {
+    static func utc(_ text: String) -> Int64 {
+        let formatter = ISO8601DateFormatter()
+        return Int64(formatter.date(from: text)!.timeIntervalSince1970 * 1000)
+    }
+
+    func store(_ t: TestNode, _ site: Site, _ times: [Int64], path: String = "/", title: String = "", visitorBase: UInt64 = 1) throws {
+        let events = times.enumerated().map { i, ms -> Event in
+            var event = Event(id: EventID.forHit(site: site.id, hitID: "h\(i)-\(ms)-\(path)", timestampMs: ms), site: site.id,
+                              visitor: VisitorID(rawValue: visitorBase + UInt64(i)), timestampMs: ms, kind: .pageview, path: path)
+            event.title = title
+            event.geo = Geo(country: "NP")
+            return event
+        }
+        _ = try t.node.store.apply(events, nowMs: t.clock.nowMs) { _ in site.retention }
+    }
+
+    func summary(_ client: some TestClientProtocol, _ owner: TestNode.Owner, _ query: String) async throws -> [String: Any] {
+        let response = try await client.execute(uri: "/api/sites/\(owner.site.id)/summary?\(query)", method: .get, headers: owner.auth)
+        return jsonObject(response)
+    }
+
+    @Test(arguments: [("Asia/Kolkata", "2026-06-14T18:29:00Z", "2026-06-14T18:31:00Z"),     // +5:30
+                      ("Asia/Kathmandu", "2026-06-14T18:14:00Z", "2026-06-14T18:16:00Z"),   // +5:45
+                      ("America/St_Johns", "2026-06-15T02:29:00Z", "2026-06-15T02:31:00Z")] // -2:30
+    )
+    func localDay_isExact_inHalfAndQuarterHourZones(zone: String, before: String, after: String) async throws {
+        let t = try TestNode(nowMs: ReportTests.utc("2026-06-15T12:00:00Z"))
+        let owner = try t.makeOwner("ann", site: "zone.example", timeZone: zone)
+        try store(t, owner.site, [ReportTests.utc(before), ReportTests.utc(after)])
+        try await t.app().test(.live) { client in
+            let day14 = try await summary(client, owner, "from=2026-06-14&to=2026-06-14")
+            let day15 = try await summary(client, owner, "from=2026-06-15&to=2026-06-15")
+            #expect(day14["pageviews"] as? Int == 1, "\(zone): the event just before local midnight")
+            #expect(day15["pageviews"] as? Int == 1, "\(zone): the event just after local midnight")
+        }
+    }
+
+    @Test(arguments: [("2026-03-08", 23, "2026-03-09T12:00:00Z"), ("2026-11-01", 25, "2026-11-02T12:00:00Z")])
+    func dstDays_have23or25Hours(day: String, hours: Int, now: String) async throws {
+        let t = try TestNode(nowMs: ReportTests.utc(now))
+        let owner = try t.makeOwner("ann", site: "dst.example", timeZone: "America/New_York")
+        // One pageview in each UTC hour from 03:00 UTC of the day to 06:00 UTC of the next.
+        let start = ReportTests.utc("\(day)T03:00:00Z")
+        try store(t, owner.site, (0..<27).map { start + Int64($0) * TimeUnits.hourMs + 60_000 })
+        try await t.app().test(.live) { client in
+            let response = try await client.execute(uri: "/api/sites/dst.example/timeseries?interval=hour&from=\(day)&to=\(day)",
+                                                    method: .get, headers: owner.auth)
+            let points = jsonArray(response)
+            #expect(points.count == hours)
+            let total = points.compactMap { $0["pageviews"] as? Int }.reduce(0, +)
+            #expect(total == hours, "every hour of the local day holds exactly its own pageview")
+            let daily = try await summary(client, owner, "from=\(day)&to=\(day)")
+            #expect(daily["pageviews"] as? Int == hours)
+        }
+    }
+
+    @Test func filters_narrowEveryReport_fromRawEvents() async throws {
+        let t = try TestNode()
+        let owner = try t.makeOwner("ann", site: "filter.example")
+        let now = t.clock.nowMs
+        try store(t, owner.site, [now - 3_600_000, now - 3_500_000], path: "/pricing", visitorBase: 10)
+        try store(t, owner.site, [now - 3_400_000], path: "/blog", visitorBase: 20)
+        try await t.app().test(.live) { client in
+            let all = try await summary(client, owner, "")
+            #expect(all["pageviews"] as? Int == 3)
+            let pricing = try await summary(client, owner, "filter.page=/pricing")
+            #expect(pricing["pageviews"] as? Int == 2)
+            #expect(pricing["visitors"] as? Int == 2)
+            let countries = try await client.execute(uri: "/api/sites/filter.example/breakdown/page?filter.country=NP", method: .get, headers: owner.auth)
+            #expect(jsonArray(countries).map { $0["value"] as? String } == ["/pricing", "/blog"])
+            let none = try await summary(client, owner, "filter.country=FR")
+            #expect(none["pageviews"] as? Int == 0)
+        }
+    }
+
+    @Test func retention_expiresRawEvents_keepsAggregatesIdentical() async throws {
+        let t = try TestNode()
+        let owner = try t.makeOwner("ann", site: "keep.example", retentionDays: 30)
+        let now = t.clock.nowMs
+        let marker = "retention-marker-\(UUID().uuidString.prefix(8))"
+        try store(t, owner.site, (0..<40).map { now - Int64($0) * 1_800_000 }, path: "/a", title: marker, visitorBase: 100)
+        try store(t, owner.site, (0..<10).map { now - Int64($0) * 3_600_000 }, path: "/b", title: marker, visitorBase: 200)
+        let range = "from=2026-06-13&to=2026-06-15"
+        let reports = ["summary?\(range)", "breakdown/page?\(range)", "breakdown/entry_page?\(range)", "breakdown/country?\(range)",
+                       "timeseries?interval=hour&\(range)", "timeseries?interval=day&\(range)"]
+        try await t.app().test(.live) { client in
+            var snapshot = [String: String]()
+            for report in reports {
+                snapshot[report] = String(buffer: try await client.execute(uri: "/api/sites/keep.example/\(report)", method: .get, headers: owner.auth).body)
+            }
+            #expect(try t.contains(Array(marker.utf8)), "positive control: raw events are on disk")
+            let filtered = try await summary(client, owner, "\(range)&filter.page=/a")
+            #expect(filtered["pageviews"] as? Int == 40)
+
+            t.clock.advance(byMs: 31 * TimeUnits.dayMs)
+            // Reads hide expired events even before anything is deleted.
+            let hidden = try await summary(client, owner, "\(range)&filter.page=/a")
+            #expect(hidden["pageviews"] as? Int == 0)
+            try t.node.runMaintenance()
+            for report in reports {
+                let now = String(buffer: try await client.execute(uri: "/api/sites/keep.example/\(report)", method: .get, headers: owner.auth).body)
+                #expect(now == snapshot[report], "\(report) changed after retention")
+            }
+            #expect(t.node.metrics.value("footfall_retention_oldest_event_age_seconds", labels: ["site": "keep.example"]) == 0)
+        }
+        #expect(try t.node.store.oldestEventMs(site: owner.site.id) == nil)
+        let files = try t.filesContaining(Array(marker.utf8))
+        #expect(files == [], "expired raw events must be physically gone")
+    }
+}
