@@ -29,7 +29,22 @@ public struct NodeConfiguration: Sendable {
     /// scrypt's N; lower only in tests.
     public var scryptCostN: UInt64 = 1 << 15
 
+    /// Allow plain HTTP on a non-loopback address (a TLS-terminating proxy in front).
+    public var allowPlainHTTP = false
+
     public init() {}
+
+    /// HTTPS by default (promise 12): plain HTTP is served only on loopback, unless the operator
+    /// says a TLS-terminating proxy is in front.
+    public func validate() throws {
+        if (tlsCertificate == nil) != (tlsKey == nil) {
+            throw APIError.badRequest("--tls-cert and --tls-key go together")
+        }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(httpHost) || httpHost.hasPrefix("127.")
+        if tlsCertificate == nil && !loopback && !allowPlainHTTP {
+            throw APIError.badRequest("plain HTTP is served only on loopback; give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy")
+        }
+    }
 }
 
 /// One Footfall node: storage, the system records, the ingest pipeline and the reports, wired

@@ -63,12 +63,11 @@ struct Serve: AsyncParsableCommand {
             guard let ip = IPAddress(text) else { throw ValidationError("--trusted-proxies: \(text) is not an IP address") }
             return ip
         }
-        let loopback = ["127.0.0.1", "::1", "localhost"].contains(configuration.httpHost)
-        if configuration.tlsCertificate == nil && !loopback && !insecureHTTP {
-            throw ValidationError("plain HTTP is served only on loopback; give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy")
-        }
-        if (configuration.tlsCertificate == nil) != (configuration.tlsKey == nil) {
-            throw ValidationError("--tls-cert and --tls-key go together")
+        configuration.allowPlainHTTP = insecureHTTP
+        do {
+            try configuration.validate()
+        } catch let error as APIError {
+            throw ValidationError(error.message)
         }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

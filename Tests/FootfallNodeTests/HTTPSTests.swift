@@ -1,0 +1,60 @@
+import Foundation
+import FootfallNode
+import Testing
+
+/// Promise 12's "HTTPS by default": a node with a certificate serves HTTPS and redirects plain
+/// HTTP to it; without one it serves plain HTTP only on loopback.
+@Suite struct HTTPSTests {
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test func promise12_httpsServed_andPlainHTTPRedirects() async throws {
+        let t = try TestNode()
+        let cert = t.directory + "/cert.pem", key = t.directory + "/key.pem"
+        try HTTPSTests.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                            "-keyout", key, "-out", cert])
+        var configuration = t.node.configuration
+        configuration.tlsCertificate = cert
+        configuration.tlsKey = key
+        configuration.httpPort = Int.random(in: 20_000...40_000)
+        configuration.httpsPort = configuration.httpPort + 1
+        configuration.dataDirectory = t.directory + "/https-node"
+        let node = try Node(configuration: configuration, clock: t.clock, kv: t.node.kv, geo: FixedGeo())
+        let server = Task { try await NodeServer.run(node) }
+        defer { server.cancel() }
+        var health = ""
+        for _ in 0..<50 where !health.contains("\"ok\"") {
+            try await Task.sleep(for: .milliseconds(100))
+            health = try HTTPSTests.run(["curl", "-sk", "--max-time", "2", "https://127.0.0.1:\(configuration.httpsPort)/health"])
+        }
+        #expect(health.contains("\"status\":\"ok\""))
+        let redirect = try HTTPSTests.run(["curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                                           "http://127.0.0.1:\(configuration.httpPort)/api/sites?x=1"])
+        #expect(redirect == "308 https://127.0.0.1:\(configuration.httpsPort)/api/sites?x=1")
+        let plain = try HTTPSTests.run(["curl", "-s", "--max-time", "2", "http://127.0.0.1:\(configuration.httpPort)/health"])
+        #expect(!plain.contains("\"ok\""), "no content over plain HTTP next to HTTPS")
+    }
+
+    @Test func plainHTTP_isRefusedOffLoopback_unlessAProxyTerminatesTLS() throws {
+        var configuration = NodeConfiguration()
+        configuration.httpHost = "0.0.0.0"
+        #expect(throws: APIError.self) { try configuration.validate() }
+        configuration.allowPlainHTTP = true
+        try configuration.validate()
+        configuration = NodeConfiguration()
+        try configuration.validate() // the embedded default: loopback
+        configuration.tlsCertificate = "/x.pem"
+        #expect(throws: APIError.self) { try configuration.validate() } // a certificate without its key
+    }
+}
