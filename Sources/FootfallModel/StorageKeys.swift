@@ -38,6 +38,12 @@ public enum StorageKeys {
         eventDay(site, Day(containing: id.timestampMs)) + id.bytes
     }
 
+    /// The first 6 bytes of every event id whose timestamp is `ms`: appended to a day prefix, it
+    /// bounds a scan to a time slice of that day.
+    public static func millisecondPrefix(_ ms: Int64) -> [UInt8] {
+        Array(UInt64(max(0, ms)).bigEndianBytes.suffix(6))
+    }
+
     /// The event id at the end of an events key.
     public static func eventID(fromEventKey key: [UInt8]) -> EventID? {
         guard key.count >= 16 else { return nil }

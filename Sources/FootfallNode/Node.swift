@@ -159,6 +159,8 @@ public final class Node: Sendable {
             metrics.set("footfall_retention_oldest_event_age_seconds", to: oldest.map { Double(now - $0) / 1000 } ?? 0,
                         labels: ["site": site.id.rawValue])
         }
+        // One flush for the whole run lets RocksDB drop write-ahead logs that still held deleted data.
+        try (kv as? RocksDBStore)?.flushAll()
         for family in ColumnFamily.allCases {
             metrics.set("footfall_storage_bytes", to: Double(kv.approximateSize(family)), labels: ["family": family.rawValue])
         }
@@ -168,7 +170,9 @@ public final class Node: Sendable {
     /// Deletes a visitor's data and returns the erasure receipt.
     public func erase(site: SiteID, visitor: VisitorID) throws -> ErasureRecord {
         let requestID = "er_" + Hex.encode(Crypto.randomBytes(8))
-        let record = try store.erase(site: site, visitor: visitor, requestID: requestID, node: configuration.nodeName, nowMs: clock.nowMs)
+        let now = clock.nowMs
+        let record = try store.erase(site: site, visitor: visitor, requestID: requestID, node: configuration.nodeName, nowMs: now,
+                                     fenceMs: now + pipeline.limits.clientClockAheadMaxMs)
         metrics.increment("footfall_erasures_total")
         logger.info("erased a visitor", metadata: ["erasure.site": "\(site)", "erasure.request": "\(requestID)",
                                                   "erasure.deleted": "\(record.deletedEvents)"])

@@ -59,7 +59,11 @@ public final class EventStore: Sendable {
                 } else {
                     seen.insert(event.id)
                     outcomes.append(.stored)
-                    batch.put(.events, StorageKeys.event(event.site, event.id), EventCodec.encode(event))
+                    // Personal data lives only in the visitor's CRM record, where rectification and
+                    // erasure find it; the raw event keeps that an identify happened.
+                    var stored = event
+                    stored.pii = nil
+                    batch.put(.events, StorageKeys.event(event.site, event.id), EventCodec.encode(stored))
                     batch.put(.visitors, StorageKeys.visitorEvent(event.site, event.visitor, event.id),
                               StorageKeys.visitorHitValue(kind: event.kind, path: event.path))
                     for update in RollupUpdate.forEvent(event) {
@@ -83,36 +87,49 @@ public final class EventStore: Sendable {
         }
     }
 
-    /// The visitor's stored hits in the days around `added`, widened day by day while a visit
-    /// could still reach past the loaded window.
+    /// How far visit derivation looks either side of new hits while a visit keeps going. It bounds
+    /// the work one visitor can cause (a tab pinging all day, a crowd behind one NAT); a visit
+    /// longer than this is counted as more than one.
+    public static let visitLookaroundMs: Int64 = 24 * TimeUnits.hourMs
+
+    /// The visitor's stored hits around `added`: first within a visit gap of them, then widened a
+    /// gap at a time while a visit could still reach past the loaded window.
     private func hits(of owner: SiteVisitor, around added: [Event], nowMs: Int64, retention: RetentionPlan) throws -> [Visits.Hit] {
         let timestamps = added.map(\.timestampMs)
-        let firstKept = retention.firstKeptDay(nowMs: nowMs)
-        var low = Day(containing: timestamps.min()! - Visits.gapMs)
-        var high = Day(containing: timestamps.max()! + Visits.gapMs)
-        var hits = [Visits.Hit]()
-        for day in low...high { hits += try hitsOn(day, owner) }
-        while low > firstKept, let earliest = hits.min(), earliest.timestampMs - low.startMs < Visits.gapMs {
-            low = low.advanced(by: -1)
-            let earlier = try hitsOn(low, owner)
+        let floor = max(retention.cutoffMs(nowMs: nowMs), timestamps.min()! - EventStore.visitLookaroundMs)
+        let ceiling = timestamps.max()! + EventStore.visitLookaroundMs
+        var low = max(floor, timestamps.min()! - Visits.gapMs)
+        var high = min(ceiling, timestamps.max()! + Visits.gapMs)
+        var hits = try hitsBetween(owner, low, high)
+        while low > floor, let earliest = (hits.map(\.timestampMs) + timestamps).min(), earliest - low < Visits.gapMs {
+            let next = max(floor, low - Visits.gapMs)
+            let earlier = try hitsBetween(owner, next, low)
+            low = next
             if earlier.isEmpty { break }
             hits += earlier
         }
-        let lastDay = Day(containing: nowMs).advanced(by: 1)
-        while high < lastDay, let latest = hits.max(), high.advanced(by: 1).startMs - latest.timestampMs < Visits.gapMs {
-            high = high.advanced(by: 1)
-            let later = try hitsOn(high, owner)
+        while high < ceiling, let latest = (hits.map(\.timestampMs) + timestamps).max(), high - latest < Visits.gapMs {
+            let next = min(ceiling, high + Visits.gapMs)
+            let later = try hitsBetween(owner, high, next)
+            high = next
             if later.isEmpty { break }
             hits += later
         }
         return hits
     }
 
-    private func hitsOn(_ day: Day, _ owner: SiteVisitor) throws -> [Visits.Hit] {
+    /// The visitor's hits with timestamps in [from, to): event ids lead with their millisecond
+    /// timestamp, so the scan reads only that slice of each day.
+    private func hitsBetween(_ owner: SiteVisitor, _ from: Int64, _ to: Int64) throws -> [Visits.Hit] {
+        guard from < to else { return [] }
         var out = [Visits.Hit]()
-        try kv.scan(.visitors, prefix: StorageKeys.visitorDay(owner.site, day, owner.visitor)) { key, value in
-            if let hit = StorageKeys.visitorHit(key: key, value: value) { out.append(hit) }
-            return true
+        for day in Day(containing: from)...Day(containing: to - 1) {
+            let prefix = StorageKeys.visitorDay(owner.site, day, owner.visitor)
+            try kv.scan(.visitors, from: prefix + StorageKeys.millisecondPrefix(max(from, day.startMs)),
+                        to: prefix + StorageKeys.millisecondPrefix(min(to, day.advanced(by: 1).startMs))) { key, value in
+                if let hit = StorageKeys.visitorHit(key: key, value: value) { out.append(hit) }
+                return true
+            }
         }
         return out
     }
@@ -157,18 +174,24 @@ public final class EventStore: Sendable {
     /// Deletes every stored event, index entry and CRM record of a visitor, keeps an erasure record
     /// that fences their past events for good, and compacts the affected ranges so the data is
     /// physically gone from the files. Rollups stay: they hold no personal data.
-    public func erase(site: SiteID, visitor: VisitorID, requestID: String, node: String, nowMs: Int64) throws -> ErasureRecord {
-        try writeLock.withLock { _ in
+    ///
+    /// - Parameter fenceMs: events of the visitor at or before this time are refused for good.
+    ///   Callers pass at least `nowMs` plus how far ahead a client clock may be, so a retry of a
+    ///   hit stamped slightly in the future cannot return.
+    public func erase(site: SiteID, visitor: VisitorID, requestID: String, node: String, nowMs: Int64, fenceMs: Int64) throws -> ErasureRecord {
+        let (record, days) = try writeLock.withLock { _ -> (ErasureRecord, ClosedRange<Day>) in
             var batch = WriteBatch()
             var deleted: Int64 = 0
+            var latestMs = fenceMs
             // Retention removes whole days older than the longest plan, so this span covers every
             // day that can still hold the visitor's events.
-            let days = Day(containing: nowMs).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: nowMs).advanced(by: 1)
+            let days = Day(containing: nowMs).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fenceMs).advanced(by: 1)
             for day in days {
                 try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, _ in
                     guard let id = StorageKeys.eventID(fromEventKey: key) else { return true }
                     batch.delete(.visitors, key)
                     batch.delete(.events, StorageKeys.event(site, id))
+                    latestMs = max(latestMs, id.timestampMs)
                     deleted += 1
                     return true
                 }
@@ -177,14 +200,16 @@ public final class EventStore: Sendable {
             let previous = try erasureRecord(site: site, visitor: visitor)
             let record = ErasureRecord(
                 requestID: requestID, site: site, visitor: visitor,
-                erasedAtMs: max(nowMs, previous?.erasedAtMs ?? 0), deletedEvents: deleted,
+                erasedAtMs: max(latestMs, previous?.erasedAtMs ?? 0), deletedEvents: deleted,
                 confirmations: [.init(node: node, confirmedAtMs: nowMs)])
             batch.put(.erasures, StorageKeys.visitor(site, visitor), record.encoded)
             try kv.write(batch, sync: true)
             fences.withLock { $0[SiteVisitor(site: site, visitor: visitor)] = record.erasedAtMs }
-            try purgeFromFiles(site: site, days: days)
-            return record
+            return (record, days)
         }
+        // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
+        try purgeFromFiles(site: site, days: days)
+        return record
     }
 
     public func erasureRecord(site: SiteID, visitor: VisitorID) throws -> ErasureRecord? {
@@ -223,7 +248,6 @@ public final class EventStore: Sendable {
             try kv.compact(.visitors, from: start, to: end)
             let sitePrefix = StorageKeys.sitePrefix(site)
             try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
-            (kv as? RocksDBStore).map { try? $0.flushAll() }
         }
     }
 
@@ -256,8 +280,9 @@ public final class EventStore: Sendable {
         let start = max(range.startMs, cutoff)
         guard start < range.endMs else { return }
         let fenceSnapshot = fences.withLock { $0 }
-        let from = StorageKeys.eventDay(site, Day(containing: start))
-        let to = StorageKeys.eventDay(site, Day(containing: range.endMs - 1).advanced(by: 1))
+        // Event ids lead with their millisecond timestamp, so the key bounds cut the range exactly.
+        let from = StorageKeys.eventDay(site, Day(containing: start)) + StorageKeys.millisecondPrefix(start)
+        let to = StorageKeys.eventDay(site, Day(containing: range.endMs - 1)) + StorageKeys.millisecondPrefix(range.endMs)
         try kv.scan(.events, from: from, to: to, reverse: reverse) { key, value in
             guard let id = StorageKeys.eventID(fromEventKey: key) else { return true }
             // Ids lead with their timestamp, so most out-of-range events are skipped undecoded.

@@ -5,8 +5,16 @@ import Testing
 /// Promise 12's "HTTPS by default": a node with a certificate serves HTTPS and redirects plain
 /// HTTP to it; without one it serves plain HTTP only on loopback.
 @Suite struct HTTPSTests {
+    /// Runs a command on a thread of its own (it waits for the server under test, which needs the
+    /// cooperative pool this test would otherwise block).
     @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
+    static func run(_ arguments: [String]) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try runBlocking(arguments) }) }.start()
+        }
+    }
+
+    static func runBlocking(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
@@ -22,7 +30,7 @@ import Testing
     @Test func promise12_httpsServed_andPlainHTTPRedirects() async throws {
         let t = try TestNode()
         let cert = t.directory + "/cert.pem", key = t.directory + "/key.pem"
-        try HTTPSTests.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+        try await HTTPSTests.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
                             "-keyout", key, "-out", cert])
         var configuration = t.node.configuration
         configuration.tlsCertificate = cert
@@ -36,13 +44,13 @@ import Testing
         var health = ""
         for _ in 0..<50 where !health.contains("\"ok\"") {
             try await Task.sleep(for: .milliseconds(100))
-            health = try HTTPSTests.run(["curl", "-sk", "--max-time", "2", "https://127.0.0.1:\(configuration.httpsPort)/health"])
+            health = try await HTTPSTests.run(["curl", "-sk", "--max-time", "2", "https://127.0.0.1:\(configuration.httpsPort)/health"])
         }
         #expect(health.contains("\"status\":\"ok\""))
-        let redirect = try HTTPSTests.run(["curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+        let redirect = try await HTTPSTests.run(["curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                                            "http://127.0.0.1:\(configuration.httpPort)/api/sites?x=1"])
         #expect(redirect == "308 https://127.0.0.1:\(configuration.httpsPort)/api/sites?x=1")
-        let plain = try HTTPSTests.run(["curl", "-s", "--max-time", "2", "http://127.0.0.1:\(configuration.httpPort)/health"])
+        let plain = try await HTTPSTests.run(["curl", "-s", "--max-time", "2", "http://127.0.0.1:\(configuration.httpPort)/health"])
         #expect(!plain.contains("\"ok\""), "no content over plain HTTP next to HTTPS")
     }
 

@@ -92,7 +92,7 @@ import Testing
         _ = try store.apply([mine, other], nowMs: now, retention: retention)
         #expect(try store.visitorRecord(site: site, visitor: VisitorID(rawValue: 7))?.pii.email == "ann@example.com")
 
-        let record = try store.erase(site: site, visitor: VisitorID(rawValue: 7), requestID: "r1", node: "n1", nowMs: now)
+        let record = try store.erase(site: site, visitor: VisitorID(rawValue: 7), requestID: "r1", node: "n1", nowMs: now, fenceMs: now + 300_000)
         #expect(record.deletedEvents == 1)
         #expect(try store.visitorEvents(site: site, visitor: VisitorID(rawValue: 7), nowMs: now, retention: plan).isEmpty)
         #expect(try store.visitorRecord(site: site, visitor: VisitorID(rawValue: 7)) == nil)
@@ -102,11 +102,13 @@ import Testing
         var older = makeEvent("older", visitor: 7, at: now - 120_000)
         older.consented = true
         #expect(try store.apply([older], nowMs: now + 1000, retention: retention) == [.fenced])
-        // Fresh data after the erasure is new data.
-        #expect(try store.apply([makeEvent("fresh", visitor: 7, at: now + 1000)], nowMs: now + 1000, retention: retention) == [.stored])
+        // A hit stamped a little in the future (a fast client clock) is fenced too.
+        #expect(try store.apply([makeEvent("ahead", visitor: 7, at: now + 200_000)], nowMs: now + 1000, retention: retention) == [.fenced])
+        // Fresh data after the fence is new data.
+        #expect(try store.apply([makeEvent("fresh", visitor: 7, at: now + 400_000)], nowMs: now + 400_000, retention: retention) == [.stored])
         // The fence survives a restart of the store.
         let reopened = try EventStore(kv: kv)
-        #expect(try reopened.apply([mine], nowMs: now + 2000, retention: retention) == [.fenced])
+        #expect(try reopened.apply([mine], nowMs: now + 500_000, retention: retention) == [.fenced])
         // Aggregates stay.
         #expect(try totals(store, .total)[""]?.count == 3)
     }
