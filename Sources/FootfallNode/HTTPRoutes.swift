@@ -25,7 +25,10 @@ public enum HTTPRoutes {
     static func addIngest(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/t.js") { request, _ -> Response in
             // An opted-out browser gets a tracker that does nothing.
-            let body = isOptedOut(request) ? "/* footfall: this browser opted out */\n" : Static.tracker
+            guard let tracker = Static.tracker else {
+                throw APIError(.serviceUnavailable, "the tracker resource is missing; install footfall_FootfallNode.resources beside the binary")
+            }
+            let body = isOptedOut(request) ? "/* footfall: this browser opted out */\n" : tracker
             return Response(status: .ok, headers: [.contentType: "application/javascript; charset=utf-8", .cacheControl: "no-cache"],
                             body: .init(byteBuffer: ByteBuffer(string: body)))
         }
@@ -33,7 +36,18 @@ public enum HTTPRoutes {
         router.post("/api/event") { request, context -> Response in
             let body = try await collectBody(request, context, limit: node.pipeline.limits.bodyBytesMax)
             let hits = try decodeHits(body, limit: node.pipeline.limits.hitsPerBatchMax)
-            return try await ingest(hits, request, context, node, respond: { result in try json(result, status: .accepted) })
+            var response = try await ingest(hits, request, context, node, respond: { result in try json(result, status: .accepted) })
+            allowCrossOrigin(request, &response)
+            return response
+        }
+        // Preflight for clients that send application/json; the tracker sends text/plain and needs none.
+        router.on("/api/event", method: .options) { request, _ -> Response in
+            var response = Response(status: .noContent)
+            allowCrossOrigin(request, &response)
+            response.headers[HTTPField.Name("Access-Control-Allow-Methods")!] = "POST"
+            response.headers[HTTPField.Name("Access-Control-Allow-Headers")!] = "Content-Type"
+            response.headers[HTTPField.Name("Access-Control-Max-Age")!] = "86400"
+            return response
         }
 
         router.get("/p.gif") { request, context -> Response in
@@ -53,14 +67,34 @@ public enum HTTPRoutes {
             html(Static.optOutPage(optedOut: isOptedOut(request)))
         }
         router.post("/optout") { request, _ -> Response in
+            // Only the visitor, on this page, may change their choice: another site must not be
+            // able to submit the form for them (browsers say where a request came from).
+            if let origin = request.headers[HTTPField.Name("Sec-Fetch-Site")!], origin != "same-origin", origin != "none" {
+                throw APIError(.forbidden, "the opt-out choice can only be changed from the opt-out page itself")
+            }
             let form = String(buffer: try await request.body.collect(upTo: 1024))
             let optIn = form.contains("action=optin")
             var response = html(Static.optOutPage(optedOut: !optIn))
-            let secure = request.uri.scheme == .https || node.configuration.tlsCertificate != nil
+            let secure = cookiesSecure(request, node)
             response.setCookie(Cookie(name: "footfall_optout", value: optIn ? "" : "1", maxAge: optIn ? 0 : 5 * 365 * 86_400,
                                       path: "/", secure: secure, httpOnly: true, sameSite: secure ? .none : .lax))
             return response
         }
+    }
+
+    /// Lets the tracker on the site's own origin read the collect answer (so it does not retry a
+    /// stored hit), with credentials so the opt-out cookie travels. The answer holds no data.
+    static func allowCrossOrigin(_ request: Request, _ response: inout Response) {
+        guard let origin = request.headers[HTTPField.Name("Origin")!] else { return }
+        response.headers[HTTPField.Name("Access-Control-Allow-Origin")!] = origin
+        response.headers[HTTPField.Name("Access-Control-Allow-Credentials")!] = "true"
+        response.headers[HTTPField.Name("Vary")!] = "Origin"
+    }
+
+    /// Whether cookies go out with Secure (and so may be SameSite=None): under our own TLS, or
+    /// behind a proxy that terminates it.
+    static func cookiesSecure(_ request: Request, _ node: Node) -> Bool {
+        request.uri.scheme == .https || node.configuration.tlsCertificate != nil || node.configuration.allowPlainHTTP
     }
 
     static func ingest(_ hits: [Hit], _ request: Request, _ context: FootfallRequestContext, _ node: Node,
@@ -162,14 +196,19 @@ public enum HTTPRoutes {
 
     static func addAccountRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.post("/api/login") { request, context -> Response in
+            if let ip = clientIP(request, context, trusted: node.configuration.trustedProxies),
+               !node.loginLimiter.allow(ip, nowMs: node.clock.nowMs) {
+                throw APIError(.tooManyRequests, "too many sign-in attempts; wait a minute")
+            }
             let input = try await decode(LoginInput.self, request, context)
-            guard let account = try node.system.authenticate(email: input.email, password: input.password) else {
+            let system = node.system
+            guard let account = try await node.hashingPasswords({ try system.authenticate(email: input.email, password: input.password) }) else {
                 throw APIError(.unauthorized, "wrong email or password")
             }
             let (secret, session) = try node.system.createSession(accountID: account.id, nowMs: node.clock.nowMs)
             try node.system.touch(accountID: account.id, nowMs: node.clock.nowMs)
             var response = try json(["email": account.email, "csrf_token": session.csrfToken])
-            let secure = request.uri.scheme == .https || node.configuration.tlsCertificate != nil
+            let secure = cookiesSecure(request, node)
             response.setCookie(Cookie(name: Node.sessionCookie, value: secret, maxAge: 14 * 86_400, path: "/",
                                       secure: secure, httpOnly: true, sameSite: .strict))
             return response
@@ -184,10 +223,13 @@ public enum HTTPRoutes {
         router.post("/api/password") { request, context -> Response in
             let principal = try node.principal(request)
             let input = try await decode(PasswordInput.self, request, context)
-            guard try node.system.authenticate(email: principal.account.email, password: input.current) != nil else {
-                throw APIError(.forbidden, "the current password is wrong")
+            let system = node.system, account = principal.account
+            try await node.hashingPasswords {
+                guard try system.authenticate(email: account.email, password: input.current) != nil else {
+                    throw APIError(.forbidden, "the current password is wrong")
+                }
+                try system.changePassword(accountID: account.id, newPassword: input.new)
             }
-            try node.system.changePassword(accountID: principal.account.id, newPassword: input.new)
             return try json(["status": "password changed; other sessions were signed out"])
         }
         router.get("/api/me") { request, _ -> Response in
@@ -447,21 +489,22 @@ public enum HTTPRoutes {
         router.post("/api/sites/:site/erasures") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .erase)
             let input = try await decode(ErasureInput.self, request, context)
-            let visitor: VisitorID
+            let visitors: [VisitorID]
             if let hex = input.visitor {
                 guard let id = VisitorID(hex: hex) else { throw APIError.badRequest("visitor is 16 hex digits") }
-                visitor = id
+                visitors = [id]
             } else if let clientID = input.clientID {
-                visitor = VisitorID.consented(site: site.id, clientID: clientID)
+                visitors = [VisitorID.consented(site: site.id, clientID: clientID)]
             } else if let email = input.email?.lowercased(), !email.isEmpty {
-                guard let match = try node.store.visitorRecords(site: site.id, limit: Int.max).first(where: { $0.pii.email.lowercased() == email }) else {
-                    return try json(ErasureReceipt.notFound(site: site.id), status: .ok)
-                }
-                visitor = match.visitor
+                // One person may have identified on several devices: every match is erased.
+                visitors = try node.store.visitorRecords(site: site.id, limit: Int.max)
+                    .filter { $0.pii.email.lowercased() == email }.map(\.visitor)
+                guard !visitors.isEmpty else { return try json(ErasureReceipt.notFound(site: site.id), status: .ok) }
             } else {
                 throw APIError.badRequest("name the visitor by visitor id, client_id (the tracker's consented id) or email; a cookieless visitor cannot be singled out")
             }
-            return try json(ErasureReceipt(try node.erase(site: site.id, visitor: visitor)), status: .ok)
+            let receipts = try visitors.map { ErasureReceipt(try node.erase(site: site.id, visitor: $0)) }
+            return try json(receipts.count == 1 ? receipts[0] : ErasureReceipt(combining: receipts, site: site.id), status: .ok)
         }
         router.get("/api/sites/:site/erasures/:visitor") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .erase)
@@ -479,11 +522,13 @@ public enum HTTPRoutes {
             try json(["status": "ok", "node": node.configuration.nodeName, "salt": node.salts.hasSeed ? "ready" : "missing"])
         }
         router.get("/metrics") { request, context -> Response in
-            // Scrapes from the node's own machine need no credential; others need an operator token.
-            let peer = context.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
-            let isLoopback = peer.map { $0.bytes.first == 127 || $0.bytes == [UInt8](repeating: 0, count: 15) + [1] } ?? true
+            // Scrapes from the node's own machine need no credential; others need the operator
+            // principal. Behind a trusted proxy the forwarded client counts, not the proxy.
+            let client = clientIP(request, context, trusted: node.configuration.trustedProxies)
+            let isLoopback = client.map { $0.bytes.first == 127 || $0.bytes == [UInt8](repeating: 0, count: 15) + [1] } ?? false
             if !isLoopback {
-                guard try node.principal(request).account.isOperator else { throw APIError.forbidden }
+                let principal = try node.principal(request)
+                guard principal.account.isOperator, principal.token?.rights.contains(.admin) ?? true else { throw APIError.forbidden }
             }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(string: node.metrics.render())))

@@ -143,15 +143,18 @@ public final class IngestPipeline: Sendable {
         }
 
         let (timestampMs, id) = try identity(of: hit, site: site, nowMs: context.nowMs)
-        var event = Event(id: id, site: site, visitor: visitor, timestampMs: timestampMs, kind: kind, path: page.path)
+        var event = Event(id: id, site: site, visitor: visitor, timestampMs: timestampMs, kind: kind,
+                          path: PersonalDataFilter.scrubbedPath(page.path))
         event.title = title
-        event.utm = page.utm
+        event.utm = UTM(source: PersonalDataFilter.scrubbed(page.utm.source), medium: PersonalDataFilter.scrubbed(page.utm.medium),
+                        campaign: PersonalDataFilter.scrubbed(page.utm.campaign), term: PersonalDataFilter.scrubbed(page.utm.term),
+                        content: PersonalDataFilter.scrubbed(page.utm.content))
         event.referrerHost = URLSanitizer.referrerHost(hit.referrer ?? "", siteHost: page.host.isEmpty ? site.rawValue : page.host)
         event.device = device
         event.geo = context.ip.map(geo.locate) ?? Geo()
         event.consented = consented
-        event.name = kind == .click ? (name.isEmpty ? "click" : name) : name
-        event.target = target
+        event.name = PersonalDataFilter.scrubbed(kind == .click ? (name.isEmpty ? "click" : name) : name)
+        event.target = PersonalDataFilter.scrubbed(target)
         event.props = props
         event.engagementMs = hit.engagementMs ?? 0
         event.pii = pii?.isEmpty == false ? pii : nil
@@ -164,9 +167,10 @@ public final class IngestPipeline: Sendable {
             return (nowMs, EventID.serverMade(timestampMs: nowMs, node: nodeField, sequence: next))
         }
         guard IngestPipeline.isToken(hitID, lengths: 8...64) else { throw .invalid(field: "id", reason: "must be 8-64 letters, digits, - or _") }
-        // The hit's own timestamp keeps a retry the same event; a clock far off is replaced by
-        // the server's (such a client's retries may then count twice).
-        var timestamp = nowMs
+        // The hit's own timestamp keeps a retry the same event. Without one, or with a clock far
+        // off, the time is the start of the server's current hour: retries within that hour are
+        // still the same event, at the cost of the event's time being up to an hour early.
+        var timestamp = nowMs - nowMs % TimeUnits.hourMs
         if let ts = hit.ts, ts >= nowMs - limits.clientClockBehindMaxMs, ts <= nowMs + limits.clientClockAheadMaxMs {
             timestamp = ts
         }
@@ -178,8 +182,8 @@ public final class IngestPipeline: Sendable {
         for (key, value) in props {
             guard !key.isEmpty, key.utf8.count <= limits.propKeyLengthMax else { throw .invalid(field: "props", reason: "keys must be 1-\(limits.propKeyLengthMax) bytes") }
             guard value.utf8.count <= limits.propValueLengthMax else { throw .invalid(field: "props.\(key)", reason: "longer than \(limits.propValueLengthMax) bytes") }
-            // Property values become dimensions, which must never hold personal data.
-            guard !IngestPipeline.looksLikeEmail(value) else { throw .invalid(field: "props.\(key)", reason: "property values must not be email addresses") }
+            // Property values are shown in reports, which must never hold personal data.
+            guard !PersonalDataFilter.looksLikeEmail(value) else { throw .invalid(field: "props.\(key)", reason: "property values must not be email addresses") }
         }
         return props
     }
@@ -188,10 +192,5 @@ public final class IngestPipeline: Sendable {
         lengths.contains(text.utf8.count) && text.utf8.allSatisfy { byte in
             (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 45 || byte == 95
         }
-    }
-
-    static func looksLikeEmail(_ text: String) -> Bool {
-        guard let at = text.firstIndex(of: "@") else { return false }
-        return text[text.index(after: at)...].contains(".") && at != text.startIndex
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import FootfallCrypto
 import FootfallModel
@@ -60,6 +61,10 @@ public final class Node: Sendable {
     public let reports: Reports
     public let metrics = NodeMetrics()
     public let rateLimiter: RateLimiter
+    /// Logins per client address: scrypt is deliberately slow, so guessing must be slow too.
+    let loginLimiter = RateLimiter(ratePerSecond: 1, burst: 10)
+    /// scrypt runs here, one at a time, never on the cooperative thread pool that serves requests.
+    private let passwordQueue = DispatchQueue(label: "footfall.passwords")
     let committer: GroupCommitter
     public let logger: Logger
 
@@ -93,6 +98,13 @@ public final class Node: Sendable {
         let system = system
         committer = GroupCommitter(store: store, clock: clock) { site in
             (try? system.site(site))?.retention ?? .default
+        }
+    }
+
+    /// Runs password hashing (login, password change) off the request threads.
+    func hashingPasswords<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            passwordQueue.async { continuation.resume(with: Result { try work() }) }
         }
     }
 

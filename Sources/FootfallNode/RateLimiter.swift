@@ -22,8 +22,10 @@ public final class RateLimiter: Sendable {
     }
 
     /// Takes `cost` tokens from the IP's bucket; false when it has too few.
-    public func allow(_ ip: IPAddress, cost: Double = 1, nowMs: Int64) -> Bool {
-        buckets.withLock { all in
+    public func allow(_ address: IPAddress, cost: Double = 1, nowMs: Int64) -> Bool {
+        // One IPv6 client usually holds a whole /64: count the network, not each address in it.
+        let ip = address.isV4 ? address : IPAddress(bytes: Array(address.bytes.prefix(8)) + [UInt8](repeating: 0, count: 8))!
+        return buckets.withLock { all in
             if all.count >= clientsMax && all[ip] == nil {
                 all = all.filter { nowMs - $0.value.updatedMs < 10_000 }
                 if all.count >= clientsMax { all.removeAll(keepingCapacity: true) }

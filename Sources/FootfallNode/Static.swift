@@ -2,14 +2,10 @@ import Foundation
 
 /// The pages and documents the node serves as they are.
 enum Static {
-    /// `GET /t.js`, from `Static/t.js` in this target's resources.
-    static let tracker: String = {
-        guard let url = Bundle.module.url(forResource: "t", withExtension: "js", subdirectory: "Static"),
-              let text = try? String(contentsOf: url, encoding: .utf8) else {
-            preconditionFailure("the tracker resource Static/t.js is missing from the FootfallNode bundle")
-        }
-        return text
-    }()
+    /// `GET /t.js`, from `Static/t.js` in this target's resources; nil when the resource bundle
+    /// was not installed beside the binary (the route then answers 503 instead of crashing).
+    static let tracker: String? = Bundle.module.url(forResource: "t", withExtension: "js", subdirectory: "Static")
+        .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
 
     /// A 1×1 transparent GIF for the no-JS pixel.
     static let transparentGIF: [UInt8] = [

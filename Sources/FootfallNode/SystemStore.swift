@@ -2,6 +2,7 @@ import Foundation
 import FootfallCrypto
 import FootfallModel
 import FootfallStorage
+import Synchronization
 
 /// A site owner. The password is kept only as a scrypt hash with a per-user salt (promise 12).
 public struct Account: Codable, Hashable, Sendable {
@@ -78,6 +79,9 @@ public struct LoginSession: Codable, Hashable, Sendable {
 /// node this is the source of truth; the cluster issues replicate it as last-writer-wins records.
 public final class SystemStore: Sendable {
     let kv: any KeyValueStore
+    /// Serialises read-modify-write changes, so two of them never overwrite each other (two owners
+    /// registering one domain, a login's activity stamp racing a password change).
+    private let changes = Mutex(())
     /// scrypt's cost; tests lower it so thousands of logins stay fast.
     let scryptCostN: UInt64
 
@@ -124,17 +128,19 @@ public final class SystemStore: Sendable {
         guard password.count >= 10, password.utf8.count <= 1024 else {
             throw APIError.badRequest("password must have at least 10 characters")
         }
-        guard try get("account-email:\(normalized)", as: String.self) == nil else {
-            throw APIError.conflict("an account with this email exists")
-        }
         let salt = Crypto.randomBytes(16)
-        let account = Account(
-            id: Hex.encode(Crypto.randomBytes(8)), email: normalized, passwordSalt: salt,
-            passwordHash: Crypto.scrypt(password: Array(password.utf8), salt: salt, costN: scryptCostN),
-            createdMs: nowMs, lastActiveMs: nowMs, isOperator: isOperator)
-        try put("account:\(account.id)", account)
-        try put("account-email:\(normalized)", account.id)
-        return account
+        let hash = Crypto.scrypt(password: Array(password.utf8), salt: salt, costN: scryptCostN)
+        return try changes.withLock { _ in
+            guard try get("account-email:\(normalized)", as: String.self) == nil else {
+                throw APIError.conflict("an account with this email exists")
+            }
+            let account = Account(
+                id: Hex.encode(Crypto.randomBytes(8)), email: normalized, passwordSalt: salt, passwordHash: hash,
+                createdMs: nowMs, lastActiveMs: nowMs, isOperator: isOperator)
+            try put("account:\(account.id)", account)
+            try put("account-email:\(normalized)", account.id)
+            return account
+        }
     }
 
     public func account(id: String) throws -> Account? { try get("account:\(id)", as: Account.self) }
@@ -156,20 +162,27 @@ public final class SystemStore: Sendable {
         guard newPassword.count >= 10, newPassword.utf8.count <= 1024 else {
             throw APIError.badRequest("password must have at least 10 characters")
         }
-        guard var account = try account(id: accountID) else { throw APIError.notFound("no such account") }
-        account.passwordSalt = Crypto.randomBytes(16)
-        account.passwordHash = Crypto.scrypt(password: Array(newPassword.utf8), salt: account.passwordSalt, costN: scryptCostN)
-        try put("account:\(account.id)", account)
-        // A changed password ends every other login.
-        let sessions = try allKeyed(prefix: "session:", as: LoginSession.self).filter { $0.1.accountID == accountID }
-        try delete(sessions.map(\.0))
+        let salt = Crypto.randomBytes(16)
+        let hash = Crypto.scrypt(password: Array(newPassword.utf8), salt: salt, costN: scryptCostN)
+        try changes.withLock { _ in
+            guard var account = try account(id: accountID) else { throw APIError.notFound("no such account") }
+            account.passwordSalt = salt
+            account.passwordHash = hash
+            try put("account:\(account.id)", account)
+            // A changed password ends every other login.
+            let sessions = try allKeyed(prefix: "session:", as: LoginSession.self).filter { $0.1.accountID == accountID }
+            try delete(sessions.map(\.0))
+        }
     }
 
     /// Marks the account active, at most once a day so reads do not turn into writes.
     public func touch(accountID: String, nowMs: Int64) throws {
-        guard var account = try account(id: accountID), nowMs - account.lastActiveMs > TimeUnits.dayMs else { return }
-        account.lastActiveMs = nowMs
-        try put("account:\(account.id)", account)
+        guard let current = try account(id: accountID), nowMs - current.lastActiveMs > TimeUnits.dayMs else { return }
+        try changes.withLock { _ in
+            guard var account = try account(id: accountID) else { return }
+            account.lastActiveMs = nowMs
+            try put("account:\(account.id)", account)
+        }
     }
 
     /// Deletes an account with its tokens and sessions; the caller deletes its sites' data.
@@ -193,13 +206,17 @@ public final class SystemStore: Sendable {
 
     public func createSite(_ id: SiteID, ownerID: String, timeZone: String, retention: RetentionPlan, nowMs: Int64) throws -> Site {
         guard TimeZone(identifier: timeZone) != nil else { throw APIError.badRequest("unknown time zone \(timeZone)") }
-        guard try site(id) == nil else { throw APIError.conflict("site \(id) is already registered") }
-        let site = Site(id: id, ownerID: ownerID, timeZone: timeZone, retention: retention, createdMs: nowMs)
-        try put("site:\(id.rawValue)", site)
-        return site
+        return try changes.withLock { _ in
+            guard try site(id) == nil else { throw APIError.conflict("this domain cannot be registered; ask the operator if it is yours") }
+            let site = Site(id: id, ownerID: ownerID, timeZone: timeZone, retention: retention, createdMs: nowMs)
+            try put("site:\(id.rawValue)", site)
+            return site
+        }
     }
 
-    public func updateSite(_ site: Site) throws { try put("site:\(site.id.rawValue)", site) }
+    public func updateSite(_ site: Site) throws {
+        try changes.withLock { _ in try put("site:\(site.id.rawValue)", site) }
+    }
     public func site(_ id: SiteID) throws -> Site? { try get("site:\(id.rawValue)", as: Site.self) }
     public func sites() throws -> [Site] { try all(prefix: "site:", as: Site.self) }
     public func sites(ownedBy accountID: String) throws -> [Site] { try sites().filter { $0.ownerID == accountID } }

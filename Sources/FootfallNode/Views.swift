@@ -146,6 +146,18 @@ struct ErasureReceipt: Encodable {
         self.note = note
     }
 
+    /// One receipt for a request that matched several visitors (one person, several devices).
+    init(combining receipts: [ErasureReceipt], site: SiteID) {
+        status = receipts.allSatisfy { $0.status == "complete" } ? "complete" : "partial"
+        requestID = receipts.compactMap(\.requestID).joined(separator: ",")
+        self.site = site.rawValue
+        visitor = receipts.compactMap(\.visitor).joined(separator: ",")
+        erasedAtMs = receipts.compactMap(\.erasedAtMs).max()
+        deletedEvents = receipts.reduce(0) { $0 + $1.deletedEvents }
+        replicas = receipts.flatMap(\.replicas)
+        note = receipts.first?.note
+    }
+
     static func notFound(site: SiteID) -> ErasureReceipt {
         ErasureReceipt(status: "not_found", site: site.rawValue,
                        note: "no consented visitor matches; cookieless visitors are never stored under anything that identifies them, so they cannot be singled out")
