@@ -39,6 +39,10 @@ public struct Event: Hashable, Sendable {
     public var props: [String: String] = [:]
     public var engagementMs: UInt32 = 0
     public var pii: PII? = nil
+    /// For a cookieless hit in the first visit gap after UTC midnight: the id the same visitor had
+    /// under yesterday's salt. The store continues that visitor's visit under the old id if it
+    /// saw them moments ago. Never stored.
+    public var previousDayVisitor: VisitorID? = nil
 
     public init(id: EventID, site: SiteID, visitor: VisitorID, timestampMs: Int64, kind: Kind, path: String) {
         self.id = id

@@ -1,3 +1,5 @@
+import FootfallCrypto
+
 /// Turns what a browser reports into dimensions that hold no personal data: a page keeps its path
 /// and UTM parameters only (other query strings can carry emails, tokens or search terms); a
 /// referrer keeps its host only.
@@ -98,14 +100,6 @@ public enum URLSanitizer {
     /// Decodes `%XX` escapes and `+`; a `%` not followed by two hex digits stays as it is.
     static func percentDecoded(_ text: Substring) -> String {
         let input = Array(text.utf8)
-        func hexValue(_ byte: UInt8) -> UInt8? {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
         var bytes = [UInt8]()
         var i = 0
         while i < input.count {
@@ -113,7 +107,7 @@ public enum URLSanitizer {
             if byte == UInt8(ascii: "+") {
                 bytes.append(UInt8(ascii: " "))
             } else if byte == UInt8(ascii: "%"), i + 2 < input.count,
-                      let high = hexValue(input[i + 1]), let low = hexValue(input[i + 2]) {
+                      let high = Hex.nibble(input[i + 1]), let low = Hex.nibble(input[i + 2]) {
                 bytes.append(high << 4 | low)
                 i += 2
             } else {

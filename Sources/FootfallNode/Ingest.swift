@@ -97,8 +97,8 @@ public final class IngestPipeline: Sendable {
 
     /// - Parameters:
     ///   - site: the registered site the hit names (looked up by the caller).
-    ///   - salt: today's cookieless salt, nil when the node has no seed.
-    public func event(from hit: Hit, site: SiteID, context: HitContext, salt: [UInt8]?) throws(HitRejection) -> Event {
+    ///   - salts: the cookieless salts, nil when the node has no seed.
+    public func event(from hit: Hit, site: SiteID, context: HitContext, salts: SaltKeeper.Salts?) throws(HitRejection) -> Event {
         let device = UserAgentClassifier.classify(context.userAgent)
         guard !device.isBot else { throw .bot }
         let kind: Event.Kind
@@ -125,13 +125,15 @@ public final class IngestPipeline: Sendable {
             throw .invalid(field: hit.vid != nil ? "vid" : "pii", reason: "a visitor id or personal data needs consent: true")
         }
         let visitor: VisitorID
+        var previousDayVisitor: VisitorID?
         if consented, let vid = hit.vid {
             guard IngestPipeline.isToken(vid, lengths: 16...64) else { throw .invalid(field: "vid", reason: "must be 16-64 letters, digits, - or _") }
             visitor = VisitorID.consented(site: site, clientID: vid)
         } else {
-            guard let salt else { throw .noSalt }
+            guard let salts else { throw .noSalt }
             guard let ip = context.ip else { throw .invalid(field: "ip", reason: "the client address is unknown") }
-            visitor = VisitorID.cookieless(salt: salt, site: site, ip: ip.bytes, userAgent: context.userAgent)
+            visitor = VisitorID.cookieless(salt: salts.today, site: site, ip: ip.bytes, userAgent: context.userAgent)
+            previousDayVisitor = salts.yesterday.map { VisitorID.cookieless(salt: $0, site: site, ip: ip.bytes, userAgent: context.userAgent) }
         }
         let pii = try hit.pii.map { input throws(HitRejection) -> PII in
             let pii = PII(name: input.name ?? "", email: input.email ?? "", phone: input.phone ?? "")
@@ -158,6 +160,7 @@ public final class IngestPipeline: Sendable {
         event.props = props
         event.engagementMs = hit.engagementMs ?? 0
         event.pii = pii?.isEmpty == false ? pii : nil
+        event.previousDayVisitor = previousDayVisitor
         return event
     }
 

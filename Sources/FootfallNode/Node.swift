@@ -121,11 +121,11 @@ public final class Node: Sendable {
     public func ingest(_ hits: [Hit], context: HitContext) async throws -> IngestResult {
         var events = [Event]()
         var result = IngestResult()
-        let salt = try salts.salt(nowMs: context.nowMs)
+        let currentSalts = try salts.salts(nowMs: context.nowMs)
         for (index, hit) in hits.enumerated() {
             do {
                 guard let siteID = SiteID(hit.site), try system.site(siteID) != nil else { throw HitRejection.unknownSite(hit.site) }
-                events.append(try pipeline.event(from: hit, site: siteID, context: context, salt: salt))
+                events.append(try pipeline.event(from: hit, site: siteID, context: context, salts: currentSalts))
             } catch let rejection as HitRejection {
                 metrics.increment("footfall_ingest_rejects_total", labels: ["reason": rejection.metricReason])
                 switch rejection {

@@ -11,38 +11,55 @@ import Synchronization
 /// split every visitor in two behind a load balancer). The embedded single node creates the seed on
 /// first start; cluster nodes receive it when they join.
 public final class SaltKeeper: Sendable {
+    /// Today's salt, and yesterday's while a visit that began before midnight may still go on.
+    public struct Salts: Sendable {
+        public var today: [UInt8]
+        public var yesterday: [UInt8]?
+    }
+
+    private struct State {
+        var ratchet: DailySaltRatchet?
+        /// Held in memory only, never written, and dropped one visit gap after midnight.
+        var yesterday: [UInt8]?
+    }
+
     private let path: String
-    private let ratchet: Mutex<DailySaltRatchet?>
+    private let state: Mutex<State>
 
     public init(dataDirectory: String) throws {
         path = (dataDirectory as NSString).appendingPathComponent("salt.seed")
-        ratchet = Mutex(try SaltKeeper.read(path))
+        state = Mutex(State(ratchet: try SaltKeeper.read(path)))
     }
 
     /// Creates the installation's first seed (cluster init). Does nothing if one exists.
     public func initialize(nowMs: Int64) throws {
-        try ratchet.withLock { current in
-            guard current == nil else { return }
+        try state.withLock { current in
+            guard current.ratchet == nil else { return }
             let fresh = DailySaltRatchet(day: Day(containing: nowMs), seed: Crypto.randomBytes(32))
             try SaltKeeper.persist(fresh, to: path)
-            current = fresh
+            current.ratchet = fresh
         }
     }
 
-    public var hasSeed: Bool { ratchet.withLock { $0 != nil } }
+    public var hasSeed: Bool { state.withLock { $0.ratchet != nil } }
 
-    /// Today's salt, advancing the ratchet (and replacing the file) when the day has changed.
-    public func salt(nowMs: Int64) throws -> [UInt8]? {
-        try ratchet.withLock { current in
-            guard var value = current else { return nil }
+    /// Today's salt (advancing the ratchet and replacing the file when the day has changed) and,
+    /// during the first visit gap after midnight, yesterday's. Nil without a seed.
+    public func salts(nowMs: Int64) throws -> Salts? {
+        try state.withLock { current in
+            guard var ratchet = current.ratchet else { return nil }
             let today = Day(containing: nowMs)
-            if value.day < today {
-                value.advance(to: today)
-                try SaltKeeper.persist(value, to: path)
-                current = value
+            if ratchet.day < today {
+                // Only a ratchet that moves by exactly one day holds yesterday's salt.
+                let previous = ratchet.day == today.advanced(by: -1) ? ratchet.salt : nil
+                ratchet.advance(to: today)
+                try SaltKeeper.persist(ratchet, to: path)
+                current.ratchet = ratchet
+                current.yesterday = previous
             }
+            if nowMs - today.startMs >= Visits.gapMs { current.yesterday = nil }
             // A clock that went back a day gets today's salt, never an earlier one.
-            return value.salt
+            return Salts(today: ratchet.salt, yesterday: current.yesterday)
         }
     }
 

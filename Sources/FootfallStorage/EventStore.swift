@@ -48,7 +48,8 @@ public final class EventStore: Sendable {
             var seen = Set<EventID>()
             var fresh = [SiteVisitor: [Event]]()
             let fenceSnapshot = fences.withLock { $0 }
-            for event in events {
+            for original in events {
+                let event = try continuingYesterdaysVisit(original)
                 let owner = SiteVisitor(site: event.site, visitor: event.visitor)
                 if retention(event.site).isExpired(eventMs: event.timestampMs, nowMs: nowMs) {
                     outcomes.append(.expired)
@@ -85,6 +86,20 @@ public final class EventStore: Sendable {
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
             return outcomes
         }
+    }
+
+    /// A cookieless visitor's id changes with the salt at midnight. If the visitor's id under
+    /// yesterday's salt was active within a visit gap before this hit, the hit keeps that id, so a
+    /// visit across midnight stays one visit of one visitor.
+    private func continuingYesterdaysVisit(_ event: Event) throws -> Event {
+        guard let previous = event.previousDayVisitor else { return event }
+        var resolved = event
+        resolved.previousDayVisitor = nil
+        let owner = SiteVisitor(site: event.site, visitor: previous)
+        if try !hitsBetween(owner, event.timestampMs - Visits.gapMs, event.timestampMs).isEmpty {
+            resolved.visitor = previous
+        }
+        return resolved
     }
 
     /// How far visit derivation looks either side of new hits while a visit keeps going. It bounds

@@ -147,3 +147,25 @@ import Testing
         }
     }
 }
+
+@Suite struct MidnightTests {
+    @Test func cookielessVisitAcrossUTCMidnight_staysOneVisitOfOneVisitor() async throws {
+        let beforeMidnight = TestNode.noon + 11 * TimeUnits.hourMs + 55 * TimeUnits.minuteMs // 23:55 UTC
+        let t = try TestNode(nowMs: beforeMidnight)
+        let owner = try t.makeOwner("ann", site: "example.com")
+        try await t.app().test(.live) { client in
+            _ = try await client.hit(hitJSON(site: "example.com", id: "night-hit-1", ts: t.clock.nowMs, url: "/late"))
+            t.clock.advance(byMs: 10 * TimeUnits.minuteMs) // 00:05, a new salt
+            _ = try await client.hit(hitJSON(site: "example.com", id: "night-hit-2", ts: t.clock.nowMs, url: "/early"))
+            let (_, summary) = try await client.getJSON("/api/sites/example.com/summary?from=2026-06-15&to=2026-06-16", owner.auth)
+            #expect((summary as? [String: Any])?["visits"] as? Int == 1)
+            #expect((summary as? [String: Any])?["visitors"] as? Int == 1)
+            #expect((summary as? [String: Any])?["bounce_rate"] as? Double == 0)
+            // Past the visit gap, yesterday's salt is gone: a later hit is a new visitor.
+            t.clock.advance(byMs: 40 * TimeUnits.minuteMs)
+            _ = try await client.hit(hitJSON(site: "example.com", id: "night-hit-3", ts: t.clock.nowMs, url: "/later"))
+            let (_, after) = try await client.getJSON("/api/sites/example.com/summary?from=2026-06-15&to=2026-06-16", owner.auth)
+            #expect((after as? [String: Any])?["visitors"] as? Int == 2)
+        }
+    }
+}
