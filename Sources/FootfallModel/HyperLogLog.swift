@@ -37,34 +37,36 @@ public struct HyperLogLog: Hashable, Sendable {
     mutating func set(index: Int, rho: UInt8) {
         switch storage {
         case .sparse(var entries):
+            storage = .sparse([:]) // release the payload so the mutation below does not copy it
             if rho > entries[UInt16(index), default: 0] { entries[UInt16(index)] = rho }
-            if entries.count > HyperLogLog.sparseEntriesMax {
-                var registers = [UInt8](repeating: 0, count: HyperLogLog.registerCount)
-                for (i, r) in entries { registers[Int(i)] = r }
-                storage = .dense(registers)
-            } else {
-                storage = .sparse(entries)
-            }
+            storage = entries.count > HyperLogLog.sparseEntriesMax ? .dense(HyperLogLog.densify(entries)) : .sparse(entries)
         case .dense(var registers):
-            if rho > registers[index] {
-                registers[index] = rho
-                storage = .dense(registers)
-            }
+            guard rho > registers[index] else { return }
+            storage = .sparse([:])
+            registers[index] = rho
+            storage = .dense(registers)
         }
     }
 
+    /// Unites `other` into this sketch. Each branch takes the register array out of `storage`
+    /// before writing to it, so the write does not copy 16 KiB (copy-on-write) per merge.
     public mutating func merge(_ other: HyperLogLog) {
         switch other.storage {
         case .sparse(let entries):
-            for (index, rho) in entries { set(index: Int(index), rho: rho) }
+            if case .dense(var mine) = storage {
+                storage = .sparse([:])
+                for (index, rho) in entries where rho > mine[Int(index)] { mine[Int(index)] = rho }
+                storage = .dense(mine)
+            } else {
+                for (index, rho) in entries { set(index: Int(index), rho: rho) }
+            }
         case .dense(let registers):
             var mine: [UInt8]
             switch storage {
             case .dense(let existing): mine = existing
-            case .sparse(let entries):
-                mine = [UInt8](repeating: 0, count: HyperLogLog.registerCount)
-                for (i, r) in entries { mine[Int(i)] = r }
+            case .sparse(let entries): mine = HyperLogLog.densify(entries)
             }
+            storage = .sparse([:])
             for i in 0..<HyperLogLog.registerCount where registers[i] > mine[i] { mine[i] = registers[i] }
             storage = .dense(mine)
         }
