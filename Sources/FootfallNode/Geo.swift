@@ -34,21 +34,17 @@ public final class MaxMindLocator: GeoLocator, @unchecked Sendable {
 
     public func locate(_ ip: IPAddress) -> Geo {
         var storage = sockaddr_storage()
-        let length: Int
         if ip.isV4 {
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: ip.bytes) }
             withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: address) { Array($0) }) }
-            length = MemoryLayout<sockaddr_in>.size
         } else {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: ip.bytes) }
             withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: address) { Array($0) }) }
-            length = MemoryLayout<sockaddr_in6>.size
         }
-        _ = length
         var error: Int32 = 0
         var result = withUnsafePointer(to: &storage) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { MMDB_lookup_sockaddr(&database, $0, &error) }

@@ -381,7 +381,12 @@ public enum HTTPRoutes {
             guard let interval = Reports.Interval(rawValue: String(request.uri.queryParameters["interval"] ?? "day")) else {
                 throw APIError.badRequest("interval must be hour or day")
             }
-            return try json(try node.reports.timeseries(scope(request, site, node), interval: interval, nowMs: node.clock.nowMs))
+            let reportScope = try scope(request, site, node)
+            // Each hour holds a visitor sketch of up to 16 KiB: bound the points one request makes.
+            guard interval == .day || reportScope.range.durationMs <= 31 * TimeUnits.dayMs else {
+                throw APIError.badRequest("hourly timeseries span at most 31 days; use interval=day")
+            }
+            return try json(try node.reports.timeseries(reportScope, interval: interval, nowMs: node.clock.nowMs))
         }
         router.get("/api/sites/:site/realtime") { request, context -> Response in
             let (principal, site) = try node.authorizedSite(request, context, right: .read)

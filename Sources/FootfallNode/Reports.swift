@@ -212,7 +212,6 @@ public struct Reports: Sendable {
     private func intervalStarts(_ scope: ReportScope, _ interval: Interval) -> [Int64] {
         var starts = [Int64]()
         var cursor = scope.range.startMs
-        let calendar = ReportScope.calendar(scope.timeZone)
         while cursor < scope.range.endMs, starts.count < 10_000 {
             starts.append(cursor)
             switch interval {
@@ -220,7 +219,6 @@ public struct Reports: Sendable {
             case .day: cursor = ReportScope.nextLocalMidnight(after: cursor, scope.timeZone) ?? scope.range.endMs
             }
         }
-        _ = calendar
         return starts
     }
 

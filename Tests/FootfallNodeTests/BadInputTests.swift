@@ -95,6 +95,7 @@ import Testing
             (.get, "/api/sites/example.com/summary?filter.secret=x", nil, .badRequest),
             (.get, "/api/sites/example.com/breakdown/passwords", nil, .badRequest),
             (.get, "/api/sites/example.com/timeseries?interval=minute", nil, .badRequest),
+            (.get, "/api/sites/example.com/timeseries?interval=hour&from=2026-01-01&to=2026-06-01", nil, .badRequest),
             (.get, "/api/sites/example.com/visitors/not-hex", nil, .badRequest),
             (.get, "/api/sites/example.com/visitors/0123456789abcdef", nil, .notFound),
             (.get, "/api/sites/example.com/visitors/0123456789abcdef/export", nil, .notFound),
