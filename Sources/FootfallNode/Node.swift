@@ -122,9 +122,12 @@ public final class Node: Sendable {
         var events = [Event]()
         var result = IngestResult()
         let currentSalts = try salts.salts(nowMs: context.nowMs)
+        var knownSites = [SiteID: Bool]() // a batch names one site, usually: look it up once
         for (index, hit) in hits.enumerated() {
             do {
-                guard let siteID = SiteID(hit.site), try system.site(siteID) != nil else { throw HitRejection.unknownSite(hit.site) }
+                guard let siteID = SiteID(hit.site) else { throw HitRejection.unknownSite(hit.site) }
+                if knownSites[siteID] == nil { knownSites[siteID] = try system.site(siteID) != nil }
+                guard knownSites[siteID] == true else { throw HitRejection.unknownSite(hit.site) }
                 events.append(try pipeline.event(from: hit, site: siteID, context: context, salts: currentSalts))
             } catch let rejection as HitRejection {
                 metrics.increment("footfall_ingest_rejects_total", labels: ["reason": rejection.metricReason])
