@@ -29,6 +29,9 @@ let package = Package(
         .target(name: "FootfallCrypto", dependencies: ["COpenSSL"]),
         // Pure model: events, keys, privacy transforms, HLL, retention, visits. No I/O, no clock reads.
         .target(name: "FootfallModel", dependencies: ["FootfallCrypto"]),
+        // Pure protocol state machines (ring; membership, replication and erasure to come): model
+        // only, time and randomness as inputs.
+        .target(name: "FootfallProtocols", dependencies: ["FootfallModel", "FootfallCrypto"]),
         // Generated protobuf code from Proto/ (committed; regenerate with Proto/generate.sh).
         .target(name: "FootfallWire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(
@@ -65,6 +68,7 @@ let package = Package(
         ),
 
         .testTarget(name: "FootfallModelTests", dependencies: ["FootfallModel"]),
+        .testTarget(name: "FootfallProtocolsTests", dependencies: ["FootfallProtocols", "FootfallModel"]),
         .testTarget(name: "FootfallStorageTests", dependencies: ["FootfallStorage", "FootfallModel"]),
         .testTarget(
             name: "FootfallNodeTests",
