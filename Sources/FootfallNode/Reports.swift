@@ -133,6 +133,10 @@ public struct TimeseriesPoint: Codable, Equatable, Sendable {
 /// account has existed, long after raw events expired. Filtered reports are computed from raw
 /// events (exact counts), so they reach back only as far as the site's retention.
 public struct Reports: Sendable {
+    /// Filtered reports hold the range's events in memory; this bounds one request's memory
+    /// (roughly 1 KiB per event) on a busy site.
+    public static let filteredEventsMax = 2_000_000
+
     let store: EventStore
 
     public init(store: EventStore) { self.store = store }
@@ -261,7 +265,12 @@ public struct Reports: Sendable {
         var analysis = RawAnalysis()
         var hitsByVisitor = [VisitorID: [Visits.Hit]]()
         var matchingIDs = Set<EventID>()
+        var scanned = 0
         try store.events(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: scope.site.retention) { event in
+            scanned += 1
+            guard scanned <= Reports.filteredEventsMax else {
+                throw APIError.badRequest("a filtered report reads at most \(Reports.filteredEventsMax) raw events; narrow the date range")
+            }
             hitsByVisitor[event.visitor, default: []].append(Visits.Hit(event))
             if scope.filters.allSatisfy({ $0.matches(event) }) {
                 analysis.matching.append(event)
