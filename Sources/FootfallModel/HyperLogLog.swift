@@ -119,13 +119,10 @@ public struct HyperLogLog: Hashable, Sendable {
         }
     }
 
-    /// SplitMix64's finaliser: visitor ids are already hashes, but this keeps the sketch sound
+    /// SplitMix64's mixer: visitor ids are already hashes, but this keeps the sketch sound
     /// whatever their origin.
     static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        SplitMix64.finalize(value &+ 0x9E37_79B9_7F4A_7C15)
     }
 
     // MARK: Encoding

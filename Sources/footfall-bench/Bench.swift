@@ -157,7 +157,7 @@ struct Query: AsyncParsableCommand {
 
     func run() async throws {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix64(seed: seed)
         let questions = ["summary", "breakdown/page", "breakdown/referrer", "breakdown/country", "timeseries?interval=day"]
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyy-MM-dd"

@@ -1,19 +1,6 @@
 import Foundation
 import FootfallModel
 
-/// SplitMix64: every run with the same seed makes the same data.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A synthetic, seeded stream of pageview-like hits with skewed popularity: a few paths,
 /// referrers and countries take most of the traffic, as on real sites.
 struct Dataset {
@@ -30,13 +17,13 @@ struct Dataset {
                             "ID", "CH", "AT", "BE", "DK", "NO", "FI", "IE", "PT", "CZ", "RO", "HU", "GR", "IL", "ZA", "AR", "CL",
                             "CO", "NZ", "SG", "MY", "TH", "VN", "PH", "EG", "NG", "KE", "UA", "SK", "BG", "HR", "SI", "LT"]
 
-    var generator: SeededGenerator
+    var generator: SplitMix64
     let paths: Int
     let referrers: Int
     let visitors: Int
 
     init(seed: UInt64, paths: Int = 1000, referrers: Int = 200, visitors: Int = 200_000) {
-        generator = SeededGenerator(seed: seed)
+        generator = SplitMix64(seed: seed)
         self.paths = paths
         self.referrers = referrers
         self.visitors = visitors

@@ -1,21 +1,5 @@
 @testable import FootfallModel
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a tiny, seedable generator so every randomised test
-/// replays exactly from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A site id known to be valid.
 func site(_ name: String) -> SiteID {
     guard let id = SiteID(name) else { preconditionFailure("test site id \(name) is invalid") }

@@ -57,7 +57,7 @@ import Testing
     @Test func randomBytes_neverCrashTheCollectEndpoint() async throws {
         let t = try TestNode()
         _ = try t.makeOwner("ann", site: "example.com")
-        var generator = SeededGenerator(seed: 20261129)
+        var generator = SplitMix64(seed: 20261129)
         let bodies = (0..<200).map { _ in
             (0..<Int.random(in: 0..<512, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         }
@@ -127,18 +127,5 @@ import Testing
             #expect(site.retention.days == 30 && site.timeZone == "UTC", "refused patches changed nothing")
         }
         #expect(try t.node.system.site(SiteID("new.example")!) == nil)
-    }
-}
-
-/// SplitMix64: a seeded generator so random inputs replay exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
