@@ -7,6 +7,7 @@
 /// | events   | site · day · event id                    | StoredEvent (protobuf)         |
 /// | visitors | site · day · visitor · event id          | kind · path (visit derivation) |
 /// | rollups  | site · metric · quarter hour · dimension | RollupCell (merge operator)    |
+/// |          | site · (metric | 0x80) · day · dimension  | the same cells summed per day  |
 /// | erasures | site · visitor                           | ErasureRecord (protobuf)       |
 /// | crm      | site · visitor                           | VisitorRecord (protobuf)       |
 public enum StorageKeys {
@@ -85,7 +86,23 @@ public enum StorageKeys {
         rollupBucket(site, update.metric, update.bucket) + Array(update.dimension.utf8)
     }
 
-    /// Bucket and dimension of a rollup key whose site and metric prefix is `prefixCount` bytes.
+    /// The daily tier holds each cell summed over its UTC day, so a report over whole days reads
+    /// one cell per day and dimension instead of 96. It sits under the metric's code with the top
+    /// bit set (metric codes stay below 0x80).
+    public static func rollupDayMetric(_ site: SiteID, _ metric: RollupMetric) -> [UInt8] {
+        sitePrefix(site) + [metric.rawValue | 0x80]
+    }
+
+    public static func rollupDay(_ site: SiteID, _ metric: RollupMetric, _ day: Day) -> [UInt8] {
+        rollupDayMetric(site, metric) + day.index.bigEndianBytes
+    }
+
+    public static func rollupDay(_ site: SiteID, _ update: RollupUpdate) -> [UInt8] {
+        rollupDay(site, update.metric, Day(containing: update.bucket.startMs)) + Array(update.dimension.utf8)
+    }
+
+    /// Bucket (or day) index and dimension of a rollup key whose site and metric prefix is
+    /// `prefixCount` bytes.
     public static func rollupParts(key: [UInt8], prefixCount: Int) -> (QuarterHour, String)? {
         guard key.count >= prefixCount + 4 else { return nil }
         let bucket = QuarterHour(index: UInt32(bigEndianBytes: key[prefixCount..<prefixCount + 4]))

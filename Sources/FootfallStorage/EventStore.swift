@@ -50,6 +50,7 @@ public final class EventStore: Sendable {
             var rollups = [[UInt8]: RollupCell]()
             func add(_ update: RollupUpdate, _ site: SiteID) {
                 rollups[StorageKeys.rollup(site, update), default: RollupCell(count: 0)].merge(update.cell)
+                rollups[StorageKeys.rollupDay(site, update), default: RollupCell(count: 0)].merge(update.cell)
             }
             var outcomes = [Outcome]()
             var seen = Set<EventID>()
@@ -345,11 +346,32 @@ public final class EventStore: Sendable {
         return Array(records.sorted { $0.lastSeenMs > $1.lastSeenMs }.prefix(limit))
     }
 
-    /// Rollup cells of one metric over a bucket range, summed per dimension.
+    /// Rollup cells of one metric over a bucket range, summed per dimension. Whole UTC days in
+    /// the range are read from the daily tier; the partial days at either end (a site in another
+    /// time zone) from the quarter hours.
     public func rollupTotals(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>) throws -> [String: RollupCell] {
         var totals = [String: RollupCell]()
-        try rollupCells(site: site, metric: metric, buckets: buckets) { _, dimension, cell in
-            totals[dimension, default: RollupCell(count: 0)].merge(cell)
+        func add(_ dimension: String, _ cell: RollupCell) { totals[dimension, default: RollupCell(count: 0)].merge(cell) }
+        let startMs = buckets.lowerBound.startMs, endMs = buckets.upperBound.startMs
+        let firstFullDay = Day(containing: startMs + TimeUnits.dayMs - 1)
+        let endFullDay = Day(containing: endMs)
+        guard firstFullDay < endFullDay else {
+            try rollupCells(site: site, metric: metric, buckets: buckets) { _, dimension, cell in add(dimension, cell) }
+            return totals
+        }
+        try rollupCells(site: site, metric: metric, buckets: buckets.lowerBound..<QuarterHour(containing: firstFullDay.startMs)) {
+            _, dimension, cell in add(dimension, cell)
+        }
+        let prefixCount = StorageKeys.rollupDayMetric(site, metric).count
+        try kv.scan(.rollups, from: StorageKeys.rollupDay(site, metric, firstFullDay), to: StorageKeys.rollupDay(site, metric, endFullDay)) {
+            key, value in
+            if let (_, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount), let cell = RollupCell(encoded: value) {
+                add(dimension, cell)
+            }
+            return true
+        }
+        try rollupCells(site: site, metric: metric, buckets: QuarterHour(containing: endFullDay.startMs)..<buckets.upperBound) {
+            _, dimension, cell in add(dimension, cell)
         }
         return totals
     }

@@ -160,3 +160,34 @@ import Testing
         #expect(sites == [site])
     }
 }
+
+/// The daily rollup tier must answer exactly what the quarter hours answer.
+@Suite struct RollupTierTests {
+    @Test(arguments: StoreKind.allCases)
+    func totalsFromBothTiers_equalTheQuarterHourSums(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        let now = day0 + 6 * TimeUnits.dayMs
+        var generator = SplitMix64(seed: 42)
+        let events = (0..<3000).map { i -> Event in
+            let at = day0 + Int64.random(in: 0..<(5 * TimeUnits.dayMs), using: &generator)
+            return makeEvent("tier\(i)", visitor: UInt64.random(in: 0..<400, using: &generator), at: at,
+                             path: "/p\(Int.random(in: 0..<7, using: &generator))")
+        }
+        _ = try store.apply(events, nowMs: now) { _ in RetentionPlan(days: 30)! }
+        for _ in 0..<20 {
+            let a = QuarterHour(containing: day0 - TimeUnits.dayMs).advanced(by: Int.random(in: 0..<(7 * 96), using: &generator))
+            let b = a.advanced(by: Int.random(in: 1..<(6 * 96), using: &generator))
+            for metric in [RollupMetric.total, .page, .visits, .entryPage, .country] {
+                var expected = [String: RollupCell]()
+                try store.rollupCells(site: site, metric: metric, buckets: a..<b) { _, dimension, cell in
+                    expected[dimension, default: RollupCell(count: 0)].merge(cell)
+                }
+                let actual = try store.rollupTotals(site: site, metric: metric, buckets: a..<b)
+                #expect(actual.mapValues(\.count) == expected.mapValues(\.count), "\(metric) over \(a.index)..<\(b.index)")
+                #expect(actual.mapValues { $0.visitors?.estimate } == expected.mapValues { $0.visitors?.estimate })
+            }
+        }
+    }
+}
