@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import FootfallNode
 import Testing
 
@@ -38,7 +39,9 @@ import Testing
         configuration.httpPort = Int.random(in: 20_000...40_000)
         configuration.httpsPort = configuration.httpPort + 1
         configuration.dataDirectory = t.directory + "/https-node"
-        let node = try Node(configuration: configuration, clock: t.clock, kv: t.node.kv, geo: FixedGeo())
+        let logs = t.logs
+        let node = try Node(configuration: configuration, clock: t.clock, kv: t.node.kv, geo: FixedGeo(),
+                            logger: Logger(label: "footfall", factory: { _ in logs }))
         let server = Task { try await NodeServer.run(node) }
         defer { server.cancel() }
         var health = ""
