@@ -109,6 +109,15 @@ import Testing
             #expect(forged.status == .forbidden)
             var withCSRF = session
             withCSRF[HTTPField.Name("X-CSRF-Token")!] = csrf
+            // Bad token requests are refused and create nothing.
+            for (body, status) in [("{\"name\":\"x\",\"rights\":[\"root\"]}", HTTPResponse.Status.badRequest),
+                                   ("{\"name\":\"x\",\"rights\":[]}", .badRequest),
+                                   ("{\"name\":\"x\",\"rights\":[\"read\"],\"sites\":[\"someone-else.example\"]}", .notFound),
+                                   ("{\"rights\":[\"read\"]}", .badRequest)] {
+                let refused = try await client.execute(uri: "/api/tokens", method: .post, headers: withCSRF, body: ByteBuffer(string: body))
+                #expect(refused.status == status, "\(body)")
+            }
+            #expect(try t.node.system.tokens(accountID: owner.account.id).count == 1, "only the owner's first token exists")
             let created = try await client.execute(uri: "/api/tokens", method: .post, headers: withCSRF,
                                                    body: ByteBuffer(string: "{\"name\":\"ci\",\"rights\":[\"read\"]}"))
             #expect(created.status == .created)
