@@ -189,16 +189,14 @@ public struct Reports: Sendable {
             return low == 0 || ms >= scope.range.endMs ? nil : low - 1
         }
         if scope.filters.isEmpty {
-            var sketches = [HyperLogLog](repeating: HyperLogLog(), count: starts.count)
-            try store.rollupCells(site: scope.site.id, metric: .total, buckets: scope.range.quarterHours) { bucket, _, cell in
-                guard let i = slot(bucket.startMs) else { return }
-                points[i].pageviews += cell.count
-                if let visitors = cell.visitors { sketches[i].merge(visitors) }
+            // Each point is its own rollup read, so days aligned to UTC come from the daily tier.
+            for (i, start) in starts.enumerated() {
+                let buckets = TimeRange(startMs: start, endMs: i + 1 < starts.count ? starts[i + 1] : scope.range.endMs).quarterHours
+                let total = try store.rollupTotals(site: scope.site.id, metric: .total, buckets: buckets)[""]
+                points[i].pageviews = total?.count ?? 0
+                points[i].visitors = Int64(total?.visitors?.estimate ?? 0)
+                points[i].visits = try store.rollupTotals(site: scope.site.id, metric: .visits, buckets: buckets).values.reduce(0) { $0 + $1.count }
             }
-            try store.rollupCells(site: scope.site.id, metric: .visits, buckets: scope.range.quarterHours) { bucket, _, cell in
-                if let i = slot(bucket.startMs) { points[i].visits += cell.count }
-            }
-            for i in points.indices { points[i].visitors = Int64(sketches[i].estimate) }
         } else {
             let analysis = try rawAnalysis(scope, nowMs: nowMs)
             var visitors = [Set<VisitorID>](repeating: [], count: starts.count)

@@ -66,6 +66,25 @@ import Testing
         }
     }
 
+    @Test func dailyPoints_equalTheSumOfTheirHours() async throws {
+        let t = try TestNode()
+        let owner = try t.makeOwner("ann", site: "series.example")
+        var generator = SplitMix64(seed: 7)
+        let times = (0..<500).map { _ in TestNode.noon - Int64.random(in: 0..<(3 * TimeUnits.dayMs), using: &generator) }
+        try store(t, owner.site, times)
+        try await t.app().test(.live) { client in
+            let range = "from=2026-06-12&to=2026-06-15"
+            let days = jsonArray(try await client.execute(uri: "/api/sites/series.example/timeseries?interval=day&\(range)", method: .get, headers: owner.auth))
+            let hours = jsonArray(try await client.execute(uri: "/api/sites/series.example/timeseries?interval=hour&\(range)", method: .get, headers: owner.auth))
+            #expect(days.count == 4 && hours.count == 96)
+            for (d, day) in days.enumerated() {
+                let hourly = hours[(d * 24)..<(d * 24 + 24)].compactMap { $0["pageviews"] as? Int }.reduce(0, +)
+                #expect(day["pageviews"] as? Int == hourly, "day \(d)")
+            }
+            #expect(days.compactMap { $0["pageviews"] as? Int }.reduce(0, +) == 500)
+        }
+    }
+
     @Test func filters_narrowEveryReport_fromRawEvents() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "filter.example")
