@@ -17,12 +17,14 @@ public struct HyperLogLog: Hashable, Sendable {
     static let sparseTag: UInt8 = 0x01
     static let denseTag: UInt8 = 0x02
 
+    /// Sparse entries are `index << 8 | rho`, sorted by index, one per non-zero register: merging
+    /// two sketches is a merge of sorted arrays, and decoding is a linear read (no hashing).
     enum Storage: Hashable, Sendable {
-        case sparse([UInt16: UInt8])
+        case sparse([UInt32])
         case dense([UInt8])
     }
 
-    var storage: Storage = .sparse([:])
+    var storage: Storage = .sparse([])
 
     public init() {}
 
@@ -35,30 +37,27 @@ public struct HyperLogLog: Hashable, Sendable {
     }
 
     mutating func set(index: Int, rho: UInt8) {
-        switch storage {
-        case .sparse(var entries):
-            storage = .sparse([:]) // release the payload so the mutation below does not copy it
-            if rho > entries[UInt16(index), default: 0] { entries[UInt16(index)] = rho }
-            storage = entries.count > HyperLogLog.sparseEntriesMax ? .dense(HyperLogLog.densify(entries)) : .sparse(entries)
-        case .dense(var registers):
-            guard rho > registers[index] else { return }
-            storage = .sparse([:])
-            registers[index] = rho
-            storage = .dense(registers)
-        }
+        merge(HyperLogLog(storage: .sparse([UInt32(index) << 8 | UInt32(rho)])))
     }
+
+    private init(storage: Storage) { self.storage = storage }
 
     /// Unites `other` into this sketch. Each branch takes the register array out of `storage`
     /// before writing to it, so the write does not copy 16 KiB (copy-on-write) per merge.
     public mutating func merge(_ other: HyperLogLog) {
         switch other.storage {
-        case .sparse(let entries):
-            if case .dense(var mine) = storage {
-                storage = .sparse([:])
-                for (index, rho) in entries where rho > mine[Int(index)] { mine[Int(index)] = rho }
+        case .sparse(let theirs):
+            switch storage {
+            case .dense(var mine):
+                storage = .sparse([])
+                for entry in theirs {
+                    let index = Int(entry >> 8), rho = UInt8(entry & 0xff)
+                    if rho > mine[index] { mine[index] = rho }
+                }
                 storage = .dense(mine)
-            } else {
-                for (index, rho) in entries { set(index: Int(index), rho: rho) }
+            case .sparse(let mine):
+                let merged = HyperLogLog.mergeSorted(mine, theirs)
+                storage = merged.count > HyperLogLog.sparseEntriesMax ? .dense(HyperLogLog.densify(merged)) : .sparse(merged)
             }
         case .dense(let registers):
             var mine: [UInt8]
@@ -66,10 +65,28 @@ public struct HyperLogLog: Hashable, Sendable {
             case .dense(let existing): mine = existing
             case .sparse(let entries): mine = HyperLogLog.densify(entries)
             }
-            storage = .sparse([:])
+            storage = .sparse([])
             for i in 0..<HyperLogLog.registerCount where registers[i] > mine[i] { mine[i] = registers[i] }
             storage = .dense(mine)
         }
+    }
+
+    /// Two sorted entry lists as one, keeping the larger value where both hold an index.
+    static func mergeSorted(_ a: [UInt32], _ b: [UInt32]) -> [UInt32] {
+        if a.isEmpty { return b }
+        if b.isEmpty { return a }
+        var out = [UInt32]()
+        out.reserveCapacity(a.count + b.count)
+        var i = 0, j = 0
+        while i < a.count && j < b.count {
+            let ia = a[i] >> 8, ib = b[j] >> 8
+            if ia < ib { out.append(a[i]); i += 1 }
+            else if ib < ia { out.append(b[j]); j += 1 }
+            else { out.append(max(a[i], b[j])); i += 1; j += 1 }
+        }
+        out += a[i...]
+        out += b[j...]
+        return out
     }
 
     public var estimate: Int {
@@ -79,7 +96,7 @@ public struct HyperLogLog: Hashable, Sendable {
         switch storage {
         case .sparse(let entries):
             histogram[0] = m - Double(entries.count)
-            for rho in entries.values { histogram[Int(rho)] += 1 }
+            for entry in entries { histogram[Int(entry & 0xff)] += 1 }
         case .dense(let registers):
             for rho in registers { histogram[Int(rho)] += 1 }
         }
@@ -132,8 +149,8 @@ public struct HyperLogLog: Hashable, Sendable {
         case .sparse(let entries):
             var out: [UInt8] = [HyperLogLog.sparseTag]
             out.reserveCapacity(1 + entries.count * 3)
-            for index in entries.keys.sorted() {
-                let packed = UInt32(index) << 6 | UInt32(entries[index]!)
+            for entry in entries {
+                let packed = (entry >> 8) << 6 | (entry & 0x3f)
                 out += [UInt8(packed >> 16), UInt8((packed >> 8) & 0xff), UInt8(packed & 0xff)]
             }
             return out
@@ -148,16 +165,21 @@ public struct HyperLogLog: Hashable, Sendable {
         switch tag {
         case HyperLogLog.sparseTag:
             guard (bytes.count - 1) % 3 == 0 else { return nil }
-            var entries = [UInt16: UInt8]()
+            var entries = [UInt32]()
+            entries.reserveCapacity((bytes.count - 1) / 3)
+            var ordered = true
             var offset = 1
             while offset < bytes.count {
                 let packed = UInt32(bytes[offset]) << 16 | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2])
-                let rho = UInt8(packed & 0x3f)
+                let rho = packed & 0x3f
                 let index = packed >> 6
-                guard rho >= 1, rho <= HyperLogLog.rhoMax, index < HyperLogLog.registerCount else { return nil }
-                entries[UInt16(index)] = rho
+                guard rho >= 1, rho <= UInt32(HyperLogLog.rhoMax), index < HyperLogLog.registerCount else { return nil }
+                if let last = entries.last, last >> 8 >= index { ordered = false }
+                entries.append(index << 8 | rho)
                 offset += 3
             }
+            // We always write entries in order, once each; anything else is repaired, not trusted.
+            if !ordered { entries = entries.sorted().reduce(into: []) { HyperLogLog.appendKeepingMax(&$0, $1) } }
             storage = entries.count > HyperLogLog.sparseEntriesMax ? .dense(HyperLogLog.densify(entries)) : .sparse(entries)
         case HyperLogLog.denseTag:
             guard bytes.count == 1 + HyperLogLog.registerCount,
@@ -168,9 +190,18 @@ public struct HyperLogLog: Hashable, Sendable {
         }
     }
 
-    static func densify(_ entries: [UInt16: UInt8]) -> [UInt8] {
+    static func densify(_ entries: [UInt32]) -> [UInt8] {
         var registers = [UInt8](repeating: 0, count: registerCount)
-        for (i, r) in entries { registers[Int(i)] = r }
+        for entry in entries { registers[Int(entry >> 8)] = UInt8(entry & 0xff) }
         return registers
+    }
+
+    /// Appends an entry to a sorted list, or raises the last entry if it holds the same index.
+    static func appendKeepingMax(_ list: inout [UInt32], _ entry: UInt32) {
+        if let last = list.last, last >> 8 == entry >> 8 {
+            list[list.count - 1] = max(last, entry)
+        } else {
+            list.append(entry)
+        }
     }
 }
