@@ -55,6 +55,9 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         rocksdb_options_set_max_background_jobs(dbOptions, 2)
         // Bound the WAL so old log files (which hold deleted data until recycled) do not linger.
         rocksdb_options_set_max_total_wal_size(dbOptions, 64 << 20)
+        // The MANIFEST lists each table file's first and last key until it rolls over (default
+        // 1 GiB of edits): keep it small so keys of deleted data do not linger in it for long.
+        rocksdb_options_set_max_manifest_file_size(dbOptions, 4 << 20)
 
         let blockCache = rocksdb_cache_create_lru(settings.blockCacheBytes)!
         cache = blockCache
