@@ -148,7 +148,12 @@ public final class Node: Sendable {
             switch outcome {
             case .stored: result.accepted += 1
             case .duplicate: result.duplicates += 1
-            case .expired, .fenced: result.dropped += 1
+            case .expired:
+                result.dropped += 1
+                metrics.increment("footfall_ingest_rejects_total", labels: ["reason": "expired"])
+            case .fenced:
+                result.dropped += 1
+                metrics.increment("footfall_ingest_rejects_total", labels: ["reason": "erased"])
             }
         }
         metrics.increment("footfall_ingest_events_total", by: Double(result.accepted))

@@ -108,6 +108,16 @@ public struct Summary: Codable, Equatable, Sendable {
         case bounceRate = "bounce_rate"
         case visitDurationSeconds = "visit_duration_s"
     }
+
+    /// Derives the rates from totals, the same way for rollups and for raw events.
+    init(pageviews: Int64, visitors: Int64, visits: Int64, bounces: Int64, visitDurationMs: Int64, events: Int64) {
+        self.pageviews = pageviews
+        self.visitors = visitors
+        self.visits = visits
+        bounceRate = visits > 0 ? Double(bounces) / Double(visits) : 0
+        visitDurationSeconds = visits > 0 ? Double(visitDurationMs) / Double(visits) / 1000 : 0
+        self.events = events
+    }
 }
 
 public struct BreakdownRow: Codable, Equatable, Sendable {
@@ -149,10 +159,8 @@ public struct Reports: Sendable {
         let bounces = try sum(scope, .bounces)
         let duration = try sum(scope, .visitDuration)
         let events = try store.rollupTotals(site: scope.site.id, metric: .customEvent, buckets: buckets).values.reduce(0) { $0 + $1.count }
-        return Summary(
-            pageviews: total.count, visitors: Int64(total.visitors?.estimate ?? 0), visits: visits,
-            bounceRate: visits > 0 ? Double(bounces) / Double(visits) : 0,
-            visitDurationSeconds: visits > 0 ? Double(duration) / Double(visits) / 1000 : 0, events: events)
+        return Summary(pageviews: total.count, visitors: Int64(total.visitors?.estimate ?? 0), visits: visits,
+                       bounces: bounces, visitDurationMs: duration, events: events)
     }
 
     private func sum(_ scope: ReportScope, _ metric: RollupMetric) throws -> Int64 {
@@ -236,10 +244,8 @@ public struct Reports: Sendable {
             let visits = Int64(matchingVisits.count)
             let bounces = Int64(matchingVisits.filter(\.isBounce).count)
             let duration = matchingVisits.reduce(Int64(0)) { $0 + $1.durationMs }
-            return Summary(pageviews: pageviews, visitors: visitors, visits: visits,
-                           bounceRate: visits > 0 ? Double(bounces) / Double(visits) : 0,
-                           visitDurationSeconds: visits > 0 ? Double(duration) / Double(visits) / 1000 : 0,
-                           events: Int64(matching.filter { $0.kind == .custom }.count))
+            return Summary(pageviews: pageviews, visitors: visitors, visits: visits, bounces: bounces,
+                           visitDurationMs: duration, events: Int64(matching.filter { $0.kind == .custom }.count))
         }
 
         func breakdown(_ metric: RollupMetric) -> [BreakdownRow] {
