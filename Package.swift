@@ -18,6 +18,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
@@ -29,11 +36,18 @@ let package = Package(
         .target(name: "FootfallCrypto", dependencies: ["COpenSSL"]),
         // Pure model: events, keys, privacy transforms, HLL, retention, visits. No I/O, no clock reads.
         .target(name: "FootfallModel", dependencies: ["FootfallCrypto"]),
-        // Pure protocol state machines (ring; membership, replication and erasure to come): model
+        // Pure protocol state machines (ring, membership; replication and erasure to come): model
         // only, time and randomness as inputs.
         .target(name: "FootfallProtocols", dependencies: ["FootfallModel", "FootfallCrypto"]),
         // Generated protobuf code from Proto/ (committed; regenerate with Proto/generate.sh).
-        .target(name: "FootfallWire", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(
+            name: "FootfallWire",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ]
+        ),
         .target(
             name: "FootfallStorage",
             dependencies: ["CRocksDB", "FootfallModel", "FootfallWire", .product(name: "Logging", package: "swift-log")]
@@ -41,12 +55,19 @@ let package = Package(
         .target(
             name: "FootfallNode",
             dependencies: [
-                "FootfallModel", "FootfallStorage", "FootfallCrypto", "CGeoIP", "CMaxMindDB",
+                "FootfallModel", "FootfallStorage", "FootfallCrypto", "FootfallProtocols", "FootfallWire",
+                "CGeoIP", "CMaxMindDB",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             resources: [.copy("Static")]
         ),

@@ -1,0 +1,147 @@
+import FootfallProtocols
+import FootfallWire
+
+/// Translation between the membership instance's messages and their protobuf form. Decoding
+/// validates: a malformed message from a peer is rejected whole with a reason, never half-applied.
+enum GossipWire {
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    // MARK: Encoding
+
+    static func encode(_ envelope: Membership.Envelope) -> Footfall_V1_GossipEnvelope {
+        var wire = Footfall_V1_GossipEnvelope()
+        wire.from = encode(envelope.from)
+        wire.incarnation = envelope.incarnation
+        switch envelope.message {
+        case .ping(let sequence, let gossip):
+            wire.ping = .with { $0.sequence = sequence; $0.gossip = gossip.map(encode) }
+        case .ack(let sequence, let gossip):
+            wire.ack = .with { $0.sequence = sequence; $0.gossip = gossip.map(encode) }
+        case .pingRequest(let sequence, let target, let gossip):
+            wire.pingRequest = .with { $0.sequence = sequence; $0.target = encode(target); $0.gossip = gossip.map(encode) }
+        case .nack(let sequence, let gossip):
+            wire.nack = .with { $0.sequence = sequence; $0.gossip = gossip.map(encode) }
+        case .gossip(let gossip):
+            wire.gossip = .with { $0.gossip = gossip.map(encode) }
+        case .sync(let state):
+            wire.sync = .with { $0.state = state.map(encode) }
+        case .syncReply(let state):
+            wire.syncReply = .with { $0.state = state.map(encode) }
+        }
+        return wire
+    }
+
+    static func encode(_ member: Membership.Member) -> Footfall_V1_Member {
+        .with { $0.name = member.name; $0.uid = member.uid; $0.address = member.address }
+    }
+
+    static func encode(_ record: Membership.MemberRecord) -> Footfall_V1_MemberRecord {
+        .with { $0.member = encode(record.member); $0.incarnation = record.incarnation; $0.status = encode(record.status) }
+    }
+
+    static func encode(_ status: Membership.Status) -> Footfall_V1_MemberStatus {
+        switch status {
+        case .alive: .alive
+        case .suspect: .suspect
+        case .dead: .dead
+        case .left: .left
+        }
+    }
+
+    static func encode(_ state: Membership.OwnershipRecord.State) -> Footfall_V1_OwnershipState {
+        switch state {
+        case .joining: .joining
+        case .normal: .normal
+        case .leaving: .leaving
+        case .removed: .removed
+        }
+    }
+
+    static func encode(_ record: Membership.OwnershipRecord) -> Footfall_V1_OwnershipRecord {
+        .with { $0.name = record.name; $0.state = encode(record.state); $0.version = record.version }
+    }
+
+    static func encode(_ update: Membership.Update) -> Footfall_V1_GossipUpdate {
+        switch update {
+        case .liveness(let record, let origin):
+            .with { $0.liveness = .with { $0.record = encode(record); $0.origin = origin } }
+        case .ownership(let record):
+            .with { $0.ownership = encode(record) }
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Updates in one message at most: a full state of a thousand-member cluster fits easily.
+    static let updatesMax = 4096
+
+    static func decode(_ wire: Footfall_V1_GossipEnvelope) throws -> Membership.Envelope {
+        guard wire.hasFrom else { throw Malformed(description: "envelope without a sender") }
+        let from = try decode(wire.from)
+        let message: Membership.Message
+        switch wire.message {
+        case .ping(let ping)?: message = .ping(sequence: ping.sequence, gossip: try decode(ping.gossip))
+        case .ack(let ack)?: message = .ack(sequence: ack.sequence, gossip: try decode(ack.gossip))
+        case .pingRequest(let request)?:
+            guard request.hasTarget else { throw Malformed(description: "ping request without a target") }
+            message = .pingRequest(sequence: request.sequence, target: try decode(request.target), gossip: try decode(request.gossip))
+        case .nack(let nack)?: message = .nack(sequence: nack.sequence, gossip: try decode(nack.gossip))
+        case .gossip(let gossip)?: message = .gossip(try decode(gossip.gossip))
+        case .sync(let state)?: message = .sync(state: try decode(state.state))
+        case .syncReply(let state)?: message = .syncReply(state: try decode(state.state))
+        case nil: throw Malformed(description: "envelope without a message")
+        }
+        return Membership.Envelope(from: from, incarnation: wire.incarnation, message: message)
+    }
+
+    static func decode(_ wire: Footfall_V1_Member) throws -> Membership.Member {
+        guard ClusterIdentity.isValidName(wire.name) else { throw Malformed(description: "invalid member name") }
+        guard !wire.address.isEmpty, wire.address.utf8.count <= 300 else { throw Malformed(description: "invalid member address") }
+        return Membership.Member(name: wire.name, uid: wire.uid, address: wire.address)
+    }
+
+    static func decode(_ wire: Footfall_V1_MemberRecord) throws -> Membership.MemberRecord {
+        guard wire.hasMember else { throw Malformed(description: "member record without a member") }
+        return Membership.MemberRecord(member: try decode(wire.member), incarnation: wire.incarnation, status: try decode(wire.status))
+    }
+
+    static func decode(_ wire: Footfall_V1_MemberStatus) throws -> Membership.Status {
+        switch wire {
+        case .alive: .alive
+        case .suspect: .suspect
+        case .dead: .dead
+        case .left: .left
+        case .unspecified, .UNRECOGNIZED: throw Malformed(description: "unknown member status")
+        }
+    }
+
+    static func decode(_ wire: Footfall_V1_OwnershipState) throws -> Membership.OwnershipRecord.State {
+        switch wire {
+        case .joining: .joining
+        case .normal: .normal
+        case .leaving: .leaving
+        case .removed: .removed
+        case .unspecified, .UNRECOGNIZED: throw Malformed(description: "unknown ownership state")
+        }
+    }
+
+    static func decode(_ wire: [Footfall_V1_GossipUpdate]) throws -> [Membership.Update] {
+        guard wire.count <= updatesMax else { throw Malformed(description: "too many updates (\(wire.count))") }
+        return try wire.map { update in
+            switch update.update {
+            case .liveness(let liveness)?:
+                guard liveness.hasRecord, ClusterIdentity.isValidName(liveness.origin) else {
+                    throw Malformed(description: "liveness update without a record or a valid origin")
+                }
+                return .liveness(try decode(liveness.record), origin: liveness.origin)
+            case .ownership(let record)?:
+                guard ClusterIdentity.isValidName(record.name) else { throw Malformed(description: "invalid name in ownership record") }
+                return .ownership(Membership.OwnershipRecord(name: record.name, state: try decode(record.state), version: record.version))
+            case nil:
+                throw Malformed(description: "empty gossip update")
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+/// A point on a monotonic time line with an arbitrary origin, in nanoseconds.
+///
+/// Protocol state machines never read a clock: the shell passes `now` (from the process's
+/// monotonic clock) and the simulator passes its own. Only differences between instants mean
+/// anything, so a node's wall-clock skew never touches membership timing.
+public struct MonotonicTime: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var nanoseconds: Int64
+
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+
+    public static let zero = MonotonicTime(nanoseconds: 0)
+
+    public static func < (a: MonotonicTime, b: MonotonicTime) -> Bool { a.nanoseconds < b.nanoseconds }
+
+    public static func + (time: MonotonicTime, duration: Duration) -> MonotonicTime {
+        MonotonicTime(nanoseconds: time.nanoseconds + duration.nanoseconds)
+    }
+
+    public static func - (a: MonotonicTime, b: MonotonicTime) -> Duration {
+        .nanoseconds(a.nanoseconds - b.nanoseconds)
+    }
+
+    public var description: String { "t+\(Double(nanoseconds) / 1e9)s" }
+}
+
+extension Duration {
+    /// Whole nanoseconds (saturating well beyond any timeout this code uses).
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    public var seconds: Double { Double(nanoseconds) / 1e9 }
+
+    /// This duration scaled by a real factor (Lifeguard's multipliers are not integers).
+    public func scaled(by factor: Double) -> Duration {
+        .nanoseconds(Int64((Double(nanoseconds) * factor).rounded()))
+    }
+}

@@ -1,0 +1,177 @@
+import FootfallModel
+@testable import FootfallProtocols
+import Testing
+
+/// The membership instance driven input by input: no sockets, no sleeps.
+@Suite struct MembershipInstanceTests {
+    typealias M = Membership
+    static let t0 = MonotonicTime(nanoseconds: 1_000_000_000)
+    static func member(_ name: String, uid: UInt64 = 1) -> M.Member { M.Member(name: name, uid: uid, address: "\(name):7946") }
+
+    static func alive(_ name: String, incarnation: UInt64 = 0) -> M.Update {
+        .liveness(M.MemberRecord(member: member(name), incarnation: incarnation, status: .alive), origin: name)
+    }
+
+    /// An instance "a" that knows b, c and d alive (merged from a sync reply).
+    static func joined(settings: M.Settings = M.Settings()) -> M.Instance {
+        var instance = M.Instance(myself: member("a"), settings: settings, seeds: ["b:7946"], randomSeed: 7, now: t0)
+        _ = instance.onStart(now: t0)
+        let reply = M.Envelope(from: member("b"), incarnation: 0, message: .syncReply(state: [alive("b"), alive("c"), alive("d")]))
+        _ = instance.onMessage(reply, now: t0)
+        return instance
+    }
+
+    static func sends(_ actions: [M.Action]) -> [(M.Message, M.Destination)] {
+        actions.compactMap { if case .send(let envelope, let to) = $0 { (envelope.message, to) } else { nil } }
+    }
+
+    static func status(of name: String, in instance: M.Instance) -> M.Status? {
+        instance.members.first { $0.member.name == name }?.status
+    }
+
+    @Test func ping_isAnsweredByAnAck_withTheSameSequence() {
+        var a = MembershipInstanceTests.joined()
+        let ping = M.Envelope(from: MembershipInstanceTests.member("c"), incarnation: 0, message: .ping(sequence: 42, gossip: []))
+        let sent = MembershipInstanceTests.sends(a.onMessage(ping, now: MembershipInstanceTests.t0))
+        #expect(sent.count == 1)
+        guard case .ack(42, _)? = sent.first?.0, case .member(let to)? = sent.first?.1 else {
+            Issue.record("expected an ack for sequence 42, got \(sent)")
+            return
+        }
+        #expect(to.name == "c")
+    }
+
+    @Test func joining_claimsOwnership_onlyAfterMergingAPeersState() {
+        var a = M.Instance(myself: MembershipInstanceTests.member("a"), seeds: ["b:7946"], randomSeed: 1, now: MembershipInstanceTests.t0)
+        let start = a.onStart(now: MembershipInstanceTests.t0)
+        #expect(MembershipInstanceTests.sends(start).allSatisfy { if case (.sync, .address("b:7946")) = $0 { true } else { false } })
+        #expect(a.ring().members.isEmpty)
+        let existing = M.OwnershipRecord(name: "b", state: .normal, version: 1)
+        let reply = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0,
+                               message: .syncReply(state: [MembershipInstanceTests.alive("b"), .ownership(existing)]))
+        _ = a.onMessage(reply, now: MembershipInstanceTests.t0)
+        #expect(a.isJoined)
+        #expect(a.ring().members == ["a", "b"])
+        #expect(a.ring().epoch == 2)
+    }
+
+    @Test func unansweredProbe_asksOthers_thenSuspects_thenDeclaresDead() throws {
+        var a = MembershipInstanceTests.joined()
+        var now = MembershipInstanceTests.t0 + .seconds(1)
+        let first = MembershipInstanceTests.sends(a.onTick(now: now))
+        guard case (.ping, .member(let target))? = first.first else {
+            Issue.record("expected a ping, got \(first)")
+            return
+        }
+        now = now + .milliseconds(500)
+        let asked = MembershipInstanceTests.sends(a.onTick(now: now))
+        let helpers = asked.compactMap { if case (.pingRequest(_, let t, _), .member(let helper)) = $0, t == target { helper.name } else { nil } }
+        #expect(Set(helpers) == Set(["b", "c", "d"]).subtracting([target.name]))
+        // The helpers answer nack (the network is fine), so our local health does not suffer.
+        for helper in helpers {
+            _ = a.onMessage(M.Envelope(from: MembershipInstanceTests.member(helper), incarnation: 0,
+                                       message: .nack(sequence: 1, gossip: [])), now: now)
+        }
+        now = now + .milliseconds(500)
+        let suspected = a.onTick(now: now)
+        #expect(suspected.contains(.memberChanged(M.MemberRecord(member: target, incarnation: 0, status: .suspect), previous: .alive)))
+        #expect(a.localHealth == 0)
+        // No confirmations: the suspicion runs its maximum, 6 × 4 × max(1, log10(4)) × 1 s = 24 s.
+        _ = a.onTick(now: now + .milliseconds(23_900))
+        #expect(MembershipInstanceTests.status(of: target.name, in: a) == .suspect)
+        let dead = a.onTick(now: now + .seconds(24))
+        #expect(dead.contains(.memberChanged(M.MemberRecord(member: target, incarnation: 0, status: .dead), previous: .suspect)))
+    }
+
+    @Test func independentConfirmations_shortenTheSuspicion() {
+        var a = MembershipInstanceTests.joined()
+        let record = M.MemberRecord(member: MembershipInstanceTests.member("d"), incarnation: 0, status: .suspect)
+        _ = a.onMessage(M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0,
+                                   message: .gossip([.liveness(record, origin: "b")])), now: MembershipInstanceTests.t0)
+        _ = a.onMessage(M.Envelope(from: MembershipInstanceTests.member("c"), incarnation: 0,
+                                   message: .gossip([.liveness(record, origin: "c")])), now: MembershipInstanceTests.t0)
+        // Expected confirmations are min(k = 3, n - 2 = 2); c's is one of them, so the timeout
+        // falls from 24 s by 20 s × log 2 / log 3 to about 11.4 s.
+        _ = a.onTick(now: MembershipInstanceTests.t0 + .milliseconds(11_300))
+        #expect(MembershipInstanceTests.status(of: "d", in: a) == .suspect)
+        _ = a.onTick(now: MembershipInstanceTests.t0 + .milliseconds(11_500))
+        #expect(MembershipInstanceTests.status(of: "d", in: a) == .dead)
+    }
+
+    @Test func suspicionAboutMyself_isRefuted_withAHigherIncarnation() {
+        var a = MembershipInstanceTests.joined()
+        let rumour = M.MemberRecord(member: MembershipInstanceTests.member("a"), incarnation: 3, status: .suspect)
+        _ = a.onMessage(M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0,
+                                   message: .gossip([.liveness(rumour, origin: "b")])), now: MembershipInstanceTests.t0)
+        #expect(a.incarnation == 4)
+        #expect(a.localHealth == 1)
+        let reply = MembershipInstanceTests.sends(a.onMessage(
+            M.Envelope(from: MembershipInstanceTests.member("c"), incarnation: 0, message: .ping(sequence: 1, gossip: [])),
+            now: MembershipInstanceTests.t0))
+        guard case (.ack(_, let gossip), _)? = reply.first else {
+            Issue.record("expected an ack")
+            return
+        }
+        #expect(gossip.contains(.liveness(M.MemberRecord(member: MembershipInstanceTests.member("a"), incarnation: 4, status: .alive), origin: "a")))
+    }
+
+    @Test func pingToASuspect_carriesItsSuspicionFirst() {
+        var a = MembershipInstanceTests.joined()
+        for name in ["b", "c", "d"] {
+            let record = M.MemberRecord(member: MembershipInstanceTests.member(name), incarnation: 0, status: .suspect)
+            _ = a.onMessage(M.Envelope(from: MembershipInstanceTests.member("x"), incarnation: 0,
+                                       message: .gossip([.liveness(record, origin: "x")])), now: MembershipInstanceTests.t0)
+        }
+        let sent = MembershipInstanceTests.sends(a.onTick(now: MembershipInstanceTests.t0 + .seconds(1)))
+        guard case (.ping(_, let gossip), .member(let target))? = sent.first else {
+            Issue.record("expected a ping, got \(sent)")
+            return
+        }
+        guard case .liveness(let record, _)? = gossip.first else {
+            Issue.record("expected gossip")
+            return
+        }
+        #expect(record.member.name == target.name && record.status == .suspect)
+    }
+
+    @Test func failedProbeWithoutHelpers_raisesLocalHealth_andStretchesTheProbeTimeout() {
+        let t0 = MembershipInstanceTests.t0
+        var a = M.Instance(myself: MembershipInstanceTests.member("a"), randomSeed: 3, now: t0)
+        _ = a.onStart(now: t0)
+        _ = a.onMessage(M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0, message: .gossip([])), now: t0)
+        _ = a.onTick(now: t0 + .seconds(1))           // ping b
+        _ = a.onTick(now: t0 + .milliseconds(1500))   // no one else to ask
+        _ = a.onTick(now: t0 + .seconds(2))           // the probe failed; the next one starts
+        #expect(a.localHealth == 1)
+        #expect(MembershipInstanceTests.status(of: "b", in: a) == .suspect)
+        // With score 1 the probe timeout doubles to 1 s.
+        #expect(a.nextDeadline == t0 + .seconds(3))
+    }
+
+    @Test func overrideRules_followIncarnations_andNewProcessesWin() {
+        let old = M.MemberRecord(member: MembershipInstanceTests.member("b", uid: 1), incarnation: 5, status: .dead)
+        let refute = M.MemberRecord(member: MembershipInstanceTests.member("b", uid: 1), incarnation: 6, status: .alive)
+        let stale = M.MemberRecord(member: MembershipInstanceTests.member("b", uid: 1), incarnation: 5, status: .alive)
+        let restarted = M.MemberRecord(member: MembershipInstanceTests.member("b", uid: 2), incarnation: 0, status: .alive)
+        let left = M.MemberRecord(member: MembershipInstanceTests.member("b", uid: 1), incarnation: 2, status: .left)
+        #expect(refute.supersedes(old))
+        #expect(!stale.supersedes(old))
+        #expect(restarted.supersedes(old) && restarted.supersedes(left))
+        #expect(!refute.supersedes(left))
+        #expect(M.MemberRecord(member: old.member, incarnation: 5, status: .suspect).supersedes(stale))
+    }
+
+    @Test func gossip_isRetransmittedALimitedNumberOfTimes() {
+        var queue = M.Dissemination()
+        queue.enqueue(MembershipInstanceTests.alive("b"))
+        queue.enqueue(MembershipInstanceTests.alive("c"))
+        var counts = [String: Int]()
+        for _ in 0..<10 {
+            for update in queue.take(max: 1, limit: 3) {
+                if case .liveness(let record, _) = update { counts[record.member.name, default: 0] += 1 }
+            }
+        }
+        #expect(counts == ["b": 3, "c": 3])
+        #expect(queue.isEmpty)
+    }
+}

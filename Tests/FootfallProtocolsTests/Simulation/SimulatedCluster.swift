@@ -1,0 +1,366 @@
+import FootfallModel
+import FootfallProtocols
+
+/// A seeded, in-memory cluster of membership instances: simulated clock, a network with loss,
+/// delay (and so reordering), duplication and partitions, and nodes that crash and restart.
+/// Everything random comes from one seed, so a failing run replays exactly from it.
+struct SimulatedCluster {
+    struct NetworkConditions {
+        var lossRate = 0.0
+        var duplicateRate = 0.0
+        var delayMin: Duration = .milliseconds(1)
+        var delayMax: Duration = .milliseconds(5)
+    }
+
+    /// What happened to the messages of one run.
+    struct FaultStatistics: CustomStringConvertible {
+        var sent = 0
+        var delivered = 0
+        var lost = 0
+        var cutByPartition = 0
+        var duplicated = 0
+        var toCrashedNodes = 0
+        var crashes = 0
+        var restarts = 0
+        var partitions = 0
+
+        mutating func add(_ other: FaultStatistics) {
+            sent += other.sent
+            delivered += other.delivered
+            lost += other.lost
+            cutByPartition += other.cutByPartition
+            duplicated += other.duplicated
+            toCrashedNodes += other.toCrashedNodes
+            crashes += other.crashes
+            restarts += other.restarts
+            partitions += other.partitions
+        }
+
+        var description: String {
+            "sent \(sent), delivered \(delivered), lost \(lost), cut by partitions \(cutByPartition), "
+                + "duplicated \(duplicated), to crashed nodes \(toCrashedNodes), crashes \(crashes), "
+                + "restarts \(restarts), partitions \(partitions)"
+        }
+    }
+
+    /// A member declared dead while its process was running (a false positive).
+    struct FalseDeath: CustomStringConvertible {
+        var at: MonotonicTime
+        var by: String
+        var about: String
+        var description: String { "\(by) declared \(about) dead at \(at)" }
+    }
+
+    private enum Event {
+        case deliver(Membership.Envelope, to: String)
+        case tick(String)
+    }
+
+    private struct Node {
+        var instance: Membership.Instance?
+        var generation: UInt64
+        var persistedOwnership: [Membership.OwnershipRecord] = []
+        var scheduledTick: MonotonicTime?
+        var crashedAt: MonotonicTime?
+    }
+
+    let seed: UInt64
+    let settings: Membership.Settings
+    var network = NetworkConditions()
+    private(set) var now = MonotonicTime(nanoseconds: 1_000_000_000)
+    private(set) var statistics = FaultStatistics()
+    private(set) var falseDeaths: [FalseDeath] = []
+    private var random: SplitMix64
+    private var nodes: [String: Node] = [:]
+    private var queue = EventQueue<Event>()
+    private var blocked: Set<Pair> = []
+    private var trace: [String] = []
+
+    private struct Pair: Hashable {
+        var from: String
+        var to: String
+    }
+
+    init(seed: UInt64, settings: Membership.Settings = Membership.Settings()) {
+        self.seed = seed
+        self.settings = settings
+        self.random = SplitMix64(seed: seed)
+    }
+
+    static func address(of name: String) -> String { "sim://\(name)" }
+
+    var names: [String] { nodes.keys.sorted() }
+    var runningNames: [String] { names.filter { nodes[$0]?.instance != nil } }
+
+    func instance(_ name: String) -> Membership.Instance? { nodes[name]?.instance }
+
+    // MARK: - Nodes
+
+    /// Starts a node process; it joins through `seeds` (node names), or bootstraps when empty.
+    mutating func start(_ name: String, seeds: [String]) {
+        var node = nodes[name] ?? Node(instance: nil, generation: 0)
+        precondition(node.instance == nil, "\(name) is already running")
+        node.generation += 1
+        let member = Membership.Member(name: name, uid: node.generation, address: SimulatedCluster.address(of: name))
+        var instance = Membership.Instance(
+            myself: member, settings: settings, seeds: seeds.map(SimulatedCluster.address(of:)),
+            knownOwnership: node.persistedOwnership, randomSeed: random.next(), now: now
+        )
+        let actions = instance.onStart(now: now)
+        node.instance = instance
+        node.crashedAt = nil
+        nodes[name] = node
+        if node.generation > 1 { statistics.restarts += 1 }
+        record("start \(member)")
+        perform(actions, by: name)
+    }
+
+    mutating func crash(_ name: String) {
+        guard nodes[name]?.instance != nil else { return }
+        nodes[name]?.instance = nil
+        nodes[name]?.scheduledTick = nil
+        nodes[name]?.crashedAt = now
+        statistics.crashes += 1
+        record("crash \(name)")
+    }
+
+    mutating func leave(_ name: String) {
+        guard var instance = nodes[name]?.instance else { return }
+        let actions = instance.onLeave(now: now)
+        nodes[name]?.instance = instance
+        record("leave \(name)")
+        perform(actions, by: name)
+    }
+
+    mutating func remove(_ name: String, by operatorNode: String) {
+        guard var instance = nodes[operatorNode]?.instance else { return }
+        let actions = instance.onRemove(name: name, now: now)
+        nodes[operatorNode]?.instance = instance
+        perform(actions, by: operatorNode)
+    }
+
+    // MARK: - Network faults
+
+    mutating func isolate(_ name: String) {
+        for other in names where other != name {
+            blocked.insert(Pair(from: name, to: other))
+            blocked.insert(Pair(from: other, to: name))
+        }
+        statistics.partitions += 1
+        record("isolate \(name)")
+    }
+
+    mutating func split(_ side: [String], _ otherSide: [String]) {
+        for a in side {
+            for b in otherSide {
+                blocked.insert(Pair(from: a, to: b))
+                blocked.insert(Pair(from: b, to: a))
+            }
+        }
+        statistics.partitions += 1
+        record("split \(side) | \(otherSide)")
+    }
+
+    mutating func cutOneWay(from: String, to: String) {
+        blocked.insert(Pair(from: from, to: to))
+        statistics.partitions += 1
+        record("cut \(from) -> \(to)")
+    }
+
+    mutating func heal() {
+        blocked.removeAll()
+        record("heal")
+    }
+
+    // MARK: - Running
+
+    mutating func run(for duration: Duration) {
+        let end = now + duration
+        while let (time, event) = queue.popFirst(notAfter: end) {
+            now = time
+            handle(event)
+        }
+        now = end
+    }
+
+    /// Runs until `condition` holds (checked after every event) or `limit` passes; returns how
+    /// long it took, or nil.
+    mutating func run(until limit: Duration, _ condition: (SimulatedCluster) -> Bool) -> Duration? {
+        let start = now
+        let end = now + limit
+        if condition(self) { return .zero }
+        while let (time, event) = queue.popFirst(notAfter: end) {
+            now = time
+            handle(event)
+            if condition(self) { return now - start }
+        }
+        now = end
+        return nil
+    }
+
+    // MARK: - Checks
+
+    /// Every running node holds exactly the running nodes live, each at its current process.
+    func liveViewsAgree() -> Bool {
+        let running = runningNames
+        let expected = Dictionary(uniqueKeysWithValues: running.compactMap { name in nodes[name].map { (name, $0.generation) } })
+        for name in running {
+            guard let instance = nodes[name]?.instance else { return false }
+            let live = instance.members.filter { $0.status.isLive }
+            if Set(live.map(\.member.name)) != Set(running) { return false }
+            if live.contains(where: { expected[$0.member.name] != $0.member.uid }) { return false }
+        }
+        return true
+    }
+
+    /// Every running node holds `name`'s crashed process dead (or superseded by a newer one).
+    func isSeenDeadByAll(_ name: String, generation: UInt64) -> Bool {
+        for other in runningNames where other != name {
+            guard let record = nodes[other]?.instance?.members.first(where: { $0.member.name == name }) else { return false }
+            if record.member.uid == generation, record.status.isLive { return false }
+        }
+        return true
+    }
+
+    func generation(of name: String) -> UInt64 { nodes[name]?.generation ?? 0 }
+
+    /// Rings of all running nodes, to check they agree.
+    func rings() -> [Ring] { runningNames.compactMap { nodes[$0]?.instance?.ring(settings: Ring.Settings(virtualNodes: 8)) } }
+
+    /// Every running node's ring holds exactly `owners`, at one epoch.
+    func ringsAgree(on owners: Set<String>) -> Bool {
+        let rings = rings()
+        return rings.allSatisfy { $0 == rings[0] && Set($0.members) == owners }
+    }
+
+    /// The last events, for a failure report.
+    func recentTrace(_ count: Int = 40) -> String { trace.suffix(count).joined(separator: "\n") }
+
+    // MARK: - Internals
+
+    private mutating func handle(_ event: Event) {
+        switch event {
+        case .tick(let name):
+            guard var node = nodes[name], var instance = node.instance, node.scheduledTick == now else { return }
+            node.scheduledTick = nil
+            let actions = instance.onTick(now: now)
+            node.instance = instance
+            nodes[name] = node
+            perform(actions, by: name)
+        case .deliver(let envelope, let name):
+            guard var instance = nodes[name]?.instance else {
+                statistics.toCrashedNodes += 1
+                return
+            }
+            statistics.delivered += 1
+            let actions = instance.onMessage(envelope, now: now)
+            nodes[name]?.instance = instance
+            perform(actions, by: name)
+        }
+    }
+
+    private mutating func perform(_ actions: [Membership.Action], by name: String) {
+        for action in actions {
+            switch action {
+            case .send(let envelope, let destination):
+                transmit(envelope, to: destination, from: name)
+            case .memberChanged(let changed, let previous):
+                record("\(name): \(changed) (was \(previous.map(\.rawValue) ?? "unknown"))")
+                if changed.status == .dead {
+                    let target = nodes[changed.member.name]
+                    if target?.instance != nil, target?.generation == changed.member.uid {
+                        falseDeaths.append(FalseDeath(at: now, by: name, about: changed.member.name))
+                    }
+                }
+            case .ownershipChanged:
+                if let instance = nodes[name]?.instance { nodes[name]?.persistedOwnership = instance.ownershipRecords }
+            case .superseded(let newer):
+                record("\(name) superseded by \(newer)")
+            }
+        }
+        scheduleTick(for: name)
+    }
+
+    private mutating func transmit(_ envelope: Membership.Envelope, to destination: Membership.Destination, from name: String) {
+        let target: String
+        switch destination {
+        case .member(let member): target = String(member.address.dropFirst("sim://".count))
+        case .address(let address): target = String(address.dropFirst("sim://".count))
+        }
+        statistics.sent += 1
+        if blocked.contains(Pair(from: name, to: target)) {
+            statistics.cutByPartition += 1
+            return
+        }
+        if network.lossRate > 0, Double.random(in: 0..<1, using: &random) < network.lossRate {
+            statistics.lost += 1
+            return
+        }
+        var copies = 1
+        if network.duplicateRate > 0, Double.random(in: 0..<1, using: &random) < network.duplicateRate {
+            copies = 2
+            statistics.duplicated += 1
+        }
+        for _ in 0..<copies {
+            let delay = Int64.random(in: network.delayMin.nanoseconds...network.delayMax.nanoseconds, using: &random)
+            queue.insert(.deliver(envelope, to: target), at: now + .nanoseconds(delay))
+        }
+    }
+
+    private mutating func scheduleTick(for name: String) {
+        guard var node = nodes[name], let instance = node.instance else { return }
+        let deadline = max(now, instance.nextDeadline)
+        if let scheduled = node.scheduledTick, scheduled <= deadline { return }
+        node.scheduledTick = deadline
+        nodes[name] = node
+        queue.insert(.tick(name), at: deadline)
+    }
+
+    private mutating func record(_ line: String) {
+        trace.append("\(now) \(line)")
+        if trace.count > 400 { trace.removeFirst(200) }
+    }
+}
+
+/// A min-heap of events by time, first-in first-out among equal times.
+struct EventQueue<Element> {
+    private var heap: [(time: MonotonicTime, order: UInt64, element: Element)] = []
+    private var nextOrder: UInt64 = 0
+
+    mutating func insert(_ element: Element, at time: MonotonicTime) {
+        nextOrder += 1
+        heap.append((time, nextOrder, element))
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard precedes(heap[child], heap[parent]) else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popFirst(notAfter limit: MonotonicTime) -> (MonotonicTime, Element)? {
+        guard let first = heap.first, first.time <= limit else { return nil }
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < heap.count, precedes(heap[left], heap[smallest]) { smallest = left }
+                if right < heap.count, precedes(heap[right], heap[smallest]) { smallest = right }
+                if smallest == parent { break }
+                heap.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return (first.time, first.element)
+    }
+
+    private func precedes(
+        _ a: (time: MonotonicTime, order: UInt64, element: Element), _ b: (time: MonotonicTime, order: UInt64, element: Element)
+    ) -> Bool {
+        (a.time, a.order) < (b.time, b.order)
+    }
+}
