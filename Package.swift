@@ -74,8 +74,10 @@ let package = Package(
         .executableTarget(
             name: "footfall",
             dependencies: [
-                "FootfallNode", "FootfallStorage", "FootfallModel",
+                "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ]
         ),
         // Load generator and query timer for measurements (`make bench`); never part of `make test`.

@@ -33,6 +33,9 @@ public struct NodeConfiguration: Sendable {
     /// Allow plain HTTP on a non-loopback address (a TLS-terminating proxy in front).
     public var allowPlainHTTP = false
 
+    /// The internal service, membership and certificates.
+    public var cluster = ClusterConfiguration()
+
     public init() {}
 
     /// HTTPS by default (promise 12): plain HTTP is served only on loopback, unless the operator

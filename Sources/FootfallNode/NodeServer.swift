@@ -14,7 +14,7 @@ public enum NodeServer {
     public static func run(_ node: Node) async throws {
         let configuration = node.configuration
         let router = HTTPRoutes.router(for: node)
-        var services: [any Service] = [MaintenanceService(node: node)]
+        var services: [any Service] = [MaintenanceService(node: node), try ClusterService(node: node)]
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
             let tls = try TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },

@@ -43,6 +43,24 @@ public final class SaltKeeper: Sendable {
 
     public var hasSeed: Bool { state.withLock { $0.ratchet != nil } }
 
+    /// Today's ratchet state, for a joining node (sent over mutual TLS only). Nil without a seed.
+    public func handoff(nowMs: Int64) throws -> DailySaltRatchet? {
+        _ = try salts(nowMs: nowMs)
+        return state.withLock { $0.ratchet }
+    }
+
+    /// Takes the cluster's ratchet when this node has none yet (a node joining a cluster). A node
+    /// that has a seed keeps it: the first one it got is the cluster's.
+    public func adopt(day: Day, seed: [UInt8]) throws {
+        guard seed.count == 32 else { throw APIError(.badRequest, "a daily-salt seed has 32 bytes, got \(seed.count)") }
+        let ratchet = DailySaltRatchet(day: day, seed: seed)
+        try state.withLock { current in
+            guard current.ratchet == nil else { return }
+            try SaltKeeper.persist(ratchet, to: path)
+            current.ratchet = ratchet
+        }
+    }
+
     /// Today's salt (advancing the ratchet and replacing the file when the day has changed) and,
     /// during the first visit gap after midnight, yesterday's. Nil without a seed.
     public func salts(nowMs: Int64) throws -> Salts? {

@@ -78,6 +78,20 @@ public struct Ring: Hashable, Sendable {
         return chosen.map { members[$0] }
     }
 
+    /// Each member's share of the hash space as primary, in [0, 1]: a site whose position falls
+    /// between two tokens belongs to the later one, so each token owns the arc before it.
+    public func primaryShares() -> [String: Double] {
+        guard let last = tokens.last else { return [:] }
+        var shares = [String: Double]()
+        var previous = last.position
+        for token in tokens {
+            let arc = token.position &- previous
+            shares[members[token.member], default: 0] += Double(arc) / 18_446_744_073_709_551_616.0
+            previous = token.position
+        }
+        return shares
+    }
+
     /// The same ring with `member` added, as the next epoch.
     public func joining(_ member: String) -> Ring {
         Ring(epoch: epoch + 1, members: Set(members).union([member]), settings: settings)

@@ -12,7 +12,8 @@ import FoundationNetworking
 struct Footfall: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Privacy-first, real-time website analytics on its own event store.",
-        subcommands: [Serve.self, AccountCommand.self, SiteCommand.self, TokenCommand.self, Query.self, Export.self, Erase.self])
+        subcommands: [Serve.self, ClusterCommand.self, CertsCommand.self, AccountCommand.self, SiteCommand.self, TokenCommand.self,
+                      Query.self, Export.self, Erase.self])
 }
 
 /// Options shared by commands that open a node's data folder directly (the node must be stopped:
@@ -45,6 +46,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "fsync the WAL before acknowledging hits: true (default) or false (env FOOTFALL_SYNC).") var sync: Bool?
     @Option(help: "Site created on first start (env FOOTFALL_FIRST_SITE).") var firstSite: String?
     @Flag(help: "Allow plain HTTP on a non-loopback address (for a TLS-terminating proxy in front).") var insecureHTTP = false
+    @Option(name: .customLong("join"), help: "A member's internal address to join through, host:port (repeatable; env FOOTFALL_JOIN, comma-separated).")
+    var seeds: [String] = []
+    @Option(help: "Internal (mutual TLS) listen address, an IP (env FOOTFALL_CLUSTER_HOST).") var clusterHost: String?
+    @Option(help: "Internal port (env FOOTFALL_CLUSTER_PORT).") var clusterPort: Int?
+    @Option(help: "host:port other nodes reach this one at (env FOOTFALL_ADVERTISE).") var advertise: String?
+    @Option(help: "Folder with ca.pem and NAME.pem / NAME-key.pem; default DATA/certs (env FOOTFALL_CERTS).") var certs: String?
+    @Option(help: "Membership probe interval in ms (env FOOTFALL_PROBE_INTERVAL_MS); default 1000.") var probeIntervalMs: Int?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -64,6 +72,24 @@ struct Serve: AsyncParsableCommand {
             return ip
         }
         configuration.allowPlainHTTP = insecureHTTP
+        let joinList = seeds.isEmpty ? (env["FOOTFALL_JOIN"] ?? "").split(separator: ",").map(String.init) : seeds
+        for seed in joinList where HostAndPort(seed) == nil { throw ValidationError("--join \(seed): expected host:port") }
+        configuration.cluster.seeds = joinList
+        configuration.cluster.listenHost = clusterHost ?? env["FOOTFALL_CLUSTER_HOST"] ?? configuration.cluster.listenHost
+        configuration.cluster.listenPort = clusterPort ?? env["FOOTFALL_CLUSTER_PORT"].flatMap(Int.init) ?? configuration.cluster.listenPort
+        configuration.cluster.advertiseAddress = advertise ?? env["FOOTFALL_ADVERTISE"]
+        configuration.cluster.certificateDirectory = certs ?? env["FOOTFALL_CERTS"]
+        if let interval = probeIntervalMs ?? env["FOOTFALL_PROBE_INTERVAL_MS"].flatMap(Int.init) {
+            configuration.cluster.membership.probeInterval = .milliseconds(interval)
+            configuration.cluster.membership.probeTimeout = .milliseconds(interval / 2)
+            configuration.cluster.membership.indirectNackTimeout = .milliseconds(interval * 2 / 5)
+        }
+        if let problem = configuration.cluster.membership.problems().first { throw ValidationError("membership: \(problem)") }
+        do {
+            try ClusterIdentity.validate(name: configuration.nodeName)
+        } catch {
+            throw ValidationError("--node-name: \(error)")
+        }
         do {
             try configuration.validate()
         } catch let error as APIError {
@@ -78,7 +104,10 @@ struct Serve: AsyncParsableCommand {
         guard let site = SiteID(firstSite ?? env["FOOTFALL_FIRST_SITE"] ?? "localhost") else {
             throw ValidationError("--first-site must be a host name")
         }
-        try NodeServer.bootstrapIfEmpty(node, firstSite: site, print: console)
+        try ClusterSetup.prepareCertificates(for: configuration, print: console)
+        if configuration.cluster.seeds.isEmpty {
+            try NodeServer.bootstrapIfEmpty(node, firstSite: site, print: console)
+        }
         let scheme = configuration.tlsCertificate == nil ? "http" : "https"
         let port = configuration.tlsCertificate == nil ? configuration.httpPort : configuration.httpsPort
         let base = "\(scheme)://\(configuration.httpHost):\(port)"
@@ -86,6 +115,7 @@ struct Serve: AsyncParsableCommand {
         Footfall node \(configuration.nodeName) on \(base) (data in \(configuration.dataDirectory))
           tracker:  <script defer data-site="\(site)" src="\(base)/t.js"></script>
           API:      \(base)/openapi.json   opt-out: \(base)/optout   metrics: \(base)/metrics
+          cluster:  \(configuration.cluster.advertised) (mutual TLS)   footfall cluster status --node \(configuration.cluster.advertised)
         """)
         try await NodeServer.run(node)
     }

@@ -31,7 +31,8 @@ import Testing
 
     @Test func ping_isAnsweredByAnAck_withTheSameSequence() {
         var a = MembershipInstanceTests.joined()
-        let ping = M.Envelope(from: MembershipInstanceTests.member("c"), incarnation: 0, message: .ping(sequence: 42, gossip: []))
+        let ping = M.Envelope(from: MembershipInstanceTests.member("c"), incarnation: 0, ownershipDigest: a.ownershipDigest,
+                              message: .ping(sequence: 42, gossip: []))
         let sent = MembershipInstanceTests.sends(a.onMessage(ping, now: MembershipInstanceTests.t0))
         #expect(sent.count == 1)
         guard case .ack(42, _)? = sent.first?.0, case .member(let to)? = sent.first?.1 else {
@@ -39,6 +40,17 @@ import Testing
             return
         }
         #expect(to.name == "c")
+    }
+
+    @Test func aSenderWithAnotherOwnershipMap_isAskedForItsFullState() {
+        var a = MembershipInstanceTests.joined()
+        let ping = M.Envelope(from: MembershipInstanceTests.member("c"), incarnation: 0, ownershipDigest: a.ownershipDigest ^ 1,
+                              message: .ping(sequence: 1, gossip: []))
+        let sent = MembershipInstanceTests.sends(a.onMessage(ping, now: MembershipInstanceTests.t0))
+        #expect(sent.contains { if case (.sync, .member(let to)) = $0 { to.name == "c" } else { false } })
+        // At most once per probe interval, however many messages disagree.
+        let again = MembershipInstanceTests.sends(a.onMessage(ping, now: MembershipInstanceTests.t0 + .milliseconds(10)))
+        #expect(!again.contains { if case (.sync, _) = $0 { true } else { false } })
     }
 
     @Test func joining_claimsOwnership_onlyAfterMergingAPeersState() {

@@ -100,16 +100,17 @@ public enum ClusterTransport {
     /// The peer's certificate must chain to the cluster CA *and* carry `peer.dnsName` as its SAN:
     /// the transport uses `http2.authority` as the TLS server name for SNI and for NIOSSL's
     /// hostname check (`.fullVerification`), so an address that now belongs to another node, or
-    /// an operator certificate, fails the handshake.
+    /// an operator certificate, fails the handshake. With no `peer` (a seed address whose node is
+    /// not known yet) only the chain to the cluster CA is checked.
     public static func clientTransport(
-        to peer: ClusterIdentity,
+        to peer: ClusterIdentity?,
         host: String,
         port: Int,
         credential: PEMCredential,
         authorityCertificatePEM: String,
         settings: ClusterTransportSettings = ClusterTransportSettings()
     ) throws -> HTTP2ClientTransport.Posix {
-        try peer.validate()
+        try peer?.validate()
         try checkMaterial(credential: credential, authorityCertificatePEM: authorityCertificatePEM)
 
         let security = HTTP2ClientTransport.Posix.TransportSecurity.mTLS(
@@ -117,11 +118,11 @@ public enum ClusterTransport {
             privateKey: .bytes(Array(credential.privateKeyPEM.utf8), format: .pem)
         ) { tls in
             tls.trustRoots = .certificates([.bytes(Array(authorityCertificatePEM.utf8), format: .pem)])
-            tls.serverCertificateVerification = .fullVerification
+            tls.serverCertificateVerification = peer == nil ? .noHostnameVerification : .fullVerification
         }
 
         let config = HTTP2ClientTransport.Posix.Config.defaults { config in
-            config.http2.authority = peer.dnsName
+            if let peer { config.http2.authority = peer.dnsName }
             config.backoff = settings.connectBackoff
             config.connection.keepalive = HTTP2ClientTransport.Config.Keepalive(
                 time: settings.keepaliveInterval,

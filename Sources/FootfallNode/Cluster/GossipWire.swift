@@ -14,6 +14,7 @@ enum GossipWire {
         var wire = Footfall_V1_GossipEnvelope()
         wire.from = encode(envelope.from)
         wire.incarnation = envelope.incarnation
+        wire.ownershipDigest = envelope.ownershipDigest
         switch envelope.message {
         case .ping(let sequence, let gossip):
             wire.ping = .with { $0.sequence = sequence; $0.gossip = gossip.map(encode) }
@@ -93,7 +94,7 @@ enum GossipWire {
         case .syncReply(let state)?: message = .syncReply(state: try decode(state.state))
         case nil: throw Malformed(description: "envelope without a message")
         }
-        return Membership.Envelope(from: from, incarnation: wire.incarnation, message: message)
+        return Membership.Envelope(from: from, incarnation: wire.incarnation, ownershipDigest: wire.ownershipDigest, message: message)
     }
 
     static func decode(_ wire: Footfall_V1_Member) throws -> Membership.Member {

@@ -144,11 +144,16 @@ extension Membership {
         /// certificate before it gets here).
         public var from: Member
         public var incarnation: UInt64
+        /// A digest of the sender's ownership map: a receiver holding a different map asks the
+        /// sender for its full state, so a lost ownership update is repaired by the next message
+        /// rather than by the next periodic sync.
+        public var ownershipDigest: UInt64
         public var message: Message
 
-        public init(from: Member, incarnation: UInt64, message: Message) {
+        public init(from: Member, incarnation: UInt64, ownershipDigest: UInt64 = 0, message: Message) {
             self.from = from
             self.incarnation = incarnation
+            self.ownershipDigest = ownershipDigest
             self.message = message
         }
     }
@@ -169,5 +174,15 @@ extension Membership {
         case ownershipChanged(OwnershipRecord)
         /// A newer process with this node's name exists: this process is stale and must stop.
         case superseded(by: Member)
+    }
+}
+
+extension Membership.Message {
+    /// Full-state messages repair ownership themselves; they never trigger a digest sync.
+    var isStateExchange: Bool {
+        switch self {
+        case .sync, .syncReply: true
+        default: false
+        }
     }
 }

@@ -35,7 +35,10 @@ extension Membership {
         public private(set) var isLeaving = false
 
         private var others: [String: Entry] = [:]
-        private var ownership: [String: OwnershipRecord]
+        private var ownership: [String: OwnershipRecord] { didSet { ownershipDigest = Instance.digest(of: ownership) } }
+        /// `Envelope.ownershipDigest` of this node's map.
+        public private(set) var ownershipDigest: UInt64 = 0
+        private var nextDigestSyncAt = MonotonicTime.zero
         private let seeds: [String]
         private var random: SplitMix64
         private var sequence: UInt64 = 0
@@ -110,6 +113,7 @@ extension Membership {
             self.seeds = seeds.filter { $0 != myself.address }.sorted()
             self.ownership = Dictionary(knownOwnership.map { ($0.name, $0) }, uniquingKeysWith: { a, b in a.supersedes(b) ? a : b })
             self.random = SplitMix64(seed: randomSeed)
+            self.ownershipDigest = Instance.digest(of: ownership)
             self.nextProbeAt = now + settings.probeInterval
             self.nextSyncAt = now + settings.fullSyncInterval
             self.nextSeedContactAt = now
@@ -198,6 +202,10 @@ extension Membership {
             var actions = [Action]()
             acceptSenderClaim(envelope, now: now, into: &actions)
             let sender = envelope.from
+            if envelope.ownershipDigest != ownershipDigest, now >= nextDigestSyncAt, !envelope.message.isStateExchange {
+                nextDigestSyncAt = now + settings.probeInterval
+                send(.sync(state: fullState()), to: .member(sender), into: &actions)
+            }
             switch envelope.message {
             case .ping(let sequence, let gossip):
                 apply(gossip, now: now, into: &actions)
@@ -221,7 +229,6 @@ extension Membership {
                 apply(gossip, now: now, into: &actions)
             case .sync(let state):
                 apply(state, now: now, into: &actions)
-                completeJoin(into: &actions)
                 send(.syncReply(state: fullState()), to: .member(sender), into: &actions)
             case .syncReply(let state):
                 apply(state, now: now, into: &actions)
@@ -455,21 +462,18 @@ extension Membership {
 
         // MARK: - Joining
 
-        /// Until a peer's full state has been merged (the reply to a join can be lost while other
+        /// Until a seed's full state has been merged (the reply to a join can be lost while other
         /// gossip already arrives), and whenever no other member is alive.
         private var needsSeedContact: Bool {
             guard !seeds.isEmpty else { return false }
             return !isJoined || !others.values.contains { $0.record.status == .alive }
         }
 
-        /// Asks for a full state: from a live member when one is known, else from every seed.
+        /// Asks every seed for its full state. Only seeds: a node that took the state of a member
+        /// that is itself still joining could otherwise form a second cluster with it.
         private mutating func askForState(now: MonotonicTime, into actions: inout [Action]) {
             nextSeedContactAt = now + probeInterval
             let state = fullState()
-            if let peer = randomMember(where: { $0.status == .alive }) {
-                send(.sync(state: state), to: .member(peer.member), into: &actions)
-                return
-            }
             for seed in seeds {
                 send(.sync(state: state), to: .address(seed), into: &actions)
             }
@@ -518,12 +522,28 @@ extension Membership {
         }
 
         private mutating func send(_ message: Message, to destination: Destination, into actions: inout [Action]) {
-            actions.append(.send(Envelope(from: myself, incarnation: incarnation, message: message), to: destination))
+            actions.append(.send(Envelope(from: myself, incarnation: incarnation, ownershipDigest: ownershipDigest, message: message),
+                                 to: destination))
         }
 
         private mutating func nextSequence() -> UInt64 {
             sequence += 1
             return sequence
+        }
+
+        /// FNV-1a over the records in name order: equal maps give equal digests on every node.
+        static func digest(of ownership: [String: OwnershipRecord]) -> UInt64 {
+            var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+            func mix(_ bytes: some Sequence<UInt8>) {
+                for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+            }
+            for name in ownership.keys.sorted() {
+                guard let record = ownership[name] else { continue }
+                mix(name.utf8)
+                mix([0, UInt8(record.state.rank)])
+                mix(withUnsafeBytes(of: record.version.bigEndian, Array.init))
+            }
+            return hash
         }
 
         private mutating func adjustLocalHealth(by delta: Int) {

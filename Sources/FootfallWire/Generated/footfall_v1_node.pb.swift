@@ -350,6 +350,9 @@ public nonisolated struct Footfall_V1_GossipEnvelope: Sendable {
 
   public var incarnation: UInt64 = 0
 
+  /// FNV-1a digest of the sender's ownership map; a receiver whose map differs asks for a sync.
+  public var ownershipDigest: UInt64 = 0
+
   public var message: Footfall_V1_GossipEnvelope.OneOf_Message? = nil
 
   public var ping: Footfall_V1_Ping {
@@ -451,8 +454,12 @@ public nonisolated struct Footfall_V1_ClusterSecrets: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// 32 random bytes created once at cluster init; every node derives the same daily salts.
+  /// The daily-salt ratchet: today's 32-byte seed and its UTC day number (days since 1970-01-01).
+  /// Created once at cluster init; every node that holds it derives the same daily salts, and
+  /// earlier days' seeds cannot be derived from it.
   public var dailySaltSeed: Data = Data()
+
+  public var dailySaltDay: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -488,8 +495,8 @@ public nonisolated struct Footfall_V1_MemberStatusRow: Sendable {
   /// Share of the ring's site positions this member holds as primary, in [0, 1].
   public var primaryShare: Double = 0
 
-  /// Events stored, as reported by the member itself (only for the answering node).
-  public var eventsStored: UInt64 = 0
+  /// Approximate bytes of event data on disk (the answering node's own row only).
+  public var eventBytes: UInt64 = 0
 
   public var isAnsweringNode: Bool = false
 
@@ -1063,7 +1070,7 @@ nonisolated extension Footfall_V1_FullState: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Footfall_V1_GossipEnvelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GossipEnvelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}incarnation\0\u{1}ping\0\u{1}ack\0\u{3}ping_request\0\u{1}nack\0\u{1}gossip\0\u{1}sync\0\u{3}sync_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}incarnation\0\u{1}ping\0\u{1}ack\0\u{3}ping_request\0\u{1}nack\0\u{1}gossip\0\u{1}sync\0\u{3}sync_reply\0\u{3}ownership_digest\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1164,6 +1171,7 @@ nonisolated extension Footfall_V1_GossipEnvelope: SwiftProtobuf.Message, SwiftPr
           self.message = .syncReply(v)
         }
       }()
+      case 10: try { try decoder.decodeSingularFixed64Field(value: &self.ownershipDigest) }()
       default: break
       }
     }
@@ -1211,12 +1219,16 @@ nonisolated extension Footfall_V1_GossipEnvelope: SwiftProtobuf.Message, SwiftPr
     }()
     case nil: break
     }
+    if self.ownershipDigest != 0 {
+      try visitor.visitSingularFixed64Field(value: self.ownershipDigest, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Footfall_V1_GossipEnvelope, rhs: Footfall_V1_GossipEnvelope) -> Bool {
     if lhs._from != rhs._from {return false}
     if lhs.incarnation != rhs.incarnation {return false}
+    if lhs.ownershipDigest != rhs.ownershipDigest {return false}
     if lhs.message != rhs.message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -1263,7 +1275,7 @@ nonisolated extension Footfall_V1_ClusterSecretsRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Footfall_V1_ClusterSecrets: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClusterSecrets"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}daily_salt_seed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}daily_salt_seed\0\u{3}daily_salt_day\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1272,6 +1284,7 @@ nonisolated extension Footfall_V1_ClusterSecrets: SwiftProtobuf.Message, SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.dailySaltSeed) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.dailySaltDay) }()
       default: break
       }
     }
@@ -1281,11 +1294,15 @@ nonisolated extension Footfall_V1_ClusterSecrets: SwiftProtobuf.Message, SwiftPr
     if !self.dailySaltSeed.isEmpty {
       try visitor.visitSingularBytesField(value: self.dailySaltSeed, fieldNumber: 1)
     }
+    if self.dailySaltDay != 0 {
+      try visitor.visitSingularUInt32Field(value: self.dailySaltDay, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Footfall_V1_ClusterSecrets, rhs: Footfall_V1_ClusterSecrets) -> Bool {
     if lhs.dailySaltSeed != rhs.dailySaltSeed {return false}
+    if lhs.dailySaltDay != rhs.dailySaltDay {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1312,7 +1329,7 @@ nonisolated extension Footfall_V1_ClusterStatusRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Footfall_V1_MemberStatusRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberStatusRow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}record\0\u{1}ownership\0\u{3}primary_share\0\u{3}events_stored\0\u{3}is_answering_node\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}record\0\u{1}ownership\0\u{3}primary_share\0\u{3}event_bytes\0\u{3}is_answering_node\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1323,7 +1340,7 @@ nonisolated extension Footfall_V1_MemberStatusRow: SwiftProtobuf.Message, SwiftP
       case 1: try { try decoder.decodeSingularMessageField(value: &self._record) }()
       case 2: try { try decoder.decodeSingularEnumField(value: &self.ownership) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.primaryShare) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.eventsStored) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.eventBytes) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.isAnsweringNode) }()
       default: break
       }
@@ -1344,8 +1361,8 @@ nonisolated extension Footfall_V1_MemberStatusRow: SwiftProtobuf.Message, SwiftP
     if self.primaryShare.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.primaryShare, fieldNumber: 3)
     }
-    if self.eventsStored != 0 {
-      try visitor.visitSingularUInt64Field(value: self.eventsStored, fieldNumber: 4)
+    if self.eventBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.eventBytes, fieldNumber: 4)
     }
     if self.isAnsweringNode != false {
       try visitor.visitSingularBoolField(value: self.isAnsweringNode, fieldNumber: 5)
@@ -1357,7 +1374,7 @@ nonisolated extension Footfall_V1_MemberStatusRow: SwiftProtobuf.Message, SwiftP
     if lhs._record != rhs._record {return false}
     if lhs.ownership != rhs.ownership {return false}
     if lhs.primaryShare != rhs.primaryShare {return false}
-    if lhs.eventsStored != rhs.eventsStored {return false}
+    if lhs.eventBytes != rhs.eventBytes {return false}
     if lhs.isAnsweringNode != rhs.isAnsweringNode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

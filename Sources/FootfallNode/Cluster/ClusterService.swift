@@ -1,0 +1,107 @@
+import FootfallProtocols
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import ServiceLifecycle
+
+/// The node's part in the cluster as one service: the internal gRPC server (mutual TLS) and the
+/// membership shell. On SIGTERM it leaves gracefully before the server stops.
+public struct ClusterService: Service {
+    public let shell: MembershipShell
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let configuration: ClusterConfiguration
+    private let logger: Logger
+
+    public init(node: Node) throws {
+        let configuration = node.configuration.cluster
+        let name = node.configuration.nodeName
+        try ClusterIdentity.validate(name: name)
+        let folder = CertificateDirectory(path: configuration.certificateFolder(dataDirectory: node.configuration.dataDirectory))
+        let credential = try folder.readCredential(name: name)
+        let authority = try folder.readAuthorityCertificatePEM()
+        guard try ClusterCertificates.identity(of: credential.certificate()) == .node(name) else {
+            throw ClusterSetupError("\(folder.path)/\(name).pem is not a node certificate for \(name)")
+        }
+        let stateFile = ClusterStateFile(dataDirectory: node.configuration.dataDirectory)
+        let myself = Membership.Member(name: name, uid: try stateFile.nextUID(wallClockMs: node.clock.nowMs),
+                                       address: configuration.advertised)
+        let peers = PeerClients(credential: credential, authorityPEM: authority, settings: configuration.transport, logger: node.logger)
+        shell = try MembershipShell(myself: myself, configuration: configuration, stateFile: stateFile, peers: peers,
+                                    salts: node.salts, metrics: node.metrics, logger: node.logger)
+        let transport = try ClusterTransport.serverTransport(
+            host: configuration.listenHost, port: configuration.listenPort, credential: credential,
+            authorityCertificatePEM: authority, settings: configuration.transport)
+        server = GRPCServer(
+            transport: transport, services: [NodeServiceHandler(node: node, shell: shell)],
+            interceptors: [ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy)])
+        self.configuration = configuration
+        self.logger = node.logger
+    }
+
+    public func run() async throws {
+        let shell = shell
+        let server = server
+        let grace = configuration.leaveGracePeriod
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await server.serve() }
+                group.addTask { await shell.run() }
+                if let address = try await server.listeningAddress {
+                    logger.info("internal service listening (mutual TLS)", metadata: ["cluster.listen": "\(address)"])
+                }
+            }
+        } onGracefulShutdown: {
+            Task {
+                await shell.leave(gracePeriod: grace)
+                server.beginGracefulShutdown()
+            }
+        }
+    }
+}
+
+public struct ClusterSetupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Certificates a node needs, created on first start where that is safe.
+public enum ClusterSetup {
+    /// The embedded default (no seeds): on an empty certificate folder, creates the cluster CA, this
+    /// node's certificate and an operator certificate named "admin" for the CLI. A joining node
+    /// must be given its certificate (`footfall certs node NAME` where the CA key lives); one is
+    /// issued here only if the CA key is in the folder.
+    public static func prepareCertificates(for configuration: NodeConfiguration, now: Date = Date(), print: (String) -> Void) throws {
+        let name = configuration.nodeName
+        try ClusterIdentity.validate(name: name)
+        let folder = CertificateDirectory(path: configuration.cluster.certificateFolder(dataDirectory: configuration.dataDirectory))
+        let nodeCertificate = (folder.path as NSString).appendingPathComponent("\(name).pem")
+        if FileManager.default.fileExists(atPath: nodeCertificate) { return }
+        if !folder.hasAuthority {
+            guard configuration.cluster.seeds.isEmpty else {
+                throw ClusterSetupError("""
+                    \(folder.path) holds no cluster CA: copy ca.pem, \(name).pem and \(name)-key.pem there \
+                    (`footfall certs node \(name)` on the machine that holds the cluster CA)
+                    """)
+            }
+            try folder.writeAuthority(ClusterCertificates.createAuthority(clusterName: name, now: now, validity: CertificateLifetimes.authority))
+            let admin = try ClusterCertificates.issue(.operator("admin"), authority: folder.readAuthority(), now: now,
+                                                      validity: CertificateLifetimes.leaf)
+            try folder.writeCredential(admin, name: "admin")
+            print("Created a cluster CA and an operator certificate \"admin\" in \(folder.path)")
+        }
+        let authority: PEMCredential
+        do {
+            authority = try folder.readAuthority()
+        } catch {
+            throw ClusterSetupError("\(folder.path) has no \(name).pem and no CA key to issue one: run `footfall certs node \(name)` where the CA key lives (\(error))")
+        }
+        try folder.writeCredential(ClusterCertificates.issue(.node(name), authority: authority, now: now, validity: CertificateLifetimes.leaf), name: name)
+    }
+}
+
+/// How long generated certificates stay valid.
+public enum CertificateLifetimes {
+    public static let authority: Duration = .seconds(10 * 365 * 86_400)
+    public static let leaf: Duration = .seconds(2 * 365 * 86_400)
+}

@@ -1,0 +1,62 @@
+import FootfallProtocols
+import Foundation
+
+/// What a node remembers about the cluster across restarts, in `cluster.json` in its data folder:
+/// the last process uid it used (so the next is larger, even if the wall clock went back) and the
+/// ownership map (so a whole-cluster restart keeps the ring). Written atomically.
+struct ClusterStateFile: Sendable {
+    struct Contents: Codable, Equatable {
+        var lastUID: UInt64 = 0
+        var ownership: [Ownership] = []
+    }
+
+    struct Ownership: Codable, Equatable {
+        var name: String
+        var state: String
+        var version: UInt64
+    }
+
+    let path: String
+
+    init(dataDirectory: String) {
+        path = (dataDirectory as NSString).appendingPathComponent("cluster.json")
+    }
+
+    func read() throws -> Contents {
+        guard FileManager.default.fileExists(atPath: path) else { return Contents() }
+        do {
+            return try JSONDecoder().decode(Contents.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw APIError(.internalServerError, "the cluster state file \(path) is damaged (\(error)); move it away to rejoin as a new node")
+        }
+    }
+
+    func write(_ contents: Contents) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(contents).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// A uid larger than any earlier process of this node used: the wall clock in milliseconds,
+    /// or one more than the last uid when the clock is behind it. Recorded before use.
+    func nextUID(wallClockMs: Int64) throws -> UInt64 {
+        var contents = try read()
+        contents.lastUID = max(contents.lastUID + 1, UInt64(max(0, wallClockMs)))
+        try write(contents)
+        return contents.lastUID
+    }
+
+    func ownership() throws -> [Membership.OwnershipRecord] {
+        try read().ownership.compactMap { record in
+            Membership.OwnershipRecord.State(rawValue: record.state).map {
+                Membership.OwnershipRecord(name: record.name, state: $0, version: record.version)
+            }
+        }
+    }
+
+    func saveOwnership(_ records: [Membership.OwnershipRecord]) throws {
+        var contents = try read()
+        contents.ownership = records.map { Ownership(name: $0.name, state: $0.state.rawValue, version: $0.version) }
+        try write(contents)
+    }
+}

@@ -1,0 +1,153 @@
+import FootfallModel
+import FootfallProtocols
+import FootfallWire
+import Foundation
+import Logging
+
+/// Drives one `Membership.Instance` over the cluster's mutual-TLS channels: feeds it the
+/// monotonic clock, incoming gossip and operator commands, and carries out what it returns —
+/// sends, persisted ownership, logs and metrics. All protocol decisions are the instance's.
+public actor MembershipShell {
+    /// A consistent view for status commands and, later, the replication layer.
+    public struct Snapshot: Sendable {
+        public var myself: Membership.Member
+        public var members: [Membership.MemberRecord]
+        public var ownership: [Membership.OwnershipRecord]
+        public var ring: Ring
+        public var localHealth: Int
+        public var isJoined: Bool
+    }
+
+    private var instance: Membership.Instance
+    private let peers: PeerClients
+    private let stateFile: ClusterStateFile
+    private let salts: SaltKeeper
+    private let metrics: NodeMetrics
+    private let logger: Logger
+    private let origin = ContinuousClock.now
+    private var stopped = false
+    private var nextSecretsAttempt = ContinuousClock.now
+
+    /// The loop never sleeps longer than this, so a deadline that an incoming message moved
+    /// earlier is met within it.
+    static let tickGranularity: Duration = .milliseconds(20)
+
+    init(
+        myself: Membership.Member, configuration: ClusterConfiguration, stateFile: ClusterStateFile, peers: PeerClients,
+        salts: SaltKeeper, metrics: NodeMetrics, logger: Logger
+    ) throws {
+        self.peers = peers
+        self.stateFile = stateFile
+        self.salts = salts
+        self.metrics = metrics
+        self.logger = logger
+        var seedGenerator = SystemRandomNumberGenerator()
+        instance = Membership.Instance(
+            myself: myself, settings: configuration.membership, seeds: configuration.seeds,
+            knownOwnership: try stateFile.ownership(), randomSeed: seedGenerator.next(), now: .zero
+        )
+    }
+
+    private var now: MonotonicTime { MonotonicTime(nanoseconds: (ContinuousClock.now - origin).nanoseconds) }
+
+    /// Runs the protocol until `leave()` or cancellation.
+    func run() async {
+        await perform(instance.onStart(now: now))
+        while !stopped, !Task.isCancelled {
+            let wait = min(max(.zero, instance.nextDeadline - now), MembershipShell.tickGranularity)
+            try? await Task.sleep(for: wait)
+            guard !stopped else { break }
+            await perform(instance.onTick(now: now))
+            await fetchSecretsIfMissing()
+        }
+    }
+
+    func receive(_ envelope: Membership.Envelope) async {
+        guard !stopped else { return }
+        await perform(instance.onMessage(envelope, now: now))
+    }
+
+    /// Graceful leave (SIGTERM): tells the live members, gives the notices a moment, stops.
+    func leave(gracePeriod: Duration) async {
+        guard !stopped else { return }
+        await perform(instance.onLeave(now: now))
+        logger.info("left the cluster", metadata: ["cluster.node": "\(instance.myself)"])
+        try? await Task.sleep(for: gracePeriod)
+        stopped = true
+        await peers.shutdown()
+    }
+
+    /// An operator's removal of a member name from the ring; returns the new ring epoch.
+    func remove(name: String) async -> UInt64 {
+        await perform(instance.onRemove(name: name, now: now))
+        return instance.ring().epoch
+    }
+
+    var snapshot: Snapshot {
+        Snapshot(
+            myself: instance.myself, members: instance.members, ownership: instance.ownershipRecords,
+            ring: instance.ring(), localHealth: instance.localHealth, isJoined: instance.isJoined
+        )
+    }
+
+    private func perform(_ actions: [Membership.Action]) async {
+        for action in actions {
+            switch action {
+            case .send(let envelope, let destination):
+                await peers.send(envelope, to: destination, timeout: instance.settings.probeTimeout)
+            case .memberChanged(let record, let previous):
+                let metadata: Logger.Metadata = [
+                    "cluster.member": "\(record.member)", "cluster.status": "\(record.status.rawValue)",
+                    "cluster.incarnation": "\(record.incarnation)", "cluster.previous": "\(previous?.rawValue ?? "unknown")",
+                ]
+                if record.status == .dead || record.status == .suspect {
+                    logger.warning("member \(record.status.rawValue)", metadata: metadata)
+                } else {
+                    logger.info("member \(record.status.rawValue)", metadata: metadata)
+                }
+                metrics.increment("footfall_cluster_member_changes_total", labels: ["status": record.status.rawValue])
+                updateMemberGauges()
+            case .ownershipChanged(let record):
+                do {
+                    try stateFile.saveOwnership(instance.ownershipRecords)
+                } catch {
+                    logger.error("cannot persist the ownership map", metadata: ["error": "\(error)"])
+                }
+                logger.info("ring changed", metadata: ["ring.member": "\(record.name)", "ring.state": "\(record.state.rawValue)",
+                                                       "ring.epoch": "\(instance.ring().epoch)"])
+                metrics.set("footfall_cluster_ring_epoch", to: Double(instance.ring().epoch))
+            case .superseded(let newer):
+                logger.critical("a newer process of this node's name is running; this one stops taking part",
+                                metadata: ["cluster.newer": "\(newer)"])
+                stopped = true
+            }
+        }
+    }
+
+    private func updateMemberGauges() {
+        let members = instance.members
+        for status in Membership.Status.allCases {
+            metrics.set("footfall_cluster_members", to: Double(members.filter { $0.status == status }.count),
+                        labels: ["status": status.rawValue])
+        }
+        metrics.set("footfall_cluster_local_health", to: Double(instance.localHealth))
+    }
+
+    /// A node that joined a cluster gets the daily-salt seed from a live member; until then it
+    /// refuses cookieless hits (see `SaltKeeper`).
+    private func fetchSecretsIfMissing() async {
+        guard instance.isJoined, !salts.hasSeed, ContinuousClock.now >= nextSecretsAttempt else { return }
+        nextSecretsAttempt = ContinuousClock.now + .seconds(1)
+        guard let peer = instance.members.filter({ $0.status == .alive && $0.member.name != instance.myself.name }).randomElement(),
+              let client = await peers.client(for: peer.member)
+        else { return }
+        do {
+            let secrets = try await client.fetchClusterSecrets(Footfall_V1_ClusterSecretsRequest(),
+                                                               options: ClusterTransport.callOptions(timeout: .seconds(2)))
+            try salts.adopt(day: Day(index: secrets.dailySaltDay), seed: Array(secrets.dailySaltSeed))
+            logger.info("received the cluster's daily-salt seed", metadata: ["cluster.from": "\(peer.member.name)"])
+        } catch {
+            logger.warning("could not fetch the cluster secrets yet", metadata: ["cluster.from": "\(peer.member.name)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import FootfallProtocols
+import FootfallWire
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+
+/// Long-lived gRPC clients to other nodes, one per peer, each over mutual TLS. A client towards a
+/// known member verifies that the certificate it meets names that member; a client towards a seed
+/// address (whose name is not known yet) accepts any node of the cluster CA: the answer comes
+/// back as a Gossip call into our own server, which checks the sender's identity there.
+actor PeerClients {
+    typealias NodeClient = Footfall_V1_NodeService.Client<HTTP2ClientTransport.Posix>
+
+    private struct Peer {
+        var address: String
+        var client: GRPCClient<HTTP2ClientTransport.Posix>
+        var connections: Task<Void, Never>
+        var inFlight = 0
+    }
+
+    private enum Key: Hashable {
+        case member(String)
+        case seed(String)
+    }
+
+    /// Gossip calls in flight per peer at most; beyond it messages are dropped, as a datagram
+    /// would be, rather than queueing behind a peer that does not answer.
+    static let inFlightMax = 64
+
+    private let credential: PEMCredential
+    private let authorityPEM: String
+    private let settings: ClusterTransportSettings
+    private let logger: Logger
+    private var peers: [Key: Peer] = [:]
+
+    init(credential: PEMCredential, authorityPEM: String, settings: ClusterTransportSettings, logger: Logger) {
+        self.credential = credential
+        self.authorityPEM = authorityPEM
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Sends one membership message without waiting for it; failures are losses to the protocol.
+    func send(_ envelope: Membership.Envelope, to destination: Membership.Destination, timeout: Duration) {
+        let key: Key
+        let address: String
+        let identity: ClusterIdentity?
+        switch destination {
+        case .member(let member):
+            (key, address, identity) = (.member(member.name), member.address, .node(member.name))
+        case .address(let seed):
+            (key, address, identity) = (.seed(seed), seed, nil)
+        }
+        guard let client = client(for: key, address: address, identity: identity),
+              peers[key].map({ $0.inFlight < PeerClients.inFlightMax }) == true
+        else { return }
+        peers[key]?.inFlight += 1
+        let message = GossipWire.encode(envelope)
+        let options = ClusterTransport.callOptions(timeout: timeout)
+        Task {
+            _ = try? await client.gossip(message, options: options)
+            self.finished(key)
+        }
+    }
+
+    /// A client for one call outside gossip (secrets), towards a known member.
+    func client(for member: Membership.Member) -> NodeClient? {
+        client(for: .member(member.name), address: member.address, identity: .node(member.name))
+    }
+
+    func shutdown() {
+        for peer in peers.values {
+            peer.client.beginGracefulShutdown()
+            peer.connections.cancel()
+        }
+        peers.removeAll()
+    }
+
+    private func finished(_ key: Key) {
+        peers[key]?.inFlight -= 1
+    }
+
+    private func client(for key: Key, address: String, identity: ClusterIdentity?) -> NodeClient? {
+        if let peer = peers[key] {
+            if peer.address == address { return NodeClient(wrapping: peer.client) }
+            // The member restarted on another address: replace its client.
+            peer.client.beginGracefulShutdown()
+            peers[key] = nil
+        }
+        guard let target = HostAndPort(address) else {
+            logger.warning("ignoring a peer with an unusable address", metadata: ["cluster.address": "\(address.prefix(80))"])
+            return nil
+        }
+        do {
+            let transport = try ClusterTransport.clientTransport(
+                to: identity, host: target.host, port: target.port, credential: credential,
+                authorityCertificatePEM: authorityPEM, settings: settings)
+            let client = GRPCClient(transport: transport)
+            let connections = Task { _ = try? await client.runConnections() }
+            peers[key] = Peer(address: address, client: client, connections: connections)
+            return NodeClient(wrapping: client)
+        } catch {
+            logger.error("cannot create a client for a peer", metadata: ["cluster.address": "\(address)", "error": "\(error)"])
+            return nil
+        }
+    }
+}

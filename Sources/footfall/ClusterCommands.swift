@@ -1,0 +1,184 @@
+import ArgumentParser
+import Foundation
+import FootfallNode
+import FootfallWire
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+
+/// `footfall certs`: the cluster's private CA and the certificates issued from it.
+struct CertsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certs", abstract: "Create the cluster CA and node or operator certificates.",
+        subcommands: [Init.self, NodeCertificate.self, OperatorCertificate.self])
+
+    struct Folder: ParsableArguments {
+        @Option(help: "Certificate folder (env FOOTFALL_CERTS).")
+        var dir: String = ProcessInfo.processInfo.environment["FOOTFALL_CERTS"] ?? "./certs"
+    }
+
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a cluster CA (ca.pem, ca-key.pem). Keep ca-key.pem off the nodes.")
+        @OptionGroup var folder: Folder
+        @Option(help: "A name for the cluster, shown in the CA's subject.") var clusterName = "footfall"
+
+        func run() async throws {
+            let directory = CertificateDirectory(path: folder.dir)
+            try directory.writeAuthority(ClusterCertificates.createAuthority(clusterName: clusterName, now: Date(),
+                                                                             validity: CertificateLifetimes.authority))
+            print("created the cluster CA in \(folder.dir) (ca.pem is the trust root every node needs; ca-key.pem issues certificates)")
+        }
+    }
+
+    struct NodeCertificate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "node", abstract: "Issue NAME.pem / NAME-key.pem for a node.")
+        @OptionGroup var folder: Folder
+        @Argument(help: "The node's name (its --node-name).") var name: String
+
+        func run() async throws {
+            try issue(.node(name), folder: folder.dir)
+        }
+    }
+
+    struct OperatorCertificate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "operator", abstract: "Issue a certificate for `footfall cluster` commands.")
+        @OptionGroup var folder: Folder
+        @Argument(help: "The operator's name.") var name: String
+
+        func run() async throws {
+            try issue(.operator(name), folder: folder.dir)
+        }
+    }
+
+    static func issue(_ identity: ClusterIdentity, folder path: String) throws {
+        let directory = CertificateDirectory(path: path)
+        let credential = try ClusterCertificates.issue(identity, authority: directory.readAuthority(), now: Date(),
+                                                       validity: CertificateLifetimes.leaf)
+        try directory.writeCredential(credential, name: identity.name)
+        print("issued \(identity.dnsName): \(path)/\(identity.name).pem and \(identity.name)-key.pem")
+    }
+}
+
+/// `footfall cluster`: what a running cluster looks like, asked of any node over mutual TLS with
+/// an operator certificate.
+struct ClusterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cluster", abstract: "Show members and ring ownership; remove a node that will not come back.",
+        subcommands: [Status.self, RingCommand.self, Remove.self])
+
+    struct Connection: ParsableArguments {
+        @Option(help: "A node's internal address (env FOOTFALL_CLUSTER_NODE).")
+        var node = ProcessInfo.processInfo.environment["FOOTFALL_CLUSTER_NODE"] ?? "127.0.0.1:7946"
+        @Option(help: "Folder with ca.pem and the operator certificate (env FOOTFALL_CERTS).")
+        var certs = ProcessInfo.processInfo.environment["FOOTFALL_CERTS"] ?? "./data/certs"
+        @Option(name: .customLong("as"), help: "Operator certificate name (env FOOTFALL_OPERATOR).")
+        var operatorName = ProcessInfo.processInfo.environment["FOOTFALL_OPERATOR"] ?? "admin"
+
+        func withNode<T: Sendable>(_ body: @Sendable @escaping (Footfall_V1_NodeService.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+            guard let target = HostAndPort(node) else { throw ValidationError("--node must be host:port") }
+            let directory = CertificateDirectory(path: certs)
+            let transport = try ClusterTransport.clientTransport(
+                to: nil, host: target.host, port: target.port, credential: directory.readCredential(name: operatorName),
+                authorityCertificatePEM: directory.readAuthorityCertificatePEM())
+            return try await withGRPCClient(transport: transport) { client in
+                try await body(Footfall_V1_NodeService.Client(wrapping: client))
+            }
+        }
+    }
+
+    static let options = ClusterTransport.callOptions(timeout: .seconds(5))
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Members with state, incarnation, address and load.")
+        @OptionGroup var connection: Connection
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let reply = try await connection.withNode { try await $0.clusterStatus(Footfall_V1_ClusterStatusRequest(), options: ClusterCommand.options) }
+            if json {
+                print(try reply.jsonString())
+                return
+            }
+            print("as seen by \(reply.answeredBy): ring epoch \(reply.ringEpoch), local health \(reply.localHealth)")
+            let rows = reply.members.map { row -> [String] in
+                [row.record.member.name, ClusterCommand.describe(row.record.status), "\(row.record.incarnation)",
+                 "\(row.record.member.uid)", row.record.member.address, ClusterCommand.describe(row.ownership),
+                 String(format: "%.1f%%", row.primaryShare * 100),
+                 row.isAnsweringNode ? ClusterCommand.bytes(row.eventBytes) : "-"]
+            }
+            ClusterCommand.table(["NAME", "STATE", "INCARNATION", "UID", "ADDRESS", "RING", "PRIMARY", "EVENT DATA"], rows)
+        }
+    }
+
+    struct RingCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ring", abstract: "Ring ownership per node, and where sites live.")
+        @OptionGroup var connection: Connection
+        @Option(name: .customLong("site"), help: "Show the replicas of this site (repeatable).") var sites: [String] = []
+        @Option(help: "Replication factor for --site.") var replicationFactor = 3
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let request = Footfall_V1_ClusterRingRequest.with {
+                $0.sites = sites
+                $0.replicationFactor = UInt32(max(1, replicationFactor))
+            }
+            let reply = try await connection.withNode { try await $0.clusterRing(request, options: ClusterCommand.options) }
+            if json {
+                print(try reply.jsonString())
+                return
+            }
+            print("ring epoch \(reply.epoch)")
+            ClusterCommand.table(["NAME", "RING", "VNODES", "PRIMARY"], reply.owners.map {
+                [$0.name, ClusterCommand.describe($0.state), "\($0.virtualNodes)", String(format: "%.1f%%", $0.primaryShare * 100)]
+            })
+            for placement in reply.placements {
+                print("\(placement.site) @ \(String(placement.position, radix: 16)): \(placement.replicas.joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take a dead node's name off the ring (a new ring epoch).")
+        @OptionGroup var connection: Connection
+        @Argument var name: String
+
+        func run() async throws {
+            let reply = try await connection.withNode {
+                try await $0.removeMember(.with { $0.name = name }, options: ClusterCommand.options)
+            }
+            print("removed \(name); ring epoch \(reply.ringEpoch)")
+        }
+    }
+
+    static func describe(_ status: Footfall_V1_MemberStatus) -> String {
+        switch status {
+        case .alive: "alive"
+        case .suspect: "suspect"
+        case .dead: "dead"
+        case .left: "left"
+        default: "unknown"
+        }
+    }
+
+    static func describe(_ state: Footfall_V1_OwnershipState) -> String {
+        switch state {
+        case .joining: "joining"
+        case .normal: "normal"
+        case .leaving: "leaving"
+        case .removed: "removed"
+        default: "-"
+        }
+    }
+
+    static func bytes(_ count: UInt64) -> String {
+        count < 1 << 20 ? "\(count / 1024) KiB" : String(format: "%.1f MiB", Double(count) / 1_048_576)
+    }
+
+    static func table(_ header: [String], _ rows: [[String]]) {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        for row in all {
+            print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+        }
+    }
+}
