@@ -31,9 +31,10 @@ public struct ClusterTransportSettings: Sendable {
     /// Largest request message a server accepts (the transport's default is 4 MiB).
     public var maxRequestBytes: Int = 16 * 1024 * 1024
     /// Reconnect pacing after a failed connect: quick at first (a restarting node is back in
-    /// seconds), capped so a long-dead peer costs one attempt every few seconds.
+    /// seconds), capped at 2 s so a peer that is back is reachable before membership suspects it
+    /// again; a long-dead peer costs one connect attempt every 2 s.
     public var connectBackoff = HTTP2ClientTransport.Config.Backoff(
-        initial: .milliseconds(250), max: .seconds(10), multiplier: 1.6, jitter: 0.2)
+        initial: .milliseconds(250), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
     /// Close connections whose handshake settled below TLS 1.3. The transport's TLS config has no
     /// minimum-version setting (it hard-codes TLS 1.2), so this is checked after the handshake.
     public var requireTLS13 = true
@@ -122,7 +123,9 @@ public enum ClusterTransport {
         }
 
         let config = HTTP2ClientTransport.Posix.Config.defaults { config in
-            if let peer { config.http2.authority = peer.dnsName }
+            // Also the TLS server name (SNI), which may not be an IP literal: a peer not known by
+            // name gets a placeholder, checked by nobody (`.noHostnameVerification` above).
+            config.http2.authority = peer?.dnsName ?? "any.node.\(ClusterIdentity.domain)"
             config.backoff = settings.connectBackoff
             config.connection.keepalive = HTTP2ClientTransport.Config.Keepalive(
                 time: settings.keepaliveInterval,

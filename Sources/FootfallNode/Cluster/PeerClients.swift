@@ -13,6 +13,9 @@ actor PeerClients {
 
     private struct Peer {
         var address: String
+        /// The process the client was made for: a restarted member gets a fresh connection at
+        /// once instead of waiting out the old one's reconnect backoff.
+        var uid: UInt64?
         var client: GRPCClient<HTTP2ClientTransport.Posix>
         var connections: Task<Void, Never>
         var inFlight = 0
@@ -45,13 +48,14 @@ actor PeerClients {
         let key: Key
         let address: String
         let identity: ClusterIdentity?
+        let uid: UInt64?
         switch destination {
         case .member(let member):
-            (key, address, identity) = (.member(member.name), member.address, .node(member.name))
+            (key, address, identity, uid) = (.member(member.name), member.address, .node(member.name), member.uid)
         case .address(let seed):
-            (key, address, identity) = (.seed(seed), seed, nil)
+            (key, address, identity, uid) = (.seed(seed), seed, nil, nil)
         }
-        guard let client = client(for: key, address: address, identity: identity),
+        guard let client = client(for: key, address: address, uid: uid, identity: identity),
               peers[key].map({ $0.inFlight < PeerClients.inFlightMax }) == true
         else { return }
         peers[key]?.inFlight += 1
@@ -65,7 +69,7 @@ actor PeerClients {
 
     /// A client for one call outside gossip (secrets), towards a known member.
     func client(for member: Membership.Member) -> NodeClient? {
-        client(for: .member(member.name), address: member.address, identity: .node(member.name))
+        client(for: .member(member.name), address: member.address, uid: member.uid, identity: .node(member.name))
     }
 
     func shutdown() {
@@ -80,11 +84,12 @@ actor PeerClients {
         peers[key]?.inFlight -= 1
     }
 
-    private func client(for key: Key, address: String, identity: ClusterIdentity?) -> NodeClient? {
+    private func client(for key: Key, address: String, uid: UInt64?, identity: ClusterIdentity?) -> NodeClient? {
         if let peer = peers[key] {
-            if peer.address == address { return NodeClient(wrapping: peer.client) }
-            // The member restarted on another address: replace its client.
+            if peer.address == address, peer.uid == uid { return NodeClient(wrapping: peer.client) }
+            // The member restarted (maybe on another address): replace its client.
             peer.client.beginGracefulShutdown()
+            peer.connections.cancel()
             peers[key] = nil
         }
         guard let target = HostAndPort(address) else {
@@ -97,7 +102,7 @@ actor PeerClients {
                 authorityCertificatePEM: authorityPEM, settings: settings)
             let client = GRPCClient(transport: transport)
             let connections = Task { _ = try? await client.runConnections() }
-            peers[key] = Peer(address: address, client: client, connections: connections)
+            peers[key] = Peer(address: address, uid: uid, client: client, connections: connections)
             return NodeClient(wrapping: client)
         } catch {
             logger.error("cannot create a client for a peer", metadata: ["cluster.address": "\(address)", "error": "\(error)"])
