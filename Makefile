@@ -2,13 +2,13 @@
 SHELL := /bin/bash
 DEBIAN_PACKAGES := librocksdb-dev libssl-dev libmaxminddb-dev libgeoip-dev geoip-database protobuf-compiler pkg-config
 # What the tests need beyond the build: a Python to write the geo fixture, curl and openssl for
-# the HTTPS test.
+# the HTTPS test, grpcio and cryptography for the independent mutual-TLS client of the cluster test.
 TEST_DEBIAN_PACKAGES := python3 python3-pip curl openssl
-TEST_PYTHON_PACKAGES := mmdb-writer netaddr
+TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -36,7 +36,7 @@ proto-check: deps
 
 test-deps: deps
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(TEST_DEBIAN_PACKAGES)"
-	@python3 -c "import mmdb_writer, netaddr" 2>/dev/null || python3 -m pip install -q $(TEST_PYTHON_PACKAGES) \
+	@python3 -c "import mmdb_writer, netaddr, grpc, grpc_tools, cryptography" 2>/dev/null || python3 -m pip install -q $(TEST_PYTHON_PACKAGES) \
 	  || python3 -m pip install -q --break-system-packages $(TEST_PYTHON_PACKAGES)
 
 # Test data the suite builds itself: a small MaxMind database (see Tests/Fixtures).
@@ -44,9 +44,21 @@ fixtures: test-deps
 	@mkdir -p $(FIXTURES)
 	python3 Tests/Fixtures/make-geo-mmdb.py $(FIXTURES)/geo-test.mmdb
 
+# Unit, storage, node and simulation tests (200 seeds per simulated scenario), then three real
+# nodes on loopback (Tests/Cluster/cluster_test.py).
 test: test-deps proto-check fixtures
 	$(SWIFT) build --build-tests
 	FOOTFALL_TEST_GEO_MMDB=$(CURDIR)/$(FIXTURES)/geo-test.mmdb $(SWIFT) test --skip-build
+	python3 Tests/Cluster/cluster_test.py --footfall .build/debug/footfall
+
+# The simulated cluster over many more seeds (FOOTFALL_SIM_SEEDS per scenario).
+simulate: deps
+	$(SWIFT) build --build-tests
+	FOOTFALL_SIM_SEEDS=$${FOOTFALL_SIM_SEEDS:-2000} $(SWIFT) test --skip-build --filter SimulationTests
+
+# Failure detection of real release nodes over 20 kills, and false positives under a minute of load.
+cluster-detect: build test-deps
+	python3 Tests/Cluster/cluster_test.py --footfall .build/release/footfall --kills 20 --load-seconds 60
 
 clean:
 	rm -rf .build .build-*

@@ -4,13 +4,13 @@ import Foundation
 import Testing
 
 /// Whole-cluster membership runs over many seeds. `FOOTFALL_SIM_SEEDS=N` sets seeds per scenario
-/// (default 60 here; `make simulate` runs 2,000); `FOOTFALL_SIM_SEED=S` replays one seed.
+/// (default 200 here; `make simulate` runs 2,000); `FOOTFALL_SIM_SEED=S` replays one seed.
 /// Any failure names its seed and prints the last events of that run.
 @Suite struct SimulationTests {
     static var seeds: [UInt64] {
         let environment = ProcessInfo.processInfo.environment
         if let one = environment["FOOTFALL_SIM_SEED"].flatMap(UInt64.init) { return [one] }
-        let count = environment["FOOTFALL_SIM_SEEDS"].flatMap(Int.init) ?? 60
+        let count = environment["FOOTFALL_SIM_SEEDS"].flatMap(Int.init) ?? 200
         return (1...UInt64(max(1, count))).map { $0 }
     }
 

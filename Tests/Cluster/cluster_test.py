@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Real-process cluster checks, run by `make test` (and `make cluster-detect` with more kills).
+
+Starts three `footfall serve` processes on loopback that form a cluster over mutual TLS, then:
+  1. every node's `footfall cluster status` shows all three alive;
+  2. an independent client (Python grpcio, stubs generated here from Proto/) is refused with no
+     certificate, with a certificate from another CA, with an expired certificate from the
+     cluster CA, and when its certificate's identity does not match what it claims or may call;
+     the same client with the operator certificate succeeds (so the refusals are not an artefact);
+  3. kill -9 one node, N times: the others mark it dead (time measured), and the restarted process
+     rejoins as a new member (a larger uid);
+  4. under HTTP ingest load, no live member is ever declared dead (false positives counted).
+Prints the measurements; exits non-zero on any failed check.
+"""
+import argparse
+import datetime
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NAMES = ["node-1", "node-2", "node-3"]
+failures = []
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what, flush=True)
+    if not condition:
+        failures.append(what)
+
+
+def generate_stubs(out):
+    from grpc_tools import protoc
+
+    os.makedirs(out, exist_ok=True)
+    args = ["protoc", f"-I{ROOT}/Proto", f"--python_out={out}", f"--grpc_python_out={out}",
+            "footfall/v1/node.proto"]
+    if protoc.main(args) != 0:
+        raise SystemExit("could not generate Python stubs from Proto/")
+    sys.path.insert(0, out)
+    from footfall.v1 import node_pb2, node_pb2_grpc  # noqa: E402
+    return node_pb2, node_pb2_grpc
+
+
+def write_key_and_cert(folder, stem, key, cert):
+    with open(os.path.join(folder, stem + "-key.pem"), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    with open(os.path.join(folder, stem + ".pem"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def make_cert(dns_name, issuer_name, issuer_key, not_before, not_after, is_ca=False):
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)])
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(issuer_name or subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(not_before).not_valid_after(not_after)
+               .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True))
+    if not is_ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH,
+                                                               x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
+    return key, cert
+
+
+class Cluster:
+    def __init__(self, binary, folder, probe_ms):
+        self.binary, self.folder, self.probe_ms = binary, folder, probe_ms
+        self.certs = os.path.join(folder, "certs")
+        self.processes = {}
+
+    def cli(self, *args):
+        return subprocess.run([self.binary, *args], check=True, capture_output=True, text=True).stdout
+
+    def internal(self, name):
+        return f"127.0.0.1:{self.base_port + int(name.split('-')[1])}"
+
+    def start(self, name):
+        index = int(name.split("-")[1])
+        args = [self.binary, "serve", "--data", os.path.join(self.folder, name), "--node-name", name,
+                "--port", str(self.http_base + index), "--cluster-port", str(self.base_port + index),
+                "--certs", self.certs]
+        if name != "node-1":
+            args += ["--join", self.internal("node-1")]
+        env = dict(os.environ, FOOTFALL_PROBE_INTERVAL_MS=str(self.probe_ms))
+        log = open(os.path.join(self.folder, name + ".log"), "ab")
+        self.processes[name] = subprocess.Popen(args, stdout=log, stderr=log, env=env)
+
+    def status(self, via):
+        out = self.cli("cluster", "status", "--json", "--node", self.internal(via), "--certs", self.certs)
+        reply = json.loads(out)
+        return {m["record"]["member"]["name"]: (m["record"].get("status", ""), int(m["record"]["member"].get("uid", 0)))
+                for m in reply.get("members", [])}
+
+    def wait(self, condition, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if condition():
+                    return True
+            except subprocess.CalledProcessError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def stop(self):
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def all_alive(cluster, via, expect_uids=None):
+    status = cluster.status(via)
+    alive = {n for n, (s, _) in status.items() if s == "MEMBER_STATUS_ALIVE"}
+    if alive != set(NAMES):
+        return False
+    return expect_uids is None or all(status[n][1] == expect_uids[n] for n in expect_uids)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--load-seconds", type=int, default=15)
+    parser.add_argument("--probe-ms", type=int, default=1000)
+    parser.add_argument("--port-base", type=int, default=17940)
+    options = parser.parse_args()
+
+    folder = tempfile.mkdtemp(prefix="footfall-cluster-")
+    cluster = Cluster(options.footfall, folder, options.probe_ms)
+    cluster.base_port, cluster.http_base = options.port_base, options.port_base + 100
+    try:
+        node_pb2, node_pb2_grpc = generate_stubs(os.path.join(folder, "stubs"))
+        cluster.cli("certs", "init", "--dir", cluster.certs, "--cluster-name", "test")
+        cluster.cli("certs", "operator", "admin", "--dir", cluster.certs)
+        for name in NAMES + ["node-9"]:
+            cluster.cli("certs", "node", name, "--dir", cluster.certs)
+        for name in NAMES:
+            cluster.start(name)
+            if name == "node-1":
+                time.sleep(1)
+
+        # 1. A cluster forms through mutual TLS.
+        formed = cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30)
+        check(formed, "three nodes form a cluster; every node's status shows all three alive")
+        if not formed:
+            return
+
+        # 2. Refusals, with an independent client making real RPCs.
+        refusal_checks(cluster, node_pb2, node_pb2_grpc)
+
+        # 3. kill -9 and restart, measured.
+        detection = []
+        for round_number in range(options.kills):
+            victim = NAMES[1 + round_number % 2]
+            old_uid = cluster.status("node-1")[victim][1]
+            cluster.processes[victim].kill()
+            killed_at = time.monotonic()
+            others = [n for n in NAMES if n != victim]
+            seen = cluster.wait(lambda: all(cluster.status(o).get(victim, ("", 0))[0] == "MEMBER_STATUS_DEAD" for o in others), 60)
+            elapsed = time.monotonic() - killed_at
+            check(seen, f"kill -9 {victim}: both others mark it dead ({elapsed:.1f} s)")
+            if seen:
+                detection.append(elapsed)
+            cluster.start(victim)
+            rejoined = cluster.wait(lambda: all(
+                cluster.status(o)[victim][0] == "MEMBER_STATUS_ALIVE" and cluster.status(o)[victim][1] > old_uid
+                for o in NAMES), 30)
+            check(rejoined, f"restarted {victim} is alive on every node as a new member (uid > {old_uid})")
+        if detection:
+            print(f"detection after kill -9 over {len(detection)} kills (probe interval {options.probe_ms} ms): "
+                  f"median {statistics.median(detection):.1f} s, max {max(detection):.1f} s", flush=True)
+
+        # 4. False positives under ingest load.
+        false_positive_check(cluster, options.load_seconds)
+    finally:
+        cluster.stop()
+        if failures:
+            print(f"logs kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    if failures:
+        print(f"{len(failures)} cluster check(s) failed")
+        sys.exit(1)
+    print("cluster checks passed")
+
+
+def refusal_checks(cluster, node_pb2, node_pb2_grpc):
+    certs = cluster.certs
+    read = lambda name: open(os.path.join(certs, name), "rb").read()
+    ca = read("ca.pem")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    # Another CA, with a node certificate that names node-2 correctly.
+    other_key, other_ca = make_cert("Other CA", None, None, now - datetime.timedelta(days=1), now + datetime.timedelta(days=30), is_ca=True)
+    key, cert = make_cert("node-2.node.footfall", other_ca.subject, other_key, now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
+    write_key_and_cert(certs, "foreign", key, cert)
+    # An expired certificate signed by the real cluster CA.
+    ca_key = serialization.load_pem_private_key(read("ca-key.pem"), password=None)
+    ca_cert = x509.load_pem_x509_certificate(ca)
+    key, cert = make_cert("admin.operator.footfall", ca_cert.subject, ca_key, now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+    write_key_and_cert(certs, "expired", key, cert)
+
+    target = cluster.internal("node-1")
+
+    def call(method, request, cert_stem=None, server_name="node-1.node.footfall"):
+        if cert_stem:
+            credentials = grpc.ssl_channel_credentials(ca, read(cert_stem + "-key.pem"), read(cert_stem + ".pem"))
+        else:
+            credentials = grpc.ssl_channel_credentials(ca)
+        channel = grpc.secure_channel(target, credentials, options=[("grpc.ssl_target_name_override", server_name)])
+        try:
+            stub = node_pb2_grpc.NodeServiceStub(channel)
+            return getattr(stub, method)(request, timeout=5), None
+        except grpc.RpcError as error:
+            return None, error.code()
+        finally:
+            channel.close()
+
+    status = node_pb2.ClusterStatusRequest()
+    reply, code = call("ClusterStatus", status, "admin")
+    check(reply is not None and len(reply.members) == 3, f"operator certificate: ClusterStatus answers with 3 members (code {code})")
+    for stem, what in [(None, "no client certificate"), ("foreign", "a certificate from another CA"),
+                       ("expired", "an expired certificate from the cluster CA")]:
+        reply, code = call("ClusterStatus", status, stem)
+        check(reply is None and code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAUTHENTICATED),
+              f"{what}: the RPC is refused ({code})")
+    # A valid node certificate (node-9) claiming to be node-1 in gossip.
+    envelope = node_pb2.GossipEnvelope()
+    envelope.incarnation = 99
+    getattr(envelope, "from").CopyFrom(node_pb2.Member(name="node-1", uid=1, address="127.0.0.1:1"))
+    envelope.gossip.SetInParent()
+    reply, code = call("Gossip", envelope, "node-9")
+    check(code == grpc.StatusCode.PERMISSION_DENIED, f"node-9's certificate sending gossip as node-1 is refused ({code})")
+    reply, code = call("Gossip", envelope, "admin")
+    check(code == grpc.StatusCode.PERMISSION_DENIED, f"an operator certificate may not send gossip ({code})")
+    reply, code = call("RemoveMember", node_pb2.RemoveMemberRequest(name="node-2"), "node-9")
+    check(code == grpc.StatusCode.PERMISSION_DENIED, f"a node certificate may not remove members ({code})")
+    # The client checks the server's identity too: node-1's certificate does not name node-2.
+    reply, code = call("ClusterStatus", status, "admin", server_name="node-2.node.footfall")
+    check(reply is None and code == grpc.StatusCode.UNAVAILABLE, f"expecting node-2 at node-1's address fails the handshake ({code})")
+
+
+def false_positive_check(cluster, seconds):
+    stop = time.monotonic() + seconds
+    sent = [0]
+
+    def load():
+        hit = json.dumps([{"site": "localhost", "url": "http://localhost/load-test", "kind": "pageview"}] * 50).encode()
+        while time.monotonic() < stop:
+            for name in NAMES:
+                request = urllib.request.Request(f"http://127.0.0.1:{cluster.http_base + int(name.split('-')[1])}/api/event",
+                                                 data=hit, headers={"Content-Type": "application/json", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"})
+                try:
+                    urllib.request.urlopen(request, timeout=5).read()
+                except Exception:
+                    pass
+                sent[0] += 1
+
+    marks = {n: os.path.getsize(os.path.join(cluster.folder, n + ".log")) for n in NAMES}
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    dead, suspect = 0, 0
+    for name in NAMES:
+        with open(os.path.join(cluster.folder, name + ".log"), "rb") as log:
+            log.seek(marks[name])
+            text = log.read().decode(errors="replace")
+        dead += text.count("member dead")
+        suspect += text.count("member suspect")
+    print(f"under load ({sent[0]} HTTP requests in {seconds} s on 8 threads): {suspect} suspicions, {dead} false deaths", flush=True)
+    check(dead == 0, "no live member is declared dead under load")
+    check(all(all_alive(cluster, n) for n in NAMES), "all three still alive after the load")
+
+
+if __name__ == "__main__":
+    main()
