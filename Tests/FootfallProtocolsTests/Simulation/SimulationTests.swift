@@ -55,6 +55,7 @@ import Testing
     @Test func liveViewsAgree_afterPartitionsLossAndCrashesHeal() {
         var total = SimulatedCluster.FaultStatistics()
         var healTimes = [Duration]()
+        var falseDeathsDuringFaults = 0
         for seed in SimulationTests.seeds {
             var random = SplitMix64(seed: seed ^ 0xA5A5)
             var sim = SimulatedCluster(seed: seed)
@@ -96,13 +97,15 @@ import Testing
                 continue
             }
             healTimes.append(healed)
+            falseDeathsDuringFaults += sim.falseDeaths.count
             let rings = sim.rings()
             if Set(rings.map(\.members)).count != 1 || Set(rings.map(\.epoch)).count != 1 {
                 SimulationTests.fail(sim, "rings differ after healing: \(rings.map { "\($0.epoch) \($0.members)" })")
             }
             total.add(sim.statistics)
         }
-        SimulationTests.report("heal", total, seeds: SimulationTests.seeds.count, extra: "time to agree after healing: \(SimulationTests.summary(healTimes))")
+        SimulationTests.report("heal", total, seeds: SimulationTests.seeds.count, extra: "time to agree after healing: \(SimulationTests.summary(healTimes)); "
+                                 + "live members declared dead during faults: \(falseDeathsDuringFaults)")
     }
 
     @Test func crashedMember_isDeclaredDeadByAll_withinBound() {
