@@ -13,6 +13,7 @@ public enum NodeServer {
 
     public static func run(_ node: Node) async throws {
         let configuration = node.configuration
+        try ClusterSetup.prepareCertificates(for: configuration) { node.logger.notice("\($0)") }
         let router = HTTPRoutes.router(for: node)
         var services: [any Service] = [MaintenanceService(node: node), try ClusterService(node: node)]
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {

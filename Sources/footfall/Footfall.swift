@@ -104,7 +104,6 @@ struct Serve: AsyncParsableCommand {
         guard let site = SiteID(firstSite ?? env["FOOTFALL_FIRST_SITE"] ?? "localhost") else {
             throw ValidationError("--first-site must be a host name")
         }
-        try ClusterSetup.prepareCertificates(for: configuration, print: console)
         if configuration.cluster.seeds.isEmpty {
             try NodeServer.bootstrapIfEmpty(node, firstSite: site, print: console)
         }

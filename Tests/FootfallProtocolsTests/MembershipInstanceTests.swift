@@ -16,7 +16,7 @@ import Testing
     static func joined(settings: M.Settings = M.Settings()) -> M.Instance {
         var instance = M.Instance(myself: member("a"), settings: settings, seeds: ["b:7946"], randomSeed: 7, now: t0)
         _ = instance.onStart(now: t0)
-        let reply = M.Envelope(from: member("b"), incarnation: 0, message: .syncReply(state: [alive("b"), alive("c"), alive("d")]))
+        let reply = M.Envelope(from: member("b"), incarnation: 0, message: .syncReply(state: [alive("b"), alive("c"), alive("d")], senderJoined: true))
         _ = instance.onMessage(reply, now: t0)
         return instance
     }
@@ -60,11 +60,24 @@ import Testing
         #expect(a.ring().members.isEmpty)
         let existing = M.OwnershipRecord(name: "b", state: .normal, version: 1)
         let reply = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0,
-                               message: .syncReply(state: [MembershipInstanceTests.alive("b"), .ownership(existing)]))
+                               message: .syncReply(state: [MembershipInstanceTests.alive("b"), .ownership(existing)], senderJoined: true))
         _ = a.onMessage(reply, now: MembershipInstanceTests.t0)
         #expect(a.isJoined)
         #expect(a.ring().members == ["a", "b"])
         #expect(a.ring().epoch == 2)
+    }
+
+    @Test func aReplyFromANodeThatHasNotJoined_doesNotCompleteAJoin() {
+        var a = M.Instance(myself: MembershipInstanceTests.member("a"), seeds: ["b:7946"], randomSeed: 1, now: MembershipInstanceTests.t0)
+        _ = a.onStart(now: MembershipInstanceTests.t0)
+        let unjoined = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0,
+                                  message: .syncReply(state: [MembershipInstanceTests.alive("b")], senderJoined: false))
+        _ = a.onMessage(unjoined, now: MembershipInstanceTests.t0)
+        #expect(!a.isJoined)
+        #expect(a.ring().members.isEmpty)
+        // It keeps asking its seeds although it now knows a live member.
+        let retry = MembershipInstanceTests.sends(a.onTick(now: MembershipInstanceTests.t0 + .seconds(1)))
+        #expect(retry.contains { if case (.sync, .address("b:7946")) = $0 { true } else { false } })
     }
 
     @Test func unansweredProbe_asksOthers_thenSuspects_thenDeclaresDead() throws {

@@ -28,8 +28,8 @@ enum GossipWire {
             wire.gossip = .with { $0.gossip = gossip.map(encode) }
         case .sync(let state):
             wire.sync = .with { $0.state = state.map(encode) }
-        case .syncReply(let state):
-            wire.syncReply = .with { $0.state = state.map(encode) }
+        case .syncReply(let state, let senderJoined):
+            wire.syncReply = .with { $0.state = state.map(encode); $0.senderJoined = senderJoined }
         }
         return wire
     }
@@ -91,7 +91,7 @@ enum GossipWire {
         case .nack(let nack)?: message = .nack(sequence: nack.sequence, gossip: try decode(nack.gossip))
         case .gossip(let gossip)?: message = .gossip(try decode(gossip.gossip))
         case .sync(let state)?: message = .sync(state: try decode(state.state))
-        case .syncReply(let state)?: message = .syncReply(state: try decode(state.state))
+        case .syncReply(let state)?: message = .syncReply(state: try decode(state.state), senderJoined: state.senderJoined)
         case nil: throw Malformed(description: "envelope without a message")
         }
         return Membership.Envelope(from: from, incarnation: wire.incarnation, ownershipDigest: wire.ownershipDigest, message: message)

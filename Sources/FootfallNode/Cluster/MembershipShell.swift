@@ -15,7 +15,6 @@ public actor MembershipShell {
         public var ownership: [Membership.OwnershipRecord]
         public var ring: Ring
         public var localHealth: Int
-        public var isJoined: Bool
     }
 
     private var instance: Membership.Instance
@@ -86,7 +85,7 @@ public actor MembershipShell {
     var snapshot: Snapshot {
         Snapshot(
             myself: instance.myself, members: instance.members, ownership: instance.ownershipRecords,
-            ring: instance.ring(), localHealth: instance.localHealth, isJoined: instance.isJoined
+            ring: instance.ring(), localHealth: instance.localHealth
         )
     }
 

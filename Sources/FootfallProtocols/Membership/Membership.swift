@@ -133,9 +133,11 @@ extension Membership {
         /// Gossip with nothing to answer (a leave notice, a correction to a stale sender).
         case gossip([Update])
         /// Full state exchange (push-pull): joins, periodic anti-entropy, healing after a
-        /// partition. `sync` is answered by `syncReply`.
+        /// partition. `sync` is answered by `syncReply`, which says whether its sender has joined
+        /// the cluster itself: only such a reply completes a join, so two nodes that both missed
+        /// their seeds' answers cannot form a second cluster between them.
         case sync(state: [Update])
-        case syncReply(state: [Update])
+        case syncReply(state: [Update], senderJoined: Bool)
     }
 
     public struct Envelope: Hashable, Sendable {

@@ -229,10 +229,10 @@ extension Membership {
                 apply(gossip, now: now, into: &actions)
             case .sync(let state):
                 apply(state, now: now, into: &actions)
-                send(.syncReply(state: fullState()), to: .member(sender), into: &actions)
-            case .syncReply(let state):
+                send(.syncReply(state: fullState(), senderJoined: isJoined), to: .member(sender), into: &actions)
+            case .syncReply(let state, let senderJoined):
                 apply(state, now: now, into: &actions)
-                completeJoin(into: &actions)
+                if senderJoined { completeJoin(into: &actions) }
             }
             return actions
         }

@@ -34,24 +34,6 @@ extension Membership {
 
         public init() {}
 
-        public init(
-            probeInterval: Duration = .seconds(1), probeTimeout: Duration = .milliseconds(500),
-            indirectProbeCount: Int = 3, indirectNackTimeout: Duration = .milliseconds(400),
-            localHealthMax: Int = 8, suspicionMultiplier: Double = 4, suspicionMaxMultiplier: Double = 6,
-            retransmitMultiplier: Int = 4, piggybackMax: Int = 8, fullSyncInterval: Duration = .seconds(15)
-        ) {
-            self.probeInterval = probeInterval
-            self.probeTimeout = probeTimeout
-            self.indirectProbeCount = indirectProbeCount
-            self.indirectNackTimeout = indirectNackTimeout
-            self.localHealthMax = localHealthMax
-            self.suspicionMultiplier = suspicionMultiplier
-            self.suspicionMaxMultiplier = suspicionMaxMultiplier
-            self.retransmitMultiplier = retransmitMultiplier
-            self.piggybackMax = piggybackMax
-            self.fullSyncInterval = fullSyncInterval
-        }
-
         /// Problems that would make the protocol misbehave, in words an operator can act on.
         public func problems() -> [String] {
             var problems = [String]()

@@ -329,6 +329,10 @@ public nonisolated struct Footfall_V1_FullState: Sendable {
 
   public var state: [Footfall_V1_GossipUpdate] = []
 
+  /// In a sync_reply: whether the sender has joined the cluster itself (only such a reply
+  /// completes a join).
+  public var senderJoined: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1040,7 +1044,7 @@ nonisolated extension Footfall_V1_GossipOnly: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Footfall_V1_FullState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FullState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{3}sender_joined\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1049,6 +1053,7 @@ nonisolated extension Footfall_V1_FullState: SwiftProtobuf.Message, SwiftProtobu
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.state) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.senderJoined) }()
       default: break
       }
     }
@@ -1058,11 +1063,15 @@ nonisolated extension Footfall_V1_FullState: SwiftProtobuf.Message, SwiftProtobu
     if !self.state.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.state, fieldNumber: 1)
     }
+    if self.senderJoined != false {
+      try visitor.visitSingularBoolField(value: self.senderJoined, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Footfall_V1_FullState, rhs: Footfall_V1_FullState) -> Bool {
     if lhs.state != rhs.state {return false}
+    if lhs.senderJoined != rhs.senderJoined {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
