@@ -96,8 +96,10 @@ let package = Package(
         .testTarget(
             name: "FootfallNodeTests",
             dependencies: [
-                "FootfallNode", "FootfallStorage", "FootfallModel",
+                "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallWire",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),

@@ -8,7 +8,8 @@
 #   Cluster/cluster.sh restart NAME   start a stopped or killed node again (a new incarnation)
 #   Cluster/cluster.sh stop        SIGTERM every node (each leaves gracefully)
 #
-# Node i listens for HTTP on 127.0.0.1:(8080+i) and internally on 127.0.0.1:(7946+i); node-1
+# Node i listens for HTTP on 127.0.0.1:(8080+i), public gRPC on (8090+i) and internally on
+# 127.0.0.1:(7946+i); node-1
 # bootstraps the cluster, the others join through it. Everything lives in $FOOTFALL_CLUSTER_DIR
 # (default Cluster/run): certs/ (the CA, one certificate per node, operator "admin"), node-i/
 # (data) and node-i.log. Set FOOTFALL_BIN to use a built binary instead of building a release one.
@@ -32,7 +33,7 @@ start_node() {
   mkdir -p "$dir/$name"
   FOOTFALL_PROBE_INTERVAL_MS="${FOOTFALL_PROBE_INTERVAL_MS:-1000}" \
   nohup "$bin" serve --data "$dir/$name" --node-name "$name" --port "$(http_port "$name")" \
-    --cluster-port "$(cluster_port "$name")" --certs "$certs" "${join[@]}" >>"$dir/$name.log" 2>&1 &
+    --cluster-port "$(cluster_port "$name")" --grpc-port $((8090 + index)) --certs "$certs" "${join[@]}" >>"$dir/$name.log" 2>&1 &
   echo $! >"$dir/$name.pid"
   echo "started $name (pid $!, http 127.0.0.1:$(http_port "$name"), internal 127.0.0.1:$(cluster_port "$name"))"
 }

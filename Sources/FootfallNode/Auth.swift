@@ -30,10 +30,7 @@ extension Node {
     func principal(_ request: Request) throws -> Principal {
         let now = clock.nowMs
         if let header = request.headers[.authorization] {
-            guard header.hasPrefix("Bearer "), let token = try system.token(secret: String(header.dropFirst(7))),
-                  let account = try system.account(id: token.accountID) else { throw APIError.unauthorized }
-            try system.touch(accountID: account.id, nowMs: now)
-            return Principal(account: account, token: token)
+            return try principal(authorization: header)
         }
         if let secret = request.cookies[Node.sessionCookie]?.value, let session = try system.session(secret: secret, nowMs: now),
            let account = try system.account(id: session.accountID) {
@@ -48,15 +45,26 @@ extension Node {
         throw APIError.unauthorized
     }
 
+    /// The account behind an `Authorization: Bearer <token>` value (HTTP header or gRPC metadata).
+    func principal(authorization header: String) throws -> Principal {
+        guard header.hasPrefix("Bearer "), let token = try system.token(secret: String(header.dropFirst(7))),
+              let account = try system.account(id: token.accountID) else { throw APIError.unauthorized }
+        try system.touch(accountID: account.id, nowMs: clock.nowMs)
+        return Principal(account: account, token: token)
+    }
+
     /// The site a request names, if the principal holds `right` on it. A site the principal may
     /// not see answers exactly as a site that does not exist, so ids cannot be probed.
     func authorizedSite(_ request: Request, _ context: FootfallRequestContext, right: SiteRight) throws -> (Principal, Site) {
         let principal = try principal(request)
-        let raw = context.parameters.get("site") ?? ""
+        return (principal, try authorizedSite(named: context.parameters.get("site") ?? "", for: principal, right: right))
+    }
+
+    func authorizedSite(named raw: String, for principal: Principal, right: SiteRight) throws -> Site {
         guard let id = SiteID(raw), let site = try system.site(id), principal.sees(site) else {
             throw APIError.notFound("no site \(String(raw.prefix(64)).debugDescription) for this credential")
         }
         guard principal.may(right, on: site) else { throw APIError.forbidden }
-        return (principal, site)
+        return site
     }
 }

@@ -343,23 +343,9 @@ public enum HTTPRoutes {
 
     static func scope(_ request: Request, _ site: Site, _ node: Node) throws -> ReportScope {
         let query = request.uri.queryParameters
-        let timeZone = TimeZone(identifier: site.timeZone) ?? .gmt
-        let range: TimeRange
-        if let from = query["from"], let to = query["to"] {
-            range = try ReportScope.localDays(from: String(from), to: String(to), timeZone: timeZone)
-        } else if query["from"] != nil || query["to"] != nil {
-            throw APIError.badRequest("give both from and to (YYYY-MM-DD), or neither for the last 30 days")
-        } else {
-            range = ReportScope.lastDays(30, nowMs: node.clock.nowMs, timeZone: timeZone)
-        }
-        var filters = [ReportFilter]()
-        for (key, value) in query where key.hasPrefix("filter.") {
-            guard let metric = RollupMetric(name: String(key.dropFirst(7))), RollupMetric.breakdowns.contains(metric) else {
-                throw APIError.badRequest("unknown filter \(String(key.prefix(64)))")
-            }
-            filters.append(ReportFilter(metric: metric, value: String(value)))
-        }
-        return ReportScope(site: site, range: range, filters: filters)
+        let filters = query.filter { $0.key.hasPrefix("filter.") }.map { (String($0.key.dropFirst(7)), String($0.value)) }
+        return try ReportScope(site: site, from: query["from"].map(String.init), to: query["to"].map(String.init),
+                               filters: filters, nowMs: node.clock.nowMs)
     }
 
     static func addReportRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
@@ -370,23 +356,14 @@ public enum HTTPRoutes {
         router.get("/api/sites/:site/breakdown/:dimension") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
             let name = context.parameters.get("dimension") ?? ""
-            guard let metric = RollupMetric(name: name), RollupMetric.breakdowns.contains(metric) else {
-                throw APIError.badRequest("unknown dimension; one of \(RollupMetric.breakdowns.map(\.name).joined(separator: ", "))")
-            }
             let limit = min(1000, max(1, Int(request.uri.queryParameters["limit"] ?? "10") ?? 10))
-            return try json(try node.reports.breakdown(scope(request, site, node), by: metric, limit: limit, nowMs: node.clock.nowMs))
+            return try json(try node.reports.breakdown(scope(request, site, node), by: try RollupMetric.breakdown(named: name),
+                                                       limit: limit, nowMs: node.clock.nowMs))
         }
         router.get("/api/sites/:site/timeseries") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            guard let interval = Reports.Interval(rawValue: String(request.uri.queryParameters["interval"] ?? "day")) else {
-                throw APIError.badRequest("interval must be hour or day")
-            }
-            let reportScope = try scope(request, site, node)
-            // Each hour holds a visitor sketch of up to 16 KiB: bound the points one request makes.
-            guard interval == .day || reportScope.range.durationMs <= 31 * TimeUnits.dayMs else {
-                throw APIError.badRequest("hourly timeseries span at most 31 days; use interval=day")
-            }
-            return try json(try node.reports.timeseries(reportScope, interval: interval, nowMs: node.clock.nowMs))
+            let interval = try Reports.Interval(named: String(request.uri.queryParameters["interval"] ?? "day"))
+            return try json(try node.reports.timeseries(scope(request, site, node), interval: interval, nowMs: node.clock.nowMs))
         }
         router.get("/api/sites/:site/realtime") { request, context -> Response in
             let (principal, site) = try node.authorizedSite(request, context, right: .read)
@@ -436,10 +413,7 @@ public enum HTTPRoutes {
         router.get("/api/sites/:site/visitors/:visitor/export") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
-            let record = try existingRecord(node, site, visitor)
-            let events = try node.store.visitorEvents(site: site.id, visitor: visitor, nowMs: node.clock.nowMs, retention: site.retention)
-            var response = try json(VisitorExport(site: site.id.rawValue, exportedMs: node.clock.nowMs, visitor: VisitorView(record),
-                                                  events: events.map(EventView.init)))
+            var response = try json(try VisitorExport(node: node, site: site, visitor: visitor))
             response.headers[.contentDisposition] = "attachment; filename=\"footfall-\(site.id.rawValue)-\(visitor).json\""
             return response
         }

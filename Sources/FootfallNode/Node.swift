@@ -35,6 +35,8 @@ public struct NodeConfiguration: Sendable {
 
     /// The internal service, membership and certificates.
     public var cluster = ClusterConfiguration()
+    /// The public gRPC service (queries, export, erasure) on `httpHost`; nil turns it off.
+    public var publicGRPCPort: Int? = 8090
 
     public init() {}
 

@@ -16,6 +16,7 @@ public enum NodeServer {
         try ClusterSetup.prepareCertificates(for: configuration) { node.logger.notice("\($0)") }
         let router = HTTPRoutes.router(for: node)
         var services: [any Service] = [MaintenanceService(node: node), try ClusterService(node: node)]
+        if let port = configuration.publicGRPCPort { services.append(try PublicGRPCService(node: node, port: port)) }
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
             let tls = try TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },

@@ -16,6 +16,25 @@ public struct ReportScope: Sendable {
         timeZone = TimeZone(identifier: site.timeZone) ?? .gmt
     }
 
+    /// A scope as an API request gives it (HTTP query or gRPC message): local dates `from` and `to`
+    /// (both or neither, which means the last 30 days) and (dimension name, value) filters.
+    public init(site: Site, from: String?, to: String?, filters: [(String, String)], nowMs: Int64) throws {
+        let timeZone = TimeZone(identifier: site.timeZone) ?? .gmt
+        let range: TimeRange
+        switch (from, to) {
+        case let (from?, to?): range = try ReportScope.localDays(from: from, to: to, timeZone: timeZone)
+        case (nil, nil): range = ReportScope.lastDays(30, nowMs: nowMs, timeZone: timeZone)
+        default: throw APIError.badRequest("give both from and to (YYYY-MM-DD), or neither for the last 30 days")
+        }
+        let parsed = try filters.sorted { $0.0 < $1.0 }.map { name, value in
+            guard let metric = RollupMetric(name: name), RollupMetric.breakdowns.contains(metric) else {
+                throw APIError.badRequest("unknown filter \(String(name.prefix(64)))")
+            }
+            return ReportFilter(metric: metric, value: value)
+        }
+        self.init(site: site, range: range, filters: parsed)
+    }
+
     /// Local dates `from`...`to` (inclusive, "YYYY-MM-DD") in the site's zone, as a UTC range.
     /// A local day is 23, 24 or 25 hours long, and every zone offset is a whole number of quarter
     /// hours, so the range is exactly a run of rollup buckets.
@@ -185,6 +204,10 @@ public struct Reports: Sendable {
     }
 
     public func timeseries(_ scope: ReportScope, interval: Interval, nowMs: Int64) throws -> [TimeseriesPoint] {
+        // Each hour holds a visitor sketch of up to 16 KiB: bound the points one request makes.
+        guard interval == .day || scope.range.durationMs <= 31 * TimeUnits.dayMs else {
+            throw APIError.badRequest("hourly timeseries span at most 31 days; use interval=day")
+        }
         let starts = intervalStarts(scope, interval)
         var points = starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) }
         guard !starts.isEmpty else { return [] }
@@ -290,5 +313,22 @@ public struct Reports: Sendable {
             }
         }
         return analysis
+    }
+}
+
+extension Reports.Interval {
+    init(named name: String) throws {
+        guard let interval = Reports.Interval(rawValue: name) else { throw APIError.badRequest("interval must be hour or day") }
+        self = interval
+    }
+}
+
+extension RollupMetric {
+    /// A dimension reports can break down by, from its API name.
+    static func breakdown(named name: String) throws -> RollupMetric {
+        guard let metric = RollupMetric(name: name), RollupMetric.breakdowns.contains(metric) else {
+            throw APIError.badRequest("unknown dimension; one of \(RollupMetric.breakdowns.map(\.name).joined(separator: ", "))")
+        }
+        return metric
     }
 }

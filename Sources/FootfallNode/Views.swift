@@ -108,6 +108,16 @@ struct VisitorExport: Encodable {
     var visitor: VisitorView
     var events: [EventView]
     enum CodingKeys: String, CodingKey { case site, visitor, events; case exportedMs = "exported_ms" }
+
+    /// Everything stored about one consented visitor (the right of access).
+    init(node: Node, site: Site, visitor: VisitorID) throws {
+        let record = try HTTPRoutes.existingRecord(node, site, visitor)
+        let now = node.clock.nowMs
+        self.site = site.id.rawValue
+        exportedMs = now
+        self.visitor = VisitorView(record)
+        events = try node.store.visitorEvents(site: site.id, visitor: visitor, nowMs: now, retention: site.retention).map(EventView.init)
+    }
 }
 
 /// What an erasure request returns and what polling it shows.

@@ -48,6 +48,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Allow plain HTTP on a non-loopback address (for a TLS-terminating proxy in front).") var insecureHTTP = false
     @Option(name: .customLong("join"), help: "A member's internal address to join through, host:port (repeatable; env FOOTFALL_JOIN, comma-separated).")
     var seeds: [String] = []
+    @Option(help: "Public gRPC port, beside HTTP (env FOOTFALL_GRPC_PORT); 0 turns it off.") var grpcPort: Int?
     @Option(help: "Internal (mutual TLS) listen address, an IP (env FOOTFALL_CLUSTER_HOST).") var clusterHost: String?
     @Option(help: "Internal port (env FOOTFALL_CLUSTER_PORT).") var clusterPort: Int?
     @Option(help: "host:port other nodes reach this one at (env FOOTFALL_ADVERTISE).") var advertise: String?
@@ -75,6 +76,8 @@ struct Serve: AsyncParsableCommand {
         let joinList = seeds.isEmpty ? (env["FOOTFALL_JOIN"] ?? "").split(separator: ",").map(String.init) : seeds
         for seed in joinList where HostAndPort(seed) == nil { throw ValidationError("--join \(seed): expected host:port") }
         configuration.cluster.seeds = joinList
+        let publicPort = grpcPort ?? env["FOOTFALL_GRPC_PORT"].flatMap(Int.init) ?? 8090
+        configuration.publicGRPCPort = publicPort == 0 ? nil : publicPort
         configuration.cluster.listenHost = clusterHost ?? env["FOOTFALL_CLUSTER_HOST"] ?? configuration.cluster.listenHost
         configuration.cluster.listenPort = clusterPort ?? env["FOOTFALL_CLUSTER_PORT"].flatMap(Int.init) ?? configuration.cluster.listenPort
         configuration.cluster.advertiseAddress = advertise ?? env["FOOTFALL_ADVERTISE"]
@@ -114,6 +117,7 @@ struct Serve: AsyncParsableCommand {
         Footfall node \(configuration.nodeName) on \(base) (data in \(configuration.dataDirectory))
           tracker:  <script defer data-site="\(site)" src="\(base)/t.js"></script>
           API:      \(base)/openapi.json   opt-out: \(base)/optout   metrics: \(base)/metrics
+          gRPC:     \(configuration.httpHost):\(configuration.publicGRPCPort.map(String.init) ?? "off") (Proto/footfall/v1/public.proto, Bearer token)
           cluster:  \(configuration.cluster.advertised) (mutual TLS)   footfall cluster status --node \(configuration.cluster.advertised)
         """)
         try await NodeServer.run(node)

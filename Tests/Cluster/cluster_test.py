@@ -96,6 +96,7 @@ class Cluster:
         index = int(name.split("-")[1])
         args = [self.binary, "serve", "--data", os.path.join(self.folder, name), "--node-name", name,
                 "--port", str(self.http_base + index), "--cluster-port", str(self.base_port + index),
+                "--grpc-port", str(self.http_base + 50 + index),
                 "--certs", self.certs]
         if name != "node-1":
             args += ["--join", self.internal("node-1")]

@@ -39,6 +39,7 @@ import Testing
         configuration.httpPort = Int.random(in: 20_000...40_000)
         configuration.httpsPort = configuration.httpPort + 1
         configuration.cluster.listenPort = configuration.httpPort + 2
+        configuration.publicGRPCPort = configuration.httpPort + 3
         configuration.dataDirectory = t.directory + "/https-node"
         let logs = t.logs
         let node = try Node(configuration: configuration, clock: t.clock, kv: t.node.kv, geo: FixedGeo(),

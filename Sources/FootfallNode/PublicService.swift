@@ -1,0 +1,186 @@
+import FootfallModel
+import FootfallWire
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import HTTPTypes
+import ServiceLifecycle
+
+/// The public gRPC service (Proto/footfall/v1/public.proto): the HTTP API's reports, export and
+/// erasure for programs in any language. Same tokens, same rights, same answers: every method goes
+/// through the same `Node` calls as its HTTP route.
+struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
+    typealias Request<Message> = ServerRequest<Message>
+    typealias Response<Message> = ServerResponse<Message>
+    let node: Node
+
+    func summary(request: Request<Footfall_V1_ReportRequest>, context: ServerContext) async throws -> Response<Footfall_V1_SummaryReply> {
+        respond(request, right: .read, site: request.message.site) { message, site, _ in
+            let summary = try node.reports.summary(try scope(message, site), nowMs: node.clock.nowMs)
+            return .with {
+                $0.pageviews = summary.pageviews
+                $0.visitors = summary.visitors
+                $0.visits = summary.visits
+                $0.bounceRate = summary.bounceRate
+                $0.visitDurationSeconds = summary.visitDurationSeconds
+                $0.events = summary.events
+            }
+        }
+    }
+
+    func breakdown(request: Request<Footfall_V1_BreakdownRequest>, context: ServerContext) async throws -> Response<Footfall_V1_BreakdownReply> {
+        respond(request, right: .read, site: request.message.report.site) { message, site, _ in
+            let limit = message.limit == 0 ? 10 : Int(min(message.limit, 1000))
+            let rows = try node.reports.breakdown(try scope(message.report, site), by: try RollupMetric.breakdown(named: message.dimension),
+                                                  limit: limit, nowMs: node.clock.nowMs)
+            return .with {
+                $0.rows = rows.map { row in .with { $0.value = row.value; $0.count = row.count; $0.visitors = row.visitors ?? -1 } }
+            }
+        }
+    }
+
+    func timeseries(request: Request<Footfall_V1_TimeseriesRequest>, context: ServerContext) async throws -> Response<Footfall_V1_TimeseriesReply> {
+        respond(request, right: .read, site: request.message.report.site) { message, site, _ in
+            let interval = try Reports.Interval(named: message.interval.isEmpty ? "day" : message.interval)
+            let points = try node.reports.timeseries(try scope(message.report, site), interval: interval, nowMs: node.clock.nowMs)
+            return .with {
+                $0.points = points.map { point in
+                    .with { $0.startMs = point.startMs; $0.pageviews = point.pageviews; $0.visitors = point.visitors; $0.visits = point.visits }
+                }
+            }
+        }
+    }
+
+    func realtime(request: Request<Footfall_V1_SiteRequest>, context: ServerContext) async throws -> Response<Footfall_V1_RealtimeReply> {
+        respond(request, right: .read, site: request.message.site) { _, site, principal in
+            let snapshot = try Realtime.snapshot(site: site, node: node, showVisitorIDs: principal.may(.visitors, on: site))
+            let json = try PublicServiceHandler.json(snapshot)
+            return .with { $0.json = json }
+        }
+    }
+
+    func exportVisitor(request: Request<Footfall_V1_VisitorRequest>, context: ServerContext) async throws -> Response<Footfall_V1_VisitorExportReply> {
+        respond(request, right: .visitors, site: request.message.site) { message, site, _ in
+            let export = try VisitorExport(node: node, site: site, visitor: try visitor(message.visitor))
+            let json = try PublicServiceHandler.json(export)
+            return .with { $0.json = json }
+        }
+    }
+
+    func erase(request: Request<Footfall_V1_EraseRequest>, context: ServerContext) async throws -> Response<Footfall_V1_ErasureReceipt> {
+        respond(request, right: .erase, site: request.message.site) { message, site, _ in
+            let subject: VisitorID
+            switch message.subject {
+            case .visitor(let hex)?: subject = try visitor(hex)
+            case .clientID(let clientID)? where !clientID.isEmpty: subject = VisitorID.consented(site: site.id, clientID: clientID)
+            default:
+                throw APIError.badRequest("name the visitor by visitor id or client_id (the tracker's consented id); a cookieless visitor cannot be singled out")
+            }
+            return PublicServiceHandler.receipt(ErasureReceipt(try node.erase(site: site.id, visitor: subject)))
+        }
+    }
+
+    func erasureStatus(request: Request<Footfall_V1_VisitorRequest>, context: ServerContext) async throws -> Response<Footfall_V1_ErasureReceipt> {
+        respond(request, right: .erase, site: request.message.site) { message, site, _ in
+            guard let record = try node.store.erasureRecord(site: site.id, visitor: try visitor(message.visitor)) else {
+                throw APIError.notFound("no erasure of that visitor on this site")
+            }
+            return PublicServiceHandler.receipt(ErasureReceipt(record))
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Authenticates the call's bearer token, authorizes `right` on the named site, runs `body`,
+    /// and turns the HTTP layer's errors into the matching gRPC status.
+    private func respond<In: Sendable, Out: Sendable>(
+        _ request: Request<In>, right: SiteRight, site raw: String, _ body: (In, Site, Principal) throws -> Out
+    ) -> Response<Out> {
+        do {
+            guard let header = request.metadata[stringValues: "authorization"].first(where: { _ in true }) else {
+                throw APIError.unauthorized
+            }
+            let principal = try node.principal(authorization: header)
+            let site = try node.authorizedSite(named: raw, for: principal, right: right)
+            return Response(message: try body(request.message, site, principal))
+        } catch let error as APIError {
+            return Response(error: RPCError(code: PublicServiceHandler.code(for: error.status), message: error.message))
+        } catch {
+            node.logger.error("public gRPC call failed", metadata: ["grpc.method": "\(In.self)", "error": "\(error)"])
+            return Response(error: RPCError(code: .internalError, message: "internal error"))
+        }
+    }
+
+    private func scope(_ request: Footfall_V1_ReportRequest, _ site: Site) throws -> ReportScope {
+        try ReportScope(site: site, from: request.from.isEmpty ? nil : request.from, to: request.to.isEmpty ? nil : request.to,
+                        filters: request.filters.map { ($0.key, $0.value) }, nowMs: node.clock.nowMs)
+    }
+
+    private func visitor(_ hex: String) throws -> VisitorID {
+        guard let visitor = VisitorID(hex: hex) else { throw APIError.badRequest("a visitor id is 16 hex digits") }
+        return visitor
+    }
+
+    static func json(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(value)
+    }
+
+    static func receipt(_ receipt: ErasureReceipt) -> Footfall_V1_ErasureReceipt {
+        .with {
+            $0.status = receipt.status
+            $0.requestID = receipt.requestID ?? ""
+            $0.site = receipt.site
+            $0.visitor = receipt.visitor ?? ""
+            $0.erasedAtMs = receipt.erasedAtMs ?? 0
+            $0.deletedEvents = receipt.deletedEvents
+            $0.replicas = receipt.replicas.map { replica in .with { $0.node = replica.node; $0.confirmedAtMs = replica.confirmedAtMs } }
+            $0.note = receipt.note ?? ""
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> RPCError.Code {
+        switch status {
+        case .badRequest: .invalidArgument
+        case .unauthorized: .unauthenticated
+        case .forbidden: .permissionDenied
+        case .notFound: .notFound
+        case .conflict: .alreadyExists
+        case .tooManyRequests: .resourceExhausted
+        case .serviceUnavailable: .unavailable
+        default: .internalError
+        }
+    }
+}
+
+/// Serves the public gRPC service next to HTTP: with the node's HTTPS certificate when it has
+/// one, otherwise in plain text, which (like plain HTTP) is allowed on loopback only.
+struct PublicGRPCService: Service {
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+
+    init(node: Node, port: Int) throws {
+        let configuration = node.configuration
+        let security: HTTP2ServerTransport.Posix.TransportSecurity
+        if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
+            security = .tls(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .file(path: key, format: .pem))
+        } else {
+            security = .plaintext
+        }
+        let host = configuration.httpHost == "localhost" ? "127.0.0.1" : configuration.httpHost
+        server = GRPCServer(
+            transport: HTTP2ServerTransport.Posix(
+                address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
+                transportSecurity: security),
+            services: [PublicServiceHandler(node: node)])
+    }
+
+    func run() async throws {
+        let server = server
+        try await withGracefulShutdownHandler {
+            try await server.serve()
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
+    }
+}
