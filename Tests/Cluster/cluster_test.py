@@ -18,6 +18,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -261,6 +263,36 @@ def refusal_checks(cluster, node_pb2, node_pb2_grpc):
     # The client checks the server's identity too: node-1's certificate does not name node-2.
     reply, code = call("ClusterStatus", status, "admin", server_name="node-2.node.footfall")
     check(reply is None and code == grpc.StatusCode.UNAVAILABLE, f"expecting node-2 at node-1's address fails the handshake ({code})")
+    # TLS 1.3 only: with the same valid operator certificate, a TLS 1.2 connection is closed as
+    # soon as the client sends its first bytes, before any request reaches gRPC.
+    open13 = connection_stays_open(cluster, target, ssl.TLSVersion.TLSv1_3)
+    open12 = connection_stays_open(cluster, target, ssl.TLSVersion.TLSv1_2)
+    check(open13, "positive control: a TLS 1.3 connection stays open after the HTTP/2 preface")
+    check(not open12, "a TLS 1.2 connection is closed by the node after the client's first bytes")
+
+
+def connection_stays_open(cluster, target, version):
+    """Whether the node keeps a connection open for 2 s after the client's HTTP/2 preface."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = context.maximum_version = version
+    context.check_hostname = False
+    context.load_verify_locations(os.path.join(cluster.certs, "ca.pem"))
+    context.load_cert_chain(os.path.join(cluster.certs, "admin.pem"), os.path.join(cluster.certs, "admin-key.pem"))
+    context.set_alpn_protocols(["h2"])
+    host, port = target.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="node-1.node.footfall") as tls:
+                # Connection preface, then an empty SETTINGS frame.
+                tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+                tls.settimeout(2)
+                while tls.recv(4096):
+                    pass
+                return False  # end of stream: the node closed it
+    except (socket.timeout, TimeoutError):
+        return True
+    except (OSError, ssl.SSLError):
+        return False
 
 
 def false_positive_check(cluster, seconds):
