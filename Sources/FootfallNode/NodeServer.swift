@@ -90,7 +90,8 @@ struct MaintenanceService: Service {
                 } catch {
                     node.logger.error("maintenance failed", metadata: ["error": "\(error)"])
                 }
-                try await Task.sleep(for: NodeServer.maintenanceInterval)
+                // Cancelled at shutdown: the loop ends instead of failing the service group.
+                try? await Task.sleep(for: NodeServer.maintenanceInterval)
             }
         }
     }
