@@ -77,9 +77,14 @@ enum GossipWire {
 
     /// Updates in one message at most: a full state of a thousand-member cluster fits easily.
     static let updatesMax = 4096
+    /// Incarnations and ownership versions above this are not plausible (one refutation a
+    /// millisecond for a hundred million years stays below it), and leave room for the +1 of a
+    /// refutation or a ring change, and for summing versions into a ring epoch, without overflow.
+    static let counterMax: UInt64 = 1 << 52
 
     static func decode(_ wire: Footfall_V1_GossipEnvelope) throws -> Membership.Envelope {
         guard wire.hasFrom else { throw Malformed(description: "envelope without a sender") }
+        guard wire.incarnation <= counterMax else { throw Malformed(description: "implausible incarnation") }
         let from = try decode(wire.from)
         let message: Membership.Message
         switch wire.message {
@@ -105,6 +110,7 @@ enum GossipWire {
 
     static func decode(_ wire: Footfall_V1_MemberRecord) throws -> Membership.MemberRecord {
         guard wire.hasMember else { throw Malformed(description: "member record without a member") }
+        guard wire.incarnation <= counterMax else { throw Malformed(description: "implausible incarnation") }
         return Membership.MemberRecord(member: try decode(wire.member), incarnation: wire.incarnation, status: try decode(wire.status))
     }
 
@@ -139,6 +145,7 @@ enum GossipWire {
                 return .liveness(try decode(liveness.record), origin: liveness.origin)
             case .ownership(let record)?:
                 guard ClusterIdentity.isValidName(record.name) else { throw Malformed(description: "invalid name in ownership record") }
+                guard record.version <= counterMax else { throw Malformed(description: "implausible ownership version") }
                 return .ownership(Membership.OwnershipRecord(name: record.name, state: try decode(record.state), version: record.version))
             case nil:
                 throw Malformed(description: "empty gossip update")
