@@ -83,8 +83,12 @@ import Testing
             }
             for source in sources { #expect(!responses.contains(source)) }
         }
-        let (summary) = try t.node.reports.summary(ReportScope(site: owner.site, range: TimeRange(startMs: 0, endMs: t.clock.nowMs + 1)), nowMs: t.clock.nowMs)
-        #expect(summary.visitors == 25, "every source counted as its own visitor")
+        // Exact distinct ids from the raw events: the rollup's HyperLogLog may merge two of 25 ids
+        // into one register (about a 2 % chance per run), so it cannot be held to 25 exactly.
+        var visitorIDs = Set<VisitorID>()
+        try t.node.store.events(site: owner.site.id, in: TimeRange(startMs: 0, endMs: t.clock.nowMs + 1), nowMs: t.clock.nowMs,
+                                retention: owner.site.retention) { visitorIDs.insert($0.visitor); return true }
+        #expect(visitorIDs.count == 25, "every source counted as its own visitor")
         #expect(try t.contains(Array("127.250.250.250".utf8)), "positive control")
         for source in sources {
             #expect(try !t.contains(Array(source.utf8)), "\(source) as text")
