@@ -91,7 +91,8 @@ let package = Package(
         ),
 
         .testTarget(name: "FootfallModelTests", dependencies: ["FootfallModel"]),
-        .testTarget(name: "FootfallProtocolsTests", dependencies: ["FootfallProtocols", "FootfallModel"]),
+        // The replication simulation runs the real EventStore over the in-memory store.
+        .testTarget(name: "FootfallProtocolsTests", dependencies: ["FootfallProtocols", "FootfallModel", "FootfallStorage"]),
         .testTarget(name: "FootfallStorageTests", dependencies: ["FootfallStorage", "FootfallModel"]),
         .testTarget(
             name: "FootfallNodeTests",

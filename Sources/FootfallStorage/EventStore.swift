@@ -193,40 +193,42 @@ public final class EventStore: Sendable {
 
     // MARK: Erasure
 
-    /// Deletes every stored event, index entry and CRM record of a visitor, keeps an erasure record
-    /// that fences their past events for good, and compacts the affected ranges so the data is
-    /// physically gone from the files. Rollups stay: they hold no personal data.
+    /// Deletes every stored event (at or before the fence), index entry and CRM record of a
+    /// visitor, keeps an erasure record that fences those events for good, and compacts the
+    /// affected ranges so the data is physically gone from the files. Rollups stay: they hold no
+    /// personal data. Applying the same erasure again (a replayed hint, a repair) changes nothing.
     ///
-    /// - Parameter fenceMs: events of the visitor at or before this time are refused for good.
-    ///   Callers pass at least `nowMs` plus how far ahead a client clock may be, so a retry of a
-    ///   hit stamped slightly in the future cannot return.
+    /// - Parameter fenceMs: events of the visitor at or before this time are deleted and refused
+    ///   for good; later ones are new data (fresh consent). The coordinator picks it, so every
+    ///   replica fences alike: at least `nowMs` plus how far ahead a client clock may be, so a
+    ///   retry of a hit stamped slightly in the future cannot return.
     public func erase(site: SiteID, visitor: VisitorID, requestID: String, node: String, nowMs: Int64, fenceMs: Int64) throws -> ErasureRecord {
         let (record, days) = try writeLock.withLock { _ -> (ErasureRecord, ClosedRange<Day>) in
+            let previous = try erasureRecord(site: site, visitor: visitor)
+            let fence = max(fenceMs, previous?.erasedAtMs ?? .min)
             var batch = WriteBatch()
             var deleted: Int64 = 0
-            var latestMs = fenceMs
             // Retention removes whole days older than the longest plan, so this span covers every
-            // day that can still hold the visitor's events.
-            let days = Day(containing: nowMs).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fenceMs).advanced(by: 1)
+            // day that can still hold the visitor's fenced events.
+            let days = Day(containing: min(nowMs, fence)).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fence)
             for day in days {
                 try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, _ in
-                    guard let id = StorageKeys.eventID(fromEventKey: key) else { return true }
+                    guard let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs <= fence else { return true }
                     batch.delete(.visitors, key)
                     batch.delete(.events, StorageKeys.event(site, id))
-                    latestMs = max(latestMs, id.timestampMs)
                     deleted += 1
                     return true
                 }
             }
             batch.delete(.crm, StorageKeys.visitor(site, visitor))
-            let previous = try erasureRecord(site: site, visitor: visitor)
+            let sameRequest = previous?.requestID == requestID
             let record = ErasureRecord(
-                requestID: requestID, site: site, visitor: visitor,
-                erasedAtMs: max(latestMs, previous?.erasedAtMs ?? 0), deletedEvents: deleted,
-                confirmations: [.init(node: node, confirmedAtMs: nowMs)])
+                requestID: requestID, site: site, visitor: visitor, erasedAtMs: fence,
+                deletedEvents: deleted + (sameRequest ? previous!.deletedEvents : 0),
+                confirmations: sameRequest ? previous!.confirmations : [.init(node: node, confirmedAtMs: nowMs)])
             batch.put(.erasures, StorageKeys.visitor(site, visitor), record.encoded)
             try kv.write(batch, sync: true)
-            fences.withLock { $0[SiteVisitor(site: site, visitor: visitor)] = record.erasedAtMs }
+            fences.withLock { $0[SiteVisitor(site: site, visitor: visitor)] = fence }
             return (record, days)
         }
         // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
@@ -283,6 +285,60 @@ public final class EventStore: Sendable {
             try kv.write(batch, sync: true)
             for family in [ColumnFamily.events, .visitors, .rollups, .erasures, .crm] { try kv.compact(family, from: prefix, to: end) }
             fences.withLock { $0 = $0.filter { $0.key.site != site } }
+        }
+    }
+
+    // MARK: Anti-entropy
+
+    /// Digests of the site's stored event ids with timestamps in [fromMs, untilMs), per UTC day
+    /// and slice (`EventSetDigest.slicesPerDay`): the leaves of the anti-entropy tree. Reads keys
+    /// only as far as the KV layer allows; nothing is decoded.
+    public func digests(site: SiteID, fromMs: Int64, untilMs: Int64) throws -> [Day: [EventSetDigest]] {
+        var out = [Day: [EventSetDigest]]()
+        try scanIDs(site: site, fromMs: fromMs, untilMs: untilMs) { id in
+            out[Day(containing: id.timestampMs), default: Array(repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)][
+                EventSetDigest.slice(of: id)].insert(id)
+        }
+        return out
+    }
+
+    /// The ids in one slice of one day, within [fromMs, untilMs), sorted.
+    public func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) throws -> [EventID] {
+        var out = [EventID]()
+        try scanIDs(site: site, fromMs: max(fromMs, day.startMs), untilMs: min(untilMs, day.advanced(by: 1).startMs)) { id in
+            if EventSetDigest.slice(of: id) == slice { out.append(id) }
+        }
+        return out.sorted()
+    }
+
+    /// The stored events with these ids (those the store holds and an erasure does not fence),
+    /// as stored: ready to be applied on another replica.
+    public func storedEvents(site: SiteID, ids: [EventID]) throws -> [Event] {
+        let fenceSnapshot = fences.withLock { $0 }
+        return try ids.compactMap { id in
+            guard let value = try kv.get(.events, StorageKeys.event(site, id)) else { return nil }
+            let event = try EventCodec.decode(value)
+            return isVisible(event, cutoffMs: .min, fences: fenceSnapshot) ? event : nil
+        }
+    }
+
+    /// Every erasure record of a site, so replicas can exchange them before any event.
+    public func erasureRecords(site: SiteID) throws -> [ErasureRecord] {
+        var out = [ErasureRecord]()
+        try kv.scan(.erasures, prefix: StorageKeys.sitePrefix(site)) { _, value in
+            out.append(try ErasureRecord(encoded: value))
+            return true
+        }
+        return out
+    }
+
+    private func scanIDs(site: SiteID, fromMs: Int64, untilMs: Int64, _ body: (EventID) -> Void) throws {
+        guard fromMs < untilMs else { return }
+        let from = StorageKeys.eventDay(site, Day(containing: fromMs)) + StorageKeys.millisecondPrefix(fromMs)
+        let to = StorageKeys.eventDay(site, Day(containing: untilMs - 1)) + StorageKeys.millisecondPrefix(untilMs)
+        try kv.scan(.events, from: from, to: to, reverse: false) { key, _ in
+            if let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs >= fromMs, id.timestampMs < untilMs { body(id) }
+            return true
         }
     }
 

@@ -1,0 +1,128 @@
+import FootfallModel
+
+/// One replica of a site as anti-entropy sees it: the node's own store, or a peer over the wire.
+public protocol RepairReplica: Sendable {
+    var name: String { get }
+    func erasures(site: SiteID) async throws -> [Replication.ErasureOrder]
+    /// Per-day slice digests of the ids in [fromMs, untilMs) (`EventStore.digests`).
+    func digests(site: SiteID, fromMs: Int64, untilMs: Int64) async throws -> [Day: [EventSetDigest]]
+    func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) async throws -> [EventID]
+    func events(site: SiteID, ids: [EventID]) async throws -> [Event]
+    /// Applies what the other replica had, idempotently, through the same rules as any write
+    /// (erasure fence, retention cutoff, duplicates).
+    func apply(_ payload: Replication.Payload) async throws
+}
+
+extension Replication {
+    /// Replicas of a site compare a digest tree — site root, then (site, day), then 16 slices of
+    /// each day — and exchange only the slices that differ: erasure records first, so a fence is in
+    /// place before any event streams, then the events each side lacks, in both directions.
+    ///
+    /// Both sides compare the same window: from the site's retention cutoff (so repair never
+    /// streams back an expired event) to `settleMs` before the session's time (writes still in
+    /// flight are not mistaken for gaps).
+    public enum AntiEntropy {
+        /// Events per `events`/`apply` exchange.
+        public static let streamBatch = 500
+
+        public struct Outcome: Hashable, Sendable {
+            public var slicesCompared = 0
+            public var slicesDiffering = 0
+            public var eventsPulled = 0
+            public var eventsPushed = 0
+            public var erasuresPulled = 0
+            public var erasuresPushed = 0
+
+            public init() {}
+
+            public mutating func add(_ other: Outcome) {
+                slicesCompared += other.slicesCompared
+                slicesDiffering += other.slicesDiffering
+                eventsPulled += other.eventsPulled
+                eventsPushed += other.eventsPushed
+                erasuresPulled += other.erasuresPulled
+                erasuresPushed += other.erasuresPushed
+            }
+
+            public var transferred: Int { eventsPulled + eventsPushed + erasuresPulled + erasuresPushed }
+        }
+
+        /// Makes `local` and `remote` hold the same events and erasures of `site` in [fromMs, untilMs).
+        public static func repair(site: SiteID, fromMs: Int64, untilMs: Int64,
+                                  local: some RepairReplica, remote: some RepairReplica) async throws -> Outcome {
+            var outcome = Outcome()
+            let mine = try await local.erasures(site: site), theirs = try await remote.erasures(site: site)
+            for order in erasuresToApply(have: mine, other: theirs) {
+                try await local.apply(.erasure(order))
+                outcome.erasuresPulled += 1
+            }
+            for order in erasuresToApply(have: theirs, other: mine) {
+                try await remote.apply(.erasure(order))
+                outcome.erasuresPushed += 1
+            }
+            guard fromMs < untilMs else { return outcome }
+            let localTree = try await local.digests(site: site, fromMs: fromMs, untilMs: untilMs)
+            let remoteTree = try await remote.digests(site: site, fromMs: fromMs, untilMs: untilMs)
+            if root(localTree) == root(remoteTree) { return outcome }
+            for day in differing(dayRoots(localTree), dayRoots(remoteTree)) {
+                let empty = Array(repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)
+                let a = localTree[day] ?? empty, b = remoteTree[day] ?? empty
+                for slice in 0..<EventSetDigest.slicesPerDay {
+                    outcome.slicesCompared += 1
+                    guard a[slice] != b[slice] else { continue }
+                    outcome.slicesDiffering += 1
+                    let (localLacks, remoteLacks) = missing(
+                        have: try await local.eventIDs(site: site, day: day, slice: slice, fromMs: fromMs, untilMs: untilMs),
+                        other: try await remote.eventIDs(site: site, day: day, slice: slice, fromMs: fromMs, untilMs: untilMs))
+                    outcome.eventsPulled += try await stream(site, localLacks, from: remote, to: local)
+                    outcome.eventsPushed += try await stream(site, remoteLacks, from: local, to: remote)
+                }
+            }
+            return outcome
+        }
+
+        private static func stream(_ site: SiteID, _ ids: [EventID], from source: some RepairReplica,
+                                   to sink: some RepairReplica) async throws -> Int {
+            var moved = 0
+            var start = 0
+            while start < ids.count {
+                let batch = Array(ids[start..<min(ids.count, start + streamBatch)])
+                let events = try await source.events(site: site, ids: batch)
+                if !events.isEmpty { try await sink.apply(.events(events)) }
+                moved += events.count
+                start += batch.count
+            }
+            return moved
+        }
+
+        /// The digest of a whole tree.
+        public static func root(_ tree: [Day: [EventSetDigest]]) -> EventSetDigest {
+            var root = EventSetDigest()
+            for slices in tree.values { for slice in slices { root.absorb(slice) } }
+            return root
+        }
+
+        public static func dayRoots(_ tree: [Day: [EventSetDigest]]) -> [Day: EventSetDigest] {
+            tree.mapValues { slices in slices.reduce(into: EventSetDigest()) { $0.absorb($1) } }
+        }
+
+        /// Keys whose digests differ, a key one side lacks included, in order.
+        public static func differing<Key: Hashable & Comparable>(_ a: [Key: EventSetDigest], _ b: [Key: EventSetDigest]) -> [Key] {
+            Set(a.keys).union(b.keys).filter { a[$0] ?? EventSetDigest() != b[$0] ?? EventSetDigest() }.sorted()
+        }
+
+        /// What each side lacks, given both sides' sorted id lists.
+        public static func missing(have: [EventID], other: [EventID]) -> (iLack: [EventID], otherLacks: [EventID]) {
+            let mine = Set(have), theirs = Set(other)
+            return (other.filter { !mine.contains($0) }, have.filter { !theirs.contains($0) })
+        }
+
+        /// The orders in `other` that `have` lacks or holds with an earlier fence.
+        public static func erasuresToApply(have: [ErasureOrder], other: [ErasureOrder]) -> [ErasureOrder] {
+            var fences = [VisitorID: Int64]()
+            for order in have { fences[order.visitor] = max(fences[order.visitor] ?? .min, order.fenceMs) }
+            return other.filter { order in (fences[order.visitor] ?? .min) < order.fenceMs }
+                .sorted { ($0.visitor.rawValue, $0.fenceMs) < ($1.visitor.rawValue, $1.fenceMs) }
+        }
+    }
+}

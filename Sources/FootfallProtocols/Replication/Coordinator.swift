@@ -1,0 +1,400 @@
+import FootfallModel
+
+extension Replication {
+    /// The coordinator side of replication on one node, as a pure state machine: client writes and
+    /// erasures in, messages to replicas and durable hints out. No clock reads, no I/O; the shell
+    /// (or the simulated cluster) delivers messages, persists hints and answers clients.
+    ///
+    /// - A write is split by replica set (the ring's preference list of each event's site) and
+    ///   sent to every live replica; it succeeds once each set reached the consistency level.
+    ///   **A hint never counts toward it**: a replica that is down, fails or times out gets a
+    ///   durable hint, replayed when membership says it is alive again.
+    /// - A hint older than the hint window is dropped and its target recorded as having a gap, as
+    ///   is a target whose hint would overflow the store; the target is told to repair before it
+    ///   serves reads. Erasure hints never expire.
+    /// - An erasure goes to every replica of the site (hinted where one is down) and first purges
+    ///   the visitor's events from the hint store.
+    public struct Coordinator: Sendable {
+        public let myself: String
+        public let settings: Settings
+        public private(set) var ring: Ring
+        /// Members membership holds alive; the coordinator itself always is.
+        public private(set) var alive: Set<String>
+        public private(set) var hints: [UInt64: Hint] = [:]
+        public private(set) var gaps: Set<String>
+        public private(set) var hintedEvents = 0
+
+        private var nextID: UInt64
+        private var writes: [UInt64: ClientWrite] = [:]
+        private var groups: [UInt64: WriteGroup] = [:]
+        private var erasures: [UInt64: ErasureRound] = [:]
+        /// What each outstanding message id stands for.
+        private var outstanding: [UInt64: Outstanding] = [:]
+        private var hintQueues: [String: [UInt64]] = [:]
+        /// Targets with a replay or gap notice in flight, and when it times out.
+        private var busyUntil: [String: Int64] = [:]
+
+        private enum Outstanding: Hashable {
+            case write(group: UInt64, replica: String, deadlineMs: Int64)
+            case erasure(round: UInt64, replica: String)
+            case replay(hint: UInt64, target: String)
+            case gapNotice(target: String)
+        }
+
+        private struct ClientWrite {
+            var undecidedGroups: Int
+            var failure: WriteOutcome?
+        }
+
+        private struct WriteGroup {
+            var request: UInt64
+            var replicas: [String]
+            var events: [Event]
+            var required: Int
+            var acknowledged: Set<String> = []
+            var answered: Set<String> = []
+            var deadlineMs: Int64
+            var decided = false
+        }
+
+        private struct ErasureRound {
+            var order: ErasureOrder
+            var waiting: Set<String>
+            var deadlineMs: Int64
+        }
+
+        /// - Parameters:
+        ///   - hints, gaps: what the previous process persisted.
+        ///   - idSeed: random, so message ids of a restarted process do not meet the old ones.
+        public init(myself: String, settings: Settings, ring: Ring, alive: Set<String>,
+                    hints: [Hint] = [], gaps: Set<String> = [], idSeed: UInt64) {
+            self.myself = myself
+            self.settings = settings
+            self.ring = ring
+            self.alive = alive.union([myself])
+            self.gaps = gaps
+            nextID = max(idSeed >> 2, (hints.map(\.id).max() ?? 0) + 1)
+            for hint in hints.sorted(by: { $0.id < $1.id }) { remember(hint) }
+        }
+
+        // MARK: Inputs
+
+        /// A client's write of `events` (any sites) under `request`, answered by `.writeFinished`.
+        public mutating func write(request: UInt64, events: [Event], consistency: Consistency, nowMs: Int64) -> [Action] {
+            var bySet = [[String]: [Event]]()
+            for event in events {
+                bySet[ring.preferenceList(for: event.site, replicationFactor: settings.replicationFactor), default: []].append(event)
+            }
+            let sets = bySet.keys.sorted { $0.joined(separator: ",") < $1.joined(separator: ",") }
+            for replicas in sets {
+                let required = consistency.required(replicas: replicas.count)
+                let live = replicas.filter(alive.contains).count
+                if live < required || replicas.isEmpty {
+                    return [.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)))]
+                }
+            }
+            guard !sets.isEmpty else { return [.writeFinished(request: request, .succeeded)] }
+            writes[request] = ClientWrite(undecidedGroups: sets.count)
+            var actions = [Action]()
+            for replicas in sets {
+                let groupID = makeID()
+                var group = WriteGroup(request: request, replicas: replicas, events: bySet[replicas]!,
+                                       required: consistency.required(replicas: replicas.count),
+                                       deadlineMs: nowMs + settings.writeTimeoutMs)
+                for replica in replicas {
+                    if alive.contains(replica) {
+                        let id = makeID()
+                        outstanding[id] = .write(group: groupID, replica: replica, deadlineMs: group.deadlineMs)
+                        actions.append(.send(to: replica, .apply(id: id, .events(group.events))))
+                    } else {
+                        group.answered.insert(replica)
+                        actions += hint(.events(group.events), for: replica, nowMs: nowMs)
+                    }
+                }
+                groups[groupID] = group
+            }
+            return actions
+        }
+
+        /// Erases a visitor on every replica of the site, answered by `.erasureFinished`.
+        public mutating func erase(_ order: ErasureOrder, nowMs: Int64) -> [Action] {
+            var actions = purgeHints(of: order)
+            let replicas = ring.preferenceList(for: order.site, replicationFactor: settings.replicationFactor)
+            let roundID = makeID()
+            var round = ErasureRound(order: order, waiting: Set(replicas), deadlineMs: nowMs + settings.writeTimeoutMs)
+            for replica in replicas {
+                if alive.contains(replica) {
+                    let id = makeID()
+                    outstanding[id] = .erasure(round: roundID, replica: replica)
+                    actions.append(.send(to: replica, .apply(id: id, .erasure(order))))
+                } else {
+                    round.waiting.remove(replica)
+                    actions += hint(.erasure(order), for: replica, nowMs: nowMs)
+                }
+            }
+            let hinted = replicas.filter { !alive.contains($0) }
+            if round.waiting.isEmpty {
+                actions.append(.erasureFinished(requestID: order.requestID, pending: hinted))
+            } else {
+                erasures[roundID] = round
+            }
+            return actions
+        }
+
+        /// A message from another node (acknowledgements; requests to apply go to the store).
+        public mutating func receive(_ message: Message, from sender: String, nowMs: Int64) -> [Action] {
+            guard case .ack(let id, let atMs) = message, let what = outstanding[id] else { return [] }
+            switch what {
+            case .write(let groupID, let replica, _):
+                guard replica == sender else { return [] }
+                outstanding[id] = nil
+                return answer(group: groupID, replica: replica, acknowledged: true, nowMs: nowMs)
+            case .erasure(let roundID, let replica):
+                guard replica == sender else { return [] }
+                outstanding[id] = nil
+                guard var round = erasures[roundID] else { return [] }
+                round.waiting.remove(replica)
+                erasures[roundID] = round
+                let confirmed = Action.erasureConfirmed(requestID: round.order.requestID, replica: replica, atMs: atMs)
+                return [confirmed] + (round.waiting.isEmpty ? finishErasure(roundID) : [])
+            case .replay(let hintID, let target):
+                guard target == sender else { return [] }
+                outstanding[id] = nil
+                busyUntil[target] = nil
+                var actions = [Action]()
+                if let hint = forget(hintID) {
+                    actions.append(.deleteHint(id: hintID))
+                    if case .erasure(let order) = hint.payload {
+                        actions.append(.erasureConfirmed(requestID: order.requestID, replica: target, atMs: atMs))
+                    }
+                }
+                return actions + sendDue(nowMs: nowMs)
+            case .gapNotice(let target):
+                guard target == sender else { return [] }
+                outstanding[id] = nil
+                busyUntil[target] = nil
+                gaps.remove(target)
+                return [.clearGap(target: target)] + sendDue(nowMs: nowMs)
+            }
+        }
+
+        /// The shell could not deliver message `id` (connection refused, RPC error).
+        public mutating func failed(_ id: UInt64, nowMs: Int64) -> [Action] {
+            guard let what = outstanding.removeValue(forKey: id) else { return [] }
+            switch what {
+            case .write(let groupID, let replica, _):
+                return answer(group: groupID, replica: replica, acknowledged: false, nowMs: nowMs)
+            case .erasure(let roundID, let replica):
+                guard var round = erasures[roundID] else { return [] }
+                round.waiting.remove(replica)
+                erasures[roundID] = round
+                var actions = hint(.erasure(round.order), for: replica, nowMs: nowMs)
+                if round.waiting.isEmpty { actions += finishErasure(roundID) }
+                return actions
+            case .replay(_, let target), .gapNotice(let target):
+                busyUntil[target] = nowMs + settings.hintRetryMs
+                return []
+            }
+        }
+
+        /// A new view from membership: the ring (ownership) and which members are alive.
+        public mutating func update(ring: Ring, alive: Set<String>, nowMs: Int64) -> [Action] {
+            self.ring = ring
+            self.alive = alive.union([myself])
+            return retargetHintsOfRemovedMembers(nowMs: nowMs) + sendDue(nowMs: nowMs)
+        }
+
+        /// Timeouts, hint expiry and replays due at `nowMs`.
+        public mutating func tick(nowMs: Int64) -> [Action] {
+            var actions = [Action]()
+            for (id, what) in outstanding.sorted(by: { $0.key < $1.key }) {
+                if case .write(let groupID, let replica, let deadline) = what, deadline <= nowMs {
+                    outstanding[id] = nil
+                    actions += answer(group: groupID, replica: replica, acknowledged: false, nowMs: nowMs)
+                }
+            }
+            for (roundID, round) in erasures.sorted(by: { $0.key < $1.key }) where round.deadlineMs <= nowMs {
+                for replica in round.waiting.sorted() { actions += hint(.erasure(round.order), for: replica, nowMs: nowMs) }
+                outstanding = outstanding.filter {
+                    if case .erasure(let r, _) = $0.value { return r != roundID }
+                    return true
+                }
+                actions += finishErasure(roundID)
+            }
+            for (target, until) in busyUntil where until <= nowMs {
+                busyUntil[target] = nil
+                outstanding = outstanding.filter {
+                    switch $0.value {
+                    case .replay(_, let t), .gapNotice(let t): return t != target
+                    default: return true
+                    }
+                }
+            }
+            actions += expireHints(nowMs: nowMs)
+            return actions + sendDue(nowMs: nowMs)
+        }
+
+        /// When the coordinator next needs a tick (a deadline or a replay retry), if ever.
+        public var nextDeadlineMs: Int64? {
+            var deadlines = busyUntil.values.map { $0 }
+            deadlines += groups.values.map(\.deadlineMs)
+            deadlines += erasures.values.map(\.deadlineMs)
+            if let oldest = hints.values.lazy.filter({ $0.payload.eventCount > 0 }).map(\.createdMs).min() {
+                deadlines.append(oldest + settings.hintWindowMs)
+            }
+            return deadlines.min()
+        }
+
+        /// Writes the client still waits for.
+        public var pendingWrites: Int { writes.count }
+
+        // MARK: Internals
+
+        private mutating func makeID() -> UInt64 {
+            nextID &+= 1
+            return nextID
+        }
+
+        private mutating func answer(group groupID: UInt64, replica: String, acknowledged: Bool, nowMs: Int64) -> [Action] {
+            guard var group = groups[groupID] else { return [] }
+            var actions = [Action]()
+            group.answered.insert(replica)
+            if acknowledged {
+                group.acknowledged.insert(replica)
+            } else {
+                actions += hint(.events(group.events), for: replica, nowMs: nowMs)
+            }
+            if !group.decided {
+                if group.acknowledged.count >= group.required {
+                    group.decided = true
+                    actions += decide(request: group.request, failure: nil)
+                } else if group.replicas.count - group.answered.count + group.acknowledged.count < group.required {
+                    group.decided = true
+                    actions += decide(request: group.request,
+                                      failure: .failed(acknowledged: group.acknowledged.count, required: group.required))
+                }
+            }
+            groups[groupID] = group.answered.count == group.replicas.count ? nil : group
+            return actions
+        }
+
+        private mutating func decide(request: UInt64, failure: WriteOutcome?) -> [Action] {
+            guard var write = writes[request] else { return [] }
+            write.undecidedGroups -= 1
+            write.failure = write.failure ?? failure
+            if write.undecidedGroups == 0 {
+                writes[request] = nil
+                return [.writeFinished(request: request, write.failure ?? .succeeded)]
+            }
+            writes[request] = write
+            return []
+        }
+
+        private mutating func finishErasure(_ roundID: UInt64) -> [Action] {
+            guard let round = erasures.removeValue(forKey: roundID) else { return [] }
+            let hinted = hints.values.filter { $0.payload == .erasure(round.order) }.map(\.target)
+            return [.erasureFinished(requestID: round.order.requestID, pending: Set(hinted).sorted())]
+        }
+
+        /// Stores a hint for `target`, or records a gap when the store is full.
+        private mutating func hint(_ payload: Payload, for target: String, nowMs: Int64) -> [Action] {
+            if payload.eventCount > 0, hintedEvents + payload.eventCount > settings.hintCapacityEvents {
+                return recordGap(target)
+            }
+            let hint = Hint(id: makeID(), target: target, createdMs: nowMs, payload: payload)
+            remember(hint)
+            return [.persistHint(hint)]
+        }
+
+        private mutating func recordGap(_ target: String) -> [Action] {
+            gaps.insert(target).inserted ? [.recordGap(target: target)] : []
+        }
+
+        private mutating func remember(_ hint: Hint) {
+            if let old = hints[hint.id] { hintedEvents -= old.payload.eventCount } else { hintQueues[hint.target, default: []].append(hint.id) }
+            hints[hint.id] = hint
+            hintedEvents += hint.payload.eventCount
+        }
+
+        private mutating func forget(_ id: UInt64) -> Hint? {
+            guard let hint = hints.removeValue(forKey: id) else { return nil }
+            hintedEvents -= hint.payload.eventCount
+            hintQueues[hint.target]?.removeAll { $0 == id }
+            if hintQueues[hint.target]?.isEmpty == true { hintQueues[hint.target] = nil }
+            return hint
+        }
+
+        /// Removes the erased visitor's events from every hint, so no copy waits anywhere.
+        private mutating func purgeHints(of order: ErasureOrder) -> [Action] {
+            var actions = [Action]()
+            for id in hints.keys.sorted() {
+                guard var hint = hints[id], case .events(let events) = hint.payload, events.contains(where: order.covers) else { continue }
+                let kept = events.filter { !order.covers($0) }
+                if kept.isEmpty {
+                    _ = forget(id)
+                    actions.append(.deleteHint(id: id))
+                } else {
+                    hint.payload = .events(kept)
+                    remember(hint)
+                    actions.append(.persistHint(hint))
+                }
+            }
+            return actions
+        }
+
+        private mutating func expireHints(nowMs: Int64) -> [Action] {
+            var actions = [Action]()
+            for (id, hint) in hints.sorted(by: { $0.key < $1.key })
+            where hint.payload.eventCount > 0 && hint.createdMs + settings.hintWindowMs <= nowMs {
+                _ = forget(id)
+                actions.append(.deleteHint(id: id))
+                actions += recordGap(hint.target)
+            }
+            return actions
+        }
+
+        /// Hints for a member no longer on the ring go to the current replicas of their sites.
+        private mutating func retargetHintsOfRemovedMembers(nowMs: Int64) -> [Action] {
+            let members = Set(ring.members)
+            var actions = [Action]()
+            for (id, old) in hints.sorted(by: { $0.key < $1.key }) where !members.contains(old.target) {
+                _ = forget(id)
+                actions.append(.deleteHint(id: id))
+                switch old.payload {
+                case .events(let events):
+                    var bySet = [[String]: [Event]]()
+                    for event in events {
+                        bySet[ring.preferenceList(for: event.site, replicationFactor: settings.replicationFactor), default: []].append(event)
+                    }
+                    for (replicas, events) in bySet.sorted(by: { $0.key.joined() < $1.key.joined() }) {
+                        for replica in replicas { actions += hint(.events(events), for: replica, nowMs: old.createdMs) }
+                    }
+                case .erasure(let order):
+                    for replica in ring.preferenceList(for: order.site, replicationFactor: settings.replicationFactor) {
+                        actions += hint(.erasure(order), for: replica, nowMs: old.createdMs)
+                    }
+                }
+            }
+            return actions
+        }
+
+        /// Offers the oldest hint (or a gap notice) to every live target with nothing in flight.
+        private mutating func sendDue(nowMs: Int64) -> [Action] {
+            var actions = [Action]()
+            // The coordinator itself is a target too: a local write that failed is hinted like any other.
+            let targets = Set(hintQueues.keys).union(gaps).filter { alive.contains($0) && busyUntil[$0] == nil }
+            for target in targets.sorted() {
+                let id = makeID()
+                busyUntil[target] = nowMs + settings.writeTimeoutMs
+                if let hintID = hintQueues[target]?.first, let hint = hints[hintID] {
+                    outstanding[id] = .replay(hint: hintID, target: target)
+                    actions.append(.send(to: target, .apply(id: id, hint.payload)))
+                } else {
+                    outstanding[id] = .gapNotice(target: target)
+                    actions.append(.send(to: target, .repairNeeded(id: id)))
+                }
+            }
+            return actions
+        }
+    }
+}

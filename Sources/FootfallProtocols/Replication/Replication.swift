@@ -1,0 +1,125 @@
+import FootfallModel
+
+/// Replication of site data between the replicas of each site: the vocabulary shared by the
+/// coordinator state machine (`Replication.Coordinator`), the node's shell that drives it over
+/// mutual-TLS gRPC, and the simulated cluster that proves it.
+public enum Replication {
+    /// How many replicas must acknowledge a write before the client hears it succeeded.
+    public enum Consistency: String, Sendable, CaseIterable, Codable {
+        case one, quorum, all
+
+        /// Acknowledgements needed from `replicas` replicas (a hint never counts as one).
+        public func required(replicas: Int) -> Int {
+            switch self {
+            case .one: min(1, replicas)
+            case .quorum: replicas / 2 + 1
+            case .all: replicas
+            }
+        }
+    }
+
+    /// Every setting of the replication protocol, with its default.
+    public struct Settings: Hashable, Sendable {
+        /// Replicas per site (1 on a single node; the ring gives fewer while the cluster is smaller).
+        public var replicationFactor = 3
+        /// The consistency of a write that names none.
+        public var defaultConsistency = Consistency.quorum
+        /// How long a coordinator waits for a replica's acknowledgement before hinting it.
+        public var writeTimeoutMs: Int64 = 2_000
+        /// How long a hint is kept for a replica that stays away (3 h, Cassandra's default). An
+        /// older hint is dropped and the target is told to repair before it serves reads.
+        public var hintWindowMs: Int64 = 3 * 3_600_000
+        /// Events the hint store holds for all targets together. Past it, a missed write is not
+        /// hinted but recorded as a gap, and the target repairs before it serves reads.
+        public var hintCapacityEvents = 1_000_000
+        /// Pause before a hint that could not be delivered is offered again.
+        public var hintRetryMs: Int64 = 1_000
+
+        public init() {}
+    }
+
+    /// A request to erase one visitor of one site on a replica: delete every stored event of the
+    /// visitor at or before `fenceMs` and refuse any such event from then on.
+    public struct ErasureOrder: Hashable, Sendable {
+        public var requestID: String
+        public var site: SiteID
+        public var visitor: VisitorID
+        public var fenceMs: Int64
+
+        public init(requestID: String, site: SiteID, visitor: VisitorID, fenceMs: Int64) {
+            self.requestID = requestID
+            self.site = site
+            self.visitor = visitor
+            self.fenceMs = fenceMs
+        }
+
+        /// Whether the order removes `event`.
+        public func covers(_ event: Event) -> Bool {
+            event.site == site && event.visitor == visitor && event.timestampMs <= fenceMs
+        }
+    }
+
+    /// What a replica is asked to apply. Applying is idempotent: events by event id, erasures by
+    /// (site, visitor) with the later fence kept.
+    public enum Payload: Hashable, Sendable {
+        case events([Event])
+        case erasure(ErasureOrder)
+
+        var eventCount: Int {
+            if case .events(let events) = self { return events.count }
+            return 0
+        }
+    }
+
+    /// A durable note on a coordinator of something a replica missed, replayed when the replica
+    /// is alive again.
+    public struct Hint: Hashable, Sendable {
+        public var id: UInt64
+        public var target: String
+        /// Wall-clock time the hint was made; the hint window counts from here.
+        public var createdMs: Int64
+        public var payload: Payload
+
+        public init(id: UInt64, target: String, createdMs: Int64, payload: Payload) {
+            self.id = id
+            self.target = target
+            self.createdMs = createdMs
+            self.payload = payload
+        }
+    }
+
+    /// Messages between coordinators and replicas. Every request carries an id that its
+    /// acknowledgement repeats; ids are unique per coordinator process.
+    public enum Message: Hashable, Sendable {
+        /// Apply this (write, erasure or hint replay) and acknowledge once it is durable.
+        case apply(id: UInt64, Payload)
+        /// The receiver missed writes that no hint holds: repair before serving reads.
+        case repairNeeded(id: UInt64)
+        /// The request `id` is applied (durably), at the replica's wall-clock time `atMs`.
+        case ack(id: UInt64, atMs: Int64)
+    }
+
+    /// How a client's write ended.
+    public enum WriteOutcome: Hashable, Sendable {
+        case succeeded
+        /// Too few replicas acknowledged in time; the client retries with the same hit ids.
+        case failed(acknowledged: Int, required: Int)
+        /// Fewer replicas are alive than the consistency level needs: nothing was sent.
+        case unavailable(alive: Int, required: Int)
+    }
+
+    /// What the coordinator asks its shell to do.
+    public enum Action: Hashable, Sendable {
+        case send(to: String, Message)
+        case persistHint(Hint)
+        case deleteHint(id: UInt64)
+        /// Persist that `target` missed writes no hint holds (the store was full or a hint expired).
+        case recordGap(target: String)
+        case clearGap(target: String)
+        case writeFinished(request: UInt64, WriteOutcome)
+        case erasureConfirmed(requestID: String, replica: String, atMs: Int64)
+        /// The erasure round is over: every replica confirmed (`pending` empty) or the rest are
+        /// hinted and will confirm when they return.
+        case erasureFinished(requestID: String, pending: [String])
+    }
+}

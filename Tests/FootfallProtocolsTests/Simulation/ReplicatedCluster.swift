@@ -1,0 +1,432 @@
+import FootfallModel
+import FootfallProtocols
+import FootfallStorage
+
+/// A seeded cluster of replication coordinators, each over a real `EventStore` on an in-memory
+/// disk, with a tracker-like client, a checker's log, and a network with loss, delay,
+/// duplication, partitions, crashes, restarts and disk loss. Everything random comes from one
+/// seed, so a failing run replays exactly from it.
+///
+/// A node's "disk" (its key-value store, persisted hints and gaps) survives a crash and is lost by
+/// `wipe`. Membership is an oracle here — every 500 ms each node learns which nodes it can reach —
+/// since `SimulatedCluster` proves membership itself; the ring is fixed.
+struct ReplicatedCluster {
+    static let startWallMs: Int64 = 1_781_524_800_000
+    /// Every event of a run falls in this span (runs last minutes).
+    static let span = TimeRange(startMs: startWallMs - TimeUnits.dayMs, endMs: startWallMs + TimeUnits.dayMs)
+
+    final class Disk: @unchecked Sendable {
+        let kv = InMemoryStore()
+        var hints: [UInt64: Replication.Hint] = [:]
+        var gaps: Set<String> = []
+    }
+
+    struct Node {
+        var disk = Disk()
+        var store: EventStore
+        var coordinator: Replication.Coordinator?
+        var scheduledTick: MonotonicTime?
+        /// Told (or knows, after losing its disk) that it missed writes: repairs before reads.
+        var needsRepair = false
+    }
+
+    private enum Step {
+        case deliver(Replication.Message, from: String, to: String)
+        case tick(String)
+        case membership(String)
+        case clientTimeout(request: UInt64)
+        case clientRetry(request: UInt64)
+    }
+
+    /// A write the client has not yet seen succeed.
+    private struct ClientWrite {
+        var events: [Event]
+        var node: String
+    }
+
+    struct Statistics: CustomStringConvertible {
+        var writes = 0, retries = 0, acknowledgedEvents = 0, erasures = 0
+        var hintsStored = 0, gapsRecorded = 0, lost = 0, duplicated = 0, cut = 0
+        var crashes = 0, wipes = 0, partitions = 0
+        var repair = Replication.AntiEntropy.Outcome()
+
+        mutating func add(_ o: Statistics) {
+            writes += o.writes; retries += o.retries; acknowledgedEvents += o.acknowledgedEvents; erasures += o.erasures
+            hintsStored += o.hintsStored; gapsRecorded += o.gapsRecorded; lost += o.lost; duplicated += o.duplicated; cut += o.cut
+            crashes += o.crashes; wipes += o.wipes; partitions += o.partitions
+            repair.add(o.repair)
+        }
+
+        var description: String {
+            "writes \(writes) (retried \(retries)), acknowledged events \(acknowledgedEvents), erasures \(erasures), "
+                + "hints \(hintsStored), gaps \(gapsRecorded), messages lost \(lost) / duplicated \(duplicated) / cut \(cut), "
+                + "crashes \(crashes), disk losses \(wipes), partitions \(partitions), repaired slices \(repair.slicesDiffering), "
+                + "events streamed \(repair.eventsPulled + repair.eventsPushed), erasures streamed \(repair.erasuresPulled + repair.erasuresPushed)"
+        }
+    }
+
+    let seed: UInt64
+    let settings: Replication.Settings
+    let ring: Ring
+    let sites: [SiteID]
+    var lossRate = 0.0
+    var duplicateRate = 0.0
+    private(set) var now = MonotonicTime(nanoseconds: 0)
+    private(set) var statistics = Statistics()
+    /// Broken promises found while running (the durability check at acknowledgement time).
+    private(set) var violations: [String] = []
+    private(set) var nodes: [String: Node] = [:]
+    private var random: SplitMix64
+    private var queue = EventQueue<Step>()
+    private var blocked: Set<[String]> = []
+    private var pending: [UInt64: ClientWrite] = [:]
+    private var nextRequest: UInt64 = 0
+    private var nextHit = 0
+    private var trace: [String] = []
+
+    /// The checker's own log: every event the client sent, those acknowledged, and the erasures.
+    private(set) var sent: [EventID: Event] = [:]
+    private(set) var acknowledged: [EventID: Event] = [:]
+    private(set) var erasures: [Replication.ErasureOrder] = []
+
+    var wallMs: Int64 { ReplicatedCluster.startWallMs + now.nanoseconds / 1_000_000 }
+    var names: [String] { nodes.keys.sorted() }
+    var runningNames: [String] { names.filter { nodes[$0]?.coordinator != nil } }
+    var unfinishedWrites: Int { pending.count }
+
+    init(seed: UInt64, nodeCount: Int, siteCount: Int, settings: Replication.Settings) {
+        self.seed = seed
+        self.settings = settings
+        random = SplitMix64(seed: seed)
+        let names = (1...nodeCount).map { "node-\($0)" }
+        ring = Ring(epoch: 1, members: Set(names), settings: Ring.Settings(virtualNodes: 16))
+        sites = (1...siteCount).map { SiteID("site\($0).example")! }
+        for name in names {
+            let disk = Disk()
+            nodes[name] = Node(disk: disk, store: try! EventStore(kv: disk.kv))
+            start(name)
+        }
+    }
+
+    func replicas(of site: SiteID) -> [String] { ring.preferenceList(for: site, replicationFactor: settings.replicationFactor) }
+
+    // MARK: Nodes and faults
+
+    mutating func start(_ name: String) {
+        guard var node = nodes[name], node.coordinator == nil else { return }
+        node.store = try! EventStore(kv: node.disk.kv)
+        node.coordinator = Replication.Coordinator(
+            myself: name, settings: settings, ring: ring, alive: [name],
+            hints: Array(node.disk.hints.values), gaps: node.disk.gaps, idSeed: random.next())
+        node.scheduledTick = nil
+        nodes[name] = node
+        record("start \(name)")
+        queue.insert(.membership(name), at: now)
+    }
+
+    mutating func crash(_ name: String) {
+        guard nodes[name]?.coordinator != nil else { return }
+        nodes[name]?.coordinator = nil
+        nodes[name]?.scheduledTick = nil
+        statistics.crashes += 1
+        record("crash \(name)")
+    }
+
+    /// Crashes the node and loses its disk: it comes back empty and must repair before reads.
+    mutating func wipe(_ name: String) {
+        crash(name)
+        let disk = Disk()
+        nodes[name]?.disk = disk
+        nodes[name]?.store = try! EventStore(kv: disk.kv)
+        nodes[name]?.needsRepair = true
+        statistics.wipes += 1
+        record("wipe \(name)")
+    }
+
+    mutating func isolate(_ name: String) {
+        for other in names where other != name {
+            blocked.insert([name, other])
+            blocked.insert([other, name])
+        }
+        statistics.partitions += 1
+        record("isolate \(name)")
+    }
+
+    mutating func heal() {
+        blocked.removeAll()
+        record("heal")
+    }
+
+    func canReach(_ from: String, _ to: String) -> Bool {
+        from == to || (!blocked.contains([from, to]) && nodes[to]?.coordinator != nil)
+    }
+
+    // MARK: Client
+
+    /// The client writes `count` pageviews for one site through a random running node.
+    mutating func clientWrite(count: Int) {
+        let site = sites.randomElement(using: &random)!
+        let events = (0..<count).map { _ -> Event in
+            nextHit += 1
+            let visitor = UInt64.random(in: 1...12, using: &random)
+            let id = EventID.forHit(site: site, hitID: "hit-\(nextHit)", timestampMs: wallMs)
+            let event = Event(id: id, site: site, visitor: VisitorID(rawValue: visitor), timestampMs: wallMs, kind: .pageview,
+                              path: ReplicatedCluster.path(of: VisitorID(rawValue: visitor)))
+            sent[id] = event
+            return event
+        }
+        statistics.writes += 1
+        send(events)
+    }
+
+    /// One path per visitor, so the checker can recount page rollups per visitor.
+    static func path(of visitor: VisitorID) -> String { "/visitor/\(visitor.rawValue)" }
+
+    /// An erasure of a random visitor of a random site, through a random running node.
+    mutating func clientErase() {
+        guard let name = runningNames.randomElement(using: &random) else { return }
+        let site = sites.randomElement(using: &random)!
+        let order = Replication.ErasureOrder(requestID: "er-\(erasures.count + 1)", site: site,
+                                             visitor: VisitorID(rawValue: UInt64.random(in: 1...12, using: &random)), fenceMs: wallMs)
+        erasures.append(order)
+        statistics.erasures += 1
+        record("erase \(order.visitor) of \(site) through \(name)")
+        perform(nodes[name]!.coordinator!.erase(order, nowMs: wallMs), by: name)
+    }
+
+    private mutating func send(_ events: [Event]) {
+        guard let name = runningNames.randomElement(using: &random) else {
+            nextRequest += 1
+            pending[nextRequest] = ClientWrite(events: events, node: "")
+            queue.insert(.clientRetry(request: nextRequest), at: now + .milliseconds(500))
+            return
+        }
+        nextRequest += 1
+        let request = nextRequest
+        pending[request] = ClientWrite(events: events, node: name)
+        queue.insert(.clientTimeout(request: request), at: now + .seconds(5))
+        perform(nodes[name]!.coordinator!.write(request: request, events: events, consistency: .quorum, nowMs: wallMs), by: name)
+    }
+
+    private mutating func finished(_ request: UInt64, _ outcome: Replication.WriteOutcome, by name: String) {
+        guard let write = pending[request], write.node == name else { return }
+        pending[request] = nil
+        guard outcome == .succeeded else {
+            pending[request] = write
+            pending[request]!.node = ""
+            queue.insert(.clientRetry(request: request), at: now + .milliseconds(200))
+            return
+        }
+        // The promise behind QUORUM: when the client hears "stored", a quorum of the site's
+        // replicas hold the event durably (a hint is not a copy).
+        for event in write.events where !erasures.contains(where: { $0.covers(event) }) {
+            let replicas = replicas(of: event.site)
+            let copies = replicas.filter { nodes[$0]!.holds(event) }.count
+            if copies < Replication.Consistency.quorum.required(replicas: replicas.count) {
+                violations.append("event \(event.id) acknowledged by \(name) with \(copies) of \(replicas.count) replicas holding it at \(now)")
+            }
+            acknowledged[event.id] = event
+        }
+        statistics.acknowledgedEvents += write.events.count
+    }
+
+    // MARK: Running
+
+    mutating func run(for duration: Duration) {
+        let end = now + duration
+        while let (time, step) = queue.popFirst(notAfter: end) {
+            now = time
+            handle(step)
+        }
+        now = end
+    }
+
+    /// Anti-entropy between every pair of running replicas that can reach each other, for every
+    /// site they share, over the window both compare: retention cutoff to `settleMs` ago.
+    mutating func antiEntropy(settleMs: Int64) async throws {
+        let until = wallMs - settleMs
+        for site in sites {
+            let replicas = replicas(of: site).filter { nodes[$0]?.coordinator != nil }
+            for (i, a) in replicas.enumerated() {
+                for b in replicas[(i + 1)...] where canReach(a, b) && canReach(b, a) {
+                    let from = RetentionPlan.default.cutoffMs(nowMs: wallMs)
+                    let outcome = try await Replication.AntiEntropy.repair(
+                        site: site, fromMs: from, untilMs: until,
+                        local: SimulatedReplica(name: a, store: nodes[a]!.store, nowMs: wallMs),
+                        remote: SimulatedReplica(name: b, store: nodes[b]!.store, nowMs: wallMs))
+                    statistics.repair.add(outcome)
+                }
+            }
+        }
+        for name in runningNames { nodes[name]?.needsRepair = false }
+    }
+
+    // MARK: Checks
+
+    /// Events of `site` on `name`'s disk, by id.
+    func storedIDs(_ name: String, site: SiteID) throws -> Set<EventID> {
+        var out = Set<EventID>()
+        let span = ReplicatedCluster.span
+        let tree = try nodes[name]!.store.digests(site: site, fromMs: span.startMs, untilMs: span.endMs)
+        for day in tree.keys {
+            for slice in 0..<EventSetDigest.slicesPerDay {
+                out.formUnion(try nodes[name]!.store.eventIDs(site: site, day: day, slice: slice, fromMs: span.startMs, untilMs: span.endMs))
+            }
+        }
+        return out
+    }
+
+    func recentTrace(_ count: Int = 30) -> String { trace.suffix(count).joined(separator: "\n") }
+
+    // MARK: Internals
+
+    private mutating func handle(_ step: Step) {
+        switch step {
+        case .tick(let name):
+            guard var node = nodes[name], var coordinator = node.coordinator, node.scheduledTick == now else { return }
+            node.scheduledTick = nil
+            let actions = coordinator.tick(nowMs: wallMs)
+            node.coordinator = coordinator
+            nodes[name] = node
+            perform(actions, by: name)
+        case .membership(let name):
+            guard var coordinator = nodes[name]?.coordinator else { return }
+            let alive = Set(names.filter { canReach(name, $0) && canReach($0, name) })
+            let actions = coordinator.update(ring: ring, alive: alive, nowMs: wallMs)
+            nodes[name]?.coordinator = coordinator
+            perform(actions, by: name)
+            queue.insert(.membership(name), at: now + .milliseconds(500))
+        case .deliver(let message, let from, let to):
+            guard nodes[to]?.coordinator != nil else { return }
+            receive(message, from: from, at: to)
+        case .clientTimeout(let request):
+            guard let write = pending[request], !write.node.isEmpty else { return }
+            pending[request]!.node = ""
+            queue.insert(.clientRetry(request: request), at: now)
+        case .clientRetry(let request):
+            guard let write = pending.removeValue(forKey: request), write.node.isEmpty else { return }
+            statistics.retries += 1
+            send(write.events)
+        }
+    }
+
+    private mutating func receive(_ message: Replication.Message, from: String, at name: String) {
+        switch message {
+        case .apply(let id, let payload):
+            try! SimulatedReplica(name: name, store: nodes[name]!.store, nowMs: wallMs).applyNow(payload)
+            transmit(.ack(id: id, atMs: wallMs), from: name, to: from)
+        case .repairNeeded(let id):
+            nodes[name]?.needsRepair = true
+            transmit(.ack(id: id, atMs: wallMs), from: name, to: from)
+        case .ack:
+            var coordinator = nodes[name]!.coordinator!
+            let actions = coordinator.receive(message, from: from, nowMs: wallMs)
+            nodes[name]?.coordinator = coordinator
+            perform(actions, by: name)
+        }
+    }
+
+    private mutating func perform(_ actions: [Replication.Action], by name: String) {
+        for action in actions {
+            switch action {
+            case .send(let to, let message):
+                transmit(message, from: name, to: to)
+            case .persistHint(let hint):
+                nodes[name]!.disk.hints[hint.id] = hint
+                statistics.hintsStored += 1
+            case .deleteHint(let id):
+                nodes[name]!.disk.hints[id] = nil
+            case .recordGap(let target):
+                nodes[name]!.disk.gaps.insert(target)
+                statistics.gapsRecorded += 1
+            case .clearGap(let target):
+                nodes[name]!.disk.gaps.remove(target)
+            case .writeFinished(let request, let outcome):
+                finished(request, outcome, by: name)
+            case .erasureConfirmed(let requestID, let replica, _):
+                record("\(requestID) confirmed by \(replica)")
+            case .erasureFinished(let requestID, let waiting):
+                record("\(requestID) finished, waiting for \(waiting)")
+            }
+        }
+        scheduleTick(for: name)
+    }
+
+    private mutating func transmit(_ message: Replication.Message, from: String, to: String) {
+        if from == to {
+            queue.insert(.deliver(message, from: from, to: to), at: now)
+            return
+        }
+        if blocked.contains([from, to]) {
+            statistics.cut += 1
+            return
+        }
+        if lossRate > 0, Double.random(in: 0..<1, using: &random) < lossRate {
+            statistics.lost += 1
+            return
+        }
+        var copies = 1
+        if duplicateRate > 0, Double.random(in: 0..<1, using: &random) < duplicateRate {
+            copies = 2
+            statistics.duplicated += 1
+        }
+        for _ in 0..<copies {
+            queue.insert(.deliver(message, from: from, to: to), at: now + .milliseconds(Int64.random(in: 1...20, using: &random)))
+        }
+    }
+
+    private mutating func scheduleTick(for name: String) {
+        guard var node = nodes[name], let coordinator = node.coordinator, let deadlineMs = coordinator.nextDeadlineMs else { return }
+        let deadline = max(now + .milliseconds(1), MonotonicTime(nanoseconds: (deadlineMs - ReplicatedCluster.startWallMs) * 1_000_000))
+        if let scheduled = node.scheduledTick, scheduled <= deadline, scheduled > now { return }
+        node.scheduledTick = deadline
+        nodes[name] = node
+        queue.insert(.tick(name), at: deadline)
+    }
+
+    private mutating func record(_ line: String) {
+        trace.append("\(now) \(line)")
+        if trace.count > 400 { trace.removeFirst(200) }
+    }
+}
+
+extension ReplicatedCluster.Node {
+    func holds(_ event: Event) -> Bool {
+        (try? store.storedEvents(site: event.site, ids: [event.id]).isEmpty == false) ?? false
+    }
+}
+
+/// A replica in the simulation: the same store calls the node's shell makes.
+struct SimulatedReplica: RepairReplica {
+    let name: String
+    let store: EventStore
+    let nowMs: Int64
+
+    func applyNow(_ payload: Replication.Payload) throws {
+        switch payload {
+        case .events(let events):
+            _ = try store.apply(events, nowMs: nowMs, retention: { _ in .default })
+        case .erasure(let order):
+            _ = try store.erase(site: order.site, visitor: order.visitor, requestID: order.requestID, node: name,
+                                nowMs: nowMs, fenceMs: order.fenceMs)
+        }
+    }
+
+    func erasures(site: SiteID) throws -> [Replication.ErasureOrder] {
+        try store.erasureRecords(site: site).map {
+            Replication.ErasureOrder(requestID: $0.requestID, site: $0.site, visitor: $0.visitor, fenceMs: $0.erasedAtMs)
+        }
+    }
+
+    func digests(site: SiteID, fromMs: Int64, untilMs: Int64) throws -> [Day: [EventSetDigest]] {
+        try store.digests(site: site, fromMs: fromMs, untilMs: untilMs)
+    }
+
+    func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) throws -> [EventID] {
+        try store.eventIDs(site: site, day: day, slice: slice, fromMs: fromMs, untilMs: untilMs)
+    }
+
+    func events(site: SiteID, ids: [EventID]) throws -> [Event] { try store.storedEvents(site: site, ids: ids) }
+
+    func apply(_ payload: Replication.Payload) throws { try applyNow(payload) }
+}

@@ -1,0 +1,146 @@
+import FootfallModel
+import FootfallProtocols
+import FootfallStorage
+import Foundation
+import Testing
+
+/// Whole-cluster replication runs over many seeds: quorum writes, hints, anti-entropy and
+/// erasure under crashes, disk loss, partitions, loss and duplication, checked against the
+/// client's own log. Runs `FOOTFALL_SIM_SEEDS / 10` seeds (20 in `make test`, 200 in
+/// `make simulate`); `FOOTFALL_SIM_SEED=S` replays one. A failure names its seed.
+@Suite struct ReplicationSimulationTests {
+    static var seeds: [UInt64] {
+        let environment = ProcessInfo.processInfo.environment
+        if let one = environment["FOOTFALL_SIM_SEED"].flatMap(UInt64.init) { return [one] }
+        // A replication run costs about ten membership runs, so it takes a tenth of the seeds.
+        let count = max(1, (environment["FOOTFALL_SIM_SEEDS"].flatMap(Int.init) ?? 200) / 10)
+        return (1...UInt64(count)).map { $0 }
+    }
+
+    static func settings() -> Replication.Settings {
+        var settings = Replication.Settings()
+        settings.writeTimeoutMs = 1_000
+        // Small enough that long outages overflow or outlive hints: the gap path is exercised too.
+        settings.hintWindowMs = 20_000
+        settings.hintCapacityEvents = 400
+        return settings
+    }
+
+    /// One fault at a time (so at most RF − QUORUM = 1 replica of any site is away): crashes with
+    /// restarts, disk loss, isolation; background loss and duplication; writes every 50–250 ms and
+    /// an erasure every few seconds throughout; anti-entropy every 5 s between reachable replicas.
+    @Test func acknowledgedEventsSurvive_replicasConverge_erasedNeverReturns_rollupsMatch() async throws {
+        var total = ReplicatedCluster.Statistics()
+        for seed in ReplicationSimulationTests.seeds {
+            var random = SplitMix64(seed: seed ^ 0x5EED)
+            var sim = ReplicatedCluster(seed: seed, nodeCount: 5, siteCount: 8, settings: ReplicationSimulationTests.settings())
+            sim.lossRate = Double.random(in: 0...0.05, using: &random)
+            sim.duplicateRate = Double.random(in: 0...0.05, using: &random)
+            sim.run(for: .seconds(2))
+
+            // Faults: 60 simulated seconds.
+            var nextFault = sim.now + .seconds(3)
+            var faulty: String?
+            var recoverAt = sim.now
+            var nextRepair = sim.now + .seconds(5)
+            var nextErasure = sim.now + .seconds(2)
+            let end = sim.now + .seconds(60)
+            while sim.now < end {
+                sim.clientWrite(count: Int.random(in: 1...4, using: &random))
+                sim.run(for: .milliseconds(Int64.random(in: 50...250, using: &random)))
+                if sim.now >= nextErasure {
+                    sim.clientErase()
+                    nextErasure = sim.now + .milliseconds(Int64.random(in: 2_000...6_000, using: &random))
+                }
+                if let name = faulty, sim.now >= recoverAt {
+                    sim.heal()
+                    sim.start(name)
+                    faulty = nil
+                    nextFault = sim.now + .seconds(6)
+                } else if faulty == nil, sim.now >= nextFault {
+                    let name = sim.names.randomElement(using: &random)!
+                    switch Int.random(in: 0..<10, using: &random) {
+                    case 0..<5: sim.crash(name)
+                    case 5..<7: sim.wipe(name)
+                    default: sim.isolate(name)
+                    }
+                    faulty = name
+                    // Some outages outlast the hint window.
+                    recoverAt = sim.now + .milliseconds(Int64.random(in: 1_000...25_000, using: &random))
+                }
+                if sim.now >= nextRepair {
+                    try await sim.antiEntropy(settleMs: 2_000)
+                    nextRepair = sim.now + .seconds(5)
+                }
+            }
+
+            // Healing: every node back, the client's retries finish, hints drain, repair runs.
+            sim.heal()
+            for name in sim.names { sim.start(name) }
+            sim.run(for: .seconds(15))
+            try await sim.antiEntropy(settleMs: 0)
+            sim.run(for: .seconds(2))
+            try await sim.antiEntropy(settleMs: 0)
+
+            try ReplicationSimulationTests.check(sim)
+            total.add(sim.statistics)
+        }
+        print("simulation replication: \(ReplicationSimulationTests.seeds.count) seeds; \(total)")
+    }
+
+    static func check(_ sim: ReplicatedCluster) throws {
+        func fail(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            Issue.record("seed \(sim.seed): \(what) — replay with FOOTFALL_SIM_SEED=\(sim.seed)\n\(sim.recentTrace())",
+                         sourceLocation: sourceLocation)
+        }
+        for violation in sim.violations.prefix(3) { fail(violation) }
+        if sim.unfinishedWrites > 0 { fail("\(sim.unfinishedWrites) client writes never succeeded after healing") }
+        let erased = { (event: Event) in sim.erasures.contains { $0.covers(event) } }
+        for site in sim.sites {
+            let replicas = sim.replicas(of: site)
+            let held = try replicas.map { try sim.storedIDs($0, site: site) }
+            // Convergence: every replica holds the same events.
+            if Set(held).count != 1 { fail("replicas of \(site) differ: \(zip(replicas, held.map(\.count)).map { "\($0) \($1)" })") }
+            for (replica, ids) in zip(replicas, held) {
+                // Lost: an acknowledged event that no erasure covers is on every replica.
+                let lost = sim.acknowledged.values.filter { $0.site == site && !erased($0) && !ids.contains($0.id) }
+                if !lost.isEmpty { fail("\(lost.count) acknowledged events of \(site) missing on \(replica)") }
+                // Nothing appears that the client never sent; nothing erased is stored.
+                for id in ids {
+                    guard let event = sim.sent[id] else {
+                        fail("\(replica) holds an event of \(site) that was never sent")
+                        break
+                    }
+                    if erased(event) { fail("\(replica) holds an erased visitor's event \(id) of \(site)") }
+                }
+                // Rollups: page counts (one path per visitor) equal a recount of the client's
+                // acknowledged events, for visitors never erased (rollups keep counting erased
+                // visitors' events that a replica applied before the erasure reached it).
+                let store = sim.nodes[replica]!.store
+                let cells = try store.rollupTotals(site: site, metric: .page, buckets: ReplicatedCluster.span.quarterHours)
+                var expected = [String: Int64]()
+                for event in sim.acknowledged.values where event.site == site {
+                    expected[event.path, default: 0] += 1
+                }
+                for (path, count) in expected where !sim.erasures.contains(where: { $0.site == site && ReplicatedCluster.path(of: $0.visitor) == path }) {
+                    if cells[path]?.count != count {
+                        fail("\(replica) counts \(cells[path]?.count ?? 0) pageviews of \(site)\(path), the client's log \(count)")
+                    }
+                }
+                // Reads are fenced, and the erasure record is on every replica.
+                for order in sim.erasures where order.site == site {
+                    guard let record = try store.erasureRecord(site: site, visitor: order.visitor), record.erasedAtMs >= order.fenceMs else {
+                        fail("\(replica) lacks erasure \(order.requestID)")
+                        continue
+                    }
+                }
+                var visible = 0
+                try store.events(site: site, in: ReplicatedCluster.span, nowMs: sim.wallMs, retention: .default) { event in
+                    if erased(event) { visible += 1 }
+                    return true
+                }
+                if visible > 0 { fail("\(replica) returns \(visible) erased events of \(site) on reads") }
+            }
+        }
+    }
+}
