@@ -50,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "FootfallStorage",
-            dependencies: ["CRocksDB", "FootfallModel", "FootfallWire", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CRocksDB", "FootfallModel", "FootfallProtocols", "FootfallWire", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "FootfallNode",

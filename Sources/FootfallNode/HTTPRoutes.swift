@@ -1,6 +1,7 @@
 import Foundation
 import FootfallCrypto
 import FootfallModel
+import FootfallProtocols
 import FootfallStorage
 import HTTPTypes
 import Hummingbird
@@ -112,7 +113,16 @@ public enum HTTPRoutes {
             throw APIError(.tooManyRequests, "too many hits from this client; retry later with the same hit ids")
         }
         let userAgent = request.headers[.userAgent] ?? ""
-        let result = try await node.ingest(hits, context: HitContext(ip: ip, userAgent: String(userAgent.prefix(512)), nowMs: now))
+        // `?consistency=one|quorum|all` overrides the node's default for this request.
+        var consistency: Replication.Consistency?
+        if let raw = request.uri.queryParameters["consistency"] {
+            guard let level = Replication.Consistency(rawValue: String(raw)) else {
+                throw APIError.badRequest("consistency is one, quorum or all")
+            }
+            consistency = level
+        }
+        let result = try await node.ingest(hits, context: HitContext(ip: ip, userAgent: String(userAgent.prefix(512)), nowMs: now),
+                                           consistency: consistency)
         return try respond(result)
     }
 
@@ -341,33 +351,33 @@ public enum HTTPRoutes {
 
     // MARK: Reports
 
-    static func scope(_ request: Request, _ site: Site, _ node: Node) throws -> ReportScope {
-        let query = request.uri.queryParameters
-        let filters = query.filter { $0.key.hasPrefix("filter.") }.map { (String($0.key.dropFirst(7)), String($0.value)) }
-        return try ReportScope(site: site, from: query["from"].map(String.init), to: query["to"].map(String.init),
-                               filters: filters, nowMs: node.clock.nowMs)
+    /// A site query from the request's parameters (from, to, filter.*, limit, interval) and `extra`.
+    static func siteQuery(_ kind: SiteQuery.Kind, _ request: Request, _ site: Site, _ extra: [String: String] = [:]) -> SiteQuery {
+        var parameters = [String: String]()
+        for (key, value) in request.uri.queryParameters
+        where ["from", "to", "limit", "interval"].contains(String(key)) || key.hasPrefix("filter.") {
+            parameters[String(key)] = String(value)
+        }
+        return SiteQuery(site: site.id, kind: kind, parameters: parameters.merging(extra) { _, new in new })
     }
 
     static func addReportRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/api/sites/:site/summary") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            return try json(try node.reports.summary(scope(request, site, node), nowMs: node.clock.nowMs))
+            return jsonData(try await node.answer(siteQuery(.summary, request, site)))
         }
         router.get("/api/sites/:site/breakdown/:dimension") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            let name = context.parameters.get("dimension") ?? ""
-            let limit = min(1000, max(1, Int(request.uri.queryParameters["limit"] ?? "10") ?? 10))
-            return try json(try node.reports.breakdown(scope(request, site, node), by: try RollupMetric.breakdown(named: name),
-                                                       limit: limit, nowMs: node.clock.nowMs))
+            return jsonData(try await node.answer(siteQuery(.breakdown, request, site, ["dimension": context.parameters.get("dimension") ?? ""])))
         }
         router.get("/api/sites/:site/timeseries") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            let interval = try Reports.Interval(named: String(request.uri.queryParameters["interval"] ?? "day"))
-            return try json(try node.reports.timeseries(scope(request, site, node), interval: interval, nowMs: node.clock.nowMs))
+            return jsonData(try await node.answer(siteQuery(.timeseries, request, site)))
         }
         router.get("/api/sites/:site/realtime") { request, context -> Response in
             let (principal, site) = try node.authorizedSite(request, context, right: .read)
-            return try json(try Realtime.snapshot(site: site, node: node, showVisitorIDs: principal.may(.visitors, on: site)))
+            let show = principal.may(.visitors, on: site) ? "1" : "0"
+            return jsonData(try await node.answer(siteQuery(.realtime, request, site, ["show_visitors": show])))
         }
     }
 
@@ -390,30 +400,20 @@ public enum HTTPRoutes {
         return visitor
     }
 
-    static func existingRecord(_ node: Node, _ site: Site, _ visitor: VisitorID) throws -> VisitorRecord {
-        guard let record = try node.store.visitorRecord(site: site.id, visitor: visitor) else {
-            throw APIError.notFound("no consented visitor with that id on this site")
-        }
-        return record
-    }
-
     static func addVisitorRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/api/sites/:site/visitors") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
-            let limit = min(1000, max(1, Int(request.uri.queryParameters["limit"] ?? "100") ?? 100))
-            return try json(try node.store.visitorRecords(site: site.id, limit: limit).map(VisitorView.init))
+            return jsonData(try await node.answer(siteQuery(.visitors, request, site)))
         }
         router.get("/api/sites/:site/visitors/:visitor") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
-            let record = try existingRecord(node, site, visitor)
-            let events = try node.store.visitorEvents(site: site.id, visitor: visitor, nowMs: node.clock.nowMs, retention: site.retention)
-            return try json(VisitorProfile(visitor: VisitorView(record), events: events.map(EventView.init)))
+            return jsonData(try await node.answer(siteQuery(.visitor, request, site, ["visitor": visitor.description])))
         }
         router.get("/api/sites/:site/visitors/:visitor/export") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
-            var response = try json(try VisitorExport(node: node, site: site, visitor: visitor))
+            var response = jsonData(try await node.answer(siteQuery(.export, request, site, ["visitor": visitor.description])))
             response.headers[.contentDisposition] = "attachment; filename=\"footfall-\(site.id.rawValue)-\(visitor).json\""
             return response
         }
@@ -476,21 +476,19 @@ public enum HTTPRoutes {
                 visitors = [VisitorID.consented(site: site.id, clientID: clientID)]
             } else if let email = input.email?.lowercased(), !email.isEmpty {
                 // One person may have identified on several devices: every match is erased.
-                visitors = try node.store.visitorRecords(site: site.id, limit: Int.max)
-                    .filter { $0.pii.email.lowercased() == email }.map(\.visitor)
+                let matches = try await node.answer(SiteQuery(site: site.id, kind: .visitorsByEmail, parameters: ["email": email]))
+                visitors = try JSONDecoder().decode([String].self, from: matches).compactMap(VisitorID.init(hex:))
                 guard !visitors.isEmpty else { return try json(ErasureReceipt.notFound(site: site.id), status: .ok) }
             } else {
                 throw APIError.badRequest("name the visitor by visitor id, client_id (the tracker's consented id) or email; a cookieless visitor cannot be singled out")
             }
-            let receipts = try visitors.map { ErasureReceipt(try node.erase(site: site.id, visitor: $0)) }
+            var receipts = [ErasureReceipt]()
+            for visitor in visitors { receipts.append(try await node.erase(site: site.id, visitor: visitor)) }
             return try json(receipts.count == 1 ? receipts[0] : ErasureReceipt(combining: receipts, site: site.id), status: .ok)
         }
         router.get("/api/sites/:site/erasures/:visitor") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .erase)
-            guard let record = try node.store.erasureRecord(site: site.id, visitor: try visitorParameter(context)) else {
-                throw APIError.notFound("no erasure of that visitor on this site")
-            }
-            return try json(ErasureReceipt(record))
+            return try json(try await node.erasureStatus(site: site.id, visitor: try visitorParameter(context)))
         }
     }
 
@@ -534,6 +532,12 @@ public enum HTTPRoutes {
         encoder.outputFormatting = [.sortedKeys]
         return Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    /// A JSON answer as a replica encoded it.
+    static func jsonData(_ data: Data) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     static func html(_ text: String) -> Response {

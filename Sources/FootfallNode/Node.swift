@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import FootfallCrypto
 import FootfallModel
+import FootfallProtocols
 import FootfallStorage
 import Logging
 
@@ -37,6 +38,14 @@ public struct NodeConfiguration: Sendable {
     public var cluster = ClusterConfiguration()
     /// The public gRPC service (queries, export, erasure) on `httpHost`; nil turns it off.
     public var publicGRPCPort: Int? = 8090
+    /// Replication factor, write consistency, hint window and store size (see `Replication.Settings`).
+    public var replication = Replication.Settings()
+    /// How often anti-entropy compares this node's sites with their other replicas.
+    public var repairInterval: Duration = .seconds(60)
+    /// Writes younger than this are still arriving: anti-entropy leaves them out.
+    public var repairSettleMs: Int64 = 60_000
+    /// How often system data (accounts, sites, tokens, sessions) is compared with a random peer.
+    public var systemSyncInterval: Duration = .seconds(5)
 
     public init() {}
 
@@ -71,7 +80,12 @@ public final class Node: Sendable {
     /// scrypt runs here, one at a time, never on the cooperative thread pool that serves requests.
     private let passwordQueue = DispatchQueue(label: "footfall.passwords")
     let committer: GroupCommitter
+    /// Every write and erasure goes through here to the site's replicas (this node alone, on a
+    /// single node).
+    public let replication: ReplicationShell
     public let logger: Logger
+    /// Blocking reads (reports over raw events, repair scans) run here, off the request threads.
+    private let readQueue = DispatchQueue(label: "footfall.reads", attributes: .concurrent)
 
     public init(configuration: NodeConfiguration, clock: any WallClock = SystemClock(), kv: (any KeyValueStore)? = nil,
                 geo: (any GeoLocator)? = nil, logger: Logger = Logger(label: "footfall")) throws {
@@ -87,7 +101,7 @@ public final class Node: Sendable {
             self.kv = try RocksDBStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("db"), settings: settings)
         }
         store = try EventStore(kv: self.kv, syncWrites: configuration.syncWrites)
-        system = SystemStore(kv: self.kv, scryptCostN: configuration.scryptCostN)
+        system = SystemStore(kv: self.kv, scryptCostN: configuration.scryptCostN, nodeName: configuration.nodeName, clock: clock)
         salts = try SaltKeeper(dataDirectory: configuration.dataDirectory)
         let locator: any GeoLocator
         if let geo {
@@ -101,8 +115,23 @@ public final class Node: Sendable {
         reports = Reports(store: store)
         rateLimiter = RateLimiter(ratePerSecond: configuration.hitsPerSecondPerIP, burst: configuration.hitsPerSecondPerIP * 4)
         let system = system
-        committer = GroupCommitter(store: store, clock: clock) { site in
-            (try? system.site(site))?.retention ?? .default
+        let retention: @Sendable (SiteID) -> RetentionPlan = { site in (try? system.site(site))?.retention ?? .default }
+        committer = GroupCommitter(store: store, clock: clock, retention: retention)
+        replication = try ReplicationShell(
+            myself: configuration.nodeName, settings: configuration.replication, store: store, committer: committer, kv: self.kv,
+            clock: clock, metrics: metrics, logger: logger, retention: retention)
+    }
+
+    /// Each site's retention plan (the default for a site this node does not know).
+    public var retentionPlan: @Sendable (SiteID) -> RetentionPlan {
+        let system = system
+        return { site in (try? system.site(site))?.retention ?? .default }
+    }
+
+    /// Runs blocking storage work off the cooperative thread pool.
+    func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            readQueue.async { continuation.resume(with: Result { try work() }) }
         }
     }
 
@@ -121,9 +150,11 @@ public final class Node: Sendable {
         public var dropped = 0
     }
 
-    /// Runs hits through the privacy pipeline and stores them. A batch is all or nothing: if any
-    /// hit is malformed, none is stored and the error names the first bad field.
-    public func ingest(_ hits: [Hit], context: HitContext) async throws -> IngestResult {
+    /// Runs hits through the privacy pipeline and writes them to their sites' replicas. A batch is
+    /// all or nothing: if any hit is malformed, none is stored and the error names the first bad
+    /// field. It is answered once `consistency` (the node's default when nil) is met; otherwise it
+    /// fails with 503 and the client retries with the same hit ids (nothing is counted twice).
+    public func ingest(_ hits: [Hit], context: HitContext, consistency: Replication.Consistency? = nil) async throws -> IngestResult {
         var events = [Event]()
         var result = IngestResult()
         let currentSalts = try salts.salts(nowMs: context.nowMs)
@@ -148,18 +179,23 @@ public final class Node: Sendable {
                 }
             }
         }
-        let outcomes = try await committer.submit(events)
-        for outcome in outcomes {
+        if !events.isEmpty {
+            let (outcome, applied) = await replication.write(events, consistency: consistency ?? configuration.replication.defaultConsistency)
             switch outcome {
-            case .stored: result.accepted += 1
-            case .duplicate: result.duplicates += 1
-            case .expired:
-                result.dropped += 1
-                metrics.increment("footfall_ingest_rejects_total", labels: ["reason": "expired"])
-            case .fenced:
-                result.dropped += 1
-                metrics.increment("footfall_ingest_rejects_total", labels: ["reason": "erased"])
+            case .succeeded:
+                break
+            case let .failed(acknowledged, required):
+                metrics.increment("footfall_ingest_failures_total", labels: ["reason": "consistency"])
+                throw APIError(.serviceUnavailable, "only \(acknowledged) of the \(required) replicas needed acknowledged in time; retry with the same hit ids")
+            case let .unavailable(alive, required):
+                metrics.increment("footfall_ingest_failures_total", labels: ["reason": "unavailable"])
+                throw APIError(.serviceUnavailable, "only \(alive) replicas are reachable and \(required) are needed; retry with the same hit ids")
             }
+            result.accepted += applied.stored
+            result.duplicates += applied.duplicates
+            result.dropped += applied.expired + applied.fenced
+            if applied.expired > 0 { metrics.increment("footfall_ingest_rejects_total", by: Double(applied.expired), labels: ["reason": "expired"]) }
+            if applied.fenced > 0 { metrics.increment("footfall_ingest_rejects_total", by: Double(applied.fenced), labels: ["reason": "erased"]) }
         }
         metrics.increment("footfall_ingest_events_total", by: Double(result.accepted))
         metrics.increment("footfall_ingest_duplicates_total", by: Double(result.duplicates))
@@ -192,15 +228,36 @@ public final class Node: Sendable {
         metrics.increment("footfall_retention_runs_total")
     }
 
-    /// Deletes a visitor's data and returns the erasure receipt.
-    public func erase(site: SiteID, visitor: VisitorID) throws -> ErasureRecord {
+    /// Erases a visitor on every replica of the site and returns the receipt: the replicas that
+    /// confirmed, and those that will when they return (their erasure is hinted). Every event of
+    /// the visitor up to now, plus how far ahead a client clock may be, is fenced for good.
+    public func erase(site: SiteID, visitor: VisitorID) async throws -> ErasureReceipt {
         let requestID = "er_" + Hex.encode(Crypto.randomBytes(8))
         let now = clock.nowMs
-        let record = try store.erase(site: site, visitor: visitor, requestID: requestID, node: configuration.nodeName, nowMs: now,
-                                     fenceMs: now + pipeline.limits.clientClockAheadMaxMs)
+        let order = Replication.ErasureOrder(requestID: requestID, site: site, visitor: visitor,
+                                             fenceMs: now + pipeline.limits.clientClockAheadMaxMs)
+        let result = await replication.erase(order)
         metrics.increment("footfall_erasures_total")
         logger.info("erased a visitor", metadata: ["erasure.site": "\(site)", "erasure.request": "\(requestID)",
-                                                  "erasure.deleted": "\(record.deletedEvents)"])
-        return record
+                                                  "erasure.pending": "\(result.pending.count)"])
+        let states = await erasureStates(site: site, visitor: visitor)
+        return ErasureReceipt(order: order, confirmations: result.confirmations, pending: result.pending,
+                              deletedEvents: states.values.map(\.deletedEvents).max() ?? 0)
+    }
+
+    /// The receipt of the latest erasure of a visitor, merged from every replica that answers.
+    public func erasureStatus(site: SiteID, visitor: VisitorID) async throws -> ErasureReceipt {
+        let states = await erasureStates(site: site, visitor: visitor)
+        guard let latest = states.values.max(by: { $0.erasedAtMs < $1.erasedAtMs }) else {
+            throw APIError.notFound("no erasure of that visitor on this site")
+        }
+        let replicas = await replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor)
+        let confirmations = states.filter { $0.value.requestID == latest.requestID }.compactMap { name, state in
+            state.confirmations.first.map { ErasureRecord.Confirmation(node: name, confirmedAtMs: $0.confirmedAtMs) }
+        }
+        let order = Replication.ErasureOrder(requestID: latest.requestID, site: site, visitor: visitor, fenceMs: latest.erasedAtMs)
+        return ErasureReceipt(order: order, confirmations: confirmations,
+                              pending: replicas.filter { name in !confirmations.contains { $0.node == name } },
+                              deletedEvents: states.values.map(\.deletedEvents).max() ?? 0)
     }
 }

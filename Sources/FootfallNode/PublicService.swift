@@ -15,8 +15,8 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
     let node: Node
 
     func summary(request: Request<Footfall_V1_ReportRequest>, context: ServerContext) async throws -> Response<Footfall_V1_SummaryReply> {
-        respond(request, right: .read, site: request.message.site) { message, site, _ in
-            let summary = try node.reports.summary(try scope(message, site), nowMs: node.clock.nowMs)
+        await respond(request, right: .read, site: request.message.site) { message, site, _ in
+            let summary = try JSONDecoder().decode(Summary.self, from: try await node.answer(query(.summary, message, site)))
             return .with {
                 $0.pageviews = summary.pageviews
                 $0.visitors = summary.visitors
@@ -29,10 +29,10 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
     }
 
     func breakdown(request: Request<Footfall_V1_BreakdownRequest>, context: ServerContext) async throws -> Response<Footfall_V1_BreakdownReply> {
-        respond(request, right: .read, site: request.message.report.site) { message, site, _ in
+        await respond(request, right: .read, site: request.message.report.site) { message, site, _ in
             let limit = message.limit == 0 ? 10 : Int(min(message.limit, 1000))
-            let rows = try node.reports.breakdown(try scope(message.report, site), by: try RollupMetric.breakdown(named: message.dimension),
-                                                  limit: limit, nowMs: node.clock.nowMs)
+            let query = query(.breakdown, message.report, site, ["dimension": message.dimension, "limit": "\(limit)"])
+            let rows = try JSONDecoder().decode([BreakdownRow].self, from: try await node.answer(query))
             return .with {
                 $0.rows = rows.map { row in .with { $0.value = row.value; $0.count = row.count; $0.visitors = row.visitors ?? -1 } }
             }
@@ -40,9 +40,9 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
     }
 
     func timeseries(request: Request<Footfall_V1_TimeseriesRequest>, context: ServerContext) async throws -> Response<Footfall_V1_TimeseriesReply> {
-        respond(request, right: .read, site: request.message.report.site) { message, site, _ in
-            let interval = try Reports.Interval(named: message.interval.isEmpty ? "day" : message.interval)
-            let points = try node.reports.timeseries(try scope(message.report, site), interval: interval, nowMs: node.clock.nowMs)
+        await respond(request, right: .read, site: request.message.report.site) { message, site, _ in
+            let query = query(.timeseries, message.report, site, ["interval": message.interval.isEmpty ? "day" : message.interval])
+            let points = try JSONDecoder().decode([TimeseriesPoint].self, from: try await node.answer(query))
             return .with {
                 $0.points = points.map { point in
                     .with { $0.startMs = point.startMs; $0.pageviews = point.pageviews; $0.visitors = point.visitors; $0.visits = point.visits }
@@ -52,23 +52,23 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
     }
 
     func realtime(request: Request<Footfall_V1_SiteRequest>, context: ServerContext) async throws -> Response<Footfall_V1_RealtimeReply> {
-        respond(request, right: .read, site: request.message.site) { _, site, principal in
-            let snapshot = try Realtime.snapshot(site: site, node: node, showVisitorIDs: principal.may(.visitors, on: site))
-            let json = try PublicServiceHandler.json(snapshot)
+        await respond(request, right: .read, site: request.message.site) { _, site, principal in
+            let show = principal.may(.visitors, on: site) ? "1" : "0"
+            let json = try await node.answer(SiteQuery(site: site.id, kind: .realtime, parameters: ["show_visitors": show]))
             return .with { $0.json = json }
         }
     }
 
     func exportVisitor(request: Request<Footfall_V1_VisitorRequest>, context: ServerContext) async throws -> Response<Footfall_V1_VisitorExportReply> {
-        respond(request, right: .visitors, site: request.message.site) { message, site, _ in
-            let export = try VisitorExport(node: node, site: site, visitor: try visitor(message.visitor))
-            let json = try PublicServiceHandler.json(export)
+        await respond(request, right: .visitors, site: request.message.site) { message, site, _ in
+            let visitor = try visitor(message.visitor)
+            let json = try await node.answer(SiteQuery(site: site.id, kind: .export, parameters: ["visitor": visitor.description]))
             return .with { $0.json = json }
         }
     }
 
     func erase(request: Request<Footfall_V1_EraseRequest>, context: ServerContext) async throws -> Response<Footfall_V1_ErasureReceipt> {
-        respond(request, right: .erase, site: request.message.site) { message, site, _ in
+        await respond(request, right: .erase, site: request.message.site) { message, site, _ in
             let subject: VisitorID
             switch message.subject {
             case .visitor(let hex)?: subject = try visitor(hex)
@@ -76,16 +76,13 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
             default:
                 throw APIError.badRequest("name the visitor by visitor id or client_id (the tracker's consented id); a cookieless visitor cannot be singled out")
             }
-            return PublicServiceHandler.receipt(ErasureReceipt(try node.erase(site: site.id, visitor: subject)))
+            return PublicServiceHandler.receipt(try await node.erase(site: site.id, visitor: subject))
         }
     }
 
     func erasureStatus(request: Request<Footfall_V1_VisitorRequest>, context: ServerContext) async throws -> Response<Footfall_V1_ErasureReceipt> {
-        respond(request, right: .erase, site: request.message.site) { message, site, _ in
-            guard let record = try node.store.erasureRecord(site: site.id, visitor: try visitor(message.visitor)) else {
-                throw APIError.notFound("no erasure of that visitor on this site")
-            }
-            return PublicServiceHandler.receipt(ErasureReceipt(record))
+        await respond(request, right: .erase, site: request.message.site) { message, site, _ in
+            PublicServiceHandler.receipt(try await node.erasureStatus(site: site.id, visitor: try visitor(message.visitor)))
         }
     }
 
@@ -94,15 +91,15 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
     /// Authenticates the call's bearer token, authorizes `right` on the named site, runs `body`,
     /// and turns the HTTP layer's errors into the matching gRPC status.
     private func respond<In: Sendable, Out: Sendable>(
-        _ request: Request<In>, right: SiteRight, site raw: String, _ body: (In, Site, Principal) throws -> Out
-    ) -> Response<Out> {
+        _ request: Request<In>, right: SiteRight, site raw: String, _ body: (In, Site, Principal) async throws -> Out
+    ) async -> Response<Out> {
         do {
             guard let header = request.metadata[stringValues: "authorization"].first(where: { _ in true }) else {
                 throw APIError.unauthorized
             }
             let principal = try node.principal(authorization: header)
             let site = try node.authorizedSite(named: raw, for: principal, right: right)
-            return Response(message: try body(request.message, site, principal))
+            return Response(message: try await body(request.message, site, principal))
         } catch let error as APIError {
             return Response(error: RPCError(code: PublicServiceHandler.code(for: error.status), message: error.message))
         } catch {
@@ -111,20 +108,18 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
         }
     }
 
-    private func scope(_ request: Footfall_V1_ReportRequest, _ site: Site) throws -> ReportScope {
-        try ReportScope(site: site, from: request.from.isEmpty ? nil : request.from, to: request.to.isEmpty ? nil : request.to,
-                        filters: request.filters.map { ($0.key, $0.value) }, nowMs: node.clock.nowMs)
+    private func query(_ kind: SiteQuery.Kind, _ request: Footfall_V1_ReportRequest, _ site: Site,
+                       _ extra: [String: String] = [:]) -> SiteQuery {
+        var parameters = extra
+        if !request.from.isEmpty { parameters["from"] = request.from }
+        if !request.to.isEmpty { parameters["to"] = request.to }
+        for filter in request.filters { parameters["filter.\(filter.key)"] = filter.value }
+        return SiteQuery(site: site.id, kind: kind, parameters: parameters)
     }
 
     private func visitor(_ hex: String) throws -> VisitorID {
         guard let visitor = VisitorID(hex: hex) else { throw APIError.badRequest("a visitor id is 16 hex digits") }
         return visitor
-    }
-
-    static func json(_ value: some Encodable) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return try encoder.encode(value)
     }
 
     static func receipt(_ receipt: ErasureReceipt) -> Footfall_V1_ErasureReceipt {

@@ -1,7 +1,10 @@
 import Foundation
 import FootfallCrypto
 import FootfallModel
+import FootfallProtocols
 import FootfallStorage
+import FootfallWire
+import SwiftProtobuf
 import Synchronization
 
 /// A site owner. The password is kept only as a scrypt hash with a per-user salt (promise 12).
@@ -27,7 +30,7 @@ public struct Site: Codable, Hashable, Sendable {
 }
 
 extension SiteID: Codable {
-    public init(from decoder: any Decoder) throws {
+    public init(from decoder: any Swift.Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let site = SiteID(text) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a site id"))
@@ -35,7 +38,7 @@ extension SiteID: Codable {
         self = site
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Swift.Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)
     }
@@ -75,8 +78,13 @@ public struct LoginSession: Codable, Hashable, Sendable {
     public var expiresMs: Int64
 }
 
-/// Accounts, sites, tokens and sessions in the `system` column family, as JSON values. On one
-/// node this is the source of truth; the cluster issues replicate it as last-writer-wins records.
+/// Accounts, sites, tokens and sessions in the `system` column family, replicated to every node
+/// as last-writer-wins records under a hybrid logical clock.
+///
+/// Each key holds a `Footfall_V1_SystemRecord`: the JSON value (or a tombstone for a deletion),
+/// its HLC timestamp and the node that wrote it. Local changes are stamped and handed to the
+/// change listener (the cluster pushes them to every node); records from peers are merged by
+/// (timestamp, origin), so every node that has seen the same records holds the same values.
 public final class SystemStore: Sendable {
     let kv: any KeyValueStore
     /// Serialises read-modify-write changes, so two of them never overwrite each other (two owners
@@ -84,38 +92,164 @@ public final class SystemStore: Sendable {
     private let changes = Mutex(())
     /// scrypt's cost; tests lower it so thousands of logins stay fast.
     let scryptCostN: UInt64
+    let nodeName: String
+    let clock: any WallClock
+    private let hlc = Mutex(HybridLogicalClock())
+    private let changeListener = Mutex<(@Sendable ([Footfall_V1_SystemRecord]) -> Void)?>(nil)
 
-    public init(kv: any KeyValueStore, scryptCostN: UInt64 = 1 << 15) {
+    /// Key prefixes of replicated records; anything else from a peer is refused.
+    static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:"]
+
+    public init(kv: any KeyValueStore, scryptCostN: UInt64 = 1 << 15, nodeName: String = "node-1", clock: any WallClock = SystemClock()) {
         self.kv = kv
         self.scryptCostN = scryptCostN
+        self.nodeName = nodeName
+        self.clock = clock
     }
 
-    // MARK: Generic records
+    /// Called with every local change once it is durable.
+    public func onChange(_ listener: @escaping @Sendable ([Footfall_V1_SystemRecord]) -> Void) {
+        changeListener.withLock { $0 = listener }
+    }
+
+    // MARK: Records
+
+    /// The record under `key`. Values written before records carried clocks (plain JSON) read as
+    /// records from the beginning of time, so any replicated change supersedes them.
+    private func record(_ key: [UInt8]) throws -> Footfall_V1_SystemRecord? {
+        guard let bytes = try kv.get(.system, key) else { return nil }
+        return try SystemStore.decodeRecord(key: key, bytes)
+    }
+
+    private static func decodeRecord(key: [UInt8], _ bytes: [UInt8]) throws -> Footfall_V1_SystemRecord {
+        if bytes.first == UInt8(ascii: "{") || bytes.first == UInt8(ascii: "\"") {
+            return .with { $0.key = String(decoding: key, as: UTF8.self); $0.value = Data(bytes) }
+        }
+        return try Footfall_V1_SystemRecord(serializedBytes: bytes)
+    }
 
     private func get<T: Decodable>(_ key: String, as type: T.Type) throws -> T? {
-        guard let bytes = try kv.get(.system, Array(key.utf8)) else { return nil }
-        return try JSONDecoder().decode(T.self, from: Data(bytes))
+        guard let record = try record(Array(key.utf8)), !record.deleted else { return nil }
+        return try JSONDecoder().decode(T.self, from: record.value)
     }
 
     private func put(_ key: String, _ value: some Encodable) throws {
-        var batch = WriteBatch()
-        batch.put(.system, Array(key.utf8), Array(try JSONEncoder().encode(value)))
-        try kv.write(batch, sync: true)
+        let json = try JSONEncoder().encode(value)
+        try write([(key, json)])
     }
 
+    /// Deletions are tombstones, so they replicate and win over the older value everywhere.
     private func delete(_ keys: [String]) throws {
+        try write(keys.map { ($0, nil) })
+    }
+
+    private func write(_ changes: [(String, Data?)]) throws {
+        guard !changes.isEmpty else { return }
+        let now = clock.nowMs
         var batch = WriteBatch()
-        for key in keys { batch.delete(.system, Array(key.utf8)) }
+        var records = [Footfall_V1_SystemRecord]()
+        for (key, value) in changes {
+            let record = Footfall_V1_SystemRecord.with {
+                $0.key = key
+                $0.hlc = hlc.withLock { $0.now(wallMs: now) }
+                $0.origin = nodeName
+                $0.deleted = value == nil
+                $0.value = value ?? Data()
+            }
+            batch.put(.system, Array(key.utf8), try Array(record.serializedBytes() as [UInt8]))
+            records.append(record)
+        }
         try kv.write(batch, sync: true)
+        changeListener.withLock { $0 }?(records)
     }
 
     private func all<T: Decodable>(prefix: String, as type: T.Type) throws -> [T] {
-        var out = [T]()
-        try kv.scan(.system, prefix: Array(prefix.utf8)) { _, value in
-            out.append(try JSONDecoder().decode(T.self, from: Data(value)))
+        try allKeyed(prefix: prefix, as: type).map(\.1)
+    }
+
+    private func allKeyed<T: Decodable>(prefix: String, as type: T.Type) throws -> [(String, T)] {
+        var out = [(String, T)]()
+        try kv.scan(.system, prefix: Array(prefix.utf8)) { key, value in
+            let record = try SystemStore.decodeRecord(key: key, value)
+            if !record.deleted { out.append((record.key, try JSONDecoder().decode(T.self, from: record.value))) }
             return true
         }
         return out
+    }
+
+    // MARK: Replication
+
+    /// Whether `a` supersedes `b`: the later clock wins, the origin name breaks ties.
+    static func supersedes(_ a: Footfall_V1_SystemRecord, _ b: Footfall_V1_SystemRecord) -> Bool {
+        (a.hlc, a.origin) > (b.hlc, b.origin)
+    }
+
+    /// Merges records from a peer; returns how many were newer than what this node held. A record
+    /// under a key this store does not replicate, or whose value is not JSON, is refused whole.
+    @discardableResult
+    public func merge(_ records: [Footfall_V1_SystemRecord]) throws -> Int {
+        for record in records {
+            guard SystemStore.replicatedPrefixes.contains(where: record.key.hasPrefix), record.key.utf8.count <= 512 else {
+                throw APIError.badRequest("system record key \(String(record.key.prefix(40)).debugDescription) is not replicated")
+            }
+            guard record.deleted || (try? JSONSerialization.jsonObject(with: record.value, options: [.fragmentsAllowed])) != nil else {
+                throw APIError.badRequest("system record \(String(record.key.prefix(40)).debugDescription) has no JSON value")
+            }
+        }
+        let now = clock.nowMs
+        return try changes.withLock { _ in
+            var batch = WriteBatch()
+            var applied = 0
+            for record in records {
+                hlc.withLock { $0.observe(record.hlc, wallMs: now) }
+                if let existing = try self.record(Array(record.key.utf8)), !SystemStore.supersedes(record, existing) { continue }
+                batch.put(.system, Array(record.key.utf8), try Array(record.serializedBytes() as [UInt8]))
+                applied += 1
+            }
+            if !batch.isEmpty { try kv.write(batch, sync: true) }
+            return applied
+        }
+    }
+
+    /// Every record's key, clock and origin (tombstones included): what anti-entropy compares.
+    public func index() throws -> [Footfall_V1_SystemIndexEntry] {
+        var out = [Footfall_V1_SystemIndexEntry]()
+        try kv.scan(.system, prefix: []) { key, value in
+            let record = try SystemStore.decodeRecord(key: key, value)
+            guard SystemStore.replicatedPrefixes.contains(where: record.key.hasPrefix) else { return true }
+            out.append(.with { $0.key = record.key; $0.hlc = record.hlc; $0.origin = record.origin })
+            return true
+        }
+        return out
+    }
+
+    /// The records under these keys that this node holds.
+    public func records(_ keys: [String]) throws -> [Footfall_V1_SystemRecord] {
+        try keys.compactMap { key in
+            guard SystemStore.replicatedPrefixes.contains(where: key.hasPrefix) else { return nil }
+            return try record(Array(key.utf8)).map { stored in
+                var out = stored
+                out.key = key
+                return out
+            }
+        }
+    }
+
+    /// Compares a peer's index with this node's: the records this node holds newer (or the peer
+    /// lacks), and the keys the peer holds newer (or this node lacks).
+    public func compare(with theirs: [Footfall_V1_SystemIndexEntry]) throws -> (newer: [Footfall_V1_SystemRecord], wanted: [String]) {
+        let mine = Dictionary(try index().map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        var seen = Set<String>()
+        var wanted = [String]()
+        var newerKeys = [String]()
+        for entry in theirs {
+            seen.insert(entry.key)
+            guard let local = mine[entry.key] else { wanted.append(entry.key); continue }
+            if (local.hlc, local.origin) > (entry.hlc, entry.origin) { newerKeys.append(entry.key) }
+            if (entry.hlc, entry.origin) > (local.hlc, local.origin) { wanted.append(entry.key) }
+        }
+        newerKeys += mine.keys.filter { !seen.contains($0) }
+        return (try records(newerKeys.sorted()), wanted.sorted())
     }
 
     // MARK: Accounts
@@ -191,15 +325,6 @@ public final class SystemStore: Sendable {
         let sessions = try allKeyed(prefix: "session:", as: LoginSession.self).filter { $0.1.accountID == account.id }.map(\.0)
         let sites = try sites(ownedBy: account.id).map { "site:\($0.id.rawValue)" }
         try delete(tokens + sessions + sites + ["account:\(account.id)", "account-email:\(account.email)"])
-    }
-
-    private func allKeyed<T: Decodable>(prefix: String, as type: T.Type) throws -> [(String, T)] {
-        var out = [(String, T)]()
-        try kv.scan(.system, prefix: Array(prefix.utf8)) { key, value in
-            out.append((String(decoding: key, as: UTF8.self), try JSONDecoder().decode(T.self, from: Data(value))))
-            return true
-        }
-        return out
     }
 
     // MARK: Sites

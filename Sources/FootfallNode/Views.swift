@@ -1,5 +1,6 @@
 import Foundation
 import FootfallModel
+import FootfallProtocols
 import FootfallStorage
 
 /// JSON shapes of the API. Field names are snake_case and stable: the OpenAPI document lists them.
@@ -111,7 +112,9 @@ struct VisitorExport: Encodable {
 
     /// Everything stored about one consented visitor (the right of access).
     init(node: Node, site: Site, visitor: VisitorID) throws {
-        let record = try HTTPRoutes.existingRecord(node, site, visitor)
+        guard let record = try node.store.visitorRecord(site: site.id, visitor: visitor) else {
+            throw APIError.notFound("no consented visitor with that id on this site")
+        }
         let now = node.clock.nowMs
         self.site = site.id.rawValue
         exportedMs = now
@@ -120,8 +123,10 @@ struct VisitorExport: Encodable {
     }
 }
 
-/// What an erasure request returns and what polling it shows.
-struct ErasureReceipt: Encodable {
+/// What an erasure request returns and what polling it shows: complete only when every replica
+/// of the site confirmed; `pending` names those that will when they return (their erasure waits
+/// as a hint).
+public struct ErasureReceipt: Encodable, Sendable {
     var status: String
     var requestID: String?
     var site: String
@@ -129,6 +134,7 @@ struct ErasureReceipt: Encodable {
     var erasedAtMs: Int64?
     var deletedEvents: Int64
     var replicas: [Replica]
+    var pending: [String] = []
     var note: String?
 
     struct Replica: Encodable {
@@ -137,14 +143,15 @@ struct ErasureReceipt: Encodable {
         enum CodingKeys: String, CodingKey { case node; case confirmedAtMs = "confirmed_at_ms" }
     }
 
-    init(_ record: ErasureRecord) {
-        status = "complete"
-        requestID = record.requestID
-        site = record.site.rawValue
-        visitor = record.visitor.description
-        erasedAtMs = record.erasedAtMs
-        deletedEvents = record.deletedEvents
-        replicas = record.confirmations.map { Replica(node: $0.node, confirmedAtMs: $0.confirmedAtMs) }
+    init(order: Replication.ErasureOrder, confirmations: [ErasureRecord.Confirmation], pending: [String], deletedEvents: Int64) {
+        status = pending.isEmpty ? "complete" : "pending"
+        requestID = order.requestID
+        site = order.site.rawValue
+        visitor = order.visitor.description
+        erasedAtMs = order.fenceMs
+        self.deletedEvents = deletedEvents
+        replicas = confirmations.sorted { $0.node < $1.node }.map { Replica(node: $0.node, confirmedAtMs: $0.confirmedAtMs) }
+        self.pending = pending.sorted()
         note = "events, index entries, CRM notes and personal data deleted; aggregates without personal data are kept"
     }
 
@@ -158,13 +165,14 @@ struct ErasureReceipt: Encodable {
 
     /// One receipt for a request that matched several visitors (one person, several devices).
     init(combining receipts: [ErasureReceipt], site: SiteID) {
-        status = receipts.allSatisfy { $0.status == "complete" } ? "complete" : "partial"
+        status = receipts.allSatisfy { $0.status == "complete" } ? "complete" : "pending"
         requestID = receipts.compactMap(\.requestID).joined(separator: ",")
         self.site = site.rawValue
         visitor = receipts.compactMap(\.visitor).joined(separator: ",")
         erasedAtMs = receipts.compactMap(\.erasedAtMs).max()
         deletedEvents = receipts.reduce(0) { $0 + $1.deletedEvents }
         replicas = receipts.flatMap(\.replicas)
+        pending = Array(Set(receipts.flatMap(\.pending))).sorted()
         note = receipts.first?.note
     }
 
@@ -174,7 +182,7 @@ struct ErasureReceipt: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case status, site, visitor, replicas, note
+        case status, site, visitor, replicas, pending, note
         case requestID = "request_id"
         case erasedAtMs = "erased_at_ms"
         case deletedEvents = "deleted_events"

@@ -3,9 +3,18 @@ import FootfallModel
 import FootfallWire
 import SwiftProtobuf
 
-/// Event ⇄ `Footfall_V1_StoredEvent`, the on-disk (and, later, on-wire) form of an event.
+/// Event ⇄ `Footfall_V1_StoredEvent`, the on-disk and on-wire (replication) form of an event.
 public enum EventCodec {
     public static func encode(_ event: Event) -> [UInt8] {
+        // Serialising a message built in code cannot fail; a failure is a bug in swift-protobuf.
+        try! Array(message(event).serializedBytes() as [UInt8])
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> Event {
+        try event(from: Footfall_V1_StoredEvent(serializedBytes: bytes))
+    }
+
+    public static func message(_ event: Event) -> Footfall_V1_StoredEvent {
         var stored = Footfall_V1_StoredEvent()
         stored.id = Data(event.id.bytes)
         stored.site = event.site.rawValue
@@ -32,12 +41,12 @@ public enum EventCodec {
         stored.props = event.props
         stored.engagementMs = event.engagementMs
         if let pii = event.pii { stored.pii = PIICodec.encode(pii) }
-        // Serialising a message built in code cannot fail; a failure is a bug in swift-protobuf.
-        return try! Array(stored.serializedBytes() as [UInt8])
+        if let previous = event.previousDayVisitor { stored.previousDayVisitor = previous.rawValue }
+        return stored
     }
 
-    public static func decode(_ bytes: [UInt8]) throws -> Event {
-        let stored = try Footfall_V1_StoredEvent(serializedBytes: bytes)
+    /// The event a message holds, or an error naming what is malformed.
+    public static func event(from stored: Footfall_V1_StoredEvent) throws -> Event {
         guard let id = EventID(bytes: Array(stored.id)), let site = SiteID(stored.site),
               let kind = Event.Kind(rawValue: UInt8(clamping: stored.kind.rawValue))
         else { throw StorageError("stored event has a malformed id, site or kind") }
@@ -56,6 +65,7 @@ public enum EventCodec {
         event.props = stored.props
         event.engagementMs = stored.engagementMs
         if stored.hasPii { event.pii = PIICodec.decode(stored.pii) }
+        if stored.hasPreviousDayVisitor { event.previousDayVisitor = VisitorID(rawValue: stored.previousDayVisitor) }
         return event
     }
 }

@@ -5,10 +5,15 @@ import GRPCNIOTransportHTTP2Posix
 import Logging
 import ServiceLifecycle
 
-/// The node's part in the cluster as one service: the internal gRPC server (mutual TLS) and the
-/// membership shell. On SIGTERM it leaves gracefully before the server stops.
+/// The node's part in the cluster as one service: the internal gRPC server (mutual TLS), the
+/// membership shell, and the loops that feed replication its membership view, replicate system
+/// data and run anti-entropy. On SIGTERM it leaves gracefully before the server stops.
 public struct ClusterService: Service {
     public let shell: MembershipShell
+    private let node: Node
+    private let peers: PeerClients
+    private let systemReplicator: SystemReplicator
+    private let repairs: AntiEntropyRunner
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let configuration: ClusterConfiguration
     private let logger: Logger
@@ -29,24 +34,35 @@ public struct ClusterService: Service {
         let peers = PeerClients(credential: credential, authorityPEM: authority, settings: configuration.transport, logger: node.logger)
         shell = try MembershipShell(myself: myself, configuration: configuration, stateFile: stateFile, peers: peers,
                                     salts: node.salts, metrics: node.metrics, logger: node.logger)
+        self.node = node
+        self.peers = peers
+        systemReplicator = SystemReplicator(node: node, membership: shell, peers: peers, syncInterval: node.configuration.systemSyncInterval)
+        repairs = AntiEntropyRunner(node: node, peers: peers, interval: node.configuration.repairInterval,
+                                    settleMs: node.configuration.repairSettleMs)
         let transport = try ClusterTransport.serverTransport(
             host: configuration.listenHost, port: configuration.listenPort, credential: credential,
             authorityCertificatePEM: authority, settings: configuration.transport)
         server = GRPCServer(
-            transport: transport, services: [NodeServiceHandler(node: node, shell: shell)],
+            transport: transport, services: [NodeServiceHandler(node: node, shell: shell, repairs: repairs)],
             interceptors: [ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy)])
         self.configuration = configuration
         self.logger = node.logger
     }
 
     public func run() async throws {
-        let shell = shell
-        let server = server
+        let shell = shell, server = server, node = node, peers = peers
+        let systemReplicator = systemReplicator, repairs = repairs
         let grace = configuration.leaveGracePeriod
+        await node.replication.attach(peers: peers)
+        node.system.onChange { records in Task { await systemReplicator.push(records) } }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.serve() }
                 group.addTask { await shell.run() }
+                group.addTask { await ClusterService.feedMembershipViews(from: shell, to: node.replication) }
+                group.addTask { await node.replication.run() }
+                group.addTask { await systemReplicator.run() }
+                group.addTask { await repairs.run() }
                 if let address = try await server.listeningAddress {
                     logger.info("internal service listening (mutual TLS)", metadata: ["cluster.listen": "\(address)"])
                 }
@@ -56,6 +72,18 @@ public struct ClusterService: Service {
                 await shell.leave(gracePeriod: grace)
                 server.beginGracefulShutdown()
             }
+        }
+    }
+}
+
+extension ClusterService {
+    /// Hands replication each new membership view (ring and live members), checked every 100 ms.
+    static func feedMembershipViews(from membership: MembershipShell, to replication: ReplicationShell) async {
+        while !Task.isCancelled {
+            let snapshot = await membership.snapshot
+            let live = snapshot.members.filter(\.status.isLive).map(\.member)
+            await replication.update(ring: snapshot.ring, live: live)
+            try? await Task.sleep(for: .milliseconds(100))
         }
     }
 }

@@ -10,16 +10,18 @@ import GRPCCore
 struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     let node: Node
     let shell: MembershipShell
+    let repairs: AntiEntropyRunner
 
     /// Which identities may call which method: nodes everything but removal, operators the
-    /// cluster views and removal.
+    /// cluster views, removal and repair.
     static func policy(_ caller: ClusterIdentity, _ method: MethodDescriptor) -> Bool {
         switch (caller, method) {
         case (.node, Footfall_V1_NodeService.Method.RemoveMember.descriptor): false
         case (.node, _): true
         case (.operator, Footfall_V1_NodeService.Method.ClusterStatus.descriptor),
              (.operator, Footfall_V1_NodeService.Method.ClusterRing.descriptor),
-             (.operator, Footfall_V1_NodeService.Method.RemoveMember.descriptor): true
+             (.operator, Footfall_V1_NodeService.Method.RemoveMember.descriptor),
+             (.operator, Footfall_V1_NodeService.Method.Repair.descriptor): true
         case (.operator, _): false
         }
     }
@@ -110,5 +112,88 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         }
         let epoch = await shell.remove(name: request.name)
         return .with { $0.ringEpoch = epoch }
+    }
+
+    // MARK: Replication
+
+    func replicate(request: Footfall_V1_ReplicaRequest, context: ServerContext) async throws -> Footfall_V1_ReplicaAck {
+        let message = try wire { try ReplicaWire.message(request) }
+        let applied = try await node.replication.applyAsReplica(message)
+        return ReplicaWire.ack(id: request.id, atMs: node.clock.nowMs, applied)
+    }
+
+    func repairErasures(request: Footfall_V1_RepairSiteRequest, context: ServerContext) async throws -> Footfall_V1_ErasureOrders {
+        let site = try wire { try ReplicaWire.site(request.site) }
+        let orders = try await node.offloaded { try node.store.erasureRecords(site: site).map(\.order) }
+        return .with { $0.orders = orders.map(ReplicaWire.erasureOrder) }
+    }
+
+    func repairDigests(request: Footfall_V1_RepairWindow, context: ServerContext) async throws -> Footfall_V1_DigestTree {
+        let site = try wire { try ReplicaWire.site(request.site) }
+        let tree = try await node.offloaded { try node.store.digests(site: site, fromMs: request.fromMs, untilMs: request.untilMs) }
+        return ReplicaWire.tree(tree)
+    }
+
+    func repairSliceIDs(request: Footfall_V1_RepairSlice, context: ServerContext) async throws -> Footfall_V1_EventIDs {
+        let site = try wire { try ReplicaWire.site(request.window.site) }
+        guard request.slice < EventSetDigest.slicesPerDay else { throw RPCError(code: .invalidArgument, message: "no such slice") }
+        let ids = try await node.offloaded {
+            try node.store.eventIDs(site: site, day: Day(index: request.day), slice: Int(request.slice),
+                                    fromMs: request.window.fromMs, untilMs: request.window.untilMs)
+        }
+        return .with { $0.ids = ids.map { Data($0.bytes) } }
+    }
+
+    func repairEvents(request: Footfall_V1_RepairEventsRequest, context: ServerContext) async throws -> Footfall_V1_EventBatch {
+        let site = try wire { try ReplicaWire.site(request.site) }
+        let ids = try wire { try ReplicaWire.ids(request.ids) }
+        guard ids.count <= ReplicaWire.eventsMax else { throw RPCError(code: .invalidArgument, message: "at most \(ReplicaWire.eventsMax) ids") }
+        return ReplicaWire.batch(try await node.offloaded { try node.store.storedEvents(site: site, ids: ids) })
+    }
+
+    func siteQuery(request: Footfall_V1_SiteQueryRequest, context: ServerContext) async throws -> Footfall_V1_SiteQueryReply {
+        do {
+            let query = try SiteQuery(request)
+            let json = try await node.offloaded { try node.answerLocally(query) }
+            return .with { $0.json = json }
+        } catch let error as APIError {
+            throw RPCError(code: PublicServiceHandler.code(for: error.status), message: error.message)
+        }
+    }
+
+    func systemPush(request: Footfall_V1_SystemRecords, context: ServerContext) async throws -> Footfall_V1_SystemPushAccepted {
+        do {
+            try node.system.merge(request.records)
+        } catch let error as APIError {
+            throw RPCError(code: .invalidArgument, message: error.message)
+        }
+        return Footfall_V1_SystemPushAccepted()
+    }
+
+    func systemSync(request: Footfall_V1_SystemIndex, context: ServerContext) async throws -> Footfall_V1_SystemSyncReply {
+        let (newer, wanted) = try node.system.compare(with: request.entries)
+        return .with {
+            $0.newer = newer
+            $0.wanted = wanted
+        }
+    }
+
+    func repair(request: Footfall_V1_RepairCommand, response: RPCWriter<Footfall_V1_RepairProgress>, context: ServerContext) async throws {
+        let sites = try request.sites.map { text in try wire { try ReplicaWire.site(text) } }
+        let pass = await repairs.pass(sites: sites.isEmpty ? nil : sites) { progress in
+            try? await response.write(progress)
+        }
+        if pass.refused {
+            throw RPCError(code: .failedPrecondition, message: "a repair is already running on this node")
+        }
+    }
+
+    /// Decodes a peer's request, turning a malformed one into INVALID_ARGUMENT.
+    private func wire<T>(_ decode: () throws -> T) throws -> T {
+        do {
+            return try decode()
+        } catch let malformed as ReplicaWire.Malformed {
+            throw RPCError(code: .invalidArgument, message: malformed.description)
+        }
     }
 }

@@ -44,6 +44,7 @@ extension Replication {
         private struct ClientWrite {
             var undecidedGroups: Int
             var failure: WriteOutcome?
+            var applied = Applied()
         }
 
         private struct WriteGroup {
@@ -53,6 +54,7 @@ extension Replication {
             var required: Int
             var acknowledged: Set<String> = []
             var answered: Set<String> = []
+            var applied: Applied?
             var deadlineMs: Int64
             var decided = false
         }
@@ -90,10 +92,10 @@ extension Replication {
                 let required = consistency.required(replicas: replicas.count)
                 let live = replicas.filter(alive.contains).count
                 if live < required || replicas.isEmpty {
-                    return [.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)))]
+                    return [.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)), applied: Applied())]
                 }
             }
-            guard !sets.isEmpty else { return [.writeFinished(request: request, .succeeded)] }
+            guard !sets.isEmpty else { return [.writeFinished(request: request, .succeeded, applied: Applied())] }
             writes[request] = ClientWrite(undecidedGroups: sets.count)
             var actions = [Action]()
             for replicas in sets {
@@ -143,12 +145,12 @@ extension Replication {
 
         /// A message from another node (acknowledgements; requests to apply go to the store).
         public mutating func receive(_ message: Message, from sender: String, nowMs: Int64) -> [Action] {
-            guard case .ack(let id, let atMs) = message, let what = outstanding[id] else { return [] }
+            guard case .ack(let id, let atMs, let applied) = message, let what = outstanding[id] else { return [] }
             switch what {
             case .write(let groupID, let replica, _):
                 guard replica == sender else { return [] }
                 outstanding[id] = nil
-                return answer(group: groupID, replica: replica, acknowledged: true, nowMs: nowMs)
+                return answer(group: groupID, replica: replica, acknowledged: applied, nowMs: nowMs)
             case .erasure(let roundID, let replica):
                 guard replica == sender else { return [] }
                 outstanding[id] = nil
@@ -183,7 +185,7 @@ extension Replication {
             guard let what = outstanding.removeValue(forKey: id) else { return [] }
             switch what {
             case .write(let groupID, let replica, _):
-                return answer(group: groupID, replica: replica, acknowledged: false, nowMs: nowMs)
+                return answer(group: groupID, replica: replica, acknowledged: nil, nowMs: nowMs)
             case .erasure(let roundID, let replica):
                 guard var round = erasures[roundID] else { return [] }
                 round.waiting.remove(replica)
@@ -210,7 +212,7 @@ extension Replication {
             for (id, what) in outstanding.sorted(by: { $0.key < $1.key }) {
                 if case .write(let groupID, let replica, let deadline) = what, deadline <= nowMs {
                     outstanding[id] = nil
-                    actions += answer(group: groupID, replica: replica, acknowledged: false, nowMs: nowMs)
+                    actions += answer(group: groupID, replica: replica, acknowledged: nil, nowMs: nowMs)
                 }
             }
             for (roundID, round) in erasures.sorted(by: { $0.key < $1.key }) where round.deadlineMs <= nowMs {
@@ -255,36 +257,41 @@ extension Replication {
             return nextID
         }
 
-        private mutating func answer(group groupID: UInt64, replica: String, acknowledged: Bool, nowMs: Int64) -> [Action] {
+        /// Records a replica's answer: its acknowledgement (with what it applied), or nil for a
+        /// failure or timeout, which hints it.
+        private mutating func answer(group groupID: UInt64, replica: String, acknowledged applied: Applied?, nowMs: Int64) -> [Action] {
             guard var group = groups[groupID] else { return [] }
             var actions = [Action]()
             group.answered.insert(replica)
-            if acknowledged {
+            if let applied {
                 group.acknowledged.insert(replica)
+                group.applied = group.applied ?? applied
             } else {
                 actions += hint(.events(group.events), for: replica, nowMs: nowMs)
             }
             if !group.decided {
                 if group.acknowledged.count >= group.required {
                     group.decided = true
-                    actions += decide(request: group.request, failure: nil)
+                    actions += decide(request: group.request, failure: nil, applied: group.applied ?? Applied())
                 } else if group.replicas.count - group.answered.count + group.acknowledged.count < group.required {
                     group.decided = true
                     actions += decide(request: group.request,
-                                      failure: .failed(acknowledged: group.acknowledged.count, required: group.required))
+                                      failure: .failed(acknowledged: group.acknowledged.count, required: group.required),
+                                      applied: group.applied ?? Applied())
                 }
             }
             groups[groupID] = group.answered.count == group.replicas.count ? nil : group
             return actions
         }
 
-        private mutating func decide(request: UInt64, failure: WriteOutcome?) -> [Action] {
+        private mutating func decide(request: UInt64, failure: WriteOutcome?, applied: Applied) -> [Action] {
             guard var write = writes[request] else { return [] }
             write.undecidedGroups -= 1
             write.failure = write.failure ?? failure
+            write.applied.add(applied)
             if write.undecidedGroups == 0 {
                 writes[request] = nil
-                return [.writeFinished(request: request, write.failure ?? .succeeded)]
+                return [.writeFinished(request: request, write.failure ?? .succeeded, applied: write.applied)]
             }
             writes[request] = write
             return []

@@ -96,7 +96,29 @@ public enum Replication {
         /// The receiver missed writes that no hint holds: repair before serving reads.
         case repairNeeded(id: UInt64)
         /// The request `id` is applied (durably), at the replica's wall-clock time `atMs`.
-        case ack(id: UInt64, atMs: Int64)
+        case ack(id: UInt64, atMs: Int64, Applied)
+    }
+
+    /// What became of a batch's events on the replica that applied it.
+    public struct Applied: Hashable, Sendable {
+        public var stored = 0
+        public var duplicates = 0
+        public var expired = 0
+        public var fenced = 0
+
+        public init(stored: Int = 0, duplicates: Int = 0, expired: Int = 0, fenced: Int = 0) {
+            self.stored = stored
+            self.duplicates = duplicates
+            self.expired = expired
+            self.fenced = fenced
+        }
+
+        public mutating func add(_ other: Applied) {
+            stored += other.stored
+            duplicates += other.duplicates
+            expired += other.expired
+            fenced += other.fenced
+        }
     }
 
     /// How a client's write ended.
@@ -116,7 +138,9 @@ public enum Replication {
         /// Persist that `target` missed writes no hint holds (the store was full or a hint expired).
         case recordGap(target: String)
         case clearGap(target: String)
-        case writeFinished(request: UInt64, WriteOutcome)
+        /// A client's write is decided; `applied` is what the first replica to acknowledge each
+        /// replica set reported (replicas that agree on the data report alike).
+        case writeFinished(request: UInt64, WriteOutcome, applied: Applied)
         case erasureConfirmed(requestID: String, replica: String, atMs: Int64)
         /// The erasure round is over: every replica confirmed (`pending` empty) or the rest are
         /// hinted and will confirm when they return.

@@ -270,6 +270,17 @@ public nonisolated struct Footfall_V1_StoredEvent: @unchecked Sendable {
     set {_uniqueStorage()._target = newValue}
   }
 
+  /// Wire only, never stored: for a cookieless hit just after UTC midnight, the visitor's id
+  /// under yesterday's salt, so the replica can continue a visit across midnight.
+  public var previousDayVisitor: UInt64 {
+    get {_storage._previousDayVisitor ?? 0}
+    set {_uniqueStorage()._previousDayVisitor = newValue}
+  }
+  /// Returns true if `previousDayVisitor` has been explicitly set.
+  public var hasPreviousDayVisitor: Bool {_storage._previousDayVisitor != nil}
+  /// Clears the value of `previousDayVisitor`. Subsequent reads from it will return its default value.
+  public mutating func clearPreviousDayVisitor() {_uniqueStorage()._previousDayVisitor = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -405,7 +416,7 @@ nonisolated extension Footfall_V1_DeviceClass: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Footfall_V1_StoredEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StoredEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}site\0\u{1}visitor\0\u{3}timestamp_ms\0\u{1}kind\0\u{1}path\0\u{1}title\0\u{3}referrer_host\0\u{3}utm_source\0\u{3}utm_medium\0\u{3}utm_campaign\0\u{3}utm_term\0\u{3}utm_content\0\u{1}browser\0\u{3}browser_major\0\u{1}os\0\u{1}device\0\u{1}country\0\u{1}region\0\u{1}consented\0\u{1}name\0\u{1}props\0\u{3}engagement_ms\0\u{1}pii\0\u{1}target\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}site\0\u{1}visitor\0\u{3}timestamp_ms\0\u{1}kind\0\u{1}path\0\u{1}title\0\u{3}referrer_host\0\u{3}utm_source\0\u{3}utm_medium\0\u{3}utm_campaign\0\u{3}utm_term\0\u{3}utm_content\0\u{1}browser\0\u{3}browser_major\0\u{1}os\0\u{1}device\0\u{1}country\0\u{1}region\0\u{1}consented\0\u{1}name\0\u{1}props\0\u{3}engagement_ms\0\u{1}pii\0\u{1}target\0\u{3}previous_day_visitor\0")
 
   fileprivate class _StorageClass {
     var _id: Data = Data()
@@ -433,6 +444,7 @@ nonisolated extension Footfall_V1_StoredEvent: SwiftProtobuf.Message, SwiftProto
     var _engagementMs: UInt32 = 0
     var _pii: Footfall_V1_Pii? = nil
     var _target: String = String()
+    var _previousDayVisitor: UInt64? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -468,6 +480,7 @@ nonisolated extension Footfall_V1_StoredEvent: SwiftProtobuf.Message, SwiftProto
       _engagementMs = source._engagementMs
       _pii = source._pii
       _target = source._target
+      _previousDayVisitor = source._previousDayVisitor
     }
   }
 
@@ -511,6 +524,7 @@ nonisolated extension Footfall_V1_StoredEvent: SwiftProtobuf.Message, SwiftProto
         case 23: try { try decoder.decodeSingularUInt32Field(value: &_storage._engagementMs) }()
         case 24: try { try decoder.decodeSingularMessageField(value: &_storage._pii) }()
         case 25: try { try decoder.decodeSingularStringField(value: &_storage._target) }()
+        case 26: try { try decoder.decodeSingularFixed64Field(value: &_storage._previousDayVisitor) }()
         default: break
         }
       }
@@ -598,6 +612,9 @@ nonisolated extension Footfall_V1_StoredEvent: SwiftProtobuf.Message, SwiftProto
       if !_storage._target.isEmpty {
         try visitor.visitSingularStringField(value: _storage._target, fieldNumber: 25)
       }
+      try { if let v = _storage._previousDayVisitor {
+        try visitor.visitSingularFixed64Field(value: v, fieldNumber: 26)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -632,6 +649,7 @@ nonisolated extension Footfall_V1_StoredEvent: SwiftProtobuf.Message, SwiftProto
         if _storage._engagementMs != rhs_storage._engagementMs {return false}
         if _storage._pii != rhs_storage._pii {return false}
         if _storage._target != rhs_storage._target {return false}
+        if _storage._previousDayVisitor != rhs_storage._previousDayVisitor {return false}
         return true
       }
       if !storagesAreEqual {return false}

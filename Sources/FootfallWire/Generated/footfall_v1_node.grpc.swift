@@ -4,8 +4,7 @@
 /// Served only over mutual TLS with the cluster CA pinned. Every call's peer certificate names its
 /// identity in its only DNS subject alternative name: "NAME.node.footfall" for a node,
 /// "NAME.operator.footfall" for an operator's command-line tool. Nodes may call everything;
-/// operators only the cluster views and removal. Replica writes, reads, hints, anti-entropy and
-/// erasure join this service with the replication layer.
+/// operators only the cluster views, removal and repair.
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -94,13 +93,139 @@ public enum Footfall_V1_NodeService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Replicate" metadata.
+        public enum Replicate: Sendable {
+            /// Request type for "Replicate".
+            public typealias Input = Footfall_V1_ReplicaRequest
+            /// Response type for "Replicate".
+            public typealias Output = Footfall_V1_ReplicaAck
+            /// Descriptor for "Replicate".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "Replicate",
+                type: .unary
+            )
+        }
+        /// Namespace for "RepairErasures" metadata.
+        public enum RepairErasures: Sendable {
+            /// Request type for "RepairErasures".
+            public typealias Input = Footfall_V1_RepairSiteRequest
+            /// Response type for "RepairErasures".
+            public typealias Output = Footfall_V1_ErasureOrders
+            /// Descriptor for "RepairErasures".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "RepairErasures",
+                type: .unary
+            )
+        }
+        /// Namespace for "RepairDigests" metadata.
+        public enum RepairDigests: Sendable {
+            /// Request type for "RepairDigests".
+            public typealias Input = Footfall_V1_RepairWindow
+            /// Response type for "RepairDigests".
+            public typealias Output = Footfall_V1_DigestTree
+            /// Descriptor for "RepairDigests".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "RepairDigests",
+                type: .unary
+            )
+        }
+        /// Namespace for "RepairSliceIDs" metadata.
+        public enum RepairSliceIDs: Sendable {
+            /// Request type for "RepairSliceIDs".
+            public typealias Input = Footfall_V1_RepairSlice
+            /// Response type for "RepairSliceIDs".
+            public typealias Output = Footfall_V1_EventIDs
+            /// Descriptor for "RepairSliceIDs".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "RepairSliceIDs",
+                type: .unary
+            )
+        }
+        /// Namespace for "RepairEvents" metadata.
+        public enum RepairEvents: Sendable {
+            /// Request type for "RepairEvents".
+            public typealias Input = Footfall_V1_RepairEventsRequest
+            /// Response type for "RepairEvents".
+            public typealias Output = Footfall_V1_EventBatch
+            /// Descriptor for "RepairEvents".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "RepairEvents",
+                type: .unary
+            )
+        }
+        /// Namespace for "SiteQuery" metadata.
+        public enum SiteQuery: Sendable {
+            /// Request type for "SiteQuery".
+            public typealias Input = Footfall_V1_SiteQueryRequest
+            /// Response type for "SiteQuery".
+            public typealias Output = Footfall_V1_SiteQueryReply
+            /// Descriptor for "SiteQuery".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "SiteQuery",
+                type: .unary
+            )
+        }
+        /// Namespace for "SystemPush" metadata.
+        public enum SystemPush: Sendable {
+            /// Request type for "SystemPush".
+            public typealias Input = Footfall_V1_SystemRecords
+            /// Response type for "SystemPush".
+            public typealias Output = Footfall_V1_SystemPushAccepted
+            /// Descriptor for "SystemPush".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "SystemPush",
+                type: .unary
+            )
+        }
+        /// Namespace for "SystemSync" metadata.
+        public enum SystemSync: Sendable {
+            /// Request type for "SystemSync".
+            public typealias Input = Footfall_V1_SystemIndex
+            /// Response type for "SystemSync".
+            public typealias Output = Footfall_V1_SystemSyncReply
+            /// Descriptor for "SystemSync".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "SystemSync",
+                type: .unary
+            )
+        }
+        /// Namespace for "Repair" metadata.
+        public enum Repair: Sendable {
+            /// Request type for "Repair".
+            public typealias Input = Footfall_V1_RepairCommand
+            /// Response type for "Repair".
+            public typealias Output = Footfall_V1_RepairProgress
+            /// Descriptor for "Repair".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "Repair",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "footfall.v1.NodeService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Gossip.descriptor,
             FetchClusterSecrets.descriptor,
             ClusterStatus.descriptor,
             ClusterRing.descriptor,
-            RemoveMember.descriptor
+            RemoveMember.descriptor,
+            Replicate.descriptor,
+            RepairErasures.descriptor,
+            RepairDigests.descriptor,
+            RepairSliceIDs.descriptor,
+            RepairEvents.descriptor,
+            SiteQuery.descriptor,
+            SystemPush.descriptor,
+            SystemSync.descriptor,
+            Repair.descriptor
         ]
     }
 }
@@ -220,6 +345,158 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.StreamingServerRequest<Footfall_V1_RemoveMemberRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RemoveMemberReply>
+
+        /// Handle the "Replicate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replication, nodes only. A coordinator asks a replica to apply a batch of events, an erasure
+        /// > or a hint replay, or tells it that it missed writes no hint holds (repair before serving
+        /// > reads). The replica answers once the change is durable; applying is idempotent.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_ReplicaRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_ReplicaAck` messages.
+        func replicate(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_ReplicaRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_ReplicaAck>
+
+        /// Handle the "RepairErasures" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy, nodes only: a replica's erasure orders, digest tree, the ids of one slice and
+        /// > the events with given ids, for one site. What the caller lacks it applies through Replicate.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RepairSiteRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_ErasureOrders` messages.
+        func repairErasures(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSiteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_ErasureOrders>
+
+        /// Handle the "RepairDigests" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RepairWindow` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_DigestTree` messages.
+        func repairDigests(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairWindow>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_DigestTree>
+
+        /// Handle the "RepairSliceIDs" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RepairSlice` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_EventIDs` messages.
+        func repairSliceIDs(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSlice>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_EventIDs>
+
+        /// Handle the "RepairEvents" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RepairEventsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_EventBatch` messages.
+        func repairEvents(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairEventsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_EventBatch>
+
+        /// Handle the "SiteQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A per-site query answered from this replica's data, for a coordinating node that already
+        /// > authorised the caller's credential. Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_SiteQueryRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_SiteQueryReply` messages.
+        func siteQuery(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_SiteQueryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_SiteQueryReply>
+
+        /// Handle the "SystemPush" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > System data (accounts, sites, tokens, sessions) as last-writer-wins records under a hybrid
+        /// > logical clock: pushed to every node on change, and compared by index in the background.
+        /// > Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_SystemRecords` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_SystemPushAccepted` messages.
+        func systemPush(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_SystemRecords>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_SystemPushAccepted>
+
+        /// Handle the "SystemSync" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_SystemIndex` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_SystemSyncReply` messages.
+        func systemSync(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_SystemIndex>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_SystemSyncReply>
+
+        /// Handle the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs anti-entropy for this node's sites now, streaming progress. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RepairCommand` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_RepairProgress` messages.
+        func repair(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairCommand>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairProgress>
     }
 
     /// Service protocol for the "footfall.v1.NodeService" service.
@@ -323,6 +600,158 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.ServerRequest<Footfall_V1_RemoveMemberRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Footfall_V1_RemoveMemberReply>
+
+        /// Handle the "Replicate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replication, nodes only. A coordinator asks a replica to apply a batch of events, an erasure
+        /// > or a hint replay, or tells it that it missed writes no hint holds (repair before serving
+        /// > reads). The replica answers once the change is durable; applying is idempotent.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_ReplicaRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_ReplicaAck` message.
+        func replicate(
+            request: GRPCCore.ServerRequest<Footfall_V1_ReplicaRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_ReplicaAck>
+
+        /// Handle the "RepairErasures" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy, nodes only: a replica's erasure orders, digest tree, the ids of one slice and
+        /// > the events with given ids, for one site. What the caller lacks it applies through Replicate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_ErasureOrders` message.
+        func repairErasures(
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairSiteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_ErasureOrders>
+
+        /// Handle the "RepairDigests" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairWindow` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_DigestTree` message.
+        func repairDigests(
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairWindow>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_DigestTree>
+
+        /// Handle the "RepairSliceIDs" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSlice` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_EventIDs` message.
+        func repairSliceIDs(
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairSlice>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_EventIDs>
+
+        /// Handle the "RepairEvents" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairEventsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_EventBatch` message.
+        func repairEvents(
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairEventsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_EventBatch>
+
+        /// Handle the "SiteQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A per-site query answered from this replica's data, for a coordinating node that already
+        /// > authorised the caller's credential. Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_SiteQueryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_SiteQueryReply` message.
+        func siteQuery(
+            request: GRPCCore.ServerRequest<Footfall_V1_SiteQueryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_SiteQueryReply>
+
+        /// Handle the "SystemPush" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > System data (accounts, sites, tokens, sessions) as last-writer-wins records under a hybrid
+        /// > logical clock: pushed to every node on change, and compared by index in the background.
+        /// > Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_SystemRecords` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_SystemPushAccepted` message.
+        func systemPush(
+            request: GRPCCore.ServerRequest<Footfall_V1_SystemRecords>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_SystemPushAccepted>
+
+        /// Handle the "SystemSync" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_SystemIndex` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_SystemSyncReply` message.
+        func systemSync(
+            request: GRPCCore.ServerRequest<Footfall_V1_SystemIndex>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_SystemSyncReply>
+
+        /// Handle the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs anti-entropy for this node's sites now, streaming progress. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairCommand` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_RepairProgress` messages.
+        func repair(
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairCommand>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairProgress>
     }
 
     /// Simple service protocol for the "footfall.v1.NodeService" service.
@@ -424,6 +853,159 @@ extension Footfall_V1_NodeService {
             request: Footfall_V1_RemoveMemberRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Footfall_V1_RemoveMemberReply
+
+        /// Handle the "Replicate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replication, nodes only. A coordinator asks a replica to apply a batch of events, an erasure
+        /// > or a hint replay, or tells it that it missed writes no hint holds (repair before serving
+        /// > reads). The replica answers once the change is durable; applying is idempotent.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_ReplicaRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_ReplicaAck` to respond with.
+        func replicate(
+            request: Footfall_V1_ReplicaRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_ReplicaAck
+
+        /// Handle the "RepairErasures" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy, nodes only: a replica's erasure orders, digest tree, the ids of one slice and
+        /// > the events with given ids, for one site. What the caller lacks it applies through Replicate.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RepairSiteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_ErasureOrders` to respond with.
+        func repairErasures(
+            request: Footfall_V1_RepairSiteRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_ErasureOrders
+
+        /// Handle the "RepairDigests" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RepairWindow` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_DigestTree` to respond with.
+        func repairDigests(
+            request: Footfall_V1_RepairWindow,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_DigestTree
+
+        /// Handle the "RepairSliceIDs" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RepairSlice` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_EventIDs` to respond with.
+        func repairSliceIDs(
+            request: Footfall_V1_RepairSlice,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_EventIDs
+
+        /// Handle the "RepairEvents" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RepairEventsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_EventBatch` to respond with.
+        func repairEvents(
+            request: Footfall_V1_RepairEventsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_EventBatch
+
+        /// Handle the "SiteQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A per-site query answered from this replica's data, for a coordinating node that already
+        /// > authorised the caller's credential. Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_SiteQueryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_SiteQueryReply` to respond with.
+        func siteQuery(
+            request: Footfall_V1_SiteQueryRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_SiteQueryReply
+
+        /// Handle the "SystemPush" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > System data (accounts, sites, tokens, sessions) as last-writer-wins records under a hybrid
+        /// > logical clock: pushed to every node on change, and compared by index in the background.
+        /// > Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_SystemRecords` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_SystemPushAccepted` to respond with.
+        func systemPush(
+            request: Footfall_V1_SystemRecords,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_SystemPushAccepted
+
+        /// Handle the "SystemSync" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_SystemIndex` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_SystemSyncReply` to respond with.
+        func systemSync(
+            request: Footfall_V1_SystemIndex,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_SystemSyncReply
+
+        /// Handle the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs anti-entropy for this node's sites now, streaming progress. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RepairCommand` message.
+        ///   - response: A response stream of `Footfall_V1_RepairProgress` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func repair(
+            request: Footfall_V1_RepairCommand,
+            response: GRPCCore.RPCWriter<Footfall_V1_RepairProgress>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -481,6 +1063,105 @@ extension Footfall_V1_NodeService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RemoveMemberReply>(),
             handler: { request, context in
                 try await self.removeMember(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.Replicate.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_ReplicaRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_ReplicaAck>(),
+            handler: { request, context in
+                try await self.replicate(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.RepairErasures.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairSiteRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_ErasureOrders>(),
+            handler: { request, context in
+                try await self.repairErasures(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.RepairDigests.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairWindow>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_DigestTree>(),
+            handler: { request, context in
+                try await self.repairDigests(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.RepairSliceIDs.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairSlice>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_EventIDs>(),
+            handler: { request, context in
+                try await self.repairSliceIDs(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.RepairEvents.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairEventsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_EventBatch>(),
+            handler: { request, context in
+                try await self.repairEvents(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.SiteQuery.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_SiteQueryRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_SiteQueryReply>(),
+            handler: { request, context in
+                try await self.siteQuery(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.SystemPush.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_SystemRecords>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_SystemPushAccepted>(),
+            handler: { request, context in
+                try await self.systemPush(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.SystemSync.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_SystemIndex>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_SystemSyncReply>(),
+            handler: { request, context in
+                try await self.systemSync(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.Repair.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairCommand>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairProgress>(),
+            handler: { request, context in
+                try await self.repair(
                     request: request,
                     context: context
                 )
@@ -545,6 +1226,105 @@ extension Footfall_V1_NodeService.ServiceProtocol {
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func replicate(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_ReplicaRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_ReplicaAck> {
+        let response = try await self.replicate(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repairErasures(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSiteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_ErasureOrders> {
+        let response = try await self.repairErasures(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repairDigests(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairWindow>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_DigestTree> {
+        let response = try await self.repairDigests(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repairSliceIDs(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSlice>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_EventIDs> {
+        let response = try await self.repairSliceIDs(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repairEvents(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairEventsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_EventBatch> {
+        let response = try await self.repairEvents(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func siteQuery(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_SiteQueryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_SiteQueryReply> {
+        let response = try await self.siteQuery(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func systemPush(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_SystemRecords>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_SystemPushAccepted> {
+        let response = try await self.systemPush(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func systemSync(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_SystemIndex>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_SystemSyncReply> {
+        let response = try await self.systemSync(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repair(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairCommand>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairProgress> {
+        let response = try await self.repair(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
     }
 }
 
@@ -613,6 +1393,127 @@ extension Footfall_V1_NodeService.SimpleServiceProtocol {
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    public func replicate(
+        request: GRPCCore.ServerRequest<Footfall_V1_ReplicaRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_ReplicaAck> {
+        return GRPCCore.ServerResponse<Footfall_V1_ReplicaAck>(
+            message: try await self.replicate(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repairErasures(
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairSiteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_ErasureOrders> {
+        return GRPCCore.ServerResponse<Footfall_V1_ErasureOrders>(
+            message: try await self.repairErasures(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repairDigests(
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairWindow>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_DigestTree> {
+        return GRPCCore.ServerResponse<Footfall_V1_DigestTree>(
+            message: try await self.repairDigests(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repairSliceIDs(
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairSlice>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_EventIDs> {
+        return GRPCCore.ServerResponse<Footfall_V1_EventIDs>(
+            message: try await self.repairSliceIDs(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repairEvents(
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairEventsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_EventBatch> {
+        return GRPCCore.ServerResponse<Footfall_V1_EventBatch>(
+            message: try await self.repairEvents(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func siteQuery(
+        request: GRPCCore.ServerRequest<Footfall_V1_SiteQueryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_SiteQueryReply> {
+        return GRPCCore.ServerResponse<Footfall_V1_SiteQueryReply>(
+            message: try await self.siteQuery(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func systemPush(
+        request: GRPCCore.ServerRequest<Footfall_V1_SystemRecords>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_SystemPushAccepted> {
+        return GRPCCore.ServerResponse<Footfall_V1_SystemPushAccepted>(
+            message: try await self.systemPush(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func systemSync(
+        request: GRPCCore.ServerRequest<Footfall_V1_SystemIndex>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_SystemSyncReply> {
+        return GRPCCore.ServerResponse<Footfall_V1_SystemSyncReply>(
+            message: try await self.systemSync(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repair(
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairCommand>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairProgress> {
+        return GRPCCore.StreamingServerResponse<Footfall_V1_RepairProgress>(
+            metadata: [:],
+            producer: { writer in
+                try await self.repair(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 }
@@ -743,6 +1644,203 @@ extension Footfall_V1_NodeService {
             deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RemoveMemberReply>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RemoveMemberReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Replicate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replication, nodes only. A coordinator asks a replica to apply a batch of events, an erasure
+        /// > or a hint replay, or tells it that it missed writes no hint holds (repair before serving
+        /// > reads). The replica answers once the change is durable; applying is idempotent.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_ReplicaRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_ReplicaRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_ReplicaAck` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func replicate<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_ReplicaRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_ReplicaRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_ReplicaAck>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ReplicaAck>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RepairErasures" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy, nodes only: a replica's erasure orders, digest tree, the ids of one slice and
+        /// > the events with given ids, for one site. What the caller lacks it applies through Replicate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairSiteRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_ErasureOrders` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repairErasures<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSiteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_ErasureOrders>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ErasureOrders>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RepairDigests" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairWindow` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairWindow` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_DigestTree` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repairDigests<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairWindow>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairWindow>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_DigestTree>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_DigestTree>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RepairSliceIDs" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSlice` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairSlice` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_EventIDs` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repairSliceIDs<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairSlice>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSlice>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_EventIDs>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventIDs>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RepairEvents" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairEventsRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairEventsRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_EventBatch` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repairEvents<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairEventsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairEventsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_EventBatch>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventBatch>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SiteQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A per-site query answered from this replica's data, for a coordinating node that already
+        /// > authorised the caller's credential. Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_SiteQueryRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_SiteQueryRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_SiteQueryReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func siteQuery<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_SiteQueryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_SiteQueryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_SiteQueryReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SiteQueryReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SystemPush" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > System data (accounts, sites, tokens, sessions) as last-writer-wins records under a hybrid
+        /// > logical clock: pushed to every node on change, and compared by index in the background.
+        /// > Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_SystemRecords` message.
+        ///   - serializer: A serializer for `Footfall_V1_SystemRecords` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_SystemPushAccepted` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func systemPush<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_SystemRecords>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_SystemRecords>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_SystemPushAccepted>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SystemPushAccepted>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SystemSync" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_SystemIndex` message.
+        ///   - serializer: A serializer for `Footfall_V1_SystemIndex` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_SystemSyncReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func systemSync<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_SystemIndex>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_SystemIndex>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_SystemSyncReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SystemSyncReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs anti-entropy for this node's sites now, streaming progress. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairCommand` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairCommand` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_RepairProgress` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repair<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairCommand>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairCommand>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RepairProgress>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_RepairProgress>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -935,6 +2033,300 @@ extension Footfall_V1_NodeService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Replicate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replication, nodes only. A coordinator asks a replica to apply a batch of events, an erasure
+        /// > or a hint replay, or tells it that it missed writes no hint holds (repair before serving
+        /// > reads). The replica answers once the change is durable; applying is idempotent.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_ReplicaRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_ReplicaRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_ReplicaAck` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func replicate<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_ReplicaRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_ReplicaRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_ReplicaAck>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ReplicaAck>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.Replicate.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RepairErasures" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Anti-entropy, nodes only: a replica's erasure orders, digest tree, the ids of one slice and
+        /// > the events with given ids, for one site. What the caller lacks it applies through Replicate.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairSiteRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_ErasureOrders` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repairErasures<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSiteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_ErasureOrders>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ErasureOrders>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.RepairErasures.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RepairDigests" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairWindow` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairWindow` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_DigestTree` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repairDigests<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairWindow>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairWindow>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_DigestTree>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_DigestTree>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.RepairDigests.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RepairSliceIDs" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSlice` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairSlice` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_EventIDs` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repairSliceIDs<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairSlice>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSlice>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_EventIDs>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventIDs>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.RepairSliceIDs.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RepairEvents" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairEventsRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairEventsRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_EventBatch` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repairEvents<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairEventsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairEventsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_EventBatch>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventBatch>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.RepairEvents.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SiteQuery" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A per-site query answered from this replica's data, for a coordinating node that already
+        /// > authorised the caller's credential. Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_SiteQueryRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_SiteQueryRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_SiteQueryReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func siteQuery<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_SiteQueryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_SiteQueryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_SiteQueryReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SiteQueryReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.SiteQuery.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SystemPush" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > System data (accounts, sites, tokens, sessions) as last-writer-wins records under a hybrid
+        /// > logical clock: pushed to every node on change, and compared by index in the background.
+        /// > Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_SystemRecords` message.
+        ///   - serializer: A serializer for `Footfall_V1_SystemRecords` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_SystemPushAccepted` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func systemPush<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_SystemRecords>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_SystemRecords>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_SystemPushAccepted>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SystemPushAccepted>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.SystemPush.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SystemSync" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_SystemIndex` message.
+        ///   - serializer: A serializer for `Footfall_V1_SystemIndex` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_SystemSyncReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func systemSync<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_SystemIndex>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_SystemIndex>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_SystemSyncReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SystemSyncReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.SystemSync.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Runs anti-entropy for this node's sites now, streaming progress. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairCommand` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairCommand` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_RepairProgress` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repair<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairCommand>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairCommand>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RepairProgress>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_RepairProgress>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.Repair.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1085,6 +2477,255 @@ extension Footfall_V1_NodeService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RemoveMemberRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RemoveMemberReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Replicate" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replication, nodes only. A coordinator asks a replica to apply a batch of events, an erasure
+    /// > or a hint replay, or tells it that it missed writes no hint holds (repair before serving
+    /// > reads). The replica answers once the change is durable; applying is idempotent.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_ReplicaRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func replicate<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_ReplicaRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ReplicaAck>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.replicate(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_ReplicaRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_ReplicaAck>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairErasures" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Anti-entropy, nodes only: a replica's erasure orders, digest tree, the ids of one slice and
+    /// > the events with given ids, for one site. What the caller lacks it applies through Replicate.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairErasures<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ErasureOrders>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repairErasures(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairSiteRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_ErasureOrders>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairDigests" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RepairWindow` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairDigests<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairWindow>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_DigestTree>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repairDigests(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairWindow>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_DigestTree>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairSliceIDs" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RepairSlice` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairSliceIDs<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairSlice>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventIDs>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repairSliceIDs(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairSlice>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_EventIDs>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairEvents" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RepairEventsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairEvents<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairEventsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventBatch>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repairEvents(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairEventsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_EventBatch>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SiteQuery" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A per-site query answered from this replica's data, for a coordinating node that already
+    /// > authorised the caller's credential. Nodes only.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_SiteQueryRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func siteQuery<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_SiteQueryRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SiteQueryReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.siteQuery(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_SiteQueryRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_SiteQueryReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SystemPush" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > System data (accounts, sites, tokens, sessions) as last-writer-wins records under a hybrid
+    /// > logical clock: pushed to every node on change, and compared by index in the background.
+    /// > Nodes only.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_SystemRecords` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func systemPush<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_SystemRecords>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SystemPushAccepted>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.systemPush(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_SystemRecords>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_SystemPushAccepted>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SystemSync" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_SystemIndex` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func systemSync<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_SystemIndex>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SystemSyncReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.systemSync(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_SystemIndex>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_SystemSyncReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Repair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Runs anti-entropy for this node's sites now, streaming progress. Operators only.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RepairCommand` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repair<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairCommand>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_RepairProgress>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.repair(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairCommand>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairProgress>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1257,6 +2898,291 @@ extension Footfall_V1_NodeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.removeMember(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Replicate" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replication, nodes only. A coordinator asks a replica to apply a batch of events, an erasure
+    /// > or a hint replay, or tells it that it missed writes no hint holds (repair before serving
+    /// > reads). The replica answers once the change is durable; applying is idempotent.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func replicate<Result>(
+        _ message: Footfall_V1_ReplicaRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ReplicaAck>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_ReplicaRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.replicate(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairErasures" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Anti-entropy, nodes only: a replica's erasure orders, digest tree, the ids of one slice and
+    /// > the events with given ids, for one site. What the caller lacks it applies through Replicate.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairErasures<Result>(
+        _ message: Footfall_V1_RepairSiteRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ErasureOrders>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repairErasures(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairDigests" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairDigests<Result>(
+        _ message: Footfall_V1_RepairWindow,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_DigestTree>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairWindow>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repairDigests(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairSliceIDs" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairSliceIDs<Result>(
+        _ message: Footfall_V1_RepairSlice,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventIDs>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairSlice>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repairSliceIDs(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairEvents" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairEvents<Result>(
+        _ message: Footfall_V1_RepairEventsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventBatch>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairEventsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repairEvents(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SiteQuery" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A per-site query answered from this replica's data, for a coordinating node that already
+    /// > authorised the caller's credential. Nodes only.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func siteQuery<Result>(
+        _ message: Footfall_V1_SiteQueryRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SiteQueryReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_SiteQueryRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.siteQuery(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SystemPush" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > System data (accounts, sites, tokens, sessions) as last-writer-wins records under a hybrid
+    /// > logical clock: pushed to every node on change, and compared by index in the background.
+    /// > Nodes only.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func systemPush<Result>(
+        _ message: Footfall_V1_SystemRecords,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SystemPushAccepted>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_SystemRecords>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.systemPush(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SystemSync" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func systemSync<Result>(
+        _ message: Footfall_V1_SystemIndex,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SystemSyncReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_SystemIndex>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.systemSync(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Repair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Runs anti-entropy for this node's sites now, streaming progress. Operators only.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repair<Result>(
+        _ message: Footfall_V1_RepairCommand,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_RepairProgress>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairCommand>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repair(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -252,8 +252,8 @@ struct ReplicatedCluster {
                     let from = RetentionPlan.default.cutoffMs(nowMs: wallMs)
                     let outcome = try await Replication.AntiEntropy.repair(
                         site: site, fromMs: from, untilMs: until,
-                        local: SimulatedReplica(name: a, store: nodes[a]!.store, nowMs: wallMs),
-                        remote: SimulatedReplica(name: b, store: nodes[b]!.store, nowMs: wallMs))
+                        local: LocalReplica(name: a, store: nodes[a]!.store, nowMs: wallMs),
+                        remote: LocalReplica(name: b, store: nodes[b]!.store, nowMs: wallMs))
                     statistics.repair.add(outcome)
                 }
             }
@@ -313,11 +313,11 @@ struct ReplicatedCluster {
     private mutating func receive(_ message: Replication.Message, from: String, at name: String) {
         switch message {
         case .apply(let id, let payload):
-            try! SimulatedReplica(name: name, store: nodes[name]!.store, nowMs: wallMs).applyNow(payload)
-            transmit(.ack(id: id, atMs: wallMs), from: name, to: from)
+            let applied = try! LocalReplica(name: name, store: nodes[name]!.store, nowMs: wallMs).applied(payload)
+            transmit(.ack(id: id, atMs: wallMs, applied), from: name, to: from)
         case .repairNeeded(let id):
             nodes[name]?.needsRepair = true
-            transmit(.ack(id: id, atMs: wallMs), from: name, to: from)
+            transmit(.ack(id: id, atMs: wallMs, Replication.Applied()), from: name, to: from)
         case .ack:
             var coordinator = nodes[name]!.coordinator!
             let actions = coordinator.receive(message, from: from, nowMs: wallMs)
@@ -341,7 +341,7 @@ struct ReplicatedCluster {
                 statistics.gapsRecorded += 1
             case .clearGap(let target):
                 nodes[name]!.disk.gaps.remove(target)
-            case .writeFinished(let request, let outcome):
+            case .writeFinished(let request, let outcome, _):
                 finished(request, outcome, by: name)
             case .erasureConfirmed(let requestID, let replica, _):
                 record("\(requestID) confirmed by \(replica)")
@@ -394,39 +394,4 @@ extension ReplicatedCluster.Node {
     func holds(_ event: Event) -> Bool {
         (try? store.storedEvents(site: event.site, ids: [event.id]).isEmpty == false) ?? false
     }
-}
-
-/// A replica in the simulation: the same store calls the node's shell makes.
-struct SimulatedReplica: RepairReplica {
-    let name: String
-    let store: EventStore
-    let nowMs: Int64
-
-    func applyNow(_ payload: Replication.Payload) throws {
-        switch payload {
-        case .events(let events):
-            _ = try store.apply(events, nowMs: nowMs, retention: { _ in .default })
-        case .erasure(let order):
-            _ = try store.erase(site: order.site, visitor: order.visitor, requestID: order.requestID, node: name,
-                                nowMs: nowMs, fenceMs: order.fenceMs)
-        }
-    }
-
-    func erasures(site: SiteID) throws -> [Replication.ErasureOrder] {
-        try store.erasureRecords(site: site).map {
-            Replication.ErasureOrder(requestID: $0.requestID, site: $0.site, visitor: $0.visitor, fenceMs: $0.erasedAtMs)
-        }
-    }
-
-    func digests(site: SiteID, fromMs: Int64, untilMs: Int64) throws -> [Day: [EventSetDigest]] {
-        try store.digests(site: site, fromMs: fromMs, untilMs: untilMs)
-    }
-
-    func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) throws -> [EventID] {
-        try store.eventIDs(site: site, day: day, slice: slice, fromMs: fromMs, untilMs: untilMs)
-    }
-
-    func events(site: SiteID, ids: [EventID]) throws -> [Event] { try store.storedEvents(site: site, ids: ids) }
-
-    func apply(_ payload: Replication.Payload) throws { try applyNow(payload) }
 }

@@ -1,0 +1,153 @@
+import FootfallModel
+import FootfallProtocols
+import FootfallStorage
+import FootfallWire
+import Foundation
+import GRPCCore
+import Logging
+
+/// A peer's replica of its sites, over the internal service.
+struct RemoteReplica: RepairReplica {
+    let name: String
+    let client: PeerClients.NodeClient
+    var timeout: Duration = .seconds(30)
+
+    private var options: GRPCCore.CallOptions { ClusterTransport.callOptions(timeout: timeout) }
+
+    func erasures(site: SiteID) async throws -> [Replication.ErasureOrder] {
+        try await client.repairErasures(.with { $0.site = site.rawValue }, options: options).orders.map(ReplicaWire.erasureOrder)
+    }
+
+    func digests(site: SiteID, fromMs: Int64, untilMs: Int64) async throws -> [Day: [EventSetDigest]] {
+        try ReplicaWire.tree(try await client.repairDigests(RemoteReplica.window(site, fromMs, untilMs), options: options))
+    }
+
+    func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) async throws -> [EventID] {
+        let request = Footfall_V1_RepairSlice.with {
+            $0.window = RemoteReplica.window(site, fromMs, untilMs)
+            $0.day = day.index
+            $0.slice = UInt32(slice)
+        }
+        return try ReplicaWire.ids(try await client.repairSliceIDs(request, options: options).ids)
+    }
+
+    func events(site: SiteID, ids: [EventID]) async throws -> [Event] {
+        let request = Footfall_V1_RepairEventsRequest.with {
+            $0.site = site.rawValue
+            $0.ids = ids.map { Data($0.bytes) }
+        }
+        return try ReplicaWire.events(try await client.repairEvents(request, options: options))
+    }
+
+    func apply(_ payload: Replication.Payload) async throws {
+        _ = try await client.replicate(ReplicaWire.request(.apply(id: 0, payload)), options: options)
+    }
+
+    static func window(_ site: SiteID, _ fromMs: Int64, _ untilMs: Int64) -> Footfall_V1_RepairWindow {
+        .with {
+            $0.site = site.rawValue
+            $0.fromMs = fromMs
+            $0.untilMs = untilMs
+        }
+    }
+}
+
+/// Runs anti-entropy between this node and the other replicas of each of its sites: in the
+/// background every `interval`, at once when the node needs repair, and on an operator's
+/// `footfall cluster repair`. A node that needs repair is repaired once one pass reached every
+/// other replica of every site it holds.
+actor AntiEntropyRunner {
+    struct Pass: Sendable {
+        var outcome = Replication.AntiEntropy.Outcome()
+        var unreachable = Set<String>()
+        /// Another pass was running, so this one did nothing.
+        var refused = false
+    }
+
+    private let node: Node
+    private let peers: PeerClients
+    /// Writes younger than this are still arriving and are not compared.
+    let settleMs: Int64
+    let interval: Duration
+    private var running = false
+
+    init(node: Node, peers: PeerClients, interval: Duration, settleMs: Int64) {
+        self.node = node
+        self.peers = peers
+        self.interval = interval
+        self.settleMs = settleMs
+    }
+
+    /// The background loop, until cancelled.
+    func run() async {
+        // A node that comes back needing repair starts at once; others wait a first interval so
+        // membership has settled.
+        var first = true
+        while !Task.isCancelled {
+            let needsRepair = await node.replication.needsRepair
+            if !(first && needsRepair) { try? await Task.sleep(for: needsRepair ? .seconds(2) : interval) }
+            first = false
+            _ = await pass(sites: nil) { _ in }
+        }
+    }
+
+    /// One pass over `sites` (nil: every site this node replicates), reporting each site done.
+    func pass(sites: [SiteID]?, progress: @Sendable (Footfall_V1_RepairProgress) async -> Void) async -> Pass {
+        var result = Pass()
+        guard !running else {
+            result.refused = true
+            return result
+        }
+        running = true
+        defer { running = false }
+        let ring = await node.replication.ring
+        let alive = await node.replication.alive
+        let me = node.configuration.nodeName
+        let rf = node.configuration.replication.replicationFactor
+        let mine = ((try? node.system.sites()) ?? []).filter { site in
+            (sites == nil || sites!.contains(site.id)) && ring.preferenceList(for: site.id, replicationFactor: rf).contains(me)
+        }
+        var done = 0
+        for site in mine {
+            var unreachableHere = [String]()
+            let now = node.clock.nowMs
+            let local = LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan)
+            for peer in ring.preferenceList(for: site.id, replicationFactor: rf) where peer != me {
+                guard alive.contains(peer), let client = await node.replication.client(for: peer) else {
+                    unreachableHere.append(peer)
+                    continue
+                }
+                do {
+                    let outcome = try await Replication.AntiEntropy.repair(
+                        site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: now - settleMs,
+                        local: local, remote: RemoteReplica(name: peer, client: client))
+                    result.outcome.add(outcome)
+                    if outcome.transferred > 0 {
+                        node.logger.info("anti-entropy repaired a site", metadata: [
+                            "repair.site": "\(site.id)", "repair.peer": "\(peer)", "repair.events": "\(outcome.eventsPulled + outcome.eventsPushed)",
+                            "repair.erasures": "\(outcome.erasuresPulled + outcome.erasuresPushed)"])
+                    }
+                } catch {
+                    unreachableHere.append(peer)
+                    node.logger.warning("anti-entropy with a peer failed", metadata: ["repair.site": "\(site.id)", "repair.peer": "\(peer)",
+                                                                                      "error": "\(error)"])
+                }
+            }
+            result.unreachable.formUnion(unreachableHere)
+            done += 1
+            await progress(.with {
+                $0.site = site.id.rawValue
+                $0.sitesDone = UInt32(done)
+                $0.sitesTotal = UInt32(mine.count)
+                $0.slicesDiffering = UInt64(result.outcome.slicesDiffering)
+                $0.eventsStreamed = UInt64(result.outcome.eventsPulled + result.outcome.eventsPushed)
+                $0.erasuresStreamed = UInt64(result.outcome.erasuresPulled + result.outcome.erasuresPushed)
+                $0.unreachable = unreachableHere
+            })
+        }
+        node.metrics.increment("footfall_repair_passes_total")
+        node.metrics.increment("footfall_repair_events_streamed_total", by: Double(result.outcome.eventsPulled + result.outcome.eventsPushed))
+        if result.unreachable.isEmpty && sites == nil { try? await node.replication.repaired() }
+        return result
+    }
+}

@@ -1,0 +1,126 @@
+import FootfallModel
+import FootfallProtocols
+import FootfallStorage
+import FootfallWire
+import Foundation
+
+/// Replication messages ⇄ their protobuf form (node.proto). Decoding validates: a malformed
+/// request from a peer is refused whole, never half applied.
+enum ReplicaWire {
+    struct Malformed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Events per replica request at most (the coordinator sends one client batch, ≤ 1,000 hits,
+    /// and anti-entropy streams 500 at a time).
+    static let eventsMax = 5_000
+
+    static func request(_ message: Replication.Message) -> Footfall_V1_ReplicaRequest {
+        .with { request in
+            switch message {
+            case .apply(let id, .events(let events)):
+                request.id = id
+                request.events = batch(events)
+            case .apply(let id, .erasure(let order)):
+                request.id = id
+                request.erasure = erasureOrder(order)
+            case .repairNeeded(let id):
+                request.id = id
+                request.repairNeeded = Footfall_V1_RepairNeeded()
+            case .ack(let id, _, _):
+                request.id = id
+            }
+        }
+    }
+
+    static func message(_ request: Footfall_V1_ReplicaRequest) throws -> Replication.Message {
+        switch request.body {
+        case .events(let batch): .apply(id: request.id, .events(try events(batch)))
+        case .erasure(let order): .apply(id: request.id, .erasure(try erasureOrder(order)))
+        case .repairNeeded: .repairNeeded(id: request.id)
+        case nil: throw Malformed(description: "a replica request without a body")
+        }
+    }
+
+    static func ack(id: UInt64, atMs: Int64, _ applied: Replication.Applied) -> Footfall_V1_ReplicaAck {
+        .with {
+            $0.id = id
+            $0.atMs = atMs
+            $0.stored = UInt32(clamping: applied.stored)
+            $0.duplicates = UInt32(clamping: applied.duplicates)
+            $0.expired = UInt32(clamping: applied.expired)
+            $0.fenced = UInt32(clamping: applied.fenced)
+        }
+    }
+
+    static func ack(_ ack: Footfall_V1_ReplicaAck) -> Replication.Message {
+        .ack(id: ack.id, atMs: ack.atMs, Replication.Applied(stored: Int(ack.stored), duplicates: Int(ack.duplicates),
+                                                           expired: Int(ack.expired), fenced: Int(ack.fenced)))
+    }
+
+    static func batch(_ events: [Event]) -> Footfall_V1_EventBatch {
+        .with { $0.events = events.map(EventCodec.message) }
+    }
+
+    static func events(_ batch: Footfall_V1_EventBatch) throws -> [Event] {
+        guard batch.events.count <= eventsMax else { throw Malformed(description: "more than \(eventsMax) events in one request") }
+        return try batch.events.map { stored in
+            do {
+                return try EventCodec.event(from: stored)
+            } catch {
+                throw Malformed(description: "an event is malformed: \(error)")
+            }
+        }
+    }
+
+    static func erasureOrder(_ order: Replication.ErasureOrder) -> Footfall_V1_ErasureOrder {
+        .with {
+            $0.requestID = order.requestID
+            $0.site = order.site.rawValue
+            $0.visitor = order.visitor.rawValue
+            $0.fenceMs = order.fenceMs
+        }
+    }
+
+    static func erasureOrder(_ order: Footfall_V1_ErasureOrder) throws -> Replication.ErasureOrder {
+        guard let site = SiteID(order.site) else { throw Malformed(description: "an erasure order names no valid site") }
+        guard !order.requestID.isEmpty, order.requestID.utf8.count <= 64 else {
+            throw Malformed(description: "an erasure order needs a request id of at most 64 bytes")
+        }
+        return Replication.ErasureOrder(requestID: order.requestID, site: site, visitor: VisitorID(rawValue: order.visitor),
+                                        fenceMs: order.fenceMs)
+    }
+
+    static func site(_ text: String) throws -> SiteID {
+        guard let site = SiteID(text) else { throw Malformed(description: "not a site id: \(text.prefix(64))") }
+        return site
+    }
+
+    static func ids(_ raw: [Data]) throws -> [EventID] {
+        guard raw.count <= 100_000 else { throw Malformed(description: "too many event ids in one request") }
+        return try raw.map { bytes in
+            guard let id = EventID(bytes: Array(bytes)) else { throw Malformed(description: "an event id is not 16 bytes") }
+            return id
+        }
+    }
+
+    static func tree(_ tree: [Day: [EventSetDigest]]) -> Footfall_V1_DigestTree {
+        .with { reply in
+            reply.days = tree.keys.sorted().map { day in
+                .with {
+                    $0.day = day.index
+                    $0.slices = tree[day]!.map { digest in .with { $0.count = digest.count; $0.hash = digest.hash } }
+                }
+            }
+        }
+    }
+
+    static func tree(_ reply: Footfall_V1_DigestTree) throws -> [Day: [EventSetDigest]] {
+        var out = [Day: [EventSetDigest]]()
+        for day in reply.days {
+            guard day.slices.count == EventSetDigest.slicesPerDay else { throw Malformed(description: "a day's digest has the wrong slice count") }
+            out[Day(index: day.day)] = day.slices.map { EventSetDigest(count: $0.count, hash: $0.hash) }
+        }
+        return out
+    }
+}

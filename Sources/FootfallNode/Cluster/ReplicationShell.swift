@@ -1,0 +1,288 @@
+import Dispatch
+import FootfallModel
+import FootfallProtocols
+import FootfallStorage
+import FootfallWire
+import Foundation
+import GRPCCore
+import Logging
+
+/// Drives the node's `Replication.Coordinator`: takes client writes and erasures, carries out what
+/// the coordinator returns — replica calls over mutual TLS (or the local store for this node's own
+/// share), durable hints in the `hints` column family, answers to waiting clients — and feeds it
+/// acknowledgements, failures, membership views and time. All protocol decisions are the
+/// coordinator's.
+///
+/// A single node runs the same path with a ring of one: its writes are "replicated" to itself.
+public actor ReplicationShell {
+    /// What an erasure request came to: the replicas that confirmed (with when), and those that
+    /// hold a hint and will confirm when they return.
+    public struct ErasureResult: Sendable {
+        public var confirmations: [ErasureRecord.Confirmation]
+        public var pending: [String]
+    }
+
+    private let myself: String
+    private let store: EventStore
+    private let committer: GroupCommitter
+    private let kv: any KeyValueStore
+    private let clock: any WallClock
+    private let metrics: NodeMetrics
+    private let logger: Logger
+    private let retention: @Sendable (SiteID) -> RetentionPlan
+    private var coordinator: Replication.Coordinator
+    private var peers: PeerClients?
+    private var members: [String: Membership.Member] = [:]
+    private var writeWaiters: [UInt64: CheckedContinuation<(Replication.WriteOutcome, Replication.Applied), Never>] = [:]
+    private var erasureWaiters: [String: (CheckedContinuation<ErasureResult, Never>, [ErasureRecord.Confirmation])] = [:]
+    private var nextRequest: UInt64 = 0
+    /// Set when this node lost writes no hint holds (or was away past the hint window): it serves
+    /// no reads of its own until anti-entropy has run. Persisted.
+    public private(set) var needsRepair: Bool
+    /// Erasures run one at a time off the actor: they compact files.
+    private let erasureQueue = DispatchQueue(label: "footfall.erasures")
+
+    static let hintKeyTag = UInt8(ascii: "h")
+    static let gapKeyTag = UInt8(ascii: "g")
+    static let repairNeededKey: [UInt8] = Array("repair-needed".utf8)
+
+    init(myself: String, settings: Replication.Settings, store: EventStore, committer: GroupCommitter, kv: any KeyValueStore,
+         clock: any WallClock, metrics: NodeMetrics, logger: Logger, retention: @escaping @Sendable (SiteID) -> RetentionPlan) throws {
+        self.myself = myself
+        self.store = store
+        self.committer = committer
+        self.kv = kv
+        self.clock = clock
+        self.metrics = metrics
+        self.logger = logger
+        self.retention = retention
+        var hints = [Replication.Hint]()
+        var gaps = Set<String>()
+        try kv.scan(.hints, prefix: [ReplicationShell.hintKeyTag]) { _, value in
+            hints.append(try HintCodec.decode(value))
+            return true
+        }
+        try kv.scan(.hints, prefix: [ReplicationShell.gapKeyTag]) { key, _ in
+            gaps.insert(String(decoding: key.dropFirst(), as: UTF8.self))
+            return true
+        }
+        needsRepair = try kv.get(.hints, ReplicationShell.repairNeededKey) != nil
+        var random = SystemRandomNumberGenerator()
+        coordinator = Replication.Coordinator(
+            myself: myself, settings: settings, ring: Ring(epoch: 0, members: [myself]), alive: [myself],
+            hints: hints, gaps: gaps, idSeed: random.next())
+    }
+
+    // MARK: Clients
+
+    /// Writes events to their replicas; returns once the consistency level is met or cannot be.
+    public func write(_ events: [Event], consistency: Replication.Consistency) async -> (Replication.WriteOutcome, Replication.Applied) {
+        nextRequest += 1
+        let request = nextRequest
+        return await withCheckedContinuation { continuation in
+            writeWaiters[request] = continuation
+            perform(coordinator.write(request: request, events: events, consistency: consistency, nowMs: clock.nowMs))
+        }
+    }
+
+    /// Erases a visitor on every replica of the site; returns when all confirmed or the rest are hinted.
+    public func erase(_ order: Replication.ErasureOrder) async -> ErasureResult {
+        await withCheckedContinuation { continuation in
+            erasureWaiters[order.requestID] = (continuation, [])
+            perform(coordinator.erase(order, nowMs: clock.nowMs))
+        }
+    }
+
+    // MARK: Cluster
+
+    /// Connects the shell to the cluster's channels.
+    func attach(peers: PeerClients) { self.peers = peers }
+
+    /// A membership view: the ring and the live members (with their addresses).
+    func update(ring: Ring, live: [Membership.Member]) {
+        members = Dictionary(live.map { ($0.name, $0) }, uniquingKeysWith: { a, b in a.uid >= b.uid ? a : b })
+        let alive = Set(live.map(\.name))
+        guard ring != coordinator.ring || alive.union([myself]) != coordinator.alive else { return }
+        perform(coordinator.update(ring: ring, alive: alive, nowMs: clock.nowMs))
+        metrics.set("footfall_replication_ring_epoch", to: Double(ring.epoch))
+    }
+
+    /// Where a read of `site` is answered: here when this node replicates it and is not waiting
+    /// for repair; otherwise by the live replicas, in preference order.
+    func readReplicas(for site: SiteID) -> (local: Bool, remote: [String]) {
+        let replicas = coordinator.ring.preferenceList(for: site, replicationFactor: coordinator.settings.replicationFactor)
+        let remote = replicas.filter { $0 != myself && coordinator.alive.contains($0) }
+        let here = replicas.contains(myself)
+        return (here && (!needsRepair || remote.isEmpty), remote)
+    }
+
+    var ring: Ring { coordinator.ring }
+    var alive: Set<String> { coordinator.alive }
+    var pendingHints: Int { coordinator.hints.count }
+    var gaps: Set<String> { coordinator.gaps }
+
+    /// A coordinator told this node it missed writes: repair before serving reads.
+    func markNeedsRepair() throws {
+        guard !needsRepair else { return }
+        var batch = WriteBatch()
+        batch.put(.hints, ReplicationShell.repairNeededKey, [1])
+        try kv.write(batch, sync: true)
+        needsRepair = true
+        logger.warning("this node missed writes that no hint holds; it serves no reads of its own until repaired")
+    }
+
+    func repaired() throws {
+        guard needsRepair else { return }
+        var batch = WriteBatch()
+        batch.delete(.hints, ReplicationShell.repairNeededKey)
+        try kv.write(batch, sync: true)
+        needsRepair = false
+        logger.info("repair finished; this node serves reads again")
+    }
+
+    /// Timeouts, hint expiry and replays, until cancelled.
+    func run() async {
+        while !Task.isCancelled {
+            let now = clock.nowMs
+            let wait = min(max(0, (coordinator.nextDeadlineMs ?? now + 100) - now), 100)
+            try? await Task.sleep(for: .milliseconds(wait))
+            perform(coordinator.tick(nowMs: clock.nowMs))
+            metrics.set("footfall_replication_hints_pending", to: Double(coordinator.hints.count))
+            metrics.set("footfall_replication_hinted_events", to: Double(coordinator.hintedEvents))
+        }
+    }
+
+    // MARK: Carrying out actions
+
+    private func perform(_ actions: [Replication.Action]) {
+        var hintBatch = WriteBatch()
+        for action in actions {
+            switch action {
+            case .send(let target, let message):
+                send(message, to: target)
+            case .persistHint(let hint):
+                hintBatch.put(.hints, ReplicationShell.hintKey(hint.id), HintCodec.encode(hint))
+                metrics.increment("footfall_replication_hints_total")
+            case .deleteHint(let id):
+                hintBatch.delete(.hints, ReplicationShell.hintKey(id))
+            case .recordGap(let target):
+                hintBatch.put(.hints, [ReplicationShell.gapKeyTag] + Array(target.utf8), [])
+                metrics.increment("footfall_replication_gaps_total")
+                logger.warning("a replica missed writes that no hint holds; it will repair before serving reads",
+                               metadata: ["replication.target": "\(target)"])
+            case .clearGap(let target):
+                hintBatch.delete(.hints, [ReplicationShell.gapKeyTag] + Array(target.utf8))
+            case .writeFinished(let request, let outcome, let applied):
+                writeWaiters.removeValue(forKey: request)?.resume(returning: (outcome, applied))
+            case .erasureConfirmed(let requestID, let replica, let atMs):
+                erasureWaiters[requestID]?.1.append(.init(node: replica, confirmedAtMs: atMs))
+                logger.info("erasure confirmed by a replica", metadata: ["erasure.request": "\(requestID)", "erasure.replica": "\(replica)"])
+            case .erasureFinished(let requestID, let pending):
+                if let (continuation, confirmations) = erasureWaiters.removeValue(forKey: requestID) {
+                    continuation.resume(returning: ErasureResult(confirmations: confirmations, pending: pending))
+                }
+            }
+        }
+        guard !hintBatch.isEmpty else { return }
+        do {
+            try kv.write(hintBatch, sync: true)
+        } catch {
+            // The coordinator still holds the hints in memory and replays them; only a crash
+            // before the next successful write would lose them (anti-entropy then repairs).
+            logger.error("cannot persist hints", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func send(_ message: Replication.Message, to target: String) {
+        let id: UInt64
+        switch message {
+        case .apply(let messageID, _), .repairNeeded(let messageID): id = messageID
+        case .ack: return
+        }
+        if target == myself {
+            applyLocally(message, id: id)
+            return
+        }
+        let timeout = Duration.milliseconds(coordinator.settings.writeTimeoutMs)
+        Task {
+            guard let client = await self.client(for: target) else {
+                self.failed(id)
+                return
+            }
+            do {
+                let ack = try await client.replicate(ReplicaWire.request(message), options: ClusterTransport.callOptions(timeout: timeout))
+                self.acknowledged(ReplicaWire.ack(ack), from: target)
+            } catch {
+                self.failed(id)
+            }
+        }
+    }
+
+    func client(for target: String) async -> PeerClients.NodeClient? {
+        guard let peers, let member = members[target] else { return nil }
+        return await peers.client(for: member)
+    }
+
+    private func applyLocally(_ message: Replication.Message, id: UInt64) {
+        Task {
+            do {
+                let applied = try await self.applyAsReplica(message)
+                self.acknowledged(.ack(id: id, atMs: self.clock.nowMs, applied), from: self.myself)
+            } catch {
+                self.logger.error("local replica write failed", metadata: ["error": "\(error)"])
+                self.failed(id)
+            }
+        }
+    }
+
+    /// The replica side: applies a coordinator's request to this node's store, durably.
+    func applyAsReplica(_ message: Replication.Message) async throws -> Replication.Applied {
+        switch message {
+        case .apply(_, .events(let events)):
+            return Replication.Applied(try await committer.submit(events))
+        case .apply(_, .erasure(let order)):
+            let replica = LocalReplica(name: myself, store: store, nowMs: clock.nowMs, retention: retention)
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                erasureQueue.async { continuation.resume(with: Result { try replica.apply(.erasure(order)) }) }
+            }
+            metrics.increment("footfall_erasures_applied_total")
+            return Replication.Applied()
+        case .repairNeeded:
+            try markNeedsRepair()
+            return Replication.Applied()
+        case .ack:
+            return Replication.Applied()
+        }
+    }
+
+    private func acknowledged(_ message: Replication.Message, from sender: String) {
+        perform(coordinator.receive(message, from: sender, nowMs: clock.nowMs))
+    }
+
+    private func failed(_ id: UInt64) {
+        perform(coordinator.failed(id, nowMs: clock.nowMs))
+    }
+
+    static func hintKey(_ id: UInt64) -> [UInt8] { [hintKeyTag] + id.bigEndianBytes }
+}
+
+/// Hints as `Footfall_V1_StoredHint` in the `hints` column family.
+enum HintCodec {
+    static func encode(_ hint: Replication.Hint) -> [UInt8] {
+        let stored = Footfall_V1_StoredHint.with {
+            $0.id = hint.id
+            $0.target = hint.target
+            $0.createdMs = hint.createdMs
+            $0.request = ReplicaWire.request(.apply(id: hint.id, hint.payload))
+        }
+        return try! Array(stored.serializedBytes() as [UInt8])
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> Replication.Hint {
+        let stored = try Footfall_V1_StoredHint(serializedBytes: bytes)
+        guard case .apply(_, let payload) = try ReplicaWire.message(stored.request) else {
+            throw StorageError("a stored hint holds no payload")
+        }
+        return Replication.Hint(id: stored.id, target: stored.target, createdMs: stored.createdMs, payload: payload)
+    }
+}

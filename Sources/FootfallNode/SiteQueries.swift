@@ -1,0 +1,147 @@
+import FootfallModel
+import FootfallProtocols
+import FootfallStorage
+import FootfallWire
+import Foundation
+import GRPCCore
+
+/// A read of one site's data, answered by a replica of the site. Any node takes the client's
+/// request and authorises its credential (system data is on every node); the answer comes from
+/// this node's own data when it replicates the site and is not waiting for repair, otherwise from
+/// another live replica over the internal service — the same code either way, as JSON.
+public struct SiteQuery: Sendable {
+    public enum Kind: String, Sendable {
+        case summary, breakdown, timeseries, realtime, visitors, visitor, export
+        /// This replica's erasure record of a visitor (receipts merge every replica's).
+        case erasureRecord = "erasure-record"
+        /// Consented visitors who gave this email (erasure by email).
+        case visitorsByEmail = "visitors-by-email"
+    }
+
+    public var site: SiteID
+    public var kind: Kind
+    /// The HTTP API's query parameters (from, to, filter.*, limit, interval) plus `dimension`,
+    /// `visitor`, `email` and `show_visitors` where the kind needs them.
+    public var parameters: [String: String]
+
+    public init(site: SiteID, kind: Kind, parameters: [String: String] = [:]) {
+        self.site = site
+        self.kind = kind
+        self.parameters = parameters
+    }
+
+    init(_ request: Footfall_V1_SiteQueryRequest) throws {
+        guard let site = SiteID(request.site) else { throw APIError.badRequest("not a site id") }
+        guard let kind = Kind(rawValue: request.kind) else { throw APIError.badRequest("unknown site query \(request.kind.prefix(40))") }
+        guard request.parameters.count <= 64 else { throw APIError.badRequest("too many query parameters") }
+        self.init(site: site, kind: kind, parameters: request.parameters)
+    }
+
+    var wire: Footfall_V1_SiteQueryRequest {
+        .with {
+            $0.site = site.rawValue
+            $0.kind = kind.rawValue
+            $0.parameters = parameters
+        }
+    }
+}
+
+/// One replica's erasure record of a visitor, as `SiteQuery.Kind.erasureRecord` answers it.
+struct ReplicaErasureState: Codable, Sendable {
+    var requestID: String
+    var erasedAtMs: Int64
+    var deletedEvents: Int64
+    var confirmations: [Confirmation]
+
+    struct Confirmation: Codable, Sendable {
+        var node: String
+        var confirmedAtMs: Int64
+    }
+}
+
+extension Node {
+    /// Answers a site query: locally when this node may serve the site's reads, otherwise through
+    /// the first live replica that answers.
+    public func answer(_ query: SiteQuery) async throws -> Data {
+        let replicas = await replication.readReplicas(for: query.site)
+        if replicas.local { return try await offloaded { try self.answerLocally(query) } }
+        for peer in replicas.remote {
+            guard let client = await replication.client(for: peer) else { continue }
+            do {
+                let reply = try await client.siteQuery(query.wire, options: ClusterTransport.callOptions(timeout: .seconds(10)))
+                return reply.json
+            } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
+                throw APIError(error.code == .notFound ? .notFound : .badRequest, error.message)
+            } catch {
+                logger.warning("a replica did not answer a query; trying the next", metadata: ["query.site": "\(query.site)",
+                                                                                              "query.replica": "\(peer)"])
+            }
+        }
+        throw APIError(.serviceUnavailable, "no replica of \(query.site) is reachable; try again shortly")
+    }
+
+    /// Every replica's erasure record of a visitor (those that answer), for receipts.
+    func erasureStates(site: SiteID, visitor: VisitorID) async -> [String: ReplicaErasureState] {
+        let query = SiteQuery(site: site, kind: .erasureRecord, parameters: ["visitor": visitor.description])
+        var states = [String: ReplicaErasureState]()
+        for replica in await replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor) {
+            let json: Data?
+            if replica == configuration.nodeName {
+                json = try? answerLocally(query)
+            } else if let client = await replication.client(for: replica) {
+                json = try? await client.siteQuery(query.wire, options: ClusterTransport.callOptions(timeout: .seconds(5))).json
+            } else {
+                json = nil
+            }
+            if let json, let state = try? JSONDecoder().decode(ReplicaErasureState.self, from: json) { states[replica] = state }
+        }
+        return states
+    }
+
+    /// The answer from this node's own data.
+    func answerLocally(_ query: SiteQuery) throws -> Data {
+        guard let site = try system.site(query.site) else { throw APIError.notFound("no such site") }
+        let p = query.parameters
+        let now = clock.nowMs
+        func scope() throws -> ReportScope {
+            let filters = p.filter { $0.key.hasPrefix("filter.") }.map { (String($0.key.dropFirst(7)), $0.value) }.sorted { $0.0 < $1.0 }
+            return try ReportScope(site: site, from: p["from"], to: p["to"], filters: filters, nowMs: now)
+        }
+        func limit(_ fallback: Int) -> Int { min(1000, max(1, p["limit"].flatMap { Int($0) } ?? fallback)) }
+        func visitor() throws -> VisitorID {
+            guard let visitor = VisitorID(hex: p["visitor"] ?? "") else { throw APIError.badRequest("a visitor id is 16 hex digits") }
+            return visitor
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        switch query.kind {
+        case .summary:
+            return try encoder.encode(reports.summary(scope(), nowMs: now))
+        case .breakdown:
+            return try encoder.encode(reports.breakdown(scope(), by: RollupMetric.breakdown(named: p["dimension"] ?? ""), limit: limit(10), nowMs: now))
+        case .timeseries:
+            return try encoder.encode(reports.timeseries(scope(), interval: Reports.Interval(named: p["interval"] ?? "day"), nowMs: now))
+        case .realtime:
+            return try encoder.encode(Realtime.snapshot(site: site, node: self, showVisitorIDs: p["show_visitors"] == "1"))
+        case .visitors:
+            return try encoder.encode(store.visitorRecords(site: site.id, limit: limit(100)).map(VisitorView.init))
+        case .visitor:
+            let export = try VisitorExport(node: self, site: site, visitor: visitor())
+            return try encoder.encode(VisitorProfile(visitor: export.visitor, events: export.events))
+        case .export:
+            return try encoder.encode(VisitorExport(node: self, site: site, visitor: visitor()))
+        case .erasureRecord:
+            guard let record = try store.erasureRecord(site: site.id, visitor: visitor()) else {
+                throw APIError.notFound("no erasure of that visitor on this replica")
+            }
+            return try encoder.encode(ReplicaErasureState(
+                requestID: record.requestID, erasedAtMs: record.erasedAtMs, deletedEvents: record.deletedEvents,
+                confirmations: record.confirmations.map { .init(node: $0.node, confirmedAtMs: $0.confirmedAtMs) }))
+        case .visitorsByEmail:
+            let email = (p["email"] ?? "").lowercased()
+            guard !email.isEmpty else { throw APIError.badRequest("an email is needed") }
+            return try encoder.encode(store.visitorRecords(site: site.id, limit: Int.max)
+                .filter { $0.pii.email.lowercased() == email }.map(\.visitor.description))
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import FootfallModel
+import FootfallProtocols
+
+/// This node's store as one replica of its sites: what replication and anti-entropy apply to it
+/// and read from it. The simulated cluster uses the same type over in-memory disks.
+public struct LocalReplica: RepairReplica {
+    public let name: String
+    let store: EventStore
+    let nowMs: Int64
+    let retention: @Sendable (SiteID) -> RetentionPlan
+
+    public init(name: String, store: EventStore, nowMs: Int64, retention: @escaping @Sendable (SiteID) -> RetentionPlan = { _ in .default }) {
+        self.name = name
+        self.store = store
+        self.nowMs = nowMs
+        self.retention = retention
+    }
+
+    /// Applies a payload through the store's rules (erasure fence, retention cutoff, duplicates)
+    /// and says what became of its events.
+    @discardableResult
+    public func applied(_ payload: Replication.Payload) throws -> Replication.Applied {
+        switch payload {
+        case .events(let events):
+            return Replication.Applied(try store.apply(events, nowMs: nowMs, retention: retention))
+        case .erasure(let order):
+            _ = try store.erase(site: order.site, visitor: order.visitor, requestID: order.requestID, node: name,
+                                nowMs: nowMs, fenceMs: order.fenceMs)
+            return Replication.Applied()
+        }
+    }
+
+    public func apply(_ payload: Replication.Payload) throws { try applied(payload) }
+
+    public func erasures(site: SiteID) throws -> [Replication.ErasureOrder] {
+        try store.erasureRecords(site: site).map(\.order)
+    }
+
+    public func digests(site: SiteID, fromMs: Int64, untilMs: Int64) throws -> [Day: [EventSetDigest]] {
+        try store.digests(site: site, fromMs: fromMs, untilMs: untilMs)
+    }
+
+    public func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) throws -> [EventID] {
+        try store.eventIDs(site: site, day: day, slice: slice, fromMs: fromMs, untilMs: untilMs)
+    }
+
+    public func events(site: SiteID, ids: [EventID]) throws -> [Event] { try store.storedEvents(site: site, ids: ids) }
+}
+
+extension Replication.Applied {
+    public init(_ outcomes: [EventStore.Outcome]) {
+        self.init()
+        for outcome in outcomes {
+            switch outcome {
+            case .stored: stored += 1
+            case .duplicate: duplicates += 1
+            case .expired: expired += 1
+            case .fenced: fenced += 1
+            }
+        }
+    }
+}
+
+extension ErasureRecord {
+    /// The order that, applied on another replica, makes it hold this erasure.
+    public var order: Replication.ErasureOrder {
+        Replication.ErasureOrder(requestID: requestID, site: site, visitor: visitor, fenceMs: erasedAtMs)
+    }
+}
