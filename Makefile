@@ -45,11 +45,13 @@ fixtures: test-deps
 	python3 Tests/Fixtures/make-geo-mmdb.py $(FIXTURES)/geo-test.mmdb
 
 # Unit, storage, node and simulation tests (200 seeds per simulated scenario), then three real
-# nodes on loopback (Tests/Cluster/cluster_test.py).
+# nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
+# (Tests/Cluster/replication_test.py).
 test: test-deps proto-check fixtures
 	$(SWIFT) build --build-tests
 	FOOTFALL_TEST_GEO_MMDB=$(CURDIR)/$(FIXTURES)/geo-test.mmdb $(SWIFT) test --skip-build
 	python3 Tests/Cluster/cluster_test.py --footfall .build/debug/footfall
+	python3 Tests/Cluster/replication_test.py --footfall .build/debug/footfall
 
 # The simulated cluster over many more seeds (FOOTFALL_SIM_SEEDS per scenario).
 simulate: deps

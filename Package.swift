@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "footfall",
             dependencies: [
-                "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallWire",
+                "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallProtocols", "FootfallWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

@@ -364,20 +364,20 @@ public enum HTTPRoutes {
     static func addReportRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/api/sites/:site/summary") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            return jsonData(try await node.answer(siteQuery(.summary, request, site)))
+            return try await answered(node, siteQuery(.summary, request, site))
         }
         router.get("/api/sites/:site/breakdown/:dimension") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            return jsonData(try await node.answer(siteQuery(.breakdown, request, site, ["dimension": context.parameters.get("dimension") ?? ""])))
+            return try await answered(node, siteQuery(.breakdown, request, site, ["dimension": context.parameters.get("dimension") ?? ""]))
         }
         router.get("/api/sites/:site/timeseries") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            return jsonData(try await node.answer(siteQuery(.timeseries, request, site)))
+            return try await answered(node, siteQuery(.timeseries, request, site))
         }
         router.get("/api/sites/:site/realtime") { request, context -> Response in
             let (principal, site) = try node.authorizedSite(request, context, right: .read)
             let show = principal.may(.visitors, on: site) ? "1" : "0"
-            return jsonData(try await node.answer(siteQuery(.realtime, request, site, ["show_visitors": show])))
+            return try await answered(node, siteQuery(.realtime, request, site, ["show_visitors": show]))
         }
     }
 
@@ -403,17 +403,17 @@ public enum HTTPRoutes {
     static func addVisitorRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/api/sites/:site/visitors") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
-            return jsonData(try await node.answer(siteQuery(.visitors, request, site)))
+            return try await answered(node, siteQuery(.visitors, request, site))
         }
         router.get("/api/sites/:site/visitors/:visitor") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
-            return jsonData(try await node.answer(siteQuery(.visitor, request, site, ["visitor": visitor.description])))
+            return try await answered(node, siteQuery(.visitor, request, site, ["visitor": visitor.description]))
         }
         router.get("/api/sites/:site/visitors/:visitor/export") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
-            var response = jsonData(try await node.answer(siteQuery(.export, request, site, ["visitor": visitor.description])))
+            var response = try await answered(node, siteQuery(.export, request, site, ["visitor": visitor.description]))
             response.headers[.contentDisposition] = "attachment; filename=\"footfall-\(site.id.rawValue)-\(visitor).json\""
             return response
         }
@@ -534,10 +534,13 @@ public enum HTTPRoutes {
                         body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 
-    /// A JSON answer as a replica encoded it.
-    static func jsonData(_ data: Data) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    /// A site query's JSON as the replica that answered encoded it, naming that replica in
+    /// `X-Footfall-Replica` (operators see where reads go; tests check a node answered itself).
+    static func answered(_ node: Node, _ query: SiteQuery) async throws -> Response {
+        let (json, replica) = try await node.answerNamingReplica(query)
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store",
+                                               HTTPField.Name("X-Footfall-Replica")!: replica],
+                        body: .init(byteBuffer: ByteBuffer(bytes: json)))
     }
 
     static func html(_ text: String) -> Response {

@@ -63,13 +63,18 @@ extension Node {
     /// Answers a site query: locally when this node may serve the site's reads, otherwise through
     /// the first live replica that answers.
     public func answer(_ query: SiteQuery) async throws -> Data {
+        try await answerNamingReplica(query).json
+    }
+
+    /// The answer and the replica that gave it.
+    func answerNamingReplica(_ query: SiteQuery) async throws -> (json: Data, replica: String) {
         let replicas = await replication.readReplicas(for: query.site)
-        if replicas.local { return try await offloaded { try self.answerLocally(query) } }
+        if replicas.local { return (try await offloaded { try self.answerLocally(query) }, configuration.nodeName) }
         for peer in replicas.remote {
             guard let client = await replication.client(for: peer) else { continue }
             do {
                 let reply = try await client.siteQuery(query.wire, options: ClusterTransport.callOptions(timeout: .seconds(10)))
-                return reply.json
+                return (reply.json, peer)
             } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
                 throw APIError(error.code == .notFound ? .notFound : .badRequest, error.message)
             } catch {

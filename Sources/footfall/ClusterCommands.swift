@@ -62,8 +62,8 @@ struct CertsCommand: AsyncParsableCommand {
 /// an operator certificate.
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Show members and ring ownership; remove a node that will not come back.",
-        subcommands: [Status.self, RingCommand.self, Remove.self])
+        commandName: "cluster", abstract: "Show members and ring ownership; repair; remove a node that will not come back.",
+        subcommands: [Status.self, RingCommand.self, Repair.self, Remove.self])
 
     struct Connection: ParsableArguments {
         @Option(help: "A node's internal address (env FOOTFALL_CLUSTER_NODE).")
@@ -132,6 +132,36 @@ struct ClusterCommand: AsyncParsableCommand {
             })
             for placement in reply.placements {
                 print("\(placement.site) @ \(String(placement.position, radix: 16)): \(placement.replicas.joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct Repair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run anti-entropy on one node now: compare its sites with their other replicas and stream what differs.")
+        @OptionGroup var connection: Connection
+        @Option(name: .customLong("site"), help: "Repair only this site (repeatable); default every site the node holds.")
+        var sites: [String] = []
+
+        func run() async throws {
+            let request = Footfall_V1_RepairCommand.with { $0.sites = sites }
+            let unreachable = try await connection.withNode { client in
+                try await client.repair(request, options: ClusterTransport.callOptions(timeout: .seconds(3600))) { response in
+                    var unreachable = Set<String>()
+                    for try await progress in response.messages {
+                        unreachable.formUnion(progress.unreachable)
+                        let missing = progress.unreachable.isEmpty ? "" : "; unreachable: \(progress.unreachable.joined(separator: ", "))"
+                        print("[\(progress.sitesDone)/\(progress.sitesTotal)] \(progress.site): \(progress.slicesDiffering) slices differed, "
+                              + "\(progress.eventsStreamed) events and \(progress.erasuresStreamed) erasures streamed so far\(missing)")
+                    }
+                    return unreachable
+                }
+            }
+            if unreachable.isEmpty {
+                print("repair finished")
+            } else {
+                print("repair finished without \(unreachable.sorted().joined(separator: ", ")) (unreachable); run it again when they are back")
+                throw ExitCode(2)
             }
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import FootfallModel
 import FootfallNode
+import FootfallProtocols
 import FootfallStorage
 import Logging
 #if canImport(FoundationNetworking)
@@ -54,6 +55,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "host:port other nodes reach this one at (env FOOTFALL_ADVERTISE).") var advertise: String?
     @Option(help: "Folder with ca.pem and NAME.pem / NAME-key.pem; default DATA/certs (env FOOTFALL_CERTS).") var certs: String?
     @Option(help: "Membership probe interval in ms (env FOOTFALL_PROBE_INTERVAL_MS); default 1000.") var probeIntervalMs: Int?
+    @Option(help: "Replicas per site (env FOOTFALL_REPLICATION_FACTOR); default 3.") var replicationFactor: Int?
+    @Option(help: "Write consistency when a request names none: one, quorum or all (env FOOTFALL_CONSISTENCY); default quorum.")
+    var consistency: String?
+    @Option(help: "Seconds a hint is kept for a replica that stays away (env FOOTFALL_HINT_WINDOW_S); default 10800.") var hintWindowS: Int?
+    @Option(help: "Seconds between background anti-entropy passes (env FOOTFALL_REPAIR_INTERVAL_S); default 60.") var repairIntervalS: Int?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -88,6 +94,24 @@ struct Serve: AsyncParsableCommand {
             configuration.cluster.membership.indirectNackTimeout = .milliseconds(interval * 2 / 5)
         }
         if let problem = configuration.cluster.membership.problems().first { throw ValidationError("membership: \(problem)") }
+        if let factor = replicationFactor ?? env["FOOTFALL_REPLICATION_FACTOR"].flatMap(Int.init) {
+            guard (1...9).contains(factor) else { throw ValidationError("--replication-factor must be 1 to 9") }
+            configuration.replication.replicationFactor = factor
+        }
+        if let level = consistency ?? env["FOOTFALL_CONSISTENCY"] {
+            guard let parsed = Replication.Consistency(rawValue: level) else { throw ValidationError("--consistency is one, quorum or all") }
+            configuration.replication.defaultConsistency = parsed
+        }
+        if let seconds = hintWindowS ?? env["FOOTFALL_HINT_WINDOW_S"].flatMap(Int.init) {
+            guard seconds >= 1 else { throw ValidationError("--hint-window-s must be at least 1") }
+            configuration.replication.hintWindowMs = Int64(seconds) * 1000
+        }
+        if let seconds = repairIntervalS ?? env["FOOTFALL_REPAIR_INTERVAL_S"].flatMap(Int.init) {
+            guard seconds >= 1 else { throw ValidationError("--repair-interval-s must be at least 1") }
+            configuration.repairInterval = .seconds(seconds)
+            // Tests run short intervals; writes settle for at most one interval.
+            configuration.repairSettleMs = min(configuration.repairSettleMs, Int64(seconds) * 1000)
+        }
         do {
             try ClusterIdentity.validate(name: configuration.nodeName)
         } catch {

@@ -87,6 +87,7 @@ class Cluster:
         self.binary, self.folder, self.probe_ms = binary, folder, probe_ms
         self.certs = os.path.join(folder, "certs")
         self.processes = {}
+        self.extra_env = {}
 
     def cli(self, *args):
         return subprocess.run([self.binary, *args], check=True, capture_output=True, text=True).stdout
@@ -102,7 +103,7 @@ class Cluster:
                 "--certs", self.certs]
         if name != "node-1":
             args += ["--join", self.internal("node-1")]
-        env = dict(os.environ, FOOTFALL_PROBE_INTERVAL_MS=str(self.probe_ms))
+        env = dict(os.environ, FOOTFALL_PROBE_INTERVAL_MS=str(self.probe_ms), **self.extra_env)
         log = open(os.path.join(self.folder, name + ".log"), "ab")
         self.processes[name] = subprocess.Popen(args, stdout=log, stderr=log, env=env)
 

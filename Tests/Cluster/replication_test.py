@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Real-process replication checks, run by `make test`.
+
+Three `footfall serve` processes on loopback, RF=3, QUORUM, mutual TLS between them:
+  1. system data replicates: node-1's bootstrap token works on node-3; a token revoked on node-1
+     stops working on node-3 within seconds;
+  2. events written through node-1 are counted through node-3, and the live feed through node-2
+     shows an event within a second of its acknowledgement;
+  3. with node-2 killed (-9), QUORUM writes through node-1 and reads through node-3 go on; an
+     erasure issued meanwhile is "pending" on node-2; after node-2 restarts, hints make it whole
+     (its own data counts every event) and the erasure's status turns complete with all three
+     replicas — the convergence time is measured;
+  4. an erasure through node-3 returns a receipt naming all three replicas, and the visitor's
+     events are gone from reads on every node;
+  5. `footfall cluster repair` runs with progress and finishes.
+Prints the measurements; exits non-zero on any failed check.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import cluster_test
+from cluster_test import NAMES, Cluster, all_alive, check
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+
+
+class API:
+    def __init__(self, cluster, token):
+        self.cluster, self.token = cluster, token
+
+    def url(self, name, path):
+        return f"http://127.0.0.1:{self.cluster.http_base + int(name.split('-')[1])}{path}"
+
+    def request(self, name, path, body=None, method=None, token=None, timeout=10):
+        headers = {"Authorization": f"Bearer {token or self.token}", "User-Agent": BROWSER}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.url(name, path), data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                self.replica = response.headers.get("X-Footfall-Replica")
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+        except (urllib.error.URLError, OSError):
+            return 0, None
+
+    def hits(self, name, hits, consistency=None):
+        query = f"?consistency={consistency}" if consistency else ""
+        return self.request(name, "/api/event" + query, hits)
+
+    def pageviews(self, name):
+        status, body = self.request(name, "/api/sites/localhost/summary")
+        return body["pageviews"] if status == 200 else None
+
+    def own_pageviews(self, name):
+        """The pageviews in `name`'s own data: only an answer the node gave itself counts."""
+        count = self.pageviews(name)
+        return count if self.replica == name else None
+
+
+def hit(hit_id, vid=None):
+    body = {"site": "localhost", "id": hit_id, "url": f"http://localhost/replicated/{hit_id}", "kind": "pageview"}
+    if vid:
+        body.update({"consent": True, "vid": vid})
+    return body
+
+
+def bootstrap_token(cluster):
+    with open(os.path.join(cluster.folder, "node-1.log")) as log:
+        match = re.search(r"API token: (fft_[0-9a-f]+)", log.read())
+    return match.group(1) if match else None
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--footfall", default=os.path.join(cluster_test.ROOT, ".build/debug/footfall"))
+    parser.add_argument("--port-base", type=int, default=18940)
+    options = parser.parse_args()
+
+    folder = tempfile.mkdtemp(prefix="footfall-replication-")
+    cluster = Cluster(options.footfall, folder, probe_ms=500)
+    cluster.base_port, cluster.http_base = options.port_base, options.port_base + 100
+    cluster.extra_env = {"FOOTFALL_REPAIR_INTERVAL_S": "5"}
+    try:
+        cluster.cli("certs", "init", "--dir", cluster.certs, "--cluster-name", "test")
+        cluster.cli("certs", "operator", "admin", "--dir", cluster.certs)
+        for name in NAMES:
+            cluster.cli("certs", "node", name, "--dir", cluster.certs)
+        for name in NAMES:
+            cluster.start(name)
+            if name == "node-1":
+                time.sleep(1)
+        formed = cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30)
+        check(formed, "three nodes form a cluster")
+        token = bootstrap_token(cluster)
+        check(token is not None, "node-1 printed its bootstrap API token")
+        if not formed or token is None:
+            return
+        api = API(cluster, token)
+        run_checks(cluster, api)
+    finally:
+        cluster.stop()
+        if cluster_test.failures:
+            print(f"logs kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    if cluster_test.failures:
+        print(f"{len(cluster_test.failures)} replication check(s) failed")
+        sys.exit(1)
+    print("replication checks passed")
+
+
+def run_checks(cluster, api):
+    # 1. System data: the bootstrap token, made on node-1, works on node-3.
+    started = time.monotonic()
+    known = cluster.wait(lambda: api.request("node-3", "/api/sites/localhost")[0] == 200, 20)
+    check(known, f"node-1's token is accepted by node-3 ({time.monotonic() - started:.1f} s after forming)")
+
+    # 2. Writes through node-1, reads through node-3.
+    status, body = api.hits("node-1", [hit(f"replicated-first-{i:03d}") for i in range(40)])
+    check(status == 202 and body.get("accepted") == 40, f"40 hits through node-1 are acknowledged at QUORUM ({status} {body})")
+    check(cluster.wait(lambda: api.pageviews("node-3") == 40, 10), f"node-3 counts the 40 pageviews ({api.pageviews('node-3')})")
+    status, body = api.hits("node-1", [hit(f"replicated-first-{i:03d}") for i in range(40)])
+    check(status == 202 and body.get("duplicates") == 40, f"the same hits again are duplicates, counted once ({body})")
+    latencies = []
+    for i in range(10):
+        status, _ = api.hits("node-1", [hit(f"replicated-live-{i:03d}")])
+        acked = time.monotonic()
+        seen = cluster.wait(lambda: any(item.get("path") == f"/replicated/replicated-live-{i:03d}"
+                                        for item in (api.request("node-2", "/api/sites/localhost/realtime")[1] or {}).get("feed", [])), 5)
+        if seen:
+            latencies.append(time.monotonic() - acked)
+    check(len(latencies) == 10 and max(latencies) < 1.0,
+          f"each live event shows in node-2's feed within a second (max {max(latencies or [99]):.2f} s)")
+    query_ms = []
+    for _ in range(20):
+        begin = time.monotonic()
+        api.pageviews("node-3")
+        query_ms.append((time.monotonic() - begin) * 1000)
+    print(f"summary through node-3: median {sorted(query_ms)[10]:.1f} ms, max {max(query_ms):.1f} ms", flush=True)
+
+    # 3. node-2 down: QUORUM goes on, the erasure is pending there; hints make it whole after.
+    total = 50  # the first 40 and the 10 live ones
+    cluster.processes["node-2"].kill()
+    cluster.processes["node-2"].wait()
+    down = cluster.wait(lambda: cluster.status("node-1")["node-2"][0] == "MEMBER_STATUS_DEAD", 30)
+    check(down, "node-1 sees node-2 dead")
+    status, body = api.hits("node-1", [hit(f"replicated-while-down-{i:03d}") for i in range(60)])
+    check(status == 202 and body.get("accepted") == 60, f"60 hits at QUORUM with node-2 down are acknowledged ({status} {body})")
+    total += 60
+    status, body = api.hits("node-1", [hit("all-needs-three")], consistency="all")
+    check(status == 503, f"a write at ALL with node-2 down fails (503), a hint does not count ({status})")
+    # The failed ALL write may still be stored where it reached: it counts once its client retries.
+    check(cluster.wait(lambda: (api.pageviews("node-3") or 0) >= total, 10), f"node-3 reads on with node-2 down ({api.pageviews('node-3')})")
+    status, body = api.hits("node-1", [hit("erase-me-1", vid="replicated-visitor-1"), hit("erase-me-2", vid="replicated-visitor-1")])
+    status, receipt = api.request("node-1", "/api/sites/localhost/erasures", {"client_id": "replicated-visitor-1"}, method="POST")
+    check(status == 200 and receipt.get("status") == "pending" and receipt.get("pending") == ["node-2"]
+          and sorted(r["node"] for r in receipt.get("replicas", [])) == ["node-1", "node-3"],
+          f"an erasure with node-2 down confirms on node-1 and node-3 and waits for node-2 ({receipt})")
+    visitor = receipt.get("visitor")
+    returned_at = time.monotonic()
+    cluster.start("node-2")
+    whole = cluster.wait(lambda: (api.own_pageviews("node-2") or 0) >= total, 60)
+    convergence = time.monotonic() - returned_at
+    check(whole, f"after restarting, node-2's own data counts every acknowledged event ({api.own_pageviews('node-2')} of ≥ {total})")
+    print(f"convergence after node-2 returned (restart included): {convergence:.1f} s", flush=True)
+    complete = cluster.wait(lambda: api.request("node-3", f"/api/sites/localhost/erasures/{visitor}")[1].get("status") == "complete", 30)
+    status, polled = api.request("node-3", f"/api/sites/localhost/erasures/{visitor}")
+    check(complete and sorted(r["node"] for r in polled.get("replicas", [])) == NAMES,
+          f"the erasure's status, polled through node-3, turns complete with all three replicas ({polled})")
+
+    # 4. An erasure through node-3 names every replica; reads on every node are fenced.
+    api.hits("node-2", [hit("erase-two-1", vid="replicated-visitor-2")])
+    status, receipt = api.request("node-3", "/api/sites/localhost/erasures", {"client_id": "replicated-visitor-2"}, method="POST")
+    check(status == 200 and receipt.get("status") == "complete"
+          and sorted(r["node"] for r in receipt.get("replicas", [])) == NAMES,
+          f"an erasure through node-3 is confirmed by all three replicas ({receipt})")
+    for name in NAMES:
+        for gone in [visitor, receipt.get("visitor")]:
+            status, _ = api.request(name, f"/api/sites/localhost/visitors/{gone}")
+            check(status == 404, f"{name}: the erased visitor {gone} is not found ({status})")
+
+    # 1b. A login made on node-1 works on node-3; a token it creates there works on node-2, and
+    # once revoked through node-3 stops working on node-1 within seconds.
+    session = login(api, cluster)
+    check(session is not None, "the bootstrap admin signs in on node-1")
+    if session:
+        cookie, csrf = session
+        headers = {"Cookie": cookie, "X-CSRF-Token": csrf}
+        signed_in_at = time.monotonic()
+        everywhere = cluster.wait(lambda: all(raw(api.url(n, "/api/me"), None, headers, "GET")[0] == 200 for n in NAMES), 10)
+        check(everywhere, f"the session made on node-1 works on every node after {time.monotonic() - signed_in_at:.2f} s")
+        status, created = raw(api.url("node-3", "/api/tokens"), {"name": "replicated", "rights": ["read"]}, headers, "POST")
+        check(status == 201, f"node-1's session creates a token through node-3 ({status})")
+        secret, token_id = (created or {}).get("secret"), ((created or {}).get("token") or {}).get("id")
+        check(secret is not None and cluster.wait(lambda: api.request("node-2", "/api/sites/localhost", token=secret)[0] == 200, 10),
+              "the token made through node-3 works on node-2")
+        status, _ = raw(api.url("node-3", f"/api/tokens/{token_id}"), None, headers, "DELETE")
+        revoked_at = time.monotonic()
+        gone = cluster.wait(lambda: api.request("node-1", "/api/sites/localhost", token=secret)[0] == 401, 10)
+        check(status == 200 and gone, f"revoked through node-3, the token fails on node-1 after {time.monotonic() - revoked_at:.2f} s")
+
+    # 5. Operator repair, with progress.
+    out = subprocess.run([cluster.binary, "cluster", "repair", "--node", cluster.internal("node-2"), "--certs", cluster.certs],
+                         capture_output=True, text=True)
+    check(out.returncode == 0 and "repair finished" in out.stdout and "[1/1] localhost" in out.stdout,
+          f"`footfall cluster repair` on node-2 shows progress and finishes ({out.stdout.strip()} {out.stderr.strip()[-300:]})")
+
+
+def login(api, cluster):
+    """Signs in as the bootstrap admin (the password node-1 printed once); returns (cookie, csrf)."""
+    with open(os.path.join(cluster.folder, "node-1.log")) as log:
+        match = re.search(r"password:\s+(\S+)", log.read())
+    if not match:
+        return None
+    request = urllib.request.Request(api.url("node-1", "/api/login"), method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"email": "admin@localhost.localdomain", "password": match.group(1)}).encode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        cookie = response.headers["Set-Cookie"].split(";")[0]
+        return cookie, json.loads(response.read())["csrf_token"]
+
+
+def raw(url, body, headers, method):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers, **{"Content-Type": "application/json"}))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+if __name__ == "__main__":
+    main()
