@@ -198,16 +198,24 @@ public final class SystemStore: Sendable {
         }
         let now = clock.nowMs
         return try changes.withLock { _ in
-            var batch = WriteBatch()
-            var applied = 0
+            // The winner per key among what is stored and the whole batch, so records may arrive
+            // in any order (a tombstone before the value it deletes).
+            var winners = [String: Footfall_V1_SystemRecord]()
             for record in records {
                 hlc.withLock { $0.observe(record.hlc, wallMs: now) }
-                if let existing = try self.record(Array(record.key.utf8)), !SystemStore.supersedes(record, existing) { continue }
-                batch.put(.system, Array(record.key.utf8), try Array(record.serializedBytes() as [UInt8]))
-                applied += 1
+                guard let current = try winners[record.key] ?? self.record(Array(record.key.utf8)) else {
+                    winners[record.key] = record
+                    continue
+                }
+                if SystemStore.supersedes(record, current) { winners[record.key] = record }
+            }
+            var batch = WriteBatch()
+            for (key, record) in winners {
+                if let stored = try self.record(Array(key.utf8)), !SystemStore.supersedes(record, stored) { continue }
+                batch.put(.system, Array(key.utf8), try Array(record.serializedBytes() as [UInt8]))
             }
             if !batch.isEmpty { try kv.write(batch, sync: true) }
-            return applied
+            return batch.operations.count
         }
     }
 

@@ -1,0 +1,156 @@
+import FootfallModel
+import FootfallProtocols
+import Testing
+
+/// The replication coordinator's rules one at a time; `ReplicationSimulationTests` runs them
+/// together under faults.
+@Suite struct CoordinatorTests {
+    static let nodes: Set<String> = ["a", "b", "c"]
+    static let ring = Ring(epoch: 1, members: nodes, settings: Ring.Settings(virtualNodes: 8))
+    static let site = SiteID("example.com")!
+
+    static func coordinator(alive: Set<String> = nodes, settings: Replication.Settings = Replication.Settings(),
+                            hints: [Replication.Hint] = []) -> Replication.Coordinator {
+        Replication.Coordinator(myself: "a", settings: settings, ring: ring, alive: alive, hints: hints, idSeed: 42)
+    }
+
+    static func event(_ n: Int, visitor: UInt64 = 1, at ms: Int64 = 1_000) -> Event {
+        Event(id: EventID.forHit(site: site, hitID: "hit-\(n)", timestampMs: ms), site: site, visitor: VisitorID(rawValue: visitor),
+              timestampMs: ms, kind: .pageview, path: "/")
+    }
+
+    static func sends(_ actions: [Replication.Action]) -> [(to: String, id: UInt64, payload: Replication.Payload?)] {
+        actions.compactMap {
+            switch $0 {
+            case .send(let to, .apply(let id, let payload)): (to, id, payload)
+            case .send(let to, .repairNeeded(let id)): (to, id, nil)
+            default: nil
+            }
+        }
+    }
+
+    static func persisted(_ actions: [Replication.Action]) -> [Replication.Hint] {
+        actions.compactMap { if case .persistHint(let hint) = $0 { hint } else { nil } }
+    }
+
+    static func finished(_ actions: [Replication.Action]) -> Replication.WriteOutcome? {
+        actions.lazy.compactMap { if case .writeFinished(_, let outcome, _) = $0 { outcome } else { nil } }.first
+    }
+
+    static let ok = Replication.Applied(stored: 1)
+
+    @Test func quorumSucceedsOnTwoAcks_andTheSilentReplicaIsHintedAtTheDeadline() {
+        var c = CoordinatorTests.coordinator()
+        let sent = CoordinatorTests.sends(c.write(request: 1, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0))
+        #expect(Set(sent.map(\.to)) == CoordinatorTests.nodes)
+        #expect(CoordinatorTests.finished(c.receive(.ack(id: sent[0].id, atMs: 5, CoordinatorTests.ok), from: sent[0].to, nowMs: 5)) == nil)
+        let second = c.receive(.ack(id: sent[1].id, atMs: 6, CoordinatorTests.ok), from: sent[1].to, nowMs: 6)
+        #expect(CoordinatorTests.finished(second) == .succeeded)
+        let late = c.tick(nowMs: 2_000)
+        #expect(CoordinatorTests.persisted(late).map(\.target) == [sent[2].to])
+    }
+
+    @Test func aHintNeverCountsTowardTheConsistencyLevel() {
+        var c = CoordinatorTests.coordinator()
+        let sent = CoordinatorTests.sends(c.write(request: 7, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0))
+        _ = c.receive(.ack(id: sent[0].id, atMs: 1, CoordinatorTests.ok), from: sent[0].to, nowMs: 1)
+        let first = c.failed(sent[1].id, nowMs: 2)
+        #expect(CoordinatorTests.persisted(first).count == 1)
+        #expect(CoordinatorTests.finished(first) == nil, "the third replica may still acknowledge")
+        let second = c.failed(sent[2].id, nowMs: 3)
+        #expect(CoordinatorTests.persisted(second).count == 1)
+        #expect(CoordinatorTests.finished(second) == .failed(acknowledged: 1, required: 2), "two hints and one ack are not a quorum")
+    }
+
+    @Test func tooFewLiveReplicas_failsAtOnce_andSendsNothing() {
+        var c = CoordinatorTests.coordinator(alive: ["a"])
+        let actions = c.write(request: 1, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0)
+        #expect(actions == [.writeFinished(request: 1, .unavailable(alive: 1, required: 2), applied: Replication.Applied())])
+        // ONE is met by the coordinator's own replica; the two that are down get hints at once.
+        let one = c.write(request: 2, events: [CoordinatorTests.event(2)], consistency: .one, nowMs: 0)
+        #expect(CoordinatorTests.sends(one).map(\.to) == ["a"])
+        #expect(Set(CoordinatorTests.persisted(one).map(\.target)) == ["b", "c"])
+    }
+
+    @Test func hintsReplayWhenTheTargetIsAlive_oneAtATime_andAreDeletedOnAck() {
+        var c = CoordinatorTests.coordinator(alive: ["a", "b"])
+        for n in 1...2 { _ = c.write(request: UInt64(n), events: [CoordinatorTests.event(n)], consistency: .quorum, nowMs: 0) }
+        #expect(c.hints.count == 2)
+        let replay = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 10))
+        #expect(replay.count == 1 && replay[0].to == "c")
+        let next = c.receive(.ack(id: replay[0].id, atMs: 11, CoordinatorTests.ok), from: "c", nowMs: 11)
+        #expect(next.contains { if case .deleteHint = $0 { true } else { false } })
+        #expect(CoordinatorTests.sends(next).map(\.to) == ["c"], "the next hint follows at once")
+        #expect(c.hints.count == 1)
+    }
+
+    @Test func expiredHints_becomeAGap_andTheTargetIsToldToRepair() {
+        var settings = Replication.Settings()
+        settings.hintWindowMs = 1_000
+        var c = CoordinatorTests.coordinator(alive: ["a", "b"], settings: settings)
+        _ = c.write(request: 1, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0)
+        let expired = c.tick(nowMs: 1_000)
+        #expect(expired.contains(.recordGap(target: "c")))
+        #expect(c.hints.isEmpty)
+        let notice = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 1_100))
+        #expect(notice.count == 1 && notice[0].to == "c" && notice[0].payload == nil)
+        #expect(c.receive(.ack(id: notice[0].id, atMs: 0, Replication.Applied()), from: "c", nowMs: 1_200).contains(.clearGap(target: "c")))
+        #expect(c.gaps.isEmpty)
+    }
+
+    @Test func aFullHintStore_recordsAGapInsteadOfAHint() {
+        var settings = Replication.Settings()
+        settings.hintCapacityEvents = 2
+        var c = CoordinatorTests.coordinator(alive: ["a", "b"], settings: settings)
+        let events = (1...3).map { CoordinatorTests.event($0) }
+        let actions = c.write(request: 1, events: events, consistency: .quorum, nowMs: 0)
+        #expect(CoordinatorTests.persisted(actions).isEmpty)
+        #expect(actions.contains(.recordGap(target: "c")))
+    }
+
+    @Test func erasure_purgesTheVisitorsEventsFromHints_andWaitsForEveryReplica() {
+        var c = CoordinatorTests.coordinator(alive: ["a", "b"])
+        let mine = CoordinatorTests.event(1, visitor: 7), other = CoordinatorTests.event(2, visitor: 8)
+        _ = c.write(request: 1, events: [mine, other], consistency: .quorum, nowMs: 0)
+        let order = Replication.ErasureOrder(requestID: "er-1", site: CoordinatorTests.site, visitor: VisitorID(rawValue: 7), fenceMs: 5_000)
+        let actions = c.erase(order, nowMs: 10)
+        let purged = CoordinatorTests.persisted(actions).filter { if case .events = $0.payload { true } else { false } }
+        #expect(purged.count == 1 && purged[0].payload == .events([other]), "the erased visitor's event left the hint")
+        #expect(CoordinatorTests.persisted(actions).contains { $0.target == "c" && $0.payload == .erasure(order) }, "c's erasure is hinted")
+        let sent = CoordinatorTests.sends(actions)
+        #expect(Set(sent.map(\.to)) == ["a", "b"])
+        _ = c.receive(.ack(id: sent[0].id, atMs: 11, Replication.Applied()), from: sent[0].to, nowMs: 11)
+        let done = c.receive(.ack(id: sent[1].id, atMs: 12, Replication.Applied()), from: sent[1].to, nowMs: 12)
+        #expect(done.contains(.erasureFinished(requestID: "er-1", pending: ["c"])))
+    }
+
+    @Test func hintsFromThePreviousProcess_areReplayed() {
+        let hint = Replication.Hint(id: 99, target: "b", createdMs: 0, payload: .events([CoordinatorTests.event(1)]))
+        var c = CoordinatorTests.coordinator(alive: ["a"], hints: [hint])
+        let replay = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: ["a", "b"], nowMs: 1))
+        #expect(replay.count == 1 && replay[0].to == "b" && replay[0].payload == hint.payload)
+        #expect(replay[0].id != 99, "message ids of a new process do not reuse hint ids")
+    }
+
+    @Test func anAckFromAnotherNode_forAnOutstandingId_isIgnored() {
+        var c = CoordinatorTests.coordinator()
+        let sent = CoordinatorTests.sends(c.write(request: 1, events: [CoordinatorTests.event(1)], consistency: .all, nowMs: 0))
+        let impostor = sent.first { $0.to != "b" }!
+        for _ in 0..<3 { #expect(c.receive(.ack(id: impostor.id, atMs: 1, CoordinatorTests.ok), from: "b", nowMs: 1).isEmpty) }
+    }
+}
+
+@Suite struct HybridLogicalClockTests {
+    @Test func timestampsGrow_followTheWallClock_andOrderAfterWhatWasSeen() {
+        var clock = HybridLogicalClock()
+        let first = clock.now(wallMs: 1_000)
+        let second = clock.now(wallMs: 1_000)
+        #expect(second > first && HybridLogicalClock.wallMs(of: second) == 1_000)
+        #expect(clock.now(wallMs: 900) > second, "a clock that stepped back still moves forward")
+        let remote = HybridLogicalClock.timestamp(wallMs: 1_050)
+        clock.observe(remote, wallMs: 1_000)
+        #expect(clock.now(wallMs: 1_000) > remote, "a change made after seeing another orders after it")
+        clock.observe(HybridLogicalClock.timestamp(wallMs: 10_000_000), wallMs: 1_000)
+        #expect(HybridLogicalClock.wallMs(of: clock.now(wallMs: 1_000)) < 2_000, "a wild clock ahead does not drag this one")
+    }
+}
