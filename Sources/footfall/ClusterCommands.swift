@@ -63,7 +63,7 @@ struct CertsCommand: AsyncParsableCommand {
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Show members and ring ownership; repair; remove a node that will not come back.",
-        subcommands: [Status.self, RingCommand.self, Repair.self, Remove.self])
+        subcommands: [Status.self, RingCommand.self, Repair.self, Decommission.self, Remove.self])
 
     struct Connection: ParsableArguments {
         @Option(help: "A node's internal address (env FOOTFALL_CLUSTER_NODE).")
@@ -163,6 +163,36 @@ struct ClusterCommand: AsyncParsableCommand {
                 print("repair finished without \(unreachable.sorted().joined(separator: ", ")) (unreachable); run it again when they are back")
                 throw ExitCode(2)
             }
+        }
+    }
+
+    struct Decommission: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stream a node's ranges to the members that take them over, then take it off the ring (it may then be stopped).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The node to decommission; --node may be any member.") var name: String
+
+        func run() async throws {
+            // Any member knows where NAME is; the command itself goes to NAME.
+            let status = try await connection.withNode { try await $0.clusterStatus(Footfall_V1_ClusterStatusRequest(), options: ClusterCommand.options) }
+            guard let row = status.members.first(where: { $0.record.member.name == name }) else {
+                throw ValidationError("\(status.answeredBy) knows no member \(name)")
+            }
+            var target = connection
+            target.node = row.record.member.address
+            let finished = try await target.withNode { client in
+                try await client.decommission(.with { $0.name = name }, options: ClusterTransport.callOptions(timeout: .seconds(24 * 3600))) { response in
+                    var finished = false
+                    for try await progress in response.messages {
+                        let detail = progress.detail.isEmpty ? "" : " — \(progress.detail)"
+                        print("\(progress.node) \(ClusterCommand.describe(progress.state)): \(progress.sitesDone)/\(progress.sitesTotal) sites, "
+                              + "\(progress.eventsStreamed) events streamed\(detail)")
+                        finished = progress.finished
+                    }
+                    return finished
+                }
+            }
+            print(finished ? "\(name) holds no ranges now; stop it" : "the connection ended before \(name) finished; run the command again to follow it")
         }
     }
 

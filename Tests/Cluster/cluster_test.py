@@ -50,7 +50,7 @@ def generate_stubs(out):
 
     os.makedirs(out, exist_ok=True)
     args = ["protoc", f"-I{ROOT}/Proto", f"--python_out={out}", f"--grpc_python_out={out}",
-            "footfall/v1/node.proto"]
+            "footfall/v1/event.proto", "footfall/v1/node.proto"]
     if protoc.main(args) != 0:
         raise SystemExit("could not generate Python stubs from Proto/")
     sys.path.insert(0, out)

@@ -53,7 +53,7 @@ import Testing
         #expect(!again.contains { if case (.sync, _) = $0 { true } else { false } })
     }
 
-    @Test func joining_claimsOwnership_onlyAfterMergingAPeersState() {
+    @Test func joining_claimsOwnershipAsJoining_onlyAfterMergingAPeersState_andServesReadsOnceStreamed() {
         var a = M.Instance(myself: MembershipInstanceTests.member("a"), seeds: ["b:7946"], randomSeed: 1, now: MembershipInstanceTests.t0)
         let start = a.onStart(now: MembershipInstanceTests.t0)
         #expect(MembershipInstanceTests.sends(start).allSatisfy { if case (.sync, .address("b:7946")) = $0 { true } else { false } })
@@ -63,8 +63,18 @@ import Testing
                                message: .syncReply(state: [MembershipInstanceTests.alive("b"), .ownership(existing)], senderJoined: true))
         _ = a.onMessage(reply, now: MembershipInstanceTests.t0)
         #expect(a.isJoined)
+        #expect(a.ownState == .joining)
+        #expect(a.ring().members == ["b"], "a joining node serves no reads")
+        #expect(a.pendingRing().members == ["a", "b"], "but receives writes for its ranges")
+        #expect(a.onOwnStateChange(to: .removed, now: MembershipInstanceTests.t0).isEmpty, "joining cannot skip to removed")
+        _ = a.onOwnStateChange(to: .normal, now: MembershipInstanceTests.t0)
         #expect(a.ring().members == ["a", "b"])
-        #expect(a.ring().epoch == 2)
+        #expect(a.ring().epoch == 3)
+        // Decommission: leaving keeps serving reads while writes already go where ranges move.
+        _ = a.onOwnStateChange(to: .leaving, now: MembershipInstanceTests.t0)
+        #expect(a.ring().members == ["a", "b"] && a.pendingRing().members == ["b"])
+        _ = a.onOwnStateChange(to: .removed, now: MembershipInstanceTests.t0)
+        #expect(a.ring().members == ["b"])
     }
 
     @Test func aReplyFromANodeThatHasNotJoined_doesNotCompleteAJoin() {

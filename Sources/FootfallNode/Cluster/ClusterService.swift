@@ -14,6 +14,7 @@ public struct ClusterService: Service {
     private let peers: PeerClients
     private let systemReplicator: SystemReplicator
     private let repairs: AntiEntropyRunner
+    private let mover: RangeMover
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let configuration: ClusterConfiguration
     private let logger: Logger
@@ -39,11 +40,12 @@ public struct ClusterService: Service {
         systemReplicator = SystemReplicator(node: node, membership: shell, peers: peers, syncInterval: node.configuration.systemSyncInterval)
         repairs = AntiEntropyRunner(node: node, peers: peers, interval: node.configuration.repairInterval,
                                     settleMs: node.configuration.repairSettleMs)
+        mover = RangeMover(node: node, membership: shell, systemReplicator: systemReplicator)
         let transport = try ClusterTransport.serverTransport(
             host: configuration.listenHost, port: configuration.listenPort, credential: credential,
             authorityCertificatePEM: authority, settings: configuration.transport)
         server = GRPCServer(
-            transport: transport, services: [NodeServiceHandler(node: node, shell: shell, repairs: repairs)],
+            transport: transport, services: [NodeServiceHandler(node: node, shell: shell, repairs: repairs, mover: mover)],
             interceptors: [ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy)])
         self.configuration = configuration
         self.logger = node.logger
@@ -51,7 +53,7 @@ public struct ClusterService: Service {
 
     public func run() async throws {
         let shell = shell, server = server, node = node, peers = peers
-        let systemReplicator = systemReplicator, repairs = repairs
+        let systemReplicator = systemReplicator, repairs = repairs, mover = mover
         let grace = configuration.leaveGracePeriod
         await node.replication.attach(peers: peers)
         node.system.onChange { records in Task { await systemReplicator.push(records) } }
@@ -63,6 +65,7 @@ public struct ClusterService: Service {
                 group.addTask { await node.replication.run() }
                 group.addTask { await systemReplicator.run() }
                 group.addTask { await repairs.run() }
+                group.addTask { await mover.run() }
                 if let address = try await server.listeningAddress {
                     logger.info("internal service listening (mutual TLS)", metadata: ["cluster.listen": "\(address)"])
                 }
@@ -82,7 +85,7 @@ extension ClusterService {
         while !Task.isCancelled {
             let snapshot = await membership.snapshot
             let live = snapshot.members.filter(\.status.isLive).map(\.member)
-            await replication.update(ring: snapshot.ring, live: live)
+            await replication.update(ring: snapshot.ring, pendingRing: snapshot.pendingRing, live: live)
             try? await Task.sleep(for: .milliseconds(100))
         }
     }

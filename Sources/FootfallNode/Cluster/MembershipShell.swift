@@ -14,7 +14,13 @@ public actor MembershipShell {
         public var members: [Membership.MemberRecord]
         public var ownership: [Membership.OwnershipRecord]
         public var ring: Ring
+        /// Where ranges will be once the moves in progress finish.
+        public var pendingRing: Ring
         public var localHealth: Int
+        /// Whether this node has merged a peer's state (or founded the cluster).
+        public var isJoined: Bool
+
+        public var ownState: Membership.OwnershipRecord.State? { ownership.first { $0.name == myself.name }?.state }
     }
 
     private var instance: Membership.Instance
@@ -82,10 +88,18 @@ public actor MembershipShell {
         return instance.ring().epoch
     }
 
+    /// Moves this node's own ownership on (see `Membership.Instance.onOwnStateChange`); returns
+    /// whether the move was allowed.
+    func changeOwnState(to state: Membership.OwnershipRecord.State) async -> Bool {
+        let actions = instance.onOwnStateChange(to: state, now: now)
+        await perform(actions)
+        return !actions.isEmpty
+    }
+
     var snapshot: Snapshot {
         Snapshot(
             myself: instance.myself, members: instance.members, ownership: instance.ownershipRecords,
-            ring: instance.ring(), localHealth: instance.localHealth
+            ring: instance.ring(), pendingRing: instance.pendingRing(), localHealth: instance.localHealth, isJoined: instance.isJoined
         )
     }
 

@@ -11,9 +11,10 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     let node: Node
     let shell: MembershipShell
     let repairs: AntiEntropyRunner
+    let mover: RangeMover
 
     /// Which identities may call which method: nodes everything but removal, operators the
-    /// cluster views, removal and repair.
+    /// cluster views, removal, repair and decommission.
     static func policy(_ caller: ClusterIdentity, _ method: MethodDescriptor) -> Bool {
         switch (caller, method) {
         case (.node, Footfall_V1_NodeService.Method.RemoveMember.descriptor): false
@@ -21,7 +22,8 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         case (.operator, Footfall_V1_NodeService.Method.ClusterStatus.descriptor),
              (.operator, Footfall_V1_NodeService.Method.ClusterRing.descriptor),
              (.operator, Footfall_V1_NodeService.Method.RemoveMember.descriptor),
-             (.operator, Footfall_V1_NodeService.Method.Repair.descriptor): true
+             (.operator, Footfall_V1_NodeService.Method.Repair.descriptor),
+             (.operator, Footfall_V1_NodeService.Method.Decommission.descriptor): true
         case (.operator, _): false
         }
     }
@@ -185,6 +187,32 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         }
         if pass.refused {
             throw RPCError(code: .failedPrecondition, message: "a repair is already running on this node")
+        }
+    }
+
+    func decommission(request: Footfall_V1_DecommissionRequest, response: RPCWriter<Footfall_V1_MoveProgress>,
+                      context: ServerContext) async throws {
+        let me = node.configuration.nodeName
+        guard request.name == me else {
+            throw RPCError(code: .failedPrecondition, message: "this is \(me), not \(request.name.prefix(64)); send it to the node that leaves")
+        }
+        switch await shell.snapshot.ownState {
+        case .normal?: _ = await shell.changeOwnState(to: .leaving)
+        case .leaving?, .removed?: break
+        case .joining?, nil: throw RPCError(code: .failedPrecondition, message: "\(me) has not finished joining; decommission it once it has")
+        }
+        while !Task.isCancelled {
+            let progress = await mover.progress
+            if await shell.snapshot.ownState == .removed {
+                var done = progress
+                done.node = me
+                done.state = .removed
+                done.finished = true
+                try await response.write(done)
+                return
+            }
+            try await response.write(progress)
+            try await Task.sleep(for: .milliseconds(500))
         }
     }
 

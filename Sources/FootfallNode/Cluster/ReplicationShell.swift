@@ -98,12 +98,14 @@ public actor ReplicationShell {
     /// Connects the shell to the cluster's channels.
     func attach(peers: PeerClients) { self.peers = peers }
 
-    /// A membership view: the ring and the live members (with their addresses).
-    func update(ring: Ring, live: [Membership.Member]) {
+    /// A membership view: the rings (for reads, and with moves finished) and the live members
+    /// (with their addresses).
+    func update(ring: Ring, pendingRing: Ring, live: [Membership.Member]) {
         members = Dictionary(live.map { ($0.name, $0) }, uniquingKeysWith: { a, b in a.uid >= b.uid ? a : b })
         let alive = Set(live.map(\.name))
-        guard ring != coordinator.ring || alive.union([myself]) != coordinator.alive else { return }
-        perform(coordinator.update(ring: ring, alive: alive, nowMs: clock.nowMs))
+        guard ring != coordinator.ring || pendingRing.members != coordinator.pendingRing.members
+            || alive.union([myself]) != coordinator.alive else { return }
+        perform(coordinator.update(ring: ring, pendingRing: pendingRing, alive: alive, nowMs: clock.nowMs))
         metrics.set("footfall_replication_ring_epoch", to: Double(ring.epoch))
     }
 
@@ -117,6 +119,7 @@ public actor ReplicationShell {
     }
 
     var ring: Ring { coordinator.ring }
+    var pendingRing: Ring { coordinator.pendingRing }
     var alive: Set<String> { coordinator.alive }
     var pendingHints: Int { coordinator.hints.count }
     var gaps: Set<String> { coordinator.gaps }

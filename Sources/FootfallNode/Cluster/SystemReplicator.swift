@@ -14,7 +14,8 @@ actor SystemReplicator {
     private let membership: MembershipShell
     private let peers: PeerClients
     private let syncInterval: Duration
-    /// When this node last completed a sync with a peer, or found itself alone.
+    /// When this node last completed a sync with a peer (nil until the first: a joining node
+    /// streams nothing before it knows the cluster's sites).
     private(set) var lastSyncMs: Int64?
 
     init(node: Node, membership: MembershipShell, peers: PeerClients, syncInterval: Duration) {
@@ -49,11 +50,7 @@ actor SystemReplicator {
 
     /// One exchange with a random live member.
     func syncOnce() async {
-        guard let member = await liveOthers().randomElement() else {
-            lastSyncMs = node.clock.nowMs
-            return
-        }
-        guard let client = await peers.client(for: member) else { return }
+        guard let member = await liveOthers().randomElement(), let client = await peers.client(for: member) else { return }
         do {
             let index = Footfall_V1_SystemIndex.with { $0.entries = (try? node.system.index()) ?? [] }
             let reply = try await client.systemSync(index, options: ClusterTransport.callOptions(timeout: .seconds(5)))

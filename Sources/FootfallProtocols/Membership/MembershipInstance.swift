@@ -141,6 +141,30 @@ extension Membership {
             return Ring(epoch: epoch, members: owners, settings: ringSettings)
         }
 
+        /// The ring writes go to as well: the read ring with joining names added and leaving names
+        /// taken away — where every range will be once the moves in progress finish. Equal to
+        /// `ring()` (epoch aside) when nothing moves.
+        public func pendingRing(settings ringSettings: Ring.Settings = Ring.Settings()) -> Ring {
+            let epoch = ownership.values.reduce(UInt64(0)) { $0 + $1.version }
+            let owners = Set(ownership.values.filter { $0.state == .normal || $0.state == .joining }.map(\.name))
+            return Ring(epoch: epoch, members: owners, settings: ringSettings)
+        }
+
+        /// This node's own ownership moves on: joining → normal when its ranges are streamed in,
+        /// normal → leaving when it is decommissioned, leaving → removed when they are streamed
+        /// away. Anything else is refused (returns no actions).
+        public mutating func onOwnStateChange(to state: OwnershipRecord.State, now: MonotonicTime) -> [Action] {
+            guard let current = ownership[myself.name] else { return [] }
+            let allowed: [OwnershipRecord.State: OwnershipRecord.State] = [.joining: .normal, .normal: .leaving, .leaving: .removed]
+            guard allowed[current.state] == state else { return [] }
+            var actions = [Action]()
+            applyOwnership(OwnershipRecord(name: myself.name, state: state, version: current.version + 1), into: &actions)
+            return actions
+        }
+
+        /// This node's own ownership state, once it has one.
+        public var ownState: OwnershipRecord.State? { ownership[myself.name]?.state }
+
         /// Names of the members this node holds alive or suspect, itself included.
         public var liveNames: Set<String> {
             var names = Set(others.values.filter { $0.record.status.isLive }.map(\.record.member.name))
@@ -486,11 +510,15 @@ extension Membership {
         }
 
         /// A node that starts and finds no ownership for its name (a new node), or finds it
-        /// removed (an operator started a removed node again), takes its ranges.
+        /// removed (an operator started a removed node again), takes its ranges: at once when it
+        /// founds the cluster, otherwise as `joining` — it receives writes for its ranges while it
+        /// streams them from their current replicas, and serves reads once `onOwnStateChange(.normal)`.
         private mutating func claimOwnership(into actions: inout [Action]) {
             let existing = ownership[myself.name]
             guard existing == nil || existing?.state == .removed else { return }
-            applyOwnership(OwnershipRecord(name: myself.name, state: .normal, version: (existing?.version ?? 0) + 1), into: &actions)
+            let othersOwn = ownership.values.contains { $0.name != myself.name && $0.state.ownsRanges }
+            applyOwnership(OwnershipRecord(name: myself.name, state: othersOwn ? .joining : .normal, version: (existing?.version ?? 0) + 1),
+                           into: &actions)
         }
 
         // MARK: - Helpers

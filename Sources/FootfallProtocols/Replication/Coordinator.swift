@@ -7,6 +7,9 @@ extension Replication {
     ///
     /// - A write is split by replica set (the ring's preference list of each event's site) and
     ///   sent to every live replica; it succeeds once each set reached the consistency level.
+    ///   While ranges move (a node joining or leaving), the replicas that will hold a site once
+    ///   the move is done get every write too, and each must acknowledge on top of the level
+    ///   (Cassandra's pending replicas), so no acknowledged write is missing after the switch.
     ///   **A hint never counts toward it**: a replica that is down, fails or times out gets a
     ///   durable hint, replayed when membership says it is alive again.
     /// - A hint older than the hint window is dropped and its target recorded as having a gap, as
@@ -18,6 +21,8 @@ extension Replication {
         public let myself: String
         public let settings: Settings
         public private(set) var ring: Ring
+        /// Where ranges will be once the moves in progress finish (`Membership.Instance.pendingRing`).
+        public private(set) var pendingRing: Ring
         /// Members membership holds alive; the coordinator itself always is.
         public private(set) var alive: Set<String>
         public private(set) var hints: [UInt64: Hint] = [:]
@@ -73,6 +78,7 @@ extension Replication {
             self.myself = myself
             self.settings = settings
             self.ring = ring
+            pendingRing = ring
             self.alive = alive.union([myself])
             self.gaps = gaps
             nextID = max(idSeed >> 2, (hints.map(\.id).max() ?? 0) + 1)
@@ -84,12 +90,15 @@ extension Replication {
         /// A client's write of `events` (any sites) under `request`, answered by `.writeFinished`.
         public mutating func write(request: UInt64, events: [Event], consistency: Consistency, nowMs: Int64) -> [Action] {
             var bySet = [[String]: [Event]]()
+            var required = [[String]: Int]()
             for event in events {
-                bySet[ring.preferenceList(for: event.site, replicationFactor: settings.replicationFactor), default: []].append(event)
+                let (replicas, pending) = writeReplicas(for: event.site)
+                bySet[replicas + pending, default: []].append(event)
+                required[replicas + pending] = min(replicas.count + pending.count, consistency.required(replicas: replicas.count) + pending.count)
             }
             let sets = bySet.keys.sorted { $0.joined(separator: ",") < $1.joined(separator: ",") }
             for replicas in sets {
-                let required = consistency.required(replicas: replicas.count)
+                let required = required[replicas]!
                 let live = replicas.filter(alive.contains).count
                 if live < required || replicas.isEmpty {
                     return [.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)), applied: Applied())]
@@ -100,8 +109,7 @@ extension Replication {
             var actions = [Action]()
             for replicas in sets {
                 let groupID = makeID()
-                var group = WriteGroup(request: request, replicas: replicas, events: bySet[replicas]!,
-                                       required: consistency.required(replicas: replicas.count),
+                var group = WriteGroup(request: request, replicas: replicas, events: bySet[replicas]!, required: required[replicas]!,
                                        deadlineMs: nowMs + settings.writeTimeoutMs)
                 for replica in replicas {
                     if alive.contains(replica) {
@@ -121,7 +129,8 @@ extension Replication {
         /// Erases a visitor on every replica of the site, answered by `.erasureFinished`.
         public mutating func erase(_ order: ErasureOrder, nowMs: Int64) -> [Action] {
             var actions = purgeHints(of: order)
-            let replicas = ring.preferenceList(for: order.site, replicationFactor: settings.replicationFactor)
+            let (current, pending) = writeReplicas(for: order.site)
+            let replicas = current + pending
             let roundID = makeID()
             var round = ErasureRound(order: order, waiting: Set(replicas), deadlineMs: nowMs + settings.writeTimeoutMs)
             for replica in replicas {
@@ -199,9 +208,11 @@ extension Replication {
             }
         }
 
-        /// A new view from membership: the ring (ownership) and which members are alive.
-        public mutating func update(ring: Ring, alive: Set<String>, nowMs: Int64) -> [Action] {
+        /// A new view from membership: the rings (for reads, and with moves finished) and which
+        /// members are alive.
+        public mutating func update(ring: Ring, pendingRing: Ring? = nil, alive: Set<String>, nowMs: Int64) -> [Action] {
             self.ring = ring
+            self.pendingRing = pendingRing ?? ring
             self.alive = alive.union([myself])
             return retargetHintsOfRemovedMembers(nowMs: nowMs) + sendDue(nowMs: nowMs)
         }
@@ -249,6 +260,13 @@ extension Replication {
 
         /// Writes the client still waits for.
         public var pendingWrites: Int { writes.count }
+
+        /// A site's replicas, and the members that will also hold it once moves finish.
+        public func writeReplicas(for site: SiteID) -> (replicas: [String], pending: [String]) {
+            let replicas = ring.preferenceList(for: site, replicationFactor: settings.replicationFactor)
+            let pending = pendingRing.preferenceList(for: site, replicationFactor: settings.replicationFactor).filter { !replicas.contains($0) }
+            return (replicas, pending)
+        }
 
         // MARK: Internals
 
@@ -362,7 +380,7 @@ extension Replication {
 
         /// Hints for a member no longer on the ring go to the current replicas of their sites.
         private mutating func retargetHintsOfRemovedMembers(nowMs: Int64) -> [Action] {
-            let members = Set(ring.members)
+            let members = Set(ring.members).union(pendingRing.members)
             var actions = [Action]()
             for (id, old) in hints.sorted(by: { $0.key < $1.key }) where !members.contains(old.target) {
                 _ = forget(id)

@@ -210,6 +210,19 @@ public enum Footfall_V1_NodeService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "Decommission" metadata.
+        public enum Decommission: Sendable {
+            /// Request type for "Decommission".
+            public typealias Input = Footfall_V1_DecommissionRequest
+            /// Response type for "Decommission".
+            public typealias Output = Footfall_V1_MoveProgress
+            /// Descriptor for "Decommission".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "Decommission",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "footfall.v1.NodeService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Gossip.descriptor,
@@ -225,7 +238,8 @@ public enum Footfall_V1_NodeService: Sendable {
             SiteQuery.descriptor,
             SystemPush.descriptor,
             SystemSync.descriptor,
-            Repair.descriptor
+            Repair.descriptor,
+            Decommission.descriptor
         ]
     }
 }
@@ -497,6 +511,26 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairCommand>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairProgress>
+
+        /// Handle the "Decommission" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Decommissions the answering node: it becomes `leaving`, streams every range it holds to the
+        /// > members that take them over, then holds nothing (`removed`). Progress streams until then;
+        /// > calling it again (after a restart midway, too) follows the same move. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_DecommissionRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_MoveProgress` messages.
+        func decommission(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_DecommissionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_MoveProgress>
     }
 
     /// Service protocol for the "footfall.v1.NodeService" service.
@@ -752,6 +786,26 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.ServerRequest<Footfall_V1_RepairCommand>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairProgress>
+
+        /// Handle the "Decommission" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Decommissions the answering node: it becomes `leaving`, streams every range it holds to the
+        /// > members that take them over, then holds nothing (`removed`). Progress streams until then;
+        /// > calling it again (after a restart midway, too) follows the same move. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_DecommissionRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_MoveProgress` messages.
+        func decommission(
+            request: GRPCCore.ServerRequest<Footfall_V1_DecommissionRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_MoveProgress>
     }
 
     /// Simple service protocol for the "footfall.v1.NodeService" service.
@@ -1006,6 +1060,27 @@ extension Footfall_V1_NodeService {
             response: GRPCCore.RPCWriter<Footfall_V1_RepairProgress>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "Decommission" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Decommissions the answering node: it becomes `leaving`, streams every range it holds to the
+        /// > members that take them over, then holds nothing (`removed`). Progress streams until then;
+        /// > calling it again (after a restart midway, too) follows the same move. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_DecommissionRequest` message.
+        ///   - response: A response stream of `Footfall_V1_MoveProgress` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func decommission(
+            request: Footfall_V1_DecommissionRequest,
+            response: GRPCCore.RPCWriter<Footfall_V1_MoveProgress>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -1167,6 +1242,17 @@ extension Footfall_V1_NodeService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.Decommission.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_DecommissionRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_MoveProgress>(),
+            handler: { request, context in
+                try await self.decommission(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1321,6 +1407,17 @@ extension Footfall_V1_NodeService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairProgress> {
         let response = try await self.repair(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func decommission(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_DecommissionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_MoveProgress> {
+        let response = try await self.decommission(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1508,6 +1605,23 @@ extension Footfall_V1_NodeService.SimpleServiceProtocol {
             metadata: [:],
             producer: { writer in
                 try await self.repair(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func decommission(
+        request: GRPCCore.ServerRequest<Footfall_V1_DecommissionRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_MoveProgress> {
+        return GRPCCore.StreamingServerResponse<Footfall_V1_MoveProgress>(
+            metadata: [:],
+            producer: { writer in
+                try await self.decommission(
                     request: request.message,
                     response: writer,
                     context: context
@@ -1841,6 +1955,31 @@ extension Footfall_V1_NodeService {
             deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RepairProgress>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_RepairProgress>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Decommission" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Decommissions the answering node: it becomes `leaving`, streams every range it holds to the
+        /// > members that take them over, then holds nothing (`removed`). Progress streams until then;
+        /// > calling it again (after a restart midway, too) follows the same move. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_DecommissionRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_DecommissionRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_MoveProgress` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func decommission<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_DecommissionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_DecommissionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_MoveProgress>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_MoveProgress>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2327,6 +2466,40 @@ extension Footfall_V1_NodeService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Decommission" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Decommissions the answering node: it becomes `leaving`, streams every range it holds to the
+        /// > members that take them over, then holds nothing (`removed`). Progress streams until then;
+        /// > calling it again (after a restart midway, too) follows the same move. Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_DecommissionRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_DecommissionRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_MoveProgress` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func decommission<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_DecommissionRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_DecommissionRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_MoveProgress>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_MoveProgress>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.Decommission.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2726,6 +2899,35 @@ extension Footfall_V1_NodeService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairCommand>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairProgress>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Decommission" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Decommissions the answering node: it becomes `leaving`, streams every range it holds to the
+    /// > members that take them over, then holds nothing (`removed`). Progress streams until then;
+    /// > calling it again (after a restart midway, too) follows the same move. Operators only.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_DecommissionRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func decommission<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_DecommissionRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_MoveProgress>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.decommission(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_DecommissionRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_MoveProgress>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3183,6 +3385,39 @@ extension Footfall_V1_NodeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.repair(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Decommission" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Decommissions the answering node: it becomes `leaving`, streams every range it holds to the
+    /// > members that take them over, then holds nothing (`removed`). Progress streams until then;
+    /// > calling it again (after a restart midway, too) follows the same move. Operators only.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func decommission<Result>(
+        _ message: Footfall_V1_DecommissionRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_MoveProgress>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_DecommissionRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.decommission(
             request: request,
             options: options,
             onResponse: handleResponse

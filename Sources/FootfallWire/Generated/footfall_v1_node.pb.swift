@@ -1051,6 +1051,45 @@ public nonisolated struct Footfall_V1_SystemSyncReply: Sendable {
   public init() {}
 }
 
+public nonisolated struct Footfall_V1_DecommissionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Must name the answering node, so a command sent to the wrong address does nothing.
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A node streaming ranges in (joining) or out (leaving).
+public nonisolated struct Footfall_V1_MoveProgress: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var node: String = String()
+
+  public var state: Footfall_V1_OwnershipState = .unspecified
+
+  public var sitesDone: UInt32 = 0
+
+  public var sitesTotal: UInt32 = 0
+
+  public var eventsStreamed: UInt64 = 0
+
+  /// Set once the move is finished (joining → normal, leaving → removed).
+  public var finished: Bool = false
+
+  public var detail: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "footfall.v1"
@@ -3045,6 +3084,96 @@ nonisolated extension Footfall_V1_SystemSyncReply: SwiftProtobuf.Message, SwiftP
   public static func ==(lhs: Footfall_V1_SystemSyncReply, rhs: Footfall_V1_SystemSyncReply) -> Bool {
     if lhs.newer != rhs.newer {return false}
     if lhs.wanted != rhs.wanted {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Footfall_V1_DecommissionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DecommissionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Footfall_V1_DecommissionRequest, rhs: Footfall_V1_DecommissionRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Footfall_V1_MoveProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MoveProgress"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}state\0\u{3}sites_done\0\u{3}sites_total\0\u{3}events_streamed\0\u{1}finished\0\u{1}detail\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.sitesDone) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.sitesTotal) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.eventsStreamed) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.finished) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.detail) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 1)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 2)
+    }
+    if self.sitesDone != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sitesDone, fieldNumber: 3)
+    }
+    if self.sitesTotal != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sitesTotal, fieldNumber: 4)
+    }
+    if self.eventsStreamed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.eventsStreamed, fieldNumber: 5)
+    }
+    if self.finished != false {
+      try visitor.visitSingularBoolField(value: self.finished, fieldNumber: 6)
+    }
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Footfall_V1_MoveProgress, rhs: Footfall_V1_MoveProgress) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.sitesDone != rhs.sitesDone {return false}
+    if lhs.sitesTotal != rhs.sitesTotal {return false}
+    if lhs.eventsStreamed != rhs.eventsStreamed {return false}
+    if lhs.finished != rhs.finished {return false}
+    if lhs.detail != rhs.detail {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

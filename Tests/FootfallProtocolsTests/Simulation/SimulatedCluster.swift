@@ -54,6 +54,8 @@ struct SimulatedCluster {
     private enum Event {
         case deliver(Membership.Envelope, to: String)
         case tick(String)
+        /// A joining node has streamed its ranges in (this cluster holds no data: a moment).
+        case streamed(String)
     }
 
     private struct Node {
@@ -247,6 +249,12 @@ struct SimulatedCluster {
             node.instance = instance
             nodes[name] = node
             perform(actions, by: name)
+        case .streamed(let name):
+            guard var instance = nodes[name]?.instance else { return }
+            let actions = instance.onOwnStateChange(to: .normal, now: now)
+            nodes[name]?.instance = instance
+            record("\(name) streamed its ranges in")
+            perform(actions, by: name)
         case .deliver(let envelope, let name):
             guard var instance = nodes[name]?.instance else {
                 statistics.toCrashedNodes += 1
@@ -272,8 +280,12 @@ struct SimulatedCluster {
                         falseDeaths.append(FalseDeath(at: now, by: name, about: changed.member.name))
                     }
                 }
-            case .ownershipChanged:
-                if let instance = nodes[name]?.instance { nodes[name]?.persistedOwnership = instance.ownershipRecords }
+            case .ownershipChanged(let record):
+                guard let instance = nodes[name]?.instance else { break }
+                if record.name == name, record.state == .joining {
+                    queue.insert(.streamed(name), at: now + .milliseconds(Int64.random(in: 200...2000, using: &random)))
+                }
+                nodes[name]?.persistedOwnership = instance.ownershipRecords
             case .superseded(let newer):
                 record("\(name) superseded by \(newer)")
             }

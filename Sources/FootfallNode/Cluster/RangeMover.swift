@@ -1,0 +1,97 @@
+import FootfallModel
+import FootfallProtocols
+import FootfallStorage
+import FootfallWire
+import Foundation
+import Logging
+
+/// Scale out and in. While this node is `joining` it streams in every site it will hold from the
+/// site's current replicas, then becomes `normal` and serves reads for them; while it is
+/// `leaving` (decommissioned) it streams every site it holds to the members that take it over,
+/// then holds nothing (`removed`). Writes reach the new holders during the move (the coordinator's
+/// pending replicas), so streaming what existed before is enough. Streaming is anti-entropy, so a
+/// move interrupted by a restart simply runs again from the persisted ownership state.
+actor RangeMover {
+    private let node: Node
+    private let membership: MembershipShell
+    private let systemReplicator: SystemReplicator
+    private(set) var progress = Footfall_V1_MoveProgress()
+
+    init(node: Node, membership: MembershipShell, systemReplicator: SystemReplicator) {
+        self.node = node
+        self.membership = membership
+        self.systemReplicator = systemReplicator
+    }
+
+    func run() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            let snapshot = await membership.snapshot
+            switch snapshot.ownState {
+            case .joining?: await move(snapshot, joining: true)
+            case .leaving?: await move(snapshot, joining: false)
+            default: break
+            }
+        }
+    }
+
+    /// One attempt at the whole move; returns early (to be tried again) when a peer is missing.
+    private func move(_ snapshot: MembershipShell.Snapshot, joining: Bool) async {
+        let me = snapshot.myself.name
+        progress.node = me
+        progress.state = joining ? .joining : .leaving
+        guard await systemReplicator.lastSyncMs != nil else {
+            progress.detail = "waiting for the cluster's system data (sites) before streaming"
+            return
+        }
+        let rf = node.configuration.replication.replicationFactor
+        let live = Set(snapshot.members.filter(\.status.isLive).map(\.member.name))
+        // Joining: sites this node will hold but does not yet serve; leaving: sites it holds.
+        let sites = ((try? node.system.sites()) ?? []).filter { site in
+            let holds = snapshot.ring.preferenceList(for: site.id, replicationFactor: rf).contains(me)
+            let willHold = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf).contains(me)
+            return joining ? willHold && !holds : holds
+        }
+        progress.sitesTotal = UInt32(sites.count)
+        progress.sitesDone = 0
+        for site in sites {
+            let current = snapshot.ring.preferenceList(for: site.id, replicationFactor: rf)
+            let future = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf)
+            // In: from every current replica that is up (at least one). Out: to every member that
+            // takes the site over (all of them).
+            let peers = joining ? current.filter { $0 != me } : future.filter { !current.contains($0) }
+            let reachable = peers.filter(live.contains)
+            if reachable.isEmpty && !peers.isEmpty || !joining && reachable.count < peers.count {
+                progress.detail = "\(site.id): waiting for \(peers.filter { !live.contains($0) }.joined(separator: ", "))"
+                return
+            }
+            for peer in reachable {
+                guard let client = await node.replication.client(for: peer) else {
+                    progress.detail = "\(site.id): no connection to \(peer) yet"
+                    return
+                }
+                do {
+                    let now = node.clock.nowMs
+                    let outcome = try await Replication.AntiEntropy.repair(
+                        site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: now + 1,
+                        local: LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan),
+                        remote: RemoteReplica(name: peer, client: client))
+                    progress.eventsStreamed += UInt64(outcome.eventsPulled + outcome.eventsPushed)
+                } catch {
+                    progress.detail = "\(site.id): streaming with \(peer) failed (\(error)); retrying"
+                    node.logger.warning("range streaming failed; retrying", metadata: ["move.site": "\(site.id)", "move.peer": "\(peer)",
+                                                                                        "error": "\(error)"])
+                    return
+                }
+            }
+            progress.sitesDone += 1
+        }
+        let next: Membership.OwnershipRecord.State = joining ? .normal : .removed
+        guard await membership.changeOwnState(to: next) else { return }
+        progress.state = joining ? .normal : .removed
+        progress.finished = true
+        progress.detail = joining ? "joined: serving reads for its ranges" : "decommissioned: holds no ranges and may be stopped"
+        node.logger.notice(joining ? "joined the ring: streamed its ranges in" : "decommissioned: streamed its ranges away",
+                           metadata: ["move.sites": "\(sites.count)", "move.events": "\(progress.eventsStreamed)"])
+    }
+}
