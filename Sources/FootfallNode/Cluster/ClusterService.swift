@@ -59,16 +59,20 @@ public struct ClusterService: Service {
         node.system.onChange { records in Task { await systemReplicator.push(records) } }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await server.serve() }
                 group.addTask { await shell.run() }
                 group.addTask { await ClusterService.feedMembershipViews(from: shell, to: node.replication) }
                 group.addTask { await node.replication.run() }
                 group.addTask { await systemReplicator.run() }
                 group.addTask { await repairs.run() }
                 group.addTask { await mover.run() }
-                if let address = try await server.listeningAddress {
-                    logger.info("internal service listening (mutual TLS)", metadata: ["cluster.listen": "\(address)"])
+                group.addTask {
+                    if let address = try await server.listeningAddress {
+                        logger.info("internal service listening (mutual TLS)", metadata: ["cluster.listen": "\(address)"])
+                    }
                 }
+                // The loops run until the server has stopped (after a graceful leave).
+                try await server.serve()
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             Task {
