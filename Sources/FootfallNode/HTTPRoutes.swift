@@ -355,7 +355,7 @@ public enum HTTPRoutes {
     static func siteQuery(_ kind: SiteQuery.Kind, _ request: Request, _ site: Site, _ extra: [String: String] = [:]) -> SiteQuery {
         var parameters = [String: String]()
         for (key, value) in request.uri.queryParameters
-        where ["from", "to", "limit", "interval"].contains(String(key)) || key.hasPrefix("filter.") {
+        where ["from", "to", "limit", "interval", "consistency"].contains(String(key)) || key.hasPrefix("filter.") {
             parameters[String(key)] = String(value)
         }
         return SiteQuery(site: site.id, kind: kind, parameters: parameters.merging(extra) { _, new in new })

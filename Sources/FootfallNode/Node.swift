@@ -119,7 +119,7 @@ public final class Node: Sendable {
         committer = GroupCommitter(store: store, clock: clock, retention: retention)
         replication = try ReplicationShell(
             myself: configuration.nodeName, settings: configuration.replication, store: store, committer: committer, kv: self.kv,
-            clock: clock, metrics: metrics, logger: logger, retention: retention)
+            clock: clock, metrics: metrics, logger: logger, joinsCluster: !configuration.cluster.seeds.isEmpty, retention: retention)
     }
 
     /// Each site's retention plan (the default for a site this node does not know).

@@ -68,6 +68,10 @@ extension Node {
 
     /// The answer and the replica that gave it.
     func answerNamingReplica(_ query: SiteQuery) async throws -> (json: Data, replica: String) {
+        if let raw = query.parameters["consistency"] {
+            guard let level = Replication.Consistency(rawValue: raw) else { throw APIError.badRequest("consistency is one, quorum or all") }
+            if level != .one { try await repairBeforeRead(query, level: level) }
+        }
         let replicas = await replication.readReplicas(for: query.site)
         if replicas.local { return (try await offloaded { try self.answerLocally(query) }, configuration.nodeName) }
         for peer in replicas.remote {
@@ -83,6 +87,70 @@ extension Node {
             }
         }
         throw APIError(.serviceUnavailable, "no replica of \(query.site) is reachable; try again shortly")
+    }
+
+    /// A QUORUM (or ALL) read: compares the digest trees of the query's window on the live
+    /// replicas (at least as many as the level needs) and, where they differ, repairs them against
+    /// each other (anti-entropy narrowed to the window) before the answer is read, so it reflects
+    /// every write a quorum acknowledged.
+    func repairBeforeRead(_ query: SiteQuery, level: Replication.Consistency) async throws {
+        guard let site = try system.site(query.site) else { throw APIError.notFound("no such site") }
+        let now = clock.nowMs
+        let window = try readWindow(query, site: site, nowMs: now)
+        let names = await replication.ring.preferenceList(for: site.id, replicationFactor: configuration.replication.replicationFactor)
+        let alive = await replication.alive
+        var replicas = [any RepairReplica]()
+        for name in names where alive.contains(name) {
+            if name == configuration.nodeName {
+                replicas.append(LocalReplica(name: name, store: store, nowMs: now, retention: retentionPlan))
+            } else if let client = await replication.client(for: name) {
+                replicas.append(RemoteReplica(name: name, client: client, timeout: .seconds(10)))
+            }
+        }
+        // Replicas membership still holds alive may have just failed: those that answer count.
+        var answering = [any RepairReplica]()
+        var roots = [EventSetDigest]()
+        for replica in replicas {
+            guard let tree = try? await replica.digests(site: site.id, fromMs: window.startMs, untilMs: window.endMs) else { continue }
+            answering.append(replica)
+            roots.append(Replication.AntiEntropy.root(tree))
+        }
+        let needed = level.required(replicas: names.count)
+        guard answering.count >= needed else {
+            throw APIError(.serviceUnavailable,
+                           "only \(answering.count) replicas of \(site.id) answered and \(needed) are needed for a \(level.rawValue.uppercased()) read")
+        }
+        guard Set(roots).count > 1 else { return }
+        replicas = answering
+        // Every replica against the first: the first ends with the union, each other with it too.
+        let reference = replicas[0]
+        var outcome = Replication.AntiEntropy.Outcome()
+        for (replica, root) in zip(replicas.dropFirst(), roots.dropFirst()) where root != roots[0] {
+            outcome.add(try await repair(site.id, window, reference, replica))
+        }
+        metrics.increment("footfall_read_repairs_total")
+        logger.info("a QUORUM read repaired replicas that differed", metadata: [
+            "query.site": "\(site.id)", "repair.events": "\(outcome.eventsPulled + outcome.eventsPushed)"])
+    }
+
+    private func repair(_ site: SiteID, _ window: TimeRange, _ a: any RepairReplica, _ b: any RepairReplica) async throws
+        -> Replication.AntiEntropy.Outcome {
+        try await Replication.AntiEntropy.repair(site: site, fromMs: window.startMs, untilMs: window.endMs, local: a, remote: b)
+    }
+
+    /// The events a query reads: its report range, the live window, or all that retention keeps.
+    private func readWindow(_ query: SiteQuery, site: Site, nowMs: Int64) throws -> TimeRange {
+        let kept = TimeRange(startMs: site.retention.cutoffMs(nowMs: nowMs), endMs: nowMs + TimeUnits.hourMs)
+        switch query.kind {
+        case .summary, .breakdown, .timeseries:
+            let p = query.parameters
+            let range = try ReportScope(site: site, from: p["from"], to: p["to"], filters: [], nowMs: nowMs).range
+            return TimeRange(startMs: max(range.startMs, kept.startMs), endMs: max(max(range.startMs, kept.startMs), min(range.endMs, kept.endMs)))
+        case .realtime:
+            return TimeRange(startMs: nowMs - Realtime.windowMs, endMs: kept.endMs)
+        case .visitors, .visitor, .export, .erasureRecord, .visitorsByEmail:
+            return kept
+        }
     }
 
     /// Every replica's erasure record of a visitor (those that answer), for receipts.

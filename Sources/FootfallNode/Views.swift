@@ -192,6 +192,8 @@ public struct ErasureReceipt: Encodable, Sendable {
 /// Visitors online now and what they do, from the last minutes of raw events.
 enum Realtime {
     static let onlineWindowMs: Int64 = 5 * TimeUnits.minuteMs
+    /// How far back the feed and the current top pages and sources look.
+    static let windowMs: Int64 = 30 * TimeUnits.minuteMs
     static let activeWindowMs: Int64 = TimeUnits.minuteMs
     static let feedLength = 50
 
@@ -235,7 +237,7 @@ enum Realtime {
         var feed = [FeedItem]()
         var pages = [String: (Int64, Set<VisitorID>)]()
         var sources = [String: (Int64, Set<VisitorID>)]()
-        let range = TimeRange(startMs: now - 30 * TimeUnits.minuteMs, endMs: now + TimeUnits.minuteMs)
+        let range = TimeRange(startMs: now - windowMs, endMs: now + TimeUnits.minuteMs)
         try node.store.events(site: site.id, in: range, reverse: true, nowMs: now, retention: site.retention) { event in
             if event.timestampMs >= now - onlineWindowMs {
                 lastSeen[event.visitor] = max(lastSeen[event.visitor] ?? 0, event.timestampMs)

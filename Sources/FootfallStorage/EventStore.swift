@@ -288,6 +288,17 @@ public final class EventStore: Sendable {
         }
     }
 
+    /// Deletes every raw event, visitor index entry and CRM record of every site (a node back
+    /// after longer than the retention horizon starts empty). Rollups and erasure records stay.
+    public func wipeRawData() throws {
+        try writeLock.withLock { _ in
+            var batch = WriteBatch()
+            for family in [ColumnFamily.events, .visitors, .crm] { batch.deleteRange(family, [], [0xff, 0xff, 0xff, 0xff]) }
+            try kv.write(batch, sync: true)
+            for family in [ColumnFamily.events, .visitors, .crm] { try kv.compact(family, from: [], to: [0xff, 0xff, 0xff, 0xff]) }
+        }
+    }
+
     // MARK: Anti-entropy
 
     /// Digests of the site's stored event ids with timestamps in [fromMs, untilMs), per UTC day

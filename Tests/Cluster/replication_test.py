@@ -10,6 +10,10 @@ Three `footfall serve` processes on loopback, RF=3, QUORUM, mutual TLS between t
      erasure issued meanwhile is "pending" on node-2; after node-2 restarts, hints make it whole
      (its own data counts every event) and the erasure's status turns complete with all three
      replicas — the convergence time is measured;
+  3b. QUORUM writes acknowledged by node-1 and node-3 while node-2 was paused, node-1 killed before it
+     could hint them, reach node-2 through a QUORUM read (read repair);
+  3c. node-3 loses its disk: restarted empty, it never answers a read from its own data before
+     repair made it whole;
   4. an erasure through node-3 returns a receipt naming all three replicas, and the visitor's
      events are gone from reads on every node;
   5. `footfall cluster repair` runs with progress and finishes;
@@ -105,7 +109,8 @@ def main():
     folder = tempfile.mkdtemp(prefix="footfall-replication-")
     cluster = Cluster(options.footfall, folder, probe_ms=500)
     cluster.base_port, cluster.http_base = options.port_base, options.port_base + 100
-    cluster.extra_env = {"FOOTFALL_REPAIR_INTERVAL_S": "5"}
+    # Background anti-entropy stays out of the way, so what QUORUM reads and hints repair is theirs.
+    cluster.extra_env = {"FOOTFALL_REPAIR_INTERVAL_S": "3600"}
     try:
         cluster.cli("certs", "init", "--dir", cluster.certs, "--cluster-name", "test")
         cluster.cli("certs", "operator", "admin", "--dir", cluster.certs)
@@ -199,6 +204,40 @@ def run_checks(cluster, api):
     status, polled = api.request("node-3", f"/api/sites/localhost/erasures/{visitor}")
     check(complete and sorted(r["node"] for r in polled.get("replicas", [])) == NAMES,
           f"the erasure's status, polled through node-3, turns complete with all three replicas ({polled})")
+
+    # 3b. Read repair. node-2 paused: QUORUM writes are acknowledged by node-1 and node-3; node-1
+    # dies before its 2 s timeout could hint node-2, so only a repair brings them to node-2.
+    cluster.processes["node-2"].send_signal(signal.SIGSTOP)
+    status, body = api.hits("node-1", [hit(f"replicated-paused-{i:03d}") for i in range(15)])
+    cluster.processes["node-1"].kill()
+    cluster.processes["node-1"].wait()
+    cluster.processes["node-2"].send_signal(signal.SIGCONT)
+    check(status == 202 and body.get("accepted") == 15, f"15 hits at QUORUM with node-2 paused are acknowledged ({status} {body})")
+    total += 15
+    before = api.own_pageviews("node-2")
+    status, summary = api.request("node-3", "/api/sites/localhost/summary?consistency=quorum")
+    after = api.own_pageviews("node-2")
+    check(before is not None and before < total and status == 200 and summary.get("pageviews", 0) >= total and after is not None
+          and after >= total, f"a QUORUM read through node-3 repairs node-2 ({before} → {after} of ≥ {total}; read {summary})")
+    status, _ = api.request("node-3", "/api/sites/localhost/summary?consistency=sometimes")
+    check(status == 400, f"an unknown read consistency is refused ({status})")
+    cluster.start("node-1")
+    check(cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30), "node-1 is back")
+
+    # 3c. Disk loss: node-3 restarts on an empty data folder.
+    cluster.processes["node-3"].kill()
+    cluster.processes["node-3"].wait()
+    shutil.rmtree(os.path.join(cluster.folder, "node-3"))
+    cluster.start("node-3")
+    began, partial, whole = time.monotonic(), [], False
+    while time.monotonic() - began < 60 and not whole:
+        own = api.own_pageviews("node-3")
+        if own is not None and own < total:
+            partial.append(own)
+        whole = own is not None and own >= total
+        time.sleep(0.05)
+    check(whole and not partial, f"node-3, back with an empty disk, answers from its own data only once whole "
+                                 f"({time.monotonic() - began:.1f} s; partial answers: {partial[:5]})")
 
     # 4. An erasure through node-3 names every replica; reads on every node are fenced.
     api.hits("node-2", [hit("erase-two-1", vid="replicated-visitor-2")])

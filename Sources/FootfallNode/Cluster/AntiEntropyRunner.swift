@@ -65,34 +65,37 @@ actor AntiEntropyRunner {
     }
 
     private let node: Node
-    private let peers: PeerClients
+    private let systemReplicator: SystemReplicator
     /// Writes younger than this are still arriving and are not compared.
     let settleMs: Int64
     let interval: Duration
     private var running = false
 
-    init(node: Node, peers: PeerClients, interval: Duration, settleMs: Int64) {
+    init(node: Node, systemReplicator: SystemReplicator, interval: Duration, settleMs: Int64) {
         self.node = node
-        self.peers = peers
+        self.systemReplicator = systemReplicator
         self.interval = interval
         self.settleMs = settleMs
     }
 
-    /// The background loop, until cancelled.
+    /// The background loop, until cancelled: a pass every `interval`, and every 2 s while this
+    /// node needs repair (from its start, or as soon as a coordinator reports a gap).
     func run() async {
-        // A node that comes back needing repair starts at once; others wait a first interval so
-        // membership has settled.
-        var first = true
         while !Task.isCancelled {
+            let started = ContinuousClock.now
+            while !Task.isCancelled, ContinuousClock.now - started < interval, await !node.replication.needsRepair {
+                try? await Task.sleep(for: .seconds(2))
+            }
             let needsRepair = await node.replication.needsRepair
-            if !(first && needsRepair) { try? await Task.sleep(for: needsRepair ? .seconds(2) : interval) }
-            first = false
-            _ = await pass(sites: nil) { _ in }
+            _ = await pass(sites: nil, settled: !needsRepair) { _ in }
+            if needsRepair { try? await Task.sleep(for: .seconds(2)) }
         }
     }
 
     /// One pass over `sites` (nil: every site this node replicates), reporting each site done.
-    func pass(sites: [SiteID]?, progress: @Sendable (Footfall_V1_RepairProgress) async -> Void) async -> Pass {
+    /// `settled` leaves out the last `settleMs` (background passes); a node that needs repair and an
+    /// operator's repair compare everything up to now.
+    func pass(sites: [SiteID]?, settled: Bool, progress: @Sendable (Footfall_V1_RepairProgress) async -> Void) async -> Pass {
         var result = Pass()
         guard !running else {
             result.refused = true
@@ -119,7 +122,7 @@ actor AntiEntropyRunner {
                 }
                 do {
                     let outcome = try await Replication.AntiEntropy.repair(
-                        site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: now - settleMs,
+                        site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: settled ? now - settleMs : now + 1,
                         local: local, remote: RemoteReplica(name: peer, client: client))
                     result.outcome.add(outcome)
                     if outcome.transferred > 0 {
@@ -128,6 +131,7 @@ actor AntiEntropyRunner {
                             "repair.erasures": "\(outcome.erasuresPulled + outcome.erasuresPushed)"])
                     }
                 } catch {
+                    if Task.isCancelled { return result } // shutting down
                     unreachableHere.append(peer)
                     node.logger.warning("anti-entropy with a peer failed", metadata: ["repair.site": "\(site.id)", "repair.peer": "\(peer)",
                                                                                       "error": "\(error)"])
@@ -147,7 +151,11 @@ actor AntiEntropyRunner {
         }
         node.metrics.increment("footfall_repair_passes_total")
         node.metrics.increment("footfall_repair_events_streamed_total", by: Double(result.outcome.eventsPulled + result.outcome.eventsPushed))
-        if result.unreachable.isEmpty && sites == nil { try? await node.replication.repaired() }
+        // Repaired only once the pass covered every site the cluster has: a node that joins through
+        // seeds (a lost disk, a long absence) knows them only after system data synced from a peer.
+        let founder = node.configuration.cluster.seeds.isEmpty && alive == [me]
+        let knowsSites = await systemReplicator.lastSyncMs != nil || founder
+        if result.unreachable.isEmpty && sites == nil && knowsSites { try? await node.replication.repaired() }
         return result
     }
 }

@@ -38,7 +38,7 @@ public struct ClusterService: Service {
         self.node = node
         self.peers = peers
         systemReplicator = SystemReplicator(node: node, membership: shell, peers: peers, syncInterval: node.configuration.systemSyncInterval)
-        repairs = AntiEntropyRunner(node: node, peers: peers, interval: node.configuration.repairInterval,
+        repairs = AntiEntropyRunner(node: node, systemReplicator: systemReplicator, interval: node.configuration.repairInterval,
                                     settleMs: node.configuration.repairSettleMs)
         mover = RangeMover(node: node, membership: shell, systemReplicator: systemReplicator)
         let transport = try ClusterTransport.serverTransport(

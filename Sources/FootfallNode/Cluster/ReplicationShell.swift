@@ -45,9 +45,16 @@ public actor ReplicationShell {
     static let hintKeyTag = UInt8(ascii: "h")
     static let gapKeyTag = UInt8(ascii: "g")
     static let repairNeededKey: [UInt8] = Array("repair-needed".utf8)
+    /// When this node last ran, refreshed every `aliveStampInterval`: how long it was away.
+    static let lastAliveKey: [UInt8] = Array("last-alive".utf8)
+    static let aliveStampIntervalMs: Int64 = 60_000
+    private var lastAliveStampMs: Int64 = 0
 
+    /// - Parameter joinsCluster: the node starts with seeds. A fresh data folder then means a new
+    ///   node or a lost disk: either way it repairs before it serves reads of its own.
     init(myself: String, settings: Replication.Settings, store: EventStore, committer: GroupCommitter, kv: any KeyValueStore,
-         clock: any WallClock, metrics: NodeMetrics, logger: Logger, retention: @escaping @Sendable (SiteID) -> RetentionPlan) throws {
+         clock: any WallClock, metrics: NodeMetrics, logger: Logger, joinsCluster: Bool,
+         retention: @escaping @Sendable (SiteID) -> RetentionPlan) throws {
         self.myself = myself
         self.store = store
         self.committer = committer
@@ -67,6 +74,26 @@ public actor ReplicationShell {
             return true
         }
         needsRepair = try kv.get(.hints, ReplicationShell.repairNeededKey) != nil
+        let lastAlive = try kv.get(.hints, ReplicationShell.lastAliveKey).map { Int64(bitPattern: UInt64(bigEndianBytes: $0)) }
+        let awayMs = lastAlive.map { clock.nowMs - $0 }
+        if let awayMs, awayMs > Int64(RetentionPlan.daysMax) * TimeUnits.dayMs {
+            // Away longer than any data is kept: what it holds may have been erased elsewhere long
+            // ago. It is not merged back; it starts empty and is filled by repair.
+            try store.wipeRawData()
+            var batch = WriteBatch()
+            batch.deleteRange(.hints, [ReplicationShell.hintKeyTag], [ReplicationShell.hintKeyTag + 1])
+            batch.deleteRange(.hints, [ReplicationShell.gapKeyTag], [ReplicationShell.gapKeyTag + 1])
+            try kv.write(batch, sync: true)
+            hints.removeAll()
+            gaps.removeAll()
+            logger.warning("this node was away longer than the retention horizon: its raw data was wiped; it rejoins empty")
+        }
+        if awayMs.map({ $0 > settings.hintWindowMs }) ?? joinsCluster {
+            var batch = WriteBatch()
+            batch.put(.hints, ReplicationShell.repairNeededKey, [1])
+            try kv.write(batch, sync: true)
+            needsRepair = true
+        }
         var random = SystemRandomNumberGenerator()
         coordinator = Replication.Coordinator(
             myself: myself, settings: settings, ring: Ring(epoch: 0, members: [myself]), alive: [myself],
@@ -147,6 +174,7 @@ public actor ReplicationShell {
     func run() async {
         while !Task.isCancelled {
             let now = clock.nowMs
+            if now - lastAliveStampMs >= ReplicationShell.aliveStampIntervalMs { stampAlive(now) }
             let wait = min(max(0, (coordinator.nextDeadlineMs ?? now + 100) - now), 100)
             try? await Task.sleep(for: .milliseconds(wait))
             perform(coordinator.tick(nowMs: clock.nowMs))
@@ -267,6 +295,17 @@ public actor ReplicationShell {
     }
 
     static func hintKey(_ id: UInt64) -> [UInt8] { [hintKeyTag] + id.bigEndianBytes }
+
+    private func stampAlive(_ now: Int64) {
+        var batch = WriteBatch()
+        batch.put(.hints, ReplicationShell.lastAliveKey, UInt64(bitPattern: now).bigEndianBytes)
+        do {
+            try kv.write(batch, sync: false)
+            lastAliveStampMs = now
+        } catch {
+            logger.error("cannot record that this node is alive", metadata: ["error": "\(error)"])
+        }
+    }
 }
 
 /// Hints as `Footfall_V1_StoredHint` in the `hints` column family.
