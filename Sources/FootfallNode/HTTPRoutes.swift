@@ -422,47 +422,29 @@ public enum HTTPRoutes {
             let visitor = try visitorParameter(context)
             let input = try await decode(NoteInput.self, request, context)
             let text = input.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard (1...2000).contains(text.count) else { throw APIError.badRequest("a note has 1 to 2000 characters") }
-            let note = VisitorRecord.Note(id: Hex.encode(Crypto.randomBytes(6)), createdMs: node.clock.nowMs, text: text)
-            guard let record = try node.store.editVisitorRecord(site: site.id, visitor: visitor, { record in
-                if record.notes.count < 500 { record.notes.append(note) }
-            }) else { throw APIError.notFound("no consented visitor with that id on this site") }
-            return try json(VisitorView(record), status: .created)
+            let change = VisitorEdit.Change.addNote(id: Hex.encode(Crypto.randomBytes(6)), text: text)
+            return try json(try await node.editVisitor(site: site.id, visitor: visitor, change), status: .created)
         }
         router.delete("/api/sites/:site/visitors/:visitor/notes/:note") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
-            let noteID = context.parameters.get("note") ?? ""
-            guard let record = try node.store.editVisitorRecord(site: site.id, visitor: visitor, { $0.notes.removeAll { $0.id == noteID } }) else {
-                throw APIError.notFound("no consented visitor with that id on this site")
-            }
-            return try json(VisitorView(record))
+            let change = VisitorEdit.Change.removeNote(id: context.parameters.get("note") ?? "")
+            return try json(try await node.editVisitor(site: site.id, visitor: visitor, change))
         }
         router.put("/api/sites/:site/visitors/:visitor/tags") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
             let input = try await decode(TagsInput.self, request, context)
             let tags = Array(Set(input.tags.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })).sorted()
-            guard tags.count <= 50, tags.allSatisfy({ $0.count <= 50 }) else { throw APIError.badRequest("at most 50 tags of 50 characters") }
-            guard let record = try node.store.editVisitorRecord(site: site.id, visitor: visitor, { $0.tags = tags }) else {
-                throw APIError.notFound("no consented visitor with that id on this site")
-            }
-            return try json(VisitorView(record))
+            return try json(try await node.editVisitor(site: site.id, visitor: visitor, .setTags(tags)))
         }
         // Right to rectification: the owner corrects the personal data a visitor gave.
         router.patch("/api/sites/:site/visitors/:visitor") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
             let input = try await decode(RectifyInput.self, request, context)
-            for value in [input.name, input.email, input.phone].compactMap({ $0 }) where value.utf8.count > 254 {
-                throw APIError.badRequest("personal data fields are at most 254 bytes")
-            }
-            guard let record = try node.store.editVisitorRecord(site: site.id, visitor: visitor, { record in
-                if let name = input.name { record.pii.name = name }
-                if let email = input.email { record.pii.email = email }
-                if let phone = input.phone { record.pii.phone = phone }
-            }) else { throw APIError.notFound("no consented visitor with that id on this site") }
-            return try json(VisitorView(record))
+            return try json(try await node.editVisitor(site: site.id, visitor: visitor,
+                                                       .rectify(name: input.name, email: input.email, phone: input.phone)))
         }
 
         router.post("/api/sites/:site/erasures") { request, context -> Response in

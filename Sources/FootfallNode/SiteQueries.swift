@@ -16,6 +16,8 @@ public struct SiteQuery: Sendable {
         case erasureRecord = "erasure-record"
         /// Consented visitors who gave this email (erasure by email).
         case visitorsByEmail = "visitors-by-email"
+        /// A consented visitor's CRM record as stored (`{"record": base64 protobuf}`), for edits.
+        case visitorRecord = "visitor-record"
     }
 
     public var site: SiteID
@@ -148,9 +150,30 @@ extension Node {
             return TimeRange(startMs: max(range.startMs, kept.startMs), endMs: max(max(range.startMs, kept.startMs), min(range.endMs, kept.endMs)))
         case .realtime:
             return TimeRange(startMs: nowMs - Realtime.windowMs, endMs: kept.endMs)
-        case .visitors, .visitor, .export, .erasureRecord, .visitorsByEmail:
+        case .visitors, .visitor, .export, .erasureRecord, .visitorsByEmail, .visitorRecord:
             return kept
         }
+    }
+
+    /// Applies an owner's edit to a consented visitor's CRM record on the site's replicas (at the
+    /// node's write consistency) and returns the record as it now reads.
+    func editVisitor(site: SiteID, visitor: VisitorID, _ change: VisitorEdit.Change) async throws -> VisitorView {
+        if let problem = VisitorEdit(site: site, visitor: visitor, atMs: 0, change: change).problem { throw APIError.badRequest(problem) }
+        let stored = try await answer(SiteQuery(site: site, kind: .visitorRecord, parameters: ["visitor": visitor.description]))
+        guard let encoded = try JSONDecoder().decode([String: String].self, from: stored)["record"].flatMap({ Data(base64Encoded: $0) }) else {
+            throw APIError(.internalServerError, "a replica answered with an unreadable visitor record")
+        }
+        var record = try VisitorRecord(encoded: Array(encoded))
+        // Stamped after everything in the record the owner is changing (an identify event may
+        // carry a client clock slightly ahead), so the edit wins on every replica.
+        let edit = VisitorEdit(site: site, visitor: visitor, atMs: max(clock.nowMs, record.latestEditMs + 1), change: change)
+        switch await replication.edit(edit, consistency: configuration.replication.defaultConsistency) {
+        case .succeeded: break
+        case .failed, .unavailable:
+            throw APIError(.serviceUnavailable, "too few replicas of \(site) took the change; try again")
+        }
+        record.apply(edit)
+        return VisitorView(record)
     }
 
     /// Every replica's erasure record of a visitor (those that answer), for receipts.
@@ -210,6 +233,11 @@ extension Node {
             return try encoder.encode(ReplicaErasureState(
                 requestID: record.requestID, erasedAtMs: record.erasedAtMs, deletedEvents: record.deletedEvents,
                 confirmations: record.confirmations.map { .init(node: $0.node, confirmedAtMs: $0.confirmedAtMs) }))
+        case .visitorRecord:
+            guard let record = try store.visitorRecord(site: site.id, visitor: visitor()) else {
+                throw APIError.notFound("no consented visitor with that id on this site")
+            }
+            return try encoder.encode(["record": Data(record.encoded).base64EncodedString()])
         case .visitorsByEmail:
             let email = (p["email"] ?? "").lowercased()
             guard !email.isEmpty else { throw APIError.badRequest("an email is needed") }

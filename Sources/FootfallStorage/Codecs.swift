@@ -107,6 +107,13 @@ public struct VisitorRecord: Hashable, Sendable {
     public var pii = PII()
     public var tags: [String] = []
     public var notes: [Note] = []
+    /// When the tags were last set and each personal data field last changed; later changes win.
+    public var tagsEditedMs: Int64 = 0
+    public var nameEditedMs: Int64 = 0
+    public var emailEditedMs: Int64 = 0
+    public var phoneEditedMs: Int64 = 0
+    /// Removed notes' ids, so a late copy of an addition does not bring one back.
+    public var removedNotes: [String] = []
 
     public init(visitor: VisitorID, firstSeenMs: Int64, lastSeenMs: Int64) {
         self.visitor = visitor
@@ -114,7 +121,7 @@ public struct VisitorRecord: Hashable, Sendable {
         self.lastSeenMs = lastSeenMs
     }
 
-    var encoded: [UInt8] {
+    public var encoded: [UInt8] {
         var record = Footfall_V1_VisitorRecord()
         record.visitor = visitor.rawValue
         record.firstSeenMs = firstSeenMs
@@ -134,10 +141,57 @@ public struct VisitorRecord: Hashable, Sendable {
             n.text = note.text
             return n
         }
+        record.tagsEditedMs = tagsEditedMs
+        record.nameEditedMs = nameEditedMs
+        record.emailEditedMs = emailEditedMs
+        record.phoneEditedMs = phoneEditedMs
+        record.removedNotes = removedNotes
         return try! Array(record.serializedBytes() as [UInt8])
     }
 
-    init(encoded bytes: [UInt8]) throws {
+    /// Applies an owner's edit; the result is the same whatever order a replica sees edits in.
+    public mutating func apply(_ edit: VisitorEdit) {
+        switch edit.change {
+        case .addNote(let id, let text):
+            guard !removedNotes.contains(id), !notes.contains(where: { $0.id == id }), notes.count < VisitorEdit.notesMax else { return }
+            notes.append(Note(id: id, createdMs: edit.atMs, text: text))
+            notes.sort { ($0.createdMs, $0.id) < ($1.createdMs, $1.id) }
+        case .removeNote(let id):
+            notes.removeAll { $0.id == id }
+            if !removedNotes.contains(id) {
+                removedNotes.append(id)
+                removedNotes.sort()
+            }
+        case .setTags(let newTags):
+            guard edit.atMs > tagsEditedMs else { return }
+            tags = Array(Set(newTags)).sorted()
+            tagsEditedMs = edit.atMs
+        case .rectify(let name, let email, let phone):
+            VisitorRecord.set(&pii.name, &nameEditedMs, to: name, atMs: edit.atMs)
+            VisitorRecord.set(&pii.email, &emailEditedMs, to: email, atMs: edit.atMs)
+            VisitorRecord.set(&pii.phone, &phoneEditedMs, to: phone, atMs: edit.atMs)
+        }
+    }
+
+    /// Personal data given with an identify event at `atMs` (non-empty fields only).
+    public mutating func apply(given given: PII, atMs: Int64) {
+        VisitorRecord.set(&pii.name, &nameEditedMs, to: given.name.isEmpty ? nil : given.name, atMs: atMs)
+        VisitorRecord.set(&pii.email, &emailEditedMs, to: given.email.isEmpty ? nil : given.email, atMs: atMs)
+        VisitorRecord.set(&pii.phone, &phoneEditedMs, to: given.phone.isEmpty ? nil : given.phone, atMs: atMs)
+    }
+
+    /// The latest time any owner-editable or personal field changed: an edit made after reading
+    /// the record is stamped later, so it supersedes what the owner saw.
+    public var latestEditMs: Int64 { [tagsEditedMs, nameEditedMs, emailEditedMs, phoneEditedMs, notes.map(\.createdMs).max() ?? 0].max()! }
+
+    /// Last writer wins per field, by time.
+    private static func set(_ field: inout String, _ editedMs: inout Int64, to value: String?, atMs: Int64) {
+        guard let value, atMs > editedMs else { return }
+        field = value
+        editedMs = atMs
+    }
+
+    public init(encoded bytes: [UInt8]) throws {
         let record = try Footfall_V1_VisitorRecord(serializedBytes: bytes)
         visitor = VisitorID(rawValue: record.visitor)
         firstSeenMs = record.firstSeenMs
@@ -150,6 +204,11 @@ public struct VisitorRecord: Hashable, Sendable {
         pii = record.hasPii ? PIICodec.decode(record.pii) : PII()
         tags = record.tags
         notes = record.notes.map { Note(id: $0.id, createdMs: $0.createdMs, text: $0.text) }
+        tagsEditedMs = record.tagsEditedMs
+        nameEditedMs = record.nameEditedMs
+        emailEditedMs = record.emailEditedMs
+        phoneEditedMs = record.phoneEditedMs
+        removedNotes = record.removedNotes
     }
 }
 

@@ -169,23 +169,25 @@ public final class EventStore: Sendable {
                 if !event.geo.country.isEmpty { record.geo = Geo(country: event.geo.country) }
                 if !event.device.browser.isEmpty { record.device = event.device }
             }
-            if let pii = event.pii {
-                if !pii.name.isEmpty { record.pii.name = pii.name }
-                if !pii.email.isEmpty { record.pii.email = pii.email }
-                if !pii.phone.isEmpty { record.pii.phone = pii.phone }
-            }
+            // Personal data from an identify event counts from the event's time, so an owner's
+            // later rectification wins whichever reaches this replica first.
+            if let pii = event.pii { record.apply(given: pii, atMs: event.timestampMs) }
         }
         return record
     }
 
-    /// Replaces the owner-editable CRM fields (notes, tags, and rectified PII) of a visitor that has
-    /// a record. Returns the new record, or nil when there is none (cookieless or erased visitors).
-    public func editVisitorRecord(site: SiteID, visitor: VisitorID, _ edit: (inout VisitorRecord) -> Void) throws -> VisitorRecord? {
+    /// Applies an owner's edit to a visitor's CRM record. A replica that has not yet seen the
+    /// visitor's consented events starts the record from the edit (the events fill it in when they
+    /// arrive); an edit the visitor's erasure covers is dropped. Returns the record, or nil.
+    @discardableResult
+    public func apply(_ edit: VisitorEdit) throws -> VisitorRecord? {
         try writeLock.withLock { _ in
-            guard var record = try visitorRecord(site: site, visitor: visitor) else { return nil }
-            edit(&record)
+            if let fence = fences.withLock({ $0[SiteVisitor(site: edit.site, visitor: edit.visitor)] }), edit.atMs <= fence { return nil }
+            var record = try visitorRecord(site: edit.site, visitor: edit.visitor)
+                ?? VisitorRecord(visitor: edit.visitor, firstSeenMs: edit.atMs, lastSeenMs: edit.atMs)
+            record.apply(edit)
             var batch = WriteBatch()
-            batch.put(.crm, StorageKeys.visitor(site, visitor), record.encoded)
+            batch.put(.crm, StorageKeys.visitor(edit.site, edit.visitor), record.encoded)
             try kv.write(batch, sync: syncWrites)
             return record
         }

@@ -27,6 +27,9 @@ public struct LocalReplica: RepairReplica {
             _ = try store.erase(site: order.site, visitor: order.visitor, requestID: order.requestID, node: name,
                                 nowMs: nowMs, fenceMs: order.fenceMs)
             return Replication.Applied()
+        case .visitorEdit(let edit):
+            try store.apply(edit)
+            return Replication.Applied()
         }
     }
 

@@ -15,7 +15,8 @@ Three `footfall serve` processes on loopback, RF=3, QUORUM, mutual TLS between t
   3c. node-3 loses its disk: restarted empty, it never answers a read from its own data before
      repair made it whole;
   4. an erasure through node-3 returns a receipt naming all three replicas, and the visitor's
-     events are gone from reads on every node;
+     events are gone from reads on every node; a CRM note added through node-2 is in every
+     replica's own copy;
   5. `footfall cluster repair` runs with progress and finishes;
   6. under write load over five sites, node-4 joins (streams in, then serves reads) and node-2 is
      decommissioned (streams out, then holds nothing): every acknowledged event is in the own data
@@ -249,6 +250,17 @@ def run_checks(cluster, api):
         for gone in [visitor, receipt.get("visitor")]:
             status, _ = api.request(name, f"/api/sites/localhost/visitors/{gone}")
             check(status == 404, f"{name}: the erased visitor {gone} is not found ({status})")
+
+    # 4b. A CRM note added through node-2 is on every replica.
+    api.hits("node-1", [hit("crm-visit-0001", vid="replicated-visitor-3")])
+    status, listed = api.request("node-1", "/api/sites/localhost/visitors")
+    crm_visitor = next((v["visitor"] for v in (listed or []) if v.get("pageviews") == 1 and not v.get("notes")), None)
+    status, added = api.request("node-2", f"/api/sites/localhost/visitors/{crm_visitor}/notes", {"text": "called back"}, method="POST")
+    check(status == 201 and [n["text"] for n in added.get("notes", [])] == ["called back"], f"a note is added through node-2 ({status} {added})")
+    for name in NAMES:
+        status, profile = api.request(name, f"/api/sites/localhost/visitors/{crm_visitor}")
+        check(status == 200 and api.replica == name and [n["text"] for n in profile["visitor"]["notes"]] == ["called back"],
+              f"{name}'s own copy of the visitor holds the note ({status}, answered by {api.replica})")
 
     # 1b. A login made on node-1 works on node-3; a token it creates there works on node-2, and
     # once revoked through node-3 stops working on node-1 within seconds.

@@ -19,6 +19,8 @@ public actor MembershipShell {
         public var localHealth: Int
         /// Whether this node has merged a peer's state (or founded the cluster).
         public var isJoined: Bool
+        /// Whether every live member has shown it holds this node's ownership map.
+        public var ownershipAgreed: Bool
 
         public var ownState: Membership.OwnershipRecord.State? { ownership.first { $0.name == myself.name }?.state }
     }
@@ -99,7 +101,8 @@ public actor MembershipShell {
     var snapshot: Snapshot {
         Snapshot(
             myself: instance.myself, members: instance.members, ownership: instance.ownershipRecords,
-            ring: instance.ring(), pendingRing: instance.pendingRing(), localHealth: instance.localHealth, isJoined: instance.isJoined
+            ring: instance.ring(), pendingRing: instance.pendingRing(), localHealth: instance.localHealth, isJoined: instance.isJoined,
+            ownershipAgreed: instance.ownershipAgreed
         )
     }
 

@@ -44,6 +44,10 @@ actor RangeMover {
             progress.detail = "waiting for the cluster's system data (sites) before streaming"
             return
         }
+        guard snapshot.ownershipAgreed else {
+            progress.detail = "waiting until every live member knows of the move, so every write reaches this node"
+            return
+        }
         let rf = node.configuration.replication.replicationFactor
         let live = Set(snapshot.members.filter(\.status.isLive).map(\.member.name))
         // Joining: sites this node will hold but does not yet serve; leaving: sites it holds.

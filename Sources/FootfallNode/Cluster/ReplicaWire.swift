@@ -24,6 +24,9 @@ enum ReplicaWire {
             case .apply(let id, .erasure(let order)):
                 request.id = id
                 request.erasure = erasureOrder(order)
+            case .apply(let id, .visitorEdit(let edit)):
+                request.id = id
+                request.visitorEdit = visitorEdit(edit)
             case .repairNeeded(let id):
                 request.id = id
                 request.repairNeeded = Footfall_V1_RepairNeeded()
@@ -37,6 +40,7 @@ enum ReplicaWire {
         switch request.body {
         case .events(let batch): .apply(id: request.id, .events(try events(batch)))
         case .erasure(let order): .apply(id: request.id, .erasure(try erasureOrder(order)))
+        case .visitorEdit(let edit): .apply(id: request.id, .visitorEdit(try visitorEdit(edit)))
         case .repairNeeded: .repairNeeded(id: request.id)
         case nil: throw Malformed(description: "a replica request without a body")
         }
@@ -89,6 +93,40 @@ enum ReplicaWire {
         }
         return Replication.ErasureOrder(requestID: order.requestID, site: site, visitor: VisitorID(rawValue: order.visitor),
                                         fenceMs: order.fenceMs)
+    }
+
+    static func visitorEdit(_ edit: VisitorEdit) -> Footfall_V1_VisitorEditOrder {
+        .with { order in
+            order.site = edit.site.rawValue
+            order.visitor = edit.visitor.rawValue
+            order.atMs = edit.atMs
+            switch edit.change {
+            case .addNote(let id, let text): order.addNote = .with { $0.id = id; $0.text = text; $0.createdMs = edit.atMs }
+            case .removeNote(let id): order.removeNote = id
+            case .setTags(let tags): order.setTags = .with { $0.tags = tags }
+            case .rectify(let name, let email, let phone):
+                order.rectify = .with { r in
+                    if let name { r.name = name }
+                    if let email { r.email = email }
+                    if let phone { r.phone = phone }
+                }
+            }
+        }
+    }
+
+    static func visitorEdit(_ order: Footfall_V1_VisitorEditOrder) throws -> VisitorEdit {
+        let change: VisitorEdit.Change
+        switch order.change {
+        case .addNote(let note): change = .addNote(id: note.id, text: note.text)
+        case .removeNote(let id): change = .removeNote(id: id)
+        case .setTags(let tags): change = .setTags(tags.tags)
+        case .rectify(let r):
+            change = .rectify(name: r.hasName ? r.name : nil, email: r.hasEmail ? r.email : nil, phone: r.hasPhone ? r.phone : nil)
+        case nil: throw Malformed(description: "a visitor edit without a change")
+        }
+        let edit = VisitorEdit(site: try site(order.site), visitor: VisitorID(rawValue: order.visitor), atMs: order.atMs, change: change)
+        if let problem = edit.problem { throw Malformed(description: "a visitor edit is malformed: \(problem)") }
+        return edit
     }
 
     static func site(_ text: String) throws -> SiteID {

@@ -39,8 +39,8 @@ public actor ReplicationShell {
     /// Set when this node lost writes no hint holds (or was away past the hint window): it serves
     /// no reads of its own until anti-entropy has run. Persisted.
     public private(set) var needsRepair: Bool
-    /// Erasures run one at a time off the actor: they compact files.
-    private let erasureQueue = DispatchQueue(label: "footfall.erasures")
+    /// Erasures (which compact files) and CRM edits run one at a time, off the actor.
+    private let changeQueue = DispatchQueue(label: "footfall.replica-changes")
 
     static let hintKeyTag = UInt8(ascii: "h")
     static let gapKeyTag = UInt8(ascii: "g")
@@ -110,6 +110,16 @@ public actor ReplicationShell {
             writeWaiters[request] = continuation
             perform(coordinator.write(request: request, events: events, consistency: consistency, nowMs: clock.nowMs))
         }
+    }
+
+    /// Applies an owner's CRM edit on the site's replicas at `consistency`.
+    public func edit(_ edit: VisitorEdit, consistency: Replication.Consistency) async -> Replication.WriteOutcome {
+        nextRequest += 1
+        let request = nextRequest
+        return await withCheckedContinuation { continuation in
+            writeWaiters[request] = continuation
+            perform(coordinator.edit(request: request, edit, consistency: consistency, nowMs: clock.nowMs))
+        }.0
     }
 
     /// Erases a visitor on every replica of the site; returns when all confirmed or the rest are hinted.
@@ -271,12 +281,12 @@ public actor ReplicationShell {
         switch message {
         case .apply(_, .events(let events)):
             return Replication.Applied(try await committer.submit(events))
-        case .apply(_, .erasure(let order)):
+        case .apply(_, let payload):
             let replica = LocalReplica(name: myself, store: store, nowMs: clock.nowMs, retention: retention)
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                erasureQueue.async { continuation.resume(with: Result { try replica.apply(.erasure(order)) }) }
+                changeQueue.async { continuation.resume(with: Result { try replica.apply(payload) }) }
             }
-            metrics.increment("footfall_erasures_applied_total")
+            if case .erasure = payload { metrics.increment("footfall_erasures_applied_total") }
             return Replication.Applied()
         case .repairNeeded:
             try markNeedsRepair()

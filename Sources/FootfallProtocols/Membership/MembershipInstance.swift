@@ -39,6 +39,8 @@ extension Membership {
         /// `Envelope.ownershipDigest` of this node's map.
         public private(set) var ownershipDigest: UInt64 = 0
         private var nextDigestSyncAt = MonotonicTime.zero
+        /// The ownership digest on the latest envelope from each member (by name).
+        private var digestSeen: [String: UInt64] = [:]
         private let seeds: [String]
         private var random: SplitMix64
         private var sequence: UInt64 = 0
@@ -162,6 +164,13 @@ extension Membership {
             return actions
         }
 
+        /// Whether every live member's latest message carried this node's ownership map: they all
+        /// know the moves in progress. A node streams ranges only then, or a write coordinated by a
+        /// member that does not yet know it joins could miss it after its range was streamed.
+        public var ownershipAgreed: Bool {
+            others.values.filter { $0.record.status.isLive }.allSatisfy { digestSeen[$0.record.member.name] == ownershipDigest }
+        }
+
         /// This node's own ownership state, once it has one.
         public var ownState: OwnershipRecord.State? { ownership[myself.name]?.state }
 
@@ -225,6 +234,7 @@ extension Membership {
             guard !isLeaving, envelope.from.name != myself.name || envelope.from.uid != myself.uid else { return [] }
             var actions = [Action]()
             acceptSenderClaim(envelope, now: now, into: &actions)
+            digestSeen[envelope.from.name] = envelope.ownershipDigest
             let sender = envelope.from
             if envelope.ownershipDigest != ownershipDigest, now >= nextDigestSyncAt, !envelope.message.isStateExchange {
                 nextDigestSyncAt = now + settings.probeInterval

@@ -55,7 +55,7 @@ extension Replication {
         private struct WriteGroup {
             var request: UInt64
             var replicas: [String]
-            var events: [Event]
+            var payload: Payload
             var required: Int
             var acknowledged: Set<String> = []
             var answered: Set<String> = []
@@ -106,23 +106,41 @@ extension Replication {
             }
             guard !sets.isEmpty else { return [.writeFinished(request: request, .succeeded, applied: Applied())] }
             writes[request] = ClientWrite(undecidedGroups: sets.count)
-            var actions = [Action]()
-            for replicas in sets {
-                let groupID = makeID()
-                var group = WriteGroup(request: request, replicas: replicas, events: bySet[replicas]!, required: required[replicas]!,
-                                       deadlineMs: nowMs + settings.writeTimeoutMs)
-                for replica in replicas {
-                    if alive.contains(replica) {
-                        let id = makeID()
-                        outstanding[id] = .write(group: groupID, replica: replica, deadlineMs: group.deadlineMs)
-                        actions.append(.send(to: replica, .apply(id: id, .events(group.events))))
-                    } else {
-                        group.answered.insert(replica)
-                        actions += hint(.events(group.events), for: replica, nowMs: nowMs)
-                    }
-                }
-                groups[groupID] = group
+            return sets.flatMap { replicas in
+                startGroup(request: request, replicas: replicas, payload: .events(bySet[replicas]!), required: required[replicas]!, nowMs: nowMs)
             }
+        }
+
+        /// An owner's CRM edit, written like events (consistency level, hints), answered by
+        /// `.writeFinished`.
+        public mutating func edit(request: UInt64, _ edit: VisitorEdit, consistency: Consistency, nowMs: Int64) -> [Action] {
+            let (replicas, pending) = writeReplicas(for: edit.site)
+            let required = min(replicas.count + pending.count, consistency.required(replicas: replicas.count) + pending.count)
+            let live = (replicas + pending).filter(alive.contains).count
+            guard !replicas.isEmpty, live >= required else {
+                return [.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)), applied: Applied())]
+            }
+            writes[request] = ClientWrite(undecidedGroups: 1)
+            return startGroup(request: request, replicas: replicas + pending, payload: .visitorEdit(edit), required: required, nowMs: nowMs)
+        }
+
+        /// Sends a payload to every live replica of a set and hints the others.
+        private mutating func startGroup(request: UInt64, replicas: [String], payload: Payload, required: Int, nowMs: Int64) -> [Action] {
+            let groupID = makeID()
+            var group = WriteGroup(request: request, replicas: replicas, payload: payload, required: required,
+                                   deadlineMs: nowMs + settings.writeTimeoutMs)
+            var actions = [Action]()
+            for replica in replicas {
+                if alive.contains(replica) {
+                    let id = makeID()
+                    outstanding[id] = .write(group: groupID, replica: replica, deadlineMs: group.deadlineMs)
+                    actions.append(.send(to: replica, .apply(id: id, payload)))
+                } else {
+                    group.answered.insert(replica)
+                    actions += hint(payload, for: replica, nowMs: nowMs)
+                }
+            }
+            groups[groupID] = group
             return actions
         }
 
@@ -285,7 +303,7 @@ extension Replication {
                 group.acknowledged.insert(replica)
                 group.applied = group.applied ?? applied
             } else {
-                actions += hint(.events(group.events), for: replica, nowMs: nowMs)
+                actions += hint(group.payload, for: replica, nowMs: nowMs)
             }
             if !group.decided {
                 if group.acknowledged.count >= group.required {
@@ -349,11 +367,17 @@ extension Replication {
             return hint
         }
 
-        /// Removes the erased visitor's events from every hint, so no copy waits anywhere.
+        /// Removes the erased visitor's events and CRM edits from every hint, so no copy waits anywhere.
         private mutating func purgeHints(of order: ErasureOrder) -> [Action] {
             var actions = [Action]()
             for id in hints.keys.sorted() {
-                guard var hint = hints[id], case .events(let events) = hint.payload, events.contains(where: order.covers) else { continue }
+                guard var hint = hints[id] else { continue }
+                if case .visitorEdit(let edit) = hint.payload, order.covers(edit) {
+                    _ = forget(id)
+                    actions.append(.deleteHint(id: id))
+                    continue
+                }
+                guard case .events(let events) = hint.payload, events.contains(where: order.covers) else { continue }
                 let kept = events.filter { !order.covers($0) }
                 if kept.isEmpty {
                     _ = forget(id)
@@ -385,19 +409,24 @@ extension Replication {
             for (id, old) in hints.sorted(by: { $0.key < $1.key }) where !members.contains(old.target) {
                 _ = forget(id)
                 actions.append(.deleteHint(id: id))
+                // Every holder, current and pending, of the payload's sites gets its own hint
+                // (applying twice is harmless).
                 switch old.payload {
                 case .events(let events):
                     var bySet = [[String]: [Event]]()
                     for event in events {
-                        bySet[ring.preferenceList(for: event.site, replicationFactor: settings.replicationFactor), default: []].append(event)
+                        let (replicas, pending) = writeReplicas(for: event.site)
+                        bySet[replicas + pending, default: []].append(event)
                     }
                     for (replicas, events) in bySet.sorted(by: { $0.key.joined() < $1.key.joined() }) {
                         for replica in replicas { actions += hint(.events(events), for: replica, nowMs: old.createdMs) }
                     }
                 case .erasure(let order):
-                    for replica in ring.preferenceList(for: order.site, replicationFactor: settings.replicationFactor) {
-                        actions += hint(.erasure(order), for: replica, nowMs: old.createdMs)
-                    }
+                    let (replicas, pending) = writeReplicas(for: order.site)
+                    for replica in replicas + pending { actions += hint(old.payload, for: replica, nowMs: old.createdMs) }
+                case .visitorEdit(let edit):
+                    let (replicas, pending) = writeReplicas(for: edit.site)
+                    for replica in replicas + pending { actions += hint(old.payload, for: replica, nowMs: old.createdMs) }
                 }
             }
             return actions

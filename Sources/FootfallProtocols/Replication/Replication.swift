@@ -57,13 +57,19 @@ public enum Replication {
         public func covers(_ event: Event) -> Bool {
             event.site == site && event.visitor == visitor && event.timestampMs <= fenceMs
         }
+
+        /// Whether the order removes what `edit` adds (an edit made before the erasure).
+        public func covers(_ edit: VisitorEdit) -> Bool {
+            edit.site == site && edit.visitor == visitor && edit.atMs <= fenceMs
+        }
     }
 
     /// What a replica is asked to apply. Applying is idempotent: events by event id, erasures by
-    /// (site, visitor) with the later fence kept.
+    /// (site, visitor) with the later fence kept, CRM edits by note id and edit time.
     public enum Payload: Hashable, Sendable {
         case events([Event])
         case erasure(ErasureOrder)
+        case visitorEdit(VisitorEdit)
 
         var eventCount: Int {
             if case .events(let events) = self { return events.count }

@@ -306,47 +306,108 @@ public nonisolated struct Footfall_V1_Pii: Sendable {
 }
 
 /// The light CRM record an owner keeps about a consented visitor.
-public nonisolated struct Footfall_V1_VisitorRecord: Sendable {
+public nonisolated struct Footfall_V1_VisitorRecord: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var visitor: UInt64 = 0
+  public var visitor: UInt64 {
+    get {_storage._visitor}
+    set {_uniqueStorage()._visitor = newValue}
+  }
 
-  public var firstSeenMs: Int64 = 0
+  public var firstSeenMs: Int64 {
+    get {_storage._firstSeenMs}
+    set {_uniqueStorage()._firstSeenMs = newValue}
+  }
 
-  public var lastSeenMs: Int64 = 0
+  public var lastSeenMs: Int64 {
+    get {_storage._lastSeenMs}
+    set {_uniqueStorage()._lastSeenMs = newValue}
+  }
 
-  public var pageviews: UInt64 = 0
+  public var pageviews: UInt64 {
+    get {_storage._pageviews}
+    set {_uniqueStorage()._pageviews = newValue}
+  }
 
-  public var events: UInt64 = 0
+  public var events: UInt64 {
+    get {_storage._events}
+    set {_uniqueStorage()._events = newValue}
+  }
 
-  public var country: String = String()
+  public var country: String {
+    get {_storage._country}
+    set {_uniqueStorage()._country = newValue}
+  }
 
-  public var browser: String = String()
+  public var browser: String {
+    get {_storage._browser}
+    set {_uniqueStorage()._browser = newValue}
+  }
 
-  public var os: String = String()
+  public var os: String {
+    get {_storage._os}
+    set {_uniqueStorage()._os = newValue}
+  }
 
-  public var device: Footfall_V1_DeviceClass = .unspecified
+  public var device: Footfall_V1_DeviceClass {
+    get {_storage._device}
+    set {_uniqueStorage()._device = newValue}
+  }
 
   public var pii: Footfall_V1_Pii {
-    get {_pii ?? Footfall_V1_Pii()}
-    set {_pii = newValue}
+    get {_storage._pii ?? Footfall_V1_Pii()}
+    set {_uniqueStorage()._pii = newValue}
   }
   /// Returns true if `pii` has been explicitly set.
-  public var hasPii: Bool {self._pii != nil}
+  public var hasPii: Bool {_storage._pii != nil}
   /// Clears the value of `pii`. Subsequent reads from it will return its default value.
-  public mutating func clearPii() {self._pii = nil}
+  public mutating func clearPii() {_uniqueStorage()._pii = nil}
 
-  public var tags: [String] = []
+  public var tags: [String] {
+    get {_storage._tags}
+    set {_uniqueStorage()._tags = newValue}
+  }
 
-  public var notes: [Footfall_V1_Note] = []
+  public var notes: [Footfall_V1_Note] {
+    get {_storage._notes}
+    set {_uniqueStorage()._notes = newValue}
+  }
+
+  /// When the owner last set the tags, and when each personal data field last changed (an owner's
+  /// rectification or an identify event): later changes win on every replica, in any order.
+  public var tagsEditedMs: Int64 {
+    get {_storage._tagsEditedMs}
+    set {_uniqueStorage()._tagsEditedMs = newValue}
+  }
+
+  public var nameEditedMs: Int64 {
+    get {_storage._nameEditedMs}
+    set {_uniqueStorage()._nameEditedMs = newValue}
+  }
+
+  public var emailEditedMs: Int64 {
+    get {_storage._emailEditedMs}
+    set {_uniqueStorage()._emailEditedMs = newValue}
+  }
+
+  public var phoneEditedMs: Int64 {
+    get {_storage._phoneEditedMs}
+    set {_uniqueStorage()._phoneEditedMs = newValue}
+  }
+
+  /// Ids of removed notes, so a late copy of an addition does not bring one back.
+  public var removedNotes: [String] {
+    get {_storage._removedNotes}
+    set {_uniqueStorage()._removedNotes = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _pii: Footfall_V1_Pii? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Footfall_V1_Note: Sendable {
@@ -701,88 +762,181 @@ nonisolated extension Footfall_V1_Pii: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Footfall_V1_VisitorRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VisitorRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}visitor\0\u{3}first_seen_ms\0\u{3}last_seen_ms\0\u{1}pageviews\0\u{1}events\0\u{1}country\0\u{1}browser\0\u{1}os\0\u{1}device\0\u{1}pii\0\u{1}tags\0\u{1}notes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}visitor\0\u{3}first_seen_ms\0\u{3}last_seen_ms\0\u{1}pageviews\0\u{1}events\0\u{1}country\0\u{1}browser\0\u{1}os\0\u{1}device\0\u{1}pii\0\u{1}tags\0\u{1}notes\0\u{3}tags_edited_ms\0\u{3}name_edited_ms\0\u{3}removed_notes\0\u{3}email_edited_ms\0\u{3}phone_edited_ms\0")
+
+  fileprivate class _StorageClass {
+    var _visitor: UInt64 = 0
+    var _firstSeenMs: Int64 = 0
+    var _lastSeenMs: Int64 = 0
+    var _pageviews: UInt64 = 0
+    var _events: UInt64 = 0
+    var _country: String = String()
+    var _browser: String = String()
+    var _os: String = String()
+    var _device: Footfall_V1_DeviceClass = .unspecified
+    var _pii: Footfall_V1_Pii? = nil
+    var _tags: [String] = []
+    var _notes: [Footfall_V1_Note] = []
+    var _tagsEditedMs: Int64 = 0
+    var _nameEditedMs: Int64 = 0
+    var _emailEditedMs: Int64 = 0
+    var _phoneEditedMs: Int64 = 0
+    var _removedNotes: [String] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _visitor = source._visitor
+      _firstSeenMs = source._firstSeenMs
+      _lastSeenMs = source._lastSeenMs
+      _pageviews = source._pageviews
+      _events = source._events
+      _country = source._country
+      _browser = source._browser
+      _os = source._os
+      _device = source._device
+      _pii = source._pii
+      _tags = source._tags
+      _notes = source._notes
+      _tagsEditedMs = source._tagsEditedMs
+      _nameEditedMs = source._nameEditedMs
+      _emailEditedMs = source._emailEditedMs
+      _phoneEditedMs = source._phoneEditedMs
+      _removedNotes = source._removedNotes
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularFixed64Field(value: &self.visitor) }()
-      case 2: try { try decoder.decodeSingularInt64Field(value: &self.firstSeenMs) }()
-      case 3: try { try decoder.decodeSingularInt64Field(value: &self.lastSeenMs) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.pageviews) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.events) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.country) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.browser) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.os) }()
-      case 9: try { try decoder.decodeSingularEnumField(value: &self.device) }()
-      case 10: try { try decoder.decodeSingularMessageField(value: &self._pii) }()
-      case 11: try { try decoder.decodeRepeatedStringField(value: &self.tags) }()
-      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.notes) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularFixed64Field(value: &_storage._visitor) }()
+        case 2: try { try decoder.decodeSingularInt64Field(value: &_storage._firstSeenMs) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._lastSeenMs) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._pageviews) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._events) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._country) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._browser) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._os) }()
+        case 9: try { try decoder.decodeSingularEnumField(value: &_storage._device) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._pii) }()
+        case 11: try { try decoder.decodeRepeatedStringField(value: &_storage._tags) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._notes) }()
+        case 13: try { try decoder.decodeSingularInt64Field(value: &_storage._tagsEditedMs) }()
+        case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._nameEditedMs) }()
+        case 15: try { try decoder.decodeRepeatedStringField(value: &_storage._removedNotes) }()
+        case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._emailEditedMs) }()
+        case 17: try { try decoder.decodeSingularInt64Field(value: &_storage._phoneEditedMs) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.visitor != 0 {
-      try visitor.visitSingularFixed64Field(value: self.visitor, fieldNumber: 1)
-    }
-    if self.firstSeenMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.firstSeenMs, fieldNumber: 2)
-    }
-    if self.lastSeenMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.lastSeenMs, fieldNumber: 3)
-    }
-    if self.pageviews != 0 {
-      try visitor.visitSingularUInt64Field(value: self.pageviews, fieldNumber: 4)
-    }
-    if self.events != 0 {
-      try visitor.visitSingularUInt64Field(value: self.events, fieldNumber: 5)
-    }
-    if !self.country.isEmpty {
-      try visitor.visitSingularStringField(value: self.country, fieldNumber: 6)
-    }
-    if !self.browser.isEmpty {
-      try visitor.visitSingularStringField(value: self.browser, fieldNumber: 7)
-    }
-    if !self.os.isEmpty {
-      try visitor.visitSingularStringField(value: self.os, fieldNumber: 8)
-    }
-    if self.device != .unspecified {
-      try visitor.visitSingularEnumField(value: self.device, fieldNumber: 9)
-    }
-    try { if let v = self._pii {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    } }()
-    if !self.tags.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.tags, fieldNumber: 11)
-    }
-    if !self.notes.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.notes, fieldNumber: 12)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._visitor != 0 {
+        try visitor.visitSingularFixed64Field(value: _storage._visitor, fieldNumber: 1)
+      }
+      if _storage._firstSeenMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._firstSeenMs, fieldNumber: 2)
+      }
+      if _storage._lastSeenMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._lastSeenMs, fieldNumber: 3)
+      }
+      if _storage._pageviews != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._pageviews, fieldNumber: 4)
+      }
+      if _storage._events != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._events, fieldNumber: 5)
+      }
+      if !_storage._country.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._country, fieldNumber: 6)
+      }
+      if !_storage._browser.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._browser, fieldNumber: 7)
+      }
+      if !_storage._os.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._os, fieldNumber: 8)
+      }
+      if _storage._device != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._device, fieldNumber: 9)
+      }
+      try { if let v = _storage._pii {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+      if !_storage._tags.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._tags, fieldNumber: 11)
+      }
+      if !_storage._notes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._notes, fieldNumber: 12)
+      }
+      if _storage._tagsEditedMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._tagsEditedMs, fieldNumber: 13)
+      }
+      if _storage._nameEditedMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._nameEditedMs, fieldNumber: 14)
+      }
+      if !_storage._removedNotes.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._removedNotes, fieldNumber: 15)
+      }
+      if _storage._emailEditedMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._emailEditedMs, fieldNumber: 16)
+      }
+      if _storage._phoneEditedMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._phoneEditedMs, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Footfall_V1_VisitorRecord, rhs: Footfall_V1_VisitorRecord) -> Bool {
-    if lhs.visitor != rhs.visitor {return false}
-    if lhs.firstSeenMs != rhs.firstSeenMs {return false}
-    if lhs.lastSeenMs != rhs.lastSeenMs {return false}
-    if lhs.pageviews != rhs.pageviews {return false}
-    if lhs.events != rhs.events {return false}
-    if lhs.country != rhs.country {return false}
-    if lhs.browser != rhs.browser {return false}
-    if lhs.os != rhs.os {return false}
-    if lhs.device != rhs.device {return false}
-    if lhs._pii != rhs._pii {return false}
-    if lhs.tags != rhs.tags {return false}
-    if lhs.notes != rhs.notes {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._visitor != rhs_storage._visitor {return false}
+        if _storage._firstSeenMs != rhs_storage._firstSeenMs {return false}
+        if _storage._lastSeenMs != rhs_storage._lastSeenMs {return false}
+        if _storage._pageviews != rhs_storage._pageviews {return false}
+        if _storage._events != rhs_storage._events {return false}
+        if _storage._country != rhs_storage._country {return false}
+        if _storage._browser != rhs_storage._browser {return false}
+        if _storage._os != rhs_storage._os {return false}
+        if _storage._device != rhs_storage._device {return false}
+        if _storage._pii != rhs_storage._pii {return false}
+        if _storage._tags != rhs_storage._tags {return false}
+        if _storage._notes != rhs_storage._notes {return false}
+        if _storage._tagsEditedMs != rhs_storage._tagsEditedMs {return false}
+        if _storage._nameEditedMs != rhs_storage._nameEditedMs {return false}
+        if _storage._emailEditedMs != rhs_storage._emailEditedMs {return false}
+        if _storage._phoneEditedMs != rhs_storage._phoneEditedMs {return false}
+        if _storage._removedNotes != rhs_storage._removedNotes {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -696,13 +696,134 @@ public nonisolated struct Footfall_V1_ReplicaRequest: Sendable {
     set {body = .repairNeeded(newValue)}
   }
 
+  public var visitorEdit: Footfall_V1_VisitorEditOrder {
+    get {
+      if case .visitorEdit(let v)? = body {return v}
+      return Footfall_V1_VisitorEditOrder()
+    }
+    set {body = .visitorEdit(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
     case events(Footfall_V1_EventBatch)
     case erasure(Footfall_V1_ErasureOrder)
     case repairNeeded(Footfall_V1_RepairNeeded)
+    case visitorEdit(Footfall_V1_VisitorEditOrder)
 
+  }
+
+  public init() {}
+}
+
+/// An owner's edit of a consented visitor's CRM record (VisitorEdit).
+public nonisolated struct Footfall_V1_VisitorEditOrder: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var site: String = String()
+
+  public var visitor: UInt64 = 0
+
+  public var atMs: Int64 = 0
+
+  public var change: Footfall_V1_VisitorEditOrder.OneOf_Change? = nil
+
+  public var addNote: Footfall_V1_Note {
+    get {
+      if case .addNote(let v)? = change {return v}
+      return Footfall_V1_Note()
+    }
+    set {change = .addNote(newValue)}
+  }
+
+  public var removeNote: String {
+    get {
+      if case .removeNote(let v)? = change {return v}
+      return String()
+    }
+    set {change = .removeNote(newValue)}
+  }
+
+  public var setTags: Footfall_V1_VisitorEditOrder.Tags {
+    get {
+      if case .setTags(let v)? = change {return v}
+      return Footfall_V1_VisitorEditOrder.Tags()
+    }
+    set {change = .setTags(newValue)}
+  }
+
+  public var rectify: Footfall_V1_VisitorEditOrder.Rectification {
+    get {
+      if case .rectify(let v)? = change {return v}
+      return Footfall_V1_VisitorEditOrder.Rectification()
+    }
+    set {change = .rectify(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Change: Equatable, Sendable {
+    case addNote(Footfall_V1_Note)
+    case removeNote(String)
+    case setTags(Footfall_V1_VisitorEditOrder.Tags)
+    case rectify(Footfall_V1_VisitorEditOrder.Rectification)
+
+  }
+
+  public nonisolated struct Tags: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var tags: [String] = []
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Rectification: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var name: String {
+      get {_name ?? String()}
+      set {_name = newValue}
+    }
+    /// Returns true if `name` has been explicitly set.
+    public var hasName: Bool {self._name != nil}
+    /// Clears the value of `name`. Subsequent reads from it will return its default value.
+    public mutating func clearName() {self._name = nil}
+
+    public var email: String {
+      get {_email ?? String()}
+      set {_email = newValue}
+    }
+    /// Returns true if `email` has been explicitly set.
+    public var hasEmail: Bool {self._email != nil}
+    /// Clears the value of `email`. Subsequent reads from it will return its default value.
+    public mutating func clearEmail() {self._email = nil}
+
+    public var phone: String {
+      get {_phone ?? String()}
+      set {_phone = newValue}
+    }
+    /// Returns true if `phone` has been explicitly set.
+    public var hasPhone: Bool {self._phone != nil}
+    /// Clears the value of `phone`. Subsequent reads from it will return its default value.
+    public mutating func clearPhone() {self._phone = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _name: String? = nil
+    fileprivate var _email: String? = nil
+    fileprivate var _phone: String? = nil
   }
 
   public init() {}
@@ -2225,7 +2346,7 @@ nonisolated extension Footfall_V1_RepairNeeded: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Footfall_V1_ReplicaRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}events\0\u{1}erasure\0\u{3}repair_needed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}events\0\u{1}erasure\0\u{3}repair_needed\0\u{3}visitor_edit\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2273,6 +2394,19 @@ nonisolated extension Footfall_V1_ReplicaRequest: SwiftProtobuf.Message, SwiftPr
           self.body = .repairNeeded(v)
         }
       }()
+      case 5: try {
+        var v: Footfall_V1_VisitorEditOrder?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .visitorEdit(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .visitorEdit(v)
+        }
+      }()
       default: break
       }
     }
@@ -2299,6 +2433,10 @@ nonisolated extension Footfall_V1_ReplicaRequest: SwiftProtobuf.Message, SwiftPr
       guard case .repairNeeded(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     }()
+    case .visitorEdit?: try {
+      guard case .visitorEdit(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -2307,6 +2445,191 @@ nonisolated extension Footfall_V1_ReplicaRequest: SwiftProtobuf.Message, SwiftPr
   public static func ==(lhs: Footfall_V1_ReplicaRequest, rhs: Footfall_V1_ReplicaRequest) -> Bool {
     if lhs.id != rhs.id {return false}
     if lhs.body != rhs.body {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Footfall_V1_VisitorEditOrder: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VisitorEditOrder"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}site\0\u{1}visitor\0\u{3}at_ms\0\u{3}add_note\0\u{3}remove_note\0\u{3}set_tags\0\u{1}rectify\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.site) }()
+      case 2: try { try decoder.decodeSingularFixed64Field(value: &self.visitor) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.atMs) }()
+      case 4: try {
+        var v: Footfall_V1_Note?
+        var hadOneofValue = false
+        if let current = self.change {
+          hadOneofValue = true
+          if case .addNote(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.change = .addNote(v)
+        }
+      }()
+      case 5: try {
+        var v: String?
+        try decoder.decodeSingularStringField(value: &v)
+        if let v = v {
+          if self.change != nil {try decoder.handleConflictingOneOf()}
+          self.change = .removeNote(v)
+        }
+      }()
+      case 6: try {
+        var v: Footfall_V1_VisitorEditOrder.Tags?
+        var hadOneofValue = false
+        if let current = self.change {
+          hadOneofValue = true
+          if case .setTags(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.change = .setTags(v)
+        }
+      }()
+      case 7: try {
+        var v: Footfall_V1_VisitorEditOrder.Rectification?
+        var hadOneofValue = false
+        if let current = self.change {
+          hadOneofValue = true
+          if case .rectify(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.change = .rectify(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.site.isEmpty {
+      try visitor.visitSingularStringField(value: self.site, fieldNumber: 1)
+    }
+    if self.visitor != 0 {
+      try visitor.visitSingularFixed64Field(value: self.visitor, fieldNumber: 2)
+    }
+    if self.atMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.atMs, fieldNumber: 3)
+    }
+    switch self.change {
+    case .addNote?: try {
+      guard case .addNote(let v)? = self.change else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .removeNote?: try {
+      guard case .removeNote(let v)? = self.change else { preconditionFailure() }
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    }()
+    case .setTags?: try {
+      guard case .setTags(let v)? = self.change else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .rectify?: try {
+      guard case .rectify(let v)? = self.change else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Footfall_V1_VisitorEditOrder, rhs: Footfall_V1_VisitorEditOrder) -> Bool {
+    if lhs.site != rhs.site {return false}
+    if lhs.visitor != rhs.visitor {return false}
+    if lhs.atMs != rhs.atMs {return false}
+    if lhs.change != rhs.change {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Footfall_V1_VisitorEditOrder.Tags: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Footfall_V1_VisitorEditOrder.protoMessageName + ".Tags"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tags\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.tags) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tags.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.tags, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Footfall_V1_VisitorEditOrder.Tags, rhs: Footfall_V1_VisitorEditOrder.Tags) -> Bool {
+    if lhs.tags != rhs.tags {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Footfall_V1_VisitorEditOrder.Rectification: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Footfall_V1_VisitorEditOrder.protoMessageName + ".Rectification"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}email\0\u{1}phone\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self._name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self._email) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self._phone) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._name {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._email {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._phone {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Footfall_V1_VisitorEditOrder.Rectification, rhs: Footfall_V1_VisitorEditOrder.Rectification) -> Bool {
+    if lhs._name != rhs._name {return false}
+    if lhs._email != rhs._email {return false}
+    if lhs._phone != rhs._phone {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

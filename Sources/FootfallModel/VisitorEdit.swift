@@ -1,0 +1,53 @@
+/// An owner's change to a consented visitor's CRM record (notes, tags, rectified personal data).
+/// Replicas apply edits in whatever order they arrive and end alike: notes are added and removed
+/// by id (a removal is remembered, so a late addition does not bring a note back), and tags and
+/// personal data keep the latest edit by `atMs`.
+public struct VisitorEdit: Hashable, Sendable {
+    public enum Change: Hashable, Sendable {
+        case addNote(id: String, text: String)
+        case removeNote(id: String)
+        case setTags([String])
+        /// nil leaves a field as it is.
+        case rectify(name: String?, email: String?, phone: String?)
+    }
+
+    public var site: SiteID
+    public var visitor: VisitorID
+    /// The coordinating node's clock when the owner made the edit.
+    public var atMs: Int64
+    public var change: Change
+
+    public init(site: SiteID, visitor: VisitorID, atMs: Int64, change: Change) {
+        self.site = site
+        self.visitor = visitor
+        self.atMs = atMs
+        self.change = change
+    }
+
+    /// Limits the API enforces and replicas check again.
+    public static let noteLengthMax = 2000
+    public static let notesMax = 500
+    public static let tagsMax = 50
+    public static let tagLengthMax = 50
+    public static let personalFieldBytesMax = 254
+
+    /// Why the edit is malformed, or nil.
+    public var problem: String? {
+        switch change {
+        case .addNote(let id, let text):
+            if id.isEmpty || id.utf8.count > 64 { return "a note id has 1 to 64 bytes" }
+            if !(1...VisitorEdit.noteLengthMax).contains(text.count) { return "a note has 1 to \(VisitorEdit.noteLengthMax) characters" }
+        case .removeNote(let id):
+            if id.utf8.count > 64 { return "a note id has at most 64 bytes" }
+        case .setTags(let tags):
+            if tags.count > VisitorEdit.tagsMax || tags.contains(where: { $0.isEmpty || $0.count > VisitorEdit.tagLengthMax }) {
+                return "at most \(VisitorEdit.tagsMax) tags of 1 to \(VisitorEdit.tagLengthMax) characters"
+            }
+        case .rectify(let name, let email, let phone):
+            if [name, email, phone].contains(where: { ($0?.utf8.count ?? 0) > VisitorEdit.personalFieldBytesMax }) {
+                return "personal data fields are at most \(VisitorEdit.personalFieldBytesMax) bytes"
+            }
+        }
+        return nil
+    }
+}

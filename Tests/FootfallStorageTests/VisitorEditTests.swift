@@ -1,0 +1,51 @@
+import FootfallModel
+import FootfallStorage
+import Testing
+
+/// CRM edits reach replicas in any order; every order ends in the same record.
+@Suite struct VisitorEditTests {
+    static let site = SiteID("crm.example")!
+    static let visitor = VisitorID(rawValue: 42)
+
+    static func edit(_ atMs: Int64, _ change: VisitorEdit.Change) -> VisitorEdit {
+        VisitorEdit(site: site, visitor: visitor, atMs: atMs, change: change)
+    }
+
+    @Test func everyOrderOfEdits_endsInTheSameRecord() {
+        let edits = [
+            VisitorEditTests.edit(10, .addNote(id: "n1", text: "first")),
+            VisitorEditTests.edit(20, .addNote(id: "n2", text: "second")),
+            VisitorEditTests.edit(30, .removeNote(id: "n1")),
+            VisitorEditTests.edit(40, .setTags(["vip", "lead"])),
+            VisitorEditTests.edit(50, .setTags(["customer"])),
+            VisitorEditTests.edit(60, .rectify(name: "Ann", email: nil, phone: nil)),
+            VisitorEditTests.edit(70, .rectify(name: nil, email: "ann@example.org", phone: nil)),
+        ]
+        var results = Set<VisitorRecord>()
+        var random = SplitMix64(seed: 7)
+        for _ in 0..<200 {
+            var record = VisitorRecord(visitor: VisitorEditTests.visitor, firstSeenMs: 0, lastSeenMs: 0)
+            for edit in edits.shuffled(using: &random) { record.apply(edit) }
+            record.apply(edits[0]) // a duplicate delivery changes nothing
+            results.insert(record)
+        }
+        #expect(results.count == 1)
+        let record = results.first!
+        #expect(record.notes.map(\.id) == ["n2"], "a removed note does not come back with a late copy of its addition")
+        #expect(record.tags == ["customer"])
+        #expect(record.pii.name == "Ann" && record.pii.email == "ann@example.org")
+    }
+
+    @Test func anEditTheErasureCovers_isDropped_andMalformedEditsAreNamed() throws {
+        let store = try EventStore(kv: InMemoryStore())
+        let now: Int64 = 1_781_524_800_000
+        _ = try store.erase(site: VisitorEditTests.site, visitor: VisitorEditTests.visitor, requestID: "er-1", node: "n", nowMs: now, fenceMs: now)
+        #expect(try store.apply(VisitorEditTests.edit(now - 1, .addNote(id: "late", text: "from before the erasure"))) == nil)
+        #expect(try store.visitorRecord(site: VisitorEditTests.site, visitor: VisitorEditTests.visitor) == nil)
+        #expect(try store.apply(VisitorEditTests.edit(now + 1, .addNote(id: "new", text: "fresh consent")))?.notes.count == 1)
+        #expect(VisitorEditTests.edit(1, .addNote(id: "x", text: "")).problem != nil)
+        #expect(VisitorEditTests.edit(1, .setTags(Array(repeating: "t", count: 51))).problem != nil)
+        #expect(VisitorEditTests.edit(1, .rectify(name: String(repeating: "n", count: 255), email: nil, phone: nil)).problem != nil)
+        #expect(VisitorEditTests.edit(1, .addNote(id: "ok", text: "fine")).problem == nil)
+    }
+}
