@@ -117,9 +117,14 @@ public final class Node: Sendable {
         let system = system
         let retention: @Sendable (SiteID) -> RetentionPlan = { site in (try? system.site(site))?.retention ?? .default }
         committer = GroupCommitter(store: store, clock: clock, retention: retention)
+        let joinsCluster = !configuration.cluster.seeds.isEmpty
+        let persisted = try ClusterStateFile(dataDirectory: configuration.dataDirectory).ownership()
+        let firstRing = persisted.isEmpty
+            ? Ring(epoch: 0, members: joinsCluster ? [] : [configuration.nodeName])
+            : Membership.readRing(of: persisted)
         replication = try ReplicationShell(
             myself: configuration.nodeName, settings: configuration.replication, store: store, committer: committer, kv: self.kv,
-            clock: clock, metrics: metrics, logger: logger, joinsCluster: !configuration.cluster.seeds.isEmpty, retention: retention)
+            clock: clock, metrics: metrics, logger: logger, joinsCluster: joinsCluster, ring: firstRing, retention: retention)
     }
 
     /// Each site's retention plan (the default for a site this node does not know).

@@ -92,6 +92,17 @@ class Cluster:
     def cli(self, *args):
         return subprocess.run([self.binary, *args], check=True, capture_output=True, text=True).stdout
 
+    def form(self, spare):
+        """Certificates for NAMES and the `spare` node names, then node-1 and the others joining it."""
+        self.cli("certs", "init", "--dir", self.certs, "--cluster-name", "test")
+        self.cli("certs", "operator", "admin", "--dir", self.certs)
+        for name in NAMES + spare:
+            self.cli("certs", "node", name, "--dir", self.certs)
+        for name in NAMES:
+            self.start(name)
+            if name == "node-1":
+                time.sleep(1)
+
     def internal(self, name):
         return f"127.0.0.1:{self.base_port + int(name.split('-')[1])}"
 
@@ -157,14 +168,7 @@ def main():
     cluster.base_port, cluster.http_base = options.port_base, options.port_base + 100
     try:
         node_pb2, node_pb2_grpc = generate_stubs(os.path.join(folder, "stubs"))
-        cluster.cli("certs", "init", "--dir", cluster.certs, "--cluster-name", "test")
-        cluster.cli("certs", "operator", "admin", "--dir", cluster.certs)
-        for name in NAMES + ["node-9"]:
-            cluster.cli("certs", "node", name, "--dir", cluster.certs)
-        for name in NAMES:
-            cluster.start(name)
-            if name == "node-1":
-                time.sleep(1)
+        cluster.form(spare=["node-9"])
 
         # 1. A cluster forms through mutual TLS.
         formed = cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30)

@@ -113,14 +113,7 @@ def main():
     # Background anti-entropy stays out of the way, so what QUORUM reads and hints repair is theirs.
     cluster.extra_env = {"FOOTFALL_REPAIR_INTERVAL_S": "3600"}
     try:
-        cluster.cli("certs", "init", "--dir", cluster.certs, "--cluster-name", "test")
-        cluster.cli("certs", "operator", "admin", "--dir", cluster.certs)
-        for name in NAMES + ["node-4"]:
-            cluster.cli("certs", "node", name, "--dir", cluster.certs)
-        for name in NAMES:
-            cluster.start(name)
-            if name == "node-1":
-                time.sleep(1)
+        cluster.form(spare=["node-4"])
         formed = cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30)
         check(formed, "three nodes form a cluster")
         # Nodes 2 and 3 join as `joining` and stream the site in before they serve reads.

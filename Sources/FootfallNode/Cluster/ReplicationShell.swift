@@ -50,10 +50,13 @@ public actor ReplicationShell {
     static let aliveStampIntervalMs: Int64 = 60_000
     private var lastAliveStampMs: Int64 = 0
 
-    /// - Parameter joinsCluster: the node starts with seeds. A fresh data folder then means a new
-    ///   node or a lost disk: either way it repairs before it serves reads of its own.
+    /// - Parameters:
+    ///   - joinsCluster: the node starts with seeds. A fresh data folder then means a new node or a
+    ///     lost disk: either way it repairs before it serves reads of its own.
+    ///   - ring: the ring until membership gives its first view: the persisted one, none for a
+    ///     node that has yet to join (writes fail until it has), this node alone for a new single node.
     init(myself: String, settings: Replication.Settings, store: EventStore, committer: GroupCommitter, kv: any KeyValueStore,
-         clock: any WallClock, metrics: NodeMetrics, logger: Logger, joinsCluster: Bool,
+         clock: any WallClock, metrics: NodeMetrics, logger: Logger, joinsCluster: Bool, ring: Ring,
          retention: @escaping @Sendable (SiteID) -> RetentionPlan) throws {
         self.myself = myself
         self.store = store
@@ -96,7 +99,7 @@ public actor ReplicationShell {
         }
         var random = SystemRandomNumberGenerator()
         coordinator = Replication.Coordinator(
-            myself: myself, settings: settings, ring: Ring(epoch: 0, members: [myself]), alive: [myself],
+            myself: myself, settings: settings, ring: ring, alive: [myself],
             hints: hints, gaps: gaps, idSeed: random.next())
     }
 

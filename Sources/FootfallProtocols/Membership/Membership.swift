@@ -69,6 +69,13 @@ extension Membership {
         public var description: String { "\(member) \(status)@\(incarnation)" }
     }
 
+    /// The ring that serves reads for an ownership map: the names that are normal or leaving, at
+    /// the epoch that is the sum of all versions (which only grows as records merge).
+    public static func readRing(of records: [OwnershipRecord], settings: Ring.Settings = Ring.Settings()) -> Ring {
+        let epoch = records.reduce(UInt64(0)) { $0 + $1.version }
+        return Ring(epoch: epoch, members: Set(records.filter { $0.state.ownsRanges }.map(\.name)), settings: settings)
+    }
+
     /// Whether a member name holds ranges of the ring. Versions grow with every change of one
     /// name's state; at equal versions the later stage of a lifecycle wins, so every node merges
     /// concurrent changes to the same result.

@@ -138,9 +138,7 @@ extension Membership {
         /// all ownership versions, which only grows as records merge, so two nodes holding the
         /// same records hold the same epoch.
         public func ring(settings ringSettings: Ring.Settings = Ring.Settings()) -> Ring {
-            let epoch = ownership.values.reduce(UInt64(0)) { $0 + $1.version }
-            let owners = Set(ownership.values.filter { $0.state.ownsRanges }.map(\.name))
-            return Ring(epoch: epoch, members: owners, settings: ringSettings)
+            Membership.readRing(of: Array(ownership.values), settings: ringSettings)
         }
 
         /// The ring writes go to as well: the read ring with joining names added and leaving names

@@ -69,8 +69,7 @@ struct ReplicatedCluster {
     let settings: Replication.Settings
     let ring: Ring
     let sites: [SiteID]
-    var lossRate = 0.0
-    var duplicateRate = 0.0
+    var network = SimulatedCluster.NetworkConditions(delayMin: .milliseconds(1), delayMax: .milliseconds(20))
     private(set) var now = MonotonicTime(nanoseconds: 0)
     private(set) var statistics = Statistics()
     /// Broken promises found while running (the durability check at acknowledgement time).
@@ -361,18 +360,10 @@ struct ReplicatedCluster {
             statistics.cut += 1
             return
         }
-        if lossRate > 0, Double.random(in: 0..<1, using: &random) < lossRate {
-            statistics.lost += 1
-            return
-        }
-        var copies = 1
-        if duplicateRate > 0, Double.random(in: 0..<1, using: &random) < duplicateRate {
-            copies = 2
-            statistics.duplicated += 1
-        }
-        for _ in 0..<copies {
-            queue.insert(.deliver(message, from: from, to: to), at: now + .milliseconds(Int64.random(in: 1...20, using: &random)))
-        }
+        let copies = network.copies(using: &random)
+        if copies == 0 { statistics.lost += 1 }
+        if copies == 2 { statistics.duplicated += 1 }
+        for _ in 0..<copies { queue.insert(.deliver(message, from: from, to: to), at: now + network.delay(using: &random)) }
     }
 
     private mutating func scheduleTick(for name: String) {

@@ -34,8 +34,8 @@ import Testing
         for seed in ReplicationSimulationTests.seeds {
             var random = SplitMix64(seed: seed ^ 0x5EED)
             var sim = ReplicatedCluster(seed: seed, nodeCount: 5, siteCount: 8, settings: ReplicationSimulationTests.settings())
-            sim.lossRate = Double.random(in: 0...0.05, using: &random)
-            sim.duplicateRate = Double.random(in: 0...0.05, using: &random)
+            sim.network.lossRate = Double.random(in: 0...0.05, using: &random)
+            sim.network.duplicateRate = Double.random(in: 0...0.05, using: &random)
             sim.run(for: .seconds(2))
 
             // Faults: 60 simulated seconds.

@@ -10,6 +10,17 @@ struct SimulatedCluster {
         var duplicateRate = 0.0
         var delayMin: Duration = .milliseconds(1)
         var delayMax: Duration = .milliseconds(5)
+
+        /// How many copies of one message arrive: 0 (lost), 1, or 2 (duplicated).
+        func copies(using random: inout SplitMix64) -> Int {
+            if lossRate > 0, Double.random(in: 0..<1, using: &random) < lossRate { return 0 }
+            return duplicateRate > 0 && Double.random(in: 0..<1, using: &random) < duplicateRate ? 2 : 1
+        }
+
+        /// One copy's time on the wire (random, so messages reorder).
+        func delay(using random: inout SplitMix64) -> Duration {
+            .nanoseconds(Int64.random(in: delayMin.nanoseconds...delayMax.nanoseconds, using: &random))
+        }
     }
 
     /// What happened to the messages of one run.
@@ -304,19 +315,10 @@ struct SimulatedCluster {
             statistics.cutByPartition += 1
             return
         }
-        if network.lossRate > 0, Double.random(in: 0..<1, using: &random) < network.lossRate {
-            statistics.lost += 1
-            return
-        }
-        var copies = 1
-        if network.duplicateRate > 0, Double.random(in: 0..<1, using: &random) < network.duplicateRate {
-            copies = 2
-            statistics.duplicated += 1
-        }
-        for _ in 0..<copies {
-            let delay = Int64.random(in: network.delayMin.nanoseconds...network.delayMax.nanoseconds, using: &random)
-            queue.insert(.deliver(envelope, to: target), at: now + .nanoseconds(delay))
-        }
+        let copies = network.copies(using: &random)
+        if copies == 0 { statistics.lost += 1 }
+        if copies == 2 { statistics.duplicated += 1 }
+        for _ in 0..<copies { queue.insert(.deliver(envelope, to: target), at: now + network.delay(using: &random)) }
     }
 
     private mutating func scheduleTick(for name: String) {
