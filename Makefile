@@ -8,7 +8,7 @@ TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -61,6 +61,11 @@ simulate: deps
 # Failure detection of real release nodes over 20 kills, and false positives under a minute of load.
 cluster-detect: build test-deps
 	python3 Tests/Cluster/cluster_test.py --footfall .build/release/footfall --kills 20 --load-seconds 60
+
+# Cluster ingest, query latency through a non-owner and convergence after a return, on a
+# release build (numbers for notes; not a test).
+cluster-measure: build test-deps
+	python3 Tests/Cluster/measure_cluster.py --footfall .build/release/footfall
 
 clean:
 	rm -rf .build .build-*

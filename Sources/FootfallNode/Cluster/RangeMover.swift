@@ -89,6 +89,8 @@ actor RangeMover {
                 }
             }
             progress.sitesDone += 1
+            node.logger.info(joining ? "streamed a site in" : "streamed a site away", metadata: [
+                "move.site": "\(site.id)", "move.done": "\(progress.sitesDone)", "move.total": "\(progress.sitesTotal)"])
         }
         let next: Membership.OwnershipRecord.State = joining ? .normal : .removed
         guard await membership.changeOwnState(to: next) else { return }
