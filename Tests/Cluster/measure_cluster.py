@@ -31,7 +31,9 @@ def ingest(api, names, seconds, threads=8, batch=100):
         while time.monotonic() < stop:
             hits = [hit(f"measure-{worker:02d}-{number:07d}-{k:03d}") for k in range(batch)]
             number += 1
-            status, _ = api.hits(names[number % len(names)], hits)
+            # A different visitor address per batch, as many visitors behind a load balancer.
+            client = f"10.{worker}.{number // 250 % 250}.{number % 250 + 1}"
+            status, _ = api.hits(names[number % len(names)], hits, client=client)
             if status == 202:
                 with lock:
                     acked[0] += batch
@@ -48,6 +50,7 @@ def start(binary, folder, base):
     """Three nodes, RF=3, settled (everyone normal); node-4 has a certificate for later."""
     cluster = Cluster(binary, folder, probe_ms=1000)
     cluster.base_port, cluster.http_base = base, base + 100
+    cluster.extra_env = {"FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"}
     cluster.form(spare=["node-4"])
     settled = cluster.wait(lambda: all(all_alive(cluster, n) for n in cluster_test.NAMES)
                            and set(ring_states(cluster, "node-1").values()) == {"normal"}, 60)
@@ -73,7 +76,7 @@ def main():
     single.base_port, single.http_base = 21940, 22040
     single.cli("certs", "init", "--dir", single.certs, "--cluster-name", "measure")
     single.cli("certs", "node", "node-1", "--dir", single.certs)
-    single.extra_env = {"FOOTFALL_REPLICATION_FACTOR": "1"}
+    single.extra_env = {"FOOTFALL_REPLICATION_FACTOR": "1", "FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"}
     single.start("node-1")
     time.sleep(3)
     one = ingest(API(single, bootstrap_token(single)), ["node-1"], options.seconds)

@@ -50,8 +50,8 @@ class API:
     def url(self, name, path):
         return f"http://127.0.0.1:{self.cluster.http_base + int(name.split('-')[1])}{path}"
 
-    def request(self, name, path, body=None, method=None, token=None, timeout=10):
-        headers = {"Authorization": f"Bearer {token or self.token}", "User-Agent": BROWSER}
+    def request(self, name, path, body=None, method=None, token=None, timeout=10, headers=None):
+        headers = dict(headers or {}, **{"Authorization": f"Bearer {token or self.token}", "User-Agent": BROWSER})
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -66,9 +66,11 @@ class API:
         except (urllib.error.URLError, OSError):
             return 0, None
 
-    def hits(self, name, hits, consistency=None):
+    def hits(self, name, hits, consistency=None, client=None):
+        """Posts hits; `client` is a visitor address sent as X-Forwarded-For (nodes that trust
+        loopback as a proxy then rate-limit per address, as behind a load balancer)."""
         query = f"?consistency={consistency}" if consistency else ""
-        return self.request(name, "/api/event" + query, hits)
+        return self.request(name, "/api/event" + query, hits, headers={"X-Forwarded-For": client} if client else None)
 
     def pageviews(self, name):
         status, body = self.request(name, "/api/sites/localhost/summary")
