@@ -28,6 +28,7 @@ extension Node {
     /// Resolves the request's credential: `Authorization: Bearer <token>` or the session cookie.
     /// Mutating requests made with a session cookie must echo its CSRF token in `X-CSRF-Token`.
     func principal(_ request: Request) throws -> Principal {
+        try failClosedOnStaleSystemData()
         let now = clock.nowMs
         if let header = request.headers[.authorization] {
             return try principal(authorization: header)
@@ -47,10 +48,19 @@ extension Node {
 
     /// The account behind an `Authorization: Bearer <token>` value (HTTP header or gRPC metadata).
     func principal(authorization header: String) throws -> Principal {
+        try failClosedOnStaleSystemData()
         guard header.hasPrefix("Bearer "), let token = try system.token(secret: String(header.dropFirst(7))),
               let account = try system.account(id: token.accountID) else { throw APIError.unauthorized }
         try system.touch(accountID: account.id, nowMs: clock.nowMs)
         return Principal(account: account, token: token)
+    }
+
+    /// A node cut off from every peer for longer than `systemStaleAfter` may hold a token that was
+    /// revoked or a password that was changed elsewhere: it refuses credentials until it has synced.
+    private func failClosedOnStaleSystemData() throws {
+        if systemDataStale.load(ordering: .relaxed) {
+            throw APIError(.serviceUnavailable, "this node cannot reach its cluster to check credentials; try another node or again shortly")
+        }
     }
 
     /// The site a request names, if the principal holds `right` on it. A site the principal may

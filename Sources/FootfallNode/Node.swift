@@ -5,6 +5,7 @@ import FootfallModel
 import FootfallProtocols
 import FootfallStorage
 import Logging
+import Synchronization
 
 /// How a node is set up. Each field has a flag and a `FOOTFALL_…` environment variable in the CLI.
 public struct NodeConfiguration: Sendable {
@@ -46,6 +47,8 @@ public struct NodeConfiguration: Sendable {
     public var repairSettleMs: Int64 = 60_000
     /// How often system data (accounts, sites, tokens, sessions) is compared with a random peer.
     public var systemSyncInterval: Duration = .seconds(5)
+    /// A node that has peers but synced system data with none for this long refuses credentials.
+    public var systemStaleAfter: Duration = .seconds(60)
 
     public init() {}
 
@@ -83,6 +86,8 @@ public final class Node: Sendable {
     /// Every write and erasure goes through here to the site's replicas (this node alone, on a
     /// single node).
     public let replication: ReplicationShell
+    /// Set by the system replicator while this node's accounts, sites and tokens may be stale.
+    let systemDataStale = Atomic<Bool>(false)
     public let logger: Logger
     /// Blocking reads (reports over raw events, repair scans) run here, off the request threads.
     private let readQueue = DispatchQueue(label: "footfall.reads", attributes: .concurrent)
@@ -237,6 +242,9 @@ public final class Node: Sendable {
     /// confirmed, and those that will when they return (their erasure is hinted). Every event of
     /// the visitor up to now, plus how far ahead a client clock may be, is fenced for good.
     public func erase(site: SiteID, visitor: VisitorID) async throws -> ErasureReceipt {
+        guard await !replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor).isEmpty else {
+            throw APIError(.serviceUnavailable, "this node has not joined its cluster yet; try again shortly")
+        }
         let requestID = "er_" + Hex.encode(Crypto.randomBytes(8))
         let now = clock.nowMs
         let order = Replication.ErasureOrder(requestID: requestID, site: site, visitor: visitor,

@@ -60,6 +60,8 @@ struct Serve: AsyncParsableCommand {
     var consistency: String?
     @Option(help: "Seconds a hint is kept for a replica that stays away (env FOOTFALL_HINT_WINDOW_S); default 10800.") var hintWindowS: Int?
     @Option(help: "Seconds between background anti-entropy passes (env FOOTFALL_REPAIR_INTERVAL_S); default 60.") var repairIntervalS: Int?
+    @Option(help: "Seconds without a system-data sync with any peer after which credentials are refused (env FOOTFALL_SYSTEM_STALE_AFTER_S); default 60.")
+    var systemStaleAfterS: Int?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -105,6 +107,10 @@ struct Serve: AsyncParsableCommand {
         if let seconds = hintWindowS ?? env["FOOTFALL_HINT_WINDOW_S"].flatMap(Int.init) {
             guard seconds >= 1 else { throw ValidationError("--hint-window-s must be at least 1") }
             configuration.replication.hintWindowMs = Int64(seconds) * 1000
+        }
+        if let seconds = systemStaleAfterS ?? env["FOOTFALL_SYSTEM_STALE_AFTER_S"].flatMap(Int.init) {
+            guard seconds >= 1 else { throw ValidationError("--system-stale-after-s must be at least 1") }
+            configuration.systemStaleAfter = .seconds(seconds)
         }
         if let seconds = repairIntervalS ?? env["FOOTFALL_REPAIR_INTERVAL_S"].flatMap(Int.init) {
             guard seconds >= 1 else { throw ValidationError("--repair-interval-s must be at least 1") }

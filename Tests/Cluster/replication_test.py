@@ -20,7 +20,8 @@ Three `footfall serve` processes on loopback, RF=3, QUORUM, mutual TLS between t
   5. `footfall cluster repair` runs with progress and finishes;
   6. under write load over five sites, node-4 joins (streams in, then serves reads) and node-2 is
      decommissioned (streams out, then holds nothing): every acknowledged event is in the own data
-     of every replica the ring names afterwards, and node-2 is on no site's replica list.
+     of every replica the ring names afterwards, and node-2 is on no site's replica list;
+  7. node-3, its peers killed, refuses credentials once its system data may be stale.
 Prints the measurements; exits non-zero on any failed check.
 """
 import argparse
@@ -113,7 +114,7 @@ def main():
     cluster = Cluster(options.footfall, folder, probe_ms=500)
     cluster.base_port, cluster.http_base = options.port_base, options.port_base + 100
     # Background anti-entropy stays out of the way, so what QUORUM reads and hints repair is theirs.
-    cluster.extra_env = {"FOOTFALL_REPAIR_INTERVAL_S": "3600"}
+    cluster.extra_env = {"FOOTFALL_REPAIR_INTERVAL_S": "3600", "FOOTFALL_SYSTEM_STALE_AFTER_S": "15"}
     try:
         cluster.form(spare=["node-4"])
         formed = cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30)
@@ -359,6 +360,19 @@ def scale_out_and_in(cluster, api, session):
             exact = own == expected if abandoned[0] == 0 and site != "localhost" else (own or 0) >= expected
             check(own is not None and exact,
                   f"{replica}'s own data holds every acknowledged event of {site} ({own} pageviews, {expected} acknowledged)")
+    fails_closed_when_cut_off(cluster, api)
+
+
+def fails_closed_when_cut_off(cluster, api):
+    """node-3 left alone (its peers killed) refuses credentials once its system data may be stale."""
+    check(api.request("node-3", "/api/sites/localhost")[0] == 200, "positive control: node-3 accepts the token")
+    for name in ["node-1", "node-4"]:
+        cluster.processes[name].kill()
+        cluster.processes[name].wait()
+    began = time.monotonic()
+    refused = cluster.wait(lambda: api.request("node-3", "/api/sites/localhost")[0] == 503, 60)
+    check(refused, f"node-3, cut off from every peer, refuses credentials after {time.monotonic() - began:.0f} s "
+                   f"(stale after 15 s without a sync)")
 
 
 def login(api, cluster):

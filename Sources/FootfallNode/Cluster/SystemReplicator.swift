@@ -42,8 +42,19 @@ actor SystemReplicator {
     }
 
     func run() async {
+        let started = node.clock.nowMs
         while !Task.isCancelled {
             await syncOnce()
+            // Stale: other members hold ranges (removed ones do not count), and none answered a
+            // sync for too long.
+            let snapshot = await membership.snapshot
+            let hasPeers = snapshot.ownership.contains { $0.name != snapshot.myself.name && $0.state != .removed }
+            let staleAfterMs = node.configuration.systemStaleAfter.nanoseconds / 1_000_000
+            let stale = hasPeers && node.clock.nowMs - (lastSyncMs ?? started) > staleAfterMs
+            if node.systemDataStale.exchange(stale, ordering: .relaxed) != stale {
+                node.logger.warning(stale ? "no peer answered a system-data sync for a while: credentials are refused until one does"
+                                          : "system data synced again: credentials are accepted")
+            }
             try? await Task.sleep(for: syncInterval)
         }
     }
