@@ -51,9 +51,11 @@ actor SystemReplicator {
             let hasPeers = snapshot.ownership.contains { $0.name != snapshot.myself.name && $0.state != .removed }
             let staleAfterMs = node.configuration.systemStaleAfter.nanoseconds / 1_000_000
             let stale = hasPeers && node.clock.nowMs - (lastSyncMs ?? started) > staleAfterMs
-            if node.systemDataStale.exchange(stale, ordering: .relaxed) != stale {
-                node.logger.warning(stale ? "no peer answered a system-data sync for a while: credentials are refused until one does"
-                                          : "system data synced again: credentials are accepted")
+            let was = node.systemDataStale.exchange(stale, ordering: .relaxed)
+            if stale && !was {
+                node.logger.warning("no peer answered a system-data sync for a while: credentials are refused until one does")
+            } else if was && !stale {
+                node.logger.info("system data synced again: credentials are accepted")
             }
             try? await Task.sleep(for: syncInterval)
         }
