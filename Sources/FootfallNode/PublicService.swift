@@ -131,6 +131,7 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
             $0.erasedAtMs = receipt.erasedAtMs ?? 0
             $0.deletedEvents = receipt.deletedEvents
             $0.replicas = receipt.replicas.map { replica in .with { $0.node = replica.node; $0.confirmedAtMs = replica.confirmedAtMs } }
+            $0.pending = receipt.pending
             $0.note = receipt.note ?? ""
         }
     }

@@ -102,6 +102,7 @@ import Testing
             let receipt = try await client.erase(.with { $0.site = "cy.example"; $0.clientID = "first-party-id-42" },
                                                  metadata: PublicServiceTests.bearer(owner.token))
             #expect(receipt.status == "complete" && receipt.visitor == visitor.description && receipt.deletedEvents == 1)
+            #expect(receipt.replicas.map(\.node) == ["node-1"] && receipt.pending.isEmpty, "the single node is the one replica")
             let polled = try await client.erasureStatus(.with { $0.site = "cy.example"; $0.visitor = visitor.description },
                                                         metadata: PublicServiceTests.bearer(owner.token))
             #expect(polled.requestID == receipt.requestID)

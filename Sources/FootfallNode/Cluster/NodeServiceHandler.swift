@@ -196,7 +196,11 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         guard request.name == me else {
             throw RPCError(code: .failedPrecondition, message: "this is \(me), not \(request.name.prefix(64)); send it to the node that leaves")
         }
-        switch await shell.snapshot.ownState {
+        let snapshot = await shell.snapshot
+        guard snapshot.ownership.contains(where: { $0.name != me && $0.state == .normal }) else {
+            throw RPCError(code: .failedPrecondition, message: "\(me) is the only node holding ranges; nothing could take them over")
+        }
+        switch snapshot.ownState {
         case .normal?: _ = await shell.changeOwnState(to: .leaving)
         case .leaving?, .removed?: break
         case .joining?, nil: throw RPCError(code: .failedPrecondition, message: "\(me) has not finished joining; decommission it once it has")

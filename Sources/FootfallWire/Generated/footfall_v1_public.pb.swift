@@ -309,6 +309,10 @@ public nonisolated struct Footfall_V1_ErasureReceipt: Sendable {
 
   public var note: String = String()
 
+  /// Replicas that have not confirmed yet (down when the request came; their erasure is hinted).
+  /// The status is "complete" only when this is empty.
+  public var pending: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -870,7 +874,7 @@ nonisolated extension Footfall_V1_ErasureConfirmation: SwiftProtobuf.Message, Sw
 
 nonisolated extension Footfall_V1_ErasureReceipt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ErasureReceipt"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}request_id\0\u{1}site\0\u{1}visitor\0\u{3}erased_at_ms\0\u{3}deleted_events\0\u{1}replicas\0\u{1}note\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}request_id\0\u{1}site\0\u{1}visitor\0\u{3}erased_at_ms\0\u{3}deleted_events\0\u{1}replicas\0\u{1}note\0\u{1}pending\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -886,6 +890,7 @@ nonisolated extension Footfall_V1_ErasureReceipt: SwiftProtobuf.Message, SwiftPr
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.deletedEvents) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.replicas) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      case 9: try { try decoder.decodeRepeatedStringField(value: &self.pending) }()
       default: break
       }
     }
@@ -916,6 +921,9 @@ nonisolated extension Footfall_V1_ErasureReceipt: SwiftProtobuf.Message, SwiftPr
     if !self.note.isEmpty {
       try visitor.visitSingularStringField(value: self.note, fieldNumber: 8)
     }
+    if !self.pending.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.pending, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -928,6 +936,7 @@ nonisolated extension Footfall_V1_ErasureReceipt: SwiftProtobuf.Message, SwiftPr
     if lhs.deletedEvents != rhs.deletedEvents {return false}
     if lhs.replicas != rhs.replicas {return false}
     if lhs.note != rhs.note {return false}
+    if lhs.pending != rhs.pending {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
