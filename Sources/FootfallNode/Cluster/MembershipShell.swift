@@ -17,8 +17,6 @@ public actor MembershipShell {
         /// Where ranges will be once the moves in progress finish.
         public var pendingRing: Ring
         public var localHealth: Int
-        /// Whether this node has merged a peer's state (or founded the cluster).
-        public var isJoined: Bool
         /// Whether every live member has shown it holds this node's ownership map.
         public var ownershipAgreed: Bool
 
@@ -101,7 +99,7 @@ public actor MembershipShell {
     var snapshot: Snapshot {
         Snapshot(
             myself: instance.myself, members: instance.members, ownership: instance.ownershipRecords,
-            ring: instance.ring(), pendingRing: instance.pendingRing(), localHealth: instance.localHealth, isJoined: instance.isJoined,
+            ring: instance.ring(), pendingRing: instance.pendingRing(), localHealth: instance.localHealth,
             ownershipAgreed: instance.ownershipAgreed
         )
     }

@@ -159,10 +159,7 @@ public actor ReplicationShell {
     }
 
     var ring: Ring { coordinator.ring }
-    var pendingRing: Ring { coordinator.pendingRing }
     var alive: Set<String> { coordinator.alive }
-    var pendingHints: Int { coordinator.hints.count }
-    var gaps: Set<String> { coordinator.gaps }
 
     /// A coordinator told this node it missed writes: repair before serving reads.
     func markNeedsRepair() throws {

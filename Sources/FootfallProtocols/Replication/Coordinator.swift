@@ -276,9 +276,6 @@ extension Replication {
             return deadlines.min()
         }
 
-        /// Writes the client still waits for.
-        public var pendingWrites: Int { writes.count }
-
         /// A site's replicas, and the members that will also hold it once moves finish.
         public func writeReplicas(for site: SiteID) -> (replicas: [String], pending: [String]) {
             let replicas = ring.preferenceList(for: site, replicationFactor: settings.replicationFactor)
