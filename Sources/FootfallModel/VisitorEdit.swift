@@ -33,6 +33,8 @@ public struct VisitorEdit: Hashable, Sendable {
 
     /// Why the edit is malformed, or nil.
     public var problem: String? {
+        // Millisecond times below 2^52 (year 144,000): later arithmetic on them cannot overflow.
+        guard (0...(Int64(1) << 52)).contains(atMs) else { return "an edit time out of range" }
         switch change {
         case .addNote(let id, let text):
             if id.isEmpty || id.utf8.count > 64 { return "a note id has 1 to 64 bytes" }

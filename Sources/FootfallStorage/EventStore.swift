@@ -205,6 +205,9 @@ public final class EventStore: Sendable {
     ///   replica fences alike: at least `nowMs` plus how far ahead a client clock may be, so a
     ///   retry of a hit stamped slightly in the future cannot return.
     public func erase(site: SiteID, visitor: VisitorID, requestID: String, node: String, nowMs: Int64, fenceMs: Int64) throws -> ErasureRecord {
+        // No event is stored more than minutes ahead of its node's clock; a fence a day ahead is a
+        // malformed order (and would make the day scan below run for ages).
+        guard fenceMs <= nowMs + TimeUnits.dayMs else { throw StorageError("an erasure fence more than a day ahead of this node's clock") }
         let (record, days) = try writeLock.withLock { _ -> (ErasureRecord, ClosedRange<Day>) in
             let previous = try erasureRecord(site: site, visitor: visitor)
             let fence = max(fenceMs, previous?.erasedAtMs ?? .min)

@@ -83,6 +83,16 @@ import Testing
             $0.events = .with { $0.events = Array(repeating: Footfall_V1_StoredEvent(), count: ReplicaWire.eventsMax + 1) }
         }
         #expect(throws: ReplicaWire.Malformed.self) { try ReplicaWire.message(tooMany) }
+        let farFence = Footfall_V1_ReplicaRequest.with {
+            $0.id = 5
+            $0.erasure = .with { $0.site = "a.example"; $0.requestID = "r"; $0.visitor = 1; $0.fenceMs = .max }
+        }
+        #expect(throws: ReplicaWire.Malformed.self) { try ReplicaWire.message(farFence) }
+        let farEdit = Footfall_V1_ReplicaRequest.with {
+            $0.id = 6
+            $0.visitorEdit = .with { $0.site = "a.example"; $0.visitor = 1; $0.atMs = .max; $0.removeNote = "n" }
+        }
+        #expect(throws: ReplicaWire.Malformed.self) { try ReplicaWire.message(farEdit) }
         // Positive control: a well-formed request round-trips, the previous day's visitor included.
         var event = Event(id: EventID.forHit(site: SiteID("a.example")!, hitID: "hit-00000001", timestampMs: 5), site: SiteID("a.example")!,
                           visitor: VisitorID(rawValue: 9), timestampMs: 5, kind: .pageview, path: "/")

@@ -47,5 +47,12 @@ import Testing
         #expect(VisitorEditTests.edit(1, .setTags(Array(repeating: "t", count: 51))).problem != nil)
         #expect(VisitorEditTests.edit(1, .rectify(name: String(repeating: "n", count: 255), email: nil, phone: nil)).problem != nil)
         #expect(VisitorEditTests.edit(1, .addNote(id: "ok", text: "fine")).problem == nil)
+        #expect(VisitorEditTests.edit(.max, .removeNote(id: "x")).problem != nil, "a time that later arithmetic would overflow")
+        // A fence a day ahead of the clock is refused, and changes nothing.
+        let other = VisitorID(rawValue: 43)
+        #expect(throws: (any Error).self) {
+            try store.erase(site: VisitorEditTests.site, visitor: other, requestID: "er-2", node: "n", nowMs: now, fenceMs: .max)
+        }
+        #expect(try store.erasureRecord(site: VisitorEditTests.site, visitor: other) == nil)
     }
 }

@@ -91,6 +91,7 @@ enum ReplicaWire {
         guard !order.requestID.isEmpty, order.requestID.utf8.count <= 64 else {
             throw Malformed(description: "an erasure order needs a request id of at most 64 bytes")
         }
+        guard (0...(Int64(1) << 52)).contains(order.fenceMs) else { throw Malformed(description: "an erasure fence out of range") }
         return Replication.ErasureOrder(requestID: order.requestID, site: site, visitor: VisitorID(rawValue: order.visitor),
                                         fenceMs: order.fenceMs)
     }
