@@ -8,7 +8,7 @@ TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -66,6 +66,19 @@ cluster-detect: build test-deps
 # release build (numbers for notes; not a test).
 cluster-measure: build test-deps
 	python3 Tests/Cluster/measure_cluster.py --footfall .build/release/footfall
+
+# The chaos suite (Chaos/, root only): five real nodes in network namespaces under kills, pauses,
+# partitions, loss, CPU starvation and clock skew; checkers prove nothing acknowledged is lost and
+# nothing erased returns. Prints one table. SEED=N replays a run, ONLY=name one scenario.
+CHAOS_ARGS = $(if $(SEED),--seed $(SEED)) $(if $(ONLY),--only $(ONLY))
+chaos: test-deps
+	$(SWIFT) build --product footfall
+	python3 Chaos/chaos.py --footfall .build/debug/footfall $(CHAOS_ARGS)
+
+# Three of the scenarios (under five minutes); CI runs it after `make test`.
+chaos-quick: test-deps
+	$(SWIFT) build --product footfall
+	python3 Chaos/chaos.py --footfall .build/debug/footfall --quick $(CHAOS_ARGS)
 
 clean:
 	rm -rf .build .build-*

@@ -45,6 +45,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "MaxMind mmdb for country/region (env FOOTFALL_GEOIP_DB); default: Debian's geoip-database.") var geoipDb: String?
     @Option(help: "Comma-separated proxy IPs whose X-Forwarded-For is trusted (env FOOTFALL_TRUSTED_PROXIES).") var trustedProxies: String?
     @Option(help: "fsync the WAL before acknowledging hits: true (default) or false (env FOOTFALL_SYNC).") var sync: Bool?
+    @Option(help: "Block compression of the data files: zstd (default), lz4 or none (env FOOTFALL_COMPRESSION).") var compression: String?
     @Option(help: "Site created on first start (env FOOTFALL_FIRST_SITE).") var firstSite: String?
     @Flag(help: "Allow plain HTTP on a non-loopback address (for a TLS-terminating proxy in front).") var insecureHTTP = false
     @Option(name: .customLong("join"), help: "A member's internal address to join through, host:port (repeatable; env FOOTFALL_JOIN, comma-separated).")
@@ -75,6 +76,12 @@ struct Serve: AsyncParsableCommand {
         configuration.tlsKey = tlsKey ?? env["FOOTFALL_TLS_KEY"]
         configuration.geoIPDatabase = geoipDb ?? env["FOOTFALL_GEOIP_DB"]
         configuration.syncWrites = sync ?? env["FOOTFALL_SYNC"].map { $0 != "false" } ?? true
+        switch compression ?? env["FOOTFALL_COMPRESSION"] ?? "zstd" {
+        case "zstd": configuration.compression = .zstd
+        case "lz4": configuration.compression = .lz4
+        case "none": configuration.compression = .none
+        case let other: throw ValidationError("--compression \(other): expected zstd, lz4 or none")
+        }
         let proxies = trustedProxies ?? env["FOOTFALL_TRUSTED_PROXIES"] ?? ""
         configuration.trustedProxies = try proxies.split(separator: ",").map { text in
             guard let ip = IPAddress(text) else { throw ValidationError("--trusted-proxies: \(text) is not an IP address") }
@@ -133,7 +140,10 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = .info
             return handler
         }
-        let node = try Node(configuration: configuration, logger: Logger(label: "footfall"))
+        // Only the chaos suite sets this: it runs one node with a skewed wall clock. Monotonic time
+        // (timeouts, probes) is untouched, as on a machine whose NTP is off.
+        let clockOffsetMs = env["FOOTFALL_CLOCK_OFFSET_MS"].flatMap(Int64.init) ?? 0
+        let node = try Node(configuration: configuration, clock: SystemClock(offsetMs: clockOffsetMs), logger: Logger(label: "footfall"))
         guard let site = SiteID(firstSite ?? env["FOOTFALL_FIRST_SITE"] ?? "localhost") else {
             throw ValidationError("--first-site must be a host name")
         }

@@ -81,7 +81,23 @@ import Testing
         let next = c.receive(.ack(id: replay[0].id, atMs: 11, CoordinatorTests.ok), from: "c", nowMs: 11)
         #expect(next.contains { if case .deleteHint = $0 { true } else { false } })
         #expect(CoordinatorTests.sends(next).map(\.to) == ["c"], "the next hint follows at once")
+        #expect(!next.contains(.scrubHints), "c has another hint to come")
         #expect(c.hints.count == 1)
+        let last = CoordinatorTests.sends(next)[0]
+        let drained = c.receive(.ack(id: last.id, atMs: 12, CoordinatorTests.ok), from: "c", nowMs: 12)
+        #expect(drained.contains(.scrubHints), "c caught up: the deleted hints leave the files")
+    }
+
+    @Test func aReplayedHintTheTargetFenced_isScrubbedFromTheFiles() {
+        // A client retried an erased visitor's hit through this node (no replica of the site)
+        // while c was down: the hint held erased data, which c refuses on replay.
+        var c = CoordinatorTests.coordinator(alive: ["a", "b"])
+        for n in 1...2 { _ = c.write(request: UInt64(n), events: [CoordinatorTests.event(n)], consistency: .quorum, nowMs: 0) }
+        let replay = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 10))
+        let acked = c.receive(.ack(id: replay[0].id, atMs: 11, Replication.Applied(fenced: 1)), from: "c", nowMs: 11)
+        #expect(acked.contains { if case .deleteHint = $0 { true } else { false } })
+        #expect(c.hints.count == 1, "c has another hint to come")
+        #expect(acked.contains(.scrubHints))
     }
 
     @Test func expiredHints_becomeAGap_andTheTargetIsToldToRepair() {
@@ -91,6 +107,7 @@ import Testing
         _ = c.write(request: 1, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0)
         let expired = c.tick(nowMs: 1_000)
         #expect(expired.contains(.recordGap(target: "c")))
+        #expect(expired.contains(.scrubHints))
         #expect(c.hints.isEmpty)
         let notice = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 1_100))
         #expect(notice.count == 1 && notice[0].to == "c" && notice[0].payload == nil)
@@ -116,6 +133,7 @@ import Testing
         let actions = c.erase(order, nowMs: 10)
         let purged = CoordinatorTests.persisted(actions).filter { if case .events = $0.payload { true } else { false } }
         #expect(purged.count == 1 && purged[0].payload == .events([other]), "the erased visitor's event left the hint")
+        #expect(actions.contains(.scrubHints), "and the files")
         #expect(CoordinatorTests.persisted(actions).contains { $0.target == "c" && $0.payload == .erasure(order) }, "c's erasure is hinted")
         let sent = CoordinatorTests.sends(actions)
         #expect(Set(sent.map(\.to)) == ["a", "b"])

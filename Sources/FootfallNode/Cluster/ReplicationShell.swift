@@ -197,6 +197,7 @@ public actor ReplicationShell {
 
     private func perform(_ actions: [Replication.Action]) {
         var hintBatch = WriteBatch()
+        var scrub = false
         for action in actions {
             switch action {
             case .send(let target, let message):
@@ -213,6 +214,8 @@ public actor ReplicationShell {
                                metadata: ["replication.target": "\(target)"])
             case .clearGap(let target):
                 hintBatch.delete(.hints, [ReplicationShell.gapKeyTag] + Array(target.utf8))
+            case .scrubHints:
+                scrub = true
             case .writeFinished(let request, let outcome, let applied):
                 writeWaiters.removeValue(forKey: request)?.resume(returning: (outcome, applied))
             case .erasureConfirmed(let requestID, let replica, let atMs):
@@ -231,6 +234,22 @@ public actor ReplicationShell {
             // The coordinator still holds the hints in memory and replays them; only a crash
             // before the next successful write would lose them (anti-entropy then repairs).
             logger.error("cannot persist hints", metadata: ["error": "\(error)"])
+        }
+        if scrub { scrubHintFiles() }
+    }
+
+    /// Rewrites the hint family's files without the deleted hints and flushes every family, so no
+    /// write-ahead log still holds them: an erased visitor's data leaves this node's disk too.
+    /// On the change queue, after the erasures already waiting (compaction takes a while).
+    private func scrubHintFiles() {
+        let kv = self.kv, logger = self.logger
+        changeQueue.async {
+            do {
+                try kv.compact(.hints, from: [], to: [0xff])
+                try (kv as? RocksDBStore)?.flushAll()
+            } catch {
+                logger.error("cannot scrub deleted hints from the files", metadata: ["error": "\(error)"])
+            }
         }
     }
 

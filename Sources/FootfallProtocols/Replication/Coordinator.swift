@@ -196,6 +196,10 @@ extension Replication {
                     if case .erasure(let order) = hint.payload {
                         actions.append(.erasureConfirmed(requestID: order.requestID, replica: target, atMs: atMs))
                     }
+                    // Deleted hints stay in the files until scrubbed, and one may have held a
+                    // visitor erased since through another node: scrub once the target caught up,
+                    // and at once when it refused events an erasure fences.
+                    if applied.fenced > 0 || hintQueues[target] == nil { actions.append(.scrubHints) }
                 }
                 return actions + sendDue(nowMs: nowMs)
             case .gapNotice(let target):
@@ -385,7 +389,7 @@ extension Replication {
                     actions.append(.persistHint(hint))
                 }
             }
-            return actions
+            return actions.isEmpty ? [] : actions + [.scrubHints]
         }
 
         private mutating func expireHints(nowMs: Int64) -> [Action] {
@@ -396,7 +400,7 @@ extension Replication {
                 actions.append(.deleteHint(id: id))
                 actions += recordGap(hint.target)
             }
-            return actions
+            return actions.isEmpty ? [] : actions + [.scrubHints]
         }
 
         /// Hints for a member no longer on the ring go to the current replicas of their sites.

@@ -141,6 +141,11 @@ public enum Replication {
         case send(to: String, Message)
         case persistHint(Hint)
         case deleteHint(id: UInt64)
+        /// Deleted hints must leave the files too (the write-ahead log and the hint family's tables
+        /// keep them until a flush and a compaction): after an erasure purged hints, when a target
+        /// refused a replayed hint's events as erased, or when a target's hints are all delivered
+        /// or expired (one may have held a visitor erased through another node meanwhile).
+        case scrubHints
         /// Persist that `target` missed writes no hint holds (the store was full or a hint expired).
         case recordGap(target: String)
         case clearGap(target: String)

@@ -335,6 +335,8 @@ struct ReplicatedCluster {
                 statistics.hintsStored += 1
             case .deleteHint(let id):
                 nodes[name]!.disk.hints[id] = nil
+            case .scrubHints:
+                break  // in-memory disks keep no deleted values
             case .recordGap(let target):
                 nodes[name]!.disk.gaps.insert(target)
                 statistics.gapsRecorded += 1

@@ -1,0 +1,529 @@
+#!/usr/bin/env python3
+"""Footfall's chaos suite: real nodes in their own network namespaces, faults injected while a
+workload writes, erases and reads, then checkers that prove nothing acknowledged was lost and
+nothing erased came back. Scenarios and their pass criteria are data (Chaos/scenarios.toml).
+
+    sudo python3 Chaos/chaos.py --footfall .build/debug/footfall [--quick] [--only NAME] [--seed N]
+
+Prints one table and writes it as JSON (--results). Exits non-zero when any scenario fails; the
+seed printed with every run replays the same workload, fault timing and victims.
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "Tests", "Cluster"))
+
+import lab  # noqa: E402
+from probe import ALIVE, CHECKER, DEAD, Probe  # noqa: E402
+from workload import HTTP, Workload  # noqa: E402
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(number, _frame):
+    raise Interrupted(signal.Signals(number).name)
+
+
+class Cluster:
+    """The nodes of one scenario, formed fresh on the lab network."""
+
+    def __init__(self, binary, folder, names, env, probe):
+        self.binary, self.folder, self.probe = binary, folder, probe
+        self.certs = os.path.join(folder, "certs")
+        self.nodes = [lab.NodeProcess(binary, name, folder, self.certs, env) for name in names]
+        self.by_name = {node.name: node for node in self.nodes}
+
+    def cli(self, *args):
+        return subprocess.run([self.binary, *args], check=True, capture_output=True, text=True).stdout
+
+    def issue_certificates(self):
+        self.cli("certs", "init", "--dir", self.certs, "--cluster-name", "chaos")
+        for name in [node.name for node in self.nodes] + [CHECKER]:
+            self.cli("certs", "node", name, "--dir", self.certs)
+
+    def form(self, clock_offsets):
+        founder = self.nodes[0]
+        founder.start(clock_offset_ms=clock_offsets.get(founder.name, 0))
+        time.sleep(1)
+        for node in self.nodes[1:]:
+            node.start(join=[founder.internal], clock_offset_ms=clock_offsets.get(node.name, 0))
+
+    def view_agrees(self, observers=None, members=None):
+        """Every observer sees every member alive and normal, with the same process (uid) for each."""
+        observers = observers or self.nodes
+        names = {node.name for node in (members or self.nodes)}
+        uids = None
+        for observer in observers:
+            view = self.probe.members(observer)
+            if view is None or not names <= set(view):
+                return False
+            if any(view[name][0] != ALIVE or view[name][2] != "OWNERSHIP_STATE_NORMAL" for name in names):
+                return False
+            mine = {name: view[name][1] for name in names}
+            if uids is not None and mine != uids:
+                return False
+            uids = mine
+        return True
+
+    def bootstrap_token(self):
+        with open(self.nodes[0].log_path) as log:
+            match = re.search(r"API token: (fft_[0-9a-f]+)", log.read())
+        return match.group(1) if match else None
+
+    def stop(self):
+        for node in self.nodes:
+            node.stop()
+        self.probe.close()
+
+
+def wait_for(condition, timeout, interval=0.25):
+    """Seconds until `condition()` held, or None."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(interval)
+    return None
+
+
+class DetectionWatch:
+    """Times how long, from the fault, until every observer marks every victim dead."""
+
+    def __init__(self, cluster, victims, observers):
+        self.cluster, self.victims, self.observers = cluster, victims, observers
+        self.started = time.monotonic()
+        self.seconds = None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self):
+        while not self.done.is_set():
+            views = [self.cluster.probe.members(o, timeout=1) for o in self.observers]
+            if all(v and all(v.get(victim.name, ("",))[0] == DEAD for victim in self.victims) for v in views):
+                self.seconds = time.monotonic() - self.started
+                return
+            self.done.wait(0.25)
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(timeout=5)
+        return self.seconds
+
+
+class Fault:
+    """Injects a scenario's fault and heals it; `describe` is the table's faults column."""
+
+    def __init__(self, spec, cluster, network, rng):
+        self.spec, self.cluster, self.network, self.rng = spec, cluster, network, rng
+        self.kind = spec.get("fault", "none")
+        self.duration = spec.get("duration_s", 0)
+        nodes = cluster.nodes
+        self.victims = rng.sample(nodes, spec.get("victims", 1)) if self.kind != "none" else []
+        self.quota = lab.CPUQuota("slow")
+        self.watch = None
+
+    def describe(self):
+        names = ",".join(v.name for v in self.victims)
+        return {
+            "none": "none",
+            "kill": f"kill -9 {names} {self.duration}s",
+            "pause": f"SIGSTOP {names} {self.duration}s",
+            "isolate": f"isolate {names} {self.duration}s",
+            "split": f"split {names} | rest {self.duration}s",
+            "bridge": f"bridge via {names} {self.duration}s",
+            "one-way-loss": f"{names} drops {self.spec.get('percent')}% sent {self.duration}s",
+            "slow": f"{names} at {self.spec.get('percent')}% CPU {self.duration}s",
+            "skew": f"{names} clock {self.spec.get('offset_ms', 0) / 1000:+.0f}s",
+            "rolling-kill": f"kill -9 each node {self.duration}s",
+            "flapping": f"{self.spec.get('rounds')} random isolations",
+        }[self.kind] + (" (hints expire)" if self.spec.get("hint_window_s") else "")
+
+    def clock_offsets(self):
+        return {v.name: self.spec["offset_ms"] for v in self.victims} if self.kind == "skew" else {}
+
+    def _watch(self, victims, observers):
+        self.watch = DetectionWatch(self.cluster, victims, observers)
+
+    def span(self):
+        """About how long the fault holds, in seconds."""
+        if self.kind == "rolling-kill":
+            return self.duration * len(self.cluster.nodes)
+        if self.kind == "flapping":
+            return self.duration * self.spec["rounds"]
+        return max(self.duration, 1)
+
+    def run(self):
+        """Injects, holds and heals; returns when the cluster's network and processes are whole."""
+        others = [n for n in self.cluster.nodes if n not in self.victims]
+        kind = self.kind
+        if kind in ("kill", "pause"):
+            for victim in self.victims:
+                victim.kill() if kind == "kill" else victim.pause()
+            self._watch(self.victims, others)
+            time.sleep(self.duration)
+            for victim in self.victims:
+                if kind == "kill":
+                    self.cluster.probe.forget(victim)
+                    victim.start(join=[others[0].internal])
+                else:
+                    victim.resume()
+        elif kind in ("isolate", "split"):
+            self.network.cut([[v.name for v in self.victims], [o.name for o in others]])
+            self._watch(self.victims, others)
+            time.sleep(self.duration)
+            self.network.heal()
+        elif kind == "bridge":
+            rest = [o.name for o in others]
+            half = len(rest) // 2
+            bridge = [v.name for v in self.victims]
+            self.network.cut([rest[:half] + bridge, rest[half:] + bridge])
+            time.sleep(self.duration)
+            self.network.heal()
+        elif kind == "one-way-loss":
+            self.network.drop_outgoing(self.victims[0].name, self.spec["percent"])
+            time.sleep(self.duration)
+            self.network.heal()
+        elif kind == "slow":
+            self.quota.apply(self.victims[0].process.pid, self.spec["percent"])
+            time.sleep(self.duration)
+            self.quota.release()
+        elif kind == "rolling-kill":
+            for node in self.cluster.nodes:
+                peers = [n for n in self.cluster.nodes if n is not node]
+                node.kill()
+                time.sleep(self.duration)
+                self.cluster.probe.forget(node)
+                node.start(join=[peers[0].internal])
+                wait_for(lambda: self.cluster.view_agrees(), 30)
+        elif kind == "flapping":
+            for _ in range(self.spec["rounds"]):
+                victim = self.rng.choice(self.cluster.nodes)
+                self.network.isolate(victim.name)
+                time.sleep(self.rng.uniform(1.0, self.duration))
+                self.network.heal()
+                time.sleep(self.rng.uniform(0.5, 2.0))
+        elif kind in ("none", "skew"):
+            time.sleep(self.duration)
+        else:
+            raise ValueError(f"unknown fault {kind}")
+
+    def cleanup(self):
+        self.network.heal()
+        self.quota.release()
+        for node in self.cluster.nodes:
+            if node.paused:
+                node.resume()
+        return self.watch.stop() if self.watch else None
+
+
+class Scenario:
+    def __init__(self, spec, defaults, seed, options, network):
+        self.spec = dict(defaults, **spec)
+        self.spec["expect"] = dict(defaults.get("expect", {}), **spec.get("expect", {}))
+        self.name, self.seed, self.options, self.network = spec["name"], seed, options, network
+        self.failures = []
+        self.row = {"scenario": self.name, "seed": seed}
+
+    def expect(self, condition, what):
+        if not condition:
+            self.failures.append(what)
+
+    def run(self, stubs):
+        spec, expect = self.spec, self.spec["expect"]
+        rng = random.Random(self.seed)
+        folder = tempfile.mkdtemp(prefix=f"footfall-chaos-{self.name}-")
+        self.folder = folder
+        names = [f"node-{i}" for i in range(1, spec["nodes"] + 1)]
+        env = {key: str(value) for key, value in spec.get("env", {}).items()}
+        if spec.get("hint_window_s"):
+            env["FOOTFALL_HINT_WINDOW_S"] = str(spec["hint_window_s"])
+        cluster = Cluster(self.options.footfall, folder, names, env, None)
+        cluster.issue_certificates()
+        cluster.probe = Probe(cluster.certs, stubs)
+        fault = Fault(spec, cluster, self.network, rng)
+        self.row["faults"] = fault.describe()
+        workload = None
+        try:
+            cluster.form(fault.clock_offsets())
+            formed = wait_for(cluster.view_agrees, 90)
+            token = cluster.bootstrap_token()
+            self.expect(formed is not None and token, "the cluster formed (every node sees every member alive and normal)")
+            if formed is None or not token:
+                return self.finish()
+            self.row["form_s"] = round(formed, 1)
+            http = HTTP(token, timeout=spec["request_timeout_s"])
+            sites = [f"s{i}.{self.name}.chaos.example" for i in range(spec["sites"])]
+            for site in sites:
+                status, _, _ = http.call(cluster.nodes[0].http, "/api/sites", {"domain": site, "retention_days": 30})
+                self.expect(status == 201, f"site {site} created ({status})")
+            everywhere = wait_for(lambda: all(http.call(n.http, f"/api/sites/{s}")[0] == 200
+                                              for n in cluster.nodes for s in sites), 30)
+            self.expect(everywhere is not None, "every node knows the new sites")
+            placement = cluster.probe.replicas(cluster.nodes[0], sites, spec["replication_factor"])
+            workload = Workload(cluster.nodes, sites, http, self.seed, spec["rate"], spec["writers"],
+                                spec["visitors_per_site"], tag=re.sub(r"[^a-z0-9]", "", self.name)[:8])
+            erasure_sites = sites[: spec["erasure_sites"]]
+            started = time.time()
+            workload.start()
+            time.sleep(spec["warmup_s"])
+
+            # The fault, with erasures issued while it holds.
+            erasing = threading.Thread(target=self._erase_during, args=(workload, erasure_sites, rng, fault), daemon=True)
+            erasing.start()
+            fault.run()
+            detect = fault.cleanup()
+            self.row["detect_s"] = None if detect is None else round(detect, 1)
+            time.sleep(spec["after_s"])
+            workload.stop()
+            erasing.join(timeout=spec["converge_within_s"])
+
+            self.check(cluster, workload, placement, sites, erasure_sites, started)
+            if expect.get("detect_within_s") is not None:
+                detect = self.row["detect_s"]
+                self.expect(detect is not None and detect <= expect["detect_within_s"],
+                            f"every other node marked the victims dead within {expect['detect_within_s']} s ({detect})")
+        finally:
+            if workload:
+                workload.stop()
+            fault.cleanup()
+            cluster.stop()
+        self.check_files(cluster, workload)
+        return self.finish()
+
+    def _erase_during(self, workload, sites, rng, fault):
+        """Spreads the scenario's erasures over the fault's span."""
+        span = fault.span()
+        for _ in range(self.spec["erasures"]):
+            time.sleep(span / self.spec["erasures"] * rng.uniform(0.3, 1.0))
+            workload.erase(sites, rng, deadline=time.monotonic() + self.spec["converge_within_s"])
+
+    def check(self, cluster, workload, placement, sites, erasure_sites, started):
+        """Waits for the cluster to converge after the last write, then records what the checkers
+        saw; convergence time counts from the last write (the workload runs `after_s` past healing)."""
+        spec, expect = self.spec, self.spec["expect"]
+        erased = workload.erased_clients()
+        from_ms, until_ms = int((started - 3600) * 1000), int((time.time() + 3600) * 1000)
+        acked = {i for i, s in workload.sent.items() if s.acked and (s.site, s.client) not in erased}
+        erased_ids = {i for i, s in workload.sent.items() if (s.site, s.client) in erased}
+        self.row["acknowledged"] = workload.acknowledged()
+        self.row["sent"] = len(workload.sent)
+        state = {}
+
+        def converged():
+            lost, resurrected, unsent, rollups = 0, 0, 0, 0
+            for site in sites:
+                expected = {i for i in acked if workload.sent[i].site == site}
+                for name in placement[site]:
+                    node = cluster.by_name[name]
+                    try:
+                        held = cluster.probe.event_ids(node, site, from_ms, until_ms)
+                    except Exception:  # a node still restarting: not converged yet
+                        return False
+                    lost += len(expected - held)
+                    resurrected += len(held & erased_ids)
+                    unsent += len(held - set(workload.sent))
+                    rollups += self.rollup_mismatch(workload, node, site, held, site in erasure_sites)
+            state.update(lost=lost, resurrected=resurrected, unsent=unsent, rollups=rollups)
+            done = lost == 0 and resurrected == 0 and unsent == 0 and rollups == 0
+            state["membership"] = cluster.view_agrees()
+            state["erasures"] = workload.poll_erasures()
+            return done and state["membership"] and state["erasures"]
+
+        seconds = wait_for(converged, spec["converge_within_s"], interval=1.0)
+        self.row["converge_s"] = None if seconds is None else round(seconds, 1)
+        self.row.update(lost=state.get("lost"), resurrected=state.get("resurrected"), unsent=state.get("unsent"),
+                        rollup_mismatches=state.get("rollups"))
+        self.expect(self.row["acknowledged"] >= expect["min_acknowledged"],
+                    f"at least {expect['min_acknowledged']} events acknowledged ({self.row['acknowledged']})")
+        self.expect(state.get("lost") == 0, f"every acknowledged event is on every replica of its site (lost {state.get('lost')})")
+        self.expect(state.get("unsent") == 0, f"no replica holds an event that was never sent ({state.get('unsent')})")
+        self.expect(state.get("resurrected") == 0, f"no replica holds an erased visitor's event ({state.get('resurrected')})")
+        self.expect(state.get("rollups") == 0, f"every replica's rollups equal a recount of its events ({state.get('rollups')} differ)")
+        self.expect(state.get("membership"), "every node sees every member alive and normal, same processes")
+        self.expect(seconds is not None, f"converged within {spec['converge_within_s']} s of healing")
+
+        answered = [e for e in workload.erasures if e.visitor]
+        self.row["erasures"] = f"{sum(1 for e in answered if e.completed)}/{len(workload.erasures)}"
+        self.expect(len(answered) == spec["erasures"], f"{spec['erasures']} erasures issued and answered ({len(answered)})")
+        times = [e.completed - e.started for e in answered if e.completed]
+        self.row["erasure_s"] = round(max(times), 1) if times else None
+        self.expect(len(times) == len(answered), "every erasure's status turned complete")
+        self.kept = next(((s.site, s.client) for s in workload.sent.values() if s.acked and (s.site, s.client) not in erased), None)
+        self.expect(self.kept and self.shown(cluster.nodes[0], workload.http, *self.kept),
+                    "control: a visitor not erased is shown (so the erased-visitor check can fail)")
+        readable = sum(self.shown(node, workload.http, e.site, e.client) for e in answered for node in cluster.nodes)
+        self.row["resurrected"] = (self.row["resurrected"] or 0) + readable
+        self.expect(readable == 0, f"no node shows an erased visitor's profile or export ({readable})")
+        self.row["write_failures"] = workload.failures
+        self.row["reads_ok"] = f"{100 * workload.reads['ok'] / max(1, sum(workload.reads.values())):.0f}%"
+
+    def rollup_mismatch(self, workload, node, site, held, has_erasures):
+        """0 when `node`'s own page rollups equal a recount, from the workload's log, of the
+        events it holds. An erasure keeps rollups, so on a site with erasures a replica may count
+        more than it holds now (never more than was sent)."""
+        day = datetime.timedelta(days=1)
+        today = datetime.datetime.now(datetime.timezone.utc).date()
+        path = f"/api/sites/{site}/breakdown/page?from={today - day}&to={today + day}&limit=100"
+        status, body, replica = workload.http.call(node.http, path, timeout=5)
+        if status != 200 or replica != node.name:
+            return 1
+        rows = body if isinstance(body, list) else body.get("rows", [])
+        counted = {row["value"]: row["count"] for row in rows}
+        recount = {}
+        for i in held:
+            recount[workload.sent[i].page] = recount.get(workload.sent[i].page, 0) + 1
+        if not has_erasures:
+            return 0 if counted == recount else 1
+        sent = {}
+        for s in workload.sent.values():
+            if s.site == site:
+                sent[s.page] = sent.get(s.page, 0) + 1
+        return 0 if all(recount.get(p, 0) <= counted.get(p, 0) <= sent.get(p, 0) for p in set(counted) | set(recount)) else 1
+
+    @staticmethod
+    def shown(node, http, site, client):
+        """Whether `node` answers with the visitor's profile or an export holding events."""
+        visitor = hashlib.sha256(f"footfall.visitor\0{site}\0{client}".encode()).digest()[:8].hex()
+        status, _, _ = http.call(node.http, f"/api/sites/{site}/visitors/{visitor}", timeout=5)
+        if status == 200:
+            return True
+        status, body, _ = http.call(node.http, f"/api/sites/{site}/visitors/{visitor}/export", timeout=5)
+        return status == 200 and bool(body and body.get("events"))
+
+    def check_files(self, cluster, workload):
+        """After the nodes stopped: no erased visitor's title marker in any node's files or log."""
+        if not workload:
+            return
+        markers = [f"chaos-title-{e.client}".encode() for e in workload.erasures if e.visitor]
+        control = f"chaos-title-{self.kept[1]}".encode() if getattr(self, "kept", None) else None
+        control_found = False
+        found = 0
+        for node in cluster.nodes:
+            paths = [node.log_path] + [os.path.join(d, f) for d, _, files in os.walk(node.data) for f in files]
+            for path in paths:
+                with open(path, "rb") as handle:
+                    content = handle.read()
+                control_found = control_found or (control is not None and control in content)
+                hits = [m.decode() for m in markers if m in content]
+                if hits:
+                    found += 1
+                    self.failures.append(f"{os.path.relpath(path, self.folder)} still holds {', '.join(hits)}")
+        self.row["files_with_erased"] = found
+        self.expect(control is None or control_found, "control: a kept visitor's marker is found in the files (so the search can fail)")
+
+    def finish(self):
+        self.row["verdict"] = "pass" if not self.failures else "FAIL"
+        self.row["failures"] = self.failures
+        if not self.failures:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        return self.row
+
+
+COLUMNS = [("scenario", 16), ("faults", 38), ("acknowledged", 12), ("lost", 5), ("resurrected", 11),
+           ("detect_s", 8), ("converge_s", 10), ("erasure_s", 9), ("verdict", 7)]
+
+
+def cell(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def print_table(rows):
+    print()
+    print("  ".join(f"{title:<{width}}" for title, width in COLUMNS))
+    for row in rows:
+        print("  ".join(f"{cell(row.get(key)):<{width}}" for key, width in COLUMNS))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
+    parser.add_argument("--scenarios", default=os.path.join(HERE, "scenarios.toml"))
+    parser.add_argument("--quick", action="store_true", help="only the scenarios marked quick")
+    parser.add_argument("--only", action="append", help="run this scenario (repeatable)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--results", default=os.path.join(ROOT, ".build/chaos/results.json"))
+    options = parser.parse_args()
+
+    if os.geteuid() != 0:
+        sys.exit("chaos: needs root (network namespaces, nftables, cgroups); run it as root, e.g. sudo make chaos")
+    missing = [package for tool, package in (("ip", "iproute2"), ("nft", "nftables")) if shutil.which(tool) is None]
+    if missing:
+        print(f"chaos: installing {' '.join(missing)}", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    with open(options.scenarios, "rb") as handle:
+        data = tomllib.load(handle)
+    scenarios = [s for s in data["scenario"] if (not options.quick or s.get("quick")) and
+                 (not options.only or s["name"] in options.only)]
+    if not scenarios:
+        sys.exit("chaos: no scenario matches")
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    print(f"chaos: {len(scenarios)} scenario(s), seed {seed} (replay: --seed {seed})", flush=True)
+
+    from cluster_test import generate_stubs
+    stubs_folder = tempfile.mkdtemp(prefix="footfall-chaos-stubs-")
+    stubs = generate_stubs(stubs_folder)
+    names = [f"node-{i}" for i in range(1, data["defaults"]["nodes"] + 1)]
+    network = lab.Network(names)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    rows = []
+    try:
+        lab.CPUQuota.release_leftovers()
+        network.create()
+        network.enter_client()
+        for spec in scenarios:
+            # Per scenario, from its name: --only NAME with the same seed replays it exactly.
+            scenario_seed = (seed + zlib.crc32(spec["name"].encode())) % 2**31
+            print(f"-- {spec['name']} (seed {scenario_seed})", flush=True)
+            row = Scenario(spec, data["defaults"], scenario_seed, options, network).run(stubs)
+            rows.append(row)
+            for failure in row["failures"]:
+                print(f"   FAIL {failure}", flush=True)
+            print(f"   {row['verdict']}: {json.dumps({k: v for k, v in row.items() if k not in ('failures', 'scenario')})}", flush=True)
+    except Interrupted as stop:
+        print(f"chaos: interrupted ({stop}); tearing down", flush=True)
+        rows.append({"scenario": "interrupted", "verdict": "FAIL", "failures": [str(stop)]})
+    finally:
+        network.heal()
+        network.destroy()
+        lab.CPUQuota.release_leftovers()
+        shutil.rmtree(stubs_folder, ignore_errors=True)
+    print_table(rows)
+    os.makedirs(os.path.dirname(options.results), exist_ok=True)
+    with open(options.results, "w") as handle:
+        json.dump({"seed": seed, "scenarios": rows}, handle, indent=1)
+    failed = [row for row in rows if row["verdict"] != "pass"]
+    if failed:
+        print(f"\nchaos: {len(failed)} of {len(rows)} scenario(s) FAILED with seed {seed}; "
+              f"replay one with --seed {seed} --only NAME (logs kept in /tmp/footfall-chaos-*)")
+        sys.exit(1)
+    print(f"\nchaos: all {len(rows)} scenario(s) passed (seed {seed})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""The chaos lab: network namespaces on a private bridge, real `footfall` processes inside them,
+and the faults the suite injects (signals, nftables rules, a cgroup CPU quota).
+
+Layout (every name starts with `ffc-`, so a crashed earlier run is recognised and removed):
+
+    ffc-sw   holds the bridge br0 and one veth end per host; nothing else
+    ffc-cl   the client host (10.77.0.2): the harness's own sockets live here
+    ffc-n1…  one namespace per node (10.77.0.11, .12, …), each running one `footfall serve`
+
+The bridge sits in a namespace of its own and no host has a route out, so no packet of the
+suite reaches the machine's real network. This kernel has no netem; loss and partitions are
+nftables rules inside the node namespaces (`inet chaos` table), which heal by deleting the table.
+"""
+import ctypes
+import os
+import signal
+import subprocess
+import time
+
+PREFIX = "ffc-"
+SUBNET = "10.77.0"
+CLIENT_IP = f"{SUBNET}.2"
+CGROUP_CPU = "/sys/fs/cgroup/cpu"
+CLONE_NEWNET = 0x40000000
+
+
+def run(*args, check=True, input=None):
+    return subprocess.run(args, check=check, capture_output=True, text=True, input=input)
+
+
+def leftover_namespaces():
+    listing = run("ip", "netns", "list", check=False).stdout
+    return [line.split()[0] for line in listing.splitlines() if line.startswith(PREFIX)]
+
+
+class Network:
+    """The namespaces and the bridge; `enter_client` moves this process into the client host."""
+
+    def __init__(self, node_names):
+        self.node_names = node_names
+
+    @staticmethod
+    def namespace(host):
+        return PREFIX + host
+
+    @staticmethod
+    def node_ip(name):
+        return f"{SUBNET}.{10 + int(name.split('-')[1])}"
+
+    def create(self):
+        self.destroy()
+        switch = self.namespace("sw")
+        run("ip", "netns", "add", switch)
+        run("ip", "-n", switch, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", switch, "link", "set", "br0", "up")
+        hosts = [("cl", CLIENT_IP)] + [(name, self.node_ip(name)) for name in self.node_names]
+        for host, address in hosts:
+            namespace = self.namespace(host)
+            run("ip", "netns", "add", namespace)
+            run("ip", "-n", switch, "link", "add", f"v-{host}", "type", "veth", "peer", "name", "eth0", "netns", namespace)
+            run("ip", "-n", switch, "link", "set", f"v-{host}", "master", "br0", "up")
+            run("ip", "-n", namespace, "addr", "add", f"{address}/24", "dev", "eth0")
+            run("ip", "-n", namespace, "link", "set", "eth0", "up")
+            run("ip", "-n", namespace, "link", "set", "lo", "up")
+
+    def enter_client(self):
+        """Moves the calling thread (and the threads and processes it starts later) into the client
+        namespace: from here on the harness reaches nodes only over the lab's bridge."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        with open(f"/run/netns/{self.namespace('cl')}") as handle:
+            if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns into the client namespace failed")
+
+    def destroy(self):
+        for namespace in leftover_namespaces():
+            run("ip", "netns", "del", namespace, check=False)
+
+    # Faults on the wire. Rules live in each node's own namespace, so healing is one delete each.
+
+    def _rules(self, name, rules):
+        script = "table inet chaos {\n chain input { type filter hook input priority 0; policy accept;\n" + \
+                 "".join(f"  {rule}\n" for rule in rules.get("input", [])) + " }\n" + \
+                 " chain output { type filter hook output priority 0; policy accept;\n" + \
+                 "".join(f"  {rule}\n" for rule in rules.get("output", [])) + " }\n}\n"
+        run("ip", "netns", "exec", self.namespace(name), "nft", "-f", "-", input=script)
+
+    def cut(self, groups):
+        """Partitions the nodes: a node drops every packet to or from a node it shares no group
+        with (a node in two groups is a bridge). The client still reaches every node."""
+        for name in self.node_names:
+            mine = [group for group in groups if name in group]
+            if not mine:
+                continue
+            unreachable = [self.node_ip(other) for other in self.node_names
+                           if other != name and not any(other in group for group in mine)]
+            if unreachable:
+                peers = "{ " + ", ".join(unreachable) + " }"
+                self._rules(name, {"input": [f"ip saddr {peers} drop"], "output": [f"ip daddr {peers} drop"]})
+
+    def isolate(self, name):
+        self.cut([[name], [other for other in self.node_names if other != name]])
+
+    def drop_outgoing(self, name, percent):
+        """One-way loss: `percent` of the packets `name` sends to its peers vanish; what it
+        receives arrives."""
+        peers = "{ " + ", ".join(self.node_ip(other) for other in self.node_names if other != name) + " }"
+        self._rules(name, {"output": [f"ip daddr {peers} numgen random mod 100 < {percent} drop"]})
+
+    def heal(self):
+        for name in self.node_names:
+            run("ip", "netns", "exec", self.namespace(name), "nft", "delete", "table", "inet", "chaos", check=False)
+
+
+class CPUQuota:
+    """A slow node: its process in a cgroup (v1 `cpu` controller) limited to a share of one core."""
+
+    def __init__(self, label):
+        self.path = os.path.join(CGROUP_CPU, PREFIX + label)
+
+    def apply(self, pid, percent):
+        os.makedirs(self.path, exist_ok=True)
+        with open(os.path.join(self.path, "cpu.cfs_period_us"), "w") as f:
+            f.write("100000")
+        with open(os.path.join(self.path, "cpu.cfs_quota_us"), "w") as f:
+            f.write(str(1000 * percent))
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+    def release(self):
+        if not os.path.isdir(self.path):
+            return
+        with open(os.path.join(self.path, "cgroup.procs")) as f:
+            pids = f.read().split()
+        for pid in pids:
+            try:
+                with open(os.path.join(CGROUP_CPU, "cgroup.procs"), "w") as f:
+                    f.write(pid)
+            except OSError:
+                pass  # the process ended meanwhile
+        os.rmdir(self.path)
+
+    @staticmethod
+    def release_leftovers():
+        if os.path.isdir(CGROUP_CPU):
+            for entry in os.listdir(CGROUP_CPU):
+                if entry.startswith(PREFIX):
+                    CPUQuota(entry[len(PREFIX):]).release()
+
+
+class NodeProcess:
+    """One `footfall serve` in its namespace. Its data folder survives kill -9 and restarts."""
+
+    HTTP_PORT, CLUSTER_PORT = 8080, 7946
+
+    def __init__(self, binary, name, folder, certs, env):
+        self.binary, self.name, self.certs, self.env = binary, name, certs, env
+        self.data = os.path.join(folder, name)
+        self.log_path = os.path.join(folder, name + ".log")
+        self.ip = Network.node_ip(name)
+        self.process = None
+        self.paused = False
+
+    @property
+    def http(self):
+        return f"http://{self.ip}:{self.HTTP_PORT}"
+
+    @property
+    def internal(self):
+        return f"{self.ip}:{self.CLUSTER_PORT}"
+
+    def start(self, join=None, clock_offset_ms=0):
+        args = ["ip", "netns", "exec", Network.namespace(self.name), self.binary, "serve",
+                "--data", self.data, "--node-name", self.name, "--host", self.ip, "--port", str(self.HTTP_PORT),
+                "--insecure-http", "--grpc-port", "0", "--cluster-host", self.ip,
+                "--cluster-port", str(self.CLUSTER_PORT), "--advertise", self.internal, "--certs", self.certs]
+        for seed in join or []:
+            args += ["--join", seed]
+        env = dict(os.environ, **self.env)
+        if clock_offset_ms:
+            env["FOOTFALL_CLOCK_OFFSET_MS"] = str(clock_offset_ms)
+        log = open(self.log_path, "ab")
+        # `ip netns exec` execs the node in place: the pid is the node's own.
+        self.process = subprocess.Popen(args, stdout=log, stderr=log, env=env, start_new_session=True)
+        self.paused = False
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, number):
+        if self.running:
+            os.kill(self.process.pid, number)
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+        if self.process:
+            self.process.wait()
+
+    def pause(self):
+        self.signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        self.signal(signal.SIGCONT)
+        self.paused = False
+
+    def stop(self, timeout=15):
+        if not self.running:
+            return
+        if self.paused:
+            self.resume()
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
