@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import tomllib
+import traceback
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,8 +35,8 @@ from probe import ALIVE, CHECKER, DEAD, Probe  # noqa: E402
 from workload import HTTP, Workload  # noqa: E402
 
 
-class Interrupted(Exception):
-    pass
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: not a scenario's failure; the run stops and tears everything down."""
 
 
 def on_signal(number, _frame):
@@ -389,8 +390,8 @@ class Scenario:
         rows = body if isinstance(body, list) else body.get("rows", [])
         counted = {row["value"]: row["count"] for row in rows}
         recount = {}
-        for i in held:
-            recount[workload.sent[i].page] = recount.get(workload.sent[i].page, 0) + 1
+        for page in (workload.sent[i].page for i in held if i in workload.sent):  # unsent ones are counted apart
+            recount[page] = recount.get(page, 0) + 1
         if not has_erasures:
             return 0 if counted == recount else 1
         sent = {}
@@ -500,7 +501,12 @@ def main():
             # Per scenario, from its name: --only NAME with the same seed replays it exactly.
             scenario_seed = (seed + zlib.crc32(spec["name"].encode())) % 2**31
             print(f"-- {spec['name']} (seed {scenario_seed})", flush=True)
-            row = Scenario(spec, data["defaults"], scenario_seed, options, network).run(stubs)
+            scenario = Scenario(spec, data["defaults"], scenario_seed, options, network)
+            try:
+                row = scenario.run(stubs)
+            except Exception:  # a harness error fails this scenario, not the rest of the run
+                scenario.failures.append("harness error:\n" + traceback.format_exc())
+                row = scenario.finish()
             rows.append(row)
             for failure in row["failures"]:
                 print(f"   FAIL {failure}", flush=True)
