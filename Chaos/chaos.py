@@ -429,6 +429,7 @@ class Scenario:
                     found += 1
                     self.failures.append(f"{os.path.relpath(path, self.folder)} still holds {', '.join(hits)}")
         self.row["files_with_erased"] = found
+        self.row["resurrected"] = (self.row.get("resurrected") or 0) + found
         self.expect(control is None or control_found, "control: a kept visitor's marker is found in the files (so the search can fail)")
 
     def finish(self):

@@ -6,6 +6,7 @@ import FootfallWire
 import Foundation
 import GRPCCore
 import Logging
+import Synchronization
 
 /// Drives the node's `Replication.Coordinator`: takes client writes and erasures, carries out what
 /// the coordinator returns — replica calls over mutual TLS (or the local store for this node's own
@@ -41,6 +42,7 @@ public actor ReplicationShell {
     public private(set) var needsRepair: Bool
     /// Erasures (which compact files) and CRM edits run one at a time, off the actor.
     private let changeQueue = DispatchQueue(label: "footfall.replica-changes")
+    private let scrubWaiting = ScrubLatch()
 
     static let hintKeyTag = UInt8(ascii: "h")
     static let gapKeyTag = UInt8(ascii: "g")
@@ -240,10 +242,13 @@ public actor ReplicationShell {
 
     /// Rewrites the hint family's files without the deleted hints and flushes every family, so no
     /// write-ahead log still holds them: an erased visitor's data leaves this node's disk too.
-    /// On the change queue, after the erasures already waiting (compaction takes a while).
+    /// On the change queue, after the erasures already waiting (compaction takes a while); one
+    /// waiting scrub covers every deletion before it runs, so a burst of them costs one.
     private func scrubHintFiles() {
-        let kv = self.kv, logger = self.logger
+        guard scrubWaiting.arm() else { return }
+        let kv = self.kv, logger = self.logger, scrubWaiting = self.scrubWaiting
         changeQueue.async {
+            scrubWaiting.release()
             do {
                 try kv.compact(.hints, from: [], to: [0xff])
                 try (kv as? RocksDBStore)?.flushAll()
@@ -335,6 +340,14 @@ public actor ReplicationShell {
             logger.error("cannot record that this node is alive", metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// Whether a hint scrub is queued and has not started yet.
+final class ScrubLatch: Sendable {
+    private let waiting = Mutex(false)
+    /// True when the caller should queue a scrub (none is waiting).
+    func arm() -> Bool { waiting.withLock { waiting in defer { waiting = true }; return !waiting } }
+    func release() { waiting.withLock { $0 = false } }
 }
 
 /// Hints as `Footfall_V1_StoredHint` in the `hints` column family.
