@@ -273,13 +273,15 @@ class Scenario:
             self.row["form_s"] = round(formed, 1)
             http = HTTP(token, timeout=spec["request_timeout_s"])
             sites = [f"s{i}.{self.name}.chaos.example" for i in range(spec["sites"])]
+            # Through a node the fault spares (a node whose clock is off refuses system changes).
+            creator = next(node for node in cluster.nodes if node not in fault.victims)
             for site in sites:
-                status, _, _ = http.call(cluster.nodes[0].http, "/api/sites", {"domain": site, "retention_days": 30})
+                status, _, _ = http.call(creator.http, "/api/sites", {"domain": site, "retention_days": 30})
                 self.expect(status == 201, f"site {site} created ({status})")
             everywhere = wait_for(lambda: all(http.call(n.http, f"/api/sites/{s}")[0] == 200
                                               for n in cluster.nodes for s in sites), 30)
             self.expect(everywhere is not None, "every node knows the new sites")
-            placement = cluster.probe.replicas(cluster.nodes[0], sites, spec["replication_factor"])
+            placement = cluster.probe.replicas(creator, sites, spec["replication_factor"])
             workload = Workload(cluster.nodes, sites, http, self.seed, spec["rate"], spec["writers"],
                                 spec["visitors_per_site"], tag=re.sub(r"[^a-z0-9]", "", self.name)[:8])
             erasure_sites = sites[: spec["erasure_sites"]]
@@ -288,7 +290,8 @@ class Scenario:
             time.sleep(spec["warmup_s"])
 
             # The fault, with erasures issued while it holds.
-            erasing = threading.Thread(target=self._erase_during, args=(workload, erasure_sites, rng, fault), daemon=True)
+            erasing = threading.Thread(target=self._erase_during, args=(workload, erasure_sites, random.Random(self.seed + 1), fault),
+                                       daemon=True)
             erasing.start()
             fault.run()
             detect = fault.cleanup()
@@ -375,6 +378,10 @@ class Scenario:
         self.row["resurrected"] = (self.row["resurrected"] or 0) + readable
         self.expect(readable == 0, f"no node shows an erased visitor's profile or export ({readable})")
         self.row["write_failures"] = workload.failures
+        if expect.get("clock_refusals") is not None:
+            refused = sum(count for reason, count in workload.failures.items() if "clock" in reason)
+            self.expect((refused > 0) == expect["clock_refusals"],
+                        f"the skewed node {'refuses' if expect['clock_refusals'] else 'takes'} writes ({refused} refused for its clock)")
         self.row["reads_ok"] = f"{100 * workload.reads['ok'] / max(1, sum(workload.reads.values())):.0f}%"
 
     def rollup_mismatch(self, workload, node, site, held, has_erasures):

@@ -49,6 +49,8 @@ public struct NodeConfiguration: Sendable {
     public var systemSyncInterval: Duration = .seconds(5)
     /// A node that has peers but synced system data with none for this long refuses credentials.
     public var systemStaleAfter: Duration = .seconds(60)
+    /// How far this node's clock may be off its peers' before it refuses writes (`ClockAgreement`).
+    public var clockAgreement = ClockAgreement.Settings()
 
     public init() {}
 
@@ -88,6 +90,9 @@ public final class Node: Sendable {
     public let replication: ReplicationShell
     /// Set by the system replicator while this node's accounts, sites and tokens may be stale.
     let systemDataStale = Atomic<Bool>(false)
+    /// Set by the clock watch while this node's wall clock is off its peers': how far their clocks
+    /// are ahead of it (their median, ms; negative when behind), 0 while it agrees.
+    let clockDisagreementMs = Atomic<Int64>(0)
     public let logger: Logger
     /// Blocking reads (reports over raw events, repair scans) run here, off the request threads.
     private let readQueue = DispatchQueue(label: "footfall.reads", attributes: .concurrent)
@@ -130,6 +135,7 @@ public final class Node: Sendable {
         replication = try ReplicationShell(
             myself: configuration.nodeName, settings: configuration.replication, store: store, committer: committer, kv: self.kv,
             clock: clock, metrics: metrics, logger: logger, joinsCluster: joinsCluster, ring: firstRing, retention: retention)
+        system.checkWrites { [weak self] in try self?.requireClockAgreement() }
     }
 
     /// Each site's retention plan (the default for a site this node does not know).
@@ -165,6 +171,7 @@ public final class Node: Sendable {
     /// field. It is answered once `consistency` (the node's default when nil) is met; otherwise it
     /// fails with 503 and the client retries with the same hit ids (nothing is counted twice).
     public func ingest(_ hits: [Hit], context: HitContext, consistency: Replication.Consistency? = nil) async throws -> IngestResult {
+        try requireClockAgreement()
         var events = [Event]()
         var result = IngestResult()
         let currentSalts = try salts.salts(nowMs: context.nowMs)
@@ -238,10 +245,23 @@ public final class Node: Sendable {
         metrics.increment("footfall_retention_runs_total")
     }
 
+    /// Hits are checked or stamped, erasures fenced, CRM edits and system records ordered by this
+    /// node's clock: while it is off its peers', they are refused, so clients retry through a node
+    /// whose clock agrees.
+    func requireClockAgreement() throws {
+        let peersAheadMs = clockDisagreementMs.load(ordering: .relaxed)
+        guard peersAheadMs == 0 else {
+            let direction = peersAheadMs > 0 ? "behind" : "ahead of"
+            throw APIError(.serviceUnavailable, "this node's clock is \(abs(peersAheadMs) / 1000) s \(direction) its peers'; "
+                           + "send writes to another node until its clock is fixed")
+        }
+    }
+
     /// Erases a visitor on every replica of the site and returns the receipt: the replicas that
     /// confirmed, and those that will when they return (their erasure is hinted). Every event of
     /// the visitor up to now, plus how far ahead a client clock may be, is fenced for good.
     public func erase(site: SiteID, visitor: VisitorID) async throws -> ErasureReceipt {
+        try requireClockAgreement()
         guard await !replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor).isEmpty else {
             throw APIError(.serviceUnavailable, "this node has not joined its cluster yet; try again shortly")
         }

@@ -158,6 +158,7 @@ extension Node {
     /// Applies an owner's edit to a consented visitor's CRM record on the site's replicas (at the
     /// node's write consistency) and returns the record as it now reads.
     func editVisitor(site: SiteID, visitor: VisitorID, _ change: VisitorEdit.Change) async throws -> VisitorView {
+        try requireClockAgreement()
         if let problem = VisitorEdit(site: site, visitor: visitor, atMs: 0, change: change).problem { throw APIError.badRequest(problem) }
         let stored = try await answer(SiteQuery(site: site, kind: .visitorRecord, parameters: ["visitor": visitor.description]))
         guard let encoded = try JSONDecoder().decode([String: String].self, from: stored)["record"].flatMap({ Data(base64Encoded: $0) }) else {

@@ -96,6 +96,7 @@ public final class SystemStore: Sendable {
     let clock: any WallClock
     private let hlc = Mutex(HybridLogicalClock())
     private let changeListener = Mutex<(@Sendable ([Footfall_V1_SystemRecord]) -> Void)?>(nil)
+    private let writeCheck = Mutex<(@Sendable () throws -> Void)?>(nil)
 
     /// Key prefixes of replicated records; anything else from a peer is refused.
     static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:"]
@@ -110,6 +111,12 @@ public final class SystemStore: Sendable {
     /// Called with every local change once it is durable.
     public func onChange(_ listener: @escaping @Sendable ([Footfall_V1_SystemRecord]) -> Void) {
         changeListener.withLock { $0 = listener }
+    }
+
+    /// Called before every local change; a throw refuses it (the node's clock is off its peers':
+    /// a change stamped minutes behind would lose to older ones, a revocation among them).
+    public func checkWrites(with check: @escaping @Sendable () throws -> Void) {
+        writeCheck.withLock { $0 = check }
     }
 
     // MARK: Records
@@ -145,6 +152,7 @@ public final class SystemStore: Sendable {
 
     private func write(_ changes: [(String, Data?)]) throws {
         guard !changes.isEmpty else { return }
+        try writeCheck.withLock { $0 }?()
         let now = clock.nowMs
         var batch = WriteBatch()
         var records = [Footfall_V1_SystemRecord]()

@@ -174,7 +174,7 @@ public struct VisitorRecord: Hashable, Sendable {
     }
 
     /// Personal data given with an identify event at `atMs` (non-empty fields only).
-    public mutating func apply(given given: PII, atMs: Int64) {
+    public mutating func apply(given: PII, atMs: Int64) {
         VisitorRecord.set(&pii.name, &nameEditedMs, to: given.name.isEmpty ? nil : given.name, atMs: atMs)
         VisitorRecord.set(&pii.email, &emailEditedMs, to: given.email.isEmpty ? nil : given.email, atMs: atMs)
         VisitorRecord.set(&pii.phone, &phoneEditedMs, to: given.phone.isEmpty ? nil : given.phone, atMs: atMs)

@@ -14,6 +14,7 @@ public struct ClusterService: Service {
     private let peers: PeerClients
     private let systemReplicator: SystemReplicator
     private let repairs: AntiEntropyRunner
+    private let clockWatch: ClockWatch
     private let mover: RangeMover
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let configuration: ClusterConfiguration
@@ -41,6 +42,7 @@ public struct ClusterService: Service {
         repairs = AntiEntropyRunner(node: node, systemReplicator: systemReplicator, interval: node.configuration.repairInterval,
                                     settleMs: node.configuration.repairSettleMs)
         mover = RangeMover(node: node, membership: shell, systemReplicator: systemReplicator)
+        clockWatch = ClockWatch(node: node, membership: shell, peers: peers)
         let transport = try ClusterTransport.serverTransport(
             host: configuration.listenHost, port: configuration.listenPort, credential: credential,
             authorityCertificatePEM: authority, settings: configuration.transport)
@@ -53,7 +55,7 @@ public struct ClusterService: Service {
 
     public func run() async throws {
         let shell = shell, server = server, node = node, peers = peers
-        let systemReplicator = systemReplicator, repairs = repairs, mover = mover
+        let systemReplicator = systemReplicator, repairs = repairs, mover = mover, clockWatch = clockWatch
         let grace = configuration.leaveGracePeriod
         await node.replication.attach(peers: peers)
         node.system.onChange { records in Task { await systemReplicator.push(records) } }
@@ -65,6 +67,7 @@ public struct ClusterService: Service {
                 group.addTask { await systemReplicator.run() }
                 group.addTask { await repairs.run() }
                 group.addTask { await mover.run() }
+                group.addTask { await clockWatch.run() }
                 group.addTask {
                     if let address = try await server.listeningAddress {
                         logger.info("internal service listening (mutual TLS)", metadata: ["cluster.listen": "\(address)"])

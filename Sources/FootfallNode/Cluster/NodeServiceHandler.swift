@@ -180,6 +180,10 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         }
     }
 
+    func clock(request: Footfall_V1_ClockRequest, context: ServerContext) async throws -> Footfall_V1_ClockReply {
+        .with { $0.wallMs = node.clock.nowMs }
+    }
+
     func repair(request: Footfall_V1_RepairCommand, response: RPCWriter<Footfall_V1_RepairProgress>, context: ServerContext) async throws {
         let sites = try request.sites.map { text in try wire { try ReplicaWire.site(text) } }
         let pass = await repairs.pass(sites: sites.isEmpty ? nil : sites, settled: false) { progress in

@@ -197,6 +197,19 @@ public enum Footfall_V1_NodeService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Clock" metadata.
+        public enum Clock: Sendable {
+            /// Request type for "Clock".
+            public typealias Input = Footfall_V1_ClockRequest
+            /// Response type for "Clock".
+            public typealias Output = Footfall_V1_ClockReply
+            /// Descriptor for "Clock".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "Clock",
+                type: .unary
+            )
+        }
         /// Namespace for "Repair" metadata.
         public enum Repair: Sendable {
             /// Request type for "Repair".
@@ -238,6 +251,7 @@ public enum Footfall_V1_NodeService: Sendable {
             SiteQuery.descriptor,
             SystemPush.descriptor,
             SystemSync.descriptor,
+            Clock.descriptor,
             Repair.descriptor,
             Decommission.descriptor
         ]
@@ -493,6 +507,25 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.StreamingServerRequest<Footfall_V1_SystemIndex>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_SystemSyncReply>
+
+        /// Handle the "Clock" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The answering node's wall clock, so each node can tell whether its own agrees with its
+        /// > peers' (a node whose clock is off refuses writes). Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_ClockRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_ClockReply` messages.
+        func clock(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_ClockRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_ClockReply>
 
         /// Handle the "Repair" method.
         ///
@@ -769,6 +802,25 @@ extension Footfall_V1_NodeService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Footfall_V1_SystemSyncReply>
 
+        /// Handle the "Clock" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The answering node's wall clock, so each node can tell whether its own agrees with its
+        /// > peers' (a node whose clock is off refuses writes). Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_ClockRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_ClockReply` message.
+        func clock(
+            request: GRPCCore.ServerRequest<Footfall_V1_ClockRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_ClockReply>
+
         /// Handle the "Repair" method.
         ///
         /// > Source IDL Documentation:
@@ -1042,6 +1094,25 @@ extension Footfall_V1_NodeService {
             context: GRPCCore.ServerContext
         ) async throws -> Footfall_V1_SystemSyncReply
 
+        /// Handle the "Clock" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The answering node's wall clock, so each node can tell whether its own agrees with its
+        /// > peers' (a node whose clock is off refuses writes). Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_ClockRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_ClockReply` to respond with.
+        func clock(
+            request: Footfall_V1_ClockRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_ClockReply
+
         /// Handle the "Repair" method.
         ///
         /// > Source IDL Documentation:
@@ -1232,6 +1303,17 @@ extension Footfall_V1_NodeService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.Clock.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_ClockRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_ClockReply>(),
+            handler: { request, context in
+                try await self.clock(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Footfall_V1_NodeService.Method.Repair.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairCommand>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairProgress>(),
@@ -1396,6 +1478,17 @@ extension Footfall_V1_NodeService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_SystemSyncReply> {
         let response = try await self.systemSync(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func clock(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_ClockRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_ClockReply> {
+        let response = try await self.clock(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1590,6 +1683,19 @@ extension Footfall_V1_NodeService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Footfall_V1_SystemSyncReply> {
         return GRPCCore.ServerResponse<Footfall_V1_SystemSyncReply>(
             message: try await self.systemSync(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func clock(
+        request: GRPCCore.ServerRequest<Footfall_V1_ClockRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_ClockReply> {
+        return GRPCCore.ServerResponse<Footfall_V1_ClockReply>(
+            message: try await self.clock(
                 request: request.message,
                 context: context
             ),
@@ -1932,6 +2038,30 @@ extension Footfall_V1_NodeService {
             deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_SystemSyncReply>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_SystemSyncReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Clock" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The answering node's wall clock, so each node can tell whether its own agrees with its
+        /// > peers' (a node whose clock is off refuses writes). Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_ClockRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_ClockRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_ClockReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func clock<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_ClockRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_ClockRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_ClockReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ClockReply>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "Repair" method.
@@ -2435,6 +2565,41 @@ extension Footfall_V1_NodeService {
             )
         }
 
+        /// Call the "Clock" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The answering node's wall clock, so each node can tell whether its own agrees with its
+        /// > peers' (a node whose clock is off refuses writes). Nodes only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_ClockRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_ClockRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_ClockReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func clock<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_ClockRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_ClockRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_ClockReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ClockReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.Clock.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "Repair" method.
         ///
         /// > Source IDL Documentation:
@@ -2872,6 +3037,36 @@ extension Footfall_V1_NodeService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_SystemIndex>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_SystemSyncReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Clock" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The answering node's wall clock, so each node can tell whether its own agrees with its
+    /// > peers' (a node whose clock is off refuses writes). Nodes only.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_ClockRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func clock<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_ClockRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ClockReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.clock(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_ClockRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_ClockReply>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3354,6 +3549,40 @@ extension Footfall_V1_NodeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.systemSync(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Clock" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The answering node's wall clock, so each node can tell whether its own agrees with its
+    /// > peers' (a node whose clock is off refuses writes). Nodes only.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func clock<Result>(
+        _ message: Footfall_V1_ClockRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_ClockReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_ClockRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.clock(
             request: request,
             options: options,
             onResponse: handleResponse

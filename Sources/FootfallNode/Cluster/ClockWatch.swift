@@ -1,0 +1,61 @@
+import FootfallProtocols
+import FootfallWire
+import Foundation
+import GRPCCore
+
+/// Reads every live peer's clock every `interval` and keeps `Node.clockDisagreementMs` up to date
+/// (`ClockAgreement` decides): while this node's clock is off the cluster's, it refuses hits,
+/// erasures and CRM edits with 503, so clients send them to a node whose clock agrees.
+actor ClockWatch {
+    private let node: Node
+    private let membership: MembershipShell
+    private let peers: PeerClients
+    private let interval: Duration
+    private var agreement: ClockAgreement
+
+    init(node: Node, membership: MembershipShell, peers: PeerClients, interval: Duration = .seconds(2)) {
+        self.node = node
+        self.membership = membership
+        self.peers = peers
+        self.interval = interval
+        agreement = ClockAgreement(settings: node.configuration.clockAgreement)
+    }
+
+    func run() async {
+        while !Task.isCancelled {
+            await readPeers()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    private func readPeers() async {
+        let snapshot = await membership.snapshot
+        let members = Set(snapshot.ownership.filter { $0.state != .removed }.map(\.name))
+        let live = snapshot.members.filter { $0.status.isLive && $0.member.name != snapshot.myself.name }.map(\.member)
+        let node = self.node, peers = self.peers
+        let readings = await withTaskGroup(of: (String, Int64, Int64, Int64)?.self) { group in
+            for member in live {
+                group.addTask {
+                    guard let client = await peers.client(for: member) else { return nil }
+                    let sent = node.clock.nowMs
+                    let reply = try? await client.clock(Footfall_V1_ClockRequest(), options: ClusterTransport.callOptions(timeout: .seconds(1)))
+                    return reply.map { (member.name, sent, $0.wallMs, node.clock.nowMs) }
+                }
+            }
+            return await group.reduce(into: []) { all, reading in reading.map { all.append($0) } }
+        }
+        for (peer, sent, peerMs, received) in readings {
+            agreement.record(peer: peer, sentMs: sent, peerMs: peerMs, receivedMs: received)
+        }
+        agreement.keep(only: members)
+        let off = agreement.disagreementMs(clusterSize: max(members.count, 1), nowMs: node.clock.nowMs) ?? 0
+        let was = node.clockDisagreementMs.exchange(off, ordering: .relaxed)
+        node.metrics.set("footfall_clock_disagreement_seconds", to: Double(off) / 1000)
+        if off != 0 && was == 0 {
+            node.logger.error("this node's clock disagrees with its peers': hits, erasures and CRM edits are refused until it agrees",
+                              metadata: ["clock.peers_ahead_s": "\(off / 1000)"])
+        } else if off == 0 && was != 0 {
+            node.logger.info("this node's clock agrees with its peers' again: writes are accepted")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+/// Whether this node's wall clock agrees with its cluster's.
+///
+/// A node stamps hits that carry no time, checks the time of those that do (a client clock may be
+/// at most minutes ahead), fences erasures at "now" and stamps CRM edits: with a clock minutes
+/// off, a hit retried through another node gets another time (so another event id), and an
+/// erasure fenced minutes in the past leaves the visitor's newest events behind. So a node whose
+/// clock is off refuses those writes and lets its peers take them, like CockroachDB's max offset.
+///
+/// Each peer's offset is estimated from one round trip: the peer read its clock between our send
+/// and our receipt, so it is `peerMs - midpoint`, give or take half the round trip. The node counts
+/// as off when more than half of the cluster (itself counted as agreeing with itself) saw it off by
+/// more than `maxOffsetMs` beyond that uncertainty, within `freshForMs`. So one peer with a wild
+/// clock cannot make healthy nodes doubt themselves, and in a cluster of two neither side decides
+/// (nothing tells which one is wrong). Pure: times come in as arguments, all read from this
+/// node's own clock except the peer's reading.
+public struct ClockAgreement: Sendable {
+    public struct Settings: Sendable, Equatable {
+        /// How far this node's clock may be from its peers' before it refuses writes: a minute,
+        /// well inside the five minutes a client clock may be ahead.
+        public var maxOffsetMs: Int64 = 60_000
+        /// Readings older than this no longer count.
+        public var freshForMs: Int64 = 30_000
+        public init() {}
+    }
+
+    struct Reading: Sendable {
+        var offsetMs: Int64
+        var uncertaintyMs: Int64
+        var atMs: Int64
+    }
+
+    public let settings: Settings
+    private var readings: [String: Reading] = [:]
+
+    public init(settings: Settings = Settings()) {
+        self.settings = settings
+    }
+
+    /// A peer answered with its clock reading `peerMs`; the call left at `sentMs` and the answer
+    /// arrived at `receivedMs`, both on this node's clock.
+    public mutating func record(peer: String, sentMs: Int64, peerMs: Int64, receivedMs: Int64) {
+        guard receivedMs >= sentMs else { return }
+        let midpoint = sentMs + (receivedMs - sentMs) / 2
+        readings[peer] = Reading(offsetMs: peerMs - midpoint, uncertaintyMs: (receivedMs - sentMs + 1) / 2, atMs: receivedMs)
+    }
+
+    /// Drops readings of nodes that are no longer members.
+    public mutating func keep(only members: Set<String>) {
+        readings = readings.filter { members.contains($0.key) }
+    }
+
+    /// How far the peers' clocks are from this one (their median, positive when they are ahead)
+    /// when more than half of a cluster of `clusterSize` nodes saw this node's clock off; nil when
+    /// it agrees, or too few fresh readings say otherwise.
+    public func disagreementMs(clusterSize: Int, nowMs: Int64) -> Int64? {
+        let off = readings.values
+            .filter { nowMs - $0.atMs <= settings.freshForMs }
+            .filter { abs($0.offsetMs) - $0.uncertaintyMs > settings.maxOffsetMs }
+            .map(\.offsetMs)
+            .sorted()
+        guard off.count * 2 > clusterSize else { return nil }
+        return off[off.count / 2]
+    }
+}

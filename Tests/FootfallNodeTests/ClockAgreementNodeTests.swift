@@ -1,0 +1,45 @@
+import Foundation
+import FootfallModel
+@testable import FootfallNode
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// A node whose clock is off its peers' refuses what it would stamp or fence wrongly, and takes it
+/// again once its clock agrees.
+@Suite struct ClockAgreementNodeTests {
+    @Test func aNodeWhoseClockIsOff_refusesHitsErasuresEditsAndSystemChanges_untilItAgrees() async throws {
+        let t = try TestNode()
+        let owner = try t.makeOwner("ann", site: "example.com")
+        let consent = "\"consent\":true,\"vid\":\"clockvisitor000001\""
+        let visitor = VisitorID.consented(site: SiteID("example.com")!, clientID: "clockvisitor000001").description
+        try await t.app().test(.live) { client in
+            #expect(try await client.hit(hitJSON(site: "example.com", id: "clock-hit-1", ts: t.clock.nowMs, extra: consent)).status == .accepted)
+            t.node.clockDisagreementMs.store(600_000, ordering: .relaxed)
+
+            let hit = try await client.hit(hitJSON(site: "example.com", id: "clock-hit-2", ts: t.clock.nowMs, extra: consent))
+            #expect(hit.status == .serviceUnavailable)
+            #expect(String(buffer: hit.body).contains("clock is 600 s behind its peers"))
+            let erasure = try await client.execute(uri: "/api/sites/example.com/erasures", method: .post, headers: owner.auth,
+                                                   body: ByteBuffer(string: "{\"visitor\":\"\(visitor)\"}"))
+            #expect(erasure.status == .serviceUnavailable)
+            let note = try await client.execute(uri: "/api/sites/example.com/visitors/\(visitor)/notes", method: .post,
+                                                headers: owner.auth, body: ByteBuffer(string: "{\"text\":\"called back\"}"))
+            #expect(note.status == .serviceUnavailable)
+            #expect(throws: APIError.self) {
+                _ = try t.node.system.createToken(name: "late", accountID: owner.account.id, sites: nil, rights: [.read], nowMs: t.clock.nowMs)
+            }
+            let summary = try await client.getJSON("/api/sites/example.com/summary", owner.auth)
+            #expect(summary.0 == .ok, "reads go on")
+            #expect((summary.1 as? [String: Any])?["pageviews"] as? Int == 1, "the refused hit was not stored")
+
+            t.node.clockDisagreementMs.store(0, ordering: .relaxed)
+            #expect(try await client.hit(hitJSON(site: "example.com", id: "clock-hit-2", ts: t.clock.nowMs, extra: consent)).status == .accepted)
+            let erased = try await client.execute(uri: "/api/sites/example.com/erasures", method: .post, headers: owner.auth,
+                                                  body: ByteBuffer(string: "{\"visitor\":\"\(visitor)\"}"))
+            #expect(erased.status == .ok)
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import FootfallProtocols
+import Testing
+
+/// When a node decides its own clock is off the cluster's (and so refuses writes).
+@Suite struct ClockAgreementTests {
+    static let minute: Int64 = 60_000
+
+    /// Readings of `peers` whose clocks are `offsetMs` ahead of this node's, over a 10 ms round trip.
+    static func reading(_ peers: [String], offsetMs: Int64, at now: Int64 = 1_000_000, into agreement: inout ClockAgreement) {
+        for peer in peers {
+            agreement.record(peer: peer, sentMs: now - 10, peerMs: now - 5 + offsetMs, receivedMs: now)
+        }
+    }
+
+    @Test func aNodeTenMinutesBehind_decidesOnceMostOfTheClusterSawIt() {
+        var agreement = ClockAgreement()
+        ClockAgreementTests.reading(["b", "c"], offsetMs: 10 * ClockAgreementTests.minute, into: &agreement)
+        #expect(agreement.disagreementMs(clusterSize: 5, nowMs: 1_000_000) == nil, "two of five are not a majority")
+        ClockAgreementTests.reading(["d"], offsetMs: 10 * ClockAgreementTests.minute, into: &agreement)
+        #expect(agreement.disagreementMs(clusterSize: 5, nowMs: 1_000_000) == 10 * ClockAgreementTests.minute)
+    }
+
+    @Test func onePeerWithAWildClock_doesNotMakeAHealthyNodeDoubtItself() {
+        var agreement = ClockAgreement()
+        ClockAgreementTests.reading(["wild"], offsetMs: -10 * ClockAgreementTests.minute, into: &agreement)
+        ClockAgreementTests.reading(["b", "c", "d"], offsetMs: 20, into: &agreement)
+        #expect(agreement.disagreementMs(clusterSize: 5, nowMs: 1_000_000) == nil)
+    }
+
+    @Test func inAClusterOfTwo_neitherSideDecides() {
+        var agreement = ClockAgreement()
+        ClockAgreementTests.reading(["b"], offsetMs: 10 * ClockAgreementTests.minute, into: &agreement)
+        #expect(agreement.disagreementMs(clusterSize: 2, nowMs: 1_000_000) == nil)
+    }
+
+    @Test func anOffsetWithinTheRoundTripsUncertainty_doesNotCount() {
+        var agreement = ClockAgreement()
+        // 61 s apart, but the answer took 10 s: the peer may be as little as 56 s ahead.
+        for peer in ["b", "c", "d"] {
+            agreement.record(peer: peer, sentMs: 0, peerMs: 5_000 + 61_000, receivedMs: 10_000)
+        }
+        #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 10_000) == nil)
+        for peer in ["b", "c", "d"] {
+            agreement.record(peer: peer, sentMs: 20_000, peerMs: 20_005 + 61_000, receivedMs: 20_010)
+        }
+        #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 20_010) == 61_000)
+    }
+
+    @Test func staleReadingsAndFormerMembers_stopCounting() {
+        var agreement = ClockAgreement()
+        ClockAgreementTests.reading(["b", "c", "d"], offsetMs: -5 * ClockAgreementTests.minute, at: 0, into: &agreement)
+        #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 0) == -5 * ClockAgreementTests.minute)
+        #expect(agreement.disagreementMs(clusterSize: 4, nowMs: agreement.settings.freshForMs + 1) == nil, "old readings expire")
+        agreement.keep(only: ["b"])
+        #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 0) == nil, "c and d left the cluster")
+    }
+}
