@@ -273,8 +273,11 @@ class Scenario:
             self.row["form_s"] = round(formed, 1)
             http = HTTP(token, timeout=spec["request_timeout_s"])
             sites = [f"s{i}.{self.name}.chaos.example" for i in range(spec["sites"])]
-            # Through a node the fault spares (a node whose clock is off refuses system changes).
+            # Through a node the fault spares (a node whose clock is off refuses system changes),
+            # once node-1's bootstrap token has reached every node.
             creator = next(node for node in cluster.nodes if node not in fault.victims)
+            synced = wait_for(lambda: all(http.call(n.http, "/api/sites")[0] == 200 for n in cluster.nodes), 30)
+            self.expect(synced is not None, "the bootstrap token works on every node")
             for site in sites:
                 status, _, _ = http.call(creator.http, "/api/sites", {"domain": site, "retention_days": 30})
                 self.expect(status == 201, f"site {site} created ({status})")
