@@ -8,7 +8,7 @@ TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick bench-deps bench bench-short clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -79,6 +79,22 @@ chaos: test-deps
 chaos-quick: test-deps
 	$(SWIFT) build --product footfall
 	python3 Chaos/chaos.py --footfall .build/debug/footfall --quick $(CHAOS_ARGS)
+
+# Benchmarks (Bench/, root only): the peers Footfall is measured against — DuckDB, PostgreSQL and
+# RocksDB's db_bench — on one seeded data set (10 M events; bench-short: 200 k, to check the
+# harness, not the speed). Prints one table, writes .build/bench/results.json.
+BENCH_DEBIAN_PACKAGES := rocksdb-tools postgresql
+BENCH_PYTHON_PACKAGES := duckdb psycopg2-binary
+bench-deps: test-deps
+	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(BENCH_DEBIAN_PACKAGES)"
+	@python3 -c "import duckdb, psycopg2" 2>/dev/null || python3 -m pip install -q $(BENCH_PYTHON_PACKAGES) \
+	  || python3 -m pip install -q --break-system-packages $(BENCH_PYTHON_PACKAGES)
+
+bench: bench-deps
+	python3 Bench/bench.py $(if $(SEED),--seed $(SEED))
+
+bench-short: bench-deps
+	python3 Bench/bench.py --short
 
 clean:
 	rm -rf .build .build-*
