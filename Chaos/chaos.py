@@ -147,6 +147,7 @@ class Fault:
         return {
             "none": "none",
             "kill": f"kill -9 {names} {self.duration}s",
+            "disk-loss": f"kill -9 {names}, data wiped, {self.duration}s",
             "pause": f"SIGSTOP {names} {self.duration}s",
             "isolate": f"isolate {names} {self.duration}s",
             "split": f"split {names} | rest {self.duration}s",
@@ -176,17 +177,19 @@ class Fault:
         """Injects, holds and heals; returns when the cluster's network and processes are whole."""
         others = [n for n in self.cluster.nodes if n not in self.victims]
         kind = self.kind
-        if kind in ("kill", "pause"):
+        if kind in ("kill", "disk-loss", "pause"):
             for victim in self.victims:
-                victim.kill() if kind == "kill" else victim.pause()
+                victim.pause() if kind == "pause" else victim.kill()
+                if kind == "disk-loss":
+                    shutil.rmtree(victim.data)
             self._watch(self.victims, others)
             time.sleep(self.duration)
             for victim in self.victims:
-                if kind == "kill":
+                if kind == "pause":
+                    victim.resume()
+                else:
                     self.cluster.probe.forget(victim)
                     victim.start(join=[others[0].internal])
-                else:
-                    victim.resume()
         elif kind in ("isolate", "split"):
             self.network.cut([[v.name for v in self.victims], [o.name for o in others]])
             self._watch(self.victims, others)
@@ -383,6 +386,9 @@ class Scenario:
         self.row["resurrected"] = (self.row["resurrected"] or 0) + readable
         self.expect(readable == 0, f"no node shows an erased visitor's profile or export ({readable})")
         self.row["write_failures"] = workload.failures
+        # A tracker retries 5xx and 429 but drops anything else: those hits would be lost for good.
+        dropped = sum(count for reason, count in workload.failures.items() if reason[:1] == "4" and not reason.startswith("429"))
+        self.expect(dropped == 0, f"no valid write was refused with a status the tracker does not retry ({dropped})")
         if expect.get("clock_refusals") is not None:
             refused = sum(count for reason, count in workload.failures.items() if "clock" in reason)
             self.expect((refused > 0) == expect["clock_refusals"],

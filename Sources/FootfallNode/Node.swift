@@ -88,8 +88,10 @@ public final class Node: Sendable {
     /// Every write and erasure goes through here to the site's replicas (this node alone, on a
     /// single node).
     public let replication: ReplicationShell
-    /// Set by the system replicator while this node's accounts, sites and tokens may be stale.
-    let systemDataStale = Atomic<Bool>(false)
+    /// Set by the system replicator while this node's accounts, sites and tokens may be stale:
+    /// from the start for a node that joins through seeds (a fresh or long-gone data folder
+    /// knows nothing yet) until its first sync, and after `systemStaleAfter` without one.
+    let systemDataStale: Atomic<Bool>
     /// Set by the clock watch while this node's wall clock is off its peers': how far their clocks
     /// are ahead of it (their median, ms; negative when behind), 0 while it agrees.
     let clockDisagreementMs = Atomic<Int64>(0)
@@ -128,6 +130,7 @@ public final class Node: Sendable {
         let retention: @Sendable (SiteID) -> RetentionPlan = { site in (try? system.site(site))?.retention ?? .default }
         committer = GroupCommitter(store: store, clock: clock, retention: retention)
         let joinsCluster = !configuration.cluster.seeds.isEmpty
+        systemDataStale = Atomic(joinsCluster)
         let persisted = try ClusterStateFile(dataDirectory: configuration.dataDirectory).ownership()
         let firstRing = persisted.isEmpty
             ? Ring(epoch: 0, members: joinsCluster ? [] : [configuration.nodeName])
@@ -189,6 +192,10 @@ public final class Node: Sendable {
                     result.dropped += 1
                 case let .invalid(field, reason):
                     throw APIError.badRequest(hits.count > 1 ? "hit \(index): \(field) \(reason)" : "\(field) \(reason)")
+                case .unknownSite where systemDataStale.load(ordering: .relaxed):
+                    // The site may exist and this node not know it yet: the tracker retries a 503,
+                    // never a 404.
+                    throw APIError(.serviceUnavailable, "this node has not synced the cluster's sites yet; retry shortly")
                 case .unknownSite:
                     throw APIError(.notFound, "no site \(String(hit.site.prefix(64)).debugDescription) is registered on this installation")
                 case .noSalt:

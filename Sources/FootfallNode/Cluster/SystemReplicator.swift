@@ -51,13 +51,15 @@ actor SystemReplicator {
             let hasPeers = snapshot.ownership.contains { $0.name != snapshot.myself.name && $0.state != .removed }
             let staleAfterMs = node.configuration.systemStaleAfter.nanoseconds / 1_000_000
             let stale = hasPeers && node.clock.nowMs - (lastSyncMs ?? started) > staleAfterMs
+                || lastSyncMs == nil && node.systemDataStale.load(ordering: .relaxed)
             let was = node.systemDataStale.exchange(stale, ordering: .relaxed)
             if stale && !was {
                 node.logger.warning("no peer answered a system-data sync for a while: credentials are refused until one does")
             } else if was && !stale {
-                node.logger.info("system data synced again: credentials are accepted")
+                node.logger.info("system data synced: credentials are accepted")
             }
-            try? await Task.sleep(for: syncInterval)
+            // Until the first sync, try again soon: a joining node refuses credentials meanwhile.
+            try? await Task.sleep(for: lastSyncMs == nil ? .milliseconds(250) : syncInterval)
         }
     }
 

@@ -1,0 +1,28 @@
+import Foundation
+import FootfallModel
+@testable import FootfallNode
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// A node that has not synced its cluster's system data yet does not know which sites exist: it
+/// must not tell a tracker that a site is unknown (the tracker drops a 404, it retries a 503).
+@Suite struct UnsyncedNodeTests {
+    @Test func aHitForASiteThisNodeDoesNotKnowYet_isRetriable_untilItHasSynced() async throws {
+        let t = try TestNode()
+        _ = try t.makeOwner("ann", site: "example.com")
+        try await t.app().test(.live) { client in
+            t.node.systemDataStale.store(true, ordering: .relaxed)
+            let early = try await client.hit(hitJSON(site: "elsewhere.example", id: "unsynced-hit-1", ts: t.clock.nowMs))
+            #expect(early.status == .serviceUnavailable)
+            #expect(String(buffer: early.body).contains("not synced"))
+
+            t.node.systemDataStale.store(false, ordering: .relaxed)
+            let synced = try await client.hit(hitJSON(site: "elsewhere.example", id: "unsynced-hit-1", ts: t.clock.nowMs))
+            #expect(synced.status == .notFound, "once synced, an unknown site is unknown")
+            #expect(try await client.hit(hitJSON(site: "example.com", id: "unsynced-hit-2", ts: t.clock.nowMs)).status == .accepted)
+        }
+    }
+}
