@@ -5,7 +5,7 @@ import GRPCCore
 
 /// Reads every live peer's clock every `interval` and keeps `Node.clockDisagreementMs` up to date
 /// (`ClockAgreement` decides): while this node's clock is off the cluster's, it refuses hits,
-/// erasures and CRM edits with 503, so clients send them to a node whose clock agrees.
+/// erasures, CRM edits and system changes with 503, so clients send them to a node whose clock agrees.
 actor ClockWatch {
     private let node: Node
     private let membership: MembershipShell
@@ -52,7 +52,7 @@ actor ClockWatch {
         let was = node.clockDisagreementMs.exchange(off, ordering: .relaxed)
         node.metrics.set("footfall_clock_disagreement_seconds", to: Double(off) / 1000)
         if off != 0 && was == 0 {
-            node.logger.error("this node's clock disagrees with its peers': hits, erasures and CRM edits are refused until it agrees",
+            node.logger.error("this node's clock disagrees with its peers': writes are refused until it agrees",
                               metadata: ["clock.peers_ahead_s": "\(off / 1000)"])
         } else if off == 0 && was != 0 {
             node.logger.info("this node's clock agrees with its peers' again: writes are accepted")
