@@ -385,6 +385,7 @@ class Scenario:
         readable = sum(self.shown(node, workload.http, e.site, e.client) for e in answered for node in cluster.nodes)
         self.row["resurrected"] = (self.row["resurrected"] or 0) + readable
         self.expect(readable == 0, f"no node shows an erased visitor's profile or export ({readable})")
+        self.row["batches"] = workload.batches
         self.row["write_failures"] = workload.failures
         # A tracker retries 5xx and 429 but drops anything else: those hits would be lost for good.
         dropped = sum(count for reason, count in workload.failures.items() if reason[:1] == "4" and not reason.startswith("429"))
