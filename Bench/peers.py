@@ -23,10 +23,6 @@ SCHEMA = ("CREATE TABLE events (site VARCHAR, ts_ms BIGINT, visitor BIGINT, path
           "country VARCHAR, browser VARCHAR, os VARCHAR, device VARCHAR, user_agent VARCHAR)")
 
 
-def folder_bytes(path):
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
-
-
 class DuckDB:
     name = "DuckDB"
 
@@ -75,7 +71,6 @@ class PostgreSQL:
         settings = f"-k {folder} -p {self.PORT} -c listen_addresses='' -c shared_buffers=512MB -c work_mem=64MB " \
                    f"-c max_parallel_workers_per_gather={os.cpu_count()} -c synchronous_commit=off"
         self._as_postgres(f"{self.bin}/pg_ctl", "-D", self.data, "-l", os.path.join(folder, "log"), "-o", settings, "-w", "start")
-        self.folder = folder
         self.db = psycopg2.connect(host=folder, port=self.PORT, user="postgres", dbname="postgres")
         self.db.autocommit = True
 

@@ -46,11 +46,14 @@ def on_signal(number, _frame):
 class Cluster:
     """The nodes of one scenario, formed fresh on the lab network."""
 
-    def __init__(self, binary, folder, names, env, probe):
-        self.binary, self.folder, self.probe = binary, folder, probe
+    def __init__(self, binary, folder, names, env, stubs):
+        """Issues the cluster's certificates (and the checker's) in `folder`; starts nothing."""
+        self.binary, self.folder = binary, folder
         self.certs = os.path.join(folder, "certs")
         self.nodes = [lab.NodeProcess(binary, name, folder, self.certs, env) for name in names]
         self.by_name = {node.name: node for node in self.nodes}
+        self.issue_certificates()
+        self.probe = Probe(self.certs, stubs)
 
     def cli(self, *args):
         return subprocess.run([self.binary, *args], check=True, capture_output=True, text=True).stdout
@@ -260,9 +263,7 @@ class Scenario:
         env = {key: str(value) for key, value in spec.get("env", {}).items()}
         if spec.get("hint_window_s"):
             env["FOOTFALL_HINT_WINDOW_S"] = str(spec["hint_window_s"])
-        cluster = Cluster(self.options.footfall, folder, names, env, None)
-        cluster.issue_certificates()
-        cluster.probe = Probe(cluster.certs, stubs)
+        cluster = Cluster(self.options.footfall, folder, names, env, stubs)
         fault = Fault(spec, cluster, self.network, rng)
         self.row["faults"] = fault.describe()
         workload = None

@@ -24,8 +24,8 @@ class Sent:
 
 
 class Erasure:
-    def __init__(self, site, client, via):
-        self.site, self.client, self.via = site, client, via
+    def __init__(self, site, client):
+        self.site, self.client = site, client
         self.started = time.monotonic()
         self.visitor = None        # hex, from the receipt
         self.answered = None       # monotonic time the receipt arrived
@@ -156,13 +156,13 @@ class Workload:
                 return None
             site, client = rng.choice(candidates)
             self.pool[site].remove(client)
-        erasure = Erasure(site, client, None)
+        erasure = Erasure(site, client)
         self.erasures.append(erasure)
         while time.monotonic() < deadline:
             node = rng.choice(self.nodes)
             status, body, _ = self.http.call(node.http, f"/api/sites/{site}/erasures", {"client_id": client}, timeout=10)
             if status == 200 and body and body.get("visitor"):
-                erasure.via, erasure.visitor, erasure.answered = node.name, body["visitor"], time.monotonic()
+                erasure.visitor, erasure.answered = body["visitor"], time.monotonic()
                 erasure.first_status = body.get("status")
                 if erasure.first_status == "complete":
                     erasure.completed = erasure.answered
