@@ -288,7 +288,7 @@ public final class Node: Sendable {
     /// The receipt of the latest erasure of a visitor, merged from every replica that answers.
     public func erasureStatus(site: SiteID, visitor: VisitorID) async throws -> ErasureReceipt {
         let states = await erasureStates(site: site, visitor: visitor)
-        guard let latest = states.values.max(by: { $0.erasedAtMs < $1.erasedAtMs }) else {
+        guard let latest = states.values.max(by: { ($0.erasedAtMs, $0.requestID) < ($1.erasedAtMs, $1.requestID) }) else {
             throw APIError.notFound("no erasure of that visitor on this site")
         }
         let replicas = await replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor)

@@ -1,4 +1,5 @@
 import FootfallModel
+import FootfallProtocols
 import Synchronization
 
 /// A node's site data on top of a `KeyValueStore`: raw events, the visitor index, rollups, CRM
@@ -226,11 +227,17 @@ public final class EventStore: Sendable {
                 }
             }
             batch.delete(.crm, StorageKeys.visitor(site, visitor))
-            let sameRequest = previous?.requestID == requestID
-            let record = ErasureRecord(
-                requestID: requestID, site: site, visitor: visitor, erasedAtMs: fence,
-                deletedEvents: deleted + (sameRequest ? previous!.deletedEvents : 0),
-                confirmations: sameRequest ? previous!.confirmations : [.init(node: node, confirmedAtMs: nowMs)])
+            // The record names the request that supersedes the other; an earlier one applied late
+            // is covered by the later one.
+            let incoming = Replication.ErasureOrder(requestID: requestID, site: site, visitor: visitor, fenceMs: fenceMs)
+            var record: ErasureRecord
+            if let previous, !incoming.supersedes(previous.order) {
+                record = previous
+                record.deletedEvents += deleted
+            } else {
+                record = ErasureRecord(requestID: requestID, site: site, visitor: visitor, erasedAtMs: fence,
+                                       deletedEvents: deleted, confirmations: [.init(node: node, confirmedAtMs: nowMs)])
+            }
             batch.put(.erasures, StorageKeys.visitor(site, visitor), record.encoded)
             try kv.write(batch, sync: true)
             fences.withLock { $0[SiteVisitor(site: site, visitor: visitor)] = fence }

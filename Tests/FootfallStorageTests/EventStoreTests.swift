@@ -113,6 +113,30 @@ import Testing
         #expect(try totals(store, .total)[""]?.count == 3)
     }
 
+    /// Two erasures of one visitor (a client retried through another node) reach replicas in
+    /// either order: a hint of the earlier one can land after the later one. Every replica must
+    /// end up naming the same request, or polling the status never sees it complete (chaos,
+    /// minority-split, once saw an erasure stay pending for good).
+    @Test(arguments: StoreKind.allCases)
+    func erasure_recordNamesTheLatestRequest_whateverOrderTheyArriveIn(kind: StoreKind) throws {
+        let visitor = VisitorID(rawValue: 7)
+        var records = [ErasureRecord]()
+        for order in [["early", "late"], ["late", "early"]] {
+            let (kv, cleanup) = try kind.make()
+            defer { cleanup() }
+            let store = try EventStore(kv: kv)
+            let fences = ["early": now + 300_000, "late": now + 310_000]
+            for request in order {
+                _ = try store.erase(site: site, visitor: visitor, requestID: request, node: "n1", nowMs: now, fenceMs: fences[request]!)
+            }
+            let record = try #require(try store.erasureRecord(site: site, visitor: visitor))
+            #expect(record.requestID == "late", "applied \(order)")
+            #expect(record.erasedAtMs == now + 310_000)
+            #expect(record.confirmations.map(\.node) == ["n1"])
+            records.append(record)
+        }
+        #expect(records[0].order == records[1].order)
+    }
     @Test(arguments: StoreKind.allCases)
     func retentionEnforcement_removesRawData_keepsRollups(kind: StoreKind) throws {
         let (kv, cleanup) = try kind.make()

@@ -117,11 +117,11 @@ extension Replication {
             return (other.filter { !mine.contains($0) }, have.filter { !theirs.contains($0) })
         }
 
-        /// The orders in `other` that `have` lacks or holds with an earlier fence.
+        /// The orders in `other` that supersede what `have` holds of their visitor.
         public static func erasuresToApply(have: [ErasureOrder], other: [ErasureOrder]) -> [ErasureOrder] {
-            var fences = [VisitorID: Int64]()
-            for order in have { fences[order.visitor] = max(fences[order.visitor] ?? .min, order.fenceMs) }
-            return other.filter { order in (fences[order.visitor] ?? .min) < order.fenceMs }
+            var held = [VisitorID: ErasureOrder]()
+            for order in have where held[order.visitor].map({ order.supersedes($0) }) ?? true { held[order.visitor] = order }
+            return other.filter { order in held[order.visitor].map { order.supersedes($0) } ?? true }
                 .sorted { ($0.visitor.rawValue, $0.fenceMs) < ($1.visitor.rawValue, $1.fenceMs) }
         }
     }

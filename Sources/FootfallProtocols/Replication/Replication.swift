@@ -53,6 +53,14 @@ public enum Replication {
             self.fenceMs = fenceMs
         }
 
+        /// Whether replicas keep this order's record over `other`'s, of the same visitor: the later
+        /// fence wins, ties go to the greater request id. Replicas apply orders in any order (a
+        /// hint of an earlier request can land after a later one), and they must all end up naming
+        /// the same request or its status never turns complete.
+        public func supersedes(_ other: ErasureOrder) -> Bool {
+            (fenceMs, requestID) > (other.fenceMs, other.requestID)
+        }
+
         /// Whether the order removes `event`.
         public func covers(_ event: Event) -> Bool {
             event.site == site && event.visitor == visitor && event.timestampMs <= fenceMs
