@@ -16,7 +16,7 @@ enum APIDocument {
         Route(method: "post", path: "/api/logout", summary: "Sign out", right: nil),
         Route(method: "post", path: "/api/password", summary: "Change the password; signs out other sessions", right: nil,
               body: ["current": "string", "new": "string"]),
-        Route(method: "get", path: "/api/me", summary: "The signed-in account", right: nil),
+        Route(method: "get", path: "/api/me", summary: "The signed-in account (and a session's CSRF token)", right: nil),
         Route(method: "get", path: "/api/sites", summary: "Sites this credential sees", right: nil),
         Route(method: "post", path: "/api/sites", summary: "Register a site", right: nil,
               body: ["domain": "string", "timezone": "string", "retention_days": "integer"]),
@@ -27,6 +27,7 @@ enum APIDocument {
         Route(method: "get", path: "/api/sites/{site}/breakdown/{dimension}", summary: "Top values of a dimension", right: .read),
         Route(method: "get", path: "/api/sites/{site}/timeseries", summary: "Pageviews, visitors and visits per hour or day", right: .read),
         Route(method: "get", path: "/api/sites/{site}/realtime", summary: "Visitors online now, live feed, top pages and sources", right: .read),
+        Route(method: "get", path: "/api/sites/{site}/live", summary: "Server-sent events: a realtime snapshot every second", right: .read),
         Route(method: "get", path: "/api/sites/{site}/visitors", summary: "Consented visitors, most recent first", right: .visitors),
         Route(method: "get", path: "/api/sites/{site}/visitors/{visitor}", summary: "A visitor's profile and path", right: .visitors),
         Route(method: "patch", path: "/api/sites/{site}/visitors/{visitor}", summary: "Rectify a visitor's personal data", right: .visitors,
@@ -42,6 +43,7 @@ enum APIDocument {
         Route(method: "post", path: "/api/tokens", summary: "Create a token scoped to sites and rights (session only)", right: nil,
               body: ["name": "string", "sites": "array", "rights": "array"]),
         Route(method: "delete", path: "/api/tokens/{token}", summary: "Revoke a token (session only)", right: nil),
+        Route(method: "get", path: "/api/cluster", summary: "Members, ring ownership, hints pending and repair state (operator only)", right: nil),
     ]
 
     static var document: [String: Any] {

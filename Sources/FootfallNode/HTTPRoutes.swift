@@ -10,14 +10,17 @@ import NIOCore
 /// The node's HTTP interface: tracker, collect endpoint and pixel, opt-out page, the authenticated
 /// JSON API (described in `/openapi.json`), `/metrics` and `/health`.
 public enum HTTPRoutes {
-    public static func router(for node: Node) -> Router<FootfallRequestContext> {
+    /// - Parameter clusterOverview: the operator's view of the cluster (`GET /api/cluster`); nil
+    ///   where the node runs without its cluster service (tests).
+    public static func router(for node: Node, clusterOverview: (@Sendable () async -> ClusterOverview)? = nil) -> Router<FootfallRequestContext> {
         let router = Router(context: FootfallRequestContext.self)
         router.add(middleware: SecurityHeadersMiddleware())
         addIngest(router, node)
         addAccountRoutes(router, node)
         addReportRoutes(router, node)
         addVisitorRoutes(router, node)
-        addOperations(router, node)
+        addOperations(router, node, clusterOverview: clusterOverview)
+        addDashboard(router)
         return router
     }
 
@@ -244,7 +247,10 @@ public enum HTTPRoutes {
         }
         router.get("/api/me") { request, _ -> Response in
             let principal = try node.principal(request)
-            return try json(["email": principal.account.email, "operator": principal.account.isOperator ? "true" : "false"])
+            var me = ["email": principal.account.email, "operator": principal.account.isOperator ? "true" : "false"]
+            // A reloaded dashboard recovers its session's CSRF token here (it keeps it in memory only).
+            if let session = principal.session { me["csrf_token"] = session.csrfToken }
+            return try json(me)
         }
 
         router.get("/api/sites") { request, _ -> Response in
@@ -379,6 +385,41 @@ public enum HTTPRoutes {
             let show = principal.may(.visitors, on: site) ? "1" : "0"
             return try await answered(node, siteQuery(.realtime, request, site, ["show_visitors": show]))
         }
+        router.get("/api/sites/:site/live") { request, context -> Response in
+            _ = try node.authorizedSite(request, context, right: .read)
+            return liveStream(node, request, context)
+        }
+    }
+
+    /// `GET /api/sites/{site}/live`: server-sent events, one `snapshot` a second holding what
+    /// `/realtime` answers. Every tick checks the credential again, so a signed-out session or a
+    /// revoked token stops its stream; after `liveStreamLimit` the stream ends and the browser's
+    /// EventSource reconnects.
+    static let liveStreamLimit: Duration = .seconds(300)
+
+    static func liveStream(_ node: Node, _ request: Request, _ context: FootfallRequestContext) -> Response {
+        let body = ResponseBody { writer in
+            let started = ContinuousClock.now
+            while !Task.isCancelled, ContinuousClock.now - started < liveStreamLimit {
+                let message: String
+                do {
+                    let (principal, site) = try node.authorizedSite(request, context, right: .read)
+                    let show = principal.may(.visitors, on: site) ? "1" : "0"
+                    let json = try await node.answer(SiteQuery(site: site.id, kind: .realtime, parameters: ["show_visitors": show]))
+                    message = "event: snapshot\ndata: \(String(decoding: json, as: UTF8.self))\n\n"
+                } catch let error as APIError where error.status == .unauthorized || error.status == .forbidden || error.status == .notFound {
+                    try await writer.write(ByteBuffer(string: "event: denied\ndata: {}\n\n"))
+                    break
+                } catch {
+                    // A replica that does not answer for a moment: say so and keep the stream.
+                    message = "event: unavailable\ndata: {}\n\n"
+                }
+                try await writer.write(ByteBuffer(string: message))
+                try await Task.sleep(for: .seconds(1))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
 
     // MARK: Visitors, CRM, GDPR
@@ -476,7 +517,8 @@ public enum HTTPRoutes {
 
     // MARK: Operations
 
-    static func addOperations(_ router: Router<FootfallRequestContext>, _ node: Node) {
+    static func addOperations(_ router: Router<FootfallRequestContext>, _ node: Node,
+                              clusterOverview: (@Sendable () async -> ClusterOverview)?) {
         router.get("/health") { _, _ -> Response in
             try json(["status": "ok", "node": node.configuration.nodeName, "salt": node.salts.hasSeed ? "ready" : "missing"])
         }
@@ -485,17 +527,46 @@ public enum HTTPRoutes {
             // principal. Behind a trusted proxy the forwarded client counts, not the proxy.
             let client = clientIP(request, context, trusted: node.configuration.trustedProxies)
             let isLoopback = client.map { $0.bytes.first == 127 || $0.bytes == [UInt8](repeating: 0, count: 15) + [1] } ?? false
-            if !isLoopback {
-                let principal = try node.principal(request)
-                guard principal.account.isOperator, principal.token?.rights.contains(.admin) ?? true else { throw APIError.forbidden }
-            }
+            if !isLoopback { try requireOperator(node, request) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(string: node.metrics.render())))
+        }
+        router.get("/api/cluster") { request, _ -> Response in
+            try requireOperator(node, request)
+            guard let clusterOverview else { throw APIError(.serviceUnavailable, "this node runs without its cluster service") }
+            return try json(await clusterOverview())
         }
         router.get("/openapi.json") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: Static.openAPI)))
         }
-        router.get("/") { _, _ -> Response in html(Static.landingPage) }
+    }
+
+    /// The cluster operator principal: the operator account's session, or its token with the admin right.
+    static func requireOperator(_ node: Node, _ request: Request) throws {
+        let principal = try node.principal(request)
+        guard principal.account.isOperator, principal.token?.rights.contains(.admin) ?? true else { throw APIError.forbidden }
+    }
+
+    // MARK: Dashboard
+
+    static func addDashboard(_ router: Router<FootfallRequestContext>) {
+        router.get("/") { _, _ -> Response in
+            var response = try asset(Static.dashboardPage, type: "text/html; charset=utf-8")
+            // The app loads only its own script and style and talks only to this node.
+            response.headers[HTTPField.Name("Content-Security-Policy")!] =
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                + "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+            return response
+        }
+        router.get("/assets/app.js") { _, _ -> Response in try asset(Static.dashboardScript, type: "application/javascript; charset=utf-8") }
+        router.get("/assets/app.css") { _, _ -> Response in try asset(Static.dashboardStyle, type: "text/css; charset=utf-8") }
+    }
+
+    static func asset(_ text: String?, type: String) throws -> Response {
+        guard let text else {
+            throw APIError(.serviceUnavailable, "the dashboard resources are missing; install footfall_FootfallNode.resources beside the binary")
+        }
+        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     // MARK: Helpers

@@ -14,8 +14,9 @@ public enum NodeServer {
     public static func run(_ node: Node) async throws {
         let configuration = node.configuration
         try ClusterSetup.prepareCertificates(for: configuration) { node.logger.notice("\($0)") }
-        let router = HTTPRoutes.router(for: node)
-        var services: [any Service] = [MaintenanceService(node: node), try ClusterService(node: node)]
+        let cluster = try ClusterService(node: node)
+        let router = HTTPRoutes.router(for: node, clusterOverview: { await cluster.overview() })
+        var services: [any Service] = [MaintenanceService(node: node), cluster]
         if let port = configuration.publicGRPCPort { services.append(try PublicGRPCService(node: node, port: port)) }
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
             let tls = try TLSConfiguration.makeServerConfiguration(

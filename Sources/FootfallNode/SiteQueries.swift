@@ -177,22 +177,30 @@ extension Node {
         return VisitorView(record)
     }
 
-    /// Every replica's erasure record of a visitor (those that answer), for receipts.
+    /// Every replica's erasure record of a visitor (those that answer), for receipts. Asked all at
+    /// once: one after another, two cut-off replicas kept a receipt waiting past a client's timeout
+    /// (which then retried the erasure elsewhere as a second request).
     func erasureStates(site: SiteID, visitor: VisitorID) async -> [String: ReplicaErasureState] {
         let query = SiteQuery(site: site, kind: .erasureRecord, parameters: ["visitor": visitor.description])
-        var states = [String: ReplicaErasureState]()
-        for replica in await replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor) {
-            let json: Data?
-            if replica == configuration.nodeName {
-                json = try? answerLocally(query)
-            } else if let client = await replication.client(for: replica) {
-                json = try? await client.siteQuery(query.wire, options: ClusterTransport.callOptions(timeout: .seconds(5))).json
-            } else {
-                json = nil
+        let replicas = await replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor)
+        return await withTaskGroup(of: (String, ReplicaErasureState?).self) { group in
+            for replica in replicas {
+                group.addTask {
+                    let json: Data?
+                    if replica == self.configuration.nodeName {
+                        json = try? self.answerLocally(query)
+                    } else if let client = await self.replication.client(for: replica) {
+                        json = try? await client.siteQuery(query.wire, options: ClusterTransport.callOptions(timeout: .seconds(5))).json
+                    } else {
+                        json = nil
+                    }
+                    return (replica, json.flatMap { try? JSONDecoder().decode(ReplicaErasureState.self, from: $0) })
+                }
             }
-            if let json, let state = try? JSONDecoder().decode(ReplicaErasureState.self, from: json) { states[replica] = state }
+            var states = [String: ReplicaErasureState]()
+            for await (replica, state) in group { states[replica] = state }
+            return states
         }
-        return states
     }
 
     /// The answer from this node's own data.

@@ -2,10 +2,20 @@ import Foundation
 
 /// The pages and documents the node serves as they are.
 enum Static {
-    /// `GET /t.js`, from `Static/t.js` in this target's resources; nil when the resource bundle
-    /// was not installed beside the binary (the route then answers 503 instead of crashing).
-    static let tracker: String? = Bundle.module.url(forResource: "t", withExtension: "js", subdirectory: "Static")
-        .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+    /// `GET /t.js`, from `Static/t.js` in this target's resources; nil (like every resource here)
+    /// when the resource bundle was not installed beside the binary: the route then answers 503
+    /// instead of crashing.
+    static let tracker = resource("t", "js", in: "Static")
+
+    /// The dashboard, a single-page app: `GET /` and the two assets it loads.
+    static let dashboardPage = resource("index", "html", in: "Static/app")
+    static let dashboardScript = resource("app", "js", in: "Static/app")
+    static let dashboardStyle = resource("app", "css", in: "Static/app")
+
+    private static func resource(_ name: String, _ ext: String, in subdirectory: String) -> String? {
+        Bundle.module.url(forResource: name, withExtension: ext, subdirectory: subdirectory)
+            .flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+    }
 
     /// A 1×1 transparent GIF for the no-JS pixel.
     static let transparentGIF: [UInt8] = [
@@ -30,14 +40,6 @@ enum Static {
         </body></html>
         """
     }
-
-    static let landingPage = """
-    <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Footfall</title>
-    <style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2rem}</style></head>
-    <body><h1>Footfall</h1><p>Privacy-first, real-time analytics. This node is running.</p>
-    <ul><li><a href="/openapi.json">API (OpenAPI)</a></li><li><a href="/optout">Visitor opt-out</a></li><li><a href="/health">Health</a></li></ul>
-    </body></html>
-    """
 
     static let openAPI: String = {
         let data = try! JSONSerialization.data(withJSONObject: APIDocument.document, options: [.sortedKeys, .prettyPrinted])

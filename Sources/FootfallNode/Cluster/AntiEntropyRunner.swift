@@ -62,6 +62,7 @@ actor AntiEntropyRunner {
         var unreachable = Set<String>()
         /// Another pass was running, so this one did nothing.
         var refused = false
+        var finishedMs: Int64?
     }
 
     private let node: Node
@@ -70,6 +71,9 @@ actor AntiEntropyRunner {
     let settleMs: Int64
     let interval: Duration
     private var running = false
+    /// The last pass that ran to its end, for the operator's view.
+    private(set) var lastPass: Pass?
+    var isRunning: Bool { running }
 
     init(node: Node, systemReplicator: SystemReplicator, interval: Duration, settleMs: Int64) {
         self.node = node
@@ -156,6 +160,8 @@ actor AntiEntropyRunner {
         let founder = node.configuration.cluster.seeds.isEmpty && alive == [me]
         let knowsSites = await systemReplicator.lastSyncMs != nil || founder
         if result.unreachable.isEmpty && sites == nil && knowsSites { try? await node.replication.repaired() }
+        result.finishedMs = node.clock.nowMs
+        lastPass = result
         return result
     }
 }

@@ -10,10 +10,10 @@ import ServiceLifecycle
 /// data and run anti-entropy. On SIGTERM it leaves gracefully before the server stops.
 public struct ClusterService: Service {
     public let shell: MembershipShell
-    private let node: Node
+    let node: Node
     private let peers: PeerClients
     private let systemReplicator: SystemReplicator
-    private let repairs: AntiEntropyRunner
+    let repairs: AntiEntropyRunner
     private let clockWatch: ClockWatch
     private let mover: RangeMover
     private let server: GRPCServer<HTTP2ServerTransport.Posix>

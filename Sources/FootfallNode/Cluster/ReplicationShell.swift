@@ -162,6 +162,10 @@ public actor ReplicationShell {
 
     var ring: Ring { coordinator.ring }
     var alive: Set<String> { coordinator.alive }
+    /// Hints this node holds, per target replica.
+    var hintsPerTarget: [String: Int] {
+        coordinator.hints.values.reduce(into: [:]) { counts, hint in counts[hint.target, default: 0] += 1 }
+    }
 
     /// A coordinator told this node it missed writes: repair before serving reads.
     func markNeedsRepair() throws {
