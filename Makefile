@@ -2,13 +2,14 @@
 SHELL := /bin/bash
 DEBIAN_PACKAGES := librocksdb-dev libssl-dev libmaxminddb-dev libgeoip-dev geoip-database protobuf-compiler pkg-config
 # What the tests need beyond the build: a Python to write the geo fixture, curl and openssl for
-# the HTTPS test, grpcio and cryptography for the independent mutual-TLS client of the cluster test.
-TEST_DEBIAN_PACKAGES := python3 python3-pip curl openssl
-TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography
+# the HTTPS test, grpcio and cryptography for the independent mutual-TLS client of the cluster
+# test, headless chromium and selenium for the dashboard's browser test.
+TEST_DEBIAN_PACKAGES := python3 python3-pip curl openssl chromium chromium-driver
+TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography selenium
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick bench-deps bench bench-short clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -36,7 +37,7 @@ proto-check: deps
 
 test-deps: deps
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(TEST_DEBIAN_PACKAGES)"
-	@python3 -c "import mmdb_writer, netaddr, grpc, grpc_tools, cryptography" 2>/dev/null || python3 -m pip install -q $(TEST_PYTHON_PACKAGES) \
+	@python3 -c "import mmdb_writer, netaddr, grpc, grpc_tools, cryptography, selenium" 2>/dev/null || python3 -m pip install -q $(TEST_PYTHON_PACKAGES) \
 	  || python3 -m pip install -q --break-system-packages $(TEST_PYTHON_PACKAGES)
 
 # Test data the suite builds itself: a small MaxMind database (see Tests/Fixtures).
@@ -46,12 +47,14 @@ fixtures: test-deps
 
 # Unit, storage, node and simulation tests (200 seeds per simulated scenario), then three real
 # nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
-# (Tests/Cluster/replication_test.py).
+# (Tests/Cluster/replication_test.py); then the dashboard and the tracker in headless chromium
+# (Tests/Browser/dashboard_test.py; screenshots in .build/browser/screenshots).
 test: test-deps proto-check fixtures
 	$(SWIFT) build --build-tests
 	FOOTFALL_TEST_GEO_MMDB=$(CURDIR)/$(FIXTURES)/geo-test.mmdb $(SWIFT) test --skip-build
 	python3 Tests/Cluster/cluster_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/replication_test.py --footfall .build/debug/footfall
+	python3 Tests/Browser/dashboard_test.py --footfall .build/debug/footfall
 
 # The simulated cluster over many more seeds (FOOTFALL_SIM_SEEDS per scenario).
 simulate: deps
@@ -90,11 +93,16 @@ bench-deps: test-deps
 	@python3 -c "import duckdb, psycopg2" 2>/dev/null || python3 -m pip install -q $(BENCH_PYTHON_PACKAGES) \
 	  || python3 -m pip install -q --break-system-packages $(BENCH_PYTHON_PACKAGES)
 
-bench: bench-deps
+bench: bench-deps bench-build
 	python3 Bench/bench.py $(if $(SEED),--seed $(SEED))
 
-bench-short: bench-deps
+bench-short: bench-deps bench-build
 	python3 Bench/bench.py --short
+
+# Release builds only: debug code runs several times slower and would measure the compiler.
+bench-build: deps
+	$(SWIFT) build -c release --product footfall
+	$(SWIFT) build -c release --product footfall-bench
 
 clean:
 	rm -rf .build .build-*

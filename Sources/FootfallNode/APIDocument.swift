@@ -28,7 +28,7 @@ enum APIDocument {
         Route(method: "get", path: "/api/sites/{site}/timeseries", summary: "Pageviews, visitors and visits per hour or day", right: .read),
         Route(method: "get", path: "/api/sites/{site}/realtime", summary: "Visitors online now, live feed, top pages and sources", right: .read),
         Route(method: "get", path: "/api/sites/{site}/live", summary: "Server-sent events: a realtime snapshot every second", right: .read),
-        Route(method: "get", path: "/api/sites/{site}/visitors", summary: "Consented visitors, most recent first", right: .visitors),
+        Route(method: "get", path: "/api/sites/{site}/visitors", summary: "Consented visitors, most recent first; ?client_id= or ?email= finds a data subject", right: .visitors),
         Route(method: "get", path: "/api/sites/{site}/visitors/{visitor}", summary: "A visitor's profile and path", right: .visitors),
         Route(method: "patch", path: "/api/sites/{site}/visitors/{visitor}", summary: "Rectify a visitor's personal data", right: .visitors,
               body: ["name": "string", "email": "string", "phone": "string"]),

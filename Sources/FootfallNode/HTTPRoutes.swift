@@ -95,6 +95,14 @@ public enum HTTPRoutes {
         response.headers[HTTPField.Name("Vary")!] = "Origin"
     }
 
+    /// This node's address as the request named it; https when the node or its proxy holds TLS.
+    static func origin(_ request: Request, _ node: Node) -> String {
+        // Only what a host and port are made of: the value goes into HTML the owner copies.
+        let named = request.head.authority?.prefix(260).filter { $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) }
+        let host = named.flatMap { $0.isEmpty ? nil : String($0) } ?? "\(node.configuration.httpHost):\(node.configuration.httpPort)"
+        return (cookiesSecure(request, node) ? "https://" : "http://") + host
+    }
+
     /// Whether cookies go out with Secure (and so may be SameSite=None): under our own TLS, or
     /// behind a proxy that terminates it.
     static func cookiesSecure(_ request: Request, _ node: Node) -> Bool {
@@ -255,7 +263,7 @@ public enum HTTPRoutes {
 
         router.get("/api/sites") { request, _ -> Response in
             let principal = try node.principal(request)
-            return try json(try node.system.sites(ownedBy: principal.account.id).filter(principal.sees).map(SiteView.init))
+            return try json(try node.system.sites(ownedBy: principal.account.id).filter(principal.sees).map { SiteView($0, origin: origin(request, node)) })
         }
         router.post("/api/sites") { request, context -> Response in
             let principal = try node.principal(request)
@@ -267,11 +275,11 @@ public enum HTTPRoutes {
             }
             let site = try node.system.createSite(id, ownerID: principal.account.id, timeZone: input.timezone ?? "UTC",
                                                   retention: retention, nowMs: node.clock.nowMs)
-            return try json(SiteView(site), status: .created)
+            return try json(SiteView(site, origin: origin(request, node)), status: .created)
         }
         router.get("/api/sites/:site") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            return try json(SiteView(site))
+            return try json(SiteView(site, origin: origin(request, node)))
         }
         router.patch("/api/sites/:site") { request, context -> Response in
             var (_, site) = try node.authorizedSite(request, context, right: .admin)
@@ -285,7 +293,7 @@ public enum HTTPRoutes {
                 site.retention = plan
             }
             try node.system.updateSite(site)
-            return try json(SiteView(site))
+            return try json(SiteView(site, origin: origin(request, node)))
         }
 
         router.get("/api/tokens") { request, _ -> Response in
@@ -324,11 +332,13 @@ public enum HTTPRoutes {
         var timezone: String
         var retentionDays: Int
         var trackerSnippet: String
-        init(_ site: Site) {
+        /// - Parameter origin: this node as the request reached it (`https://analytics.example`):
+        ///   the snippet goes on the owner's pages, where a relative src would name their server.
+        init(_ site: Site, origin: String) {
             domain = site.id.rawValue
             timezone = site.timeZone
             retentionDays = site.retention.days
-            trackerSnippet = "<script defer data-site=\"\(site.id.rawValue)\" src=\"/t.js\"></script>"
+            trackerSnippet = "<script defer data-site=\"\(site.id.rawValue)\" src=\"\(origin)/t.js\"></script>"
         }
         enum CodingKeys: String, CodingKey {
             case domain, timezone
@@ -361,7 +371,7 @@ public enum HTTPRoutes {
     static func siteQuery(_ kind: SiteQuery.Kind, _ request: Request, _ site: Site, _ extra: [String: String] = [:]) -> SiteQuery {
         var parameters = [String: String]()
         for (key, value) in request.uri.queryParameters
-        where ["from", "to", "limit", "interval", "consistency"].contains(String(key)) || key.hasPrefix("filter.") {
+        where ["from", "to", "limit", "interval", "consistency", "client_id", "email"].contains(String(key)) || key.hasPrefix("filter.") {
             parameters[String(key)] = String(value)
         }
         return SiteQuery(site: site.id, kind: kind, parameters: parameters.merging(extra) { _, new in new })
@@ -554,7 +564,7 @@ public enum HTTPRoutes {
             var response = try asset(Static.dashboardPage, type: "text/html; charset=utf-8")
             // The app loads only its own script and style and talks only to this node.
             response.headers[HTTPField.Name("Content-Security-Policy")!] =
-                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                 + "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
             return response
         }

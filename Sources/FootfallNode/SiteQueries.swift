@@ -229,6 +229,14 @@ extension Node {
         case .realtime:
             return try encoder.encode(Realtime.snapshot(site: site, node: self, showVisitorIDs: p["show_visitors"] == "1"))
         case .visitors:
+            // A data subject's request names them by the tracker's consented id or an email.
+            if let clientID = p["client_id"] {
+                let record = try store.visitorRecord(site: site.id, visitor: VisitorID.consented(site: site.id, clientID: clientID))
+                return try encoder.encode(record.map { [VisitorView($0)] } ?? [])
+            }
+            if let email = p["email"] {
+                return try encoder.encode(try visitorRecords(site: site.id, email: email).map(VisitorView.init))
+            }
             return try encoder.encode(store.visitorRecords(site: site.id, limit: limit(100)).map(VisitorView.init))
         case .visitor:
             let export = try VisitorExport(node: self, site: site, visitor: visitor())
@@ -248,10 +256,14 @@ extension Node {
             }
             return try encoder.encode(["record": Data(record.encoded).base64EncodedString()])
         case .visitorsByEmail:
-            let email = (p["email"] ?? "").lowercased()
-            guard !email.isEmpty else { throw APIError.badRequest("an email is needed") }
-            return try encoder.encode(store.visitorRecords(site: site.id, limit: Int.max)
-                .filter { $0.pii.email.lowercased() == email }.map(\.visitor.description))
+            return try encoder.encode(try visitorRecords(site: site.id, email: p["email"] ?? "").map(\.visitor.description))
         }
+    }
+
+    /// Every consented visitor of the site who gave `email` (one person, several devices).
+    private func visitorRecords(site: SiteID, email: String) throws -> [VisitorRecord] {
+        let email = email.lowercased()
+        guard !email.isEmpty else { throw APIError.badRequest("an email is needed") }
+        return try store.visitorRecords(site: site, limit: Int.max).filter { $0.pii.email.lowercased() == email }
     }
 }

@@ -33,7 +33,7 @@ enum Static {
             : "<button name=\"action\" value=\"optout\">Opt out on every site</button>"
         return """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-        <title>Footfall opt-out</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}button{font-size:1rem;padding:.5rem 1rem}</style></head>
+        <title>Footfall opt-out</title><link rel="icon" href="data:,"><style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}button{font-size:1rem;padding:.5rem 1rem}</style></head>
         <body><h1>Analytics opt-out</h1>\(state)
         <form method="post" action="/optout">\(button)</form>
         <p>Opting out stores one cookie, <code>footfall_optout</code>, on this installation's address only. Do-Not-Track and Global Privacy Control are honoured too.</p>

@@ -1,0 +1,501 @@
+#!/usr/bin/env python3
+"""Browser checks of the dashboard and the tracker, run by `make test`.
+
+Starts one `footfall serve` process (temp data folder, free ports) with two site owners and an
+operator made by the CLI, and a separate static server (another origin, like a customer's site)
+whose pages carry the tracker. Debian's headless chromium, driven by selenium, then:
+  1. signs in through the UI; a pageview sent by the customer page appears in the live feed
+     without a reload;
+  2. filters the overview by clicking a page row (a filter chip appears, the numbers change);
+  3. opens a consented visitor's profile and adds a note (shown, and in the API);
+  4. erases that visitor in the GDPR tools and sees the receipt complete;
+  5. a second owner sees nothing of the first owner's site, in the UI and the API;
+  6. the tracker writes no cookie or storage before consent, keeps a first-party id after
+     footfall('consent', true), and sends nothing with Do-Not-Track or after the opt-out;
+     what was sent is observed through CDP network events and the node's realtime API;
+  7. no console errors; no horizontal scroll at 1280×800 or 390×844.
+Screenshots of the main screens go to .build/browser/screenshots/. Prints one line per check;
+exits non-zero on any failure.
+"""
+import argparse
+import base64
+import hashlib
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# A desktop browser's User-Agent: the node drops hits from "HeadlessChrome" as a bot.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+OWNER1, OWNER2, OPERATOR = "owner1@shop.test", "owner2@other.test", "ops@footfall.test"
+PASSWORD = "correct horse battery"
+SITE1, SITE2 = "shop.test", "other.test"
+failures = []
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what, flush=True)
+    if not condition:
+        failures.append(what)
+    return condition
+
+
+def wait_for(condition, timeout, interval=0.2):
+    """The first truthy value of condition() within timeout seconds, else None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = condition()
+            if value:
+                return value
+        except (WebDriverException, urllib.error.URLError, OSError, KeyError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# ---------------------------------------------------------------- the node and the customer site
+
+class Node:
+    def __init__(self, binary, folder):
+        self.binary, self.folder = binary, folder
+        self.data = os.path.join(folder, "data")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def cli(self, *args):
+        return subprocess.run([self.binary, *args, "--data", self.data], check=True, capture_output=True, text=True).stdout
+
+    def prepare(self):
+        """Accounts and sites are made by the CLI before the first start (it needs the node stopped)."""
+        for email, extra in [(OWNER1, []), (OWNER2, []), (OPERATOR, ["--operator"])]:
+            self.cli("account", "create", "--email", email, "--password", PASSWORD, *extra)
+        self.cli("site", "add", "--domain", SITE1, "--owner", OWNER1)
+        self.cli("site", "add", "--domain", SITE2, "--owner", OWNER2)
+
+    def start(self):
+        log = open(os.path.join(self.folder, "node.log"), "ab")
+        self.process = subprocess.Popen(
+            [self.binary, "serve", "--data", self.data, "--port", str(self.port), "--grpc-port", "0",
+             "--cluster-port", str(free_port()), "--node-name", "node-1", "--replication-factor", "1"],
+            stdout=log, stderr=log)
+        healthy = wait_for(lambda: json.loads(urllib.request.urlopen(self.base + "/health", timeout=2).read())["salt"] == "ready", 60)
+        if not healthy:
+            raise SystemExit(f"the node did not become healthy; see {self.folder}/node.log")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class APISession:
+    """An owner's dashboard session used by the test itself, to check what the API holds."""
+
+    def __init__(self, base, email):
+        self.base = base
+        request = urllib.request.Request(base + "/api/login", data=json.dumps({"email": email, "password": PASSWORD}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            self.cookie = response.headers["Set-Cookie"].split(";")[0]
+
+    def get(self, path):
+        request = urllib.request.Request(self.base + path, headers={"Cookie": self.cookie})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, None
+
+    def feed_paths(self, site=SITE1):
+        status, snapshot = self.get(f"/api/sites/{site}/realtime")
+        return [item["path"] for item in snapshot["feed"]] if status == 200 else []
+
+
+CUSTOMER_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<link rel="icon" href="data:,">
+<script>window.footfall = window.footfall || function () {{ (window.footfall.q = window.footfall.q || []).push(arguments); }};</script>
+<script defer data-site="{site}" src="{node}/t.js"></script></head>
+<body><h1>{title}</h1><p>A customer's page carrying the Footfall tracker.</p>
+<button id="accept" onclick="footfall('consent', true)">Accept analytics</button></body></html>
+"""
+
+
+def serve_customer_site(folder, node_base):
+    """A plain static server on its own port: a different origin from the node, like a customer's site."""
+    pages = os.path.join(folder, "site")
+    os.makedirs(pages)
+    for name in ["landing", "pricing", "consented", "dnt", "after-optout"]:
+        with open(os.path.join(pages, name + ".html"), "w") as f:
+            f.write(CUSTOMER_PAGE.format(title=name.title(), site=SITE1, node=node_base))
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=pages, **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+# ---------------------------------------------------------------- the browser
+
+def browser(options_in, prefs=None):
+    options = webdriver.ChromeOptions()
+    options.binary_location = options_in.chromium
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,800",
+                f"--user-agent={USER_AGENT}", "--no-first-run", "--disable-features=Translate,OptimizationHints"]:
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    if prefs:
+        options.add_experimental_option("prefs", prefs)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=options_in.chromedriver))
+    driver.execute_cdp_cmd("Network.enable", {})
+    return driver
+
+
+def sent_hits(driver, node_base):
+    """Bodies of the requests the browser sent to the node's collect endpoint since the last call,
+    from CDP's network events (what left the browser, not what the page says)."""
+    hits = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            request = message["params"]["request"]
+            if request["url"].startswith(node_base + "/api/event") and request["method"] == "POST":
+                hits.append(request.get("postData", ""))
+    return hits
+
+
+console_errors = []
+
+
+def collect_console(driver, who, allowed):
+    """JS errors and failed loads from the browser log; `allowed` are (url part, status) pairs
+    the test itself provokes (the login page asking /api/me while signed out)."""
+    for entry in driver.get_log("browser"):
+        if entry["level"] != "SEVERE":
+            continue
+        if any(part in entry["message"] and f"status of {status}" in entry["message"] for part, status in allowed):
+            continue
+        console_errors.append(f"{who}: {entry['message'][:300]}")
+
+
+def screenshot(driver, folder, name):
+    """A full-page PNG (beyond the viewport, so whole tables show), from the top so the sticky
+    header stays where it belongs."""
+    driver.execute_script("window.scrollTo(0, 0)")
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+    with open(os.path.join(folder, name + ".png"), "wb") as f:
+        f.write(base64.b64decode(shot["data"]))
+
+
+def layout_check(driver, what):
+    """No horizontal scroll, and the metric cards (the densest row) do not overlap."""
+    width, inner = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    overlaps = driver.execute_script("""
+        const boxes = [...document.querySelectorAll('.kpi, .card, .topbar a, .topbar select, .topbar button')]
+          .map(e => e.getBoundingClientRect()).filter(r => r.width && r.height);
+        let n = 0;
+        for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+          const a = boxes[i], b = boxes[j];
+          const inside = (a.left >= b.left && a.right <= b.right && a.top >= b.top && a.bottom <= b.bottom) ||
+                         (b.left >= a.left && b.right <= a.right && b.top >= a.top && b.bottom <= a.bottom);
+          if (!inside && a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1) n++;
+        }
+        return n;""")
+    check(width <= inner and overlaps == 0, f"{what}: no horizontal scroll (content {width} px, window {inner} px) and no overlapping cards ({overlaps})")
+
+
+def element(driver, css, timeout=10):
+    return wait_for(lambda: next(iter(e for e in driver.find_elements(By.CSS_SELECTOR, css) if e.is_displayed()), None), timeout)
+
+
+def text_of(driver, css):
+    found = driver.find_elements(By.CSS_SELECTOR, css)
+    return found[0].text if found else ""
+
+
+def sign_in(driver, base, email):
+    driver.get(base + "/#/login")
+    element(driver, "#login-form input[name=email]").send_keys(email)
+    driver.find_element(By.CSS_SELECTOR, "#login-form input[name=password]").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    return wait_for(lambda: driver.find_elements(By.ID, "sign-out"), 10)
+
+
+def consented_visitor(site, client_id):
+    """The node's visitor id for a tracker's consented client id (VisitorID.consented)."""
+    return hashlib.sha256(f"footfall.visitor\0{site}\0{client_id}".encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- the checks
+
+def dashboard_and_tracker_checks(options, node, site_base, shots):
+    owner = APISession(node.base, OWNER1)
+    dash = browser(options)
+    visitor = browser(options)  # a fresh profile: the customer site's visitor
+    try:
+        # Sign in through the UI.
+        dash.get(node.base + "/")
+        element(dash, "#login-form")
+        screenshot(dash, shots, "01-login")
+        signed_in = sign_in(dash, node.base, OWNER1)
+        check(bool(signed_in), "the owner signs in through the login form")
+        dash.get(f"{node.base}/#/sites/{SITE1}/realtime")
+        check(bool(element(dash, "#live-feed")), "the realtime view opens with its live feed")
+        dash.execute_script("window.__notReloaded = true;")
+
+        # Before consent: a pageview is sent, and nothing is stored in the browser.
+        visitor.get(site_base + "/landing.html")
+        sent = wait_for(lambda: sent_hits(visitor, node.base), 10)
+        check(bool(sent), "the customer page's tracker sends its pageview (seen in CDP network events)")
+        check(wait_for(lambda: "/landing.html" in owner.feed_paths(), 10) is not None, "the node's realtime API has the pageview")
+        cookies = visitor.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+        storage = visitor.execute_script("return [localStorage.length, sessionStorage.length]")
+        check(cookies == [] and storage == [0, 0],
+              f"before consent: no cookie on any host ({[c['name'] for c in cookies]}) and no local/session storage ({storage})")
+
+        # The pageview reaches the open dashboard by itself.
+        live = wait_for(lambda: "/landing.html" in [e.text for e in dash.find_elements(By.CSS_SELECTOR, "#live-feed .path")], 10)
+        kept = dash.execute_script("return window.__notReloaded === true")
+        check(bool(live) and kept, "the pageview appears in the dashboard's live feed without a reload")
+        state = text_of(dash, "#live-state")
+        check(state == "Live", f"the live feed is pushed by server-sent events (state shown: {state!r})")
+        screenshot(dash, shots, "02-realtime")
+
+        # Consent: a first-party id, then hits carrying it.
+        visitor.find_element(By.ID, "accept").click()
+        client_id = visitor.execute_script("return localStorage.getItem('footfall_vid')")
+        check(bool(re.fullmatch(r"[0-9a-f]{32}", client_id or "")), f"after footfall('consent', true): a first-party id in localStorage ({client_id})")
+        cookies = visitor.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+        check(cookies == [], "after consent: still no cookie (the id lives in the site's own storage)")
+        sent_hits(visitor, node.base)
+        visitor.get(site_base + "/pricing.html")
+        visitor.get(site_base + "/consented.html")
+        bodies = wait_for(lambda: [b for b in sent_hits(visitor, node.base) if "consented.html" in b], 10) or []
+        check(any(json.loads(b).get("vid") == client_id and json.loads(b).get("consent") is True for b in bodies),
+              "consented hits carry the first-party id")
+        visitor_id = consented_visitor(SITE1, client_id)
+        check(wait_for(lambda: owner.get(f"/api/sites/{SITE1}/visitors/{visitor_id}")[0] == 200, 10) is not None,
+              f"the consented visitor {visitor_id} is in the API")
+
+        overview_checks(dash, node, shots)
+        profile_checks(dash, node, owner, visitor_id, shots)
+        erasure_checks(dash, node, owner, client_id, visitor_id, shots)
+        opt_out_checks(visitor, node, owner, site_base)
+        collect_console(dash, "dashboard", [("/api/me", 401)])
+        collect_console(visitor, "customer page", [])
+    finally:
+        dash.quit()
+        visitor.quit()
+
+
+def overview_checks(dash, node, shots):
+    dash.get(f"{node.base}/#/sites/{SITE1}/overview")
+    row = element(dash, "[data-panel=page] .bar-row.pick[data-value='/pricing.html']")
+    before = wait_for(lambda: text_of(dash, "[data-kpi=pageviews] .kpi-value"), 10) or ""
+    check(row is not None and before not in ("", "0"), f"the overview shows pageviews ({before}) and a row for /pricing.html")
+    check(bool(element(dash, ".chart-svg .series-line")), "the overview draws its timeseries chart")
+    layout_check(dash, "overview at 1280×800")
+    screenshot(dash, shots, "03-overview")
+    if row is None:
+        return
+    row.click()
+    chip = element(dash, "#filters .chip[data-dimension=page]")
+    check(chip is not None and "/pricing.html" in chip.text, "clicking the page row adds a removable filter chip")
+    after = wait_for(lambda: (lambda t: t if t and t != before else None)(text_of(dash, "[data-kpi=pageviews] .kpi-value")), 10)
+    check(after is not None, f"the filtered numbers change (pageviews {before} → {after})")
+    check("filter.page=%2Fpricing.html" in dash.current_url or "filter.page=/pricing.html" in dash.current_url,
+          "the filter is in the address, so the filtered view can be reloaded")
+    screenshot(dash, shots, "04-overview-filtered")
+    # A phone's viewport through CDP: headless chromium keeps a window at least 500 px wide.
+    dash.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    dash.refresh()
+    element(dash, "[data-kpi=pageviews]")
+    element(dash, ".chart-svg")
+    layout_check(dash, "filtered overview at phone width 390×844")
+    screenshot(dash, shots, "09-overview-phone")
+    dash.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def profile_checks(dash, node, owner, visitor_id, shots):
+    dash.get(f"{node.base}/#/sites/{SITE1}/visitors")
+    row = element(dash, f"#visitors tr[data-visitor='{visitor_id}']")
+    check(row is not None, "the consented visitor is listed under Visitors")
+    layout_check(dash, "visitors at 1280×800")
+    screenshot(dash, shots, "05-visitors")
+    if row is None:
+        return
+    row.click()
+    element(dash, "#timeline")
+    # A reload keeps the session but not the in-memory CSRF token: the app must recover it.
+    dash.refresh()
+    timeline = element(dash, "#timeline")
+    paths = [e.text for e in dash.find_elements(By.CSS_SELECTOR, "#timeline .path")]
+    check(timeline is not None and "/consented.html" in paths, f"the profile shows the visitor's path ({paths})")
+    note = "Asked about bulk pricing by phone"
+    dash.find_element(By.CSS_SELECTOR, "#note-form textarea").send_keys(note)
+    dash.find_element(By.CSS_SELECTOR, "#note-form button[type=submit]").click()
+    shown = wait_for(lambda: note in [e.text for e in dash.find_elements(By.CSS_SELECTOR, "#notes .note-text")], 10)
+    check(bool(shown), "the added note shows on the profile")
+    status, profile = owner.get(f"/api/sites/{SITE1}/visitors/{visitor_id}")
+    check(status == 200 and note in [n["text"] for n in profile["visitor"]["notes"]], "the note is in the API")
+    layout_check(dash, "visitor profile at 1280×800")
+    screenshot(dash, shots, "06-visitor-profile")
+
+
+def erasure_checks(dash, node, owner, client_id, visitor_id, shots):
+    dash.get(f"{node.base}/#/sites/{SITE1}/settings")
+    element(dash, "#snippet")
+    snippet = text_of(dash, "#snippet")
+    check(f'data-site="{SITE1}"' in snippet and f'src="{node.base}/t.js"' in snippet, f"settings show the tracker snippet ({snippet})")
+    layout_check(dash, "settings at 1280×800")
+    screenshot(dash, shots, "07-settings")
+    field = dash.find_element(By.ID, "gdpr-who")
+    field.send_keys(client_id)
+    dash.find_element(By.CSS_SELECTOR, "#gdpr-form button[type=submit]").click()
+    match = element(dash, f"#gdpr-results .match[data-visitor='{visitor_id}']")
+    check(match is not None, "the GDPR tools find the visitor by the client id from their browser")
+    if match is None:
+        return
+    erase = match.find_element(By.ID, "erase-button")
+    erase.click()  # asks once more
+    erase.click()
+    receipt = wait_for(lambda: dash.find_element(By.ID, "erasure-receipt").get_attribute("data-status") == "complete"
+                       and dash.find_element(By.ID, "erasure-receipt"), 20)
+    check(receipt is not None and "node-1" in receipt.text, "the erasure receipt is shown, complete, confirmed by node-1")
+    status, _ = owner.get(f"/api/sites/{SITE1}/visitors/{visitor_id}")
+    check(status == 404, f"the erased visitor is gone from the API ({status})")
+    screenshot(dash, shots, "08-erasure-receipt")
+
+
+def opt_out_checks(visitor, node, owner, site_base):
+    visitor.get(node.base + "/optout")
+    visitor.find_element(By.CSS_SELECTOR, "form button[value=optout]").click()
+    opted = wait_for(lambda: "opted out" in visitor.find_element(By.TAG_NAME, "body").text, 10)
+    check(bool(opted), "the visitor opts out on the installation's opt-out page")
+    sent_hits(visitor, node.base)
+    visitor.get(site_base + "/after-optout.html")
+    time.sleep(3)
+    sent = sent_hits(visitor, node.base)
+    check(sent == [] and "/after-optout.html" not in owner.feed_paths(),
+          f"after the opt-out nothing is sent ({len(sent)} hits left the browser) and the node has no such pageview")
+
+
+def do_not_track_checks(options, node, site_base):
+    owner = APISession(node.base, OWNER1)
+    dnt = browser(options, prefs={"enable_do_not_track": True})
+    try:
+        dnt.get(site_base + "/dnt.html")
+        header_dnt = dnt.execute_script("return navigator.doNotTrack")
+        check(header_dnt == "1", f"the Do-Not-Track browser says so (navigator.doNotTrack = {header_dnt!r})")
+        time.sleep(3)
+        sent = sent_hits(dnt, node.base)
+        check(sent == [] and "/dnt.html" not in owner.feed_paths(),
+              f"with Do-Not-Track nothing is sent ({len(sent)} hits left the browser) and the node has no such pageview")
+        collect_console(dnt, "do-not-track page", [])
+    finally:
+        dnt.quit()
+
+
+def tenancy_checks(options, node):
+    """A second owner sees nothing of the first owner's site; an operator sees the cluster."""
+    second = APISession(node.base, OWNER2)
+    status, _ = second.get(f"/api/sites/{SITE1}/summary")
+    check(status in (403, 404), f"the second owner's session gets {status} for the first owner's summary")
+    status, sites = second.get("/api/sites")
+    check(status == 200 and [s["domain"] for s in sites] == [SITE2], "the second owner's site list holds only their own site")
+    dash = browser(options)
+    try:
+        sign_in(dash, node.base, OWNER2)
+        element(dash, "#site-picker")
+        choices = [o.get_attribute("value") for o in dash.find_elements(By.CSS_SELECTOR, "#site-picker option") if o.get_attribute("value")]
+        check(choices == [SITE2], f"the second owner's site picker holds only their site ({choices})")
+        check(not dash.find_elements(By.CSS_SELECTOR, "a[href='#/cluster']"), "an owner without the operator principal has no Cluster link")
+        dash.get(f"{node.base}/#/sites/{SITE1}/overview")
+        error = element(dash, ".notice.error")
+        check(error is not None and SITE1 in error.text and not dash.find_elements(By.CSS_SELECTOR, "[data-kpi]"),
+              "the first owner's site by direct URL shows an error, no figures")
+        dash.find_element(By.ID, "sign-out").click()
+        check(bool(element(dash, "#login-form")), "signing out returns to the login form")
+        sign_in(dash, node.base, OPERATOR)
+        dash.get(node.base + "/#/cluster")
+        members = wait_for(lambda: "node-1" in text_of(dash, "#cluster table"), 10)
+        check(bool(members), "an operator's Cluster page lists the members")
+        collect_console(dash, "second owner and operator", [("/api/me", 401)])
+    finally:
+        dash.quit()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("footfall_positional", nargs="?", help="the footfall binary (same as --footfall)")
+    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+    parser.add_argument("--screenshots", default=os.path.join(ROOT, ".build/browser/screenshots"))
+    options = parser.parse_args()
+    binary = os.path.abspath(options.footfall_positional or options.footfall)
+    os.makedirs(options.screenshots, exist_ok=True)
+
+    folder = tempfile.mkdtemp(prefix="footfall-browser-")
+    node = Node(binary, folder)
+    site_server = None
+    try:
+        node.prepare()
+        node.start()
+        site_server, site_base = serve_customer_site(folder, node.base)
+        dashboard_and_tracker_checks(options, node, site_base, options.screenshots)
+        do_not_track_checks(options, node, site_base)
+        tenancy_checks(options, node)
+        check(console_errors == [], "no console errors in any page" + "".join("\n       " + e for e in console_errors))
+    finally:
+        if site_server:
+            site_server.shutdown()
+        node.stop()
+        if failures:
+            print(f"node log kept in {folder}/node.log")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(f"screenshots in {options.screenshots}")
+    if failures:
+        print(f"{len(failures)} browser check(s) failed")
+        sys.exit(1)
+    print("browser checks passed")
+
+
+if __name__ == "__main__":
+    main()
