@@ -7,19 +7,14 @@ import FootfallStorage
 import Logging
 import NIOCore
 
+/// The Footfall side of `make bench` (Bench/bench.py drives it): loads the shared data set into a
+/// node's folder and posts it to a running node over HTTP. Release builds only.
 @main
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "footfall-bench",
-        abstract: "Measure a Footfall node: storage load, HTTP ingest and query latency. Release builds only.",
-        subcommands: [Load.self, Ingest.self, Query.self])
-}
-
-/// Percentiles of a sample, in the sample's unit.
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    guard !values.isEmpty else { return 0 }
-    let sorted = values.sorted()
-    return sorted[min(sorted.count - 1, Int((p / 100) * Double(sorted.count)))]
+        abstract: "Load the benchmark's data set into a node and measure HTTP ingest. Release builds only.",
+        subcommands: [Load.self, Ingest.self])
 }
 
 func seconds(since start: ContinuousClock.Instant) -> Double {
@@ -27,15 +22,15 @@ func seconds(since start: ContinuousClock.Instant) -> Double {
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }
 
-/// Fills a data folder straight through `EventStore` (no HTTP), spread over the last `days` days:
-/// the storage engine's share of ingest, and a way to get a site with a million events quickly.
+/// Writes the data set into a stopped node's folder through its `EventStore`, keeping every
+/// event's own time (the HTTP path stamps old hits with the current hour, so history cannot come
+/// in that way), then compacts it. Visitors keep the data set's ids, so the unique-visitor counts
+/// can be checked against an exact count. Prints a read token for the queries.
 struct Load: AsyncParsableCommand {
-    @Option var data = "./bench-data"
-    @Option var site = "big.example"
-    @Option var events = 1_000_000
-    @Option var days = 30
+    static let configuration = CommandConfiguration(abstract: "Load the data set CSV into a node's data folder (the node stopped).")
+    @Option(help: "The data set (Bench/dataset.py).") var csv: String
+    @Option(help: "The node's data folder.") var data = "./bench-data"
     @Option var batch = 1000
-    @Option var seed: UInt64 = 1
 
     func run() async throws {
         var configuration = NodeConfiguration()
@@ -45,81 +40,106 @@ struct Load: AsyncParsableCommand {
         let node = try Node(configuration: configuration, geo: NoGeoLocator(), logger: logger)
         let now = node.clock.nowMs
         try node.salts.initialize(nowMs: now)
-        guard let siteID = SiteID(site) else { throw ValidationError("bad site") }
-        let owner: Account
-        if let existing = try node.system.accounts().first(where: { $0.email == "bench@example.net" }) {
-            owner = existing
-        } else {
-            owner = try node.system.createAccount(email: "bench@example.net", password: "bench password 1", nowMs: now)
+        let owner = try node.system.accounts().first { $0.email == "bench@example.net" }
+            ?? node.system.createAccount(email: "bench@example.net", password: "bench password 1", nowMs: now)
+        let retention = RetentionPlan(days: 360)!
+        var rows = try DatasetCSV(path: csv)
+        defer { rows.close() }
+        var sites = [String: SiteID]()
+        var devices = [String: Device]()
+        var referrerHosts = [String: String]()
+        var chunk = [Event]()
+        chunk.reserveCapacity(batch)
+        var loaded = 0
+        let start = ContinuousClock.now
+        while let row = rows.next() {
+            let site: SiteID
+            if let known = sites[row.site] {
+                site = known
+            } else {
+                guard let id = SiteID(row.site) else { throw ValidationError("line \(rows.lineNumber): not a site id") }
+                if try node.system.site(id) == nil {
+                    _ = try node.system.createSite(id, ownerID: owner.id, timeZone: "UTC", retention: retention, nowMs: now)
+                }
+                sites[row.site] = id
+                site = id
+            }
+            var event = Event(id: EventID.forHit(site: site, hitID: "row-\(rows.lineNumber)", timestampMs: row.timestampMs), site: site,
+                              visitor: VisitorID(rawValue: row.visitor), timestampMs: row.timestampMs, kind: .pageview, path: row.path)
+            if !row.referrer.isEmpty {
+                event.referrerHost = referrerHosts[row.referrer] ?? {
+                    let host = URLSanitizer.referrerHost(row.referrer, siteHost: row.site)
+                    referrerHosts[row.referrer] = host
+                    return host
+                }()
+            }
+            event.device = devices[row.userAgent] ?? {
+                let device = UserAgentClassifier.classify(row.userAgent)
+                devices[row.userAgent] = device
+                return device
+            }()
+            event.geo = Geo(country: row.country)
+            chunk.append(event)
+            if chunk.count == batch {
+                _ = try node.store.apply(chunk, nowMs: now) { _ in retention }
+                loaded += chunk.count
+                chunk.removeAll(keepingCapacity: true)
+            }
         }
-        if try node.system.site(siteID) == nil {
-            _ = try node.system.createSite(siteID, ownerID: owner.id, timeZone: "UTC", retention: RetentionPlan(days: 360)!, nowMs: now)
+        _ = try node.store.apply(chunk, nowMs: now) { _ in retention }
+        loaded += chunk.count
+        let loadSeconds = seconds(since: start)
+        let compacting = ContinuousClock.now
+        for family in ColumnFamily.allCases {
+            try node.kv.compact(family, from: [], to: [UInt8](repeating: 0xff, count: 64))
         }
         let (_, token) = try node.system.createToken(name: "bench", accountID: owner.id, sites: nil, rights: [.read], nowMs: now)
-        var dataset = Dataset(seed: seed, visitors: max(1000, events / 5))
-        let span = Int64(days) * TimeUnits.dayMs
-        let start = ContinuousClock.now
-        var written = 0
-        while written < events {
-            let count = min(batch, events - written)
-            let chunk = (0..<count).map { i -> Event in
-                let sample = dataset.next()
-                let index = written + i
-                let ms = now - span + Int64(Double(span) * Double(index) / Double(events))
-                var event = Event(id: EventID.forHit(site: siteID, hitID: "b\(seed)-\(index)", timestampMs: ms), site: siteID,
-                                  visitor: VisitorID(rawValue: sample.visitor), timestampMs: ms, kind: .pageview, path: sample.path)
-                event.referrerHost = URLSanitizer.referrerHost(sample.referrer, siteHost: site)
-                event.device = UserAgentClassifier.classify(sample.userAgent)
-                event.geo = Geo(country: sample.country)
-                return event
-            }
-            _ = try node.store.apply(chunk, nowMs: now) { _ in RetentionPlan(days: 360)! }
-            written += count
-        }
-        let elapsed = seconds(since: start)
-        print(String(format: "load: %d events in %.1f s = %.0f events/s (batches of %d, WAL fsync per batch)", events, elapsed,
-                     Double(events) / elapsed, batch))
+        print(String(format: "load: %d events of %d sites in %.1f s = %.0f events/s (store batches of %d), compacted in %.1f s",
+                     loaded, sites.count, loadSeconds, Double(loaded) / loadSeconds, batch, seconds(since: compacting)))
         print("token: \(token)")
     }
 }
 
-/// Posts batches of hits to a running node over HTTP from several concurrent clients. Start the
-/// node with `--trusted-proxies 127.0.0.1`: each hit's client address comes from X-Forwarded-For,
-/// as behind a load balancer, so the per-IP rate limit sees many visitors instead of one.
+/// Posts the data set's first `events` rows to running nodes as hits with the current time, in
+/// batches, from concurrent clients, round-robin over `--url`s. Each batch comes from its own
+/// client address (X-Forwarded-For; start nodes with `--trusted-proxies 127.0.0.1`), as from many
+/// visitors behind a load balancer, so the per-address rate limit does not cap the measurement.
 struct Ingest: AsyncParsableCommand {
-    @Option var url = "http://127.0.0.1:8080"
-    @Option var site = "localhost"
+    static let configuration = CommandConfiguration(abstract: "Post the data set to running nodes over HTTP and print the rate.")
+    @Option(help: "The data set (Bench/dataset.py).") var csv: String
+    @Option(help: "A node's HTTP address (repeatable).") var url: [String] = ["http://127.0.0.1:8080"]
     @Option var events = 200_000
     @Option var batch = 100
     @Option var concurrency = 16
-    @Option var seed: UInt64 = 2
+    @Option(help: "Hold the rate to this many events/s (0: as fast as the nodes take them).") var rate = 0.0
+    @Option(help: "Distinguishes this run's hit ids from another run's.") var run = "a"
 
     func run() async throws {
+        let bodies = try batches()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let batches = (events + batch - 1) / batch
         let counter = Counter()
         let start = ContinuousClock.now
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let batchInterval = rate > 0 ? Double(batch) / rate : 0
+        let urls = url, batchSize = batch
         try await withThrowingTaskGroup(of: [Double].self) { group in
-            for worker in 0..<concurrency {
+            for _ in 0..<concurrency {
                 group.addTask {
-                    var dataset = Dataset(seed: seed &+ UInt64(worker))
                     var latencies = [Double]()
-                    while let index = await counter.next(limit: batches) {
-                        var hits = [String]()
-                        for i in 0..<batch {
-                            let sample = dataset.next()
-                            hits.append("{\"site\":\"\(site)\",\"id\":\"s\(seed)w\(worker)b\(index)h\(i)\",\"ts\":\(nowMs),\"url\":\"\(sample.path)\",\"referrer\":\"\(sample.referrer)\"}")
+                    while let index = await counter.next(limit: bodies.count) {
+                        if batchInterval > 0 {
+                            let due = Double(index) * batchInterval - seconds(since: start)
+                            if due > 0 { try await Task.sleep(for: .milliseconds(Int(due * 1000))) }
                         }
-                        var request = HTTPClientRequest(url: "\(url)/api/event")
+                        var request = HTTPClientRequest(url: "\(urls[index % urls.count])/api/event")
                         request.method = .POST
-                        request.headers.add(name: "User-Agent", value: Dataset.userAgents[index % Dataset.userAgents.count])
-                        request.headers.add(name: "X-Forwarded-For", value: "198.51.100.\(index % 250 + 1)")
-                        request.body = .bytes(ByteBuffer(string: "[" + hits.joined(separator: ",") + "]"))
+                        request.headers.add(name: "User-Agent", value: bodies[index].userAgent)
+                        // 100.64.0.0/10: a distinct address per batch.
+                        request.headers.add(name: "X-Forwarded-For", value: "100.\(64 + (index >> 16) % 64).\((index >> 8) & 255).\(index & 255)")
+                        request.body = .bytes(ByteBuffer(string: bodies[index].json))
                         let sent = ContinuousClock.now
                         let response = try await client.execute(request, timeout: .seconds(30))
                         _ = try await response.body.collect(upTo: 1 << 20)
-                        guard response.status == .accepted else { throw ValidationError("node answered \(response.status)") }
+                        guard response.status == .accepted else { throw ValidationError("a node answered \(response.status)") }
                         latencies.append(seconds(since: sent) * 1000)
                     }
                     return latencies
@@ -128,11 +148,33 @@ struct Ingest: AsyncParsableCommand {
             var all = [Double]()
             for try await latencies in group { all += latencies }
             let elapsed = seconds(since: start)
-            print(String(format: "ingest: %d events in %.1f s = %.0f events/s over HTTP (batches of %d, %d clients); batch latency p50 %.1f ms p99 %.1f ms",
-                         batches * batch, elapsed, Double(batches * batch) / elapsed, batch, concurrency,
-                         percentile(all, 50), percentile(all, 99)))
+            all.sort()
+            let p50 = all.isEmpty ? 0 : all[all.count / 2], p99 = all.isEmpty ? 0 : all[min(all.count - 1, all.count * 99 / 100)]
+            print(String(format: "ingest: %d events in %.2f s = %.0f events/s over HTTP (batches of %d, %d clients, %d nodes); batch latency p50 %.1f ms p99 %.1f ms",
+                         bodies.count * batchSize, elapsed, Double(bodies.count * batchSize) / elapsed, batchSize, concurrency, urls.count, p50, p99))
         }
         try await client.shutdown()
+    }
+
+    /// The request bodies, built before the clock starts so the client's own JSON work is not timed.
+    private func batches() throws -> [(json: String, userAgent: String)] {
+        var rows = try DatasetCSV(path: csv)
+        defer { rows.close() }
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        var out = [(json: String, userAgent: String)]()
+        var hits = [String](), userAgent = ""
+        var taken = 0
+        while taken < events, let row = rows.next() {
+            if hits.isEmpty { userAgent = row.userAgent }
+            hits.append("{\"site\":\"\(row.site)\",\"id\":\"\(run)-\(rows.lineNumber)\",\"ts\":\(nowMs),\"url\":\"https://\(row.site)\(row.path)\",\"referrer\":\"\(row.referrer)\"}")
+            taken += 1
+            if hits.count == batch {
+                out.append(("[" + hits.joined(separator: ",") + "]", userAgent))
+                hits.removeAll(keepingCapacity: true)
+            }
+        }
+        if !hits.isEmpty { out.append(("[" + hits.joined(separator: ",") + "]", userAgent)) }
+        return out
     }
 }
 
@@ -142,44 +184,5 @@ actor Counter {
         guard value < limit else { return nil }
         defer { value += 1 }
         return value
-    }
-}
-
-/// Times the dashboard questions over a running node's API, with the range shifted at random
-/// each repetition so no cache answers twice.
-struct Query: AsyncParsableCommand {
-    @Option var url = "http://127.0.0.1:8080"
-    @Option var token: String
-    @Option var site = "big.example"
-    @Option var days = 30
-    @Option var repetitions = 30
-    @Option var seed: UInt64 = 3
-
-    func run() async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        var generator = SplitMix64(seed: seed)
-        let questions = ["summary", "breakdown/page", "breakdown/referrer", "breakdown/country", "timeseries?interval=day"]
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyy-MM-dd"
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        for question in questions {
-            var latencies = [Double]()
-            for _ in 0..<repetitions {
-                let shift = Int.random(in: 0...2, using: &generator)
-                let to = Date().addingTimeInterval(-Double(shift) * 86_400)
-                let from = to.addingTimeInterval(-Double(days - 1) * 86_400)
-                let separator = question.contains("?") ? "&" : "?"
-                var request = HTTPClientRequest(url: "\(url)/api/sites/\(site)/\(question)\(separator)from=\(formatter.string(from: from))&to=\(formatter.string(from: to))")
-                request.headers.add(name: "Authorization", value: "Bearer \(token)")
-                let sent = ContinuousClock.now
-                let response = try await client.execute(request, timeout: .seconds(60))
-                _ = try await response.body.collect(upTo: 16 << 20)
-                guard response.status == .ok else { throw ValidationError("\(question): node answered \(response.status)") }
-                latencies.append(seconds(since: sent) * 1000)
-            }
-            print(String(format: "query %-24@ p50 %7.1f ms  p99 %7.1f ms  (%d runs, %d days)", question as NSString,
-                         percentile(latencies, 50), percentile(latencies, 99), repetitions, days))
-        }
-        try await client.shutdown()
     }
 }
