@@ -97,6 +97,7 @@ public final class SystemStore: Sendable {
     private let hlc = Mutex(HybridLogicalClock())
     private let changeListener = Mutex<(@Sendable ([Footfall_V1_SystemRecord]) -> Void)?>(nil)
     private let writeCheck = Mutex<(@Sendable () throws -> Void)?>(nil)
+    private let siteCache = SiteCache()
 
     /// Key prefixes of replicated records; anything else from a peer is refused.
     static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:"]
@@ -168,6 +169,7 @@ public final class SystemStore: Sendable {
             records.append(record)
         }
         try kv.write(batch, sync: true)
+        if changes.contains(where: { $0.0.hasPrefix("site:") }) { siteCache.invalidate() }
         changeListener.withLock { $0 }?(records)
     }
 
@@ -223,6 +225,7 @@ public final class SystemStore: Sendable {
                 batch.put(.system, Array(key.utf8), try Array(record.serializedBytes() as [UInt8]))
             }
             if !batch.isEmpty { try kv.write(batch, sync: true) }
+            if winners.keys.contains(where: { $0.hasPrefix("site:") }) { siteCache.invalidate() }
             return batch.operations.count
         }
     }
@@ -358,7 +361,9 @@ public final class SystemStore: Sendable {
     public func updateSite(_ site: Site) throws {
         try changes.withLock { _ in try put("site:\(site.id.rawValue)", site) }
     }
-    public func site(_ id: SiteID) throws -> Site? { try get("site:\(id.rawValue)", as: Site.self) }
+    public func site(_ id: SiteID) throws -> Site? {
+        try siteCache.site(id) { try get("site:\(id.rawValue)", as: Site.self) }
+    }
     public func sites() throws -> [Site] { try all(prefix: "site:", as: Site.self) }
     public func sites(ownedBy accountID: String) throws -> [Site] { try sites().filter { $0.ownerID == accountID } }
 
@@ -402,4 +407,31 @@ public final class SystemStore: Sendable {
     public func deleteSession(secret: String) throws { try delete(["session:\(SystemStore.digest(secret))"]) }
 
     static func digest(_ secret: String) -> String { Hex.encode(Crypto.sha256(Array(secret.utf8))) }
+}
+
+/// Sites as decoded records: every hit and every event applied (its site's retention) asks for
+/// one, and decoding its JSON each time was a seventh of the CPU of ingest. A write of any site
+/// record clears the cache; a read that raced such a write does not fill it (the generation moved).
+final class SiteCache: Sendable {
+    private struct State {
+        var generation = 0
+        var sites = [SiteID: Site?]()
+    }
+
+    private let state = Mutex(State())
+
+    func site(_ id: SiteID, load: () throws -> Site?) throws -> Site? {
+        let (cached, generation) = state.withLock { ($0.sites[id], $0.generation) }
+        if let cached { return cached }
+        let site = try load()
+        state.withLock { if $0.generation == generation { $0.sites[id] = .some(site) } }
+        return site
+    }
+
+    func invalidate() {
+        state.withLock {
+            $0.generation += 1
+            $0.sites.removeAll()
+        }
+    }
 }
