@@ -29,6 +29,9 @@ import Testing
         var onB = site
         onB.timeZone = "Europe/Paris"
         try b.updateSite(onB)
+        // Read (and so cached) between the writes: each write, local or merged, must show.
+        #expect(try b.site(site.id)?.timeZone == "Europe/Paris")
+        #expect(try a.site(site.id)?.timeZone == "UTC")
         clockA.advance(byMs: 10)
         var onA = site
         onA.retention = RetentionPlan(days: 90)!
