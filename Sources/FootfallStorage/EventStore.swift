@@ -267,24 +267,46 @@ public final class EventStore: Sendable {
     /// Deletes the site's raw events, visitor index and CRM records older than its plan, and
     /// compacts those ranges so they are physically gone. Rollups are kept.
     public func enforceRetention(site: SiteID, plan: RetentionPlan, nowMs: Int64) throws {
-        try writeLock.withLock { _ in
-            let firstKept = plan.firstKeptDay(nowMs: nowMs)
-            let start = StorageKeys.eventDay(site, Day(index: 0))
-            let end = StorageKeys.eventDay(site, firstKept)
+        let start = StorageKeys.eventDay(site, Day(index: 0))
+        let end = StorageKeys.eventDay(site, plan.firstKeptDay(nowMs: nowMs))
+        let sitePrefix = StorageKeys.sitePrefix(site)
+        // Only what did expire is deleted and compacted: most passes find nothing, and compacting
+        // anyway rewrote every file that straddles the range (the neighbouring site's data too),
+        // for every site, every hour.
+        let (rawExpired, visitorsExpired) = try writeLock.withLock { _ -> (Bool, Bool) in
             var batch = WriteBatch()
-            batch.deleteRange(.events, start, end)
-            batch.deleteRange(.visitors, start, end)
+            let rawExpired = try holdsAny(.events, from: start, to: end) || holdsAny(.visitors, from: start, to: end)
+            if rawExpired {
+                batch.deleteRange(.events, start, end)
+                batch.deleteRange(.visitors, start, end)
+            }
             let cutoff = plan.cutoffMs(nowMs: nowMs)
-            try kv.scan(.crm, prefix: StorageKeys.sitePrefix(site)) { key, value in
-                if let record = try? VisitorRecord(encoded: value), record.lastSeenMs < cutoff { batch.delete(.crm, key) }
+            var visitorsExpired = false
+            try kv.scan(.crm, prefix: sitePrefix) { key, value in
+                if let record = try? VisitorRecord(encoded: value), record.lastSeenMs < cutoff {
+                    batch.delete(.crm, key)
+                    visitorsExpired = true
+                }
                 return true
             }
-            try kv.write(batch, sync: true)
+            if !batch.isEmpty { try kv.write(batch, sync: true) }
+            return (rawExpired, visitorsExpired)
+        }
+        // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
+        if rawExpired {
             try kv.compact(.events, from: start, to: end)
             try kv.compact(.visitors, from: start, to: end)
-            let sitePrefix = StorageKeys.sitePrefix(site)
-            try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
         }
+        if visitorsExpired { try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix)) }
+    }
+
+    private func holdsAny(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws -> Bool {
+        var found = false
+        try kv.scan(family, from: start, to: end) { _, _ in
+            found = true
+            return false
+        }
+        return found
     }
 
     /// Deletes everything stored for a site, rollups and erasure records included (account deletion).
