@@ -1,0 +1,313 @@
+"""Footfall as a contender: a release node loaded with the benchmark's events and asked the same
+dashboard questions over its public HTTP API, plus its HTTP ingest rate, realtime latency,
+memory and bytes on disk."""
+import datetime
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+DAY_MS = 86_400_000
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def day(ms):
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def folder_bytes(path):
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+
+
+class Node:
+    """One `footfall serve` process on loopback ports of its own."""
+
+    def __init__(self, binary, data, name="node-1", join=None, certs=None, extra_env=None):
+        self.port, self.cluster_port = free_port(), free_port()
+        self.data, self.name = data, name
+        args = [binary, "serve", "--data", data, "--node-name", name, "--host", "127.0.0.1", "--port", str(self.port),
+                "--grpc-port", "0", "--cluster-port", str(self.cluster_port), "--trusted-proxies", "127.0.0.1"]
+        if certs:
+            args += ["--certs", certs]
+        for seed in join or []:
+            args += ["--join", seed]
+        self.log = open(data + ".log", "ab")
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(extra_env or {})})
+        self.connection = None
+
+    @property
+    def cluster_address(self):
+        return f"127.0.0.1:{self.cluster_port}"
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.process.returncode}); see {self.data}.log")
+            try:
+                status, _ = self.get("/health")
+                if status == 200:
+                    return
+            except OSError:
+                self.connection = None
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer /health within {timeout} s")
+
+    def request(self, method, path, body=None, headers=None):
+        """One request on a kept-alive connection (reconnecting once if the node closed it)."""
+        for attempt in (0, 1):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            try:
+                self.connection.request(method, path, body=body, headers=headers or {})
+                response = self.connection.getresponse()
+                return response.status, response.read()
+            except (http.client.HTTPException, OSError):
+                self.connection.close()
+                self.connection = None
+                if attempt:
+                    raise
+
+    def get(self, path, token=None):
+        return self.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    def rss_bytes(self, field="VmRSS"):
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+        self.log.close()
+
+
+class Footfall:
+    """A single node, RF = 1, over its public API."""
+    name = "Footfall"
+
+    def __init__(self, folder, build_folder):
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        self.folder, self.data = folder, os.path.join(folder, "data")
+        self.footfall = os.path.join(build_folder, "footfall")
+        self.bench = os.path.join(build_folder, "footfall-bench")
+        self.node, self.token = None, None
+
+    def load(self, csv_path):
+        """Seconds to load: the data set put in each site's time order (as an import from another
+        tool would come: site by site, oldest first; counted in the time) and written through the
+        store in batches of 10,000, then compacted."""
+        started = time.monotonic()
+        ordered = in_site_order(csv_path)
+        output = subprocess.run([self.bench, "load", "--csv", ordered, "--data", self.data, "--batch", "10000"],
+                                check=True, capture_output=True, text=True).stdout
+        elapsed = time.monotonic() - started
+        self.token = re.search(r"token: (\S+)", output).group(1)
+        self.load_line = output.splitlines()[0]
+        self.node = Node(self.footfall, self.data)
+        self.node.wait_ready()
+        return elapsed
+
+    def ask(self, question, site, from_ms, to_ms):
+        """The answer in the shape the SQL peers give (rows of tuples), for comparing. Ranges are
+        whole UTC days, as the dashboard asks them."""
+        query = f"from={day(from_ms)}&to={day(to_ms - 1)}"
+        base = f"/api/sites/{site}"
+        if question == "summary":
+            body = self._get(f"{base}/summary?{query}")
+            return [(body["pageviews"], body["visitors"])]
+        if question == "timeseries":
+            points = self._get(f"{base}/timeseries?{query}&interval=day")
+            return [(p["start_ms"] // DAY_MS, p["pageviews"], p["visitors"]) for p in points]
+        dimension = {"pages": "page", "referrers": "referrer", "countries": "country"}[question]
+        return [(row["value"], row["count"]) for row in self._get(f"{base}/breakdown/{dimension}?{query}&limit=10")]
+
+    def _get(self, path):
+        status, body = self.node.get(path, self.token)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body[:200]!r}")
+        return json.loads(body)
+
+    def bytes_on_disk(self):
+        return folder_bytes(self.data)
+
+    def ingest(self, csv_path, events, rate=0, run="a", urls=None):
+        """Events/s over HTTP (batches of 100, 16 clients) and the client's output line."""
+        args = [self.bench, "ingest", "--csv", csv_path, "--events", str(events), "--batch", "100", "--concurrency", "16",
+                "--rate", str(rate), "--run", run]
+        for url in urls or [self.node.url]:
+            args += ["--url", url]
+        finished = subprocess.run(args, capture_output=True, text=True)
+        if finished.returncode != 0:
+            raise RuntimeError(f"footfall-bench ingest failed: {finished.stderr.strip()[-500:]}")
+        output = finished.stdout
+        return float(re.search(r"= (\d+) events/s", output).group(1)), output.strip()
+
+    def close(self):
+        if self.node:
+            self.node.stop()
+
+
+def in_site_order(csv_path):
+    """A copy of the data set sorted by site, then time (DuckDB sorts it), cached beside it."""
+    ordered = csv_path[:-len(".csv")] + "-by-site.csv"
+    if not os.path.exists(ordered):
+        import duckdb
+        db = duckdb.connect()
+        db.execute(f"SET threads = {os.cpu_count()}")
+        db.execute("COPY (SELECT * FROM read_csv(?, header = true, all_varchar = true) ORDER BY site, CAST(ts_ms AS BIGINT)) "
+                   "TO '" + ordered.replace("'", "''") + ".partial' (HEADER, QUOTE '\"', FORMAT csv)", [csv_path])
+        db.close()
+        os.rename(ordered + ".partial", ordered)
+    return ordered
+
+
+AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+
+def realtime_latency(post, read, site, samples, marker):
+    """Milliseconds from a hit's acknowledgement to its page showing in the realtime feed,
+    `samples` times: `post(body, headers)` sends it to one node, `read(path)` asks one (the
+    same or another) for the feed; both answer (status, body bytes)."""
+    latencies = []
+    for i in range(samples):
+        path = f"/realtime/{marker}-{i}"
+        hit = json.dumps({"site": site, "id": f"realtime-{marker}-{i:04d}", "ts": int(time.time() * 1000),
+                          "url": f"https://{site}{path}"})
+        status, body = post(hit, {"User-Agent": AGENT, "Content-Type": "text/plain", "X-Forwarded-For": f"100.127.{i // 256}.{i % 256}"})
+        if status != 202:
+            raise RuntimeError(f"realtime hit refused: {status} {body[:200]!r}")
+        acknowledged = time.perf_counter()
+        while True:
+            status, body = read(f"/api/sites/{urllib.parse.quote(site)}/realtime")
+            if status == 200 and any(item.get("path") == path for item in json.loads(body)["feed"]):
+                latencies.append((time.perf_counter() - acknowledged) * 1000)
+                break
+            if time.perf_counter() > acknowledged + 10:
+                raise RuntimeError("a hit did not show in the realtime feed within 10 s")
+            time.sleep(0.005)
+    return latencies
+
+
+class ThreeNodes:
+    """Three local nodes, RF = 3, QUORUM writes, mutual TLS between them (the cluster tests'
+    harness, Tests/Cluster): HTTP ingest through all three, realtime through a node other than
+    the one that took the hit, failure detection and erasure completion."""
+    name = "Footfall 3 nodes"
+
+    def __init__(self, folder, build_folder, root):
+        sys.path.insert(0, os.path.join(root, "Tests/Cluster"))
+        import cluster_test
+        import replication_test
+        self.cluster_test, self.replication_test = cluster_test, replication_test
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        self.bench = os.path.join(build_folder, "footfall-bench")
+        self.cluster = cluster_test.Cluster(os.path.join(build_folder, "footfall"), folder, probe_ms=1000)
+        self.cluster.base_port, self.cluster.http_base = 24940, 25040
+        self.cluster.extra_env = {"FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"}
+
+    def form(self, sites):
+        self.cluster.form(spare=[])
+        names = self.cluster_test.NAMES
+        settled = self.cluster.wait(lambda: all(self.cluster_test.all_alive(self.cluster, n) for n in names)
+                                    and set(self.replication_test.ring_states(self.cluster, "node-1").values()) == {"normal"}, 60)
+        if not settled:
+            raise RuntimeError("the three nodes did not settle within 60 s")
+        self.api = self.replication_test.API(self.cluster, self.replication_test.bootstrap_token(self.cluster))
+        for site in sites:
+            status, body = self.api.request("node-1", "/api/sites", {"domain": site}, method="POST")
+            if status not in (200, 201, 409):
+                raise RuntimeError(f"creating {site}: {status} {body}")
+        if not self.cluster.wait(lambda: all(self.api.request(n, f"/api/sites/{sites[-1]}")[0] == 200 for n in names), 30):
+            raise RuntimeError("the sites did not reach every node within 30 s")
+
+    def ingest(self, csv_path, events):
+        args = [self.bench, "ingest", "--csv", csv_path, "--events", str(events), "--batch", "100", "--concurrency", "16", "--run", "three"]
+        for name in self.cluster_test.NAMES:
+            args += ["--url", self.api.url(name, "")]
+        finished = subprocess.run(args, capture_output=True, text=True)
+        if finished.returncode != 0:
+            raise RuntimeError(f"footfall-bench ingest failed: {finished.stderr.strip()[-500:]}")
+        return float(re.search(r"= (\d+) events/s", finished.stdout).group(1)), finished.stdout.strip()
+
+    def realtime(self, site, samples):
+        def post(body, headers):
+            return raw_request(self.api.url("node-1", "/api/event"), "POST", body, headers)
+
+        def read(path):
+            return raw_request(self.api.url("node-2", path), "GET", None, {"Authorization": f"Bearer {self.api.token}"})
+        return realtime_latency(post, read, site, samples, "three")
+
+    def detection_and_erasure(self, site):
+        """Seconds until both others see a killed node-3 dead; then an erasure made while it is
+        down, and seconds from its restart until the erasure's receipt reads complete."""
+        hits = [dict(self.replication_test.hit(f"bench-erase-{k}", vid="benchvisitor0001", site=site)) for k in range(3)]
+        status, _ = self.api.hits("node-1", hits, client="100.126.0.1")
+        if status != 202:
+            raise RuntimeError(f"the erasure's visitor was not written: {status}")
+        self.cluster.processes["node-3"].kill()
+        killed = time.monotonic()
+        dead = lambda via: self.cluster.status(via)["node-3"][0] == "MEMBER_STATUS_DEAD"  # noqa: E731
+        if not self.cluster.wait(lambda: dead("node-1") and dead("node-2"), 60):
+            raise RuntimeError("node-3 was not declared dead within 60 s")
+        detection = time.monotonic() - killed
+        status, receipt = self.api.request("node-1", f"/api/sites/{site}/erasures", {"client_id": "benchvisitor0001"}, method="POST")
+        if status != 200 or receipt.get("status") != "pending":
+            raise RuntimeError(f"an erasure with node-3 down: {status} {receipt}")
+        self.cluster.processes["node-3"].wait()
+        restarted = time.monotonic()
+        self.cluster.start("node-3")
+        complete = self.cluster.wait(lambda: self.api.request("node-2", f"/api/sites/{site}/erasures/{receipt['visitor']}")[1]
+                                     .get("status") == "complete", 120)
+        if not complete:
+            raise RuntimeError("the erasure did not complete within 120 s of node-3's restart")
+        return detection, time.monotonic() - restarted
+
+    def close(self):
+        self.cluster.stop()
+
+
+def raw_request(url, method, body, headers):
+    """(status, body bytes) of one request, whatever the status."""
+    request = urllib.request.Request(url, data=body.encode() if isinstance(body, str) else body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def referrer_host(url):
+    """The host Footfall keeps of a referrer URL (the data set's are plain https://host/)."""
+    return urllib.parse.urlsplit(url).hostname or ""
