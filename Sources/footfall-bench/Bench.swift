@@ -138,8 +138,10 @@ struct Ingest: AsyncParsableCommand {
                         request.body = .bytes(ByteBuffer(string: bodies[index].json))
                         let sent = ContinuousClock.now
                         let response = try await client.execute(request, timeout: .seconds(30))
-                        _ = try await response.body.collect(upTo: 1 << 20)
-                        guard response.status == .accepted else { throw ValidationError("a node answered \(response.status)") }
+                        let answer = try await response.body.collect(upTo: 1 << 20)
+                        guard response.status == .accepted else {
+                            throw ValidationError("a node answered \(response.status): \(String(buffer: answer).prefix(200))")
+                        }
                         latencies.append(seconds(since: sent) * 1000)
                     }
                     return latencies
@@ -166,7 +168,7 @@ struct Ingest: AsyncParsableCommand {
         var taken = 0
         while taken < events, let row = rows.next() {
             if hits.isEmpty { userAgent = row.userAgent }
-            hits.append("{\"site\":\"\(row.site)\",\"id\":\"\(run)-\(rows.lineNumber)\",\"ts\":\(nowMs),\"url\":\"https://\(row.site)\(row.path)\",\"referrer\":\"\(row.referrer)\"}")
+            hits.append("{\"site\":\"\(row.site)\",\"id\":\"bench-\(run)-\(rows.lineNumber)\",\"ts\":\(nowMs),\"url\":\"https://\(row.site)\(row.path)\",\"referrer\":\"\(row.referrer)\"}")
             taken += 1
             if hits.count == batch {
                 out.append(("[" + hits.joined(separator: ",") + "]", userAgent))
