@@ -6,14 +6,17 @@ operator made by the CLI, and a separate static server (another origin, like a c
 whose pages carry the tracker. Debian's headless chromium, driven by selenium, then:
   1. signs in through the UI; a pageview sent by the customer page appears in the live feed
      without a reload;
-  2. filters the overview by clicking a page row (a filter chip appears, the numbers change);
+  2. filters the overview by clicking a page row (a filter chip appears, the pageviews are those
+     of that page);
   3. opens a consented visitor's profile and adds a note (shown, and in the API);
   4. erases that visitor in the GDPR tools and sees the receipt complete;
-  5. a second owner sees nothing of the first owner's site, in the UI and the API;
-  6. the tracker writes no cookie or storage before consent, keeps a first-party id after
-     footfall('consent', true), and sends nothing with Do-Not-Track or after the opt-out;
-     what was sent is observed through CDP network events and the node's realtime API;
-  7. no console errors; no horizontal scroll at 1280×800 or 390×844.
+  5. markup a visitor sent (in a path, in an event name) shows as text and never runs;
+  6. a second owner sees nothing of the first owner's site, in the UI and the API; an operator
+     sees the member alive and owning the ring;
+  7. the tracker writes no cookie or storage before consent, keeps a first-party id after
+     footfall('consent', true), and loads but sends nothing with Do-Not-Track or after the
+     opt-out; what was sent is observed through CDP network events and the node's realtime API;
+  8. no console errors; no horizontal scroll at 1280×800 or 390×844.
 Screenshots of the main screens go to .build/browser/screenshots/. Prints one line per check;
 exits non-zero on any failure.
 """
@@ -183,17 +186,38 @@ def browser(options_in, prefs=None):
     return driver
 
 
-def sent_hits(driver, node_base):
-    """Bodies of the requests the browser sent to the node's collect endpoint since the last call,
-    from CDP's network events (what left the browser, not what the page says)."""
-    hits = []
+def sent_requests(driver):
+    """(method, url, body) of every request the browser sent since the last call, from CDP's
+    network events (what left the browser, not what the page says)."""
+    requests = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
             request = message["params"]["request"]
-            if request["url"].startswith(node_base + "/api/event") and request["method"] == "POST":
-                hits.append(request.get("postData", ""))
-    return hits
+            requests.append((request["method"], request["url"], request.get("postData", "")))
+    return requests
+
+
+def hits_in(requests, node_base):
+    """Bodies of the requests to the node's collect endpoint."""
+    return [body for method, url, body in requests if method == "POST" and url.startswith(node_base + "/api/event")]
+
+
+def sent_hits(driver, node_base):
+    return hits_in(sent_requests(driver), node_base)
+
+
+def tracker_loaded(requests, node_base):
+    """Whether the page asked the node for its tracker: without it, "nothing sent" proves nothing."""
+    return any(method == "GET" and url.split("?")[0] == node_base + "/t.js" for method, url, _ in requests)
+
+
+def post_hits(node_base, hits):
+    """Hits sent straight to the collect endpoint, as any script on the internet may."""
+    request = urllib.request.Request(node_base + "/api/event", data=json.dumps(hits).encode(),
+                                     headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
 
 
 console_errors = []
@@ -246,6 +270,10 @@ def element(driver, css, timeout=10):
 def text_of(driver, css):
     found = driver.find_elements(By.CSS_SELECTOR, css)
     return found[0].text if found else ""
+
+
+def texts_of(driver, css):
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
 
 
 def sign_in(driver, base, email):
@@ -315,6 +343,7 @@ def dashboard_and_tracker_checks(options, node, site_base, shots):
         overview_checks(dash, node, shots)
         profile_checks(dash, node, owner, visitor_id, shots)
         erasure_checks(dash, node, owner, client_id, visitor_id, shots)
+        markup_checks(dash, node, owner, site_base)
         opt_out_checks(visitor, node, owner, site_base)
         collect_console(dash, "dashboard", [("/api/me", 401)])
         collect_console(visitor, "customer page", [])
@@ -336,16 +365,17 @@ def overview_checks(dash, node, shots):
     row.click()
     chip = element(dash, "#filters .chip[data-dimension=page]")
     check(chip is not None and "/pricing.html" in chip.text, "clicking the page row adds a removable filter chip")
-    after = wait_for(lambda: (lambda t: t if t and t != before else None)(text_of(dash, "[data-kpi=pageviews] .kpi-value")), 10)
-    check(after is not None, f"the filtered numbers change (pageviews {before} → {after})")
+    # The visitor opened /pricing.html once.
+    after = wait_for(lambda: text_of(dash, "[data-kpi=pageviews] .kpi-value") == "1", 10)
+    check(bool(after), f"the filtered pageviews are those of /pricing.html: 1 (shown: {text_of(dash, '[data-kpi=pageviews] .kpi-value')!r}, unfiltered {before})")
     check("filter.page=%2Fpricing.html" in dash.current_url or "filter.page=/pricing.html" in dash.current_url,
           "the filter is in the address, so the filtered view can be reloaded")
     screenshot(dash, shots, "04-overview-filtered")
     # A phone's viewport through CDP: headless chromium keeps a window at least 500 px wide.
     dash.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
     dash.refresh()
-    element(dash, "[data-kpi=pageviews]")
-    element(dash, ".chart-svg")
+    check(element(dash, "[data-kpi=pageviews]") is not None and element(dash, ".chart-svg") is not None,
+          "the filtered overview shows its figures and chart at phone width")
     layout_check(dash, "filtered overview at phone width 390×844")
     screenshot(dash, shots, "09-overview-phone")
     dash.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
@@ -364,10 +394,13 @@ def profile_checks(dash, node, owner, visitor_id, shots):
     # A reload keeps the session but not the in-memory CSRF token: the app must recover it.
     dash.refresh()
     timeline = element(dash, "#timeline")
-    paths = [e.text for e in dash.find_elements(By.CSS_SELECTOR, "#timeline .path")]
+    paths = texts_of(dash, "#timeline .path")
     check(timeline is not None and "/consented.html" in paths, f"the profile shows the visitor's path ({paths})")
+    note_field = element(dash, "#note-form textarea")
+    if not check(note_field is not None, "the profile has its note form"):
+        return
     note = "Asked about bulk pricing by phone"
-    dash.find_element(By.CSS_SELECTOR, "#note-form textarea").send_keys(note)
+    note_field.send_keys(note)
     dash.find_element(By.CSS_SELECTOR, "#note-form button[type=submit]").click()
     shown = wait_for(lambda: note in [e.text for e in dash.find_elements(By.CSS_SELECTOR, "#notes .note-text")], 10)
     check(bool(shown), "the added note shows on the profile")
@@ -402,17 +435,44 @@ def erasure_checks(dash, node, owner, client_id, visitor_id, shots):
     screenshot(dash, shots, "08-erasure-receipt")
 
 
+MARKUP = "<img src=x onerror=window.__x=1>"
+
+
+def markup_checks(dash, node, owner, site_base):
+    """What visitors send reaches the page as text. A path with markup arrives percent-encoded,
+    as a browser sends its address; an event name is sent as it is, so the markup itself
+    reaches the node."""
+    dash.get(f"{node.base}/#/sites/{SITE1}/realtime")
+    element(dash, "#live-feed")
+    encoded = dash.execute_script("return new URL(arguments[0], location.origin).pathname", "/" + MARKUP)
+    status = post_hits(node.base, [{"site": SITE1, "kind": "pageview", "url": site_base + encoded},
+                                   {"site": SITE1, "kind": "custom", "name": MARKUP, "url": site_base + encoded}])
+    stored = wait_for(lambda: next((p for p in owner.feed_paths() if "onerror" in p), None), 10)
+    check(status == 202 and stored == encoded, f"the node keeps the path as the browser encoded it ({encoded!r}, stored {stored!r})")
+
+    def not_run():
+        return dash.execute_script("return window.__x === undefined && !document.querySelector('#app img')")
+    shown = wait_for(lambda: stored in texts_of(dash, "#live-feed .path") and MARKUP in texts_of(dash, "#live-feed .feed-what strong"), 10)
+    check(bool(shown) and not_run(), "the live feed shows the path and the event name's markup as text, and runs none of it")
+    dash.get(f"{node.base}/#/sites/{SITE1}/overview")
+    pages = wait_for(lambda: stored in texts_of(dash, "[data-panel=page] .bar-text"), 10)
+    goals = wait_for(lambda: MARKUP in texts_of(dash, "[data-panel=event] .bar-text"), 10)
+    check(bool(pages) and bool(goals) and not_run(), "the overview shows the path and the event name as text, and runs none of it")
+
+
 def opt_out_checks(visitor, node, owner, site_base):
     visitor.get(node.base + "/optout")
     visitor.find_element(By.CSS_SELECTOR, "form button[value=optout]").click()
     opted = wait_for(lambda: "opted out" in visitor.find_element(By.TAG_NAME, "body").text, 10)
     check(bool(opted), "the visitor opts out on the installation's opt-out page")
-    sent_hits(visitor, node.base)
+    sent_requests(visitor)
     visitor.get(site_base + "/after-optout.html")
     time.sleep(3)
-    sent = sent_hits(visitor, node.base)
-    check(sent == [] and "/after-optout.html" not in owner.feed_paths(),
-          f"after the opt-out nothing is sent ({len(sent)} hits left the browser) and the node has no such pageview")
+    requests = sent_requests(visitor)
+    loaded, sent = tracker_loaded(requests, node.base), hits_in(requests, node.base)
+    check(loaded and sent == [] and "/after-optout.html" not in owner.feed_paths(),
+          f"after the opt-out the page loads the tracker (/t.js requested: {loaded}) but nothing is sent "
+          f"({len(sent)} hits left the browser) and the node has no such pageview")
 
 
 def do_not_track_checks(options, node, site_base):
@@ -423,9 +483,11 @@ def do_not_track_checks(options, node, site_base):
         header_dnt = dnt.execute_script("return navigator.doNotTrack")
         check(header_dnt == "1", f"the Do-Not-Track browser says so (navigator.doNotTrack = {header_dnt!r})")
         time.sleep(3)
-        sent = sent_hits(dnt, node.base)
-        check(sent == [] and "/dnt.html" not in owner.feed_paths(),
-              f"with Do-Not-Track nothing is sent ({len(sent)} hits left the browser) and the node has no such pageview")
+        requests = sent_requests(dnt)
+        loaded, sent = tracker_loaded(requests, node.base), hits_in(requests, node.base)
+        check(loaded and sent == [] and "/dnt.html" not in owner.feed_paths(),
+              f"with Do-Not-Track the page loads the tracker (/t.js requested: {loaded}) but nothing is sent "
+              f"({len(sent)} hits left the browser) and the node has no such pageview")
         collect_console(dnt, "do-not-track page", [])
     finally:
         dnt.quit()
@@ -453,8 +515,11 @@ def tenancy_checks(options, node):
         check(bool(element(dash, "#login-form")), "signing out returns to the login form")
         sign_in(dash, node.base, OPERATOR)
         dash.get(node.base + "/#/cluster")
-        members = wait_for(lambda: "node-1" in text_of(dash, "#cluster table"), 10)
-        check(bool(members), "an operator's Cluster page lists the members")
+        state = wait_for(lambda: text_of(dash, "#members tr[data-member='node-1'] .state"), 10)
+        check(state == "alive", f"an operator's Cluster page lists node-1 as alive ({state!r})")
+        ring = element(dash, "#ring .bar-row[data-value='node-1']")
+        share = ring.text if ring else None
+        check(ring is not None and "100%" in share, f"the ring card has node-1 owning the whole ring, as the only node ({share!r})")
         collect_console(dash, "second owner and operator", [("/api/me", 401)])
     finally:
         dash.quit()

@@ -38,15 +38,17 @@
     return el;
   }
 
-  function replaceChildren(el, ...children) {
+  /** Replaces an element's children, skipping null and false like h() does (the DOM's own
+   * replaceChildren would print them as text). */
+  function setChildren(el, ...children) {
     el.textContent = "";
     appendAll(el, children);
   }
 
   // ---------------------------------------------------------------- API
 
-  /** Who is signed in. The CSRF token stays in memory only: a script that could read storage
-   * must not be able to lift it, and a reload recovers it from GET /api/me. */
+  /** Who is signed in. The CSRF token is kept in memory only because nothing needs it beyond
+   * this tab: a reload recovers it from GET /api/me, so there is no reason to persist it. */
   const session = { me: null, csrf: null, sites: [] };
 
   class ApiError extends Error {
@@ -85,7 +87,14 @@
   const sitePath = (site, rest) => `/api/sites/${enc(site)}${rest || ""}`;
 
   function isOperator() {
-    return session.me !== null && (session.me.operator === true || session.me.operator === "true");
+    // GET /api/me sends the flag as a string, like its other fields.
+    return session.me !== null && session.me.operator === "true";
+  }
+
+  function clearSession() {
+    session.me = null;
+    session.csrf = null;
+    session.sites = [];
   }
 
   async function loadSession() {
@@ -95,18 +104,17 @@
       session.sites = await api("/api/sites");
     } catch (e) {
       if (e.status !== 401) throw e;
-      session.me = null;
-      session.csrf = null;
-      session.sites = [];
+      clearSession();
     }
   }
 
-  /** The session ended (expired, signed out elsewhere, password changed): back to the login. */
+  /** The session ended (expired, signed out elsewhere, password changed): back to the login,
+   * which returns to this page afterwards. Several requests may fail at once; only the first
+   * one may act, as a later one would read the login page's address as the page to return to. */
   function signedOut() {
+    if (session.me === null) return;
     const next = location.hash;
-    session.me = null;
-    session.csrf = null;
-    session.sites = [];
+    clearSession();
     go(["login"], next && !next.startsWith("#/login") ? { next } : {});
   }
 
@@ -172,11 +180,16 @@
     if (dimension === "device") return capitalize(value) || "Unknown";
     if (dimension === "referrer") return value || "Direct / none";
     if (dimension === "click") {
+      // The click breakdown's values are "kind:target"; the target may hold colons itself.
       const [kind, ...rest] = value.split(":");
-      const target = rest.join(":");
-      return kind === "outbound" ? `Outbound link to ${target}` : `Button “${target}”`;
+      return clickLabel(kind, rest.join(":"));
     }
     return value === "" ? "(none)" : value;
+  }
+
+  /** A click as it reads anywhere: the tracker names it "outbound" or by its button. */
+  function clickLabel(kind, target) {
+    return kind === "outbound" ? `Outbound link to ${target}` : `Button “${target}”`;
   }
 
   // ---------------------------------------------------------------- Dates (in the site's zone)
@@ -255,6 +268,13 @@
     return view;
   }
 
+  /** Runs `fn` when view `v` is left, or at once if it already was (a stream opened after an
+   * await must not outlive a view nobody sees). */
+  function onLeave(v, fn) {
+    if (v.alive) v.cleanups.push(fn);
+    else fn();
+  }
+
   async function render() {
     const current = newView();
     const { parts, query } = parseRoute();
@@ -263,13 +283,13 @@
       const next = location.hash;
       return go(["login"], next && next !== "#/" ? { next } : {});
     }
-    if (parts[0] === "login") return session.me ? go(homeRoute()) : replaceChildren(root, loginView(query));
+    if (parts[0] === "login") return session.me ? go(homeRoute()) : setChildren(root, loginView(query));
     const main = h("main", { class: "page" });
-    replaceChildren(root, topBar(parts), main);
+    setChildren(root, topBar(parts), main);
     try {
       await route(parts, query, main, current);
     } catch (e) {
-      if (current.alive) replaceChildren(main, errorBox(e));
+      if (current.alive) setChildren(main, errorBox(e));
     }
   }
 
@@ -281,10 +301,11 @@
     const [section, site, tab, visitor] = parts;
     if (section === undefined) return go(homeRoute());
     if (section === "account") return accountView(main);
-    if (section === "cluster") return isOperator() ? clusterView(main, current) : replaceChildren(main, errorBox(new ApiError(403, "The cluster view is for operators.")));
-    if (section !== "sites" || !site) return replaceChildren(main, errorBox(new ApiError(404, "There is no such page.")));
+    if (section === "cluster") return isOperator() ? clusterView(main, current) : setChildren(main, errorBox(new ApiError(403, "The cluster view is for operators.")));
+    if (section !== "sites" || !site) return setChildren(main, errorBox(new ApiError(404, "There is no such page.")));
     const record = await findSite(site);
-    if (!record) return replaceChildren(main, errorBox(new ApiError(404, `There is no site “${site}” for this account.`)));
+    if (!current.alive) return; // the route changed while the site list loaded
+    if (!record) return setChildren(main, errorBox(new ApiError(404, `There is no site “${site}” for this account.`)));
     if (tab === "realtime") return realtimeView(main, record, current);
     if (tab === "overview") return overviewView(main, record, query, current);
     if (tab === "visitors" && visitor) return profileView(main, record, visitor, current);
@@ -332,9 +353,7 @@
     try {
       await api("/api/logout", { method: "POST" });
     } finally {
-      session.me = null;
-      session.csrf = null;
-      session.sites = [];
+      clearSession();
       go(["login"]);
     }
   }
@@ -466,7 +485,7 @@
       go(["sites", site.domain, "settings"]);
     });
 
-    replaceChildren(main,
+    setChildren(main,
       h("div", { class: "page-head" }, h("h1", { text: "Account" }), h("p", { class: "muted", text: session.me.email })),
       h("div", { class: "grid two" },
         card("Password", passwordForm),
@@ -486,7 +505,7 @@
     const feed = h("ol", { class: "feed", id: "live-feed", "aria-live": "polite" });
     const pages = h("div", { id: "realtime-pages" });
     const sources = h("div", { id: "realtime-sources" });
-    replaceChildren(main,
+    setChildren(main,
       h("div", { class: "page-head" }, h("h1", { text: "Realtime" }), state),
       h("div", { class: "realtime-grid" },
         h("section", { class: "card online-card" },
@@ -496,19 +515,20 @@
         h("section", { class: "card feed-card" }, h("h2", { class: "card-title", text: "Live feed" }), feed)),
       h("div", { class: "grid two" }, card("Current top pages", pages), card("Current top sources", sources)));
 
-    const seen = new Set();
-    let first = true;
+    // The ids of the previous snapshot's feed: any other item is new and is highlighted. Null
+    // until the first snapshot, whose items are not news; rebuilt each time, so it never holds
+    // more than one feed.
+    let seen = null;
     function show(snapshot) {
       if (!current.alive) return;
       online.textContent = fmtNumber(snapshot.online_visitors);
       split.textContent = `${snapshot.active_visitors} active · ${snapshot.idle_visitors} idle`;
-      replaceChildren(feed, snapshot.feed.length
-        ? snapshot.feed.map((item) => feedItem(item, site, snapshot.generated_ms, !first && !seen.has(item.id)))
+      setChildren(feed, snapshot.feed.length
+        ? snapshot.feed.map((item) => feedItem(item, site, snapshot.generated_ms, seen !== null && !seen.has(item.id)))
         : h("li", { class: "empty", text: "No actions in the last 30 minutes. They appear here the moment they happen." }));
-      snapshot.feed.forEach((item) => seen.add(item.id));
-      first = false;
-      replaceChildren(pages, barTable(snapshot.top_pages, { dimension: "page", metric: "Pageviews" }));
-      replaceChildren(sources, barTable(snapshot.top_sources, { dimension: "referrer", metric: "Pageviews" }));
+      seen = new Set(snapshot.feed.map((item) => item.id));
+      setChildren(pages, barTable(snapshot.top_pages, { dimension: "page", metric: "Pageviews" }));
+      setChildren(sources, barTable(snapshot.top_sources, { dimension: "referrer", metric: "Pageviews" }));
     }
     connectLive(site, current, show, (text, live) => {
       state.textContent = text;
@@ -516,13 +536,24 @@
     });
   }
 
-  /** Snapshots pushed by the node once a second over server-sent events. Should the stream be
-   * refused (an old node, a proxy that drops event streams), the same snapshots are polled. */
+  /** Snapshots pushed by the node once a second over server-sent events. "Live" shows only
+   * while snapshots arrive: the node sends `unavailable` when no replica answered this second,
+   * and `denied` (then ends the stream) when the credential no longer reads the site. Should
+   * the stream be refused (an old node, a proxy that drops event streams), the same snapshots
+   * are polled. */
   function connectLive(site, current, onSnapshot, onState) {
     const source = new EventSource(sitePath(site.domain, "/live"));
-    current.cleanups.push(() => source.close());
-    source.addEventListener("open", () => onState("Live", true));
-    source.addEventListener("snapshot", (event) => onSnapshot(JSON.parse(event.data)));
+    onLeave(current, () => source.close());
+    source.addEventListener("snapshot", (event) => {
+      onState("Live", true);
+      onSnapshot(JSON.parse(event.data));
+    });
+    source.addEventListener("unavailable", () => onState("Waiting for a replica…", false));
+    source.addEventListener("denied", () => {
+      // Closed at once: left alone, EventSource would reconnect when the node ends the stream.
+      source.close();
+      streamDenied(current, onState);
+    });
     source.addEventListener("error", () => {
       if (source.readyState !== EventSource.CLOSED) return onState("Reconnecting…", false);
       source.close();
@@ -530,9 +561,23 @@
     });
   }
 
+  /** The node stopped the stream. Usually the session ended (signed out elsewhere, password
+   * changed): then the session check answers 401 and the dashboard signs out. It also stops
+   * when the account still works but may no longer read this site (the node answers `denied`
+   * for 403 and 404 too), which must not sign anyone out. */
+  async function streamDenied(current, onState) {
+    try {
+      await api("/api/me");
+      if (current.alive) onState("This site is no longer available to this account.", false);
+    } catch (e) {
+      if (e.status === 401) signedOut();
+      else if (current.alive) onState(e.message, false);
+    }
+  }
+
   function pollRealtime(site, current, onSnapshot, onState) {
     let timer = null;
-    current.cleanups.push(() => clearTimeout(timer));
+    onLeave(current, () => clearTimeout(timer));
     async function tick() {
       try {
         onSnapshot(await api(sitePath(site.domain, "/realtime")));
@@ -550,7 +595,7 @@
   function feedItem(item, site, nowMs, fresh) {
     let what;
     if (item.kind === "pageview") what = [h("span", { class: "muted", text: "Viewed " }), h("span", { class: "path", text: item.path })];
-    else if (item.kind === "click") what = [h("span", { class: "muted", text: "Clicked " }), displayValue("click", `${item.name}:${item.target}`), h("span", { class: "muted", text: " on " }), h("span", { class: "path", text: item.path })];
+    else if (item.kind === "click") what = [h("span", { class: "muted", text: "Clicked " }), clickLabel(item.name, item.target), h("span", { class: "muted", text: " on " }), h("span", { class: "path", text: item.path })];
     else if (item.kind === "custom") what = [h("strong", { text: item.name }), h("span", { class: "muted", text: " on " }), h("span", { class: "path", text: item.path })];
     else what = [h("span", { class: "muted", text: "Shared their contact details on " }), h("span", { class: "path", text: item.path })];
     const meta = [countryName(item.country), capitalize(item.device), item.browser].filter(Boolean).join(" · ");
@@ -566,8 +611,8 @@
   // ---------------------------------------------------------------- Tables with bars
 
   /** Ranked rows, each with a bar as long as its share of the top row. Rows become buttons when
-   * `onPick` is given (clicking one filters the overview by it). */
-  function barTable(rows, { dimension, metric, onPick }) {
+   * `onPick` is given (clicking one filters the overview by it); `format` writes the counts. */
+  function barTable(rows, { dimension, metric, onPick, format = fmtNumber }) {
     if (!rows || !rows.length) return h("p", { class: "empty", text: "Nothing here for this period." });
     const max = Math.max(1, ...rows.map((r) => r.count));
     const showVisitors = rows.some((r) => r.visitors !== undefined && r.visitors !== null);
@@ -587,7 +632,7 @@
             h("span", { class: "bar", style: { width: `${(row.count / max) * 100}%` }, "aria-hidden": "true" }),
             h("span", { class: "bar-text", text: label })),
           showVisitors ? h("span", { class: "num", role: "cell", text: row.visitors === undefined || row.visitors === null ? "–" : fmtNumber(row.visitors) }) : null,
-          h("span", { class: "num", role: "cell", text: fmtNumber(row.count) }));
+          h("span", { class: "num", role: "cell", text: format(row.count) }));
       }));
   }
 
@@ -639,7 +684,7 @@
 
     const kpis = h("div", { class: "kpis", id: "kpis" }, loading());
     const chart = h("div", { class: "chart-holder", id: "chart" });
-    replaceChildren(main,
+    setChildren(main,
       h("div", { class: "page-head wrap" },
         h("h1", { text: "Overview" }),
         periodPicker(period, site, (from, to) => routeWith({ from, to }))),
@@ -655,9 +700,9 @@
       api(sitePath(site.domain, "/timeseries" + reportQuery(period.previous, filters, { interval: period.interval }))),
     ]);
     if (!current.alive) return;
-    replaceChildren(kpis, KPIS.map((kpi) => kpiCard(kpi, summary, previous, chartMetric, () => routeWith({ metric: kpi.key }))));
+    setChildren(kpis, KPIS.map((kpi) => kpiCard(kpi, summary, previous, chartMetric, () => routeWith({ metric: kpi.key }))));
     const metric = KPIS.find((k) => k.key === chartMetric);
-    replaceChildren(chart, timeseriesChart(series, previousSeries, metric, period, site.timezone));
+    setChildren(chart, timeseriesChart(series, previousSeries, metric, period, site.timezone));
   }
 
   function periodPicker(period, site, onChange) {
@@ -729,18 +774,18 @@
     let active = null;
     function show([dimension, label, metric]) {
       active = dimension;
-      replaceChildren(tabs, panel.tabs.map((tab) => h("button", {
+      setChildren(tabs, panel.tabs.map((tab) => h("button", {
         type: "button", role: "tab", class: tab[0] === dimension ? "active" : null, "aria-selected": tab[0] === dimension ? "true" : "false",
         text: tab[1], onclick: () => show(tab),
       })));
-      replaceChildren(body, loading());
+      setChildren(body, loading());
       api(sitePath(site.domain, `/breakdown/${dimension}` + reportQuery(period, filters, { limit: 10 })))
         .then((rows) => {
           if (!current.alive || active !== dimension) return;
           const filtered = filters.some(([d]) => d === dimension);
-          replaceChildren(body, barTable(rows, { dimension, metric, onPick: filtered ? null : (value) => onFilter(dimension, value) }));
+          setChildren(body, barTable(rows, { dimension, metric, onPick: filtered ? null : (value) => onFilter(dimension, value) }));
         })
-        .catch((e) => { if (current.alive && active === dimension) replaceChildren(body, errorBox(e)); });
+        .catch((e) => { if (current.alive && active === dimension) setChildren(body, errorBox(e)); });
     }
     show(panel.tabs[0]);
     return h("section", { class: `card panel${panel.wide ? " wide" : ""}`, "data-panel": panel.tabs[0][0] },
@@ -790,7 +835,7 @@
       guide.hidden = dot.hidden = tip.hidden = false;
       guide.style.left = dot.style.left = pct(i);
       dot.style.top = `${(y(values[i]) / H) * 100}%`;
-      replaceChildren(tip,
+      setChildren(tip,
         h("div", { class: "tooltip-title", text: period.interval === "hour" ? `${label(points[i].start_ms)}` : fmtDay(points[i].start_ms, timeZone) }),
         h("div", {}, h("span", { class: "swatch now" }), `${metric.label}: `, h("strong", { text: fmtNumber(values[i]) })),
         i < before.length ? h("div", { class: "muted" }, h("span", { class: "swatch before" }), `Previous period: ${fmtNumber(before[i])}`) : null);
@@ -820,7 +865,7 @@
 
   async function visitorsView(main, site, current) {
     const list = h("div", {}, loading());
-    replaceChildren(main,
+    setChildren(main,
       h("div", { class: "page-head" }, h("h1", { text: "Visitors" }),
         h("p", { class: "muted", text: "Visitors who consented to a first-party id. Everyone else is counted without cookies and cannot be singled out." })),
       card(null, list));
@@ -828,9 +873,9 @@
     if (!current.alive) return;
     visitors.sort((a, b) => b.last_seen_ms - a.last_seen_ms);
     if (!visitors.length) {
-      return replaceChildren(list, h("p", { class: "empty", text: "No consented visitors yet. They appear once a page calls footfall('consent', true)." }));
+      return setChildren(list, h("p", { class: "empty", text: "No consented visitors yet. They appear once a page calls footfall('consent', true)." }));
     }
-    replaceChildren(list, h("table", { class: "table visitors-table", id: "visitors" },
+    setChildren(list, h("table", { class: "table visitors-table", id: "visitors" },
       h("thead", {}, h("tr", {}, ["Visitor", "Last seen", "Pages", "Country", "Device"].map((title, i) => h("th", { class: i === 2 ? "num" : i > 2 ? "hide-sm" : null, text: title })))),
       h("tbody", {}, visitors.map((v) => {
         const open = () => go(["sites", site.domain, "visitors", v.visitor]);
@@ -845,7 +890,7 @@
   }
 
   async function profileView(main, site, visitorID, current) {
-    replaceChildren(main, loading());
+    setChildren(main, loading());
     const profile = await api(sitePath(site.domain, `/visitors/${enc(visitorID)}`));
     if (!current.alive) return;
     const v = profile.visitor;
@@ -853,16 +898,16 @@
     const notes = h("div", { id: "notes" });
     const tags = h("div", { id: "tags" });
     const refresh = (record) => {
-      replaceChildren(notes, notesEditor(site, record, refresh));
-      replaceChildren(tags, tagsEditor(site, record, refresh));
+      setChildren(notes, notesEditor(site, record, refresh));
+      setChildren(tags, tagsEditor(site, record, refresh));
     };
     refresh(v);
-    replaceChildren(main,
+    setChildren(main,
       h("p", { class: "breadcrumb" }, h("a", { href: link(["sites", site.domain, "visitors"]), text: "← Visitors" })),
       h("div", { class: "page-head wrap" },
         h("div", {}, h("h1", { text: visitorName(v) }), h("p", { class: "muted mono small", text: v.visitor })),
         h("div", { class: "actions" },
-          h("button", { type: "button", class: "button", text: "Export JSON", onclick: () => downloadExport(site, v.visitor) }),
+          exportLink(site, v.visitor),
           h("a", { class: "button", href: link(["sites", site.domain, "settings"], { erase: v.visitor }), text: "Erase…" }))),
       h("div", { class: "profile-grid" },
         h("div", { class: "stack" },
@@ -909,7 +954,7 @@
       return [h("span", { class: "path", text: event.path }), event.title ? h("span", { class: "muted", text: ` ${event.title}` }) : null,
         utm ? h("span", { class: "muted small", text: ` (${utm})` }) : null];
     }
-    if (event.kind === "click") return [displayValue("click", `${event.name}:${event.target}`), h("span", { class: "muted", text: " on " }), h("span", { class: "path", text: event.path })];
+    if (event.kind === "click") return [clickLabel(event.name, event.target), h("span", { class: "muted", text: " on " }), h("span", { class: "path", text: event.path })];
     if (event.kind === "custom") {
       const props = Object.entries(event.props || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
       return [h("strong", { text: event.name }), props ? h("span", { class: "muted", text: ` (${props})` }) : null];
@@ -952,22 +997,18 @@
     return [visitor.tags.length ? h("div", { class: "tags" }, visitor.tags.map((t) => h("span", { class: "tag", text: t }))) : null, form, status];
   }
 
-  /** Saves everything stored about a visitor as a JSON file (the right of access). */
-  async function downloadExport(site, visitorID) {
-    const data = await api(sitePath(site.domain, `/visitors/${enc(visitorID)}/export`));
-    const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
-    const a = h("a", { href: url, download: `footfall-${site.domain}-${visitorID}.json` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  /** Saves everything stored about a visitor as a JSON file (the right of access). A plain
+   * download: the session cookie goes with it (a GET needs no CSRF token), the node names the
+   * file, and a failure shows in the browser's downloads instead of vanishing in a script. */
+  function exportLink(site, visitorID) {
+    return h("a", { class: "button", href: sitePath(site.domain, `/visitors/${enc(visitorID)}/export`), download: true, text: "Export JSON" });
   }
 
   // ---------------------------------------------------------------- Settings
 
   async function settingsView(main, site, current) {
     const tokens = h("div", { id: "tokens" }, loading());
-    replaceChildren(main,
+    setChildren(main,
       h("div", { class: "page-head" }, h("h1", { text: "Settings" }), h("p", { class: "muted", text: site.domain })),
       h("div", { class: "stack" },
         card("Tracker", trackerSection(site)),
@@ -1042,11 +1083,16 @@
     ["read", "Read reports"], ["visitors", "Visitor data and CRM"], ["erase", "Erase visitors"], ["admin", "Site admin"],
   ];
 
+  /** The account's API tokens and a form for a new one. A new token's secret is shown once,
+   * so it goes on screen before anything else can fail; the list is then read again. */
   async function tokensSection(holder, site, current) {
-    const list = await api("/api/tokens");
-    if (!current.alive) return;
+    const list = h("div", { id: "token-list" });
     const secretBox = h("div", { id: "token-secret" });
     const status = h("p", { class: "form-status", role: "status" });
+    const refresh = async () => {
+      const tokens = await api("/api/tokens");
+      if (current.alive) setChildren(list, tokensTable(tokens, site, refresh));
+    };
     const form = h("form", { class: "token-form", id: "token-form" },
       h("label", { text: "Name" }, h("input", { name: "name", required: true, placeholder: "Weekly report script" })),
       h("label", { text: "Scope" }, h("select", { name: "scope" },
@@ -1060,26 +1106,37 @@
       const body = { name: String(data.get("name")).trim(), rights };
       if (data.get("scope") === "site") body.sites = [site.domain];
       const created = await api("/api/tokens", { method: "POST", body });
-      await tokensSection(holder, site, current);
-      replaceChildren(document.getElementById("token-secret"), h("div", { class: "notice good" },
-        h("p", {}, h("strong", { text: "Copy this token now: " }), "it is shown only once."),
-        h("div", { class: "code-row" }, h("pre", { class: "code", text: created.secret }), copyButton(() => created.secret))));
+      setChildren(secretBox, tokenSecret(created.secret));
+      form.reset();
+      await refresh();
     });
-    replaceChildren(holder,
+    await refresh();
+    if (!current.alive) return;
+    setChildren(holder,
       h("p", { class: "muted", text: "For scripts and other programs: send Authorization: Bearer <token>. A token carries only the rights and sites you give it." }),
-      list.length ? h("table", { class: "table" },
-        h("thead", {}, h("tr", {}, h("th", { text: "Name" }), h("th", { text: "Sites" }), h("th", { class: "hide-sm", text: "Rights" }), h("th", { class: "hide-sm", text: "Created" }), h("th", {}))),
-        h("tbody", {}, list.map((token) => h("tr", {},
-          h("td", { class: "strong", text: token.name }),
-          h("td", { text: token.sites ? token.sites.join(", ") : "All sites" }),
-          h("td", { class: "hide-sm" }, h("span", { class: "tags" }, token.rights.map((r) => h("span", { class: "tag", text: r })))),
-          h("td", { class: "hide-sm", text: fmtDateTime(token.created_ms, site.timezone) }),
-          h("td", { class: "num" }, confirmButton("Revoke", "Revoke now?", async () => {
-            await api(`/api/tokens/${enc(token.id)}`, { method: "DELETE" });
-            await tokensSection(holder, site, current);
-          }, { class: "button small danger" })))))) : h("p", { class: "muted", text: "No tokens yet." }),
-      secretBox,
+      list, secretBox,
       h("h3", { class: "sub-title", text: "New token" }), form);
+  }
+
+  function tokensTable(tokens, site, refresh) {
+    if (!tokens.length) return h("p", { class: "muted", text: "No tokens yet." });
+    return h("table", { class: "table" },
+      h("thead", {}, h("tr", {}, h("th", { text: "Name" }), h("th", { text: "Sites" }), h("th", { class: "hide-sm", text: "Rights" }), h("th", { class: "hide-sm", text: "Created" }), h("th", {}))),
+      h("tbody", {}, tokens.map((token) => h("tr", {},
+        h("td", { class: "strong", text: token.name }),
+        h("td", { text: token.sites ? token.sites.join(", ") : "All sites" }),
+        h("td", { class: "hide-sm" }, h("span", { class: "tags" }, token.rights.map((r) => h("span", { class: "tag", text: r })))),
+        h("td", { class: "hide-sm", text: fmtDateTime(token.created_ms, site.timezone) }),
+        h("td", { class: "num" }, confirmButton("Revoke", "Revoke now?", async () => {
+          await api(`/api/tokens/${enc(token.id)}`, { method: "DELETE" });
+          await refresh();
+        }, { class: "button small danger" }))))));
+  }
+
+  function tokenSecret(secret) {
+    return h("div", { class: "notice good" },
+      h("p", {}, h("strong", { text: "Copy this token now: " }), "it is shown only once."),
+      h("div", { class: "code-row" }, h("pre", { class: "code", text: secret }), copyButton(() => secret)));
   }
 
   // ---------------------------------------------------------------- GDPR tools
@@ -1110,10 +1167,10 @@
     const form = h("form", { class: "inline-form", id: "gdpr-form" }, input, h("button", { type: "submit", class: "button primary", text: "Find visitor" }));
     formAction(form, status, async () => {
       const who = identify(input.value);
-      replaceChildren(results, loading());
+      setChildren(results, loading());
       const found = await findVisitors(site, who);
       if (!current.alive) return;
-      replaceChildren(results, found.length
+      setChildren(results, found.length
         ? found.map((v) => visitorMatch(site, v, who, current))
         : h("div", { class: "notice" }, `No consented visitor matches this ${who.label}. Cookieless visitors are never stored under anything that identifies them, so there is nothing to export or erase for them.`));
     });
@@ -1134,7 +1191,7 @@
           h("div", { class: "muted small", text: `${fmtNumber(v.pageviews)} pageviews · last seen ${fmtDateTime(v.last_seen_ms, site.timezone)}` })),
         h("div", { class: "actions" },
           h("a", { class: "button", href: link(["sites", site.domain, "visitors", v.visitor]), text: "Profile" }),
-          h("button", { type: "button", class: "button", text: "Export JSON", onclick: () => downloadExport(site, v.visitor) }),
+          exportLink(site, v.visitor),
           confirmButton("Erase", "Erase for good?", async () => {
             const answer = await api(sitePath(site.domain, "/erasures"), { method: "POST", body: erasure });
             showReceipt(receipt, site, answer, current);
@@ -1142,25 +1199,45 @@
       receipt);
   }
 
-  /** Shows an erasure receipt and polls it until every replica confirmed. */
+  const RECEIPT_POLL_MS = 2000;
+  const RECEIPT_RETRY_MAX_MS = 30000;
+
+  /** Shows an erasure receipt and polls it until every replica confirmed. A failed check is
+   * shown and tried again, waiting twice as long each time: a pending erasure must not look
+   * abandoned because one request failed. */
   function showReceipt(holder, site, receipt, current) {
-    replaceChildren(holder, receiptView(receipt, site));
-    if (receipt.status !== "pending" || !receipt.visitor) return;
     let timer = null;
-    current.cleanups.push(() => clearTimeout(timer));
-    timer = setTimeout(async () => {
-      try {
-        const states = await Promise.all(receipt.visitor.split(",").map((id) => api(sitePath(site.domain, `/erasures/${id}`))));
-        const merged = Object.assign({}, receipt, {
-          status: states.every((r) => r.status === "complete") ? "complete" : "pending",
-          replicas: states.flatMap((r) => r.replicas || []),
-          pending: [...new Set(states.flatMap((r) => r.pending || []))],
-        });
-        if (current.alive) showReceipt(holder, site, merged, current);
-      } catch (e) {
-        if (current.alive) { replaceChildren(holder, receiptView(receipt, site), errorBox(e)); }
-      }
-    }, 2000);
+    onLeave(current, () => clearTimeout(timer));
+    function poll(shown, delay) {
+      if (shown.status !== "pending" || !shown.visitor) return;
+      timer = setTimeout(async () => {
+        try {
+          const latest = await receiptState(site, shown);
+          if (!current.alive) return;
+          setChildren(holder, receiptView(latest, site));
+          poll(latest, RECEIPT_POLL_MS);
+        } catch (e) {
+          if (!current.alive) return;
+          const retry = Math.min(delay * 2, RECEIPT_RETRY_MAX_MS);
+          setChildren(holder, receiptView(shown, site), errorBox(e),
+            h("p", { class: "muted small", text: `Trying again in ${retry / 1000} seconds.` }));
+          poll(shown, retry);
+        }
+      }, delay);
+    }
+    setChildren(holder, receiptView(receipt, site));
+    poll(receipt, RECEIPT_POLL_MS);
+  }
+
+  /** The receipt as the replicas report it now; one request may have erased several visitors
+   * (every device of one email), each polled by its own id. */
+  async function receiptState(site, receipt) {
+    const states = await Promise.all(receipt.visitor.split(",").map((id) => api(sitePath(site.domain, `/erasures/${enc(id)}`))));
+    return Object.assign({}, receipt, {
+      status: states.every((r) => r.status === "complete") ? "complete" : "pending",
+      replicas: states.flatMap((r) => r.replicas || []),
+      pending: [...new Set(states.flatMap((r) => r.pending || []))],
+    });
   }
 
   function receiptView(receipt, site) {
@@ -1179,54 +1256,87 @@
         (receipt.replicas || []).length ? fact("Confirmed by", receipt.replicas.map((r) => `${r.node} (${fmtTime(r.confirmed_at_ms, site.timezone)})`).join(", ")) : null,
         (receipt.pending || []).length ? fact("Waiting for", receipt.pending.join(", ")) : null),
       receipt.note ? h("p", { class: "muted small", text: receipt.note }) : null,
-      receipt.status === "pending" ? h("p", { class: "muted small" }, h("span", { class: "spinner" }), "Checking again every 2 seconds until every replica confirmed…") : null);
+      receipt.status === "pending" ? h("p", { class: "muted small" }, h("span", { class: "spinner" }), "Checking again until every replica confirmed…") : null);
   }
 
   // ---------------------------------------------------------------- Cluster (operators)
 
   async function clusterView(main, current) {
     const body = h("div", { id: "cluster" }, loading());
-    replaceChildren(main, h("div", { class: "page-head" }, h("h1", { text: "Cluster" }), h("span", { class: "muted small", text: "refreshes every 5 seconds" })), body);
+    setChildren(main, h("div", { class: "page-head" }, h("h1", { text: "Cluster" }), h("span", { class: "muted small", text: "refreshes every 5 seconds" })), body);
     let timer = null;
-    current.cleanups.push(() => clearTimeout(timer));
+    onLeave(current, () => clearTimeout(timer));
     async function tick() {
       try {
-        const state = await api("/api/cluster");
-        if (current.alive) replaceChildren(body, clusterState(state || {}));
+        const overview = await api("/api/cluster");
+        if (current.alive) setChildren(body, clusterState(overview));
       } catch (e) {
-        if (current.alive) replaceChildren(body, errorBox(e));
+        if (current.alive) setChildren(body, errorBox(e));
       }
       if (current.alive) timer = setTimeout(tick, 5000);
     }
     await tick();
   }
 
-  /** Renders whatever the node reports; fields it does not send are simply left out. */
-  function clusterState(state) {
-    const members = Array.isArray(state.members) ? state.members : [];
-    const ring = Array.isArray(state.ring) ? state.ring : [];
-    const hints = state.hints_pending && typeof state.hints_pending === "object" ? Object.entries(state.hints_pending) : [];
-    const repair = state.repair && typeof state.repair === "object" ? Object.entries(state.repair) : [];
-    const share = (value) => (Number(value) <= 1 ? Number(value) * 100 : Number(value));
-    const stateClass = (text) => `state state-${String(text || "").toLowerCase().replace(/^member_status_/, "").replace(/[^a-z]/g, "")}`;
+  /** GET /api/cluster: the members as the answering node sees them, and that node's own hints
+   * and repair state. */
+  function clusterState(overview) {
+    const self = overview.answered_by;
     return h("div", { class: "stack" },
-      card("Members", members.length ? h("table", { class: "table" },
-        h("thead", {}, h("tr", {}, ["Node", "Address", "State", "Incarnation", "Ring status"].map((t, i) => h("th", { class: i === 1 || i === 3 ? "hide-sm" : null, text: t })))),
-        h("tbody", {}, members.map((m) => h("tr", {},
-          h("td", { class: "strong", text: m.name || "?" }),
-          h("td", { class: "hide-sm mono small", text: m.address || "" }),
-          h("td", {}, h("span", { class: stateClass(m.state), text: String(m.state || "unknown").replace(/^MEMBER_STATUS_/, "").toLowerCase() })),
-          h("td", { class: "hide-sm num", text: m.incarnation === undefined ? "" : String(m.incarnation) }),
-          h("td", { text: m.status || "" }))))) : h("p", { class: "muted", text: "No members reported." })),
+      h("p", { class: "muted small", id: "cluster-summary",
+        text: `As seen by ${self} · ring epoch ${overview.ring_epoch} · replication factor ${overview.replication_factor}` }),
+      card("Members", membersTable(overview.members)),
       h("div", { class: "grid two" },
-        card("Ring ownership", ring.length ? barTable(ring.map((r) => ({ value: r.node, count: share(r.share) })), { dimension: "node", metric: "Share %" }) : h("p", { class: "muted", text: "No ring reported." })),
-        card("Hints pending", hints.length ? h("dl", { class: "facts" }, hints.map(([node, count]) => fact(node, fmtNumber(count)))) : h("p", { class: "muted", text: "No hints waiting: every replica took its writes." }))),
-      card("Repair", repair.length ? h("dl", { class: "facts" }, repair.map(([key, value]) => fact(key.replace(/_/g, " "), typeof value === "object" ? JSON.stringify(value) : String(value))))
-        : h("p", { class: "muted", text: "No repair status reported." })));
+        card("Ring ownership", h("div", { id: "ring" }, ringShares(overview.members))),
+        card(`Hints held by ${self}`, h("div", { id: "hints" }, hintsList(overview.hints_pending)))),
+      card(`Repair of ${self}`, h("div", { id: "repair" }, repairFacts(overview.repair))));
+  }
+
+  function membersTable(members) {
+    if (!members.length) return h("p", { class: "muted", text: "No members reported." });
+    return h("table", { class: "table", id: "members" },
+      h("thead", {}, h("tr", {},
+        h("th", { text: "Node" }), h("th", { class: "hide-sm", text: "Address" }), h("th", { text: "State" }),
+        h("th", { class: "hide-sm num", text: "Incarnation" }), h("th", { text: "Ownership" }))),
+      h("tbody", {}, members.map((m) => h("tr", { "data-member": m.name },
+        h("td", { class: "strong" }, m.name, m.answering_node ? h("span", { class: "muted small", text: " (this node)" }) : null),
+        h("td", { class: "hide-sm mono small", text: m.address }),
+        // alive, suspect, dead or left: what the membership protocol last heard.
+        h("td", {}, h("span", { class: `state state-${m.status}`, text: m.status })),
+        h("td", { class: "hide-sm num", text: String(m.incarnation) }),
+        // joining, normal, leaving or removed; none while the member holds no ranges yet.
+        h("td", { class: m.ownership ? null : "muted", text: m.ownership || "none yet" })))));
+  }
+
+  /** Each member's part of the ring as first replica, largest first. */
+  function ringShares(members) {
+    const owners = members.filter((m) => m.primary_share > 0).sort((a, b) => b.primary_share - a.primary_share);
+    if (!owners.length) return h("p", { class: "muted", text: "No member owns ranges of the ring yet." });
+    return barTable(owners.map((m) => ({ value: m.name, count: m.primary_share * 100 })),
+      { dimension: "node", metric: "Share", format: (percent) => `${Math.round(percent)}%` });
+  }
+
+  function hintsList(hints) {
+    const waiting = Object.entries(hints).filter(([, count]) => count > 0);
+    if (!waiting.length) return h("p", { class: "muted", text: "No hints waiting: every replica took its writes." });
+    return [
+      h("p", { class: "muted small", text: "Writes and erasures kept for replicas that missed them, handed over when they answer again." }),
+      h("dl", { class: "facts" }, waiting.map(([node, count]) => fact(node, `${fmtNumber(count)} waiting`))),
+    ];
+  }
+
+  function repairFacts(repair) {
+    const lastPass = repair.last_pass_ms !== undefined; // absent until this node's first pass
+    return h("dl", { class: "facts" },
+      fact("State", repair.needed ? "missed writes no hint holds: serves no reads of its own until repaired" : "up to date"),
+      fact("Repair pass", repair.running ? "running now" : "not running"),
+      fact("Last pass", lastPass ? fmtDateTime(repair.last_pass_ms) : "none yet"),
+      lastPass ? fact("Events streamed", fmtNumber(repair.last_pass_events_streamed)) : null,
+      repair.last_pass_unreachable.length ? fact("Unreachable in the last pass", repair.last_pass_unreachable.join(", ")) : null);
   }
 
   // ---------------------------------------------------------------- Start
 
   window.addEventListener("hashchange", render);
-  loadSession().then(render, (e) => replaceChildren(document.getElementById("app"), h("main", { class: "page" }, errorBox(e))));
+  loadSession().then(render, (e) => setChildren(document.getElementById("app"), h("main", { class: "page" }, errorBox(e))));
 })();
