@@ -80,47 +80,10 @@ def main():
     report["db_bench_fillrandom_ops_s"] = rate
     print(f"bench: db_bench fillrandom (batches of 100, sync) {rate:,} ops/s", flush=True)
 
-    answers_by = {}
-    for make in (peers.DuckDB, peers.PostgreSQL):
-        contender = make(os.path.join(options.folder, make.name.lower()))
-        try:
-            load_s = contender.load(csv_path)
-            timings, answers = time_questions(contender, sites.values(), ranges)
-            answers_by[make.name] = answers
-            report["contenders"][make.name] = contender_row(spec, contender, load_s, timings, sites)
-            print(f"bench: {make.name} loaded at {spec.events / load_s:,.0f} events/s", flush=True)
-        finally:
-            contender.close()
-    disagreements = [key for key, answer in answers_by["DuckDB"].items()
-                     if [tuple(map(str, row)) for row in answer] != [tuple(map(str, row)) for row in answers_by["PostgreSQL"][key]]]
+    answers_by, disagreements = run_peers(spec, options, csv_path, sites, ranges, report)
     report["peer_answers_differ"] = len(disagreements)
-
-    node = footfall.Footfall(os.path.join(options.folder, "footfall"), options.build)
-    try:
-        load_s = node.load(csv_path)
-        print(f"bench: Footfall {node.load_line}", flush=True)
-        timings, answers = time_questions(node, sites.values(), ranges)
-        row = report["contenders"]["Footfall"] = contender_row(spec, node, load_s, timings, sites)
-        row["answers"] = compare_answers(answers, answers_by["DuckDB"])
-        measure_node(row, node, csv_path, spec, options, rate)
-    finally:
-        node.close()
-
-    three = footfall.ThreeNodes(os.path.join(options.folder, "three-nodes"), options.build, ROOT)
-    try:
-        three.form(spec.site_names)
-        events = 20_000 if options.short else 300_000
-        rate3, line = three.ingest(csv_path, events)
-        print(f"bench: Footfall three nodes {line}", flush=True)
-        latencies = three.realtime(spec.median_site(), 20 if options.short else 100)
-        detection, erasure = three.detection_and_erasure(spec.median_site())
-        report["contenders"]["Footfall"]["three_nodes"] = {
-            "events_ingested": events, "ingest_events_s": round(rate3), "ingest_vs_single_node": round(rate3 / report["contenders"]["Footfall"]["ingest_events_s"], 3),
-            "ingest_vs_db_bench": round(rate3 / rate, 3),
-            "realtime_ms": {"p50": round(percentile(latencies, 50), 1), "p99": round(percentile(latencies, 99), 1), "through": "another node"},
-            "detection_s": round(detection, 1), "erasure_complete_after_restart_s": round(erasure, 1)}
-    finally:
-        three.close()
+    run_single_node(spec, options, csv_path, sites, ranges, report, answers_by["DuckDB"], rate)
+    run_three_nodes(spec, options, csv_path, report, rate)
 
     print_table(report, sites)
     os.makedirs(os.path.dirname(options.results), exist_ok=True)
@@ -134,6 +97,56 @@ def main():
         problems.append(f"Footfall's counts differ from DuckDB's: {report['contenders']['Footfall']['answers']['first_mismatch']}")
     if problems:
         sys.exit("bench: " + "; ".join(problems))
+
+
+def run_peers(spec, options, csv_path, sites, ranges, report):
+    """DuckDB and PostgreSQL: rows in `report`, their answers, and the questions they answered differently."""
+    answers_by = {}
+    for make in (peers.DuckDB, peers.PostgreSQL):
+        contender = make(os.path.join(options.folder, make.name.lower()))
+        try:
+            load_s = contender.load(csv_path)
+            timings, answers = time_questions(contender, sites.values(), ranges)
+            answers_by[make.name] = answers
+            report["contenders"][make.name] = contender_row(spec, contender, load_s, timings, sites)
+            print(f"bench: {make.name} loaded at {spec.events / load_s:,.0f} events/s", flush=True)
+        finally:
+            contender.close()
+    disagreements = [key for key, answer in answers_by["DuckDB"].items()
+                     if [tuple(map(str, row)) for row in answer] != [tuple(map(str, row)) for row in answers_by["PostgreSQL"][key]]]
+    return answers_by, disagreements
+
+
+def run_single_node(spec, options, csv_path, sites, ranges, report, exact_answers, db_bench_rate):
+    node = footfall.Footfall(os.path.join(options.folder, "footfall"), options.build)
+    try:
+        load_s = node.load(csv_path)
+        print(f"bench: Footfall {node.load_line}", flush=True)
+        timings, answers = time_questions(node, sites.values(), ranges)
+        row = report["contenders"]["Footfall"] = contender_row(spec, node, load_s, timings, sites)
+        row["answers"] = compare_answers(answers, exact_answers)
+        measure_node(row, node, csv_path, spec, options, db_bench_rate)
+    finally:
+        node.close()
+
+
+def run_three_nodes(spec, options, csv_path, report, db_bench_rate):
+    single = report["contenders"]["Footfall"]
+    three = footfall.ThreeNodes(os.path.join(options.folder, "three-nodes"), options.build, ROOT)
+    try:
+        three.form(spec.site_names)
+        events = 20_000 if options.short else 300_000
+        rate, line = three.ingest(csv_path, events)
+        print(f"bench: Footfall three nodes {line}", flush=True)
+        latencies = three.realtime(spec.median_site(), 20 if options.short else 100)
+        detection, erasure = three.detection_and_erasure(spec.median_site())
+        single["three_nodes"] = {
+            "events_ingested": events, "ingest_events_s": round(rate),
+            "ingest_vs_single_node": round(rate / single["ingest_events_s"], 3), "ingest_vs_db_bench": round(rate / db_bench_rate, 3),
+            "realtime_ms": {"p50": round(percentile(latencies, 50), 1), "p99": round(percentile(latencies, 99), 1), "through": "another node"},
+            "detection_s": round(detection, 1), "erasure_complete_after_restart_s": round(erasure, 1)}
+    finally:
+        three.close()
 
 
 def contender_row(spec, contender, load_s, timings, sites):

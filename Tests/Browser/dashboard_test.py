@@ -467,11 +467,17 @@ def opt_out_checks(visitor, node, owner, site_base):
     check(bool(opted), "the visitor opts out on the installation's opt-out page")
     sent_requests(visitor)
     visitor.get(site_base + "/after-optout.html")
+    check_nothing_sent(visitor, node, owner, "/after-optout.html", "after the opt-out")
+
+
+def check_nothing_sent(driver, node, owner, page, when):
+    """The page loaded the tracker (so silence is its doing) and no hit left the browser or
+    reached the node."""
     time.sleep(3)
-    requests = sent_requests(visitor)
+    requests = sent_requests(driver)
     loaded, sent = tracker_loaded(requests, node.base), hits_in(requests, node.base)
-    check(loaded and sent == [] and "/after-optout.html" not in owner.feed_paths(),
-          f"after the opt-out the page loads the tracker (/t.js requested: {loaded}) but nothing is sent "
+    check(loaded and sent == [] and page not in owner.feed_paths(),
+          f"{when} the page loads the tracker (/t.js requested: {loaded}) but nothing is sent "
           f"({len(sent)} hits left the browser) and the node has no such pageview")
 
 
@@ -482,12 +488,7 @@ def do_not_track_checks(options, node, site_base):
         dnt.get(site_base + "/dnt.html")
         header_dnt = dnt.execute_script("return navigator.doNotTrack")
         check(header_dnt == "1", f"the Do-Not-Track browser says so (navigator.doNotTrack = {header_dnt!r})")
-        time.sleep(3)
-        requests = sent_requests(dnt)
-        loaded, sent = tracker_loaded(requests, node.base), hits_in(requests, node.base)
-        check(loaded and sent == [] and "/dnt.html" not in owner.feed_paths(),
-              f"with Do-Not-Track the page loads the tracker (/t.js requested: {loaded}) but nothing is sent "
-              f"({len(sent)} hits left the browser) and the node has no such pageview")
+        check_nothing_sent(dnt, node, owner, "/dnt.html", "with Do-Not-Track")
         collect_console(dnt, "do-not-track page", [])
     finally:
         dnt.quit()
