@@ -33,24 +33,18 @@ def folder_bytes(path):
 
 
 class Node:
-    """One `footfall serve` process on loopback ports of its own."""
+    """One single `footfall serve` process on loopback ports of its own (the three-node contender
+    uses the cluster tests' harness)."""
+    name = "node-1"
 
-    def __init__(self, binary, data, name="node-1", join=None, certs=None, extra_env=None):
-        self.port, self.cluster_port = free_port(), free_port()
-        self.data, self.name = data, name
-        args = [binary, "serve", "--data", data, "--node-name", name, "--host", "127.0.0.1", "--port", str(self.port),
-                "--grpc-port", "0", "--cluster-port", str(self.cluster_port), "--trusted-proxies", "127.0.0.1"]
-        if certs:
-            args += ["--certs", certs]
-        for seed in join or []:
-            args += ["--join", seed]
+    def __init__(self, binary, data):
+        self.port = free_port()
+        self.data = data
+        args = [binary, "serve", "--data", data, "--host", "127.0.0.1", "--port", str(self.port), "--grpc-port", "0",
+                "--cluster-port", str(free_port()), "--trusted-proxies", "127.0.0.1"]
         self.log = open(data + ".log", "ab")
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(extra_env or {})})
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.connection = None
-
-    @property
-    def cluster_address(self):
-        return f"127.0.0.1:{self.cluster_port}"
 
     @property
     def url(self):
@@ -103,11 +97,6 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.log.close()
-
-    def kill(self):
-        self.process.kill()
-        self.process.wait()
         self.log.close()
 
 
