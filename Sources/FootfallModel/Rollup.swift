@@ -1,4 +1,4 @@
-/// Aggregates kept per site and 15-minute UTC bucket. They hold no personal data (dimensions are
+/// Aggregates kept per site and local day (and, for hourly charts, per 15-minute UTC bucket). They hold no personal data (dimensions are
 /// paths, hosts, UTM values, countries, device families), so they outlive retention and erasure.
 public enum RollupMetric: UInt8, Sendable, CaseIterable, Codable {
     // Per event: a count of pageviews (or events, for custom events and clicks) and a sketch of
@@ -63,6 +63,12 @@ public enum RollupMetric: UInt8, Sendable, CaseIterable, Codable {
     ]
 
     public var isVisitBased: Bool { rawValue >= 32 }
+
+    /// Metrics kept per quarter hour as well as per local day: those an hourly chart reads.
+    /// Everything else is kept per local day only: a report never asks for less than a local day,
+    /// and the quarter-hour cells of breakdowns held about one event each (five keys written and
+    /// stored per event, most of the ingest and disk cost).
+    public var keepsQuarterHours: Bool { self == .total || self == .visits }
 }
 
 /// One rollup value: a signed count and, for per-event metrics, a sketch of distinct visitors.

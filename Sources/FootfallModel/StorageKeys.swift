@@ -6,8 +6,8 @@
 /// |----------|------------------------------------------|--------------------------------|
 /// | events   | site · day · event id                    | StoredEvent (protobuf)         |
 /// | visitors | site · day · visitor · event id          | kind · path (visit derivation) |
-/// | rollups  | site · metric · quarter hour · dimension | RollupCell (merge operator)    |
-/// |          | site · (metric | 0x80) · day · dimension  | the same cells summed per day  |
+/// | rollups  | site · (metric | 0x80) · local date · dimension | RollupCell (merge operator) |
+/// |          | site · metric · quarter hour · dimension | the same, for `keepsQuarterHours` |
 /// | erasures | site · visitor                           | ErasureRecord (protobuf)       |
 /// | crm      | site · visitor                           | VisitorRecord (protobuf)       |
 public enum StorageKeys {
@@ -82,12 +82,12 @@ public enum StorageKeys {
         rollupMetric(site, metric) + bucket.index.bigEndianBytes
     }
 
-    public static func rollup(_ site: SiteID, _ update: RollupUpdate) -> [UInt8] {
-        rollupBucket(site, update.metric, update.bucket) + Array(update.dimension.utf8)
+    public static func rollup(_ site: SiteID, _ metric: RollupMetric, _ bucket: QuarterHour, _ dimension: String) -> [UInt8] {
+        rollupBucket(site, metric, bucket) + Array(dimension.utf8)
     }
 
-    /// The daily tier holds each cell summed over its UTC day, so a report over whole days reads
-    /// one cell per day and dimension instead of 96. It sits under the metric's code with the top
+    /// The daily tier holds each cell summed over a local date of the site (`SiteCalendar`), so a
+    /// report reads one cell per day and dimension. It sits under the metric's code with the top
     /// bit set (metric codes stay below 0x80).
     public static func rollupDayMetric(_ site: SiteID, _ metric: RollupMetric) -> [UInt8] {
         sitePrefix(site) + [metric.rawValue | 0x80]
@@ -97,16 +97,15 @@ public enum StorageKeys {
         rollupDayMetric(site, metric) + day.index.bigEndianBytes
     }
 
-    public static func rollupDay(_ site: SiteID, _ update: RollupUpdate) -> [UInt8] {
-        rollupDay(site, update.metric, Day(containing: update.bucket.startMs)) + Array(update.dimension.utf8)
+    public static func rollupDay(_ site: SiteID, _ metric: RollupMetric, _ localDay: Day, _ dimension: String) -> [UInt8] {
+        rollupDay(site, metric, localDay) + Array(dimension.utf8)
     }
 
     /// Bucket (or day) index and dimension of a rollup key whose site and metric prefix is
     /// `prefixCount` bytes.
-    public static func rollupParts(key: [UInt8], prefixCount: Int) -> (QuarterHour, String)? {
+    public static func rollupParts(key: [UInt8], prefixCount: Int) -> (index: UInt32, dimension: String)? {
         guard key.count >= prefixCount + 4 else { return nil }
-        let bucket = QuarterHour(index: UInt32(bigEndianBytes: key[prefixCount..<prefixCount + 4]))
-        return (bucket, String(decoding: key[(prefixCount + 4)...], as: UTF8.self))
+        return (UInt32(bigEndianBytes: key[prefixCount..<prefixCount + 4]), String(decoding: key[(prefixCount + 4)...], as: UTF8.self))
     }
 
     // MARK: erasures and CRM

@@ -1,5 +1,7 @@
-/// Footfall's units of time. Storage days and rollup buckets are UTC; a site's time zone is applied
-/// only when a query turns local dates into bucket ranges.
+import Foundation
+
+/// Footfall's units of time. Raw-event storage days and quarter-hour rollup buckets are UTC; the
+/// daily rollup tier is kept per date in the site's time zone (`SiteCalendar`).
 public enum TimeUnits {
     public static let minuteMs: Int64 = 60_000
     public static let quarterHourMs: Int64 = 15 * minuteMs
@@ -7,7 +9,8 @@ public enum TimeUnits {
     public static let dayMs: Int64 = 24 * hourMs
 }
 
-/// A UTC day, as days since the Unix epoch: the unit of raw-event storage and retention.
+/// A date, as days since 1970-01-01: a UTC day (the unit of raw-event storage and retention), or
+/// a local date of a site's calendar (the unit of the daily rollup tier).
 public struct Day: Hashable, Sendable, Comparable, Strideable {
     public let index: UInt32
     public init(index: UInt32) { self.index = index }
@@ -18,9 +21,9 @@ public struct Day: Hashable, Sendable, Comparable, Strideable {
     public func distance(to other: Day) -> Int { Int(other.index) - Int(index) }
 }
 
-/// A 15-minute UTC bucket, the unit of rollups. Every real time zone offset (including +5:30,
-/// +5:45 and DST days of 23 or 25 hours) is a whole number of quarter hours, so any local day is a
-/// contiguous range of these buckets and a query in any zone is exact.
+/// A 15-minute UTC bucket, the unit of the fine rollup tier (hourly charts). Every real time zone
+/// offset (including +5:30, +5:45 and DST days of 23 or 25 hours) is a whole number of quarter
+/// hours, so any local hour or day is a contiguous range of these buckets.
 public struct QuarterHour: Hashable, Sendable, Comparable, Strideable {
     public let index: UInt32
     public init(index: UInt32) { self.index = index }
@@ -50,5 +53,34 @@ public struct TimeRange: Hashable, Sendable {
 
     public var days: ClosedRange<Day> {
         Day(containing: startMs)...Day(containing: max(startMs, endMs - 1))
+    }
+}
+
+/// Local dates in a site's time zone. The daily rollup tier is kept per local date, so a report
+/// (always whole local days) reads one cell per day and dimension in any zone. The zone a cell
+/// counts in is the site's zone when the event was stored: after the owner changes it, earlier
+/// days keep the boundaries they were recorded with (as Google Analytics does).
+public struct SiteCalendar: Sendable, Hashable {
+    public let timeZone: TimeZone
+    /// Set for zones that never leave UTC, so the hot path needs no zone lookup.
+    private let isUTC: Bool
+
+    public static let utc = SiteCalendar(timeZone: TimeZone(identifier: "UTC")!)
+
+    public init(timeZone: TimeZone) {
+        self.timeZone = timeZone
+        isUTC = ["UTC", "GMT", "Etc/UTC", "Etc/GMT"].contains(timeZone.identifier)
+    }
+
+    /// The calendar of an IANA zone name; UTC for a name this system does not know.
+    public init(identifier: String) {
+        self.init(timeZone: TimeZone(identifier: identifier) ?? SiteCalendar.utc.timeZone)
+    }
+
+    /// The local date at an instant.
+    public func day(containing ms: Int64) -> Day {
+        guard !isUTC else { return Day(containing: ms) }
+        let offsetMs = Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(ms) / 1000))) * 1000
+        return Day(containing: ms + offsetMs)
     }
 }

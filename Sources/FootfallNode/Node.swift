@@ -112,8 +112,11 @@ public final class Node: Sendable {
             settings.compression = configuration.compression
             self.kv = try RocksDBStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("db"), settings: settings)
         }
-        store = try EventStore(kv: self.kv, syncWrites: configuration.syncWrites)
-        system = SystemStore(kv: self.kv, scryptCostN: configuration.scryptCostN, nodeName: configuration.nodeName, clock: clock)
+        let system = SystemStore(kv: self.kv, scryptCostN: configuration.scryptCostN, nodeName: configuration.nodeName, clock: clock)
+        self.system = system
+        store = try EventStore(kv: self.kv, syncWrites: configuration.syncWrites) { site in
+            (try? system.site(site)).map { SiteCalendar(identifier: $0.timeZone) } ?? .utc
+        }
         salts = try SaltKeeper(dataDirectory: configuration.dataDirectory)
         let locator: any GeoLocator
         if let geo {
@@ -126,7 +129,6 @@ public final class Node: Sendable {
         pipeline = IngestPipeline(geo: locator, nodeField: UInt32(bigEndianBytes: Crypto.randomBytes(4)))
         reports = Reports(store: store)
         rateLimiter = RateLimiter(ratePerSecond: configuration.hitsPerSecondPerIP, burst: configuration.hitsPerSecondPerIP * 4)
-        let system = system
         let retention: @Sendable (SiteID) -> RetentionPlan = { site in (try? system.site(site))?.retention ?? .default }
         committer = GroupCommitter(store: store, clock: clock, retention: retention)
         let joinsCluster = !configuration.cluster.seeds.isEmpty

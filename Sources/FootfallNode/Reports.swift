@@ -5,7 +5,10 @@ import FootfallStorage
 /// A report's scope: one site, a time range in the site's zone, optional filters.
 public struct ReportScope: Sendable {
     public var site: Site
+    /// Whole local days of the site's zone, as UTC milliseconds.
     public var range: TimeRange
+    /// The same days as local dates: the keys of the daily rollup tier.
+    public var days: ClosedRange<Day>
     public var filters: [ReportFilter]
     public var timeZone: TimeZone
 
@@ -14,6 +17,8 @@ public struct ReportScope: Sendable {
         self.range = range
         self.filters = filters
         timeZone = TimeZone(identifier: site.timeZone) ?? .gmt
+        let calendar = SiteCalendar(timeZone: timeZone)
+        days = calendar.day(containing: range.startMs)...calendar.day(containing: max(range.startMs, range.endMs - 1))
     }
 
     /// A scope as an API request gives it (HTTP query or gRPC message): local dates `from` and `to`
@@ -172,31 +177,28 @@ public struct Reports: Sendable {
 
     public func summary(_ scope: ReportScope, nowMs: Int64) throws -> Summary {
         if !scope.filters.isEmpty { return try rawAnalysis(scope, nowMs: nowMs).summary }
-        let buckets = scope.range.quarterHours
-        let total = try store.rollupTotals(site: scope.site.id, metric: .total, buckets: buckets)[""] ?? RollupCell(count: 0)
-        let visits = try sum(scope, .visits)
-        let bounces = try sum(scope, .bounces)
-        let duration = try sum(scope, .visitDuration)
-        let events = try store.rollupTotals(site: scope.site.id, metric: .customEvent, buckets: buckets).values.reduce(0) { $0 + $1.count }
-        return Summary(pageviews: total.count, visitors: Int64(total.visitors?.estimate ?? 0), visits: visits,
-                       bounces: bounces, visitDurationMs: duration, events: events)
+        let total = try store.dayTotals(site: scope.site.id, metric: .total, days: scope.days)[""] ?? RollupCell(count: 0)
+        return Summary(pageviews: total.count, visitors: Int64(total.visitors?.estimate ?? 0), visits: try sum(scope, .visits),
+                       bounces: try sum(scope, .bounces), visitDurationMs: try sum(scope, .visitDuration), events: try sum(scope, .customEvent))
     }
 
     private func sum(_ scope: ReportScope, _ metric: RollupMetric) throws -> Int64 {
-        try store.rollupTotals(site: scope.site.id, metric: metric, buckets: scope.range.quarterHours).values.reduce(0) { $0 + $1.count }
+        try store.dayTotals(site: scope.site.id, metric: metric, days: scope.days).values.reduce(0) { $0 + $1.count }
     }
 
     public func breakdown(_ scope: ReportScope, by metric: RollupMetric, limit: Int, nowMs: Int64) throws -> [BreakdownRow] {
-        let rows: [BreakdownRow]
-        if scope.filters.isEmpty {
-            rows = try store.rollupTotals(site: scope.site.id, metric: metric, buckets: scope.range.quarterHours).compactMap { value, cell in
-                cell.count > 0 || (cell.visitors?.estimate ?? 0) > 0
-                    ? BreakdownRow(value: value, count: cell.count, visitors: cell.visitors.map { Int64($0.estimate) }) : nil
-            }
-        } else {
-            rows = try rawAnalysis(scope, nowMs: nowMs).breakdown(metric)
+        func ranked(_ rows: [BreakdownRow]) -> [BreakdownRow] {
+            Array(rows.sorted { ($0.count, $1.value) > ($1.count, $0.value) }.prefix(limit))
         }
-        return Array(rows.sorted { ($0.count, $1.value) > ($1.count, $0.value) }.prefix(limit))
+        guard scope.filters.isEmpty else { return ranked(try rawAnalysis(scope, nowMs: nowMs).breakdown(metric)) }
+        // Rows are ranked by count first and only those shown estimate their visitor sketch: the
+        // estimate is most of a row's cost, and a breakdown can have thousands of rows.
+        let cells = try store.dayTotals(site: scope.site.id, metric: metric, days: scope.days).filter { $0.value.count > 0 }
+        return ranked(cells.map { BreakdownRow(value: $0.key, count: $0.value.count, visitors: nil) }).map { row in
+            var row = row
+            row.visitors = cells[row.value]?.visitors.map { Int64($0.estimate) }
+            return row
+        }
     }
 
     public enum Interval: String, Sendable {
@@ -219,8 +221,21 @@ public struct Reports: Sendable {
             }
             return low == 0 || ms >= scope.range.endMs ? nil : low - 1
         }
-        if scope.filters.isEmpty {
-            // Each point is its own rollup read, so days aligned to UTC come from the daily tier.
+        if scope.filters.isEmpty, interval == .day {
+            // One scan of the daily tier per metric; the i-th point is the range's i-th local date.
+            func point(_ day: Day) -> Int? {
+                let i = scope.days.lowerBound.distance(to: day)
+                return points.indices.contains(i) ? i : nil
+            }
+            try store.dayCells(site: scope.site.id, metric: .total, days: scope.days) { day, _, cell in
+                guard let i = point(day) else { return }
+                points[i].pageviews = cell.count
+                points[i].visitors = Int64(cell.visitors?.estimate ?? 0)
+            }
+            try store.dayCells(site: scope.site.id, metric: .visits, days: scope.days) { day, _, cell in
+                if let i = point(day) { points[i].visits += cell.count }
+            }
+        } else if scope.filters.isEmpty {
             for (i, start) in starts.enumerated() {
                 let buckets = TimeRange(startMs: start, endMs: i + 1 < starts.count ? starts[i + 1] : scope.range.endMs).quarterHours
                 let total = try store.rollupTotals(site: scope.site.id, metric: .total, buckets: buckets)[""]

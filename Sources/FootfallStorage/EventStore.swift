@@ -20,15 +20,19 @@ public final class EventStore: Sendable {
     public let kv: any KeyValueStore
     /// Whether each batch waits for the WAL fsync before it is acknowledged.
     public let syncWrites: Bool
+    /// Each site's calendar, whose local dates key the daily rollup tier.
+    private let calendars: @Sendable (SiteID) -> SiteCalendar
     private let writeLock = Mutex(())
     /// Erasure fences by (site, visitor): loaded at start, so the hot path needs no read.
     private let fences: Mutex<[SiteVisitor: Int64]>
 
     struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
 
-    public init(kv: any KeyValueStore, syncWrites: Bool = true) throws {
+    public init(kv: any KeyValueStore, syncWrites: Bool = true,
+                calendars: @escaping @Sendable (SiteID) -> SiteCalendar = { _ in .utc }) throws {
         self.kv = kv
         self.syncWrites = syncWrites
+        self.calendars = calendars
         var loaded = [SiteVisitor: Int64]()
         try kv.scan(.erasures, from: [], to: [0xff, 0xff, 0xff, 0xff]) { _, value in
             let record = try ErasureRecord(encoded: value)
@@ -44,15 +48,27 @@ public final class EventStore: Sendable {
     /// `retention` gives each site's plan.
     public func apply(_ events: [Event], nowMs: Int64, retention: (SiteID) -> RetentionPlan) throws -> [Outcome] {
         try writeLock.withLock { _ in
-            var batch = WriteBatch()
-            // Rollup changes are summed per key before they are written: a batch touches the same
-            // few cells (a bucket's totals, countries, browsers) many times, and one merge operand
-            // per cell instead of one per event is most of the write cost saved.
-            var rollups = [[UInt8]: RollupCell]()
+            // Rollup changes are summed per cell before they are written: a batch touches the same
+            // cells (a day's totals, countries, browsers) many times, and one merge operand per
+            // cell instead of one per event is most of the write cost saved.
+            var rollups = [RollupCellKey: RollupCell]()
+            var siteCalendars = [SiteID: SiteCalendar]()
             func add(_ update: RollupUpdate, _ site: SiteID) {
-                rollups[StorageKeys.rollup(site, update), default: RollupCell(count: 0)].merge(update.cell)
-                rollups[StorageKeys.rollupDay(site, update), default: RollupCell(count: 0)].merge(update.cell)
+                let calendar = siteCalendars[site] ?? {
+                    let calendar = calendars(site)
+                    siteCalendars[site] = calendar
+                    return calendar
+                }()
+                let localDay = calendar.day(containing: update.bucket.startMs)
+                rollups[RollupCellKey(site: site, metric: update.metric, tier: .day, index: localDay.index, dimension: update.dimension),
+                        default: RollupCell(count: 0)].merge(update.cell)
+                if update.metric.keepsQuarterHours {
+                    rollups[RollupCellKey(site: site, metric: update.metric, tier: .quarterHour, index: update.bucket.index,
+                                          dimension: update.dimension), default: RollupCell(count: 0)].merge(update.cell)
+                }
             }
+            var eventPuts = [(key: [UInt8], value: [UInt8])]()
+            var visitorPuts = [(key: [UInt8], value: [UInt8])]()
             var outcomes = [Outcome]()
             var seen = Set<EventID>()
             var fresh = [SiteVisitor: [Event]]()
@@ -73,24 +89,32 @@ public final class EventStore: Sendable {
                     // erasure find it; the raw event keeps that an identify happened.
                     var stored = event
                     stored.pii = nil
-                    batch.put(.events, StorageKeys.event(event.site, event.id), EventCodec.encode(stored))
-                    batch.put(.visitors, StorageKeys.visitorEvent(event.site, event.visitor, event.id),
-                              StorageKeys.visitorHitValue(kind: event.kind, path: event.path))
+                    eventPuts.append((StorageKeys.event(event.site, event.id), EventCodec.encode(stored)))
+                    visitorPuts.append((StorageKeys.visitorEvent(event.site, event.visitor, event.id),
+                                        StorageKeys.visitorHitValue(kind: event.kind, path: event.path)))
                     for update in RollupUpdate.forEvent(event) { add(update, event.site) }
                     fresh[owner, default: []].append(event)
                 }
             }
+            var crmPuts = [(key: [UInt8], value: [UInt8])]()
             for (owner, added) in fresh {
                 let existing = try hits(of: owner, around: added, nowMs: nowMs, retention: retention(owner.site))
                 for update in Visits.rollupDelta(existing: existing, added: added.map(Visits.Hit.init)) { add(update, owner.site) }
                 if added.contains(where: \.consented) {
                     let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
-                    batch.put(.crm, StorageKeys.visitor(owner.site, owner.visitor), record.encoded)
+                    crmPuts.append((StorageKeys.visitor(owner.site, owner.visitor), record.encoded))
                 }
             }
-            for (key, cell) in rollups where cell.count != 0 || cell.visitors != nil {
+            // Each family's writes go in key order: the memtable's skip list then finds each insert
+            // next to the previous one instead of searching from the top (a fifth of ingest CPU).
+            var batch = WriteBatch()
+            for (key, value) in eventPuts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.events, key, value) }
+            for (key, value) in visitorPuts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.visitors, key, value) }
+            for (key, cell) in rollups.filter({ $0.value.count != 0 || $0.value.visitors != nil }).map({ ($0.key.bytes, $0.value) })
+                .sorted(by: { $0.0.lexicographicallyPrecedes($1.0) }) {
                 batch.merge(.rollups, key, cell.encoded)
             }
+            for (key, value) in crmPuts { batch.put(.crm, key, value) }
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
             return outcomes
         }
@@ -447,48 +471,43 @@ public final class EventStore: Sendable {
         return Array(records.sorted { $0.lastSeenMs > $1.lastSeenMs }.prefix(limit))
     }
 
-    /// Rollup cells of one metric over a bucket range, summed per dimension. Whole UTC days in
-    /// the range are read from the daily tier; the partial days at either end (a site in another
-    /// time zone) from the quarter hours.
-    public func rollupTotals(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>) throws -> [String: RollupCell] {
+    /// Rollup cells of one metric over a run of the site's local dates, summed per dimension.
+    public func dayTotals(site: SiteID, metric: RollupMetric, days: ClosedRange<Day>) throws -> [String: RollupCell] {
         var totals = [String: RollupCell]()
-        func add(_ dimension: String, _ cell: RollupCell) { totals[dimension, default: RollupCell(count: 0)].merge(cell) }
-        let startMs = buckets.lowerBound.startMs, endMs = buckets.upperBound.startMs
-        let firstFullDay = Day(containing: startMs + TimeUnits.dayMs - 1)
-        let endFullDay = Day(containing: endMs)
-        guard firstFullDay < endFullDay else {
-            try rollupCells(site: site, metric: metric, buckets: buckets) { _, dimension, cell in add(dimension, cell) }
-            return totals
-        }
-        try rollupCells(site: site, metric: metric, buckets: buckets.lowerBound..<QuarterHour(containing: firstFullDay.startMs)) {
-            _, dimension, cell in add(dimension, cell)
-        }
-        let prefixCount = StorageKeys.rollupDayMetric(site, metric).count
-        try kv.scan(.rollups, from: StorageKeys.rollupDay(site, metric, firstFullDay), to: StorageKeys.rollupDay(site, metric, endFullDay)) {
-            key, value in
-            if let (_, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount), let cell = RollupCell(encoded: value) {
-                add(dimension, cell)
-            }
-            return true
-        }
-        try rollupCells(site: site, metric: metric, buckets: QuarterHour(containing: endFullDay.startMs)..<buckets.upperBound) {
-            _, dimension, cell in add(dimension, cell)
+        try dayCells(site: site, metric: metric, days: days) { _, dimension, cell in
+            totals[dimension, default: RollupCell(count: 0)].merge(cell)
         }
         return totals
     }
 
-    /// Every rollup cell of one metric over a bucket range, in bucket order.
-    public func rollupCells(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>,
-                            _ body: (QuarterHour, String, RollupCell) throws -> Void) throws {
-        guard !buckets.isEmpty else { return }
+    /// Every daily rollup cell of one metric over a run of the site's local dates, in date order.
+    public func dayCells(site: SiteID, metric: RollupMetric, days: ClosedRange<Day>,
+                         _ body: (Day, String, RollupCell) throws -> Void) throws {
+        let prefixCount = StorageKeys.rollupDayMetric(site, metric).count
+        try kv.scan(.rollups, from: StorageKeys.rollupDay(site, metric, days.lowerBound),
+                    to: StorageKeys.rollupDay(site, metric, days.upperBound.advanced(by: 1))) { key, value in
+            guard let (index, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount),
+                  let cell = RollupCell(encoded: value) else { return true }
+            try body(Day(index: index), dimension, cell)
+            return true
+        }
+    }
+
+    /// Quarter-hour cells of a metric that keeps them (`keepsQuarterHours`) over a bucket range,
+    /// summed per dimension.
+    public func rollupTotals(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>) throws -> [String: RollupCell] {
+        precondition(metric.keepsQuarterHours, "\(metric.name) is kept per local day only")
+        var totals = [String: RollupCell]()
+        guard !buckets.isEmpty else { return totals }
         let prefixCount = StorageKeys.rollupMetric(site, metric).count
         try kv.scan(.rollups, from: StorageKeys.rollupBucket(site, metric, buckets.lowerBound),
                     to: StorageKeys.rollupBucket(site, metric, buckets.upperBound)) { key, value in
-            guard let (bucket, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount),
-                  let cell = RollupCell(encoded: value) else { return true }
-            try body(bucket, dimension, cell)
+            if let (_, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount), let cell = RollupCell(encoded: value) {
+                totals[dimension, default: RollupCell(count: 0)].merge(cell)
+            }
             return true
         }
+        return totals
     }
 
     /// Time of the oldest stored event of a site, for the retention metric.
@@ -499,5 +518,24 @@ public final class EventStore: Sendable {
             return false
         }
         return oldest
+    }
+}
+
+/// A rollup cell's identity while a batch sums its changes: hashing its strings costs far less
+/// than hashing the key's bytes one by one.
+struct RollupCellKey: Hashable {
+    enum Tier { case day, quarterHour }
+    let site: SiteID
+    let metric: RollupMetric
+    let tier: Tier
+    /// The local date (day tier) or the quarter hour.
+    let index: UInt32
+    let dimension: String
+
+    var bytes: [UInt8] {
+        switch tier {
+        case .day: StorageKeys.rollupDay(site, metric, Day(index: index), dimension)
+        case .quarterHour: StorageKeys.rollup(site, metric, QuarterHour(index: index), dimension)
+        }
     }
 }

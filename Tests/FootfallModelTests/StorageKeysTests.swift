@@ -47,13 +47,15 @@ import Testing
             StorageKeys.event(long, id),
             StorageKeys.visitorEvent(long, VisitorID(rawValue: 1), id),
             StorageKeys.visitor(long, VisitorID(rawValue: .max)),
-            StorageKeys.rollup(long, RollupUpdate(metric: .page, bucket: QuarterHour(index: 1), dimension: "/", cell: RollupCell(count: 1))),
+            StorageKeys.rollup(long, .total, QuarterHour(index: 1), "/"),
+            StorageKeys.rollupDay(long, .page, Day(index: 1), "/"),
         ]
         let shortKeys = [
             StorageKeys.event(short, id),
             StorageKeys.visitorEvent(short, VisitorID(rawValue: 0), id),
             StorageKeys.visitor(short, VisitorID(rawValue: 0)),
-            StorageKeys.rollup(short, RollupUpdate(metric: .total, bucket: QuarterHour(index: 0), dimension: "", cell: RollupCell(count: 1))),
+            StorageKeys.rollup(short, .total, QuarterHour(index: 0), ""),
+            StorageKeys.rollupDay(short, .page, Day(index: 0), ""),
         ]
         for key in longKeys {
             #expect(!inRange(key, of: shortPrefix))
@@ -158,13 +160,18 @@ import Testing
     @Test func rollupKey_givesBucketAndDimensionBack() {
         let example = site("example.com")
         for dimension in ["", "/", "/pricing", "news.ycombinator.com", "signup:Buy now", "Ünïcödé"] {
-            let update = RollupUpdate(metric: .page, bucket: QuarterHour(index: 1_905_056), dimension: dimension, cell: RollupCell(count: 1))
-            let key = StorageKeys.rollup(example, update)
-            let prefix = StorageKeys.rollupMetric(example, .page)
-            #expect(key.starts(with: StorageKeys.rollupBucket(example, .page, update.bucket)))
+            let bucket = QuarterHour(index: 1_905_056)
+            let key = StorageKeys.rollup(example, .total, bucket, dimension)
+            let prefix = StorageKeys.rollupMetric(example, .total)
+            #expect(key.starts(with: StorageKeys.rollupBucket(example, .total, bucket)))
             let parts = StorageKeys.rollupParts(key: key, prefixCount: prefix.count)
-            #expect(parts?.0 == update.bucket)
-            #expect(parts?.1 == dimension)
+            #expect(parts?.index == bucket.index)
+            #expect(parts?.dimension == dimension)
+            let dayKey = StorageKeys.rollupDay(example, .total, Day(index: 19_845), dimension)
+            #expect(dayKey.starts(with: StorageKeys.rollupDay(example, .total, Day(index: 19_845))))
+            let dayParts = StorageKeys.rollupParts(key: dayKey, prefixCount: StorageKeys.rollupDayMetric(example, .total).count)
+            #expect(dayParts?.index == 19_845)
+            #expect(dayParts?.dimension == dimension)
         }
         #expect(StorageKeys.rollupParts(key: [1, 2, 3], prefixCount: 2) == nil)
     }

@@ -302,7 +302,7 @@ import Testing
         #expect(try t.node.system.site(idle.site.id) == nil)
         #expect(try t.node.system.token(secret: idle.token) == nil)
         #expect(try t.node.system.account(id: active.account.id) != nil)
-        #expect(try t.node.store.rollupTotals(site: idle.site.id, metric: .page, buckets: QuarterHour(index: 0)..<QuarterHour(index: UInt32.max)).isEmpty)
+        #expect(try t.node.store.dayTotals(site: idle.site.id, metric: .page, days: Day(index: 0)...Day(index: UInt32.max - 1)).isEmpty)
         // Compaction has removed the data; the MANIFEST may still list the deleted files' boundary
         // keys until it rolls over, which a restart forces.
         try t.reopenStorage()

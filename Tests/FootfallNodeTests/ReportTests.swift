@@ -44,6 +44,32 @@ import Testing
             let day15 = try await summary(client, owner, "from=2026-06-15&to=2026-06-15")
             #expect(day14["pageviews"] as? Int == 1, "\(zone): the event just before local midnight")
             #expect(day15["pageviews"] as? Int == 1, "\(zone): the event just after local midnight")
+            let countries = jsonArray(try await client.execute(uri: "/api/sites/zone.example/breakdown/country?from=2026-06-14&to=2026-06-14",
+                                                               method: .get, headers: owner.auth))
+            #expect(countries.map { $0["count"] as? Int } == [1], "\(zone): a breakdown counts the same local day")
+            let days = jsonArray(try await client.execute(uri: "/api/sites/zone.example/timeseries?interval=day&from=2026-06-13&to=2026-06-16",
+                                                          method: .get, headers: owner.auth))
+            #expect(days.map { $0["pageviews"] as? Int } == [0, 1, 1, 0])
+        }
+    }
+
+    /// A zone change applies to what is stored from then on: a day already recorded keeps the
+    /// boundaries it was counted with (its cells are per local date, not re-cut).
+    @Test func zoneChange_countsNewEventsInTheNewZone_andKeepsRecordedDays() async throws {
+        let t = try TestNode(nowMs: ReportTests.utc("2026-06-15T00:00:00Z"))
+        var owner = try t.makeOwner("ann", site: "moved.example", timeZone: "UTC")
+        try store(t, owner.site, [ReportTests.utc("2026-06-14T23:30:00Z")], path: "/before")
+        owner.site.timeZone = "Asia/Kolkata"
+        try t.node.system.updateSite(owner.site)
+        // 23:40 UTC is 05:10 on the 15th in Kolkata.
+        try store(t, owner.site, [ReportTests.utc("2026-06-14T23:40:00Z")], path: "/after")
+        let auth = owner.auth
+        try await t.app().test(.live) { client in
+            for (day, page) in [("2026-06-14", "/before"), ("2026-06-15", "/after")] {
+                let pages = jsonArray(try await client.execute(uri: "/api/sites/moved.example/breakdown/page?from=\(day)&to=\(day)",
+                                                               method: .get, headers: auth))
+                #expect(pages.map { $0["value"] as? String } == [page], "\(day)")
+            }
         }
     }
 

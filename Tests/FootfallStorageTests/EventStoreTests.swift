@@ -10,7 +10,7 @@ import Testing
     let now = day0 + 12 * TimeUnits.hourMs
 
     func totals(_ store: EventStore, _ metric: RollupMetric) throws -> [String: RollupCell] {
-        try store.rollupTotals(site: site, metric: metric, buckets: QuarterHour(containing: day0 - 40 * TimeUnits.dayMs)..<QuarterHour(containing: day0 + 2 * TimeUnits.dayMs))
+        try store.dayTotals(site: site, metric: metric, days: Day(containing: day0 - 40 * TimeUnits.dayMs)...Day(containing: day0 + 2 * TimeUnits.dayMs))
     }
 
     @Test(arguments: StoreKind.allCases)
@@ -213,13 +213,18 @@ import Testing
     }
 }
 
-/// The daily rollup tier must answer exactly what the quarter hours answer.
+/// The rollup tiers against a recount of the events they were built from: the daily tier per local
+/// date of the site's zone, the quarter hours for the metrics hourly charts read.
 @Suite struct RollupTierTests {
+    /// +5:30 all year: a UTC day and a local date never line up, so a tier keyed by the wrong
+    /// calendar shows up in every day's count.
+    static let kolkata = SiteCalendar(identifier: "Asia/Kolkata")
+
     @Test(arguments: StoreKind.allCases)
-    func totalsFromBothTiers_equalTheQuarterHourSums(kind: StoreKind) throws {
+    func dailyCells_countEachLocalDate_inTheSitesZone(kind: StoreKind) throws {
         let (kv, cleanup) = try kind.make()
         defer { cleanup() }
-        let store = try EventStore(kv: kv)
+        let store = try EventStore(kv: kv) { _ in RollupTierTests.kolkata }
         let now = day0 + 6 * TimeUnits.dayMs
         var generator = SplitMix64(seed: 42)
         let events = (0..<3000).map { i -> Event in
@@ -228,18 +233,45 @@ import Testing
                              path: "/p\(Int.random(in: 0..<7, using: &generator))")
         }
         _ = try store.apply(events, nowMs: now) { _ in RetentionPlan(days: 30)! }
-        for _ in 0..<20 {
-            let a = QuarterHour(containing: day0 - TimeUnits.dayMs).advanced(by: Int.random(in: 0..<(7 * 96), using: &generator))
-            let b = a.advanced(by: Int.random(in: 1..<(6 * 96), using: &generator))
-            for metric in [RollupMetric.total, .page, .visits, .entryPage, .country] {
-                var expected = [String: RollupCell]()
-                try store.rollupCells(site: site, metric: metric, buckets: a..<b) { _, dimension, cell in
-                    expected[dimension, default: RollupCell(count: 0)].merge(cell)
-                }
-                let actual = try store.rollupTotals(site: site, metric: metric, buckets: a..<b)
-                #expect(actual.mapValues(\.count) == expected.mapValues(\.count), "\(metric) over \(a.index)..<\(b.index)")
-                #expect(actual.mapValues { $0.visitors?.estimate } == expected.mapValues { $0.visitors?.estimate })
+        let dates = RollupTierTests.kolkata.day(containing: day0)...RollupTierTests.kolkata.day(containing: day0 + 5 * TimeUnits.dayMs)
+        for first in dates {
+            for last in first...dates.upperBound {
+                let inRange = events.filter { (first...last).contains(RollupTierTests.kolkata.day(containing: $0.timestampMs)) }
+                var expected = [String: Int64]()
+                for event in inRange { expected[event.path, default: 0] += 1 }
+                let pages = try store.dayTotals(site: site, metric: .page, days: first...last)
+                #expect(pages.mapValues(\.count) == expected, "pages over local dates \(first.index)...\(last.index)")
+                let total = try store.dayTotals(site: site, metric: .total, days: first...last)[""]
+                #expect(total?.count ?? 0 == Int64(inRange.count))
+                let visitors = Set(inRange.map(\.visitor)).count
+                #expect(abs((total?.visitors?.estimate ?? 0) - visitors) <= max(2, visitors * 3 / 100))
             }
         }
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func quarterHours_keepOnlyWhatHourlyChartsRead_andCountExactly(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        var generator = SplitMix64(seed: 7)
+        let events = (0..<500).map { i in
+            makeEvent("qh\(i)", visitor: UInt64.random(in: 0..<50, using: &generator),
+                      at: day0 + Int64.random(in: 0..<(6 * TimeUnits.hourMs), using: &generator), path: "/p\(i % 5)")
+        }
+        _ = try store.apply(events, nowMs: day0 + TimeUnits.dayMs) { _ in RetentionPlan(days: 30)! }
+        for hour in 0..<6 {
+            let range = TimeRange(startMs: day0 + Int64(hour) * TimeUnits.hourMs, endMs: day0 + Int64(hour + 1) * TimeUnits.hourMs)
+            let total = try store.rollupTotals(site: site, metric: .total, buckets: range.quarterHours)[""]
+            #expect(total?.count ?? 0 == Int64(events.filter { range.contains($0.timestampMs) }.count), "hour \(hour)")
+        }
+        // Quarter-hour keys exist for the total and visits only (metric codes below 0x80).
+        var metrics = Set<UInt8>()
+        let prefix = StorageKeys.sitePrefix(site)
+        try kv.scan(.rollups, prefix: prefix) { key, _ in
+            if key[prefix.count] < 0x80 { metrics.insert(key[prefix.count]) }
+            return true
+        }
+        #expect(metrics == [RollupMetric.total.rawValue, RollupMetric.visits.rawValue])
     }
 }

@@ -117,7 +117,7 @@ import Testing
                 // acknowledged events, for visitors never erased (rollups keep counting erased
                 // visitors' events that a replica applied before the erasure reached it).
                 let store = sim.nodes[replica]!.store
-                let cells = try store.rollupTotals(site: site, metric: .page, buckets: ReplicatedCluster.span.quarterHours)
+                let cells = try store.dayTotals(site: site, metric: .page, days: ReplicatedCluster.span.days)
                 var expected = [String: Int64]()
                 for event in sim.acknowledged.values where event.site == site {
                     expected[event.path, default: 0] += 1
