@@ -22,7 +22,8 @@ public final class EventStore: Sendable {
     public let syncWrites: Bool
     /// Each site's calendar, whose local dates key the daily rollup tier.
     private let calendars: @Sendable (SiteID) -> SiteCalendar
-    private let writeLock = Mutex(())
+    /// Serialises writes; holds what visit derivation knows of recent days' visitors.
+    private let writeLock = Mutex(DayVisitors())
     /// Erasure fences by (site, visitor): loaded at start, so the hot path needs no read.
     private let fences: Mutex<[SiteVisitor: Int64]>
 
@@ -47,7 +48,7 @@ public final class EventStore: Sendable {
     /// Stores what is new in `events` in one atomic, durable batch and says what became of each.
     /// `retention` gives each site's plan.
     public func apply(_ events: [Event], nowMs: Int64, retention: (SiteID) -> RetentionPlan) throws -> [Outcome] {
-        try writeLock.withLock { _ in
+        try writeLock.withLock { dayVisitors in
             // Rollup changes are summed per cell before they are written: a batch touches the same
             // cells (a day's totals, countries, browsers) many times, and one merge operand per
             // cell instead of one per event is most of the write cost saved.
@@ -74,7 +75,7 @@ public final class EventStore: Sendable {
             var fresh = [SiteVisitor: [Event]]()
             let fenceSnapshot = fences.withLock { $0 }
             for original in events {
-                let event = try continuingYesterdaysVisit(original)
+                let event = try continuingYesterdaysVisit(original, &dayVisitors)
                 let owner = SiteVisitor(site: event.site, visitor: event.visitor)
                 if retention(event.site).isExpired(eventMs: event.timestampMs, nowMs: nowMs) {
                     outcomes.append(.expired)
@@ -98,7 +99,7 @@ public final class EventStore: Sendable {
             }
             var crmPuts = [(key: [UInt8], value: [UInt8])]()
             for (owner, added) in fresh {
-                let existing = try hits(of: owner, around: added, nowMs: nowMs, retention: retention(owner.site))
+                let existing = try hits(of: owner, around: added, nowMs: nowMs, retention: retention(owner.site), &dayVisitors)
                 for update in Visits.rollupDelta(existing: existing, added: added.map(Visits.Hit.init)) { add(update, owner.site) }
                 if added.contains(where: \.consented) {
                     let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
@@ -116,6 +117,9 @@ public final class EventStore: Sendable {
             }
             for (key, value) in crmPuts { batch.put(.crm, key, value) }
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
+            for (owner, added) in fresh {
+                for event in added { dayVisitors.insert(owner.visitor, on: .init(site: owner.site, day: Day(containing: event.timestampMs))) }
+            }
             return outcomes
         }
     }
@@ -123,12 +127,12 @@ public final class EventStore: Sendable {
     /// A cookieless visitor's id changes with the salt at midnight. If the visitor's id under
     /// yesterday's salt was active within a visit gap before this hit, the hit keeps that id, so a
     /// visit across midnight stays one visit of one visitor.
-    private func continuingYesterdaysVisit(_ event: Event) throws -> Event {
+    private func continuingYesterdaysVisit(_ event: Event, _ dayVisitors: inout DayVisitors) throws -> Event {
         guard let previous = event.previousDayVisitor else { return event }
         var resolved = event
         resolved.previousDayVisitor = nil
         let owner = SiteVisitor(site: event.site, visitor: previous)
-        if try !hitsBetween(owner, event.timestampMs - Visits.gapMs, event.timestampMs).isEmpty {
+        if try !hitsBetween(owner, event.timestampMs - Visits.gapMs, event.timestampMs, &dayVisitors).isEmpty {
             resolved.visitor = previous
         }
         return resolved
@@ -141,23 +145,24 @@ public final class EventStore: Sendable {
 
     /// The visitor's stored hits around `added`: first within a visit gap of them, then widened a
     /// gap at a time while a visit could still reach past the loaded window.
-    private func hits(of owner: SiteVisitor, around added: [Event], nowMs: Int64, retention: RetentionPlan) throws -> [Visits.Hit] {
+    private func hits(of owner: SiteVisitor, around added: [Event], nowMs: Int64, retention: RetentionPlan,
+                      _ dayVisitors: inout DayVisitors) throws -> [Visits.Hit] {
         let timestamps = added.map(\.timestampMs)
         let floor = max(retention.cutoffMs(nowMs: nowMs), timestamps.min()! - EventStore.visitLookaroundMs)
         let ceiling = timestamps.max()! + EventStore.visitLookaroundMs
         var low = max(floor, timestamps.min()! - Visits.gapMs)
         var high = min(ceiling, timestamps.max()! + Visits.gapMs)
-        var hits = try hitsBetween(owner, low, high)
+        var hits = try hitsBetween(owner, low, high, &dayVisitors)
         while low > floor, let earliest = (hits.map(\.timestampMs) + timestamps).min(), earliest - low < Visits.gapMs {
             let next = max(floor, low - Visits.gapMs)
-            let earlier = try hitsBetween(owner, next, low)
+            let earlier = try hitsBetween(owner, next, low, &dayVisitors)
             low = next
             if earlier.isEmpty { break }
             hits += earlier
         }
         while high < ceiling, let latest = (hits.map(\.timestampMs) + timestamps).max(), high - latest < Visits.gapMs {
             let next = min(ceiling, high + Visits.gapMs)
-            let later = try hitsBetween(owner, high, next)
+            let later = try hitsBetween(owner, high, next, &dayVisitors)
             high = next
             if later.isEmpty { break }
             hits += later
@@ -167,10 +172,12 @@ public final class EventStore: Sendable {
 
     /// The visitor's hits with timestamps in [from, to): event ids lead with their millisecond
     /// timestamp, so the scan reads only that slice of each day.
-    private func hitsBetween(_ owner: SiteVisitor, _ from: Int64, _ to: Int64) throws -> [Visits.Hit] {
+    private func hitsBetween(_ owner: SiteVisitor, _ from: Int64, _ to: Int64, _ dayVisitors: inout DayVisitors) throws -> [Visits.Hit] {
         guard from < to else { return [] }
         var out = [Visits.Hit]()
         for day in Day(containing: from)...Day(containing: to - 1) {
+            guard try dayVisitors.mayHave(owner.visitor, on: .init(site: owner.site, day: day), load: { try visitors(of: owner.site, on: day) })
+            else { continue }
             let prefix = StorageKeys.visitorDay(owner.site, day, owner.visitor)
             try kv.scan(.visitors, from: prefix + StorageKeys.millisecondPrefix(max(from, day.startMs)),
                         to: prefix + StorageKeys.millisecondPrefix(min(to, day.advanced(by: 1).startMs))) { key, value in
@@ -179,6 +186,21 @@ public final class EventStore: Sendable {
             }
         }
         return out
+    }
+
+    /// The visitors with entries in the site's visitor index on a day, or nil past
+    /// `DayVisitors.dayVisitorsMax`.
+    private func visitors(of site: SiteID, on day: Day) throws -> Set<VisitorID>? {
+        let prefix = StorageKeys.visitorDay(site, day)
+        var visitors = Set<VisitorID>()
+        var tooMany = false
+        try kv.scan(.visitors, prefix: prefix) { key, _ in
+            guard key.count >= prefix.count + 8 else { return true }
+            visitors.insert(VisitorID(rawValue: UInt64(bigEndianBytes: key[prefix.count..<prefix.count + 8])))
+            tooMany = visitors.count > DayVisitors.dayVisitorsMax
+            return !tooMany
+        }
+        return tooMany ? nil : visitors
     }
 
     private func updatedVisitorRecord(_ owner: SiteVisitor, with events: [Event]) throws -> VisitorRecord {
@@ -335,7 +357,7 @@ public final class EventStore: Sendable {
 
     /// Deletes everything stored for a site, rollups and erasure records included (account deletion).
     public func deleteSite(_ site: SiteID) throws {
-        try writeLock.withLock { _ in
+        try writeLock.withLock { dayVisitors in
             let prefix = StorageKeys.sitePrefix(site)
             let end = StorageKeys.prefixEnd(prefix)
             var batch = WriteBatch()
@@ -343,6 +365,7 @@ public final class EventStore: Sendable {
             try kv.write(batch, sync: true)
             for family in [ColumnFamily.events, .visitors, .rollups, .erasures, .crm] { try kv.compact(family, from: prefix, to: end) }
             fences.withLock { $0 = $0.filter { $0.key.site != site } }
+            dayVisitors.forget(site: site)
         }
     }
 
