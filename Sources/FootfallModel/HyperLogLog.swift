@@ -71,6 +71,32 @@ public struct HyperLogLog: Hashable, Sendable {
         }
     }
 
+    /// Unites an encoded sketch (`encoded`) into this one without building it first: a dense
+    /// sketch is 16 KiB, and a report unites hundreds. Returns false, changing nothing, for bytes
+    /// that are not a sketch.
+    @discardableResult
+    public mutating func merge(encoded bytes: ArraySlice<UInt8>) -> Bool {
+        guard bytes.first == HyperLogLog.denseTag else {
+            guard let sketch = HyperLogLog(encoded: bytes) else { return false }
+            merge(sketch)
+            return true
+        }
+        guard bytes.count == 1 + HyperLogLog.registerCount, bytes.dropFirst().allSatisfy({ $0 <= HyperLogLog.rhoMax }) else { return false }
+        var mine: [UInt8]
+        switch storage {
+        case .dense(let existing): mine = existing
+        case .sparse(let entries): mine = HyperLogLog.densify(entries)
+        }
+        storage = .sparse([])
+        bytes.withUnsafeBufferPointer { theirs in
+            mine.withUnsafeMutableBufferPointer { mine in
+                for i in 0..<HyperLogLog.registerCount where theirs[i + 1] > mine[i] { mine[i] = theirs[i + 1] }
+            }
+        }
+        storage = .dense(mine)
+        return true
+    }
+
     /// Two sorted entry lists as one, keeping the larger value where both hold an index.
     static func mergeSorted(_ a: [UInt32], _ b: [UInt32]) -> [UInt32] {
         if a.isEmpty { return b }

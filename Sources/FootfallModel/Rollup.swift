@@ -101,17 +101,23 @@ public struct RollupCell: Hashable, Sendable {
         return out
     }
 
-    public init?(encoded bytes: some Collection<UInt8>) {
-        let bytes = Array(bytes)
-        guard bytes.count >= 9, bytes[0] == RollupCell.countTag || bytes[0] == RollupCell.countAndSketchTag else { return nil }
+    /// The count of an encoded cell, read without decoding its sketch; nil if it is not a cell.
+    static func count(encoded bytes: [UInt8]) -> Int64? {
+        guard bytes.count >= 9, bytes[0] == RollupCell.countAndSketchTag || (bytes[0] == RollupCell.countTag && bytes.count == 9)
+        else { return nil }
         var raw: Int64 = 0
         for (shift, byte) in bytes[1..<9].enumerated() { raw |= Int64(byte) << Int64(shift * 8) }
-        count = raw
+        return raw
+    }
+
+    public init?(encoded bytes: some Collection<UInt8>) {
+        let bytes = Array(bytes)
+        guard let count = RollupCell.count(encoded: bytes) else { return nil }
+        self.count = count
         if bytes[0] == RollupCell.countAndSketchTag {
             guard let sketch = HyperLogLog(encoded: bytes[9...]) else { return nil }
             visitors = sketch
         } else {
-            guard bytes.count == 9 else { return nil }
             visitors = nil
         }
     }
@@ -124,6 +130,33 @@ public struct RollupCell: Hashable, Sendable {
             if let decoded = RollupCell(encoded: operand) { cell.merge(decoded) }
         }
         return cell.encoded
+    }
+}
+
+/// Rollup cells summed over a span, as stored (encoded): the count at once, the visitor sketch
+/// united only when asked. A breakdown shows visitors for ten rows of up to thousands, and
+/// uniting every row's sketches was most of its time.
+public struct RollupTotal: Sendable {
+    public private(set) var count: Int64 = 0
+    private var cells: [[UInt8]] = []
+
+    public init() {}
+
+    /// Adds an encoded cell. One that is not a cell is skipped, as the merge operator skips it; a
+    /// sketch that does not decode is left out of `visitors` (the merge operator only writes
+    /// valid ones).
+    public mutating func add(encoded cell: [UInt8]) {
+        guard let cellCount = RollupCell.count(encoded: cell) else { return }
+        count &+= cellCount
+        if cell[0] == RollupCell.countAndSketchTag { cells.append(cell) }
+    }
+
+    /// The union of the cells' visitor sketches, or nil when none holds one.
+    public var visitors: HyperLogLog? {
+        guard !cells.isEmpty else { return nil }
+        var union = HyperLogLog()
+        for cell in cells { union.merge(encoded: cell[9...]) }
+        return union
     }
 }
 

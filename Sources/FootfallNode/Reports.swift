@@ -177,7 +177,7 @@ public struct Reports: Sendable {
 
     public func summary(_ scope: ReportScope, nowMs: Int64) throws -> Summary {
         if !scope.filters.isEmpty { return try rawAnalysis(scope, nowMs: nowMs).summary }
-        let total = try store.dayTotals(site: scope.site.id, metric: .total, days: scope.days)[""] ?? RollupCell(count: 0)
+        let total = try store.dayTotals(site: scope.site.id, metric: .total, days: scope.days)[""] ?? RollupTotal()
         return Summary(pageviews: total.count, visitors: Int64(total.visitors?.estimate ?? 0), visits: try sum(scope, .visits),
                        bounces: try sum(scope, .bounces), visitDurationMs: try sum(scope, .visitDuration), events: try sum(scope, .customEvent))
     }
@@ -191,8 +191,8 @@ public struct Reports: Sendable {
             Array(rows.sorted { ($0.count, $1.value) > ($1.count, $0.value) }.prefix(limit))
         }
         guard scope.filters.isEmpty else { return ranked(try rawAnalysis(scope, nowMs: nowMs).breakdown(metric)) }
-        // Rows are ranked by count first and only those shown estimate their visitor sketch: the
-        // estimate is most of a row's cost, and a breakdown can have thousands of rows.
+        // Rows are ranked by count first and only those shown unite and estimate their visitor
+        // sketches: that is most of a row's cost, and a breakdown can have thousands of rows.
         let cells = try store.dayTotals(site: scope.site.id, metric: metric, days: scope.days).filter { $0.value.count > 0 }
         return ranked(cells.map { BreakdownRow(value: $0.key, count: $0.value.count, visitors: nil) }).map { row in
             var row = row

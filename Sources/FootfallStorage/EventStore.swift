@@ -495,10 +495,15 @@ public final class EventStore: Sendable {
     }
 
     /// Rollup cells of one metric over a run of the site's local dates, summed per dimension.
-    public func dayTotals(site: SiteID, metric: RollupMetric, days: ClosedRange<Day>) throws -> [String: RollupCell] {
-        var totals = [String: RollupCell]()
-        try dayCells(site: site, metric: metric, days: days) { _, dimension, cell in
-            totals[dimension, default: RollupCell(count: 0)].merge(cell)
+    public func dayTotals(site: SiteID, metric: RollupMetric, days: ClosedRange<Day>) throws -> [String: RollupTotal] {
+        var totals = [String: RollupTotal]()
+        let prefixCount = StorageKeys.rollupDayMetric(site, metric).count
+        try kv.scan(.rollups, from: StorageKeys.rollupDay(site, metric, days.lowerBound),
+                    to: StorageKeys.rollupDay(site, metric, days.upperBound.advanced(by: 1))) { key, value in
+            if let (_, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount) {
+                totals[dimension, default: RollupTotal()].add(encoded: value)
+            }
+            return true
         }
         return totals
     }

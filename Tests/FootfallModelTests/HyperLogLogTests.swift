@@ -109,6 +109,30 @@ import Testing
     }
 
     @Test(arguments: [(10, 20), (1_500, 1_500), (100, 50_000), (50_000, 100), (40_000, 80_000)])
+    func mergingEncoded_equalsMergingTheDecodedSketch(sizeA: Int, sizeB: Int) {
+        let a = sketch(0..<sizeA, seed: 1), b = sketch(0..<sizeB, seed: 2)
+        var decoded = a
+        decoded.merge(b)
+        var encoded = a
+        let merged = encoded.merge(encoded: b.encoded[...])
+        #expect(merged)
+        #expect(registers(encoded) == registers(decoded))
+        #expect(encoded.estimate == decoded.estimate)
+    }
+
+    @Test func mergingEncodedGarbage_changesNothing() {
+        let a = sketch(0..<100)
+        var dense = [HyperLogLog.denseTag] + [UInt8](repeating: 1, count: HyperLogLog.registerCount)
+        dense[500] = HyperLogLog.rhoMax + 1
+        for garbage in [[], [0x07], [HyperLogLog.denseTag, 1, 2], dense, [HyperLogLog.sparseTag, 0]] as [[UInt8]] {
+            var merged = a
+            let accepted = merged.merge(encoded: garbage[...])
+            #expect(!accepted)
+            #expect(merged == a)
+        }
+    }
+
+    @Test(arguments: [(10, 20), (1_500, 1_500), (100, 50_000), (50_000, 100), (40_000, 80_000)])
     func merge_isCommutative(sizeA: Int, sizeB: Int) {
         let a = sketch(0..<sizeA, seed: 1)
         let b = sketch(0..<sizeB, seed: 2)

@@ -47,6 +47,29 @@ import Testing
         #expect(RollupCell(encoded: bytes) == nil, "\(label)")
     }
 
+    @Test(arguments: garbage)
+    func aTotal_skipsWhatIsNotACell(label: String, bytes: [UInt8]) {
+        var total = RollupTotal()
+        total.add(encoded: RollupCell(count: 2, visitors: sketch(0..<3)).encoded)
+        total.add(encoded: bytes)
+        #expect(total.count == 2 || RollupCell.count(encoded: bytes) != nil, "\(label)")
+        #expect(total.visitors?.estimate == 3, "\(label)")
+    }
+
+    @Test(arguments: [(3, 40), (2_000, 30_000), (40_000, 10)])
+    func aTotal_sumsCounts_andUnitesSketches_likeMergingCells(sizeA: Int, sizeB: Int) {
+        let cells = [RollupCell(count: 5, visitors: sketch(0..<sizeA)), RollupCell(count: -2), RollupCell(count: 9, visitors: sketch(sizeA / 2..<sizeA / 2 + sizeB))]
+        var merged = RollupCell(count: 0)
+        var total = RollupTotal()
+        for cell in cells {
+            merged.merge(cell)
+            total.add(encoded: cell.encoded)
+        }
+        #expect(total.count == 12)
+        #expect(total.visitors == merged.visitors)
+        #expect(RollupTotal().visitors == nil)
+    }
+
     @Test func merge_addsCountsAndUnitesSketches() {
         var a = RollupCell(count: 3, visitors: sketch(0..<100))
         a.merge(RollupCell(count: 4, visitors: sketch(50..<200)))

@@ -11,6 +11,7 @@ import Testing
 
     func totals(_ store: EventStore, _ metric: RollupMetric) throws -> [String: RollupCell] {
         try store.dayTotals(site: site, metric: metric, days: Day(containing: day0 - 40 * TimeUnits.dayMs)...Day(containing: day0 + 2 * TimeUnits.dayMs))
+            .mapValues { RollupCell(count: $0.count, visitors: $0.visitors) }
     }
 
     @Test(arguments: StoreKind.allCases)
