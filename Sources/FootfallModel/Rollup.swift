@@ -72,8 +72,8 @@ public enum RollupMetric: UInt8, Sendable, CaseIterable, Codable {
 }
 
 /// One rollup value: a signed count and, for per-event metrics, a sketch of distinct visitors.
-/// Cells merge by adding counts and uniting sketches, which is commutative, so RocksDB's merge
-/// operator can apply them in any order.
+/// Cells merge by adding counts and uniting sketches, which is commutative; they are stored in
+/// packs (`RollupPack`), one per metric and bucket.
 public struct RollupCell: Hashable, Sendable {
     public var count: Int64
     public var visitors: HyperLogLog?
@@ -102,17 +102,17 @@ public struct RollupCell: Hashable, Sendable {
     }
 
     /// The count of an encoded cell, read without decoding its sketch; nil if it is not a cell.
-    static func count(encoded bytes: [UInt8]) -> Int64? {
-        guard bytes.count >= 9, bytes[0] == RollupCell.countAndSketchTag || (bytes[0] == RollupCell.countTag && bytes.count == 9)
+    static func count(encoded bytes: ArraySlice<UInt8>) -> Int64? {
+        guard let tag = bytes.first, bytes.count >= 9, tag == RollupCell.countAndSketchTag || (tag == RollupCell.countTag && bytes.count == 9)
         else { return nil }
         var raw: Int64 = 0
-        for (shift, byte) in bytes[1..<9].enumerated() { raw |= Int64(byte) << Int64(shift * 8) }
+        for (shift, byte) in bytes.dropFirst().prefix(8).enumerated() { raw |= Int64(byte) << Int64(shift * 8) }
         return raw
     }
 
     public init?(encoded bytes: some Collection<UInt8>) {
         let bytes = Array(bytes)
-        guard let count = RollupCell.count(encoded: bytes) else { return nil }
+        guard let count = RollupCell.count(encoded: bytes[...]) else { return nil }
         self.count = count
         if bytes[0] == RollupCell.countAndSketchTag {
             guard let sketch = HyperLogLog(encoded: bytes[9...]) else { return nil }
@@ -121,16 +121,6 @@ public struct RollupCell: Hashable, Sendable {
             visitors = nil
         }
     }
-
-    /// Folds an existing value and merge operands into one, as RocksDB's merge operator does.
-    /// Undecodable operands are skipped rather than poisoning the whole cell.
-    public static func mergeEncoded(existing: [UInt8]?, operands: [[UInt8]]) -> [UInt8] {
-        var cell = existing.flatMap { RollupCell(encoded: $0) } ?? RollupCell(count: 0)
-        for operand in operands {
-            if let decoded = RollupCell(encoded: operand) { cell.merge(decoded) }
-        }
-        return cell.encoded
-    }
 }
 
 /// Rollup cells summed over a span, as stored (encoded): the count at once, the visitor sketch
@@ -138,24 +128,24 @@ public struct RollupCell: Hashable, Sendable {
 /// uniting every row's sketches was most of its time.
 public struct RollupTotal: Sendable {
     public private(set) var count: Int64 = 0
-    private var cells: [[UInt8]] = []
+    private var cells: [ArraySlice<UInt8>] = []
 
     public init() {}
 
     /// Adds an encoded cell. One that is not a cell is skipped, as the merge operator skips it; a
     /// sketch that does not decode is left out of `visitors` (the merge operator only writes
     /// valid ones).
-    public mutating func add(encoded cell: [UInt8]) {
+    public mutating func add(encoded cell: ArraySlice<UInt8>) {
         guard let cellCount = RollupCell.count(encoded: cell) else { return }
         count &+= cellCount
-        if cell[0] == RollupCell.countAndSketchTag { cells.append(cell) }
+        if cell.first == RollupCell.countAndSketchTag { cells.append(cell) }
     }
 
     /// The union of the cells' visitor sketches, or nil when none holds one.
     public var visitors: HyperLogLog? {
         guard !cells.isEmpty else { return nil }
         var union = HyperLogLog()
-        for cell in cells { union.merge(encoded: cell[9...]) }
+        for cell in cells { union.merge(encoded: cell.dropFirst(9)) }
         return union
     }
 }

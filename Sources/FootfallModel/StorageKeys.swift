@@ -6,8 +6,8 @@
 /// |----------|------------------------------------------|--------------------------------|
 /// | events   | site · day · event id                    | StoredEvent (protobuf)         |
 /// | visitors | site · day · visitor · event id          | kind · path (visit derivation) |
-/// | rollups  | site · (metric | 0x80) · local date · dimension | RollupCell (merge operator) |
-/// |          | site · metric · quarter hour · dimension | the same, for `keepsQuarterHours` |
+/// | rollups  | site · (metric | 0x80) · local date    | RollupPack: a cell per dimension (merge operator) |
+/// |          | site · metric · quarter hour             | the same, for `keepsQuarterHours` |
 /// | erasures | site · visitor                           | ErasureRecord (protobuf)       |
 /// | crm      | site · visitor                           | VisitorRecord (protobuf)       |
 public enum StorageKeys {
@@ -82,10 +82,6 @@ public enum StorageKeys {
         rollupMetric(site, metric) + bucket.index.bigEndianBytes
     }
 
-    public static func rollup(_ site: SiteID, _ metric: RollupMetric, _ bucket: QuarterHour, _ dimension: String) -> [UInt8] {
-        rollupBucket(site, metric, bucket) + Array(dimension.utf8)
-    }
-
     /// The daily tier holds each cell summed over a local date of the site (`SiteCalendar`), so a
     /// report reads one cell per day and dimension. It sits under the metric's code with the top
     /// bit set (metric codes stay below 0x80).
@@ -97,15 +93,11 @@ public enum StorageKeys {
         rollupDayMetric(site, metric) + day.index.bigEndianBytes
     }
 
-    public static func rollupDay(_ site: SiteID, _ metric: RollupMetric, _ localDay: Day, _ dimension: String) -> [UInt8] {
-        rollupDay(site, metric, localDay) + Array(dimension.utf8)
-    }
-
-    /// Bucket (or day) index and dimension of a rollup key whose site and metric prefix is
+    /// The bucket (or local date) index of a rollup key whose site and metric prefix is
     /// `prefixCount` bytes.
-    public static func rollupParts(key: [UInt8], prefixCount: Int) -> (index: UInt32, dimension: String)? {
-        guard key.count >= prefixCount + 4 else { return nil }
-        return (UInt32(bigEndianBytes: key[prefixCount..<prefixCount + 4]), String(decoding: key[(prefixCount + 4)...], as: UTF8.self))
+    public static func rollupIndex(key: [UInt8], prefixCount: Int) -> UInt32? {
+        guard key.count == prefixCount + 4 else { return nil }
+        return UInt32(bigEndianBytes: key[prefixCount...])
     }
 
     // MARK: erasures and CRM

@@ -51,8 +51,8 @@ public final class EventStore: Sendable {
         try writeLock.withLock { dayVisitors in
             // Rollup changes are summed per cell before they are written: a batch touches the same
             // cells (a day's totals, countries, browsers) many times, and one merge operand per
-            // cell instead of one per event is most of the write cost saved.
-            var rollups = [RollupCellKey: RollupCell]()
+            // pack instead of one per event is most of the write cost saved.
+            var rollups = [RollupPackKey: [String: RollupCell]]()
             var siteCalendars = [SiteID: SiteCalendar]()
             func add(_ update: RollupUpdate, _ site: SiteID) {
                 let calendar = siteCalendars[site] ?? {
@@ -61,11 +61,11 @@ public final class EventStore: Sendable {
                     return calendar
                 }()
                 let localDay = calendar.day(containing: update.bucket.startMs)
-                rollups[RollupCellKey(site: site, metric: update.metric, tier: .day, index: localDay.index, dimension: update.dimension),
-                        default: RollupCell(count: 0)].merge(update.cell)
+                rollups[RollupPackKey(site: site, metric: update.metric, tier: .day, index: localDay.index), default: [:]][
+                    update.dimension, default: RollupCell(count: 0)].merge(update.cell)
                 if update.metric.keepsQuarterHours {
-                    rollups[RollupCellKey(site: site, metric: update.metric, tier: .quarterHour, index: update.bucket.index,
-                                          dimension: update.dimension), default: RollupCell(count: 0)].merge(update.cell)
+                    rollups[RollupPackKey(site: site, metric: update.metric, tier: .quarterHour, index: update.bucket.index), default: [:]][
+                        update.dimension, default: RollupCell(count: 0)].merge(update.cell)
                 }
             }
             var eventPuts = [(key: [UInt8], value: [UInt8])]()
@@ -111,9 +111,9 @@ public final class EventStore: Sendable {
             var batch = WriteBatch()
             for (key, value) in eventPuts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.events, key, value) }
             for (key, value) in visitorPuts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.visitors, key, value) }
-            for (key, cell) in rollups.filter({ $0.value.count != 0 || $0.value.visitors != nil }).map({ ($0.key.bytes, $0.value) })
-                .sorted(by: { $0.0.lexicographicallyPrecedes($1.0) }) {
-                batch.merge(.rollups, key, cell.encoded)
+            for (key, cells) in rollups.map({ ($0.key.bytes, $0.value.filter { $0.value.count != 0 || $0.value.visitors != nil }) })
+                .sorted(by: { $0.0.lexicographicallyPrecedes($1.0) }) where !cells.isEmpty {
+                batch.merge(.rollups, key, RollupPack.encode(cells))
             }
             for (key, value) in crmPuts { batch.put(.crm, key, value) }
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
@@ -496,16 +496,8 @@ public final class EventStore: Sendable {
 
     /// Rollup cells of one metric over a run of the site's local dates, summed per dimension.
     public func dayTotals(site: SiteID, metric: RollupMetric, days: ClosedRange<Day>) throws -> [String: RollupTotal] {
-        var totals = [String: RollupTotal]()
-        let prefixCount = StorageKeys.rollupDayMetric(site, metric).count
-        try kv.scan(.rollups, from: StorageKeys.rollupDay(site, metric, days.lowerBound),
-                    to: StorageKeys.rollupDay(site, metric, days.upperBound.advanced(by: 1))) { key, value in
-            if let (_, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount) {
-                totals[dimension, default: RollupTotal()].add(encoded: value)
-            }
-            return true
-        }
-        return totals
+        try totals(of: .rollups, from: StorageKeys.rollupDay(site, metric, days.lowerBound),
+                   to: StorageKeys.rollupDay(site, metric, days.upperBound.advanced(by: 1)))
     }
 
     /// Every daily rollup cell of one metric over a run of the site's local dates, in date order.
@@ -514,25 +506,26 @@ public final class EventStore: Sendable {
         let prefixCount = StorageKeys.rollupDayMetric(site, metric).count
         try kv.scan(.rollups, from: StorageKeys.rollupDay(site, metric, days.lowerBound),
                     to: StorageKeys.rollupDay(site, metric, days.upperBound.advanced(by: 1))) { key, value in
-            guard let (index, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount),
-                  let cell = RollupCell(encoded: value) else { return true }
-            try body(Day(index: index), dimension, cell)
+            guard let index = StorageKeys.rollupIndex(key: key, prefixCount: prefixCount), let cells = RollupPack.decode(value) else { return true }
+            for (dimension, cell) in cells { try body(Day(index: index), dimension, cell) }
             return true
         }
     }
 
     /// Quarter-hour cells of a metric that keeps them (`keepsQuarterHours`) over a bucket range,
     /// summed per dimension.
-    public func rollupTotals(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>) throws -> [String: RollupCell] {
+    public func rollupTotals(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>) throws -> [String: RollupTotal] {
         precondition(metric.keepsQuarterHours, "\(metric.name) is kept per local day only")
-        var totals = [String: RollupCell]()
-        guard !buckets.isEmpty else { return totals }
-        let prefixCount = StorageKeys.rollupMetric(site, metric).count
-        try kv.scan(.rollups, from: StorageKeys.rollupBucket(site, metric, buckets.lowerBound),
-                    to: StorageKeys.rollupBucket(site, metric, buckets.upperBound)) { key, value in
-            if let (_, dimension) = StorageKeys.rollupParts(key: key, prefixCount: prefixCount), let cell = RollupCell(encoded: value) {
-                totals[dimension, default: RollupCell(count: 0)].merge(cell)
-            }
+        guard !buckets.isEmpty else { return [:] }
+        return try totals(of: .rollups, from: StorageKeys.rollupBucket(site, metric, buckets.lowerBound),
+                          to: StorageKeys.rollupBucket(site, metric, buckets.upperBound))
+    }
+
+    /// The packs in [from, to), summed per dimension; sketches stay encoded until asked for.
+    private func totals(of family: ColumnFamily, from: [UInt8], to: [UInt8]) throws -> [String: RollupTotal] {
+        var totals = [String: RollupTotal]()
+        try kv.scan(family, from: from, to: to) { _, value in
+            for (dimension, cell) in RollupPack.entries(value) ?? [] { totals[dimension, default: RollupTotal()].add(encoded: cell) }
             return true
         }
         return totals
@@ -549,21 +542,20 @@ public final class EventStore: Sendable {
     }
 }
 
-/// A rollup cell's identity while a batch sums its changes: hashing its strings costs far less
-/// than hashing the key's bytes one by one.
-struct RollupCellKey: Hashable {
+/// A rollup pack's identity (one metric, one bucket) while a batch sums its changes: hashing its
+/// strings costs far less than hashing the key's bytes one by one.
+struct RollupPackKey: Hashable {
     enum Tier { case day, quarterHour }
     let site: SiteID
     let metric: RollupMetric
     let tier: Tier
     /// The local date (day tier) or the quarter hour.
     let index: UInt32
-    let dimension: String
 
     var bytes: [UInt8] {
         switch tier {
-        case .day: StorageKeys.rollupDay(site, metric, Day(index: index), dimension)
-        case .quarterHour: StorageKeys.rollup(site, metric, QuarterHour(index: index), dimension)
+        case .day: StorageKeys.rollupDay(site, metric, Day(index: index))
+        case .quarterHour: StorageKeys.rollupBucket(site, metric, QuarterHour(index: index))
         }
     }
 }

@@ -49,7 +49,7 @@ public final class InMemoryStore: KeyValueStore {
                 case let .merge(family, key, operand):
                     var f = all[family, default: Family()]
                     let (found, at) = f.index(of: key)
-                    f.put(key, RollupCell.mergeEncoded(existing: found ? f.values[at] : nil, operands: [operand]))
+                    f.put(key, RollupPack.mergeEncoded(existing: found ? f.values[at] : nil, operands: [operand]))
                     all[family] = f
                 case let .delete(family, key):
                     all[family]?.delete(key)

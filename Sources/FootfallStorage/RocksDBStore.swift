@@ -274,7 +274,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
     // MARK: Rollup merge operator
 
     /// RocksDB calls these C functions on its own threads. They hold no state: merging rollup
-    /// cells is a pure function (`RollupCell.mergeEncoded`). Results are malloc'd, as RocksDB
+    /// cells is a pure function (`RollupPack.mergeEncoded`). Results are malloc'd, as RocksDB
     /// frees them with `delete_value` (here `free`).
     private static func makeRollupMergeOperator() -> OpaquePointer {
         rocksdb_mergeoperator_create(
@@ -282,11 +282,11 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
             { _ in },
             { _, _, _, existing, existingLength, operands, operandLengths, count, success, newLength in
                 let existingBytes = existing.map { Array(UnsafeRawBufferPointer(start: $0, count: existingLength)) }
-                let merged = RollupCell.mergeEncoded(existing: existingBytes, operands: collectOperands(operands, operandLengths, count))
+                let merged = RollupPack.mergeEncoded(existing: existingBytes, operands: collectOperands(operands, operandLengths, count))
                 return mallocCopy(merged, success, newLength)
             },
             { _, _, _, operands, operandLengths, count, success, newLength in
-                let merged = RollupCell.mergeEncoded(existing: nil, operands: collectOperands(operands, operandLengths, count))
+                let merged = RollupPack.mergeEncoded(existing: nil, operands: collectOperands(operands, operandLengths, count))
                 return mallocCopy(merged, success, newLength)
             },
             { _, value, _ in free(UnsafeMutableRawPointer(mutating: value)) },
@@ -294,7 +294,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         )
     }
 
-    nonisolated(unsafe) private static let mergeOperatorName: UnsafeMutablePointer<CChar> = strdup("footfall.rollup.v1")
+    nonisolated(unsafe) private static let mergeOperatorName: UnsafeMutablePointer<CChar> = strdup("footfall.rollup-pack.v1")
 }
 
 private func collectOperands(_ operands: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int>?, _ count: Int32) -> [[UInt8]] {

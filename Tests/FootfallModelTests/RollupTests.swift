@@ -50,9 +50,9 @@ import Testing
     @Test(arguments: garbage)
     func aTotal_skipsWhatIsNotACell(label: String, bytes: [UInt8]) {
         var total = RollupTotal()
-        total.add(encoded: RollupCell(count: 2, visitors: sketch(0..<3)).encoded)
-        total.add(encoded: bytes)
-        #expect(total.count == 2 || RollupCell.count(encoded: bytes) != nil, "\(label)")
+        total.add(encoded: RollupCell(count: 2, visitors: sketch(0..<3)).encoded[...])
+        total.add(encoded: bytes[...])
+        #expect(total.count == 2, "\(label)")
         #expect(total.visitors?.estimate == 3, "\(label)")
     }
 
@@ -63,7 +63,7 @@ import Testing
         var total = RollupTotal()
         for cell in cells {
             merged.merge(cell)
-            total.add(encoded: cell.encoded)
+            total.add(encoded: cell.encoded[...])
         }
         #expect(total.count == 12)
         #expect(total.visitors == merged.visitors)
@@ -114,44 +114,81 @@ import Testing
             #expect(shuffled.visitors?.encoded == reference.visitors?.encoded)
         }
     }
+}
 
-    @Test func mergeEncoded_withNothing_isAZeroCount() {
-        #expect(RollupCell.mergeEncoded(existing: nil, operands: []) == RollupCell(count: 0).encoded)
+/// Packs: one stored value per metric and bucket, merged by RocksDB's merge operator.
+@Suite struct RollupPackTests {
+    func sketch(_ ids: Range<Int>) -> HyperLogLog {
+        var sketch = HyperLogLog()
+        for i in ids { sketch.insert(visitor(i)) }
+        return sketch
     }
 
-    @Test func mergeEncoded_foldsExistingAndOperands() {
-        let merged = RollupCell.mergeEncoded(existing: RollupCell(count: 10).encoded,
-                                             operands: [RollupCell(count: 1, visitors: sketch(0..<5)).encoded,
-                                                        RollupCell(count: -4).encoded,
-                                                        RollupCell(count: 1, visitors: sketch(3..<9)).encoded])
-        let cell = RollupCell(encoded: merged)
-        #expect(cell?.count == 8)
-        #expect(cell?.visitors?.estimate == 9)
+    func pack(_ cells: [String: RollupCell]) -> [UInt8] { RollupPack.encode(cells) }
+
+    @Test func aPack_roundTrips_withAnyDimension() {
+        let long = String(repeating: "/segment", count: 40)
+        let cells = ["": RollupCell(count: 3, visitors: sketch(0..<3)), "/": RollupCell(count: -1), "Ünïcödé": RollupCell(count: 7),
+                     long: RollupCell(count: 1, visitors: sketch(0..<3_000))]
+        #expect(RollupPack.decode(pack(cells)) == cells)
+        #expect(RollupPack.entries(pack(cells))?.map(\.dimension) == cells.keys.sorted())
+        #expect(RollupPack.decode(pack([:])) == [:])
     }
 
-    @Test func mergeEncoded_skipsUndecodableOperands() {
-        let good = RollupCell(count: 2, visitors: sketch(0..<3)).encoded
-        let merged = RollupCell.mergeEncoded(existing: RollupCell(count: 1).encoded,
-                                             operands: [[], [0x09, 1, 2], good, Array(good.prefix(5)), [RollupCell.countAndSketchTag, 0, 0, 0, 0, 0, 0, 0, 0, 0x07], good])
-        #expect(RollupCell(encoded: merged) == {
-            var expected = RollupCell(count: 1)
-            expected.merge(RollupCell(encoded: good)!)
-            expected.merge(RollupCell(encoded: good)!)
+    static let garbage: [(String, [UInt8])] = [
+        ("empty", []), ("a cell, not a pack", RollupCell(count: 1).encoded), ("unknown tag", [0x11, 0]),
+        ("dimension past the end", [RollupPack.tag, 5, 0x61]), ("cell past the end", [RollupPack.tag, 1, 0x61, 9, 1, 0]),
+        ("endless length", [RollupPack.tag] + [UInt8](repeating: 0xff, count: 12)),
+    ]
+
+    @Test(arguments: garbage)
+    func garbage_isNotAPack(label: String, bytes: [UInt8]) {
+        #expect(RollupPack.entries(bytes) == nil, "\(label)")
+        #expect(RollupPack.decode(bytes) == nil, "\(label)")
+    }
+
+    @Test func mergeEncoded_withNothing_isAnEmptyPack() {
+        #expect(RollupPack.decode(RollupPack.mergeEncoded(existing: nil, operands: [])) == [:])
+    }
+
+    @Test func mergeEncoded_mergesCellsOfTheSameDimension_andKeepsTheRest() {
+        let merged = RollupPack.mergeEncoded(existing: pack(["/a": RollupCell(count: 10)]),
+                                             operands: [pack(["/a": RollupCell(count: 1, visitors: sketch(0..<5)), "/b": RollupCell(count: 2)]),
+                                                        pack(["/a": RollupCell(count: -4)]),
+                                                        pack(["/a": RollupCell(count: 1, visitors: sketch(3..<9)), "/c": RollupCell(count: 1)])])
+        let cells = RollupPack.decode(merged)
+        #expect(cells?["/a"]?.count == 8)
+        #expect(cells?["/a"]?.visitors?.estimate == 9)
+        #expect(cells?["/b"] == RollupCell(count: 2))
+        #expect(cells?["/c"] == RollupCell(count: 1))
+    }
+
+    @Test func mergeEncoded_dropsCellsThatCancelOut() {
+        let merged = RollupPack.mergeEncoded(existing: pack(["/a": RollupCell(count: 1), "/b": RollupCell(count: 1)]),
+                                             operands: [pack(["/a": RollupCell(count: -1)])])
+        #expect(RollupPack.decode(merged) == ["/b": RollupCell(count: 1)])
+    }
+
+    @Test func mergeEncoded_skipsWhatIsNotAPack() {
+        let good = pack(["/": RollupCell(count: 2, visitors: sketch(0..<3))])
+        let merged = RollupPack.mergeEncoded(existing: [0xde, 0xad], operands: [[], RollupCell(count: 5).encoded, good, Array(good.prefix(4)), good])
+        #expect(RollupPack.decode(merged) == ["/": {
+            var expected = RollupCell(count: 2, visitors: sketch(0..<3))
+            expected.merge(RollupCell(count: 2, visitors: sketch(0..<3)))
             return expected
-        }())
-    }
-
-    @Test func mergeEncoded_withUndecodableExisting_startsFromZero() {
-        let merged = RollupCell.mergeEncoded(existing: [0xde, 0xad], operands: [RollupCell(count: 4).encoded])
-        #expect(RollupCell(encoded: merged) == RollupCell(count: 4))
+        }()])
     }
 
     @Test func mergeEncoded_isAssociative_likeARocksDBPartialMerge() {
-        let operands = (0..<6).map { RollupCell(count: Int64($0) - 2, visitors: $0 % 2 == 0 ? sketch(($0 * 10)..<($0 * 10 + 15)) : nil).encoded }
-        let all = RollupCell.mergeEncoded(existing: nil, operands: operands)
-        let partial = RollupCell.mergeEncoded(existing: nil, operands: Array(operands.prefix(3)))
-        let staged = RollupCell.mergeEncoded(existing: partial, operands: Array(operands.suffix(3)))
-        #expect(RollupCell(encoded: all) == RollupCell(encoded: staged))
+        let operands = (0..<6).map { i in
+            pack(["/p\(i % 3)": RollupCell(count: Int64(i) - 2, visitors: i % 2 == 0 ? sketch((i * 10)..<(i * 10 + 15)) : nil),
+                  "/all": RollupCell(count: 1)])
+        }
+        let all = RollupPack.mergeEncoded(existing: nil, operands: operands)
+        let partial = RollupPack.mergeEncoded(existing: nil, operands: Array(operands.prefix(3)))
+        let staged = RollupPack.mergeEncoded(existing: partial, operands: Array(operands.suffix(3)))
+        #expect(RollupPack.decode(all) == RollupPack.decode(staged))
+        #expect(RollupPack.decode(all)?["/all"]?.count == 6)
     }
 }
 

@@ -47,15 +47,15 @@ import Testing
             StorageKeys.event(long, id),
             StorageKeys.visitorEvent(long, VisitorID(rawValue: 1), id),
             StorageKeys.visitor(long, VisitorID(rawValue: .max)),
-            StorageKeys.rollup(long, .total, QuarterHour(index: 1), "/"),
-            StorageKeys.rollupDay(long, .page, Day(index: 1), "/"),
+            StorageKeys.rollupBucket(long, .total, QuarterHour(index: 1)),
+            StorageKeys.rollupDay(long, .page, Day(index: 1)),
         ]
         let shortKeys = [
             StorageKeys.event(short, id),
             StorageKeys.visitorEvent(short, VisitorID(rawValue: 0), id),
             StorageKeys.visitor(short, VisitorID(rawValue: 0)),
-            StorageKeys.rollup(short, .total, QuarterHour(index: 0), ""),
-            StorageKeys.rollupDay(short, .page, Day(index: 0), ""),
+            StorageKeys.rollupBucket(short, .total, QuarterHour(index: 0)),
+            StorageKeys.rollupDay(short, .page, Day(index: 0)),
         ]
         for key in longKeys {
             #expect(!inRange(key, of: shortPrefix))
@@ -157,23 +157,15 @@ import Testing
         #expect(!inRange(key, of: StorageKeys.visitorDay(example, may1st2024, VisitorID(rawValue: 43))))
     }
 
-    @Test func rollupKey_givesBucketAndDimensionBack() {
+    @Test func rollupKeys_giveTheirBucketOrDateBack() {
         let example = site("example.com")
-        for dimension in ["", "/", "/pricing", "news.ycombinator.com", "signup:Buy now", "Ünïcödé"] {
-            let bucket = QuarterHour(index: 1_905_056)
-            let key = StorageKeys.rollup(example, .total, bucket, dimension)
-            let prefix = StorageKeys.rollupMetric(example, .total)
-            #expect(key.starts(with: StorageKeys.rollupBucket(example, .total, bucket)))
-            let parts = StorageKeys.rollupParts(key: key, prefixCount: prefix.count)
-            #expect(parts?.index == bucket.index)
-            #expect(parts?.dimension == dimension)
-            let dayKey = StorageKeys.rollupDay(example, .total, Day(index: 19_845), dimension)
-            #expect(dayKey.starts(with: StorageKeys.rollupDay(example, .total, Day(index: 19_845))))
-            let dayParts = StorageKeys.rollupParts(key: dayKey, prefixCount: StorageKeys.rollupDayMetric(example, .total).count)
-            #expect(dayParts?.index == 19_845)
-            #expect(dayParts?.dimension == dimension)
-        }
-        #expect(StorageKeys.rollupParts(key: [1, 2, 3], prefixCount: 2) == nil)
+        let bucket = QuarterHour(index: 1_905_056)
+        let key = StorageKeys.rollupBucket(example, .total, bucket)
+        #expect(StorageKeys.rollupIndex(key: key, prefixCount: StorageKeys.rollupMetric(example, .total).count) == bucket.index)
+        let dayKey = StorageKeys.rollupDay(example, .page, Day(index: 19_845))
+        #expect(StorageKeys.rollupIndex(key: dayKey, prefixCount: StorageKeys.rollupDayMetric(example, .page).count) == 19_845)
+        #expect(StorageKeys.rollupIndex(key: [1, 2, 3], prefixCount: 2) == nil)
+        #expect(StorageKeys.rollupIndex(key: dayKey + [0], prefixCount: StorageKeys.rollupDayMetric(example, .page).count) == nil)
     }
 
     @Test func rollupKeys_ofOneMetric_sortByBucket() {

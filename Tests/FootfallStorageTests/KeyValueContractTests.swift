@@ -73,14 +73,15 @@ import Testing
         for visitor in 0..<50 {
             var sketch = HyperLogLog()
             sketch.insert(VisitorID(rawValue: UInt64(visitor % 10)))
-            batch.merge(.rollups, [7], RollupCell(count: 2, visitors: sketch).encoded)
+            batch.merge(.rollups, [7], RollupPack.encode(["/": RollupCell(count: 2, visitors: sketch), "/\(visitor % 3)": RollupCell(count: 1)]))
         }
-        batch.merge(.rollups, [7], RollupCell(count: -10).encoded)
+        batch.merge(.rollups, [7], RollupPack.encode(["/": RollupCell(count: -10)]))
         try store.write(batch, sync: true)
         let stored = try #require(try store.get(.rollups, [7]))
-        let cell = try #require(RollupCell(encoded: stored))
-        #expect(cell.count == 90)
-        #expect(cell.visitors?.estimate == 10)
+        let cells = try #require(RollupPack.decode(stored))
+        #expect(cells["/"]?.count == 90)
+        #expect(cells["/"]?.visitors?.estimate == 10)
+        #expect(cells.filter { $0.key != "/" }.mapValues(\.count) == ["/0": 17, "/1": 17, "/2": 16])
     }
 
     @Test(arguments: StoreKind.allCases)
@@ -105,14 +106,14 @@ import Testing
             let store = try RocksDBStore(path: directory)
             var batch = WriteBatch()
             batch.put(.events, [1], [42])
-            batch.merge(.rollups, [1], RollupCell(count: 3).encoded)
+            batch.merge(.rollups, [1], RollupPack.encode(["": RollupCell(count: 3)]))
             try store.write(batch, sync: true)
             store.close()
         }
         let reopened = try RocksDBStore(path: directory)
         defer { reopened.close() }
         #expect(try reopened.get(.events, [1]) == [42])
-        #expect(try reopened.get(.rollups, [1]).flatMap { RollupCell(encoded: $0) }?.count == 3)
+        #expect(try reopened.get(.rollups, [1]).flatMap { RollupPack.decode($0) }?[""]?.count == 3)
     }
 
     @Test func secondOpenOfSameFolder_failsWithClearError() throws {
