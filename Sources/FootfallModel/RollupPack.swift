@@ -7,7 +7,7 @@
 /// Encoding: a tag byte, then one entry per dimension in dimension order: the dimension's UTF-8
 /// length (LEB128) and bytes, then the encoded cell's length (LEB128) and bytes.
 public enum RollupPack {
-    static let tag: UInt8 = 0x10
+    public static let tag: UInt8 = 0x10
 
     public static func encode(_ cells: [String: RollupCell]) -> [UInt8] {
         var out: [UInt8] = [tag]

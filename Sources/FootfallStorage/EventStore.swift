@@ -34,6 +34,7 @@ public final class EventStore: Sendable {
         self.kv = kv
         self.syncWrites = syncWrites
         self.calendars = calendars
+        try RollupLayoutUpgrade.run(kv)
         var loaded = [SiteVisitor: Int64]()
         try kv.scan(.erasures, from: [], to: [0xff, 0xff, 0xff, 0xff]) { _, value in
             let record = try ErasureRecord(encoded: value)
@@ -496,8 +497,7 @@ public final class EventStore: Sendable {
 
     /// Rollup cells of one metric over a run of the site's local dates, summed per dimension.
     public func dayTotals(site: SiteID, metric: RollupMetric, days: ClosedRange<Day>) throws -> [String: RollupTotal] {
-        try totals(of: .rollups, from: StorageKeys.rollupDay(site, metric, days.lowerBound),
-                   to: StorageKeys.rollupDay(site, metric, days.upperBound.advanced(by: 1)))
+        try totals(from: StorageKeys.rollupDay(site, metric, days.lowerBound), to: StorageKeys.rollupDay(site, metric, days.upperBound.advanced(by: 1)))
     }
 
     /// Every daily rollup cell of one metric over a run of the site's local dates, in date order.
@@ -517,14 +517,13 @@ public final class EventStore: Sendable {
     public func rollupTotals(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>) throws -> [String: RollupTotal] {
         precondition(metric.keepsQuarterHours, "\(metric.name) is kept per local day only")
         guard !buckets.isEmpty else { return [:] }
-        return try totals(of: .rollups, from: StorageKeys.rollupBucket(site, metric, buckets.lowerBound),
-                          to: StorageKeys.rollupBucket(site, metric, buckets.upperBound))
+        return try totals(from: StorageKeys.rollupBucket(site, metric, buckets.lowerBound), to: StorageKeys.rollupBucket(site, metric, buckets.upperBound))
     }
 
     /// The packs in [from, to), summed per dimension; sketches stay encoded until asked for.
-    private func totals(of family: ColumnFamily, from: [UInt8], to: [UInt8]) throws -> [String: RollupTotal] {
+    private func totals(from: [UInt8], to: [UInt8]) throws -> [String: RollupTotal] {
         var totals = [String: RollupTotal]()
-        try kv.scan(family, from: from, to: to) { _, value in
+        try kv.scan(.rollups, from: from, to: to) { _, value in
             for (dimension, cell) in RollupPack.entries(value) ?? [] { totals[dimension, default: RollupTotal()].add(encoded: cell) }
             return true
         }

@@ -1,0 +1,60 @@
+import FootfallModel
+
+/// Rewrites rollups stored by earlier versions, once, when a store is opened. Those kept one key
+/// per dimension value (`site · metric · bucket · dimension` → `RollupCell`) in a UTC-day tier and
+/// in quarter hours for every metric; now a pack holds a bucket's cells (`RollupPack`).
+///
+/// - Day cells become the packs of the same dates: the same days for a site in UTC; a site in
+///   another zone keeps UTC boundaries for those days, as after a change of zone.
+/// - Quarter-hour cells of the total and visits become their packs; those of breakdowns, which the
+///   day tier holds too, are dropped.
+///
+/// Each batch deletes old keys together with merging their cells into packs, so a crash part way
+/// loses and doubles nothing: the next open goes on with the keys that are left.
+enum RollupLayoutUpgrade {
+    /// Marks a store whose rollups are all packs. Site keys start with the site id's length
+    /// (at least 1), so a key starting with 0 is no site's.
+    static let doneKey: [UInt8] = [0x00] + Array("rollup-layout".utf8)
+    static let packsLayout: [UInt8] = [2]
+    /// Old cells rewritten per batch.
+    static let batchCells = 10_000
+
+    static func run(_ kv: any KeyValueStore) throws {
+        guard try kv.get(.rollups, doneKey) != packsLayout else { return }
+        var batch = WriteBatch()
+        var packs = [[UInt8]: [String: RollupCell]]()
+        var cellsInBatch = 0
+        func flush() throws {
+            for (key, cells) in packs where !cells.isEmpty { batch.merge(.rollups, key, RollupPack.encode(cells)) }
+            if !batch.isEmpty { try kv.write(batch, sync: true) }
+            batch = WriteBatch()
+            packs = [:]
+            cellsInBatch = 0
+        }
+        try kv.scan(.rollups, from: [0x01], to: [0xff, 0xff, 0xff, 0xff]) { key, value in
+            guard value.first != RollupPack.tag, let (packKey, dimension) = oldCellKey(key) else { return true }
+            // The old key of a cell without a dimension is its pack's key: the delete goes first in
+            // the batch, the merge after it.
+            batch.delete(.rollups, key)
+            if let packKey, let cell = RollupCell(encoded: value) { packs[packKey, default: [:]][dimension, default: RollupCell(count: 0)].merge(cell) }
+            cellsInBatch += 1
+            if cellsInBatch == batchCells { try flush() }
+            return true
+        }
+        try flush()
+        var done = WriteBatch()
+        done.put(.rollups, doneKey, packsLayout)
+        try kv.write(done, sync: true)
+    }
+
+    /// An old cell's key as its pack's key (nil for a cell that is dropped) and its dimension.
+    static func oldCellKey(_ key: [UInt8]) -> (packKey: [UInt8]?, dimension: String)? {
+        guard let siteLength = key.first.map(Int.init), key.count >= 1 + siteLength + 1 + 4 else { return nil }
+        let metricAt = 1 + siteLength
+        guard let metric = RollupMetric(rawValue: key[metricAt] & 0x7f) else { return nil }
+        let packKey = Array(key[..<(metricAt + 5)])
+        let dimension = String(decoding: key[(metricAt + 5)...], as: UTF8.self)
+        let isDayTier = key[metricAt] & 0x80 != 0
+        return (isDayTier || metric.keepsQuarterHours ? packKey : nil, dimension)
+    }
+}
