@@ -1,5 +1,6 @@
-/// Aggregates kept per site and local day (and, for hourly charts, per 15-minute UTC bucket). They hold no personal data (dimensions are
-/// paths, hosts, UTM values, countries, device families), so they outlive retention and erasure.
+/// Aggregates kept per site and local day (and, for hourly charts, per 15-minute UTC bucket). They
+/// hold no personal data (dimensions are paths, hosts, UTM values, countries, device families), so
+/// they outlive retention and erasure.
 public enum RollupMetric: UInt8, Sendable, CaseIterable, Codable {
     // Per event: a count of pageviews (or events, for custom events and clicks) and a sketch of
     // distinct visitors.

@@ -21,7 +21,7 @@ enum APIDocument {
         Route(method: "post", path: "/api/sites", summary: "Register a site", right: nil,
               body: ["domain": "string", "timezone": "string", "retention_days": "integer"]),
         Route(method: "get", path: "/api/sites/{site}", summary: "A site's settings and tracker snippet", right: .read),
-        Route(method: "patch", path: "/api/sites/{site}", summary: "Change time zone or retention plan (30-360 days)", right: .admin,
+        Route(method: "patch", path: "/api/sites/{site}", summary: "Change time zone (for what is stored from then on; recorded days keep theirs) or retention plan (30-360 days)", right: .admin,
               body: ["timezone": "string", "retention_days": "integer"]),
         Route(method: "get", path: "/api/sites/{site}/summary", summary: "Pageviews, visitors, visits, bounce rate, visit duration", right: .read),
         Route(method: "get", path: "/api/sites/{site}/breakdown/{dimension}", summary: "Top values of a dimension", right: .read),

@@ -37,11 +37,14 @@ public struct Hit: Decodable, Sendable {
 /// What the node knows about the request a hit came in, kept in memory only.
 public struct HitContext: Sendable {
     public var ip: IPAddress?
-    public var userAgent: String
+    public let userAgent: String
+    /// The user agent's browser, OS and device class: classified once for all of a request's hits.
+    public let device: Device
     public var nowMs: Int64
     public init(ip: IPAddress?, userAgent: String, nowMs: Int64) {
         self.ip = ip
         self.userAgent = userAgent
+        device = UserAgentClassifier.classify(userAgent)
         self.nowMs = nowMs
     }
 }
@@ -99,7 +102,7 @@ public final class IngestPipeline: Sendable {
     ///   - site: the registered site the hit names (looked up by the caller).
     ///   - salts: the cookieless salts, nil when the node has no seed.
     public func event(from hit: Hit, site: SiteID, context: HitContext, salts: SaltKeeper.Salts?) throws(HitRejection) -> Event {
-        let device = UserAgentClassifier.classify(context.userAgent)
+        let device = context.device
         guard !device.isBot else { throw .bot }
         let kind: Event.Kind
         if let name = hit.kind {
