@@ -68,7 +68,8 @@ struct DayVisitors {
     }
 
     private mutating func evictWhileOverLimit(keeping current: SiteDay) {
-        while held > DayVisitors.visitorsMax || sets.count > DayVisitors.daysMax, let oldest = lastUse.filter({ $0.key != current }).min(by: { $0.value < $1.value })?.key {
+        while held > DayVisitors.visitorsMax || sets.count > DayVisitors.daysMax,
+              let oldest = lastUse.filter({ $0.key != current }).min(by: { $0.value < $1.value })?.key {
             drop(oldest)
         }
     }
