@@ -7,6 +7,7 @@
 /// | events   | site · day · event id                    | StoredEvent (protobuf)         |
 /// | visitors | site · day · visitor · event id          | kind · path (visit derivation) |
 /// | rollups  | site · (metric | 0x80) · local date    | RollupPack: a cell per dimension (merge operator) |
+/// |          | site · (metric | 0x40) · local week    | the same per 7 local dates (date index / 7) |
 /// |          | site · metric · quarter hour             | the same, for `keepsQuarterHours` |
 /// | erasures | site · visitor                           | ErasureRecord (protobuf)       |
 /// | crm      | site · visitor                           | VisitorRecord (protobuf)       |
@@ -91,6 +92,13 @@ public enum StorageKeys {
 
     public static func rollupDay(_ site: SiteID, _ metric: RollupMetric, _ day: Day) -> [UInt8] {
         rollupDayMetric(site, metric) + day.index.bigEndianBytes
+    }
+
+    /// The weekly tier holds each site week's days summed (local date index / 7), so a month-long
+    /// report reads four weeks and a few days. It sits under the metric's code with bit 0x40 set
+    /// (metric codes stay below 0x40).
+    public static func rollupWeek(_ site: SiteID, _ metric: RollupMetric, _ week: UInt32) -> [UInt8] {
+        sitePrefix(site) + [metric.rawValue | 0x40] + week.bigEndianBytes
     }
 
     /// The bucket (or local date) index of a rollup key whose site and metric prefix is

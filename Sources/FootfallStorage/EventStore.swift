@@ -64,6 +64,8 @@ public final class EventStore: Sendable {
                 let localDay = calendar.day(containing: update.bucket.startMs)
                 rollups[RollupPackKey(site: site, metric: update.metric, tier: .day, index: localDay.index), default: [:]][
                     update.dimension, default: RollupCell(count: 0)].merge(update.cell)
+                rollups[RollupPackKey(site: site, metric: update.metric, tier: .week, index: localDay.index / 7), default: [:]][
+                    update.dimension, default: RollupCell(count: 0)].merge(update.cell)
                 if update.metric.keepsQuarterHours {
                     rollups[RollupPackKey(site: site, metric: update.metric, tier: .quarterHour, index: update.bucket.index), default: [:]][
                         update.dimension, default: RollupCell(count: 0)].merge(update.cell)
@@ -495,9 +497,25 @@ public final class EventStore: Sendable {
         return Array(records.sorted { $0.lastSeenMs > $1.lastSeenMs }.prefix(limit))
     }
 
-    /// Rollup cells of one metric over a run of the site's local dates, summed per dimension.
+    /// Rollup cells of one metric over a run of the site's local dates, summed per dimension: the
+    /// whole weeks in the run from the weekly tier, the days either side from the daily tier.
     public func dayTotals(site: SiteID, metric: RollupMetric, days: ClosedRange<Day>) throws -> [String: RollupTotal] {
-        try totals(from: StorageKeys.rollupDay(site, metric, days.lowerBound), to: StorageKeys.rollupDay(site, metric, days.upperBound.advanced(by: 1)))
+        var totals = [String: RollupTotal]()
+        let end = UInt64(days.upperBound.index) + 1
+        let firstWeek = (UInt64(days.lowerBound.index) + 6) / 7, endWeek = end / 7
+        func addDays(_ from: UInt64, _ to: UInt64) throws {
+            guard from < to else { return }
+            try addTotals(&totals, from: StorageKeys.rollupDay(site, metric, Day(index: UInt32(from))),
+                          to: StorageKeys.rollupDay(site, metric, Day(index: UInt32(clamping: to))))
+        }
+        guard firstWeek < endWeek else {
+            try addDays(UInt64(days.lowerBound.index), end)
+            return totals
+        }
+        try addDays(UInt64(days.lowerBound.index), firstWeek * 7)
+        try addTotals(&totals, from: StorageKeys.rollupWeek(site, metric, UInt32(firstWeek)), to: StorageKeys.rollupWeek(site, metric, UInt32(endWeek)))
+        try addDays(endWeek * 7, end)
+        return totals
     }
 
     /// Every daily rollup cell of one metric over a run of the site's local dates, in date order.
@@ -517,17 +535,17 @@ public final class EventStore: Sendable {
     public func rollupTotals(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>) throws -> [String: RollupTotal] {
         precondition(metric.keepsQuarterHours, "\(metric.name) is kept per local day only")
         guard !buckets.isEmpty else { return [:] }
-        return try totals(from: StorageKeys.rollupBucket(site, metric, buckets.lowerBound), to: StorageKeys.rollupBucket(site, metric, buckets.upperBound))
+        var totals = [String: RollupTotal]()
+        try addTotals(&totals, from: StorageKeys.rollupBucket(site, metric, buckets.lowerBound), to: StorageKeys.rollupBucket(site, metric, buckets.upperBound))
+        return totals
     }
 
-    /// The packs in [from, to), summed per dimension; sketches stay encoded until asked for.
-    private func totals(from: [UInt8], to: [UInt8]) throws -> [String: RollupTotal] {
-        var totals = [String: RollupTotal]()
+    /// Adds the packs in [from, to) to `totals` per dimension; sketches stay encoded until asked for.
+    private func addTotals(_ totals: inout [String: RollupTotal], from: [UInt8], to: [UInt8]) throws {
         try kv.scan(.rollups, from: from, to: to) { _, value in
             for (dimension, cell) in RollupPack.entries(value) ?? [] { totals[dimension, default: RollupTotal()].add(encoded: cell) }
             return true
         }
-        return totals
     }
 
     /// Time of the oldest stored event of a site, for the retention metric.
@@ -544,16 +562,17 @@ public final class EventStore: Sendable {
 /// A rollup pack's identity (one metric, one bucket) while a batch sums its changes: hashing its
 /// strings costs far less than hashing the key's bytes one by one.
 struct RollupPackKey: Hashable {
-    enum Tier { case day, quarterHour }
+    enum Tier { case day, week, quarterHour }
     let site: SiteID
     let metric: RollupMetric
     let tier: Tier
-    /// The local date (day tier) or the quarter hour.
+    /// The local date, the local week (date / 7) or the quarter hour.
     let index: UInt32
 
     var bytes: [UInt8] {
         switch tier {
         case .day: StorageKeys.rollupDay(site, metric, Day(index: index))
+        case .week: StorageKeys.rollupWeek(site, metric, index)
         case .quarterHour: StorageKeys.rollupBucket(site, metric, QuarterHour(index: index))
         }
     }

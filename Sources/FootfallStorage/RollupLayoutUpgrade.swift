@@ -4,8 +4,8 @@ import FootfallModel
 /// per dimension value (`site · metric · bucket · dimension` → `RollupCell`) in a UTC-day tier and
 /// in quarter hours for every metric; now a pack holds a bucket's cells (`RollupPack`).
 ///
-/// - Day cells become the packs of the same dates: the same days for a site in UTC; a site in
-///   another zone keeps UTC boundaries for those days, as after a change of zone.
+/// - Day cells become the packs of the same dates (and of their weeks): the same days for a site
+///   in UTC; a site in another zone keeps UTC boundaries for those days, as after a change of zone.
 /// - Quarter-hour cells of the total and visits become their packs; those of breakdowns, which the
 ///   day tier holds too, are dropped.
 ///
@@ -32,11 +32,13 @@ enum RollupLayoutUpgrade {
             cellsInBatch = 0
         }
         try kv.scan(.rollups, from: [0x01], to: [0xff, 0xff, 0xff, 0xff]) { key, value in
-            guard value.first != RollupPack.tag, let (packKey, dimension) = oldCellKey(key) else { return true }
+            guard value.first != RollupPack.tag, let (packKeys, dimension) = oldCellKey(key) else { return true }
             // The old key of a cell without a dimension is its pack's key: the delete goes first in
             // the batch, the merge after it.
             batch.delete(.rollups, key)
-            if let packKey, let cell = RollupCell(encoded: value) { packs[packKey, default: [:]][dimension, default: RollupCell(count: 0)].merge(cell) }
+            if let cell = RollupCell(encoded: value) {
+                for packKey in packKeys { packs[packKey, default: [:]][dimension, default: RollupCell(count: 0)].merge(cell) }
+            }
             cellsInBatch += 1
             if cellsInBatch == batchCells { try flush() }
             return true
@@ -47,14 +49,18 @@ enum RollupLayoutUpgrade {
         try kv.write(done, sync: true)
     }
 
-    /// An old cell's key as its pack's key (nil for a cell that is dropped) and its dimension.
-    static func oldCellKey(_ key: [UInt8]) -> (packKey: [UInt8]?, dimension: String)? {
-        guard let siteLength = key.first.map(Int.init), key.count >= 1 + siteLength + 1 + 4 else { return nil }
+    /// The keys of the packs an old cell goes to (its day's and week's, its quarter hour's, or
+    /// none for a cell that is dropped) and its dimension.
+    static func oldCellKey(_ key: [UInt8]) -> (packKeys: [[UInt8]], dimension: String)? {
+        guard let siteLength = key.first.map(Int.init), key.count >= 1 + siteLength + 1 + 4,
+              let site = SiteID(String(decoding: key[1...siteLength], as: UTF8.self)) else { return nil }
         let metricAt = 1 + siteLength
         guard let metric = RollupMetric(rawValue: key[metricAt] & 0x7f) else { return nil }
-        let packKey = Array(key[..<(metricAt + 5)])
+        let index = UInt32(bigEndianBytes: key[(metricAt + 1)..<(metricAt + 5)])
         let dimension = String(decoding: key[(metricAt + 5)...], as: UTF8.self)
-        let isDayTier = key[metricAt] & 0x80 != 0
-        return (isDayTier || metric.keepsQuarterHours ? packKey : nil, dimension)
+        if key[metricAt] & 0x80 != 0 {
+            return ([StorageKeys.rollupDay(site, metric, Day(index: index)), StorageKeys.rollupWeek(site, metric, index / 7)], dimension)
+        }
+        return (metric.keepsQuarterHours ? [StorageKeys.rollupBucket(site, metric, QuarterHour(index: index))] : [], dimension)
     }
 }
