@@ -64,6 +64,12 @@ public enum StorageKeys {
         visitorDay(site, Day(containing: id.timestampMs), visitor) + id.bytes
     }
 
+    /// The visitor of a visitor-index key under the site-day prefix `visitorDay(site, day)`.
+    public static func visitor(fromVisitorKey key: [UInt8], dayPrefixCount: Int) -> VisitorID? {
+        guard key.count >= dayPrefixCount + 8 else { return nil }
+        return VisitorID(rawValue: UInt64(bigEndianBytes: key[dayPrefixCount..<dayPrefixCount + 8]))
+    }
+
     public static func visitorHitValue(kind: Event.Kind, path: String) -> [UInt8] {
         [kind.rawValue] + Array(path.utf8)
     }

@@ -7,18 +7,20 @@ public struct ReportScope: Sendable {
     public var site: Site
     /// Whole local days of the site's zone, as UTC milliseconds.
     public var range: TimeRange
-    /// The same days as local dates: the keys of the daily rollup tier.
-    public var days: ClosedRange<Day>
     public var filters: [ReportFilter]
     public var timeZone: TimeZone
+
+    /// The range's days as local dates: the keys of the daily rollup tier.
+    public var days: ClosedRange<Day> {
+        let calendar = SiteCalendar(timeZone: timeZone)
+        return calendar.day(containing: range.startMs)...calendar.day(containing: max(range.startMs, range.endMs - 1))
+    }
 
     public init(site: Site, range: TimeRange, filters: [ReportFilter] = []) {
         self.site = site
         self.range = range
         self.filters = filters
         timeZone = TimeZone(identifier: site.timeZone) ?? .gmt
-        let calendar = SiteCalendar(timeZone: timeZone)
-        days = calendar.day(containing: range.startMs)...calendar.day(containing: max(range.startMs, range.endMs - 1))
     }
 
     /// A scope as an API request gives it (HTTP query or gRPC message): local dates `from` and `to`

@@ -198,8 +198,8 @@ public final class EventStore: Sendable {
         var visitors = Set<VisitorID>()
         var tooMany = false
         try kv.scan(.visitors, prefix: prefix) { key, _ in
-            guard key.count >= prefix.count + 8 else { return true }
-            visitors.insert(VisitorID(rawValue: UInt64(bigEndianBytes: key[prefix.count..<prefix.count + 8])))
+            guard let visitor = StorageKeys.visitor(fromVisitorKey: key, dayPrefixCount: prefix.count) else { return true }
+            visitors.insert(visitor)
             tooMany = visitors.count > DayVisitors.dayVisitorsMax
             return !tooMany
         }

@@ -155,6 +155,9 @@ import Testing
         #expect(inRange(key, of: StorageKeys.visitorDay(example, may1st2024, visitor)))
         #expect(inRange(key, of: StorageKeys.visitorDay(example, may1st2024)))
         #expect(!inRange(key, of: StorageKeys.visitorDay(example, may1st2024, VisitorID(rawValue: 43))))
+        let dayPrefixCount = StorageKeys.visitorDay(example, may1st2024).count
+        #expect(StorageKeys.visitor(fromVisitorKey: key, dayPrefixCount: dayPrefixCount) == visitor)
+        #expect(StorageKeys.visitor(fromVisitorKey: Array(key.prefix(dayPrefixCount + 7)), dayPrefixCount: dayPrefixCount) == nil)
     }
 
     @Test func rollupKeys_giveTheirBucketOrDateBack() {
