@@ -88,7 +88,9 @@ public struct ReportScope: Sendable {
     }
 }
 
-/// Narrows a report to events whose dimension has a value (`page=/pricing`).
+/// Narrows a report to events whose dimension has a value (`page=/pricing`), or, for entry and
+/// exit page, to the visits that began or ended on that page, with everything done in them
+/// (`entry_page=/blog`: what people who came in on /blog went on to do).
 public struct ReportFilter: Sendable, Equatable {
     public var metric: RollupMetric
     public var value: String
@@ -98,11 +100,22 @@ public struct ReportFilter: Sendable, Equatable {
         self.value = value
     }
 
+    /// Entry and exit page are properties of a visit, not of any one event.
+    var describesVisit: Bool { metric == .entryPage || metric == .exitPage }
+
     func matches(_ event: Event) -> Bool { ReportFilter.value(of: metric, in: event) == value }
+
+    func matches(_ visit: Visits.Visit) -> Bool {
+        switch metric {
+        case .entryPage: visit.entryPage == value
+        case .exitPage: visit.exitPage == value
+        default: false
+        }
+    }
 
     static func value(of metric: RollupMetric, in event: Event) -> String? {
         switch metric {
-        case .page, .entryPage, .exitPage: event.kind == .pageview ? event.path : nil
+        case .page: event.kind == .pageview ? event.path : nil
         case .referrer: event.referrerHost
         case .utmSource: event.utm.source
         case .utmMedium: event.utm.medium
@@ -116,7 +129,7 @@ public struct ReportFilter: Sendable, Equatable {
         case .device: event.device.deviceClass.name
         case .customEvent: event.kind == .custom ? event.name : nil
         case .click: event.kind == .click ? "\(event.name):\(event.target)" : nil
-        case .total, .visits, .bounces, .visitDuration: nil
+        case .total, .visits, .bounces, .visitDuration, .entryPage, .exitPage: nil
         }
     }
 }
@@ -304,11 +317,15 @@ public struct Reports: Sendable {
         }
     }
 
-    /// Events in the scope that match every filter, and the visits that contain such an event.
+    /// The visits that match every visit filter and hold an event matching every event filter, and
+    /// the events of those visits that match every event filter.
     func rawAnalysis(_ scope: ReportScope, nowMs: Int64) throws -> RawAnalysis {
+        let eventFilters = scope.filters.filter { !$0.describesVisit }
+        let visitFilters = scope.filters.filter(\.describesVisit)
         var analysis = RawAnalysis()
+        var candidates = [Event]()
         var hitsByVisitor = [VisitorID: [Visits.Hit]]()
-        var matchingIDs = Set<EventID>()
+        var candidateIDs = Set<EventID>()
         var scanned = 0
         try store.events(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: scope.site.retention) { event in
             scanned += 1
@@ -316,18 +333,24 @@ public struct Reports: Sendable {
                 throw APIError.badRequest("a filtered report reads at most \(Reports.filteredEventsMax) raw events; narrow the date range")
             }
             hitsByVisitor[event.visitor, default: []].append(Visits.Hit(event))
-            if scope.filters.allSatisfy({ $0.matches(event) }) {
-                analysis.matching.append(event)
-                matchingIDs.insert(event.id)
+            if eventFilters.allSatisfy({ $0.matches(event) }) {
+                candidates.append(event)
+                candidateIDs.insert(event.id)
             }
             return true
         }
-        for hits in hitsByVisitor.values {
+        var keptVisits = [VisitorID: [Visits.Visit]]()
+        for (visitor, hits) in hitsByVisitor {
             let sorted = hits.sorted()
-            for visit in Visits.derive(sorted) {
+            for visit in Visits.derive(sorted) where visitFilters.allSatisfy({ $0.matches(visit) }) {
                 let inVisit = sorted.filter { $0.timestampMs >= visit.startMs && $0.timestampMs <= visit.endMs }
-                if inVisit.contains(where: { matchingIDs.contains($0.id) }) { analysis.matchingVisits.append(visit) }
+                guard inVisit.contains(where: { candidateIDs.contains($0.id) }) else { continue }
+                analysis.matchingVisits.append(visit)
+                keptVisits[visitor, default: []].append(visit)
             }
+        }
+        analysis.matching = visitFilters.isEmpty ? candidates : candidates.filter { event in
+            keptVisits[event.visitor]?.contains { event.timestampMs >= $0.startMs && event.timestampMs <= $0.endMs } ?? false
         }
         return analysis
     }

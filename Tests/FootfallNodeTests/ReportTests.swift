@@ -31,6 +31,12 @@ import Testing
         return jsonObject(response)
     }
 
+    /// A breakdown's rows as value → count; `query` is "dimension?parameters".
+    func breakdownCounts(_ client: some TestClientProtocol, _ owner: TestNode.Owner, _ query: String) async throws -> [String: Int] {
+        let response = try await client.execute(uri: "/api/sites/\(owner.site.id)/breakdown/\(query)", method: .get, headers: owner.auth)
+        return Dictionary(jsonArray(response).map { ($0["value"] as? String ?? "?", $0["count"] as? Int ?? -1) }, uniquingKeysWith: +)
+    }
+
     @Test(arguments: [("Asia/Kolkata", "2026-06-14T18:29:00Z", "2026-06-14T18:31:00Z"),     // +5:30
                       ("Asia/Kathmandu", "2026-06-14T18:14:00Z", "2026-06-14T18:16:00Z"),   // +5:45
                       ("America/St_Johns", "2026-06-15T02:29:00Z", "2026-06-15T02:31:00Z")] // -2:30
@@ -127,6 +133,46 @@ import Testing
             #expect(jsonArray(countries).map { $0["value"] as? String } == ["/pricing", "/blog"])
             let none = try await summary(client, owner, "filter.country=FR")
             #expect(none["pageviews"] as? Int == 0)
+        }
+    }
+
+    /// Entry and exit page filter visits: a visit that merely passes through the page is not one
+    /// that entered (or left) there.
+    @Test func entryAndExitFilters_keepWholeVisitsThatBeganOrEndedThere() async throws {
+        let t = try TestNode()
+        let owner = try t.makeOwner("ann", site: "entry.example")
+        let start = t.clock.nowMs - 3_600_000
+        // Visitor 1: /blog then /pricing. Visitor 2: /pricing then /blog. Visitor 3: /pricing only.
+        let visits: [(UInt64, [String])] = [(1, ["/blog", "/pricing"]), (2, ["/pricing", "/blog"]), (3, ["/pricing"])]
+        let events = visits.flatMap { visitor, paths in
+            paths.enumerated().map { step, path in
+                let ms = start + Int64(visitor) * 1_000 + Int64(step) * 60_000
+                return Event(id: EventID.forHit(site: owner.site.id, hitID: "v\(visitor)-\(step)", timestampMs: ms), site: owner.site.id,
+                             visitor: VisitorID(rawValue: visitor), timestampMs: ms, kind: .pageview, path: path)
+            }
+        }
+        _ = try t.node.store.apply(events, nowMs: t.clock.nowMs) { _ in owner.site.retention }
+        try await t.app().test(.live) { client in
+            let enteredOnBlog = try await summary(client, owner, "filter.entry_page=/blog")
+            #expect(enteredOnBlog["visits"] as? Int == 1)
+            #expect(enteredOnBlog["visitors"] as? Int == 1)
+            #expect(enteredOnBlog["pageviews"] as? Int == 2, "both pageviews of the visit that entered on /blog")
+            let pagesAfterBlog = try await breakdownCounts(client, owner, "page?filter.entry_page=/blog")
+            #expect(pagesAfterBlog == ["/blog": 1, "/pricing": 1])
+            let leftFromBlog = try await summary(client, owner, "filter.exit_page=/blog")
+            #expect(leftFromBlog["visits"] as? Int == 1)
+            #expect(leftFromBlog["pageviews"] as? Int == 2)
+            // Visit and event filters together: /blog pageviews of visits that entered on /pricing.
+            let both = try await summary(client, owner, "filter.entry_page=/pricing&filter.page=/blog")
+            #expect(both["pageviews"] as? Int == 1)
+            #expect(both["visits"] as? Int == 1)
+            let entriesOfVisitsLeavingFromPricing = try await breakdownCounts(client, owner, "entry_page?filter.exit_page=/pricing")
+            #expect(entriesOfVisitsLeavingFromPricing == ["/blog": 1, "/pricing": 1])
+            let exitsOfVisitsSeeingBlog = try await breakdownCounts(client, owner, "exit_page?filter.page=/blog")
+            #expect(exitsOfVisitsSeeingBlog == ["/pricing": 1, "/blog": 1])
+            let nobody = try await summary(client, owner, "filter.entry_page=/nowhere")
+            #expect(nobody["visits"] as? Int == 0)
+            #expect(nobody["pageviews"] as? Int == 0)
         }
     }
 
