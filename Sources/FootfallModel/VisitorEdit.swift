@@ -1,3 +1,5 @@
+import FootfallCrypto
+
 /// An owner's change to a consented visitor's CRM record (notes, tags, rectified personal data).
 /// Replicas apply edits in whatever order they arrive and end alike: notes are added and removed
 /// by id (a removal is remembered, so a late addition does not bring a note back), and tags and
@@ -51,5 +53,46 @@ public struct VisitorEdit: Hashable, Sendable {
             }
         }
         return nil
+    }
+}
+
+extension VisitorEdit {
+    /// A digest of the edits that rebuild a visitor's record (`VisitorRecord.rebuildingEdits`), so
+    /// that replicas compare records without sending them: equal exactly when the notes, removed
+    /// notes, tags and personal data agree, with their times. A removal's time is left out (a
+    /// record remembers which notes were removed, not when). SHA-256 over a length-prefixed
+    /// encoding, so no two lists of edits share an input.
+    public static func digest(of edits: [VisitorEdit]) -> UInt64 {
+        var bytes = [UInt8]()
+        func append(_ text: String?) {
+            guard let text else { return bytes.append(0) }
+            bytes.append(1)
+            bytes += UInt64(text.utf8.count).bigEndianBytes
+            bytes += Array(text.utf8)
+        }
+        for edit in edits {
+            switch edit.change {
+            case .addNote(let id, let text):
+                bytes.append(1)
+                bytes += edit.atMs.bigEndianBytes
+                append(id)
+                append(text)
+            case .removeNote(let id):
+                bytes.append(2)
+                append(id)
+            case .setTags(let tags):
+                bytes.append(3)
+                bytes += edit.atMs.bigEndianBytes
+                bytes += UInt64(tags.count).bigEndianBytes
+                tags.forEach { append($0) }
+            case .rectify(let name, let email, let phone):
+                bytes.append(4)
+                bytes += edit.atMs.bigEndianBytes
+                append(name)
+                append(email)
+                append(phone)
+            }
+        }
+        return UInt64(bigEndianBytes: Crypto.sha256(bytes).prefix(8))
     }
 }

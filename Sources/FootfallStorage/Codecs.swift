@@ -184,6 +184,26 @@ public struct VisitorRecord: Hashable, Sendable {
     /// the record is stamped later, so it supersedes what the owner saw.
     public var latestEditMs: Int64 { [tagsEditedMs, nameEditedMs, emailEditedMs, phoneEditedMs, notes.map(\.createdMs).max() ?? 0].max()! }
 
+    /// The edits that rebuild this record's notes, removed notes, tags and personal data on a
+    /// replica that missed some of them (anti-entropy): applied there in any order, together with
+    /// what it already holds, both records end alike, as with the original edits. Personal data an
+    /// identify call gave travels as a rectification at that call's time. Empty for a record no
+    /// owner edited and no identify call filled.
+    public func rebuildingEdits(site: SiteID) -> [VisitorEdit] {
+        func edit(_ atMs: Int64, _ change: VisitorEdit.Change) -> VisitorEdit {
+            VisitorEdit(site: site, visitor: visitor, atMs: atMs, change: change)
+        }
+        var edits = notes.map { edit($0.createdMs, .addNote(id: $0.id, text: $0.text)) }
+        // A removal's time is not kept; the record's latest edit is one at or after it (only the
+        // erasure fence looks at it, and the record outlived any fence).
+        edits += removedNotes.map { edit(max(latestEditMs, lastSeenMs), .removeNote(id: $0)) }
+        if tagsEditedMs > 0 { edits.append(edit(tagsEditedMs, .setTags(tags))) }
+        if nameEditedMs > 0 { edits.append(edit(nameEditedMs, .rectify(name: pii.name, email: nil, phone: nil))) }
+        if emailEditedMs > 0 { edits.append(edit(emailEditedMs, .rectify(name: nil, email: pii.email, phone: nil))) }
+        if phoneEditedMs > 0 { edits.append(edit(phoneEditedMs, .rectify(name: nil, email: nil, phone: pii.phone))) }
+        return edits
+    }
+
     /// Last writer wins per field, by time.
     private static func set(_ field: inout String, _ editedMs: inout Int64, to value: String?, atMs: Int64) {
         guard let value, atMs > editedMs else { return }

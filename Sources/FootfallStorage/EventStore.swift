@@ -275,7 +275,11 @@ public final class EventStore: Sendable {
                     return true
                 }
             }
-            batch.delete(.crm, StorageKeys.visitor(site, visitor))
+            if let kept = try visitorRecord(site: site, visitor: visitor).flatMap({ try recordAfterErasure($0, site: site, fence: fence, nowMs: nowMs) }) {
+                batch.put(.crm, StorageKeys.visitor(site, visitor), kept.encoded)
+            } else {
+                batch.delete(.crm, StorageKeys.visitor(site, visitor))
+            }
             // The record names the request that supersedes the other; an earlier one applied late
             // is covered by the later one.
             let incoming = Replication.ErasureOrder(requestID: requestID, site: site, visitor: visitor, fenceMs: fenceMs)
@@ -295,6 +299,38 @@ public final class EventStore: Sendable {
         // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
         try purgeFromFiles(site: site, days: days)
         return record
+    }
+
+    /// What of a visitor's CRM record outlives an erasure at `fence`: notes, tags and personal
+    /// data written or given after it (fresh consent), with counts from the events after it; nil
+    /// when nothing does. Usually nothing: a record holds later data only when the erasure reaches
+    /// this replica again (a replayed hint) or after a later edit did.
+    private func recordAfterErasure(_ record: VisitorRecord, site: SiteID, fence: Int64, nowMs: Int64) throws -> VisitorRecord? {
+        let edits = record.rebuildingEdits(site: site).filter { $0.atMs > fence }
+        var kept = VisitorRecord(visitor: record.visitor, firstSeenMs: .max, lastSeenMs: .min)
+        for edit in edits {
+            kept.apply(edit)
+            kept.firstSeenMs = min(kept.firstSeenMs, edit.atMs)
+            kept.lastSeenMs = max(kept.lastSeenMs, edit.atMs)
+        }
+        if record.lastSeenMs > fence {
+            for day in Day(containing: fence)...Day(containing: max(nowMs, record.lastSeenMs)) {
+                try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, record.visitor)) { key, value in
+                    guard let hit = StorageKeys.visitorHit(key: key, value: value), hit.timestampMs > fence else { return true }
+                    kept.events += 1
+                    if hit.kind == .pageview { kept.pageviews += 1 }
+                    kept.firstSeenMs = min(kept.firstSeenMs, hit.timestampMs)
+                    kept.lastSeenMs = max(kept.lastSeenMs, hit.timestampMs)
+                    return true
+                }
+            }
+            // From the latest event, which the fence keeps.
+            if kept.events > 0 {
+                kept.geo = record.geo
+                kept.device = record.device
+            }
+        }
+        return edits.isEmpty && kept.events == 0 ? nil : kept
     }
 
     public func erasureRecord(site: SiteID, visitor: VisitorID) throws -> ErasureRecord? {
@@ -485,6 +521,25 @@ public final class EventStore: Sendable {
 
     public func visitorRecord(site: SiteID, visitor: VisitorID) throws -> VisitorRecord? {
         try kv.get(.crm, StorageKeys.visitor(site, visitor)).map { try VisitorRecord(encoded: $0) }
+    }
+
+    /// The digest of each CRM record of a site that holds owner edits or given personal data
+    /// (`VisitorEdit.digest` of its `rebuildingEdits`), for anti-entropy.
+    public func visitorEditDigests(site: SiteID) throws -> [VisitorID: UInt64] {
+        var digests = [VisitorID: UInt64]()
+        try kv.scan(.crm, prefix: StorageKeys.sitePrefix(site)) { _, value in
+            let record = try VisitorRecord(encoded: value)
+            let edits = record.rebuildingEdits(site: site)
+            if !edits.isEmpty { digests[record.visitor] = VisitorEdit.digest(of: edits) }
+            return true
+        }
+        return digests
+    }
+
+    /// The edits that rebuild these visitors' records on another replica (none for a visitor
+    /// without a record).
+    public func rebuildingEdits(site: SiteID, visitors: [VisitorID]) throws -> [VisitorEdit] {
+        try visitors.flatMap { try visitorRecord(site: site, visitor: $0)?.rebuildingEdits(site: site) ?? [] }
     }
 
     /// Consented visitors of a site with a CRM record, most recently seen first.

@@ -48,6 +48,12 @@ public struct LocalReplica: RepairReplica {
     }
 
     public func events(site: SiteID, ids: [EventID]) throws -> [Event] { try store.storedEvents(site: site, ids: ids) }
+
+    public func visitorEditDigests(site: SiteID) throws -> [VisitorID: UInt64] { try store.visitorEditDigests(site: site) }
+
+    public func rebuildingEdits(site: SiteID, visitors: [VisitorID]) throws -> [VisitorEdit] {
+        try store.rebuildingEdits(site: site, visitors: visitors)
+    }
 }
 
 extension Replication.Applied {

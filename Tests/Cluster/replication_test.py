@@ -284,10 +284,10 @@ def run_checks(cluster, api):
     check(out.returncode == 0 and "repair finished" in out.stdout and "[1/1] localhost" in out.stdout,
           f"`footfall cluster repair` on node-2 shows progress and finishes ({out.stdout.strip()} {out.stderr.strip()[-300:]})")
     if session:
-        scale_out_and_in(cluster, api, session)
+        scale_out_and_in(cluster, api, session, crm_visitor)
 
 
-def scale_out_and_in(cluster, api, session):
+def scale_out_and_in(cluster, api, session, crm_visitor):
     cookie, csrf = session
     headers = {"Cookie": cookie, "X-CSRF-Token": csrf}
     sites = ["localhost"] + [f"scale{i}.example" for i in range(1, 5)]
@@ -360,6 +360,12 @@ def scale_out_and_in(cluster, api, session):
             exact = own == expected if abandoned[0] == 0 and site != "localhost" else (own or 0) >= expected
             check(own is not None and exact,
                   f"{replica}'s own data holds every acknowledged event of {site} ({own} pageviews, {expected} acknowledged)")
+    # CRM records move with their site: the note added before node-4 joined is in its own copy.
+    for replica in placements.get("localhost", []):
+        status, profile = api.request(replica, f"/api/sites/localhost/visitors/{crm_visitor}")
+        notes = [n["text"] for n in ((profile or {}).get("visitor") or {}).get("notes", [])]
+        check(status == 200 and api.replica == replica and notes == ["called back"],
+              f"{replica}'s own copy of the CRM visitor holds its note after the moves ({status}, {notes}, answered by {api.replica})")
     fails_closed_when_cut_off(cluster, api)
 
 

@@ -115,6 +115,48 @@ import Testing
         #expect(try totals(store, .total)[""]?.count == 3)
     }
 
+    /// An erasure removes what its fence covers and nothing newer: a replica that receives it late
+    /// (after the visitor consented again and was written about) or twice (a replayed hint) keeps
+    /// the CRM record's later notes, personal data and counts. The simulation lost acknowledged
+    /// notes this way when erasure deleted the whole record.
+    @Test(arguments: StoreKind.allCases)
+    func erasure_keepsWhatTheRecordGotAfterTheFence_whenAppliedLateOrTwice(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        let visitor = VisitorID(rawValue: 7), fence = now + 300_000
+        func consented(_ id: String, at ms: Int64, email: String? = nil) -> Event {
+            var event = makeEvent(id, visitor: 7, at: ms)
+            event.consented = true
+            event.pii = email.map { PII(email: $0) }
+            return event
+        }
+        func note(_ id: String, at ms: Int64) -> VisitorEdit {
+            VisitorEdit(site: site, visitor: visitor, atMs: ms, change: .addNote(id: id, text: "note \(id)"))
+        }
+        _ = try store.apply([consented("before", at: now - 60_000, email: "old@example.com")], nowMs: now, retention: retention)
+        try store.apply(note("before", at: now - 30_000))
+        // The erasure reaches this replica late: the visitor came back after its fence first.
+        _ = try store.apply([consented("after-1", at: fence + 60_000, email: "new@example.com"), consented("after-2", at: fence + 120_000)],
+                            nowMs: fence + 120_000, retention: retention)
+        try store.apply(note("after", at: fence + 90_000))
+        for attempt in 1...2 {
+            _ = try store.erase(site: site, visitor: visitor, requestID: "r1", node: "n1", nowMs: fence + 130_000, fenceMs: fence)
+            let record = try #require(try store.visitorRecord(site: site, visitor: visitor), "attempt \(attempt)")
+            #expect(record.notes.map(\.id) == ["after"], "attempt \(attempt)")
+            #expect(record.pii.email == "new@example.com", "attempt \(attempt)")
+            #expect(record.events == 2 && record.pageviews == 2, "attempt \(attempt)")
+            #expect(record.firstSeenMs == fence + 60_000 && record.lastSeenMs == fence + 120_000, "attempt \(attempt)")
+        }
+        // With nothing after the fence, the record goes.
+        let other = VisitorID(rawValue: 8)
+        var only = makeEvent("only", visitor: 8, at: now - 60_000)
+        only.consented = true
+        _ = try store.apply([only], nowMs: now, retention: retention)
+        _ = try store.erase(site: site, visitor: other, requestID: "r2", node: "n1", nowMs: now, fenceMs: now + 300_000)
+        #expect(try store.visitorRecord(site: site, visitor: other) == nil)
+    }
+
     /// Two erasures of one visitor (a client retried through another node) reach replicas in
     /// either order: a hint of the earlier one can land after the later one. Every replica must
     /// end up naming the same request, or polling the status never sees it complete (chaos,

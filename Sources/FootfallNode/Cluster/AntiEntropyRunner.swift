@@ -39,6 +39,19 @@ struct RemoteReplica: RepairReplica {
         return try ReplicaWire.events(try await client.repairEvents(request, options: options))
     }
 
+    func visitorEditDigests(site: SiteID) async throws -> [VisitorID: UInt64] {
+        let reply = try await client.repairVisitorDigests(.with { $0.site = site.rawValue }, options: options)
+        return Dictionary(reply.visitors.map { (VisitorID(rawValue: $0.visitor), $0.digest) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func rebuildingEdits(site: SiteID, visitors: [VisitorID]) async throws -> [VisitorEdit] {
+        let request = Footfall_V1_RepairVisitorsRequest.with {
+            $0.site = site.rawValue
+            $0.visitors = visitors.map(\.rawValue)
+        }
+        return try await client.repairVisitorEdits(request, options: options).edits.map(ReplicaWire.visitorEdit)
+    }
+
     func apply(_ payload: Replication.Payload) async throws {
         _ = try await client.replicate(ReplicaWire.request(.apply(id: 0, payload)), options: options)
     }
@@ -132,7 +145,8 @@ actor AntiEntropyRunner {
                     if outcome.transferred > 0 {
                         node.logger.info("anti-entropy repaired a site", metadata: [
                             "repair.site": "\(site.id)", "repair.peer": "\(peer)", "repair.events": "\(outcome.eventsPulled + outcome.eventsPushed)",
-                            "repair.erasures": "\(outcome.erasuresPulled + outcome.erasuresPushed)"])
+                            "repair.erasures": "\(outcome.erasuresPulled + outcome.erasuresPushed)",
+                            "repair.visitor_records": "\(outcome.visitorRecordsRepaired)"])
                     }
                 } catch {
                     if Task.isCancelled { return result } // shutting down

@@ -153,6 +153,24 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         return ReplicaWire.batch(try await node.offloaded { try node.store.storedEvents(site: site, ids: ids) })
     }
 
+    func repairVisitorDigests(request: Footfall_V1_RepairSiteRequest, context: ServerContext) async throws -> Footfall_V1_VisitorDigests {
+        let site = try wire { try ReplicaWire.site(request.site) }
+        let digests = try await node.offloaded { try node.store.visitorEditDigests(site: site) }
+        return .with {
+            $0.visitors = digests.map { visitor, digest in .with { $0.visitor = visitor.rawValue; $0.digest = digest } }
+        }
+    }
+
+    func repairVisitorEdits(request: Footfall_V1_RepairVisitorsRequest, context: ServerContext) async throws -> Footfall_V1_VisitorEditOrders {
+        let site = try wire { try ReplicaWire.site(request.site) }
+        guard request.visitors.count <= Replication.AntiEntropy.visitorBatch else {
+            throw RPCError(code: .invalidArgument, message: "at most \(Replication.AntiEntropy.visitorBatch) visitors")
+        }
+        let visitors = request.visitors.map(VisitorID.init(rawValue:))
+        let edits = try await node.offloaded { try node.store.rebuildingEdits(site: site, visitors: visitors) }
+        return .with { $0.edits = edits.map(ReplicaWire.visitorEdit) }
+    }
+
     func siteQuery(request: Footfall_V1_SiteQueryRequest, context: ServerContext) async throws -> Footfall_V1_SiteQueryReply {
         do {
             let query = try SiteQuery(request)

@@ -8,6 +8,11 @@ public protocol RepairReplica: Sendable {
     func digests(site: SiteID, fromMs: Int64, untilMs: Int64) async throws -> [Day: [EventSetDigest]]
     func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) async throws -> [EventID]
     func events(site: SiteID, ids: [EventID]) async throws -> [Event]
+    /// A digest per visitor whose CRM record holds owner edits or given personal data
+    /// (`VisitorEdit.digest` of the edits that rebuild it).
+    func visitorEditDigests(site: SiteID) async throws -> [VisitorID: UInt64]
+    /// The edits that rebuild these visitors' CRM records.
+    func rebuildingEdits(site: SiteID, visitors: [VisitorID]) async throws -> [VisitorEdit]
     /// Applies what the other replica had, idempotently, through the same rules as any write
     /// (erasure fence, retention cutoff, duplicates).
     func apply(_ payload: Replication.Payload) async throws
@@ -16,7 +21,9 @@ public protocol RepairReplica: Sendable {
 extension Replication {
     /// Replicas of a site compare a digest tree — site root, then (site, day), then 16 slices of
     /// each day — and exchange only the slices that differ: erasure records first, so a fence is in
-    /// place before any event streams, then the events each side lacks, in both directions.
+    /// place before any event streams, then the events each side lacks, in both directions, then
+    /// the CRM records whose owner edits differ (each side sends the edits that rebuild its record;
+    /// edits merge in any order, so both end alike).
     ///
     /// Both sides compare the same window: from the site's retention cutoff (so repair never
     /// streams back an expired event) to `settleMs` before the session's time (writes still in
@@ -24,6 +31,8 @@ extension Replication {
     public enum AntiEntropy {
         /// Events per `events`/`apply` exchange.
         public static let streamBatch = 500
+        /// Visitors per `rebuildingEdits` exchange.
+        public static let visitorBatch = 200
 
         public struct Outcome: Hashable, Sendable {
             public var slicesCompared = 0
@@ -32,6 +41,8 @@ extension Replication {
             public var eventsPushed = 0
             public var erasuresPulled = 0
             public var erasuresPushed = 0
+            /// CRM records whose owner edits differed between the two replicas.
+            public var visitorRecordsRepaired = 0
 
             public init() {}
 
@@ -42,9 +53,10 @@ extension Replication {
                 eventsPushed += other.eventsPushed
                 erasuresPulled += other.erasuresPulled
                 erasuresPushed += other.erasuresPushed
+                visitorRecordsRepaired += other.visitorRecordsRepaired
             }
 
-            public var transferred: Int { eventsPulled + eventsPushed + erasuresPulled + erasuresPushed }
+            public var transferred: Int { eventsPulled + eventsPushed + erasuresPulled + erasuresPushed + visitorRecordsRepaired }
         }
 
         /// Makes `local` and `remote` hold the same events and erasures of `site` in [fromMs, untilMs).
@@ -60,6 +72,7 @@ extension Replication {
                 try await remote.apply(.erasure(order))
                 outcome.erasuresPushed += 1
             }
+            outcome.visitorRecordsRepaired = try await repairVisitorRecords(site: site, local: local, remote: remote)
             guard fromMs < untilMs else { return outcome }
             let localTree = try await local.digests(site: site, fromMs: fromMs, untilMs: untilMs)
             let remoteTree = try await remote.digests(site: site, fromMs: fromMs, untilMs: untilMs)
@@ -79,6 +92,26 @@ extension Replication {
                 }
             }
             return outcome
+        }
+
+        /// Owner edits of CRM records are few (people type them), so all of a site's digests are
+        /// compared at once; a record differs or is missing on one side. Runs after erasures are
+        /// exchanged: an edit an erasure covers is dropped by the replica's fence.
+        private static func repairVisitorRecords(site: SiteID, local: some RepairReplica, remote: some RepairReplica) async throws -> Int {
+            let mine = try await local.visitorEditDigests(site: site), theirs = try await remote.visitorEditDigests(site: site)
+            let differing = Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }.sorted()
+            guard !differing.isEmpty else { return 0 }
+            for (source, sink) in [(remote as any RepairReplica, local as any RepairReplica), (local, remote)] {
+                var start = 0
+                while start < differing.count {
+                    let batch = Array(differing[start..<min(differing.count, start + visitorBatch)])
+                    for edit in try await source.rebuildingEdits(site: site, visitors: batch) {
+                        try await sink.apply(.visitorEdit(edit))
+                    }
+                    start += batch.count
+                }
+            }
+            return differing.count
         }
 
         private static func stream(_ site: SiteID, _ ids: [EventID], from source: some RepairReplica,

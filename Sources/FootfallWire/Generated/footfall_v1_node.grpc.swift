@@ -158,6 +158,32 @@ public enum Footfall_V1_NodeService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RepairVisitorDigests" metadata.
+        public enum RepairVisitorDigests: Sendable {
+            /// Request type for "RepairVisitorDigests".
+            public typealias Input = Footfall_V1_RepairSiteRequest
+            /// Response type for "RepairVisitorDigests".
+            public typealias Output = Footfall_V1_VisitorDigests
+            /// Descriptor for "RepairVisitorDigests".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "RepairVisitorDigests",
+                type: .unary
+            )
+        }
+        /// Namespace for "RepairVisitorEdits" metadata.
+        public enum RepairVisitorEdits: Sendable {
+            /// Request type for "RepairVisitorEdits".
+            public typealias Input = Footfall_V1_RepairVisitorsRequest
+            /// Response type for "RepairVisitorEdits".
+            public typealias Output = Footfall_V1_VisitorEditOrders
+            /// Descriptor for "RepairVisitorEdits".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "RepairVisitorEdits",
+                type: .unary
+            )
+        }
         /// Namespace for "SiteQuery" metadata.
         public enum SiteQuery: Sendable {
             /// Request type for "SiteQuery".
@@ -248,6 +274,8 @@ public enum Footfall_V1_NodeService: Sendable {
             RepairDigests.descriptor,
             RepairSliceIDs.descriptor,
             RepairEvents.descriptor,
+            RepairVisitorDigests.descriptor,
+            RepairVisitorEdits.descriptor,
             SiteQuery.descriptor,
             SystemPush.descriptor,
             SystemSync.descriptor,
@@ -454,6 +482,39 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairEventsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_EventBatch>
+
+        /// Handle the "RepairVisitorDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
+        /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RepairSiteRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_VisitorDigests` messages.
+        func repairVisitorDigests(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSiteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_VisitorDigests>
+
+        /// Handle the "RepairVisitorEdits" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RepairVisitorsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_VisitorEditOrders` messages.
+        func repairVisitorEdits(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairVisitorsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_VisitorEditOrders>
 
         /// Handle the "SiteQuery" method.
         ///
@@ -749,6 +810,39 @@ extension Footfall_V1_NodeService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Footfall_V1_EventBatch>
 
+        /// Handle the "RepairVisitorDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
+        /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_VisitorDigests` message.
+        func repairVisitorDigests(
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairSiteRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_VisitorDigests>
+
+        /// Handle the "RepairVisitorEdits" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairVisitorsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_VisitorEditOrders` message.
+        func repairVisitorEdits(
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairVisitorsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_VisitorEditOrders>
+
         /// Handle the "SiteQuery" method.
         ///
         /// > Source IDL Documentation:
@@ -1041,6 +1135,39 @@ extension Footfall_V1_NodeService {
             context: GRPCCore.ServerContext
         ) async throws -> Footfall_V1_EventBatch
 
+        /// Handle the "RepairVisitorDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
+        /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RepairSiteRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_VisitorDigests` to respond with.
+        func repairVisitorDigests(
+            request: Footfall_V1_RepairSiteRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_VisitorDigests
+
+        /// Handle the "RepairVisitorEdits" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RepairVisitorsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_VisitorEditOrders` to respond with.
+        func repairVisitorEdits(
+            request: Footfall_V1_RepairVisitorsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_VisitorEditOrders
+
         /// Handle the "SiteQuery" method.
         ///
         /// > Source IDL Documentation:
@@ -1270,6 +1397,28 @@ extension Footfall_V1_NodeService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.RepairVisitorDigests.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairSiteRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_VisitorDigests>(),
+            handler: { request, context in
+                try await self.repairVisitorDigests(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.RepairVisitorEdits.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairVisitorsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_VisitorEditOrders>(),
+            handler: { request, context in
+                try await self.repairVisitorEdits(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Footfall_V1_NodeService.Method.SiteQuery.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_SiteQueryRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_SiteQueryReply>(),
@@ -1445,6 +1594,28 @@ extension Footfall_V1_NodeService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_EventBatch> {
         let response = try await self.repairEvents(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repairVisitorDigests(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSiteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_VisitorDigests> {
+        let response = try await self.repairVisitorDigests(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repairVisitorEdits(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairVisitorsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_VisitorEditOrders> {
+        let response = try await self.repairVisitorEdits(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1644,6 +1815,32 @@ extension Footfall_V1_NodeService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Footfall_V1_EventBatch> {
         return GRPCCore.ServerResponse<Footfall_V1_EventBatch>(
             message: try await self.repairEvents(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repairVisitorDigests(
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairSiteRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_VisitorDigests> {
+        return GRPCCore.ServerResponse<Footfall_V1_VisitorDigests>(
+            message: try await self.repairVisitorDigests(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repairVisitorEdits(
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairVisitorsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_VisitorEditOrders> {
+        return GRPCCore.ServerResponse<Footfall_V1_VisitorEditOrders>(
+            message: try await self.repairVisitorEdits(
                 request: request.message,
                 context: context
             ),
@@ -1970,6 +2167,49 @@ extension Footfall_V1_NodeService {
             deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_EventBatch>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventBatch>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RepairVisitorDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
+        /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairSiteRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_VisitorDigests` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repairVisitorDigests<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSiteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_VisitorDigests>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorDigests>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RepairVisitorEdits" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairVisitorsRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairVisitorsRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_VisitorEditOrders` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repairVisitorEdits<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairVisitorsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairVisitorsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_VisitorEditOrders>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorEditOrders>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "SiteQuery" method.
@@ -2464,6 +2704,71 @@ extension Footfall_V1_NodeService {
             )
         }
 
+        /// Call the "RepairVisitorDigests" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
+        /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairSiteRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_VisitorDigests` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repairVisitorDigests<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSiteRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_VisitorDigests>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorDigests>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.RepairVisitorDigests.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RepairVisitorEdits" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairVisitorsRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairVisitorsRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_VisitorEditOrders` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repairVisitorEdits<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairVisitorsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairVisitorsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_VisitorEditOrders>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorEditOrders>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.RepairVisitorEdits.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "SiteQuery" method.
         ///
         /// > Source IDL Documentation:
@@ -2951,6 +3256,61 @@ extension Footfall_V1_NodeService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairEventsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_EventBatch>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairVisitorDigests" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
+    /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairVisitorDigests<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorDigests>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repairVisitorDigests(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairSiteRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_VisitorDigests>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairVisitorEdits" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RepairVisitorsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairVisitorEdits<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairVisitorsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorEditOrders>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repairVisitorEdits(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairVisitorsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_VisitorEditOrders>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3451,6 +3811,69 @@ extension Footfall_V1_NodeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.repairEvents(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairVisitorDigests" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
+    /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairVisitorDigests<Result>(
+        _ message: Footfall_V1_RepairSiteRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorDigests>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repairVisitorDigests(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairVisitorEdits" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairVisitorEdits<Result>(
+        _ message: Footfall_V1_RepairVisitorsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorEditOrders>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairVisitorsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repairVisitorEdits(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -45,23 +45,24 @@ struct ReplicatedCluster {
     }
 
     struct Statistics: CustomStringConvertible {
-        var writes = 0, retries = 0, acknowledgedEvents = 0, erasures = 0
+        var writes = 0, retries = 0, acknowledgedEvents = 0, erasures = 0, edits = 0
         var hintsStored = 0, gapsRecorded = 0, lost = 0, duplicated = 0, cut = 0
         var crashes = 0, wipes = 0, partitions = 0
         var repair = Replication.AntiEntropy.Outcome()
 
         mutating func add(_ o: Statistics) {
-            writes += o.writes; retries += o.retries; acknowledgedEvents += o.acknowledgedEvents; erasures += o.erasures
+            writes += o.writes; retries += o.retries; acknowledgedEvents += o.acknowledgedEvents; erasures += o.erasures; edits += o.edits
             hintsStored += o.hintsStored; gapsRecorded += o.gapsRecorded; lost += o.lost; duplicated += o.duplicated; cut += o.cut
             crashes += o.crashes; wipes += o.wipes; partitions += o.partitions
             repair.add(o.repair)
         }
 
         var description: String {
-            "writes \(writes) (retried \(retries)), acknowledged events \(acknowledgedEvents), erasures \(erasures), "
+            "writes \(writes) (retried \(retries)), acknowledged events \(acknowledgedEvents), erasures \(erasures), CRM edits \(edits), "
                 + "hints \(hintsStored), gaps \(gapsRecorded), messages lost \(lost) / duplicated \(duplicated) / cut \(cut), "
                 + "crashes \(crashes), disk losses \(wipes), partitions \(partitions), repaired slices \(repair.slicesDiffering), "
-                + "events streamed \(repair.eventsPulled + repair.eventsPushed), erasures streamed \(repair.erasuresPulled + repair.erasuresPushed)"
+                + "events streamed \(repair.eventsPulled + repair.eventsPushed), erasures streamed \(repair.erasuresPulled + repair.erasuresPushed), "
+                + "CRM records repaired \(repair.visitorRecordsRepaired)"
         }
     }
 
@@ -87,6 +88,9 @@ struct ReplicatedCluster {
     private(set) var sent: [EventID: Event] = [:]
     private(set) var acknowledged: [EventID: Event] = [:]
     private(set) var erasures: [Replication.ErasureOrder] = []
+    private(set) var acknowledgedEdits: [VisitorEdit] = []
+    /// CRM edits in flight, by request (not retried: an owner sees the error and edits again).
+    private var edits: [UInt64: VisitorEdit] = [:]
 
     var wallMs: Int64 { ReplicatedCluster.startWallMs + now.nanoseconds / 1_000_000 }
     var names: [String] { nodes.keys.sorted() }
@@ -193,6 +197,22 @@ struct ReplicatedCluster {
         perform(nodes[name]!.coordinator!.erase(order, nowMs: wallMs), by: name)
     }
 
+    /// A CRM edit of a random visitor of a random site — a note, or new tags — through a random
+    /// running node.
+    mutating func clientEdit() {
+        guard let name = runningNames.randomElement(using: &random) else { return }
+        statistics.edits += 1
+        let change: VisitorEdit.Change = Bool.random(using: &random)
+            ? .addNote(id: "note-\(statistics.edits)", text: "note \(statistics.edits)")
+            : .setTags(["tag-\(Int.random(in: 1...5, using: &random))"])
+        let edit = VisitorEdit(site: sites.randomElement(using: &random)!, visitor: VisitorID(rawValue: UInt64.random(in: 1...12, using: &random)),
+                               atMs: wallMs, change: change)
+        nextRequest += 1
+        edits[nextRequest] = edit
+        record("edit \(edit.visitor) of \(edit.site) through \(name)")
+        perform(nodes[name]!.coordinator!.edit(request: nextRequest, edit, consistency: .quorum, nowMs: wallMs), by: name)
+    }
+
     private mutating func send(_ events: [Event]) {
         guard let name = runningNames.randomElement(using: &random) else {
             nextRequest += 1
@@ -208,6 +228,10 @@ struct ReplicatedCluster {
     }
 
     private mutating func finished(_ request: UInt64, _ outcome: Replication.WriteOutcome, by name: String) {
+        if let edit = edits.removeValue(forKey: request) {
+            if outcome == .succeeded { acknowledgedEdits.append(edit) }
+            return
+        }
         guard let write = pending[request], write.node == name else { return }
         pending[request] = nil
         guard outcome == .succeeded else {

@@ -4,8 +4,8 @@ import FootfallStorage
 import Foundation
 import Testing
 
-/// Whole-cluster replication runs over many seeds: quorum writes, hints, anti-entropy and
-/// erasure under crashes, disk loss, partitions, loss and duplication, checked against the
+/// Whole-cluster replication runs over many seeds: quorum writes, CRM edits, hints, anti-entropy
+/// and erasure under crashes, disk loss, partitions, loss and duplication, checked against the
 /// client's own log. Runs `FOOTFALL_SIM_SEEDS / 10` seeds (20 in `make test`, 200 in
 /// `make simulate`); `FOOTFALL_SIM_SEED=S` replays one. A failure names its seed.
 @Suite struct ReplicationSimulationTests {
@@ -48,6 +48,7 @@ import Testing
             while sim.now < end {
                 sim.clientWrite(count: Int.random(in: 1...4, using: &random))
                 sim.run(for: .milliseconds(Int64.random(in: 50...250, using: &random)))
+                if Int.random(in: 0..<10, using: &random) == 0 { sim.clientEdit() }
                 if sim.now >= nextErasure {
                     sim.clientErase()
                     nextErasure = sim.now + .milliseconds(Int64.random(in: 2_000...6_000, using: &random))
@@ -140,7 +141,17 @@ import Testing
                     return true
                 }
                 if visible > 0 { fail("\(replica) returns \(visible) erased events of \(site) on reads") }
+                // CRM: every acknowledged note that no erasure covers is in the replica's record.
+                for edit in sim.acknowledgedEdits where edit.site == site && !sim.erasures.contains(where: { $0.covers(edit) }) {
+                    guard case .addNote(let id, _) = edit.change else { continue }
+                    if try store.visitorRecord(site: site, visitor: edit.visitor)?.notes.contains(where: { $0.id == id }) != true {
+                        fail("\(replica) lacks acknowledged note \(id) of visitor \(edit.visitor) of \(site)")
+                    }
+                }
             }
+            // CRM: every replica ends with the same notes and tags.
+            let crm = try replicas.map { try sim.nodes[$0]!.store.visitorEditDigests(site: site) }
+            if Set(crm).count != 1 { fail("CRM records of \(site) differ between replicas \(replicas)") }
         }
     }
 }
