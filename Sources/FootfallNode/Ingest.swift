@@ -79,7 +79,7 @@ public final class IngestPipeline: Sendable {
         public var propsCountMax = 10
         public var propKeyLengthMax = 50
         public var propValueLengthMax = 200
-        public var piiFieldLengthMax = 254
+        public var piiFieldLengthMax = VisitorEdit.personalFieldBytesMax
         /// How far a hit's own timestamp may lag (retries from a flaky network) or lead the server.
         public var clientClockBehindMaxMs: Int64 = TimeUnits.dayMs
         public var clientClockAheadMaxMs: Int64 = 5 * TimeUnits.minuteMs

@@ -314,7 +314,9 @@ public final class EventStore: Sendable {
             kept.lastSeenMs = max(kept.lastSeenMs, edit.atMs)
         }
         if record.lastSeenMs > fence {
-            for day in Day(containing: fence)...Day(containing: max(nowMs, record.lastSeenMs)) {
+            // No event is stored more than minutes ahead of its node's clock (a record's last-seen
+            // time can be an edit's, and a peer's edit time is only bounded far out).
+            for day in Day(containing: fence)...Day(containing: nowMs + TimeUnits.dayMs) {
                 try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, record.visitor)) { key, value in
                     guard let hit = StorageKeys.visitorHit(key: key, value: value), hit.timestampMs > fence else { return true }
                     kept.events += 1

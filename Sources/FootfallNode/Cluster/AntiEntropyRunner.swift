@@ -39,9 +39,16 @@ struct RemoteReplica: RepairReplica {
         return try ReplicaWire.events(try await client.repairEvents(request, options: options))
     }
 
+    // A peer of an earlier version (a rolling upgrade) has no CRM repair calls: it then looks
+    // like a replica without CRM records, so it is sent ours and its events still repair.
+
     func visitorEditDigests(site: SiteID) async throws -> [VisitorID: UInt64] {
-        let reply = try await client.repairVisitorDigests(.with { $0.site = site.rawValue }, options: options)
-        return Dictionary(reply.visitors.map { (VisitorID(rawValue: $0.visitor), $0.digest) }, uniquingKeysWith: { first, _ in first })
+        do {
+            let reply = try await client.repairVisitorDigests(.with { $0.site = site.rawValue }, options: options)
+            return Dictionary(reply.visitors.map { (VisitorID(rawValue: $0.visitor), $0.digest) }, uniquingKeysWith: { first, _ in first })
+        } catch let error as RPCError where error.code == .unimplemented {
+            return [:]
+        }
     }
 
     func rebuildingEdits(site: SiteID, visitors: [VisitorID]) async throws -> [VisitorEdit] {
@@ -49,7 +56,11 @@ struct RemoteReplica: RepairReplica {
             $0.site = site.rawValue
             $0.visitors = visitors.map(\.rawValue)
         }
-        return try await client.repairVisitorEdits(request, options: options).edits.map(ReplicaWire.visitorEdit)
+        do {
+            return try await client.repairVisitorEdits(request, options: options).edits.map(ReplicaWire.visitorEdit)
+        } catch let error as RPCError where error.code == .unimplemented {
+            return []
+        }
     }
 
     func apply(_ payload: Replication.Payload) async throws {
