@@ -125,19 +125,19 @@ import Testing
         defer { cleanup() }
         let store = try EventStore(kv: kv)
         let visitor = VisitorID(rawValue: 7), fence = now + 300_000
-        func consented(_ id: String, at ms: Int64, email: String? = nil) -> Event {
+        func consented(_ id: String, at ms: Int64, pii: PII? = nil) -> Event {
             var event = makeEvent(id, visitor: 7, at: ms)
             event.consented = true
-            event.pii = email.map { PII(email: $0) }
+            event.pii = pii
             return event
         }
         func note(_ id: String, at ms: Int64) -> VisitorEdit {
             VisitorEdit(site: site, visitor: visitor, atMs: ms, change: .addNote(id: id, text: "note \(id)"))
         }
-        _ = try store.apply([consented("before", at: now - 60_000, email: "old@example.com")], nowMs: now, retention: retention)
+        _ = try store.apply([consented("before", at: now - 60_000, pii: PII(name: "Ann", email: "old@example.com"))], nowMs: now, retention: retention)
         try store.apply(note("before", at: now - 30_000))
         // The erasure reaches this replica late: the visitor came back after its fence first.
-        _ = try store.apply([consented("after-1", at: fence + 60_000, email: "new@example.com"), consented("after-2", at: fence + 120_000)],
+        _ = try store.apply([consented("after-1", at: fence + 60_000, pii: PII(email: "new@example.com")), consented("after-2", at: fence + 120_000)],
                             nowMs: fence + 120_000, retention: retention)
         try store.apply(note("after", at: fence + 90_000))
         for attempt in 1...2 {
@@ -145,6 +145,7 @@ import Testing
             let record = try #require(try store.visitorRecord(site: site, visitor: visitor), "attempt \(attempt)")
             #expect(record.notes.map(\.id) == ["after"], "attempt \(attempt)")
             #expect(record.pii.email == "new@example.com", "attempt \(attempt)")
+            #expect(record.pii.name == "", "the name given before the fence is erased (attempt \(attempt))")
             #expect(record.events == 2 && record.pageviews == 2, "attempt \(attempt)")
             #expect(record.firstSeenMs == fence + 60_000 && record.lastSeenMs == fence + 120_000, "attempt \(attempt)")
         }
