@@ -59,7 +59,9 @@ extension Replication {
             public var transferred: Int { eventsPulled + eventsPushed + erasuresPulled + erasuresPushed + visitorRecordsRepaired }
         }
 
-        /// Makes `local` and `remote` hold the same events and erasures of `site` in [fromMs, untilMs).
+        /// Makes `local` and `remote` hold the same erasures, events of `site` in [fromMs, untilMs)
+        /// and CRM records. CRM records go last: a failure there (a peer's reply too large, say)
+        /// leaves the events repaired.
         public static func repair(site: SiteID, fromMs: Int64, untilMs: Int64,
                                   local: some RepairReplica, remote: some RepairReplica) async throws -> Outcome {
             var outcome = Outcome()
@@ -72,11 +74,18 @@ extension Replication {
                 try await remote.apply(.erasure(order))
                 outcome.erasuresPushed += 1
             }
+            if fromMs < untilMs {
+                try await repairEvents(site: site, fromMs: fromMs, untilMs: untilMs, local: local, remote: remote, into: &outcome)
+            }
             outcome.visitorRecordsRepaired = try await repairVisitorRecords(site: site, local: local, remote: remote)
-            guard fromMs < untilMs else { return outcome }
+            return outcome
+        }
+
+        private static func repairEvents(site: SiteID, fromMs: Int64, untilMs: Int64, local: some RepairReplica,
+                                         remote: some RepairReplica, into outcome: inout Outcome) async throws {
             let localTree = try await local.digests(site: site, fromMs: fromMs, untilMs: untilMs)
             let remoteTree = try await remote.digests(site: site, fromMs: fromMs, untilMs: untilMs)
-            if root(localTree) == root(remoteTree) { return outcome }
+            if root(localTree) == root(remoteTree) { return }
             for day in differing(dayRoots(localTree), dayRoots(remoteTree)) {
                 let empty = Array(repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)
                 let a = localTree[day] ?? empty, b = remoteTree[day] ?? empty
@@ -91,7 +100,6 @@ extension Replication {
                     outcome.eventsPushed += try await stream(site, remoteLacks, from: local, to: remote)
                 }
             }
-            return outcome
         }
 
         /// Owner edits of CRM records are few (people type them), so all of a site's digests are
