@@ -6,6 +6,7 @@
 /// |----------|------------------------------------------|--------------------------------|
 /// | events   | site · day · event id                    | StoredEvent (protobuf)         |
 /// | visitors | site · day · visitor · event id          | kind · path (visit derivation) |
+/// | visits   | site · day · visitor                     | VisitorDay (visit derivation)  |
 /// | rollups  | site · (metric | 0x80) · local date    | RollupPack: a cell per dimension (merge operator) |
 /// |          | site · (metric | 0x40) · local week    | the same per 7 local dates (date index / 7) |
 /// |          | site · metric · quarter hour             | the same, for `keepsQuarterHours` |

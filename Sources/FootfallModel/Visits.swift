@@ -96,8 +96,13 @@ public enum Visits {
         let known = Set(existing.map(\.id))
         let fresh = added.filter { !known.contains($0.id) }
         guard !fresh.isEmpty else { return [] }
-        var before = countedVisits(derive(existing))
-        var after = countedVisits(derive(existing + fresh))
+        return rollupDelta(from: derive(existing), to: derive(existing + fresh))
+    }
+
+    /// The rollup changes that turn the visits `from` into the visits `to`.
+    public static func rollupDelta(from old: [Visit], to new: [Visit]) -> [RollupUpdate] {
+        var before = countedVisits(old)
+        var after = countedVisits(new)
         for (visit, count) in before {
             let common = min(count, after[visit, default: 0])
             before[visit]! -= common
@@ -115,5 +120,93 @@ public enum Visits {
 
     private static func countedVisits(_ visits: [Visit]) -> [Visit: Int] {
         visits.reduce(into: [:]) { $0[$1, default: 0] += 1 }
+    }
+}
+
+extension Visits {
+    /// A run of a visitor's hits with no gap of `gapMs` or more between neighbours (identify calls
+    /// left out), kept as just what its visit needs. `derive` makes at most one visit of a run: its
+    /// leading engagement pings start nothing, and every later hit is within a gap of the one
+    /// before. So a visitor's visits follow from its runs, and a new hit changes only the runs it
+    /// reaches (one it extends, two it bridges): that keeps the work of applying a hit independent
+    /// of how many hits the visitor already has.
+    ///
+    /// Joining runs is commutative and associative (marks are compared, never taken by position),
+    /// so runs may be kept in pieces (a UTC day each, see `VisitorDay`) and joined in any order.
+    public struct Run: Hashable, Sendable {
+        /// A hit's place in `derive`'s order and its page.
+        public struct Mark: Hashable, Sendable, Comparable {
+            public var timestampMs: Int64
+            public var id: EventID
+            public var path: String
+
+            public static func < (a: Mark, b: Mark) -> Bool { (a.timestampMs, a.id) < (b.timestampMs, b.id) }
+        }
+
+        public var firstMs: Int64
+        public var lastMs: Int64
+        /// The first hit that can start a visit (any but an engagement ping); nil for pings only.
+        public var start: Mark?
+        public var firstPageview: Mark?
+        public var lastPageview: Mark?
+        public var pageviews: Int
+        public var interactions: Int
+
+        public init(firstMs: Int64, lastMs: Int64, start: Mark?, firstPageview: Mark?, lastPageview: Mark?, pageviews: Int, interactions: Int) {
+            self.firstMs = firstMs
+            self.lastMs = lastMs
+            self.start = start
+            self.firstPageview = firstPageview
+            self.lastPageview = lastPageview
+            self.pageviews = pageviews
+            self.interactions = interactions
+        }
+
+        /// The run of one hit; identify calls are not activity and make none.
+        public init?(_ hit: Hit) {
+            guard hit.kind != .identify else { return nil }
+            let mark = Mark(timestampMs: hit.timestampMs, id: hit.id, path: hit.path)
+            let isPageview = hit.kind == .pageview
+            self.init(firstMs: hit.timestampMs, lastMs: hit.timestampMs, start: hit.kind == .engagement ? nil : mark,
+                      firstPageview: isPageview ? mark : nil, lastPageview: isPageview ? mark : nil,
+                      pageviews: isPageview ? 1 : 0, interactions: hit.kind == .click || hit.kind == .custom ? 1 : 0)
+        }
+
+        /// Whether the two runs are one: they overlap or lie within a gap of each other.
+        public func reaches(_ other: Run) -> Bool {
+            other.firstMs - lastMs < gapMs && firstMs - other.lastMs < gapMs
+        }
+
+        public mutating func join(_ other: Run) {
+            precondition(reaches(other), "joining runs \(firstMs)...\(lastMs) and \(other.firstMs)...\(other.lastMs), a gap apart")
+            firstMs = min(firstMs, other.firstMs)
+            lastMs = max(lastMs, other.lastMs)
+            start = [start, other.start].compactMap { $0 }.min()
+            firstPageview = [firstPageview, other.firstPageview].compactMap { $0 }.min()
+            lastPageview = [lastPageview, other.lastPageview].compactMap { $0 }.max()
+            pageviews += other.pageviews
+            interactions += other.interactions
+        }
+
+        /// The run's visit as `derive` makes it, or nil for a run of engagement pings.
+        public var visit: Visit? {
+            guard let start else { return nil }
+            return Visit(startMs: start.timestampMs, endMs: lastMs, pageviews: pageviews, interactions: interactions,
+                         entryPage: firstPageview?.path ?? start.path, exitPage: lastPageview?.path ?? start.path)
+        }
+
+        /// Runs in time order joined where they reach each other: the pieces of consecutive days
+        /// become whole runs.
+        public static func joined(_ runs: [Run]) -> [Run] {
+            var out = [Run]()
+            for run in runs {
+                if let last = out.last, last.reaches(run) {
+                    out[out.count - 1].join(run)
+                } else {
+                    out.append(run)
+                }
+            }
+            return out
+        }
     }
 }

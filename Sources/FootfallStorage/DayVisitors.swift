@@ -5,10 +5,11 @@ import FootfallModel
 /// from a visitor with no other hit that day, and knowing so spares a store seek per visitor (the
 /// largest single cost of applying a batch).
 ///
-/// A day's set is read from the visitor index the first time it is asked about and grows with
-/// every stored hit. Deletions (erasure, retention) leave their visitors in it: a set that holds
-/// too many visitors only costs a seek that finds nothing, one that misses a visitor would lose a
-/// visit. Used under the store's write lock, which serialises every write to the visitor index.
+/// A day's set is read from the day's visit records (a `VisitorDay` per visitor) the first time it
+/// is asked about and grows with every stored hit. Deletions (erasure, retention) leave their
+/// visitors in it: a set that holds too many visitors only costs a read that finds nothing, one
+/// that misses a visitor would lose a visit. Used under the store's write lock, which serialises
+/// every write to the visit records.
 struct DayVisitors {
     struct SiteDay: Hashable {
         let site: SiteID

@@ -7,7 +7,9 @@ import Synchronization
 ///
 /// - applying an event is idempotent by event id, rollups included;
 /// - an event older than its site's retention, or fenced by an erasure record, is refused;
-/// - visit rollups are recomputed from the visitor's stored events whenever they change;
+/// - visit rollups are recomputed whenever a visitor's visits change, from what each day of the
+///   visitor keeps for that (`VisitorDay`): the work is bounded by the batch, not by the visitor;
+/// - a visitor has at most `VisitorDay.hitsMax` hits a day; the rest are dropped;
 /// - reads never return an expired or erased event.
 ///
 /// Writes are serialised by one lock (the caller batches them: see `GroupCommitter`), which is what
@@ -15,6 +17,8 @@ import Synchronization
 public final class EventStore: Sendable {
     public enum Outcome: Equatable, Sendable {
         case stored, duplicate, expired, fenced
+        /// Dropped: the visitor already has `VisitorDay.hitsMax` hits on the event's day.
+        case capped
     }
 
     public let kv: any KeyValueStore
@@ -35,6 +39,7 @@ public final class EventStore: Sendable {
         self.syncWrites = syncWrites
         self.calendars = calendars
         try RollupLayoutUpgrade.run(kv)
+        try VisitRecordsUpgrade.run(kv)
         var loaded = [SiteVisitor: Int64]()
         try kv.scan(.erasures, from: [], to: [0xff, 0xff, 0xff, 0xff]) { _, value in
             let record = try ErasureRecord(encoded: value)
@@ -76,6 +81,7 @@ public final class EventStore: Sendable {
             var outcomes = [Outcome]()
             var seen = Set<EventID>()
             var fresh = [SiteVisitor: [Event]]()
+            var touched = TouchedDays()
             let fenceSnapshot = fences.withLock { $0 }
             for original in events {
                 let event = try continuingYesterdaysVisit(original, &dayVisitors)
@@ -86,7 +92,10 @@ public final class EventStore: Sendable {
                     outcomes.append(.fenced)
                 } else if try seen.contains(event.id) || kv.get(.events, StorageKeys.event(event.site, event.id)) != nil {
                     outcomes.append(.duplicate)
+                } else if try touched.record(owner, Day(containing: event.timestampMs), load: { try visitorDay(owner, $0, &dayVisitors) }).isFull {
+                    outcomes.append(.capped)
                 } else {
+                    touched.insert(Visits.Hit(event), of: owner)
                     seen.insert(event.id)
                     outcomes.append(.stored)
                     // Personal data lives only in the visitor's CRM record, where rectification and
@@ -102,8 +111,8 @@ public final class EventStore: Sendable {
             }
             var crmPuts = [(key: [UInt8], value: [UInt8])]()
             for (owner, added) in fresh {
-                let existing = try hits(of: owner, around: added, nowMs: nowMs, retention: retention(owner.site), &dayVisitors)
-                for update in Visits.rollupDelta(existing: existing, added: added.map(Visits.Hit.init)) { add(update, owner.site) }
+                let delta = try visitDelta(of: owner, around: added.map(\.timestampMs), &touched) { try visitorDay(owner, $0, &dayVisitors) }
+                for update in delta { add(update, owner.site) }
                 if added.contains(where: \.consented) {
                     let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
                     crmPuts.append((StorageKeys.visitor(owner.site, owner.visitor), record.encoded))
@@ -119,6 +128,7 @@ public final class EventStore: Sendable {
                 batch.merge(.rollups, key, RollupPack.encode(cells))
             }
             for (key, value) in crmPuts { batch.put(.crm, key, value) }
+            for (key, record) in touched.changed.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.visits, key, record.encoded) }
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
             for (owner, added) in fresh {
                 for event in added { dayVisitors.insert(owner.visitor, on: .init(site: owner.site, day: Day(containing: event.timestampMs))) }
@@ -135,69 +145,93 @@ public final class EventStore: Sendable {
         var resolved = event
         resolved.previousDayVisitor = nil
         let owner = SiteVisitor(site: event.site, visitor: previous)
-        if try !hitsBetween(owner, event.timestampMs - Visits.gapMs, event.timestampMs, &dayVisitors).isEmpty {
+        if try hasHit(owner, from: event.timestampMs - Visits.gapMs, to: event.timestampMs, &dayVisitors) {
             resolved.visitor = previous
         }
         return resolved
     }
 
-    /// How far visit derivation looks either side of new hits while a visit keeps going. It bounds
-    /// the work one visitor can cause (a tab pinging all day, a crowd behind one NAT); a visit
-    /// longer than this is counted as more than one.
-    public static let visitLookaroundMs: Int64 = 24 * TimeUnits.hourMs
+    /// How many days a visit may reach past the days of the hits that change it before it is
+    /// counted as ending there. It bounds the work of one visitor's batch (a tab pinging for a
+    /// week is one run over every day of it); a visit that long is rare and is counted in parts.
+    public static let visitReachDaysMax = 2
 
-    /// The visitor's stored hits around `added`: first within a visit gap of them, then widened a
-    /// gap at a time while a visit could still reach past the loaded window.
-    private func hits(of owner: SiteVisitor, around added: [Event], nowMs: Int64, retention: RetentionPlan,
-                      _ dayVisitors: inout DayVisitors) throws -> [Visits.Hit] {
-        let timestamps = added.map(\.timestampMs)
-        let floor = max(retention.cutoffMs(nowMs: nowMs), timestamps.min()! - EventStore.visitLookaroundMs)
-        let ceiling = timestamps.max()! + EventStore.visitLookaroundMs
-        var low = max(floor, timestamps.min()! - Visits.gapMs)
-        var high = min(ceiling, timestamps.max()! + Visits.gapMs)
-        var hits = try hitsBetween(owner, low, high, &dayVisitors)
-        while low > floor, let earliest = (hits.map(\.timestampMs) + timestamps).min(), earliest - low < Visits.gapMs {
-            let next = max(floor, low - Visits.gapMs)
-            let earlier = try hitsBetween(owner, next, low, &dayVisitors)
-            low = next
-            if earlier.isEmpty { break }
-            hits += earlier
+    /// The rollup changes of the owner's visits that hits at `timestamps` (already inserted in
+    /// `touched`) make: the visits of the days they can reach, before and after, joined over
+    /// midnights. Reads a `VisitorDay` record per day, nothing else.
+    private func visitDelta(of owner: SiteVisitor, around timestamps: [Int64], _ touched: inout TouchedDays,
+                            load: (Day) throws -> VisitorDay) throws -> [RollupUpdate] {
+        // A hit joins runs that reach within a gap of it, on its own day or either side of midnight.
+        let reachable = Set(timestamps.flatMap { ms in
+            Day(containing: ms - Visits.gapMs + 1)...Day(containing: min(ms, Int64.max - Visits.gapMs) + Visits.gapMs - 1)
+        })
+        var days = Set<Day>()
+        for day in reachable {
+            var window = day...day
+            for _ in 0..<EventStore.visitReachDaysMax {
+                guard let first = try touched.record(owner, window.lowerBound, load: load).runs.first,
+                      first.firstMs - window.lowerBound.startMs < Visits.gapMs else { break }
+                window = window.lowerBound.advanced(by: -1)...window.upperBound
+            }
+            for _ in 0..<EventStore.visitReachDaysMax {
+                guard let last = try touched.record(owner, window.upperBound, load: load).runs.last,
+                      window.upperBound.advanced(by: 1).startMs - last.lastMs < Visits.gapMs else { break }
+                window = window.lowerBound...window.upperBound.advanced(by: 1)
+            }
+            days.formUnion(window)
         }
-        while high < ceiling, let latest = (hits.map(\.timestampMs) + timestamps).max(), high - latest < Visits.gapMs {
-            let next = min(ceiling, high + Visits.gapMs)
-            let later = try hitsBetween(owner, high, next, &dayVisitors)
-            high = next
-            if later.isEmpty { break }
-            hits += later
+        // Consecutive days are one window (a run may cross midnight); a day not read splits them.
+        var updates = [RollupUpdate]()
+        var before = [Visits.Run](), after = [Visits.Run]()
+        for day in days.sorted() {
+            before += try touched.stored(owner, day, load: load).runs
+            after += try touched.record(owner, day, load: load).runs
+            if !days.contains(day.advanced(by: 1)) {
+                updates += Visits.rollupDelta(from: Visits.Run.joined(before).compactMap(\.visit), to: Visits.Run.joined(after).compactMap(\.visit))
+                before = []
+                after = []
+            }
         }
-        return hits
+        return updates
     }
 
-    /// The visitor's hits with timestamps in [from, to): event ids lead with their millisecond
-    /// timestamp, so the scan reads only that slice of each day.
-    private func hitsBetween(_ owner: SiteVisitor, _ from: Int64, _ to: Int64, _ dayVisitors: inout DayVisitors) throws -> [Visits.Hit] {
-        guard from < to else { return [] }
-        var out = [Visits.Hit]()
-        for day in Day(containing: from)...Day(containing: to - 1) {
+    /// The owner's `VisitorDay` record, or an empty one. Most hits come from a visitor with no
+    /// other hit that day: `dayVisitors` knows so without a read.
+    private func visitorDay(_ owner: SiteVisitor, _ day: Day, _ dayVisitors: inout DayVisitors) throws -> VisitorDay {
+        guard try dayVisitors.mayHave(owner.visitor, on: .init(site: owner.site, day: day), load: { try visitors(of: owner.site, on: day) }),
+              let value = try kv.get(.visits, StorageKeys.visitorDay(owner.site, day, owner.visitor)) else { return VisitorDay() }
+        guard let record = VisitorDay(encoded: value) else {
+            throw StorageError("the visit record of a visitor of \(owner.site) on day \(day.index) is malformed")
+        }
+        return record
+    }
+
+    /// Whether the visitor has a stored hit with a timestamp in [from, to): event ids lead with
+    /// their millisecond timestamp, so the scan reads only that slice of each day, and stops at
+    /// the first hit.
+    private func hasHit(_ owner: SiteVisitor, from: Int64, to: Int64, _ dayVisitors: inout DayVisitors) throws -> Bool {
+        guard from < to else { return false }
+        var found = false
+        for day in Day(containing: from)...Day(containing: to - 1) where !found {
             guard try dayVisitors.mayHave(owner.visitor, on: .init(site: owner.site, day: day), load: { try visitors(of: owner.site, on: day) })
             else { continue }
             let prefix = StorageKeys.visitorDay(owner.site, day, owner.visitor)
             try kv.scan(.visitors, from: prefix + StorageKeys.millisecondPrefix(max(from, day.startMs)),
-                        to: prefix + StorageKeys.millisecondPrefix(min(to, day.advanced(by: 1).startMs))) { key, value in
-                if let hit = StorageKeys.visitorHit(key: key, value: value) { out.append(hit) }
-                return true
+                        to: prefix + StorageKeys.millisecondPrefix(min(to, day.advanced(by: 1).startMs))) { _, _ in
+                found = true
+                return false
             }
         }
-        return out
+        return found
     }
 
-    /// The visitors with entries in the site's visitor index on a day, or nil past
+    /// The visitors of a site with hits on a day (a `VisitorDay` record each), or nil past
     /// `DayVisitors.dayVisitorsMax`.
     private func visitors(of site: SiteID, on day: Day) throws -> Set<VisitorID>? {
         let prefix = StorageKeys.visitorDay(site, day)
         var visitors = Set<VisitorID>()
         var tooMany = false
-        try kv.scan(.visitors, prefix: prefix) { key, _ in
+        try kv.scan(.visits, prefix: prefix) { key, _ in
             guard let visitor = StorageKeys.visitor(fromVisitorKey: key, dayPrefixCount: prefix.count) else { return true }
             visitors.insert(visitor)
             tooMany = visitors.count > DayVisitors.dayVisitorsMax
@@ -267,12 +301,24 @@ public final class EventStore: Sendable {
             // day that can still hold the visitor's fenced events.
             let days = Day(containing: min(nowMs, fence)).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fence)
             for day in days {
-                try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, _ in
-                    guard let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs <= fence else { return true }
+                var kept = [Visits.Hit]()
+                var erasedAny = false
+                try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, value in
+                    guard let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs <= fence else {
+                        kept += StorageKeys.visitorHit(key: key, value: value).map { [$0] } ?? []
+                        return true
+                    }
                     batch.delete(.visitors, key)
                     batch.delete(.events, StorageKeys.event(site, id))
                     deleted += 1
+                    erasedAny = true
                     return true
+                }
+                // The day's visit record holds times and pages of the erased hits: it keeps only
+                // what the hits after the fence make.
+                if erasedAny {
+                    let recordKey = StorageKeys.visitorDay(site, day, visitor)
+                    if kept.isEmpty { batch.delete(.visits, recordKey) } else { batch.put(.visits, recordKey, VisitorDay(rebuildingFrom: kept).encoded) }
                 }
             }
             if let kept = try visitorRecord(site: site, visitor: visitor).flatMap({ try recordAfterErasure($0, site: site, fence: fence, nowMs: nowMs) }) {
@@ -344,6 +390,7 @@ public final class EventStore: Sendable {
         let end = StorageKeys.eventDay(site, days.upperBound.advanced(by: 1))
         try kv.compact(.events, from: start, to: end)
         try kv.compact(.visitors, from: start, to: end)
+        try kv.compact(.visits, from: start, to: end)
         let sitePrefix = StorageKeys.sitePrefix(site)
         try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
         (kv as? RocksDBStore).map { try? $0.flushAll() }
@@ -363,9 +410,11 @@ public final class EventStore: Sendable {
         let (rawExpired, visitorsExpired) = try writeLock.withLock { _ -> (Bool, Bool) in
             var batch = WriteBatch()
             let rawExpired = try holdsAny(.events, from: start, to: end) || holdsAny(.visitors, from: start, to: end)
+                || holdsAny(.visits, from: start, to: end)
             if rawExpired {
                 batch.deleteRange(.events, start, end)
                 batch.deleteRange(.visitors, start, end)
+                batch.deleteRange(.visits, start, end)
             }
             let cutoff = plan.cutoffMs(nowMs: nowMs)
             var visitorsExpired = false
@@ -383,6 +432,7 @@ public final class EventStore: Sendable {
         if rawExpired {
             try kv.compact(.events, from: start, to: end)
             try kv.compact(.visitors, from: start, to: end)
+            try kv.compact(.visits, from: start, to: end)
         }
         if visitorsExpired { try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix)) }
     }
@@ -402,22 +452,23 @@ public final class EventStore: Sendable {
             let prefix = StorageKeys.sitePrefix(site)
             let end = StorageKeys.prefixEnd(prefix)
             var batch = WriteBatch()
-            for family in [ColumnFamily.events, .visitors, .rollups, .erasures, .crm] { batch.deleteRange(family, prefix, end) }
+            for family in [ColumnFamily.events, .visitors, .visits, .rollups, .erasures, .crm] { batch.deleteRange(family, prefix, end) }
             try kv.write(batch, sync: true)
-            for family in [ColumnFamily.events, .visitors, .rollups, .erasures, .crm] { try kv.compact(family, from: prefix, to: end) }
+            for family in [ColumnFamily.events, .visitors, .visits, .rollups, .erasures, .crm] { try kv.compact(family, from: prefix, to: end) }
             fences.withLock { $0 = $0.filter { $0.key.site != site } }
             dayVisitors.forget(site: site)
         }
     }
 
-    /// Deletes every raw event, visitor index entry and CRM record of every site (a node back
-    /// after longer than the retention horizon starts empty). Rollups and erasure records stay.
+    /// Deletes every raw event, visitor index entry, visit record and CRM record of every site (a
+    /// node back after longer than the retention horizon starts empty). Rollups and erasure
+    /// records stay.
     public func wipeRawData() throws {
         try writeLock.withLock { _ in
             var batch = WriteBatch()
-            for family in [ColumnFamily.events, .visitors, .crm] { batch.deleteRange(family, [], [0xff, 0xff, 0xff, 0xff]) }
+            for family in [ColumnFamily.events, .visitors, .visits, .crm] { batch.deleteRange(family, [], [0xff, 0xff, 0xff, 0xff]) }
             try kv.write(batch, sync: true)
-            for family in [ColumnFamily.events, .visitors, .crm] { try kv.compact(family, from: [], to: [0xff, 0xff, 0xff, 0xff]) }
+            for family in [ColumnFamily.events, .visitors, .visits, .crm] { try kv.compact(family, from: [], to: [0xff, 0xff, 0xff, 0xff]) }
         }
     }
 
@@ -613,6 +664,52 @@ public final class EventStore: Sendable {
             return false
         }
         return oldest
+    }
+}
+
+/// The `VisitorDay` records one batch reads and changes: each read at most once, kept as stored
+/// (the visits before the batch) and with the batch's hits (after).
+private struct TouchedDays {
+    private struct Key: Hashable {
+        let owner: EventStore.SiteVisitor
+        let day: Day
+    }
+
+    private var asStored: [Key: VisitorDay] = [:]
+    private var current: [Key: VisitorDay] = [:]
+    private var inserted: Set<Key> = []
+
+    /// The record with the batch's hits so far.
+    mutating func record(_ owner: EventStore.SiteVisitor, _ day: Day, load: (Day) throws -> VisitorDay) rethrows -> VisitorDay {
+        try current[loaded(owner, day, load)]!
+    }
+
+    /// The record as stored before the batch.
+    mutating func stored(_ owner: EventStore.SiteVisitor, _ day: Day, load: (Day) throws -> VisitorDay) rethrows -> VisitorDay {
+        try asStored[loaded(owner, day, load)]!
+    }
+
+    /// Adds a hit to its day's record, which `record` has read.
+    mutating func insert(_ hit: Visits.Hit, of owner: EventStore.SiteVisitor) {
+        let key = Key(owner: owner, day: Day(containing: hit.timestampMs))
+        precondition(current[key] != nil, "a hit inserted into a visit record not read yet (day \(key.day.index))")
+        current[key]!.insert(hit)
+        inserted.insert(key)
+    }
+
+    /// The records the batch added hits to, by key.
+    var changed: [(key: [UInt8], value: VisitorDay)] {
+        inserted.map { (StorageKeys.visitorDay($0.owner.site, $0.day, $0.owner.visitor), current[$0]!) }
+    }
+
+    private mutating func loaded(_ owner: EventStore.SiteVisitor, _ day: Day, _ load: (Day) throws -> VisitorDay) rethrows -> Key {
+        let key = Key(owner: owner, day: day)
+        if current[key] == nil {
+            let record = try load(day)
+            asStored[key] = record
+            current[key] = record
+        }
+        return key
     }
 }
 

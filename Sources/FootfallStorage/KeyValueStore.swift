@@ -2,7 +2,7 @@ import FootfallModel
 
 /// The column families of a Footfall node (see `StorageKeys` for their key layouts).
 public enum ColumnFamily: String, CaseIterable, Sendable {
-    case events, visitors, rollups, erasures, crm, hints, system
+    case events, visitors, visits, rollups, erasures, crm, hints, system
 
     /// Only rollups merge: their operands are `RollupCell`s.
     public var merges: Bool { self == .rollups }

@@ -65,6 +65,7 @@ extension Replication.Applied {
             case .duplicate: duplicates += 1
             case .expired: expired += 1
             case .fenced: fenced += 1
+            case .capped: capped += 1
             }
         }
     }

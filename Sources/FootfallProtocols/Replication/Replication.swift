@@ -119,12 +119,15 @@ public enum Replication {
         public var duplicates = 0
         public var expired = 0
         public var fenced = 0
+        /// Dropped: past the hits a visitor may have in a day.
+        public var capped = 0
 
-        public init(stored: Int = 0, duplicates: Int = 0, expired: Int = 0, fenced: Int = 0) {
+        public init(stored: Int = 0, duplicates: Int = 0, expired: Int = 0, fenced: Int = 0, capped: Int = 0) {
             self.stored = stored
             self.duplicates = duplicates
             self.expired = expired
             self.fenced = fenced
+            self.capped = capped
         }
 
         public mutating func add(_ other: Applied) {
@@ -132,6 +135,7 @@ public enum Replication {
             duplicates += other.duplicates
             expired += other.expired
             fenced += other.fenced
+            capped += other.capped
         }
     }
 
