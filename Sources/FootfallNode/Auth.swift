@@ -16,6 +16,13 @@ public struct Principal: Sendable {
         return token.rights.contains(right) && (token.sites?.contains(site.id) ?? true)
     }
 
+    /// Names the credential itself (a token, or one sign-in), for limits per credential. In
+    /// memory only.
+    public var credentialKey: String {
+        if let token { return "token:" + token.id }
+        return "session:" + (session?.csrfToken ?? account.id)
+    }
+
     /// Whether the principal may see that the site exists at all.
     func sees(_ site: Site) -> Bool {
         site.ownerID == account.id && (token?.sites?.contains(site.id) ?? true)

@@ -14,7 +14,7 @@ public enum HTTPRoutes {
     ///   where the node runs without its cluster service (tests).
     public static func router(for node: Node, clusterOverview: (@Sendable () async -> ClusterOverview)? = nil) -> Router<FootfallRequestContext> {
         let router = Router(context: FootfallRequestContext.self)
-        router.add(middleware: SecurityHeadersMiddleware())
+        router.add(middleware: SecurityHeadersMiddleware(servesHTTPS: node.configuration.tlsCertificate != nil))
         addIngest(router, node)
         addAccountRoutes(router, node)
         addReportRoutes(router, node)
@@ -72,8 +72,8 @@ public enum HTTPRoutes {
         }
         router.post("/optout") { request, _ -> Response in
             // Only the visitor, on this page, may change their choice: another site must not be
-            // able to submit the form for them (browsers say where a request came from).
-            if let origin = request.headers[HTTPField.Name("Sec-Fetch-Site")!], origin != "same-origin", origin != "none" {
+            // able to submit the form for them.
+            guard isSameOriginPost(request) else {
                 throw APIError(.forbidden, "the opt-out choice can only be changed from the opt-out page itself")
             }
             let form = String(buffer: try await request.body.collect(upTo: 1024))
@@ -84,6 +84,15 @@ public enum HTTPRoutes {
                                       path: "/", secure: secure, httpOnly: true, sameSite: secure ? .none : .lax))
             return response
         }
+    }
+
+    /// Whether a form post came from this node's own page. Browsers say where a request came
+    /// from in `Sec-Fetch-Site`; one too old to send it still sends `Origin` with a POST, which
+    /// must then name this node. A post with neither cannot show where it came from: refused.
+    static func isSameOriginPost(_ request: Request) -> Bool {
+        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!] { return site == "same-origin" || site == "none" }
+        guard let origin = request.headers[HTTPField.Name("Origin")!], let authority = request.head.authority else { return false }
+        return origin == "https://\(authority)" || origin == "http://\(authority)"
     }
 
     /// Lets the tracker on the site's own origin read the collect answer (so it does not retry a
@@ -116,10 +125,12 @@ public enum HTTPRoutes {
         // anything is looked at, and answered like a success so the page learns nothing.
         if isOptedOut(request) || request.headers[HTTPField.Name("DNT")!] == "1" || request.headers[HTTPField.Name("Sec-GPC")!] == "1" {
             node.metrics.increment("footfall_ingest_rejects_total", by: Double(hits.count), labels: ["reason": "opted_out"])
-            return try respond(Node.IngestResult(dropped: hits.count))
+            // The reply reads as a stored hit's: the collect answer is readable by any origin
+            // (the tracker runs on every site), and must not tell one whether this browser opted out.
+            return try respond(Node.IngestResult(accepted: hits.count))
         }
         let ip = clientIP(request, context, trusted: node.configuration.trustedProxies)
-        if let ip, !node.rateLimiter.allow(ip, cost: Double(hits.count), nowMs: now) {
+        if let ip, !node.rateLimiter.allow(ip.rateLimitClient, cost: Double(hits.count), nowMs: now) {
             node.metrics.increment("footfall_ingest_rejects_total", by: Double(hits.count), labels: ["reason": "rate_limited"])
             throw APIError(.tooManyRequests, "too many hits from this client; retry later with the same hit ids")
         }
@@ -217,10 +228,10 @@ public enum HTTPRoutes {
 
     static func addAccountRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.post("/api/login") { request, context -> Response in
-            if let ip = clientIP(request, context, trusted: node.configuration.trustedProxies),
-               !node.loginLimiter.allow(ip, nowMs: node.clock.nowMs) {
-                throw APIError(.tooManyRequests, "too many sign-in attempts; wait a minute")
-            }
+            // JSON only: a cross-site form can send text/plain or form data without a preflight,
+            // but not application/json, so another site cannot sign a browser in to its account.
+            try requireJSON(request)
+            try limitPasswordGuesses(request, context, node)
             let input = try await decode(LoginInput.self, request, context)
             let system = node.system
             guard let account = try await node.hashingPasswords({ try system.authenticate(email: input.email, password: input.password) }) else {
@@ -241,10 +252,22 @@ public enum HTTPRoutes {
             response.setCookie(Cookie(name: Node.sessionCookie, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
             return response
         }
+        // Credentials are changed from a signed-in session only, never with an API token (a
+        // token handed to a reporting script must not reach the account), with the current
+        // password, and guessed no faster than a sign-in.
         router.post("/api/password") { request, context -> Response in
             let principal = try node.principal(request)
+            guard principal.token == nil, principal.session != nil else {
+                throw APIError(.forbidden, "the password is changed from a signed-in dashboard session, not with an API token")
+            }
+            try requireJSON(request)
+            try limitPasswordGuesses(request, context, node)
+            let account = principal.account
+            guard node.passwordChangeLimiter.allow(account.id, nowMs: node.clock.nowMs) else {
+                throw APIError(.tooManyRequests, "too many password changes for this account; wait a few minutes")
+            }
             let input = try await decode(PasswordInput.self, request, context)
-            let system = node.system, account = principal.account
+            let system = node.system
             try await node.hashingPasswords {
                 guard try system.authenticate(email: account.email, password: input.current) != nil else {
                     throw APIError(.forbidden, "the current password is wrong")
@@ -327,6 +350,20 @@ public enum HTTPRoutes {
         }
     }
 
+    /// Refuses a request whose body is not declared as JSON (415).
+    static func requireJSON(_ request: Request) throws {
+        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard type == "application/json" else { throw APIError(.unsupportedMediaType, "send the body as application/json") }
+    }
+
+    /// Sign-ins and password changes share one budget per client address.
+    static func limitPasswordGuesses(_ request: Request, _ context: FootfallRequestContext, _ node: Node) throws {
+        if let ip = clientIP(request, context, trusted: node.configuration.trustedProxies),
+           !node.loginLimiter.allow(ip.rateLimitClient, nowMs: node.clock.nowMs) {
+            throw APIError(.tooManyRequests, "too many password attempts from this address; wait a minute")
+        }
+    }
+
     struct SiteView: Encodable {
         var domain: String
         var timezone: String
@@ -396,19 +433,29 @@ public enum HTTPRoutes {
             return try await answered(node, siteQuery(.realtime, request, site, ["show_visitors": show]))
         }
         router.get("/api/sites/:site/live") { request, context -> Response in
-            _ = try node.authorizedSite(request, context, right: .read)
-            return liveStream(node, request, context)
+            let (principal, _) = try node.authorizedSite(request, context, right: .read)
+            return liveStream(node, request, context, credential: principal.credentialKey)
         }
     }
 
     /// `GET /api/sites/{site}/live`: server-sent events, one `snapshot` a second holding what
     /// `/realtime` answers. Every tick checks the credential again, so a signed-out session or a
     /// revoked token stops its stream; after `liveStreamLimit` the stream ends and the browser's
-    /// EventSource reconnects.
+    /// EventSource reconnects. A credential holds at most `Node.liveStreams` streams at once;
+    /// one more gets a `busy` event and a reconnection delay instead.
     static let liveStreamLimit: Duration = .seconds(300)
 
-    static func liveStream(_ node: Node, _ request: Request, _ context: FootfallRequestContext) -> Response {
+    static func liveStream(_ node: Node, _ request: Request, _ context: FootfallRequestContext, credential: String) -> Response {
         let body = ResponseBody { writer in
+            // The slot is taken where it is given back: in the body, which runs only once the
+            // response is being written, so no path can take a slot and never return it.
+            guard node.liveStreams.acquire(credential) else {
+                try await writer.write(ByteBuffer(string: "retry: 30000\nevent: busy\ndata: {\"error\":\"this credential has "
+                                                  + "\(node.liveStreams.perKeyMax) live streams open already\"}\n\n"))
+                try await writer.finish(nil)
+                return
+            }
+            defer { node.liveStreams.release(credential) }
             let started = ContinuousClock.now
             while !Task.isCancelled, ContinuousClock.now - started < liveStreamLimit {
                 let message: String
@@ -611,11 +658,17 @@ public enum HTTPRoutes {
     }
 }
 
-/// Headers every response carries: no sniffing, no framing by other sites, no referrer leaks.
+/// Headers every response carries: no sniffing, no framing by other sites, no referrer leaks;
+/// under HTTPS, HSTS, so a browser never again asks this host over plain HTTP (where a network
+/// attacker could strip TLS before the redirect).
 struct SecurityHeadersMiddleware: RouterMiddleware {
     typealias Context = FootfallRequestContext
+    /// True when this router is served only over the node's own TLS (plain HTTP then redirects).
+    let servesHTTPS: Bool
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
+        if servesHTTPS { response.headers[HTTPField.Name("Strict-Transport-Security")!] = "max-age=31536000" }
         response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"

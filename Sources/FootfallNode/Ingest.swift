@@ -150,7 +150,7 @@ public final class IngestPipeline: Sendable {
         let (timestampMs, id) = try identity(of: hit, site: site, nowMs: context.nowMs)
         var event = Event(id: id, site: site, visitor: visitor, timestampMs: timestampMs, kind: kind,
                           path: PersonalDataFilter.scrubbedPath(page.path))
-        event.title = title
+        event.title = PersonalDataFilter.scrubbed(title)
         event.utm = UTM(source: PersonalDataFilter.scrubbed(page.utm.source), medium: PersonalDataFilter.scrubbed(page.utm.medium),
                         campaign: PersonalDataFilter.scrubbed(page.utm.campaign), term: PersonalDataFilter.scrubbed(page.utm.term),
                         content: PersonalDataFilter.scrubbed(page.utm.content))
@@ -183,15 +183,19 @@ public final class IngestPipeline: Sendable {
         return (timestamp, EventID.forHit(site: site, hitID: hitID, timestampMs: timestamp))
     }
 
+    /// Properties within their limits, keys and values through the personal-data filter (both
+    /// are shown in reports). Two keys that filter to the same text keep the greater value, so
+    /// the result does not depend on the dictionary's order.
     private func validatedProps(_ props: [String: String]) throws(HitRejection) -> [String: String] {
         guard props.count <= limits.propsCountMax else { throw .invalid(field: "props", reason: "more than \(limits.propsCountMax) properties") }
+        var filtered = [String: String]()
         for (key, value) in props {
             guard !key.isEmpty, key.utf8.count <= limits.propKeyLengthMax else { throw .invalid(field: "props", reason: "keys must be 1-\(limits.propKeyLengthMax) bytes") }
             guard value.utf8.count <= limits.propValueLengthMax else { throw .invalid(field: "props.\(key)", reason: "longer than \(limits.propValueLengthMax) bytes") }
-            // Property values are shown in reports, which must never hold personal data.
-            guard !PersonalDataFilter.looksLikeEmail(value) else { throw .invalid(field: "props.\(key)", reason: "property values must not be email addresses") }
+            let safeKey = PersonalDataFilter.scrubbed(key), safeValue = PersonalDataFilter.scrubbed(value)
+            filtered[safeKey] = max(filtered[safeKey] ?? safeValue, safeValue)
         }
-        return props
+        return filtered
     }
 
     static func isToken(_ text: String, lengths: ClosedRange<Int>) -> Bool {

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import HTTPTypes
 import FootfallCrypto
 import FootfallModel
 import FootfallProtocols
@@ -64,6 +65,11 @@ public struct NodeConfiguration: Sendable {
         if tlsCertificate == nil && !loopback && !allowPlainHTTP {
             throw APIError.badRequest("plain HTTP is served only on loopback; give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy")
         }
+        // The public gRPC port carries bearer tokens too, and no HTTP proxy fronts it: off
+        // loopback it is served with the node's certificate or not at all.
+        if tlsCertificate == nil && !loopback && publicGRPCPort != nil {
+            throw APIError.badRequest("the public gRPC port is served in plain text only on loopback; give --tls-cert and --tls-key, or turn it off with --grpc-port 0")
+        }
     }
 }
 
@@ -79,11 +85,23 @@ public final class Node: Sendable {
     public let pipeline: IngestPipeline
     public let reports: Reports
     public let metrics = NodeMetrics()
-    public let rateLimiter: RateLimiter
-    /// Logins per client address: scrypt is deliberately slow, so guessing must be slow too.
-    let loginLimiter = RateLimiter(ratePerSecond: 1, burst: 10)
+    public let rateLimiter: RateLimiter<IPAddress>
+    /// Password guesses (sign-ins and password changes) per client address: scrypt is
+    /// deliberately slow, so guessing must be slow too.
+    let loginLimiter = RateLimiter<IPAddress>(ratePerSecond: 1, burst: 10)
+    /// Password-change attempts per account, whatever addresses they come from: a stolen session
+    /// cannot guess the current password from many addresses.
+    let passwordChangeLimiter = RateLimiter<String>(ratePerSecond: 1.0 / 60, burst: 5)
     /// scrypt runs here, one at a time, never on the cooperative thread pool that serves requests.
     private let passwordQueue = DispatchQueue(label: "footfall.passwords")
+    /// scrypt jobs waiting or running at most (each takes about 0.1 s and 32 MiB): past that a
+    /// guess is refused at once, so a flood never builds a queue that real sign-ins wait behind.
+    let passwordJobs = ConcurrencyLimit<String>(perKeyMax: 4)
+    /// Live streams (`/api/sites/{site}/live`) open at once per credential: each polls a report a
+    /// second, so one leaked token must not open thousands.
+    public let liveStreams = ConcurrencyLimit<String>(perKeyMax: 4)
+    /// QUORUM and ALL reads repair the replicas they read first: one such repair per site at once.
+    let readRepairs = ConcurrencyLimit<SiteID>(perKeyMax: 1)
     let committer: GroupCommitter
     /// Every write and erasure goes through here to the site's replicas (this node alone, on a
     /// single node).
@@ -128,7 +146,7 @@ public final class Node: Sendable {
         }
         pipeline = IngestPipeline(geo: locator, nodeField: UInt32(bigEndianBytes: Crypto.randomBytes(4)))
         reports = Reports(store: store)
-        rateLimiter = RateLimiter(ratePerSecond: configuration.hitsPerSecondPerIP, burst: configuration.hitsPerSecondPerIP * 4)
+        rateLimiter = RateLimiter<IPAddress>(ratePerSecond: configuration.hitsPerSecondPerIP, burst: configuration.hitsPerSecondPerIP * 4)
         let retention: @Sendable (SiteID) -> RetentionPlan = { site in (try? system.site(site))?.retention ?? .default }
         committer = GroupCommitter(store: store, clock: clock, retention: retention)
         let joinsCluster = !configuration.cluster.seeds.isEmpty
@@ -156,10 +174,15 @@ public final class Node: Sendable {
         }
     }
 
-    /// Runs password hashing (login, password change) off the request threads.
+    /// Runs password hashing (login, password change) off the request threads, or refuses it
+    /// with 503 when `passwordJobs` are all taken.
     func hashingPasswords<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            passwordQueue.async { continuation.resume(with: Result { try work() }) }
+        var busy = APIError(.serviceUnavailable, "too many passwords are being checked right now; retry in a few seconds")
+        busy.headers[.retryAfter] = "2"
+        return try await passwordJobs.run("scrypt", refusal: busy) {
+            try await withCheckedThrowingContinuation { continuation in
+                passwordQueue.async { continuation.resume(with: Result { try work() }) }
+            }
         }
     }
 
@@ -169,6 +192,14 @@ public final class Node: Sendable {
         public var accepted = 0
         public var duplicates = 0
         public var dropped = 0
+        /// Set when a hit's consented visitor id was erased: the id is refused for good, so the
+        /// tracker forgets it (and makes a new one at the visitor's next consent).
+        public var renewVisitorID: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case accepted, duplicates, dropped
+            case renewVisitorID = "renew_vid"
+        }
     }
 
     /// Runs hits through the privacy pipeline and writes them to their sites' replicas. A batch is
@@ -221,7 +252,10 @@ public final class Node: Sendable {
             result.duplicates += applied.duplicates
             result.dropped += applied.expired + applied.fenced
             if applied.expired > 0 { metrics.increment("footfall_ingest_rejects_total", by: Double(applied.expired), labels: ["reason": "expired"]) }
-            if applied.fenced > 0 { metrics.increment("footfall_ingest_rejects_total", by: Double(applied.fenced), labels: ["reason": "erased"]) }
+            if applied.fenced > 0 {
+                metrics.increment("footfall_ingest_rejects_total", by: Double(applied.fenced), labels: ["reason": "erased"])
+                if events.contains(where: \.consented) { result.renewVisitorID = true }
+            }
         }
         metrics.increment("footfall_ingest_events_total", by: Double(result.accepted))
         metrics.increment("footfall_ingest_duplicates_total", by: Double(result.duplicates))

@@ -72,7 +72,13 @@ extension Node {
     func answerNamingReplica(_ query: SiteQuery) async throws -> (json: Data, replica: String) {
         if let raw = query.parameters["consistency"] {
             guard let level = Replication.Consistency(rawValue: raw) else { throw APIError.badRequest("consistency is one, quorum or all") }
-            if level != .one { try await repairBeforeRead(query, level: level) }
+            if level != .one {
+                // One read repair per site at a time: a read token must not be able to keep every
+                // replica of a site busy comparing and streaming.
+                try await readRepairs.run(query.site, refusal: APIError(.serviceUnavailable, "a read repair of this site is running; retry shortly")) {
+                    try await repairBeforeRead(query, level: level)
+                }
+            }
         }
         let replicas = await replication.readReplicas(for: query.site)
         if replicas.local { return (try await offloaded { try self.answerLocally(query) }, configuration.nodeName) }
@@ -98,7 +104,7 @@ extension Node {
     func repairBeforeRead(_ query: SiteQuery, level: Replication.Consistency) async throws {
         guard let site = try system.site(query.site) else { throw APIError.notFound("no such site") }
         let now = clock.nowMs
-        let window = try readWindow(query, site: site, nowMs: now)
+        let window = try Node.readWindow(query, site: site, nowMs: now)
         let names = await replication.ring.preferenceList(for: site.id, replicationFactor: configuration.replication.replicationFactor)
         let alive = await replication.alive
         var replicas = [any RepairReplica]()
@@ -141,18 +147,20 @@ extension Node {
     }
 
     /// The events a query reads: its report range, the live window, or all that retention keeps.
-    private func readWindow(_ query: SiteQuery, site: Site, nowMs: Int64) throws -> TimeRange {
+    /// What a read repair compares: the report's own window, within retention. Visitor lists and
+    /// profiles have no dates of their own and take the report default (the last 30 days), so a
+    /// `?consistency=all` read never makes the replicas compare their whole retention.
+    static func readWindow(_ query: SiteQuery, site: Site, nowMs: Int64) throws -> TimeRange {
         let kept = TimeRange(startMs: site.retention.cutoffMs(nowMs: nowMs), endMs: nowMs + TimeUnits.hourMs)
+        let range: TimeRange
         switch query.kind {
-        case .summary, .breakdown, .timeseries:
-            let p = query.parameters
-            let range = try ReportScope(site: site, from: p["from"], to: p["to"], filters: [], nowMs: nowMs).range
-            return TimeRange(startMs: max(range.startMs, kept.startMs), endMs: max(max(range.startMs, kept.startMs), min(range.endMs, kept.endMs)))
         case .realtime:
-            return TimeRange(startMs: nowMs - Realtime.windowMs, endMs: kept.endMs)
-        case .visitors, .visitor, .export, .erasureRecord, .visitorsByEmail, .visitorRecord:
-            return kept
+            range = TimeRange(startMs: nowMs - Realtime.windowMs, endMs: kept.endMs)
+        case .summary, .breakdown, .timeseries, .visitors, .visitor, .export, .erasureRecord, .visitorsByEmail, .visitorRecord:
+            range = try ReportScope(site: site, from: query.parameters["from"], to: query.parameters["to"], filters: [], nowMs: nowMs).range
         }
+        let start = max(range.startMs, kept.startMs)
+        return TimeRange(startMs: start, endMs: max(start, min(range.endMs, kept.endMs)))
     }
 
     /// Applies an owner's edit to a consented visitor's CRM record on the site's replicas (at the

@@ -88,7 +88,10 @@ public final class EventStore: Sendable {
                 let owner = SiteVisitor(site: event.site, visitor: event.visitor)
                 if retention(event.site).isExpired(eventMs: event.timestampMs, nowMs: nowMs) {
                     outcomes.append(.expired)
-                } else if let fence = fenceSnapshot[owner], event.timestampMs <= fence {
+                } else if let fence = fenceSnapshot[owner], event.timestampMs <= fence || event.consented {
+                    // A consented id names one browser for good: once its visitor is erased, the
+                    // id is refused whenever its hits are made (the tracker starts a new id on the
+                    // visitor's next consent). A cookieless id changes every day anyway.
                     outcomes.append(.fenced)
                 } else if try seen.contains(event.id) || kv.get(.events, StorageKeys.event(event.site, event.id)) != nil {
                     outcomes.append(.duplicate)

@@ -52,6 +52,10 @@ import Testing
             health = try await HTTPSTests.run(["curl", "-sk", "--max-time", "2", "https://127.0.0.1:\(configuration.httpsPort)/health"])
         }
         #expect(health.contains("\"status\":\"ok\""))
+        // Browsers that once reached the node over HTTPS never try plain HTTP again.
+        let headers = try await HTTPSTests.run(["curl", "-sk", "-D", "-", "-o", "/dev/null", "--max-time", "2",
+                                                "https://127.0.0.1:\(configuration.httpsPort)/health"])
+        #expect(headers.lowercased().contains("strict-transport-security: max-age=31536000"), "\(headers)")
         let redirect = try await HTTPSTests.run(["curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                                            "http://127.0.0.1:\(configuration.httpPort)/api/sites?x=1"])
         #expect(redirect == "308 https://127.0.0.1:\(configuration.httpsPort)/api/sites?x=1")
@@ -64,6 +68,9 @@ import Testing
         configuration.httpHost = "0.0.0.0"
         #expect(throws: APIError.self) { try configuration.validate() }
         configuration.allowPlainHTTP = true
+        // A TLS proxy in front covers HTTP, not the public gRPC port, which carries tokens too.
+        #expect(throws: APIError.self) { try configuration.validate() }
+        configuration.publicGRPCPort = nil
         try configuration.validate()
         configuration = NodeConfiguration()
         try configuration.validate() // the embedded default: loopback

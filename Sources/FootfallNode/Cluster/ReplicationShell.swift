@@ -280,7 +280,7 @@ public actor ReplicationShell {
             }
             do {
                 let ack = try await client.replicate(ReplicaWire.request(message), options: ClusterTransport.callOptions(timeout: timeout))
-                self.acknowledged(ReplicaWire.ack(ack), from: target)
+                self.acknowledged(try ReplicaWire.ack(ack), from: target)
             } catch {
                 self.failed(id)
             }
@@ -356,12 +356,24 @@ final class ScrubLatch: Sendable {
 
 /// Hints as `Footfall_V1_StoredHint` in the `hints` column family.
 enum HintCodec {
+    /// A hint goes to disk, where a cookieless visitor's today and yesterday ids must never sit
+    /// side by side: that pair would link the visitor across the daily salt change, which is what
+    /// the salt's destruction exists to prevent. Hinted events drop the link, so on a replica that
+    /// was down a visit spanning UTC midnight counts as two.
     static func encode(_ hint: Replication.Hint) -> [UInt8] {
+        var payload = hint.payload
+        if case .events(let events) = payload {
+            payload = .events(events.map { event in
+                var unlinked = event
+                unlinked.previousDayVisitor = nil
+                return unlinked
+            })
+        }
         let stored = Footfall_V1_StoredHint.with {
             $0.id = hint.id
             $0.target = hint.target
             $0.createdMs = hint.createdMs
-            $0.request = ReplicaWire.request(.apply(id: hint.id, hint.payload))
+            $0.request = ReplicaWire.request(.apply(id: hint.id, payload))
         }
         return try! Array(stored.serializedBytes() as [UInt8])
     }

@@ -23,8 +23,16 @@
     fetch(endpoint, {
       method: "POST", body: JSON.stringify(hit), keepalive: true, credentials: "include",
       headers: { "Content-Type": "text/plain" }
-    }).then(function (r) { if (r.status >= 500 || r.status === 429) retry(hit, attempt); },
-            function () { retry(hit, attempt); });
+    }).then(function (r) {
+      if (r.status >= 500 || r.status === 429) { retry(hit, attempt); return; }
+      // The visitor was erased: their id is refused for good, so forget it; the next consent
+      // starts a new one.
+      r.json().then(function (answer) { if (answer && answer.renew_vid && hit.vid === vid) forget(); }, function () {});
+    }, function () { retry(hit, attempt); });
+  }
+  function forget() {
+    vid = null;
+    try { window.localStorage.removeItem(KEY); } catch (e) { /* storage blocked: nothing was kept */ }
   }
   function retry(hit, attempt) {
     if (attempt < 3) setTimeout(function () { send(hit, attempt + 1); }, 1000 * Math.pow(2, attempt + 1));
@@ -81,7 +89,7 @@
     else if (command === "consent") {
       try {
         if (a) { vid = vid || randomID(16); window.localStorage.setItem(KEY, vid); }
-        else { vid = null; window.localStorage.removeItem(KEY); }
+        else { forget(); }
       } catch (e) { vid = null; }
     } else if (command === "identify") {
       if (vid) hit("identify", { pii: { name: a && a.name, email: a && a.email, phone: a && a.phone } });

@@ -1,0 +1,24 @@
+import FootfallModel
+@testable import FootfallNode
+import FootfallProtocols
+import Testing
+
+/// What a hint keeps on disk.
+@Suite struct HintCodecTests {
+    /// In the half hour after UTC midnight a cookieless hit carries yesterday's id beside today's
+    /// (so a visit across midnight stays one). On disk that pair would link the visitor across the
+    /// salt change: a hint must never hold it.
+    @Test func hintsNeverPairACookielessVisitorsTodayAndYesterdayIDs() throws {
+        let site = SiteID("example.com")!
+        let today = VisitorID(rawValue: 0x1111_2222_3333_4444), yesterday = VisitorID(rawValue: 0x5555_6666_7777_8888)
+        var event = Event(id: EventID.serverMade(timestampMs: 1_000, node: 1, sequence: 1), site: site, visitor: today,
+                          timestampMs: 1_000, kind: .pageview, path: "/")
+        event.previousDayVisitor = yesterday
+        let bytes = HintCodec.encode(Replication.Hint(id: 7, target: "node-2", createdMs: 1_000, payload: .events([event])))
+        let yesterdayBytes = withUnsafeBytes(of: yesterday.rawValue.littleEndian, Array.init)
+        #expect(!bytes.indices.dropLast(7).contains { Array(bytes[$0..<$0 + 8]) == yesterdayBytes }, "yesterday's id is in the hint")
+        let decoded = try HintCodec.decode(bytes)
+        guard case .events(let events) = decoded.payload else { Issue.record("the hint lost its events"); return }
+        #expect(events.map(\.visitor) == [today] && events[0].previousDayVisitor == nil)
+    }
+}
