@@ -23,7 +23,7 @@ public struct VisitorDay: Hashable, Sendable {
     public init(rebuildingFrom stored: some Sequence<Visits.Hit>) {
         self.init()
         for hit in stored {
-            hits = min(hits + 1, VisitorDay.hitsMax)
+            hits += 1
             join(hit)
         }
     }
@@ -44,7 +44,7 @@ public struct VisitorDay: Hashable, Sendable {
         for index in reached { run.join(runs[index]) }
         runs.removeSubrange((reached.first ?? 0)..<(reached.last.map { $0 + 1 } ?? 0))
         runs.insert(run, at: runs.firstIndex { $0.firstMs > run.firstMs } ?? runs.endIndex)
-        assert(isOrdered, "runs out of order after inserting a hit at \(hit.timestampMs)")
+        assert(isOrdered && runs.count <= VisitorDay.runsMax, "runs out of order or over a day after inserting a hit at \(hit.timestampMs)")
     }
 
     /// Runs in time order, each beyond a gap of the next.
@@ -54,14 +54,17 @@ public struct VisitorDay: Hashable, Sendable {
 
     // MARK: Encoding
 
-    /// Encoding: a version byte, the hit count (4 bytes), then per run its first and last times
-    /// (8 bytes each), pageviews and interactions (4 bytes each), a byte saying which marks follow
-    /// (start, first pageview, last pageview), and each mark as time (8), event id (16) and path
-    /// (2-byte length, UTF-8). Big-endian throughout.
+    /// Runs a day holds at most: each starts 30 minutes or more after the one before.
+    static let runsMax = Int(TimeUnits.dayMs / Visits.gapMs)
+
+    /// Encoding: a version byte, the hit count (4 bytes), the run count (1 byte), then per run its
+    /// first and last times (8 bytes each), pageviews and interactions (4 bytes each), a byte
+    /// saying which marks follow (start, first pageview, last pageview), and each mark as time (8),
+    /// event id (16) and path (2-byte length, UTF-8). Big-endian throughout.
     static let version: UInt8 = 1
 
     public var encoded: [UInt8] {
-        var out = [VisitorDay.version] + UInt32(hits).bigEndianBytes
+        var out = [VisitorDay.version] + UInt32(clamping: hits).bigEndianBytes + [UInt8(runs.count)]
         for run in runs {
             out += run.firstMs.bigEndianBytes + run.lastMs.bigEndianBytes
             out += UInt32(run.pageviews).bigEndianBytes + UInt32(run.interactions).bigEndianBytes
@@ -78,11 +81,14 @@ public struct VisitorDay: Hashable, Sendable {
     /// Decodes `encoded`; nil for bytes that are not a whole, well-formed record.
     public init?(encoded bytes: [UInt8]) {
         var reader = Reader(bytes: bytes)
-        guard reader.byte() == VisitorDay.version, let hits = reader.integer(UInt32.self), Int(hits) <= VisitorDay.hitsMax else { return nil }
+        guard reader.byte() == VisitorDay.version, let hits = reader.integer(UInt32.self),
+              let runCount = reader.byte(), runCount <= VisitorDay.runsMax else { return nil }
         self.hits = Int(hits)
         runs = []
-        while !reader.isAtEnd {
-            guard let firstMs = reader.integer(Int64.self), let lastMs = reader.integer(Int64.self), firstMs <= lastMs,
+        var counted = 0
+        for _ in 0..<runCount {
+            // Times before 1970 are no event's (and keep the differences below from overflowing).
+            guard let firstMs = reader.integer(Int64.self), let lastMs = reader.integer(Int64.self), 0 <= firstMs, firstMs <= lastMs,
                   let pageviews = reader.integer(UInt32.self), let interactions = reader.integer(UInt32.self),
                   let present = reader.byte(), present < 8 else { return nil }
             var marks = [Visits.Run.Mark?]()
@@ -96,12 +102,15 @@ public struct VisitorDay: Hashable, Sendable {
             }
             let run = Visits.Run(firstMs: firstMs, lastMs: lastMs, start: marks[0], firstPageview: marks[1], lastPageview: marks[2],
                                  pageviews: Int(pageviews), interactions: Int(interactions))
-            // A run holds no more pageviews than the day's hits, and its marks agree with its counts.
-            guard run.pageviews + run.interactions <= self.hits, (run.pageviews > 0) == (run.firstPageview != nil),
+            // The runs hold no more pageviews and interactions than the day's hits, and each run's
+            // marks agree with its counts.
+            counted += run.pageviews + run.interactions
+            guard counted <= self.hits, (run.pageviews > 0) == (run.firstPageview != nil),
                   (run.firstPageview == nil) == (run.lastPageview == nil), run.start != nil || run.pageviews + run.interactions == 0,
                   runs.last.map({ run.firstMs - $0.lastMs >= Visits.gapMs }) ?? true else { return nil }
             runs.append(run)
         }
+        guard reader.isAtEnd else { return nil }
     }
 
     private struct Reader {
