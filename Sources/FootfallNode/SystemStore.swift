@@ -98,9 +98,11 @@ public final class SystemStore: Sendable {
     private let changeListener = Mutex<(@Sendable ([Footfall_V1_SystemRecord]) -> Void)?>(nil)
     private let writeCheck = Mutex<(@Sendable () throws -> Void)?>(nil)
     private let siteCache = SiteCache()
+    private let revocationCache = Mutex(RevocationCache())
+    private let malformedListener = Mutex<(@Sendable (_ kind: String, _ error: any Error) -> Void)?>(nil)
 
     /// Key prefixes of replicated records; anything else from a peer is refused.
-    static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:"]
+    static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:", NodeRevocation.keyPrefix]
 
     public init(kv: any KeyValueStore, scryptCostN: UInt64 = 1 << 15, nodeName: String = "node-1", clock: any WallClock = SystemClock()) {
         self.kv = kv
@@ -112,6 +114,12 @@ public final class SystemStore: Sendable {
     /// Called with every local change once it is durable.
     public func onChange(_ listener: @escaping @Sendable ([Footfall_V1_SystemRecord]) -> Void) {
         changeListener.withLock { $0 = listener }
+    }
+
+    /// Called with the kind of record (its key prefix, never the key: some keys are emails) and the
+    /// error whenever a stored record that cannot be decoded is skipped.
+    public func onMalformedRecord(_ listener: @escaping @Sendable (_ kind: String, _ error: any Error) -> Void) {
+        malformedListener.withLock { $0 = listener }
     }
 
     /// Called before every local change; a throw refuses it (the node's clock is off its peers':
@@ -169,22 +177,43 @@ public final class SystemStore: Sendable {
             records.append(record)
         }
         try kv.write(batch, sync: true)
-        if changes.contains(where: { $0.0.hasPrefix("site:") }) { siteCache.invalidate() }
+        invalidateCaches(for: changes.map(\.0))
         changeListener.withLock { $0 }?(records)
+    }
+
+    private func invalidateCaches(for keys: some Sequence<String>) {
+        if keys.contains(where: { $0.hasPrefix("site:") }) { siteCache.invalidate() }
+        if keys.contains(where: { $0.hasPrefix(NodeRevocation.keyPrefix) }) {
+            revocationCache.withLock {
+                $0.generation += 1
+                $0.revocations = nil
+            }
+        }
     }
 
     private func all<T: Decodable>(prefix: String, as type: T.Type) throws -> [T] {
         try allKeyed(prefix: prefix, as: type).map(\.1)
     }
 
+    /// Every live record under `prefix`. One that cannot be decoded is skipped and reported
+    /// (`onMalformedRecord`): maintenance reads every account and site, and one bad record must
+    /// not stop retention or idle-account deletion for all the others.
     private func allKeyed<T: Decodable>(prefix: String, as type: T.Type) throws -> [(String, T)] {
         var out = [(String, T)]()
         try kv.scan(.system, prefix: Array(prefix.utf8)) { key, value in
-            let record = try SystemStore.decodeRecord(key: key, value)
-            if !record.deleted { out.append((record.key, try JSONDecoder().decode(T.self, from: record.value))) }
+            do {
+                let record = try SystemStore.decodeRecord(key: key, value)
+                if !record.deleted { out.append((record.key, try JSONDecoder().decode(T.self, from: record.value))) }
+            } catch {
+                reportMalformed(prefix: prefix, error)
+            }
             return true
         }
         return out
+    }
+
+    private func reportMalformed(prefix: String, _ error: any Error) {
+        malformedListener.withLock { $0 }?(prefix, error)
     }
 
     // MARK: Replication
@@ -194,47 +223,92 @@ public final class SystemStore: Sendable {
         (a.hlc, a.origin) > (b.hlc, b.origin)
     }
 
-    /// Merges records from a peer; returns how many were newer than what this node held. A record
-    /// under a key this store does not replicate, or whose value is not JSON, is refused whole.
+    /// Merges records from a peer; returns how many were newer than what this node held.
+    ///
+    /// The push is refused whole if any record is under a key this store does not replicate, is
+    /// malformed (`SystemRecordCheck`: its value must decode as its key's real type, with values
+    /// in range), or is stamped more than `maxAheadMs` ahead of this node's clock: last writer
+    /// wins, so a stamp from the future would beat every later change — a revocation, a password
+    /// change, a deletion — until the clock caught up with it. Peers whose clocks agree (within
+    /// `ClockAgreement.Settings.maxOffsetMs`, the default) never stamp that far ahead.
     @discardableResult
-    public func merge(_ records: [Footfall_V1_SystemRecord]) throws -> Int {
+    public func merge(_ records: [Footfall_V1_SystemRecord], maxAheadMs: Int64 = ClockAgreement.Settings().maxOffsetMs) throws -> Int {
+        let now = clock.nowMs
         for record in records {
+            let name = String(record.key.prefix(40)).debugDescription
             guard SystemStore.replicatedPrefixes.contains(where: record.key.hasPrefix), record.key.utf8.count <= 512 else {
-                throw APIError.badRequest("system record key \(String(record.key.prefix(40)).debugDescription) is not replicated")
+                throw APIError.badRequest("system record key \(name) is not replicated")
             }
-            guard record.deleted || (try? JSONSerialization.jsonObject(with: record.value, options: [.fragmentsAllowed])) != nil else {
-                throw APIError.badRequest("system record \(String(record.key.prefix(40)).debugDescription) has no JSON value")
+            guard !record.origin.isEmpty, record.origin.utf8.count <= 64 else {
+                throw APIError.badRequest("system record \(name) needs an origin of 1 to 64 bytes")
+            }
+            let aheadMs = HybridLogicalClock.wallMs(of: record.hlc) - now
+            guard aheadMs <= maxAheadMs else {
+                throw APIError.badRequest("system record \(name) is stamped \(aheadMs / 1000) s ahead of this node's clock, "
+                                          + "more than the \(maxAheadMs / 1000) s the cluster allows")
+            }
+            if let problem = SystemRecordCheck.problem(with: record) {
+                throw APIError.badRequest("system record \(name) is malformed: \(problem)")
             }
         }
-        let now = clock.nowMs
         return try changes.withLock { _ in
             // The winner per key among what is stored and the whole batch, so records may arrive
             // in any order (a tombstone before the value it deletes).
             var winners = [String: Footfall_V1_SystemRecord]()
             for record in records {
                 hlc.withLock { $0.observe(record.hlc, wallMs: now) }
-                guard let current = try winners[record.key] ?? self.record(Array(record.key.utf8)) else {
+                guard let current = try winners[record.key] ?? storedForMerge(record.key) else {
                     winners[record.key] = record
                     continue
                 }
-                if SystemStore.supersedes(record, current) { winners[record.key] = record }
+                if SystemStore.replaces(record, current) { winners[record.key] = record }
             }
             var batch = WriteBatch()
             for (key, record) in winners {
-                if let stored = try self.record(Array(key.utf8)), !SystemStore.supersedes(record, stored) { continue }
+                if let stored = try storedForMerge(key), !SystemStore.replaces(record, stored) { continue }
                 batch.put(.system, Array(key.utf8), try Array(record.serializedBytes() as [UInt8]))
             }
             if !batch.isEmpty { try kv.write(batch, sync: true) }
-            if winners.keys.contains(where: { $0.hasPrefix("site:") }) { siteCache.invalidate() }
+            invalidateCaches(for: winners.keys)
             return batch.operations.count
         }
+    }
+
+    /// The stored record a merge compares with; one that cannot be decoded is reported and
+    /// replaced by whatever a peer holds.
+    private func storedForMerge(_ key: String) throws -> Footfall_V1_SystemRecord? {
+        guard let bytes = try kv.get(.system, Array(key.utf8)) else { return nil }
+        do {
+            return try SystemStore.decodeRecord(key: Array(key.utf8), bytes)
+        } catch {
+            reportMalformed(prefix: SystemStore.replicatedPrefixes.first(where: key.hasPrefix) ?? "", error)
+            return nil
+        }
+    }
+
+    /// Whether a peer's `record` replaces `current`: the later clock wins, except that a node's
+    /// revocation never moves back to an earlier time (a certificate once revoked stays so,
+    /// whatever a peer stamps later).
+    static func replaces(_ record: Footfall_V1_SystemRecord, _ current: Footfall_V1_SystemRecord) -> Bool {
+        guard supersedes(record, current) else { return false }
+        guard record.key.hasPrefix(NodeRevocation.keyPrefix), !current.deleted,
+              let held = try? JSONDecoder().decode(NodeRevocation.self, from: current.value)
+        else { return true }
+        guard !record.deleted, let offered = try? JSONDecoder().decode(NodeRevocation.self, from: record.value) else { return false }
+        return offered.revokedMs >= held.revokedMs
     }
 
     /// Every record's key, clock and origin (tombstones included): what anti-entropy compares.
     public func index() throws -> [Footfall_V1_SystemIndexEntry] {
         var out = [Footfall_V1_SystemIndexEntry]()
         try kv.scan(.system, prefix: []) { key, value in
-            let record = try SystemStore.decodeRecord(key: key, value)
+            let record: Footfall_V1_SystemRecord
+            do {
+                record = try SystemStore.decodeRecord(key: key, value)
+            } catch {
+                reportMalformed(prefix: "", error)
+                return true
+            }
             guard SystemStore.replicatedPrefixes.contains(where: record.key.hasPrefix) else { return true }
             out.append(.with { $0.key = record.key; $0.hlc = record.hlc; $0.origin = record.origin })
             return true
@@ -407,6 +481,32 @@ public final class SystemStore: Sendable {
     public func deleteSession(secret: String) throws { try delete(["session:\(SystemStore.digest(secret))"]) }
 
     static func digest(_ secret: String) -> String { Hex.encode(Crypto.sha256(Array(secret.utf8))) }
+
+    // MARK: Node revocations
+
+    /// Revokes every certificate issued for the node `name` up to `nowMs`; replicated like any
+    /// other record, so every member refuses them within a push's round trip.
+    public func revokeNode(name: String, nowMs: Int64) throws -> NodeRevocation {
+        let revocation = NodeRevocation(name: name, revokedMs: nowMs)
+        try changes.withLock { _ in try put(NodeRevocation.keyPrefix + name, revocation) }
+        return revocation
+    }
+
+    /// The revocations this node holds, by node name (cached: every internal call asks).
+    public func revocations() throws -> [String: NodeRevocation] {
+        let (cached, generation) = revocationCache.withLock { ($0.revocations, $0.generation) }
+        if let cached { return cached }
+        let loaded = Dictionary(try all(prefix: NodeRevocation.keyPrefix, as: NodeRevocation.self).map { ($0.name, $0) },
+                                uniquingKeysWith: { a, b in a.revokedMs >= b.revokedMs ? a : b })
+        // A load that raced a change does not fill the cache (the generation moved).
+        revocationCache.withLock { if $0.generation == generation { $0.revocations = loaded } }
+        return loaded
+    }
+
+    private struct RevocationCache {
+        var generation = 0
+        var revocations: [String: NodeRevocation]?
+    }
 }
 
 /// Sites as decoded records: every hit and every event applied (its site's retention) asks for

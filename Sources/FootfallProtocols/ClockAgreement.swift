@@ -38,10 +38,13 @@ public struct ClockAgreement: Sendable {
 
     /// A peer answered with its clock reading `peerMs`; the call left at `sentMs` and the answer
     /// arrived at `receivedMs`, both on this node's clock.
+    /// A peer's reading is a number from the network: it is clamped to ±2^52 ms (the year
+    /// 144,000), so a wild or hostile one counts as far off rather than overflowing the offset.
     public mutating func record(peer: String, sentMs: Int64, peerMs: Int64, receivedMs: Int64) {
         guard receivedMs >= sentMs else { return }
         let midpoint = sentMs + (receivedMs - sentMs) / 2
-        readings[peer] = Reading(offsetMs: peerMs - midpoint, uncertaintyMs: (receivedMs - sentMs + 1) / 2, atMs: receivedMs)
+        let reading = min(max(peerMs, -(Int64(1) << 52)), Int64(1) << 52)
+        readings[peer] = Reading(offsetMs: reading - midpoint, uncertaintyMs: (receivedMs - sentMs + 1) / 2, atMs: receivedMs)
     }
 
     /// Drops readings of nodes that are no longer members.

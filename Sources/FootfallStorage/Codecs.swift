@@ -45,11 +45,24 @@ public enum EventCodec {
         return stored
     }
 
+    /// Ranges every decoded event keeps, whoever sent it: replicas apply events from peers, and
+    /// the arithmetic that follows (UTC and local day buckets, quarter hours, visit gaps, retention
+    /// cutoffs) must not be able to overflow on any of them.
+    public enum Bounds {
+        /// Milliseconds since 1970 up to 2^52 (the year 144,000), as for erasure fences and edit times.
+        public static let timestampMs: ClosedRange<Int64> = 0...(Int64(1) << 52)
+        /// Bytes of any one text field: ingest keeps URLs within 2 KiB and every other field shorter.
+        public static let textBytesMax = 4096
+        /// Custom properties per event: ingest keeps ten.
+        public static let propsCountMax = 64
+    }
+
     /// The event a message holds, or an error naming what is malformed.
     public static func event(from stored: Footfall_V1_StoredEvent) throws -> Event {
         guard let id = EventID(bytes: Array(stored.id)), let site = SiteID(stored.site),
               let kind = Event.Kind(rawValue: UInt8(clamping: stored.kind.rawValue))
         else { throw StorageError("stored event has a malformed id, site or kind") }
+        try checkBounds(stored)
         var event = Event(id: id, site: site, visitor: VisitorID(rawValue: stored.visitor), timestampMs: stored.timestampMs,
                           kind: kind, path: stored.path)
         event.title = stored.title
@@ -67,6 +80,31 @@ public enum EventCodec {
         if stored.hasPii { event.pii = PIICodec.decode(stored.pii) }
         if stored.hasPreviousDayVisitor { event.previousDayVisitor = VisitorID(rawValue: stored.previousDayVisitor) }
         return event
+    }
+
+    private static func checkBounds(_ stored: Footfall_V1_StoredEvent) throws {
+        guard Bounds.timestampMs.contains(stored.timestampMs) else {
+            throw StorageError("stored event has a timestamp out of range (\(stored.timestampMs) ms)")
+        }
+        guard Device.Class.allCases.contains(where: { Int($0.rawValue) == stored.device.rawValue }) else {
+            throw StorageError("stored event has an unknown device class \(stored.device.rawValue)")
+        }
+        guard stored.props.count <= Bounds.propsCountMax else {
+            throw StorageError("stored event has \(stored.props.count) properties, more than \(Bounds.propsCountMax)")
+        }
+        let texts: KeyValuePairs<String, String> = [
+            "path": stored.path, "title": stored.title, "referrer host": stored.referrerHost, "utm source": stored.utmSource,
+            "utm medium": stored.utmMedium, "utm campaign": stored.utmCampaign, "utm term": stored.utmTerm,
+            "utm content": stored.utmContent, "browser": stored.browser, "os": stored.os, "country": stored.country,
+            "region": stored.region, "name": stored.name, "target": stored.target, "pii name": stored.pii.name,
+            "pii email": stored.pii.email, "pii phone": stored.pii.phone,
+        ]
+        for (field, text) in texts where text.utf8.count > Bounds.textBytesMax {
+            throw StorageError("stored event has a \(field) of \(text.utf8.count) bytes, more than \(Bounds.textBytesMax)")
+        }
+        for (key, value) in stored.props where key.utf8.count > Bounds.textBytesMax || value.utf8.count > Bounds.textBytesMax {
+            throw StorageError("stored event has a property longer than \(Bounds.textBytesMax) bytes")
+        }
     }
 }
 

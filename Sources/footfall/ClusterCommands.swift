@@ -62,8 +62,8 @@ struct CertsCommand: AsyncParsableCommand {
 /// an operator certificate.
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Show members and ring ownership; repair; remove a node that will not come back.",
-        subcommands: [Status.self, RingCommand.self, Repair.self, Decommission.self, Remove.self])
+        commandName: "cluster", abstract: "Show members and ring ownership; repair; remove a node that will not come back; revoke a node's certificates.",
+        subcommands: [Status.self, RingCommand.self, Repair.self, Decommission.self, Remove.self, Revoke.self])
 
     struct Connection: ParsableArguments {
         @Option(help: "A node's internal address (env FOOTFALL_CLUSTER_NODE).")
@@ -206,6 +206,21 @@ struct ClusterCommand: AsyncParsableCommand {
                 try await $0.removeMember(.with { $0.name = name }, options: ClusterCommand.options)
             }
             print("removed \(name); ring epoch \(reply.ringEpoch)")
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a node's certificates: every member refuses its calls (a certificate issued for the name later works).")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The node whose certificates to revoke.") var name: String
+
+        func run() async throws {
+            let reply = try await connection.withNode {
+                try await $0.revokeNode(.with { $0.name = name }, options: ClusterCommand.options)
+            }
+            let at = Date(timeIntervalSince1970: Double(reply.revokedMs) / 1000).formatted(.iso8601)
+            print("revoked the certificates of \(name) issued up to \(at); if it holds ranges, stop it and `footfall cluster remove \(name)`")
         }
     }
 

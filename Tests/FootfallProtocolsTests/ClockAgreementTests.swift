@@ -46,6 +46,14 @@ import Testing
         #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 20_010) == 61_000)
     }
 
+    @Test func aPeerReadingAtEitherEndOfInt64_countsAsFarOff_withoutOverflow() {
+        var agreement = ClockAgreement()
+        for (peer, reading) in [("b", Int64.max), ("c", Int64.min), ("d", Int64.max)] {
+            agreement.record(peer: peer, sentMs: 1_000_000, peerMs: reading, receivedMs: 1_000_010)
+        }
+        #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 1_000_010).map { $0 > 0 } == true)
+    }
+
     @Test func staleReadingsAndFormerMembers_stopCounting() {
         var agreement = ClockAgreement()
         ClockAgreementTests.reading(["b", "c", "d"], offsetMs: -5 * ClockAgreementTests.minute, at: 0, into: &agreement)

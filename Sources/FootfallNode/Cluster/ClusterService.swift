@@ -48,7 +48,9 @@ public struct ClusterService: Service {
             authorityCertificatePEM: authority, settings: configuration.transport)
         server = GRPCServer(
             transport: transport, services: [NodeServiceHandler(node: node, shell: shell, repairs: repairs, mover: mover)],
-            interceptors: [ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy)])
+            interceptors: [ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy, refusing: { [system = node.system] in
+                system.isRevoked($0, certificate: $1)
+            })])
         self.configuration = configuration
         self.logger = node.logger
     }
@@ -59,6 +61,10 @@ public struct ClusterService: Service {
         let grace = configuration.leaveGracePeriod
         await node.replication.attach(peers: peers)
         node.system.onChange { records in Task { await systemReplicator.push(records) } }
+        node.system.onMalformedRecord { [logger = node.logger, metrics = node.metrics] kind, error in
+            logger.error("skipped a stored system record that cannot be decoded", metadata: ["system.kind": "\(kind)", "error": "\(error)"])
+            metrics.increment("footfall_system_records_malformed_total", labels: ["kind": kind])
+        }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { await shell.run() }

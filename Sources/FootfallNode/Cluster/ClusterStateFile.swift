@@ -22,13 +22,35 @@ struct ClusterStateFile: Sendable {
         path = (dataDirectory as NSString).appendingPathComponent("cluster.json")
     }
 
+    /// Names in the ownership map at most: far more than a cluster has ever held.
+    static let ownershipNamesMax = 65_536
+
     func read() throws -> Contents {
         guard FileManager.default.fileExists(atPath: path) else { return Contents() }
         do {
-            return try JSONDecoder().decode(Contents.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            let contents = try JSONDecoder().decode(Contents.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            if let problem = ClusterStateFile.problem(in: contents) { throw ClusterSetupError(problem) }
+            return contents
         } catch {
             throw APIError(.internalServerError, "the cluster state file \(path) is damaged (\(error)); move it away to rejoin as a new node")
         }
+    }
+
+    /// What makes saved contents implausible, or nil. The file holds what peers gossiped (the
+    /// ownership map), so it gets the checks gossip gets: a bad map would otherwise be read back
+    /// at every start.
+    static func problem(in contents: Contents) -> String? {
+        guard contents.lastUID <= GossipWire.counterMax else { return "the last uid \(contents.lastUID) lies beyond any clock" }
+        guard contents.ownership.count <= ownershipNamesMax else { return "\(contents.ownership.count) names in the ownership map" }
+        guard Set(contents.ownership.map(\.name)).count == contents.ownership.count else { return "a name appears twice in the ownership map" }
+        for record in contents.ownership {
+            guard ClusterIdentity.isValidName(record.name) else { return "the ownership map holds an invalid name" }
+            guard Membership.OwnershipRecord.State(rawValue: record.state) != nil else {
+                return "\(record.name) has an unknown ownership state \(record.state.prefix(20).debugDescription)"
+            }
+            guard record.version <= GossipWire.versionMax else { return "\(record.name) has an implausible ownership version \(record.version)" }
+        }
+        return nil
     }
 
     func write(_ contents: Contents) throws {

@@ -152,10 +152,12 @@ public enum ClusterTransport {
     /// `ServerContext.transportSpecific` for every RPC; its `peerCertificate` is read from the
     /// connection's NIOSSLHandler after the handshake, so it is the verified leaf.
     public static func peerIdentity(of context: ServerContext) -> ClusterIdentity? {
-        guard let posix = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
-              let certificate = posix.peerCertificate
-        else { return nil }
-        return ClusterCertificates.identity(of: certificate)
+        peerCertificate(of: context).flatMap(ClusterCertificates.identity(of:))
+    }
+
+    /// The caller's leaf certificate, as the TLS handshake verified it (see `peerIdentity(of:)`).
+    public static func peerCertificate(of context: ServerContext) -> Certificate? {
+        (context.transportSpecific as? HTTP2ServerTransport.Posix.Context)?.peerCertificate
     }
 
     /// Options for one cluster call. `timeout` becomes the RPC's deadline: the client fails the
@@ -177,16 +179,25 @@ public enum ClusterTransport {
     }
 }
 
-/// Rejects every RPC whose caller presents no cluster identity, then asks `isAllowed` (e.g.
-/// "operators may call the admin service, nodes the replication service"). Install it on the
-/// server: `GRPCServer(transport:services:interceptors: [ClusterAuthenticationInterceptor(...)])`.
+/// Rejects every RPC whose caller presents no cluster identity, then every call made with a
+/// revoked certificate, then asks `isAllowed` (e.g. "operators may call the admin service, nodes
+/// the replication service"). Install it on the server:
+/// `GRPCServer(transport:services:interceptors: [ClusterAuthenticationInterceptor(...)])`.
+///
+/// Revocation is checked per call rather than in the TLS handshake: the transport's only hook
+/// there (`customVerificationCallback`) replaces NIOSSL's chain verification with our own, and a
+/// connection opened before a revocation would live on anyway. Per call, a revocation takes effect
+/// on open connections too.
 public struct ClusterAuthenticationInterceptor: ServerInterceptor {
     public typealias Policy = @Sendable (_ caller: ClusterIdentity, _ method: MethodDescriptor) -> Bool
+    public typealias Revocations = @Sendable (_ caller: ClusterIdentity, _ certificate: Certificate) -> Bool
 
     private let isAllowed: Policy
+    private let isRevoked: Revocations
 
-    public init(allowing isAllowed: @escaping Policy = { _, _ in true }) {
+    public init(allowing isAllowed: @escaping Policy = { _, _ in true }, refusing isRevoked: @escaping Revocations = { _, _ in false }) {
         self.isAllowed = isAllowed
+        self.isRevoked = isRevoked
     }
 
     public func intercept<Input: Sendable, Output: Sendable>(
@@ -197,8 +208,13 @@ public struct ClusterAuthenticationInterceptor: ServerInterceptor {
             _ context: ServerContext
         ) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
-        guard let caller = ClusterTransport.peerIdentity(of: context) else {
+        guard let certificate = ClusterTransport.peerCertificate(of: context),
+              let caller = ClusterCertificates.identity(of: certificate)
+        else {
             throw RPCError(code: .unauthenticated, message: "this call carries no Footfall cluster certificate")
+        }
+        guard !isRevoked(caller, certificate) else {
+            throw RPCError(code: .permissionDenied, message: "\(caller)'s certificate is revoked")
         }
         guard isAllowed(caller, context.descriptor) else {
             throw RPCError(code: .permissionDenied, message: "\(caller) may not call \(context.descriptor.fullyQualifiedMethod)")

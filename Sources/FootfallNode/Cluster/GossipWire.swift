@@ -77,41 +77,54 @@ enum GossipWire {
 
     /// Updates in one message at most: a full state of a thousand-member cluster fits easily.
     static let updatesMax = 4096
-    /// Incarnations and ownership versions above this are not plausible (one refutation a
-    /// millisecond for a hundred million years stays below it), and leave room for the +1 of a
-    /// refutation or a ring change, and for summing versions into a ring epoch, without overflow.
+    /// Incarnations above this are not plausible (one refutation a millisecond for a hundred
+    /// million years stays below it), and leave room for the +1 of a refutation without overflow.
     static let counterMax: UInt64 = 1 << 52
+    /// Ownership versions above this are not plausible: a version grows by one per join,
+    /// decommission or removal of its name. Summed over a full message of records
+    /// (`updatesMax`) they stay below 2^44, far from overflowing a ring epoch.
+    static let versionMax: UInt64 = 1 << 32
 
-    static func decode(_ wire: Footfall_V1_GossipEnvelope) throws -> Membership.Envelope {
+    /// - Parameter uidMax: the largest plausible member uid, the receiver's clock plus the skew the
+    ///   cluster allows: uids are process start times in ms, and a newer uid outranks every claim
+    ///   about an older process of the same name, so a uid from the future would evict the real
+    ///   process for good.
+    static func decode(_ wire: Footfall_V1_GossipEnvelope, uidMax: UInt64) throws -> Membership.Envelope {
         guard wire.hasFrom else { throw Malformed(description: "envelope without a sender") }
         guard wire.incarnation <= counterMax else { throw Malformed(description: "implausible incarnation") }
-        let from = try decode(wire.from)
+        let from = try decode(wire.from, uidMax: uidMax)
         let message: Membership.Message
         switch wire.message {
-        case .ping(let ping)?: message = .ping(sequence: ping.sequence, gossip: try decode(ping.gossip))
-        case .ack(let ack)?: message = .ack(sequence: ack.sequence, gossip: try decode(ack.gossip))
+        case .ping(let ping)?: message = .ping(sequence: ping.sequence, gossip: try decode(ping.gossip, uidMax: uidMax))
+        case .ack(let ack)?: message = .ack(sequence: ack.sequence, gossip: try decode(ack.gossip, uidMax: uidMax))
         case .pingRequest(let request)?:
             guard request.hasTarget else { throw Malformed(description: "ping request without a target") }
-            message = .pingRequest(sequence: request.sequence, target: try decode(request.target), gossip: try decode(request.gossip))
-        case .nack(let nack)?: message = .nack(sequence: nack.sequence, gossip: try decode(nack.gossip))
-        case .gossip(let gossip)?: message = .gossip(try decode(gossip.gossip))
-        case .sync(let state)?: message = .sync(state: try decode(state.state))
-        case .syncReply(let state)?: message = .syncReply(state: try decode(state.state), senderJoined: state.senderJoined)
+            message = .pingRequest(sequence: request.sequence, target: try decode(request.target, uidMax: uidMax),
+                                   gossip: try decode(request.gossip, uidMax: uidMax))
+        case .nack(let nack)?: message = .nack(sequence: nack.sequence, gossip: try decode(nack.gossip, uidMax: uidMax))
+        case .gossip(let gossip)?: message = .gossip(try decode(gossip.gossip, uidMax: uidMax))
+        case .sync(let state)?: message = .sync(state: try decode(state.state, uidMax: uidMax))
+        case .syncReply(let state)?:
+            message = .syncReply(state: try decode(state.state, uidMax: uidMax), senderJoined: state.senderJoined)
         case nil: throw Malformed(description: "envelope without a message")
         }
         return Membership.Envelope(from: from, incarnation: wire.incarnation, ownershipDigest: wire.ownershipDigest, message: message)
     }
 
-    static func decode(_ wire: Footfall_V1_Member) throws -> Membership.Member {
+    static func decode(_ wire: Footfall_V1_Member, uidMax: UInt64) throws -> Membership.Member {
         guard ClusterIdentity.isValidName(wire.name) else { throw Malformed(description: "invalid member name") }
         guard !wire.address.isEmpty, wire.address.utf8.count <= 300 else { throw Malformed(description: "invalid member address") }
+        guard wire.uid <= uidMax else {
+            throw Malformed(description: "member \(wire.name) has a uid from the future (\(wire.uid) > \(uidMax) ms)")
+        }
         return Membership.Member(name: wire.name, uid: wire.uid, address: wire.address)
     }
 
-    static func decode(_ wire: Footfall_V1_MemberRecord) throws -> Membership.MemberRecord {
+    static func decode(_ wire: Footfall_V1_MemberRecord, uidMax: UInt64) throws -> Membership.MemberRecord {
         guard wire.hasMember else { throw Malformed(description: "member record without a member") }
         guard wire.incarnation <= counterMax else { throw Malformed(description: "implausible incarnation") }
-        return Membership.MemberRecord(member: try decode(wire.member), incarnation: wire.incarnation, status: try decode(wire.status))
+        return Membership.MemberRecord(member: try decode(wire.member, uidMax: uidMax), incarnation: wire.incarnation,
+                                       status: try decode(wire.status))
     }
 
     static func decode(_ wire: Footfall_V1_MemberStatus) throws -> Membership.Status {
@@ -134,7 +147,7 @@ enum GossipWire {
         }
     }
 
-    static func decode(_ wire: [Footfall_V1_GossipUpdate]) throws -> [Membership.Update] {
+    static func decode(_ wire: [Footfall_V1_GossipUpdate], uidMax: UInt64) throws -> [Membership.Update] {
         guard wire.count <= updatesMax else { throw Malformed(description: "too many updates (\(wire.count))") }
         return try wire.map { update in
             switch update.update {
@@ -142,10 +155,10 @@ enum GossipWire {
                 guard liveness.hasRecord, ClusterIdentity.isValidName(liveness.origin) else {
                     throw Malformed(description: "liveness update without a record or a valid origin")
                 }
-                return .liveness(try decode(liveness.record), origin: liveness.origin)
+                return .liveness(try decode(liveness.record, uidMax: uidMax), origin: liveness.origin)
             case .ownership(let record)?:
                 guard ClusterIdentity.isValidName(record.name) else { throw Malformed(description: "invalid name in ownership record") }
-                guard record.version <= counterMax else { throw Malformed(description: "implausible ownership version") }
+                guard record.version <= versionMax else { throw Malformed(description: "implausible ownership version \(record.version)") }
                 return .ownership(Membership.OwnershipRecord(name: record.name, state: try decode(record.state), version: record.version))
             case nil:
                 throw Malformed(description: "empty gossip update")

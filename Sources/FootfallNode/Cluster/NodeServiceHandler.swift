@@ -13,25 +13,41 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     let repairs: AntiEntropyRunner
     let mover: RangeMover
 
-    /// Which identities may call which method: nodes everything but removal, operators the
-    /// cluster views, removal, repair and decommission.
+    typealias Method = Footfall_V1_NodeService.Method
+
+    /// What members say to each other. A node certificate gets these and nothing else: it cannot
+    /// change the ring, run repairs or revoke anyone (those are an operator's decisions), and the
+    /// cluster secrets are further kept to ring members (`fetchClusterSecrets`).
+    static let nodeMethods: Set<MethodDescriptor> = [
+        Method.Gossip.descriptor, Method.FetchClusterSecrets.descriptor, Method.ClusterStatus.descriptor,
+        Method.ClusterRing.descriptor, Method.Replicate.descriptor, Method.RepairErasures.descriptor,
+        Method.RepairDigests.descriptor, Method.RepairSliceIDs.descriptor, Method.RepairEvents.descriptor,
+        Method.RepairVisitorDigests.descriptor, Method.RepairVisitorEdits.descriptor, Method.SiteQuery.descriptor,
+        Method.SystemPush.descriptor, Method.SystemSync.descriptor, Method.Clock.descriptor,
+    ]
+
+    /// What an operator's command line asks: the cluster views and the commands that change the
+    /// cluster.
+    static let operatorMethods: Set<MethodDescriptor> = [
+        Method.ClusterStatus.descriptor, Method.ClusterRing.descriptor, Method.RemoveMember.descriptor,
+        Method.Repair.descriptor, Method.Decommission.descriptor, Method.RevokeNode.descriptor,
+    ]
+
+    /// Which identities may call which method; a method in neither list is refused to everyone.
     static func policy(_ caller: ClusterIdentity, _ method: MethodDescriptor) -> Bool {
-        switch (caller, method) {
-        case (.node, Footfall_V1_NodeService.Method.RemoveMember.descriptor): false
-        case (.node, _): true
-        case (.operator, Footfall_V1_NodeService.Method.ClusterStatus.descriptor),
-             (.operator, Footfall_V1_NodeService.Method.ClusterRing.descriptor),
-             (.operator, Footfall_V1_NodeService.Method.RemoveMember.descriptor),
-             (.operator, Footfall_V1_NodeService.Method.Repair.descriptor),
-             (.operator, Footfall_V1_NodeService.Method.Decommission.descriptor): true
-        case (.operator, _): false
+        switch caller {
+        case .node: nodeMethods.contains(method)
+        case .operator: operatorMethods.contains(method)
         }
     }
 
     func gossip(request: Footfall_V1_GossipEnvelope, context: ServerContext) async throws -> Footfall_V1_GossipAccepted {
         let envelope: Membership.Envelope
         do {
-            envelope = try GossipWire.decode(request)
+            // A uid is its process's start time in ms: one beyond this node's clock (plus the skew
+            // the cluster allows) would outrank every real process of that name, for good.
+            let uidMax = UInt64(max(0, node.clock.nowMs + node.configuration.clockAgreement.maxOffsetMs))
+            envelope = try GossipWire.decode(request, uidMax: uidMax)
         } catch let malformed as GossipWire.Malformed {
             throw RPCError(code: .invalidArgument, message: "malformed gossip: \(malformed)")
         }
@@ -42,7 +58,15 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         return Footfall_V1_GossipAccepted()
     }
 
+    /// The daily-salt seed lets its holder recompute cookieless visitor ids: only a node that
+    /// holds ranges of the ring, or is joining to, gets it.
     func fetchClusterSecrets(request: Footfall_V1_ClusterSecretsRequest, context: ServerContext) async throws -> Footfall_V1_ClusterSecrets {
+        let ownership = await shell.snapshot.ownership
+        guard case .node(let caller)? = ClusterTransport.peerIdentity(of: context),
+              ownership.contains(where: { $0.name == caller && $0.state != .removed })
+        else {
+            throw RPCError(code: .permissionDenied, message: "only a ring member or a joining node gets the cluster's secrets")
+        }
         guard let ratchet = try node.salts.handoff(nowMs: node.clock.nowMs) else {
             throw RPCError(code: .unavailable, message: "this node has no daily-salt seed either")
         }
@@ -131,17 +155,17 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     }
 
     func repairDigests(request: Footfall_V1_RepairWindow, context: ServerContext) async throws -> Footfall_V1_DigestTree {
-        let site = try wire { try ReplicaWire.site(request.site) }
-        let tree = try await node.offloaded { try node.store.digests(site: site, fromMs: request.fromMs, untilMs: request.untilMs) }
+        let window = try wire { try ReplicaWire.window(request) }
+        let tree = try await node.offloaded { try node.store.digests(site: window.site, fromMs: window.fromMs, untilMs: window.untilMs) }
         return ReplicaWire.tree(tree)
     }
 
     func repairSliceIDs(request: Footfall_V1_RepairSlice, context: ServerContext) async throws -> Footfall_V1_EventIDs {
-        let site = try wire { try ReplicaWire.site(request.window.site) }
+        let window = try wire { try ReplicaWire.window(request.window) }
+        let day = try wire { try ReplicaWire.day(request.day) }
         guard request.slice < EventSetDigest.slicesPerDay else { throw RPCError(code: .invalidArgument, message: "no such slice") }
         let ids = try await node.offloaded {
-            try node.store.eventIDs(site: site, day: Day(index: request.day), slice: Int(request.slice),
-                                    fromMs: request.window.fromMs, untilMs: request.window.untilMs)
+            try node.store.eventIDs(site: window.site, day: day, slice: Int(request.slice), fromMs: window.fromMs, untilMs: window.untilMs)
         }
         return .with { $0.ids = ids.map { Data($0.bytes) } }
     }
@@ -183,7 +207,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
 
     func systemPush(request: Footfall_V1_SystemRecords, context: ServerContext) async throws -> Footfall_V1_SystemPushAccepted {
         do {
-            try node.system.merge(request.records)
+            try node.system.merge(request.records, maxAheadMs: node.configuration.clockAgreement.maxOffsetMs)
         } catch let error as APIError {
             throw RPCError(code: .invalidArgument, message: error.message)
         }
@@ -195,6 +219,17 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         return .with {
             $0.newer = newer
             $0.wanted = wanted
+        }
+    }
+
+    func revokeNode(request: Footfall_V1_RevokeNodeRequest, context: ServerContext) async throws -> Footfall_V1_RevokeNodeReply {
+        guard ClusterIdentity.isValidName(request.name) else { throw RPCError(code: .invalidArgument, message: "not a node name") }
+        do {
+            let revocation = try node.system.revokeNode(name: request.name, nowMs: node.clock.nowMs)
+            node.logger.notice("revoked a node's certificates", metadata: ["cluster.revoked": "\(revocation.name)"])
+            return .with { $0.revokedMs = revocation.revokedMs }
+        } catch let error as APIError {
+            throw RPCError(code: PublicServiceHandler.code(for: error.status), message: error.message)
         }
     }
 

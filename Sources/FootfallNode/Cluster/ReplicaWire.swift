@@ -57,9 +57,10 @@ enum ReplicaWire {
         }
     }
 
-    static func ack(_ ack: Footfall_V1_ReplicaAck) -> Replication.Message {
-        .ack(id: ack.id, atMs: ack.atMs, Replication.Applied(stored: Int(ack.stored), duplicates: Int(ack.duplicates),
-                                                           expired: Int(ack.expired), fenced: Int(ack.fenced)))
+    static func ack(_ ack: Footfall_V1_ReplicaAck) throws -> Replication.Message {
+        guard EventCodec.Bounds.timestampMs.contains(ack.atMs) else { throw Malformed(description: "an acknowledgement time out of range") }
+        return .ack(id: ack.id, atMs: ack.atMs, Replication.Applied(stored: Int(ack.stored), duplicates: Int(ack.duplicates),
+                                                                  expired: Int(ack.expired), fenced: Int(ack.fenced)))
     }
 
     static func batch(_ events: [Event]) -> Footfall_V1_EventBatch {
@@ -91,7 +92,7 @@ enum ReplicaWire {
         guard !order.requestID.isEmpty, order.requestID.utf8.count <= 64 else {
             throw Malformed(description: "an erasure order needs a request id of at most 64 bytes")
         }
-        guard (0...(Int64(1) << 52)).contains(order.fenceMs) else { throw Malformed(description: "an erasure fence out of range") }
+        guard EventCodec.Bounds.timestampMs.contains(order.fenceMs) else { throw Malformed(description: "an erasure fence out of range") }
         return Replication.ErasureOrder(requestID: order.requestID, site: site, visitor: VisitorID(rawValue: order.visitor),
                                         fenceMs: order.fenceMs)
     }
@@ -135,6 +136,23 @@ enum ReplicaWire {
         return site
     }
 
+    /// A repair window: a site and times within `EventCodec.Bounds.timestampMs`, in order.
+    static func window(_ window: Footfall_V1_RepairWindow) throws -> (site: SiteID, fromMs: Int64, untilMs: Int64) {
+        let bounds = EventCodec.Bounds.timestampMs
+        guard bounds.contains(window.fromMs), bounds.contains(window.untilMs), window.fromMs <= window.untilMs else {
+            throw Malformed(description: "a repair window must lie within 0...2^52 ms, its start before its end")
+        }
+        return (try site(window.site), window.fromMs, window.untilMs)
+    }
+
+    /// The last day an event may fall on (`EventCodec.Bounds.timestampMs`).
+    static let lastDay = Day(containing: EventCodec.Bounds.timestampMs.upperBound)
+
+    static func day(_ index: UInt32) throws -> Day {
+        guard index <= lastDay.index else { throw Malformed(description: "day \(index) lies beyond any event's time") }
+        return Day(index: index)
+    }
+
     static func ids(_ raw: [Data]) throws -> [EventID] {
         guard raw.count <= 100_000 else { throw Malformed(description: "too many event ids in one request") }
         return try raw.map { bytes in
@@ -154,11 +172,16 @@ enum ReplicaWire {
         }
     }
 
+    /// Events in one slice of one site's day at most: four billion. Anti-entropy sums a tree's
+    /// counts, which stays far from overflow with this bound.
+    static let sliceCountMax: UInt64 = 1 << 32
+
     static func tree(_ reply: Footfall_V1_DigestTree) throws -> [Day: [EventSetDigest]] {
         var out = [Day: [EventSetDigest]]()
         for day in reply.days {
             guard day.slices.count == EventSetDigest.slicesPerDay else { throw Malformed(description: "a day's digest has the wrong slice count") }
-            out[Day(index: day.day)] = day.slices.map { EventSetDigest(count: $0.count, hash: $0.hash) }
+            guard day.slices.allSatisfy({ $0.count <= sliceCountMax }) else { throw Malformed(description: "a slice digest counts too many events") }
+            out[try self.day(day.day)] = day.slices.map { EventSetDigest(count: $0.count, hash: $0.hash) }
         }
         return out
     }

@@ -72,8 +72,17 @@ extension Membership {
     /// The ring that serves reads for an ownership map: the names that are normal or leaving, at
     /// the epoch that is the sum of all versions (which only grows as records merge).
     public static func readRing(of records: [OwnershipRecord], settings: Ring.Settings = Ring.Settings()) -> Ring {
-        let epoch = records.reduce(UInt64(0)) { $0 + $1.version }
-        return Ring(epoch: epoch, members: Set(records.filter { $0.state.ownsRanges }.map(\.name)), settings: settings)
+        Ring(epoch: epoch(of: records), members: Set(records.filter { $0.state.ownsRanges }.map(\.name)), settings: settings)
+    }
+
+    /// The sum of all versions, saturating at `UInt64.max`: versions come from peers and from a
+    /// file on disk, and no sum of them may trap. (The wire bounds each version, so a real
+    /// cluster never comes near saturation; a saturated epoch still compares as the newest.)
+    public static func epoch(of records: some Sequence<OwnershipRecord>) -> UInt64 {
+        records.reduce(UInt64(0)) { sum, record in
+            let (total, overflow) = sum.addingReportingOverflow(record.version)
+            return overflow ? .max : total
+        }
     }
 
     /// Whether a member name holds ranges of the ring. Versions grow with every change of one
@@ -116,6 +125,10 @@ extension Membership {
         public func supersedes(_ other: OwnershipRecord) -> Bool {
             (version, state.rank) > (other.version, other.state.rank)
         }
+
+        /// The version of the name's next change; saturates rather than traps on a version
+        /// that came from a peer or a file.
+        public var nextVersion: UInt64 { version == .max ? .max : version + 1 }
 
         public var description: String { "\(name) \(state)@v\(version)" }
     }

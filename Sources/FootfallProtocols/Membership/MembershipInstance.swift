@@ -145,7 +145,7 @@ extension Membership {
         /// taken away — where every range will be once the moves in progress finish. Equal to
         /// `ring()` (epoch aside) when nothing moves.
         public func pendingRing(settings ringSettings: Ring.Settings = Ring.Settings()) -> Ring {
-            let epoch = ownership.values.reduce(UInt64(0)) { $0 + $1.version }
+            let epoch = Membership.epoch(of: ownership.values)
             let owners = Set(ownership.values.filter { $0.state == .normal || $0.state == .joining }.map(\.name))
             return Ring(epoch: epoch, members: owners, settings: ringSettings)
         }
@@ -158,7 +158,7 @@ extension Membership {
             let allowed: [OwnershipRecord.State: OwnershipRecord.State] = [.joining: .normal, .normal: .leaving, .leaving: .removed]
             guard allowed[current.state] == state else { return [] }
             var actions = [Action]()
-            applyOwnership(OwnershipRecord(name: myself.name, state: state, version: current.version + 1), into: &actions)
+            applyOwnership(OwnershipRecord(name: myself.name, state: state, version: current.nextVersion), into: &actions)
             return actions
         }
 
@@ -286,7 +286,7 @@ extension Membership {
 
         /// An operator's removal of a member name from the ring (a new ownership version).
         public mutating func onRemove(name: String, now: MonotonicTime) -> [Action] {
-            let version = (ownership[name]?.version ?? 0) + 1
+            let version = ownership[name]?.nextVersion ?? 1
             var actions = [Action]()
             applyOwnership(OwnershipRecord(name: name, state: .removed, version: version), into: &actions)
             return actions
@@ -525,7 +525,7 @@ extension Membership {
             let existing = ownership[myself.name]
             guard existing == nil || existing?.state == .removed else { return }
             let othersOwn = ownership.values.contains { $0.name != myself.name && $0.state.ownsRanges }
-            applyOwnership(OwnershipRecord(name: myself.name, state: othersOwn ? .joining : .normal, version: (existing?.version ?? 0) + 1),
+            applyOwnership(OwnershipRecord(name: myself.name, state: othersOwn ? .joining : .normal, version: existing?.nextVersion ?? 1),
                            into: &actions)
         }
 

@@ -3,8 +3,9 @@
 ///
 /// Served only over mutual TLS with the cluster CA pinned. Every call's peer certificate names its
 /// identity in its only DNS subject alternative name: "NAME.node.footfall" for a node,
-/// "NAME.operator.footfall" for an operator's command-line tool. Nodes may call everything;
-/// operators only the cluster views, removal and repair.
+/// "NAME.operator.footfall" for an operator's command-line tool. Nodes may call what members say
+/// to each other; operators the cluster views and the commands that change the cluster (removal,
+/// repair, decommission, revocation). A revoked node certificate may call nothing.
 
 // DO NOT EDIT.
 // swift-format-ignore-file
@@ -262,6 +263,19 @@ public enum Footfall_V1_NodeService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "RevokeNode" metadata.
+        public enum RevokeNode: Sendable {
+            /// Request type for "RevokeNode".
+            public typealias Input = Footfall_V1_RevokeNodeRequest
+            /// Response type for "RevokeNode".
+            public typealias Output = Footfall_V1_RevokeNodeReply
+            /// Descriptor for "RevokeNode".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "RevokeNode",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "footfall.v1.NodeService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Gossip.descriptor,
@@ -281,7 +295,8 @@ public enum Footfall_V1_NodeService: Sendable {
             SystemSync.descriptor,
             Clock.descriptor,
             Repair.descriptor,
-            Decommission.descriptor
+            Decommission.descriptor,
+            RevokeNode.descriptor
         ]
     }
 }
@@ -333,7 +348,7 @@ extension Footfall_V1_NodeService {
         /// > Source IDL Documentation:
         /// >
         /// > The cluster-wide secrets a joining node needs before it may take cookieless hits (the
-        /// > daily-salt seed). Nodes only.
+        /// > daily-salt seed). Nodes only, and only those that hold or are joining ranges of the ring.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Footfall_V1_ClusterSecretsRequest` messages.
@@ -625,6 +640,26 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.StreamingServerRequest<Footfall_V1_DecommissionRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_MoveProgress>
+
+        /// Handle the "RevokeNode" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
+        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RevokeNodeRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_RevokeNodeReply` messages.
+        func revokeNode(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RevokeNodeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RevokeNodeReply>
     }
 
     /// Service protocol for the "footfall.v1.NodeService" service.
@@ -660,7 +695,7 @@ extension Footfall_V1_NodeService {
         /// > Source IDL Documentation:
         /// >
         /// > The cluster-wide secrets a joining node needs before it may take cookieless hits (the
-        /// > daily-salt seed). Nodes only.
+        /// > daily-salt seed). Nodes only, and only those that hold or are joining ranges of the ring.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Footfall_V1_ClusterSecretsRequest` message.
@@ -952,6 +987,26 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.ServerRequest<Footfall_V1_DecommissionRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_MoveProgress>
+
+        /// Handle the "RevokeNode" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
+        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RevokeNodeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_RevokeNodeReply` message.
+        func revokeNode(
+            request: GRPCCore.ServerRequest<Footfall_V1_RevokeNodeRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_RevokeNodeReply>
     }
 
     /// Simple service protocol for the "footfall.v1.NodeService" service.
@@ -985,7 +1040,7 @@ extension Footfall_V1_NodeService {
         /// > Source IDL Documentation:
         /// >
         /// > The cluster-wide secrets a joining node needs before it may take cookieless hits (the
-        /// > daily-salt seed). Nodes only.
+        /// > daily-salt seed). Nodes only, and only those that hold or are joining ranges of the ring.
         ///
         /// - Parameters:
         ///   - request: A `Footfall_V1_ClusterSecretsRequest` message.
@@ -1279,6 +1334,26 @@ extension Footfall_V1_NodeService {
             response: GRPCCore.RPCWriter<Footfall_V1_MoveProgress>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "RevokeNode" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
+        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RevokeNodeRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_RevokeNodeReply` to respond with.
+        func revokeNode(
+            request: Footfall_V1_RevokeNodeRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_RevokeNodeReply
     }
 }
 
@@ -1479,6 +1554,17 @@ extension Footfall_V1_NodeService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_MoveProgress>(),
             handler: { request, context in
                 try await self.decommission(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.RevokeNode.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RevokeNodeRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RevokeNodeReply>(),
+            handler: { request, context in
+                try await self.revokeNode(
                     request: request,
                     context: context
                 )
@@ -1686,6 +1772,17 @@ extension Footfall_V1_NodeService.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func revokeNode(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RevokeNodeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RevokeNodeReply> {
+        let response = try await self.revokeNode(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 }
 
@@ -1933,6 +2030,19 @@ extension Footfall_V1_NodeService.SimpleServiceProtocol {
             }
         )
     }
+
+    public func revokeNode(
+        request: GRPCCore.ServerRequest<Footfall_V1_RevokeNodeRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_RevokeNodeReply> {
+        return GRPCCore.ServerResponse<Footfall_V1_RevokeNodeReply>(
+            message: try await self.revokeNode(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
 }
 
 // MARK: footfall.v1.NodeService (client)
@@ -1974,7 +2084,7 @@ extension Footfall_V1_NodeService {
         /// > Source IDL Documentation:
         /// >
         /// > The cluster-wide secrets a joining node needs before it may take cookieless hits (the
-        /// > daily-salt seed). Nodes only.
+        /// > daily-salt seed). Nodes only, and only those that hold or are joining ranges of the ring.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Footfall_V1_ClusterSecretsRequest` message.
@@ -2351,6 +2461,31 @@ extension Footfall_V1_NodeService {
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_MoveProgress>) async throws -> Result
         ) async throws -> Result where Result: Sendable
+
+        /// Call the "RevokeNode" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
+        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RevokeNodeRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RevokeNodeRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_RevokeNodeReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func revokeNode<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RevokeNodeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RevokeNodeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RevokeNodeReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RevokeNodeReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
     }
 
     /// Generated client for the "footfall.v1.NodeService" service.
@@ -2410,7 +2545,7 @@ extension Footfall_V1_NodeService {
         /// > Source IDL Documentation:
         /// >
         /// > The cluster-wide secrets a joining node needs before it may take cookieless hits (the
-        /// > daily-salt seed). Nodes only.
+        /// > daily-salt seed). Nodes only, and only those that hold or are joining ranges of the ring.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Footfall_V1_ClusterSecretsRequest` message.
@@ -2970,6 +3105,42 @@ extension Footfall_V1_NodeService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "RevokeNode" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
+        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RevokeNodeRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RevokeNodeRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_RevokeNodeReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func revokeNode<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RevokeNodeRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RevokeNodeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RevokeNodeReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RevokeNodeReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.RevokeNode.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -3012,7 +3183,7 @@ extension Footfall_V1_NodeService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > The cluster-wide secrets a joining node needs before it may take cookieless hits (the
-    /// > daily-salt seed). Nodes only.
+    /// > daily-salt seed). Nodes only, and only those that hold or are joining ranges of the ring.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Footfall_V1_ClusterSecretsRequest` message.
@@ -3487,6 +3658,37 @@ extension Footfall_V1_NodeService.ClientProtocol {
             onResponse: handleResponse
         )
     }
+
+    /// Call the "RevokeNode" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
+    /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
+    /// > Operators only.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RevokeNodeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokeNode<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RevokeNodeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RevokeNodeReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.revokeNode(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RevokeNodeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RevokeNodeReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
 }
 
 // Helpers providing sugared APIs for 'ClientProtocol' methods.
@@ -3532,7 +3734,7 @@ extension Footfall_V1_NodeService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > The cluster-wide secrets a joining node needs before it may take cookieless hits (the
-    /// > daily-salt seed). Nodes only.
+    /// > daily-salt seed). Nodes only, and only those that hold or are joining ranges of the ring.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -4070,6 +4272,41 @@ extension Footfall_V1_NodeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.decommission(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RevokeNode" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
+    /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
+    /// > Operators only.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokeNode<Result>(
+        _ message: Footfall_V1_RevokeNodeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RevokeNodeReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RevokeNodeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.revokeNode(
             request: request,
             options: options,
             onResponse: handleResponse

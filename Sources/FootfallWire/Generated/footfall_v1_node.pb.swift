@@ -13,8 +13,9 @@
 ///
 /// Served only over mutual TLS with the cluster CA pinned. Every call's peer certificate names its
 /// identity in its only DNS subject alternative name: "NAME.node.footfall" for a node,
-/// "NAME.operator.footfall" for an operator's command-line tool. Nodes may call everything;
-/// operators only the cluster views, removal and repair.
+/// "NAME.operator.footfall" for an operator's command-line tool. Nodes may call what members say
+/// to each other; operators the cluster views and the commands that change the cluster (removal,
+/// repair, decommission, revocation). A revoked node certificate may call nothing.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -1280,6 +1281,32 @@ public nonisolated struct Footfall_V1_MoveProgress: Sendable {
   public var finished: Bool = false
 
   public var detail: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Footfall_V1_RevokeNodeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Footfall_V1_RevokeNodeReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The revocation's time on the answering node's clock (ms since 1970-01-01 UTC): certificates
+  /// issued up to it are refused.
+  public var revokedMs: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3751,6 +3778,66 @@ nonisolated extension Footfall_V1_MoveProgress: SwiftProtobuf.Message, SwiftProt
     if lhs.eventsStreamed != rhs.eventsStreamed {return false}
     if lhs.finished != rhs.finished {return false}
     if lhs.detail != rhs.detail {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Footfall_V1_RevokeNodeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokeNodeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Footfall_V1_RevokeNodeRequest, rhs: Footfall_V1_RevokeNodeRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Footfall_V1_RevokeNodeReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokeNodeReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}revoked_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.revokedMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.revokedMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.revokedMs, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Footfall_V1_RevokeNodeReply, rhs: Footfall_V1_RevokeNodeReply) -> Bool {
+    if lhs.revokedMs != rhs.revokedMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
