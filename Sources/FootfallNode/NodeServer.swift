@@ -16,7 +16,7 @@ public enum NodeServer {
         try ClusterSetup.prepareCertificates(for: configuration) { node.logger.notice("\($0)") }
         let cluster = try ClusterService(node: node)
         let router = HTTPRoutes.router(for: node, clusterOverview: { await cluster.overview() })
-        var services: [any Service] = [MaintenanceService(node: node), cluster]
+        var services: [any Service] = [MaintenanceService(node: node), ErasurePurgeService(node: node), cluster]
         if let port = configuration.publicGRPCPort { services.append(try PublicGRPCService(node: node, port: port)) }
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
             let tls = try TLSConfiguration.makeServerConfiguration(
@@ -94,6 +94,36 @@ struct MaintenanceService: Service {
                 // Cancelled at shutdown: the loop ends instead of failing the service group.
                 try? await Task.sleep(for: NodeServer.maintenanceInterval)
             }
+        }
+    }
+}
+
+/// Compacts erased data out of the files: every site's pending purge at start (what a crash left)
+/// and at shutdown, and in between each site at most once per `erasurePurgeInterval`, a few seconds
+/// after it falls due (see `ErasurePurges`).
+struct ErasurePurgeService: Service {
+    let node: Node
+    static let pollInterval: Duration = .seconds(2)
+
+    func run() async throws {
+        await purge(force: true)
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: ErasurePurgeService.pollInterval)
+                await purge(force: false)
+            }
+        }
+        await purge(force: true)
+    }
+
+    /// Compaction blocks for a while: off the threads that serve requests.
+    private func purge(force: Bool) async {
+        do {
+            let store = node.store, now = node.clock.nowMs
+            let purged = try await node.offloaded { try store.purgeErasedData(nowMs: now, force: force) }
+            if purged > 0 { node.metrics.increment("footfall_erasure_purges_total", by: Double(purged)) }
+        } catch {
+            node.logger.error("purging erased data from the files failed; it is retried", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -28,25 +28,22 @@ public final class EventStore: Sendable {
     private let calendars: @Sendable (SiteID) -> SiteCalendar
     /// Serialises writes; holds what visit derivation knows of recent days' visitors.
     private let writeLock = Mutex(DayVisitors())
-    /// Erasure fences by (site, visitor): loaded at start, so the hot path needs no read.
-    private let fences: Mutex<[SiteVisitor: Int64]>
+    /// Erasures compact what they deleted out of the files, at most once per site per
+    /// `purgeIntervalMs` (see `ErasurePurges`).
+    private let purges: Mutex<ErasurePurges>
 
     struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
 
-    public init(kv: any KeyValueStore, syncWrites: Bool = true,
+    /// - Parameter purgeIntervalMs: how often at most one site's erased data is compacted out of
+    ///   the files; erasures within it are purged together, at the latest `purgeIntervalMs` after.
+    public init(kv: any KeyValueStore, syncWrites: Bool = true, purgeIntervalMs: Int64 = 30_000,
                 calendars: @escaping @Sendable (SiteID) -> SiteCalendar = { _ in .utc }) throws {
         self.kv = kv
         self.syncWrites = syncWrites
         self.calendars = calendars
+        purges = Mutex(ErasurePurges(intervalMs: purgeIntervalMs))
         try RollupLayoutUpgrade.run(kv)
         try VisitRecordsUpgrade.run(kv)
-        var loaded = [SiteVisitor: Int64]()
-        try kv.scan(.erasures, from: [], to: [0xff, 0xff, 0xff, 0xff]) { _, value in
-            let record = try ErasureRecord(encoded: value)
-            loaded[SiteVisitor(site: record.site, visitor: record.visitor)] = record.erasedAtMs
-            return true
-        }
-        fences = Mutex(loaded)
     }
 
     // MARK: Writes
@@ -82,13 +79,21 @@ public final class EventStore: Sendable {
             var seen = Set<EventID>()
             var fresh = [SiteVisitor: [Event]]()
             var touched = TouchedDays()
-            let fenceSnapshot = fences.withLock { $0 }
+            // Fences are read from the erasure records, once per visitor a batch names: a node
+            // keeps no erasure in memory, however many it has applied.
+            var fenceCache = [SiteVisitor: Int64?]()
+            func fence(_ owner: SiteVisitor) throws -> Int64? {
+                if let known = fenceCache[owner] { return known }
+                let found = try erasureRecord(site: owner.site, visitor: owner.visitor)?.erasedAtMs
+                fenceCache[owner] = found
+                return found
+            }
             for original in events {
                 let event = try continuingYesterdaysVisit(original, &dayVisitors)
                 let owner = SiteVisitor(site: event.site, visitor: event.visitor)
                 if retention(event.site).isExpired(eventMs: event.timestampMs, nowMs: nowMs) {
                     outcomes.append(.expired)
-                } else if let fence = fenceSnapshot[owner], event.timestampMs <= fence || event.consented {
+                } else if let fence = try fence(owner), event.timestampMs <= fence || event.consented {
                     // A consented id names one browser for good: once its visitor is erased, the
                     // id is refused whenever its hits are made (the tracker starts a new id on the
                     // visitor's next consent). A cookieless id changes every day anyway.
@@ -269,7 +274,7 @@ public final class EventStore: Sendable {
     @discardableResult
     public func apply(_ edit: VisitorEdit) throws -> VisitorRecord? {
         try writeLock.withLock { _ in
-            if let fence = fences.withLock({ $0[SiteVisitor(site: edit.site, visitor: edit.visitor)] }), edit.atMs <= fence { return nil }
+            if let fence = try erasureRecord(site: edit.site, visitor: edit.visitor)?.erasedAtMs, edit.atMs <= fence { return nil }
             var record = try visitorRecord(site: edit.site, visitor: edit.visitor)
                 ?? VisitorRecord(visitor: edit.visitor, firstSeenMs: edit.atMs, lastSeenMs: edit.atMs)
             record.apply(edit)
@@ -341,12 +346,13 @@ public final class EventStore: Sendable {
                                        deletedEvents: deleted, confirmations: [.init(node: node, confirmedAtMs: nowMs)])
             }
             batch.put(.erasures, StorageKeys.visitor(site, visitor), record.encoded)
+            // What the erasure deleted is still in the files until compacted: the site is marked
+            // for a purge in the same batch, so even a crash before it leaves the purge to do.
+            batch.put(.erasures, ErasurePurges.key(site), ErasurePurges.encode(days: try pendingPurge(site).map { ErasurePurges.covering($0, days) } ?? days))
             try kv.write(batch, sync: true)
-            fences.withLock { $0[SiteVisitor(site: site, visitor: visitor)] = fence }
             return (record, days)
         }
-        // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
-        try purgeFromFiles(site: site, days: days)
+        if purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { try purge(site, nowMs: nowMs) }
         return record
     }
 
@@ -388,7 +394,29 @@ public final class EventStore: Sendable {
         try kv.get(.erasures, StorageKeys.visitor(site, visitor)).map { try ErasureRecord(encoded: $0) }
     }
 
-    private func purgeFromFiles(site: SiteID, days: ClosedRange<Day>) throws {
+    /// Compacts the erased days of every site whose purge is due (all of them when `force`: at
+    /// start and at shutdown), so what erasures deleted is physically gone from the files. Run
+    /// every few seconds by the node. Returns how many sites were purged.
+    @discardableResult
+    public func purgeErasedData(nowMs: Int64, force: Bool = false) throws -> Int {
+        var due = [SiteID]()
+        try kv.scan(.erasures, prefix: ErasurePurges.keyPrefix) { key, _ in
+            if let site = ErasurePurges.site(fromKey: key), force || purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { due.append(site) }
+            return true
+        }
+        for site in due { try purge(site, nowMs: nowMs) }
+        return due.count
+    }
+
+    private func pendingPurge(_ site: SiteID) throws -> ClosedRange<Day>? {
+        try kv.get(.erasures, ErasurePurges.key(site)).flatMap(ErasurePurges.days(fromValue:))
+    }
+
+    /// Compaction rewrites files and can take a while: outside the write lock, so ingest goes on.
+    /// The mark is cleared only if no erasure widened it meanwhile (that one purges again).
+    private func purge(_ site: SiteID, nowMs: Int64) throws {
+        guard let days = try pendingPurge(site) else { return }
+        purges.withLock { $0.started(site, nowMs: nowMs) }
         let start = StorageKeys.eventDay(site, days.lowerBound)
         let end = StorageKeys.eventDay(site, days.upperBound.advanced(by: 1))
         try kv.compact(.events, from: start, to: end)
@@ -397,6 +425,12 @@ public final class EventStore: Sendable {
         let sitePrefix = StorageKeys.sitePrefix(site)
         try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
         (kv as? RocksDBStore).map { try? $0.flushAll() }
+        try writeLock.withLock { _ in
+            guard try pendingPurge(site) == days else { return }
+            var batch = WriteBatch()
+            batch.delete(.erasures, ErasurePurges.key(site))
+            try kv.write(batch, sync: true)
+        }
     }
 
     // MARK: Retention
@@ -458,7 +492,6 @@ public final class EventStore: Sendable {
             for family in [ColumnFamily.events, .visitors, .visits, .rollups, .erasures, .crm] { batch.deleteRange(family, prefix, end) }
             try kv.write(batch, sync: true)
             for family in [ColumnFamily.events, .visitors, .visits, .rollups, .erasures, .crm] { try kv.compact(family, from: prefix, to: end) }
-            fences.withLock { $0 = $0.filter { $0.key.site != site } }
             dayVisitors.forget(site: site)
         }
     }
@@ -501,11 +534,11 @@ public final class EventStore: Sendable {
     /// The stored events with these ids (those the store holds and an erasure does not fence),
     /// as stored: ready to be applied on another replica.
     public func storedEvents(site: SiteID, ids: [EventID]) throws -> [Event] {
-        let fenceSnapshot = fences.withLock { $0 }
+        let fences = try siteFences(site)
         return try ids.compactMap { id in
             guard let value = try kv.get(.events, StorageKeys.event(site, id)) else { return nil }
             let event = try EventCodec.decode(value)
-            return isVisible(event, cutoffMs: .min, fences: fenceSnapshot) ? event : nil
+            return isVisible(event, cutoffMs: .min, fence: fences[event.visitor]) ? event : nil
         }
     }
 
@@ -531,10 +564,21 @@ public final class EventStore: Sendable {
 
     // MARK: Reads
 
-    private func isVisible(_ event: Event, cutoffMs: Int64, fences: [SiteVisitor: Int64]) -> Bool {
+    private func isVisible(_ event: Event, cutoffMs: Int64, fence: Int64?) -> Bool {
         guard event.timestampMs >= cutoffMs else { return false }
-        if let fence = fences[SiteVisitor(site: event.site, visitor: event.visitor)], event.timestampMs <= fence { return false }
+        if let fence, event.timestampMs <= fence { return false }
         return true
+    }
+
+    /// The erasure fence of each erased visitor of a site, read once per query from its records.
+    private func siteFences(_ site: SiteID) throws -> [VisitorID: Int64] {
+        var fences = [VisitorID: Int64]()
+        try kv.scan(.erasures, prefix: StorageKeys.sitePrefix(site)) { _, value in
+            let record = try ErasureRecord(encoded: value)
+            fences[record.visitor] = record.erasedAtMs
+            return true
+        }
+        return fences
     }
 
     /// Events of a site in a time range, oldest first, never older than the retention cutoff and
@@ -544,7 +588,7 @@ public final class EventStore: Sendable {
         let cutoff = retention.cutoffMs(nowMs: nowMs)
         let start = max(range.startMs, cutoff)
         guard start < range.endMs else { return }
-        let fenceSnapshot = fences.withLock { $0 }
+        let fences = try siteFences(site)
         // Event ids lead with their millisecond timestamp, so the key bounds cut the range exactly.
         let from = StorageKeys.eventDay(site, Day(containing: start)) + StorageKeys.millisecondPrefix(start)
         let to = StorageKeys.eventDay(site, Day(containing: range.endMs - 1)) + StorageKeys.millisecondPrefix(range.endMs)
@@ -553,7 +597,7 @@ public final class EventStore: Sendable {
             // Ids lead with their timestamp, so most out-of-range events are skipped undecoded.
             guard id.timestampMs >= start, id.timestampMs < range.endMs else { return true }
             let event = try EventCodec.decode(value)
-            guard isVisible(event, cutoffMs: cutoff, fences: fenceSnapshot) else { return true }
+            guard isVisible(event, cutoffMs: cutoff, fence: fences[event.visitor]) else { return true }
             return try body(event)
         }
     }
@@ -561,14 +605,14 @@ public final class EventStore: Sendable {
     /// Everything stored about one visitor of a site, oldest first (right of access).
     public func visitorEvents(site: SiteID, visitor: VisitorID, nowMs: Int64, retention: RetentionPlan) throws -> [Event] {
         let cutoff = retention.cutoffMs(nowMs: nowMs)
-        let fenceSnapshot = fences.withLock { $0 }
+        let fence = try erasureRecord(site: site, visitor: visitor)?.erasedAtMs
         var out = [Event]()
         for day in retention.firstKeptDay(nowMs: nowMs)...Day(containing: nowMs).advanced(by: 1) {
             try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, _ in
                 guard let id = StorageKeys.eventID(fromEventKey: key),
                       let value = try kv.get(.events, StorageKeys.event(site, id)) else { return true }
                 let event = try EventCodec.decode(value)
-                if isVisible(event, cutoffMs: cutoff, fences: fenceSnapshot) { out.append(event) }
+                if isVisible(event, cutoffMs: cutoff, fence: fence) { out.append(event) }
                 return true
             }
         }

@@ -1,0 +1,58 @@
+import FootfallModel
+
+/// When each site's erased data is compacted out of the files. An erasure deletes a visitor's
+/// keys at once, but their bytes stay in RocksDB's files until those are rewritten, and
+/// compacting a site's erased days rewrites every file that holds them: ten thousand erasure
+/// calls must not mean ten thousand compactions of a site whose nodes other tenants share. So a
+/// site is purged at most once per `intervalMs`: the first erasure in a while purges at once, the
+/// ones after it within the interval together when it ends.
+///
+/// Which sites wait for a purge, with the span of days to compact, is stored beside the erasure
+/// records (`key(site)`, written in the erasure's own batch), so a restart finishes what a crash
+/// left. When each site was last purged is kept in memory only, for the sites purged within one
+/// interval.
+struct ErasurePurges {
+    /// Erasure records are keyed by a site prefix, which starts with its non-zero length byte.
+    static let keyPrefix: [UInt8] = [0]
+
+    let intervalMs: Int64
+    private var lastStartedMs = [SiteID: Int64]()
+
+    init(intervalMs: Int64) {
+        precondition(intervalMs >= 0, "purge interval \(intervalMs) ms")
+        self.intervalMs = intervalMs
+    }
+
+    func mayPurge(_ site: SiteID, nowMs: Int64) -> Bool {
+        guard let last = lastStartedMs[site] else { return true }
+        // Both are this node's clock readings; one that stepped back does not hold a purge up.
+        return nowMs < last || nowMs - last >= intervalMs
+    }
+
+    mutating func started(_ site: SiteID, nowMs: Int64) {
+        lastStartedMs = lastStartedMs.filter { nowMs >= $0.value && nowMs - $0.value < intervalMs }
+        lastStartedMs[site] = nowMs
+    }
+
+    static func key(_ site: SiteID) -> [UInt8] { keyPrefix + StorageKeys.sitePrefix(site) }
+
+    static func site(fromKey key: [UInt8]) -> SiteID? {
+        guard key.count > 2, key[0] == keyPrefix[0], key.count == 2 + Int(key[1]) else { return nil }
+        return SiteID(String(decoding: key[2...], as: UTF8.self))
+    }
+
+    static func encode(days: ClosedRange<Day>) -> [UInt8] {
+        days.lowerBound.index.bigEndianBytes + days.upperBound.index.bigEndianBytes
+    }
+
+    static func days(fromValue value: [UInt8]) -> ClosedRange<Day>? {
+        guard value.count == 8 else { return nil }
+        let lower = Day(index: UInt32(bigEndianBytes: value[0..<4])), upper = Day(index: UInt32(bigEndianBytes: value[4..<8]))
+        return lower <= upper ? lower...upper : nil
+    }
+
+    /// Both spans, and the days between them.
+    static func covering(_ a: ClosedRange<Day>, _ b: ClosedRange<Day>) -> ClosedRange<Day> {
+        min(a.lowerBound, b.lowerBound)...max(a.upperBound, b.upperBound)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import FootfallModel
+import FootfallStorage
+import Synchronization
+import Testing
+
+/// Erasures delete at once and purge the files in batches: ten thousand erasure calls must not
+/// mean ten thousand compactions of a site (issue 14, item 9).
+@Suite struct ErasurePurgeTests {
+    /// A RocksDB store on a folder of its own that counts compactions of the events family.
+    final class Folder {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("footfall-purge-\(UUID().uuidString)").path
+        lazy var rocks: RocksDBStore = try! open()
+
+        func open() throws -> RocksDBStore {
+            var settings = RocksDBStore.Settings()
+            settings.compression = .none
+            return try RocksDBStore(path: path, settings: settings)
+        }
+
+        func filesHolding(_ needle: String) -> Int {
+            let enumerator = FileManager.default.enumerator(atPath: path)
+            var found = 0
+            while let name = enumerator?.nextObject() as? String {
+                if let data = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent(name)),
+                   data.range(of: Data(needle.utf8)) != nil { found += 1 }
+            }
+            return found
+        }
+
+        deinit {
+            rocks.close()
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+
+    final class CompactionCounter: KeyValueStore {
+        let inner: any KeyValueStore
+        private let eventCompactions = Atomic<Int>(0)
+        init(_ inner: any KeyValueStore) { self.inner = inner }
+        var compactions: Int { eventCompactions.load(ordering: .relaxed) }
+
+        func get(_ family: ColumnFamily, _ key: [UInt8]) throws -> [UInt8]? { try inner.get(family, key) }
+        func write(_ batch: WriteBatch, sync: Bool) throws { try inner.write(batch, sync: sync) }
+        func scan(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8], reverse: Bool,
+                  _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
+            try inner.scan(family, from: start, to: end, reverse: reverse, body)
+        }
+        func compact(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws {
+            if family == .events { eventCompactions.add(1, ordering: .relaxed) }
+            try inner.compact(family, from: start, to: end)
+        }
+        func approximateSize(_ family: ColumnFamily) -> UInt64 { inner.approximateSize(family) }
+    }
+
+    static let now = day0 + 12 * TimeUnits.hourMs
+    static let retention: @Sendable (SiteID) -> RetentionPlan = { _ in .default }
+
+    static func storeVisitors(_ count: Int, in store: EventStore) throws {
+        // The marker is in the title: paths become rollup dimensions, which outlive erasure.
+        let events = (0..<count).map { index in
+            var event = makeEvent("purge-hit-\(index)", visitor: UInt64(100 + index), at: now - 60_000)
+            event.title = "erased-marker-\(100 + index)"
+            return event
+        }
+        _ = try store.apply(events, nowMs: now, retention: retention)
+    }
+
+    @Test func manyErasures_compactTheSiteOncePerInterval_andLeaveNothingInTheFiles() throws {
+        let folder = Folder()
+        let counter = CompactionCounter(folder.rocks)
+        let store = try EventStore(kv: counter, purgeIntervalMs: 30_000)
+        try ErasurePurgeTests.storeVisitors(100, in: store)
+        try folder.rocks.flushAll()
+        for visitor in 100..<200 {
+            _ = try store.erase(site: site, visitor: VisitorID(rawValue: UInt64(visitor)), requestID: "r\(visitor)", node: "n1",
+                                nowMs: ErasurePurgeTests.now, fenceMs: ErasurePurgeTests.now + 300_000)
+        }
+        #expect(counter.compactions == 1, "the first erasure purged at once, the other 99 wait")
+        #expect(try store.purgeErasedData(nowMs: ErasurePurgeTests.now + 1_000) == 0, "not due within the interval")
+        #expect(folder.filesHolding("erased-marker-199") > 0, "control: before the purge a waiting erasure's data is still in a file")
+        #expect(try store.purgeErasedData(nowMs: ErasurePurgeTests.now + 30_000) == 1)
+        #expect(counter.compactions == 2, "one more compaction for all 99")
+        #expect(try store.purgeErasedData(nowMs: ErasurePurgeTests.now + 90_000) == 0, "nothing left to purge")
+        for visitor in [100, 150, 199] {
+            #expect(folder.filesHolding("erased-marker-\(visitor)") == 0, "visitor \(visitor)'s data is in a file")
+        }
+    }
+
+    @Test func aPendingPurge_andTheFences_surviveARestart() throws {
+        let folder = Folder()
+        var store: EventStore? = try EventStore(kv: folder.rocks, purgeIntervalMs: 30_000)
+        try ErasurePurgeTests.storeVisitors(2, in: store!)
+        for visitor in [100, 101] {
+            _ = try store!.erase(site: site, visitor: VisitorID(rawValue: UInt64(visitor)), requestID: "r\(visitor)", node: "n1",
+                                 nowMs: ErasurePurgeTests.now, fenceMs: ErasurePurgeTests.now + 300_000)
+        }
+        store = nil
+        let restarted = try EventStore(kv: folder.rocks, purgeIntervalMs: 30_000)
+        #expect(try restarted.purgeErasedData(nowMs: ErasurePurgeTests.now, force: true) == 1, "the second erasure's purge was still due")
+        #expect(folder.filesHolding("erased-marker-101") == 0)
+        let late = makeEvent("late-retry", visitor: 101, at: ErasurePurgeTests.now - 30_000)
+        #expect(try restarted.apply([late], nowMs: ErasurePurgeTests.now, retention: ErasurePurgeTests.retention) == [.fenced],
+                "the fence is read from the stored record, not from memory")
+    }
+}
