@@ -47,13 +47,15 @@ fixtures: test-deps
 
 # Unit, storage, node and simulation tests (200 seeds per simulated scenario), then three real
 # nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
-# (Tests/Cluster/replication_test.py); then the dashboard and the tracker in headless chromium
+# (Tests/Cluster/replication_test.py); two nodes sent hostile messages with a valid node
+# certificate (Tests/Cluster/hostile_peer_test.py); then the dashboard and the tracker in headless chromium
 # (Tests/Browser/dashboard_test.py; screenshots in .build/browser/screenshots).
 test: test-deps proto-check fixtures
 	$(SWIFT) build --build-tests
 	FOOTFALL_TEST_GEO_MMDB=$(CURDIR)/$(FIXTURES)/geo-test.mmdb $(SWIFT) test --skip-build
 	python3 Tests/Cluster/cluster_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/replication_test.py --footfall .build/debug/footfall
+	python3 Tests/Cluster/hostile_peer_test.py --footfall .build/debug/footfall
 	python3 Tests/Browser/dashboard_test.py --footfall .build/debug/footfall
 
 # The simulated cluster over many more seeds (FOOTFALL_SIM_SEEDS per scenario).

@@ -239,9 +239,7 @@ public final class SystemStore: Sendable {
             guard SystemStore.replicatedPrefixes.contains(where: record.key.hasPrefix), record.key.utf8.count <= 512 else {
                 throw APIError.badRequest("system record key \(name) is not replicated")
             }
-            guard !record.origin.isEmpty, record.origin.utf8.count <= 64 else {
-                throw APIError.badRequest("system record \(name) needs an origin of 1 to 64 bytes")
-            }
+            guard record.origin.utf8.count <= 64 else { throw APIError.badRequest("system record \(name) has an origin of over 64 bytes") }
             let aheadMs = HybridLogicalClock.wallMs(of: record.hlc) - now
             guard aheadMs <= maxAheadMs else {
                 throw APIError.badRequest("system record \(name) is stamped \(aheadMs / 1000) s ahead of this node's clock, "
@@ -257,7 +255,7 @@ public final class SystemStore: Sendable {
             var winners = [String: Footfall_V1_SystemRecord]()
             for record in records {
                 hlc.withLock { $0.observe(record.hlc, wallMs: now) }
-                guard let current = try winners[record.key] ?? storedForMerge(record.key) else {
+                guard let current = try winners[record.key] ?? storedRecord(record.key) else {
                     winners[record.key] = record
                     continue
                 }
@@ -265,7 +263,7 @@ public final class SystemStore: Sendable {
             }
             var batch = WriteBatch()
             for (key, record) in winners {
-                if let stored = try storedForMerge(key), !SystemStore.replaces(record, stored) { continue }
+                if let stored = try storedRecord(key), !SystemStore.replaces(record, stored) { continue }
                 batch.put(.system, Array(key.utf8), try Array(record.serializedBytes() as [UInt8]))
             }
             if !batch.isEmpty { try kv.write(batch, sync: true) }
@@ -274,9 +272,9 @@ public final class SystemStore: Sendable {
         }
     }
 
-    /// The stored record a merge compares with; one that cannot be decoded is reported and
-    /// replaced by whatever a peer holds.
-    private func storedForMerge(_ key: String) throws -> Footfall_V1_SystemRecord? {
+    /// The record stored under `key`; one that cannot be decoded is reported and counts as
+    /// absent (a merge replaces it with whatever a peer holds).
+    private func storedRecord(_ key: String) throws -> Footfall_V1_SystemRecord? {
         guard let bytes = try kv.get(.system, Array(key.utf8)) else { return nil }
         do {
             return try SystemStore.decodeRecord(key: Array(key.utf8), bytes)
@@ -316,15 +314,18 @@ public final class SystemStore: Sendable {
         return out
     }
 
-    /// The records under these keys that this node holds.
+    /// The records under these keys that this node holds. One that peers would refuse
+    /// (`SystemRecordCheck`: stored before the checks, or damaged) is reported and left out, so it
+    /// never spreads, and never gets a whole sync refused with it.
     public func records(_ keys: [String]) throws -> [Footfall_V1_SystemRecord] {
         try keys.compactMap { key in
-            guard SystemStore.replicatedPrefixes.contains(where: key.hasPrefix) else { return nil }
-            return try record(Array(key.utf8)).map { stored in
-                var out = stored
-                out.key = key
-                return out
+            guard let prefix = SystemStore.replicatedPrefixes.first(where: key.hasPrefix), var out = try storedRecord(key) else { return nil }
+            out.key = key
+            if let problem = SystemRecordCheck.problem(with: out) {
+                reportMalformed(prefix: prefix, APIError.badRequest("not offered to peers: \(problem)"))
+                return nil
             }
+            return out
         }
     }
 
