@@ -41,14 +41,25 @@ struct ErasurePurges {
         return SiteID(String(decoding: key[2...], as: UTF8.self))
     }
 
-    static func encode(days: ClosedRange<Day>) -> [UInt8] {
-        days.lowerBound.index.bigEndianBytes + days.upperBound.index.bigEndianBytes
-    }
+    /// A site's pending purge: the days to compact, and a number that changes with every erasure
+    /// that marks it, so a purge clears the mark only if no erasure came during its compaction.
+    struct Pending: Equatable {
+        var days: ClosedRange<Day>
+        var revision: UInt64
 
-    static func days(fromValue value: [UInt8]) -> ClosedRange<Day>? {
-        guard value.count == 8 else { return nil }
-        let lower = Day(index: UInt32(bigEndianBytes: value[0..<4])), upper = Day(index: UInt32(bigEndianBytes: value[4..<8]))
-        return lower <= upper ? lower...upper : nil
+        var encoded: [UInt8] { days.lowerBound.index.bigEndianBytes + days.upperBound.index.bigEndianBytes + revision.bigEndianBytes }
+
+        init(days: ClosedRange<Day>, revision: UInt64) {
+            self.days = days
+            self.revision = revision
+        }
+
+        init?(encoded value: [UInt8]) {
+            guard value.count == 16 else { return nil }
+            let lower = Day(index: UInt32(bigEndianBytes: value[0..<4])), upper = Day(index: UInt32(bigEndianBytes: value[4..<8]))
+            guard lower <= upper else { return nil }
+            self.init(days: lower...upper, revision: UInt64(bigEndianBytes: value[8..<16]))
+        }
     }
 
     /// Both spans, and the days between them.

@@ -31,6 +31,9 @@ public final class EventStore: Sendable {
     /// Erasures compact what they deleted out of the files, at most once per site per
     /// `purgeIntervalMs` (see `ErasurePurges`).
     private let purges: Mutex<ErasurePurges>
+    /// Numbers each purge mark (see `ErasurePurges.Pending`); starts anywhere, so one from before
+    /// a restart is not repeated by chance.
+    private let purgeRevision = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max / 2))
 
     struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
 
@@ -300,7 +303,7 @@ public final class EventStore: Sendable {
         // No event is stored more than minutes ahead of its node's clock; a fence a day ahead is a
         // malformed order (and would make the day scan below run for ages).
         guard fenceMs <= nowMs + TimeUnits.dayMs else { throw StorageError("an erasure fence more than a day ahead of this node's clock") }
-        let (record, days) = try writeLock.withLock { _ -> (ErasureRecord, ClosedRange<Day>) in
+        let record = try writeLock.withLock { _ -> ErasureRecord in
             let previous = try erasureRecord(site: site, visitor: visitor)
             let fence = max(fenceMs, previous?.erasedAtMs ?? .min)
             var batch = WriteBatch()
@@ -348,9 +351,10 @@ public final class EventStore: Sendable {
             batch.put(.erasures, StorageKeys.visitor(site, visitor), record.encoded)
             // What the erasure deleted is still in the files until compacted: the site is marked
             // for a purge in the same batch, so even a crash before it leaves the purge to do.
-            batch.put(.erasures, ErasurePurges.key(site), ErasurePurges.encode(days: try pendingPurge(site).map { ErasurePurges.covering($0, days) } ?? days))
+            let purgeDays = try pendingPurge(site).map { ErasurePurges.covering($0.days, days) } ?? days
+            batch.put(.erasures, ErasurePurges.key(site), ErasurePurges.Pending(days: purgeDays, revision: purgeRevision.add(1, ordering: .relaxed).newValue).encoded)
             try kv.write(batch, sync: true)
-            return (record, days)
+            return record
         }
         if purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { try purge(site, nowMs: nowMs) }
         return record
@@ -408,15 +412,16 @@ public final class EventStore: Sendable {
         return due.count
     }
 
-    private func pendingPurge(_ site: SiteID) throws -> ClosedRange<Day>? {
-        try kv.get(.erasures, ErasurePurges.key(site)).flatMap(ErasurePurges.days(fromValue:))
+    private func pendingPurge(_ site: SiteID) throws -> ErasurePurges.Pending? {
+        try kv.get(.erasures, ErasurePurges.key(site)).flatMap(ErasurePurges.Pending.init(encoded:))
     }
 
     /// Compaction rewrites files and can take a while: outside the write lock, so ingest goes on.
     /// The mark is cleared only if no erasure widened it meanwhile (that one purges again).
     private func purge(_ site: SiteID, nowMs: Int64) throws {
-        guard let days = try pendingPurge(site) else { return }
+        guard let pending = try pendingPurge(site) else { return }
         purges.withLock { $0.started(site, nowMs: nowMs) }
+        let days = pending.days
         let start = StorageKeys.eventDay(site, days.lowerBound)
         let end = StorageKeys.eventDay(site, days.upperBound.advanced(by: 1))
         try kv.compact(.events, from: start, to: end)
@@ -426,7 +431,7 @@ public final class EventStore: Sendable {
         try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
         (kv as? RocksDBStore).map { try? $0.flushAll() }
         try writeLock.withLock { _ in
-            guard try pendingPurge(site) == days else { return }
+            guard try pendingPurge(site) == pending else { return }
             var batch = WriteBatch()
             batch.delete(.erasures, ErasurePurges.key(site))
             try kv.write(batch, sync: true)
