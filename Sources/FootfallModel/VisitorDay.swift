@@ -64,18 +64,32 @@ public struct VisitorDay: Hashable, Sendable {
     static let version: UInt8 = 1
 
     public var encoded: [UInt8] {
-        var out = [VisitorDay.version] + UInt32(clamping: hits).bigEndianBytes + [UInt8(runs.count)]
+        // Written on every batch of the visitor: appended in place, no intermediate arrays.
+        var out = [UInt8]()
+        out.reserveCapacity(6 + runs.count * 128)
+        out.append(VisitorDay.version)
+        Self.append(UInt32(clamping: hits), to: &out)
+        out.append(UInt8(runs.count))
         for run in runs {
-            out += run.firstMs.bigEndianBytes + run.lastMs.bigEndianBytes
-            out += UInt32(run.pageviews).bigEndianBytes + UInt32(run.interactions).bigEndianBytes
+            Self.append(run.firstMs, to: &out)
+            Self.append(run.lastMs, to: &out)
+            Self.append(UInt32(run.pageviews), to: &out)
+            Self.append(UInt32(run.interactions), to: &out)
             let marks = [run.start, run.firstPageview, run.lastPageview]
             out.append(marks.enumerated().reduce(0) { $0 | ($1.element == nil ? 0 : 1 << $1.offset) })
             for mark in marks.compactMap({ $0 }) {
-                let path = Array(mark.path.utf8.prefix(Int(UInt16.max)))
-                out += mark.timestampMs.bigEndianBytes + mark.id.bytes + UInt16(path.count).bigEndianBytes + path
+                let path = mark.path.utf8.prefix(Int(UInt16.max))
+                Self.append(mark.timestampMs, to: &out)
+                out.append(contentsOf: mark.id.bytes)
+                Self.append(UInt16(path.count), to: &out)
+                out.append(contentsOf: path)
             }
         }
         return out
+    }
+
+    private static func append(_ value: some FixedWidthInteger, to out: inout [UInt8]) {
+        withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
     }
 
     /// Decodes `encoded`; nil for bytes that are not a whole, well-formed record.
