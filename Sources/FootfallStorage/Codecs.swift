@@ -243,6 +243,18 @@ public struct VisitorRecord: Hashable, Sendable {
     }
 
     /// Last writer wins per field, by time.
+    /// Forgets personal data given or corrected before `cutoffMs`: no visitor data outlives its
+    /// site's plan (promise 7), however often the visitor returns. The edit times stay, so an older
+    /// copy of the data (a replica that has not run its own pass yet) cannot bring it back.
+    /// Returns whether anything was removed.
+    public mutating func forgetPersonalData(before cutoffMs: Int64) -> Bool {
+        let before = pii
+        if nameEditedMs < cutoffMs { pii.name = "" }
+        if emailEditedMs < cutoffMs { pii.email = "" }
+        if phoneEditedMs < cutoffMs { pii.phone = "" }
+        return pii != before
+    }
+
     private static func set(_ field: inout String, _ editedMs: inout Int64, to value: String?, atMs: Int64) {
         guard let value, atMs > editedMs else { return }
         field = value

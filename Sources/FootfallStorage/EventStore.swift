@@ -461,8 +461,14 @@ public final class EventStore: Sendable {
             let cutoff = plan.cutoffMs(nowMs: nowMs)
             var visitorsExpired = false
             try kv.scan(.crm, prefix: sitePrefix) { key, value in
-                if let record = try? VisitorRecord(encoded: value), record.lastSeenMs < cutoff {
+                guard var record = try? VisitorRecord(encoded: value) else { return true }
+                if record.lastSeenMs < cutoff {
                     batch.delete(.crm, key)
+                    visitorsExpired = true
+                } else if record.forgetPersonalData(before: cutoff) {
+                    // A visitor who keeps returning keeps a record, but not personal data they
+                    // gave longer ago than the plan keeps anything.
+                    batch.put(.crm, key, record.encoded)
                     visitorsExpired = true
                 }
                 return true

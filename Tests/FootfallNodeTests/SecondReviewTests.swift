@@ -162,6 +162,29 @@ import Testing
         }
     }
 
+    @Test func personalDataGivenLongerAgoThanThePlan_isRemoved_evenForAVisitorWhoKeepsReturning() async throws {
+        let t = try TestNode()
+        let owner = try t.makeOwner("ann", site: "example.com", retentionDays: 30)
+        let visitor = VisitorID.consented(site: owner.site.id, clientID: "returningvisitor01")
+        let consented = "\"consent\":true,\"vid\":\"returningvisitor01\""
+        try await t.app().test(.live) { client in
+            _ = try await client.hit(hitJSON(site: "example.com", id: "identify-day-0", ts: t.clock.nowMs,
+                extra: consented + ",\"kind\":\"identify\",\"pii\":{\"email\":\"returning.visitor@example.org\",\"name\":\"Ann Returning\"}"))
+            // Back every ten days or so: the record stays, and on day 31 the email is 31 days old.
+            for daysLater in [10, 10, 11] {
+                t.clock.advance(byMs: Int64(daysLater) * TimeUnits.dayMs)
+                _ = try await client.hit(hitJSON(site: "example.com", id: "visit-after-\(t.clock.nowMs)", ts: t.clock.nowMs, extra: consented))
+            }
+        }
+        #expect(try t.node.store.visitorRecord(site: owner.site.id, visitor: visitor)?.pii.email == "returning.visitor@example.org",
+                "control: before maintenance the record holds the email")
+        try t.node.runMaintenance()
+        let record = try #require(try t.node.store.visitorRecord(site: owner.site.id, visitor: visitor), "the returning visitor keeps a record")
+        #expect(record.pii.isEmpty)
+        #expect(try t.filesContaining(Array("returning.visitor@example.org".utf8)) == [])
+        #expect(try t.filesContaining(Array("Ann Returning".utf8)) == [])
+    }
+
     @Test func rateLimiter_whenFull_neverHandsOutFreshBudgets() {
         let limiter = RateLimiter<Int>(ratePerSecond: 1, burst: 2, clientsMax: 3)
         let now: Int64 = 1_000_000
