@@ -254,8 +254,9 @@ public final class Node: Sendable {
             }
             result.accepted += applied.stored
             result.duplicates += applied.duplicates
-            result.dropped += applied.expired + applied.fenced
+            result.dropped += applied.expired + applied.fenced + applied.capped
             if applied.expired > 0 { metrics.increment("footfall_ingest_rejects_total", by: Double(applied.expired), labels: ["reason": "expired"]) }
+            if applied.capped > 0 { metrics.increment("footfall_ingest_rejects_total", by: Double(applied.capped), labels: ["reason": "capped"]) }
             if applied.fenced > 0 {
                 metrics.increment("footfall_ingest_rejects_total", by: Double(applied.fenced), labels: ["reason": "erased"])
                 if events.contains(where: \.consented) { result.renewVisitorID = true }

@@ -3,8 +3,19 @@ import FootfallModel
 import FootfallProtocols
 import Testing
 
-/// What a hint keeps on disk.
+/// What a hint keeps on disk, and what a replica's acknowledgement carries back.
 @Suite struct HintCodecTests {
+    /// Hits over a visitor's daily cap are dropped on every replica; the ingest node counts them
+    /// as dropped only if the acknowledgement says so.
+    @Test func anAcknowledgement_carriesEveryOutcome() throws {
+        let applied = Replication.Applied(stored: 1, duplicates: 2, expired: 3, fenced: 4, capped: 5)
+        guard case .ack(_, _, let decoded) = try ReplicaWire.ack(ReplicaWire.ack(id: 9, atMs: 1_000, applied)) else {
+            Issue.record("not an acknowledgement")
+            return
+        }
+        #expect(decoded == applied)
+    }
+
     /// In the half hour after UTC midnight a cookieless hit carries yesterday's id beside today's
     /// (so a visit across midnight stays one). On disk that pair would link the visitor across the
     /// salt change: a hint must never hold it.

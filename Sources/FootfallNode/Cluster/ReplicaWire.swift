@@ -54,13 +54,14 @@ enum ReplicaWire {
             $0.duplicates = UInt32(clamping: applied.duplicates)
             $0.expired = UInt32(clamping: applied.expired)
             $0.fenced = UInt32(clamping: applied.fenced)
+            $0.capped = UInt32(clamping: applied.capped)
         }
     }
 
     static func ack(_ ack: Footfall_V1_ReplicaAck) throws -> Replication.Message {
         guard EventCodec.Bounds.timestampMs.contains(ack.atMs) else { throw Malformed(description: "an acknowledgement time out of range") }
         return .ack(id: ack.id, atMs: ack.atMs, Replication.Applied(stored: Int(ack.stored), duplicates: Int(ack.duplicates),
-                                                                  expired: Int(ack.expired), fenced: Int(ack.fenced)))
+                                                                  expired: Int(ack.expired), fenced: Int(ack.fenced), capped: Int(ack.capped)))
     }
 
     static func batch(_ events: [Event]) -> Footfall_V1_EventBatch {

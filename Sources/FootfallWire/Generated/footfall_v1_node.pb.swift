@@ -849,6 +849,9 @@ public nonisolated struct Footfall_V1_ReplicaAck: Sendable {
 
   public var fenced: UInt32 = 0
 
+  /// Dropped: the visitor already had its daily cap of hits on the event's day.
+  public var capped: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2739,7 +2742,7 @@ nonisolated extension Footfall_V1_VisitorEditOrder.Rectification: SwiftProtobuf.
 
 nonisolated extension Footfall_V1_ReplicaAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReplicaAck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}at_ms\0\u{1}stored\0\u{1}duplicates\0\u{1}expired\0\u{1}fenced\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}at_ms\0\u{1}stored\0\u{1}duplicates\0\u{1}expired\0\u{1}fenced\0\u{1}capped\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2753,6 +2756,7 @@ nonisolated extension Footfall_V1_ReplicaAck: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.duplicates) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.expired) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.fenced) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.capped) }()
       default: break
       }
     }
@@ -2777,6 +2781,9 @@ nonisolated extension Footfall_V1_ReplicaAck: SwiftProtobuf.Message, SwiftProtob
     if self.fenced != 0 {
       try visitor.visitSingularUInt32Field(value: self.fenced, fieldNumber: 6)
     }
+    if self.capped != 0 {
+      try visitor.visitSingularUInt32Field(value: self.capped, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2787,6 +2794,7 @@ nonisolated extension Footfall_V1_ReplicaAck: SwiftProtobuf.Message, SwiftProtob
     if lhs.duplicates != rhs.duplicates {return false}
     if lhs.expired != rhs.expired {return false}
     if lhs.fenced != rhs.fenced {return false}
+    if lhs.capped != rhs.capped {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
