@@ -9,7 +9,8 @@ one it checks that (1) the node process is still alive, (2) the hostile data was
 adopted, (3) a legitimate request of the same kind still works afterwards:
   1. methods for operators or ring members only: Decommission, Repair and FetchClusterSecrets
      from a node certificate that holds no ranges;
-  2. a liveness update naming node-2 with uid 2^64-1 (uids are start times in ms);
+  2. a liveness update naming node-2 with uid 2^64-1 (uids are start times in ms); a forged
+     `left` for node-2 (final for a process); a dead claim at the highest incarnation allowed;
   3. SystemPush of an API token stamped with HLC 2^64-1 (beyond any later revocation);
   4. SystemPush of a malformed site record, then a restart: hourly maintenance must still run;
   5. Replicate of one event with timestamp_ms = Int64.max, and repair windows at the limits;
@@ -170,7 +171,7 @@ def main():
         check(token is not None, "node-1 printed its bootstrap API token")
         if not formed or token is None:
             return
-        steps = (caller_rights, huge_uid, future_hlc, malformed_site, replicate_extremes, revocation, epoch_overflow)
+        steps = (caller_rights, huge_uid, forged_liveness, future_hlc, malformed_site, replicate_extremes, revocation, epoch_overflow)
         for step in steps:
             if options.steps and step.__name__ not in options.steps.split(","):
                 continue
@@ -228,6 +229,32 @@ def huge_uid(cluster, peer, token):
     legit.gossip.SetInParent()
     _, code = peer.call("Gossip", legit, "node-9")
     check(code == grpc.StatusCode.OK, f"plausible gossip from node-9 is still accepted ({code})")
+
+
+def forged_liveness(cluster, peer, token):
+    pb = peer.pb
+    row = member_row(cluster, "node-1", "node-2")
+    real = pb.Member(name="node-2", uid=int(row["member"]["uid"]), address=row["member"]["address"])
+
+    def gossip(status, incarnation):
+        envelope = pb.GossipEnvelope(incarnation=1)
+        getattr(envelope, "from").CopyFrom(pb.Member(name="node-9", uid=int(time.time() * 1000), address="127.0.0.1:1"))
+        claim = pb.MemberRecord(member=real, incarnation=incarnation, status=status)
+        envelope.gossip.gossip.add().liveness.CopyFrom(pb.LivenessUpdate(record=claim, origin="node-2"))
+        return peer.call("Gossip", envelope, "node-9")[1]
+
+    # The highest dead claim allowed is refuted, and the refutation still travels.
+    code = gossip(pb.MEMBER_STATUS_DEAD, 1 << 52)
+    check(code == grpc.StatusCode.OK, f"a dead claim at incarnation 2^52 is accepted as gossip ({code})")
+    refuted = cluster.wait(lambda: (member_row(cluster, "node-1", "node-2") or {}).get("status") == "MEMBER_STATUS_ALIVE"
+                           and int((member_row(cluster, "node-1", "node-2") or {}).get("incarnation", 0)) > 1 << 52, 15)
+    check(refuted, "node-2 refutes a dead claim at incarnation 2^52 and node-1 holds it alive again")
+    # `left` is final for a process, at any incarnation: only node-2 itself may say it.
+    gossip(pb.MEMBER_STATUS_LEFT, 0)
+    time.sleep(3)
+    after = (member_row(cluster, "node-1", "node-2") or {}).get("status")
+    check(after == "MEMBER_STATUS_ALIVE", f"a `left` forged by node-9 does not evict node-2 ({after})")
+    check(alive(cluster, peer, "node-1") and alive(cluster, peer, "node-2"), "both nodes still run")
 
 
 def future_hlc(cluster, peer, token):

@@ -59,6 +59,28 @@ import Testing
         #expect(Membership.readRing(of: records).epoch == UInt64(GossipWire.updatesMax) * GossipWire.versionMax)
     }
 
+    /// The highest dead claim a peer may make about a member is refuted with an alive claim one
+    /// higher, and that refutation still decodes everywhere (else the member would be cut off).
+    @Test func theRefutationOfTheHighestClaim_stillTravels() throws {
+        let now = MonotonicTime(nanoseconds: 1_000_000_000)
+        var me = Membership.Instance(myself: GossipWireTests.member, randomSeed: 1, now: now)
+        _ = me.onStart(now: now)
+        let peer = Membership.Member(name: "node-9", uid: 5, address: "127.0.0.1:1")
+        let highest = Membership.MemberRecord(member: GossipWireTests.member, incarnation: GossipWire.counterMax, status: .dead)
+        let claim = Membership.Envelope(from: peer, incarnation: 0, message: .gossip([.liveness(highest, origin: "node-9")]))
+        let decodedClaim = try GossipWire.decode(GossipWire.encode(claim), uidMax: GossipWireTests.uidMax)
+        _ = me.onMessage(decodedClaim, now: now)
+        #expect(me.incarnation == GossipWire.refutationMax)
+        let replies = me.onMessage(Membership.Envelope(from: peer, incarnation: 0, message: .ping(sequence: 1, gossip: [])), now: now)
+        for case .send(let envelope, _) in replies {
+            #expect(throws: Never.self) { try GossipWire.decode(GossipWire.encode(envelope), uidMax: GossipWireTests.uidMax) }
+        }
+        var tooHigh = highest
+        tooHigh.incarnation = GossipWire.refutationMax
+        let forged = Membership.Envelope(from: peer, incarnation: 0, message: .gossip([.liveness(tooHigh, origin: "node-9")]))
+        #expect(throws: GossipWire.Malformed.self) { try GossipWire.decode(GossipWire.encode(forged), uidMax: GossipWireTests.uidMax) }
+    }
+
     /// A uid beyond the receiver's clock would outrank the real process of that name for good.
     @Test func memberUIDsFromTheFuture_areRejected_whereverTheyAppear() {
         let future = Membership.Member(name: "node-3", uid: GossipWireTests.uidMax + 1, address: "127.0.0.1:7947")

@@ -79,7 +79,10 @@ enum GossipWire {
     static let updatesMax = 4096
     /// Incarnations above this are not plausible (one refutation a millisecond for a hundred
     /// million years stays below it), and leave room for the +1 of a refutation without overflow.
+    /// A member's own alive claim may be one higher: it refutes the highest suspect or dead claim
+    /// anyone may make about it that way, and the refutation must still travel.
     static let counterMax: UInt64 = 1 << 52
+    static let refutationMax = counterMax + 1
     /// Ownership versions above this are not plausible: a version grows by one per join,
     /// decommission or removal of its name. Summed over a full message of records
     /// (`updatesMax`) they stay below 2^44, far from overflowing a ring epoch.
@@ -91,7 +94,7 @@ enum GossipWire {
     ///   process for good.
     static func decode(_ wire: Footfall_V1_GossipEnvelope, uidMax: UInt64) throws -> Membership.Envelope {
         guard wire.hasFrom else { throw Malformed(description: "envelope without a sender") }
-        guard wire.incarnation <= counterMax else { throw Malformed(description: "implausible incarnation") }
+        guard wire.incarnation <= refutationMax else { throw Malformed(description: "implausible incarnation") }
         let from = try decode(wire.from, uidMax: uidMax)
         let message: Membership.Message
         switch wire.message {
@@ -122,9 +125,9 @@ enum GossipWire {
 
     static func decode(_ wire: Footfall_V1_MemberRecord, uidMax: UInt64) throws -> Membership.MemberRecord {
         guard wire.hasMember else { throw Malformed(description: "member record without a member") }
-        guard wire.incarnation <= counterMax else { throw Malformed(description: "implausible incarnation") }
-        return Membership.MemberRecord(member: try decode(wire.member, uidMax: uidMax), incarnation: wire.incarnation,
-                                       status: try decode(wire.status))
+        let status = try decode(wire.status)
+        guard wire.incarnation <= (status == .alive ? refutationMax : counterMax) else { throw Malformed(description: "implausible incarnation") }
+        return Membership.MemberRecord(member: try decode(wire.member, uidMax: uidMax), incarnation: wire.incarnation, status: status)
     }
 
     static func decode(_ wire: Footfall_V1_MemberStatus) throws -> Membership.Status {

@@ -240,13 +240,13 @@ extension Membership {
             }
             switch envelope.message {
             case .ping(let sequence, let gossip):
-                apply(gossip, now: now, into: &actions)
+                apply(gossip, from: sender, now: now, into: &actions)
                 send(.ack(sequence: sequence, gossip: piggyback()), to: .member(sender), into: &actions)
             case .ack(let sequence, let gossip):
-                apply(gossip, now: now, into: &actions)
+                apply(gossip, from: sender, now: now, into: &actions)
                 onAck(sequence: sequence, now: now, into: &actions)
             case .pingRequest(let sequence, let target, let gossip):
-                apply(gossip, now: now, into: &actions)
+                apply(gossip, from: sender, now: now, into: &actions)
                 guard target.name != myself.name else { break }
                 let relaySequence = nextSequence()
                 relays[relaySequence] = Relay(
@@ -255,15 +255,15 @@ extension Membership {
                 )
                 send(.ping(sequence: relaySequence, gossip: piggyback()), to: .member(target), into: &actions)
             case .nack(let sequence, let gossip):
-                apply(gossip, now: now, into: &actions)
+                apply(gossip, from: sender, now: now, into: &actions)
                 if probe?.sequence == sequence { probe?.nacks += 1 }
             case .gossip(let gossip):
-                apply(gossip, now: now, into: &actions)
+                apply(gossip, from: sender, now: now, into: &actions)
             case .sync(let state):
-                apply(state, now: now, into: &actions)
+                apply(state, from: sender, now: now, into: &actions)
                 send(.syncReply(state: fullState(), senderJoined: isJoined), to: .member(sender), into: &actions)
             case .syncReply(let state, let senderJoined):
-                apply(state, now: now, into: &actions)
+                apply(state, from: sender, now: now, into: &actions)
                 if senderJoined { completeJoin(into: &actions) }
             }
             return actions
@@ -428,9 +428,14 @@ extension Membership {
             applyLiveness(claim, origin: envelope.from.name, now: now, into: &actions)
         }
 
-        private mutating func apply(_ updates: [Update], now: MonotonicTime, into actions: inout [Action]) {
+        /// Gossip `sender` passed on. A `left` claim is taken only from the member it is about:
+        /// `left` is final for a process, so one forged by any other member would evict it for good.
+        /// (The leaver tells every live member itself; one that misses it finds it dead instead.)
+        private mutating func apply(_ updates: [Update], from sender: Member, now: MonotonicTime, into actions: inout [Action]) {
             for update in updates {
                 switch update {
+                case .liveness(let record, _) where record.status == .left && record.member.name != sender.name:
+                    continue
                 case .liveness(let record, let origin): applyLiveness(record, origin: origin, now: now, into: &actions)
                 case .ownership(let record): applyOwnership(record, into: &actions)
                 }
