@@ -35,7 +35,7 @@ public struct ClusterService: Service {
                                        address: configuration.advertised)
         let peers = PeerClients(credential: credential, authorityPEM: authority, settings: configuration.transport, logger: node.logger)
         shell = try MembershipShell(myself: myself, configuration: configuration, stateFile: stateFile, peers: peers,
-                                    salts: node.salts, metrics: node.metrics, logger: node.logger)
+                                    salts: node.salts, wallClock: node.clock, metrics: node.metrics, logger: node.logger)
         self.node = node
         self.peers = peers
         systemReplicator = SystemReplicator(node: node, membership: shell, peers: peers, syncInterval: node.configuration.systemSyncInterval)

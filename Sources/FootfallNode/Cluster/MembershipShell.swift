@@ -27,6 +27,9 @@ public actor MembershipShell {
     private let peers: PeerClients
     private let stateFile: ClusterStateFile
     private let salts: SaltKeeper
+    /// The wall clock, for checking a fetched daily-salt seed's day (the protocol runs on the
+    /// monotonic clock).
+    private let wallClock: any WallClock
     private let metrics: NodeMetrics
     private let logger: Logger
     private let origin = ContinuousClock.now
@@ -39,11 +42,12 @@ public actor MembershipShell {
 
     init(
         myself: Membership.Member, configuration: ClusterConfiguration, stateFile: ClusterStateFile, peers: PeerClients,
-        salts: SaltKeeper, metrics: NodeMetrics, logger: Logger
+        salts: SaltKeeper, wallClock: any WallClock, metrics: NodeMetrics, logger: Logger
     ) throws {
         self.peers = peers
         self.stateFile = stateFile
         self.salts = salts
+        self.wallClock = wallClock
         self.metrics = metrics
         self.logger = logger
         var seedGenerator = SystemRandomNumberGenerator()
@@ -158,7 +162,13 @@ public actor MembershipShell {
         do {
             let secrets = try await client.fetchClusterSecrets(Footfall_V1_ClusterSecretsRequest(),
                                                                options: ClusterTransport.callOptions(timeout: .seconds(2)))
-            try salts.adopt(day: Day(index: secrets.dailySaltDay), seed: Array(secrets.dailySaltSeed))
+            // A seed for another day than about today would give this node other salts than its
+            // peers' (double counting) until the ratchet caught up, or walk it through millions of days.
+            let today = Day(containing: wallClock.nowMs), offered = Day(index: secrets.dailySaltDay)
+            guard abs(today.distance(to: offered)) <= 1 else {
+                throw ClusterSetupError("the daily-salt seed offered is for day \(offered.index), not about today (\(today.index))")
+            }
+            try salts.adopt(day: offered, seed: Array(secrets.dailySaltSeed))
             logger.info("received the cluster's daily-salt seed", metadata: ["cluster.from": "\(peer.member.name)"])
         } catch {
             logger.warning("could not fetch the cluster secrets yet", metadata: ["cluster.from": "\(peer.member.name)", "error": "\(error)"])
