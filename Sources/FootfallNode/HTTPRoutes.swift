@@ -296,8 +296,7 @@ public enum HTTPRoutes {
             guard let retention = RetentionPlan(days: input.retentionDays ?? RetentionPlan.default.days) else {
                 throw APIError.badRequest("retention_days must be 30 to 360")
             }
-            let site = try node.system.createSite(id, ownerID: principal.account.id, timeZone: input.timezone ?? "UTC",
-                                                  retention: retention, nowMs: node.clock.nowMs)
+            let site = try await node.createSite(id, ownerID: principal.account.id, timeZone: input.timezone ?? "UTC", retention: retention)
             return try json(SiteView(site, origin: origin(request, node)), status: .created)
         }
         router.get("/api/sites/:site") { request, context -> Response in

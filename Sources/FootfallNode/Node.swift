@@ -275,10 +275,11 @@ public final class Node: Sendable {
     public func runMaintenance() throws {
         let now = clock.nowMs
         for account in try system.accounts() where AccountExpiry.isExpired(lastActiveMs: account.lastActiveMs, nowMs: now) {
-            for site in try system.sites(ownedBy: account.id) { try store.deleteSite(site.id) }
+            // Tombstones the account's sites: this pass and every other node's delete their data.
             try system.deleteAccount(account)
             logger.info("deleted an account idle for over 720 days", metadata: ["account.id": "\(account.id)"])
         }
+        try deleteDataOfDeletedSites()
         for site in try system.sites() {
             try store.enforceRetention(site: site.id, plan: site.retention, nowMs: now)
             let oldest = try store.oldestEventMs(site: site.id)

@@ -34,6 +34,11 @@ enum SystemRecordCheck {
                 guard revocation.name == name, ClusterIdentity.isValidName(name) else { return "a revocation for another name" }
                 return timeMs.contains(revocation.revokedMs) ? nil : "a revocation time out of range"
             }
+            if key.hasPrefix(SiteDataGone.keyPrefix) {
+                let gone = try decode(SiteDataGone.self, record)
+                guard gone.key == key, ClusterIdentity.isValidName(gone.node) else { return "a confirmation stored under another key" }
+                return record.origin == gone.node ? nil : "a confirmation written by another node than the one it speaks for"
+            }
             return "no known kind of record"
         } catch {
             return "its value does not decode (\(error))"

@@ -102,7 +102,8 @@ public final class SystemStore: Sendable {
     private let malformedListener = Mutex<(@Sendable (_ kind: String, _ error: any Error) -> Void)?>(nil)
 
     /// Key prefixes of replicated records; anything else from a peer is refused.
-    static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:", NodeRevocation.keyPrefix]
+    static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:", NodeRevocation.keyPrefix,
+                                     SiteDataGone.keyPrefix]
 
     public init(kv: any KeyValueStore, scryptCostN: UInt64 = 1 << 15, nodeName: String = "node-1", clock: any WallClock = SystemClock()) {
         self.kv = kv
@@ -149,7 +150,7 @@ public final class SystemStore: Sendable {
         return try JSONDecoder().decode(T.self, from: record.value)
     }
 
-    private func put(_ key: String, _ value: some Encodable) throws {
+    func put(_ key: String, _ value: some Encodable) throws {
         let json = try JSONEncoder().encode(value)
         try write([(key, json)])
     }
@@ -198,7 +199,7 @@ public final class SystemStore: Sendable {
     /// Every live record under `prefix`. One that cannot be decoded is skipped and reported
     /// (`onMalformedRecord`): maintenance reads every account and site, and one bad record must
     /// not stop retention or idle-account deletion for all the others.
-    private func allKeyed<T: Decodable>(prefix: String, as type: T.Type) throws -> [(String, T)] {
+    func allKeyed<T: Decodable>(prefix: String, as type: T.Type) throws -> [(String, T)] {
         var out = [(String, T)]()
         try kv.scan(.system, prefix: Array(prefix.utf8)) { key, value in
             do {
@@ -274,7 +275,7 @@ public final class SystemStore: Sendable {
 
     /// The record stored under `key`; one that cannot be decoded is reported and counts as
     /// absent (a merge replaces it with whatever a peer holds).
-    private func storedRecord(_ key: String) throws -> Footfall_V1_SystemRecord? {
+    func storedRecord(_ key: String) throws -> Footfall_V1_SystemRecord? {
         guard let bytes = try kv.get(.system, Array(key.utf8)) else { return nil }
         do {
             return try SystemStore.decodeRecord(key: Array(key.utf8), bytes)

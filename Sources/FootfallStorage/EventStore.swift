@@ -494,6 +494,14 @@ public final class EventStore: Sendable {
         return found
     }
 
+    /// Whether anything at all is stored for a site (a deleted site's data must be gone).
+    public func holdsData(of site: SiteID) throws -> Bool {
+        let prefix = StorageKeys.sitePrefix(site)
+        return try [ColumnFamily.events, .visitors, .visits, .rollups, .erasures, .crm].contains { family in
+            try holdsAny(family, from: prefix, to: StorageKeys.prefixEnd(prefix))
+        }
+    }
+
     /// Deletes everything stored for a site, rollups and erasure records included (account deletion).
     public func deleteSite(_ site: SiteID) throws {
         try writeLock.withLock { dayVisitors in

@@ -206,7 +206,7 @@ struct SiteCommand: AsyncParsableCommand {
             guard let account = try node.system.accounts().first(where: { $0.email == owner.lowercased() }) else {
                 throw ValidationError("no account \(owner)")
             }
-            _ = try node.system.createSite(site, ownerID: account.id, timeZone: timezone, retention: plan, nowMs: node.clock.nowMs)
+            _ = try await node.createSite(site, ownerID: account.id, timeZone: timezone, retention: plan)
             print("registered \(site) for \(account.email): <script defer data-site=\"\(site)\" src=\"https://YOUR-FOOTFALL/t.js\"></script>")
         }
     }

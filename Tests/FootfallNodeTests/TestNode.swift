@@ -20,7 +20,7 @@ final class TestNode: Sendable {
     /// 2026-06-15 12:00 UTC.
     static let noon: Int64 = 1_781_524_800_000
 
-    init(nowMs: Int64 = TestNode.noon, geo: any GeoLocator = FixedGeo(), trustedProxies: [IPAddress] = []) throws {
+    init(nowMs: Int64 = TestNode.noon, geo: any GeoLocator = FixedGeo(), trustedProxies: [IPAddress] = [], name: String = "node-1") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("footfall-node-\(UUID().uuidString)").path
         clock = ManualClock(nowMs: nowMs)
         var configuration = NodeConfiguration()
@@ -29,6 +29,7 @@ final class TestNode: Sendable {
         configuration.scryptCostN = 1 << 10
         configuration.trustedProxies = trustedProxies
         configuration.hitsPerSecondPerIP = 10_000
+        configuration.nodeName = name
         let collector = logs
         node = try Node(configuration: configuration, clock: clock, geo: geo,
                         logger: Logger(label: "footfall", factory: { _ in collector }))
