@@ -109,6 +109,9 @@ public actor MembershipShell {
     }
 
     private func perform(_ actions: [Membership.Action]) async {
+        // Persist before sending: the map is saved once for all the changes (a message may carry
+        // thousands), and the ring built once.
+        let ringEpoch = actions.contains(where: { if case .ownershipChanged = $0 { true } else { false } }) ? persistOwnership() : nil
         for action in actions {
             switch action {
             case .send(let envelope, let destination):
@@ -126,20 +129,26 @@ public actor MembershipShell {
                 metrics.increment("footfall_cluster_member_changes_total", labels: ["status": record.status.rawValue])
                 updateMemberGauges()
             case .ownershipChanged(let record):
-                do {
-                    try stateFile.saveOwnership(instance.ownershipRecords)
-                } catch {
-                    logger.error("cannot persist the ownership map", metadata: ["error": "\(error)"])
-                }
                 logger.info("ring changed", metadata: ["ring.member": "\(record.name)", "ring.state": "\(record.state.rawValue)",
-                                                       "ring.epoch": "\(instance.ring().epoch)"])
-                metrics.set("footfall_cluster_ring_epoch", to: Double(instance.ring().epoch))
+                                                       "ring.epoch": "\(ringEpoch ?? 0)"])
             case .superseded(let newer):
                 logger.critical("a newer process of this node's name is running; this one stops taking part",
                                 metadata: ["cluster.newer": "\(newer)"])
                 stopped = true
             }
         }
+    }
+
+    /// Saves the ownership map; returns the new ring epoch.
+    private func persistOwnership() -> UInt64 {
+        do {
+            try stateFile.saveOwnership(instance.ownershipRecords)
+        } catch {
+            logger.error("cannot persist the ownership map", metadata: ["error": "\(error)"])
+        }
+        let epoch = instance.ring().epoch
+        metrics.set("footfall_cluster_ring_epoch", to: Double(epoch))
+        return epoch
     }
 
     private func updateMemberGauges() {

@@ -432,14 +432,16 @@ extension Membership {
         /// `left` is final for a process, so one forged by any other member would evict it for good.
         /// (The leaver tells every live member itself; one that misses it finds it dead instead.)
         private mutating func apply(_ updates: [Update], from sender: Member, now: MonotonicTime, into actions: inout [Action]) {
+            var ownershipUpdates = [OwnershipRecord]()
             for update in updates {
                 switch update {
                 case .liveness(let record, _) where record.status == .left && record.member.name != sender.name:
                     continue
                 case .liveness(let record, let origin): applyLiveness(record, origin: origin, now: now, into: &actions)
-                case .ownership(let record): applyOwnership(record, into: &actions)
+                case .ownership(let record): ownershipUpdates.append(record)
                 }
             }
+            applyOwnership(ownershipUpdates, into: &actions)
         }
 
         private mutating func applyLiveness(_ record: MemberRecord, origin: String, now: MonotonicTime, into actions: inout [Action]) {
@@ -491,10 +493,21 @@ extension Membership {
         }
 
         private mutating func applyOwnership(_ record: OwnershipRecord, into actions: inout [Action]) {
-            if let existing = ownership[record.name], !record.supersedes(existing) { return }
-            ownership[record.name] = record
-            dissemination.enqueue(.ownership(record))
-            actions.append(.ownershipChanged(record))
+            applyOwnership([record], into: &actions)
+        }
+
+        /// Merges the records into a copy of the map and stores it once: the map's digest is then
+        /// computed once per message, not once per record (a full message of records cost
+        /// seconds of CPU that way).
+        private mutating func applyOwnership(_ records: [OwnershipRecord], into actions: inout [Action]) {
+            var merged = ownership
+            for record in records {
+                if let existing = merged[record.name], !record.supersedes(existing) { continue }
+                merged[record.name] = record
+                dissemination.enqueue(.ownership(record))
+                actions.append(.ownershipChanged(record))
+            }
+            if merged != ownership { ownership = merged }
         }
 
         // MARK: - Joining
