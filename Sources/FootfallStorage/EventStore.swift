@@ -515,16 +515,46 @@ public final class EventStore: Sendable {
         }
     }
 
+    /// The families that hold a visitor's data: raw events, the visitor index, visit records and
+    /// CRM records. Rollups and erasure records hold no visitor's data.
+    private static let rawFamilies: [ColumnFamily] = [.events, .visitors, .visits, .crm]
+
     /// Deletes every raw event, visitor index entry, visit record and CRM record of every site (a
     /// node back after longer than the retention horizon starts empty). Rollups and erasure
     /// records stay.
     public func wipeRawData() throws {
-        try writeLock.withLock { _ in
+        try writeLock.withLock { _ in try deleteRawData(from: [], to: [0xff, 0xff, 0xff, 0xff]) }
+    }
+
+    /// Deletes this node's copy of a site it no longer replicates (it handed the copy over):
+    /// raw events, visitor index, visit records, CRM records and rollups, compacted out of the
+    /// files. Rollups go too, because they count each event once only while its raw event is here:
+    /// kept, they would count the events again should the site come back to this node. Erasure
+    /// records stay, so an erased visitor's event replayed here later is still refused.
+    public func deleteCopy(of site: SiteID) throws {
+        try writeLock.withLock { dayVisitors in
+            let prefix = StorageKeys.sitePrefix(site), end = StorageKeys.prefixEnd(prefix)
+            try deleteRawData(from: prefix, to: end)
             var batch = WriteBatch()
-            for family in [ColumnFamily.events, .visitors, .visits, .crm] { batch.deleteRange(family, [], [0xff, 0xff, 0xff, 0xff]) }
+            batch.deleteRange(.rollups, prefix, end)
             try kv.write(batch, sync: true)
-            for family in [ColumnFamily.events, .visitors, .visits, .crm] { try kv.compact(family, from: [], to: [0xff, 0xff, 0xff, 0xff]) }
+            try kv.compact(.rollups, from: prefix, to: end)
+            dayVisitors.forget(site: site)
         }
+        (kv as? RocksDBStore).map { try? $0.flushAll() }
+    }
+
+    /// Whether any raw data of the site is stored.
+    public func holdsRawData(of site: SiteID) throws -> Bool {
+        let prefix = StorageKeys.sitePrefix(site)
+        return try EventStore.rawFamilies.contains { try holdsAny($0, from: prefix, to: StorageKeys.prefixEnd(prefix)) }
+    }
+
+    private func deleteRawData(from start: [UInt8], to end: [UInt8]) throws {
+        var batch = WriteBatch()
+        for family in EventStore.rawFamilies { batch.deleteRange(family, start, end) }
+        try kv.write(batch, sync: true)
+        for family in EventStore.rawFamilies { try kv.compact(family, from: start, to: end) }
     }
 
     // MARK: Anti-entropy

@@ -86,11 +86,53 @@ class API:
 def hit(hit_id, vid=None, site="localhost"):
     # With its own timestamp, as the tracker sends it (a hit id without one is stamped at the start
     # of the server's hour, outside the live feed's window late in the hour).
+    # The title marks the site's raw events on disk (paths are rollup dimensions, which stay).
     body = {"site": site, "id": hit_id, "ts": int(time.time() * 1000), "url": f"http://{site}/replicated/{hit_id}",
-            "kind": "pageview"}
+            "kind": "pageview", "title": title_marker(site)}
     if vid:
         body.update({"consent": True, "vid": vid})
     return body
+
+
+def title_marker(site):
+    return f"raw-title-of-{site}"
+
+
+def files_holding(cluster, name, marker):
+    """The files of `name`'s data folder that hold `marker` (RocksDB tables, logs, MANIFEST)."""
+    folder = os.path.join(cluster.folder, name)
+    found = []
+    for directory, _, files in os.walk(folder):
+        for file in files:
+            path = os.path.join(directory, file)
+            try:
+                with open(path, "rb") as handle:
+                    if marker.encode() in handle.read():
+                        found.append(os.path.relpath(path, folder))
+            except OSError:
+                pass  # a file RocksDB removed while we looked
+    return found
+
+
+def former_replicas_let_go(cluster, sites, placements):
+    """After node-4 joined, the members that ceded a site to it delete their copy once its replicas
+    hold it (an operator's repair runs the hand-over at once): no file of theirs holds the site's
+    raw events any more, while a site they still replicate is found (a positive control)."""
+    for name in ["node-1", "node-2", "node-3"]:
+        ceded = [site for site in sites if name not in placements.get(site, [name])]
+        kept = [site for site in sites if name in placements.get(site, [])]
+        if not ceded or not kept:
+            continue
+
+        def let_go():
+            cluster.cli("cluster", "repair", "--node", cluster.internal(name), "--certs", cluster.certs)
+            return all(not files_holding(cluster, name, title_marker(site)) for site in ceded)
+
+        gone = cluster.wait(let_go, 60)
+        check(gone, f"{name} deleted its copy of {', '.join(ceded)}, which it ceded to node-4 "
+                    f"({ {site: files_holding(cluster, name, title_marker(site)) for site in ceded} })")
+        check(bool(files_holding(cluster, name, title_marker(kept[0]))),
+              f"control: {name}'s files hold {kept[0]}, which it still replicates")
 
 
 def ring_states(cluster, via):
@@ -114,7 +156,8 @@ def main():
     cluster = Cluster(options.footfall, folder, probe_ms=500)
     cluster.base_port, cluster.http_base = options.port_base, options.port_base + 100
     # Background anti-entropy stays out of the way, so what QUORUM reads and hints repair is theirs.
-    cluster.extra_env = {"FOOTFALL_REPAIR_INTERVAL_S": "3600", "FOOTFALL_SYSTEM_STALE_AFTER_S": "15"}
+    # Uncompressed files, so a site's raw events can be searched for on disk.
+    cluster.extra_env = {"FOOTFALL_REPAIR_INTERVAL_S": "3600", "FOOTFALL_SYSTEM_STALE_AFTER_S": "15", "FOOTFALL_COMPRESSION": "none"}
     try:
         cluster.form(spare=["node-4"])
         formed = cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30)
@@ -328,6 +371,9 @@ def scale_out_and_in(cluster, api, session, crm_visitor):
         joined = cluster.wait(lambda: ring_states(cluster, "node-1").get("node-4") == "normal", 90)
         check(joined, f"node-4 joins under write load and turns normal after streaming ({time.monotonic() - began:.1f} s)")
         time.sleep(2)
+        reply = json.loads(cluster.cli("cluster", "ring", "--json", "--node", cluster.internal("node-1"), "--certs", cluster.certs,
+                                       *sum((["--site", s] for s in sites), [])))
+        former_replicas_let_go(cluster, sites, {p["site"]: p["replicas"] for p in reply.get("placements", [])})
         began = time.monotonic()
         out = subprocess.run([cluster.binary, "cluster", "decommission", "node-2", "--node", cluster.internal("node-1"),
                               "--certs", cluster.certs], capture_output=True, text=True, timeout=300)
@@ -338,6 +384,15 @@ def scale_out_and_in(cluster, api, session, crm_visitor):
     finally:
         stop.set()
         writer.join()
+    # Decommissioned, node-2 streamed every site away and deleted its copies; writes that still
+    # reached it from members that had not yet seen it leave are handed over by its next repair.
+    def handed_over():
+        cluster.cli("cluster", "repair", "--node", cluster.internal("node-2"), "--certs", cluster.certs)
+        return not any(files_holding(cluster, "node-2", title_marker(site)) for site in sites)
+
+    handed = cluster.wait(handed_over, 60)
+    left_behind = {site: files_holding(cluster, "node-2", title_marker(site)) for site in sites}
+    check(handed, f"the decommissioned node-2 keeps no site's raw events ({left_behind})")
     cluster.processes["node-2"].send_signal(signal.SIGTERM)
     cluster.processes["node-2"].wait(timeout=30)
     total = sum(len(ids) for ids in acked.values())

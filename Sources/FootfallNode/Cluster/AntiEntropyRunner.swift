@@ -79,7 +79,8 @@ struct RemoteReplica: RepairReplica {
 /// Runs anti-entropy between this node and the other replicas of each of its sites: in the
 /// background every `interval`, at once when the node needs repair, and on an operator's
 /// `footfall cluster repair`. A node that needs repair is repaired once one pass reached every
-/// other replica of every site it holds.
+/// other replica of every site it holds. A whole pass also hands over the sites this node no
+/// longer replicates (`handOverFormerSites`).
 actor AntiEntropyRunner {
     struct Pass: Sendable {
         var outcome = Replication.AntiEntropy.Outcome()
@@ -178,6 +179,7 @@ actor AntiEntropyRunner {
                 $0.unreachable = unreachableHere
             })
         }
+        if sites == nil { await handOverFormerSites(ring: ring, alive: alive) }
         node.metrics.increment("footfall_repair_passes_total")
         node.metrics.increment("footfall_repair_events_streamed_total", by: Double(result.outcome.eventsPulled + result.outcome.eventsPushed))
         // Repaired only once the pass covered every site the cluster has: a node that joins through
@@ -188,5 +190,54 @@ actor AntiEntropyRunner {
         result.finishedMs = node.clock.nowMs
         lastPass = result
         return result
+    }
+
+    /// Sites this node still holds raw data of but no longer replicates (it ceded the range to a
+    /// joining member, or left the ring): once each current replica is up and a repair exchange
+    /// with it succeeded — erasure records first, so an erasure made meanwhile reaches this copy
+    /// too, and what only this copy held is pushed — the copy is deleted. Until then it stays, and
+    /// every pass tries again (`EventStore.deleteCopy` says what goes).
+    private func handOverFormerSites(ring: Ring, alive: Set<String>) async {
+        let me = node.configuration.nodeName
+        let rf = node.configuration.replication.replicationFactor
+        let pendingRing = await node.replication.pendingRing
+        let former = ((try? node.system.sites()) ?? []).filter { site in
+            !ring.preferenceList(for: site.id, replicationFactor: rf).contains(me)
+                && !pendingRing.preferenceList(for: site.id, replicationFactor: rf).contains(me)
+                && (try? node.store.holdsRawData(of: site.id)) == true
+        }
+        for site in former {
+            let replicas = ring.preferenceList(for: site.id, replicationFactor: rf)
+            guard !replicas.isEmpty, await handOver(site, to: replicas, alive: alive) else { continue }
+            do {
+                try node.store.deleteCopy(of: site.id)
+                node.metrics.increment("footfall_repair_sites_handed_over_total")
+                node.logger.info("deleted a site this node no longer replicates, after its replicas took it over",
+                                 metadata: ["repair.site": "\(site.id)", "repair.replicas": "\(replicas.joined(separator: ","))"])
+            } catch {
+                node.logger.warning("deleting a handed-over site failed; the next pass tries again",
+                                    metadata: ["repair.site": "\(site.id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Whether a repair exchange with every one of `replicas` succeeded.
+    private func handOver(_ site: Site, to replicas: [String], alive: Set<String>) async -> Bool {
+        let me = node.configuration.nodeName
+        for peer in replicas {
+            guard alive.contains(peer), let client = await node.replication.client(for: peer) else { return false }
+            let now = node.clock.nowMs
+            do {
+                _ = try await Replication.AntiEntropy.repair(
+                    site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: now + 1,
+                    local: LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan),
+                    remote: RemoteReplica(name: peer, client: client))
+            } catch {
+                node.logger.warning("handing a site over to a replica failed; the next pass tries again",
+                                    metadata: ["repair.site": "\(site.id)", "repair.peer": "\(peer)", "error": "\(error)"])
+                return false
+            }
+        }
+        return true
     }
 }

@@ -94,6 +94,10 @@ actor RangeMover {
         }
         let next: Membership.OwnershipRecord.State = joining ? .normal : .removed
         guard await membership.changeOwnState(to: next) else { return }
+        if !joining {
+            // Every site went to all the members that take it over: this copy is no one's now.
+            for site in sites { try? node.store.deleteCopy(of: site.id) }
+        }
         progress.state = joining ? .normal : .removed
         progress.finished = true
         progress.detail = joining ? "joined: serving reads for its ranges" : "decommissioned: holds no ranges and may be stopped"

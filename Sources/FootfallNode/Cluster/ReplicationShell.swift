@@ -161,6 +161,8 @@ public actor ReplicationShell {
     }
 
     var ring: Ring { coordinator.ring }
+    /// Where ranges will be once the moves in progress finish.
+    var pendingRing: Ring { coordinator.pendingRing }
     var alive: Set<String> { coordinator.alive }
     /// Hints this node holds, per target replica.
     var hintsPerTarget: [String: Int] {
