@@ -46,12 +46,14 @@ def on_signal(number, _frame):
 class Cluster:
     """The nodes of one scenario, formed fresh on the lab network."""
 
-    def __init__(self, binary, folder, names, env, stubs):
-        """Issues the cluster's certificates (and the checker's) in `folder`; starts nothing."""
+    def __init__(self, binary, folder, names, env, stubs, spares=0):
+        """Issues the cluster's certificates (and the checker's) in `folder`; starts nothing. The
+        last `spares` names are nodes that join later (a scale-out fault); `nodes` are the members."""
         self.binary, self.folder = binary, folder
         self.certs = os.path.join(folder, "certs")
-        self.nodes = [lab.NodeProcess(binary, name, folder, self.certs, env) for name in names]
-        self.by_name = {node.name: node for node in self.nodes}
+        everyone = [lab.NodeProcess(binary, name, folder, self.certs, env) for name in names]
+        self.nodes, self.spares = everyone[:len(names) - spares], everyone[len(names) - spares:]
+        self.by_name = {node.name: node for node in everyone}
         self.issue_certificates()
         self.probe = Probe(self.certs, stubs)
 
@@ -60,7 +62,7 @@ class Cluster:
 
     def issue_certificates(self):
         self.cli("certs", "init", "--dir", self.certs, "--cluster-name", "chaos")
-        for name in [node.name for node in self.nodes] + [CHECKER]:
+        for name in list(self.by_name) + [CHECKER]:
             self.cli("certs", "node", name, "--dir", self.certs)
 
     def form(self, clock_offsets):
@@ -93,7 +95,7 @@ class Cluster:
         return match.group(1) if match else None
 
     def stop(self):
-        for node in self.nodes:
+        for node in self.by_name.values():
             node.stop()
         self.probe.close()
 
@@ -144,6 +146,7 @@ class Fault:
         self.victims = rng.sample(nodes, spec.get("victims", 1)) if self.kind != "none" else []
         self.quota = lab.CPUQuota("slow")
         self.watch = None
+        self.joined_s = None
 
     def describe(self):
         names = ",".join(v.name for v in self.victims)
@@ -160,6 +163,7 @@ class Fault:
             "skew": f"{names} clock {self.spec.get('offset_ms', 0) / 1000:+.0f}s",
             "rolling-kill": f"kill -9 each node {self.duration}s",
             "flapping": f"{self.spec.get('rounds')} random isolations",
+            "join": f"{','.join(s.name for s in self.cluster.spares)} joins, ranges move",
         }[self.kind] + (" (hints expire)" if self.spec.get("hint_window_s") else "")
 
     def clock_offsets(self):
@@ -228,6 +232,13 @@ class Fault:
                 time.sleep(self.rng.uniform(1.0, self.duration))
                 self.network.heal()
                 time.sleep(self.rng.uniform(0.5, 2.0))
+        elif kind == "join":
+            # Scale-out: the spare streams in the sites it will hold and turns normal; the members
+            # that cede a site to it must hand their copy over and delete it.
+            for spare in self.cluster.spares:
+                spare.start(join=[self.cluster.nodes[0].internal])
+            self.cluster.nodes += self.cluster.spares
+            self.joined_s = wait_for(self.cluster.view_agrees, self.duration)
         elif kind in ("none", "skew"):
             time.sleep(self.duration)
         else:
@@ -259,11 +270,11 @@ class Scenario:
         rng = random.Random(self.seed)
         folder = tempfile.mkdtemp(prefix=f"footfall-chaos-{self.name}-")
         self.folder = folder
-        names = [f"node-{i}" for i in range(1, spec["nodes"] + 1)]
+        names = [f"node-{i}" for i in range(1, spec["nodes"] + spec.get("spares", 0) + 1)]
         env = {key: str(value) for key, value in spec.get("env", {}).items()}
         if spec.get("hint_window_s"):
             env["FOOTFALL_HINT_WINDOW_S"] = str(spec["hint_window_s"])
-        cluster = Cluster(self.options.footfall, folder, names, env, stubs)
+        cluster = Cluster(self.options.footfall, folder, names, env, stubs, spares=spec.get("spares", 0))
         fault = Fault(spec, cluster, self.network, rng)
         self.row["faults"] = fault.describe()
         workload = None
@@ -306,6 +317,13 @@ class Scenario:
             time.sleep(spec["after_s"])
             workload.stop()
             erasing.join(timeout=spec["converge_within_s"])
+            if fault.kind == "join":
+                self.expect(fault.joined_s is not None, f"the spare joined and every node sees it normal within {fault.duration} s")
+                before, placement = placement, cluster.probe.replicas(creator, sites, spec["replication_factor"])
+                ceded = {site: sorted(set(before[site]) - set(placement[site])) for site in sites}
+                self.row["ceded"] = sum(len(names) for names in ceded.values())
+                self.expect(self.row["ceded"] > 0, "the join moved sites (so former replicas exist for the files check)")
+                self.former = ceded
 
             self.check(cluster, workload, placement, sites, erasure_sites, started)
             if expect.get("detect_within_s") is not None:
@@ -355,8 +373,16 @@ class Scenario:
                     resurrected += len(held & erased_ids)
                     unsent += len(held - set(workload.sent))
                     rollups += self.rollup_mismatch(workload, node, site, held, site in erasure_sites)
-            state.update(lost=lost, resurrected=resurrected, unsent=unsent, rollups=rollups)
-            done = lost == 0 and resurrected == 0 and unsent == 0 and rollups == 0
+            # A member that ceded a site (scale-out) hands its copy over and then holds none of it.
+            left_behind = 0
+            for site, names in getattr(self, "former", {}).items():
+                for name in names:
+                    try:
+                        left_behind += len(cluster.probe.event_ids(cluster.by_name[name], site, from_ms, until_ms))
+                    except Exception:
+                        return False
+            state.update(lost=lost, resurrected=resurrected, unsent=unsent, rollups=rollups, left_behind=left_behind)
+            done = lost == 0 and resurrected == 0 and unsent == 0 and rollups == 0 and left_behind == 0
             state["membership"] = cluster.view_agrees()
             state["erasures"] = workload.poll_erasures()
             return done and state["membership"] and state["erasures"]
@@ -371,6 +397,7 @@ class Scenario:
         self.expect(state.get("unsent") == 0, f"no replica holds an event that was never sent ({state.get('unsent')})")
         self.expect(state.get("resurrected") == 0, f"no replica holds an erased visitor's event ({state.get('resurrected')})")
         self.expect(state.get("rollups") == 0, f"every replica's rollups equal a recount of its events ({state.get('rollups')} differ)")
+        self.expect(state.get("left_behind") == 0, f"members that ceded a site hold none of its events ({state.get('left_behind')})")
         self.expect(state.get("membership"), "every node sees every member alive and normal, same processes")
         self.expect(seconds is not None, f"converged within {spec['converge_within_s']} s of healing")
 
@@ -450,6 +477,19 @@ class Scenario:
                     self.failures.append(f"{os.path.relpath(path, self.folder)} still holds {', '.join(hits)}")
         self.row["files_with_erased"] = found
         self.row["resurrected"] = (self.row.get("resurrected") or 0) + found
+        # A member that ceded a site to a joining node keeps none of its raw events (each hit's
+        # title names its visitor, so every visitor of the site is searched for).
+        for site, names in getattr(self, "former", {}).items():
+            titles = {f"chaos-title-{s.client}".encode() for s in workload.sent.values() if s.site == site}
+            for name in names:
+                node = cluster.by_name[name]
+                for directory, _, files in os.walk(node.data):
+                    for file in files:
+                        with open(os.path.join(directory, file), "rb") as handle:
+                            content = handle.read()
+                        if any(title in content for title in titles):
+                            self.failures.append(f"{name} ceded {site} but {os.path.relpath(os.path.join(directory, file), self.folder)} "
+                                                 "still holds its raw events")
         self.expect(control is None or control_found, "control: a kept visitor's marker is found in the files (so the search can fail)")
 
     def finish(self):
@@ -509,7 +549,8 @@ def main():
     from cluster_test import generate_stubs
     stubs_folder = tempfile.mkdtemp(prefix="footfall-chaos-stubs-")
     stubs = generate_stubs(stubs_folder)
-    names = [f"node-{i}" for i in range(1, data["defaults"]["nodes"] + 1)]
+    most = max(dict(data["defaults"], **spec).get("nodes") + spec.get("spares", 0) for spec in scenarios)
+    names = [f"node-{i}" for i in range(1, most + 1)]
     network = lab.Network(names)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
