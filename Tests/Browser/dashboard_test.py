@@ -9,7 +9,8 @@ whose pages carry the tracker. Debian's headless chromium, driven by selenium, t
   2. filters the overview by clicking a page row (a filter chip appears, the pageviews are those
      of that page);
   3. opens a consented visitor's profile and adds a note (shown, and in the API);
-  4. erases that visitor in the GDPR tools and sees the receipt complete;
+  4. erases that visitor in the GDPR tools and sees the receipt complete; the visitor's browser,
+     still holding the erased id, is told to forget it, and its next consent starts a new one;
   5. markup a visitor sent (in a path, in an event name) shows as text and never runs;
   6. a second owner sees nothing of the first owner's site, in the UI and the API; an operator
      sees the member alive and owning the ring;
@@ -154,7 +155,7 @@ def serve_customer_site(folder, node_base):
     """A plain static server on its own port: a different origin from the node, like a customer's site."""
     pages = os.path.join(folder, "site")
     os.makedirs(pages)
-    for name in ["landing", "pricing", "consented", "dnt", "after-optout"]:
+    for name in ["landing", "pricing", "consented", "returning", "dnt", "after-optout"]:
         with open(os.path.join(pages, name + ".html"), "w") as f:
             f.write(CUSTOMER_PAGE.format(title=name.title(), site=SITE1, node=node_base))
 
@@ -343,6 +344,7 @@ def dashboard_and_tracker_checks(options, node, site_base, shots):
         overview_checks(dash, node, shots)
         profile_checks(dash, node, owner, visitor_id, shots)
         erasure_checks(dash, node, owner, client_id, visitor_id, shots)
+        erased_id_checks(visitor, owner, site_base, client_id)
         markup_checks(dash, node, owner, site_base)
         opt_out_checks(visitor, node, owner, site_base)
         collect_console(dash, "dashboard", [("/api/me", 401)])
@@ -433,6 +435,23 @@ def erasure_checks(dash, node, owner, client_id, visitor_id, shots):
     status, _ = owner.get(f"/api/sites/{SITE1}/visitors/{visitor_id}")
     check(status == 404, f"the erased visitor is gone from the API ({status})")
     screenshot(dash, shots, "08-erasure-receipt")
+
+
+def erased_id_checks(visitor, owner, site_base, old_id):
+    """The erased visitor's browser still holds its id: its next hit is refused for good and the
+    tracker forgets the id; the visitor's next consent starts a new one, which is counted."""
+    visitor.get(site_base + "/returning.html")
+    forgotten = wait_for(lambda: visitor.execute_script("return localStorage.getItem('footfall_vid')") is None, 10)
+    check(forgotten is not None, "the erased id's next hit is refused, and the tracker forgets the id")
+    visitor.find_element(By.ID, "accept").click()
+    new_id = visitor.execute_script("return localStorage.getItem('footfall_vid')")
+    check(bool(re.fullmatch(r"[0-9a-f]{32}", new_id or "")) and new_id != old_id, f"the next consent starts a new id ({new_id})")
+    visitor.get(site_base + "/pricing.html")
+    renewed = consented_visitor(SITE1, new_id or "")
+    check(wait_for(lambda: owner.get(f"/api/sites/{SITE1}/visitors/{renewed}")[0] == 200, 10) is not None,
+          "the new id's visits are counted")
+    status, _ = owner.get(f"/api/sites/{SITE1}/visitors/{consented_visitor(SITE1, old_id)}")
+    check(status == 404, f"the erased visitor did not come back ({status})")
 
 
 MARKUP = "<img src=x onerror=window.__x=1>"
