@@ -17,7 +17,8 @@ whose pages carry the tracker. Debian's headless chromium, driven by selenium, t
   7. the tracker writes no cookie or storage before consent, keeps a first-party id after
      footfall('consent', true), and loads but sends nothing with Do-Not-Track or after the
      opt-out; what was sent is observed through CDP network events and the node's realtime API;
-  8. no console errors; no horizontal scroll at 1280×800 or 390×844.
+  8. one sign-in streams the live view to at most four tabs; a fifth polls;
+  9. no console errors; no horizontal scroll at 1280×800 or 390×844.
 Screenshots of the main screens go to .build/browser/screenshots/. Prints one line per check;
 exits non-zero on any failure.
 """
@@ -347,6 +348,7 @@ def dashboard_and_tracker_checks(options, node, site_base, shots):
         erased_id_checks(visitor, owner, site_base, client_id)
         markup_checks(dash, node, owner, site_base)
         opt_out_checks(visitor, node, owner, site_base)
+        live_stream_limit_checks(dash, node)
         collect_console(dash, "dashboard", [("/api/me", 401)])
         collect_console(visitor, "customer page", [])
     finally:
@@ -435,6 +437,30 @@ def erasure_checks(dash, node, owner, client_id, visitor_id, shots):
     status, _ = owner.get(f"/api/sites/{SITE1}/visitors/{visitor_id}")
     check(status == 404, f"the erased visitor is gone from the API ({status})")
     screenshot(dash, shots, "08-erasure-receipt")
+
+
+def live_stream_limit_checks(dash, node):
+    """One sign-in holds at most 4 live streams: a fifth tab on the realtime view is told the
+    node is busy and polls instead, while the first four stay live."""
+    dash.get(f"{node.base}/#/sites/{SITE1}/settings")  # a view without a stream of its own
+    element(dash, "#snippet")
+    main = dash.current_window_handle
+    tabs = []
+    for _ in range(5):
+        dash.switch_to.new_window("tab")
+        tabs.append(dash.current_window_handle)
+        dash.get(f"{node.base}/#/sites/{SITE1}/realtime")
+        wait_for(lambda: text_of(dash, "#live-state").startswith("Live"), 10)
+    states = []
+    for tab in tabs:
+        dash.switch_to.window(tab)
+        states.append(text_of(dash, "#live-state"))
+    check(states == ["Live"] * 4 + ["Live (polling)"],
+          f"four tabs of one sign-in stream live, the fifth polls ({states})")
+    for tab in tabs:
+        dash.switch_to.window(tab)
+        dash.close()
+    dash.switch_to.window(main)
 
 
 def erased_id_checks(visitor, owner, site_base, old_id):

@@ -538,7 +538,8 @@
 
   /** Snapshots pushed by the node once a second over server-sent events. "Live" shows only
    * while snapshots arrive: the node sends `unavailable` when no replica answered this second,
-   * and `denied` (then ends the stream) when the credential no longer reads the site. Should
+   * `denied` (then ends the stream) when the credential no longer reads the site, and `busy`
+   * when the credential has as many streams open as it may. Should
    * the stream be refused (an old node, a proxy that drops event streams), the same snapshots
    * are polled. */
   function connectLive(site, current, onSnapshot, onState) {
@@ -549,6 +550,11 @@
       onSnapshot(JSON.parse(event.data));
     });
     source.addEventListener("unavailable", () => onState("Waiting for a replica…", false));
+    // This sign-in holds the most live streams a credential may (other tabs): poll instead.
+    source.addEventListener("busy", () => {
+      source.close();
+      pollRealtime(site, current, onSnapshot, onState);
+    });
     source.addEventListener("denied", () => {
       // Closed at once: left alone, EventSource would reconnect when the node ends the stream.
       source.close();
