@@ -242,7 +242,6 @@ public struct VisitorRecord: Hashable, Sendable {
         return edits
     }
 
-    /// Last writer wins per field, by time.
     /// Forgets personal data given or corrected before `cutoffMs`: no visitor data outlives its
     /// site's plan (promise 7), however often the visitor returns. The edit times stay, so an older
     /// copy of the data (a replica that has not run its own pass yet) cannot bring it back.
@@ -255,6 +254,7 @@ public struct VisitorRecord: Hashable, Sendable {
         return pii != before
     }
 
+    /// Last writer wins per field, by time.
     private static func set(_ field: inout String, _ editedMs: inout Int64, to value: String?, atMs: Int64) {
         guard let value, atMs > editedMs else { return }
         field = value
