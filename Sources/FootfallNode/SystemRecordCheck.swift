@@ -15,7 +15,7 @@ enum SystemRecordCheck {
     static func problem(with record: Footfall_V1_SystemRecord) -> String? {
         let key = record.key
         if record.deleted {
-            return key.hasPrefix(NodeRevocation.keyPrefix) ? "a node's revocation cannot be deleted" : nil
+            return NodeRevocation.kind(ofKey: key) != nil ? "a revocation cannot be deleted" : nil
         }
         do {
             if let id = key.suffix(after: "account:") { return try problem(with: decode(Account.self, record), id: id) }
@@ -29,7 +29,7 @@ enum SystemRecordCheck {
                 let session = try decode(LoginSession.self, record)
                 return timeMs.contains(session.expiresMs) ? nil : "a session expiry out of range"
             }
-            if let name = key.suffix(after: NodeRevocation.keyPrefix) {
+            if let kind = NodeRevocation.kind(ofKey: key), let name = key.suffix(after: kind.keyPrefix) {
                 let revocation = try decode(NodeRevocation.self, record)
                 guard revocation.name == name, ClusterIdentity.isValidName(name) else { return "a revocation for another name" }
                 return timeMs.contains(revocation.revokedMs) ? nil : "a revocation time out of range"

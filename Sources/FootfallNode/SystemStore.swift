@@ -102,7 +102,8 @@ public final class SystemStore: Sendable {
     private let malformedListener = Mutex<(@Sendable (_ kind: String, _ error: any Error) -> Void)?>(nil)
 
     /// Key prefixes of replicated records; anything else from a peer is refused.
-    static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:", NodeRevocation.keyPrefix,
+    static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:", NodeRevocation.Kind.node.keyPrefix,
+                                     NodeRevocation.Kind.operator.keyPrefix,
                                      SiteDataGone.keyPrefix]
 
     public init(kv: any KeyValueStore, scryptCostN: UInt64 = 1 << 15, nodeName: String = "node-1", clock: any WallClock = SystemClock()) {
@@ -184,10 +185,10 @@ public final class SystemStore: Sendable {
 
     private func invalidateCaches(for keys: some Sequence<String>) {
         if keys.contains(where: { $0.hasPrefix("site:") }) { siteCache.invalidate() }
-        if keys.contains(where: { $0.hasPrefix(NodeRevocation.keyPrefix) }) {
+        if keys.contains(where: { NodeRevocation.kind(ofKey: $0) != nil }) {
             revocationCache.withLock {
                 $0.generation += 1
-                $0.revocations = nil
+                $0.revocations = [:]
             }
         }
     }
@@ -286,11 +287,11 @@ public final class SystemStore: Sendable {
     }
 
     /// Whether a peer's `record` replaces `current`: the later clock wins, except that a node's
-    /// revocation never moves back to an earlier time (a certificate once revoked stays so,
-    /// whatever a peer stamps later).
+    /// revocation (of a node or an operator) never moves back to an earlier time (a certificate
+    /// once revoked stays so, whatever a peer stamps later).
     static func replaces(_ record: Footfall_V1_SystemRecord, _ current: Footfall_V1_SystemRecord) -> Bool {
         guard supersedes(record, current) else { return false }
-        guard record.key.hasPrefix(NodeRevocation.keyPrefix), !current.deleted,
+        guard NodeRevocation.kind(ofKey: record.key) != nil, !current.deleted,
               let held = try? JSONDecoder().decode(NodeRevocation.self, from: current.value)
         else { return true }
         guard !record.deleted, let offered = try? JSONDecoder().decode(NodeRevocation.self, from: record.value) else { return false }
@@ -484,30 +485,35 @@ public final class SystemStore: Sendable {
 
     static func digest(_ secret: String) -> String { Hex.encode(Crypto.sha256(Array(secret.utf8))) }
 
-    // MARK: Node revocations
+    // MARK: Certificate revocations
 
     /// Revokes every certificate issued for the node `name` up to `nowMs`; replicated like any
     /// other record, so every member refuses them within a push's round trip.
     public func revokeNode(name: String, nowMs: Int64) throws -> NodeRevocation {
+        try revoke(.node, name: name, nowMs: nowMs)
+    }
+
+    /// Revokes every certificate of `kind` issued for `name` up to `nowMs` (see `revokeNode`).
+    public func revoke(_ kind: NodeRevocation.Kind, name: String, nowMs: Int64) throws -> NodeRevocation {
         let revocation = NodeRevocation(name: name, revokedMs: nowMs)
-        try changes.withLock { _ in try put(NodeRevocation.keyPrefix + name, revocation) }
+        try changes.withLock { _ in try put(kind.keyPrefix + name, revocation) }
         return revocation
     }
 
-    /// The revocations this node holds, by node name (cached: every internal call asks).
-    public func revocations() throws -> [String: NodeRevocation] {
-        let (cached, generation) = revocationCache.withLock { ($0.revocations, $0.generation) }
+    /// The revocations of `kind` this node holds, by name (cached: every internal call asks).
+    public func revocations(of kind: NodeRevocation.Kind = .node) throws -> [String: NodeRevocation] {
+        let (cached, generation) = revocationCache.withLock { ($0.revocations[kind], $0.generation) }
         if let cached { return cached }
-        let loaded = Dictionary(try all(prefix: NodeRevocation.keyPrefix, as: NodeRevocation.self).map { ($0.name, $0) },
+        let loaded = Dictionary(try all(prefix: kind.keyPrefix, as: NodeRevocation.self).map { ($0.name, $0) },
                                 uniquingKeysWith: { a, b in a.revokedMs >= b.revokedMs ? a : b })
         // A load that raced a change does not fill the cache (the generation moved).
-        revocationCache.withLock { if $0.generation == generation { $0.revocations = loaded } }
+        revocationCache.withLock { if $0.generation == generation { $0.revocations[kind] = loaded } }
         return loaded
     }
 
     private struct RevocationCache {
         var generation = 0
-        var revocations: [String: NodeRevocation]?
+        var revocations: [NodeRevocation.Kind: [String: NodeRevocation]] = [:]
     }
 }
 

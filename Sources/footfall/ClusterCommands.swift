@@ -211,16 +211,22 @@ struct ClusterCommand: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke a node's certificates: every member refuses its calls (a certificate issued for the name later works).")
+            abstract: "Revoke a node's (or with --operator, an operator's) certificates: every member refuses their calls (a certificate issued for the name later works).",
+            discussion: "An operator cannot revoke the certificate it runs this command with: issue another operator certificate first (`footfall certs operator NAME`), and revoke with that one.")
         @OptionGroup var connection: Connection
-        @Argument(help: "The node whose certificates to revoke.") var name: String
+        @Flag(name: .customLong("operator"), help: "NAME is an operator, not a node.") var isOperator = false
+        @Argument(help: "The node (or operator) whose certificates to revoke.") var name: String
 
         func run() async throws {
             let reply = try await connection.withNode {
-                try await $0.revokeNode(.with { $0.name = name }, options: ClusterCommand.options)
+                try await $0.revokeNode(.with { $0.name = name; $0.isOperator = isOperator }, options: ClusterCommand.options)
             }
             let at = Date(timeIntervalSince1970: Double(reply.revokedMs) / 1000).formatted(.iso8601)
-            print("revoked the certificates of \(name) issued up to \(at); if it holds ranges, stop it and `footfall cluster remove \(name)`")
+            if isOperator {
+                print("revoked the operator certificates of \(name) issued up to \(at)")
+            } else {
+                print("revoked the certificates of \(name) issued up to \(at); if it holds ranges, stop it and `footfall cluster remove \(name)`")
+            }
         }
     }
 

@@ -15,6 +15,9 @@ adopted, (3) a legitimate request of the same kind still works afterwards:
   4. SystemPush of a malformed site record, then a restart: hourly maintenance must still run;
   5. Replicate of one event with timestamp_ms = Int64.max, and repair windows at the limits;
   6. `footfall cluster revoke node-9`: node-9's calls are refused, node-2's are not;
+     `footfall cluster revoke --operator ann`: ann's `footfall cluster status` is refused on both
+     nodes, bob's works; bob cannot revoke the certificate he calls with (the last operator could
+     otherwise lock every operator out);
   7. gossip of 4096 ownership records whose versions sum past 2^64, then a restart from the saved
      cluster state.
 Exits non-zero on any failed check; keeps the logs then.
@@ -94,6 +97,14 @@ def ensure_running(cluster, peer, name):
         cluster.wait(lambda: status(cluster, name) is not None, 30)
 
 
+def operator_status(cluster, via, as_name):
+    """`footfall cluster status` with `as_name`'s operator certificate: its output, or None if refused."""
+    try:
+        return cluster.cli("cluster", "status", "--node", cluster.internal(via), "--certs", cluster.certs, "--as", as_name)
+    except subprocess.CalledProcessError:
+        return None
+
+
 def status(cluster, via):
     try:
         return json.loads(cluster.cli("cluster", "status", "--json", "--node", cluster.internal(via), "--certs", cluster.certs))
@@ -171,7 +182,8 @@ def main():
         check(token is not None, "node-1 printed its bootstrap API token")
         if not formed or token is None:
             return
-        steps = (caller_rights, huge_uid, forged_liveness, future_hlc, malformed_site, replicate_extremes, revocation, epoch_overflow)
+        steps = (caller_rights, huge_uid, forged_liveness, future_hlc, malformed_site, replicate_extremes, revocation,
+                 operator_revocation, epoch_overflow)
         for step in steps:
             if options.steps and step.__name__ not in options.steps.split(","):
                 continue
@@ -334,6 +346,31 @@ def revocation(cluster, peer, token):
     check(code == grpc.StatusCode.OK, f"node-2's calls still work ({code})")
     _, code = peer.call("Clock", pb.ClockRequest(), "node-8")
     check(code == grpc.StatusCode.OK, f"node-8's calls still work ({code})")
+
+
+def operator_revocation(cluster, peer, token):
+    for name in ("ann", "bob"):
+        cluster.cli("certs", "operator", name, "--dir", cluster.certs)
+    check(operator_status(cluster, "node-1", "ann") is not None, "ann's operator certificate works before its revocation")
+    try:
+        out = cluster.cli("cluster", "revoke", "--operator", "ann", "--node", cluster.internal("node-1"), "--certs", cluster.certs)
+        print(out.strip(), flush=True)
+        revoked = True
+    except subprocess.CalledProcessError as error:
+        print(error.stderr.strip(), flush=True)
+        revoked = False
+    check(revoked, "`footfall cluster revoke --operator ann` succeeds with admin's operator certificate")
+    for name in NAMES:
+        refused = cluster.wait(lambda: operator_status(cluster, name, "ann") is None, 10)
+        check(refused, f"ann's `footfall cluster status` on {name} is refused once revoked")
+        check(operator_status(cluster, name, "bob") is not None, f"bob's `footfall cluster status` on {name} still works")
+    try:
+        cluster.cli("cluster", "revoke", "--operator", "bob", "--node", cluster.internal("node-1"), "--certs", cluster.certs, "--as", "bob")
+        refused, message = False, ""
+    except subprocess.CalledProcessError as error:
+        refused, message = True, error.stderr.strip()
+    check(refused and "refusing to revoke" in message, f"bob cannot revoke the certificate he calls with ({message[:160]})")
+    check(operator_status(cluster, "node-2", "bob") is not None, "bob's certificate still works after his refused self-revocation")
 
 
 def epoch_overflow(cluster, peer, token):

@@ -195,6 +195,56 @@ import Testing
         #expect(try b.revocations()["node-9"]?.revokedMs == HostilePeerTests.nowMs)
     }
 
+    @Test func anOperatorRevocation_refusesThatOperatorsCertificates_only() throws {
+        let authority = try ClusterCertificates.createAuthority(clusterName: "t", now: Date(timeIntervalSince1970: 1_000_000),
+                                                                validity: .seconds(86_400 * 365))
+        func issued(_ identity: ClusterIdentity, atMs ms: Int64) throws -> PEMCredential {
+            try ClusterCertificates.issue(identity, authority: authority, now: Date(timeIntervalSince1970: Double(ms) / 1000),
+                                          validity: .seconds(86_400))
+        }
+        let store = HostilePeerTests.store()
+        #expect(!store.isRevoked(.operator("ann"), certificate: try issued(.operator("ann"), atMs: 1_500_000_000).certificate()))
+        _ = try store.revoke(.operator, name: "ann", nowMs: 2_000_000_000)
+        #expect(store.isRevoked(.operator("ann"), certificate: try issued(.operator("ann"), atMs: 1_500_000_000).certificate()),
+                "ann's operator certificate is refused")
+        #expect(!store.isRevoked(.operator("bob"), certificate: try issued(.operator("bob"), atMs: 1_500_000_000).certificate()),
+                "another operator's works")
+        #expect(!store.isRevoked(.operator("ann"), certificate: try issued(.operator("ann"), atMs: 2_001_000_000).certificate()),
+                "one issued for ann afterwards works")
+        #expect(!store.isRevoked(.node("ann"), certificate: try issued(.node("ann"), atMs: 1_500_000_000).certificate()),
+                "a node of the same name is another identity")
+        #expect(try store.revocations(of: .node).isEmpty)
+        _ = try store.revokeNode(name: "bob", nowMs: 2_000_000_000)
+        #expect(!store.isRevoked(.operator("bob"), certificate: try issued(.operator("bob"), atMs: 1_500_000_000).certificate()),
+                "a node's revocation leaves the operator of the same name alone")
+    }
+
+    @Test func anOperatorRevocation_replicates_andNoPeerCanWithdrawIt() throws {
+        let a = HostilePeerTests.store(), b = HostilePeerTests.store()
+        let pushed = Mutex<[Footfall_V1_SystemRecord]>([])
+        a.onChange { records in pushed.withLock { $0 += records } }
+        _ = try a.revoke(.operator, name: "ann", nowMs: HostilePeerTests.nowMs)
+        #expect(pushed.withLock { $0 }.map(\.key) == ["revoked-operator:ann"])
+        try b.merge(pushed.withLock { $0 })
+        #expect(try b.revocations(of: .operator)["ann"]?.revokedMs == HostilePeerTests.nowMs)
+        let later = HybridLogicalClock.timestamp(wallMs: HostilePeerTests.nowMs + 1_000)
+        #expect(try b.merge([HostilePeerTests.record("revoked-operator:ann", #"{"name":"ann","revokedMs":5}"#, hlc: later)]) == 0)
+        #expect(throws: APIError.self) {
+            try b.merge([.with { $0.key = "revoked-operator:ann"; $0.hlc = later; $0.origin = "node-9"; $0.deleted = true }])
+        }
+        #expect(throws: APIError.self, "a revocation stored under another name is refused") {
+            try b.merge([HostilePeerTests.record("revoked-operator:bob", #"{"name":"ann","revokedMs":5}"#, hlc: later)])
+        }
+        #expect(try b.revocations(of: .operator)["ann"]?.revokedMs == HostilePeerTests.nowMs)
+    }
+
+    @Test func anOperator_cannotRevokeTheCertificateItCallsWith() {
+        #expect(NodeRevocation.refusal(revoking: .operator, name: "ann", caller: .operator("ann")) != nil,
+                "the last operator would lock every operator out")
+        #expect(NodeRevocation.refusal(revoking: .operator, name: "ann", caller: .operator("bob")) == nil)
+        #expect(NodeRevocation.refusal(revoking: .node, name: "ann", caller: .operator("ann")) == nil)
+    }
+
     // MARK: Saved cluster state
 
     @Test func aClusterStateFileWithImplausibleValues_isRefusedWithAReason() throws {

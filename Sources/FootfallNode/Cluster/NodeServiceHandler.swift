@@ -223,10 +223,17 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     }
 
     func revokeNode(request: Footfall_V1_RevokeNodeRequest, context: ServerContext) async throws -> Footfall_V1_RevokeNodeReply {
-        guard ClusterIdentity.isValidName(request.name) else { throw RPCError(code: .invalidArgument, message: "not a node name") }
+        guard ClusterIdentity.isValidName(request.name) else {
+            throw RPCError(code: .invalidArgument, message: request.isOperator ? "not an operator name" : "not a node name")
+        }
+        let kind: NodeRevocation.Kind = request.isOperator ? .operator : .node
+        if let refusal = NodeRevocation.refusal(revoking: kind, name: request.name, caller: ClusterTransport.peerIdentity(of: context)) {
+            throw RPCError(code: .failedPrecondition, message: refusal)
+        }
         do {
-            let revocation = try node.system.revokeNode(name: request.name, nowMs: node.clock.nowMs)
-            node.logger.notice("revoked a node's certificates", metadata: ["cluster.revoked": "\(revocation.name)"])
+            let revocation = try node.system.revoke(kind, name: request.name, nowMs: node.clock.nowMs)
+            node.logger.notice(kind == .operator ? "revoked an operator's certificates" : "revoked a node's certificates",
+                               metadata: ["cluster.revoked": "\(revocation.name)"])
             return .with { $0.revokedMs = revocation.revokedMs }
         } catch let error as APIError {
             throw RPCError(code: PublicServiceHandler.code(for: error.status), message: error.message)

@@ -645,9 +645,11 @@ extension Footfall_V1_NodeService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
-        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
-        /// > Operators only.
+        /// > Revokes the certificates issued for a node name (or, with is_operator, an operator name) up to
+        /// > now: every member refuses their calls from then on (a certificate issued for the name later is
+        /// > accepted). Replicated as system data. Operators only; an operator cannot revoke the name of the
+        /// > certificate it calls with (FAILED_PRECONDITION), so the caller always keeps access and the
+        /// > last operator cannot lock every operator out.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Footfall_V1_RevokeNodeRequest` messages.
@@ -992,9 +994,11 @@ extension Footfall_V1_NodeService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
-        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
-        /// > Operators only.
+        /// > Revokes the certificates issued for a node name (or, with is_operator, an operator name) up to
+        /// > now: every member refuses their calls from then on (a certificate issued for the name later is
+        /// > accepted). Replicated as system data. Operators only; an operator cannot revoke the name of the
+        /// > certificate it calls with (FAILED_PRECONDITION), so the caller always keeps access and the
+        /// > last operator cannot lock every operator out.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Footfall_V1_RevokeNodeRequest` message.
@@ -1339,9 +1343,11 @@ extension Footfall_V1_NodeService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
-        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
-        /// > Operators only.
+        /// > Revokes the certificates issued for a node name (or, with is_operator, an operator name) up to
+        /// > now: every member refuses their calls from then on (a certificate issued for the name later is
+        /// > accepted). Replicated as system data. Operators only; an operator cannot revoke the name of the
+        /// > certificate it calls with (FAILED_PRECONDITION), so the caller always keeps access and the
+        /// > last operator cannot lock every operator out.
         ///
         /// - Parameters:
         ///   - request: A `Footfall_V1_RevokeNodeRequest` message.
@@ -2466,9 +2472,11 @@ extension Footfall_V1_NodeService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
-        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
-        /// > Operators only.
+        /// > Revokes the certificates issued for a node name (or, with is_operator, an operator name) up to
+        /// > now: every member refuses their calls from then on (a certificate issued for the name later is
+        /// > accepted). Replicated as system data. Operators only; an operator cannot revoke the name of the
+        /// > certificate it calls with (FAILED_PRECONDITION), so the caller always keeps access and the
+        /// > last operator cannot lock every operator out.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Footfall_V1_RevokeNodeRequest` message.
@@ -3110,9 +3118,11 @@ extension Footfall_V1_NodeService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
-        /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
-        /// > Operators only.
+        /// > Revokes the certificates issued for a node name (or, with is_operator, an operator name) up to
+        /// > now: every member refuses their calls from then on (a certificate issued for the name later is
+        /// > accepted). Replicated as system data. Operators only; an operator cannot revoke the name of the
+        /// > certificate it calls with (FAILED_PRECONDITION), so the caller always keeps access and the
+        /// > last operator cannot lock every operator out.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Footfall_V1_RevokeNodeRequest` message.
@@ -3663,9 +3673,11 @@ extension Footfall_V1_NodeService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
-    /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
-    /// > Operators only.
+    /// > Revokes the certificates issued for a node name (or, with is_operator, an operator name) up to
+    /// > now: every member refuses their calls from then on (a certificate issued for the name later is
+    /// > accepted). Replicated as system data. Operators only; an operator cannot revoke the name of the
+    /// > certificate it calls with (FAILED_PRECONDITION), so the caller always keeps access and the
+    /// > last operator cannot lock every operator out.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Footfall_V1_RevokeNodeRequest` message.
@@ -4282,9 +4294,11 @@ extension Footfall_V1_NodeService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Revokes the certificates issued for a node name up to now: every member refuses their calls
-    /// > from then on (a certificate issued for the name later is accepted). Replicated as system data.
-    /// > Operators only.
+    /// > Revokes the certificates issued for a node name (or, with is_operator, an operator name) up to
+    /// > now: every member refuses their calls from then on (a certificate issued for the name later is
+    /// > accepted). Replicated as system data. Operators only; an operator cannot revoke the name of the
+    /// > certificate it calls with (FAILED_PRECONDITION), so the caller always keeps access and the
+    /// > last operator cannot lock every operator out.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -1297,6 +1297,9 @@ public nonisolated struct Footfall_V1_RevokeNodeRequest: Sendable {
 
   public var name: String = String()
 
+  /// Revoke the operator certificates of `name` rather than a node's.
+  public var isOperator: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3793,7 +3796,7 @@ nonisolated extension Footfall_V1_MoveProgress: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Footfall_V1_RevokeNodeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RevokeNodeRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}is_operator\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3802,6 +3805,7 @@ nonisolated extension Footfall_V1_RevokeNodeRequest: SwiftProtobuf.Message, Swif
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.isOperator) }()
       default: break
       }
     }
@@ -3811,11 +3815,15 @@ nonisolated extension Footfall_V1_RevokeNodeRequest: SwiftProtobuf.Message, Swif
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
+    if self.isOperator != false {
+      try visitor.visitSingularBoolField(value: self.isOperator, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Footfall_V1_RevokeNodeRequest, rhs: Footfall_V1_RevokeNodeRequest) -> Bool {
     if lhs.name != rhs.name {return false}
+    if lhs.isOperator != rhs.isOperator {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
