@@ -62,7 +62,7 @@ struct CertsCommand: AsyncParsableCommand {
 /// an operator certificate.
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "Show members and ring ownership; repair; remove a node that will not come back; revoke a node's certificates.",
+        commandName: "cluster", abstract: "Show members and ring ownership; repair; remove a node that will not come back; revoke a node's or an operator's certificates.",
         subcommands: [Status.self, RingCommand.self, Repair.self, Decommission.self, Remove.self, Revoke.self])
 
     struct Connection: ParsableArguments {
