@@ -9,7 +9,7 @@ TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography sel
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short fuzz-build fuzz fuzz-seeds clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -105,6 +105,22 @@ bench-short: bench-deps bench-build
 bench-build: deps
 	$(SWIFT) build -c release --product footfall
 	$(SWIFT) build -c release --product footfall-bench
+
+# Fuzzing (Fuzz/README.md): every decoder a stranger or a peer reaches, each target run under
+# libFuzzer with AddressSanitizer and LeakSanitizer for FUZZ_RUNS executions (10 M by default),
+# two at a time. FUZZ_ONLY="name …" runs some targets. Reports in .build-fuzz/fuzz/.
+FUZZ_RUNS ?= 10000000
+fuzz-build: deps
+	FOOTFALL_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product footfall-fuzz \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing
+
+fuzz: fuzz-build
+	python3 Fuzz/run.py --fuzzer .build-fuzz/release/footfall-fuzz --runs $(FUZZ_RUNS) $(FUZZ_ONLY)
+
+# Rewrites the committed seed corpora (Fuzz/Corpus) from the targets' seed builders.
+fuzz-seeds: fuzz-build
+	rm -rf Fuzz/Corpus
+	FOOTFALL_FUZZ_WRITE_SEEDS=Fuzz/Corpus .build-fuzz/release/footfall-fuzz
 
 clean:
 	rm -rf .build .build-*

@@ -58,6 +58,7 @@ let package = Package(
                 "FootfallModel", "FootfallStorage", "FootfallCrypto", "FootfallProtocols", "FootfallWire",
                 "CGeoIP", "CMaxMindDB",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -90,7 +91,24 @@ let package = Package(
             ]
         ),
 
+        // The fuzz targets (Fuzz/README.md): every decoder a stranger or a peer reaches, driven
+        // through the node's real paths on the in-memory store. A library, so the test suite
+        // replays the committed corpora and regressions through the same code in every `make test`.
+        .target(
+            name: "FootfallFuzzTargets",
+            dependencies: [
+                "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallProtocols", "FootfallWire",
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Fuzz/Targets"
+        ),
+
         .testTarget(name: "FootfallModelTests", dependencies: ["FootfallModel"]),
+        .testTarget(name: "FootfallFuzzTests", dependencies: ["FootfallFuzzTargets"]),
         // The replication simulation runs the real EventStore over the in-memory store.
         .testTarget(name: "FootfallProtocolsTests", dependencies: ["FootfallProtocols", "FootfallModel", "FootfallStorage"]),
         .testTarget(name: "FootfallStorageTests", dependencies: ["FootfallStorage", "FootfallModel"]),
@@ -106,3 +124,10 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer's entry point for `make fuzz`. `-sanitize=fuzzer` supplies its `main`, so the target
+// exists only in that build (FOOTFALL_FUZZ=1), never in `swift build --build-tests`.
+if Context.environment["FOOTFALL_FUZZ"] != nil {
+    package.products.append(.executable(name: "footfall-fuzz", targets: ["footfall-fuzz"]))
+    package.targets.append(.executableTarget(name: "footfall-fuzz", dependencies: ["FootfallFuzzTargets"], path: "Fuzz/Main"))
+}

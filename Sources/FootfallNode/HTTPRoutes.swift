@@ -5,6 +5,7 @@ import FootfallProtocols
 import FootfallStorage
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 
 /// The node's HTTP interface: tracker, collect endpoint and pixel, opt-out page, the authenticated
@@ -55,12 +56,7 @@ public enum HTTPRoutes {
         }
 
         router.get("/p.gif") { request, context -> Response in
-            let query = request.uri.queryParameters
-            guard let site = query["site"].map(String.init), let url = query["url"].map(String.init) else {
-                throw APIError.badRequest("the pixel needs site and url query parameters")
-            }
-            let hit = Hit(site: site, id: nil, ts: nil, kind: "pageview", url: url, referrer: query["ref"].map(String.init),
-                          title: nil, name: nil, target: nil, props: nil, engagementMs: nil, consent: nil, vid: nil, pii: nil)
+            let hit = try pixelHit(request.uri.queryParameters)
             return try await ingest([hit], request, context, node, respond: { _ in
                 Response(status: .ok, headers: [.contentType: "image/gif", .cacheControl: "no-store"],
                          body: .init(byteBuffer: ByteBuffer(bytes: Static.transparentGIF)))
@@ -146,6 +142,15 @@ public enum HTTPRoutes {
         let result = try await node.ingest(hits, context: HitContext(ip: ip, userAgent: String(userAgent.prefix(512)), nowMs: now),
                                            consistency: consistency)
         return try respond(result)
+    }
+
+    /// The pageview a no-script pixel (`/p.gif?site=…&url=…&ref=…`) reports.
+    static func pixelHit(_ query: FlatDictionary<Substring, Substring>) throws -> Hit {
+        guard let site = query["site"].map(String.init), let url = query["url"].map(String.init) else {
+            throw APIError.badRequest("the pixel needs site and url query parameters")
+        }
+        return Hit(site: site, id: nil, ts: nil, kind: "pageview", url: url, referrer: query["ref"].map(String.init),
+                   title: nil, name: nil, target: nil, props: nil, engagementMs: nil, consent: nil, vid: nil, pii: nil)
     }
 
     static func decodeHits(_ body: ByteBuffer, limit: Int) throws -> [Hit] {
@@ -404,9 +409,9 @@ public enum HTTPRoutes {
     // MARK: Reports
 
     /// A site query from the request's parameters (from, to, filter.*, limit, interval) and `extra`.
-    static func siteQuery(_ kind: SiteQuery.Kind, _ request: Request, _ site: Site, _ extra: [String: String] = [:]) -> SiteQuery {
+    static func siteQuery(_ kind: SiteQuery.Kind, _ uri: URI, _ site: Site, _ extra: [String: String] = [:]) -> SiteQuery {
         var parameters = [String: String]()
-        for (key, value) in request.uri.queryParameters
+        for (key, value) in uri.queryParameters
         where ["from", "to", "limit", "interval", "consistency", "client_id", "email"].contains(String(key)) || key.hasPrefix("filter.") {
             parameters[String(key)] = String(value)
         }
@@ -416,20 +421,20 @@ public enum HTTPRoutes {
     static func addReportRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/api/sites/:site/summary") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            return try await answered(node, siteQuery(.summary, request, site))
+            return try await answered(node, siteQuery(.summary, request.uri, site))
         }
         router.get("/api/sites/:site/breakdown/:dimension") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            return try await answered(node, siteQuery(.breakdown, request, site, ["dimension": context.parameters.get("dimension") ?? ""]))
+            return try await answered(node, siteQuery(.breakdown, request.uri, site, ["dimension": context.parameters.get("dimension") ?? ""]))
         }
         router.get("/api/sites/:site/timeseries") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .read)
-            return try await answered(node, siteQuery(.timeseries, request, site))
+            return try await answered(node, siteQuery(.timeseries, request.uri, site))
         }
         router.get("/api/sites/:site/realtime") { request, context -> Response in
             let (principal, site) = try node.authorizedSite(request, context, right: .read)
             let show = principal.may(.visitors, on: site) ? "1" : "0"
-            return try await answered(node, siteQuery(.realtime, request, site, ["show_visitors": show]))
+            return try await answered(node, siteQuery(.realtime, request.uri, site, ["show_visitors": show]))
         }
         router.get("/api/sites/:site/live") { request, context -> Response in
             let (principal, _) = try node.authorizedSite(request, context, right: .read)
@@ -500,17 +505,17 @@ public enum HTTPRoutes {
     static func addVisitorRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/api/sites/:site/visitors") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
-            return try await answered(node, siteQuery(.visitors, request, site))
+            return try await answered(node, siteQuery(.visitors, request.uri, site))
         }
         router.get("/api/sites/:site/visitors/:visitor") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
-            return try await answered(node, siteQuery(.visitor, request, site, ["visitor": visitor.description]))
+            return try await answered(node, siteQuery(.visitor, request.uri, site, ["visitor": visitor.description]))
         }
         router.get("/api/sites/:site/visitors/:visitor/export") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
             let visitor = try visitorParameter(context)
-            var response = try await answered(node, siteQuery(.export, request, site, ["visitor": visitor.description]))
+            var response = try await answered(node, siteQuery(.export, request.uri, site, ["visitor": visitor.description]))
             response.headers[.contentDisposition] = "attachment; filename=\"footfall-\(site.id.rawValue)-\(visitor).json\""
             return response
         }

@@ -139,7 +139,7 @@ public final class SystemStore: Sendable {
         return try SystemStore.decodeRecord(key: key, bytes)
     }
 
-    private static func decodeRecord(key: [UInt8], _ bytes: [UInt8]) throws -> Footfall_V1_SystemRecord {
+    static func decodeRecord(key: [UInt8], _ bytes: [UInt8]) throws -> Footfall_V1_SystemRecord {
         if bytes.first == UInt8(ascii: "{") || bytes.first == UInt8(ascii: "\"") {
             return .with { $0.key = String(decoding: key, as: UTF8.self); $0.value = Data(bytes) }
         }
