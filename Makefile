@@ -106,7 +106,7 @@ bench-build: deps
 	$(SWIFT) build -c release --product footfall
 	$(SWIFT) build -c release --product footfall-bench
 
-# Fuzzing (Fuzz/README.md): every decoder a stranger or a peer reaches, each target run under
+# Fuzzing (README "Fuzzing"): every decoder a stranger or a peer reaches, each target run under
 # libFuzzer with AddressSanitizer and LeakSanitizer for FUZZ_RUNS executions (10 M by default),
 # two at a time. FUZZ_ONLY="name …" runs some targets. Reports in .build-fuzz/fuzz/.
 FUZZ_RUNS ?= 10000000

@@ -91,14 +91,17 @@ let package = Package(
             ]
         ),
 
-        // The fuzz targets (Fuzz/README.md): every decoder a stranger or a peer reaches, driven
+        // The fuzz targets (README "Fuzzing"): every decoder a stranger or a peer reaches, driven
         // through the node's real paths on the in-memory store. A library, so the test suite
         // replays the committed corpora and regressions through the same code in every `make test`.
         .target(
             name: "FootfallFuzzTargets",
             dependencies: [
                 "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallProtocols", "FootfallWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -108,7 +111,7 @@ let package = Package(
         ),
 
         .testTarget(name: "FootfallModelTests", dependencies: ["FootfallModel"]),
-        .testTarget(name: "FootfallFuzzTests", dependencies: ["FootfallFuzzTargets"]),
+        .testTarget(name: "FootfallFuzzTests", dependencies: ["FootfallFuzzTargets", .product(name: "HTTPTypes", package: "swift-http-types")]),
         // The replication simulation runs the real EventStore over the in-memory store.
         .testTarget(name: "FootfallProtocolsTests", dependencies: ["FootfallProtocols", "FootfallModel", "FootfallStorage"]),
         .testTarget(name: "FootfallStorageTests", dependencies: ["FootfallStorage", "FootfallModel"]),

@@ -19,7 +19,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, ".build-fuzz", "fuzz")
-TARGETS = ["collect-json", "collect-pixel", "report-query", "replicate", "gossip", "system-records",
+TARGETS = ["collect-json", "collect-pixel", "report-query", "http-routes", "replicate", "gossip", "system-records",
            "repair-requests", "public-requests", "stored-values"]
 
 

@@ -21,6 +21,8 @@ final class FuzzNode: @unchecked Sendable {
     let node: Node
     /// Every right on `site`; read only on `site`; every right on `otherSite` (another account).
     let ownerToken: String, readToken: String, strangerToken: String
+    /// The owner's sign-in: the session cookie's value and its CSRF token.
+    let sessionSecret: String, csrfToken: String
 
     init() {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("footfall-fuzz-\(UUID().uuidString)").path
@@ -43,6 +45,8 @@ final class FuzzNode: @unchecked Sendable {
             ownerToken = try system.createToken(name: "all", accountID: owner.id, sites: nil, rights: SiteRight.allCases, nowMs: FuzzNode.noon).1
             readToken = try system.createToken(name: "read", accountID: owner.id, sites: [FuzzNode.site], rights: [.read], nowMs: FuzzNode.noon).1
             strangerToken = try system.createToken(name: "all", accountID: other.id, sites: nil, rights: SiteRight.allCases, nowMs: FuzzNode.noon).1
+            let (secret, session) = try system.createSession(accountID: owner.id, nowMs: FuzzNode.noon)
+            (sessionSecret, csrfToken) = (secret, session.csrfToken)
         } catch {
             fatalError("fuzz fixture: \(error)")
         }
@@ -50,6 +54,13 @@ final class FuzzNode: @unchecked Sendable {
     }
 
     deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// `text` with the credential placeholders of committed inputs replaced by this node's own.
+    func substituted(_ text: String) -> String {
+        text.replacingOccurrences(of: "{owner}", with: ownerToken).replacingOccurrences(of: "{read}", with: readToken)
+            .replacingOccurrences(of: "{other}", with: strangerToken).replacingOccurrences(of: "{session}", with: sessionSecret)
+            .replacingOccurrences(of: "{csrf}", with: csrfToken)
+    }
 
     /// Visitor `n`'s consented id (the tracker's `vid`).
     static func clientID(_ n: Int) -> String { "c0ffee\(String(format: "%010d", n))" }

@@ -14,7 +14,7 @@ public struct FuzzTarget: Sendable {
 
 public enum FuzzTargets {
     public static let all: [FuzzTarget] = [
-        CollectTargets.json, CollectTargets.pixel, CollectTargets.reportQuery,
+        CollectTargets.json, CollectTargets.pixel, CollectTargets.reportQuery, HTTPRouteTarget.routes,
         PeerTargets.replicate, PeerTargets.gossip, PeerTargets.systemRecords, PeerTargets.repairRequests,
         PublicServiceTarget.requests,
         StoredValueTargets.values,

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Testing
 @testable import FootfallFuzzTargets
 
@@ -32,6 +33,24 @@ import Testing
         let built = await Self.offPool { target.seeds() }
         #expect(!built.isEmpty)
         await Self.run(target, built)
+    }
+
+    /// The targets reach the node, not an error path in front of it: the fixture holds its traffic,
+    /// and the router session answers the owner's token and refuses another account's.
+    @Test func fixtureAndRouterAreLive() async throws {
+        let (stored, owner, stranger) = await Self.offPool {
+            let fixture = FuzzNode()
+            let router = RouterSession(node: fixture.node)
+            defer { router.close() }
+            func status(_ token: String) -> HTTPResponse.Status? {
+                router.send(uri: "/api/sites/shop.example/summary?filter.page=/p/1", method: .get,
+                            headers: [.authorization: "Bearer \(token)"], body: nil)?.status
+            }
+            return (fixture.storedEvents().count, status(fixture.ownerToken), status(fixture.strangerToken))
+        }
+        #expect(stored >= 150, "the fixture's traffic was not stored: \(stored) events")
+        #expect(owner == .ok)
+        #expect(stranger == .notFound)
     }
 
     static func run(_ target: FuzzTarget, _ inputs: [[UInt8]]) async {
