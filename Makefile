@@ -111,8 +111,7 @@ bench-build: deps
 # two at a time. FUZZ_ONLY="name …" runs some targets. Reports in .build-fuzz/fuzz/.
 FUZZ_RUNS ?= 10000000
 fuzz-build: deps
-	FOOTFALL_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product footfall-fuzz \
-	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -enable-testing
+	FOOTFALL_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product footfall-fuzz
 
 fuzz: fuzz-build
 	python3 Fuzz/run.py --fuzzer .build-fuzz/release/footfall-fuzz --runs $(FUZZ_RUNS) $(FUZZ_ONLY)

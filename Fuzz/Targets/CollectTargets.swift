@@ -9,8 +9,8 @@ import HummingbirdCore
 /// (each with the user agent and forwarded address that come with them), and an owner's report
 /// query parameters.
 enum CollectTargets {
-    /// Rebuilt every 2,000 inputs: accepted hits accumulate.
-    private static let writes = RecycledFuzzNode(every: 2_000)
+    /// Rebuilt every 10,000 inputs: accepted hits accumulate.
+    private static let writes = RecycledFuzzNode(every: 10_000)
     /// Read only: report queries change nothing.
     private static let reads = FuzzNode()
 

@@ -88,10 +88,11 @@ final class FuzzNode: @unchecked Sendable {
                 pii: consented && n % 3 == 0 ? Hit.PIIInput(name: "Visitor \(visitor % 4)", email: "v\(visitor % 4)@example.org", phone: nil) : nil)
             hits.append((hit, "198.51.100.\(visitor)"))
         }
-        let node = node, traffic = hits
+        let node = node
+        let byAddress = Dictionary(grouping: hits, by: \.1).mapValues { $0.map(\.0) }
         let result = blocking {
-            for (hit, ip) in traffic {
-                _ = try await node.ingest([hit], context: HitContext(ip: IPAddress(ip), userAgent: FuzzNode.userAgent, nowMs: FuzzNode.noon))
+            for (ip, batch) in byAddress {
+                _ = try await node.ingest(batch, context: HitContext(ip: IPAddress(ip), userAgent: FuzzNode.userAgent, nowMs: FuzzNode.noon))
             }
             _ = try await node.editVisitor(site: FuzzNode.site, visitor: FuzzNode.consentedVisitor(1), .addNote(id: "n1", text: "asked for a refund"))
             _ = try await node.editVisitor(site: FuzzNode.site, visitor: FuzzNode.consentedVisitor(2), .setTags(["vip", "beta"]))

@@ -5,7 +5,7 @@ import Dispatch
 /// saves as a reproducer.
 public struct FuzzTarget: Sendable {
     public let name: String
-    /// What the target drives, for `make fuzz`'s list.
+    /// What the target drives (the fuzz binary lists them when no target is chosen).
     public let summary: String
     public let run: @Sendable ([UInt8]) -> Void
     /// Valid inputs built from the fixture's own data (written to Fuzz/Corpus by `make fuzz-seeds`).

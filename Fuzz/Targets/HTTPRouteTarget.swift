@@ -26,7 +26,7 @@ enum HTTPRouteTarget {
             let path = CollectTargets.text(parts[0])
             // The live stream answers until the client leaves: its decoding is the report's, fuzzed here
             // through the other report routes.
-            guard path.hasPrefix("/"), !path.contains("/live") else { return }
+            guard path.hasPrefix("/"), !(path.removingPercentEncoding ?? path).lowercased().contains("live") else { return }
             let (fixture, router) = fixtures.next
             var headers = HTTPFields()
             for line in CollectTargets.text(parts[1]).split(separator: "\n") {

@@ -10,7 +10,7 @@ import SwiftProtobuf
 /// gossip, system records, repair requests, and the replies a node decodes from its peers. Each is
 /// decoded and validated as `NodeServiceHandler` does and handed to the same node code.
 enum PeerTargets {
-    private static let writes = RecycledFuzzNode(every: 1_000)
+    private static let writes = RecycledFuzzNode(every: 2_000)
     private static let reads = FuzzNode()
 
     /// `Replicate`: a replica request (events, erasure order or visitor edit) applied by the node as

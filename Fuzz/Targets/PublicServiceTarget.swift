@@ -10,7 +10,7 @@ import SwiftProtobuf
 /// another account's token or a forged one. Whatever the request, another account's token never
 /// gets an answer about this owner's site, and a read-only token never reaches visitors or erasure.
 enum PublicServiceTarget {
-    private static let writes = RecycledFuzzNode(every: 1_000)
+    private static let writes = RecycledFuzzNode(every: 5_000)
     private typealias Method = Footfall_V1_FootfallService.Method
 
     /// Byte 0 picks the method, byte 1 the token; the rest is the request message.
