@@ -1,0 +1,178 @@
+/// The events of one site and one UTC day, column by column (docs/columnar-store.md): the form a
+/// settled day is stored and queried in. Lossless — `events` gives back every field of every event
+/// — so repair, export and the visitor profile read segments too.
+///
+/// Rows are ordered by visitor, then time, then id. That order makes each visitor one run (its
+/// dictionary code repeats), visits one linear pass, distinct visitors a count of run changes, and
+/// the time column small (deltas within a visitor's run).
+public struct EventSegment: Hashable, Sendable {
+    /// Rows one segment holds at most: a larger day is split into parts.
+    public static let rowsMax = 65_536
+
+    /// The string dimensions, each dictionary-encoded per segment.
+    public enum Text: Int, CaseIterable, Sendable {
+        case path, title, referrerHost, utmSource, utmMedium, utmCampaign, utmTerm, utmContent,
+             country, region, browser, os, name, target
+
+        func value(of event: Event) -> String {
+            switch self {
+            case .path: event.path
+            case .title: event.title
+            case .referrerHost: event.referrerHost
+            case .utmSource: event.utm.source
+            case .utmMedium: event.utm.medium
+            case .utmCampaign: event.utm.campaign
+            case .utmTerm: event.utm.term
+            case .utmContent: event.utm.content
+            case .country: event.geo.country
+            case .region: event.geo.region
+            case .browser: event.device.browser
+            case .os: event.device.os
+            case .name: event.name
+            case .target: event.target
+            }
+        }
+
+        func set(_ value: String, in event: inout Event) {
+            switch self {
+            case .path: event.path = value
+            case .title: event.title = value
+            case .referrerHost: event.referrerHost = value
+            case .utmSource: event.utm.source = value
+            case .utmMedium: event.utm.medium = value
+            case .utmCampaign: event.utm.campaign = value
+            case .utmTerm: event.utm.term = value
+            case .utmContent: event.utm.content = value
+            case .country: event.geo.country = value
+            case .region: event.geo.region = value
+            case .browser: event.device.browser = value
+            case .os: event.device.os = value
+            case .name: event.name = value
+            case .target: event.target = value
+            }
+        }
+    }
+
+    /// A dictionary-encoded string column: each row's value is `dictionary[codes[row]]`. The
+    /// dictionary is sorted, so a filter value is found by binary search, once per segment.
+    public struct Strings: Hashable, Sendable {
+        public let dictionary: [String]
+        public let codes: [UInt32]
+
+        public func code(of value: String) -> UInt32? {
+            var low = 0, high = dictionary.count
+            while low < high {
+                let middle = (low + high) / 2
+                if dictionary[middle] < value { low = middle + 1 } else { high = middle }
+            }
+            return low < dictionary.count && dictionary[low] == value ? UInt32(low) : nil
+        }
+
+        init(dictionary: [String], codes: [UInt32]) {
+            self.dictionary = dictionary
+            self.codes = codes
+        }
+
+        init(_ values: [String]) {
+            let dictionary = Array(Set(values)).sorted()
+            let index = Dictionary(uniqueKeysWithValues: dictionary.enumerated().map { ($0.element, UInt32($0.offset)) })
+            self.init(dictionary: dictionary, codes: values.map { index[$0]! })
+        }
+
+        subscript(row: Int) -> String { dictionary[Int(codes[row])] }
+    }
+
+    public let site: SiteID
+    public let day: Day
+    /// Distinct visitors, ascending; `visitorRuns[i]` rows of visitor i follow each other.
+    public let visitors: [VisitorID]
+    public let visitorRuns: [Int]
+    public let timestamps: [Int64]
+    public let ids: [EventID]
+    public let kinds: [Event.Kind]
+    public let texts: [Strings]
+    public let deviceClasses: [Device.Class]
+    public let browserMajors: [UInt32]
+    public let engagementMs: [UInt32]
+    public let consented: [Bool]
+    /// Each row's properties, as (key, value) codes into `propKeys` and `propValues`.
+    public let props: [[(key: UInt32, value: UInt32)]]
+    public let propKeys: [String]
+    public let propValues: [String]
+    /// Rare fields, by row.
+    public let previousDayVisitors: [Int: VisitorID]
+    public let pii: [Int: PII]
+
+    public var count: Int { timestamps.count }
+
+    /// The segment of `events`, which must all be of `site` and fall on `day`, at most `rowsMax`.
+    public init(site: SiteID, day: Day, events: [Event]) {
+        precondition(events.count <= EventSegment.rowsMax, "\(events.count) events in one segment")
+        precondition(events.allSatisfy { $0.site == site && $0.day == day }, "an event of another site or day in a segment")
+        let rows = events.sorted { ($0.visitor.rawValue, $0.timestampMs, $0.id) < ($1.visitor.rawValue, $1.timestampMs, $1.id) }
+        self.site = site
+        self.day = day
+        var visitors = [VisitorID](), runs = [Int]()
+        for event in rows {
+            if visitors.last == event.visitor { runs[runs.count - 1] += 1 } else { visitors.append(event.visitor); runs.append(1) }
+        }
+        self.visitors = visitors
+        visitorRuns = runs
+        timestamps = rows.map(\.timestampMs)
+        ids = rows.map(\.id)
+        kinds = rows.map(\.kind)
+        texts = Text.allCases.map { text in Strings(rows.map { text.value(of: $0) }) }
+        deviceClasses = rows.map(\.device.deviceClass)
+        browserMajors = rows.map(\.device.browserMajor)
+        engagementMs = rows.map(\.engagementMs)
+        consented = rows.map(\.consented)
+        propKeys = Array(Set(rows.flatMap(\.props.keys))).sorted()
+        propValues = Array(Set(rows.flatMap(\.props.values))).sorted()
+        let keyCodes = Dictionary(uniqueKeysWithValues: propKeys.enumerated().map { ($0.element, UInt32($0.offset)) })
+        let valueCodes = Dictionary(uniqueKeysWithValues: propValues.enumerated().map { ($0.element, UInt32($0.offset)) })
+        props = rows.map { event in event.props.sorted { $0.key < $1.key }.map { (keyCodes[$0.key]!, valueCodes[$0.value]!) } }
+        previousDayVisitors = Dictionary(uniqueKeysWithValues: rows.enumerated().compactMap { row, event in event.previousDayVisitor.map { (row, $0) } })
+        pii = Dictionary(uniqueKeysWithValues: rows.enumerated().compactMap { row, event in event.pii.map { (row, $0) } })
+    }
+
+    init(site: SiteID, day: Day, visitors: [VisitorID], visitorRuns: [Int], timestamps: [Int64], ids: [EventID], kinds: [Event.Kind],
+         texts: [Strings], deviceClasses: [Device.Class], browserMajors: [UInt32], engagementMs: [UInt32], consented: [Bool],
+         props: [[(key: UInt32, value: UInt32)]], propKeys: [String], propValues: [String],
+         previousDayVisitors: [Int: VisitorID], pii: [Int: PII]) {
+        (self.site, self.day, self.visitors, self.visitorRuns, self.timestamps, self.ids, self.kinds) =
+            (site, day, visitors, visitorRuns, timestamps, ids, kinds)
+        (self.texts, self.deviceClasses, self.browserMajors, self.engagementMs, self.consented) =
+            (texts, deviceClasses, browserMajors, engagementMs, consented)
+        (self.props, self.propKeys, self.propValues, self.previousDayVisitors, self.pii) = (props, propKeys, propValues, previousDayVisitors, pii)
+    }
+
+    /// The visitor of each row (expanded from the runs).
+    public var rowVisitors: [VisitorID] {
+        zip(visitors, visitorRuns).flatMap { visitor, run in repeatElement(visitor, count: run) }
+    }
+
+    /// Every event, in row order: exactly the events the segment was built from.
+    public var events: [Event] {
+        rowVisitors.enumerated().map { row, visitor in event(row: row, visitor: visitor) }
+    }
+
+    private func event(row: Int, visitor: VisitorID) -> Event {
+        var event = Event(id: ids[row], site: site, visitor: visitor, timestampMs: timestamps[row], kind: kinds[row], path: "")
+        for text in Text.allCases { text.set(texts[text.rawValue][row], in: &event) }
+        event.device.deviceClass = deviceClasses[row]
+        event.device.browserMajor = browserMajors[row]
+        event.engagementMs = engagementMs[row]
+        event.consented = consented[row]
+        event.props = Dictionary(uniqueKeysWithValues: props[row].map { (propKeys[Int($0.key)], propValues[Int($0.value)]) })
+        event.previousDayVisitor = previousDayVisitors[row]
+        event.pii = pii[row]
+        return event
+    }
+
+    public static func == (a: EventSegment, b: EventSegment) -> Bool { a.site == b.site && a.day == b.day && a.events == b.events }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(site)
+        hasher.combine(day)
+        hasher.combine(ids)
+    }
+}
