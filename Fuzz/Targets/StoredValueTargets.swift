@@ -12,12 +12,12 @@ import Foundation
 enum StoredValueTargets {
     private enum Decoder: UInt8, CaseIterable {
         case event, rollupCell, rollupPack, rollupMerge, sketch, visitorDay, visitorRecord, erasureRecord, hint,
-             systemRecord, clusterState, purgeMark, visitorIndex
+             systemRecord, clusterState, purgeMark, visitorIndex, segment
     }
 
     static let values = FuzzTarget(
         name: "stored-values",
-        summary: "stored events, rollup cells and packs (and their merge operator), sketches, visit runs, CRM and erasure records, hints, system records, cluster state, purge marks, index keys",
+        summary: "stored events, rollup cells and packs (and their merge operator), sketches, visit runs, CRM and erasure records, hints, system records, cluster state, purge marks, index keys, event segments",
         run: { input in
             guard let first = input.first else { return }
             let body = Array(input.dropFirst())
@@ -81,6 +81,11 @@ enum StoredValueTargets {
             case .purgeMark:
                 guard let mark = ErasurePurges.Pending(encoded: body) else { return }
                 FuzzCheck.require(ErasurePurges.Pending(encoded: mark.encoded) == mark, "a purge mark does not read back")
+            case .segment:
+                guard let segment = SegmentCodec.decode(body, site: FuzzNode.site, day: Day(containing: FuzzNode.noon)) else { return }
+                roundTrip(segment, SegmentCodec.encode) { SegmentCodec.decode($0, site: FuzzNode.site, day: Day(containing: FuzzNode.noon)) }
+                FuzzCheck.require(EventSegment(site: segment.site, day: segment.day, events: segment.events) == segment,
+                                  "a decoded segment's events do not build the same segment")
             case .visitorIndex:
                 let parts = fields(body, count: 2)
                 _ = StorageKeys.visitorHit(key: parts[0], value: parts[1])
@@ -121,6 +126,8 @@ enum StoredValueTargets {
             seeds.append([Decoder.clusterState.rawValue] + ((try? JSONEncoder().encode(state)).map(Array.init) ?? []))
             let day = Day(containing: FuzzNode.noon)
             seeds.append([Decoder.purgeMark.rawValue] + ErasurePurges.Pending(days: day...day, revision: 3).encoded)
+            let segment = EventSegment(site: FuzzNode.site, day: day, events: events.filter { $0.day == day })
+            seeds.append([Decoder.segment.rawValue] + SegmentCodec.encode(segment))
             return seeds
         }
     )
