@@ -88,95 +88,6 @@ public struct ReportScope: Sendable {
     }
 }
 
-/// Narrows a report to events whose dimension has a value (`page=/pricing`), or, for entry and
-/// exit page, to the visits that began or ended on that page, with everything done in them
-/// (`entry_page=/blog`: what people who came in on /blog went on to do).
-public struct ReportFilter: Sendable, Equatable {
-    public var metric: RollupMetric
-    public var value: String
-
-    public init(metric: RollupMetric, value: String) {
-        self.metric = metric
-        self.value = value
-    }
-
-    /// Entry and exit page are properties of a visit, not of any one event.
-    var describesVisit: Bool { metric == .entryPage || metric == .exitPage }
-
-    func matches(_ event: Event) -> Bool { ReportFilter.value(of: metric, in: event) == value }
-
-    func matches(_ visit: Visits.Visit) -> Bool {
-        switch metric {
-        case .entryPage: visit.entryPage == value
-        case .exitPage: visit.exitPage == value
-        default: false
-        }
-    }
-
-    static func value(of metric: RollupMetric, in event: Event) -> String? {
-        switch metric {
-        case .page: event.kind == .pageview ? event.path : nil
-        case .referrer: event.referrerHost
-        case .utmSource: event.utm.source
-        case .utmMedium: event.utm.medium
-        case .utmCampaign: event.utm.campaign
-        case .utmTerm: event.utm.term
-        case .utmContent: event.utm.content
-        case .country: event.geo.country
-        case .region: event.geo.region
-        case .browser: event.device.browser
-        case .os: event.device.os
-        case .device: event.device.deviceClass.name
-        case .customEvent: event.kind == .custom ? event.name : nil
-        case .click: event.kind == .click ? "\(event.name):\(event.target)" : nil
-        case .total, .visits, .bounces, .visitDuration, .entryPage, .exitPage: nil
-        }
-    }
-}
-
-public struct Summary: Codable, Equatable, Sendable {
-    public var pageviews: Int64
-    public var visitors: Int64
-    public var visits: Int64
-    public var bounceRate: Double
-    public var visitDurationSeconds: Double
-    public var events: Int64
-
-    enum CodingKeys: String, CodingKey {
-        case pageviews, visitors, visits, events
-        case bounceRate = "bounce_rate"
-        case visitDurationSeconds = "visit_duration_s"
-    }
-
-    /// Derives the rates from totals, the same way for rollups and for raw events.
-    init(pageviews: Int64, visitors: Int64, visits: Int64, bounces: Int64, visitDurationMs: Int64, events: Int64) {
-        self.pageviews = pageviews
-        self.visitors = visitors
-        self.visits = visits
-        bounceRate = visits > 0 ? Double(bounces) / Double(visits) : 0
-        visitDurationSeconds = visits > 0 ? Double(visitDurationMs) / Double(visits) / 1000 : 0
-        self.events = events
-    }
-}
-
-public struct BreakdownRow: Codable, Equatable, Sendable {
-    public var value: String
-    /// Pageviews (or events, for custom events and clicks); visits for entry and exit pages.
-    public var count: Int64
-    public var visitors: Int64?
-}
-
-public struct TimeseriesPoint: Codable, Equatable, Sendable {
-    public var startMs: Int64
-    public var pageviews: Int64
-    public var visitors: Int64
-    public var visits: Int64
-
-    enum CodingKeys: String, CodingKey {
-        case startMs = "start_ms"
-        case pageviews, visitors, visits
-    }
-}
 
 /// Reports for a site. Unfiltered reports read only rollups, so they cover any period the
 /// account has existed, long after raw events expired. Filtered reports are computed from raw
@@ -226,17 +137,10 @@ public struct Reports: Sendable {
             throw APIError.badRequest("hourly timeseries span at most 31 days; use interval=day")
         }
         let starts = intervalStarts(scope, interval)
-        var points = starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) }
         guard !starts.isEmpty else { return [] }
-        func slot(_ ms: Int64) -> Int? {
-            var low = 0, high = starts.count
-            while low < high {
-                let mid = (low + high) / 2
-                if starts[mid] <= ms { low = mid + 1 } else { high = mid }
-            }
-            return low == 0 || ms >= scope.range.endMs ? nil : low - 1
-        }
-        if scope.filters.isEmpty, interval == .day {
+        guard scope.filters.isEmpty else { return try rawAnalysis(scope, nowMs: nowMs).timeseries(starts: starts, endMs: scope.range.endMs) }
+        var points = starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) }
+        if interval == .day {
             // One scan of the daily tier per metric; the i-th point is the range's i-th local date.
             func point(_ day: Day) -> Int? {
                 let i = scope.days.lowerBound.distance(to: day)
@@ -250,7 +154,7 @@ public struct Reports: Sendable {
             try store.dayCells(site: scope.site.id, metric: .visits, days: scope.days) { day, _, cell in
                 if let i = point(day) { points[i].visits += cell.count }
             }
-        } else if scope.filters.isEmpty {
+        } else {
             for (i, start) in starts.enumerated() {
                 let buckets = TimeRange(startMs: start, endMs: i + 1 < starts.count ? starts[i + 1] : scope.range.endMs).quarterHours
                 let total = try store.rollupTotals(site: scope.site.id, metric: .total, buckets: buckets)[""]
@@ -258,16 +162,6 @@ public struct Reports: Sendable {
                 points[i].visitors = Int64(total?.visitors?.estimate ?? 0)
                 points[i].visits = try store.rollupTotals(site: scope.site.id, metric: .visits, buckets: buckets).values.reduce(0) { $0 + $1.count }
             }
-        } else {
-            let analysis = try rawAnalysis(scope, nowMs: nowMs)
-            var visitors = [Set<VisitorID>](repeating: [], count: starts.count)
-            for event in analysis.matching {
-                guard let i = slot(event.timestampMs) else { continue }
-                if event.kind == .pageview { points[i].pageviews += 1 }
-                if event.kind != .engagement && event.kind != .identify { visitors[i].insert(event.visitor) }
-            }
-            for visit in analysis.matchingVisits { if let i = slot(visit.startMs) { points[i].visits += 1 } }
-            for i in points.indices { points[i].visitors = Int64(visitors[i].count) }
         }
         return points
     }
@@ -287,72 +181,19 @@ public struct Reports: Sendable {
 
     // MARK: Filtered reports from raw events
 
-    struct RawAnalysis {
-        var matching: [Event] = []
-        var matchingVisits: [Visits.Visit] = []
-
-        var summary: Summary {
-            let pageviews = Int64(matching.filter { $0.kind == .pageview }.count)
-            let visitors = Int64(Set(matching.filter { $0.kind != .engagement && $0.kind != .identify }.map(\.visitor)).count)
-            let visits = Int64(matchingVisits.count)
-            let bounces = Int64(matchingVisits.filter(\.isBounce).count)
-            let duration = matchingVisits.reduce(Int64(0)) { $0 + $1.durationMs }
-            return Summary(pageviews: pageviews, visitors: visitors, visits: visits, bounces: bounces,
-                           visitDurationMs: duration, events: Int64(matching.filter { $0.kind == .custom }.count))
-        }
-
-        func breakdown(_ metric: RollupMetric) -> [BreakdownRow] {
-            if metric == .entryPage || metric == .exitPage {
-                var counts = [String: Int64]()
-                for visit in matchingVisits { counts[metric == .entryPage ? visit.entryPage : visit.exitPage, default: 0] += 1 }
-                return counts.map { BreakdownRow(value: $0.key, count: $0.value, visitors: nil) }
-            }
-            var counts = [String: (Int64, Set<VisitorID>)]()
-            for event in matching {
-                guard let value = ReportFilter.value(of: metric, in: event), !value.isEmpty else { continue }
-                counts[value, default: (0, [])].0 += 1
-                counts[value, default: (0, [])].1.insert(event.visitor)
-            }
-            return counts.map { BreakdownRow(value: $0.key, count: $0.value.0, visitors: Int64($0.value.1.count)) }
-        }
-    }
-
-    /// The visits that match every visit filter and hold an event matching every event filter, and
-    /// the events of those visits that match every event filter.
-    func rawAnalysis(_ scope: ReportScope, nowMs: Int64) throws -> RawAnalysis {
-        let eventFilters = scope.filters.filter { !$0.describesVisit }
-        let visitFilters = scope.filters.filter(\.describesVisit)
-        var analysis = RawAnalysis()
-        var candidates = [Event]()
-        var hitsByVisitor = [VisitorID: [Visits.Hit]]()
-        var candidateIDs = Set<EventID>()
+    /// The range's raw events through the row analysis (at most `filteredEventsMax` of them).
+    func rawAnalysis(_ scope: ReportScope, nowMs: Int64) throws -> RowAnalysis {
         var scanned = 0
+        var analysis = RowAnalysis.Builder(filters: scope.filters)
         try store.events(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: scope.site.retention) { event in
             scanned += 1
             guard scanned <= Reports.filteredEventsMax else {
                 throw APIError.badRequest("a filtered report reads at most \(Reports.filteredEventsMax) raw events; narrow the date range")
             }
-            hitsByVisitor[event.visitor, default: []].append(Visits.Hit(event))
-            if eventFilters.allSatisfy({ $0.matches(event) }) {
-                candidates.append(event)
-                candidateIDs.insert(event.id)
-            }
+            analysis.add(event)
             return true
         }
-        var keptVisits = [VisitorID: [Visits.Visit]]()
-        for (visitor, hits) in hitsByVisitor {
-            let sorted = hits.sorted()
-            for visit in Visits.derive(sorted) where visitFilters.allSatisfy({ $0.matches(visit) }) {
-                let inVisit = sorted.filter { $0.timestampMs >= visit.startMs && $0.timestampMs <= visit.endMs }
-                guard inVisit.contains(where: { candidateIDs.contains($0.id) }) else { continue }
-                analysis.matchingVisits.append(visit)
-                keptVisits[visitor, default: []].append(visit)
-            }
-        }
-        analysis.matching = visitFilters.isEmpty ? candidates : candidates.filter { event in
-            keptVisits[event.visitor]?.contains { event.timestampMs >= $0.startMs && event.timestampMs <= $0.endMs } ?? false
-        }
-        return analysis
+        return analysis.finish()
     }
 }
 
