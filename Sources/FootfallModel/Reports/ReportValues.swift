@@ -25,25 +25,68 @@ public struct ReportFilter: Sendable, Equatable {
         }
     }
 
-    public static func value(of metric: RollupMetric, in event: Event) -> String? {
+    public static func value(of metric: RollupMetric, in event: Event) -> String? { value(of: metric, in: EventRow(event: event)) }
+
+    /// Where a dimension's value comes from: a text column (of one kind of event only, for pages,
+    /// custom events), the device class, or a click's "name:target".
+    enum Source {
+        case text(EventSegment.Text, only: Event.Kind?)
+        case deviceClass
+        case click
+        case none
+    }
+
+    static func source(of metric: RollupMetric) -> Source {
         switch metric {
-        case .page: event.kind == .pageview ? event.path : nil
-        case .referrer: event.referrerHost
-        case .utmSource: event.utm.source
-        case .utmMedium: event.utm.medium
-        case .utmCampaign: event.utm.campaign
-        case .utmTerm: event.utm.term
-        case .utmContent: event.utm.content
-        case .country: event.geo.country
-        case .region: event.geo.region
-        case .browser: event.device.browser
-        case .os: event.device.os
-        case .device: event.device.deviceClass.name
-        case .customEvent: event.kind == .custom ? event.name : nil
-        case .click: event.kind == .click ? "\(event.name):\(event.target)" : nil
-        case .total, .visits, .bounces, .visitDuration, .entryPage, .exitPage: nil
+        case .page: .text(.path, only: .pageview)
+        case .referrer: .text(.referrerHost, only: nil)
+        case .utmSource: .text(.utmSource, only: nil)
+        case .utmMedium: .text(.utmMedium, only: nil)
+        case .utmCampaign: .text(.utmCampaign, only: nil)
+        case .utmTerm: .text(.utmTerm, only: nil)
+        case .utmContent: .text(.utmContent, only: nil)
+        case .country: .text(.country, only: nil)
+        case .region: .text(.region, only: nil)
+        case .browser: .text(.browser, only: nil)
+        case .os: .text(.os, only: nil)
+        case .customEvent: .text(.name, only: .custom)
+        case .device: .deviceClass
+        case .click: .click
+        case .total, .visits, .bounces, .visitDuration, .entryPage, .exitPage: .none
         }
     }
+
+    /// The value of `metric` in one event, stored as an `Event` or as a segment's row.
+    static func value(of metric: RollupMetric, in row: some ReportRow) -> String? {
+        switch source(of: metric) {
+        case let .text(column, only): only == nil || row.kind == only ? row.text(column) : nil
+        case .deviceClass: row.deviceClass.name
+        case .click: row.kind == .click ? "\(row.text(.name)):\(row.text(.target))" : nil
+        case .none: nil
+        }
+    }
+}
+
+/// What a filter or a breakdown reads of an event.
+protocol ReportRow {
+    var kind: Event.Kind { get }
+    var deviceClass: Device.Class { get }
+    func text(_ column: EventSegment.Text) -> String
+}
+
+struct EventRow: ReportRow {
+    let event: Event
+    var kind: Event.Kind { event.kind }
+    var deviceClass: Device.Class { event.device.deviceClass }
+    func text(_ column: EventSegment.Text) -> String { column.value(of: event) }
+}
+
+struct SegmentRow: ReportRow {
+    let segment: EventSegment
+    let row: Int
+    var kind: Event.Kind { segment.kinds[row] }
+    var deviceClass: Device.Class { segment.deviceClasses[row] }
+    func text(_ column: EventSegment.Text) -> String { segment.texts[column.rawValue][row] }
 }
 
 public struct Summary: Codable, Equatable, Sendable {

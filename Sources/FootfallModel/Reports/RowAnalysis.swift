@@ -86,14 +86,7 @@ public struct RowAnalysis: Sendable {
     /// counts where it happened, a visit where it started.
     public func timeseries(starts: [Int64], endMs: Int64) -> [TimeseriesPoint] {
         var points = starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) }
-        func slot(_ ms: Int64) -> Int? {
-            var low = 0, high = starts.count
-            while low < high {
-                let middle = (low + high) / 2
-                if starts[middle] <= ms { low = middle + 1 } else { high = middle }
-            }
-            return low == 0 || ms >= endMs ? nil : low - 1
-        }
+        func slot(_ ms: Int64) -> Int? { TimeseriesPoint.slot(of: ms, starts: starts, endMs: endMs) }
         var visitors = [Set<VisitorID>](repeating: [], count: starts.count)
         for event in matching {
             guard let i = slot(event.timestampMs) else { continue }
@@ -106,7 +99,23 @@ public struct RowAnalysis: Sendable {
     }
 }
 
-extension Event {
+extension TimeseriesPoint {
+    /// The interval of `starts` (ascending; the last ends at `endMs`) that holds `ms`.
+    static func slot(of ms: Int64, starts: [Int64], endMs: Int64) -> Int? {
+        var low = 0, high = starts.count
+        while low < high {
+            let middle = (low + high) / 2
+            if starts[middle] <= ms { low = middle + 1 } else { high = middle }
+        }
+        return low == 0 || ms >= endMs ? nil : low - 1
+    }
+}
+
+extension Event.Kind {
     /// Engagement pings and identify calls are not visits to the site: they do not make a visitor.
-    var countsAsVisitor: Bool { kind != .engagement && kind != .identify }
+    var countsAsVisitor: Bool { self != .engagement && self != .identify }
+}
+
+extension Event {
+    var countsAsVisitor: Bool { kind.countsAsVisitor }
 }
