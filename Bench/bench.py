@@ -170,7 +170,7 @@ def compare_answers(mine, exact):
 
     for key, answer in mine.items():
         reference = exact[key]
-        question = key[1]
+        question = peers.QUESTIONS[key[1]].shape
         if question == "summary":
             (pageviews, visitors), (exact_pageviews, exact_visitors) = answer[0], reference[0]
             if pageviews != exact_pageviews:
@@ -234,13 +234,13 @@ def print_table(report, sites):
     contenders = report["contenders"]
     names = list(contenders)
     mine = contenders["Footfall"]
-    print(f"\n{'question (p50 / p99 ms)':<24}" + "".join(f"{name:>22}" for name in names) + f"{'Footfall/DuckDB':>18}{'Footfall/PG':>14}")
+    print(f"\n{'question (p50 / p99 ms)':<32}" + "".join(f"{name:>22}" for name in names) + f"{'Footfall/DuckDB':>18}{'Footfall/PG':>14}")
     for label in sites:
         for question in peers.QUESTIONS:
             figures = {name: contenders[name]["questions"][label][question] for name in names}
             cells = "".join(f"{figures[n]['p50_ms']:>11.1f} / {figures[n]['p99_ms']:<8.1f}" for n in names)
             ratios = [figures["Footfall"]["p50_ms"] / max(0.001, figures[peer]["p50_ms"]) for peer in ("DuckDB", "PostgreSQL")]
-            print(f"{label + ' ' + question:<24}{cells}{ratios[0]:>18.3f}{ratios[1]:>14.4f}")
+            print(f"{label + ' ' + question:<32}{cells}{ratios[0]:>18.3f}{ratios[1]:>14.4f}")
     print(f"{'load events/s':<24}" + "".join(f"{contenders[n]['load_events_s']:>22,}" for n in names))
     print(f"{'bytes per event':<24}" + "".join(f"{contenders[n]['bytes_per_event']:>22}" for n in names))
     print(f"db_bench fillrandom (sync, batches of 100): {report['db_bench_fillrandom_ops_s']:,} ops/s")

@@ -15,6 +15,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import peers
+
 DAY_MS = 86_400_000
 
 
@@ -130,15 +132,17 @@ class Footfall:
     def ask(self, question, site, from_ms, to_ms):
         """The answer in the shape the SQL peers give (rows of tuples), for comparing. Ranges are
         whole UTC days, as the dashboard asks them."""
-        query = f"from={day(from_ms)}&to={day(to_ms - 1)}"
+        asked = peers.QUESTIONS[question]
+        query = f"from={day(from_ms)}&to={day(to_ms - 1)}" + "".join(
+            f"&filter.{name}={urllib.parse.quote(value, safe='')}" for name, value in asked.filters)
         base = f"/api/sites/{site}"
-        if question == "summary":
+        if asked.shape == "summary":
             body = self._get(f"{base}/summary?{query}")
             return [(body["pageviews"], body["visitors"])]
-        if question == "timeseries":
+        if asked.shape == "timeseries":
             points = self._get(f"{base}/timeseries?{query}&interval=day")
             return [(p["start_ms"] // DAY_MS, p["pageviews"], p["visitors"]) for p in points]
-        dimension = {"pages": "page", "referrers": "referrer", "countries": "country"}[question]
+        dimension = {"pages": "page", "referrers": "referrer", "countries": "country"}[asked.shape]
         return [(row["value"], row["count"]) for row in self._get(f"{base}/breakdown/{dimension}?{query}&limit=10")]
 
     def _get(self, path):

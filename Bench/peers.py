@@ -8,17 +8,52 @@ import subprocess
 import time
 
 # The dashboard questions, for one site over [from, to) in milliseconds. Exact unique visitors.
-QUESTIONS = {
-    "summary": "SELECT count(*), count(DISTINCT visitor) FROM events WHERE site = %s AND ts_ms >= %s AND ts_ms < %s",
-    "pages": "SELECT path, count(*) AS c FROM events WHERE site = %s AND ts_ms >= %s AND ts_ms < %s "
-             "GROUP BY path ORDER BY c DESC, path LIMIT 10",
-    "referrers": "SELECT referrer, count(*) AS c FROM events WHERE site = %s AND ts_ms >= %s AND ts_ms < %s AND referrer <> '' "
-                 "GROUP BY referrer ORDER BY c DESC, referrer LIMIT 10",
-    "countries": "SELECT country, count(*) AS c FROM events WHERE site = %s AND ts_ms >= %s AND ts_ms < %s "
-                 "GROUP BY country ORDER BY c DESC, country LIMIT 10",
-    "timeseries": "SELECT CAST(floor(ts_ms / 86400000.0) AS BIGINT) AS day, count(*), count(DISTINCT visitor) FROM events "
-                  "WHERE site = %s AND ts_ms >= %s AND ts_ms < %s GROUP BY day ORDER BY day",
-}
+# Each has a shape (what its answer looks like: a summary, a top-10 breakdown or a daily series)
+# and the filters a dashboard click sets, as Footfall's API names them: (dimension, value).
+class Question:
+    def __init__(self, shape, sql, filters=()):
+        self.shape, self.sql, self.filters = shape, sql, list(filters)
+
+
+def _sql(shape, where="", source="events"):
+    """A question's SQL over `source` (a table or CTE holding the site's events of the range)."""
+    condition = f" AND {where}" if where else ""
+    return {
+        "summary": f"SELECT count(*), count(DISTINCT visitor) FROM {source} WHERE site = %s AND ts_ms >= %s AND ts_ms < %s{condition}",
+        "pages": f"SELECT path, count(*) AS c FROM {source} WHERE site = %s AND ts_ms >= %s AND ts_ms < %s{condition} "
+                 "GROUP BY path ORDER BY c DESC, path LIMIT 10",
+        "referrers": f"SELECT referrer, count(*) AS c FROM {source} WHERE site = %s AND ts_ms >= %s AND ts_ms < %s "
+                     f"AND referrer <> ''{condition} GROUP BY referrer ORDER BY c DESC, referrer LIMIT 10",
+        "countries": f"SELECT country, count(*) AS c FROM {source} WHERE site = %s AND ts_ms >= %s AND ts_ms < %s{condition} "
+                     "GROUP BY country ORDER BY c DESC, country LIMIT 10",
+        "timeseries": "SELECT CAST(floor(ts_ms / 86400000.0) AS BIGINT) AS day, count(*), count(DISTINCT visitor) "
+                      f"FROM {source} WHERE site = %s AND ts_ms >= %s AND ts_ms < %s{condition} GROUP BY day ORDER BY day",
+    }[shape]
+
+
+# Visits as Footfall derives them: a visitor's hits within the range, a new visit after a gap of
+# 30 minutes or more; each row carries its visit's entry page.
+VISITS = ("(SELECT site, ts_ms, visitor, path, FIRST_VALUE(path) OVER (PARTITION BY visitor, visit ORDER BY ts_ms "
+          "ROWS UNBOUNDED PRECEDING) AS entry_page FROM ("
+          "SELECT site, ts_ms, visitor, path, SUM(CASE WHEN previous IS NULL OR ts_ms - previous >= 1800000 THEN 1 ELSE 0 END) "
+          "OVER (PARTITION BY visitor ORDER BY ts_ms ROWS UNBOUNDED PRECEDING) AS visit FROM ("
+          "SELECT site, ts_ms, visitor, path, LAG(ts_ms) OVER (PARTITION BY visitor ORDER BY ts_ms) AS previous "
+          "FROM events WHERE site = %s AND ts_ms >= %s AND ts_ms < %s) AS gaps) AS numbered) AS visits")
+# The data set's most popular values (Bench/dataset.py draws each from a Zipf ranking, first
+# value first): what a click on a dashboard's top row filters by.
+TOP_PAGE, TOP_REFERRER, TOP_COUNTRY = "/page/0", "https://ref0.example/", "US"
+
+QUESTIONS = {name: Question(shape, _sql(shape)) for name, shape in
+             [("summary", "summary"), ("pages", "pages"), ("referrers", "referrers"), ("countries", "countries"), ("timeseries", "timeseries")]}
+QUESTIONS.update({
+    "summary, page": Question("summary", _sql("summary", f"path = '{TOP_PAGE}'"), [("page", TOP_PAGE)]),
+    "pages, referrer": Question("pages", _sql("pages", f"referrer = '{TOP_REFERRER}'"), [("referrer", "ref0.example")]),
+    "countries, mobile": Question("countries", _sql("countries", "device = 'mobile'"), [("device", "mobile")]),
+    "timeseries, country": Question("timeseries", _sql("timeseries", f"country = '{TOP_COUNTRY}'"), [("country", TOP_COUNTRY)]),
+    "summary, entry page": Question("summary", _sql("summary", f"entry_page = '{TOP_PAGE}'", source=VISITS), [("entry_page", TOP_PAGE)]),
+    "summary, page+country": Question("summary", _sql("summary", f"path = '{TOP_PAGE}' AND country = '{TOP_COUNTRY}'"),
+                                      [("page", TOP_PAGE), ("country", TOP_COUNTRY)]),
+})
 SCHEMA = ("CREATE TABLE events (site VARCHAR, ts_ms BIGINT, visitor BIGINT, path VARCHAR, referrer VARCHAR, "
           "country VARCHAR, browser VARCHAR, os VARCHAR, device VARCHAR, user_agent VARCHAR)")
 
@@ -45,7 +80,8 @@ class DuckDB:
         return time.monotonic() - started
 
     def ask(self, question, site, from_ms, to_ms):
-        return self.db.execute(QUESTIONS[question].replace("%s", "?"), [site, from_ms, to_ms]).fetchall()
+        sql = QUESTIONS[question].sql
+        return self.db.execute(sql.replace("%s", "?"), [site, from_ms, to_ms] * (sql.count("%s") // 3)).fetchall()
 
     def bytes_on_disk(self):
         return os.path.getsize(self.path)
@@ -90,7 +126,8 @@ class PostgreSQL:
 
     def ask(self, question, site, from_ms, to_ms):
         with self.db.cursor() as cursor:
-            cursor.execute(QUESTIONS[question], (site, from_ms, to_ms))
+            sql = QUESTIONS[question].sql
+            cursor.execute(sql, (site, from_ms, to_ms) * (sql.count("%s") // 3))
             return cursor.fetchall()
 
     def bytes_on_disk(self):

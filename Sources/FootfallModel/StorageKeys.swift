@@ -10,6 +10,8 @@
 /// | rollups  | site · (metric | 0x80) · local date    | RollupPack: a cell per dimension (merge operator) |
 /// |          | site · (metric | 0x40) · local week    | the same per 7 local dates (date index / 7) |
 /// |          | site · metric · quarter hour             | the same, for `keepsQuarterHours` |
+/// | segments | site · day                               | SegmentManifest: the day's parts |
+/// |          | site · day · part (UInt16)               | EventSegment (SegmentCodec)    |
 /// | erasures | site · visitor                           | ErasureRecord (protobuf)       |
 /// | crm      | site · visitor                           | VisitorRecord (protobuf)       |
 public enum StorageKeys {
@@ -51,6 +53,15 @@ public enum StorageKeys {
     public static func eventID(fromEventKey key: [UInt8]) -> EventID? {
         guard key.count >= 16 else { return nil }
         return EventID(bytes: Array(key.suffix(16)))
+    }
+
+    // MARK: segments
+
+    /// A sealed day's manifest; its parts' keys follow it, so the day is one range with its events'.
+    public static func segmentManifest(_ site: SiteID, _ day: Day) -> [UInt8] { eventDay(site, day) }
+
+    public static func segmentPart(_ site: SiteID, _ day: Day, _ part: Int) -> [UInt8] {
+        eventDay(site, day) + UInt16(part).bigEndianBytes
     }
 
     // MARK: visitors

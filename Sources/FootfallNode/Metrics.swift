@@ -30,6 +30,7 @@ public final class NodeMetrics: Sendable {
         "footfall_storage_bytes": ("gauge", "Approximate bytes stored per column family."),
         "footfall_retention_oldest_event_age_seconds": ("gauge", "Age of the oldest stored raw event, per site."),
         "footfall_retention_runs_total": ("counter", "Retention enforcement passes."),
+        "footfall_segments_sealed_total": ("counter", "Site-days sealed into columnar event segments."),
         "footfall_erasures_total": ("counter", "Visitor erasures carried out."),
     ]
 

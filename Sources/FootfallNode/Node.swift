@@ -270,8 +270,9 @@ public final class Node: Sendable {
 
     // MARK: Maintenance
 
-    /// Removes raw data past each site's retention, deletes accounts idle for 720 days with their
-    /// sites' data, and refreshes the storage and retention gauges. Run hourly by `serve`.
+    /// Removes raw data past each site's retention, seals settled days into segments, deletes
+    /// accounts idle for 720 days with their sites' data, and refreshes the storage and retention
+    /// gauges. Run hourly by `serve`.
     public func runMaintenance() throws {
         let now = clock.nowMs
         for account in try system.accounts() where AccountExpiry.isExpired(lastActiveMs: account.lastActiveMs, nowMs: now) {
@@ -282,6 +283,8 @@ public final class Node: Sendable {
         try deleteDataOfDeletedSites()
         for site in try system.sites() {
             try store.enforceRetention(site: site.id, plan: site.retention, nowMs: now)
+            let sealing = try store.sealSegments(site: site.id, plan: site.retention, nowMs: now)
+            if sealing.sealed > 0 { metrics.increment("footfall_segments_sealed_total", by: Double(sealing.sealed)) }
             let oldest = try store.oldestEventMs(site: site.id)
             metrics.set("footfall_retention_oldest_event_age_seconds", to: oldest.map { Double(now - $0) / 1000 } ?? 0,
                         labels: ["site": site.id.rawValue])

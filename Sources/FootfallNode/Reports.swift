@@ -181,19 +181,20 @@ public struct Reports: Sendable {
 
     // MARK: Filtered reports from raw events
 
-    /// The range's raw events through the row analysis (at most `filteredEventsMax` of them).
-    func rawAnalysis(_ scope: ReportScope, nowMs: Int64) throws -> RowAnalysis {
-        var scanned = 0
-        var analysis = RowAnalysis.Builder(filters: scope.filters)
-        try store.events(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: scope.site.retention) { event in
-            scanned += 1
-            guard scanned <= Reports.filteredEventsMax else {
+    /// The range's events through the columnar analysis: sealed days from their segments, the
+    /// rest from rows (at most `filteredEventsMax` events).
+    func rawAnalysis(_ scope: ReportScope, nowMs: Int64) throws -> SegmentAnalysis {
+        let retention = scope.site.retention
+        var segments = [EventSegment](), rows = 0
+        try store.segments(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: retention) { segment in
+            rows += segment.count
+            guard rows <= Reports.filteredEventsMax else {
                 throw APIError.badRequest("a filtered report reads at most \(Reports.filteredEventsMax) raw events; narrow the date range")
             }
-            analysis.add(event)
-            return true
+            segments.append(segment)
         }
-        return analysis.finish()
+        let start = max(scope.range.startMs, retention.cutoffMs(nowMs: nowMs))
+        return SegmentAnalysis(segments, range: start..<max(start, scope.range.endMs), filters: scope.filters)
     }
 }
 

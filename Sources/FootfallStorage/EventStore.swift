@@ -26,8 +26,8 @@ public final class EventStore: Sendable {
     public let syncWrites: Bool
     /// Each site's calendar, whose local dates key the daily rollup tier.
     private let calendars: @Sendable (SiteID) -> SiteCalendar
-    /// Serialises writes; holds what visit derivation knows of recent days' visitors.
-    private let writeLock = Mutex(DayVisitors())
+    /// Serialises writes; holds what the writer keeps in memory.
+    let writeLock = Mutex(WriterState())
     /// Erasures compact what they deleted out of the files, at most once per site per
     /// `purgeIntervalMs` (see `ErasurePurges`).
     private let purges: Mutex<ErasurePurges>
@@ -36,6 +36,14 @@ public final class EventStore: Sendable {
     private let purgeRevision = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max / 2))
 
     struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
+
+    struct WriterState {
+        /// What visit derivation knows of recent days' visitors.
+        var dayVisitors = DayVisitors()
+        /// Per site, how many writes reached its past days (late hits, repairs, erasures): a
+        /// segment built from rows read before one of them would miss it, and is not stored.
+        var pastDayWrites = [SiteID: UInt64]()
+    }
 
     /// - Parameter purgeIntervalMs: how often at most one site's erased data is compacted out of
     ///   the files; erasures within it are purged together, at the latest `purgeIntervalMs` after.
@@ -54,7 +62,7 @@ public final class EventStore: Sendable {
     /// Stores what is new in `events` in one atomic, durable batch and says what became of each.
     /// `retention` gives each site's plan.
     public func apply(_ events: [Event], nowMs: Int64, retention: (SiteID) -> RetentionPlan) throws -> [Outcome] {
-        try writeLock.withLock { dayVisitors in
+        try writeLock.withLock { state in
             // Rollup changes are summed per cell before they are written: a batch touches the same
             // cells (a day's totals, countries, browsers) many times, and one merge operand per
             // pack instead of one per event is most of the write cost saved.
@@ -92,7 +100,7 @@ public final class EventStore: Sendable {
                 return found
             }
             for original in events {
-                let event = try continuingYesterdaysVisit(original, &dayVisitors)
+                let event = try continuingYesterdaysVisit(original, &state.dayVisitors)
                 let owner = SiteVisitor(site: event.site, visitor: event.visitor)
                 if retention(event.site).isExpired(eventMs: event.timestampMs, nowMs: nowMs) {
                     outcomes.append(.expired)
@@ -103,7 +111,7 @@ public final class EventStore: Sendable {
                     outcomes.append(.fenced)
                 } else if try seen.contains(event.id) || kv.get(.events, StorageKeys.event(event.site, event.id)) != nil {
                     outcomes.append(.duplicate)
-                } else if try touched.record(owner, Day(containing: event.timestampMs), load: { try visitorDay(owner, $0, &dayVisitors) }).isFull {
+                } else if try touched.record(owner, Day(containing: event.timestampMs), load: { try visitorDay(owner, $0, &state.dayVisitors) }).isFull {
                     outcomes.append(.capped)
                 } else {
                     touched.insert(Visits.Hit(event), of: owner)
@@ -122,7 +130,7 @@ public final class EventStore: Sendable {
             }
             var crmPuts = [(key: [UInt8], value: [UInt8])]()
             for (owner, added) in fresh {
-                let delta = try visitDelta(of: owner, around: added.map(\.timestampMs), &touched) { try visitorDay(owner, $0, &dayVisitors) }
+                let delta = try visitDelta(of: owner, around: added.map(\.timestampMs), &touched) { try visitorDay(owner, $0, &state.dayVisitors) }
                 for update in delta { add(update, owner.site) }
                 if added.contains(where: \.consented) {
                     let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
@@ -140,9 +148,11 @@ public final class EventStore: Sendable {
             }
             for (key, value) in crmPuts { batch.put(.crm, key, value) }
             for (key, record) in touched.changed.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.visits, key, record.encoded) }
+            let pastDays = Set(fresh.values.joined().map { SealedDay(site: $0.site, day: $0.day) }).filter { $0.day < Day(containing: nowMs) }
+            try unseal(pastDays, in: &batch, &state)
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
             for (owner, added) in fresh {
-                for event in added { dayVisitors.insert(owner.visitor, on: .init(site: owner.site, day: Day(containing: event.timestampMs))) }
+                for event in added { state.dayVisitors.insert(owner.visitor, on: .init(site: owner.site, day: event.day)) }
             }
             return outcomes
         }
@@ -303,7 +313,7 @@ public final class EventStore: Sendable {
         // No event is stored more than minutes ahead of its node's clock; a fence a day ahead is a
         // malformed order (and would make the day scan below run for ages).
         guard fenceMs <= nowMs + TimeUnits.dayMs else { throw StorageError("an erasure fence more than a day ahead of this node's clock") }
-        let record = try writeLock.withLock { _ -> ErasureRecord in
+        let record = try writeLock.withLock { state -> ErasureRecord in
             let previous = try erasureRecord(site: site, visitor: visitor)
             let fence = max(fenceMs, previous?.erasedAtMs ?? .min)
             var batch = WriteBatch()
@@ -311,6 +321,7 @@ public final class EventStore: Sendable {
             // Retention removes whole days older than the longest plan, so this span covers every
             // day that can still hold the visitor's fenced events.
             let days = Day(containing: min(nowMs, fence)).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fence)
+            var erasedDays = Set<SealedDay>()
             for day in days {
                 var kept = [Visits.Hit]()
                 var erasedAny = false
@@ -328,6 +339,7 @@ public final class EventStore: Sendable {
                 // The day's visit record holds times and pages of the erased hits: it keeps only
                 // what the hits after the fence make.
                 if erasedAny {
+                    erasedDays.insert(SealedDay(site: site, day: day))
                     let recordKey = StorageKeys.visitorDay(site, day, visitor)
                     if kept.isEmpty { batch.delete(.visits, recordKey) } else { batch.put(.visits, recordKey, VisitorDay(rebuildingFrom: kept).encoded) }
                 }
@@ -353,6 +365,7 @@ public final class EventStore: Sendable {
             // for a purge in the same batch, so even a crash before it leaves the purge to do.
             let purgeDays = try pendingPurge(site).map { ErasurePurges.covering($0.days, days) } ?? days
             batch.put(.erasures, ErasurePurges.key(site), ErasurePurges.Pending(days: purgeDays, revision: purgeRevision.add(1, ordering: .relaxed).newValue).encoded)
+            try unseal(erasedDays, in: &batch, &state)
             try kv.write(batch, sync: true)
             return record
         }
@@ -427,6 +440,7 @@ public final class EventStore: Sendable {
         try kv.compact(.events, from: start, to: end)
         try kv.compact(.visitors, from: start, to: end)
         try kv.compact(.visits, from: start, to: end)
+        try kv.compact(.segments, from: start, to: end)
         let sitePrefix = StorageKeys.sitePrefix(site)
         try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
         (kv as? RocksDBStore).map { try? $0.flushAll() }
@@ -451,12 +465,9 @@ public final class EventStore: Sendable {
         // for every site, every hour.
         let (rawExpired, visitorsExpired) = try writeLock.withLock { _ -> (Bool, Bool) in
             var batch = WriteBatch()
-            let rawExpired = try holdsAny(.events, from: start, to: end) || holdsAny(.visitors, from: start, to: end)
-                || holdsAny(.visits, from: start, to: end)
+            let rawExpired = try EventStore.dayFamilies.contains { try holdsAny($0, from: start, to: end) }
             if rawExpired {
-                batch.deleteRange(.events, start, end)
-                batch.deleteRange(.visitors, start, end)
-                batch.deleteRange(.visits, start, end)
+                for family in EventStore.dayFamilies { batch.deleteRange(family, start, end) }
             }
             let cutoff = plan.cutoffMs(nowMs: nowMs)
             var visitorsExpired = false
@@ -478,14 +489,12 @@ public final class EventStore: Sendable {
         }
         // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
         if rawExpired {
-            try kv.compact(.events, from: start, to: end)
-            try kv.compact(.visitors, from: start, to: end)
-            try kv.compact(.visits, from: start, to: end)
+            for family in EventStore.dayFamilies { try kv.compact(family, from: start, to: end) }
         }
         if visitorsExpired { try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix)) }
     }
 
-    private func holdsAny(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws -> Bool {
+    func holdsAny(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws -> Bool {
         var found = false
         try kv.scan(family, from: start, to: end) { _, _ in
             found = true
@@ -497,27 +506,29 @@ public final class EventStore: Sendable {
     /// Whether anything at all is stored for a site (a deleted site's data must be gone).
     public func holdsData(of site: SiteID) throws -> Bool {
         let prefix = StorageKeys.sitePrefix(site)
-        return try [ColumnFamily.events, .visitors, .visits, .rollups, .erasures, .crm].contains { family in
+        return try (EventStore.rawFamilies + [.rollups, .erasures]).contains { family in
             try holdsAny(family, from: prefix, to: StorageKeys.prefixEnd(prefix))
         }
     }
 
     /// Deletes everything stored for a site, rollups and erasure records included (account deletion).
     public func deleteSite(_ site: SiteID) throws {
-        try writeLock.withLock { dayVisitors in
+        try writeLock.withLock { state in
             let prefix = StorageKeys.sitePrefix(site)
             let end = StorageKeys.prefixEnd(prefix)
             var batch = WriteBatch()
-            for family in [ColumnFamily.events, .visitors, .visits, .rollups, .erasures, .crm] { batch.deleteRange(family, prefix, end) }
+            for family in EventStore.rawFamilies + [.rollups, .erasures] { batch.deleteRange(family, prefix, end) }
             try kv.write(batch, sync: true)
-            for family in [ColumnFamily.events, .visitors, .visits, .rollups, .erasures, .crm] { try kv.compact(family, from: prefix, to: end) }
-            dayVisitors.forget(site: site)
+            for family in EventStore.rawFamilies + [.rollups, .erasures] { try kv.compact(family, from: prefix, to: end) }
+            state.forget(site: site)
         }
     }
 
-    /// The families that hold a visitor's data: raw events, the visitor index, visit records and
-    /// CRM records. Rollups and erasure records hold no visitor's data.
-    private static let rawFamilies: [ColumnFamily] = [.events, .visitors, .visits, .crm]
+    /// The families keyed site · day that hold raw data: retention deletes whole days of them.
+    private static let dayFamilies: [ColumnFamily] = [.events, .visitors, .visits, .segments]
+    /// The families that hold a visitor's data: those above and CRM records. Rollups and erasure
+    /// records hold no visitor's data.
+    private static let rawFamilies: [ColumnFamily] = dayFamilies + [.crm]
 
     /// Deletes every raw event, visitor index entry, visit record and CRM record of every site (a
     /// node back after longer than the retention horizon starts empty). Rollups and erasure
@@ -532,14 +543,14 @@ public final class EventStore: Sendable {
     /// kept, they would count the events again should the site come back to this node. Erasure
     /// records stay, so an erased visitor's event replayed here later is still refused.
     public func deleteCopy(of site: SiteID) throws {
-        try writeLock.withLock { dayVisitors in
+        try writeLock.withLock { state in
             let prefix = StorageKeys.sitePrefix(site), end = StorageKeys.prefixEnd(prefix)
             try deleteRawData(from: prefix, to: end)
             var batch = WriteBatch()
             batch.deleteRange(.rollups, prefix, end)
             try kv.write(batch, sync: true)
             try kv.compact(.rollups, from: prefix, to: end)
-            dayVisitors.forget(site: site)
+            state.forget(site: site)
         }
         (kv as? RocksDBStore).map { try? $0.flushAll() }
     }

@@ -3,6 +3,8 @@ import FootfallModel
 /// The column families of a Footfall node (see `StorageKeys` for their key layouts).
 public enum ColumnFamily: String, CaseIterable, Sendable {
     case events, visitors, visits, rollups, erasures, crm, hints, system
+    /// Sealed event segments (`EventSegment`): a settled day's events, column by column.
+    case segments
 
     /// Only rollups merge: their operands are `RollupCell`s.
     public var merges: Bool { self == .rollups }

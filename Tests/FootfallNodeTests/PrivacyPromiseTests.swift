@@ -242,6 +242,34 @@ import Testing
         }
     }
 
+    /// A settled day is also held as a columnar segment: erasure takes the visitor out of it too.
+    @Test func promise9_erasureRemovesVisitorFromSealedSegments() async throws {
+        let t = try TestNode()
+        let owner = try t.makeOwner("ann", site: "example.com")
+        let site = SiteID("example.com")!
+        let marker = "/sealed-marker-\(UUID().uuidString.prefix(8))"
+        let day = Day(containing: t.clock.nowMs)
+        try await t.app().test(.live) { client in
+            let consent = "\"consent\":true,\"vid\":\"sealedvisitor00001\""
+            _ = try await client.hit(hitJSON(site: "example.com", id: "sealed-hit1", ts: t.clock.nowMs, url: "/sealed",
+                                             extra: consent + ",\"title\":\"\(marker)\""))
+            _ = try await client.hit(hitJSON(site: "example.com", id: "sealed-hit2", ts: t.clock.nowMs, url: "/sealed", extra: "\"title\":\"kept\""))
+        }
+        t.clock.advance(byMs: 3 * TimeUnits.dayMs)
+        try t.node.runMaintenance()
+        let part = try t.node.kv.get(.segments, StorageKeys.segmentPart(site, day, 0))
+        #expect(part.map { $0.firstRange(of: Array(marker.utf8)) != nil } == true, "positive control: the day is sealed with the marker in it")
+        try await t.app().test(.live) { client in
+            let erased = try await client.execute(uri: "/api/sites/example.com/erasures", method: .post, headers: owner.auth,
+                                                  body: ByteBuffer(string: "{\"client_id\":\"sealedvisitor00001\"}"))
+            #expect(jsonObject(erased)["deleted_events"] as? Int == 1)
+        }
+        try t.node.runMaintenance()
+        let resealed = try t.node.kv.get(.segments, StorageKeys.segmentPart(site, day, 0))
+        #expect(resealed.map { $0.firstRange(of: Array("kept".utf8)) != nil } == true, "the day is sealed again, with the other visitor")
+        #expect(try t.filesContaining(Array(marker.utf8)) == [], "the marker is still in a file or log after erasure")
+    }
+
     @Test func promise9_cookielessVisitor_cannotBeSingledOut() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")

@@ -1,0 +1,147 @@
+import FootfallModel
+
+/// A site's UTC day: the unit a segment seals.
+struct SealedDay: Hashable {
+    let site: SiteID
+    let day: Day
+}
+
+/// What a sealed day holds: how many parts (`EventSegment`s of at most `rowsMax` rows) and rows.
+/// Stored at the day's key in the `segments` family, before its parts.
+struct SegmentManifest: Equatable {
+    /// A day holds at most this many parts (268 M rows); a manifest that claims more is damaged.
+    static let partsMax = 4_096
+    private static let version: UInt8 = 1
+
+    let parts: Int
+    let rows: Int
+
+    var encoded: [UInt8] { [SegmentManifest.version] + UInt16(parts).bigEndianBytes + UInt32(rows).bigEndianBytes }
+
+    /// Nil for a value this version did not write or whose counts cannot be.
+    init?(encoded bytes: [UInt8]) {
+        guard bytes.count == 7, bytes[0] == SegmentManifest.version else { return nil }
+        let parts = Int(UInt16(bigEndianBytes: bytes[1..<3])), rows = Int(UInt32(bigEndianBytes: bytes[3..<7]))
+        guard (1...SegmentManifest.partsMax).contains(parts), rows <= parts * EventSegment.rowsMax else { return nil }
+        self.parts = parts
+        self.rows = rows
+    }
+
+    init(parts: Int, rows: Int) {
+        self.parts = parts
+        self.rows = rows
+    }
+}
+
+extension EventStore.WriterState {
+    mutating func forget(site: SiteID) {
+        dayVisitors.forget(site: site)
+        pastDayWrites[site] = nil
+    }
+}
+
+/// Sealing: a site's settled days become segments, which filtered reports read instead of rows.
+/// The rows stay (they are still the idempotency record, the visitor index's target and what
+/// repair and export read); a segment is a second, columnar copy of its day, deleted whenever a
+/// write reaches the day (a late hit, a repair, an erasure) and sealed again by a later pass.
+extension EventStore {
+    /// How long after its end a day can still receive hits stamped by their browsers (see the
+    /// ingest pipeline's `clientClockBehindMaxMs`): sealed only after that.
+    public static let lateHitWindowMs = TimeUnits.dayMs
+
+    /// Deletes the segments of `days` in `batch` (those that exist) and marks the sites written,
+    /// so a sealing pass that read their rows before this write does not store what it built.
+    /// Under the write lock.
+    func unseal(_ days: Set<SealedDay>, in batch: inout WriteBatch, _ state: inout WriterState) throws {
+        for sealed in days {
+            state.pastDayWrites[sealed.site, default: 0] &+= 1
+            if try kv.get(.segments, StorageKeys.segmentManifest(sealed.site, sealed.day)) != nil {
+                batch.deleteRange(.segments, StorageKeys.eventDay(sealed.site, sealed.day), StorageKeys.eventDay(sealed.site, sealed.day.advanced(by: 1)))
+            }
+        }
+    }
+
+    /// What a sealing pass did.
+    public struct SealingPass: Sendable {
+        /// Days sealed.
+        public var sealed = 0
+        /// Days whose segment was built but not stored, because a write reached the site's past
+        /// days meanwhile (the next pass seals them).
+        public var discarded = 0
+    }
+
+    /// Seals each settled day of the site (ended more than `lateHitWindowMs` ago, within its
+    /// retention) that has events and no segment. Rows are read outside the write lock, so ingest
+    /// goes on; a day written meanwhile is left for the next pass.
+    public func sealSegments(site: SiteID, plan: RetentionPlan, nowMs: Int64) throws -> SealingPass {
+        let lastSettled = Day(containing: nowMs - EventStore.lateHitWindowMs).advanced(by: -1)
+        let first = plan.firstKeptDay(nowMs: nowMs)
+        var pass = SealingPass()
+        guard first <= lastSettled else { return pass }
+        for day in first...lastSettled {
+            guard try kv.get(.segments, StorageKeys.segmentManifest(site, day)) == nil,
+                  try holdsAny(.events, from: StorageKeys.eventDay(site, day), to: StorageKeys.eventDay(site, day.advanced(by: 1)))
+            else { continue }
+            let written = writeLock.withLock { $0.pastDayWrites[site, default: 0] }
+            let parts = try rowSegments(site: site, day: day, in: day.startMs..<day.advanced(by: 1).startMs, nowMs: nowMs, retention: plan,
+                                        byVisitor: true)
+            guard (1...SegmentManifest.partsMax).contains(parts.count) else { continue }
+            var batch = WriteBatch()
+            batch.put(.segments, StorageKeys.segmentManifest(site, day), SegmentManifest(parts: parts.count, rows: parts.reduce(0) { $0 + $1.count }).encoded)
+            for (index, part) in parts.enumerated() { batch.put(.segments, StorageKeys.segmentPart(site, day, index), SegmentCodec.encode(part)) }
+            let stored = try writeLock.withLock { state -> Bool in
+                guard state.pastDayWrites[site, default: 0] == written else { return false }
+                try kv.write(batch, sync: syncWrites)
+                return true
+            }
+            if stored { pass.sealed += 1 } else { pass.discarded += 1 }
+        }
+        return pass
+    }
+
+    /// Calls `body` with the site's events in `range` as segments, in time order: a sealed day's
+    /// stored parts, the other days' rows built into segments here. Nothing older than the
+    /// retention cutoff or fenced by an erasure is among them (rows outside `range` may be:
+    /// `SegmentAnalysis` trims). A sealed day whose parts do not decode is read from its rows.
+    public func segments(site: SiteID, in range: TimeRange, nowMs: Int64, retention: RetentionPlan,
+                         _ body: (EventSegment) throws -> Void) throws {
+        let start = max(range.startMs, retention.cutoffMs(nowMs: nowMs))
+        guard start < range.endMs else { return }
+        for day in Day(containing: start)...Day(containing: range.endMs - 1) {
+            let parts = try sealedParts(site: site, day: day)
+                ?? rowSegments(site: site, day: day, in: max(start, day.startMs)..<min(range.endMs, day.advanced(by: 1).startMs),
+                               nowMs: nowMs, retention: retention, byVisitor: false)
+            try parts.forEach(body)
+        }
+    }
+
+    /// A sealed day's parts, or nil when the day is not sealed or a part is missing or damaged.
+    private func sealedParts(site: SiteID, day: Day) throws -> [EventSegment]? {
+        guard let value = try kv.get(.segments, StorageKeys.segmentManifest(site, day)), let manifest = SegmentManifest(encoded: value) else { return nil }
+        var parts = [EventSegment]()
+        for index in 0..<manifest.parts {
+            guard let bytes = try kv.get(.segments, StorageKeys.segmentPart(site, day, index)),
+                  let part = SegmentCodec.decode(bytes, site: site, day: day) else { return nil }
+            parts.append(part)
+        }
+        return parts
+    }
+
+    /// The day's visible rows within `span` as segments of at most `EventSegment.rowsMax` rows,
+    /// cut in (visitor, time) order when `byVisitor` (sealing: each part then holds its own
+    /// visitors, but for one at a cut) or else in time order. Either way a visitor's rows stay in
+    /// time order from one part to the next, which is all `SegmentAnalysis` needs.
+    private func rowSegments(site: SiteID, day: Day, in span: Range<Int64>, nowMs: Int64, retention: RetentionPlan,
+                             byVisitor: Bool) throws -> [EventSegment] {
+        guard !span.isEmpty else { return [] }
+        var events = [Event]()
+        try self.events(site: site, in: TimeRange(startMs: span.lowerBound, endMs: span.upperBound), nowMs: nowMs, retention: retention) { event in
+            events.append(event)
+            return true
+        }
+        if byVisitor { events.sort { ($0.visitor.rawValue, $0.timestampMs, $0.id) < ($1.visitor.rawValue, $1.timestampMs, $1.id) } }
+        return stride(from: 0, to: events.count, by: EventSegment.rowsMax).map { first in
+            EventSegment(site: site, day: day, events: Array(events[first..<min(events.count, first + EventSegment.rowsMax)]))
+        }
+    }
+}
