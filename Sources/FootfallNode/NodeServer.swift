@@ -79,7 +79,7 @@ public enum NodeServer {
     }
 }
 
-/// The hourly job: retention, idle accounts, gauges.
+/// The hourly job: retention, sealing, idle accounts, gauges.
 struct MaintenanceService: Service {
     let node: Node
 
@@ -87,7 +87,9 @@ struct MaintenanceService: Service {
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    try node.runMaintenance()
+                    // Sealing a backlog of days (a store upgraded from rows) can take minutes:
+                    // off the cooperative threads, which serve requests.
+                    try await node.offloaded { try node.runMaintenance() }
                 } catch {
                     node.logger.error("maintenance failed", metadata: ["error": "\(error)"])
                 }
