@@ -159,6 +159,27 @@ import Testing
         #expect(try !store.holdsData(of: site))
     }
 
+    /// A stored value is hostile too: a manifest or part that does not decode (damage, another
+    /// version, counts out of range) makes the day read from its rows, with the same answers.
+    @Test(arguments: StoreKind.allCases)
+    func damagedSegments_areReadFromRows(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        _ = try store.apply(traffic(), nowMs: now, retention: retention)
+        _ = try store.sealSegments(site: site, plan: plan, nowMs: now)
+        let day = Day(containing: day0 + TimeUnits.dayMs)
+        #expect(SegmentManifest(encoded: SegmentManifest(parts: 1, rows: 10).encoded) == SegmentManifest(parts: 1, rows: 10))
+        for bad: [UInt8] in [[], [1, 0, 0, 0, 0, 0, 0], [1, 0xff, 0xff, 0, 0, 0, 1], [1, 0, 1, 0xff, 0xff, 0xff, 0xff], [2, 0, 1, 0, 0, 0, 1]] {
+            #expect(SegmentManifest(encoded: bad) == nil)
+        }
+        var batch = WriteBatch()
+        batch.put(.segments, StorageKeys.segmentPart(site, day, 0), Array("not a segment".utf8))
+        batch.put(.segments, StorageKeys.segmentManifest(site, day.advanced(by: 1)), [1, 0, 9, 0, 0, 0, 1])
+        try kv.write(batch, sync: true)
+        try expectSameAnswers(store)
+    }
+
     /// Late hits for one settled day while it is sealed again and again: whatever interleaving
     /// happens, a stored segment never misses a row. The race is shown to happen (a pass discards
     /// what it built) before the result is trusted.
