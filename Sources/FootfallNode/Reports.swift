@@ -93,8 +93,8 @@ public struct ReportScope: Sendable {
 /// account has existed, long after raw events expired. Filtered reports are computed from raw
 /// events (exact counts), so they reach back only as far as the site's retention.
 public struct Reports: Sendable {
-    /// Filtered reports hold the range's events in memory; this bounds one request's memory
-    /// (roughly 1 KiB per event) on a busy site.
+    /// Filtered reports hold the range's decoded segments in memory (whole UTC days, roughly
+    /// 100 bytes a row); this bounds one request's memory on a busy site until the engine streams.
     public static let filteredEventsMax = 2_000_000
 
     let store: EventStore

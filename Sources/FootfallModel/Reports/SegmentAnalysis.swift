@@ -148,5 +148,4 @@ private struct RowMatcher {
     }
 
     func matches(_ row: Int) -> Bool { test(row) }
-
 }
