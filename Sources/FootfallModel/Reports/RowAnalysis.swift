@@ -68,11 +68,7 @@ public struct RowAnalysis: Sendable {
     /// Unranked rows: every value of `metric` among the matching events (visits, for entry and
     /// exit page).
     public func breakdown(_ metric: RollupMetric) -> [BreakdownRow] {
-        if metric == .entryPage || metric == .exitPage {
-            var counts = [String: Int64]()
-            for visit in matchingVisits { counts[metric == .entryPage ? visit.entryPage : visit.exitPage, default: 0] += 1 }
-            return counts.map { BreakdownRow(value: $0.key, count: $0.value, visitors: nil) }
-        }
+        if metric == .entryPage || metric == .exitPage { return BreakdownRow.visitPages(metric, of: matchingVisits) }
         var counts = [String: (Int64, Set<VisitorID>)]()
         for event in matching {
             guard let value = ReportFilter.value(of: metric, in: event), !value.isEmpty else { continue }

@@ -84,11 +84,7 @@ public struct SegmentAnalysis: Sendable {
 
     /// Unranked rows, as `RowAnalysis.breakdown`.
     public func breakdown(_ metric: RollupMetric) -> [BreakdownRow] {
-        if metric == .entryPage || metric == .exitPage {
-            var counts = [String: Int64]()
-            for visit in matchingVisits { counts[metric == .entryPage ? visit.entryPage : visit.exitPage, default: 0] += 1 }
-            return counts.map { BreakdownRow(value: $0.key, count: $0.value, visitors: nil) }
-        }
+        if metric == .entryPage || metric == .exitPage { return BreakdownRow.visitPages(metric, of: matchingVisits) }
         var counts = [String: (Int64, Set<VisitorID>)]()
         forEachMatch { segment, row, visitor in
             guard let value = ReportFilter.value(of: metric, in: SegmentRow(segment: segment, row: row)), !value.isEmpty else { return }
