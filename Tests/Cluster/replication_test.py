@@ -190,6 +190,10 @@ def run_checks(cluster, api):
     started = time.monotonic()
     known = cluster.wait(lambda: api.request("node-3", "/api/sites/localhost")[0] == 200, 20)
     check(known, f"node-1's token is accepted by node-3 ({time.monotonic() - started:.1f} s after forming)")
+    # A node counts cookieless visitors only once the daily-salt seed has reached it (until then it
+    # answers 503): wait for it on every node, so the checks below test replication, not that race.
+    salted = cluster.wait(lambda: all((api.request(n, "/health")[1] or {}).get("salt") == "ready" for n in NAMES), 20)
+    check(salted, "every node has the daily-salt seed")
 
     # 2. Writes through node-1, reads through node-3.
     first = [hit(f"replicated-first-{i:03d}") for i in range(40)]
