@@ -86,6 +86,14 @@ enum StoredValueTargets {
                 roundTrip(segment, SegmentCodec.encode) { SegmentCodec.decode($0, site: FuzzNode.site, day: Day(containing: FuzzNode.noon)) }
                 FuzzCheck.require(EventSegment(site: segment.site, day: segment.day, events: segment.events) == segment,
                                   "a decoded segment's events do not build the same segment")
+                // The query engine reads whatever decodes: its answer must be the row reference's.
+                let day = segment.day.startMs..<segment.day.advanced(by: 1).startMs
+                for filters in [[], [ReportFilter(metric: .entryPage, value: "/")], [ReportFilter(metric: .device, value: "mobile")]] {
+                    var analysis = SegmentAnalysis(range: day, filters: filters, tally: SummaryTally())
+                    analysis.add(IndexedSegment(segment))
+                    FuzzCheck.require(analysis.finish() == RowAnalysis(segment.events, filters: filters).summary,
+                                      "the columnar summary of a decoded segment differs from its rows'")
+                }
             case .visitorIndex:
                 let parts = fields(body, count: 2)
                 _ = StorageKeys.visitorHit(key: parts[0], value: parts[1])

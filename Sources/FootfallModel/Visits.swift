@@ -31,63 +31,82 @@ public enum Visits {
         }
     }
 
-    public struct Visit: Hashable, Sendable {
+    /// A visit, with its entry and exit pages as whatever the deriving code keeps pages as: paths
+    /// (`Visit`), or a segment's dictionary codes, which the columnar engine compares instead.
+    public struct Span<Page: Hashable & Sendable>: Hashable, Sendable {
         public var startMs: Int64
         public var endMs: Int64
         public var pageviews: Int
         public var interactions: Int
-        public var entryPage: String
-        public var exitPage: String
+        public var entryPage: Page
+        public var exitPage: Page
+
+        public init(startMs: Int64, endMs: Int64, pageviews: Int, interactions: Int, entryPage: Page, exitPage: Page) {
+            (self.startMs, self.endMs, self.pageviews, self.interactions) = (startMs, endMs, pageviews, interactions)
+            (self.entryPage, self.exitPage) = (entryPage, exitPage)
+        }
 
         /// One pageview and nothing else the visitor did.
         public var isBounce: Bool { pageviews == 1 && interactions == 0 }
         public var durationMs: Int64 { endMs - startMs }
 
-        func rollups(sign: Int64) -> [RollupUpdate] {
-            let bucket = QuarterHour(containing: startMs)
-            var updates = [
-                RollupUpdate(metric: .visits, bucket: bucket, dimension: "", cell: RollupCell(count: sign)),
-                RollupUpdate(metric: .visitDuration, bucket: bucket, dimension: "", cell: RollupCell(count: sign * durationMs)),
-                RollupUpdate(metric: .entryPage, bucket: bucket, dimension: entryPage, cell: RollupCell(count: sign)),
-                RollupUpdate(metric: .exitPage, bucket: bucket, dimension: exitPage, cell: RollupCell(count: sign)),
-            ]
-            if isBounce {
-                updates.append(RollupUpdate(metric: .bounces, bucket: bucket, dimension: "", cell: RollupCell(count: sign)))
-            }
-            return updates
+        /// The same visit with its pages in another form.
+        public func mapPages<Other>(_ transform: (Page) -> Other) -> Span<Other> {
+            Span<Other>(startMs: startMs, endMs: endMs, pageviews: pageviews, interactions: interactions,
+                        entryPage: transform(entryPage), exitPage: transform(exitPage))
         }
     }
 
-    /// Splits hits (in any order) into visits. Identify calls carry no page and are not activity;
+    public typealias Visit = Span<String>
+
+    /// The visit rule, applied one hit at a time in `Hit` order (time, then id): every way of
+    /// deriving visits goes through it. Identify calls carry no page and are not activity;
     /// engagement pings lengthen a visit but never start one (a tab left open is not a visit).
-    public static func derive(_ hits: [Hit]) -> [Visit] {
-        var visits = [Visit]()
-        for hit in hits.sorted() where hit.kind != .identify {
-            if var current = visits.last, hit.timestampMs - current.endMs < gapMs {
-                current.endMs = hit.timestampMs
-                record(hit, in: &current)
-                visits[visits.count - 1] = current
-            } else if hit.kind != .engagement {
-                var visit = Visit(startMs: hit.timestampMs, endMs: hit.timestampMs, pageviews: 0, interactions: 0,
-                                  entryPage: hit.path, exitPage: hit.path)
-                record(hit, in: &visit)
+    public struct Deriver<Page: Hashable & Sendable> {
+        public private(set) var visits: [Span<Page>] = []
+
+        public init() {}
+
+        /// Starts over for another visitor, keeping the storage.
+        public mutating func removeAll() { visits.removeAll(keepingCapacity: true) }
+
+        /// Adds the next hit; false when it belongs to no visit (an identify call, or an
+        /// engagement ping a gap after the last visit).
+        @discardableResult
+        public mutating func add(timestampMs: Int64, kind: Event.Kind, page: Page) -> Bool {
+            guard kind != .identify else { return false }
+            if let last = visits.indices.last, timestampMs - visits[last].endMs < gapMs {
+                visits[last].endMs = timestampMs
+                Deriver.record(kind, page, in: &visits[last])
+            } else if kind != .engagement {
+                var visit = Span(startMs: timestampMs, endMs: timestampMs, pageviews: 0, interactions: 0, entryPage: page, exitPage: page)
+                Deriver.record(kind, page, in: &visit)
                 visits.append(visit)
+            } else {
+                return false
+            }
+            return true
+        }
+
+        private static func record(_ kind: Event.Kind, _ page: Page, in visit: inout Span<Page>) {
+            switch kind {
+            case .pageview:
+                if visit.pageviews == 0 { visit.entryPage = page }
+                visit.pageviews += 1
+                visit.exitPage = page
+            case .click, .custom:
+                visit.interactions += 1
+            case .engagement, .identify:
+                break
             }
         }
-        return visits
     }
 
-    private static func record(_ hit: Hit, in visit: inout Visit) {
-        switch hit.kind {
-        case .pageview:
-            if visit.pageviews == 0 { visit.entryPage = hit.path }
-            visit.pageviews += 1
-            visit.exitPage = hit.path
-        case .click, .custom:
-            visit.interactions += 1
-        case .engagement, .identify:
-            break
-        }
+    /// Splits hits (in any order) into visits.
+    public static func derive(_ hits: [Hit]) -> [Visit] {
+        var deriver = Deriver<String>()
+        for hit in hits.sorted() { deriver.add(timestampMs: hit.timestampMs, kind: hit.kind, page: hit.path) }
+        return deriver.visits
     }
 
     /// The rollup changes that turn the visits of `existing` into those of `existing + added`:
@@ -208,5 +227,21 @@ extension Visits {
             }
             return out
         }
+    }
+}
+
+extension Visits.Span where Page == String {
+    func rollups(sign: Int64) -> [RollupUpdate] {
+        let bucket = QuarterHour(containing: startMs)
+        var updates = [
+            RollupUpdate(metric: .visits, bucket: bucket, dimension: "", cell: RollupCell(count: sign)),
+            RollupUpdate(metric: .visitDuration, bucket: bucket, dimension: "", cell: RollupCell(count: sign * durationMs)),
+            RollupUpdate(metric: .entryPage, bucket: bucket, dimension: entryPage, cell: RollupCell(count: sign)),
+            RollupUpdate(metric: .exitPage, bucket: bucket, dimension: exitPage, cell: RollupCell(count: sign)),
+        ]
+        if isBounce {
+            updates.append(RollupUpdate(metric: .bounces, bucket: bucket, dimension: "", cell: RollupCell(count: sign)))
+        }
+        return updates
     }
 }

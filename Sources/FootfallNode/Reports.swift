@@ -93,16 +93,12 @@ public struct ReportScope: Sendable {
 /// account has existed, long after raw events expired. Filtered reports are computed from raw
 /// events (exact counts), so they reach back only as far as the site's retention.
 public struct Reports: Sendable {
-    /// Filtered reports hold the range's decoded segments in memory (whole UTC days, roughly
-    /// 100 bytes a row); this bounds one request's memory on a busy site until the engine streams.
-    public static let filteredEventsMax = 2_000_000
-
     let store: EventStore
 
     public init(store: EventStore) { self.store = store }
 
     public func summary(_ scope: ReportScope, nowMs: Int64) throws -> Summary {
-        if !scope.filters.isEmpty { return try rawAnalysis(scope, nowMs: nowMs).summary }
+        if !scope.filters.isEmpty { return try rawAnswer(scope, nowMs: nowMs, tally: SummaryTally()) }
         let total = try store.dayTotals(site: scope.site.id, metric: .total, days: scope.days)[""] ?? RollupTotal()
         return Summary(pageviews: total.count, visitors: Int64(total.visitors?.estimate ?? 0), visits: try sum(scope, .visits),
                        bounces: try sum(scope, .bounces), visitDurationMs: try sum(scope, .visitDuration), events: try sum(scope, .customEvent))
@@ -116,7 +112,7 @@ public struct Reports: Sendable {
         func ranked(_ rows: [BreakdownRow]) -> [BreakdownRow] {
             Array(rows.sorted { ($0.count, $1.value) > ($1.count, $0.value) }.prefix(limit))
         }
-        guard scope.filters.isEmpty else { return ranked(try rawAnalysis(scope, nowMs: nowMs).breakdown(metric)) }
+        guard scope.filters.isEmpty else { return ranked(try rawAnswer(scope, nowMs: nowMs, tally: BreakdownTally(metric))) }
         // Rows are ranked by count first and only those shown unite and estimate their visitor
         // sketches: that is most of a row's cost, and a breakdown can have thousands of rows.
         let cells = try store.dayTotals(site: scope.site.id, metric: metric, days: scope.days).filter { $0.value.count > 0 }
@@ -138,7 +134,7 @@ public struct Reports: Sendable {
         }
         let starts = intervalStarts(scope, interval)
         guard !starts.isEmpty else { return [] }
-        guard scope.filters.isEmpty else { return try rawAnalysis(scope, nowMs: nowMs).timeseries(starts: starts, endMs: scope.range.endMs) }
+        guard scope.filters.isEmpty else { return try rawAnswer(scope, nowMs: nowMs, tally: TimeseriesTally(starts: starts, endMs: scope.range.endMs)) }
         var points = starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) }
         if interval == .day {
             // One scan of the daily tier per metric; the i-th point is the range's i-th local date.
@@ -181,20 +177,14 @@ public struct Reports: Sendable {
 
     // MARK: Filtered reports from raw events
 
-    /// The range's events through the columnar analysis: sealed days from their segments, the
-    /// rest from rows (at most `filteredEventsMax` events).
-    func rawAnalysis(_ scope: ReportScope, nowMs: Int64) throws -> SegmentAnalysis {
+    /// A filtered report's answer, through the columnar analysis: sealed days from their
+    /// segments, the rest from rows, one segment at a time (no range is too long to hold).
+    func rawAnswer<Tally: ReportTally>(_ scope: ReportScope, nowMs: Int64, tally: Tally) throws -> Tally.Answer {
         let retention = scope.site.retention
-        var segments = [EventSegment](), rows = 0
-        try store.segments(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: retention) { segment in
-            rows += segment.count
-            guard rows <= Reports.filteredEventsMax else {
-                throw APIError.badRequest("a filtered report reads at most \(Reports.filteredEventsMax) raw events; narrow the date range")
-            }
-            segments.append(segment)
-        }
         let start = max(scope.range.startMs, retention.cutoffMs(nowMs: nowMs))
-        return SegmentAnalysis(segments, range: start..<max(start, scope.range.endMs), filters: scope.filters)
+        var analysis = SegmentAnalysis(range: start..<max(start, scope.range.endMs), filters: scope.filters, tally: tally)
+        try store.segments(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: retention) { analysis.add($0) }
+        return analysis.finish()
     }
 }
 

@@ -6,30 +6,37 @@ struct SealedDay: Hashable {
     let day: Day
 }
 
-/// What a sealed day holds: how many parts (`EventSegment`s of at most `rowsMax` rows) and rows.
-/// Stored at the day's key in the `segments` family, before its parts.
+/// What a sealed day holds: how many parts (`EventSegment`s of at most `rowsMax` rows) and rows,
+/// and its seal, a number each sealing draws at random: a reader that cached the day's decoded
+/// parts knows them current while the stored seal is the one it cached them under. Stored at the
+/// day's key in the `segments` family, before its parts.
 struct SegmentManifest: Equatable {
     /// A day holds at most this many parts (268 M rows); a manifest that claims more is damaged.
     static let partsMax = 4_096
-    private static let version: UInt8 = 1
+    private static let version: UInt8 = 2
 
     let parts: Int
     let rows: Int
+    let seal: UInt64
 
-    var encoded: [UInt8] { [SegmentManifest.version] + UInt16(parts).bigEndianBytes + UInt32(rows).bigEndianBytes }
+    var encoded: [UInt8] {
+        [SegmentManifest.version] + UInt16(parts).bigEndianBytes + UInt32(rows).bigEndianBytes + seal.bigEndianBytes
+    }
 
     /// Nil for a value this version did not write or whose counts cannot be.
     init?(encoded bytes: [UInt8]) {
-        guard bytes.count == 7, bytes[0] == SegmentManifest.version else { return nil }
+        guard bytes.count == 15, bytes[0] == SegmentManifest.version else { return nil }
         let parts = Int(UInt16(bigEndianBytes: bytes[1..<3])), rows = Int(UInt32(bigEndianBytes: bytes[3..<7]))
         guard (1...SegmentManifest.partsMax).contains(parts), rows <= parts * EventSegment.rowsMax else { return nil }
         self.parts = parts
         self.rows = rows
+        seal = UInt64(bigEndianBytes: bytes[7..<15])
     }
 
-    init(parts: Int, rows: Int) {
+    init(parts: Int, rows: Int, seal: UInt64 = .random(in: 0...UInt64.max)) {
         self.parts = parts
         self.rows = rows
+        self.seal = seal
     }
 }
 
@@ -55,6 +62,7 @@ extension EventStore {
     func unseal(_ days: Set<SealedDay>, in batch: inout WriteBatch, _ state: inout WriterState) throws {
         for sealed in days {
             state.pastDayWrites[sealed.site, default: 0] &+= 1
+            segmentCache.forget(site: sealed.site, days: [sealed.day])
             if try kv.get(.segments, StorageKeys.segmentManifest(sealed.site, sealed.day)) != nil {
                 batch.deleteRange(.segments, StorageKeys.eventDay(sealed.site, sealed.day), StorageKeys.eventDay(sealed.site, sealed.day.advanced(by: 1)))
             }
@@ -71,22 +79,24 @@ extension EventStore {
     }
 
     /// Seals each settled day of the site (ended more than `lateHitWindowMs` ago, within its
-    /// retention) that has events and no segment. Rows are read outside the write lock, so ingest
-    /// goes on; a day written meanwhile is left for the next pass.
+    /// retention) that has events and no segment (or one this version cannot read, which it
+    /// replaces). Rows are read outside the write lock, so ingest goes on; a day written meanwhile
+    /// is left for the next pass.
     public func sealSegments(site: SiteID, plan: RetentionPlan, nowMs: Int64) throws -> SealingPass {
         let lastSettled = Day(containing: nowMs - EventStore.lateHitWindowMs).advanced(by: -1)
         let first = plan.firstKeptDay(nowMs: nowMs)
         var pass = SealingPass()
         guard first <= lastSettled else { return pass }
         for day in first...lastSettled {
-            guard try kv.get(.segments, StorageKeys.segmentManifest(site, day)) == nil,
-                  try holdsAny(.events, from: StorageKeys.eventDay(site, day), to: StorageKeys.eventDay(site, day.advanced(by: 1)))
+            let dayKeys = (start: StorageKeys.eventDay(site, day), end: StorageKeys.eventDay(site, day.advanced(by: 1)))
+            guard try kv.get(.segments, StorageKeys.segmentManifest(site, day)).flatMap(SegmentManifest.init(encoded:)) == nil,
+                  try holdsAny(.events, from: dayKeys.start, to: dayKeys.end)
             else { continue }
             let written = writeLock.withLock { $0.pastDayWrites[site, default: 0] }
-            let parts = try rowSegments(site: site, day: day, in: day.startMs..<day.advanced(by: 1).startMs, nowMs: nowMs, retention: plan,
-                                        byVisitor: true)
+            let parts = try rowSegments(site: site, day: day, in: day.startMs..<day.advanced(by: 1).startMs, nowMs: nowMs, retention: plan)
             guard (1...SegmentManifest.partsMax).contains(parts.count) else { continue }
             var batch = WriteBatch()
+            batch.deleteRange(.segments, dayKeys.start, dayKeys.end)
             batch.put(.segments, StorageKeys.segmentManifest(site, day), SegmentManifest(parts: parts.count, rows: parts.reduce(0) { $0 + $1.count }).encoded)
             for (index, part) in parts.enumerated() { batch.put(.segments, StorageKeys.segmentPart(site, day, index), SegmentCodec.encode(part)) }
             let stored = try writeLock.withLock { state -> Bool in
@@ -99,47 +109,56 @@ extension EventStore {
         return pass
     }
 
-    /// Calls `body` with the site's events in `range` as segments, in time order: a sealed day's
-    /// stored parts, the other days' rows built into segments here. Nothing older than the
-    /// retention cutoff or fenced by an erasure is among them (rows outside `range` may be:
-    /// `SegmentAnalysis` trims). A sealed day whose parts do not decode is read from its rows.
+    /// Calls `body` with the site's events in `range` as indexed segments, in time order: a sealed
+    /// day's parts (from the cache, or decoded and cached), the other days' rows built into
+    /// segments here. Nothing older than the retention cutoff or fenced by an erasure is among
+    /// them (rows outside `range` may be: `SegmentAnalysis` trims). A sealed day whose parts do not
+    /// decode is read from its rows.
     public func segments(site: SiteID, in range: TimeRange, nowMs: Int64, retention: RetentionPlan,
-                         _ body: (EventSegment) throws -> Void) throws {
+                         _ body: (IndexedSegment) throws -> Void) throws {
         let start = max(range.startMs, retention.cutoffMs(nowMs: nowMs))
         guard start < range.endMs else { return }
         for day in Day(containing: start)...Day(containing: range.endMs - 1) {
             let parts = try sealedParts(site: site, day: day)
                 ?? rowSegments(site: site, day: day, in: max(start, day.startMs)..<min(range.endMs, day.advanced(by: 1).startMs),
-                               nowMs: nowMs, retention: retention, byVisitor: false)
+                               nowMs: nowMs, retention: retention).map(IndexedSegment.init)
             try parts.forEach(body)
         }
     }
 
     /// A sealed day's parts, or nil when the day is not sealed or a part is missing or damaged.
-    private func sealedParts(site: SiteID, day: Day) throws -> [EventSegment]? {
-        guard let value = try kv.get(.segments, StorageKeys.segmentManifest(site, day)), let manifest = SegmentManifest(encoded: value) else { return nil }
-        var parts = [EventSegment]()
-        for index in 0..<manifest.parts {
-            guard let bytes = try kv.get(.segments, StorageKeys.segmentPart(site, day, index)),
-                  let part = SegmentCodec.decode(bytes, site: site, day: day) else { return nil }
-            parts.append(part)
+    /// The manifest and parts are read in one scan (one consistent view), so a day sealed again
+    /// meanwhile is not read half old, half new.
+    private func sealedParts(site: SiteID, day: Day) throws -> [IndexedSegment]? {
+        guard let value = try kv.get(.segments, StorageKeys.segmentManifest(site, day)), let stored = SegmentManifest(encoded: value) else { return nil }
+        if let cached = segmentCache.parts(SegmentCache.Key(site: site, day: day, seal: stored.seal)) { return cached }
+        var manifest: SegmentManifest?, parts = [IndexedSegment](), damaged = false
+        try kv.scan(.segments, from: StorageKeys.eventDay(site, day), to: StorageKeys.eventDay(site, day.advanced(by: 1))) { key, value in
+            if manifest == nil {
+                manifest = key == StorageKeys.segmentManifest(site, day) ? SegmentManifest(encoded: value) : nil
+            } else if key == StorageKeys.segmentPart(site, day, parts.count), let part = SegmentCodec.decode(value, site: site, day: day) {
+                parts.append(IndexedSegment(part))
+            } else {
+                damaged = true
+            }
+            return manifest != nil && !damaged && parts.count < manifest!.parts
         }
+        guard let manifest, !damaged, parts.count == manifest.parts else { return nil }
+        segmentCache.insert(parts, for: SegmentCache.Key(site: site, day: day, seal: manifest.seal))
         return parts
     }
 
     /// The day's visible rows within `span` as segments of at most `EventSegment.rowsMax` rows,
-    /// cut in (visitor, time) order when `byVisitor` (sealing: each part then holds its own
-    /// visitors, but for one at a cut) or else in time order. Either way a visitor's rows stay in
-    /// time order from one part to the next, which is all `SegmentAnalysis` needs.
-    private func rowSegments(site: SiteID, day: Day, in span: Range<Int64>, nowMs: Int64, retention: RetentionPlan,
-                             byVisitor: Bool) throws -> [EventSegment] {
+    /// cut in (visitor, time) order: each part holds its own visitors but for one at a cut, whose
+    /// rows continue in time order from one part to the next, as `SegmentAnalysis` needs.
+    private func rowSegments(site: SiteID, day: Day, in span: Range<Int64>, nowMs: Int64, retention: RetentionPlan) throws -> [EventSegment] {
         guard !span.isEmpty else { return [] }
         var events = [Event]()
         try self.events(site: site, in: TimeRange(startMs: span.lowerBound, endMs: span.upperBound), nowMs: nowMs, retention: retention) { event in
             events.append(event)
             return true
         }
-        if byVisitor { events.sort { ($0.visitor.rawValue, $0.timestampMs, $0.id) < ($1.visitor.rawValue, $1.timestampMs, $1.id) } }
+        events.sort { ($0.visitor.rawValue, $0.timestampMs, $0.id) < ($1.visitor.rawValue, $1.timestampMs, $1.id) }
         return stride(from: 0, to: events.count, by: EventSegment.rowsMax).map { first in
             EventSegment(site: site, day: day, events: Array(events[first..<min(events.count, first + EventSegment.rowsMax)]))
         }

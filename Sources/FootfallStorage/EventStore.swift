@@ -35,6 +35,9 @@ public final class EventStore: Sendable {
     /// a restart is not repeated by chance.
     private let purgeRevision = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max / 2))
 
+    /// Sealed days as the query engine reads them (see `segments(site:in:nowMs:retention:_:)`).
+    let segmentCache: SegmentCache
+
     struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
 
     struct WriterState {
@@ -45,11 +48,15 @@ public final class EventStore: Sendable {
         var pastDayWrites = [SiteID: UInt64]()
     }
 
-    /// - Parameter purgeIntervalMs: how often at most one site's erased data is compacted out of
-    ///   the files; erasures within it are purged together, at the latest `purgeIntervalMs` after.
+    /// - Parameters:
+    ///   - purgeIntervalMs: how often at most one site's erased data is compacted out of the
+    ///     files; erasures within it are purged together, at the latest `purgeIntervalMs` after.
+    ///   - segmentCacheBytes: memory for decoded sealed days.
     public init(kv: any KeyValueStore, syncWrites: Bool = true, purgeIntervalMs: Int64 = 30_000,
+                segmentCacheBytes: Int = 256 << 20,
                 calendars: @escaping @Sendable (SiteID) -> SiteCalendar = { _ in .utc }) throws {
         self.kv = kv
+        segmentCache = SegmentCache(budgetBytes: segmentCacheBytes)
         self.syncWrites = syncWrites
         self.calendars = calendars
         purges = Mutex(ErasurePurges(intervalMs: purgeIntervalMs))
@@ -485,6 +492,7 @@ public final class EventStore: Sendable {
                 return true
             }
             if !batch.isEmpty { try kv.write(batch, sync: true) }
+            if rawExpired { segmentCache.forget(site: site) }
             return (rawExpired, visitorsExpired)
         }
         // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
@@ -521,6 +529,7 @@ public final class EventStore: Sendable {
             try kv.write(batch, sync: true)
             for family in EventStore.rawFamilies + [.rollups, .erasures] { try kv.compact(family, from: prefix, to: end) }
             state.forget(site: site)
+            segmentCache.forget(site: site)
         }
     }
 
@@ -535,6 +544,7 @@ public final class EventStore: Sendable {
     /// records stay.
     public func wipeRawData() throws {
         try writeLock.withLock { _ in try deleteRawData(from: [], to: [0xff, 0xff, 0xff, 0xff]) }
+        segmentCache.removeAll()
     }
 
     /// Deletes this node's copy of a site it no longer replicates (it handed the copy over):
@@ -551,6 +561,7 @@ public final class EventStore: Sendable {
             try kv.write(batch, sync: true)
             try kv.compact(.rollups, from: prefix, to: end)
             state.forget(site: site)
+            segmentCache.forget(site: site)
         }
         (kv as? RocksDBStore).map { try? $0.flushAll() }
     }

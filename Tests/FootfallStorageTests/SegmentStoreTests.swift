@@ -29,10 +29,26 @@ import Testing
         return events
     }
 
-    func analysis(_ store: EventStore, filters: [ReportFilter] = [ReportFilter(metric: .country, value: "DE")]) throws -> SegmentAnalysis {
-        var segments = [EventSegment]()
+    /// The columnar engine's answers over the store's segments of the range.
+    struct Columnar {
+        let segments: [IndexedSegment]
+        let range: Range<Int64>
+        let filters: [ReportFilter]
+
+        var summary: Summary { answer(SummaryTally()) }
+        func breakdown(_ metric: RollupMetric) -> [BreakdownRow] { answer(BreakdownTally(metric)) }
+
+        private func answer<Tally: ReportTally>(_ tally: Tally) -> Tally.Answer {
+            var analysis = SegmentAnalysis(range: range, filters: filters, tally: tally)
+            for segment in segments { analysis.add(segment) }
+            return analysis.finish()
+        }
+    }
+
+    func analysis(_ store: EventStore, filters: [ReportFilter] = [ReportFilter(metric: .country, value: "DE")]) throws -> Columnar {
+        var segments = [IndexedSegment]()
         try store.segments(site: site, in: range, nowMs: now, retention: plan) { segments.append($0) }
-        return SegmentAnalysis(segments, range: range.startMs..<range.endMs, filters: filters)
+        return Columnar(segments: segments, range: range.startMs..<range.endMs, filters: filters)
     }
 
     /// The reference: every visible row of the range through the row-by-row analysis.
@@ -84,9 +100,11 @@ import Testing
         let late = day0 + TimeUnits.dayMs + 3 * TimeUnits.hourMs
         #expect(try isSealed(kv, late))
         let pageviews = try analysis(store).summary.pageviews
+        #expect(store.segmentCache.days(of: site).contains(Day(containing: late)), "the read cached the sealed day")
 
         // A repair or a replica's write brings an event for the sealed day.
         #expect(try store.apply([makeEvent("late", visitor: 999, at: late, country: "DE")], nowMs: now, retention: retention) == [.stored])
+        #expect(!store.segmentCache.days(of: site).contains(Day(containing: late)))
         #expect(try !isSealed(kv, late))
         #expect(try isSealed(kv, late + TimeUnits.dayMs), "other days stay sealed")
         #expect(try analysis(store).summary.pageviews == pageviews + 1)
@@ -109,15 +127,18 @@ import Testing
         let sealedDays = try days.filter { try isSealed(kv, $0.startMs) }
         #expect(!sealedDays.isEmpty, "the visitor has a sealed day to erase from")
         let untouched = try (0..<6).map { day0 + Int64($0 - 2) * TimeUnits.dayMs }.filter { try isSealed(kv, $0) && !days.contains(Day(containing: $0)) }
+        _ = try analysis(store)
+        #expect(store.segmentCache.days(of: site).isSuperset(of: sealedDays), "a read caches the sealed days")
 
         _ = try store.erase(site: site, visitor: visitor, requestID: "er_1", node: "n1", nowMs: now, fenceMs: now + 60_000)
+        #expect(store.segmentCache.days(of: site).isDisjoint(with: sealedDays), "the erased visitor's days leave the cache at once")
         for day in sealedDays { #expect(try !isSealed(kv, day.startMs)) }
         for ms in untouched { #expect(try isSealed(kv, ms), "a day without the visitor keeps its segment") }
         _ = try store.sealSegments(site: site, plan: plan, nowMs: now)
         var rows = 0
-        try store.segments(site: site, in: range, nowMs: now, retention: plan) { segment in
-            rows += segment.count
-            #expect(!segment.visitors.contains(visitor))
+        try store.segments(site: site, in: range, nowMs: now, retention: plan) { indexed in
+            rows += indexed.segment.count
+            #expect(!indexed.segment.visitors.contains(visitor))
         }
         #expect(rows == events.count - events.filter { $0.visitor == visitor }.count)
         try expectSameAnswers(store)
@@ -169,13 +190,16 @@ import Testing
         _ = try store.apply(traffic(), nowMs: now, retention: retention)
         _ = try store.sealSegments(site: site, plan: plan, nowMs: now)
         let day = Day(containing: day0 + TimeUnits.dayMs)
-        #expect(SegmentManifest(encoded: SegmentManifest(parts: 1, rows: 10).encoded) == SegmentManifest(parts: 1, rows: 10))
-        for bad: [UInt8] in [[], [1, 0, 0, 0, 0, 0, 0], [1, 0xff, 0xff, 0, 0, 0, 1], [1, 0, 1, 0xff, 0xff, 0xff, 0xff], [2, 0, 1, 0, 0, 0, 1]] {
+        let manifest = SegmentManifest(parts: 1, rows: 10)
+        #expect(SegmentManifest(encoded: manifest.encoded) == manifest)
+        let seal = [UInt8](repeating: 7, count: 8)
+        for bad: [UInt8] in [[], [1, 0, 1, 0, 0, 0, 1], [2, 0, 0, 0, 0, 0, 0] + seal, [2, 0xff, 0xff, 0, 0, 0, 1] + seal,
+                             [2, 0, 1, 0xff, 0xff, 0xff, 0xff] + seal, [3, 0, 1, 0, 0, 0, 1] + seal, [2, 0, 1, 0, 0, 0, 1] + seal + [0]] {
             #expect(SegmentManifest(encoded: bad) == nil)
         }
         var batch = WriteBatch()
         batch.put(.segments, StorageKeys.segmentPart(site, day, 0), Array("not a segment".utf8))
-        batch.put(.segments, StorageKeys.segmentManifest(site, day.advanced(by: 1)), [1, 0, 9, 0, 0, 0, 1])
+        batch.put(.segments, StorageKeys.segmentManifest(site, day.advanced(by: 1)), [3, 0, 9, 0, 0, 0, 1] + seal)
         try kv.write(batch, sync: true)
         try expectSameAnswers(store)
     }
@@ -201,7 +225,7 @@ import Testing
         #expect(discarded > 0, "no sealing pass overlapped a write: the race was not exercised")
         _ = try store.sealSegments(site: site, plan: plan, nowMs: now)
         var sealed = 0
-        try store.segments(site: site, in: TimeRange(startMs: day, endMs: day + TimeUnits.dayMs), nowMs: now, retention: plan) { sealed += $0.count }
+        try store.segments(site: site, in: TimeRange(startMs: day, endMs: day + TimeUnits.dayMs), nowMs: now, retention: plan) { sealed += $0.segment.count }
         #expect(try isSealed(kv, day))
         #expect(sealed == 3_400)
     }

@@ -145,12 +145,3 @@ public struct TimeseriesPoint: Codable, Equatable, Sendable {
         case pageviews, visitors, visits
     }
 }
-
-extension BreakdownRow {
-    /// Visits counted by their entry or exit page (`metric`); no visitor counts.
-    static func visitPages(_ metric: RollupMetric, of visits: [Visits.Visit]) -> [BreakdownRow] {
-        var counts = [String: Int64]()
-        for visit in visits { counts[metric == .entryPage ? visit.entryPage : visit.exitPage, default: 0] += 1 }
-        return counts.map { BreakdownRow(value: $0.key, count: $0.value, visitors: nil) }
-    }
-}

@@ -115,3 +115,12 @@ extension Event.Kind {
 extension Event {
     var countsAsVisitor: Bool { kind.countsAsVisitor }
 }
+
+extension BreakdownRow {
+    /// Visits counted by their entry or exit page (`metric`); no visitor counts.
+    fileprivate static func visitPages(_ metric: RollupMetric, of visits: [Visits.Visit]) -> [BreakdownRow] {
+        var counts = [String: Int64]()
+        for visit in visits { counts[metric == .entryPage ? visit.entryPage : visit.exitPage, default: 0] += 1 }
+        return counts.map { BreakdownRow(value: $0.key, count: $0.value, visitors: nil) }
+    }
+}

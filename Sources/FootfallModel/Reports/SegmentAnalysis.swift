@@ -1,147 +1,205 @@
-/// A filtered report computed from event segments, column by column: the same answer as
-/// `RowAnalysis` over the same events (a differential test holds them equal), without decoding an
-/// event. Each filter becomes a code comparison, its value looked up once per segment; visits are
-/// derived per visitor run, across segments for visits that span midnight.
-public struct SegmentAnalysis: Sendable {
-    private let segments: [EventSegment]
-    /// Per segment, whether each row is a matching event.
-    private let matching: [[Bool]]
-    public let matchingVisits: [Visits.Visit]
+/// A filtered report computed from event segments, column by column and one segment at a time:
+/// the same answer as `RowAnalysis` over the same events (a differential test holds them equal),
+/// without decoding an event or holding the range in memory.
+///
+/// Each event filter becomes a code comparison, its value looked up once per segment. A segment
+/// whose day lies inside the range uses the visits derived when it was indexed, for every run whose
+/// visits are whole; the other rows (runs near midnight or at a part's cut, and every row of a day
+/// the range cuts) are kept per visitor and their visits derived across segments once no later
+/// segment can reach them. What matches is added up by a `ReportTally`.
+///
+/// Segments must come in day order, and a visitor's rows of one day must be in one segment or
+/// continue at a cut from one part to the next (as `EventStore.segments` gives them).
+public struct SegmentAnalysis<Tally: ReportTally> {
+    private let range: Range<Int64>
+    private let eventFilters: [ReportFilter]
+    private let visitFilters: [ReportFilter]
+    private var tally: Tally
+    /// Segments that kept rows still refer to, by their position among those added.
+    private var held = [Int: EventSegment]()
+    private var added = 0
+    private var day: Day?
+    /// Rows whose visits may reach other segments, per visitor, in time order.
+    private var kept = [VisitorID: [KeptRow]]()
+    private var keptDay = [VisitorID: Day]()
+
+    private struct KeptRow {
+        let timestampMs: Int64
+        let segment: Int
+        let row: Int
+        let isCandidate: Bool
+    }
 
     /// - Parameters:
-    ///   - segments: the range's segments, in day order.
     ///   - range: the report's time range; rows outside it take no part.
-    public init(_ segments: [EventSegment], range: Range<Int64>, filters: [ReportFilter]) {
-        self.segments = segments
-        let eventFilters = filters.filter { !$0.describesVisit }, visitFilters = filters.filter(\.describesVisit)
-        var candidates = [[Bool]]()
-        // Each visitor's runs of rows, in order across segments: (segment, first row, end row).
-        var runsByVisitor = [VisitorID: [(segment: Int, rows: Range<Int>)]]()
-        for (index, segment) in segments.enumerated() {
-            let matchers = eventFilters.map { RowMatcher($0, in: segment) }
-            var candidate = [Bool](repeating: false, count: segment.count)
-            var row = 0
-            for (visitor, run) in zip(segment.visitors, segment.visitorRuns) {
-                var first = row, end = row + run
-                while first < end, segment.timestamps[first] < range.lowerBound { first += 1 }
-                while end > first, segment.timestamps[end - 1] >= range.upperBound { end -= 1 }
-                if first < end {
-                    runsByVisitor[visitor, default: []].append((index, first..<end))
-                    for r in first..<end where matchers.allSatisfy({ $0.matches(r) }) { candidate[r] = true }
-                }
-                row += run
-            }
-            candidates.append(candidate)
-        }
-        var visits = [Visits.Visit]()
-        var matching = visitFilters.isEmpty ? candidates : segments.map { [Bool](repeating: false, count: $0.count) }
-        for runs in runsByVisitor.values {
-            let rows = runs.flatMap { run in run.rows.map { (segment: run.segment, row: $0) } }
-            let hits = rows.map { ref in
-                let segment = segments[ref.segment]
-                return Visits.Hit(id: segment.ids[ref.row], timestampMs: segment.timestamps[ref.row], kind: segment.kinds[ref.row],
-                                  path: segment.texts[EventSegment.Text.path.rawValue][ref.row])
-            }
-            for visit in Visits.derive(hits) where visitFilters.allSatisfy({ $0.matches(visit) }) {
-                let inVisit = rows.filter { ref in (visit.startMs...visit.endMs).contains(segments[ref.segment].timestamps[ref.row]) }
-                guard inVisit.contains(where: { candidates[$0.segment][$0.row] }) else { continue }
-                visits.append(visit)
-                if !visitFilters.isEmpty {
-                    for ref in inVisit where candidates[ref.segment][ref.row] { matching[ref.segment][ref.row] = true }
-                }
-            }
-        }
-        self.matching = matching
-        matchingVisits = visits
+    public init(range: Range<Int64>, filters: [ReportFilter], tally: Tally) {
+        self.range = range
+        eventFilters = filters.filter { !$0.describesVisit }
+        visitFilters = filters.filter(\.describesVisit)
+        self.tally = tally
     }
 
-    /// Calls `body` with each matching row's segment, row and visitor.
-    private func forEachMatch(_ body: (EventSegment, Int, VisitorID) -> Void) {
-        for (index, segment) in segments.enumerated() {
-            var row = 0
-            for (visitor, run) in zip(segment.visitors, segment.visitorRuns) {
-                for r in row..<row + run where matching[index][r] { body(segment, r, visitor) }
-                row += run
+    public mutating func add(_ indexed: IndexedSegment) {
+        let segment = indexed.segment, index = added
+        added += 1
+        if let day, day != segment.day { settle(before: segment.day.advanced(by: -1)) }
+        day = segment.day
+        held[index] = segment
+        let matcher = EventMatcher(eventFilters, in: segment)
+        let dayIsInside = range.lowerBound <= segment.day.startMs && segment.day.advanced(by: 1).startMs <= range.upperBound
+        if dayIsInside {
+            countWholeRuns(of: indexed, at: index, matcher: matcher)
+        }
+        var first = 0
+        for (run, length) in segment.visitorRuns.enumerated() {
+            defer { first += length }
+            guard !dayIsInside || !indexed.runIsWhole[run] else { continue }
+            let visitor = segment.visitors[run]
+            for row in first..<first + length where range.contains(segment.timestamps[row]) {
+                kept[visitor, default: []].append(KeptRow(timestampMs: segment.timestamps[row], segment: index, row: row,
+                                                          isCandidate: matcher.matches(row)))
+                keptDay[visitor] = segment.day
+            }
+        }
+        if kept.isEmpty { held = [:] }
+    }
+
+    /// The answer, once every segment of the range has been added.
+    public mutating func finish() -> Tally.Answer {
+        settle(before: nil)
+        return tally.answer
+    }
+
+    /// Adds up the matching rows of the runs whose visits are whole, with those visits.
+    private mutating func countWholeRuns(of indexed: IndexedSegment, at index: Int, matcher: EventMatcher) {
+        let segment = indexed.segment
+        let paths = segment.texts[EventSegment.Text.path.rawValue]
+        let visitPasses: [Bool]? = visitFilters.isEmpty ? nil : {
+            let wanted = visitFilters.map { (metric: $0.metric, code: paths.code(of: $0.value)) }
+            return indexed.visits.map { visit in
+                wanted.allSatisfy { $0.code == ($0.metric == .entryPage ? visit.entryPage : visit.exitPage) }
+            }
+        }()
+        var visitCounted = [Bool](repeating: false, count: indexed.visits.count)
+        for row in 0..<segment.count where matcher.matches(row) {
+            let run = Int(indexed.runOfRow[row])
+            guard indexed.runIsWhole[run] else { continue }
+            let visit = Int(indexed.visitOfRow[row])
+            if let visitPasses, visit < 0 || !visitPasses[visit] { continue }
+            tally.count(row: row, of: segment, at: index, visitor: segment.visitors[run])
+            if visit >= 0, !visitCounted[visit] {
+                visitCounted[visit] = true
+                tally.count(indexed.visits[visit]) { paths.dictionary[Int($0)] }
             }
         }
     }
 
-    public var summary: Summary {
-        var pageviews: Int64 = 0, customs: Int64 = 0
-        var visitors = Set<VisitorID>()
-        forEachMatch { segment, row, visitor in
-            switch segment.kinds[row] {
-            case .pageview: pageviews += 1
-            case .custom: customs += 1
-            default: break
+    /// Derives the visits of kept rows whose visitor was last kept before `day` (every visitor,
+    /// when nil): no later segment can reach them, since a segment's runs near midnight are kept.
+    private mutating func settle(before day: Day?) {
+        let settled = kept.keys.filter { visitor in day.map { keptDay[visitor]! < $0 } ?? true }
+        for visitor in settled {
+            countVisits(of: kept.removeValue(forKey: visitor)!, visitor: visitor)
+            keptDay[visitor] = nil
+        }
+        let oldest = kept.values.reduce(Int.max) { min($0, $1[0].segment) }
+        held = held.filter { $0.key >= oldest || $0.key == added - 1 }
+    }
+
+    private mutating func countVisits(of rows: [KeptRow], visitor: VisitorID) {
+        let held = held
+        func path(_ ref: PageRef) -> String { held[ref.segment]!.texts[EventSegment.Text.path.rawValue].dictionary[Int(ref.code)] }
+        // `Hit` order: within a segment a visitor's rows are in (time, id) order, and a visitor's
+        // rows continue from one segment to the next, so (time, segment, row) is the same order.
+        let rows = rows.sorted { a, b in (a.timestampMs, a.segment, a.row) < (b.timestampMs, b.segment, b.row) }
+        var deriver = Visits.Deriver<PageRef>()
+        for kept in rows {
+            let segment = held[kept.segment]!
+            deriver.add(timestampMs: segment.timestamps[kept.row], kind: segment.kinds[kept.row],
+                        page: PageRef(segment: kept.segment, code: segment.texts[EventSegment.Text.path.rawValue].codes[kept.row]))
+        }
+        // Rows (in time order) and visits: each row in the visit whose span holds its time, if any.
+        var visitOfRow = [Int?](repeating: nil, count: rows.count)
+        var visit = 0
+        for (i, kept) in rows.enumerated() {
+            let timestamp = kept.timestampMs
+            while visit < deriver.visits.count, deriver.visits[visit].endMs < timestamp { visit += 1 }
+            if visit < deriver.visits.count, deriver.visits[visit].startMs <= timestamp { visitOfRow[i] = visit }
+        }
+        let passes = deriver.visits.map { visit in
+            visitFilters.allSatisfy { $0.value == path($0.metric == .entryPage ? visit.entryPage : visit.exitPage) }
+        }
+        var counted = [Bool](repeating: false, count: deriver.visits.count)
+        for (i, kept) in rows.enumerated() where kept.isCandidate {
+            if !visitFilters.isEmpty, visitOfRow[i].map({ !passes[$0] }) ?? true { continue }
+            tally.count(row: kept.row, of: held[kept.segment]!, at: kept.segment, visitor: visitor)
+            if let visit = visitOfRow[i], !counted[visit] {
+                counted[visit] = true
+                tally.count(deriver.visits[visit], page: path)
             }
-            if segment.kinds[row].countsAsVisitor { visitors.insert(visitor) }
         }
-        return Summary(pageviews: pageviews, visitors: Int64(visitors.count), visits: Int64(matchingVisits.count),
-                       bounces: Int64(matchingVisits.filter(\.isBounce).count),
-                       visitDurationMs: matchingVisits.reduce(Int64(0)) { $0 + $1.durationMs }, events: customs)
-    }
-
-    /// Unranked rows, as `RowAnalysis.breakdown`.
-    public func breakdown(_ metric: RollupMetric) -> [BreakdownRow] {
-        if metric == .entryPage || metric == .exitPage { return BreakdownRow.visitPages(metric, of: matchingVisits) }
-        var counts = [String: (Int64, Set<VisitorID>)]()
-        forEachMatch { segment, row, visitor in
-            guard let value = ReportFilter.value(of: metric, in: SegmentRow(segment: segment, row: row)), !value.isEmpty else { return }
-            counts[value, default: (0, [])].0 += 1
-            counts[value, default: (0, [])].1.insert(visitor)
-        }
-        return counts.map { BreakdownRow(value: $0.key, count: $0.value.0, visitors: Int64($0.value.1.count)) }
-    }
-
-    /// As `RowAnalysis.timeseries`.
-    public func timeseries(starts: [Int64], endMs: Int64) -> [TimeseriesPoint] {
-        var points = starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) }
-        var visitors = [Set<VisitorID>](repeating: [], count: starts.count)
-        forEachMatch { segment, row, visitor in
-            guard let i = TimeseriesPoint.slot(of: segment.timestamps[row], starts: starts, endMs: endMs) else { return }
-            if segment.kinds[row] == .pageview { points[i].pageviews += 1 }
-            if segment.kinds[row].countsAsVisitor { visitors[i].insert(visitor) }
-        }
-        for visit in matchingVisits {
-            if let i = TimeseriesPoint.slot(of: visit.startMs, starts: starts, endMs: endMs) { points[i].visits += 1 }
-        }
-        for i in points.indices { points[i].visitors = Int64(visitors[i].count) }
-        return points
     }
 }
 
-/// One event filter compiled against one segment: its value resolved to dictionary codes once, so
-/// each row is tested by comparing integers.
-private struct RowMatcher {
-    private let test: (Int) -> Bool
+/// A page of a visit derived across segments: its code in the path dictionary of one of them.
+public struct PageRef: Hashable, Sendable {
+    let segment: Int
+    let code: UInt32
+}
 
-    init(_ filter: ReportFilter, in segment: EventSegment) {
-        let kinds = segment.kinds
-        switch ReportFilter.source(of: filter.metric) {
-        case let .text(column, only):
-            let strings = segment.texts[column.rawValue]
-            guard let code = strings.code(of: filter.value) else { test = { _ in false }; break }
-            let codes = strings.codes
-            test = { row in codes[row] == code && (only == nil || kinds[row] == only) }
-        case .deviceClass:
-            let classes = segment.deviceClasses
-            guard let wanted = Device.Class.allCases.first(where: { $0.name == filter.value }) else { test = { _ in false }; break }
-            test = { row in classes[row] == wanted }
-        case .click:
-            // "name:target": every (name, target) pair of the dictionaries that spells the value.
-            let names = segment.texts[EventSegment.Text.name.rawValue], targets = segment.texts[EventSegment.Text.target.rawValue]
-            var pairs = Set<UInt64>()
-            for (nameCode, name) in names.dictionary.enumerated() where filter.value.hasPrefix(name + ":") {
-                if let targetCode = targets.code(of: String(filter.value.dropFirst(name.count + 1))) {
-                    pairs.insert(UInt64(nameCode) << 32 | UInt64(targetCode))
+/// The event filters of a report compiled against one segment: each value resolved to dictionary
+/// codes once, so a row is tested by comparing integers.
+private struct EventMatcher {
+    private enum Test {
+        case never
+        case code(codes: [UInt32], code: UInt32, only: Event.Kind?)
+        case deviceClass(Device.Class)
+        case click(names: [UInt32], targets: [UInt32], pairs: Set<UInt64>)
+    }
+
+    private let tests: [Test]
+    private let kinds: [Event.Kind]
+    private let deviceClasses: [Device.Class]
+
+    init(_ filters: [ReportFilter], in segment: EventSegment) {
+        kinds = segment.kinds
+        deviceClasses = segment.deviceClasses
+        tests = filters.map { filter in
+            switch ReportFilter.source(of: filter.metric) {
+            case let .text(column, only):
+                let strings = segment.texts[column.rawValue]
+                return strings.code(of: filter.value).map { .code(codes: strings.codes, code: $0, only: only) } ?? .never
+            case .deviceClass:
+                return Device.Class.allCases.first { $0.name == filter.value }.map { .deviceClass($0) } ?? .never
+            case .click:
+                // "name:target": every (name, target) pair of the dictionaries that spells the value.
+                let names = segment.texts[EventSegment.Text.name.rawValue], targets = segment.texts[EventSegment.Text.target.rawValue]
+                var pairs = Set<UInt64>()
+                for (nameCode, name) in names.dictionary.enumerated() where filter.value.hasPrefix(name + ":") {
+                    if let targetCode = targets.code(of: String(filter.value.dropFirst(name.count + 1))) {
+                        pairs.insert(UInt64(nameCode) << 32 | UInt64(targetCode))
+                    }
                 }
+                return .click(names: names.codes, targets: targets.codes, pairs: pairs)
+            case .none:
+                return .never
             }
-            test = { row in kinds[row] == .click && pairs.contains(UInt64(names.codes[row]) << 32 | UInt64(targets.codes[row])) }
-        case .none:
-            test = { _ in false }
         }
     }
 
-    func matches(_ row: Int) -> Bool { test(row) }
+    func matches(_ row: Int) -> Bool {
+        for test in tests {
+            switch test {
+            case .never:
+                return false
+            case let .code(codes, code, only):
+                if codes[row] != code || (only != nil && kinds[row] != only) { return false }
+            case let .deviceClass(wanted):
+                if deviceClasses[row] != wanted { return false }
+            case let .click(names, targets, pairs):
+                if kinds[row] != .click || !pairs.contains(UInt64(names[row]) << 32 | UInt64(targets[row])) { return false }
+            }
+        }
+        return true
+    }
 }

@@ -1,0 +1,70 @@
+/// An event segment with its visits derived once, the form the query engine scans (and the
+/// segment cache keeps): each row's visitor run and visit, each visit with its pages as codes of
+/// the segment's path dictionary, and whether a run's visits are its visitor's whole visits.
+///
+/// A run's visits are whole unless the run may join rows of another segment: the first and last
+/// run of a segment (a day split into parts is cut inside a visitor) and a run active within a
+/// visit gap of either midnight. `SegmentAnalysis` takes whole runs' visits as they are, and
+/// derives the others again across segments.
+public struct IndexedSegment: Sendable {
+    public let segment: EventSegment
+    /// Per row, the index of its visitor run (into `segment.visitors`).
+    let runOfRow: [UInt32]
+    /// Per row, the visit whose time span holds it, or -1: identify calls outside any visit and
+    /// engagement pings a gap after one belong to none (as in `Visits.derive`).
+    let visitOfRow: [Int32]
+    let visits: [Visits.Span<UInt32>]
+    let runIsWhole: [Bool]
+
+    public init(_ segment: EventSegment) {
+        let paths = segment.texts[EventSegment.Text.path.rawValue].codes
+        let dayStart = segment.day.startMs, dayEnd = segment.day.advanced(by: 1).startMs
+        var runOfRow = [UInt32](repeating: 0, count: segment.count)
+        var visitOfRow = [Int32](repeating: -1, count: segment.count)
+        var visits = [Visits.Span<UInt32>]()
+        var runIsWhole = [Bool]()
+        runIsWhole.reserveCapacity(segment.visitors.count)
+        var deriver = Visits.Deriver<UInt32>()
+        var first = 0
+        for (run, length) in segment.visitorRuns.enumerated() {
+            let rows = first..<first + length
+            deriver.removeAll()
+            var firstActive: Int64?, lastActive: Int64 = 0
+            for row in rows {
+                runOfRow[row] = UInt32(run)
+                let timestamp = segment.timestamps[row], kind = segment.kinds[row]
+                if kind != .identify {
+                    if firstActive == nil { firstActive = timestamp }
+                    lastActive = timestamp
+                }
+                deriver.add(timestampMs: timestamp, kind: kind, page: paths[row])
+            }
+            // Rows and visits are both in time order: one walk assigns each row the visit whose
+            // span holds its time.
+            var visit = 0
+            for row in rows {
+                let timestamp = segment.timestamps[row]
+                while visit < deriver.visits.count, deriver.visits[visit].endMs < timestamp { visit += 1 }
+                if visit < deriver.visits.count, deriver.visits[visit].startMs <= timestamp { visitOfRow[row] = Int32(visits.count + visit) }
+            }
+            visits += deriver.visits
+            let atACut = run == 0 || run == segment.visitorRuns.count - 1
+            let nearMidnight = firstActive.map { $0 - dayStart < Visits.gapMs || dayEnd - lastActive < Visits.gapMs } ?? false
+            runIsWhole.append(!atACut && !nearMidnight)
+            first += length
+        }
+        self.segment = segment
+        self.runOfRow = runOfRow
+        self.visitOfRow = visitOfRow
+        self.visits = visits
+        self.runIsWhole = runIsWhole
+    }
+
+    /// Bytes the segment and its index hold, roughly: what a cache of them budgets by.
+    public var estimatedBytes: Int {
+        let texts = segment.texts.reduce(0) { sum, column in sum + column.codes.count * 4 + column.dictionary.reduce(0) { $0 + 16 + $1.utf8.count } }
+        let perRow = 8 + 16 + 1 + 1 + 4 + 4 + 1 + 8 + 4 + 4
+        return texts + segment.count * perRow + segment.visitors.count * 17 + visits.count * 48
+            + segment.props.reduce(0) { $0 + $1.count * 8 } + (segment.propKeys + segment.propValues).reduce(0) { $0 + 16 + $1.utf8.count }
+    }
+}

@@ -1,0 +1,78 @@
+import FootfallModel
+import Synchronization
+
+/// Sealed days decoded and indexed (`IndexedSegment`), kept in memory up to a byte budget and
+/// evicted least recently used first: a dashboard asks many questions of the same days, and
+/// decoding a day costs more than answering from it.
+///
+/// Entries are keyed by the day's seal (`SegmentManifest.seal`), which every sealing draws anew,
+/// so a day sealed again is never answered from its old entry. Days whose segments are deleted
+/// (a write reaching them, erasure, retention, a deleted site) are forgotten at once, so erased
+/// events do not outlive their rows in memory either.
+final class SegmentCache: Sendable {
+    struct Key: Hashable {
+        let site: SiteID
+        let day: Day
+        let seal: UInt64
+    }
+
+    private struct Entry {
+        let parts: [IndexedSegment]
+        let bytes: Int
+        var lastUse: UInt64
+    }
+
+    private struct State {
+        var entries = [Key: Entry]()
+        var bytes = 0
+        var clock: UInt64 = 0
+    }
+
+    let budgetBytes: Int
+    private let state = Mutex(State())
+
+    init(budgetBytes: Int) {
+        self.budgetBytes = budgetBytes
+    }
+
+    func parts(_ key: Key) -> [IndexedSegment]? {
+        state.withLock { state in
+            guard state.entries[key] != nil else { return nil }
+            state.clock += 1
+            state.entries[key]!.lastUse = state.clock
+            return state.entries[key]!.parts
+        }
+    }
+
+    func insert(_ parts: [IndexedSegment], for key: Key) {
+        let bytes = parts.reduce(0) { $0 + $1.estimatedBytes }
+        guard bytes <= budgetBytes else { return }
+        state.withLock { state in
+            state.clock += 1
+            if let old = state.entries.updateValue(Entry(parts: parts, bytes: bytes, lastUse: state.clock), forKey: key) { state.bytes -= old.bytes }
+            state.bytes += bytes
+            while state.bytes > budgetBytes, let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                state.entries[oldest.key] = nil
+                state.bytes -= oldest.value.bytes
+            }
+        }
+    }
+
+    /// Drops the site's entries: of `days`, or all of them when nil.
+    func forget(site: SiteID, days: Set<Day>? = nil) {
+        state.withLock { state in
+            for key in state.entries.keys where key.site == site && days.map({ $0.contains(key.day) }) ?? true {
+                state.bytes -= state.entries.removeValue(forKey: key)!.bytes
+            }
+        }
+    }
+
+    func removeAll() {
+        state.withLock { $0 = State() }
+    }
+
+    /// The site's days held, whichever seal.
+    func days(of site: SiteID) -> Set<Day> {
+        state.withLock { Set($0.entries.keys.filter { $0.site == site }.map(\.day)) }
+    }
+}
