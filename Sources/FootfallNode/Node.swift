@@ -42,6 +42,8 @@ public struct NodeConfiguration: Sendable {
     public var publicGRPCPort: Int? = 8090
     /// Replication factor, write consistency, hint window and store size (see `Replication.Settings`).
     public var replication = Replication.Settings()
+    /// Memory for sealed days decoded for filtered reports (`EventStore`'s segment cache).
+    public var segmentCacheBytes = 256 << 20
     /// How often at most one site's erased data is compacted out of the files: the first erasure
     /// in a while is purged at once, later ones within this interval together when it ends.
     public var erasurePurgeInterval: Duration = .seconds(30)
@@ -136,7 +138,8 @@ public final class Node: Sendable {
         let system = SystemStore(kv: self.kv, scryptCostN: configuration.scryptCostN, nodeName: configuration.nodeName, clock: clock)
         self.system = system
         store = try EventStore(kv: self.kv, syncWrites: configuration.syncWrites,
-                               purgeIntervalMs: Int64(configuration.erasurePurgeInterval.components.seconds) * 1000) { site in
+                               purgeIntervalMs: Int64(configuration.erasurePurgeInterval.components.seconds) * 1000,
+                               segmentCacheBytes: configuration.segmentCacheBytes) { site in
             (try? system.site(site)).map { SiteCalendar(identifier: $0.timeZone) } ?? .utc
         }
         salts = try SaltKeeper(dataDirectory: configuration.dataDirectory)

@@ -101,7 +101,9 @@ extension EventStore {
             for (index, part) in parts.enumerated() { batch.put(.segments, StorageKeys.segmentPart(site, day, index), SegmentCodec.encode(part)) }
             let stored = try writeLock.withLock { state -> Bool in
                 guard state.pastDayWrites[site, default: 0] == written else { return false }
-                try kv.write(batch, sync: syncWrites)
+                // Not synced: a segment lost in a crash is only a copy of its rows, sealed again
+                // by the next pass, and a sync per day made a pass over many sites take seconds.
+                try kv.write(batch, sync: false)
                 return true
             }
             if stored { pass.sealed += 1 } else { pass.discarded += 1 }

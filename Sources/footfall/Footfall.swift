@@ -46,6 +46,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Comma-separated proxy IPs whose X-Forwarded-For is trusted (env FOOTFALL_TRUSTED_PROXIES).") var trustedProxies: String?
     @Option(help: "fsync the WAL before acknowledging hits: true (default) or false (env FOOTFALL_SYNC).") var sync: Bool?
     @Option(help: "Block compression of the data files: zstd (default), lz4 or none (env FOOTFALL_COMPRESSION).") var compression: String?
+    @Option(help: "Memory in MiB for sealed days decoded for filtered reports (env FOOTFALL_SEGMENT_CACHE_MB); default 256.")
+    var segmentCacheMb: Int?
     @Option(help: "Site created on first start (env FOOTFALL_FIRST_SITE).") var firstSite: String?
     @Flag(help: "Allow plain HTTP on a non-loopback address (for a TLS-terminating proxy in front).") var insecureHTTP = false
     @Option(name: .customLong("join"), help: "A member's internal address to join through, host:port (repeatable; env FOOTFALL_JOIN, comma-separated).")
@@ -81,6 +83,10 @@ struct Serve: AsyncParsableCommand {
         case "lz4": configuration.compression = .lz4
         case "none": configuration.compression = .none
         case let other: throw ValidationError("--compression \(other): expected zstd, lz4 or none")
+        }
+        if let megabytes = segmentCacheMb ?? env["FOOTFALL_SEGMENT_CACHE_MB"].flatMap(Int.init) {
+            guard (0...1 << 20).contains(megabytes) else { throw ValidationError("--segment-cache-mb must be 0 to 1048576") }
+            configuration.segmentCacheBytes = megabytes << 20
         }
         let proxies = trustedProxies ?? env["FOOTFALL_TRUSTED_PROXIES"] ?? ""
         configuration.trustedProxies = try proxies.split(separator: ",").map { text in

@@ -147,30 +147,28 @@ public struct PageRef: Hashable, Sendable {
     let code: UInt32
 }
 
-/// The event filters of a report compiled against one segment: each value resolved to dictionary
-/// codes once, so a row is tested by comparing integers.
+/// The event filters of a report evaluated over one segment: each value resolved to dictionary
+/// codes once, then one tight loop per filter over its column, leaving which rows match.
 private struct EventMatcher {
-    private enum Test {
-        case never
-        case code(codes: [UInt32], code: UInt32, only: Event.Kind?)
-        case deviceClass(Device.Class)
-        case click(names: [UInt32], targets: [UInt32], pairs: Set<UInt64>)
-    }
-
-    private let tests: [Test]
-    private let kinds: [Event.Kind]
-    private let deviceClasses: [Device.Class]
+    private let matching: [Bool]
 
     init(_ filters: [ReportFilter], in segment: EventSegment) {
-        kinds = segment.kinds
-        deviceClasses = segment.deviceClasses
-        tests = filters.map { filter in
+        var matching = [Bool](repeating: true, count: segment.count)
+        let kinds = segment.kinds
+        func keep(_ test: (Int) -> Bool) {
+            for row in matching.indices where matching[row] { matching[row] = test(row) }
+        }
+        for filter in filters {
             switch ReportFilter.source(of: filter.metric) {
             case let .text(column, only):
                 let strings = segment.texts[column.rawValue]
-                return strings.code(of: filter.value).map { .code(codes: strings.codes, code: $0, only: only) } ?? .never
+                guard let code = strings.code(of: filter.value) else { keep { _ in false }; break }
+                let codes = strings.codes
+                if let only { keep { codes[$0] == code && kinds[$0] == only } } else { keep { codes[$0] == code } }
             case .deviceClass:
-                return Device.Class.allCases.first { $0.name == filter.value }.map { .deviceClass($0) } ?? .never
+                let classes = segment.deviceClasses
+                guard let wanted = Device.Class.allCases.first(where: { $0.name == filter.value }) else { keep { _ in false }; break }
+                keep { classes[$0] == wanted }
             case .click:
                 // "name:target": every (name, target) pair of the dictionaries that spells the value.
                 let names = segment.texts[EventSegment.Text.name.rawValue], targets = segment.texts[EventSegment.Text.target.rawValue]
@@ -180,26 +178,13 @@ private struct EventMatcher {
                         pairs.insert(UInt64(nameCode) << 32 | UInt64(targetCode))
                     }
                 }
-                return .click(names: names.codes, targets: targets.codes, pairs: pairs)
+                keep { kinds[$0] == .click && pairs.contains(UInt64(names.codes[$0]) << 32 | UInt64(targets.codes[$0])) }
             case .none:
-                return .never
+                keep { _ in false }
             }
         }
+        self.matching = matching
     }
 
-    func matches(_ row: Int) -> Bool {
-        for test in tests {
-            switch test {
-            case .never:
-                return false
-            case let .code(codes, code, only):
-                if codes[row] != code || (only != nil && kinds[row] != only) { return false }
-            case let .deviceClass(wanted):
-                if deviceClasses[row] != wanted { return false }
-            case let .click(names, targets, pairs):
-                if kinds[row] != .click || !pairs.contains(UInt64(names[row]) << 32 | UInt64(targets[row])) { return false }
-            }
-        }
-        return true
-    }
+    func matches(_ row: Int) -> Bool { matching[row] }
 }
