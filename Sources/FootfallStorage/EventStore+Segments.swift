@@ -112,8 +112,8 @@ extension EventStore {
     }
 
     /// Calls `body` with the site's events in `range` as indexed segments, in time order: a sealed
-    /// day's parts (from the cache, or decoded and cached), the other days' rows built into
-    /// segments here. Nothing older than the retention cutoff or fenced by an erasure is among
+    /// day's parts (from the cache, or decoded and cached), the other days' from `hotDays` (built
+    /// from their rows on first use). Nothing older than the retention cutoff or fenced by an erasure is among
     /// them (rows outside `range` may be: `SegmentAnalysis` trims). A sealed day whose parts do not
     /// decode is read from its rows.
     public func segments(site: SiteID, in range: TimeRange, nowMs: Int64, retention: RetentionPlan,
@@ -121,11 +121,16 @@ extension EventStore {
         let start = max(range.startMs, retention.cutoffMs(nowMs: nowMs))
         guard start < range.endMs else { return }
         for day in Day(containing: start)...Day(containing: range.endMs - 1) {
-            let parts = try sealedParts(site: site, day: day)
-                ?? rowSegments(site: site, day: day, in: max(start, day.startMs)..<min(range.endMs, day.advanced(by: 1).startMs),
-                               nowMs: nowMs, retention: retention).map(IndexedSegment.init)
-            try parts.forEach(body)
+            try (sealedParts(site: site, day: day) ?? hotParts(SealedDay(site: site, day: day), nowMs: nowMs, retention: retention)).forEach(body)
         }
+    }
+
+    /// A day not sealed, from `hotDays`, or built from its rows and held there.
+    private func hotParts(_ day: SealedDay, nowMs: Int64, retention: RetentionPlan) throws -> [IndexedSegment] {
+        if let held = hotDays.parts(day) { return held }
+        writeLock.withLock { _ in hotDays.begin(day) }
+        let rows = try rowSegments(site: day.site, day: day.day, in: day.day.startMs..<day.day.advanced(by: 1).startMs, nowMs: nowMs, retention: retention)
+        return hotDays.finish(day, rows: rows) ?? rows.map(IndexedSegment.init)
     }
 
     /// A sealed day's parts, or nil when the day is not sealed or a part is missing or damaged.
@@ -153,7 +158,7 @@ extension EventStore {
     /// The day's visible rows within `span` as segments of at most `EventSegment.rowsMax` rows,
     /// cut in (visitor, time) order: each part holds its own visitors but for one at a cut, whose
     /// rows continue in time order from one part to the next, as `SegmentAnalysis` needs.
-    private func rowSegments(site: SiteID, day: Day, in span: Range<Int64>, nowMs: Int64, retention: RetentionPlan) throws -> [EventSegment] {
+    func rowSegments(site: SiteID, day: Day, in span: Range<Int64>, nowMs: Int64, retention: RetentionPlan) throws -> [EventSegment] {
         guard !span.isEmpty else { return [] }
         var events = [Event]()
         try self.events(site: site, in: TimeRange(startMs: span.lowerBound, endMs: span.upperBound), nowMs: nowMs, retention: retention) { event in

@@ -37,6 +37,8 @@ public final class EventStore: Sendable {
 
     /// Sealed days as the query engine reads them (see `segments(site:in:nowMs:retention:_:)`).
     let segmentCache: SegmentCache
+    /// Days not sealed, as the query engine reads them (see `HotDays`).
+    let hotDays = HotDays()
 
     struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
 
@@ -158,6 +160,12 @@ public final class EventStore: Sendable {
             let pastDays = Set(fresh.values.joined().map { SealedDay(site: $0.site, day: $0.day) }).filter { $0.day < Day(containing: nowMs) }
             try unseal(pastDays, in: &batch, &state)
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
+            // As stored: personal data is not in the row.
+            hotDays.append(fresh.values.joined().lazy.map { event in
+                var stored = event
+                stored.pii = nil
+                return stored
+            })
             for (owner, added) in fresh {
                 for event in added { state.dayVisitors.insert(owner.visitor, on: .init(site: owner.site, day: event.day)) }
             }
@@ -374,6 +382,7 @@ public final class EventStore: Sendable {
             batch.put(.erasures, ErasurePurges.key(site), ErasurePurges.Pending(days: purgeDays, revision: purgeRevision.add(1, ordering: .relaxed).newValue).encoded)
             try unseal(erasedDays, in: &batch, &state)
             try kv.write(batch, sync: true)
+            hotDays.forget(site: site, days: Set(erasedDays.map(\.day)))
             return record
         }
         if purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { try purge(site, nowMs: nowMs) }
@@ -492,7 +501,10 @@ public final class EventStore: Sendable {
                 return true
             }
             if !batch.isEmpty { try kv.write(batch, sync: true) }
-            if rawExpired { segmentCache.forget(site: site) }
+            if rawExpired {
+                segmentCache.forget(site: site)
+                hotDays.forget(site: site)
+            }
             return (rawExpired, visitorsExpired)
         }
         // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
@@ -530,6 +542,7 @@ public final class EventStore: Sendable {
             for family in EventStore.rawFamilies + [.rollups, .erasures] { try kv.compact(family, from: prefix, to: end) }
             state.forget(site: site)
             segmentCache.forget(site: site)
+            hotDays.forget(site: site)
         }
     }
 
@@ -545,6 +558,7 @@ public final class EventStore: Sendable {
     public func wipeRawData() throws {
         try writeLock.withLock { _ in try deleteRawData(from: [], to: [0xff, 0xff, 0xff, 0xff]) }
         segmentCache.removeAll()
+        hotDays.removeAll()
     }
 
     /// Deletes this node's copy of a site it no longer replicates (it handed the copy over):
@@ -562,6 +576,7 @@ public final class EventStore: Sendable {
             try kv.compact(.rollups, from: prefix, to: end)
             state.forget(site: site)
             segmentCache.forget(site: site)
+            hotDays.forget(site: site)
         }
         (kv as? RocksDBStore).map { try? $0.flushAll() }
     }

@@ -36,12 +36,25 @@ import Testing
     }
 
     /// Each day's events in (visitor, time) order, cut into up to four parts as the store cuts a
-    /// big day: a visitor at a cut continues in the next part.
+    /// big day (a visitor at a cut continues in the next part); on some days a random tenth of the
+    /// events is held apart as one more segment, as a day not sealed holds the events stored since
+    /// its base was built, with the visitors in both kept in every segment of the day.
     static func segments(_ events: [Event], random: inout SplitMix64) -> [IndexedSegment] {
         Dictionary(grouping: events, by: \.day).sorted { $0.key < $1.key }.flatMap { day, events in
-            let rows = events.sorted { ($0.visitor.rawValue, $0.timestampMs, $0.id) < ($1.visitor.rawValue, $1.timestampMs, $1.id) }
+            var rows = events.sorted { ($0.visitor.rawValue, $0.timestampMs, $0.id) < ($1.visitor.rawValue, $1.timestampMs, $1.id) }
+            var since = [Event]()
+            if random.next() % 2 == 0 {
+                let apart = rows.indices.filter { _ in random.next() % 10 == 0 }
+                since = apart.map { rows[$0] }
+                rows = rows.indices.filter { !Set(apart).contains($0) }.map { rows[$0] }
+            }
             let cuts = ([0, rows.count] + (0..<Int(random.next() % 4)).map { _ in Int(random.next() % UInt64(rows.count + 1)) }).sorted()
-            return zip(cuts, cuts.dropFirst()).filter { $0 < $1 }.map { IndexedSegment(EventSegment(site: site, day: day, events: Array(rows[$0..<$1]))) }
+            var parts = zip(cuts, cuts.dropFirst()).filter { $0 < $1 }.map { IndexedSegment(EventSegment(site: site, day: day, events: Array(rows[$0..<$1]))) }
+            if !since.isEmpty {
+                let visitors = Set(since.map(\.visitor))
+                parts = (parts + [IndexedSegment(EventSegment(site: site, day: day, events: since))]).map { $0.keeping(visitors) }
+            }
+            return parts
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import FootfallModel
 @testable import FootfallStorage
 import Testing
@@ -228,5 +229,89 @@ import Testing
         try store.segments(site: site, in: TimeRange(startMs: day, endMs: day + TimeUnits.dayMs), nowMs: now, retention: plan) { sealed += $0.segment.count }
         #expect(try isSealed(kv, day))
         #expect(sealed == 3_400)
+    }
+
+    /// A day not sealed answers from memory after its first report: events stored since come in as
+    /// one more segment, and visitors with rows in both are read across them, with the rows' answers.
+    @Test(arguments: StoreKind.allCases)
+    func hotDays_takeEventsStoredSince_andAnswerAsTheirRows(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        _ = try store.apply(traffic(), nowMs: now, retention: retention)
+        try expectSameAnswers(store)
+        let today = SealedDay(site: site, day: Day(containing: now))
+        let base = try #require(store.hotDays.parts(today), "the report built today's base and holds it")
+
+        // Later hits today: half continue visitors the base holds, half are new.
+        let later = (0..<30).map { (n: Int) -> Event in
+            let visitor = UInt64(n % 2 == 0 ? n : 1_000 + n), at: Int64 = now - TimeUnits.hourMs + Int64(n) * 60_000
+            return makeEvent("later\(n)", visitor: visitor, at: at, path: n % 2 == 0 ? "/" : "/a", country: "DE")
+        }
+        #expect(try store.apply(later, nowMs: now, retention: retention).allSatisfy { $0 == .stored })
+        let held = try #require(store.hotDays.parts(today))
+        #expect(held.count == base.count + 1, "the events since are one more segment, not a rebuild")
+        #expect(held.last?.segment.count == later.count)
+        try expectSameAnswers(store)
+
+        // An erasure drops the visitor's held days at once.
+        _ = try store.erase(site: site, visitor: VisitorID(rawValue: 2), requestID: "er_2", node: "n1", nowMs: now, fenceMs: now)
+        #expect(store.hotDays.parts(today) == nil)
+        try expectSameAnswers(store)
+    }
+
+    /// A write between a hot day's opening and its row scan is both appended and scanned: it is
+    /// counted once. One after the scan is only appended, and counted too. (Driven step by step
+    /// as `hotParts` runs them, so the overlap surely happens.)
+    @Test func aWriteSeenByAHotDaysScan_isCountedOnce() throws {
+        let (kv, cleanup) = try StoreKind.rocksDB.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv, syncWrites: false)
+        let start = now - 6 * TimeUnits.hourMs, today = SealedDay(site: site, day: Day(containing: now))
+        func events(_ name: String, _ count: Int) -> [Event] {
+            (0..<count).map { makeEvent("\(name)\($0)", visitor: UInt64($0 % 300), at: start + Int64($0) * 5_000) }
+        }
+        _ = try store.apply(events("base", 3_000), nowMs: now, retention: retention)
+        store.writeLock.withLock { _ in store.hotDays.begin(today) }
+        _ = try store.apply(events("during", 10), nowMs: now, retention: retention)
+        let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
+        _ = try store.apply(events("after", 5), nowMs: now, retention: retention)
+        let parts = try #require(store.hotDays.finish(today, rows: rows))
+        #expect(store.hotDays.overlaps.load(ordering: .relaxed) == 10)
+        #expect(Columnar(segments: parts, range: start..<now, filters: []).summary.pageviews == 3_015)
+    }
+
+    /// Writes racing reports that build a hot day again and again: each report counts every write
+    /// made before it began and none twice. The builds are shown to overlap writes.
+    @Test func writesDuringAHotDaysBuild_areCountedOnce() throws {        let (kv, cleanup) = try StoreKind.rocksDB.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv, syncWrites: false)
+        let start = now - 6 * TimeUnits.hourMs
+        _ = try store.apply((0..<3_000).map { makeEvent("base\($0)", visitor: UInt64($0 % 300), at: start + Int64($0) * 5_000) },
+                            nowMs: now, retention: retention)
+        let written = Atomic<Int>(0)
+        let writer = Thread {
+            for n in 0..<3_000 {
+                _ = try? store.apply([makeEvent("since\(n)", visitor: UInt64(n), at: start + Int64(n) * 1_000)], nowMs: now, retention: retention)
+                written.add(1, ordering: .sequentiallyConsistent)
+            }
+        }
+        func pageviews() throws -> Int64 {
+            var segments = [IndexedSegment]()
+            try store.segments(site: site, in: TimeRange(startMs: start, endMs: now), nowMs: now, retention: plan) { segments.append($0) }
+            return Columnar(segments: segments, range: start..<now, filters: []).summary.pageviews
+        }
+        writer.start()
+        var overlapped = 0
+        repeat {
+            store.hotDays.forget(site: site)
+            let before = written.load(ordering: .sequentiallyConsistent)
+            let counted = try pageviews() - 3_000
+            let after = written.load(ordering: .sequentiallyConsistent)
+            #expect(counted >= Int64(before) && counted <= Int64(after) + 1, "\(counted) counted, \(before)…\(after) written")
+            if after > before { overlapped += 1 }
+        } while !writer.isFinished
+        #expect(overlapped > 0, "no build overlapped a write: the race was not exercised")
+        #expect(try pageviews() == 6_000)
     }
 }

@@ -47,9 +47,10 @@ public struct BreakdownTally: ReportTally {
     private var counts = [Int64]()
     private var visitors = [VisitorSet]()
     /// Per segment, each code of the dimension's column as an index into `values` (-1 not yet
-    /// looked up, -2 the empty value); the segment being counted is kept apart, out of the map.
+    /// looked up, -2 the empty value); the segment being counted is kept apart, out of the map,
+    /// with its column.
     private var codeValues = [Int: [Int32]]()
-    private var current = (segment: -1, values: [Int32]())
+    private var current = (segment: -1, column: EventSegment.Strings(dictionary: [], codes: []), values: [Int32]())
 
     public init(_ metric: RollupMetric) {
         self.metric = metric
@@ -78,13 +79,13 @@ public struct BreakdownTally: ReportTally {
         switch ReportFilter.source(of: metric) {
         case let .text(column, only):
             if let only, segment.kinds[row] != only { return nil }
-            let strings = segment.texts[column.rawValue]
             if current.segment != index {
                 if current.segment >= 0 { codeValues[current.segment] = current.values }
-                current = (index, codeValues.removeValue(forKey: index) ?? [Int32](repeating: -1, count: strings.dictionary.count))
+                let strings = segment.texts[column.rawValue]
+                current = (index, strings, codeValues.removeValue(forKey: index) ?? [Int32](repeating: -1, count: strings.dictionary.count))
             }
-            let code = Int(strings.codes[row])
-            if current.values[code] == -1 { current.values[code] = Int32(intern(strings.dictionary[code]) ?? -2) }
+            let code = Int(current.column.codes[row])
+            if current.values[code] == -1 { current.values[code] = Int32(intern(current.column.dictionary[code]) ?? -2) }
             return current.values[code] >= 0 ? Int(current.values[code]) : nil
         case .deviceClass, .click, .none:
             return ReportFilter.value(of: metric, in: SegmentRow(segment: segment, row: row)).flatMap { intern($0) }

@@ -2,14 +2,15 @@
 /// the same answer as `RowAnalysis` over the same events (a differential test holds them equal),
 /// without decoding an event or holding the range in memory.
 ///
-/// Each event filter becomes a code comparison, its value looked up once per segment. A segment
-/// whose day lies inside the range uses the visits derived when it was indexed, for every run whose
-/// visits are whole; the other rows (runs near midnight or at a part's cut, and every row of a day
-/// the range cuts) are kept per visitor and their visits derived across segments once no later
-/// segment can reach them. What matches is added up by a `ReportTally`.
+/// Each event filter becomes a code comparison, its value looked up once per segment. A run whose
+/// visits are whole (`IndexedSegment`) and which the range holds entirely uses the visits derived
+/// when its segment was indexed; the other rows (runs near midnight, at a part's cut or cut by the
+/// range) are kept per visitor and their visits derived across segments once no later segment can
+/// reach them. What matches is added up by a `ReportTally`.
 ///
-/// Segments must come in day order, and a visitor's rows of one day must be in one segment or
-/// continue at a cut from one part to the next (as `EventStore.segments` gives them).
+/// Segments must come in day order, and a visitor's rows of one day must be in one segment, or
+/// continue at a cut from one part to the next, or be kept (`IndexedSegment.keeping`) in every
+/// segment of the day that holds them (as `EventStore.segments` gives them).
 public struct SegmentAnalysis<Tally: ReportTally> {
     private let range: Range<Int64>
     private let eventFilters: [ReportFilter]
@@ -25,6 +26,7 @@ public struct SegmentAnalysis<Tally: ReportTally> {
 
     private struct KeptRow {
         let timestampMs: Int64
+        let id: EventID
         let segment: Int
         let row: Int
         let isCandidate: Bool
@@ -46,17 +48,24 @@ public struct SegmentAnalysis<Tally: ReportTally> {
         day = segment.day
         held[index] = segment
         let matcher = EventMatcher(eventFilters, in: segment)
-        let dayIsInside = range.lowerBound <= segment.day.startMs && segment.day.advanced(by: 1).startMs <= range.upperBound
-        if dayIsInside {
-            countWholeRuns(of: indexed, at: index, matcher: matcher)
+        // A whole run's indexed visits are the range's visits of that visitor if the range holds
+        // all of the run (always, for a day inside the range); the other runs' rows are kept.
+        var usable = indexed.runIsWhole
+        if !(range.lowerBound <= segment.day.startMs && segment.day.advanced(by: 1).startMs <= range.upperBound) {
+            var first = 0
+            for (run, length) in segment.visitorRuns.enumerated() {
+                usable[run] = usable[run] && range.contains(segment.timestamps[first]) && range.contains(segment.timestamps[first + length - 1])
+                first += length
+            }
         }
+        countUsableRuns(of: indexed, at: index, usable: usable, matcher: matcher)
         var first = 0
         for (run, length) in segment.visitorRuns.enumerated() {
             defer { first += length }
-            guard !dayIsInside || !indexed.runIsWhole[run] else { continue }
+            guard !usable[run] else { continue }
             let visitor = segment.visitors[run]
             for row in first..<first + length where range.contains(segment.timestamps[row]) {
-                kept[visitor, default: []].append(KeptRow(timestampMs: segment.timestamps[row], segment: index, row: row,
+                kept[visitor, default: []].append(KeptRow(timestampMs: segment.timestamps[row], id: segment.ids[row], segment: index, row: row,
                                                           isCandidate: matcher.matches(row)))
                 keptDay[visitor] = segment.day
             }
@@ -70,8 +79,8 @@ public struct SegmentAnalysis<Tally: ReportTally> {
         return tally.answer
     }
 
-    /// Adds up the matching rows of the runs whose visits are whole, with those visits.
-    private mutating func countWholeRuns(of indexed: IndexedSegment, at index: Int, matcher: EventMatcher) {
+    /// Adds up the matching rows of the `usable` runs, with their indexed visits.
+    private mutating func countUsableRuns(of indexed: IndexedSegment, at index: Int, usable: [Bool], matcher: EventMatcher) {
         let segment = indexed.segment
         let paths = segment.texts[EventSegment.Text.path.rawValue]
         let visitPasses: [Bool]? = visitFilters.isEmpty ? nil : {
@@ -83,7 +92,7 @@ public struct SegmentAnalysis<Tally: ReportTally> {
         var visitCounted = [Bool](repeating: false, count: indexed.visits.count)
         for row in 0..<segment.count where matcher.matches(row) {
             let run = Int(indexed.runOfRow[row])
-            guard indexed.runIsWhole[run] else { continue }
+            guard usable[run] else { continue }
             let visit = Int(indexed.visitOfRow[row])
             if let visitPasses, visit < 0 || !visitPasses[visit] { continue }
             tally.count(row: row, of: segment, at: index, visitor: segment.visitors[run])
@@ -109,9 +118,7 @@ public struct SegmentAnalysis<Tally: ReportTally> {
     private mutating func countVisits(of rows: [KeptRow], visitor: VisitorID) {
         let held = held
         func path(_ ref: PageRef) -> String { held[ref.segment]!.texts[EventSegment.Text.path.rawValue].dictionary[Int(ref.code)] }
-        // `Hit` order: within a segment a visitor's rows are in (time, id) order, and a visitor's
-        // rows continue from one segment to the next, so (time, segment, row) is the same order.
-        let rows = rows.sorted { a, b in (a.timestampMs, a.segment, a.row) < (b.timestampMs, b.segment, b.row) }
+        let rows = rows.sorted { a, b in (a.timestampMs, a.id) < (b.timestampMs, b.id) }
         var deriver = Visits.Deriver<PageRef>()
         for kept in rows {
             let segment = held[kept.segment]!

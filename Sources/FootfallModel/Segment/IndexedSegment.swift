@@ -14,7 +14,7 @@ public struct IndexedSegment: Sendable {
     /// engagement pings a gap after one belong to none (as in `Visits.derive`).
     let visitOfRow: [Int32]
     let visits: [Visits.Span<UInt32>]
-    let runIsWhole: [Bool]
+    private(set) var runIsWhole: [Bool]
 
     public init(_ segment: EventSegment) {
         let paths = segment.texts[EventSegment.Text.path.rawValue].codes
@@ -58,6 +58,15 @@ public struct IndexedSegment: Sendable {
         self.visitOfRow = visitOfRow
         self.visits = visits
         self.runIsWhole = runIsWhole
+    }
+
+    /// The same segment with the runs of `visitors` not whole: for a day read from more than one
+    /// source (a hot day's base and the events stored since), where those visitors have rows in
+    /// another segment of the same day.
+    public func keeping(_ visitors: Set<VisitorID>) -> IndexedSegment {
+        var kept = self
+        for (run, visitor) in segment.visitors.enumerated() where visitors.contains(visitor) { kept.runIsWhole[run] = false }
+        return kept
     }
 
     /// Bytes the segment and its index hold, roughly: what a cache of them budgets by.

@@ -1,0 +1,109 @@
+import FootfallModel
+import Synchronization
+
+/// Days not sealed (today, yesterday, a day a late write unsealed) held ready for the query engine,
+/// so "today, filtered" answers from memory like a sealed month: a base of segments built once from
+/// the day's rows, and the events stored since, which `EventStore.apply` appends as it writes them.
+/// The events since become one more segment of the day when asked for; once there are more than
+/// `sinceMax` of them the day is dropped and built again from its rows.
+///
+/// A base is built outside the write lock. `begin` (under the write lock) opens the day first, so
+/// every event stored after it is appended; those the row scan saw too are dropped at `finish` by
+/// id, so none is counted twice and none missed.
+final class HotDays: Sendable {
+    static let sinceMax = 4_096
+    /// Days held at most, least recently used out.
+    static let daysMax = 256
+
+    private struct Entry {
+        /// Nil while the base is being built.
+        var base: [IndexedSegment]?
+        var since = [Event]()
+        /// What the engine reads, built from `base` and `since` on first use.
+        var view: [IndexedSegment]?
+        var lastUse: UInt64 = 0
+    }
+
+    private struct State {
+        var entries = [SealedDay: Entry]()
+        var clock: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    /// Events a base's row scan saw that had been appended too (each then kept once): how often a
+    /// build overlapped a write.
+    let overlaps = Atomic<Int>(0)
+
+    /// The day's segments as the engine reads them, or nil when the day is not held.
+    func parts(_ day: SealedDay) -> [IndexedSegment]? {
+        state.withLock { state in
+            guard var entry = state.entries[day], let base = entry.base else { return nil }
+            state.clock += 1
+            entry.lastUse = state.clock
+            if entry.view == nil { entry.view = HotDays.view(of: base, since: entry.since, day: day) }
+            state.entries[day] = entry
+            return entry.view
+        }
+    }
+
+    /// Opens `day`: from now on its stored events are appended. Under the write lock.
+    func begin(_ day: SealedDay) {
+        state.withLock { state in
+            state.entries[day] = Entry()
+            while state.entries.count > HotDays.daysMax, let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                state.entries[oldest.key] = nil
+            }
+        }
+    }
+
+    /// Sets the base of a day opened by `begin` (`rows`, read after it) and gives the day's
+    /// segments; nil when the day was dropped meanwhile (then `rows` are all there is).
+    func finish(_ day: SealedDay, rows: [EventSegment]) -> [IndexedSegment]? {
+        let base = rows.map(IndexedSegment.init)
+        return state.withLock { state in
+            guard var entry = state.entries[day], entry.base == nil else { return nil }
+            let scanned = Set(rows.flatMap(\.ids)), appended = entry.since.count
+            entry.since.removeAll { scanned.contains($0.id) }
+            overlaps.add(appended - entry.since.count, ordering: .relaxed)
+            entry.base = base
+            entry.view = HotDays.view(of: base, since: entry.since, day: day)
+            state.clock += 1
+            entry.lastUse = state.clock
+            state.entries[day] = entry
+            return entry.view
+        }
+    }
+
+    /// Appends newly stored events to the days held. Under the write lock, after the write.
+    func append(_ events: some Sequence<Event>) {
+        state.withLock { state in
+            guard !state.entries.isEmpty else { return }
+            for event in events {
+                let day = SealedDay(site: event.site, day: event.day)
+                guard state.entries[day] != nil else { continue }
+                state.entries[day]!.since.append(event)
+                state.entries[day]!.view = nil
+                if state.entries[day]!.since.count > HotDays.sinceMax { state.entries[day] = nil }
+            }
+        }
+    }
+
+    /// Drops the site's days: of `days`, or all of them when nil.
+    func forget(site: SiteID, days: Set<Day>? = nil) {
+        state.withLock { state in
+            state.entries = state.entries.filter { key, _ in key.site != site || !(days.map { $0.contains(key.day) } ?? true) }
+        }
+    }
+
+    func removeAll() {
+        state.withLock { $0 = State() }
+    }
+
+    /// The base, with the runs of visitors who also have events since kept for derivation across
+    /// segments, and the events since as one more segment.
+    private static func view(of base: [IndexedSegment], since: [Event], day: SealedDay) -> [IndexedSegment] {
+        guard !since.isEmpty else { return base }
+        let visitors = Set(since.map(\.visitor))
+        return base.map { $0.keeping(visitors) } + [IndexedSegment(EventSegment(site: day.site, day: day.day, events: since)).keeping(visitors)]
+    }
+}
