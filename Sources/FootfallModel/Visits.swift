@@ -88,6 +88,14 @@ public enum Visits {
             return true
         }
 
+        /// The visit whose span holds `timestampMs`, or nil: an identify call or engagement ping
+        /// outside every visit. Asked in ascending time order, with `cursor` (from 0) kept between
+        /// calls, so a visitor's rows find their visits in one walk.
+        public func visit(holding timestampMs: Int64, cursor: inout Int) -> Int? {
+            while cursor < visits.count, visits[cursor].endMs < timestampMs { cursor += 1 }
+            return cursor < visits.count && visits[cursor].startMs <= timestampMs ? cursor : nil
+        }
+
         private static func record(_ kind: Event.Kind, _ page: Page, in visit: inout Span<Page>) {
             switch kind {
             case .pageview:

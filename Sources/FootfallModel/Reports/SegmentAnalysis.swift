@@ -125,14 +125,8 @@ public struct SegmentAnalysis<Tally: ReportTally> {
             deriver.add(timestampMs: segment.timestamps[kept.row], kind: segment.kinds[kept.row],
                         page: PageRef(segment: kept.segment, code: segment.texts[EventSegment.Text.path.rawValue].codes[kept.row]))
         }
-        // Rows (in time order) and visits: each row in the visit whose span holds its time, if any.
-        var visitOfRow = [Int?](repeating: nil, count: rows.count)
-        var visit = 0
-        for (i, kept) in rows.enumerated() {
-            let timestamp = kept.timestampMs
-            while visit < deriver.visits.count, deriver.visits[visit].endMs < timestamp { visit += 1 }
-            if visit < deriver.visits.count, deriver.visits[visit].startMs <= timestamp { visitOfRow[i] = visit }
-        }
+        var cursor = 0
+        let visitOfRow = rows.map { deriver.visit(holding: $0.timestampMs, cursor: &cursor) }
         let passes = deriver.visits.map { visit in
             visitFilters.allSatisfy { $0.value == path($0.metric == .entryPage ? visit.entryPage : visit.exitPage) }
         }

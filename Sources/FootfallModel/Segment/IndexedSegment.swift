@@ -39,13 +39,9 @@ public struct IndexedSegment: Sendable {
                 }
                 deriver.add(timestampMs: timestamp, kind: kind, page: paths[row])
             }
-            // Rows and visits are both in time order: one walk assigns each row the visit whose
-            // span holds its time.
-            var visit = 0
+            var cursor = 0
             for row in rows {
-                let timestamp = segment.timestamps[row]
-                while visit < deriver.visits.count, deriver.visits[visit].endMs < timestamp { visit += 1 }
-                if visit < deriver.visits.count, deriver.visits[visit].startMs <= timestamp { visitOfRow[row] = Int32(visits.count + visit) }
+                if let visit = deriver.visit(holding: segment.timestamps[row], cursor: &cursor) { visitOfRow[row] = Int32(visits.count + visit) }
             }
             visits += deriver.visits
             let atACut = run == 0 || run == segment.visitorRuns.count - 1
