@@ -60,12 +60,18 @@ public struct VisitorID: Hashable, Sendable, Comparable, CustomStringConvertible
 /// of the same hit is the same event; server-made ids use a per-process random node field and a
 /// sequence number, so a restarted node whose clock stepped back still cannot collide.
 public struct EventID: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public let bytes: [UInt8]
+    /// The 16 bytes as two big-endian words: an id is two integers to copy, hash and compare (a
+    /// segment holds one per row), not an array on the heap.
+    private let high: UInt64
+    private let low: UInt64
 
     public init?(bytes: [UInt8]) {
         guard bytes.count == 16 else { return nil }
-        self.bytes = bytes
+        high = UInt64(bigEndianBytes: bytes[0..<8])
+        low = UInt64(bigEndianBytes: bytes[8..<16])
     }
+
+    public var bytes: [UInt8] { high.bigEndianBytes + low.bigEndianBytes }
 
     public static func forHit(site: SiteID, hitID: String, timestampMs: Int64) -> EventID {
         let digest = Crypto.sha256(Array("footfall.hit\u{0}\(site.rawValue)\u{0}\(hitID)".utf8))
@@ -79,10 +85,10 @@ public struct EventID: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     private init(timestampMs: Int64, tail: [UInt8]) {
         let ms = UInt64(max(0, timestampMs)) & 0x0000_FFFF_FFFF_FFFF
-        bytes = Array(ms.bigEndianBytes.suffix(6)) + tail
+        self.init(bytes: Array(ms.bigEndianBytes.suffix(6)) + tail)!
     }
 
-    public var timestampMs: Int64 { Int64(UInt64(bigEndianBytes: [0, 0] + bytes.prefix(6))) }
+    public var timestampMs: Int64 { Int64(high >> 16) }
     public var description: String { Hex.encode(bytes) }
 
     public init?(hex: String) {
@@ -90,7 +96,7 @@ public struct EventID: Hashable, Sendable, Comparable, CustomStringConvertible {
         self.init(bytes: decoded)
     }
 
-    public static func < (a: EventID, b: EventID) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+    public static func < (a: EventID, b: EventID) -> Bool { (a.high, a.low) < (b.high, b.low) }
 }
 
 extension FixedWidthInteger {

@@ -184,7 +184,8 @@ public struct Reports: Sendable {
         let start = max(scope.range.startMs, retention.cutoffMs(nowMs: nowMs))
         var analysis = SegmentAnalysis(range: start..<max(start, scope.range.endMs), filters: scope.filters, tally: tally)
         try store.segments(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: retention) { analysis.add($0) }
-        return analysis.finish()
+        analysis.finish()
+        return tally.answer
     }
 }
 

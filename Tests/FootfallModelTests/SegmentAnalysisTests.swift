@@ -61,7 +61,8 @@ import Testing
     static func answer<Tally: ReportTally>(_ segments: [IndexedSegment], _ range: Range<Int64>, _ filters: [ReportFilter], _ tally: Tally) -> Tally.Answer {
         var analysis = SegmentAnalysis(range: range, filters: filters, tally: tally)
         for segment in segments { analysis.add(segment) }
-        return analysis.finish()
+        analysis.finish()
+        return tally.answer
     }
 
     static let filterChoices: [(RollupMetric, [String])] = [
@@ -100,6 +101,14 @@ import Testing
             #expect(Self.answer(segments, start..<end, filters, TimeseriesTally(starts: starts, endMs: end))
                     == rows.timeseries(starts: starts, endMs: end), "\(scope)")
         }
+    }
+
+    /// A range with no segments at all (a site with no events yet) answers zeros.
+    @Test func noSegments_answerNothing() {
+        let range = Self.firstDay.startMs..<Self.firstDay.advanced(by: 1).startMs
+        #expect(Self.answer([], range, [ReportFilter(metric: .page, value: "/")], SummaryTally())
+                == Summary(pageviews: 0, visitors: 0, visits: 0, bounces: 0, visitDurationMs: 0, events: 0))
+        #expect(Self.answer([], range, [], BreakdownTally(.entryPage)).isEmpty)
     }
 
     /// The reference is not vacuous: the random filters leave some events and some visits, and some

@@ -42,7 +42,8 @@ import Testing
         private func answer<Tally: ReportTally>(_ tally: Tally) -> Tally.Answer {
             var analysis = SegmentAnalysis(range: range, filters: filters, tally: tally)
             for segment in segments { analysis.add(segment) }
-            return analysis.finish()
+            analysis.finish()
+            return tally.answer
         }
     }
 

@@ -1,22 +1,24 @@
 /// What a filtered report adds up from the events and visits `SegmentAnalysis` finds matching:
-/// a summary, a breakdown by one dimension or a timeseries.
-public protocol ReportTally {
+/// a summary, a breakdown by one dimension or a timeseries. A class, so the analysis holds it as
+/// `any ReportTally` and stays one concrete type: a generic analysis called from another module
+/// ran unspecialized, and looking up generic metadata took a fifth of a filtered report.
+public protocol ReportTally: AnyObject {
     associatedtype Answer
     /// A matching event: row `row` of `segment`, the `index`-th segment the analysis was given.
-    mutating func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID)
+    func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID)
     /// A visit holding a matching event; `page` spells its entry and exit pages.
-    mutating func count<Page>(_ visit: Visits.Span<Page>, page: (Page) -> String)
+    func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String)
     var answer: Answer { get }
 }
 
-public struct SummaryTally: ReportTally {
+public final class SummaryTally: ReportTally {
     private var pageviews: Int64 = 0, customs: Int64 = 0
     private var visitors = VisitorSet()
     private var visits: Int64 = 0, bounces: Int64 = 0, visitDurationMs: Int64 = 0
 
     public init() {}
 
-    public mutating func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
+    public func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
         let kind = segment.kinds[row]
         switch kind {
         case .pageview: pageviews += 1
@@ -26,7 +28,7 @@ public struct SummaryTally: ReportTally {
         if kind.countsAsVisitor { visitors.insert(visitor) }
     }
 
-    public mutating func count<Page>(_ visit: Visits.Span<Page>, page: (Page) -> String) {
+    public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
         visits += 1
         if visit.isBounce { bounces += 1 }
         visitDurationMs += visit.durationMs
@@ -40,7 +42,7 @@ public struct SummaryTally: ReportTally {
 
 /// Unranked rows, one per value of the dimension: events and distinct visitors, or visits for entry
 /// and exit pages (with no visitor counts).
-public struct BreakdownTally: ReportTally {
+public final class BreakdownTally: ReportTally {
     private let metric: RollupMetric
     private var values = [String]()
     private var valueIndex = [String: Int]()
@@ -56,13 +58,13 @@ public struct BreakdownTally: ReportTally {
         self.metric = metric
     }
 
-    public mutating func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
+    public func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
         guard let value = value(of: row, in: segment, at: index) else { return }
         counts[value] += 1
         visitors[value].insert(visitor)
     }
 
-    public mutating func count<Page>(_ visit: Visits.Span<Page>, page: (Page) -> String) {
+    public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
         switch metric {
         case .entryPage: counts[intern(page(visit.entryPage), keepingEmpty: true)!] += 1
         case .exitPage: counts[intern(page(visit.exitPage), keepingEmpty: true)!] += 1
@@ -75,7 +77,7 @@ public struct BreakdownTally: ReportTally {
         return values.indices.map { BreakdownRow(value: values[$0], count: counts[$0], visitors: visitPages ? nil : Int64(visitors[$0].count)) }
     }
 
-    private mutating func value(of row: Int, in segment: EventSegment, at index: Int) -> Int? {
+    private func value(of row: Int, in segment: EventSegment, at index: Int) -> Int? {
         switch ReportFilter.source(of: metric) {
         case let .text(column, only):
             if let only, segment.kinds[row] != only { return nil }
@@ -94,7 +96,7 @@ public struct BreakdownTally: ReportTally {
 
     /// The index of `value` among the rows; nil for the empty value, which is no row of an event
     /// dimension (a visit's page is one even when empty, as in `RowAnalysis`).
-    private mutating func intern(_ value: String, keepingEmpty: Bool = false) -> Int? {
+    private func intern(_ value: String, keepingEmpty: Bool = false) -> Int? {
         guard keepingEmpty || !value.isEmpty else { return nil }
         if let index = valueIndex[value] { return index }
         valueIndex[value] = values.count
@@ -106,7 +108,7 @@ public struct BreakdownTally: ReportTally {
 }
 
 /// Pageviews, distinct visitors and visits (by start) per interval starting at `starts`.
-public struct TimeseriesTally: ReportTally {
+public final class TimeseriesTally: ReportTally {
     private let starts: [Int64]
     private let endMs: Int64
     private var points: [TimeseriesPoint]
@@ -119,13 +121,13 @@ public struct TimeseriesTally: ReportTally {
         visitors = starts.map { _ in VisitorSet() }
     }
 
-    public mutating func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
+    public func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
         guard let i = TimeseriesPoint.slot(of: segment.timestamps[row], starts: starts, endMs: endMs) else { return }
         if segment.kinds[row] == .pageview { points[i].pageviews += 1 }
         if segment.kinds[row].countsAsVisitor { visitors[i].insert(visitor) }
     }
 
-    public mutating func count<Page>(_ visit: Visits.Span<Page>, page: (Page) -> String) {
+    public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
         if let i = TimeseriesPoint.slot(of: visit.startMs, starts: starts, endMs: endMs) { points[i].visits += 1 }
     }
 

@@ -11,14 +11,15 @@
 /// Segments must come in day order, and a visitor's rows of one day must be in one segment, or
 /// continue at a cut from one part to the next, or be kept (`IndexedSegment.keeping`) in every
 /// segment of the day that holds them (as `EventStore.segments` gives them).
-public struct SegmentAnalysis<Tally: ReportTally> {
+public struct SegmentAnalysis {
     private let range: Range<Int64>
     private let eventFilters: [ReportFilter]
     private let visitFilters: [ReportFilter]
-    private var tally: Tally
-    /// Segments that kept rows still refer to, by their position among those added.
-    private var held = [Int: EventSegment]()
-    private var added = 0
+    private let tally: any ReportTally
+    /// Segments that kept rows still refer to, by their position among those added (nil once none
+    /// does). An array, not a dictionary: reading a segment from it copies nothing.
+    private var held = [EventSegment?]()
+    private var added: Int { held.count }
     private var day: Day?
     /// Rows whose visits may reach other segments, per visitor, in time order.
     private var kept = [VisitorID: [KeptRow]]()
@@ -27,14 +28,17 @@ public struct SegmentAnalysis<Tally: ReportTally> {
     private struct KeptRow {
         let timestampMs: Int64
         let id: EventID
-        let segment: Int
+        let kind: Event.Kind
+        let path: PageRef
         let row: Int
         let isCandidate: Bool
+
+        var segment: Int { path.segment }
     }
 
     /// - Parameters:
     ///   - range: the report's time range; rows outside it take no part.
-    public init(range: Range<Int64>, filters: [ReportFilter], tally: Tally) {
+    public init(range: Range<Int64>, filters: [ReportFilter], tally: any ReportTally) {
         self.range = range
         eventFilters = filters.filter { !$0.describesVisit }
         visitFilters = filters.filter(\.describesVisit)
@@ -43,10 +47,9 @@ public struct SegmentAnalysis<Tally: ReportTally> {
 
     public mutating func add(_ indexed: IndexedSegment) {
         let segment = indexed.segment, index = added
-        added += 1
         if let day, day != segment.day { settle(before: segment.day.advanced(by: -1)) }
         day = segment.day
-        held[index] = segment
+        held.append(segment)
         let matcher = EventMatcher(eventFilters, in: segment)
         // A whole run's indexed visits are the range's visits of that visitor if the range holds
         // all of the run (always, for a day inside the range); the other runs' rows are kept.
@@ -60,23 +63,25 @@ public struct SegmentAnalysis<Tally: ReportTally> {
         }
         countUsableRuns(of: indexed, at: index, usable: usable, matcher: matcher)
         var first = 0
+        let paths = segment.texts[EventSegment.Text.path.rawValue].codes
         for (run, length) in segment.visitorRuns.enumerated() {
             defer { first += length }
             guard !usable[run] else { continue }
             let visitor = segment.visitors[run]
             for row in first..<first + length where range.contains(segment.timestamps[row]) {
-                kept[visitor, default: []].append(KeptRow(timestampMs: segment.timestamps[row], id: segment.ids[row], segment: index, row: row,
+                kept[visitor, default: []].append(KeptRow(timestampMs: segment.timestamps[row], id: segment.ids[row], kind: segment.kinds[row],
+                                                          path: PageRef(segment: index, code: paths[row]), row: row,
                                                           isCandidate: matcher.matches(row)))
                 keptDay[visitor] = segment.day
             }
         }
-        if kept.isEmpty { held = [:] }
+        if kept.isEmpty { held[index] = nil }
     }
 
-    /// The answer, once every segment of the range has been added.
-    public mutating func finish() -> Tally.Answer {
+    /// Adds up what is still kept, once every segment of the range has been added: the tally
+    /// then holds the answer.
+    public mutating func finish() {
         settle(before: nil)
-        return tally.answer
     }
 
     /// Adds up the matching rows of the `usable` runs, with their indexed visits.
@@ -98,7 +103,7 @@ public struct SegmentAnalysis<Tally: ReportTally> {
             tally.count(row: row, of: segment, at: index, visitor: segment.visitors[run])
             if visit >= 0, !visitCounted[visit] {
                 visitCounted[visit] = true
-                tally.count(indexed.visits[visit]) { paths.dictionary[Int($0)] }
+                tally.count(indexed.visits[visit].mapPages { PageRef(segment: index, code: $0) }) { paths.dictionary[Int($0.code)] }
             }
         }
     }
@@ -111,29 +116,28 @@ public struct SegmentAnalysis<Tally: ReportTally> {
             countVisits(of: kept.removeValue(forKey: visitor)!, visitor: visitor)
             keptDay[visitor] = nil
         }
-        let oldest = kept.values.reduce(Int.max) { min($0, $1[0].segment) }
-        held = held.filter { $0.key >= oldest || $0.key == added - 1 }
+        let oldest = kept.values.reduce(added - 1) { min($0, $1[0].segment) }
+        for index in held.indices.prefix(max(0, oldest)) { held[index] = nil }
     }
 
     private mutating func countVisits(of rows: [KeptRow], visitor: VisitorID) {
-        let held = held
-        func path(_ ref: PageRef) -> String { held[ref.segment]!.texts[EventSegment.Text.path.rawValue].dictionary[Int(ref.code)] }
-        let rows = rows.sorted { a, b in (a.timestampMs, a.id) < (b.timestampMs, b.id) }
+        func precedes(_ a: KeptRow, _ b: KeptRow) -> Bool { (a.timestampMs, a.id) < (b.timestampMs, b.id) }
+        // Usually in order already: a visitor's rows continue from one segment to the next.
+        let rows = zip(rows, rows.dropFirst()).allSatisfy { !precedes($1, $0) } ? rows : rows.sorted(by: precedes)
         var deriver = Visits.Deriver<PageRef>()
-        for kept in rows {
-            let segment = held[kept.segment]!
-            deriver.add(timestampMs: segment.timestamps[kept.row], kind: segment.kinds[kept.row],
-                        page: PageRef(segment: kept.segment, code: segment.texts[EventSegment.Text.path.rawValue].codes[kept.row]))
-        }
+        for kept in rows { deriver.add(timestampMs: kept.timestampMs, kind: kept.kind, page: kept.path) }
         var cursor = 0
         let visitOfRow = rows.map { deriver.visit(holding: $0.timestampMs, cursor: &cursor) }
+        func path(_ ref: PageRef) -> String { held[ref.segment]!.texts[EventSegment.Text.path.rawValue].dictionary[Int(ref.code)] }
         let passes = deriver.visits.map { visit in
             visitFilters.allSatisfy { $0.value == path($0.metric == .entryPage ? visit.entryPage : visit.exitPage) }
         }
         var counted = [Bool](repeating: false, count: deriver.visits.count)
+        var segment: (index: Int, value: EventSegment?) = (-1, nil)
         for (i, kept) in rows.enumerated() where kept.isCandidate {
             if !visitFilters.isEmpty, visitOfRow[i].map({ !passes[$0] }) ?? true { continue }
-            tally.count(row: kept.row, of: held[kept.segment]!, at: kept.segment, visitor: visitor)
+            if segment.index != kept.segment { segment = (kept.segment, held[kept.segment]) }
+            tally.count(row: kept.row, of: segment.value!, at: kept.segment, visitor: visitor)
             if let visit = visitOfRow[i], !counted[visit] {
                 counted[visit] = true
                 tally.count(deriver.visits[visit], page: path)
