@@ -21,11 +21,13 @@ public struct SegmentAnalysis {
     private var held = [EventSegment?]()
     private var added: Int { held.count }
     private var day: Day?
-    /// Rows whose visits may reach other segments, per visitor, in time order.
-    private var kept = [VisitorID: [KeptRow]]()
-    private var keptDay = [VisitorID: Day]()
+    /// Rows whose visits may reach other segments, in the order added (one flat list, grouped by
+    /// visitor when settled: a dictionary of lists cost a hash and an allocation per row).
+    private var kept = [KeptRow]()
 
     private struct KeptRow {
+        let visitor: VisitorID
+        let day: Day
         let timestampMs: Int64
         let id: EventID
         let kind: Event.Kind
@@ -69,10 +71,9 @@ public struct SegmentAnalysis {
             guard !usable[run] else { continue }
             let visitor = segment.visitors[run]
             for row in first..<first + length where range.contains(segment.timestamps[row]) {
-                kept[visitor, default: []].append(KeptRow(timestampMs: segment.timestamps[row], id: segment.ids[row], kind: segment.kinds[row],
-                                                          path: PageRef(segment: index, code: paths[row]), row: row,
-                                                          isCandidate: matcher.matches(row)))
-                keptDay[visitor] = segment.day
+                kept.append(KeptRow(visitor: visitor, day: segment.day, timestampMs: segment.timestamps[row], id: segment.ids[row],
+                                    kind: segment.kinds[row], path: PageRef(segment: index, code: paths[row]), row: row,
+                                    isCandidate: matcher.matches(row)))
             }
         }
         if kept.isEmpty { held[index] = nil }
@@ -111,19 +112,24 @@ public struct SegmentAnalysis {
     /// Derives the visits of kept rows whose visitor was last kept before `day` (every visitor,
     /// when nil): no later segment can reach them, since a segment's runs near midnight are kept.
     private mutating func settle(before day: Day?) {
-        let settled = kept.keys.filter { visitor in day.map { keptDay[visitor]! < $0 } ?? true }
-        for visitor in settled {
-            countVisits(of: kept.removeValue(forKey: visitor)!, visitor: visitor)
-            keptDay[visitor] = nil
+        guard !kept.isEmpty else { return }
+        // Each visitor's rows together, in `Hit` order (time, then id).
+        kept.sort { a, b in (a.visitor.rawValue, a.timestampMs, a.id) < (b.visitor.rawValue, b.timestampMs, b.id) }
+        var waiting = [KeptRow]()
+        var first = 0
+        while first < kept.count {
+            var end = first + 1
+            while end < kept.count, kept[end].visitor == kept[first].visitor { end += 1 }
+            let rows = kept[first..<end]
+            if let day, rows.contains(where: { $0.day >= day }) { waiting += rows } else { countVisits(of: rows, visitor: kept[first].visitor) }
+            first = end
         }
-        let oldest = kept.values.reduce(added - 1) { min($0, $1[0].segment) }
+        kept = waiting
+        let oldest = kept.reduce(added - 1) { min($0, $1.segment) }
         for index in held.indices.prefix(max(0, oldest)) { held[index] = nil }
     }
 
-    private mutating func countVisits(of rows: [KeptRow], visitor: VisitorID) {
-        func precedes(_ a: KeptRow, _ b: KeptRow) -> Bool { (a.timestampMs, a.id) < (b.timestampMs, b.id) }
-        // Usually in order already: a visitor's rows continue from one segment to the next.
-        let rows = zip(rows, rows.dropFirst()).allSatisfy { !precedes($1, $0) } ? rows : rows.sorted(by: precedes)
+    private mutating func countVisits(of rows: ArraySlice<KeptRow>, visitor: VisitorID) {
         var deriver = Visits.Deriver<PageRef>()
         for kept in rows { deriver.add(timestampMs: kept.timestampMs, kind: kept.kind, page: kept.path) }
         var cursor = 0
@@ -134,7 +140,7 @@ public struct SegmentAnalysis {
         }
         var counted = [Bool](repeating: false, count: deriver.visits.count)
         var segment: (index: Int, value: EventSegment?) = (-1, nil)
-        for (i, kept) in rows.enumerated() where kept.isCandidate {
+        for (i, kept) in zip(visitOfRow.indices, rows) where kept.isCandidate {
             if !visitFilters.isEmpty, visitOfRow[i].map({ !passes[$0] }) ?? true { continue }
             if segment.index != kept.segment { segment = (kept.segment, held[kept.segment]) }
             tally.count(row: kept.row, of: segment.value!, at: kept.segment, visitor: visitor)
