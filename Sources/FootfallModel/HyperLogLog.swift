@@ -29,11 +29,21 @@ public struct HyperLogLog: Hashable, Sendable {
     public init() {}
 
     public mutating func insert(_ visitor: VisitorID) {
-        let hash = HyperLogLog.mix(visitor.rawValue)
-        let index = Int(hash >> UInt64(64 - HyperLogLog.precision))
-        let rest = hash << UInt64(HyperLogLog.precision)
-        let rho = UInt8(min(rest.leadingZeroBitCount, 64 - HyperLogLog.precision) + 1)
+        let (index, rho) = HyperLogLog.register(of: visitor)
         set(index: index, rho: rho)
+    }
+
+    /// The register a visitor sets, and the value it sets it to at least.
+    static func register(of visitor: VisitorID) -> (index: Int, rho: UInt8) {
+        let hash = HyperLogLog.mix(visitor.rawValue)
+        let rest = hash << UInt64(HyperLogLog.precision)
+        return (Int(hash >> UInt64(64 - HyperLogLog.precision)), UInt8(min(rest.leadingZeroBitCount, 64 - HyperLogLog.precision) + 1))
+    }
+
+    /// A dense sketch of `registers` (`registerCount` of them).
+    init(registers: [UInt8]) {
+        precondition(registers.count == HyperLogLog.registerCount, "a dense sketch has \(HyperLogLog.registerCount) registers")
+        storage = .dense(registers)
     }
 
     mutating func set(index: Int, rho: UInt8) {

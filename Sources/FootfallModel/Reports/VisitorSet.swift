@@ -1,24 +1,39 @@
-/// Distinct visitors, counted exactly: an open-addressing hash set of raw visitor ids, the
-/// structure a report's unique-visitor counts go through (tens of thousands of inserts per
-/// filtered report, where `Set<VisitorID>`'s hashing and resizing cost more than the scan).
+/// Distinct visitors: exact up to `exactMax`, an open-addressing hash set of raw visitor ids; past
+/// that a HyperLogLog sketch (`HyperLogLog`'s registers and estimator, 0.81 % standard error), as
+/// the rollups count them. A filtered report counts each matching event's visitor here; on a big
+/// site that is hundreds of thousands of inserts, and an exact set that large misses the cache on
+/// nearly every one.
 struct VisitorSet {
+    /// Distinct visitors counted exactly (the hash set then holds 32,768 slots, 256 KiB).
+    static let exactMax = 16_384
+
     /// Slots hold `rawValue &+ 1`, so 0 marks an empty slot (a raw value of `UInt64.max` is
     /// kept aside in `holdsMax`).
     private var slots: [UInt64]
     private var mask: Int
     private var holdsMax = false
-    private(set) var count = 0
+    private var exactCount = 0
+    /// The sketch's registers, once past `exactMax`; then `slots` is empty.
+    private var registers: [UInt8]?
 
-    init(capacity: Int = 16) {
-        var size = 16
-        while size < capacity * 2 { size *= 2 }
-        slots = [UInt64](repeating: 0, count: size)
-        mask = size - 1
+    init() {
+        slots = [UInt64](repeating: 0, count: 16)
+        mask = slots.count - 1
+    }
+
+    /// Exact up to `exactMax`, an estimate beyond.
+    var count: Int {
+        registers.map { HyperLogLog(registers: $0).estimate } ?? exactCount
     }
 
     mutating func insert(_ visitor: VisitorID) {
+        if registers != nil {
+            let (index, rho) = HyperLogLog.register(of: visitor)
+            if rho > registers![index] { registers![index] = rho }
+            return
+        }
         guard visitor.rawValue != .max else {
-            if !holdsMax { holdsMax = true; count += 1 }
+            if !holdsMax { holdsMax = true; exactCount += 1 }
             return
         }
         let key = visitor.rawValue &+ 1
@@ -30,8 +45,8 @@ struct VisitorSet {
             slot = (slot &+ 1) & mask
         }
         slots[slot] = key
-        count += 1
-        if count * 2 > slots.count { grow() }
+        exactCount += 1
+        if exactCount > VisitorSet.exactMax { becomeSketch() } else if exactCount * 2 > slots.count { grow() }
     }
 
     /// Fibonacci hashing: visitor ids of consenting visitors are not uniformly spread.
@@ -48,5 +63,19 @@ struct VisitorSet {
             while slots[slot] != 0 { slot = (slot &+ 1) & mask }
             slots[slot] = key
         }
+    }
+
+    private mutating func becomeSketch() {
+        var registers = [UInt8](repeating: 0, count: HyperLogLog.registerCount)
+        for key in slots where key != 0 {
+            let (index, rho) = HyperLogLog.register(of: VisitorID(rawValue: key &- 1))
+            registers[index] = max(registers[index], rho)
+        }
+        if holdsMax {
+            let (index, rho) = HyperLogLog.register(of: VisitorID(rawValue: .max))
+            registers[index] = max(registers[index], rho)
+        }
+        self.registers = registers
+        slots = []
     }
 }
