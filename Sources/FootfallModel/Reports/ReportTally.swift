@@ -1,7 +1,9 @@
 /// What a filtered report adds up from the events and visits `SegmentAnalysis` finds matching:
 /// a summary, a breakdown by one dimension or a timeseries. A class, so the analysis holds it as
 /// `any ReportTally` and stays one concrete type: a generic analysis called from another module
-/// ran unspecialized, and looking up generic metadata took a fifth of a filtered report.
+/// ran unspecialized, and looking up generic metadata took a fifth of a filtered report. Each
+/// keeps its counts in one struct (`Counts`), so a call is one checked access to the class, not
+/// one per field.
 public protocol ReportTally: AnyObject {
     associatedtype Answer
     /// A matching event: row `row` of `segment`, the `index`-th segment the analysis was given.
@@ -12,128 +14,163 @@ public protocol ReportTally: AnyObject {
 }
 
 public final class SummaryTally: ReportTally {
-    private var pageviews: Int64 = 0, customs: Int64 = 0
-    private var visitors = VisitorSet()
-    private var visits: Int64 = 0, bounces: Int64 = 0, visitDurationMs: Int64 = 0
+    private struct Counts {
+        var pageviews: Int64 = 0, customs: Int64 = 0
+        var visitors = VisitorSet()
+        var visits: Int64 = 0, bounces: Int64 = 0, visitDurationMs: Int64 = 0
+
+        mutating func count(_ kind: Event.Kind, _ visitor: VisitorID) {
+            switch kind {
+            case .pageview: pageviews += 1
+            case .custom: customs += 1
+            default: break
+            }
+            if kind.countsAsVisitor { visitors.insert(visitor) }
+        }
+
+        mutating func count(_ visit: Visits.Span<PageRef>) {
+            visits += 1
+            if visit.isBounce { bounces += 1 }
+            visitDurationMs += visit.durationMs
+        }
+    }
+
+    private var counts = Counts()
 
     public init() {}
 
     public func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
-        let kind = segment.kinds[row]
-        switch kind {
-        case .pageview: pageviews += 1
-        case .custom: customs += 1
-        default: break
-        }
-        if kind.countsAsVisitor { visitors.insert(visitor) }
+        counts.count(segment.kinds[row], visitor)
     }
 
     public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
-        visits += 1
-        if visit.isBounce { bounces += 1 }
-        visitDurationMs += visit.durationMs
+        counts.count(visit)
     }
 
     public var answer: Summary {
-        Summary(pageviews: pageviews, visitors: Int64(visitors.count), visits: visits, bounces: bounces,
-                visitDurationMs: visitDurationMs, events: customs)
+        Summary(pageviews: counts.pageviews, visitors: Int64(counts.visitors.count), visits: counts.visits, bounces: counts.bounces,
+                visitDurationMs: counts.visitDurationMs, events: counts.customs)
     }
 }
 
 /// Unranked rows, one per value of the dimension: events and distinct visitors, or visits for entry
 /// and exit pages (with no visitor counts).
 public final class BreakdownTally: ReportTally {
-    private let metric: RollupMetric
-    private var values = [String]()
-    private var valueIndex = [String: Int]()
-    private var counts = [Int64]()
-    private var visitors = [VisitorSet]()
-    /// Per segment, each code of the dimension's column as an index into `values` (-1 not yet
-    /// looked up, -2 the empty value); the segment being counted is kept apart, out of the map,
-    /// with its column.
-    private var codeValues = [Int: [Int32]]()
-    private var current = (segment: -1, column: EventSegment.Strings(dictionary: [], codes: []), values: [Int32]())
+    private struct Counts {
+        let metric: RollupMetric
+        var values = [String]()
+        var valueIndex = [String: Int]()
+        var counts = [Int64]()
+        var visitors = [VisitorSet]()
+        /// Per segment, each code of the dimension's column as an index into `values` (-1 not yet
+        /// looked up, -2 the empty value); the segment being counted is kept apart, out of the
+        /// map, with its column.
+        var codeValues = [Int: [Int32]]()
+        var current = (segment: -1, column: EventSegment.Strings(dictionary: [], codes: []), values: [Int32]())
+
+        mutating func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
+            guard let value = value(of: row, in: segment, at: index) else { return }
+            counts[value] += 1
+            visitors[value].insert(visitor)
+        }
+
+        mutating func count(visitPage page: String) {
+            counts[intern(page, keepingEmpty: true)!] += 1
+        }
+
+        private mutating func value(of row: Int, in segment: EventSegment, at index: Int) -> Int? {
+            switch ReportFilter.source(of: metric) {
+            case let .text(column, only):
+                if let only, segment.kinds[row] != only { return nil }
+                if current.segment != index {
+                    if current.segment >= 0 { codeValues[current.segment] = current.values }
+                    let strings = segment.texts[column.rawValue]
+                    current = (index, strings, codeValues.removeValue(forKey: index) ?? [Int32](repeating: -1, count: strings.dictionary.count))
+                }
+                let code = Int(current.column.codes[row])
+                if current.values[code] == -1 { current.values[code] = Int32(intern(current.column.dictionary[code]) ?? -2) }
+                return current.values[code] >= 0 ? Int(current.values[code]) : nil
+            case .deviceClass, .click, .none:
+                return ReportFilter.value(of: metric, in: SegmentRow(segment: segment, row: row)).flatMap { intern($0) }
+            }
+        }
+
+        /// The index of `value` among the rows; nil for the empty value, which is no row of an
+        /// event dimension (a visit's page is one even when empty, as in `RowAnalysis`).
+        private mutating func intern(_ value: String, keepingEmpty: Bool = false) -> Int? {
+            guard keepingEmpty || !value.isEmpty else { return nil }
+            if let index = valueIndex[value] { return index }
+            valueIndex[value] = values.count
+            values.append(value)
+            counts.append(0)
+            visitors.append(VisitorSet())
+            return values.count - 1
+        }
+    }
+
+    private var counts: Counts
 
     public init(_ metric: RollupMetric) {
-        self.metric = metric
+        counts = Counts(metric: metric)
     }
 
     public func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
-        guard let value = value(of: row, in: segment, at: index) else { return }
-        counts[value] += 1
-        visitors[value].insert(visitor)
+        counts.count(row: row, of: segment, at: index, visitor: visitor)
     }
 
     public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
-        switch metric {
-        case .entryPage: counts[intern(page(visit.entryPage), keepingEmpty: true)!] += 1
-        case .exitPage: counts[intern(page(visit.exitPage), keepingEmpty: true)!] += 1
+        switch counts.metric {
+        case .entryPage: counts.count(visitPage: page(visit.entryPage))
+        case .exitPage: counts.count(visitPage: page(visit.exitPage))
         default: break
         }
     }
 
     public var answer: [BreakdownRow] {
-        let visitPages = metric == .entryPage || metric == .exitPage
-        return values.indices.map { BreakdownRow(value: values[$0], count: counts[$0], visitors: visitPages ? nil : Int64(visitors[$0].count)) }
-    }
-
-    private func value(of row: Int, in segment: EventSegment, at index: Int) -> Int? {
-        switch ReportFilter.source(of: metric) {
-        case let .text(column, only):
-            if let only, segment.kinds[row] != only { return nil }
-            if current.segment != index {
-                if current.segment >= 0 { codeValues[current.segment] = current.values }
-                let strings = segment.texts[column.rawValue]
-                current = (index, strings, codeValues.removeValue(forKey: index) ?? [Int32](repeating: -1, count: strings.dictionary.count))
-            }
-            let code = Int(current.column.codes[row])
-            if current.values[code] == -1 { current.values[code] = Int32(intern(current.column.dictionary[code]) ?? -2) }
-            return current.values[code] >= 0 ? Int(current.values[code]) : nil
-        case .deviceClass, .click, .none:
-            return ReportFilter.value(of: metric, in: SegmentRow(segment: segment, row: row)).flatMap { intern($0) }
+        let visitPages = counts.metric == .entryPage || counts.metric == .exitPage
+        return counts.values.indices.map {
+            BreakdownRow(value: counts.values[$0], count: counts.counts[$0], visitors: visitPages ? nil : Int64(counts.visitors[$0].count))
         }
-    }
-
-    /// The index of `value` among the rows; nil for the empty value, which is no row of an event
-    /// dimension (a visit's page is one even when empty, as in `RowAnalysis`).
-    private func intern(_ value: String, keepingEmpty: Bool = false) -> Int? {
-        guard keepingEmpty || !value.isEmpty else { return nil }
-        if let index = valueIndex[value] { return index }
-        valueIndex[value] = values.count
-        values.append(value)
-        counts.append(0)
-        visitors.append(VisitorSet())
-        return values.count - 1
     }
 }
 
 /// Pageviews, distinct visitors and visits (by start) per interval starting at `starts`.
 public final class TimeseriesTally: ReportTally {
-    private let starts: [Int64]
-    private let endMs: Int64
-    private var points: [TimeseriesPoint]
-    private var visitors: [VisitorSet]
+    private struct Counts {
+        let starts: [Int64]
+        let endMs: Int64
+        var points: [TimeseriesPoint]
+        var visitors: [VisitorSet]
+
+        mutating func count(_ timestampMs: Int64, _ kind: Event.Kind, _ visitor: VisitorID) {
+            guard let i = TimeseriesPoint.slot(of: timestampMs, starts: starts, endMs: endMs) else { return }
+            if kind == .pageview { points[i].pageviews += 1 }
+            if kind.countsAsVisitor { visitors[i].insert(visitor) }
+        }
+
+        mutating func count(visitStartMs: Int64) {
+            if let i = TimeseriesPoint.slot(of: visitStartMs, starts: starts, endMs: endMs) { points[i].visits += 1 }
+        }
+    }
+
+    private var counts: Counts
 
     public init(starts: [Int64], endMs: Int64) {
-        self.starts = starts
-        self.endMs = endMs
-        points = starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) }
-        visitors = starts.map { _ in VisitorSet() }
+        counts = Counts(starts: starts, endMs: endMs, points: starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) },
+                        visitors: starts.map { _ in VisitorSet() })
     }
 
     public func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
-        guard let i = TimeseriesPoint.slot(of: segment.timestamps[row], starts: starts, endMs: endMs) else { return }
-        if segment.kinds[row] == .pageview { points[i].pageviews += 1 }
-        if segment.kinds[row].countsAsVisitor { visitors[i].insert(visitor) }
+        counts.count(segment.timestamps[row], segment.kinds[row], visitor)
     }
 
     public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
-        if let i = TimeseriesPoint.slot(of: visit.startMs, starts: starts, endMs: endMs) { points[i].visits += 1 }
+        counts.count(visitStartMs: visit.startMs)
     }
 
     public var answer: [TimeseriesPoint] {
-        var points = points
-        for i in points.indices { points[i].visitors = Int64(visitors[i].count) }
+        var points = counts.points
+        for i in points.indices { points[i].visitors = Int64(counts.visitors[i].count) }
         return points
     }
 }

@@ -4,8 +4,9 @@
 /// site that is hundreds of thousands of inserts, and an exact set that large misses the cache on
 /// nearly every one.
 struct VisitorSet {
-    /// Distinct visitors counted exactly (the hash set then holds 32,768 slots, 256 KiB).
-    static let exactMax = 16_384
+    /// Distinct visitors counted exactly (the hash set then holds 8,192 slots, 64 KiB: a
+    /// breakdown holds one set per value, and larger sets stopped fitting the caches).
+    static let exactMax = 4_096
 
     /// Slots hold `rawValue &+ 1`, so 0 marks an empty slot (a raw value of `UInt64.max` is
     /// kept aside in `holdsMax`).
