@@ -49,12 +49,6 @@ public enum Visits {
         /// One pageview and nothing else the visitor did.
         public var isBounce: Bool { pageviews == 1 && interactions == 0 }
         public var durationMs: Int64 { endMs - startMs }
-
-        /// The same visit with its pages in another form.
-        public func mapPages<Other>(_ transform: (Page) -> Other) -> Span<Other> {
-            Span<Other>(startMs: startMs, endMs: endMs, pageviews: pageviews, interactions: interactions,
-                        entryPage: transform(entryPage), exitPage: transform(exitPage))
-        }
     }
 
     public typealias Visit = Span<String>

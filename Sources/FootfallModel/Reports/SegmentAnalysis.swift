@@ -92,7 +92,7 @@ public struct SegmentAnalysis {
         let visitPasses: [Bool]? = visitFilters.isEmpty ? nil : {
             let wanted = visitFilters.map { (metric: $0.metric, code: paths.code(of: $0.value)) }
             return indexed.visits.map { visit in
-                wanted.allSatisfy { $0.code == ($0.metric == .entryPage ? visit.entryPage : visit.exitPage) }
+                wanted.allSatisfy { $0.code == ($0.metric == .entryPage ? visit.entry : visit.exit) }
             }
         }()
         var visitCounted = [Bool](repeating: false, count: indexed.visits.count)
@@ -104,7 +104,7 @@ public struct SegmentAnalysis {
             tally.count(row: row, of: segment, at: index, visitor: segment.visitors[run])
             if visit >= 0, !visitCounted[visit] {
                 visitCounted[visit] = true
-                tally.count(indexed.visits[visit].mapPages { PageRef(segment: index, code: $0) }) { paths.dictionary[Int($0.code)] }
+                tally.count(indexed.visits[visit].span { PageRef(segment: index, code: $0) }) { paths.dictionary[Int($0.code)] }
             }
         }
     }
@@ -155,7 +155,7 @@ public struct SegmentAnalysis {
 /// A page of a visit derived across segments: its code in the path dictionary of one of them.
 public struct PageRef: Hashable, Sendable {
     let segment: Int
-    let code: UInt32
+    let code: EventSegment.Strings.Code
 }
 
 /// The event filters of a report evaluated over one segment: each value resolved to dictionary

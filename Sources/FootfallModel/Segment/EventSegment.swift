@@ -56,26 +56,30 @@ public struct EventSegment: Hashable, Sendable {
     /// A dictionary-encoded string column: each row's value is `dictionary[codes[row]]`. The
     /// dictionary is sorted, so a filter value is found by binary search, once per segment.
     public struct Strings: Hashable, Sendable {
-        public let dictionary: [String]
-        public let codes: [UInt32]
+        /// A segment holds at most `rowsMax` (65,536) rows, so at most that many distinct values:
+        /// two bytes a row, where a segment kept in memory spends most of its bytes.
+        public typealias Code = UInt16
 
-        public func code(of value: String) -> UInt32? {
+        public let dictionary: [String]
+        public let codes: [Code]
+
+        public func code(of value: String) -> Code? {
             var low = 0, high = dictionary.count
             while low < high {
                 let middle = (low + high) / 2
                 if dictionary[middle] < value { low = middle + 1 } else { high = middle }
             }
-            return low < dictionary.count && dictionary[low] == value ? UInt32(low) : nil
+            return low < dictionary.count && dictionary[low] == value ? Code(low) : nil
         }
 
-        init(dictionary: [String], codes: [UInt32]) {
+        init(dictionary: [String], codes: [Code]) {
             self.dictionary = dictionary
             self.codes = codes
         }
 
         init(_ values: [String]) {
             let dictionary = Array(Set(values)).sorted()
-            let index = Dictionary(uniqueKeysWithValues: dictionary.enumerated().map { ($0.element, UInt32($0.offset)) })
+            let index = Dictionary(uniqueKeysWithValues: dictionary.enumerated().map { ($0.element, Code($0.offset)) })
             self.init(dictionary: dictionary, codes: values.map { index[$0]! })
         }
 

@@ -8,30 +8,56 @@
 /// derives the others again across segments.
 public struct IndexedSegment: Sendable {
     public let segment: EventSegment
-    /// Per row, the index of its visitor run (into `segment.visitors`).
-    let runOfRow: [UInt32]
+    /// Per row, the index of its visitor run (into `segment.visitors`; at most `rowsMax` runs).
+    let runOfRow: [UInt16]
     /// Per row, the visit whose time span holds it, or -1: identify calls outside any visit and
     /// engagement pings a gap after one belong to none (as in `Visits.derive`).
     let visitOfRow: [Int32]
-    let visits: [Visits.Span<UInt32>]
+    let visits: [Visit]
     private(set) var runIsWhole: [Bool]
+
+    /// A visit within the segment, packed (24 bytes, not the 40 of a `Visits.Span`): the index
+    /// is most of a cached segment's memory on a site whose visits are one or two hits.
+    struct Visit {
+        let startMs: Int64
+        let durationMs: UInt32
+        let pageviews: UInt32
+        let interactions: UInt32
+        let entry: EventSegment.Strings.Code
+        let exit: EventSegment.Strings.Code
+
+        /// Times and counts are those of rows of one segment: a day, at most `rowsMax` rows.
+        init(_ span: Visits.Span<EventSegment.Strings.Code>) {
+            startMs = span.startMs
+            durationMs = UInt32(truncatingIfNeeded: span.durationMs)
+            pageviews = UInt32(truncatingIfNeeded: span.pageviews)
+            interactions = UInt32(truncatingIfNeeded: span.interactions)
+            entry = span.entryPage
+            exit = span.exitPage
+        }
+
+        func span<Page>(_ page: (EventSegment.Strings.Code) -> Page) -> Visits.Span<Page> {
+            Visits.Span(startMs: startMs, endMs: startMs + Int64(durationMs), pageviews: Int(pageviews), interactions: Int(interactions),
+                        entryPage: page(entry), exitPage: page(exit))
+        }
+    }
 
     public init(_ segment: EventSegment) {
         let paths = segment.texts[EventSegment.Text.path.rawValue].codes
         let dayStart = segment.day.startMs, dayEnd = segment.day.advanced(by: 1).startMs
-        var runOfRow = [UInt32](repeating: 0, count: segment.count)
+        var runOfRow = [UInt16](repeating: 0, count: segment.count)
         var visitOfRow = [Int32](repeating: -1, count: segment.count)
-        var visits = [Visits.Span<UInt32>]()
+        var visits = [Visit]()
         var runIsWhole = [Bool]()
         runIsWhole.reserveCapacity(segment.visitors.count)
-        var deriver = Visits.Deriver<UInt32>()
+        var deriver = Visits.Deriver<EventSegment.Strings.Code>()
         var first = 0
         for (run, length) in segment.visitorRuns.enumerated() {
             let rows = first..<first + length
             deriver.removeAll()
             var firstActive: Int64?, lastActive: Int64 = 0
             for row in rows {
-                runOfRow[row] = UInt32(run)
+                runOfRow[row] = UInt16(truncatingIfNeeded: run)
                 let timestamp = segment.timestamps[row], kind = segment.kinds[row]
                 if kind != .identify {
                     if firstActive == nil { firstActive = timestamp }
@@ -43,7 +69,7 @@ public struct IndexedSegment: Sendable {
             for row in rows {
                 if let visit = deriver.visit(holding: segment.timestamps[row], cursor: &cursor) { visitOfRow[row] = Int32(visits.count + visit) }
             }
-            visits += deriver.visits
+            visits += deriver.visits.map(Visit.init)
             let atACut = run == 0 || run == segment.visitorRuns.count - 1
             let nearMidnight = firstActive.map { $0 - dayStart < Visits.gapMs || dayEnd - lastActive < Visits.gapMs } ?? false
             runIsWhole.append(!atACut && !nearMidnight)
@@ -67,9 +93,9 @@ public struct IndexedSegment: Sendable {
 
     /// Bytes the segment and its index hold, roughly: what a cache of them budgets by.
     public var estimatedBytes: Int {
-        let texts = segment.texts.reduce(0) { sum, column in sum + column.codes.count * 4 + column.dictionary.reduce(0) { $0 + 16 + $1.utf8.count } }
-        let perRow = 8 + 16 + 1 + 1 + 4 + 4 + 1 + 8 + 4 + 4
-        return texts + segment.count * perRow + segment.visitors.count * 17 + visits.count * 48
+        let texts = segment.texts.reduce(0) { sum, column in sum + column.codes.count * 2 + column.dictionary.reduce(0) { $0 + 16 + $1.utf8.count } }
+        let perRow = 8 + 16 + 1 + 1 + 4 + 4 + 1 + 8 + 2 + 4
+        return texts + segment.count * perRow + segment.visitors.count * 17 + visits.count * MemoryLayout<Visit>.stride
             + segment.props.reduce(0) { $0 + $1.count * 8 } + (segment.propKeys + segment.propValues).reduce(0) { $0 + 16 + $1.utf8.count }
     }
 }

@@ -48,7 +48,7 @@ public enum SegmentCodec {
             out.raw(UInt64(time).bigEndianBytes.suffix(6))
         }
         out.packed(segment.kinds.map { UInt32($0.rawValue) }, width: 3)
-        for strings in segment.texts { dictionary(strings.dictionary, codes: strings.codes, into: &out) }
+        for strings in segment.texts { dictionary(strings.dictionary, codes: strings.codes.map(UInt32.init), into: &out) }
         out.packed(segment.deviceClasses.map { UInt32($0.rawValue) }, width: 3)
         for major in segment.browserMajors { out.varint(UInt64(major)) }
         for engagement in segment.engagementMs { out.varint(UInt64(engagement)) }
@@ -188,7 +188,8 @@ public enum SegmentCodec {
         guard let dictionary = sortedList(&reader, countMax: max(rows, 1)),
               let codes = reader.packed(count: rows, width: ByteWriter.width(for: dictionary.count), bound: dictionary.count)
         else { return nil }
-        return EventSegment.Strings(dictionary: dictionary, codes: codes)
+        // Codes are below the dictionary's count, at most `rowsMax`: they fit a `Code`.
+        return EventSegment.Strings(dictionary: dictionary, codes: codes.map { EventSegment.Strings.Code(truncatingIfNeeded: $0) })
     }
 
     /// A strictly ascending list of strings, as the dictionaries are written.
