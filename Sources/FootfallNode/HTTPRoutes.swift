@@ -589,6 +589,10 @@ public enum HTTPRoutes {
             let client = clientIP(request, context, trusted: node.configuration.trustedProxies)
             let isLoopback = client.map { $0.bytes.first == 127 || $0.bytes == [UInt8](repeating: 0, count: 15) + [1] } ?? false
             if !isLoopback { try requireOperator(node, request) }
+            let cache = node.store.segmentCacheUse
+            node.metrics.set("footfall_segment_cache_bytes", to: Double(cache.bytes))
+            node.metrics.set("footfall_segment_cache_reads_total", to: Double(cache.hits), labels: ["result": "hit"])
+            node.metrics.set("footfall_segment_cache_reads_total", to: Double(cache.misses), labels: ["result": "miss"])
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(string: node.metrics.render())))
         }

@@ -31,6 +31,8 @@ public final class NodeMetrics: Sendable {
         "footfall_retention_oldest_event_age_seconds": ("gauge", "Age of the oldest stored raw event, per site."),
         "footfall_retention_runs_total": ("counter", "Retention enforcement passes."),
         "footfall_segments_sealed_total": ("counter", "Site-days sealed into columnar event segments."),
+        "footfall_segment_cache_bytes": ("gauge", "Memory held by decoded sealed days (--segment-cache-mb bounds it)."),
+        "footfall_segment_cache_reads_total": ("counter", "Reads of sealed days by filtered reports, by whether the decoded day was in memory."),
         "footfall_erasures_total": ("counter", "Visitor erasures carried out."),
     ]
 

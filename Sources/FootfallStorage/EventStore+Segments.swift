@@ -69,6 +69,11 @@ extension EventStore {
         }
     }
 
+    /// The decoded-segment cache: bytes held, and reads of sealed days answered from it or not.
+    public var segmentCacheUse: (bytes: Int, hits: Int, misses: Int) {
+        (segmentCache.heldBytes, segmentCache.hits.load(ordering: .relaxed), segmentCache.misses.load(ordering: .relaxed))
+    }
+
     /// What a sealing pass did.
     public struct SealingPass: Sendable {
         /// Days sealed.

@@ -30,6 +30,8 @@ final class SegmentCache: Sendable {
 
     let budgetBytes: Int
     private let state = Mutex(State())
+    /// Reads answered from memory, and reads that decoded the day.
+    let hits = Atomic<Int>(0), misses = Atomic<Int>(0)
 
     init(budgetBytes: Int) {
         self.budgetBytes = budgetBytes
@@ -37,7 +39,11 @@ final class SegmentCache: Sendable {
 
     func parts(_ key: Key) -> [IndexedSegment]? {
         state.withLock { state in
-            guard state.entries[key] != nil else { return nil }
+            guard state.entries[key] != nil else {
+                misses.add(1, ordering: .relaxed)
+                return nil
+            }
+            hits.add(1, ordering: .relaxed)
             state.clock += 1
             state.entries[key]!.lastUse = state.clock
             return state.entries[key]!.parts
@@ -70,6 +76,8 @@ final class SegmentCache: Sendable {
     func removeAll() {
         state.withLock { $0 = State() }
     }
+
+    var heldBytes: Int { state.withLock { $0.bytes } }
 
     /// The site's days held, whichever seal.
     func days(of site: SiteID) -> Set<Day> {
