@@ -111,7 +111,12 @@ extension EventStore {
                 try kv.write(batch, sync: false)
                 return true
             }
-            if stored { pass.sealed += 1 } else { pass.discarded += 1 }
+            if stored {
+                pass.sealed += 1
+                hotDays.forget(site: site, days: [day])
+            } else {
+                pass.discarded += 1
+            }
         }
         return pass
     }

@@ -12,8 +12,8 @@ import Synchronization
 /// id, so none is counted twice and none missed.
 final class HotDays: Sendable {
     static let sinceMax = 4_096
-    /// Days held at most, least recently used out.
-    static let daysMax = 256
+    /// Memory for the days held (their bases), least recently used out.
+    static let bytesMax = 128 << 20
 
     private struct Entry {
         /// Nil while the base is being built.
@@ -22,6 +22,7 @@ final class HotDays: Sendable {
         /// What the engine reads, built from `base` and `since` on first use.
         var view: [IndexedSegment]?
         var lastUse: UInt64 = 0
+        var bytes = 0
     }
 
     private struct State {
@@ -48,12 +49,7 @@ final class HotDays: Sendable {
 
     /// Opens `day`: from now on its stored events are appended. Under the write lock.
     func begin(_ day: SealedDay) {
-        state.withLock { state in
-            state.entries[day] = Entry()
-            while state.entries.count > HotDays.daysMax, let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
-                state.entries[oldest.key] = nil
-            }
-        }
+        state.withLock { $0.entries[day] = Entry() }
     }
 
     /// Sets the base of a day opened by `begin` (`rows`, read after it) and gives the day's
@@ -67,9 +63,15 @@ final class HotDays: Sendable {
             overlaps.add(appended - entry.since.count, ordering: .relaxed)
             entry.base = base
             entry.view = HotDays.view(of: base, since: entry.since, day: day)
+            entry.bytes = base.reduce(0) { $0 + $1.estimatedBytes }
             state.clock += 1
             entry.lastUse = state.clock
             state.entries[day] = entry
+            var bytes = state.entries.values.reduce(0) { $0 + $1.bytes }
+            while bytes > HotDays.bytesMax, let oldest = state.entries.filter({ $0.key != day }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                bytes -= oldest.value.bytes
+                state.entries[oldest.key] = nil
+            }
             return entry.view
         }
     }

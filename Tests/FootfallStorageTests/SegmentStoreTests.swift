@@ -262,6 +262,11 @@ import Testing
         _ = try store.erase(site: site, visitor: VisitorID(rawValue: 2), requestID: "er_2", node: "n1", nowMs: now, fenceMs: now)
         #expect(store.hotDays.parts(today) == nil)
         try expectSameAnswers(store)
+
+        // Once sealed, the day is read from its segment: the held copy goes.
+        #expect(store.hotDays.parts(today) != nil)
+        _ = try store.sealSegments(site: site, plan: plan, nowMs: now + 2 * TimeUnits.dayMs)
+        #expect(store.hotDays.parts(today) == nil)
     }
 
     /// A write between a hot day's opening and its row scan is both appended and scanned: it is
