@@ -123,9 +123,9 @@ extension EventStore {
 
     /// Calls `body` with the site's events in `range` as indexed segments, in time order: a sealed
     /// day's parts (from the cache, or decoded and cached), the other days' from `hotDays` (built
-    /// from their rows on first use). Nothing older than the retention cutoff or fenced by an erasure is among
-    /// them (rows outside `range` may be: `SegmentAnalysis` trims). A sealed day whose parts do not
-    /// decode is read from its rows.
+    /// from their rows on first use). Nothing older than the retention cutoff or fenced by an
+    /// erasure is among them (rows outside `range` may be: `SegmentAnalysis` trims). A sealed day
+    /// whose parts do not decode is read from its rows.
     public func segments(site: SiteID, in range: TimeRange, nowMs: Int64, retention: RetentionPlan,
                          _ body: (IndexedSegment) throws -> Void) throws {
         let start = max(range.startMs, retention.cutoffMs(nowMs: nowMs))
