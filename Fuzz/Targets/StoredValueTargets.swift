@@ -65,7 +65,7 @@ enum StoredValueTargets {
                 roundTrip(record, \.encoded) { try? ErasureRecord(encoded: $0) }
             case .hint:
                 guard let hint = try? HintCodec.decode(body) else { return }
-                roundTrip(hint, HintCodec.encode) { try? HintCodec.decode($0) }
+                PeerTargets.requireHintRoundTrip(hint)
             case .systemRecord:
                 let parts = fields(body, count: 2)
                 guard let record = try? SystemStore.decodeRecord(key: parts[0], parts[1]) else { return }
