@@ -94,6 +94,8 @@ public final class EventStore: Sendable {
                 }
             }
             var eventPuts = [(key: [UInt8], value: [UInt8])]()
+            /// The events as stored (what the row holds), for the days held in memory.
+            var storedEvents = [Event]()
             var visitorPuts = [(key: [UInt8], value: [UInt8])]()
             var outcomes = [Outcome]()
             var seen = Set<EventID>()
@@ -131,6 +133,7 @@ public final class EventStore: Sendable {
                     var stored = event
                     stored.pii = nil
                     eventPuts.append((StorageKeys.event(event.site, event.id), EventCodec.encode(stored)))
+                    storedEvents.append(stored)
                     visitorPuts.append((StorageKeys.visitorEvent(event.site, event.visitor, event.id),
                                         StorageKeys.visitorHitValue(kind: event.kind, path: event.path)))
                     for update in RollupUpdate.forEvent(event) { add(update, event.site) }
@@ -160,12 +163,7 @@ public final class EventStore: Sendable {
             let pastDays = Set(fresh.values.joined().map { SealedDay(site: $0.site, day: $0.day) }).filter { $0.day < Day(containing: nowMs) }
             try unseal(pastDays, in: &batch, &state)
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
-            // As stored: personal data is not in the row.
-            hotDays.append(fresh.values.joined().lazy.map { event in
-                var stored = event
-                stored.pii = nil
-                return stored
-            })
+            hotDays.append(storedEvents)
             for (owner, added) in fresh {
                 for event in added { state.dayVisitors.insert(owner.visitor, on: .init(site: owner.site, day: event.day)) }
             }
@@ -382,7 +380,7 @@ public final class EventStore: Sendable {
             batch.put(.erasures, ErasurePurges.key(site), ErasurePurges.Pending(days: purgeDays, revision: purgeRevision.add(1, ordering: .relaxed).newValue).encoded)
             try unseal(erasedDays, in: &batch, &state)
             try kv.write(batch, sync: true)
-            hotDays.forget(site: site, days: Set(erasedDays.map(\.day)))
+            forgetDaysInMemory(of: site, days: Set(erasedDays.map(\.day)))
             return record
         }
         if purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { try purge(site, nowMs: nowMs) }
@@ -501,10 +499,7 @@ public final class EventStore: Sendable {
                 return true
             }
             if !batch.isEmpty { try kv.write(batch, sync: true) }
-            if rawExpired {
-                segmentCache.forget(site: site)
-                hotDays.forget(site: site)
-            }
+            if rawExpired { forgetDaysInMemory(of: site) }
             return (rawExpired, visitorsExpired)
         }
         // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
@@ -541,9 +536,15 @@ public final class EventStore: Sendable {
             try kv.write(batch, sync: true)
             for family in EventStore.rawFamilies + [.rollups, .erasures] { try kv.compact(family, from: prefix, to: end) }
             state.forget(site: site)
-            segmentCache.forget(site: site)
-            hotDays.forget(site: site)
+            forgetDaysInMemory(of: site)
         }
+    }
+
+    /// Drops the site's decoded sealed days and held hot days (of `days`, or all): after a write
+    /// that deleted their events, so no deleted event outlives its row in memory.
+    private func forgetDaysInMemory(of site: SiteID, days: Set<Day>? = nil) {
+        segmentCache.forget(site: site, days: days)
+        hotDays.forget(site: site, days: days)
     }
 
     /// The families keyed site · day that hold raw data: retention deletes whole days of them.
@@ -552,9 +553,9 @@ public final class EventStore: Sendable {
     /// records hold no visitor's data.
     private static let rawFamilies: [ColumnFamily] = dayFamilies + [.crm]
 
-    /// Deletes every raw event, visitor index entry, visit record and CRM record of every site (a
-    /// node back after longer than the retention horizon starts empty). Rollups and erasure
-    /// records stay.
+    /// Deletes every raw event, visitor index entry, visit record, segment and CRM record of every
+    /// site (a node back after longer than the retention horizon starts empty). Rollups and
+    /// erasure records stay.
     public func wipeRawData() throws {
         try writeLock.withLock { _ in try deleteRawData(from: [], to: [0xff, 0xff, 0xff, 0xff]) }
         segmentCache.removeAll()
@@ -575,8 +576,7 @@ public final class EventStore: Sendable {
             try kv.write(batch, sync: true)
             try kv.compact(.rollups, from: prefix, to: end)
             state.forget(site: site)
-            segmentCache.forget(site: site)
-            hotDays.forget(site: site)
+            forgetDaysInMemory(of: site)
         }
         (kv as? RocksDBStore).map { try? $0.flushAll() }
     }

@@ -74,8 +74,9 @@ public final class BreakdownTally: ReportTally {
             visitors[value].insert(visitor)
         }
 
+        /// A visit's page is a row even when empty, as in `RowAnalysis`.
         mutating func count(visitPage page: String) {
-            counts[intern(page, keepingEmpty: true)!] += 1
+            counts[intern(page)] += 1
         }
 
         private mutating func value(of row: Int, in segment: EventSegment, at index: Int) -> Int? {
@@ -88,17 +89,19 @@ public final class BreakdownTally: ReportTally {
                     current = (index, strings, codeValues.removeValue(forKey: index) ?? [Int32](repeating: -1, count: strings.dictionary.count))
                 }
                 let code = Int(current.column.codes[row])
-                if current.values[code] == -1 { current.values[code] = Int32(intern(current.column.dictionary[code]) ?? -2) }
+                if current.values[code] == -1 {
+                    let value = current.column.dictionary[code]
+                    current.values[code] = value.isEmpty ? -2 : Int32(intern(value))
+                }
                 return current.values[code] >= 0 ? Int(current.values[code]) : nil
             case .deviceClass, .click, .none:
-                return ReportFilter.value(of: metric, in: SegmentRow(segment: segment, row: row)).flatMap { intern($0) }
+                return ReportFilter.value(of: metric, in: SegmentRow(segment: segment, row: row)).flatMap { $0.isEmpty ? nil : intern($0) }
             }
         }
 
-        /// The index of `value` among the rows; nil for the empty value, which is no row of an
-        /// event dimension (a visit's page is one even when empty, as in `RowAnalysis`).
-        private mutating func intern(_ value: String, keepingEmpty: Bool = false) -> Int? {
-            guard keepingEmpty || !value.isEmpty else { return nil }
+        /// The index of `value` among the rows (an event dimension's empty value is none: callers
+        /// leave it out).
+        private mutating func intern(_ value: String) -> Int {
             if let index = valueIndex[value] { return index }
             valueIndex[value] = values.count
             values.append(value)
