@@ -171,6 +171,9 @@ import Testing
         #expect(revocation.covers(try issued(atMs: 1_500_000_000).certificate()))
         #expect(revocation.covers(try issued(atMs: 2_000_000_000).certificate()))
         #expect(!revocation.covers(try issued(atMs: 2_001_000_000).certificate()), "a certificate issued afterwards works")
+        // Certificates hold whole seconds: one issued 0.2 s before a revocation, in the same second,
+        // is covered however its time was rounded.
+        #expect(NodeRevocation(name: "node-9", revokedMs: 2_000_000_900).covers(try issued(atMs: 2_000_000_700).certificate()))
 
         let store = HostilePeerTests.store()
         #expect(!store.isRevoked(.node("node-9"), certificate: try issued(atMs: 1_500_000_000).certificate()))
