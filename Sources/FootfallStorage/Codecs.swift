@@ -63,6 +63,12 @@ public enum EventCodec {
               let kind = Event.Kind(rawValue: UInt8(clamping: stored.kind.rawValue))
         else { throw StorageError("stored event has a malformed id, site or kind") }
         try checkBounds(stored)
+        // Ingest stamps an id with its event's time, and the store files an event under its id's
+        // day while segments hold it by its own time: an event whose two times differ would sit
+        // in one day's rows and claim another's (a segment refuses it), so it is refused here.
+        guard id.timestampMs == stored.timestampMs else {
+            throw StorageError("stored event's id is stamped \(id.timestampMs) ms, its time is \(stored.timestampMs) ms")
+        }
         var event = Event(id: id, site: site, visitor: VisitorID(rawValue: stored.visitor), timestampMs: stored.timestampMs,
                           kind: kind, path: stored.path)
         event.title = stored.title

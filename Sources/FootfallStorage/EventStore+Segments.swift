@@ -13,7 +13,9 @@ struct SealedDay: Hashable {
 struct SegmentManifest: Equatable {
     /// A day holds at most this many parts (268 M rows); a manifest that claims more is damaged.
     static let partsMax = 4_096
-    private static let version: UInt8 = 2
+    /// 3: segments no longer carry id times apart from row times (a day sealed by version 2 is
+    /// sealed again).
+    private static let version: UInt8 = 3
 
     let parts: Int
     let rows: Int

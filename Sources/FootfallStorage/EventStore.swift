@@ -683,6 +683,9 @@ public final class EventStore: Sendable {
             // Ids lead with their timestamp, so most out-of-range events are skipped undecoded.
             guard id.timestampMs >= start, id.timestampMs < range.endMs else { return true }
             let event = try EventCodec.decode(value)
+            // The key placed it in this site's range: a value of another event is damage, and
+            // callers (segments above all) rely on the range holding what it says.
+            guard event.id == id, event.site == site else { throw StorageError("the event stored at \(id) is another event") }
             guard isVisible(event, cutoffMs: cutoff, fence: fences[event.visitor]) else { return true }
             return try body(event)
         }

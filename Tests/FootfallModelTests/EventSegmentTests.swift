@@ -9,7 +9,7 @@ import Testing
 
     /// A day of traffic as the pipeline makes it: few pages and referrers, many visitors, the odd
     /// consented visitor with personal data, properties, engagement, a cookieless id linked to
-    /// yesterday's, and an id whose time is not its event's (a hit from a skewed clock).
+    /// yesterday's.
     static func traffic(_ count: Int, seed: UInt64) -> [Event] {
         var random = SplitMix64(seed: seed)
         let pages = (0..<40).map { "/p/\($0)" }, hosts = ["", "t.co", "www.google.com", "news.ycombinator.com"]
@@ -17,7 +17,7 @@ import Testing
             let visitor = VisitorID(rawValue: random.next() % UInt64(max(1, count / 6)) &* 0x9E37_79B9_7F4A_7C15)
             let ts = day.startMs + Int64(random.next() % UInt64(TimeUnits.dayMs))
             let kind = Event.Kind.allCases[Int(random.next() % 5)]
-            var event = Event(id: EventID.forHit(site: site, hitID: "hit-\(seed)-\(n)", timestampMs: n % 97 == 0 ? ts - 5_000 : ts),
+            var event = Event(id: EventID.forHit(site: site, hitID: "hit-\(seed)-\(n)", timestampMs: ts),
                               site: site, visitor: visitor, timestampMs: ts, kind: kind, path: pages[Int(random.next() % 40)])
             event.title = "Page – \(event.path) ✓"
             event.referrerHost = hosts[Int(random.next() % 4)]

@@ -198,13 +198,15 @@ import Testing
         let manifest = SegmentManifest(parts: 1, rows: 10)
         #expect(SegmentManifest(encoded: manifest.encoded) == manifest)
         let seal = [UInt8](repeating: 7, count: 8)
-        for bad: [UInt8] in [[], [1, 0, 1, 0, 0, 0, 1], [2, 0, 0, 0, 0, 0, 0] + seal, [2, 0xff, 0xff, 0, 0, 0, 1] + seal,
-                             [2, 0, 1, 0xff, 0xff, 0xff, 0xff] + seal, [3, 0, 1, 0, 0, 0, 1] + seal, [2, 0, 1, 0, 0, 0, 1] + seal + [0]] {
+        // Version 3 is this one's; 2 is the one before (its segments held id times apart), 4 a later one.
+        for bad: [UInt8] in [[], [1, 0, 1, 0, 0, 0, 1], [3, 0, 0, 0, 0, 0, 0] + seal, [3, 0xff, 0xff, 0, 0, 0, 1] + seal,
+                             [3, 0, 1, 0xff, 0xff, 0xff, 0xff] + seal, [2, 0, 1, 0, 0, 0, 1] + seal, [4, 0, 1, 0, 0, 0, 1] + seal,
+                             [3, 0, 1, 0, 0, 0, 1] + seal + [0]] {
             #expect(SegmentManifest(encoded: bad) == nil)
         }
         var batch = WriteBatch()
         batch.put(.segments, StorageKeys.segmentPart(site, day, 0), Array("not a segment".utf8))
-        batch.put(.segments, StorageKeys.segmentManifest(site, day.advanced(by: 1)), [3, 0, 9, 0, 0, 0, 1] + seal)
+        batch.put(.segments, StorageKeys.segmentManifest(site, day.advanced(by: 1)), [4, 0, 9, 0, 0, 0, 1] + seal)
         try kv.write(batch, sync: true)
         try expectSameAnswers(store)
     }

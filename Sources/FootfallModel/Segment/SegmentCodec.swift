@@ -1,15 +1,15 @@
 /// The stored form of an `EventSegment`. Version byte; the site and day it holds (so a value under
 /// another key is refused, not read as other events); row and visitor counts; visitors
 /// (ascending, delta-varint) and their run lengths; times (varint delta from the day's start for a
-/// run's first row, from the previous row after); id tails (10 bytes a row) and the rare id whose
-/// time differs from its row's; kinds (3 bits); each text column as a sorted dictionary and
+/// run's first row, from the previous row after); id tails (10 bytes a row: an id leads with its
+/// event's time, see `EventCodec`); kinds (3 bits); each text column as a sorted dictionary and
 /// bit-packed codes; device class (3 bits), browser major and engagement (varints), consent (1 bit);
 /// properties over two dictionaries; the sparse previous-day visitors and personal data; CRC-32C.
 ///
 /// Decoding checks everything it reads — counts, lengths, codes, order, times within the day —
 /// and returns nil for anything else: a stored value may come from a bad disk or a peer.
 public enum SegmentCodec {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     /// Bytes of one stored text at most (the ingest pipeline keeps them far shorter).
     static let textBytesMax = 64 * 1024
     static let propsPerRowMax = 64
@@ -37,16 +37,7 @@ public enum SegmentCodec {
                 row += 1
             }
         }
-        var idTimes = [(Int, Int64)]()
-        for (row, id) in segment.ids.enumerated() {
-            out.raw(id.bytes.suffix(idTailBytes))
-            if id.timestampMs != segment.timestamps[row] { idTimes.append((row, id.timestampMs)) }
-        }
-        out.varint(idTimes.count)
-        for (row, time) in idTimes {
-            out.varint(row)
-            out.raw(UInt64(time).bigEndianBytes.suffix(6))
-        }
+        for id in segment.ids { out.raw(id.bytes.suffix(idTailBytes)) }
         out.packed(segment.kinds.map { UInt32($0.rawValue) }, width: 3)
         for strings in segment.texts { dictionary(strings.dictionary, codes: strings.codes.map(UInt32.init), into: &out) }
         out.packed(segment.deviceClasses.map { UInt32($0.rawValue) }, width: 3)
@@ -126,13 +117,6 @@ public enum SegmentCodec {
         for row in 0..<rows {
             guard let tail = reader.take(idTailBytes) else { return nil }
             ids.append(EventID(bytes: Array(UInt64(timestamps[row]).bigEndianBytes.suffix(6)) + tail)!)
-        }
-        guard let idTimeCount = reader.count(atMost: rows) else { return nil }
-        var lastIDRow = -1
-        for _ in 0..<idTimeCount {
-            guard let row = reader.count(atMost: rows - 1), row > lastIDRow, let time = reader.take(6) else { return nil }
-            ids[row] = EventID(bytes: Array(time) + ids[row].bytes.suffix(idTailBytes))!
-            lastIDRow = row
         }
         guard let kindCodes = reader.packed(count: rows, width: 3, bound: 8) else { return nil }
         let kinds = kindCodes.compactMap { Event.Kind(rawValue: UInt8($0)) }
