@@ -10,7 +10,7 @@
 /// | rollups  | site · (metric | 0x80) · local date    | RollupPack: a cell per dimension (merge operator) |
 /// |          | site · (metric | 0x40) · local week    | the same per 7 local dates (date index / 7) |
 /// |          | site · metric · quarter hour             | the same, for `keepsQuarterHours` |
-/// | segments | site · day                               | SegmentManifest: the day's parts |
+/// | segments | site · day                               | SegmentManifest: the day's parts (a sealed day keeps no other rows but late writes) |
 /// |          | site · day · part (UInt16)               | EventSegment (SegmentCodec)    |
 /// | erasures | site · visitor                           | ErasureRecord (protobuf)       |
 /// | crm      | site · visitor                           | VisitorRecord (protobuf)       |

@@ -49,26 +49,26 @@ extension EventStore.WriterState {
     }
 }
 
-/// Sealing: a site's settled days become segments, which filtered reports read instead of rows.
-/// The rows stay (they are still the idempotency record, the visitor index's target and what
-/// repair and export read); a segment is a second, columnar copy of its day, deleted whenever a
-/// write reaches the day (a late hit, a repair, an erasure) and sealed again by a later pass.
+/// Sealing: a site's settled days become segments, and a sealed day keeps nothing else: its rows
+/// (events, visitor index, visit records) are deleted in the batch that stores its segment. A write
+/// that reaches a sealed day later (a repair, a hint, a replica catching up) is stored as rows
+/// beside the segment, read together with it, and folded into it by the next pass; an erasure
+/// rewrites the segments that hold its visitor.
+///
+/// Whatever reads raw events therefore reads both: `segments` (the query engine), `events`
+/// (export, the live feed), `visitorEvents`, the ids and events anti-entropy exchanges, and what
+/// `apply` needs of a day (an id already stored, a visitor's visit record, rebuilt from the
+/// segment when the day has none).
 extension EventStore {
     /// How long after its end a day can still receive hits stamped by their browsers (see the
     /// ingest pipeline's `clientClockBehindMaxMs`): sealed only after that.
     public static let lateHitWindowMs = TimeUnits.dayMs
 
-    /// Deletes the segments of `days` in `batch` (those that exist) and marks the sites written,
-    /// so a sealing pass that read their rows before this write does not store what it built.
-    /// Under the write lock.
-    func unseal(_ days: Set<SealedDay>, in batch: inout WriteBatch, _ state: inout WriterState) throws {
-        for sealed in days {
-            state.pastDayWrites[sealed.site, default: 0] &+= 1
-            segmentCache.forget(site: sealed.site, days: [sealed.day])
-            if try kv.get(.segments, StorageKeys.segmentManifest(sealed.site, sealed.day)) != nil {
-                batch.deleteRange(.segments, StorageKeys.eventDay(sealed.site, sealed.day), StorageKeys.eventDay(sealed.site, sealed.day.advanced(by: 1)))
-            }
-        }
+    /// Marks the sites of `days` written, so a sealing pass that read those days before this
+    /// write does not store what it built (nor delete the rows this write adds). Under the write
+    /// lock.
+    func notePastDayWrites(_ days: Set<SealedDay>, _ state: inout WriterState) {
+        for sealed in days { state.pastDayWrites[sealed.site, default: 0] &+= 1 }
     }
 
     /// The decoded-segment cache: bytes held, and reads of sealed days answered from it or not.
@@ -78,7 +78,7 @@ extension EventStore {
 
     /// What a sealing pass did.
     public struct SealingPass: Sendable {
-        /// Days sealed.
+        /// Days sealed (or sealed again with rows written since).
         public var sealed = 0
         /// Days whose segment was built but not stored, because a write reached the site's past
         /// days meanwhile (the next pass seals them).
@@ -86,9 +86,10 @@ extension EventStore {
     }
 
     /// Seals each settled day of the site (ended more than `lateHitWindowMs` ago, within its
-    /// retention) that has events and no segment (or one this version cannot read, which it
-    /// replaces). Rows are read outside the write lock, so ingest goes on; a day written meanwhile
-    /// is left for the next pass.
+    /// retention) that has rows: its segment (if any) and its rows become the day's new segment,
+    /// and the rows are deleted in the same batch, so a crash leaves one or the other. Rows are
+    /// read outside the write lock, so ingest goes on; a day written meanwhile is left for the next
+    /// pass. A store written before segments is converted this way, a day at a time.
     public func sealSegments(site: SiteID, plan: RetentionPlan, nowMs: Int64) throws -> SealingPass {
         let lastSettled = Day(containing: nowMs - EventStore.lateHitWindowMs).advanced(by: -1)
         let first = plan.firstKeptDay(nowMs: nowMs)
@@ -96,25 +97,28 @@ extension EventStore {
         guard first <= lastSettled else { return pass }
         for day in first...lastSettled {
             let dayKeys = (start: StorageKeys.eventDay(site, day), end: StorageKeys.eventDay(site, day.advanced(by: 1)))
-            guard try kv.get(.segments, StorageKeys.segmentManifest(site, day)).flatMap(SegmentManifest.init(encoded:)) == nil,
-                  try holdsAny(.events, from: dayKeys.start, to: dayKeys.end)
-            else { continue }
+            guard try holdsAny(.events, from: dayKeys.start, to: dayKeys.end) else { continue }
             let written = writeLock.withLock { $0.pastDayWrites[site, default: 0] }
-            let parts = try rowSegments(site: site, day: day, in: day.startMs..<day.advanced(by: 1).startMs, nowMs: nowMs, retention: plan)
-            guard (1...SegmentManifest.partsMax).contains(parts.count) else { continue }
+            // A segment this version cannot read is replaced by the rows alone (a store of the
+            // version before kept every row).
+            var events = try sealedParts(site: site, day: day)?.flatMap(\.segment.events) ?? []
+            try rowEvents(site: site, in: day.startMs..<day.advanced(by: 1).startMs, nowMs: nowMs, retention: plan) { events.append($0); return true }
+            let parts = EventStore.parts(of: events, site: site, day: day)
+            guard parts.count <= SegmentManifest.partsMax else { continue }
             var batch = WriteBatch()
-            batch.deleteRange(.segments, dayKeys.start, dayKeys.end)
-            batch.put(.segments, StorageKeys.segmentManifest(site, day), SegmentManifest(parts: parts.count, rows: parts.reduce(0) { $0 + $1.count }).encoded)
-            for (index, part) in parts.enumerated() { batch.put(.segments, StorageKeys.segmentPart(site, day, index), SegmentCodec.encode(part)) }
+            writeSegment(parts, of: SealedDay(site: site, day: day), in: &batch)
+            for family in [ColumnFamily.events, .visitors, .visits] { batch.deleteRange(family, dayKeys.start, dayKeys.end) }
             let stored = try writeLock.withLock { state -> Bool in
                 guard state.pastDayWrites[site, default: 0] == written else { return false }
-                // Not synced: a segment lost in a crash is only a copy of its rows, sealed again
-                // by the next pass, and a sync per day made a pass over many sites take seconds.
+                // Not synced: a batch lost in a crash is lost whole (the rows come back and the next
+                // pass seals them), and any later synced write makes it durable, as the log is one
+                // sequence. A sync per day made a pass over many sites take seconds.
                 try kv.write(batch, sync: false)
                 return true
             }
             if stored {
                 pass.sealed += 1
+                segmentCache.forget(site: site, days: [day])
                 hotDays.forget(site: site, days: [day])
             } else {
                 pass.discarded += 1
@@ -123,21 +127,37 @@ extension EventStore {
         return pass
     }
 
-    /// Calls `body` with the site's events in `range` as indexed segments, in time order: a sealed
-    /// day's parts (from the cache, or decoded and cached), the other days' from `hotDays` (built
-    /// from their rows on first use). Nothing older than the retention cutoff or fenced by an
-    /// erasure is among them (rows outside `range` may be: `SegmentAnalysis` trims). A sealed day
-    /// whose parts do not decode is read from its rows.
+    /// Replaces the day's segment in `batch` by `parts` (none: the day holds no segment).
+    func writeSegment(_ parts: [EventSegment], of day: SealedDay, in batch: inout WriteBatch) {
+        batch.deleteRange(.segments, StorageKeys.eventDay(day.site, day.day), StorageKeys.eventDay(day.site, day.day.advanced(by: 1)))
+        guard !parts.isEmpty else { return }
+        let manifest = SegmentManifest(parts: parts.count, rows: parts.reduce(0) { $0 + $1.count })
+        batch.put(.segments, StorageKeys.segmentManifest(day.site, day.day), manifest.encoded)
+        for (index, part) in parts.enumerated() { batch.put(.segments, StorageKeys.segmentPart(day.site, day.day, index), SegmentCodec.encode(part)) }
+    }
+
+    /// Calls `body` with the site's events in `range` as indexed segments, in time order of days:
+    /// a sealed day's parts (from the cache, or decoded and cached) and the rows stored beside
+    /// them, or a day's rows alone when it is not sealed, from `hotDays` (built on first use).
+    /// Nothing older than the retention cutoff or fenced by an erasure is among them (rows outside
+    /// `range` may be: `SegmentAnalysis` trims).
     public func segments(site: SiteID, in range: TimeRange, nowMs: Int64, retention: RetentionPlan,
                          _ body: (IndexedSegment) throws -> Void) throws {
         let start = max(range.startMs, retention.cutoffMs(nowMs: nowMs))
         guard start < range.endMs else { return }
         for day in Day(containing: start)...Day(containing: range.endMs - 1) {
-            try (sealedParts(site: site, day: day) ?? hotParts(SealedDay(site: site, day: day), nowMs: nowMs, retention: retention)).forEach(body)
+            let rows = try hotParts(SealedDay(site: site, day: day), nowMs: nowMs, retention: retention)
+            guard let sealed = try sealedParts(site: site, day: day) else {
+                try rows.forEach(body)
+                continue
+            }
+            // Visitors with rows in both have runs the engine must join across them.
+            let both = Set(rows.flatMap(\.segment.visitors).filter { visitor in sealed.contains { $0.segment.rows(of: visitor) != nil } })
+            try (both.isEmpty ? sealed + rows : (sealed + rows).map { $0.keeping(both) }).forEach(body)
         }
     }
 
-    /// A day not sealed, from `hotDays`, or built from its rows and held there.
+    /// A day's rows, from `hotDays`, or read and held there.
     private func hotParts(_ day: SealedDay, nowMs: Int64, retention: RetentionPlan) throws -> [IndexedSegment] {
         if let held = hotDays.parts(day) { return held }
         writeLock.withLock { _ in hotDays.begin(day) }
@@ -148,7 +168,7 @@ extension EventStore {
     /// A sealed day's parts, or nil when the day is not sealed or a part is missing or damaged.
     /// The manifest and parts are read in one scan (one consistent view), so a day sealed again
     /// meanwhile is not read half old, half new.
-    private func sealedParts(site: SiteID, day: Day) throws -> [IndexedSegment]? {
+    func sealedParts(site: SiteID, day: Day) throws -> [IndexedSegment]? {
         guard let value = try kv.get(.segments, StorageKeys.segmentManifest(site, day)), let stored = SegmentManifest(encoded: value) else { return nil }
         if let cached = segmentCache.parts(SegmentCache.Key(site: site, day: day, seal: stored.seal)) { return cached }
         var manifest: SegmentManifest?, parts = [IndexedSegment](), damaged = false
@@ -167,17 +187,64 @@ extension EventStore {
         return parts
     }
 
-    /// The day's visible rows within `span` as segments of at most `EventSegment.rowsMax` rows,
-    /// cut in (visitor, time) order: each part holds its own visitors but for one at a cut, whose
-    /// rows continue in time order from one part to the next, as `SegmentAnalysis` needs.
-    func rowSegments(site: SiteID, day: Day, in span: Range<Int64>, nowMs: Int64, retention: RetentionPlan) throws -> [EventSegment] {
-        guard !span.isEmpty else { return [] }
-        var events = [Event]()
-        try self.events(site: site, in: TimeRange(startMs: span.lowerBound, endMs: span.upperBound), nowMs: nowMs, retention: retention) { event in
-            events.append(event)
-            return true
+    /// Calls `body` with each sealed day of the site in [from, through] and its parts, oldest
+    /// first, until it returns false. Days are probed only between the site's first and last
+    /// sealed day, so a wide range (a peer's repair window may span centuries) costs what the
+    /// site holds.
+    func forEachSealedDay(site: SiteID, from: Day, through: Day, _ body: (Day, [IndexedSegment]) throws -> Bool) throws {
+        guard from <= through else { return }
+        let prefix = StorageKeys.sitePrefix(site)
+        func day(of key: [UInt8]) -> Day? {
+            key.count >= prefix.count + 4 ? Day(index: UInt32(bigEndianBytes: key[prefix.count..<prefix.count + 4])) : nil
         }
-        events.sort { ($0.visitor.rawValue, $0.timestampMs, $0.id) < ($1.visitor.rawValue, $1.timestampMs, $1.id) }
+        var first: Day?, last: Day?
+        try kv.scan(.segments, from: StorageKeys.eventDay(site, from), to: StorageKeys.prefixEnd(prefix), reverse: false) { key, _ in
+            first = day(of: key)
+            return false
+        }
+        try kv.scan(.segments, from: StorageKeys.eventDay(site, from), to: StorageKeys.prefixEnd(prefix), reverse: true) { key, _ in
+            last = day(of: key)
+            return false
+        }
+        guard let first, let last, max(from, first) <= min(through, last) else { return }
+        for day in max(from, first)...min(through, last) {
+            if let parts = try sealedParts(site: site, day: day), try !body(day, parts) { return }
+        }
+    }
+
+    /// Rewrites the sealed day in `batch` without the visitor's events at or before `fence`:
+    /// how many it erased, and the visitor's hits the day keeps.
+    func eraseFromSegment(_ day: SealedDay, visitor: VisitorID, fence: Int64, in batch: inout WriteBatch) throws -> (erased: Int, kept: [Visits.Hit]) {
+        guard let parts = try sealedParts(site: day.site, day: day.day)?.map(\.segment),
+              parts.contains(where: { $0.rows(of: visitor) != nil }) else { return (0, []) }
+        var events = parts.flatMap(\.events), erased = 0
+        events.removeAll { event in
+            let erase = event.visitor == visitor && event.timestampMs <= fence
+            if erase { erased += 1 }
+            return erase
+        }
+        guard erased > 0 else { return (0, events.filter { $0.visitor == visitor }.map(Visits.Hit.init)) }
+        writeSegment(EventStore.parts(of: events, site: day.site, day: day.day), of: day, in: &batch)
+        return (erased, events.filter { $0.visitor == visitor }.map(Visits.Hit.init))
+    }
+
+    /// The sealed day's events of one visitor, in time order (none when the day is not sealed).
+    func sealedEvents(of visitor: VisitorID, site: SiteID, on day: Day) throws -> [Event] {
+        try sealedParts(site: site, day: day)?.flatMap { $0.segment.events(of: visitor) } ?? []
+    }
+
+    /// The day's visible rows within `span` as segments (see `parts(of:site:day:)`).
+    func rowSegments(site: SiteID, day: Day, in span: Range<Int64>, nowMs: Int64, retention: RetentionPlan) throws -> [EventSegment] {
+        var events = [Event]()
+        try rowEvents(site: site, in: span, nowMs: nowMs, retention: retention) { events.append($0); return true }
+        return EventStore.parts(of: events, site: site, day: day)
+    }
+
+    /// `events` (all of `site` and `day`) as segments of at most `EventSegment.rowsMax` rows, cut
+    /// in (visitor, time) order: each part holds its own visitors but for one at a cut, whose rows
+    /// continue in time order from one part to the next, as `SegmentAnalysis` needs.
+    static func parts(of events: [Event], site: SiteID, day: Day) -> [EventSegment] {
+        let events = events.sorted { ($0.visitor.rawValue, $0.timestampMs, $0.id) < ($1.visitor.rawValue, $1.timestampMs, $1.id) }
         return stride(from: 0, to: events.count, by: EventSegment.rowsMax).map { first in
             EventSegment(site: site, day: day, events: Array(events[first..<min(events.count, first + EventSegment.rowsMax)]))
         }

@@ -104,6 +104,15 @@ public final class EventStore: Sendable {
             // Fences are read from the erasure records, once per visitor a batch names: a node
             // keeps no erasure in memory, however many it has applied.
             var fenceCache = [SiteVisitor: Int64?]()
+            // The ids of each sealed day the batch reaches, read once: a sealed day keeps its ids
+            // in its segment only.
+            var sealedIDs = [SealedDay: Set<EventID>]()
+            func isSealed(_ event: Event) throws -> Bool {
+                guard event.day < Day(containing: nowMs) else { return false }
+                let day = SealedDay(site: event.site, day: event.day)
+                if sealedIDs[day] == nil { sealedIDs[day] = Set(try sealedParts(site: day.site, day: day.day)?.flatMap(\.segment.ids) ?? []) }
+                return sealedIDs[day]!.contains(event.id)
+            }
             func fence(_ owner: SiteVisitor) throws -> Int64? {
                 if let known = fenceCache[owner] { return known }
                 let found = try erasureRecord(site: owner.site, visitor: owner.visitor)?.erasedAtMs
@@ -120,7 +129,7 @@ public final class EventStore: Sendable {
                     // id is refused whenever its hits are made (the tracker starts a new id on the
                     // visitor's next consent). A cookieless id changes every day anyway.
                     outcomes.append(.fenced)
-                } else if try seen.contains(event.id) || kv.get(.events, StorageKeys.event(event.site, event.id)) != nil {
+                } else if try seen.contains(event.id) || kv.get(.events, StorageKeys.event(event.site, event.id)) != nil || isSealed(event) {
                     outcomes.append(.duplicate)
                 } else if try touched.record(owner, Day(containing: event.timestampMs), load: { try visitorDay(owner, $0, &state.dayVisitors) }).isFull {
                     outcomes.append(.capped)
@@ -161,7 +170,7 @@ public final class EventStore: Sendable {
             for (key, value) in crmPuts { batch.put(.crm, key, value) }
             for (key, record) in touched.changed.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.visits, key, record.encoded) }
             let pastDays = Set(fresh.values.joined().map { SealedDay(site: $0.site, day: $0.day) }).filter { $0.day < Day(containing: nowMs) }
-            try unseal(pastDays, in: &batch, &state)
+            notePastDayWrites(pastDays, &state)
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
             hotDays.append(storedEvents)
             for (owner, added) in fresh {
@@ -230,10 +239,14 @@ public final class EventStore: Sendable {
     }
 
     /// The owner's `VisitorDay` record, or an empty one. Most hits come from a visitor with no
-    /// other hit that day: `dayVisitors` knows so without a read.
+    /// other hit that day: `dayVisitors` knows so without a read. A sealed day keeps no records:
+    /// one is rebuilt from its segment (and then stored, with the hits added, beside it).
     private func visitorDay(_ owner: SiteVisitor, _ day: Day, _ dayVisitors: inout DayVisitors) throws -> VisitorDay {
-        guard try dayVisitors.mayHave(owner.visitor, on: .init(site: owner.site, day: day), load: { try visitors(of: owner.site, on: day) }),
-              let value = try kv.get(.visits, StorageKeys.visitorDay(owner.site, day, owner.visitor)) else { return VisitorDay() }
+        guard try dayVisitors.mayHave(owner.visitor, on: .init(site: owner.site, day: day), load: { try visitors(of: owner.site, on: day) })
+        else { return VisitorDay() }
+        guard let value = try kv.get(.visits, StorageKeys.visitorDay(owner.site, day, owner.visitor)) else {
+            return VisitorDay(rebuildingFrom: try sealedEvents(of: owner.visitor, site: owner.site, on: day).map(Visits.Hit.init))
+        }
         guard let record = VisitorDay(encoded: value) else {
             throw StorageError("the visit record of a visitor of \(owner.site) on day \(day.index) is malformed")
         }
@@ -255,15 +268,17 @@ public final class EventStore: Sendable {
                 found = true
                 return false
             }
+            if !found { found = try sealedEvents(of: owner.visitor, site: owner.site, on: day).contains { (from..<to).contains($0.timestampMs) } }
         }
         return found
     }
 
-    /// The visitors of a site with hits on a day (a `VisitorDay` record each), or nil past
-    /// `DayVisitors.dayVisitorsMax`.
+    /// The visitors of a site with hits on a day (in its segment, or with a `VisitorDay` record),
+    /// or nil past `DayVisitors.dayVisitorsMax`.
     private func visitors(of site: SiteID, on day: Day) throws -> Set<VisitorID>? {
         let prefix = StorageKeys.visitorDay(site, day)
-        var visitors = Set<VisitorID>()
+        var visitors = Set(try sealedParts(site: site, day: day)?.flatMap(\.segment.visitors) ?? [])
+        guard visitors.count <= DayVisitors.dayVisitorsMax else { return nil }
         var tooMany = false
         try kv.scan(.visits, prefix: prefix) { key, _ in
             guard let visitor = StorageKeys.visitor(fromVisitorKey: key, dayPrefixCount: prefix.count) else { return true }
@@ -336,11 +351,11 @@ public final class EventStore: Sendable {
             let days = Day(containing: min(nowMs, fence)).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fence)
             var erasedDays = Set<SealedDay>()
             for day in days {
-                var kept = [Visits.Hit]()
+                var keptRows = [Visits.Hit]()
                 var erasedAny = false
                 try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, value in
                     guard let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs <= fence else {
-                        kept += StorageKeys.visitorHit(key: key, value: value).map { [$0] } ?? []
+                        keptRows += StorageKeys.visitorHit(key: key, value: value).map { [$0] } ?? []
                         return true
                     }
                     batch.delete(.visitors, key)
@@ -349,12 +364,19 @@ public final class EventStore: Sendable {
                     erasedAny = true
                     return true
                 }
+                let sealed = try eraseFromSegment(SealedDay(site: site, day: day), visitor: visitor, fence: fence, in: &batch)
+                deleted += Int64(sealed.erased)
                 // The day's visit record holds times and pages of the erased hits: it keeps only
-                // what the hits after the fence make.
-                if erasedAny {
+                // what the hits after the fence make. A sealed day without rows of the visitor
+                // keeps none (it is rebuilt from the segment when needed).
+                if erasedAny || sealed.erased > 0 {
                     erasedDays.insert(SealedDay(site: site, day: day))
                     let recordKey = StorageKeys.visitorDay(site, day, visitor)
-                    if kept.isEmpty { batch.delete(.visits, recordKey) } else { batch.put(.visits, recordKey, VisitorDay(rebuildingFrom: kept).encoded) }
+                    if keptRows.isEmpty {
+                        batch.delete(.visits, recordKey)
+                    } else {
+                        batch.put(.visits, recordKey, VisitorDay(rebuildingFrom: (keptRows + sealed.kept).sorted { ($0.timestampMs, $0.id) < ($1.timestampMs, $1.id) }).encoded)
+                    }
                 }
             }
             if let kept = try visitorRecord(site: site, visitor: visitor).flatMap({ try recordAfterErasure($0, site: site, fence: fence, nowMs: nowMs) }) {
@@ -378,7 +400,7 @@ public final class EventStore: Sendable {
             // for a purge in the same batch, so even a crash before it leaves the purge to do.
             let purgeDays = try pendingPurge(site).map { ErasurePurges.covering($0.days, days) } ?? days
             batch.put(.erasures, ErasurePurges.key(site), ErasurePurges.Pending(days: purgeDays, revision: purgeRevision.add(1, ordering: .relaxed).newValue).encoded)
-            try unseal(erasedDays, in: &batch, &state)
+            notePastDayWrites(erasedDays, &state)
             try kv.write(batch, sync: true)
             forgetDaysInMemory(of: site, days: Set(erasedDays.map(\.day)))
             return record
@@ -403,13 +425,16 @@ public final class EventStore: Sendable {
             // No event is stored more than minutes ahead of its node's clock (a record's last-seen
             // time can be an edit's, and a peer's edit time is only bounded far out).
             for day in Day(containing: fence)...Day(containing: nowMs + TimeUnits.dayMs) {
+                var hits = try sealedEvents(of: record.visitor, site: site, on: day).map(Visits.Hit.init)
                 try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, record.visitor)) { key, value in
-                    guard let hit = StorageKeys.visitorHit(key: key, value: value), hit.timestampMs > fence else { return true }
+                    if let hit = StorageKeys.visitorHit(key: key, value: value) { hits.append(hit) }
+                    return true
+                }
+                for hit in hits where hit.timestampMs > fence {
                     kept.events += 1
                     if hit.kind == .pageview { kept.pageviews += 1 }
                     kept.firstSeenMs = min(kept.firstSeenMs, hit.timestampMs)
                     kept.lastSeenMs = max(kept.lastSeenMs, hit.timestampMs)
-                    return true
                 }
             }
             // From the latest event, which the fence keeps.
@@ -621,9 +646,20 @@ public final class EventStore: Sendable {
     /// as stored: ready to be applied on another replica.
     public func storedEvents(site: SiteID, ids: [EventID]) throws -> [Event] {
         let fences = try siteFences(site)
+        var sealed = [Day: [EventID: Event]]()
         return try ids.compactMap { id in
-            guard let value = try kv.get(.events, StorageKeys.event(site, id)) else { return nil }
-            let event = try EventCodec.decode(value)
+            let event: Event
+            if let value = try kv.get(.events, StorageKeys.event(site, id)) {
+                event = try EventCodec.decode(value)
+            } else {
+                let day = Day(containing: id.timestampMs)
+                if sealed[day] == nil {
+                    let events = try sealedParts(site: site, day: day)?.flatMap(\.segment.events) ?? []
+                    sealed[day] = Dictionary(events.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+                }
+                guard let found = sealed[day]![id] else { return nil }
+                event = found
+            }
             return isVisible(event, cutoffMs: .min, fence: fences[event.visitor]) ? event : nil
         }
     }
@@ -638,12 +674,17 @@ public final class EventStore: Sendable {
         return out
     }
 
+    /// The ids stored in [fromMs, untilMs): rows and sealed days alike, in no particular order.
     private func scanIDs(site: SiteID, fromMs: Int64, untilMs: Int64, _ body: (EventID) -> Void) throws {
         guard fromMs < untilMs else { return }
         let from = StorageKeys.eventDay(site, Day(containing: fromMs)) + StorageKeys.millisecondPrefix(fromMs)
         let to = StorageKeys.eventDay(site, Day(containing: untilMs - 1)) + StorageKeys.millisecondPrefix(untilMs)
         try kv.scan(.events, from: from, to: to, reverse: false) { key, _ in
             if let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs >= fromMs, id.timestampMs < untilMs { body(id) }
+            return true
+        }
+        try forEachSealedDay(site: site, from: Day(containing: fromMs), through: Day(containing: untilMs - 1)) { _, parts in
+            for id in parts.lazy.flatMap(\.segment.ids) where id.timestampMs >= fromMs && id.timestampMs < untilMs { body(id) }
             return true
         }
     }
@@ -667,21 +708,49 @@ public final class EventStore: Sendable {
         return fences
     }
 
-    /// Events of a site in a time range, oldest first, never older than the retention cutoff and
-    /// never fenced by an erasure. `body` returns false to stop.
+    /// Events of a site in a time range, oldest first (newest first when `reverse`), never older
+    /// than the retention cutoff and never fenced by an erasure: a sealed day's events from its
+    /// segment with the rows stored beside it, a day not sealed from its rows. `body` returns
+    /// false to stop.
     public func events(site: SiteID, in range: TimeRange, reverse: Bool = false, nowMs: Int64, retention: RetentionPlan,
                        _ body: (Event) throws -> Bool) throws {
-        let cutoff = retention.cutoffMs(nowMs: nowMs)
-        let start = max(range.startMs, cutoff)
+        let start = max(range.startMs, retention.cutoffMs(nowMs: nowMs))
         guard start < range.endMs else { return }
         let fences = try siteFences(site)
+        let days = Day(containing: start)...Day(containing: range.endMs - 1)
+        for day in reverse ? Array(days.reversed()) : Array(days) {
+            let span = max(start, day.startMs)..<min(range.endMs, day.advanced(by: 1).startMs)
+            guard let parts = try sealedParts(site: site, day: day) else {
+                var stopped = false
+                try rowEvents(site: site, in: span, reverse: reverse, nowMs: nowMs, retention: retention, fences: fences) { event in
+                    stopped = try !body(event)
+                    return !stopped
+                }
+                if stopped { return }
+                continue
+            }
+            var events = parts.flatMap(\.segment.events).filter { span.contains($0.timestampMs) && isVisible($0, cutoffMs: .min, fence: fences[$0.visitor]) }
+            try rowEvents(site: site, in: span, nowMs: nowMs, retention: retention, fences: fences) { events.append($0); return true }
+            events.sort { ($0.timestampMs, $0.id) < ($1.timestampMs, $1.id) }
+            for event in reverse ? events.reversed() : events where try !body(event) { return }
+        }
+    }
+
+    /// The rows (not the segments) of a site in a time range, in id order (`reverse`: the other
+    /// way), visible as `events` says; `body` returns false to stop.
+    func rowEvents(site: SiteID, in span: Range<Int64>, reverse: Bool = false, nowMs: Int64, retention: RetentionPlan,
+                   fences known: [VisitorID: Int64]? = nil, _ body: (Event) throws -> Bool) throws {
+        let cutoff = retention.cutoffMs(nowMs: nowMs)
+        let start = max(span.lowerBound, cutoff)
+        guard start < span.upperBound else { return }
+        let fences = try known ?? siteFences(site)
         // Event ids lead with their millisecond timestamp, so the key bounds cut the range exactly.
         let from = StorageKeys.eventDay(site, Day(containing: start)) + StorageKeys.millisecondPrefix(start)
-        let to = StorageKeys.eventDay(site, Day(containing: range.endMs - 1)) + StorageKeys.millisecondPrefix(range.endMs)
+        let to = StorageKeys.eventDay(site, Day(containing: span.upperBound - 1)) + StorageKeys.millisecondPrefix(span.upperBound)
         try kv.scan(.events, from: from, to: to, reverse: reverse) { key, value in
             guard let id = StorageKeys.eventID(fromEventKey: key) else { return true }
             // Ids lead with their timestamp, so most out-of-range events are skipped undecoded.
-            guard id.timestampMs >= start, id.timestampMs < range.endMs else { return true }
+            guard id.timestampMs >= start, id.timestampMs < span.upperBound else { return true }
             let event = try EventCodec.decode(value)
             // The key placed it in this site's range: a value of another event is damage, and
             // callers (segments above all) rely on the range holding what it says.
@@ -697,13 +766,14 @@ public final class EventStore: Sendable {
         let fence = try erasureRecord(site: site, visitor: visitor)?.erasedAtMs
         var out = [Event]()
         for day in retention.firstKeptDay(nowMs: nowMs)...Day(containing: nowMs).advanced(by: 1) {
+            var events = try sealedEvents(of: visitor, site: site, on: day)
             try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, _ in
                 guard let id = StorageKeys.eventID(fromEventKey: key),
                       let value = try kv.get(.events, StorageKeys.event(site, id)) else { return true }
-                let event = try EventCodec.decode(value)
-                if isVisible(event, cutoffMs: cutoff, fence: fence) { out.append(event) }
+                events.append(try EventCodec.decode(value))
                 return true
             }
+            out += events.filter { isVisible($0, cutoffMs: cutoff, fence: fence) }.sorted { ($0.timestampMs, $0.id) < ($1.timestampMs, $1.id) }
         }
         return out
     }
@@ -792,14 +862,21 @@ public final class EventStore: Sendable {
         }
     }
 
-    /// Time of the oldest stored event of a site, for the retention metric.
+    /// Time of the oldest stored event of a site, for the retention metric: the first row's, or
+    /// the oldest in the first sealed day when that day comes first.
     public func oldestEventMs(site: SiteID) throws -> Int64? {
         var oldest: Int64?
         try kv.scan(.events, prefix: StorageKeys.sitePrefix(site)) { key, _ in
             oldest = StorageKeys.eventID(fromEventKey: key)?.timestampMs
             return false
         }
-        return oldest
+        let lastDay = oldest.map { Day(containing: $0) } ?? Day(index: UInt32.max)
+        var sealedOldest: Int64?
+        try forEachSealedDay(site: site, from: Day(index: 0), through: lastDay) { _, parts in
+            sealedOldest = parts.lazy.flatMap(\.segment.timestamps).min()
+            return false
+        }
+        return [oldest, sealedOldest].compactMap { $0 }.min()
     }
 }
 

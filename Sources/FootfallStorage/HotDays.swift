@@ -1,7 +1,7 @@
 import FootfallModel
 import Synchronization
 
-/// Days not sealed (today, yesterday, a day a late write unsealed) held ready for the query engine,
+/// Days' rows (today's, yesterday's; a sealed day's late writes) held ready for the query engine,
 /// so "today, filtered" answers from memory like a sealed month: a base of segments built once from
 /// the day's rows, and the events stored since, which `EventStore.apply` appends as it writes them.
 /// The events since become one more segment of the day when asked for; once there are more than
@@ -14,6 +14,9 @@ final class HotDays: Sendable {
     static let sinceMax = 4_096
     /// Memory for the days held (their bases), least recently used out.
     static let bytesMax = 128 << 20
+    /// Days held at most, however small: every sealed day a report reads is held too (mostly
+    /// with no rows at all), so the count is bounded as well as the bytes.
+    static let daysMax = 50_000
 
     private struct Entry {
         /// Nil while the base is being built.
@@ -68,7 +71,7 @@ final class HotDays: Sendable {
             entry.lastUse = state.clock
             state.entries[day] = entry
             var bytes = state.entries.values.reduce(0) { $0 + $1.bytes }
-            while bytes > HotDays.bytesMax, let oldest = state.entries.filter({ $0.key != day }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            while bytes > HotDays.bytesMax || state.entries.count > HotDays.daysMax, let oldest = state.entries.filter({ $0.key != day }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
                 bytes -= oldest.value.bytes
                 state.entries[oldest.key] = nil
             }

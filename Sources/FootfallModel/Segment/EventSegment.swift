@@ -160,6 +160,24 @@ public struct EventSegment: Hashable, Sendable {
         rowVisitors.enumerated().map { row, visitor in event(row: row, visitor: visitor) }
     }
 
+    /// The rows of `visitor` (its run), or nil when it has none here: visitors are sorted, so a
+    /// binary search, then the runs before it summed.
+    public func rows(of visitor: VisitorID) -> Range<Int>? {
+        var low = 0, high = visitors.count
+        while low < high {
+            let middle = (low + high) / 2
+            if visitors[middle] < visitor { low = middle + 1 } else { high = middle }
+        }
+        guard low < visitors.count, visitors[low] == visitor else { return nil }
+        let first = visitorRuns[..<low].reduce(0, +)
+        return first..<first + visitorRuns[low]
+    }
+
+    /// The events of `visitor`, in time order.
+    public func events(of visitor: VisitorID) -> [Event] {
+        rows(of: visitor).map { $0.map { event(row: $0, visitor: visitor) } } ?? []
+    }
+
     private func event(row: Int, visitor: VisitorID) -> Event {
         var event = Event(id: ids[row], site: site, visitor: visitor, timestampMs: timestamps[row], kind: kinds[row], path: "")
         for text in Text.allCases { text.set(texts[text.rawValue][row], in: &event) }
