@@ -7,38 +7,54 @@ struct SealedDay: Hashable {
 }
 
 /// What a sealed day holds: how many parts (`EventSegment`s of at most `rowsMax` rows) and rows,
-/// and its seal, a number each sealing draws at random: a reader that cached the day's decoded
-/// parts knows them current while the stored seal is the one it cached them under. Stored at the
-/// day's key in the `segments` family, before its parts.
+/// the digest of its ids per anti-entropy slice (so a repair round compares a sealed day without
+/// decoding it), and its seal, a number each sealing draws at random: a reader that cached the
+/// day's decoded parts knows them current while the stored seal is the one it cached them under.
+/// Stored at the day's key in the `segments` family, before its parts.
 struct SegmentManifest: Equatable {
     /// A day holds at most this many parts (268 M rows); a manifest that claims more is damaged.
     static let partsMax = 4_096
-    /// 3: segments no longer carry id times apart from row times (a day sealed by version 2 is
-    /// sealed again).
+    /// 3: segments no longer carry id times apart from row times, and the manifest carries the
+    /// day's digests (a day sealed by version 2 is sealed again).
     private static let version: UInt8 = 3
+    private static let encodedCount = 15 + 16 * EventSetDigest.slicesPerDay
 
     let parts: Int
     let rows: Int
     let seal: UInt64
+    /// One per slice (`EventSetDigest.slicesPerDay`).
+    let digests: [EventSetDigest]
 
     var encoded: [UInt8] {
         [SegmentManifest.version] + UInt16(parts).bigEndianBytes + UInt32(rows).bigEndianBytes + seal.bigEndianBytes
+            + digests.flatMap { $0.count.bigEndianBytes + $0.hash.bigEndianBytes }
     }
 
     /// Nil for a value this version did not write or whose counts cannot be.
     init?(encoded bytes: [UInt8]) {
-        guard bytes.count == 15, bytes[0] == SegmentManifest.version else { return nil }
+        guard bytes.count == SegmentManifest.encodedCount, bytes[0] == SegmentManifest.version else { return nil }
         let parts = Int(UInt16(bigEndianBytes: bytes[1..<3])), rows = Int(UInt32(bigEndianBytes: bytes[3..<7]))
         guard (1...SegmentManifest.partsMax).contains(parts), rows <= parts * EventSegment.rowsMax else { return nil }
+        let digests = (0..<EventSetDigest.slicesPerDay).map { slice in
+            let at = 15 + 16 * slice
+            return EventSetDigest(count: UInt64(bigEndianBytes: bytes[at..<at + 8]), hash: UInt64(bigEndianBytes: bytes[at + 8..<at + 16]))
+        }
+        // Each count is at most `rows`, so the sum cannot overflow.
+        guard digests.allSatisfy({ $0.count <= UInt64(rows) }), digests.reduce(0, { $0 + $1.count }) == UInt64(rows) else { return nil }
         self.parts = parts
         self.rows = rows
         seal = UInt64(bigEndianBytes: bytes[7..<15])
+        self.digests = digests
     }
 
-    init(parts: Int, rows: Int, seal: UInt64 = .random(in: 0...UInt64.max)) {
-        self.parts = parts
-        self.rows = rows
+    /// The manifest of a day sealed as `parts` (at least one).
+    init(of parts: [EventSegment], seal: UInt64 = .random(in: 0...UInt64.max)) {
+        var digests = Array(repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)
+        for id in parts.lazy.flatMap(\.ids) { digests[EventSetDigest.slice(of: id)].insert(id) }
+        self.parts = parts.count
+        rows = parts.reduce(0) { $0 + $1.count }
         self.seal = seal
+        self.digests = digests
     }
 }
 
@@ -131,8 +147,7 @@ extension EventStore {
     func writeSegment(_ parts: [EventSegment], of day: SealedDay, in batch: inout WriteBatch) {
         batch.deleteRange(.segments, StorageKeys.eventDay(day.site, day.day), StorageKeys.eventDay(day.site, day.day.advanced(by: 1)))
         guard !parts.isEmpty else { return }
-        let manifest = SegmentManifest(parts: parts.count, rows: parts.reduce(0) { $0 + $1.count })
-        batch.put(.segments, StorageKeys.segmentManifest(day.site, day.day), manifest.encoded)
+        batch.put(.segments, StorageKeys.segmentManifest(day.site, day.day), SegmentManifest(of: parts).encoded)
         for (index, part) in parts.enumerated() { batch.put(.segments, StorageKeys.segmentPart(day.site, day.day, index), SegmentCodec.encode(part)) }
     }
 
@@ -187,11 +202,11 @@ extension EventStore {
         return parts
     }
 
-    /// Calls `body` with each sealed day of the site in [from, through] and its parts, oldest
+    /// Calls `body` with each sealed day of the site in [from, through] and its manifest, oldest
     /// first, until it returns false. Days are probed only between the site's first and last
     /// sealed day, so a wide range (a peer's repair window may span centuries) costs what the
     /// site holds.
-    func forEachSealedDay(site: SiteID, from: Day, through: Day, _ body: (Day, [IndexedSegment]) throws -> Bool) throws {
+    func forEachSealedDay(site: SiteID, from: Day, through: Day, _ body: (Day, SegmentManifest) throws -> Bool) throws {
         guard from <= through else { return }
         let prefix = StorageKeys.sitePrefix(site)
         func day(of key: [UInt8]) -> Day? {
@@ -208,7 +223,8 @@ extension EventStore {
         }
         guard let first, let last, max(from, first) <= min(through, last) else { return }
         for day in max(from, first)...min(through, last) {
-            if let parts = try sealedParts(site: site, day: day), try !body(day, parts) { return }
+            if let value = try kv.get(.segments, StorageKeys.segmentManifest(site, day)), let manifest = SegmentManifest(encoded: value),
+               try !body(day, manifest) { return }
         }
     }
 

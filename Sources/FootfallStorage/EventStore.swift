@@ -626,9 +626,17 @@ public final class EventStore: Sendable {
     /// only as far as the KV layer allows; nothing is decoded.
     public func digests(site: SiteID, fromMs: Int64, untilMs: Int64) throws -> [Day: [EventSetDigest]] {
         var out = [Day: [EventSetDigest]]()
-        try scanIDs(site: site, fromMs: fromMs, untilMs: untilMs) { id in
-            out[Day(containing: id.timestampMs), default: Array(repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)][
-                EventSetDigest.slice(of: id)].insert(id)
+        let empty = Array(repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)
+        // A sealed day the window holds whole is taken from its manifest, undecoded.
+        var whole = Set<Day>()
+        try forEachSealedDay(site: site, from: Day(containing: fromMs), through: Day(containing: max(fromMs, untilMs - 1))) { day, manifest in
+            guard fromMs <= day.startMs, day.advanced(by: 1).startMs <= untilMs else { return true }
+            whole.insert(day)
+            out[day] = manifest.digests
+            return true
+        }
+        try scanIDs(site: site, fromMs: fromMs, untilMs: untilMs, sealedExcept: whole) { id in
+            out[Day(containing: id.timestampMs), default: empty][EventSetDigest.slice(of: id)].insert(id)
         }
         return out
     }
@@ -674,8 +682,9 @@ public final class EventStore: Sendable {
         return out
     }
 
-    /// The ids stored in [fromMs, untilMs): rows and sealed days alike, in no particular order.
-    private func scanIDs(site: SiteID, fromMs: Int64, untilMs: Int64, _ body: (EventID) -> Void) throws {
+    /// The ids stored in [fromMs, untilMs): rows, and sealed days but `sealedExcept`, in no
+    /// particular order.
+    private func scanIDs(site: SiteID, fromMs: Int64, untilMs: Int64, sealedExcept skipped: Set<Day> = [], _ body: (EventID) -> Void) throws {
         guard fromMs < untilMs else { return }
         let from = StorageKeys.eventDay(site, Day(containing: fromMs)) + StorageKeys.millisecondPrefix(fromMs)
         let to = StorageKeys.eventDay(site, Day(containing: untilMs - 1)) + StorageKeys.millisecondPrefix(untilMs)
@@ -683,7 +692,8 @@ public final class EventStore: Sendable {
             if let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs >= fromMs, id.timestampMs < untilMs { body(id) }
             return true
         }
-        try forEachSealedDay(site: site, from: Day(containing: fromMs), through: Day(containing: untilMs - 1)) { _, parts in
+        try forEachSealedDay(site: site, from: Day(containing: fromMs), through: Day(containing: untilMs - 1)) { day, _ in
+            guard !skipped.contains(day), let parts = try sealedParts(site: site, day: day) else { return true }
             for id in parts.lazy.flatMap(\.segment.ids) where id.timestampMs >= fromMs && id.timestampMs < untilMs { body(id) }
             return true
         }
@@ -872,8 +882,8 @@ public final class EventStore: Sendable {
         }
         let lastDay = oldest.map { Day(containing: $0) } ?? Day(index: UInt32.max)
         var sealedOldest: Int64?
-        try forEachSealedDay(site: site, from: Day(index: 0), through: lastDay) { _, parts in
-            sealedOldest = parts.lazy.flatMap(\.segment.timestamps).min()
+        try forEachSealedDay(site: site, from: Day(index: 0), through: lastDay) { day, _ in
+            sealedOldest = try sealedParts(site: site, day: day)?.lazy.flatMap(\.segment.timestamps).min()
             return false
         }
         return [oldest, sealedOldest].compactMap { $0 }.min()

@@ -264,18 +264,23 @@ import Testing
         _ = try store.apply(traffic(), nowMs: now, retention: retention)
         _ = try store.sealSegments(site: site, plan: plan, nowMs: now)
         let day = Day(containing: day0 + TimeUnits.dayMs)
-        let manifest = SegmentManifest(parts: 1, rows: 10)
+        let manifest = SegmentManifest(of: [EventSegment(site: site, day: day, events: (0..<10).map { makeEvent("m\($0)", at: day.startMs + Int64($0)) })])
         #expect(SegmentManifest(encoded: manifest.encoded) == manifest)
+        #expect(manifest.rows == 10 && manifest.digests.reduce(0) { $0 + $1.count } == 10)
         let seal = [UInt8](repeating: 7, count: 8)
-        // Version 3 is this one's; 2 is the one before (its segments held id times apart), 4 a later one.
-        for bad: [UInt8] in [[], [1, 0, 1, 0, 0, 0, 1], [3, 0, 0, 0, 0, 0, 0] + seal, [3, 0xff, 0xff, 0, 0, 0, 1] + seal,
-                             [3, 0, 1, 0xff, 0xff, 0xff, 0xff] + seal, [2, 0, 1, 0, 0, 0, 1] + seal, [4, 0, 1, 0, 0, 0, 1] + seal,
-                             [3, 0, 1, 0, 0, 0, 1] + seal + [0]] {
+        // One row in slice 0: version 3 is this one's; 2 is the one before (its segments held id
+        // times apart, its manifest no digests), 4 a later one.
+        let digests = [0, 0, 0, 0, 0, 0, 0, 1] + [UInt8](repeating: 9, count: 8) + [UInt8](repeating: 0, count: 16 * 15)
+        #expect(SegmentManifest(encoded: [3, 0, 1, 0, 0, 0, 1] + seal + digests) != nil)
+        for bad: [UInt8] in [[], [1, 0, 1, 0, 0, 0, 1], [3, 0, 0, 0, 0, 0, 0] + seal + digests, [3, 0xff, 0xff, 0, 0, 0, 1] + seal + digests,
+                             [3, 0, 1, 0xff, 0xff, 0xff, 0xff] + seal + digests, [2, 0, 1, 0, 0, 0, 1] + seal, [2, 0, 1, 0, 0, 0, 1] + seal + digests,
+                             [4, 0, 1, 0, 0, 0, 1] + seal + digests, [3, 0, 1, 0, 0, 0, 1] + seal + digests + [0],
+                             [3, 0, 1, 0, 0, 0, 2] + seal + digests, [3, 0, 1, 0, 0, 0, 1] + seal + [UInt8](repeating: 0xff, count: 16 * 16)] {
             #expect(SegmentManifest(encoded: bad) == nil)
         }
         var batch = WriteBatch()
         batch.put(.segments, StorageKeys.segmentPart(site, day, 0), Array("not a segment".utf8))
-        batch.put(.segments, StorageKeys.segmentManifest(site, day.advanced(by: 1)), [4, 0, 9, 0, 0, 0, 1] + seal)
+        batch.put(.segments, StorageKeys.segmentManifest(site, day.advanced(by: 1)), [4, 0, 9, 0, 0, 0, 1] + seal + digests)
         try kv.write(batch, sync: true)
         try expectSameAnswers(store)
     }
