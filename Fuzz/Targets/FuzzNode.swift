@@ -69,8 +69,18 @@ final class FuzzNode: @unchecked Sendable {
 
     /// Two hundred hits over the morning: ten cookieless visitors, four consented ones with CRM data
     /// and notes, pageviews on ten paths from three referrers, clicks, custom events with
-    /// properties, engagement; then one consented visitor erased.
+    /// properties, engagement; then one consented visitor erased. Before them, forty hits of the
+    /// consented visitors three days earlier, sealed into a segment, so every target also reaches
+    /// a sealed day (a late write beside it, an erasure rewriting it, reads of both).
     private func seedTraffic() {
+        let earlier = FuzzNode.noon - 3 * TimeUnits.dayMs
+        let sealedDayHits = (0..<40).map { (n: Int) -> Hit in
+            let click = n % 4 == 3
+            let ts: Int64 = earlier - Int64(40 - n) * 120_000
+            return Hit(site: FuzzNode.site.rawValue, id: String(format: "s%015d", n), ts: ts, kind: click ? "click" : "pageview",
+                       url: "https://shop.example/p/\(n % 10)", referrer: n % 2 == 0 ? "https://t.co/x" : nil, title: "Page \(n % 10)", name: nil,
+                       target: click ? "https://out.example/" : nil, props: nil, engagementMs: nil, consent: true, vid: FuzzNode.clientID(n % 4), pii: nil)
+        }
         var hits = [(Hit, String)]()
         for n in 0..<200 {
             let consented = n % 5 == 0
@@ -90,7 +100,11 @@ final class FuzzNode: @unchecked Sendable {
         }
         let node = node
         let byAddress = Dictionary(grouping: hits, by: \.1).mapValues { $0.map(\.0) }
+        let plan = RetentionPlan(days: 30)!
         let result = blocking {
+            _ = try await node.ingest(sealedDayHits, context: HitContext(ip: IPAddress("198.51.100.200"), userAgent: FuzzNode.userAgent, nowMs: earlier))
+            let sealing = try node.store.sealSegments(site: FuzzNode.site, plan: plan, nowMs: FuzzNode.noon)
+            FuzzCheck.require(sealing.sealed == 1, "the fixture's earlier day was not sealed")
             for (ip, batch) in byAddress {
                 _ = try await node.ingest(batch, context: HitContext(ip: IPAddress(ip), userAgent: FuzzNode.userAgent, nowMs: FuzzNode.noon))
             }

@@ -46,11 +46,22 @@ enum PeerTargets {
                 .apply(id: 5, .visitorEdit(VisitorEdit(site: FuzzNode.site, visitor: visitor, atMs: FuzzNode.noon,
                                                        change: .rectify(name: "Ann", email: "ann@example.org", phone: nil)))),
                 .repairNeeded(id: 6),
+                // A late write beside the fixture's sealed day, and an erasure that rewrites it.
+                .apply(id: 8, .events([sealedDayEvent])),
+                .apply(id: 9, .erasure(Replication.ErasureOrder(requestID: "er_0002", site: FuzzNode.site, visitor: FuzzNode.consentedVisitor(0),
+                                                               fenceMs: FuzzNode.noon))),
             ]
             return messages.map { serialized(ReplicaWire.request($0)) }
                 + [serialized(ReplicaWire.ack(id: 7, atMs: FuzzNode.noon, Replication.Applied(stored: 3, duplicates: 1, expired: 0, fenced: 0, capped: 0)))]
         }
     )
+
+    /// A pageview of a consented visitor on the fixture's sealed day (three days before noon).
+    static var sealedDayEvent: Event {
+        let at = FuzzNode.noon - 3 * TimeUnits.dayMs - TimeUnits.hourMs
+        return Event(id: EventID.forHit(site: FuzzNode.site, hitID: "late-00000001", timestampMs: at), site: FuzzNode.site,
+                     visitor: FuzzNode.consentedVisitor(2), timestampMs: at, kind: .pageview, path: "/p/3")
+    }
 
     /// `Gossip`: an envelope decoded and handed to a membership instance that knows a three-node
     /// ring; every envelope it sends in answer must decode again, and its state must persist.
