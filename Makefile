@@ -88,7 +88,7 @@ chaos-quick: test-deps
 # Benchmarks (Bench/, root only): the peers Footfall is measured against — DuckDB, PostgreSQL and
 # RocksDB's db_bench — on one seeded data set (10 M events; bench-short: 200 k, to check the
 # harness, not the speed). Prints one table, writes .build/bench/results.json.
-BENCH_DEBIAN_PACKAGES := rocksdb-tools postgresql
+BENCH_DEBIAN_PACKAGES := rocksdb-tools postgresql wrk
 BENCH_PYTHON_PACKAGES := duckdb psycopg2-binary
 bench-deps: test-deps
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(BENCH_DEBIAN_PACKAGES)"

@@ -88,6 +88,7 @@ let package = Package(
                 "FootfallModel", "FootfallStorage", "FootfallNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
 

@@ -76,9 +76,12 @@ def main():
     ranges = windows(spec, repetitions, options.seed)
     report = {"seed": options.seed, "events": spec.events, "short": options.short, "contenders": {}}
 
-    rate = peers.db_bench(os.path.join(options.folder, "db_bench"), num=200_000 if options.short else 2_000_000, sync=True)
+    writes = 200_000 if options.short else 2_000_000
+    rate = peers.db_bench(os.path.join(options.folder, "db_bench"), num=writes, sync=True)
     report["db_bench_fillrandom_ops_s"] = rate
-    print(f"bench: db_bench fillrandom (batches of 100, sync) {rate:,} ops/s", flush=True)
+    report["db_bench_16_threads_ops_s"] = peers.db_bench(os.path.join(options.folder, "db_bench"), num=writes, sync=True, threads=16)
+    print(f"bench: db_bench fillrandom (batches of 100, sync) {rate:,} ops/s with 1 writer, "
+          f"{report['db_bench_16_threads_ops_s']:,} with 16", flush=True)
 
     answers_by, disagreements = run_peers(spec, options, csv_path, sites, ranges, report)
     report["peer_answers_differ"] = len(disagreements)
@@ -206,6 +209,13 @@ def measure_node(row, node, csv_path, spec, options, db_bench_rate):
     print(f"bench: Footfall {line}", flush=True)
     row["ingest_events_s"] = round(rate)
     row["ingest_vs_db_bench"] = round(rate / db_bench_rate, 3)
+    discard, line = node.discard_ingest(csv_path, events)
+    print(f"bench: discard endpoint {line}", flush=True)
+    row["discard_events_s"] = round(discard)
+    row["ingest_vs_discard"] = round(rate / discard, 3)
+    single, single_discard = node.single_hits(spec.median_site(), 5 if options.short else 15)
+    row["single_hit"] = {"footfall_req_s": round(single), "discard_req_s": round(single_discard), "ratio": round(single / single_discard, 3)}
+    print(f"bench: single-hit requests (wrk) {single:,.0f}/s to Footfall, {single_discard:,.0f}/s to the discard endpoint", flush=True)
     samples = []
     sampling = threading.Event()
 
@@ -243,9 +253,16 @@ def print_table(report, sites):
             print(f"{label + ' ' + question:<32}{cells}{ratios[0]:>18.3f}{ratios[1]:>14.4f}")
     print(f"{'load events/s':<24}" + "".join(f"{contenders[n]['load_events_s']:>22,}" for n in names))
     print(f"{'bytes per event':<24}" + "".join(f"{contenders[n]['bytes_per_event']:>22}" for n in names))
-    print(f"db_bench fillrandom (sync, batches of 100): {report['db_bench_fillrandom_ops_s']:,} ops/s")
+    print(f"db_bench fillrandom (sync, batches of 100): {report['db_bench_fillrandom_ops_s']:,} ops/s with 1 writer, "
+          f"{report['db_bench_16_threads_ops_s']:,} with 16")
+    print(f"discard endpoint (same HTTP stack, decode only): {mine['discard_events_s']:,} events/s")
     print(f"Footfall HTTP ingest (batches of 100, sync): {mine['ingest_events_s']:,} events/s = "
-          f"{mine['ingest_vs_db_bench']} x db_bench (target >= 0.6)")
+          f"{mine['ingest_vs_discard']} x the discard endpoint (target >= 0.5), "
+          f"{round(mine['ingest_events_s'] / report['db_bench_16_threads_ops_s'], 3)} x 16-writer db_bench, "
+          f"{mine['ingest_vs_db_bench']} x 1-writer db_bench")
+    hits = mine["single_hit"]
+    print(f"single-hit requests (wrk, 16 connections): {hits['footfall_req_s']:,}/s = {hits['ratio']} x the discard endpoint's "
+          f"{hits['discard_req_s']:,}/s (target >= 0.5)")
     print(f"Footfall node RSS while ingesting at half that: {mine['rss_mib_at_half_ingest']} MiB (target <= 300); "
           f"peak over the run {mine['peak_rss_mib']} MiB")
     print(f"Footfall realtime, hit to visible ({mine['realtime_ms']['through']}): p50 {mine['realtime_ms']['p50']} ms, "

@@ -34,6 +34,50 @@ def folder_bytes(path):
     return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
 
 
+class Discard:
+    """`footfall-bench discard` on a loopback port of its own, while in a `with` block."""
+
+    def __init__(self, bench):
+        self.port = free_port()
+        self.process = subprocess.Popen([bench, "discard", "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.process.kill()
+        raise RuntimeError("footfall-bench discard did not start listening")
+
+    def __exit__(self, *_):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+WRK_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "single_hit.lua")
+
+
+def wrk_single_hits(url, site, seconds):
+    """Requests/s of one hit each (a cookieless pageview from a new address per request) that wrk
+    (2 threads, 16 connections, like the batch clients) got answered 202."""
+    output = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", WRK_SCRIPT, url, "--", site],
+                            check=True, capture_output=True, text=True).stdout
+    rate = re.search(r"Requests/sec:\s*([\d.]+)", output)
+    refused = re.search(r"non-202 answers: (\d+)", output)
+    if not rate or not refused:
+        raise RuntimeError(f"wrk printed no rate:\n{output[-1500:]}")
+    if int(refused.group(1)):
+        raise RuntimeError(f"{refused.group(1)} single hits to {url} were not accepted:\n{output[-1500:]}")
+    return float(rate.group(1))
+
+
 class Node:
     """One single `footfall serve` process on loopback ports of its own (the three-node contender
     uses the cluster tests' harness)."""
@@ -153,6 +197,18 @@ class Footfall:
 
     def bytes_on_disk(self):
         return folder_bytes(self.data)
+
+    def discard_ingest(self, csv_path, events):
+        """Events/s over HTTP into `footfall-bench discard` (the node's HTTP stack decoding each
+        batch and storing nothing), posted exactly as `ingest` posts to the node."""
+        with Discard(self.bench) as discard:
+            return self.ingest(csv_path, events, run="discard", urls=[discard.url])
+
+    def single_hits(self, site, seconds):
+        """Single-hit requests/s (what the tracker sends) from wrk, to the node and to the discard
+        endpoint: (node, discard)."""
+        with Discard(self.bench) as discard:
+            return wrk_single_hits(self.node.url, site, seconds), wrk_single_hits(discard.url, site, seconds)
 
     def ingest(self, csv_path, events, rate=0, run="a", urls=None):
         """Events/s over HTTP (batches of 100, 16 clients) and the client's output line."""

@@ -25,6 +25,21 @@ public enum HTTPRoutes {
         return router
     }
 
+    /// The bench's ingest baseline (`footfall-bench discard`): this HTTP stack answering
+    /// `POST /api/event` by reading and decoding the batch exactly as a node does, then dropping
+    /// it. What HTTP ingest would reach if the privacy pipeline and storage cost nothing.
+    public static func discardingRouter(limits: IngestPipeline.Limits = .init()) -> Router<FootfallRequestContext> {
+        let router = Router(context: FootfallRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware(servesHTTPS: false))
+        router.post("/api/event") { request, context -> Response in
+            let hits = try decodeHits(try await collectBody(request, context, limit: limits.bodyBytesMax), limit: limits.hitsPerBatchMax)
+            var result = Node.IngestResult()
+            result.accepted = hits.count
+            return try json(result, status: .accepted)
+        }
+        return router
+    }
+
     // MARK: Ingest
 
     static func addIngest(_ router: Router<FootfallRequestContext>, _ node: Node) {

@@ -4,6 +4,7 @@ import Foundation
 import FootfallModel
 import FootfallNode
 import FootfallStorage
+import Hummingbird
 import Logging
 import NIOCore
 
@@ -14,7 +15,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "footfall-bench",
         abstract: "Load the benchmark's data set into a node and measure HTTP ingest. Release builds only.",
-        subcommands: [Load.self, Ingest.self, Flood.self])
+        subcommands: [Load.self, Ingest.self, Flood.self, Discard.self])
 }
 
 func seconds(since start: ContinuousClock.Instant) -> Double {
@@ -192,5 +193,19 @@ actor Counter {
         guard value < limit else { return nil }
         defer { value += 1 }
         return value
+    }
+}
+
+/// The HTTP ingest baseline: the node's HTTP stack decoding each batch as a node does and storing
+/// nothing (`HTTPRoutes.discardingRouter`). Footfall's ingest rate is reported against it.
+struct Discard: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve POST /api/event, decode each batch and discard it, until stopped.")
+    @Option var host = "127.0.0.1"
+    @Option var port = 18590
+
+    func run() async throws {
+        let app = Application(router: HTTPRoutes.discardingRouter(),
+                              configuration: .init(address: .hostname(host, port: port), serverName: "footfall"))
+        try await app.runService()
     }
 }
