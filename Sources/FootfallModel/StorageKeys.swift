@@ -12,6 +12,7 @@
 /// |          | site · metric · quarter hour             | the same, for `keepsQuarterHours` |
 /// | segments | site · day                               | SegmentManifest: the day's parts (a sealed day keeps no other rows but late writes) |
 /// |          | site · day · part (UInt16)               | EventSegment (SegmentCodec)    |
+/// |          | site · day · 0xffff                      | VisitorFilter of the day       |
 /// | erasures | site · visitor                           | ErasureRecord (protobuf)       |
 /// | crm      | site · visitor                           | VisitorRecord (protobuf)       |
 public enum StorageKeys {
@@ -62,6 +63,11 @@ public enum StorageKeys {
 
     public static func segmentPart(_ site: SiteID, _ day: Day, _ part: Int) -> [UInt8] {
         eventDay(site, day) + UInt16(part).bigEndianBytes
+    }
+
+    /// A sealed day's `VisitorFilter`, after its parts (a day has at most 4,096 of them).
+    public static func segmentVisitorFilter(_ site: SiteID, _ day: Day) -> [UInt8] {
+        eventDay(site, day) + [0xff, 0xff]
     }
 
     // MARK: visitors

@@ -61,7 +61,9 @@ struct SegmentManifest: Equatable {
 extension EventStore.WriterState {
     mutating func forget(site: SiteID) {
         dayVisitors.forget(site: site)
-        pastDayWrites[site] = nil
+        // Counted on, not reset: a sealing pass that began before the site's data was deleted
+        // must see a change, or it would store what it read back as a segment.
+        pastDayWrites[site, default: 0] &+= 1
     }
 }
 
@@ -114,7 +116,7 @@ extension EventStore {
         for day in first...lastSettled {
             let dayKeys = (start: StorageKeys.eventDay(site, day), end: StorageKeys.eventDay(site, day.advanced(by: 1)))
             guard try holdsAny(.events, from: dayKeys.start, to: dayKeys.end) else { continue }
-            let written = writeLock.withLock { $0.pastDayWrites[site, default: 0] }
+            let written = writeLock.withLock { ($0.pastDayWrites[site, default: 0], $0.wipes) }
             // A segment this version cannot read is replaced by the rows alone (a store of the
             // version before kept every row).
             var events = try sealedParts(site: site, day: day)?.flatMap(\.segment.events) ?? []
@@ -125,17 +127,18 @@ extension EventStore {
             writeSegment(parts, of: SealedDay(site: site, day: day), in: &batch)
             for family in [ColumnFamily.events, .visitors, .visits] { batch.deleteRange(family, dayKeys.start, dayKeys.end) }
             let stored = try writeLock.withLock { state -> Bool in
-                guard state.pastDayWrites[site, default: 0] == written else { return false }
+                guard (state.pastDayWrites[site, default: 0], state.wipes) == written else { return false }
                 // Not synced: a batch lost in a crash is lost whole (the rows come back and the next
                 // pass seals them), and any later synced write makes it durable, as the log is one
                 // sequence. A sync per day made a pass over many sites take seconds.
                 try kv.write(batch, sync: false)
+                // In the lock, so no reader takes the day's held rows with the new segment.
+                segmentCache.forget(site: site, days: [day])
+                hotDays.forget(site: site, days: [day])
                 return true
             }
             if stored {
                 pass.sealed += 1
-                segmentCache.forget(site: site, days: [day])
-                hotDays.forget(site: site, days: [day])
             } else {
                 pass.discarded += 1
             }
@@ -149,6 +152,7 @@ extension EventStore {
         guard !parts.isEmpty else { return }
         batch.put(.segments, StorageKeys.segmentManifest(day.site, day.day), SegmentManifest(of: parts).encoded)
         for (index, part) in parts.enumerated() { batch.put(.segments, StorageKeys.segmentPart(day.site, day.day, index), SegmentCodec.encode(part)) }
+        batch.put(.segments, StorageKeys.segmentVisitorFilter(day.site, day.day), VisitorFilter(parts.flatMap(\.visitors)).encoded)
     }
 
     /// Calls `body` with the site's events in `range` as indexed segments, in time order of days:
@@ -161,20 +165,39 @@ extension EventStore {
         let start = max(range.startMs, retention.cutoffMs(nowMs: nowMs))
         guard start < range.endMs else { return }
         for day in Day(containing: start)...Day(containing: range.endMs - 1) {
-            let rows = try hotParts(SealedDay(site: site, day: day), nowMs: nowMs, retention: retention)
-            guard let sealed = try sealedParts(site: site, day: day) else {
-                try rows.forEach(body)
-                continue
-            }
-            // Visitors with rows in both have runs the engine must join across them.
-            let both = Set(rows.flatMap(\.segment.visitors).filter { visitor in sealed.contains { $0.segment.rows(of: visitor) != nil } })
-            try (both.isEmpty ? sealed + rows : (sealed + rows).map { $0.keeping(both) }).forEach(body)
+            try dayParts(SealedDay(site: site, day: day), nowMs: nowMs, retention: retention).forEach(body)
         }
     }
 
-    /// A day's rows, from `hotDays`, or read and held there.
-    private func hotParts(_ day: SealedDay, nowMs: Int64, retention: RetentionPlan) throws -> [IndexedSegment] {
+    /// A day as the engine reads it: its sealed parts and the rows beside them, or its rows. Read
+    /// again if the day was sealed (again) meanwhile, so a report never takes rows a pass folded
+    /// into the segment it read, nor misses them.
+    private func dayParts(_ day: SealedDay, nowMs: Int64, retention: RetentionPlan) throws -> [IndexedSegment] {
+        while true {
+            let seal = try manifest(of: day)?.seal
+            let sealed = try sealedParts(site: day.site, day: day.day)
+            let rows = try hotParts(day, sealed: sealed != nil, nowMs: nowMs, retention: retention)
+            guard try manifest(of: day)?.seal == seal else { continue }
+            guard let sealed else { return rows }
+            guard !rows.isEmpty else { return sealed }
+            // Visitors with rows in both have runs the engine must join across them.
+            let sealedVisitors = Set(sealed.flatMap(\.segment.visitors))
+            let both = Set(rows.flatMap(\.segment.visitors)).intersection(sealedVisitors)
+            return both.isEmpty ? sealed + rows : (sealed + rows).map { $0.keeping(both) }
+        }
+    }
+
+    private func manifest(of day: SealedDay) throws -> SegmentManifest? {
+        try kv.get(.segments, StorageKeys.segmentManifest(day.site, day.day)).flatMap(SegmentManifest.init(encoded:))
+    }
+
+    /// A day's rows, from `hotDays`, or read and held there. A sealed day seldom has any (only
+    /// late writes until the next pass): it is held only when it has.
+    private func hotParts(_ day: SealedDay, sealed: Bool, nowMs: Int64, retention: RetentionPlan) throws -> [IndexedSegment] {
         if let held = hotDays.parts(day) { return held }
+        if sealed, try !holdsAny(.events, from: StorageKeys.eventDay(day.site, day.day), to: StorageKeys.eventDay(day.site, day.day.advanced(by: 1))) {
+            return []
+        }
         writeLock.withLock { _ in hotDays.begin(day) }
         let rows = try rowSegments(site: day.site, day: day.day, in: day.day.startMs..<day.day.advanced(by: 1).startMs, nowMs: nowMs, retention: retention)
         return hotDays.finish(day, rows: rows) ?? rows.map(IndexedSegment.init)
@@ -186,6 +209,7 @@ extension EventStore {
     func sealedParts(site: SiteID, day: Day) throws -> [IndexedSegment]? {
         guard let value = try kv.get(.segments, StorageKeys.segmentManifest(site, day)), let stored = SegmentManifest(encoded: value) else { return nil }
         if let cached = segmentCache.parts(SegmentCache.Key(site: site, day: day, seal: stored.seal)) { return cached }
+        let generation = segmentCache.generation(of: site)
         var manifest: SegmentManifest?, parts = [IndexedSegment](), damaged = false
         try kv.scan(.segments, from: StorageKeys.eventDay(site, day), to: StorageKeys.eventDay(site, day.advanced(by: 1))) { key, value in
             if manifest == nil {
@@ -198,7 +222,7 @@ extension EventStore {
             return manifest != nil && !damaged && parts.count < manifest!.parts
         }
         guard let manifest, !damaged, parts.count == manifest.parts else { return nil }
-        segmentCache.insert(parts, for: SegmentCache.Key(site: site, day: day, seal: manifest.seal))
+        segmentCache.insert(parts, for: SegmentCache.Key(site: site, day: day, seal: manifest.seal), readAt: generation)
         return parts
     }
 
@@ -228,11 +252,28 @@ extension EventStore {
         }
     }
 
+    /// Whether the sealed day may hold rows of `visitor`: exactly from its cached parts, or from
+    /// its `VisitorFilter` (one small read), so asking every day of a retention (an erasure, a
+    /// visitor's access request) reads almost none of them. True when the filter is missing or
+    /// damaged: only reading the day can tell.
+    func sealedDayMayHold(_ visitor: VisitorID, site: SiteID, on day: Day) throws -> Bool {
+        guard let stored = try manifest(of: SealedDay(site: site, day: day)) else { return false }
+        if let cached = segmentCache.parts(SegmentCache.Key(site: site, day: day, seal: stored.seal), counting: false) {
+            return cached.contains { $0.segment.rows(of: visitor) != nil }
+        }
+        return try kv.get(.segments, StorageKeys.segmentVisitorFilter(site, day)).flatMap(VisitorFilter.init(encoded:))?.mayHold(visitor) ?? true
+    }
+
     /// Rewrites the sealed day in `batch` without the visitor's events at or before `fence`:
-    /// how many it erased, and the visitor's hits the day keeps.
+    /// how many it erased, and the visitor's hits the day keeps. A day whose segment may hold the
+    /// visitor but does not decode is deleted whole: what it holds cannot be read, and the erased
+    /// visitor's bytes must go (anti-entropy brings the other events back from a replica).
     func eraseFromSegment(_ day: SealedDay, visitor: VisitorID, fence: Int64, in batch: inout WriteBatch) throws -> (erased: Int, kept: [Visits.Hit]) {
-        guard let parts = try sealedParts(site: day.site, day: day.day)?.map(\.segment),
-              parts.contains(where: { $0.rows(of: visitor) != nil }) else { return (0, []) }
+        guard try sealedDayMayHold(visitor, site: day.site, on: day.day) else { return (0, []) }
+        guard let parts = try sealedParts(site: day.site, day: day.day)?.map(\.segment) else {
+            writeSegment([], of: day, in: &batch)
+            return (0, [])
+        }
         var events = parts.flatMap(\.events), erased = 0
         events.removeAll { event in
             let erase = event.visitor == visitor && event.timestampMs <= fence
@@ -246,7 +287,8 @@ extension EventStore {
 
     /// The sealed day's events of one visitor, in time order (none when the day is not sealed).
     func sealedEvents(of visitor: VisitorID, site: SiteID, on day: Day) throws -> [Event] {
-        try sealedParts(site: site, day: day)?.flatMap { $0.segment.events(of: visitor) } ?? []
+        guard try sealedDayMayHold(visitor, site: site, on: day) else { return [] }
+        return try sealedParts(site: site, day: day)?.flatMap { $0.segment.events(of: visitor) } ?? []
     }
 
     /// The day's visible rows within `span` as segments (see `parts(of:site:day:)`).

@@ -48,6 +48,8 @@ public final class EventStore: Sendable {
         /// Per site, how many writes reached its past days (late hits, repairs, erasures): a
         /// segment built from rows read before one of them would miss it, and is not stored.
         var pastDayWrites = [SiteID: UInt64]()
+        /// How many times every site's raw data was wiped: a change a sealing pass checks too.
+        var wipes: UInt64 = 0
     }
 
     /// - Parameters:
@@ -71,7 +73,13 @@ public final class EventStore: Sendable {
     /// Stores what is new in `events` in one atomic, durable batch and says what became of each.
     /// `retention` gives each site's plan.
     public func apply(_ events: [Event], nowMs: Int64, retention: (SiteID) -> RetentionPlan) throws -> [Outcome] {
-        try writeLock.withLock { state in
+        // The sealed days the batch reaches (a repair, a hint) are decoded into the cache before
+        // the write lock, which then finds them there: decoding a day holds no other writer up.
+        let today = Day(containing: nowMs)
+        for day in Set(events.lazy.filter { $0.day < today }.map { SealedDay(site: $0.site, day: $0.day) }) {
+            _ = try sealedParts(site: day.site, day: day.day)
+        }
+        return try writeLock.withLock { state in
             // Rollup changes are summed per cell before they are written: a batch touches the same
             // cells (a day's totals, countries, browsers) many times, and one merge operand per
             // pack instead of one per event is most of the write cost saved.
@@ -104,14 +112,11 @@ public final class EventStore: Sendable {
             // Fences are read from the erasure records, once per visitor a batch names: a node
             // keeps no erasure in memory, however many it has applied.
             var fenceCache = [SiteVisitor: Int64?]()
-            // The ids of each sealed day the batch reaches, read once: a sealed day keeps its ids
-            // in its segment only.
-            var sealedIDs = [SealedDay: Set<EventID>]()
+            // A sealed day keeps its ids in its segment only: an event is there if its visitor's
+            // rows hold its id (a replica's copy of an event names the same visitor).
             func isSealed(_ event: Event) throws -> Bool {
-                guard event.day < Day(containing: nowMs) else { return false }
-                let day = SealedDay(site: event.site, day: event.day)
-                if sealedIDs[day] == nil { sealedIDs[day] = Set(try sealedParts(site: day.site, day: day.day)?.flatMap(\.segment.ids) ?? []) }
-                return sealedIDs[day]!.contains(event.id)
+                guard event.day < today, let parts = try sealedParts(site: event.site, day: event.day) else { return false }
+                return parts.contains { part in part.segment.rows(of: event.visitor).map { part.segment.ids[$0].contains(event.id) } ?? false }
             }
             func fence(_ owner: SiteVisitor) throws -> Int64? {
                 if let known = fenceCache[owner] { return known }
@@ -582,7 +587,10 @@ public final class EventStore: Sendable {
     /// site (a node back after longer than the retention horizon starts empty). Rollups and
     /// erasure records stay.
     public func wipeRawData() throws {
-        try writeLock.withLock { _ in try deleteRawData(from: [], to: [0xff, 0xff, 0xff, 0xff]) }
+        try writeLock.withLock { state in
+            try deleteRawData(from: [], to: [0xff, 0xff, 0xff, 0xff])
+            state.wipes &+= 1
+        }
         segmentCache.removeAll()
         hotDays.removeAll()
     }
@@ -654,22 +662,22 @@ public final class EventStore: Sendable {
     /// as stored: ready to be applied on another replica.
     public func storedEvents(site: SiteID, ids: [EventID]) throws -> [Event] {
         let fences = try siteFences(site)
-        var sealed = [Day: [EventID: Event]]()
-        return try ids.compactMap { id in
-            let event: Event
+        var found = [EventID: Event]()
+        var sealed = [Day: Set<EventID>]()
+        for id in ids {
             if let value = try kv.get(.events, StorageKeys.event(site, id)) {
-                event = try EventCodec.decode(value)
+                found[id] = try EventCodec.decode(value)
             } else {
-                let day = Day(containing: id.timestampMs)
-                if sealed[day] == nil {
-                    let events = try sealedParts(site: site, day: day)?.flatMap(\.segment.events) ?? []
-                    sealed[day] = Dictionary(events.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-                }
-                guard let found = sealed[day]![id] else { return nil }
-                event = found
+                sealed[Day(containing: id.timestampMs), default: []].insert(id)
             }
-            return isVisible(event, cutoffMs: .min, fence: fences[event.visitor]) ? event : nil
         }
+        // A sealed day's ids are looked for in its id column; only the rows asked for are built.
+        for (day, wanted) in sealed {
+            for part in try sealedParts(site: site, day: day) ?? [] {
+                for (row, id) in part.segment.ids.enumerated() where wanted.contains(id) && found[id] == nil { found[id] = part.segment.event(at: row) }
+            }
+        }
+        return ids.compactMap { found[$0] }.filter { isVisible($0, cutoffMs: .min, fence: fences[$0.visitor]) }
     }
 
     /// Every erasure record of a site, so replicas can exchange them before any event.

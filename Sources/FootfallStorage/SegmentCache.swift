@@ -7,8 +7,9 @@ import Synchronization
 ///
 /// Entries are keyed by the day's seal (`SegmentManifest.seal`), which every sealing draws anew,
 /// so a day sealed again is never answered from its old entry. Days whose segments are deleted
-/// (a write reaching them, erasure, retention, a deleted site) are forgotten at once, so erased
-/// events do not outlive their rows in memory either.
+/// (erasure, retention, a deleted site) are forgotten at once, so erased events do not outlive
+/// their rows in memory either; a reader that decoded a day before it was forgotten does not put
+/// it back (`generation`).
 final class SegmentCache: Sendable {
     struct Key: Hashable {
         let site: SiteID
@@ -22,10 +23,19 @@ final class SegmentCache: Sendable {
         var lastUse: UInt64
     }
 
+    /// Changes whenever the site's entries are forgotten: an insert made with an older one is
+    /// refused, as the reader may have decoded what was just deleted.
+    struct Generation: Equatable {
+        fileprivate let all: UInt64
+        fileprivate let site: UInt64
+    }
+
     private struct State {
         var entries = [Key: Entry]()
         var bytes = 0
         var clock: UInt64 = 0
+        var forgotten = [SiteID: UInt64]()
+        var removals: UInt64 = 0
     }
 
     let budgetBytes: Int
@@ -37,23 +47,31 @@ final class SegmentCache: Sendable {
         self.budgetBytes = budgetBytes
     }
 
-    func parts(_ key: Key) -> [IndexedSegment]? {
+    /// The parts held under `key`; `counting`: a read that would decode the day on a miss (the
+    /// hit and miss figures count only those).
+    func parts(_ key: Key, counting: Bool = true) -> [IndexedSegment]? {
         state.withLock { state in
             guard state.entries[key] != nil else {
-                misses.add(1, ordering: .relaxed)
+                if counting { misses.add(1, ordering: .relaxed) }
                 return nil
             }
-            hits.add(1, ordering: .relaxed)
+            if counting { hits.add(1, ordering: .relaxed) }
             state.clock += 1
             state.entries[key]!.lastUse = state.clock
             return state.entries[key]!.parts
         }
     }
 
-    func insert(_ parts: [IndexedSegment], for key: Key) {
+    func generation(of site: SiteID) -> Generation {
+        state.withLock { Generation(all: $0.removals, site: $0.forgotten[site, default: 0]) }
+    }
+
+    /// Keeps `parts` unless the site was forgotten since `generation` was read.
+    func insert(_ parts: [IndexedSegment], for key: Key, readAt generation: Generation) {
         let bytes = parts.reduce(0) { $0 + $1.estimatedBytes }
         guard bytes <= budgetBytes else { return }
         state.withLock { state in
+            guard Generation(all: state.removals, site: state.forgotten[key.site, default: 0]) == generation else { return }
             state.clock += 1
             if let old = state.entries.updateValue(Entry(parts: parts, bytes: bytes, lastUse: state.clock), forKey: key) { state.bytes -= old.bytes }
             state.bytes += bytes
@@ -67,6 +85,7 @@ final class SegmentCache: Sendable {
     /// Drops the site's entries: of `days`, or all of them when nil.
     func forget(site: SiteID, days: Set<Day>? = nil) {
         state.withLock { state in
+            state.forgotten[site, default: 0] &+= 1
             for key in state.entries.keys where key.site == site && days.map({ $0.contains(key.day) }) ?? true {
                 state.bytes -= state.entries.removeValue(forKey: key)!.bytes
             }
@@ -74,7 +93,11 @@ final class SegmentCache: Sendable {
     }
 
     func removeAll() {
-        state.withLock { $0 = State() }
+        state.withLock { state in
+            state.entries = [:]
+            state.bytes = 0
+            state.removals &+= 1
+        }
     }
 
     var heldBytes: Int { state.withLock { $0.bytes } }

@@ -91,6 +91,8 @@ public struct EventSegment: Hashable, Sendable {
     /// Distinct visitors, ascending; `visitorRuns[i]` rows of visitor i follow each other.
     public let visitors: [VisitorID]
     public let visitorRuns: [Int]
+    /// The first row of each run, and the row count last (`visitors.count + 1` of them).
+    private let runStarts: [Int]
     public let timestamps: [Int64]
     public let ids: [EventID]
     public let kinds: [Event.Kind]
@@ -122,6 +124,7 @@ public struct EventSegment: Hashable, Sendable {
         }
         self.visitors = visitors
         visitorRuns = runs
+        runStarts = EventSegment.starts(of: runs)
         timestamps = rows.map(\.timestampMs)
         ids = rows.map(\.id)
         kinds = rows.map(\.kind)
@@ -145,6 +148,7 @@ public struct EventSegment: Hashable, Sendable {
          previousDayVisitors: [Int: VisitorID], pii: [Int: PII]) {
         (self.site, self.day, self.visitors, self.visitorRuns, self.timestamps, self.ids, self.kinds) =
             (site, day, visitors, visitorRuns, timestamps, ids, kinds)
+        runStarts = EventSegment.starts(of: visitorRuns)
         (self.texts, self.deviceClasses, self.browserMajors, self.engagementMs, self.consented) =
             (texts, deviceClasses, browserMajors, engagementMs, consented)
         (self.props, self.propKeys, self.propValues, self.previousDayVisitors, self.pii) = (props, propKeys, propValues, previousDayVisitors, pii)
@@ -160,8 +164,11 @@ public struct EventSegment: Hashable, Sendable {
         rowVisitors.enumerated().map { row, visitor in event(row: row, visitor: visitor) }
     }
 
-    /// The rows of `visitor` (its run), or nil when it has none here: visitors are sorted, so a
-    /// binary search, then the runs before it summed.
+    private static func starts(of runs: [Int]) -> [Int] {
+        runs.reduce(into: [0]) { starts, run in starts.append(starts[starts.count - 1] + run) }
+    }
+
+    /// The rows of `visitor` (its run), or nil when it has none here (visitors are sorted).
     public func rows(of visitor: VisitorID) -> Range<Int>? {
         var low = 0, high = visitors.count
         while low < high {
@@ -169,8 +176,18 @@ public struct EventSegment: Hashable, Sendable {
             if visitors[middle] < visitor { low = middle + 1 } else { high = middle }
         }
         guard low < visitors.count, visitors[low] == visitor else { return nil }
-        let first = visitorRuns[..<low].reduce(0, +)
-        return first..<first + visitorRuns[low]
+        return runStarts[low]..<runStarts[low + 1]
+    }
+
+    /// The event of one row (`row` within `0..<count`).
+    public func event(at row: Int) -> Event {
+        // The run holding the row: the last whose start is at or before it.
+        var low = 0, high = visitors.count - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if runStarts[middle] <= row { low = middle } else { high = middle - 1 }
+        }
+        return event(row: row, visitor: visitors[low])
     }
 
     /// The events of `visitor`, in time order.

@@ -76,13 +76,16 @@ public enum SegmentCodec {
         out.packed(codes, width: ByteWriter.width(for: dictionary.count))
     }
 
-    /// The segment of `site` and `day` stored as `bytes`, or nil when the bytes are not a whole,
-    /// well-formed segment of that day.
-    public static func decode(_ bytes: [UInt8], site: SiteID, day: Day) -> EventSegment? {
+    /// A reader over the bytes before the checksum, if the checksum holds.
+    private static func checkedBody(_ bytes: [UInt8]) -> ByteReader? {
         guard bytes.count >= 5 else { return nil }
         let body = bytes.prefix(bytes.count - 4)
         guard CRC32C.checksum(body) == UInt32(bigEndianBytes: bytes.suffix(4)) else { return nil }
-        var reader = ByteReader(Array(body))
+        return ByteReader(Array(body))
+    }
+
+    /// Version, site, day, row count and visitors.
+    private static func header(_ reader: inout ByteReader, site: SiteID, day: Day) -> (rows: Int, visitors: [VisitorID])? {
         guard reader.byte() == version, reader.string(lengthMax: textBytesMax) == site.rawValue,
               reader.varint() == UInt64(day.index), let rows = reader.count(atMost: EventSegment.rowsMax),
               let visitorCount = reader.count(atMost: rows) else { return nil }
@@ -95,6 +98,14 @@ public enum SegmentCodec {
             visitors.append(VisitorID(rawValue: value))
             previous = value
         }
+        return (rows, visitors)
+    }
+
+    /// The segment of `site` and `day` stored as `bytes`, or nil when the bytes are not a whole,
+    /// well-formed segment of that day.
+    public static func decode(_ bytes: [UInt8], site: SiteID, day: Day) -> EventSegment? {
+        guard var reader = checkedBody(bytes), let (rows, visitors) = header(&reader, site: site, day: day) else { return nil }
+        let visitorCount = visitors.count
         var runs = [Int]()
         for _ in 0..<visitorCount {
             guard let run = reader.count(atMost: rows), run > 0 else { return nil }
