@@ -234,29 +234,44 @@ enum Realtime {
     static func snapshot(site: Site, node: Node, showVisitorIDs: Bool) throws -> Snapshot {
         let now = node.clock.nowMs
         var lastSeen = [VisitorID: Int64]()
-        var feed = [FeedItem]()
         var pages = [String: (Int64, Set<VisitorID>)]()
         var sources = [String: (Int64, Set<VisitorID>)]()
-        let range = TimeRange(startMs: now - windowMs, endMs: now + TimeUnits.minuteMs)
-        try node.store.events(site: site.id, in: range, reverse: true, nowMs: now, retention: site.retention) { event in
-            if event.timestampMs >= now - onlineWindowMs {
-                lastSeen[event.visitor] = max(lastSeen[event.visitor] ?? 0, event.timestampMs)
-            }
-            if event.kind == .pageview {
-                pages[event.path, default: (0, [])].0 += 1
-                pages[event.path, default: (0, [])].1.insert(event.visitor)
-                if !event.referrerHost.isEmpty {
-                    sources[event.referrerHost, default: (0, [])].0 += 1
-                    sources[event.referrerHost, default: (0, [])].1.insert(event.visitor)
+        // The newest rows (engagement pings aside), newest first once sorted; trimmed as it grows.
+        var newest = [(timestampMs: Int64, id: EventID, segment: EventSegment, row: Int)]()
+        func trimNewest() {
+            newest.sort { ($0.timestampMs, $0.id) > ($1.timestampMs, $1.id) }
+            newest.removeSubrange(min(newest.count, feedLength)...)
+        }
+        // The half hour is read from the days held in memory (the hot tier) as columns: a busy
+        // site's half hour is tens of thousands of events, too many to decode row by row.
+        let window = now - windowMs..<now + TimeUnits.minuteMs
+        try node.store.segments(site: site.id, in: TimeRange(startMs: window.lowerBound, endMs: window.upperBound), nowMs: now,
+                                retention: site.retention) { indexed in
+            let segment = indexed.segment
+            segment.forEachRow(in: window) { row, visitor in
+                let timestampMs = segment.timestamps[row], kind = segment.kinds[row]
+                if timestampMs >= now - onlineWindowMs { lastSeen[visitor] = max(lastSeen[visitor] ?? 0, timestampMs) }
+                if kind == .pageview {
+                    let path = segment.text(.path, row: row), referrer = segment.text(.referrerHost, row: row)
+                    pages[path, default: (0, [])].0 += 1
+                    pages[path, default: (0, [])].1.insert(visitor)
+                    if !referrer.isEmpty {
+                        sources[referrer, default: (0, [])].0 += 1
+                        sources[referrer, default: (0, [])].1.insert(visitor)
+                    }
+                }
+                if kind != .engagement {
+                    newest.append((timestampMs, segment.ids[row], segment, row))
+                    if newest.count >= 4 * feedLength { trimNewest() }
                 }
             }
-            if feed.count < feedLength && event.kind != .engagement {
-                feed.append(FeedItem(id: event.id.description, timestampMs: event.timestampMs, kind: event.kind.name, path: event.path,
-                                     name: event.name, target: event.target, country: event.geo.country,
-                                     device: event.device.deviceClass.name, browser: event.device.browser,
-                                     visitor: showVisitorIDs && event.consented ? event.visitor.description : nil))
-            }
-            return true
+        }
+        trimNewest()
+        let feed = newest.map { item in
+            let event = item.segment.event(at: item.row)
+            return FeedItem(id: event.id.description, timestampMs: event.timestampMs, kind: event.kind.name, path: event.path,
+                            name: event.name, target: event.target, country: event.geo.country, device: event.device.deviceClass.name,
+                            browser: event.device.browser, visitor: showVisitorIDs && event.consented ? event.visitor.description : nil)
         }
         let active = lastSeen.values.filter { $0 >= now - activeWindowMs }.count
         func rows(_ table: [String: (Int64, Set<VisitorID>)]) -> [BreakdownRow] {

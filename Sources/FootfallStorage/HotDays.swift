@@ -5,13 +5,16 @@ import Synchronization
 /// so "today, filtered" answers from memory like a sealed month: a base of segments built once from
 /// the day's rows, and the events stored since, which `EventStore.apply` appends as it writes them.
 /// The events since become one more segment of the day when asked for; once there are more than
-/// `sinceMax` of them the day is dropped and built again from its rows.
+/// `sinceMax` of them they are folded into the base as a segment of their own (a busy day is
+/// never read from its rows again), and past `basePartsMax` such parts the day is dropped and
+/// built again from its rows.
 ///
 /// A base is built outside the write lock. `begin` (under the write lock) opens the day first, so
 /// every event stored after it is appended; those the row scan saw too are dropped at `finish` by
 /// id, so none is counted twice and none missed.
 final class HotDays: Sendable {
     static let sinceMax = 4_096
+    static let basePartsMax = 256
     /// Memory for the days held (their bases), least recently used out.
     static let bytesMax = 128 << 20
     /// Days held at most, however small: every sealed day a report reads is held too (mostly
@@ -88,7 +91,7 @@ final class HotDays: Sendable {
                 guard state.entries[day] != nil else { continue }
                 state.entries[day]!.since.append(event)
                 state.entries[day]!.view = nil
-                if state.entries[day]!.since.count > HotDays.sinceMax { state.entries[day] = nil }
+                if state.entries[day]!.since.count > HotDays.sinceMax { state.entries[day] = HotDays.folded(state.entries[day]!, day: day) }
             }
         }
     }
@@ -102,6 +105,17 @@ final class HotDays: Sendable {
 
     func removeAll() {
         state.withLock { $0 = State() }
+    }
+
+    /// The entry with its events since made one more part of its base, or nil (drop it) while its
+    /// base is still being built or has too many parts.
+    private static func folded(_ entry: Entry, day: SealedDay) -> Entry? {
+        guard let base = entry.base, base.count < basePartsMax else { return nil }
+        var folded = entry
+        folded.base = view(of: base, since: entry.since, day: day)
+        folded.since = []
+        folded.bytes += folded.base!.last!.estimatedBytes
+        return folded
     }
 
     /// The base, with the runs of visitors who also have events since kept for derivation across

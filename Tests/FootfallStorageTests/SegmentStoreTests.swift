@@ -353,6 +353,29 @@ import Testing
         #expect(store.hotDays.parts(today) == nil)
     }
 
+    /// A busy day's events since are folded into its base as a part of their own once there are
+    /// more than `sinceMax`: the day stays held (never read from its rows again) and answers as
+    /// its rows do, visitors with rows in several parts included.
+    @Test func manyEventsSince_areFoldedIntoTheBase() throws {
+        let (kv, cleanup) = try StoreKind.inMemory.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        _ = try store.apply(traffic(), nowMs: now, retention: retention)
+        try expectSameAnswers(store)
+        let today = SealedDay(site: site, day: Day(containing: now))
+        let base = try #require(store.hotDays.parts(today)).count
+        let start = Day(containing: now).startMs
+        let busy = (0..<HotDays.sinceMax + 10).map { n in
+            makeEvent("busy\(n)", visitor: UInt64(n % 500), at: start + Int64(n) * 9_000, path: ["/", "/a"][n % 2], country: "DE")
+        }
+        for batch in stride(from: 0, to: busy.count, by: 1_000) {
+            #expect(try store.apply(Array(busy[batch..<min(busy.count, batch + 1_000)]), nowMs: now, retention: retention).allSatisfy { $0 == .stored })
+        }
+        let held = try #require(store.hotDays.parts(today), "the day is still held")
+        #expect(held.count == base + 2, "the first \(HotDays.sinceMax + 1) since are one more part of the base, the rest since")
+        try expectSameAnswers(store)
+    }
+
     /// A write between a hot day's opening and its row scan is both appended and scanned: it is
     /// counted once. One after the scan is only appended, and counted too. (Driven step by step
     /// as `hotParts` runs them, so the overlap surely happens.)

@@ -179,6 +179,19 @@ public struct EventSegment: Hashable, Sendable {
         return runStarts[low]..<runStarts[low + 1]
     }
 
+    /// Calls `body` with each row whose time is in `span`, and its visitor, run by run.
+    public func forEachRow(in span: Range<Int64>, _ body: (_ row: Int, _ visitor: VisitorID) -> Void) {
+        for (run, visitor) in visitors.enumerated() {
+            for row in runStarts[run]..<runStarts[run + 1] where span.contains(timestamps[row]) { body(row, visitor) }
+        }
+    }
+
+    /// One row's value of a text column.
+    public func text(_ text: Text, row: Int) -> String {
+        let column = texts[text.rawValue]
+        return column.dictionary[Int(column.codes[row])]
+    }
+
     /// The event of one row (`row` within `0..<count`).
     public func event(at row: Int) -> Event {
         // The run holding the row: the last whose start is at or before it.
