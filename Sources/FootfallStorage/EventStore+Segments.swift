@@ -33,17 +33,20 @@ struct SegmentManifest: Equatable {
     /// Nil for a value this version did not write or whose counts cannot be.
     init?(encoded bytes: [UInt8]) {
         guard bytes.count == SegmentManifest.encodedCount, bytes[0] == SegmentManifest.version else { return nil }
-        let parts = Int(UInt16(bigEndianBytes: bytes[1..<3])), rows = Int(UInt32(bigEndianBytes: bytes[3..<7]))
+        // Read for every day of every report: loads, not the generic byte-by-byte decoding.
+        func load<Integer: FixedWidthInteger>(_ type: Integer.Type, at offset: Int) -> Integer {
+            Integer(bigEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: Integer.self) })
+        }
+        let parts = Int(load(UInt16.self, at: 1)), rows = Int(load(UInt32.self, at: 3))
         guard (1...SegmentManifest.partsMax).contains(parts), rows <= parts * EventSegment.rowsMax else { return nil }
         let digests = (0..<EventSetDigest.slicesPerDay).map { slice in
-            let at = 15 + 16 * slice
-            return EventSetDigest(count: UInt64(bigEndianBytes: bytes[at..<at + 8]), hash: UInt64(bigEndianBytes: bytes[at + 8..<at + 16]))
+            EventSetDigest(count: load(UInt64.self, at: 15 + 16 * slice), hash: load(UInt64.self, at: 23 + 16 * slice))
         }
         // Each count is at most `rows`, so the sum cannot overflow.
         guard digests.allSatisfy({ $0.count <= UInt64(rows) }), digests.reduce(0, { $0 + $1.count }) == UInt64(rows) else { return nil }
         self.parts = parts
         self.rows = rows
-        seal = UInt64(bigEndianBytes: bytes[7..<15])
+        seal = load(UInt64.self, at: 7)
         self.digests = digests
     }
 
@@ -176,7 +179,7 @@ extension EventStore {
         while true {
             let seal = try manifest(of: day)?.seal
             let sealed = try sealedParts(site: day.site, day: day.day)
-            let rows = try hotParts(day, sealed: sealed != nil, nowMs: nowMs, retention: retention)
+            let rows = try hotParts(day, nowMs: nowMs, retention: retention)
             guard try manifest(of: day)?.seal == seal else { continue }
             guard let sealed else { return rows }
             guard !rows.isEmpty else { return sealed }
@@ -191,13 +194,9 @@ extension EventStore {
         try kv.get(.segments, StorageKeys.segmentManifest(day.site, day.day)).flatMap(SegmentManifest.init(encoded:))
     }
 
-    /// A day's rows, from `hotDays`, or read and held there. A sealed day seldom has any (only
-    /// late writes until the next pass): it is held only when it has.
-    private func hotParts(_ day: SealedDay, sealed: Bool, nowMs: Int64, retention: RetentionPlan) throws -> [IndexedSegment] {
+    /// A day's rows, from `hotDays`, or read and held there (a sealed day's too, mostly none).
+    private func hotParts(_ day: SealedDay, nowMs: Int64, retention: RetentionPlan) throws -> [IndexedSegment] {
         if let held = hotDays.parts(day) { return held }
-        if sealed, try !holdsAny(.events, from: StorageKeys.eventDay(day.site, day.day), to: StorageKeys.eventDay(day.site, day.day.advanced(by: 1))) {
-            return []
-        }
         writeLock.withLock { _ in hotDays.begin(day) }
         let rows = try rowSegments(site: day.site, day: day.day, in: day.day.startMs..<day.day.advanced(by: 1).startMs, nowMs: nowMs, retention: retention)
         return hotDays.finish(day, rows: rows) ?? rows.map(IndexedSegment.init)
