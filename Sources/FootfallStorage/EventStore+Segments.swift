@@ -206,7 +206,7 @@ extension EventStore {
     /// The manifest and parts are read in one scan (one consistent view), so a day sealed again
     /// meanwhile is not read half old, half new.
     func sealedParts(site: SiteID, day: Day) throws -> [IndexedSegment]? {
-        guard let value = try kv.get(.segments, StorageKeys.segmentManifest(site, day)), let stored = SegmentManifest(encoded: value) else { return nil }
+        guard let stored = try manifest(of: SealedDay(site: site, day: day)) else { return nil }
         if let cached = segmentCache.parts(SegmentCache.Key(site: site, day: day, seal: stored.seal)) { return cached }
         let generation = segmentCache.generation(of: site)
         var manifest: SegmentManifest?, parts = [IndexedSegment](), damaged = false
@@ -246,8 +246,7 @@ extension EventStore {
         }
         guard let first, let last, max(from, first) <= min(through, last) else { return }
         for day in max(from, first)...min(through, last) {
-            if let value = try kv.get(.segments, StorageKeys.segmentManifest(site, day)), let manifest = SegmentManifest(encoded: value),
-               try !body(day, manifest) { return }
+            if let manifest = try manifest(of: SealedDay(site: site, day: day)), try !body(day, manifest) { return }
         }
     }
 
@@ -279,8 +278,7 @@ extension EventStore {
             if erase { erased += 1 }
             return erase
         }
-        guard erased > 0 else { return (0, events.filter { $0.visitor == visitor }.map(Visits.Hit.init)) }
-        writeSegment(EventStore.parts(of: events, site: day.site, day: day.day), of: day, in: &batch)
+        if erased > 0 { writeSegment(EventStore.parts(of: events, site: day.site, day: day.day), of: day, in: &batch) }
         return (erased, events.filter { $0.visitor == visitor }.map(Visits.Hit.init))
     }
 
