@@ -94,11 +94,16 @@ public struct ReportScope: Sendable {
 /// events (exact counts), so they reach back only as far as the site's retention.
 public struct Reports: Sendable {
     let store: EventStore
+    /// How many cores a filtered report's analysis uses (`ShardedAnalysis`).
+    let analysisShards: Int
 
-    public init(store: EventStore) { self.store = store }
+    public init(store: EventStore, analysisShards: Int = min(8, ProcessInfo.processInfo.activeProcessorCount)) {
+        self.store = store
+        self.analysisShards = analysisShards
+    }
 
     public func summary(_ scope: ReportScope, nowMs: Int64) throws -> Summary {
-        if !scope.filters.isEmpty { return try rawAnswer(scope, nowMs: nowMs, tally: SummaryTally()) }
+        if !scope.filters.isEmpty { return try rawAnswer(scope, nowMs: nowMs, tally: SummaryTally.init) }
         let total = try store.dayTotals(site: scope.site.id, metric: .total, days: scope.days)[""] ?? RollupTotal()
         return Summary(pageviews: total.count, visitors: Int64(total.visitors?.estimate ?? 0), visits: try sum(scope, .visits),
                        bounces: try sum(scope, .bounces), visitDurationMs: try sum(scope, .visitDuration), events: try sum(scope, .customEvent))
@@ -112,7 +117,7 @@ public struct Reports: Sendable {
         func ranked(_ rows: [BreakdownRow]) -> [BreakdownRow] {
             Array(rows.sorted { ($0.count, $1.value) > ($1.count, $0.value) }.prefix(limit))
         }
-        guard scope.filters.isEmpty else { return ranked(try rawAnswer(scope, nowMs: nowMs, tally: BreakdownTally(metric))) }
+        guard scope.filters.isEmpty else { return ranked(try rawAnswer(scope, nowMs: nowMs) { BreakdownTally(metric) }) }
         // Rows are ranked by count first and only those shown unite and estimate their visitor
         // sketches: that is most of a row's cost, and a breakdown can have thousands of rows.
         let cells = try store.dayTotals(site: scope.site.id, metric: metric, days: scope.days).filter { $0.value.count > 0 }
@@ -134,7 +139,7 @@ public struct Reports: Sendable {
         }
         let starts = intervalStarts(scope, interval)
         guard !starts.isEmpty else { return [] }
-        guard scope.filters.isEmpty else { return try rawAnswer(scope, nowMs: nowMs, tally: TimeseriesTally(starts: starts, endMs: scope.range.endMs)) }
+        guard scope.filters.isEmpty else { return try rawAnswer(scope, nowMs: nowMs) { TimeseriesTally(starts: starts, endMs: scope.range.endMs) } }
         var points = starts.map { TimeseriesPoint(startMs: $0, pageviews: 0, visitors: 0, visits: 0) }
         if interval == .day {
             // One scan of the daily tier per metric; the i-th point is the range's i-th local date.
@@ -177,15 +182,15 @@ public struct Reports: Sendable {
 
     // MARK: Filtered reports from raw events
 
-    /// A filtered report's answer, through the columnar analysis: sealed days from their
-    /// segments, the rest from rows, one segment at a time (no range is too long to hold).
-    func rawAnswer<Tally: ReportTally>(_ scope: ReportScope, nowMs: Int64, tally: Tally) throws -> Tally.Answer {
+    /// A filtered report's answer, through the columnar analysis on `analysisShards` cores:
+    /// sealed days from their segments, the rest from rows, one segment at a time (no range is
+    /// too long to hold).
+    func rawAnswer<Tally: ReportTally>(_ scope: ReportScope, nowMs: Int64, tally: @escaping () -> Tally) throws -> Tally.Answer {
         let retention = scope.site.retention
         let start = max(scope.range.startMs, retention.cutoffMs(nowMs: nowMs))
-        var analysis = SegmentAnalysis(range: start..<max(start, scope.range.endMs), filters: scope.filters, tally: tally)
+        let analysis = ShardedAnalysis(range: start..<max(start, scope.range.endMs), filters: scope.filters, shards: analysisShards, tally: tally)
         try store.segments(site: scope.site.id, in: scope.range, nowMs: nowMs, retention: retention) { analysis.add($0) }
-        analysis.finish()
-        return tally.answer
+        return analysis.finish()
     }
 }
 

@@ -58,11 +58,13 @@ import Testing
         }
     }
 
-    static func answer<Tally: ReportTally>(_ segments: [IndexedSegment], _ range: Range<Int64>, _ filters: [ReportFilter], _ tally: Tally) -> Tally.Answer {
-        var analysis = SegmentAnalysis(range: range, filters: filters, tally: tally)
+    /// The engine's answer, with the visitors split into `shards` (counted on as many threads,
+    /// segment by segment, when `parallel`).
+    static func answer<Tally: ReportTally>(_ segments: [IndexedSegment], _ range: Range<Int64>, _ filters: [ReportFilter],
+                                           shards: Int = 1, parallel: Bool = false, _ tally: @escaping () -> Tally) -> Tally.Answer {
+        let analysis = ShardedAnalysis(range: range, filters: filters, shards: shards, parallelRowsMin: parallel ? 0 : .max, tally: tally)
         for segment in segments { analysis.add(segment) }
-        analysis.finish()
-        return tally.answer
+        return analysis.finish()
     }
 
     static let filterChoices: [(RollupMetric, [String])] = [
@@ -90,25 +92,47 @@ import Testing
                 let (metric, values) = Self.filterChoices[Int(random.next() % UInt64(Self.filterChoices.count))]
                 filters.append(ReportFilter(metric: metric, value: values[Int(random.next() % UInt64(values.count))]))
             }
+            // One analysis, or the visitors split in two or three shards, counted one after the
+            // other or on as many threads.
+            let shards = 1 + attempt % 3, parallel = attempt % 2 == 1
             let rows = RowAnalysis(events.filter { (start..<end).contains($0.timestampMs) }, filters: filters)
-            let scope = "seed \(seed), \(start)..<\(end), \(filters.map { "\($0.metric.name)=\($0.value)" })"
-            #expect(Self.answer(segments, start..<end, filters, SummaryTally()) == rows.summary, "\(scope)")
+            let scope = "seed \(seed), \(start)..<\(end), \(filters.map { "\($0.metric.name)=\($0.value)" }), \(shards) shards"
+            #expect(Self.answer(segments, start..<end, filters, shards: shards, parallel: parallel, SummaryTally.init) == rows.summary, "\(scope)")
             for metric in [RollupMetric.page, .referrer, .device, .click, .customEvent, .entryPage, .exitPage] {
-                #expect(Self.answer(segments, start..<end, filters, BreakdownTally(metric)).sorted { $0.value < $1.value }
-                        == rows.breakdown(metric).sorted { $0.value < $1.value }, "\(scope), breakdown by \(metric.name)")
+                #expect(Self.answer(segments, start..<end, filters, shards: shards, parallel: parallel) { BreakdownTally(metric) }
+                        .sorted { $0.value < $1.value } == rows.breakdown(metric).sorted { $0.value < $1.value }, "\(scope), breakdown by \(metric.name)")
             }
             let starts = Array(stride(from: start, to: end, by: Int(TimeUnits.hourMs)))
-            #expect(Self.answer(segments, start..<end, filters, TimeseriesTally(starts: starts, endMs: end))
+            #expect(Self.answer(segments, start..<end, filters, shards: shards, parallel: parallel) { TimeseriesTally(starts: starts, endMs: end) }
                     == rows.timeseries(starts: starts, endMs: end), "\(scope)")
+        }
+    }
+
+    /// However the ranges are cut (few visitors, repeated ids, id 0, the last id), each visitor
+    /// of every segment is in exactly one range, and the ranges' runs are the segment's runs.
+    @Test(arguments: 1...4)
+    func visitorRanges_holdEveryVisitorOnce(count: Int) {
+        var random = SplitMix64(seed: UInt64(count))
+        for attempt in 0..<50 {
+            let ids = [0, .max] + (0..<Int(random.next() % 40)).map { _ in attempt % 2 == 0 ? random.next() % 8 : random.next() }
+            let sample = ids.sorted().map { VisitorID(rawValue: $0) }
+            let ranges = VisitorRange.split(count, like: attempt % 5 == 0 ? [] : sample)
+            #expect((1...count).contains(ranges.count))
+            let events = Set(ids).enumerated().map { n, id in
+                Event(id: EventID.forHit(site: Self.site, hitID: "r\(n)", timestampMs: Self.firstDay.startMs + Int64(n)), site: Self.site,
+                      visitor: VisitorID(rawValue: id), timestampMs: Self.firstDay.startMs + Int64(n), kind: .pageview, path: "/")
+            }
+            let segment = EventSegment(site: Self.site, day: Self.firstDay, events: events)
+            #expect(ranges.flatMap { $0.runs(in: segment) } == Array(segment.visitors.indices), "\(ranges)")
         }
     }
 
     /// A range with no segments at all (a site with no events yet) answers zeros.
     @Test func noSegments_answerNothing() {
         let range = Self.firstDay.startMs..<Self.firstDay.advanced(by: 1).startMs
-        #expect(Self.answer([], range, [ReportFilter(metric: .page, value: "/")], SummaryTally())
+        #expect(Self.answer([], range, [ReportFilter(metric: .page, value: "/")], SummaryTally.init)
                 == Summary(pageviews: 0, visitors: 0, visits: 0, bounces: 0, visitDurationMs: 0, events: 0))
-        #expect(Self.answer([], range, [], BreakdownTally(.entryPage)).isEmpty)
+        #expect(Self.answer([], range, [], shards: 2, parallel: true) { BreakdownTally(.entryPage) }.isEmpty)
     }
 
     /// The reference is not vacuous: the random filters leave some events and some visits, and some

@@ -24,4 +24,20 @@ import Testing
         for raw in 0..<UInt64(distinct) { set.insert(VisitorID(rawValue: raw)) }
         #expect(set.count == estimate)
     }
+
+    /// A union (two shards' visitors, `ShardedAnalysis`) counts what one set of all of them
+    /// counts, exact or estimated alike, whichever side is past the limit and however they overlap.
+    @Test(arguments: [(10, 20), (3_000, 3_000), (100, 6_000), (6_000, 100), (9_000, 9_000)])
+    func aUnion_countsAsOneSetOfBoth(sizes: (Int, Int)) {
+        for overlap in [0, sizes.0 / 2] {
+            var left = VisitorSet(), right = VisitorSet(), both = VisitorSet()
+            let leftIDs = (0..<UInt64(sizes.0)).map { VisitorID(rawValue: $0 &* 0x9E37_79B9) }
+            let rightIDs = (0..<UInt64(sizes.1)).map { VisitorID(rawValue: (UInt64(sizes.0 - overlap) + $0) &* 0x9E37_79B9) }
+            for id in leftIDs { left.insert(id); both.insert(id) }
+            for id in rightIDs { right.insert(id); both.insert(id) }
+            left.formUnion(right)
+            #expect(left.count == both.count, "\(sizes), overlap \(overlap)")
+            if Set(leftIDs + rightIDs).count <= VisitorSet.exactMax { #expect(left.count == Set(leftIDs + rightIDs).count) }
+        }
+    }
 }

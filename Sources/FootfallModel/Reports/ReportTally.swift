@@ -10,6 +10,9 @@ public protocol ReportTally: AnyObject {
     func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID)
     /// A visit holding a matching event; `page` spells its entry and exit pages.
     func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String)
+    /// Adds what `other` counted, from visitors this tally never saw (another shard's: see
+    /// `ShardedAnalysis`), as if it had counted them itself.
+    func merge(_ other: Self)
     var answer: Answer { get }
 }
 
@@ -45,6 +48,15 @@ public final class SummaryTally: ReportTally {
 
     public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
         counts.count(visit)
+    }
+
+    public func merge(_ other: SummaryTally) {
+        counts.pageviews += other.counts.pageviews
+        counts.customs += other.counts.customs
+        counts.visitors.formUnion(other.counts.visitors)
+        counts.visits += other.counts.visits
+        counts.bounces += other.counts.bounces
+        counts.visitDurationMs += other.counts.visitDurationMs
     }
 
     public var answer: Summary {
@@ -99,6 +111,14 @@ public final class BreakdownTally: ReportTally {
             }
         }
 
+        mutating func merge(_ other: Counts) {
+            for (index, value) in other.values.enumerated() {
+                let mine = intern(value)
+                counts[mine] += other.counts[index]
+                visitors[mine].formUnion(other.visitors[index])
+            }
+        }
+
         /// The index of `value` among the rows (an event dimension's empty value is none: callers
         /// leave it out).
         private mutating func intern(_ value: String) -> Int {
@@ -127,6 +147,10 @@ public final class BreakdownTally: ReportTally {
         case .exitPage: counts.count(visitPage: page(visit.exitPage))
         default: break
         }
+    }
+
+    public func merge(_ other: BreakdownTally) {
+        counts.merge(other.counts)
     }
 
     public var answer: [BreakdownRow] {
@@ -169,6 +193,14 @@ public final class TimeseriesTally: ReportTally {
 
     public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
         counts.count(visitStartMs: visit.startMs)
+    }
+
+    public func merge(_ other: TimeseriesTally) {
+        for i in counts.points.indices {
+            counts.points[i].pageviews += other.counts.points[i].pageviews
+            counts.points[i].visits += other.counts.points[i].visits
+            counts.visitors[i].formUnion(other.counts.visitors[i])
+        }
     }
 
     public var answer: [TimeseriesPoint] {

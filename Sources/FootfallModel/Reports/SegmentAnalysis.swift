@@ -16,6 +16,7 @@ public struct SegmentAnalysis {
     private let eventFilters: [ReportFilter]
     private let visitFilters: [ReportFilter]
     private let tally: any ReportTally
+    private let visitors: VisitorRange
     /// Segments that kept rows still refer to, by their position among those added (nil once none
     /// does). An array, not a dictionary: reading a segment from it copies nothing.
     private var held = [EventSegment?]()
@@ -40,8 +41,10 @@ public struct SegmentAnalysis {
 
     /// - Parameters:
     ///   - range: the report's time range; rows outside it take no part.
-    public init(range: Range<Int64>, filters: [ReportFilter], tally: any ReportTally) {
+    ///   - visitors: the visitors whose rows this analysis takes (see `ShardedAnalysis`).
+    public init(range: Range<Int64>, filters: [ReportFilter], tally: any ReportTally, visitors: VisitorRange = .all) {
         self.range = range
+        self.visitors = visitors
         eventFilters = filters.filter { !$0.describesVisit }
         visitFilters = filters.filter(\.describesVisit)
         self.tally = tally
@@ -52,21 +55,25 @@ public struct SegmentAnalysis {
         if let day, day != segment.day { settle(before: segment.day.advanced(by: -1)) }
         day = segment.day
         held.append(segment)
-        let matcher = EventMatcher(eventFilters, in: segment)
+        // The runs of the visitors taken, and their rows: visitors are sorted, so both are ranges.
+        let runs = visitors.runs(in: segment), rows = segment.rows(ofRuns: runs)
+        let matcher = EventMatcher(eventFilters, in: segment, rows: rows)
         // A whole run's indexed visits are the range's visits of that visitor if the range holds
         // all of the run (always, for a day inside the range); the other runs' rows are kept.
         var usable = indexed.runIsWhole
         if !(range.lowerBound <= segment.day.startMs && segment.day.advanced(by: 1).startMs <= range.upperBound) {
-            var first = 0
-            for (run, length) in segment.visitorRuns.enumerated() {
+            var first = rows.lowerBound
+            for run in runs {
+                let length = segment.visitorRuns[run]
                 usable[run] = usable[run] && range.contains(segment.timestamps[first]) && range.contains(segment.timestamps[first + length - 1])
                 first += length
             }
         }
-        countUsableRuns(of: indexed, at: index, usable: usable, matcher: matcher)
-        var first = 0
+        countUsableRuns(of: indexed, at: index, rows: rows, usable: usable, matcher: matcher)
+        var first = rows.lowerBound
         let paths = segment.texts[EventSegment.Text.path.rawValue].codes
-        for (run, length) in segment.visitorRuns.enumerated() {
+        for run in runs {
+            let length = segment.visitorRuns[run]
             defer { first += length }
             guard !usable[run] else { continue }
             let visitor = segment.visitors[run]
@@ -85,8 +92,8 @@ public struct SegmentAnalysis {
         settle(before: nil)
     }
 
-    /// Adds up the matching rows of the `usable` runs, with their indexed visits.
-    private mutating func countUsableRuns(of indexed: IndexedSegment, at index: Int, usable: [Bool], matcher: EventMatcher) {
+    /// Adds up the matching rows (of `rows`) of the `usable` runs, with their indexed visits.
+    private mutating func countUsableRuns(of indexed: IndexedSegment, at index: Int, rows: Range<Int>, usable: [Bool], matcher: EventMatcher) {
         let segment = indexed.segment
         let paths = segment.texts[EventSegment.Text.path.rawValue]
         let visitPasses: [Bool]? = visitFilters.isEmpty ? nil : {
@@ -96,7 +103,7 @@ public struct SegmentAnalysis {
             }
         }()
         var visitCounted = [Bool](repeating: false, count: indexed.visits.count)
-        for row in 0..<segment.count where matcher.matches(row) {
+        for row in rows where matcher.matches(row) {
             let run = Int(indexed.runOfRow[row])
             guard usable[run] else { continue }
             let visit = Int(indexed.visitOfRow[row])
@@ -158,16 +165,18 @@ public struct PageRef: Hashable, Sendable {
     let code: EventSegment.Strings.Code
 }
 
-/// The event filters of a report evaluated over one segment: each value resolved to dictionary
-/// codes once, then one tight loop per filter over its column, leaving which rows match.
+/// The event filters of a report evaluated over some rows of one segment: each value resolved to
+/// dictionary codes once, then one tight loop per filter over its column, leaving which of the
+/// rows match.
 private struct EventMatcher {
     private let matching: [Bool]
 
-    init(_ filters: [ReportFilter], in segment: EventSegment) {
-        var matching = [Bool](repeating: true, count: segment.count)
+    init(_ filters: [ReportFilter], in segment: EventSegment, rows: Range<Int>) {
+        var matching = [Bool](repeating: false, count: segment.count)
+        for row in rows { matching[row] = true }
         let kinds = segment.kinds
         func keep(_ test: (Int) -> Bool) {
-            for row in matching.indices where matching[row] { matching[row] = test(row) }
+            for row in rows where matching[row] { matching[row] = test(row) }
         }
         for filter in filters {
             switch ReportFilter.source(of: filter.metric) {

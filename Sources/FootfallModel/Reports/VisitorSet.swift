@@ -16,6 +16,9 @@ struct VisitorSet {
     private var exactCount = 0
     /// The sketch's registers, once past `exactMax`; then `slots` is empty.
     private var registers: [UInt8]?
+    /// The last visitor inserted (`rawValue &+ 1`; 0 none): rows come grouped by visitor, so most
+    /// inserts repeat the one before and need no hash.
+    private var lastKey: UInt64 = 0
 
     init() {
         slots = [UInt64](repeating: 0, count: 16)
@@ -28,6 +31,9 @@ struct VisitorSet {
     }
 
     mutating func insert(_ visitor: VisitorID) {
+        let key = visitor.rawValue &+ 1
+        if key == lastKey, key != 0 { return }
+        lastKey = key
         if registers != nil {
             let (index, rho) = HyperLogLog.register(of: visitor)
             if rho > registers![index] { registers![index] = rho }
@@ -37,7 +43,6 @@ struct VisitorSet {
             if !holdsMax { holdsMax = true; exactCount += 1 }
             return
         }
-        let key = visitor.rawValue &+ 1
         var slot = VisitorSet.slot(of: key, mask: mask)
         while true {
             let held = slots[slot]
@@ -48,6 +53,18 @@ struct VisitorSet {
         slots[slot] = key
         exactCount += 1
         if exactCount > VisitorSet.exactMax { becomeSketch() } else if exactCount * 2 > slots.count { grow() }
+    }
+
+    /// Adds `other`'s visitors: the set of both, exact or a sketch as if each had been inserted
+    /// here (a sketch's registers are those of its visitors, whatever the order).
+    mutating func formUnion(_ other: VisitorSet) {
+        guard let theirs = other.registers else {
+            for key in other.slots where key != 0 { insert(VisitorID(rawValue: key &- 1)) }
+            if other.holdsMax { insert(VisitorID(rawValue: .max)) }
+            return
+        }
+        if registers == nil { becomeSketch() }
+        for index in theirs.indices where theirs[index] > registers![index] { registers![index] = theirs[index] }
     }
 
     /// Fibonacci hashing: visitor ids of consenting visitors are not uniformly spread.

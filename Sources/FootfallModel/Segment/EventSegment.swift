@@ -170,14 +170,23 @@ public struct EventSegment: Hashable, Sendable {
 
     /// The rows of `visitor` (its run), or nil when it has none here (visitors are sorted).
     public func rows(of visitor: VisitorID) -> Range<Int>? {
+        let run = firstRun(from: visitor)
+        guard run < visitors.count, visitors[run] == visitor else { return nil }
+        return runStarts[run]..<runStarts[run + 1]
+    }
+
+    /// The first run whose visitor is `visitor` or after it (`visitors.count` if none is).
+    public func firstRun(from visitor: VisitorID) -> Int {
         var low = 0, high = visitors.count
         while low < high {
             let middle = (low + high) / 2
             if visitors[middle] < visitor { low = middle + 1 } else { high = middle }
         }
-        guard low < visitors.count, visitors[low] == visitor else { return nil }
-        return runStarts[low]..<runStarts[low + 1]
+        return low
     }
+
+    /// The rows of consecutive runs.
+    public func rows(ofRuns runs: Range<Int>) -> Range<Int> { runStarts[runs.lowerBound]..<runStarts[runs.upperBound] }
 
     /// Calls `body` with each row whose time is in `span`, and its visitor, run by run.
     public func forEachRow(in span: Range<Int64>, _ body: (_ row: Int, _ visitor: VisitorID) -> Void) {
