@@ -137,6 +137,8 @@ public struct SegmentAnalysis {
     }
 
     private mutating func countVisits(of rows: ArraySlice<KeptRow>, visitor: VisitorID) {
+        // Only candidates (and their visits) are counted: a visitor with none needs no visits.
+        guard rows.contains(where: \.isCandidate) else { return }
         var deriver = Visits.Deriver<PageRef>()
         for kept in rows { deriver.add(timestampMs: kept.timestampMs, kind: kept.kind, page: kept.path) }
         var cursor = 0
