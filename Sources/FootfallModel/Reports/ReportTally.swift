@@ -8,6 +8,9 @@ public protocol ReportTally: AnyObject {
     associatedtype Answer
     /// A matching event: row `row` of `segment`, the `index`-th segment the analysis was given.
     func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID)
+    /// Matching events `rows` of `segment`, `visitors[i]` the visitor of `rows[i]`: what most of a
+    /// report's rows come through, one call and one access to the counts per segment.
+    func count(rows: [Int], visitors: [VisitorID], of segment: EventSegment, at index: Int)
     /// A visit holding a matching event; `page` spells its entry and exit pages.
     func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String)
     /// Adds what `other` counted, from visitors this tally never saw (another shard's: see
@@ -31,6 +34,10 @@ public final class SummaryTally: ReportTally {
             if kind.countsAsVisitor { visitors.insert(visitor) }
         }
 
+        mutating func count(rows: [Int], visitors: [VisitorID], kinds: [Event.Kind]) {
+            for (row, visitor) in zip(rows, visitors) { count(kinds[row], visitor) }
+        }
+
         mutating func count(_ visit: Visits.Span<PageRef>) {
             visits += 1
             if visit.isBounce { bounces += 1 }
@@ -44,6 +51,10 @@ public final class SummaryTally: ReportTally {
 
     public func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
         counts.count(segment.kinds[row], visitor)
+    }
+
+    public func count(rows: [Int], visitors: [VisitorID], of segment: EventSegment, at index: Int) {
+        counts.count(rows: rows, visitors: visitors, kinds: segment.kinds)
     }
 
     public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
@@ -84,6 +95,10 @@ public final class BreakdownTally: ReportTally {
             guard let value = value(of: row, in: segment, at: index) else { return }
             counts[value] += 1
             visitors[value].insert(visitor)
+        }
+
+        mutating func count(rows: [Int], visitors: [VisitorID], of segment: EventSegment, at index: Int) {
+            for (row, visitor) in zip(rows, visitors) { count(row: row, of: segment, at: index, visitor: visitor) }
         }
 
         /// A visit's page is a row even when empty, as in `RowAnalysis`.
@@ -141,6 +156,10 @@ public final class BreakdownTally: ReportTally {
         counts.count(row: row, of: segment, at: index, visitor: visitor)
     }
 
+    public func count(rows: [Int], visitors: [VisitorID], of segment: EventSegment, at index: Int) {
+        counts.count(rows: rows, visitors: visitors, of: segment, at: index)
+    }
+
     public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
         switch counts.metric {
         case .entryPage: counts.count(visitPage: page(visit.entryPage))
@@ -175,6 +194,10 @@ public final class TimeseriesTally: ReportTally {
             if kind.countsAsVisitor { visitors[i].insert(visitor) }
         }
 
+        mutating func count(rows: [Int], visitors: [VisitorID], timestamps: [Int64], kinds: [Event.Kind]) {
+            for (row, visitor) in zip(rows, visitors) { count(timestamps[row], kinds[row], visitor) }
+        }
+
         mutating func count(visitStartMs: Int64) {
             if let i = TimeseriesPoint.slot(of: visitStartMs, starts: starts, endMs: endMs) { points[i].visits += 1 }
         }
@@ -189,6 +212,10 @@ public final class TimeseriesTally: ReportTally {
 
     public func count(row: Int, of segment: EventSegment, at index: Int, visitor: VisitorID) {
         counts.count(segment.timestamps[row], segment.kinds[row], visitor)
+    }
+
+    public func count(rows: [Int], visitors: [VisitorID], of segment: EventSegment, at index: Int) {
+        counts.count(rows: rows, visitors: visitors, timestamps: segment.timestamps, kinds: segment.kinds)
     }
 
     public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {

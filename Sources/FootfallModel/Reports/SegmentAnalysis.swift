@@ -103,17 +103,20 @@ public struct SegmentAnalysis {
             }
         }()
         var visitCounted = [Bool](repeating: false, count: indexed.visits.count)
+        var counted = [Int](), visitors = [VisitorID]()
         for row in rows where matcher.matches(row) {
             let run = Int(indexed.runOfRow[row])
             guard usable[run] else { continue }
             let visit = Int(indexed.visitOfRow[row])
             if let visitPasses, visit < 0 || !visitPasses[visit] { continue }
-            tally.count(row: row, of: segment, at: index, visitor: segment.visitors[run])
+            counted.append(row)
+            visitors.append(segment.visitors[run])
             if visit >= 0, !visitCounted[visit] {
                 visitCounted[visit] = true
                 tally.count(indexed.visits[visit].span { PageRef(segment: index, code: $0) }) { paths.dictionary[Int($0.code)] }
             }
         }
+        tally.count(rows: counted, visitors: visitors, of: segment, at: index)
     }
 
     /// Derives the visits of kept rows whose visitor was last kept before `day` (every visitor,
