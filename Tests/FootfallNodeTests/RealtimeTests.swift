@@ -24,9 +24,10 @@ import Testing
             sent.append(Sent(id: "page-\(visitor)-000", visitor: visitor, ts: now - Int64(20 + visitor) * minute, kind: "pageview",
                              path: "/p\(visitor % 3)", referrer: visitor % 2 == 0 ? "t.co" : ""))
         }
-        // Visitor 2 reads on: more rows than the feed shows.
-        for n in 0..<60 {
-            sent.append(Sent(id: "read-\(n)-0000", visitor: 2, ts: now - 10 * minute + Int64(n) * 5_000, kind: "pageview",
+        // Visitor 2 reads on: more rows than the feed shows, and than the snapshot holds before it
+        // first trims its feed (four times the feed), so rows older than the feed are skipped.
+        for n in 0..<260 {
+            sent.append(Sent(id: "read-\(n)-0000", visitor: 2, ts: now - 10 * minute + Int64(n) * 2_000, kind: "pageview",
                              path: "/long/\(n % 4)", referrer: ""))
         }
         sent.append(Sent(id: "click-1-0000", visitor: 1, ts: now - 2 * minute, kind: "click", path: "/p1", referrer: ""))
