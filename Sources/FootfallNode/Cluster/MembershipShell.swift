@@ -34,6 +34,10 @@ public actor MembershipShell {
     private let logger: Logger
     private let origin = ContinuousClock.now
     private var stopped = false
+    /// The rings last built and the ownership map they were built from: the snapshot is read
+    /// every 100 ms, a ring hashes 256 positions per member (5 % of a serving node's CPU when it
+    /// was built each time), and the map rarely changes.
+    private var rings: (records: [Membership.OwnershipRecord], read: Ring, pending: Ring)?
     private var nextSecretsAttempt = ContinuousClock.now
 
     /// The loop never sleeps longer than this, so a deadline that an incoming message moved
@@ -101,9 +105,12 @@ public actor MembershipShell {
     }
 
     var snapshot: Snapshot {
-        Snapshot(
-            myself: instance.myself, members: instance.members, ownership: instance.ownershipRecords,
-            ring: instance.ring(), pendingRing: instance.pendingRing(), localHealth: instance.localHealth,
+        let records = instance.ownershipRecords
+        let current = rings.flatMap { $0.records == records ? $0 : nil } ?? (records: records, read: instance.ring(), pending: instance.pendingRing())
+        rings = current
+        return Snapshot(
+            myself: instance.myself, members: instance.members, ownership: records,
+            ring: current.read, pendingRing: current.pending, localHealth: instance.localHealth,
             ownershipAgreed: instance.ownershipAgreed
         )
     }
