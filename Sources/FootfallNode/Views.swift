@@ -234,7 +234,8 @@ enum Realtime {
     static func snapshot(site: Site, node: Node, showVisitorIDs: Bool) throws -> Snapshot {
         let now = node.clock.nowMs
         var lastSeen = [VisitorID: Int64]()
-        var pages = TopValues(keepsEmpty: true), sources = TopValues(keepsEmpty: false)
+        // Counted as a report's breakdowns count them: by dictionary code, into `VisitorSet`s.
+        let pages = BreakdownTally(.page), sources = BreakdownTally(.referrer)
         // The newest rows (engagement pings aside), newest first once sorted; trimmed as it grows.
         // A row names its segment by position in `segments`: a copy of a segment is a retain of
         // each of its columns, and the feed's sort moved hundreds of them.
@@ -254,15 +255,12 @@ enum Realtime {
                                 retention: site.retention) { indexed in
             let segment = indexed.segment, index = segments.count
             segments.append(segment)
-            let paths = segment.texts[EventSegment.Text.path.rawValue], referrers = segment.texts[EventSegment.Text.referrerHost.rawValue]
-            pages.begin(paths)
-            sources.begin(referrers)
             segment.forEachRow(in: window) { row, visitor in
                 let timestampMs = segment.timestamps[row], kind = segment.kinds[row]
                 if timestampMs >= now - onlineWindowMs { lastSeen[visitor] = max(lastSeen[visitor] ?? 0, timestampMs) }
                 if kind == .pageview {
-                    pages.count(row: row, visitor: visitor)
-                    sources.count(row: row, visitor: visitor)
+                    pages.count(row: row, of: segment, at: index, visitor: visitor)
+                    sources.count(row: row, of: segment, at: index, visitor: visitor)
                 }
                 if kind != .engagement, oldestKept.map({ (timestampMs, segment.ids[row]) > $0 }) ?? true {
                     newest.append((timestampMs, segment.ids[row], index, row))
@@ -278,53 +276,10 @@ enum Realtime {
                             browser: event.device.browser, visitor: showVisitorIDs && event.consented ? event.visitor.description : nil)
         }
         let active = lastSeen.values.filter { $0 >= now - activeWindowMs }.count
+        func top(_ tally: BreakdownTally) -> [BreakdownRow] {
+            Array(tally.answer.sorted { ($0.count, $1.value) > ($1.count, $0.value) }.prefix(10))
+        }
         return Snapshot(onlineVisitors: lastSeen.count, activeVisitors: active, idleVisitors: lastSeen.count - active,
-                        feed: feed, topPages: pages.top(10), topSources: sources.top(10), generatedMs: now)
-    }
-
-    /// Pageviews and distinct visitors (a `VisitorSet`: exact up to its limit, as the reports
-    /// count them) per value of one text column, looked up by the segment's dictionary code: a
-    /// value's string is hashed once per segment, not once per row.
-    private struct TopValues {
-        /// Whether the empty value is a row (a page) or left out (no referrer).
-        let keepsEmpty: Bool
-        private var index = [String: Int]()
-        private var values = [String](), counts = [Int64](), visitors = [VisitorSet]()
-        /// The current segment's column (codes and dictionary), and each of its codes as an index
-        /// into `values` (-1 not yet looked up, -2 the empty value left out).
-        private var codes = [EventSegment.Strings.Code](), dictionary = [String]()
-        private var codeValues = [Int]()
-
-        init(keepsEmpty: Bool) { self.keepsEmpty = keepsEmpty }
-
-        mutating func begin(_ strings: EventSegment.Strings) {
-            (codes, dictionary) = (strings.codes, strings.dictionary)
-            codeValues = [Int](repeating: -1, count: dictionary.count)
-        }
-
-        /// Counts a row of the segment given to `begin` last.
-        mutating func count(row: Int, visitor: VisitorID) {
-            let code = Int(codes[row])
-            if codeValues[code] == -1 { codeValues[code] = value(dictionary[code]) }
-            let value = codeValues[code]
-            guard value >= 0 else { return }
-            counts[value] += 1
-            visitors[value].insert(visitor)
-        }
-
-        private mutating func value(_ string: String) -> Int {
-            guard keepsEmpty || !string.isEmpty else { return -2 }
-            if let known = index[string] { return known }
-            index[string] = values.count
-            values.append(string)
-            counts.append(0)
-            visitors.append(VisitorSet())
-            return values.count - 1
-        }
-
-        func top(_ limit: Int) -> [BreakdownRow] {
-            Array(values.indices.map { BreakdownRow(value: values[$0], count: counts[$0], visitors: Int64(visitors[$0].count)) }
-                .sorted { ($0.count, $1.value) > ($1.count, $0.value) }.prefix(limit))
-        }
+                        feed: feed, topPages: top(pages), topSources: top(sources), generatedMs: now)
     }
 }

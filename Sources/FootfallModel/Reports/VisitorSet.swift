@@ -3,7 +3,7 @@
 /// the rollups count them. A filtered report counts each matching event's visitor here; on a big
 /// site that is hundreds of thousands of inserts, and an exact set that large misses the cache on
 /// nearly every one.
-public struct VisitorSet: Sendable {
+struct VisitorSet {
     /// Distinct visitors counted exactly (the hash set then holds 8,192 slots, 64 KiB: a
     /// breakdown holds one set per value, and larger sets stopped fitting the caches).
     static let exactMax = 4_096
@@ -20,17 +20,17 @@ public struct VisitorSet: Sendable {
     /// inserts repeat the one before and need no hash.
     private var lastKey: UInt64 = 0
 
-    public init() {
+    init() {
         slots = [UInt64](repeating: 0, count: 16)
         mask = slots.count - 1
     }
 
     /// Exact up to `exactMax`, an estimate beyond.
-    public var count: Int {
+    var count: Int {
         registers.map { HyperLogLog(registers: $0).estimate } ?? exactCount
     }
 
-    public mutating func insert(_ visitor: VisitorID) {
+    mutating func insert(_ visitor: VisitorID) {
         let key = visitor.rawValue &+ 1
         if key == lastKey, key != 0 { return }
         lastKey = key
