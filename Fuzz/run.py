@@ -38,8 +38,11 @@ def run_target(fuzzer, target, runs, max_total_time):
                f"-artifact_prefix={findings}/{target}-", corpus] + [s for s in seeds if os.path.isdir(s)]
     if max_total_time:
         command.insert(1, f"-max_total_time={max_total_time}")
+    # No allocation stacks (malloc_context_size=0): recording one per allocation was a quarter of
+    # the gossip target's time (1,150 against 1,460 executions/s). A finding's input still
+    # reproduces it; replay it with the default ASAN_OPTIONS for the stacks.
     environment = dict(os.environ, FOOTFALL_FUZZ_TARGET=target,
-                       ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1",
+                       ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:malloc_context_size=0",
                        LSAN_OPTIONS="suppressions=" + os.path.join(ROOT, "Fuzz", "lsan.supp"))
     started = time.monotonic()
     with open(log_path, "w") as log:
