@@ -135,7 +135,7 @@ def run_single_node(spec, options, csv_path, sites, ranges, report, exact_answer
 
 def run_three_nodes(spec, options, csv_path, report, db_bench_rate):
     single = report["contenders"]["Footfall"]
-    three = footfall.ThreeNodes(os.path.join(options.folder, "three-nodes"), options.build, ROOT)
+    three = footfall.ThreeNodes(os.path.join(options.folder, "three-nodes"), options.build)
     try:
         three.form(spec.site_names)
         events = 20_000 if options.short else 300_000

@@ -11,19 +11,20 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 import peers
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Harness"))
+from footfall_harness import web  # noqa: E402
+from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
+from footfall_harness.hits import pageview  # noqa: E402
+from footfall_harness.ports import free_port  # noqa: E402
+from footfall_harness.process import Process  # noqa: E402
 
 DAY_MS = 86_400_000
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def day(ms):
@@ -39,7 +40,8 @@ class Discard:
 
     def __init__(self, bench):
         self.port = free_port()
-        self.process = subprocess.Popen([bench, "discard", "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = Process(os.devnull)
+        self.process.start([bench, "discard", "--port", str(self.port)])
 
     @property
     def url(self):
@@ -57,8 +59,7 @@ class Discard:
         raise RuntimeError("footfall-bench discard did not start listening")
 
     def __exit__(self, *_):
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self.process.stop(timeout=30)
 
 
 WRK_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "single_hit.lua")
@@ -88,8 +89,8 @@ class Node:
         self.data = data
         args = [binary, "serve", "--data", data, "--host", "127.0.0.1", "--port", str(self.port), "--grpc-port", "0",
                 "--cluster-port", str(free_port()), "--trusted-proxies", "127.0.0.1"]
-        self.log = open(data + ".log", "ab")
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = Process(data + ".log")
+        self.process.start(args)
         self.connection = None
 
     @property
@@ -99,8 +100,8 @@ class Node:
     def wait_ready(self, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.process.returncode}); see {self.data}.log")
+            if not self.process.running:
+                raise RuntimeError(f"{self.name} exited; see {self.data}.log")
             try:
                 status, _ = self.get("/health")
                 if status == 200:
@@ -136,14 +137,7 @@ class Node:
         return 0
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
+        self.process.stop(timeout=30)
 
 
 class Footfall:
@@ -274,36 +268,28 @@ class ThreeNodes:
     the one that took the hit, failure detection and erasure completion."""
     name = "Footfall 3 nodes"
 
-    def __init__(self, folder, build_folder, root):
-        sys.path.insert(0, os.path.join(root, "Tests/Cluster"))
-        import cluster_test
-        import replication_test
-        self.cluster_test, self.replication_test = cluster_test, replication_test
+    def __init__(self, folder, build_folder):
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
         self.bench = os.path.join(build_folder, "footfall-bench")
-        self.cluster = cluster_test.Cluster(os.path.join(build_folder, "footfall"), folder, probe_ms=1000)
-        self.cluster.base_port, self.cluster.http_base = 24940, 25040
-        self.cluster.extra_env = {"FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"}
+        self.cluster = LocalCluster(os.path.join(build_folder, "footfall"), folder, 1000, 24940, 25040,
+                                    env={"FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"})
 
     def form(self, sites):
-        self.cluster.form(spare=[])
-        names = self.cluster_test.NAMES
-        settled = self.cluster.wait(lambda: all(self.cluster_test.all_alive(self.cluster, n) for n in names)
-                                    and set(self.replication_test.ring_states(self.cluster, "node-1").values()) == {"normal"}, 60)
-        if not settled:
+        self.cluster.form()
+        if not self.cluster.wait(self.cluster.settled, 60):
             raise RuntimeError("the three nodes did not settle within 60 s")
-        self.api = self.replication_test.API(self.cluster, self.replication_test.bootstrap_token(self.cluster))
+        self.api = ClusterAPI(self.cluster, self.cluster.bootstrap_token())
         for site in sites:
             status, body = self.api.request("node-1", "/api/sites", {"domain": site}, method="POST")
             if status not in (200, 201, 409):
                 raise RuntimeError(f"creating {site}: {status} {body}")
-        if not self.cluster.wait(lambda: all(self.api.request(n, f"/api/sites/{sites[-1]}")[0] == 200 for n in names), 30):
+        if not self.cluster.wait(lambda: all(self.api.request(n, f"/api/sites/{sites[-1]}")[0] == 200 for n in NAMES), 30):
             raise RuntimeError("the sites did not reach every node within 30 s")
 
     def ingest(self, csv_path, events):
         args = [self.bench, "ingest", "--csv", csv_path, "--events", str(events), "--batch", "100", "--concurrency", "16", "--run", "three"]
-        for name in self.cluster_test.NAMES:
+        for name in NAMES:
             args += ["--url", self.api.url(name, "")]
         finished = subprocess.run(args, capture_output=True, text=True)
         if finished.returncode != 0:
@@ -312,16 +298,16 @@ class ThreeNodes:
 
     def realtime(self, site, samples):
         def post(body, headers):
-            return raw_request(self.api.url("node-1", "/api/event"), "POST", body, headers)
+            return web.call(self.api.url("node-1", "/api/event"), "POST", body, headers)
 
         def read(path):
-            return raw_request(self.api.url("node-2", path), "GET", None, {"Authorization": f"Bearer {self.api.token}"})
+            return web.call(self.api.url("node-2", path), "GET", None, {"Authorization": f"Bearer {self.api.token}"})
         return realtime_latency(post, read, site, samples, "three")
 
     def detection_and_erasure(self, site):
         """Seconds until both others see a killed node-3 dead; then an erasure made while it is
         down, and seconds from its restart until the erasure's receipt reads complete."""
-        hits = [dict(self.replication_test.hit(f"bench-erase-{k}", vid="benchvisitor0001", site=site)) for k in range(3)]
+        hits = [pageview(f"bench-erase-{k}", site, vid="benchvisitor0001") for k in range(3)]
         status, _ = self.api.hits("node-1", hits, client="100.126.0.1")
         if status != 202:
             raise RuntimeError(f"the erasure's visitor was not written: {status}")
@@ -334,7 +320,6 @@ class ThreeNodes:
         status, receipt = self.api.request("node-1", f"/api/sites/{site}/erasures", {"client_id": "benchvisitor0001"}, method="POST")
         if status != 200 or receipt.get("status") != "pending":
             raise RuntimeError(f"an erasure with node-3 down: {status} {receipt}")
-        self.cluster.processes["node-3"].wait()
         restarted = time.monotonic()
         self.cluster.start("node-3")
         complete = self.cluster.wait(lambda: self.api.request("node-2", f"/api/sites/{site}/erasures/{receipt['visitor']}")[1]
@@ -347,14 +332,6 @@ class ThreeNodes:
         self.cluster.stop()
 
 
-def raw_request(url, method, body, headers):
-    """(status, body bytes) of one request, whatever the status."""
-    request = urllib.request.Request(url, data=body.encode() if isinstance(body, str) else body, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 def referrer_host(url):

@@ -28,9 +28,12 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "Tests", "Cluster"))
+sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 import lab  # noqa: E402
+from footfall_harness import certs, credentials  # noqa: E402
+from footfall_harness.stubs import generate_stubs  # noqa: E402
+from footfall_harness.waits import seconds_until as wait_for  # noqa: E402
 from probe import ALIVE, CHECKER, DEAD, Probe  # noqa: E402
 from workload import HTTP, Workload  # noqa: E402
 
@@ -57,13 +60,8 @@ class Cluster:
         self.issue_certificates()
         self.probe = Probe(self.certs, stubs)
 
-    def cli(self, *args):
-        return subprocess.run([self.binary, *args], check=True, capture_output=True, text=True).stdout
-
     def issue_certificates(self):
-        self.cli("certs", "init", "--dir", self.certs, "--cluster-name", "chaos")
-        for name in list(self.by_name) + [CHECKER]:
-            self.cli("certs", "node", name, "--dir", self.certs)
+        certs.issue(self.binary, self.certs, "chaos", list(self.by_name) + [CHECKER])
 
     def form(self, clock_offsets):
         founder = self.nodes[0]
@@ -90,9 +88,7 @@ class Cluster:
         return True
 
     def bootstrap_token(self):
-        with open(self.nodes[0].log_path) as log:
-            match = re.search(r"API token: (fft_[0-9a-f]+)", log.read())
-        return match.group(1) if match else None
+        return credentials.bootstrap_token(self.nodes[0].log_path)
 
     def stop(self):
         for node in self.by_name.values():
@@ -100,14 +96,6 @@ class Cluster:
         self.probe.close()
 
 
-def wait_for(condition, timeout, interval=0.25):
-    """Seconds until `condition()` held, or None."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(interval)
-    return None
 
 
 class DetectionWatch:
@@ -214,7 +202,7 @@ class Fault:
             time.sleep(self.duration)
             self.network.heal()
         elif kind == "slow":
-            self.quota.apply(self.victims[0].process.pid, self.spec["percent"])
+            self.quota.apply(self.victims[0].pid, self.spec["percent"])
             time.sleep(self.duration)
             self.quota.release()
         elif kind == "rolling-kill":
@@ -546,7 +534,6 @@ def main():
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1, 2**31)
     print(f"chaos: {len(scenarios)} scenario(s), seed {seed} (replay: --seed {seed})", flush=True)
 
-    from cluster_test import generate_stubs
     stubs_folder = tempfile.mkdtemp(prefix="footfall-chaos-stubs-")
     stubs = generate_stubs(stubs_folder)
     most = max(dict(data["defaults"], **spec).get("nodes") + spec.get("spares", 0) for spec in scenarios)

@@ -13,9 +13,11 @@ nftables rules inside the node namespaces (`inet chaos` table), which heal by de
 """
 import ctypes
 import os
-import signal
 import subprocess
-import time
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Harness"))
+from footfall_harness.process import Process  # noqa: E402
 
 PREFIX = "ffc-"
 SUBNET = "10.77.0"
@@ -147,18 +149,16 @@ class CPUQuota:
                     CPUQuota(entry[len(PREFIX):]).release()
 
 
-class NodeProcess:
+class NodeProcess(Process):
     """One `footfall serve` in its namespace. Its data folder survives kill -9 and restarts."""
 
     HTTP_PORT, CLUSTER_PORT = 8080, 7946
 
     def __init__(self, binary, name, folder, certs, env):
+        super().__init__(os.path.join(folder, name + ".log"))
         self.binary, self.name, self.certs, self.env = binary, name, certs, env
         self.data = os.path.join(folder, name)
-        self.log_path = os.path.join(folder, name + ".log")
         self.ip = Network.node_ip(name)
-        self.process = None
-        self.paused = False
 
     @property
     def http(self):
@@ -178,39 +178,5 @@ class NodeProcess:
         env = dict(os.environ, **self.env)
         if clock_offset_ms:
             env["FOOTFALL_CLOCK_OFFSET_MS"] = str(clock_offset_ms)
-        log = open(self.log_path, "ab")
         # `ip netns exec` execs the node in place: the pid is the node's own.
-        self.process = subprocess.Popen(args, stdout=log, stderr=log, env=env, start_new_session=True)
-        self.paused = False
-
-    @property
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
-    def signal(self, number):
-        if self.running:
-            os.kill(self.process.pid, number)
-
-    def kill(self):
-        self.signal(signal.SIGKILL)
-        if self.process:
-            self.process.wait()
-
-    def pause(self):
-        self.signal(signal.SIGSTOP)
-        self.paused = True
-
-    def resume(self):
-        self.signal(signal.SIGCONT)
-        self.paused = False
-
-    def stop(self, timeout=15):
-        if not self.running:
-            return
-        if self.paused:
-            self.resume()
-        self.signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        super().start(args, env=env, new_session=True)

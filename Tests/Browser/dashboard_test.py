@@ -30,8 +30,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,40 +43,22 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Harness"))
+from footfall_harness import credentials, waits  # noqa: E402
+from footfall_harness.checks import check, failures  # noqa: E402
+from footfall_harness.ports import free_port  # noqa: E402
+from footfall_harness.process import Process  # noqa: E402
+
 # A desktop browser's User-Agent: the node drops hits from "HeadlessChrome" as a bot.
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 OWNER1, OWNER2, OPERATOR = "owner1@shop.test", "owner2@other.test", "ops@footfall.test"
 PASSWORD = "correct horse battery"
 SITE1, SITE2 = "shop.test", "other.test"
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what, flush=True)
-    if not condition:
-        failures.append(what)
-    return condition
 
 
 def wait_for(condition, timeout, interval=0.2):
-    """The first truthy value of condition() within timeout seconds, else None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = condition()
-            if value:
-                return value
-        except (WebDriverException, urllib.error.URLError, OSError, KeyError, ValueError):
-            pass
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(interval)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """`waits.wait_for`, a browser's errors counting as "not yet" too."""
+    return waits.wait_for(condition, timeout, interval, ignoring=waits.NOT_YET + (WebDriverException,))
 
 
 # ---------------------------------------------------------------- the node and the customer site
@@ -89,7 +69,7 @@ class Node:
         self.data = os.path.join(folder, "data")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.process = None
+        self.process = Process(os.path.join(folder, "node.log"))
 
     def cli(self, *args):
         return subprocess.run([self.binary, *args, "--data", self.data], check=True, capture_output=True, text=True).stdout
@@ -102,22 +82,14 @@ class Node:
         self.cli("site", "add", "--domain", SITE2, "--owner", OWNER2)
 
     def start(self):
-        log = open(os.path.join(self.folder, "node.log"), "ab")
-        self.process = subprocess.Popen(
-            [self.binary, "serve", "--data", self.data, "--port", str(self.port), "--grpc-port", "0",
-             "--cluster-port", str(free_port()), "--node-name", "node-1", "--replication-factor", "1"],
-            stdout=log, stderr=log)
+        self.process.start([self.binary, "serve", "--data", self.data, "--port", str(self.port), "--grpc-port", "0",
+                            "--cluster-port", str(free_port()), "--node-name", "node-1", "--replication-factor", "1"])
         healthy = wait_for(lambda: json.loads(urllib.request.urlopen(self.base + "/health", timeout=2).read())["salt"] == "ready", 60)
         if not healthy:
             raise SystemExit(f"the node did not become healthy; see {self.folder}/node.log")
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        self.process.stop(timeout=10)
 
 
 class APISession:
@@ -125,10 +97,7 @@ class APISession:
 
     def __init__(self, base, email):
         self.base = base
-        request = urllib.request.Request(base + "/api/login", data=json.dumps({"email": email, "password": PASSWORD}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            self.cookie = response.headers["Set-Cookie"].split(";")[0]
+        self.cookie, _ = credentials.login(base, email, PASSWORD)
 
     def get(self, path):
         request = urllib.request.Request(self.base + path, headers={"Cookie": self.cookie})

@@ -17,11 +17,9 @@ import datetime
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,128 +28,14 @@ import urllib.request
 
 import grpc
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NAMES = ["node-1", "node-2", "node-3"]
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what, flush=True)
-    if not condition:
-        failures.append(what)
-
-
-def generate_stubs(out):
-    from grpc_tools import protoc
-
-    os.makedirs(out, exist_ok=True)
-    args = ["protoc", f"-I{ROOT}/Proto", f"--python_out={out}", f"--grpc_python_out={out}",
-            "footfall/v1/event.proto", "footfall/v1/node.proto"]
-    if protoc.main(args) != 0:
-        raise SystemExit("could not generate Python stubs from Proto/")
-    sys.path.insert(0, out)
-    from footfall.v1 import node_pb2, node_pb2_grpc  # noqa: E402
-    return node_pb2, node_pb2_grpc
-
-
-def write_key_and_cert(folder, stem, key, cert):
-    with open(os.path.join(folder, stem + "-key.pem"), "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    with open(os.path.join(folder, stem + ".pem"), "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def make_cert(dns_name, issuer_name, issuer_key, not_before, not_after, is_ca=False):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)])
-    builder = (x509.CertificateBuilder().subject_name(subject)
-               .issuer_name(issuer_name or subject).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(not_before).not_valid_after(not_after)
-               .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True))
-    if not is_ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
-        builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH,
-                                                               x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    cert = builder.sign(issuer_key or key, hashes.SHA256())
-    return key, cert
-
-
-class Cluster:
-    def __init__(self, binary, folder, probe_ms):
-        self.binary, self.folder, self.probe_ms = binary, folder, probe_ms
-        self.certs = os.path.join(folder, "certs")
-        self.processes = {}
-        self.extra_env = {}
-
-    def cli(self, *args):
-        return subprocess.run([self.binary, *args], check=True, capture_output=True, text=True).stdout
-
-    def form(self, spare):
-        """Certificates for NAMES and the `spare` node names, then node-1 and the others joining it."""
-        self.cli("certs", "init", "--dir", self.certs, "--cluster-name", "test")
-        self.cli("certs", "operator", "admin", "--dir", self.certs)
-        for name in NAMES + spare:
-            self.cli("certs", "node", name, "--dir", self.certs)
-        for name in NAMES:
-            self.start(name)
-            if name == "node-1":
-                time.sleep(1)
-
-    def internal(self, name):
-        return f"127.0.0.1:{self.base_port + int(name.split('-')[1])}"
-
-    def start(self, name):
-        index = int(name.split("-")[1])
-        args = [self.binary, "serve", "--data", os.path.join(self.folder, name), "--node-name", name,
-                "--port", str(self.http_base + index), "--cluster-port", str(self.base_port + index),
-                "--grpc-port", str(self.http_base + 50 + index),
-                "--certs", self.certs]
-        if name != "node-1":
-            args += ["--join", self.internal("node-1")]
-        env = dict(os.environ, FOOTFALL_PROBE_INTERVAL_MS=str(self.probe_ms), **self.extra_env)
-        log = open(os.path.join(self.folder, name + ".log"), "ab")
-        self.processes[name] = subprocess.Popen(args, stdout=log, stderr=log, env=env)
-
-    def status(self, via):
-        out = self.cli("cluster", "status", "--json", "--node", self.internal(via), "--certs", self.certs)
-        reply = json.loads(out)
-        return {m["record"]["member"]["name"]: (m["record"].get("status", ""), int(m["record"]["member"].get("uid", 0)))
-                for m in reply.get("members", [])}
-
-    def wait(self, condition, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if condition():
-                    return True
-            except subprocess.CalledProcessError:
-                pass
-            time.sleep(0.1)
-        return False
-
-    def stop(self):
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def all_alive(cluster, via, expect_uids=None):
-    status = cluster.status(via)
-    alive = {n for n, (s, _) in status.items() if s == "MEMBER_STATUS_ALIVE"}
-    if alive != set(NAMES):
-        return False
-    return expect_uids is None or all(status[n][1] == expect_uids[n] for n in expect_uids)
+sys.path.insert(0, os.path.join(ROOT, "Harness"))
+from footfall_harness.certs import make_cert, write_key_and_cert  # noqa: E402
+from footfall_harness.checks import check, failures  # noqa: E402
+from footfall_harness.cluster import BROWSER, NAMES, LocalCluster  # noqa: E402
+from footfall_harness.stubs import generate_stubs  # noqa: E402
 
 
 def main():
@@ -164,14 +48,13 @@ def main():
     options = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="footfall-cluster-")
-    cluster = Cluster(options.footfall, folder, options.probe_ms)
-    cluster.base_port, cluster.http_base = options.port_base, options.port_base + 100
+    cluster = LocalCluster(options.footfall, folder, options.probe_ms, options.port_base, options.port_base + 100)
     try:
         node_pb2, node_pb2_grpc = generate_stubs(os.path.join(folder, "stubs"))
         cluster.form(spare=["node-9"])
 
         # 1. A cluster forms through mutual TLS.
-        formed = cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30)
+        formed = cluster.wait(lambda: all(cluster.all_alive(n) for n in NAMES), 30)
         check(formed, "three nodes form a cluster; every node's status shows all three alive")
         if not formed:
             return
@@ -185,6 +68,7 @@ def main():
             victim = NAMES[1 + round_number % 2]
             old_uid = cluster.status("node-1")[victim][1]
             cluster.processes[victim].kill()
+            check(not cluster.processes[victim].running, f"kill -9 {victim}: the process is gone")
             killed_at = time.monotonic()
             others = [n for n in NAMES if n != victim]
             seen = cluster.wait(lambda: all(cluster.status(o).get(victim, ("", 0))[0] == "MEMBER_STATUS_DEAD" for o in others), 60)
@@ -308,15 +192,15 @@ def false_positive_check(cluster, seconds):
         hit = json.dumps([{"site": "localhost", "url": "http://localhost/load-test", "kind": "pageview"}] * 50).encode()
         while time.monotonic() < stop:
             for name in NAMES:
-                request = urllib.request.Request(f"http://127.0.0.1:{cluster.http_base + int(name.split('-')[1])}/api/event",
-                                                 data=hit, headers={"Content-Type": "application/json", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"})
+                request = urllib.request.Request(cluster.http_url(name, "/api/event"), data=hit,
+                                                 headers={"Content-Type": "application/json", "User-Agent": BROWSER})
                 try:
                     urllib.request.urlopen(request, timeout=5).read()
                 except Exception:
                     pass
                 sent[0] += 1
 
-    marks = {n: os.path.getsize(os.path.join(cluster.folder, n + ".log")) for n in NAMES}
+    marks = {n: os.path.getsize(cluster.log_path(n)) for n in NAMES}
     threads = [threading.Thread(target=load) for _ in range(8)]
     for thread in threads:
         thread.start()
@@ -324,14 +208,14 @@ def false_positive_check(cluster, seconds):
         thread.join()
     dead, suspect = 0, 0
     for name in NAMES:
-        with open(os.path.join(cluster.folder, name + ".log"), "rb") as log:
+        with open(cluster.log_path(name), "rb") as log:
             log.seek(marks[name])
             text = log.read().decode(errors="replace")
         dead += text.count("member dead")
         suspect += text.count("member suspect")
     print(f"under load ({sent[0]} HTTP requests in {seconds} s on 8 threads): {suspect} suspicions, {dead} false deaths", flush=True)
     check(dead == 0, "no live member is declared dead under load")
-    check(all(all_alive(cluster, n) for n in NAMES), "all three still alive after the load")
+    check(all(cluster.all_alive(n) for n in NAMES), "all three still alive after the load")
 
 
 if __name__ == "__main__":

@@ -32,13 +32,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import grpc
 
-import cluster_test
-from cluster_test import Cluster, check
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Harness"))
+from footfall_harness import web  # noqa: E402
+from footfall_harness.checks import check, failures  # noqa: E402
+from footfall_harness.cluster import LocalCluster  # noqa: E402
+from footfall_harness.stubs import generate_stubs  # noqa: E402
 
 NAMES = ["node-1", "node-2"]
 HOSTILE = ["node-8", "node-9"]
@@ -70,30 +72,23 @@ class Peer:
 
 
 def http(cluster, name, path, token=None):
-    url = f"http://127.0.0.1:{cluster.http_base + int(name.split('-')[1])}{path}"
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except (urllib.error.URLError, OSError):
-        return 0, ""
+    status, body = web.call(cluster.http_url(name, path), headers={"Authorization": f"Bearer {token}"} if token else {})
+    return status, body.decode(errors="replace")
 
 
 def alive(cluster, peer, name):
     """The process runs and answers a call (a trapped process can take seconds to print its
     backtrace and exit, so running alone proves nothing)."""
-    if cluster.processes[name].poll() is not None:
+    if not cluster.processes[name].running:
         return False
     reply, _ = peer.call("ClusterStatus", peer.pb.ClusterStatusRequest(), "admin", to=name, timeout=5)
-    return reply is not None and cluster.processes[name].poll() is None
+    return reply is not None and cluster.processes[name].running
 
 
 def ensure_running(cluster, peer, name):
     """Restarts a node the previous step killed, so later steps still have something to test."""
     if not alive(cluster, peer, name):
-        restart(cluster, name)
+        cluster.restart(name)
         cluster.wait(lambda: status(cluster, name) is not None, 30)
 
 
@@ -117,16 +112,6 @@ def member_row(cluster, via, name):
     return next((m["record"] for m in reply.get("members", []) if m["record"]["member"]["name"] == name), None)
 
 
-def restart(cluster, name):
-    process = cluster.processes[name]
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    cluster.start(name)
 
 
 def retention_runs(cluster, name):
@@ -135,10 +120,6 @@ def retention_runs(cluster, name):
     return float(match.group(1)) if match else 0
 
 
-def bootstrap_token(cluster):
-    with open(os.path.join(cluster.folder, "node-1.log"), errors="replace") as log:
-        match = re.search(r"API token: (fft_[0-9a-f]+)", log.read())
-    return match.group(1) if match else None
 
 
 def system_records(peer, as_name):
@@ -155,30 +136,25 @@ def stored_event(timestamp_ms, visitor=7):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--footfall", default=os.path.join(cluster_test.ROOT, ".build/debug/footfall"))
+    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
     parser.add_argument("--port-base", type=int, default=19940)
     parser.add_argument("--steps", help="comma-separated steps to run (default: all)")
     options = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="footfall-hostile-")
-    cluster = Cluster(options.footfall, folder, probe_ms=500)
-    cluster.base_port, cluster.http_base = options.port_base, options.port_base + 100
     # A node that traps exits at once instead of symbolicating a backtrace for a minute (holding
     # its ports, so that a restart could not bind them).
-    cluster.extra_env = {"SWIFT_BACKTRACE": "enable=no"}
+    cluster = LocalCluster(options.footfall, folder, 500, options.port_base, options.port_base + 100, env={"SWIFT_BACKTRACE": "enable=no"})
     try:
-        peer = Peer(cluster, cluster_test.generate_stubs(os.path.join(folder, "stubs")))
-        cluster.cli("certs", "init", "--dir", cluster.certs, "--cluster-name", "test")
-        cluster.cli("certs", "operator", "admin", "--dir", cluster.certs)
-        for name in NAMES + HOSTILE:
-            cluster.cli("certs", "node", name, "--dir", cluster.certs)
+        peer = Peer(cluster, generate_stubs(os.path.join(folder, "stubs")))
+        cluster.issue_certificates(NAMES + HOSTILE)
         for name in NAMES:
             cluster.start(name)
             time.sleep(1)
         formed = cluster.wait(lambda: all((member_row(cluster, via, n) or {}).get("status") == "MEMBER_STATUS_ALIVE"
                                           for via in NAMES for n in NAMES), 30)
         check(formed, "two nodes form a cluster")
-        token = bootstrap_token(cluster)
+        token = cluster.bootstrap_token()
         check(token is not None, "node-1 printed its bootstrap API token")
         if not formed or token is None:
             return
@@ -193,12 +169,12 @@ def main():
                 ensure_running(cluster, peer, name)
     finally:
         cluster.stop()
-        if cluster_test.failures:
+        if failures:
             print(f"logs kept in {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    if cluster_test.failures:
-        print(f"{len(cluster_test.failures)} hostile-peer check(s) failed")
+    if failures:
+        print(f"{len(failures)} hostile-peer check(s) failed")
         sys.exit(1)
     print("hostile-peer checks passed")
 
@@ -296,7 +272,7 @@ def malformed_site(cluster, peer, token):
     _, code = peer.call("SystemPush", pb.SystemRecords(records=[bad]), "node-9")
     check(code == grpc.StatusCode.INVALID_ARGUMENT, f"a malformed site record is refused ({code})")
     check("site:hostile.example" not in system_records(peer, "node-9"), "the malformed site record is not stored")
-    restart(cluster, "node-1")
+    cluster.restart("node-1")
     ran = cluster.wait(lambda: retention_runs(cluster, "node-1") >= 1, 30)
     check(ran, "after a restart, node-1's maintenance (retention, idle accounts) runs")
     good = pb.SystemRecord(key="session:" + "0" * 64, hlc=hlc, origin="node-9",
@@ -386,7 +362,7 @@ def epoch_overflow(cluster, peer, token):
     check(code == grpc.StatusCode.INVALID_ARGUMENT, f"ownership versions of 2^52 are refused ({code})")
     reply, _ = peer.call("ClusterStatus", pb.ClusterStatusRequest(), "admin")
     check(reply is not None and reply.ring_epoch < 1 << 32, f"the ring epoch stays plausible ({reply.ring_epoch if reply else None})")
-    restart(cluster, "node-1")
+    cluster.restart("node-1")
     back = cluster.wait(lambda: (member_row(cluster, "node-1", "node-2") or {}).get("status") == "MEMBER_STATUS_ALIVE", 30)
     check(back and alive(cluster, peer, "node-1"), "node-1 restarts from its saved cluster state and sees node-2 alive")
 

@@ -12,13 +12,16 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
 
-import cluster_test
-from cluster_test import Cluster, all_alive
-from replication_test import API, bootstrap_token, hit, login, raw, ring_states
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Harness"))
+from footfall_harness import credentials, web  # noqa: E402
+from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
+from footfall_harness.hits import pageview as hit  # noqa: E402
 
 
 def ingest(api, names, seconds, threads=8, batch=100):
@@ -48,15 +51,11 @@ def ingest(api, names, seconds, threads=8, batch=100):
 
 def start(binary, folder, base):
     """Three nodes, RF=3, settled (everyone normal); node-4 has a certificate for later."""
-    cluster = Cluster(binary, folder, probe_ms=1000)
-    cluster.base_port, cluster.http_base = base, base + 100
-    cluster.extra_env = {"FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"}
+    cluster = LocalCluster(binary, folder, 1000, base, base + 100, env={"FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"})
     cluster.form(spare=["node-4"])
-    settled = cluster.wait(lambda: all(all_alive(cluster, n) for n in cluster_test.NAMES)
-                           and set(ring_states(cluster, "node-1").values()) == {"normal"}, 60)
-    if not settled:
+    if not cluster.wait(cluster.settled, 60):
         raise SystemExit("the cluster did not settle")
-    return cluster, API(cluster, bootstrap_token(cluster))
+    return cluster, ClusterAPI(cluster, cluster.bootstrap_token())
 
 
 def percentile(values, p):
@@ -66,34 +65,31 @@ def percentile(values, p):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--footfall", default=os.path.join(cluster_test.ROOT, ".build/release/footfall"))
+    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/release/footfall"))
     parser.add_argument("--seconds", type=int, default=20)
     options = parser.parse_args()
 
     # 1a. One node alone.
     folder = tempfile.mkdtemp(prefix="footfall-measure-")
-    single = Cluster(options.footfall, folder, probe_ms=1000)
-    single.base_port, single.http_base = 21940, 22040
-    single.cli("certs", "init", "--dir", single.certs, "--cluster-name", "measure")
-    single.cli("certs", "node", "node-1", "--dir", single.certs)
-    single.extra_env = {"FOOTFALL_REPLICATION_FACTOR": "1", "FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"}
+    single = LocalCluster(options.footfall, folder, 1000, 21940, 22040,
+                          env={"FOOTFALL_REPLICATION_FACTOR": "1", "FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"})
+    single.issue_certificates(["node-1"])
     single.start("node-1")
     time.sleep(3)
-    one = ingest(API(single, bootstrap_token(single)), ["node-1"], options.seconds)
+    one = ingest(ClusterAPI(single, single.bootstrap_token()), ["node-1"], options.seconds)
     single.stop()
     shutil.rmtree(folder, ignore_errors=True)
 
     # 1b. Three nodes, RF=3, QUORUM, through all three.
     folder = tempfile.mkdtemp(prefix="footfall-measure-")
     cluster, api = start(options.footfall, folder, 22940)
-    three = ingest(api, cluster_test.NAMES, options.seconds)
+    three = ingest(api, NAMES, options.seconds)
     print(f"ingest, batches of 100 over HTTP, 8 client threads, {options.seconds} s each:")
     print(f"  one node (RF=1):                 {one:10.0f} events/s")
     print(f"  three nodes (RF=3, QUORUM, mTLS): {three:10.0f} events/s  ({three / one:.2f} x one node)", flush=True)
 
     # 3. Convergence: node-2 killed under writes, restarted.
     cluster.processes["node-2"].kill()
-    cluster.processes["node-2"].wait()
     cluster.wait(lambda: cluster.status("node-1")["node-2"][0] == "MEMBER_STATUS_DEAD", 30)
     ingest(api, ["node-1", "node-3"], 10, threads=2)
     expected = api.own_pageviews("node-1")
@@ -105,13 +101,12 @@ def main():
 
     # 2. Query latency through a non-owner: a fourth node, sites it does not hold.
     cluster.start("node-4")
-    cluster.wait(lambda: ring_states(cluster, "node-1").get("node-4") == "normal", 120)
-    cookie, csrf = login(api, cluster)
-    headers = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    cluster.wait(lambda: cluster.ring_states("node-1").get("node-4") == "normal", 120)
+    headers = credentials.session_headers(cluster.login_as_bootstrap_admin())
     owners, outsider, site = None, None, None
     for i in range(40):
         candidate = f"latency{i}.example"
-        raw(api.url("node-1", "/api/sites"), {"domain": candidate}, headers, "POST")
+        web.call(api.url("node-1", "/api/sites"), "POST", {"domain": candidate}, headers)
         placement = json.loads(cluster.cli("cluster", "ring", "--json", "--node", cluster.internal("node-1"), "--certs", cluster.certs,
                                            "--site", candidate))["placements"][0]["replicas"]
         if "node-4" not in placement:

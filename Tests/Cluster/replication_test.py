@@ -27,71 +27,24 @@ Prints the measurements; exits non-zero on any failed check.
 import argparse
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
-import cluster_test
-from cluster_test import NAMES, Cluster, all_alive, check
-
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
-
-
-class API:
-    def __init__(self, cluster, token):
-        self.cluster, self.token = cluster, token
-
-    def url(self, name, path):
-        return f"http://127.0.0.1:{self.cluster.http_base + int(name.split('-')[1])}{path}"
-
-    def request(self, name, path, body=None, method=None, token=None, timeout=10, headers=None):
-        headers = dict(headers or {}, **{"Authorization": f"Bearer {token or self.token}", "User-Agent": BROWSER})
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self.url(name, path), data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                self.replica = response.headers.get("X-Footfall-Replica")
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-        except (urllib.error.URLError, OSError):
-            return 0, None
-
-    def hits(self, name, hits, consistency=None, client=None):
-        """Posts hits; `client` is a visitor address sent as X-Forwarded-For (nodes that trust
-        loopback as a proxy then rate-limit per address, as behind a load balancer)."""
-        query = f"?consistency={consistency}" if consistency else ""
-        return self.request(name, "/api/event" + query, hits, headers={"X-Forwarded-For": client} if client else None)
-
-    def pageviews(self, name):
-        status, body = self.request(name, "/api/sites/localhost/summary")
-        return body["pageviews"] if status == 200 else None
-
-    def own_pageviews(self, name, site="localhost"):
-        """The pageviews in `name`'s own data: only an answer the node gave itself counts."""
-        status, body = self.request(name, f"/api/sites/{site}/summary")
-        return body["pageviews"] if status == 200 and self.replica == name else None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Harness"))
+from footfall_harness import credentials, hits, web  # noqa: E402
+from footfall_harness.checks import check, failures  # noqa: E402
+from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
 
 
 def hit(hit_id, vid=None, site="localhost"):
-    # With its own timestamp, as the tracker sends it (a hit id without one is stamped at the start
-    # of the server's hour, outside the live feed's window late in the hour).
-    # The title marks the site's raw events on disk (paths are rollup dimensions, which stay).
-    body = {"site": site, "id": hit_id, "ts": int(time.time() * 1000), "url": f"http://{site}/replicated/{hit_id}",
-            "kind": "pageview", "title": title_marker(site)}
-    if vid:
-        body.update({"consent": True, "vid": vid})
-    return body
+    """A pageview whose title marks the site's raw events on disk (paths are rollup dimensions,
+    which stay)."""
+    return hits.pageview(hit_id, site, vid=vid, title=title_marker(site))
 
 
 def title_marker(site):
@@ -135,52 +88,44 @@ def former_replicas_let_go(cluster, sites, placements):
               f"control: {name}'s files hold {kept[0]}, which it still replicates")
 
 
-def ring_states(cluster, via):
-    reply = json.loads(cluster.cli("cluster", "ring", "--json", "--node", cluster.internal(via), "--certs", cluster.certs))
-    return {owner["name"]: owner.get("state", "").replace("OWNERSHIP_STATE_", "").lower() for owner in reply.get("owners", [])}
 
 
-def bootstrap_token(cluster):
-    with open(os.path.join(cluster.folder, "node-1.log")) as log:
-        match = re.search(r"API token: (fft_[0-9a-f]+)", log.read())
-    return match.group(1) if match else None
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--footfall", default=os.path.join(cluster_test.ROOT, ".build/debug/footfall"))
+    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
     parser.add_argument("--port-base", type=int, default=18940)
     options = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="footfall-replication-")
-    cluster = Cluster(options.footfall, folder, probe_ms=500)
-    cluster.base_port, cluster.http_base = options.port_base, options.port_base + 100
     # Background anti-entropy stays out of the way, so what QUORUM reads and hints repair is theirs.
     # Uncompressed files, so a site's raw events can be searched for on disk.
-    cluster.extra_env = {"FOOTFALL_REPAIR_INTERVAL_S": "3600", "FOOTFALL_SYSTEM_STALE_AFTER_S": "15", "FOOTFALL_COMPRESSION": "none"}
+    cluster = LocalCluster(options.footfall, folder, 500, options.port_base, options.port_base + 100,
+                           env={"FOOTFALL_REPAIR_INTERVAL_S": "3600", "FOOTFALL_SYSTEM_STALE_AFTER_S": "15", "FOOTFALL_COMPRESSION": "none"})
     try:
         cluster.form(spare=["node-4"])
-        formed = cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30)
+        formed = cluster.wait(lambda: all(cluster.all_alive(n) for n in NAMES), 30)
         check(formed, "three nodes form a cluster")
         # Nodes 2 and 3 join as `joining` and stream the site in before they serve reads.
         started = time.monotonic()
-        settled = formed and cluster.wait(lambda: all(ring_states(cluster, n) == {m: "normal" for m in NAMES} for n in NAMES), 30)
+        settled = formed and cluster.wait(lambda: all(cluster.ring_states(n) == {m: "normal" for m in NAMES} for n in NAMES), 30)
         check(settled, f"nodes 2 and 3 stream their ranges in and every node's ring shows all three normal "
                        f"({time.monotonic() - started:.1f} s)")
-        token = bootstrap_token(cluster)
+        token = cluster.bootstrap_token()
         check(token is not None, "node-1 printed its bootstrap API token")
         if not settled or token is None:
             return
-        api = API(cluster, token)
+        api = ClusterAPI(cluster, token)
         run_checks(cluster, api)
     finally:
         cluster.stop()
-        if cluster_test.failures:
+        if failures:
             print(f"logs kept in {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    if cluster_test.failures:
-        print(f"{len(cluster_test.failures)} replication check(s) failed")
+    if failures:
+        print(f"{len(failures)} replication check(s) failed")
         sys.exit(1)
     print("replication checks passed")
 
@@ -222,7 +167,6 @@ def run_checks(cluster, api):
     # 3. node-2 down: QUORUM goes on, the erasure is pending there; hints make it whole after.
     total = 50  # the first 40 and the 10 live ones
     cluster.processes["node-2"].kill()
-    cluster.processes["node-2"].wait()
     down = cluster.wait(lambda: cluster.status("node-1")["node-2"][0] == "MEMBER_STATUS_DEAD", 30)
     check(down, "node-1 sees node-2 dead")
     status, body = api.hits("node-1", [hit(f"replicated-while-down-{i:03d}") for i in range(60)])
@@ -251,11 +195,10 @@ def run_checks(cluster, api):
 
     # 3b. Read repair. node-2 paused: QUORUM writes are acknowledged by node-1 and node-3; node-1
     # dies before its 2 s timeout could hint node-2, so only a repair brings them to node-2.
-    cluster.processes["node-2"].send_signal(signal.SIGSTOP)
+    cluster.processes["node-2"].pause()
     status, body = api.hits("node-1", [hit(f"replicated-paused-{i:03d}") for i in range(15)])
     cluster.processes["node-1"].kill()
-    cluster.processes["node-1"].wait()
-    cluster.processes["node-2"].send_signal(signal.SIGCONT)
+    cluster.processes["node-2"].resume()
     check(status == 202 and body.get("accepted") == 15, f"15 hits at QUORUM with node-2 paused are acknowledged ({status} {body})")
     total += 15
     before = api.own_pageviews("node-2")
@@ -266,11 +209,10 @@ def run_checks(cluster, api):
     status, _ = api.request("node-3", "/api/sites/localhost/summary?consistency=sometimes")
     check(status == 400, f"an unknown read consistency is refused ({status})")
     cluster.start("node-1")
-    check(cluster.wait(lambda: all(all_alive(cluster, n) for n in NAMES), 30), "node-1 is back")
+    check(cluster.wait(lambda: all(cluster.all_alive(n) for n in NAMES), 30), "node-1 is back")
 
     # 3c. Disk loss: node-3 restarts on an empty data folder.
     cluster.processes["node-3"].kill()
-    cluster.processes["node-3"].wait()
     shutil.rmtree(os.path.join(cluster.folder, "node-3"))
     cluster.start("node-3")
     began, partial, whole = time.monotonic(), [], False
@@ -307,20 +249,19 @@ def run_checks(cluster, api):
 
     # 1b. A login made on node-1 works on node-3; a token it creates there works on node-2, and
     # once revoked through node-3 stops working on node-1 within seconds.
-    session = login(api, cluster)
+    session = cluster.login_as_bootstrap_admin()
     check(session is not None, "the bootstrap admin signs in on node-1")
     if session:
-        cookie, csrf = session
-        headers = {"Cookie": cookie, "X-CSRF-Token": csrf}
+        headers = credentials.session_headers(session)
         signed_in_at = time.monotonic()
-        everywhere = cluster.wait(lambda: all(raw(api.url(n, "/api/me"), None, headers, "GET")[0] == 200 for n in NAMES), 10)
+        everywhere = cluster.wait(lambda: all(web.call_json(api.url(n, "/api/me"), "GET", None, headers)[0] == 200 for n in NAMES), 10)
         check(everywhere, f"the session made on node-1 works on every node after {time.monotonic() - signed_in_at:.2f} s")
-        status, created = raw(api.url("node-3", "/api/tokens"), {"name": "replicated", "rights": ["read"]}, headers, "POST")
+        status, created = web.call_json(api.url("node-3", "/api/tokens"), "POST", {"name": "replicated", "rights": ["read"]}, headers)
         check(status == 201, f"node-1's session creates a token through node-3 ({status})")
         secret, token_id = (created or {}).get("secret"), ((created or {}).get("token") or {}).get("id")
         check(secret is not None and cluster.wait(lambda: api.request("node-2", "/api/sites/localhost", token=secret)[0] == 200, 10),
               "the token made through node-3 works on node-2")
-        status, _ = raw(api.url("node-3", f"/api/tokens/{token_id}"), None, headers, "DELETE")
+        status, _ = web.call_json(api.url("node-3", f"/api/tokens/{token_id}"), "DELETE", None, headers)
         revoked_at = time.monotonic()
         gone = cluster.wait(lambda: api.request("node-1", "/api/sites/localhost", token=secret)[0] == 401, 10)
         check(status == 200 and gone, f"revoked through node-3, the token fails on node-1 after {time.monotonic() - revoked_at:.2f} s")
@@ -335,11 +276,10 @@ def run_checks(cluster, api):
 
 
 def scale_out_and_in(cluster, api, session, crm_visitor):
-    cookie, csrf = session
-    headers = {"Cookie": cookie, "X-CSRF-Token": csrf}
+    headers = credentials.session_headers(session)
     sites = ["localhost"] + [f"scale{i}.example" for i in range(1, 5)]
     for site in sites[1:]:
-        status, _ = raw(api.url("node-1", "/api/sites"), {"domain": site}, headers, "POST")
+        status, _ = web.call_json(api.url("node-1", "/api/sites"), "POST", {"domain": site}, headers)
         check(status == 201, f"site {site} is created ({status})")
     cluster.wait(lambda: all(api.request(n, f"/api/sites/{sites[-1]}")[0] == 200 for n in NAMES), 10)
 
@@ -371,8 +311,7 @@ def scale_out_and_in(cluster, api, session, crm_visitor):
         time.sleep(2)
         began = time.monotonic()
         cluster.start("node-4")
-        everyone = NAMES + ["node-4"]
-        joined = cluster.wait(lambda: ring_states(cluster, "node-1").get("node-4") == "normal", 90)
+        joined = cluster.wait(lambda: cluster.ring_states("node-1").get("node-4") == "normal", 90)
         check(joined, f"node-4 joins under write load and turns normal after streaming ({time.monotonic() - began:.1f} s)")
         time.sleep(2)
         reply = json.loads(cluster.cli("cluster", "ring", "--json", "--node", cluster.internal("node-1"), "--certs", cluster.certs,
@@ -397,12 +336,11 @@ def scale_out_and_in(cluster, api, session, crm_visitor):
     handed = cluster.wait(handed_over, 60)
     left_behind = {site: files_holding(cluster, "node-2", title_marker(site)) for site in sites}
     check(handed, f"the decommissioned node-2 keeps no site's raw events ({left_behind})")
-    cluster.processes["node-2"].send_signal(signal.SIGTERM)
-    cluster.processes["node-2"].wait(timeout=30)
+    cluster.processes["node-2"].stop(timeout=30)
     total = sum(len(ids) for ids in acked.values())
     print(f"scale out and in: {total} events acknowledged over {len(sites)} sites during the moves "
           f"({failures_seen[0]} writes retried, {abandoned[0]} abandoned)", flush=True)
-    states = ring_states(cluster, "node-1")
+    states = cluster.ring_states("node-1")
     check(states.get("node-2") == "removed" and all(states.get(n) == "normal" for n in ["node-1", "node-3", "node-4"]),
           f"the ring holds node-1, node-3 and node-4, and node-2 as removed ({states})")
     reply = json.loads(cluster.cli("cluster", "ring", "--json", "--node", cluster.internal("node-3"), "--certs", cluster.certs,
@@ -433,34 +371,14 @@ def fails_closed_when_cut_off(cluster, api):
     check(api.request("node-3", "/api/sites/localhost")[0] == 200, "positive control: node-3 accepts the token")
     for name in ["node-1", "node-4"]:
         cluster.processes[name].kill()
-        cluster.processes[name].wait()
     began = time.monotonic()
     refused = cluster.wait(lambda: api.request("node-3", "/api/sites/localhost")[0] == 503, 60)
     check(refused, f"node-3, cut off from every peer, refuses credentials after {time.monotonic() - began:.0f} s "
                    f"(stale after 15 s without a sync)")
 
 
-def login(api, cluster):
-    """Signs in as the bootstrap admin (the password node-1 printed once); returns (cookie, csrf)."""
-    with open(os.path.join(cluster.folder, "node-1.log")) as log:
-        match = re.search(r"password:\s+(\S+)", log.read())
-    if not match:
-        return None
-    request = urllib.request.Request(api.url("node-1", "/api/login"), method="POST", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"email": "admin@localhost.localdomain", "password": match.group(1)}).encode())
-    with urllib.request.urlopen(request, timeout=30) as response:
-        cookie = response.headers["Set-Cookie"].split(";")[0]
-        return cookie, json.loads(response.read())["csrf_token"]
 
 
-def raw(url, body, headers, method):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers, **{"Content-Type": "application/json"}))
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,32 @@
+"""HTTP requests to a node that give the status whatever it is (an error answer is a result a
+check looks at, not an exception)."""
+
+import json
+import urllib.error
+import urllib.request
+
+
+def call(url, method="GET", body=None, headers=None, timeout=10):
+    """(status, body bytes) of one request; `body` is bytes, a str, or JSON-encoded if anything
+    else. Status 0 when the node could not be reached."""
+    headers = dict(headers or {})
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+        headers.setdefault("Content-Type", "application/json")
+    request = urllib.request.Request(url, data=body.encode() if isinstance(body, str) else body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return 0, b""
+
+
+def call_json(url, method="GET", body=None, headers=None, timeout=10):
+    """`call`, with the answer's body decoded from JSON (None if it is empty or not JSON)."""
+    status, raw = call(url, method, body, headers, timeout)
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, None
