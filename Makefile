@@ -3,8 +3,9 @@ SHELL := /bin/bash
 DEBIAN_PACKAGES := librocksdb-dev libssl-dev libmaxminddb-dev libgeoip-dev geoip-database protobuf-compiler pkg-config
 # What the tests need beyond the build: a Python to write the geo fixture, curl and openssl for
 # the HTTPS test, grpcio and cryptography for the independent mutual-TLS client of the cluster
-# test, headless chromium and selenium for the dashboard's browser test.
-TEST_DEBIAN_PACKAGES := python3 python3-pip curl openssl chromium chromium-driver
+# test, headless chromium and selenium for the dashboard's browser test, Node.js for the dashboard
+# modules' unit tests.
+TEST_DEBIAN_PACKAGES := python3 python3-pip curl openssl chromium chromium-driver nodejs
 TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography selenium
 FIXTURES := .build/fixtures
 SWIFT ?= swift
@@ -45,12 +46,14 @@ fixtures: test-deps
 	@mkdir -p $(FIXTURES)
 	python3 Tests/Fixtures/make-geo-mmdb.py $(FIXTURES)/geo-test.mmdb
 
-# Unit, storage, node and simulation tests (200 seeds per simulated scenario), then three real
+# The dashboard's pure modules (formatting, dates, routing) under Node's own test runner; unit,
+# storage, node and simulation tests (200 seeds per simulated scenario), then three real
 # nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
 # (Tests/Cluster/replication_test.py); two nodes sent hostile messages with a valid node
 # certificate (Tests/Cluster/hostile_peer_test.py); then the dashboard and the tracker in headless chromium
 # (Tests/Browser/dashboard_test.py; screenshots in .build/browser/screenshots).
 test: test-deps proto-check fixtures
+	node --test Tests/Dashboard/*.test.mjs
 	$(SWIFT) build --build-tests
 	FOOTFALL_TEST_GEO_MMDB=$(CURDIR)/$(FIXTURES)/geo-test.mmdb $(SWIFT) test --skip-build
 	python3 Tests/Cluster/cluster_test.py --footfall .build/debug/footfall

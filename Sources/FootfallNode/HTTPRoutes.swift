@@ -638,14 +638,19 @@ public enum HTTPRoutes {
                 + "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
             return response
         }
-        router.get("/assets/app.js") { _, _ -> Response in try asset(Static.dashboardScript, type: "application/javascript; charset=utf-8") }
-        router.get("/assets/app.css") { _, _ -> Response in try asset(Static.dashboardStyle, type: "text/css; charset=utf-8") }
+        router.get("/assets/:file") { _, context -> Response in
+            guard let name = context.parameters.get("file"), let file = Static.dashboardAssets[name] else {
+                // Only the dashboard's own files: the name is a key of the bundle's listing, never a path.
+                throw Static.dashboardAssets.isEmpty ? APIError(.serviceUnavailable, missingResources) : APIError.notFound("no such asset")
+            }
+            return try asset(file.text, type: file.contentType)
+        }
     }
 
+    static let missingResources = "the dashboard resources are missing; install footfall_FootfallNode.resources beside the binary"
+
     static func asset(_ text: String?, type: String) throws -> Response {
-        guard let text else {
-            throw APIError(.serviceUnavailable, "the dashboard resources are missing; install footfall_FootfallNode.resources beside the binary")
-        }
+        guard let text else { throw APIError(.serviceUnavailable, missingResources) }
         return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 

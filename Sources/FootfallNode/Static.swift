@@ -7,10 +7,30 @@ enum Static {
     /// instead of crashing.
     static let tracker = resource("t", "js", in: "Static")
 
-    /// The dashboard, a single-page app: `GET /` and the two assets it loads.
+    /// The dashboard, a single-page app: `GET /`, and the assets it loads from `/assets/`.
     static let dashboardPage = resource("index", "html", in: "Static/app")
-    static let dashboardScript = resource("app", "js", in: "Static/app")
-    static let dashboardStyle = resource("app", "css", in: "Static/app")
+
+    /// A file the dashboard loads: its text and content type.
+    struct Asset: Sendable {
+        let text: String
+        let contentType: String
+    }
+
+    /// Every script module and style sheet of `Static/app` by file name (`app.js`, `format.js`,
+    /// `app.css`…): the modules import each other by these names. Empty when the resource bundle
+    /// is missing.
+    static let dashboardAssets: [String: Asset] = {
+        let types = ["js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8"]
+        guard let folder = Bundle.module.url(forResource: "app", withExtension: nil, subdirectory: "Static"),
+              let files = try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+        else { return [:] }
+        var assets = [String: Asset]()
+        for file in files {
+            guard let type = types[file.pathExtension], let text = try? String(contentsOf: file, encoding: .utf8) else { continue }
+            assets[file.lastPathComponent] = Asset(text: text, contentType: type)
+        }
+        return assets
+    }()
 
     private static func resource(_ name: String, _ ext: String, in subdirectory: String) -> String? {
         Bundle.module.url(forResource: name, withExtension: ext, subdirectory: subdirectory)

@@ -26,11 +26,26 @@ import Testing
             #expect(String(buffer: page.body).contains("/assets/app.js"))
             let policy = try #require(page.headers[HTTPField.Name("Content-Security-Policy")!])
             #expect(policy.contains("script-src 'self'") && policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"))
-            for (asset, type) in [("/assets/app.js", "application/javascript"), ("/assets/app.css", "text/css")] {
+            // The entry module, the modules it imports, and the style sheet.
+            let entry = try await client.execute(uri: "/assets/app.js", method: .get)
+            let imported = String(buffer: entry.body).matches(of: /from "\.\/([a-z]+\.js)"/).map { "/assets/" + $0.output.1 }
+            #expect(imported.count >= 3, "app.js imports its modules: \(imported)")
+            for (asset, type) in [("/assets/app.js", "text/javascript"), ("/assets/app.css", "text/css")] + imported.map({ ($0, "text/javascript") }) {
                 let response = try await client.execute(uri: asset, method: .get)
                 #expect(response.status == .ok, "\(asset)")
                 #expect(response.headers[.contentType]?.hasPrefix(type) == true, "\(asset)")
-                #expect(response.body.readableBytes > 1000, "\(asset) has content")
+                #expect(response.body.readableBytes > 500, "\(asset) has content")
+            }
+        }
+    }
+
+    /// `/assets/` serves the dashboard's own files by name, nothing else of the bundle or the disk.
+    @Test func assets_areTheDashboardsFilesOnly() async throws {
+        let t = try TestNode()
+        try await t.app().test(.live) { client in
+            for path in ["/assets/index.html", "/assets/t.js", "/assets/nothing.js", "/assets/..%2Ft.js", "/assets/%2E%2E%2F%2E%2E%2FPackage.swift"] {
+                let response = try await client.execute(uri: path, method: .get)
+                #expect(response.status == .notFound, "\(path)")
             }
         }
     }
