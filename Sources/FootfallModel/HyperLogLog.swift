@@ -6,15 +6,24 @@ import Foundation
 /// estimate within 3 standard errors (2.5 %) of the exact count from 1 to 1,000,000 distinct ids.
 /// The estimator is Ertl's improved raw estimator ("New cardinality estimation algorithms for
 /// HyperLogLog sketches", 2017), which needs no empirical bias tables and no switch to linear
-/// counting. Small sketches are stored sparse (3 bytes per non-zero register) and become dense past
-/// `sparseEntriesMax`, so a quiet 15-minute bucket costs a few bytes, not 16 KiB.
+/// counting. Small sketches are stored sparse (about 1.5 bytes per non-zero register) and become
+/// dense past `sparseEntriesMax`, so a quiet 15-minute bucket costs a few bytes, not 16 KiB.
 public struct HyperLogLog: Hashable, Sendable {
     public static let precision = 14
     public static let registerCount = 1 << precision
     static let sparseEntriesMax = 2048
     /// The largest register value: 1 + the bits of the hash below the index.
     static let rhoMax = UInt8(64 - precision + 1)
-    static let sparseTag: UInt8 = 0x01
+    /// Sparse entries delta-coded (what this version writes): per non-zero register, in index
+    /// order, a varint of `gap << 3 | min(rho - 1, 7)` (the gap from the previous index, the first
+    /// from 0), and when those three bits are all set a byte holding rho itself (8 or more).
+    /// Sparse sketches are most of the rollups' bytes, and the 3-byte entries of the earlier
+    /// encoding compressed poorly (zstd: 2.43 bytes an entry on the bench's biggest site,
+    /// against 1.46 for these).
+    static let sparseTag: UInt8 = 0x03
+    /// Sparse entries of 3 bytes each (`index << 6 | rho`, big-endian), as written before: still
+    /// read, so stores need no conversion (merges rewrite them in time).
+    static let legacySparseTag: UInt8 = 0x01
     static let denseTag: UInt8 = 0x02
 
     /// Sparse entries are `index << 8 | rho`, sorted by index, one per non-zero register: merging
@@ -183,13 +192,17 @@ public struct HyperLogLog: Hashable, Sendable {
     public var encoded: [UInt8] {
         switch storage {
         case .sparse(let entries):
-            var out: [UInt8] = [HyperLogLog.sparseTag]
-            out.reserveCapacity(1 + entries.count * 3)
+            var out = ByteWriter()
+            out.byte(HyperLogLog.sparseTag)
+            var previous: UInt32 = 0
             for entry in entries {
-                let packed = (entry >> 8) << 6 | (entry & 0x3f)
-                out += [UInt8(packed >> 16), UInt8((packed >> 8) & 0xff), UInt8(packed & 0xff)]
+                let index = entry >> 8, rho = entry & 0xff
+                let short = min(rho - 1, 7)
+                out.varint(UInt64((index - previous) << 3 | short))
+                if short == 7 { out.byte(UInt8(rho)) }
+                previous = index
             }
-            return out
+            return out.bytes
         case .dense(let registers):
             return [HyperLogLog.denseTag] + registers
         }
@@ -200,6 +213,9 @@ public struct HyperLogLog: Hashable, Sendable {
         guard let tag = bytes.first else { return nil }
         switch tag {
         case HyperLogLog.sparseTag:
+            guard let entries = HyperLogLog.deltaCodedEntries(bytes) else { return nil }
+            storage = entries.count > HyperLogLog.sparseEntriesMax ? .dense(HyperLogLog.densify(entries)) : .sparse(entries)
+        case HyperLogLog.legacySparseTag:
             guard (bytes.count - 1) % 3 == 0 else { return nil }
             var entries = [UInt32]()
             entries.reserveCapacity((bytes.count - 1) / 3)
@@ -224,6 +240,31 @@ public struct HyperLogLog: Hashable, Sendable {
         default:
             return nil
         }
+    }
+
+    /// The entries of a delta-coded sparse sketch (`sparseTag`), or nil unless every index is
+    /// a register, each greater than the one before, and every rho is in range and written the
+    /// one way `encoded` writes it.
+    static func deltaCodedEntries(_ bytes: [UInt8]) -> [UInt32]? {
+        var reader = ByteReader(bytes)
+        guard reader.byte() == sparseTag else { return nil }
+        var entries = [UInt32]()
+        entries.reserveCapacity(bytes.count / 2)
+        var previous: UInt64?
+        while !reader.isAtEnd {
+            // A gap below 2^14 and 3 bits fit 17 bits: a larger value is not ours.
+            guard let value = reader.varint(), value < UInt64(registerCount) << 3 else { return nil }
+            let gap = value >> 3, index = (previous ?? 0) + gap
+            guard previous == nil || gap >= 1, index < UInt64(registerCount) else { return nil }
+            previous = index
+            var rho = UInt32(value & 7) + 1
+            if rho == 8 {
+                guard let stored = reader.byte(), stored >= 8, stored <= rhoMax else { return nil }
+                rho = UInt32(stored)
+            }
+            entries.append(UInt32(index) << 8 | rho)
+        }
+        return entries
     }
 
     static func densify(_ entries: [UInt32]) -> [UInt8] {
