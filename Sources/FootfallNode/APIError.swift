@@ -1,8 +1,11 @@
 import Foundation
 import Hummingbird
+import FootfallModel
 
-/// An error a client can act on: an HTTP status and a message that says what was wrong. Rendered
-/// as `{"error": message}`; never carries a raw IP or personal data.
+/// An error of the HTTP layer itself — its routes reading their input, and what only HTTP has (a
+/// body too large, a rate limit, a missing CSRF header) — as a status and a message that says
+/// what was wrong. The rest of the node throws the domain's `FootfallError`, mapped to a status
+/// below. Both render as `{"error": message}`; never with a raw IP or personal data.
 public struct APIError: Error, HTTPResponseError, Sendable {
     public let status: HTTPResponse.Status
     public let message: String
@@ -25,5 +28,26 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         fields[.contentType] = "application/json; charset=utf-8"
         fields[.cacheControl] = "no-store"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// The HTTP face of a domain error: its status, and Retry-After when the error knows when.
+extension FootfallError: HTTPResponseError {
+    public var status: HTTPResponse.Status {
+        switch kind {
+        case .invalid: .badRequest
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .unavailable: .serviceUnavailable
+        case .internal: .internalServerError
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var error = APIError(status, message)
+        if let retryAfterSeconds { error.headers[.retryAfter] = String(retryAfterSeconds) }
+        return try error.response(from: request, context: context)
     }
 }

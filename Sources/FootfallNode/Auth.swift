@@ -44,20 +44,20 @@ extension Node {
            let account = try system.account(id: session.accountID) {
             if request.method != .get && request.method != .head {
                 guard let csrf = request.headers[HTTPField.Name("X-CSRF-Token")!], csrf == session.csrfToken else {
-                    throw APIError(.forbidden, "missing or wrong X-CSRF-Token header for a session request")
+                    throw FootfallError(.forbidden, "missing or wrong X-CSRF-Token header for a session request")
                 }
             }
             try system.touch(accountID: account.id, nowMs: now)
             return Principal(account: account, session: session)
         }
-        throw APIError.unauthorized
+        throw FootfallError.unauthorized
     }
 
     /// The account behind an `Authorization: Bearer <token>` value (HTTP header or gRPC metadata).
     func principal(authorization header: String) throws -> Principal {
         try failClosedOnStaleSystemData()
         guard header.hasPrefix("Bearer "), let token = try system.token(secret: String(header.dropFirst(7))),
-              let account = try system.account(id: token.accountID) else { throw APIError.unauthorized }
+              let account = try system.account(id: token.accountID) else { throw FootfallError.unauthorized }
         try system.touch(accountID: account.id, nowMs: clock.nowMs)
         return Principal(account: account, token: token)
     }
@@ -66,7 +66,7 @@ extension Node {
     /// revoked or a password that was changed elsewhere: it refuses credentials until it has synced.
     private func failClosedOnStaleSystemData() throws {
         if systemDataStale.load(ordering: .relaxed) {
-            throw APIError(.serviceUnavailable, "this node cannot reach its cluster to check credentials; try another node or again shortly")
+            throw FootfallError.unavailable("this node cannot reach its cluster to check credentials; try another node or again shortly")
         }
     }
 
@@ -79,9 +79,9 @@ extension Node {
 
     func authorizedSite(named raw: String, for principal: Principal, right: SiteRight) throws -> Site {
         guard let id = SiteID(raw), let site = try system.site(id), principal.sees(site) else {
-            throw APIError.notFound("no site \(String(raw.prefix(64)).debugDescription) for this credential")
+            throw FootfallError.notFound("no site \(String(raw.prefix(64)).debugDescription) for this credential")
         }
-        guard principal.may(right, on: site) else { throw APIError.forbidden }
+        guard principal.may(right, on: site) else { throw FootfallError.forbidden }
         return site
     }
 }

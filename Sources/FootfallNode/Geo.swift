@@ -26,7 +26,7 @@ public final class MaxMindLocator: GeoLocator, @unchecked Sendable {
     public init(path: String) throws {
         let status = MMDB_open(path, UInt32(MMDB_MODE_MMAP), &database)
         guard status == MMDB_SUCCESS else {
-            throw APIError(.internalServerError, "cannot open GeoIP database \(path): \(String(cString: MMDB_strerror(status)))")
+            throw FootfallError.internal("cannot open GeoIP database \(path): \(String(cString: MMDB_strerror(status)))")
         }
     }
 

@@ -483,7 +483,7 @@ public enum HTTPRoutes {
                     let show = principal.may(.visitors, on: site) ? "1" : "0"
                     let json = try await node.answer(SiteQuery(site: site.id, kind: .realtime, parameters: ["show_visitors": show]))
                     message = "event: snapshot\ndata: \(String(decoding: json, as: UTF8.self))\n\n"
-                } catch let error as APIError where error.status == .unauthorized || error.status == .forbidden || error.status == .notFound {
+                } catch let error as FootfallError where [.unauthorized, .forbidden, .notFound].contains(error.kind) {
                     try await writer.write(ByteBuffer(string: "event: denied\ndata: {}\n\n"))
                     break
                 } catch {

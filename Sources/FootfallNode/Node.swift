@@ -64,16 +64,16 @@ public struct NodeConfiguration: Sendable {
     /// says a TLS-terminating proxy is in front.
     public func validate() throws {
         if (tlsCertificate == nil) != (tlsKey == nil) {
-            throw APIError.badRequest("--tls-cert and --tls-key go together")
+            throw FootfallError.invalid("--tls-cert and --tls-key go together")
         }
         let loopback = ["127.0.0.1", "::1", "localhost"].contains(httpHost) || httpHost.hasPrefix("127.")
         if tlsCertificate == nil && !loopback && !allowPlainHTTP {
-            throw APIError.badRequest("plain HTTP is served only on loopback; give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy")
+            throw FootfallError.invalid("plain HTTP is served only on loopback; give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy")
         }
         // The public gRPC port carries bearer tokens too, and no HTTP proxy fronts it: off
         // loopback it is served with the node's certificate or not at all.
         if tlsCertificate == nil && !loopback && publicGRPCPort != nil {
-            throw APIError.badRequest("the public gRPC port is served in plain text only on loopback; give --tls-cert and --tls-key, or turn it off with --grpc-port 0")
+            throw FootfallError.invalid("the public gRPC port is served in plain text only on loopback; give --tls-cert and --tls-key, or turn it off with --grpc-port 0")
         }
     }
 }
@@ -184,8 +184,7 @@ public final class Node: Sendable {
     /// Runs password hashing (login, password change) off the request threads, or refuses it
     /// with 503 when `passwordJobs` are all taken.
     func hashingPasswords<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        var busy = APIError(.serviceUnavailable, "too many passwords are being checked right now; retry in a few seconds")
-        busy.headers[.retryAfter] = "2"
+        let busy = FootfallError(.unavailable, "too many passwords are being checked right now; retry in a few seconds", retryAfterSeconds: 2)
         return try await passwordJobs.run("scrypt", refusal: busy) {
             try await withCheckedThrowingContinuation { continuation in
                 passwordQueue.async { continuation.resume(with: Result { try work() }) }
@@ -231,15 +230,15 @@ public final class Node: Sendable {
                 case .bot:
                     result.dropped += 1
                 case let .invalid(field, reason):
-                    throw APIError.badRequest(hits.count > 1 ? "hit \(index): \(field) \(reason)" : "\(field) \(reason)")
+                    throw FootfallError.invalid(hits.count > 1 ? "hit \(index): \(field) \(reason)" : "\(field) \(reason)")
                 case .unknownSite where systemDataStale.load(ordering: .relaxed):
                     // The site may exist and this node not know it yet: the tracker retries a 503,
                     // never a 404.
-                    throw APIError(.serviceUnavailable, "this node has not synced the cluster's sites yet; retry shortly")
+                    throw FootfallError.unavailable("this node has not synced the cluster's sites yet; retry shortly")
                 case .unknownSite:
-                    throw APIError(.notFound, "no site \(String(hit.site.prefix(64)).debugDescription) is registered on this installation")
+                    throw FootfallError.notFound("no site \(String(hit.site.prefix(64)).debugDescription) is registered on this installation")
                 case .noSalt:
-                    throw APIError(.serviceUnavailable, "this node has no daily salt yet and cannot count cookieless visitors")
+                    throw FootfallError.unavailable("this node has no daily salt yet and cannot count cookieless visitors")
                 }
             }
         }
@@ -250,10 +249,10 @@ public final class Node: Sendable {
                 break
             case let .failed(acknowledged, required):
                 metrics.increment("footfall_ingest_failures_total", labels: ["reason": "consistency"])
-                throw APIError(.serviceUnavailable, "only \(acknowledged) of the \(required) replicas needed acknowledged in time; retry with the same hit ids")
+                throw FootfallError.unavailable("only \(acknowledged) of the \(required) replicas needed acknowledged in time; retry with the same hit ids")
             case let .unavailable(alive, required):
                 metrics.increment("footfall_ingest_failures_total", labels: ["reason": "unavailable"])
-                throw APIError(.serviceUnavailable, "only \(alive) replicas are reachable and \(required) are needed; retry with the same hit ids")
+                throw FootfallError.unavailable("only \(alive) replicas are reachable and \(required) are needed; retry with the same hit ids")
             }
             result.accepted += applied.stored
             result.duplicates += applied.duplicates
@@ -307,7 +306,7 @@ public final class Node: Sendable {
         let peersAheadMs = clockDisagreementMs.load(ordering: .relaxed)
         guard peersAheadMs == 0 else {
             let direction = peersAheadMs > 0 ? "behind" : "ahead of"
-            throw APIError(.serviceUnavailable, "this node's clock is \(abs(peersAheadMs) / 1000) s \(direction) its peers'; "
+            throw FootfallError.unavailable("this node's clock is \(abs(peersAheadMs) / 1000) s \(direction) its peers'; "
                            + "send writes to another node until its clock is fixed")
         }
     }
@@ -318,7 +317,7 @@ public final class Node: Sendable {
     public func erase(site: SiteID, visitor: VisitorID) async throws -> ErasureReceipt {
         try requireClockAgreement()
         guard await !replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor).isEmpty else {
-            throw APIError(.serviceUnavailable, "this node has not joined its cluster yet; try again shortly")
+            throw FootfallError.unavailable("this node has not joined its cluster yet; try again shortly")
         }
         let requestID = "er_" + Hex.encode(Crypto.randomBytes(8))
         let now = clock.nowMs
@@ -337,7 +336,7 @@ public final class Node: Sendable {
     public func erasureStatus(site: SiteID, visitor: VisitorID) async throws -> ErasureReceipt {
         let states = await erasureStates(site: site, visitor: visitor)
         guard let latest = states.values.max(by: { ($0.erasedAtMs, $0.requestID) < ($1.erasedAtMs, $1.requestID) }) else {
-            throw APIError.notFound("no erasure of that visitor on this site")
+            throw FootfallError.notFound("no erasure of that visitor on this site")
         }
         let replicas = await replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor)
         let confirmations = states.filter { $0.value.requestID == latest.requestID }.compactMap { name, state in

@@ -74,7 +74,7 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
             case .visitor(let hex)?: subject = try visitor(hex)
             case .clientID(let clientID)? where !clientID.isEmpty: subject = VisitorID.consented(site: site.id, clientID: clientID)
             default:
-                throw APIError.badRequest("name the visitor by visitor id or client_id (the tracker's consented id); a cookieless visitor cannot be singled out")
+                throw FootfallError.invalid("name the visitor by visitor id or client_id (the tracker's consented id); a cookieless visitor cannot be singled out")
             }
             return PublicServiceHandler.receipt(try await node.erase(site: site.id, visitor: subject))
         }
@@ -95,13 +95,13 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
     ) async -> Response<Out> {
         do {
             guard let header = request.metadata[stringValues: "authorization"].first(where: { _ in true }) else {
-                throw APIError.unauthorized
+                throw FootfallError.unauthorized
             }
             let principal = try node.principal(authorization: header)
             let site = try node.authorizedSite(named: raw, for: principal, right: right)
             return Response(message: try await body(request.message, site, principal))
-        } catch let error as APIError {
-            return Response(error: RPCError(code: PublicServiceHandler.code(for: error.status), message: error.message))
+        } catch let error as FootfallError {
+            return Response(error: RPCError(code: PublicServiceHandler.code(for: error.kind), message: error.message))
         } catch {
             node.logger.error("public gRPC call failed", metadata: ["grpc.method": "\(In.self)", "error": "\(error)"])
             return Response(error: RPCError(code: .internalError, message: "internal error"))
@@ -118,7 +118,7 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
     }
 
     private func visitor(_ hex: String) throws -> VisitorID {
-        guard let visitor = VisitorID(hex: hex) else { throw APIError.badRequest("a visitor id is 16 hex digits") }
+        guard let visitor = VisitorID(hex: hex) else { throw FootfallError.invalid("a visitor id is 16 hex digits") }
         return visitor
     }
 
@@ -136,16 +136,16 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
         }
     }
 
-    static func code(for status: HTTPResponse.Status) -> RPCError.Code {
-        switch status {
-        case .badRequest: .invalidArgument
+    /// The gRPC status of a domain error.
+    static func code(for kind: FootfallError.Kind) -> RPCError.Code {
+        switch kind {
+        case .invalid: .invalidArgument
         case .unauthorized: .unauthenticated
         case .forbidden: .permissionDenied
         case .notFound: .notFound
         case .conflict: .alreadyExists
-        case .tooManyRequests: .resourceExhausted
-        case .serviceUnavailable: .unavailable
-        default: .internalError
+        case .unavailable: .unavailable
+        case .internal: .internalError
         }
     }
 }

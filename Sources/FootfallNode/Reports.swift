@@ -31,11 +31,11 @@ public struct ReportScope: Sendable {
         switch (from, to) {
         case let (from?, to?): range = try ReportScope.localDays(from: from, to: to, timeZone: timeZone)
         case (nil, nil): range = ReportScope.lastDays(30, nowMs: nowMs, timeZone: timeZone)
-        default: throw APIError.badRequest("give both from and to (YYYY-MM-DD), or neither for the last 30 days")
+        default: throw FootfallError.invalid("give both from and to (YYYY-MM-DD), or neither for the last 30 days")
         }
         let parsed = try filters.sorted { $0.0 < $1.0 }.map { name, value in
             guard let metric = RollupMetric(name: name), RollupMetric.breakdowns.contains(metric) else {
-                throw APIError.badRequest("unknown filter \(String(name.prefix(64)))")
+                throw FootfallError.invalid("unknown filter \(String(name.prefix(64)))")
             }
             return ReportFilter(metric: metric, value: value)
         }
@@ -47,11 +47,11 @@ public struct ReportScope: Sendable {
     /// hours, so the range is exactly a run of rollup buckets.
     public static func localDays(from: String, to: String, timeZone: TimeZone) throws -> TimeRange {
         guard let start = localMidnight(from, timeZone), let last = localMidnight(to, timeZone) else {
-            throw APIError.badRequest("dates must be YYYY-MM-DD")
+            throw FootfallError.invalid("dates must be YYYY-MM-DD")
         }
-        guard start <= last else { throw APIError.badRequest("from must not be after to") }
+        guard start <= last else { throw FootfallError.invalid("from must not be after to") }
         guard let end = nextLocalMidnight(after: last, timeZone), end - start <= 400 * TimeUnits.dayMs else {
-            throw APIError.badRequest("a report spans at most 400 days")
+            throw FootfallError.invalid("a report spans at most 400 days")
         }
         return TimeRange(startMs: start, endMs: end)
     }
@@ -135,7 +135,7 @@ public struct Reports: Sendable {
     public func timeseries(_ scope: ReportScope, interval: Interval, nowMs: Int64) throws -> [TimeseriesPoint] {
         // Each hour holds a visitor sketch of up to 16 KiB: bound the points one request makes.
         guard interval == .day || scope.range.durationMs <= 31 * TimeUnits.dayMs else {
-            throw APIError.badRequest("hourly timeseries span at most 31 days; use interval=day")
+            throw FootfallError.invalid("hourly timeseries span at most 31 days; use interval=day")
         }
         let starts = intervalStarts(scope, interval)
         guard !starts.isEmpty else { return [] }
@@ -196,7 +196,7 @@ public struct Reports: Sendable {
 
 extension Reports.Interval {
     init(named name: String) throws {
-        guard let interval = Reports.Interval(rawValue: name) else { throw APIError.badRequest("interval must be hour or day") }
+        guard let interval = Reports.Interval(rawValue: name) else { throw FootfallError.invalid("interval must be hour or day") }
         self = interval
     }
 }
@@ -205,7 +205,7 @@ extension RollupMetric {
     /// A dimension reports can break down by, from its API name.
     static func breakdown(named name: String) throws -> RollupMetric {
         guard let metric = RollupMetric(name: name), RollupMetric.breakdowns.contains(metric) else {
-            throw APIError.badRequest("unknown dimension; one of \(RollupMetric.breakdowns.map(\.name).joined(separator: ", "))")
+            throw FootfallError.invalid("unknown dimension; one of \(RollupMetric.breakdowns.map(\.name).joined(separator: ", "))")
         }
         return metric
     }

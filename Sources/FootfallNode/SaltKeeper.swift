@@ -52,7 +52,7 @@ public final class SaltKeeper: Sendable {
     /// Takes the cluster's ratchet when this node has none yet (a node joining a cluster). A node
     /// that has a seed keeps it: the first one it got is the cluster's.
     public func adopt(day: Day, seed: [UInt8]) throws {
-        guard seed.count == 32 else { throw APIError(.badRequest, "a daily-salt seed has 32 bytes, got \(seed.count)") }
+        guard seed.count == 32 else { throw FootfallError.invalid("a daily-salt seed has 32 bytes, got \(seed.count)") }
         let ratchet = DailySaltRatchet(day: day, seed: seed)
         try state.withLock { current in
             guard current.ratchet == nil else { return }
@@ -85,7 +85,7 @@ public final class SaltKeeper: Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let parts = text.split(separator: " ")
         guard parts.count == 2, let day = UInt32(parts[0]), let seed = Hex.decode(String(parts[1].prefix(64))), seed.count == 32 else {
-            throw APIError(.internalServerError, "the salt seed file \(path) is damaged; restore it from another node")
+            throw FootfallError.internal("the salt seed file \(path) is damaged; restore it from another node")
         }
         return DailySaltRatchet(day: Day(index: day), seed: seed)
     }
@@ -95,12 +95,12 @@ public final class SaltKeeper: Sendable {
         let temporary = path + ".new"
         let contents = "\(ratchet.day.index) \(Hex.encode(ratchet.seed))\n"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw APIError(.internalServerError, "cannot write \(temporary): errno \(errno)") }
+        guard fd >= 0 else { throw FootfallError.internal("cannot write \(temporary): errno \(errno)") }
         let written = contents.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
         fsync(fd)
         close(fd)
         guard written == contents.utf8.count, rename(temporary, path) == 0 else {
-            throw APIError(.internalServerError, "cannot replace \(path): errno \(errno)")
+            throw FootfallError.internal("cannot replace \(path): errno \(errno)")
         }
     }
 }

@@ -75,7 +75,7 @@ extension Node {
     public func createSite(_ id: SiteID, ownerID: String, timeZone: String, retention: RetentionPlan) async throws -> Site {
         let waiting = try system.membersHoldingData(of: id, members: await replication.ring.members)
         guard waiting.isEmpty else {
-            throw APIError.conflict("this domain's former data is still being deleted on \(waiting.joined(separator: ", ")); "
+            throw FootfallError.conflict("this domain's former data is still being deleted on \(waiting.joined(separator: ", ")); "
                                     + "try again after their next maintenance pass (within an hour)")
         }
         return try system.createSite(id, ownerID: ownerID, timeZone: timeZone, retention: retention, nowMs: clock.nowMs)

@@ -33,9 +33,9 @@ public struct SiteQuery: Sendable {
     }
 
     init(_ request: Footfall_V1_SiteQueryRequest) throws {
-        guard let site = SiteID(request.site) else { throw APIError.badRequest("not a site id") }
-        guard let kind = Kind(rawValue: request.kind) else { throw APIError.badRequest("unknown site query \(request.kind.prefix(40))") }
-        guard request.parameters.count <= 64 else { throw APIError.badRequest("too many query parameters") }
+        guard let site = SiteID(request.site) else { throw FootfallError.invalid("not a site id") }
+        guard let kind = Kind(rawValue: request.kind) else { throw FootfallError.invalid("unknown site query \(request.kind.prefix(40))") }
+        guard request.parameters.count <= 64 else { throw FootfallError.invalid("too many query parameters") }
         self.init(site: site, kind: kind, parameters: request.parameters)
     }
 
@@ -71,11 +71,11 @@ extension Node {
     /// The answer and the replica that gave it.
     func answerNamingReplica(_ query: SiteQuery) async throws -> (json: Data, replica: String) {
         if let raw = query.parameters["consistency"] {
-            guard let level = Replication.Consistency(rawValue: raw) else { throw APIError.badRequest("consistency is one, quorum or all") }
+            guard let level = Replication.Consistency(rawValue: raw) else { throw FootfallError.invalid("consistency is one, quorum or all") }
             if level != .one {
                 // One read repair per site at a time: a read token must not be able to keep every
                 // replica of a site busy comparing and streaming.
-                try await readRepairs.run(query.site, refusal: APIError(.serviceUnavailable, "a read repair of this site is running; retry shortly")) {
+                try await readRepairs.run(query.site, refusal: FootfallError.unavailable("a read repair of this site is running; retry shortly")) {
                     try await repairBeforeRead(query, level: level)
                 }
             }
@@ -88,13 +88,13 @@ extension Node {
                 let reply = try await client.siteQuery(query.wire, options: ClusterTransport.callOptions(timeout: .seconds(10)))
                 return (reply.json, peer)
             } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
-                throw APIError(error.code == .notFound ? .notFound : .badRequest, error.message)
+                throw FootfallError(error.code == .notFound ? .notFound : .invalid, error.message)
             } catch {
                 logger.warning("a replica did not answer a query; trying the next", metadata: ["query.site": "\(query.site)",
                                                                                               "query.replica": "\(peer)"])
             }
         }
-        throw APIError(.serviceUnavailable, "no replica of \(query.site) is reachable; try again shortly")
+        throw FootfallError.unavailable("no replica of \(query.site) is reachable; try again shortly")
     }
 
     /// A QUORUM (or ALL) read: compares the digest trees of the query's window on the live
@@ -102,7 +102,7 @@ extension Node {
     /// each other (anti-entropy narrowed to the window) before the answer is read, so it reflects
     /// every write a quorum acknowledged.
     func repairBeforeRead(_ query: SiteQuery, level: Replication.Consistency) async throws {
-        guard let site = try system.site(query.site) else { throw APIError.notFound("no such site") }
+        guard let site = try system.site(query.site) else { throw FootfallError.notFound("no such site") }
         let now = clock.nowMs
         let window = try Node.readWindow(query, site: site, nowMs: now)
         let names = await replication.ring.preferenceList(for: site.id, replicationFactor: configuration.replication.replicationFactor)
@@ -125,8 +125,8 @@ extension Node {
         }
         let needed = level.required(replicas: names.count)
         guard answering.count >= needed else {
-            throw APIError(.serviceUnavailable,
-                           "only \(answering.count) replicas of \(site.id) answered and \(needed) are needed for a \(level.rawValue.uppercased()) read")
+            throw FootfallError.unavailable(
+                "only \(answering.count) replicas of \(site.id) answered and \(needed) are needed for a \(level.rawValue.uppercased()) read")
         }
         guard Set(roots).count > 1 else { return }
         replicas = answering
@@ -167,10 +167,10 @@ extension Node {
     /// node's write consistency) and returns the record as it now reads.
     func editVisitor(site: SiteID, visitor: VisitorID, _ change: VisitorEdit.Change) async throws -> VisitorView {
         try requireClockAgreement()
-        if let problem = VisitorEdit(site: site, visitor: visitor, atMs: 0, change: change).problem { throw APIError.badRequest(problem) }
+        if let problem = VisitorEdit(site: site, visitor: visitor, atMs: 0, change: change).problem { throw FootfallError.invalid(problem) }
         let stored = try await answer(SiteQuery(site: site, kind: .visitorRecord, parameters: ["visitor": visitor.description]))
         guard let encoded = try JSONDecoder().decode([String: String].self, from: stored)["record"].flatMap({ Data(base64Encoded: $0) }) else {
-            throw APIError(.internalServerError, "a replica answered with an unreadable visitor record")
+            throw FootfallError.internal("a replica answered with an unreadable visitor record")
         }
         var record = try VisitorRecord(encoded: Array(encoded))
         // Stamped after everything in the record the owner is changing (an identify event may
@@ -179,7 +179,7 @@ extension Node {
         switch await replication.edit(edit, consistency: configuration.replication.defaultConsistency) {
         case .succeeded: break
         case .failed, .unavailable:
-            throw APIError(.serviceUnavailable, "too few replicas of \(site) took the change; try again")
+            throw FootfallError.unavailable("too few replicas of \(site) took the change; try again")
         }
         record.apply(edit)
         return VisitorView(record)
@@ -213,7 +213,7 @@ extension Node {
 
     /// The answer from this node's own data.
     func answerLocally(_ query: SiteQuery) throws -> Data {
-        guard let site = try system.site(query.site) else { throw APIError.notFound("no such site") }
+        guard let site = try system.site(query.site) else { throw FootfallError.notFound("no such site") }
         let p = query.parameters
         let now = clock.nowMs
         func scope() throws -> ReportScope {
@@ -222,7 +222,7 @@ extension Node {
         }
         func limit(_ fallback: Int) -> Int { min(1000, max(1, p["limit"].flatMap { Int($0) } ?? fallback)) }
         func visitor() throws -> VisitorID {
-            guard let visitor = VisitorID(hex: p["visitor"] ?? "") else { throw APIError.badRequest("a visitor id is 16 hex digits") }
+            guard let visitor = VisitorID(hex: p["visitor"] ?? "") else { throw FootfallError.invalid("a visitor id is 16 hex digits") }
             return visitor
         }
         let encoder = JSONEncoder()
@@ -253,14 +253,14 @@ extension Node {
             return try encoder.encode(VisitorExport(node: self, site: site, visitor: visitor()))
         case .erasureRecord:
             guard let record = try store.erasureRecord(site: site.id, visitor: visitor()) else {
-                throw APIError.notFound("no erasure of that visitor on this replica")
+                throw FootfallError.notFound("no erasure of that visitor on this replica")
             }
             return try encoder.encode(ReplicaErasureState(
                 requestID: record.requestID, erasedAtMs: record.erasedAtMs, deletedEvents: record.deletedEvents,
                 confirmations: record.confirmations.map { .init(node: $0.node, confirmedAtMs: $0.confirmedAtMs) }))
         case .visitorRecord:
             guard let record = try store.visitorRecord(site: site.id, visitor: visitor()) else {
-                throw APIError.notFound("no consented visitor with that id on this site")
+                throw FootfallError.notFound("no consented visitor with that id on this site")
             }
             return try encoder.encode(["record": Data(record.encoded).base64EncodedString()])
         case .visitorsByEmail:
@@ -271,7 +271,7 @@ extension Node {
     /// Every consented visitor of the site who gave `email` (one person, several devices).
     private func visitorRecords(site: SiteID, email: String) throws -> [VisitorRecord] {
         let email = email.lowercased()
-        guard !email.isEmpty else { throw APIError.badRequest("an email is needed") }
+        guard !email.isEmpty else { throw FootfallError.invalid("an email is needed") }
         return try store.visitorRecords(site: site, limit: Int.max).filter { $0.pii.email.lowercased() == email }
     }
 }

@@ -239,16 +239,16 @@ public final class SystemStore: Sendable {
         for record in records {
             let name = String(record.key.prefix(40)).debugDescription
             guard SystemStore.replicatedPrefixes.contains(where: record.key.hasPrefix), record.key.utf8.count <= 512 else {
-                throw APIError.badRequest("system record key \(name) is not replicated")
+                throw FootfallError.invalid("system record key \(name) is not replicated")
             }
-            guard record.origin.utf8.count <= 64 else { throw APIError.badRequest("system record \(name) has an origin of over 64 bytes") }
+            guard record.origin.utf8.count <= 64 else { throw FootfallError.invalid("system record \(name) has an origin of over 64 bytes") }
             let aheadMs = HybridLogicalClock.wallMs(of: record.hlc) - now
             guard aheadMs <= maxAheadMs else {
-                throw APIError.badRequest("system record \(name) is stamped \(aheadMs / 1000) s ahead of this node's clock, "
+                throw FootfallError.invalid("system record \(name) is stamped \(aheadMs / 1000) s ahead of this node's clock, "
                                           + "more than the \(maxAheadMs / 1000) s the cluster allows")
             }
             if let problem = SystemRecordCheck.problem(with: record) {
-                throw APIError.badRequest("system record \(name) is malformed: \(problem)")
+                throw FootfallError.invalid("system record \(name) is malformed: \(problem)")
             }
         }
         return try changes.withLock { _ in
@@ -324,7 +324,7 @@ public final class SystemStore: Sendable {
             guard let prefix = SystemStore.replicatedPrefixes.first(where: key.hasPrefix), var out = try storedRecord(key) else { return nil }
             out.key = key
             if let problem = SystemRecordCheck.problem(with: out) {
-                reportMalformed(prefix: prefix, APIError.badRequest("not offered to peers: \(problem)"))
+                reportMalformed(prefix: prefix, FootfallError.invalid("not offered to peers: \(problem)"))
                 return nil
             }
             return out
@@ -353,16 +353,16 @@ public final class SystemStore: Sendable {
     public func createAccount(email: String, password: String, isOperator: Bool = false, nowMs: Int64) throws -> Account {
         let normalized = email.lowercased().trimmingCharacters(in: .whitespaces)
         guard normalized.count <= 254, normalized.contains("@"), !normalized.hasPrefix("@"), !normalized.hasSuffix("@") else {
-            throw APIError.badRequest("email must look like name@example.com")
+            throw FootfallError.invalid("email must look like name@example.com")
         }
         guard password.count >= 10, password.utf8.count <= 1024 else {
-            throw APIError.badRequest("password must have at least 10 characters")
+            throw FootfallError.invalid("password must have at least 10 characters")
         }
         let salt = Crypto.randomBytes(16)
         let hash = Crypto.scrypt(password: Array(password.utf8), salt: salt, costN: scryptCostN)
         return try changes.withLock { _ in
             guard try get("account-email:\(normalized)", as: String.self) == nil else {
-                throw APIError.conflict("an account with this email exists")
+                throw FootfallError.conflict("an account with this email exists")
             }
             let account = Account(
                 id: Hex.encode(Crypto.randomBytes(8)), email: normalized, passwordSalt: salt, passwordHash: hash,
@@ -390,12 +390,12 @@ public final class SystemStore: Sendable {
 
     public func changePassword(accountID: String, newPassword: String) throws {
         guard newPassword.count >= 10, newPassword.utf8.count <= 1024 else {
-            throw APIError.badRequest("password must have at least 10 characters")
+            throw FootfallError.invalid("password must have at least 10 characters")
         }
         let salt = Crypto.randomBytes(16)
         let hash = Crypto.scrypt(password: Array(newPassword.utf8), salt: salt, costN: scryptCostN)
         try changes.withLock { _ in
-            guard var account = try account(id: accountID) else { throw APIError.notFound("no such account") }
+            guard var account = try account(id: accountID) else { throw FootfallError.notFound("no such account") }
             account.passwordSalt = salt
             account.passwordHash = hash
             try put("account:\(account.id)", account)
@@ -426,9 +426,9 @@ public final class SystemStore: Sendable {
     // MARK: Sites
 
     public func createSite(_ id: SiteID, ownerID: String, timeZone: String, retention: RetentionPlan, nowMs: Int64) throws -> Site {
-        guard TimeZone(identifier: timeZone) != nil else { throw APIError.badRequest("unknown time zone \(timeZone)") }
+        guard TimeZone(identifier: timeZone) != nil else { throw FootfallError.invalid("unknown time zone \(timeZone)") }
         return try changes.withLock { _ in
-            guard try site(id) == nil else { throw APIError.conflict("this domain cannot be registered; ask the operator if it is yours") }
+            guard try site(id) == nil else { throw FootfallError.conflict("this domain cannot be registered; ask the operator if it is yours") }
             let site = Site(id: id, ownerID: ownerID, timeZone: timeZone, retention: retention, createdMs: nowMs)
             try put("site:\(id.rawValue)", site)
             return site

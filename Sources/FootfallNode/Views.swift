@@ -113,7 +113,7 @@ struct VisitorExport: Encodable {
     /// Everything stored about one consented visitor (the right of access).
     init(node: Node, site: Site, visitor: VisitorID) throws {
         guard let record = try node.store.visitorRecord(site: site.id, visitor: visitor) else {
-            throw APIError.notFound("no consented visitor with that id on this site")
+            throw FootfallError.notFound("no consented visitor with that id on this site")
         }
         let now = node.clock.nowMs
         self.site = site.id.rawValue

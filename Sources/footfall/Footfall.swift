@@ -138,7 +138,7 @@ struct Serve: AsyncParsableCommand {
         }
         do {
             try configuration.validate()
-        } catch let error as APIError {
+        } catch let error as FootfallError {
             throw ValidationError(error.message)
         }
         LoggingSystem.bootstrap { label in

@@ -28,7 +28,7 @@ import Testing
             let note = try await client.execute(uri: "/api/sites/example.com/visitors/\(visitor)/notes", method: .post,
                                                 headers: owner.auth, body: ByteBuffer(string: "{\"text\":\"called back\"}"))
             #expect(note.status == .serviceUnavailable)
-            #expect(throws: APIError.self) {
+            #expect(throws: FootfallError.self) {
                 _ = try t.node.system.createToken(name: "late", accountID: owner.account.id, sites: nil, rights: [.read], nowMs: t.clock.nowMs)
             }
             let summary = try await client.getJSON("/api/sites/example.com/summary", owner.auth)

@@ -1,4 +1,5 @@
 import Foundation
+import FootfallModel
 import Logging
 import FootfallNode
 import Testing
@@ -66,15 +67,15 @@ import Testing
     @Test func plainHTTP_isRefusedOffLoopback_unlessAProxyTerminatesTLS() throws {
         var configuration = NodeConfiguration()
         configuration.httpHost = "0.0.0.0"
-        #expect(throws: APIError.self) { try configuration.validate() }
+        #expect(throws: FootfallError.self) { try configuration.validate() }
         configuration.allowPlainHTTP = true
         // A TLS proxy in front covers HTTP, not the public gRPC port, which carries tokens too.
-        #expect(throws: APIError.self) { try configuration.validate() }
+        #expect(throws: FootfallError.self) { try configuration.validate() }
         configuration.publicGRPCPort = nil
         try configuration.validate()
         configuration = NodeConfiguration()
         try configuration.validate() // the embedded default: loopback
         configuration.tlsCertificate = "/x.pem"
-        #expect(throws: APIError.self) { try configuration.validate() } // a certificate without its key
+        #expect(throws: FootfallError.self) { try configuration.validate() } // a certificate without its key
     }
 }

@@ -101,10 +101,10 @@ import Testing
         let store = HostilePeerTests.store()
         let skew = ClockAgreement.Settings().maxOffsetMs
         let planted = HostilePeerTests.record("site:a.example", HostilePeerTests.siteJSON, hlc: .max)
-        #expect(throws: APIError.self) { try store.merge([planted]) }
+        #expect(throws: FootfallError.self) { try store.merge([planted]) }
         let justBeyond = HostilePeerTests.record("site:a.example", HostilePeerTests.siteJSON,
                                                  hlc: HybridLogicalClock.timestamp(wallMs: HostilePeerTests.nowMs + skew + 1))
-        #expect(throws: APIError.self) { try store.merge([justBeyond]) }
+        #expect(throws: FootfallError.self) { try store.merge([justBeyond]) }
         #expect(try store.index().isEmpty)
         let withinSkew = HostilePeerTests.record("site:a.example", HostilePeerTests.siteJSON,
                                                  hlc: HybridLogicalClock.timestamp(wallMs: HostilePeerTests.nowMs + skew))
@@ -133,7 +133,7 @@ import Testing
         ]
         let good = HostilePeerTests.record("site:a.example", HostilePeerTests.siteJSON)
         for record in malformed {
-            #expect(throws: APIError.self, "\(record.key)") { try store.merge([good, record]) }
+            #expect(throws: FootfallError.self, "\(record.key)") { try store.merge([good, record]) }
         }
         #expect(try store.index().isEmpty, "nothing of a refused push is stored")
         let wellFormed = account.replacingOccurrences(of: "%@", with: "5")
@@ -196,7 +196,7 @@ import Testing
         // A later record moving the revocation back (or deleting it) does not take.
         let later = HybridLogicalClock.timestamp(wallMs: HostilePeerTests.nowMs + 1_000)
         #expect(try b.merge([HostilePeerTests.record("revoked-node:node-9", #"{"name":"node-9","revokedMs":5}"#, hlc: later)]) == 0)
-        #expect(throws: APIError.self) {
+        #expect(throws: FootfallError.self) {
             try b.merge([.with { $0.key = "revoked-node:node-9"; $0.hlc = later; $0.origin = "node-9"; $0.deleted = true }])
         }
         #expect(try b.revocations()["node-9"]?.revokedMs == HostilePeerTests.nowMs)
@@ -236,10 +236,10 @@ import Testing
         #expect(try b.revocations(of: .operator)["ann"]?.revokedMs == HostilePeerTests.nowMs)
         let later = HybridLogicalClock.timestamp(wallMs: HostilePeerTests.nowMs + 1_000)
         #expect(try b.merge([HostilePeerTests.record("revoked-operator:ann", #"{"name":"ann","revokedMs":5}"#, hlc: later)]) == 0)
-        #expect(throws: APIError.self) {
+        #expect(throws: FootfallError.self) {
             try b.merge([.with { $0.key = "revoked-operator:ann"; $0.hlc = later; $0.origin = "node-9"; $0.deleted = true }])
         }
-        #expect(throws: APIError.self, "a revocation stored under another name is refused") {
+        #expect(throws: FootfallError.self, "a revocation stored under another name is refused") {
             try b.merge([HostilePeerTests.record("revoked-operator:bob", #"{"name":"ann","revokedMs":5}"#, hlc: later)])
         }
         #expect(try b.revocations(of: .operator)["ann"]?.revokedMs == HostilePeerTests.nowMs)
@@ -268,7 +268,7 @@ import Testing
         ]
         for contents in damaged {
             try file.write(contents)
-            #expect(throws: APIError.self, "\(contents)") { try file.ownership() }
+            #expect(throws: FootfallError.self, "\(contents)") { try file.ownership() }
         }
         try file.write(.init(lastUID: 1, ownership: [.init(name: "node-1", state: "normal", version: GossipWire.versionMax)]))
         #expect(try file.ownership() == [Membership.OwnershipRecord(name: "node-1", state: .normal, version: GossipWire.versionMax)])

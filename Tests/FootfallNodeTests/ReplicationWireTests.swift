@@ -65,8 +65,8 @@ import Testing
         let good = Footfall_V1_SystemRecord.with { $0.key = "site:x.example"; $0.hlc = 5; $0.origin = "a"; $0.value = Data(site.utf8) }
         let foreign = Footfall_V1_SystemRecord.with { $0.key = "salt-seed"; $0.hlc = 5; $0.origin = "a"; $0.value = Data("{}".utf8) }
         let garbage = Footfall_V1_SystemRecord.with { $0.key = "site:y.example"; $0.hlc = 5; $0.origin = "a"; $0.value = Data([0xff, 0x00]) }
-        #expect(throws: APIError.self) { try b.merge([good, foreign]) }
-        #expect(throws: APIError.self) { try b.merge([good, garbage]) }
+        #expect(throws: FootfallError.self) { try b.merge([good, foreign]) }
+        #expect(throws: FootfallError.self) { try b.merge([good, garbage]) }
         #expect(try b.index().isEmpty, "nothing of a refused batch was applied")
         #expect(try b.merge([good]) == 1, "positive control")
     }

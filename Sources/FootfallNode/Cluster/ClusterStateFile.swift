@@ -1,3 +1,4 @@
+import FootfallModel
 import FootfallProtocols
 import Foundation
 
@@ -32,7 +33,7 @@ struct ClusterStateFile: Sendable {
             if let problem = ClusterStateFile.problem(in: contents) { throw ClusterSetupError(problem) }
             return contents
         } catch {
-            throw APIError(.internalServerError, "the cluster state file \(path) is damaged (\(error)); move it away to rejoin as a new node")
+            throw FootfallError.internal("the cluster state file \(path) is damaged (\(error)); move it away to rejoin as a new node")
         }
     }
 

@@ -200,15 +200,15 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
             let query = try SiteQuery(request)
             let json = try await node.offloaded { try node.answerLocally(query) }
             return .with { $0.json = json }
-        } catch let error as APIError {
-            throw RPCError(code: PublicServiceHandler.code(for: error.status), message: error.message)
+        } catch let error as FootfallError {
+            throw RPCError(code: PublicServiceHandler.code(for: error.kind), message: error.message)
         }
     }
 
     func systemPush(request: Footfall_V1_SystemRecords, context: ServerContext) async throws -> Footfall_V1_SystemPushAccepted {
         do {
             try node.system.merge(request.records, maxAheadMs: node.configuration.clockAgreement.maxOffsetMs)
-        } catch let error as APIError {
+        } catch let error as FootfallError {
             throw RPCError(code: .invalidArgument, message: error.message)
         }
         return Footfall_V1_SystemPushAccepted()
@@ -235,8 +235,8 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
             node.logger.notice(kind == .operator ? "revoked an operator's certificates" : "revoked a node's certificates",
                                metadata: ["cluster.revoked": "\(revocation.name)"])
             return .with { $0.revokedMs = revocation.revokedMs }
-        } catch let error as APIError {
-            throw RPCError(code: PublicServiceHandler.code(for: error.status), message: error.message)
+        } catch let error as FootfallError {
+            throw RPCError(code: PublicServiceHandler.code(for: error.kind), message: error.message)
         }
     }
 
