@@ -3,32 +3,6 @@ import FootfallModel
 import HTTPTypes
 import Hummingbird
 
-/// Who is asking: an account, through a dashboard session or an API token.
-public struct Principal: Sendable {
-    public var account: Account
-    /// nil for a dashboard session, which carries every right on the account's own sites.
-    public var token: APIToken?
-    public var session: LoginSession?
-
-    func may(_ right: SiteRight, on site: Site) -> Bool {
-        guard site.ownerID == account.id else { return false }
-        guard let token else { return true }
-        return token.rights.contains(right) && (token.sites?.contains(site.id) ?? true)
-    }
-
-    /// Names the credential itself (a token, or one sign-in), for limits per credential. In
-    /// memory only.
-    public var credentialKey: String {
-        if let token { return "token:" + token.id }
-        return "session:" + (session?.csrfToken ?? account.id)
-    }
-
-    /// Whether the principal may see that the site exists at all.
-    func sees(_ site: Site) -> Bool {
-        site.ownerID == account.id && (token?.sites?.contains(site.id) ?? true)
-    }
-}
-
 extension Node {
     static let sessionCookie = "footfall_session"
 
