@@ -41,7 +41,7 @@ import Testing
     @Test func collect_refusesBadHits_andStoresNothing() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             for (what, body, status) in BadInputTests.badHits(now: t.clock.nowMs) {
                 let response = try await client.hit(body)
                 #expect(response.status == status, "\(what)")
@@ -60,7 +60,7 @@ import Testing
         let bodies = (0..<200).map { _ in
             (0..<Int.random(in: 0..<512, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         }
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             for bytes in bodies {
                 let response = try await client.execute(uri: "/api/event", method: .post, headers: [.userAgent: chromeUA],
                                                         body: ByteBuffer(bytes: bytes))
@@ -74,7 +74,7 @@ import Testing
     @Test func pixel_refusesMissingParameters() async throws {
         let t = try TestNode()
         _ = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             for uri in ["/p.gif", "/p.gif?site=example.com", "/p.gif?url=/x", "/p.gif?site=nope.example&url=/x", "/p.gif?site=example.com&url=ftp://x"] {
                 let response = try await client.execute(uri: uri, method: .get, headers: [.userAgent: chromeUA])
                 #expect((400..<500).contains(response.status.code), "\(uri)")
@@ -116,7 +116,7 @@ import Testing
             (.post, "/api/login", "{\"email\":\"ann@example.net\",\"password\":\"wrong password\"}", .unauthorized),
             (.get, "/api/sites/example.com/summary", nil, .ok), // control: the credential itself works
         ]
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             for (method, uri, body, status) in cases {
                 let response = try await client.execute(uri: uri, method: method, headers: json, body: body.map { ByteBuffer(string: $0) })
                 #expect(response.status == status, "\(method) \(uri) \(body ?? "")")

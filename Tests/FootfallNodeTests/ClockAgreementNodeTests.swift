@@ -15,7 +15,7 @@ import Testing
         let owner = try t.makeOwner("ann", site: "example.com")
         let consent = "\"consent\":true,\"vid\":\"clockvisitor000001\""
         let visitor = VisitorID.consented(site: SiteID("example.com")!, clientID: "clockvisitor000001").description
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             #expect(try await client.hit(hitJSON(site: "example.com", id: "clock-hit-1", ts: t.clock.nowMs, extra: consent)).status == .accepted)
             t.node.clockDisagreementMs.store(600_000, ordering: .relaxed)
 

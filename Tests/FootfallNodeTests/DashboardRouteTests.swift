@@ -20,7 +20,7 @@ import Testing
 
     @Test func theAppIsServed_withAPolicyThatKeepsItToThisNode() async throws {
         let t = try TestNode()
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let page = try await client.execute(uri: "/", method: .get)
             #expect(page.status == .ok)
             #expect(String(buffer: page.body).contains("/assets/app.js"))
@@ -42,7 +42,7 @@ import Testing
     /// `/assets/` serves the dashboard's own files by name, nothing else of the bundle or the disk.
     @Test func assets_areTheDashboardsFilesOnly() async throws {
         let t = try TestNode()
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             for path in ["/assets/index.html", "/assets/t.js", "/assets/nothing.js", "/assets/..%2Ft.js", "/assets/%2E%2E%2F%2E%2E%2FPackage.swift"] {
                 let response = try await client.execute(uri: path, method: .get)
                 #expect(response.status == .notFound, "\(path)")
@@ -55,7 +55,7 @@ import Testing
     @Test func me_returnsTheSessionsCSRFToken_toThatSessionOnly() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "one.example")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let (cookie, csrf) = try await DashboardRouteTests.login(client, owner)
             let me = try await client.execute(uri: "/api/me", method: .get, headers: [.cookie: cookie])
             #expect(jsonObject(me)["csrf_token"] as? String == csrf)
@@ -96,7 +96,7 @@ import Testing
         let t = try TestNode()
         _ = try t.makeOwner("ann", site: "one.example")
         let other = try t.makeOwner("bob", site: "two.example")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let another = try await client.execute(uri: "/api/sites/one.example/live", method: .get, headers: other.auth)
             #expect(another.status == .notFound)
             let anonymous = try await client.execute(uri: "/api/sites/one.example/live", method: .get)
@@ -109,7 +109,7 @@ import Testing
     @Test func visitors_canBeFoundByClientIDOrEmail() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "one.example")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let hit = hitJSON(site: "one.example", id: "lookup-hit-01", ts: t.clock.nowMs,
                               extra: "\"consent\":true,\"vid\":\"lookupclient0001\"")
             #expect(try await client.hit(hit).status == .accepted)
@@ -152,7 +152,7 @@ import Testing
                                                               isOperator: true, nowMs: t.clock.nowMs)
         let (_, operatorToken) = try t.node.system.createToken(name: "ops", accountID: operatorAccount.id, sites: nil,
                                                                rights: [.admin], nowMs: t.clock.nowMs)
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             #expect(try await client.execute(uri: "/api/cluster", method: .get).status == .unauthorized)
             #expect(try await client.execute(uri: "/api/cluster", method: .get, headers: owner.auth).status == .forbidden)
             // The operator passes the check; this test node runs without a cluster service.

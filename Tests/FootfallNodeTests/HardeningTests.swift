@@ -56,7 +56,7 @@ import Testing
     @Test func erasureByEmail_erasesEveryDeviceOfThatPerson() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             for device in ["phonedevice000001", "laptopdevice00001"] {
                 _ = try await client.hit(hitJSON(site: "example.com", id: "id-\(device)", ts: t.clock.nowMs,
                     extra: "\"kind\":\"identify\",\"consent\":true,\"vid\":\"\(device)\",\"pii\":{\"email\":\"Two.Devices@example.org\"}"))
@@ -72,7 +72,7 @@ import Testing
 
     @Test func optOutChoice_cannotBeChangedByAnotherSite() async throws {
         let t = try TestNode()
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let forged = try await client.execute(uri: "/optout", method: .post,
                                                   headers: [HTTPField.Name("Sec-Fetch-Site")!: "cross-site", .cookie: "footfall_optout=1"],
                                                   body: ByteBuffer(string: "action=optin"))
@@ -115,7 +115,7 @@ import Testing
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
         let visitor = VisitorID.consented(site: SiteID("example.com")!, clientID: "rectifyvisitor001")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             _ = try await client.hit(hitJSON(site: "example.com", id: "ident-01", ts: t.clock.nowMs,
                 extra: "\"kind\":\"identify\",\"consent\":true,\"vid\":\"rectifyvisitor001\",\"pii\":{\"phone\":\"+49 30 1234567\"}"))
             let export = try await client.execute(uri: "/api/sites/example.com/visitors/\(visitor)/export", method: .get, headers: owner.auth)

@@ -73,7 +73,7 @@ import Testing
     @Test func bots_areNotCounted() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             for (i, agent) in ["Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "curl/8.5.0",
                                "Mozilla/5.0 HeadlessChrome/120.0", ""].enumerated() {
                 let response = try await client.hit(hitJSON(site: "example.com", id: "bot-hit-\(i)", ts: t.clock.nowMs),
@@ -101,7 +101,7 @@ import Testing
 
     @Test func trackerScript_isServedSmallAndWithoutDependencies() async throws {
         let t = try TestNode()
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let response = try await client.execute(uri: "/t.js", method: .get)
             #expect(response.status == .ok)
             let script = String(buffer: response.body)
@@ -141,7 +141,7 @@ import Testing
                              clock: t.clock, kv: t.node.kv, geo: FixedGeo())
         defer { try? FileManager.default.removeItem(atPath: t.directory + "-nosalt") }
         let app = Application(router: HTTPRoutes.router(for: fresh))
-        try await app.test(.live) { client in
+        try await app.test(.router) { client in
             let response = try await client.hit(hitJSON(site: "example.com", id: "nosalt-01", ts: t.clock.nowMs))
             #expect(response.status == .serviceUnavailable)
         }

@@ -16,7 +16,7 @@ import Testing
     @Test func promise1_noCookieOrStorageWithoutConsent() async throws {
         let t = try TestNode()
         _ = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let script = try await client.execute(uri: "/t.js", method: .get)
             let hit = try await client.hit(hitJSON(site: "example.com", id: "cookie-chk", ts: t.clock.nowMs))
             let pixel = try await client.execute(uri: "/p.gif?site=example.com&url=/x", method: .get, headers: [.userAgent: chromeUA])
@@ -45,7 +45,7 @@ import Testing
     @Test func promise2_noPersonalDataWithoutConsent() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let refused = try await client.hit(hitJSON(site: "example.com", id: "pii-refuse", ts: t.clock.nowMs,
                                                        extra: "\"kind\":\"identify\",\"pii\":{\"email\":\"no-consent@example.org\"}"))
             #expect(refused.status == .badRequest)
@@ -157,7 +157,7 @@ import Testing
     @Test func promise6_noPublicOrShareByURLViews() async throws {
         let t = try TestNode()
         _ = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let documentResponse = try await client.execute(uri: "/openapi.json", method: .get)
             let document = try #require(try JSONSerialization.jsonObject(with: Data(buffer: documentResponse.body)) as? [String: Any])
             let paths = try #require(document["paths"] as? [String: [String: [String: Any]]])
@@ -179,7 +179,7 @@ import Testing
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
         let visitor = VisitorID.consented(site: SiteID("example.com")!, clientID: "exportvisitor00001").description
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let consent = "\"consent\":true,\"vid\":\"exportvisitor00001\""
             _ = try await client.hit(hitJSON(site: "example.com", id: "export-01", ts: t.clock.nowMs, url: "/first", extra: consent))
             _ = try await client.hit(hitJSON(site: "example.com", id: "export-02", ts: t.clock.nowMs + 1, url: "/second",
@@ -207,7 +207,7 @@ import Testing
         // The marker sits in the title, which only the raw event holds (the path is also a rollup
         // dimension, which holds no personal data and stays).
         let replay = hitJSON(site: "example.com", id: "erase-hit1", ts: t.clock.nowMs, url: "/erase", extra: consent + ",\"title\":\"\(marker)\"")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             _ = try await client.hit(replay)
             _ = try await client.hit(hitJSON(site: "example.com", id: "erase-hit2", ts: t.clock.nowMs, url: "/erase",
                                              extra: consent + ",\"kind\":\"identify\",\"pii\":{\"email\":\"erase.me@example.org\"}"))
@@ -273,7 +273,7 @@ import Testing
     @Test func promise9_cookielessVisitor_cannotBeSingledOut() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let response = try await client.execute(uri: "/api/sites/example.com/erasures", method: .post, headers: owner.auth,
                                                     body: ByteBuffer(string: "{\"email\":\"never-consented@example.org\"}"))
             #expect(response.status == .ok)
@@ -324,7 +324,7 @@ import Testing
         let t = try TestNode()
         let idle = try t.makeOwner("idle", site: "idle.example")
         let active = try t.makeOwner("active", site: "active.example")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             _ = try await client.hit(hitJSON(site: "idle.example", id: "idle-hit-1", ts: t.clock.nowMs, url: "/idle-marker-page"))
         }
         t.clock.advance(byMs: 700 * TimeUnits.dayMs)

@@ -33,7 +33,7 @@ import Testing
         sent.append(Sent(id: "click-1-0000", visitor: 1, ts: now - 2 * minute, kind: "click", path: "/p1", referrer: ""))
         sent.append(Sent(id: "ping-0-00000", visitor: 0, ts: now - 30_000, kind: "engagement", path: "/p0", referrer: ""))
         let hits = sent
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             for hit in hits {
                 let referrer = hit.referrer.isEmpty ? "" : ",\"referrer\":\"https://\(hit.referrer)/x\""
                 let engagement = hit.kind == "engagement" ? ",\"engagement_ms\":5000" : ""

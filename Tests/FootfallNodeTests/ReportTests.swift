@@ -45,7 +45,7 @@ import Testing
         let t = try TestNode(nowMs: ReportTests.utc("2026-06-15T12:00:00Z"))
         let owner = try t.makeOwner("ann", site: "zone.example", timeZone: zone)
         try store(t, owner.site, [ReportTests.utc(before), ReportTests.utc(after)])
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let day14 = try await summary(client, owner, "from=2026-06-14&to=2026-06-14")
             let day15 = try await summary(client, owner, "from=2026-06-15&to=2026-06-15")
             #expect(day14["pageviews"] as? Int == 1, "\(zone): the event just before local midnight")
@@ -70,7 +70,7 @@ import Testing
         // 23:40 UTC is 05:10 on the 15th in Kolkata.
         try store(t, owner.site, [ReportTests.utc("2026-06-14T23:40:00Z")], path: "/after")
         let auth = owner.auth
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             for (day, page) in [("2026-06-14", "/before"), ("2026-06-15", "/after")] {
                 let pages = jsonArray(try await client.execute(uri: "/api/sites/moved.example/breakdown/page?from=\(day)&to=\(day)",
                                                                method: .get, headers: auth))
@@ -86,7 +86,7 @@ import Testing
         // One pageview in each UTC hour from 03:00 UTC of the day to 06:00 UTC of the next.
         let start = ReportTests.utc("\(day)T03:00:00Z")
         try store(t, owner.site, (0..<27).map { start + Int64($0) * TimeUnits.hourMs + 60_000 })
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let response = try await client.execute(uri: "/api/sites/dst.example/timeseries?interval=hour&from=\(day)&to=\(day)",
                                                     method: .get, headers: owner.auth)
             let points = jsonArray(response)
@@ -104,7 +104,7 @@ import Testing
         var generator = SplitMix64(seed: 7)
         let times = (0..<500).map { _ in TestNode.noon - Int64.random(in: 0..<(3 * TimeUnits.dayMs), using: &generator) }
         try store(t, owner.site, times)
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let range = "from=2026-06-12&to=2026-06-15"
             let days = jsonArray(try await client.execute(uri: "/api/sites/series.example/timeseries?interval=day&\(range)", method: .get, headers: owner.auth))
             let hours = jsonArray(try await client.execute(uri: "/api/sites/series.example/timeseries?interval=hour&\(range)", method: .get, headers: owner.auth))
@@ -123,7 +123,7 @@ import Testing
         let now = t.clock.nowMs
         try store(t, owner.site, [now - 3_600_000, now - 3_500_000], path: "/pricing", visitorBase: 10)
         try store(t, owner.site, [now - 3_400_000], path: "/blog", visitorBase: 20)
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let all = try await summary(client, owner, "")
             #expect(all["pageviews"] as? Int == 3)
             let pricing = try await summary(client, owner, "filter.page=/pricing")
@@ -152,7 +152,7 @@ import Testing
             }
         }
         _ = try t.node.store.apply(events, nowMs: t.clock.nowMs) { _ in owner.site.retention }
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let enteredOnBlog = try await summary(client, owner, "filter.entry_page=/blog")
             #expect(enteredOnBlog["visits"] as? Int == 1)
             #expect(enteredOnBlog["visitors"] as? Int == 1)
@@ -186,7 +186,7 @@ import Testing
         let range = "from=2026-06-13&to=2026-06-15"
         let reports = ["summary?\(range)", "breakdown/page?\(range)", "breakdown/entry_page?\(range)", "breakdown/country?\(range)",
                        "timeseries?interval=hour&\(range)", "timeseries?interval=day&\(range)"]
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             var snapshot = [String: String]()
             for report in reports {
                 snapshot[report] = String(buffer: try await client.execute(uri: "/api/sites/keep.example/\(report)", method: .get, headers: owner.auth).body)

@@ -15,7 +15,7 @@ import Testing
     @Test func passwordChange_isRefusedToEveryToken_evenOneWithEveryRight() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let change = "{\"current\":\"\(owner.password)\",\"new\":\"taken over by a script\"}"
             let response = try await client.execute(uri: "/api/password", method: .post,
                                                     headers: owner.auth.merging([.contentType: "application/json"]),
@@ -29,7 +29,7 @@ import Testing
     @Test func passwordChange_fromASession_isRateLimitedLikeSignIn() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let (cookie, csrf) = try await DashboardRouteTests.login(client, owner)
             let session: HTTPFields = [.cookie: cookie, HTTPField.Name("X-CSRF-Token")!: csrf, .contentType: "application/json"]
             var statuses = [HTTPResponse.Status]()
@@ -58,7 +58,7 @@ import Testing
     @Test func signIn_acceptsOnlyJSON_soNoOtherSiteCanPostIt() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let body = "{\"email\":\"\(owner.email)\",\"password\":\"\(owner.password)\"}"
             for type in ["text/plain", "application/x-www-form-urlencoded", ""] {
                 let response = try await client.execute(uri: "/api/login", method: .post, headers: type.isEmpty ? [:] : [.contentType: type],
@@ -139,7 +139,7 @@ import Testing
 
     @Test func optOutForm_refusesPostsThatCannotShowTheyCameFromItsPage() async throws {
         let t = try TestNode()
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
             let foreign = try await client.execute(uri: "/optout", method: .post,
                                                    headers: form.merging([HTTPField.Name("Origin")!: "https://tracker.example"]),
@@ -159,7 +159,7 @@ import Testing
         let owner = try t.makeOwner("ann", site: "example.com", retentionDays: 30)
         let visitor = VisitorID.consented(site: owner.site.id, clientID: "returningvisitor01")
         let consented = "\"consent\":true,\"vid\":\"returningvisitor01\""
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             _ = try await client.hit(hitJSON(site: "example.com", id: "identify-day-0", ts: t.clock.nowMs,
                 extra: consented + ",\"kind\":\"identify\",\"pii\":{\"email\":\"returning.visitor@example.org\",\"name\":\"Ann Returning\"}"))
             // Back every ten days or so: the record stays, and on day 31 the email is 31 days old.
@@ -195,7 +195,7 @@ import Testing
         let token = try #require(try t.node.system.tokens(accountID: owner.account.id).first)
         let key = "token:" + token.id
         for _ in 0..<t.node.liveStreams.perKeyMax { #expect(t.node.liveStreams.acquire(key)) }
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let response = try await client.execute(uri: "/api/sites/example.com/live", method: .get, headers: owner.auth)
             let body = String(buffer: response.body)
             #expect(body.contains("event: busy") && !body.contains("event: snapshot"), "\(body)")

@@ -28,7 +28,7 @@ import Testing
         let t = try TestNode()
         let victim = try t.makeOwner("victim", site: "victim.example")
         let attacker = try t.makeOwner("attacker", site: "attacker.example")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             // The victim has a consented visitor with a note, so every visitor route has a target.
             let hit = hitJSON(site: "victim.example", id: "victim-hit-1", ts: t.clock.nowMs,
                               extra: "\"consent\":true,\"vid\":\"victimvisitor0001\",\"kind\":\"pageview\"")
@@ -76,7 +76,7 @@ import Testing
         let (_, readOne) = try t.node.system.createToken(name: "r", accountID: owner.account.id, sites: [SiteID("one.example")!],
                                                          rights: [.read], nowMs: t.clock.nowMs)
         let auth: HTTPFields = [.authorization: "Bearer \(readOne)", .contentType: "application/json"]
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             #expect(try await client.execute(uri: "/api/sites/one.example/summary", method: .get, headers: auth).status == .ok)
             #expect(try await client.execute(uri: "/api/sites/two.example/summary", method: .get, headers: auth).status == .notFound)
             #expect(try await client.execute(uri: "/api/sites/one.example/visitors", method: .get, headers: auth).status == .forbidden)
@@ -93,7 +93,7 @@ import Testing
     @Test func sessionLogin_needsCSRFForChanges_andRevokedTokensStopWorking() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "one.example")
-        try await t.app().test(.live) { client in
+        try await t.app().test(.router) { client in
             let login = try await client.execute(uri: "/api/login", method: .post, headers: [.contentType: "application/json"],
                                                  body: ByteBuffer(string: "{\"email\":\"\(owner.email)\",\"password\":\"\(owner.password)\"}"))
             #expect(login.status == .ok)

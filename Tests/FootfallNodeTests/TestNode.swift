@@ -41,6 +41,10 @@ final class TestNode: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// The node's HTTP routes as an application. Tests run it in-process (`.test(.router)`, no
+    /// socket) unless the client's address is part of what they check — ingest keys cookieless
+    /// visitors and rate limits on it (so every test that posts hits), `/metrics` answers loopback
+    /// without a credential — or they need a port for a stream or a raw request (`.test(.live)`).
     func app() -> some ApplicationProtocol {
         let collector = logs
         return Application(router: HTTPRoutes.router(for: node), logger: Logger(label: "http", factory: { _ in collector }))
