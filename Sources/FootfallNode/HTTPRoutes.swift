@@ -617,7 +617,8 @@ public enum HTTPRoutes {
             return try json(await clusterOverview())
         }
         router.get("/openapi.json") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: Static.openAPI)))
+            guard let document = Static.openAPI else { throw FootfallError.internal("the API document did not serialise") }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: document)))
         }
     }
 

@@ -3,11 +3,26 @@ import FootfallModel
 import FootfallWire
 import SwiftProtobuf
 
+extension SwiftProtobuf.Message {
+    /// The message's bytes for storage or the wire; a failure of swift-protobuf to serialise
+    /// becomes an error of the write that needed them, not a trap.
+    public func storageBytes() throws -> [UInt8] {
+        do {
+            return try serializedBytes()
+        } catch {
+            throw StorageError("cannot encode a \(Self.protoMessageName): \(error)")
+        }
+    }
+}
+
 /// Event ⇄ `Footfall_V1_StoredEvent`, the on-disk and on-wire (replication) form of an event.
 public enum EventCodec {
-    public static func encode(_ event: Event) -> [UInt8] {
-        // Serialising a message built in code cannot fail; a failure is a bug in swift-protobuf.
-        try! Array(message(event).serializedBytes() as [UInt8])
+    /// The event's bytes, checked as `decode` checks them (the pair of the decoder's checks): an
+    /// event the store would refuse to read back is refused here, before it is written.
+    public static func encode(_ event: Event) throws -> [UInt8] {
+        let stored = message(event)
+        try check(stored, id: event.id)
+        return try stored.storageBytes()
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> Event {
@@ -62,13 +77,7 @@ public enum EventCodec {
         guard let id = EventID(bytes: Array(stored.id)), let site = SiteID(stored.site),
               let kind = Event.Kind(rawValue: UInt8(clamping: stored.kind.rawValue))
         else { throw StorageError("stored event has a malformed id, site or kind") }
-        try checkBounds(stored)
-        // Ingest stamps an id with its event's time, and the store files an event under its id's
-        // day while segments hold it by its own time: an event whose two times differ would sit
-        // in one day's rows and claim another's (a segment refuses it), so it is refused here.
-        guard id.timestampMs == stored.timestampMs else {
-            throw StorageError("stored event's id is stamped \(id.timestampMs) ms, its time is \(stored.timestampMs) ms")
-        }
+        try check(stored, id: id)
         var event = Event(id: id, site: site, visitor: VisitorID(rawValue: stored.visitor), timestampMs: stored.timestampMs,
                           kind: kind, path: stored.path)
         event.title = stored.title
@@ -86,6 +95,17 @@ public enum EventCodec {
         if stored.hasPii { event.pii = PIICodec.decode(stored.pii) }
         if stored.hasPreviousDayVisitor { event.previousDayVisitor = VisitorID(rawValue: stored.previousDayVisitor) }
         return event
+    }
+
+    /// What every stored event must hold, checked when it is decoded and when it is encoded.
+    private static func check(_ stored: Footfall_V1_StoredEvent, id: EventID) throws {
+        try checkBounds(stored)
+        // Ingest stamps an id with its event's time, and the store files an event under its id's
+        // day while segments hold it by its own time: an event whose two times differ would sit
+        // in one day's rows and claim another's (a segment refuses it), so it is refused.
+        guard id.timestampMs == stored.timestampMs else {
+            throw StorageError("stored event's id is stamped \(id.timestampMs) ms, its time is \(stored.timestampMs) ms")
+        }
     }
 
     private static func checkBounds(_ stored: Footfall_V1_StoredEvent) throws {
@@ -166,31 +186,33 @@ public struct VisitorRecord: Hashable, Sendable {
     }
 
     public var encoded: [UInt8] {
-        var record = Footfall_V1_VisitorRecord()
-        record.visitor = visitor.rawValue
-        record.firstSeenMs = firstSeenMs
-        record.lastSeenMs = lastSeenMs
-        record.pageviews = pageviews
-        record.events = events
-        record.country = geo.country
-        record.browser = device.browser
-        record.os = device.os
-        record.device = Footfall_V1_DeviceClass(rawValue: Int(device.deviceClass.rawValue)) ?? .unspecified
-        if !pii.isEmpty { record.pii = PIICodec.encode(pii) }
-        record.tags = tags
-        record.notes = notes.map { note in
-            var n = Footfall_V1_Note()
-            n.id = note.id
-            n.createdMs = note.createdMs
-            n.text = note.text
-            return n
+        get throws {
+            var record = Footfall_V1_VisitorRecord()
+            record.visitor = visitor.rawValue
+            record.firstSeenMs = firstSeenMs
+            record.lastSeenMs = lastSeenMs
+            record.pageviews = pageviews
+            record.events = events
+            record.country = geo.country
+            record.browser = device.browser
+            record.os = device.os
+            record.device = Footfall_V1_DeviceClass(rawValue: Int(device.deviceClass.rawValue)) ?? .unspecified
+            if !pii.isEmpty { record.pii = PIICodec.encode(pii) }
+            record.tags = tags
+            record.notes = notes.map { note in
+                var n = Footfall_V1_Note()
+                n.id = note.id
+                n.createdMs = note.createdMs
+                n.text = note.text
+                return n
+            }
+            record.tagsEditedMs = tagsEditedMs
+            record.nameEditedMs = nameEditedMs
+            record.emailEditedMs = emailEditedMs
+            record.phoneEditedMs = phoneEditedMs
+            record.removedNotes = removedNotes
+            return try record.storageBytes()
         }
-        record.tagsEditedMs = tagsEditedMs
-        record.nameEditedMs = nameEditedMs
-        record.emailEditedMs = emailEditedMs
-        record.phoneEditedMs = phoneEditedMs
-        record.removedNotes = removedNotes
-        return try! Array(record.serializedBytes() as [UInt8])
     }
 
     /// Applies an owner's edit; the result is the same whatever order a replica sees edits in.
@@ -317,19 +339,21 @@ public struct ErasureRecord: Hashable, Sendable {
     }
 
     var encoded: [UInt8] {
-        var record = Footfall_V1_ErasureRecord()
-        record.requestID = requestID
-        record.site = site.rawValue
-        record.visitor = visitor.rawValue
-        record.erasedAtMs = erasedAtMs
-        record.deletedEvents = deletedEvents
-        record.confirmations = confirmations.map { c in
-            var out = Footfall_V1_ReplicaConfirmation()
-            out.node = c.node
-            out.confirmedAtMs = c.confirmedAtMs
-            return out
+        get throws {
+            var record = Footfall_V1_ErasureRecord()
+            record.requestID = requestID
+            record.site = site.rawValue
+            record.visitor = visitor.rawValue
+            record.erasedAtMs = erasedAtMs
+            record.deletedEvents = deletedEvents
+            record.confirmations = confirmations.map { c in
+                var out = Footfall_V1_ReplicaConfirmation()
+                out.node = c.node
+                out.confirmedAtMs = c.confirmedAtMs
+                return out
+            }
+            return try record.storageBytes()
         }
-        return try! Array(record.serializedBytes() as [UInt8])
     }
 
     init(encoded bytes: [UInt8]) throws {

@@ -146,7 +146,7 @@ public final class EventStore: Sendable {
                     // erasure find it; the raw event keeps that an identify happened.
                     var stored = event
                     stored.pii = nil
-                    eventPuts.append((StorageKeys.event(event.site, event.id), EventCodec.encode(stored)))
+                    eventPuts.append((StorageKeys.event(event.site, event.id), try EventCodec.encode(stored)))
                     storedEvents.append(stored)
                     visitorPuts.append((StorageKeys.visitorEvent(event.site, event.visitor, event.id),
                                         StorageKeys.visitorHitValue(kind: event.kind, path: event.path)))
@@ -160,7 +160,7 @@ public final class EventStore: Sendable {
                 for update in delta { add(update, owner.site) }
                 if added.contains(where: \.consented) {
                     let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
-                    crmPuts.append((StorageKeys.visitor(owner.site, owner.visitor), record.encoded))
+                    crmPuts.append((StorageKeys.visitor(owner.site, owner.visitor), try record.encoded))
                 }
             }
             // Each family's writes go in key order: the memtable's skip list then finds each insert
@@ -325,7 +325,7 @@ public final class EventStore: Sendable {
                 ?? VisitorRecord(visitor: edit.visitor, firstSeenMs: edit.atMs, lastSeenMs: edit.atMs)
             record.apply(edit)
             var batch = WriteBatch()
-            batch.put(.crm, StorageKeys.visitor(edit.site, edit.visitor), record.encoded)
+            batch.put(.crm, StorageKeys.visitor(edit.site, edit.visitor), try record.encoded)
             try kv.write(batch, sync: syncWrites)
             return record
         }
@@ -385,7 +385,7 @@ public final class EventStore: Sendable {
                 }
             }
             if let kept = try visitorRecord(site: site, visitor: visitor).flatMap({ try recordAfterErasure($0, site: site, fence: fence, nowMs: nowMs) }) {
-                batch.put(.crm, StorageKeys.visitor(site, visitor), kept.encoded)
+                batch.put(.crm, StorageKeys.visitor(site, visitor), try kept.encoded)
             } else {
                 batch.delete(.crm, StorageKeys.visitor(site, visitor))
             }
@@ -400,7 +400,7 @@ public final class EventStore: Sendable {
                 record = ErasureRecord(requestID: requestID, site: site, visitor: visitor, erasedAtMs: fence,
                                        deletedEvents: deleted, confirmations: [.init(node: node, confirmedAtMs: nowMs)])
             }
-            batch.put(.erasures, StorageKeys.visitor(site, visitor), record.encoded)
+            batch.put(.erasures, StorageKeys.visitor(site, visitor), try record.encoded)
             // What the erasure deleted is still in the files until compacted: the site is marked
             // for a purge in the same batch, so even a crash before it leaves the purge to do.
             let purgeDays = try pendingPurge(site).map { ErasurePurges.covering($0.days, days) } ?? days
@@ -523,7 +523,7 @@ public final class EventStore: Sendable {
                 } else if record.forgetPersonalData(before: cutoff) {
                     // A visitor who keeps returning keeps a record, but not personal data they
                     // gave longer ago than the plan keeps anything.
-                    batch.put(.crm, key, record.encoded)
+                    batch.put(.crm, key, try record.encoded)
                     visitorsExpired = true
                 }
                 return true

@@ -25,7 +25,7 @@ import Testing
         var event = Event(id: EventID.serverMade(timestampMs: 1_000, node: 1, sequence: 1), site: site, visitor: today,
                           timestampMs: 1_000, kind: .pageview, path: "/")
         event.previousDayVisitor = yesterday
-        let bytes = HintCodec.encode(Replication.Hint(id: 7, target: "node-2", createdMs: 1_000, payload: .events([event])))
+        let bytes = try HintCodec.encode(Replication.Hint(id: 7, target: "node-2", createdMs: 1_000, payload: .events([event])))
         let yesterdayBytes = withUnsafeBytes(of: yesterday.rawValue.littleEndian, Array.init)
         #expect(!bytes.indices.dropLast(7).contains { Array(bytes[$0..<$0 + 8]) == yesterdayBytes }, "yesterday's id is in the hint")
         let decoded = try HintCodec.decode(bytes)

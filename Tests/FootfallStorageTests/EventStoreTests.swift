@@ -14,6 +14,26 @@ import Testing
             .mapValues { RollupCell(count: $0.count, visitors: $0.visitors) }
     }
 
+    /// Encoding checks what decoding checks: an event the store could not read back (here a
+    /// title past the stored bound) fails its batch before anything is written, rather than
+    /// leaving a row every later read of the day would refuse.
+    @Test(arguments: StoreKind.allCases)
+    func anEventTheStoreCouldNotReadBack_failsItsBatch_andNothingIsWritten(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv)
+        let good = makeEvent("good", at: now - 60_000)
+        var unreadable = makeEvent("unreadable", visitor: 2, at: now - 30_000)
+        unreadable.title = String(repeating: "t", count: EventCodec.Bounds.textBytesMax + 1)
+        #expect(throws: StorageError.self) { try EventCodec.encode(unreadable) }
+        #expect(throws: StorageError.self) { _ = try store.apply([good, unreadable], nowMs: now, retention: retention) }
+        #expect(try store.storedEvents(site: site, ids: [good.id, unreadable.id]).isEmpty)
+        #expect(try totals(store, .page).isEmpty)
+        // The batch without it is stored whole.
+        #expect(try store.apply([good], nowMs: now, retention: retention) == [.stored])
+        #expect(try store.storedEvents(site: site, ids: [good.id]).map(\.id) == [good.id])
+    }
+
     @Test(arguments: StoreKind.allCases)
     func reapplyingTheSameEvents_changesNothing_rollupsIncluded(kind: StoreKind) throws {
         let (kv, cleanup) = try kind.make()

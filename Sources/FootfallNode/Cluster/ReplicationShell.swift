@@ -211,8 +211,13 @@ public actor ReplicationShell {
             case .send(let target, let message):
                 send(message, to: target)
             case .persistHint(let hint):
-                hintBatch.put(.hints, ReplicationShell.hintKey(hint.id), HintCodec.encode(hint))
-                metrics.increment("footfall_replication_hints_total")
+                do {
+                    hintBatch.put(.hints, ReplicationShell.hintKey(hint.id), try HintCodec.encode(hint))
+                    metrics.increment("footfall_replication_hints_total")
+                } catch {
+                    // As for a failed write below: the coordinator keeps the hint in memory.
+                    logger.error("cannot encode a hint", metadata: ["error": "\(error)"])
+                }
             case .deleteHint(let id):
                 hintBatch.delete(.hints, ReplicationShell.hintKey(id))
             case .recordGap(let target):
@@ -362,7 +367,7 @@ enum HintCodec {
     /// side by side: that pair would link the visitor across the daily salt change, which is what
     /// the salt's destruction exists to prevent. Hinted events drop the link, so on a replica that
     /// was down a visit spanning UTC midnight counts as two.
-    static func encode(_ hint: Replication.Hint) -> [UInt8] {
+    static func encode(_ hint: Replication.Hint) throws -> [UInt8] {
         var payload = hint.payload
         if case .events(let events) = payload {
             payload = .events(events.map { event in
@@ -377,7 +382,7 @@ enum HintCodec {
             $0.createdMs = hint.createdMs
             $0.request = ReplicaWire.request(.apply(id: hint.id, payload))
         }
-        return try! Array(stored.serializedBytes() as [UInt8])
+        return try stored.storageBytes()
     }
 
     static func decode(_ bytes: [UInt8]) throws -> Replication.Hint {
