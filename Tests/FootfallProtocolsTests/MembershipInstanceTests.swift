@@ -77,6 +77,43 @@ import Testing
         #expect(a.ring().members == ["b"])
     }
 
+    /// The operator's changes are decided here, not in the shell: a removal drops only a member
+    /// seen dead that holds ranges, and a decommission needs this node normal and another owner.
+    @Test func operatorChanges_areRefusedUnlessTheRingCanTakeThem() {
+        let t0 = MembershipInstanceTests.t0
+        var a = M.Instance(myself: MembershipInstanceTests.member("a"), seeds: ["b:7946"], randomSeed: 1, now: t0)
+        _ = a.onStart(now: t0)
+        #expect(a.onDecommission(now: t0) == .failure(.onlyOwner("a")), "no other owner yet")
+        let owners = [M.OwnershipRecord(name: "b", state: .normal, version: 1), M.OwnershipRecord(name: "c", state: .normal, version: 1)]
+        let reply = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0,
+                               message: .syncReply(state: [MembershipInstanceTests.alive("b"), MembershipInstanceTests.alive("c")]
+                                   + owners.map(M.Update.ownership), senderJoined: true))
+        _ = a.onMessage(reply, now: t0)
+        #expect(a.onDecommission(now: t0) == .failure(.stillJoining("a")))
+        _ = a.onOwnStateChange(to: .normal, now: t0)
+
+        #expect(a.onRemove(name: "c", now: t0) == .failure(.alive("c")))
+        #expect(a.onRemove(name: "a", now: t0) == .failure(.alive("a")), "this node itself, running")
+        #expect(a.onRemove(name: "z", now: t0) == .failure(.holdsNoRanges("z")))
+        let dead = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0, ownershipDigest: a.ownershipDigest,
+                              message: .gossip([.liveness(M.MemberRecord(member: MembershipInstanceTests.member("c"), incarnation: 0, status: .dead),
+                                                          origin: "b")]))
+        _ = a.onMessage(dead, now: t0)
+        guard case .success(let actions) = a.onRemove(name: "c", now: t0) else {
+            Issue.record("removing c, seen dead, was refused")
+            return
+        }
+        #expect(actions.contains { if case .ownershipChanged(let record) = $0 { record.name == "c" && record.state == .removed } else { false } })
+        #expect(a.onRemove(name: "c", now: t0) == .failure(.holdsNoRanges("c")), "removed already")
+
+        guard case .success(let leaving) = a.onDecommission(now: t0) else {
+            Issue.record("decommissioning a, normal beside b, was refused")
+            return
+        }
+        #expect(!leaving.isEmpty && a.ownState == .leaving)
+        #expect(a.onDecommission(now: t0) == .success([]), "asked again while leaving: nothing changes")
+    }
+
     @Test func aReplyFromANodeThatHasNotJoined_doesNotCompleteAJoin() {
         var a = M.Instance(myself: MembershipInstanceTests.member("a"), seeds: ["b:7946"], randomSeed: 1, now: MembershipInstanceTests.t0)
         _ = a.onStart(now: MembershipInstanceTests.t0)

@@ -38,7 +38,7 @@ import Testing
                            now: OwnershipEpochTests.t0)
         #expect(a.ring().epoch == .max)
         _ = a.onOwnStateChange(to: .leaving, now: OwnershipEpochTests.t0)
-        _ = a.onRemove(name: "b", now: OwnershipEpochTests.t0)
+        #expect(throws: Never.self) { try a.onRemove(name: "b", now: OwnershipEpochTests.t0).get() }
         #expect(a.ownershipRecords.map(\.state) == [.leaving, .removed])
     }
 }

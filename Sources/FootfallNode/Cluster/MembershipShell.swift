@@ -90,10 +90,28 @@ public actor MembershipShell {
         await peers.shutdown()
     }
 
-    /// An operator's removal of a member name from the ring; returns the new ring epoch.
-    func remove(name: String) async -> UInt64 {
-        await perform(instance.onRemove(name: name, now: now))
-        return instance.ring().epoch
+    /// An operator's removal of a member name from the ring; returns the new ring epoch, or why
+    /// the membership core refused it.
+    func remove(name: String) async -> Result<UInt64, Membership.ChangeRefusal> {
+        switch instance.onRemove(name: name, now: now) {
+        case .success(let actions):
+            await perform(actions)
+            return .success(instance.ring().epoch)
+        case .failure(let refusal):
+            return .failure(refusal)
+        }
+    }
+
+    /// An operator's decommission of this node; nil once it is leaving, or why the membership
+    /// core refused it.
+    func decommission() async -> Membership.ChangeRefusal? {
+        switch instance.onDecommission(now: now) {
+        case .success(let actions):
+            await perform(actions)
+            return nil
+        case .failure(let refusal):
+            return refusal
+        }
     }
 
     /// Moves this node's own ownership on (see `Membership.Instance.onOwnStateChange`); returns

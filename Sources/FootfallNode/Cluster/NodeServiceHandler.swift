@@ -129,15 +129,18 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
 
     func removeMember(request: Footfall_V1_RemoveMemberRequest, context: ServerContext) async throws -> Footfall_V1_RemoveMemberReply {
         guard ClusterIdentity.isValidName(request.name) else { throw RPCError(code: .invalidArgument, message: "not a member name") }
-        let snapshot = await shell.snapshot
-        guard snapshot.ownership.contains(where: { $0.name == request.name && $0.state != .removed }) else {
-            throw RPCError(code: .notFound, message: "\(request.name) holds no ranges of the ring")
+        switch await shell.remove(name: request.name) {
+        case .success(let epoch): return .with { $0.ringEpoch = epoch }
+        case .failure(let refusal): throw NodeServiceHandler.error(refusal)
         }
-        if snapshot.members.contains(where: { $0.member.name == request.name && $0.status.isLive }) {
-            throw RPCError(code: .failedPrecondition, message: "\(request.name) is alive; stop it first (decommission streams its data away)")
+    }
+
+    /// The gRPC status of the membership core's refusal of an operator's change.
+    static func error(_ refusal: Membership.ChangeRefusal) -> RPCError {
+        switch refusal {
+        case .holdsNoRanges: RPCError(code: .notFound, message: refusal.description)
+        case .alive, .onlyOwner, .stillJoining: RPCError(code: .failedPrecondition, message: refusal.description)
         }
-        let epoch = await shell.remove(name: request.name)
-        return .with { $0.ringEpoch = epoch }
     }
 
     // MARK: Replication
@@ -260,15 +263,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         guard request.name == me else {
             throw RPCError(code: .failedPrecondition, message: "this is \(me), not \(request.name.prefix(64)); send it to the node that leaves")
         }
-        let snapshot = await shell.snapshot
-        guard snapshot.ownership.contains(where: { $0.name != me && $0.state == .normal }) else {
-            throw RPCError(code: .failedPrecondition, message: "\(me) is the only node holding ranges; nothing could take them over")
-        }
-        switch snapshot.ownState {
-        case .normal?: _ = await shell.changeOwnState(to: .leaving)
-        case .leaving?, .removed?: break
-        case .joining?, nil: throw RPCError(code: .failedPrecondition, message: "\(me) has not finished joining; decommission it once it has")
-        }
+        if let refusal = await shell.decommission() { throw NodeServiceHandler.error(refusal) }
         while !Task.isCancelled {
             let progress = await mover.progress
             if await shell.snapshot.ownState == .removed {

@@ -197,6 +197,27 @@ extension Membership {
         /// A newer process with this node's name exists: this process is stale and must stop.
         case superseded(by: Member)
     }
+
+    /// Why an operator's change to the ring (`onRemove`, `onDecommission`) is refused.
+    public enum ChangeRefusal: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The name holds no ranges: never a member, or removed already.
+        case holdsNoRanges(String)
+        /// The member is alive: removing it would drop its ranges instead of streaming them.
+        case alive(String)
+        /// This node holds the only ranges: nothing could take them over.
+        case onlyOwner(String)
+        /// This node has not finished joining.
+        case stillJoining(String)
+
+        public var description: String {
+            switch self {
+            case .holdsNoRanges(let name): "\(name) holds no ranges of the ring"
+            case .alive(let name): "\(name) is alive; stop it first (decommission streams its data away)"
+            case .onlyOwner(let name): "\(name) is the only node holding ranges; nothing could take them over"
+            case .stillJoining(let name): "\(name) has not finished joining; decommission it once it has"
+            }
+        }
+    }
 }
 
 extension Membership.Message {

@@ -12,7 +12,7 @@ extension Membership {
     /// sync and the ownership map.
     ///
     /// Pure: the shell passes `now` and inputs (`onStart`, `onTick`, `onMessage`, `onLeave`,
-    /// `onRemove`) and carries out the returned actions; randomness comes from a seeded generator
+    /// `onRemove`, `onDecommission`) and carries out the returned actions; randomness comes from a seeded generator
     /// held here, and nothing iterates a dictionary in hash order, so a seeded simulation replays
     /// exactly. Call `onTick` no later than `nextDeadline`.
     ///
@@ -284,12 +284,30 @@ extension Membership {
             return actions
         }
 
-        /// An operator's removal of a member name from the ring (a new ownership version).
-        public mutating func onRemove(name: String, now: MonotonicTime) -> [Action] {
-            let version = ownership[name]?.nextVersion ?? 1
+        /// An operator's removal of a member name from the ring (a new ownership version). Refused
+        /// for a name that holds no ranges, and for a member this node holds alive: its ranges
+        /// would be dropped instead of streamed away (that is what decommission does).
+        public mutating func onRemove(name: String, now: MonotonicTime) -> Result<[Action], ChangeRefusal> {
+            guard let current = ownership[name], current.state != .removed else { return .failure(.holdsNoRanges(name)) }
+            guard !liveNames.contains(name) else { return .failure(.alive(name)) }
             var actions = [Action]()
-            applyOwnership(OwnershipRecord(name: name, state: .removed, version: version), into: &actions)
-            return actions
+            applyOwnership(OwnershipRecord(name: name, state: .removed, version: current.nextVersion), into: &actions)
+            return .success(actions)
+        }
+
+        /// An operator's decommission of this node: it turns leaving, and its ranges stream to the
+        /// members that take them over (the shell's range mover). Refused while it is still
+        /// joining, and when no other member holds ranges to take them; asking again while
+        /// leaving (or once removed) changes nothing.
+        public mutating func onDecommission(now: MonotonicTime) -> Result<[Action], ChangeRefusal> {
+            guard ownership.values.contains(where: { $0.name != myself.name && $0.state == .normal }) else {
+                return .failure(.onlyOwner(myself.name))
+            }
+            switch ownState {
+            case .normal?: return .success(onOwnStateChange(to: .leaving, now: now))
+            case .leaving?, .removed?: return .success([])
+            case .joining?, nil: return .failure(.stillJoining(myself.name))
+            }
         }
 
         // MARK: - Probing

@@ -145,11 +145,20 @@ struct SimulatedCluster {
         perform(actions, by: name)
     }
 
-    mutating func remove(_ name: String, by operatorNode: String) {
-        guard var instance = nodes[operatorNode]?.instance else { return }
-        let actions = instance.onRemove(name: name, now: now)
-        nodes[operatorNode]?.instance = instance
-        perform(actions, by: operatorNode)
+    /// An operator's removal of `name` through `operatorNode`; the core's refusal, if it refused.
+    @discardableResult
+    mutating func remove(_ name: String, by operatorNode: String) -> Membership.ChangeRefusal? {
+        guard var instance = nodes[operatorNode]?.instance else { return nil }
+        switch instance.onRemove(name: name, now: now) {
+        case .success(let actions):
+            nodes[operatorNode]?.instance = instance
+            record("remove \(name) via \(operatorNode)")
+            perform(actions, by: operatorNode)
+            return nil
+        case .failure(let refusal):
+            record("remove \(name) via \(operatorNode) refused: \(refusal)")
+            return refusal
+        }
     }
 
     // MARK: - Network faults

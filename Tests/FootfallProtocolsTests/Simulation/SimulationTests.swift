@@ -214,9 +214,21 @@ import Testing
             _ = sim.run(until: .seconds(30)) { $0.liveViewsAgree() }
             if sim.rings() != formed { SimulationTests.fail(sim, "a restart changed the ring") }
 
+            // The membership core refuses to drop a member it holds alive, and a name that holds
+            // no ranges; the operator removes a member once it is seen dead.
             let removed = sim.names.filter { $0 != restarted }.randomElement(using: &random)!
+            let operatorNode = sim.names.filter { $0 != removed }.randomElement(using: &random)!
+            if sim.remove(removed, by: operatorNode) != .alive(removed) { SimulationTests.fail(sim, "removing \(removed), alive, was not refused") }
+            if sim.remove("node-unknown", by: operatorNode) != .holdsNoRanges("node-unknown") {
+                SimulationTests.fail(sim, "removing a name that holds no ranges was not refused")
+            }
             sim.crash(removed)
-            sim.remove(removed, by: sim.runningNames.randomElement(using: &random)!)
+            let generation = sim.generation(of: removed)
+            guard sim.run(until: .seconds(30), { $0.isSeenDeadByAll(removed, generation: generation) }) != nil else {
+                SimulationTests.fail(sim, "\(removed) was not seen dead")
+                continue
+            }
+            if let refusal = sim.remove(removed, by: operatorNode) { SimulationTests.fail(sim, "removing \(removed), dead, was refused: \(refusal)") }
             let agreed = sim.run(until: .seconds(20)) { sim in
                 let rings = sim.rings()
                 return rings.allSatisfy { $0 == rings[0] && !$0.members.contains(removed) && $0.members.count == 4 }
