@@ -176,7 +176,7 @@ public struct EventSegment: Hashable, Sendable {
     }
 
     /// The first run whose visitor is `visitor` or after it (`visitors.count` if none is).
-    public func firstRun(from visitor: VisitorID) -> Int {
+    func firstRun(from visitor: VisitorID) -> Int {
         var low = 0, high = visitors.count
         while low < high {
             let middle = (low + high) / 2
@@ -186,7 +186,7 @@ public struct EventSegment: Hashable, Sendable {
     }
 
     /// The rows of consecutive runs.
-    public func rows(ofRuns runs: Range<Int>) -> Range<Int> { runStarts[runs.lowerBound]..<runStarts[runs.upperBound] }
+    func rows(ofRuns runs: Range<Int>) -> Range<Int> { runStarts[runs.lowerBound]..<runStarts[runs.upperBound] }
 
     /// Calls `body` with each row whose time is in `span`, and its visitor, run by run.
     public func forEachRow(in span: Range<Int64>, _ body: (_ row: Int, _ visitor: VisitorID) -> Void) {
