@@ -9,9 +9,9 @@ import json
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 
+from footfall_harness import web
+from footfall_harness.cluster import BROWSER
 from probe import event_id
 
 
@@ -35,30 +35,17 @@ class Erasure:
 
 class HTTP:
     # Hits from a non-browser user agent are dropped as bots; the workload is a browser.
-    BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 
     def __init__(self, token, timeout):
         self.token, self.timeout = token, timeout
 
     def call(self, base, path, body=None, method=None, headers=None, timeout=None):
         """(status, parsed body, replica header); status 0 when the node did not answer."""
-        headers = dict(headers or {}, Authorization=f"Bearer {self.token}")
-        headers["User-Agent"] = self.BROWSER
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
-                return response.status, json.loads(response.read() or b"null"), response.headers.get("X-Footfall-Replica")
-        except urllib.error.HTTPError as error:
-            try:
-                return error.code, json.loads(error.read() or b"null"), None
-            except ValueError:
-                return error.code, None, None
-        except (urllib.error.URLError, OSError, ValueError):
-            return 0, None, None
+        headers = dict(headers or {}, Authorization=f"Bearer {self.token}", **{"User-Agent": BROWSER})
+        status, answer_headers, raw = web.exchange(base + path, method or ("POST" if body is not None else "GET"), body, headers,
+                                                   timeout or self.timeout)
+        replica = answer_headers.get("X-Footfall-Replica") if 200 <= status < 300 else None
+        return status, web.decoded(raw), replica
 
 
 class Workload:

@@ -7,10 +7,8 @@ import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
-from . import certs, credentials, waits
+from . import certs, credentials, waits, web
 from .process import Process
 
 NAMES = ["node-1", "node-2", "node-3"]
@@ -123,19 +121,10 @@ class ClusterAPI:
         """(status, decoded body); status 0 if the node could not be reached. Remembers which
         replica answered (`X-Footfall-Replica`)."""
         headers = dict(headers or {}, **{"Authorization": f"Bearer {token or self.token}", "User-Agent": BROWSER})
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self.url(name, path), data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                self.replica = response.headers.get("X-Footfall-Replica")
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-        except OSError:
-            return 0, None
+        status, answer_headers, raw = web.exchange(self.url(name, path), method or ("POST" if body is not None else "GET"), body, headers, timeout)
+        if 200 <= status < 300:
+            self.replica = answer_headers.get("X-Footfall-Replica")
+        return status, web.decoded(raw)
 
     def hits(self, name, hits, consistency=None, client=None):
         """Posts hits; `client` is a visitor address sent as X-Forwarded-For (nodes that trust

@@ -3,8 +3,8 @@ and admin password), a dashboard session, and API tokens made from one."""
 
 import json
 import re
-import urllib.error
-import urllib.request
+
+from . import web
 
 BOOTSTRAP_EMAIL = "admin@localhost.localdomain"
 
@@ -30,13 +30,10 @@ def bootstrap_password(log_path):
 
 def login(base_url, email, password, timeout=30):
     """A dashboard session: (cookie, CSRF token), or None if the sign-in was refused."""
-    request = urllib.request.Request(base_url + "/api/login", method="POST", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"email": email, "password": password}).encode())
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.headers["Set-Cookie"].split(";")[0], json.loads(response.read())["csrf_token"]
-    except urllib.error.HTTPError:
+    status, headers, raw = web.exchange(base_url + "/api/login", "POST", {"email": email, "password": password}, timeout=timeout)
+    if status != 200:
         return None
+    return headers["Set-Cookie"].split(";")[0], json.loads(raw)["csrf_token"]
 
 
 def session_headers(session):

@@ -2,10 +2,10 @@ import Foundation
 import Hummingbird
 import FootfallModel
 
-/// An error of the HTTP layer itself — its routes reading their input, and what only HTTP has (a
-/// body too large, a rate limit, a missing CSRF header) — as a status and a message that says
-/// what was wrong. The rest of the node throws the domain's `FootfallError`, mapped to a status
-/// below. Both render as `{"error": message}`; never with a raw IP or personal data.
+/// An error only HTTP has (a body too large, a rate limit, a body that is not JSON) as a status
+/// and a message that says what was wrong; everything else, the routes included, throws the
+/// domain's `FootfallError`, mapped to a status below. Both render as `{"error": message}`;
+/// never with a raw IP or personal data.
 public struct APIError: Error, HTTPResponseError, Sendable {
     public let status: HTTPResponse.Status
     public let message: String
@@ -15,12 +15,6 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         self.status = status
         self.message = message
     }
-
-    public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, message) }
-    public static func notFound(_ message: String) -> APIError { APIError(.notFound, message) }
-    public static func conflict(_ message: String) -> APIError { APIError(.conflict, message) }
-    public static let unauthorized = APIError(.unauthorized, "sign in or send a valid bearer token")
-    public static let forbidden = APIError(.forbidden, "this credential does not carry the right for that")
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = try JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys])

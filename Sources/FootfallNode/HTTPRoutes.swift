@@ -46,7 +46,7 @@ public enum HTTPRoutes {
         router.get("/t.js") { request, _ -> Response in
             // An opted-out browser gets a tracker that does nothing.
             guard let tracker = Static.tracker else {
-                throw APIError(.serviceUnavailable, "the tracker resource is missing; install footfall_FootfallNode.resources beside the binary")
+                throw FootfallError.unavailable("the tracker resource is missing; install footfall_FootfallNode.resources beside the binary")
             }
             let body = isOptedOut(request) ? "/* footfall: this browser opted out */\n" : tracker
             return Response(status: .ok, headers: [.contentType: "application/javascript; charset=utf-8", .cacheControl: "no-cache"],
@@ -85,7 +85,7 @@ public enum HTTPRoutes {
             // Only the visitor, on this page, may change their choice: another site must not be
             // able to submit the form for them.
             guard isSameOriginPost(request) else {
-                throw APIError(.forbidden, "the opt-out choice can only be changed from the opt-out page itself")
+                throw FootfallError(.forbidden, "the opt-out choice can only be changed from the opt-out page itself")
             }
             let form = String(buffer: try await request.body.collect(upTo: 1024))
             let optIn = form.contains("action=optin")
@@ -150,7 +150,7 @@ public enum HTTPRoutes {
         var consistency: Replication.Consistency?
         if let raw = request.uri.queryParameters["consistency"] {
             guard let level = Replication.Consistency(rawValue: String(raw)) else {
-                throw APIError.badRequest("consistency is one, quorum or all")
+                throw FootfallError.invalid("consistency is one, quorum or all")
             }
             consistency = level
         }
@@ -162,7 +162,7 @@ public enum HTTPRoutes {
     /// The pageview a no-script pixel (`/p.gif?site=…&url=…&ref=…`) reports.
     static func pixelHit(_ query: FlatDictionary<Substring, Substring>) throws -> Hit {
         guard let site = query["site"].map(String.init), let url = query["url"].map(String.init) else {
-            throw APIError.badRequest("the pixel needs site and url query parameters")
+            throw FootfallError.invalid("the pixel needs site and url query parameters")
         }
         return Hit(site: site, id: nil, ts: nil, kind: "pageview", url: url, referrer: query["ref"].map(String.init),
                    title: nil, name: nil, target: nil, props: nil, engagementMs: nil, consent: nil, vid: nil, pii: nil)
@@ -180,13 +180,11 @@ public enum HTTPRoutes {
             } else {
                 hits = [try JSONDecoder().decode(Hit.self, from: data)]
             }
-            guard !hits.isEmpty else { throw APIError.badRequest("the batch has no hits") }
-            guard hits.count <= limit else { throw APIError.badRequest("a batch holds at most \(limit) hits") }
+            guard !hits.isEmpty else { throw FootfallError.invalid("the batch has no hits") }
+            guard hits.count <= limit else { throw FootfallError.invalid("a batch holds at most \(limit) hits") }
             return hits
-        } catch let error as APIError {
-            throw error
         } catch let error as DecodingError {
-            throw APIError.badRequest("malformed hit: \(describe(error))")
+            throw FootfallError.invalid("malformed hit: \(describe(error))")
         }
     }
 
@@ -255,7 +253,7 @@ public enum HTTPRoutes {
             let input = try await decode(LoginInput.self, request, context)
             let system = node.system
             guard let account = try await node.hashingPasswords({ try system.authenticate(email: input.email, password: input.password) }) else {
-                throw APIError(.unauthorized, "wrong email or password")
+                throw FootfallError(.unauthorized, "wrong email or password")
             }
             let (secret, session) = try node.system.createSession(accountID: account.id, nowMs: node.clock.nowMs)
             try node.system.touch(accountID: account.id, nowMs: node.clock.nowMs)
@@ -278,7 +276,7 @@ public enum HTTPRoutes {
         router.post("/api/password") { request, context -> Response in
             let principal = try node.principal(request)
             guard principal.token == nil, principal.session != nil else {
-                throw APIError(.forbidden, "the password is changed from a signed-in dashboard session, not with an API token")
+                throw FootfallError(.forbidden, "the password is changed from a signed-in dashboard session, not with an API token")
             }
             try requireJSON(request)
             try limitPasswordGuesses(request, context, node)
@@ -290,7 +288,7 @@ public enum HTTPRoutes {
             let system = node.system
             try await node.hashingPasswords {
                 guard try system.authenticate(email: account.email, password: input.current) != nil else {
-                    throw APIError(.forbidden, "the current password is wrong")
+                    throw FootfallError(.forbidden, "the current password is wrong")
                 }
                 try system.changePassword(accountID: account.id, newPassword: input.new)
             }
@@ -310,11 +308,11 @@ public enum HTTPRoutes {
         }
         router.post("/api/sites") { request, context -> Response in
             let principal = try node.principal(request)
-            guard principal.token == nil || principal.token!.rights.contains(.admin) && principal.token!.sites == nil else { throw APIError.forbidden }
+            guard principal.token == nil || principal.token!.rights.contains(.admin) && principal.token!.sites == nil else { throw FootfallError.forbidden }
             let input = try await decode(SiteInput.self, request, context)
-            guard let id = SiteID(input.domain) else { throw APIError.badRequest("domain must be a host name like example.com") }
+            guard let id = SiteID(input.domain) else { throw FootfallError.invalid("domain must be a host name like example.com") }
             guard let retention = RetentionPlan(days: input.retentionDays ?? RetentionPlan.default.days) else {
-                throw APIError.badRequest("retention_days must be 30 to 360")
+                throw FootfallError.invalid("retention_days must be 30 to 360")
             }
             let site = try await node.createSite(id, ownerID: principal.account.id, timeZone: input.timezone ?? "UTC", retention: retention)
             return try json(SiteView(site, origin: origin(request, node)), status: .created)
@@ -327,11 +325,11 @@ public enum HTTPRoutes {
             var (_, site) = try node.authorizedSite(request, context, right: .admin)
             let patch = try await decode(SitePatch.self, request, context)
             if let zone = patch.timezone {
-                guard TimeZone(identifier: zone) != nil else { throw APIError.badRequest("unknown time zone \(zone)") }
+                guard TimeZone(identifier: zone) != nil else { throw FootfallError.invalid("unknown time zone \(zone)") }
                 site.timeZone = zone
             }
             if let days = patch.retentionDays {
-                guard let plan = RetentionPlan(days: days) else { throw APIError.badRequest("retention_days must be 30 to 360") }
+                guard let plan = RetentionPlan(days: days) else { throw FootfallError.invalid("retention_days must be 30 to 360") }
                 site.retention = plan
             }
             try node.system.updateSite(site)
@@ -340,30 +338,30 @@ public enum HTTPRoutes {
 
         router.get("/api/tokens") { request, _ -> Response in
             let principal = try node.principal(request)
-            guard principal.token == nil else { throw APIError(.forbidden, "tokens are managed from a dashboard session") }
+            guard principal.token == nil else { throw FootfallError(.forbidden, "tokens are managed from a dashboard session") }
             return try json(try node.system.tokens(accountID: principal.account.id).map(TokenView.init))
         }
         router.post("/api/tokens") { request, context -> Response in
             let principal = try node.principal(request)
-            guard principal.token == nil else { throw APIError(.forbidden, "tokens are managed from a dashboard session") }
+            guard principal.token == nil else { throw FootfallError(.forbidden, "tokens are managed from a dashboard session") }
             let input = try await decode(TokenInput.self, request, context)
             let owned = Set(try node.system.sites(ownedBy: principal.account.id).map(\.id))
             let sites = try input.sites.map { names in
                 try names.map { name -> SiteID in
-                    guard let id = SiteID(name), owned.contains(id) else { throw APIError.notFound("no site \(String(name.prefix(64)).debugDescription) for this credential") }
+                    guard let id = SiteID(name), owned.contains(id) else { throw FootfallError.notFound("no site \(String(name.prefix(64)).debugDescription) for this credential") }
                     return id
                 }
             }
-            guard !input.rights.isEmpty else { throw APIError.badRequest("a token needs at least one right") }
+            guard !input.rights.isEmpty else { throw FootfallError.invalid("a token needs at least one right") }
             let (token, secret) = try node.system.createToken(name: input.name, accountID: principal.account.id, sites: sites,
                                                               rights: input.rights, nowMs: node.clock.nowMs)
             return try json(CreatedToken(token: TokenView(token), secret: secret), status: .created)
         }
         router.delete("/api/tokens/:token") { request, context -> Response in
             let principal = try node.principal(request)
-            guard principal.token == nil else { throw APIError(.forbidden, "tokens are managed from a dashboard session") }
+            guard principal.token == nil else { throw FootfallError(.forbidden, "tokens are managed from a dashboard session") }
             guard try node.system.revokeToken(id: context.parameters.get("token") ?? "", accountID: principal.account.id) else {
-                throw APIError.notFound("no such token")
+                throw FootfallError.notFound("no such token")
             }
             return try json(["status": "revoked"])
         }
@@ -512,7 +510,7 @@ public enum HTTPRoutes {
 
     static func visitorParameter(_ context: FootfallRequestContext) throws -> VisitorID {
         guard let visitor = VisitorID(hex: context.parameters.get("visitor") ?? "") else {
-            throw APIError.badRequest("a visitor id is 16 hex digits")
+            throw FootfallError.invalid("a visitor id is 16 hex digits")
         }
         return visitor
     }
@@ -569,7 +567,7 @@ public enum HTTPRoutes {
             let input = try await decode(ErasureInput.self, request, context)
             let visitors: [VisitorID]
             if let hex = input.visitor {
-                guard let id = VisitorID(hex: hex) else { throw APIError.badRequest("visitor is 16 hex digits") }
+                guard let id = VisitorID(hex: hex) else { throw FootfallError.invalid("visitor is 16 hex digits") }
                 visitors = [id]
             } else if let clientID = input.clientID {
                 visitors = [VisitorID.consented(site: site.id, clientID: clientID)]
@@ -579,7 +577,7 @@ public enum HTTPRoutes {
                 visitors = try JSONDecoder().decode([String].self, from: matches).compactMap(VisitorID.init(hex:))
                 guard !visitors.isEmpty else { return try json(ErasureReceipt.notFound(site: site.id), status: .ok) }
             } else {
-                throw APIError.badRequest("name the visitor by visitor id, client_id (the tracker's consented id) or email; a cookieless visitor cannot be singled out")
+                throw FootfallError.invalid("name the visitor by visitor id, client_id (the tracker's consented id) or email; a cookieless visitor cannot be singled out")
             }
             var receipts = [ErasureReceipt]()
             for visitor in visitors { receipts.append(try await node.erase(site: site.id, visitor: visitor)) }
@@ -613,7 +611,7 @@ public enum HTTPRoutes {
         }
         router.get("/api/cluster") { request, _ -> Response in
             try requireOperator(node, request)
-            guard let clusterOverview else { throw APIError(.serviceUnavailable, "this node runs without its cluster service") }
+            guard let clusterOverview else { throw FootfallError.unavailable("this node runs without its cluster service") }
             return try json(await clusterOverview())
         }
         router.get("/openapi.json") { _, _ -> Response in
@@ -625,7 +623,7 @@ public enum HTTPRoutes {
     /// The cluster operator principal: the operator account's session, or its token with the admin right.
     static func requireOperator(_ node: Node, _ request: Request) throws {
         let principal = try node.principal(request)
-        guard principal.account.isOperator, principal.token?.rights.contains(.admin) ?? true else { throw APIError.forbidden }
+        guard principal.account.isOperator, principal.token?.rights.contains(.admin) ?? true else { throw FootfallError.forbidden }
     }
 
     // MARK: Dashboard
@@ -642,7 +640,7 @@ public enum HTTPRoutes {
         router.get("/assets/:file") { _, context -> Response in
             guard let name = context.parameters.get("file"), let file = Static.dashboardAssets[name] else {
                 // Only the dashboard's own files: the name is a key of the bundle's listing, never a path.
-                throw Static.dashboardAssets.isEmpty ? APIError(.serviceUnavailable, missingResources) : APIError.notFound("no such asset")
+                throw Static.dashboardAssets.isEmpty ? FootfallError.unavailable(missingResources) : FootfallError.notFound("no such asset")
             }
             return try asset(file.text, type: file.contentType)
         }
@@ -651,7 +649,7 @@ public enum HTTPRoutes {
     static let missingResources = "the dashboard resources are missing; install footfall_FootfallNode.resources beside the binary"
 
     static func asset(_ text: String?, type: String) throws -> Response {
-        guard let text else { throw APIError(.serviceUnavailable, missingResources) }
+        guard let text else { throw FootfallError.unavailable(missingResources) }
         return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
@@ -662,7 +660,7 @@ public enum HTTPRoutes {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: body))
         } catch let error as DecodingError {
-            throw APIError.badRequest("malformed request body: \(describe(error))")
+            throw FootfallError.invalid("malformed request body: \(describe(error))")
         }
     }
 

@@ -44,7 +44,7 @@ from selenium.webdriver.common.by import By
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
-from footfall_harness import credentials, waits  # noqa: E402
+from footfall_harness import credentials, waits, web  # noqa: E402
 from footfall_harness.checks import check, failures  # noqa: E402
 from footfall_harness.ports import free_port  # noqa: E402
 from footfall_harness.process import Process  # noqa: E402
@@ -100,12 +100,7 @@ class APISession:
         self.cookie, _ = credentials.login(base, email, PASSWORD)
 
     def get(self, path):
-        request = urllib.request.Request(self.base + path, headers={"Cookie": self.cookie})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, None
+        return web.call_json(self.base + path, headers={"Cookie": self.cookie})
 
     def feed_paths(self, site=SITE1):
         status, snapshot = self.get(f"/api/sites/{site}/realtime")
@@ -185,10 +180,7 @@ def tracker_loaded(requests, node_base):
 
 def post_hits(node_base, hits):
     """Hits sent straight to the collect endpoint, as any script on the internet may."""
-    request = urllib.request.Request(node_base + "/api/event", data=json.dumps(hits).encode(),
-                                     headers={"Content-Type": "application/json", "User-Agent": USER_AGENT})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status
+    return web.call(node_base + "/api/event", "POST", hits, {"User-Agent": USER_AGENT})[0]
 
 
 console_errors = []
