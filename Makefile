@@ -47,8 +47,9 @@ fixtures: test-deps
 	python3 Tests/Fixtures/make-geo-mmdb.py $(FIXTURES)/geo-test.mmdb
 
 # The dashboard's pure modules (formatting, dates, routing) under Node's own test runner; unit,
-# storage, node and simulation tests (200 seeds per simulated scenario), then three real
-# nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
+# storage, node and simulation tests (200 seeds per simulated scenario); one node killed with
+# SIGKILL mid-ingest and restarted, which must hold every hit it acknowledged
+# (Tests/Durability/kill_test.py); then three real nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
 # (Tests/Cluster/replication_test.py); two nodes sent hostile messages with a valid node
 # certificate (Tests/Cluster/hostile_peer_test.py); then the dashboard and the tracker in headless chromium
 # (Tests/Browser/dashboard_test.py; screenshots in .build/browser/screenshots).
@@ -56,6 +57,7 @@ test: test-deps proto-check fixtures
 	node --test Tests/Dashboard/*.test.mjs
 	$(SWIFT) build --build-tests
 	FOOTFALL_TEST_GEO_MMDB=$(CURDIR)/$(FIXTURES)/geo-test.mmdb $(SWIFT) test --skip-build
+	python3 Tests/Durability/kill_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/cluster_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/replication_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/hostile_peer_test.py --footfall .build/debug/footfall

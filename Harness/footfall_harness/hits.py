@@ -1,6 +1,19 @@
-"""Hits as the tracker sends them to `/api/event`."""
+"""Hits as the tracker sends them to `/api/event`, and the ids a node derives from them."""
 
+import hashlib
 import time
+
+
+def event_id(site, hit_id, ts_ms):
+    """EventID.forHit: six bytes of the hit's time, then ten bytes of SHA-256 over site and hit id."""
+    digest = hashlib.sha256(f"footfall.hit\0{site}\0{hit_id}".encode()).digest()
+    return (ts_ms & 0xFFFF_FFFF_FFFF).to_bytes(8, "big")[2:] + digest[:10]
+
+
+def visitor_hex(site, client_id):
+    """The visitor id a consented client id (`vid`) gets on `site` (VisitorID.consented), as the
+    API names it."""
+    return hashlib.sha256(f"footfall.visitor\0{site}\0{client_id}".encode()).digest()[:8].hex()
 
 
 def pageview(hit_id, site="localhost", vid=None, title=None):
