@@ -83,6 +83,7 @@ struct ReplicatedCluster {
     private var nextRequest: UInt64 = 0
     private var nextHit = 0
     private var trace: [String] = []
+    private(set) var traceHash = TraceHash()
 
     /// The checker's own log: every event the client sent, those acknowledged, and the erasures.
     private(set) var sent: [EventID: Event] = [:]
@@ -278,6 +279,8 @@ struct ReplicatedCluster {
                         local: LocalReplica(name: a, store: nodes[a]!.store, nowMs: wallMs),
                         remote: LocalReplica(name: b, store: nodes[b]!.store, nowMs: wallMs))
                     statistics.repair.add(outcome)
+                    traceHash.add("repair \(site) \(a) \(b): pulled \(outcome.eventsPulled), pushed \(outcome.eventsPushed), "
+                                  + "erasures \(outcome.erasuresPulled)/\(outcome.erasuresPushed), records \(outcome.visitorRecordsRepaired)")
                 }
             }
         }
@@ -304,8 +307,10 @@ struct ReplicatedCluster {
     // MARK: Internals
 
     private mutating func handle(_ step: Step) {
+        traceHash.add(now)
         switch step {
         case .tick(let name):
+            traceHash.add("tick \(name)")
             guard var node = nodes[name], var coordinator = node.coordinator, node.scheduledTick == now else { return }
             node.scheduledTick = nil
             let actions = coordinator.tick(nowMs: wallMs)
@@ -313,6 +318,7 @@ struct ReplicatedCluster {
             nodes[name] = node
             perform(actions, by: name)
         case .membership(let name):
+            traceHash.add("membership \(name)")
             guard var coordinator = nodes[name]?.coordinator else { return }
             let alive = Set(names.filter { canReach(name, $0) && canReach($0, name) })
             let actions = coordinator.update(ring: ring, alive: alive, nowMs: wallMs)
@@ -320,13 +326,16 @@ struct ReplicatedCluster {
             perform(actions, by: name)
             queue.insert(.membership(name), at: now + .milliseconds(500))
         case .deliver(let message, let from, let to):
+            traceHash.add("deliver \(message.traceLabel) \(from) -> \(to)")
             guard nodes[to]?.coordinator != nil else { return }
             receive(message, from: from, at: to)
         case .clientTimeout(let request):
+            traceHash.add("timeout \(request)")
             guard let write = pending[request], !write.node.isEmpty else { return }
             pending[request]!.node = ""
             queue.insert(.clientRetry(request: request), at: now)
         case .clientRetry(let request):
+            traceHash.add("retry \(request)")
             guard let write = pending.removeValue(forKey: request), write.node.isEmpty else { return }
             statistics.retries += 1
             send(write.events)
@@ -402,8 +411,20 @@ struct ReplicatedCluster {
     }
 
     private mutating func record(_ line: String) {
+        traceHash.add(line)
         trace.append("\(now) \(line)")
         if trace.count > 400 { trace.removeFirst(200) }
+    }
+}
+
+extension Replication.Message {
+    /// The message's kind and request id, for the trace hash (its payload follows from the run).
+    var traceLabel: String {
+        switch self {
+        case .apply(let id, _): "apply \(id)"
+        case .repairNeeded(let id): "repair-needed \(id)"
+        case .ack(let id, let atMs, let applied): "ack \(id) at \(atMs) stored \(applied.stored)"
+        }
     }
 }
 

@@ -26,67 +26,85 @@ import Testing
         return settings
     }
 
-    /// One fault at a time (so at most RF − QUORUM = 1 replica of any site is away): crashes with
-    /// restarts, disk loss, isolation; background loss and duplication; writes every 50–250 ms and
-    /// an erasure every few seconds throughout; anti-entropy every 5 s between reachable replicas.
+    /// Every seed's run (`run(seed:)`) checked against the client's log.
     @Test func acknowledgedEventsSurvive_replicasConverge_erasedNeverReturns_rollupsMatch() async throws {
         var total = ReplicatedCluster.Statistics()
+        var traces = TraceHash()
         for seed in ReplicationSimulationTests.seeds {
-            var random = SplitMix64(seed: seed ^ 0x5EED)
-            var sim = ReplicatedCluster(seed: seed, nodeCount: 5, siteCount: 8, settings: ReplicationSimulationTests.settings())
-            sim.network.lossRate = Double.random(in: 0...0.05, using: &random)
-            sim.network.duplicateRate = Double.random(in: 0...0.05, using: &random)
-            sim.run(for: .seconds(2))
-
-            // Faults: 60 simulated seconds.
-            var nextFault = sim.now + .seconds(3)
-            var faulty: String?
-            var recoverAt = sim.now
-            var nextRepair = sim.now + .seconds(5)
-            var nextErasure = sim.now + .seconds(2)
-            let end = sim.now + .seconds(60)
-            while sim.now < end {
-                sim.clientWrite(count: Int.random(in: 1...4, using: &random))
-                sim.run(for: .milliseconds(Int64.random(in: 50...250, using: &random)))
-                if Int.random(in: 0..<10, using: &random) == 0 { sim.clientEdit() }
-                if sim.now >= nextErasure {
-                    sim.clientErase()
-                    nextErasure = sim.now + .milliseconds(Int64.random(in: 2_000...6_000, using: &random))
-                }
-                if let name = faulty, sim.now >= recoverAt {
-                    sim.heal()
-                    sim.start(name)
-                    faulty = nil
-                    nextFault = sim.now + .seconds(6)
-                } else if faulty == nil, sim.now >= nextFault {
-                    let name = sim.names.randomElement(using: &random)!
-                    switch Int.random(in: 0..<10, using: &random) {
-                    case 0..<5: sim.crash(name)
-                    case 5..<7: sim.wipe(name)
-                    default: sim.isolate(name)
-                    }
-                    faulty = name
-                    // Some outages outlast the hint window.
-                    recoverAt = sim.now + .milliseconds(Int64.random(in: 1_000...25_000, using: &random))
-                }
-                if sim.now >= nextRepair {
-                    try await sim.antiEntropy(settleMs: 2_000)
-                    nextRepair = sim.now + .seconds(5)
-                }
-            }
-
-            // Healing: every node back, the client's retries finish, hints drain, repair runs.
-            sim.heal()
-            for name in sim.names { sim.start(name) }
-            sim.run(for: .seconds(15))
-            try await sim.antiEntropy(settleMs: 0)
-            sim.run(for: .seconds(2))
-            try await sim.antiEntropy(settleMs: 0)
-
+            let sim = try await ReplicationSimulationTests.run(seed: seed)
             try ReplicationSimulationTests.check(sim)
             total.add(sim.statistics)
+            traces.add(sim.traceHash)
         }
-        print("simulation replication: \(ReplicationSimulationTests.seeds.count) seeds; \(total)")
+        print("simulation replication: \(ReplicationSimulationTests.seeds.count) seeds; \(total); trace hash \(traces)")
+    }
+
+    /// A seed replays: run twice, it leaves the same trace (and another seed a different one, so
+    /// the hash does tell runs apart).
+    @Test func oneSeedRunTwice_leavesTheSameTrace() async throws {
+        let seed = ReplicationSimulationTests.seeds[0]
+        let first = try await ReplicationSimulationTests.run(seed: seed).traceHash
+        let again = try await ReplicationSimulationTests.run(seed: seed).traceHash
+        let other = try await ReplicationSimulationTests.run(seed: seed + 1).traceHash
+        #expect(first == again, "seed \(seed) left trace \(first), then \(again)")
+        #expect(first != other, "seeds \(seed) and \(seed + 1) left the same trace \(first)")
+    }
+
+    /// One fault at a time (so at most RF − QUORUM = 1 replica of any site is away): crashes with
+    /// restarts, disk loss, isolation; background loss and duplication; writes every 50–250 ms and
+    /// an erasure every few seconds throughout; anti-entropy every 5 s between reachable replicas;
+    /// then healing: every node back, the client's retries finish, hints drain, repair runs.
+    static func run(seed: UInt64) async throws -> ReplicatedCluster {
+        var random = SplitMix64(seed: seed ^ 0x5EED)
+        var sim = ReplicatedCluster(seed: seed, nodeCount: 5, siteCount: 8, settings: ReplicationSimulationTests.settings())
+        sim.network.lossRate = Double.random(in: 0...0.05, using: &random)
+        sim.network.duplicateRate = Double.random(in: 0...0.05, using: &random)
+        sim.run(for: .seconds(2))
+
+        // Faults: 60 simulated seconds.
+        var nextFault = sim.now + .seconds(3)
+        var faulty: String?
+        var recoverAt = sim.now
+        var nextRepair = sim.now + .seconds(5)
+        var nextErasure = sim.now + .seconds(2)
+        let end = sim.now + .seconds(60)
+        while sim.now < end {
+            sim.clientWrite(count: Int.random(in: 1...4, using: &random))
+            sim.run(for: .milliseconds(Int64.random(in: 50...250, using: &random)))
+            if Int.random(in: 0..<10, using: &random) == 0 { sim.clientEdit() }
+            if sim.now >= nextErasure {
+                sim.clientErase()
+                nextErasure = sim.now + .milliseconds(Int64.random(in: 2_000...6_000, using: &random))
+            }
+            if let name = faulty, sim.now >= recoverAt {
+                sim.heal()
+                sim.start(name)
+                faulty = nil
+                nextFault = sim.now + .seconds(6)
+            } else if faulty == nil, sim.now >= nextFault {
+                let name = sim.names.randomElement(using: &random)!
+                switch Int.random(in: 0..<10, using: &random) {
+                case 0..<5: sim.crash(name)
+                case 5..<7: sim.wipe(name)
+                default: sim.isolate(name)
+                }
+                faulty = name
+                // Some outages outlast the hint window.
+                recoverAt = sim.now + .milliseconds(Int64.random(in: 1_000...25_000, using: &random))
+            }
+            if sim.now >= nextRepair {
+                try await sim.antiEntropy(settleMs: 2_000)
+                nextRepair = sim.now + .seconds(5)
+            }
+        }
+
+        sim.heal()
+        for name in sim.names { sim.start(name) }
+        sim.run(for: .seconds(15))
+        try await sim.antiEntropy(settleMs: 0)
+        sim.run(for: .seconds(2))
+        try await sim.antiEntropy(settleMs: 0)
+        return sim
     }
 
     static func check(_ sim: ReplicatedCluster) throws {

@@ -88,6 +88,7 @@ struct SimulatedCluster {
     private var queue = EventQueue<Event>()
     private var blocked: Set<Pair> = []
     private var trace: [String] = []
+    private(set) var traceHash = TraceHash()
 
     private struct Pair: Hashable {
         var from: String
@@ -261,8 +262,10 @@ struct SimulatedCluster {
     // MARK: - Internals
 
     private mutating func handle(_ event: Event) {
+        traceHash.add(now)
         switch event {
         case .tick(let name):
+            traceHash.add("tick \(name)")
             guard var node = nodes[name], var instance = node.instance, node.scheduledTick == now else { return }
             node.scheduledTick = nil
             let actions = instance.onTick(now: now)
@@ -270,12 +273,14 @@ struct SimulatedCluster {
             nodes[name] = node
             perform(actions, by: name)
         case .streamed(let name):
+            traceHash.add("streamed \(name)")
             guard var instance = nodes[name]?.instance else { return }
             let actions = instance.onOwnStateChange(to: .normal, now: now)
             nodes[name]?.instance = instance
             record("\(name) streamed its ranges in")
             perform(actions, by: name)
         case .deliver(let envelope, let name):
+            traceHash.add("deliver \(envelope.from.name)#\(envelope.incarnation) -> \(name)")
             guard var instance = nodes[name]?.instance else {
                 statistics.toCrashedNodes += 1
                 return
@@ -340,6 +345,7 @@ struct SimulatedCluster {
     }
 
     private mutating func record(_ line: String) {
+        traceHash.add(line)
         trace.append("\(now) \(line)")
         if trace.count > 400 { trace.removeFirst(200) }
     }

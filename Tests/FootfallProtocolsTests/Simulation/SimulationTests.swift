@@ -52,47 +52,66 @@ import Testing
         return String(format: "median %.1f s, max %.1f s", median.seconds, sorted.last!.seconds)
     }
 
+    /// One seeded run of the heal scenario: a cluster of 3–7 nodes formed under loss, duplication
+    /// and delay, one to four faults (isolation, split, one-way cut, crash, restart), then healed.
+    struct HealRun {
+        var sim: SimulatedCluster
+        var formed: Bool
+        /// How long after healing the live views agreed, or nil if not within `healBound`.
+        var healed: Duration?
+    }
+
+    static func healRun(seed: UInt64) -> HealRun {
+        var random = SplitMix64(seed: seed ^ 0xA5A5)
+        var sim = SimulatedCluster(seed: seed)
+        sim.network = .init(
+            lossRate: Double.random(in: 0...0.1, using: &random),
+            duplicateRate: Double.random(in: 0...0.05, using: &random),
+            delayMin: .milliseconds(1), delayMax: .milliseconds(Int64.random(in: 2...80, using: &random))
+        )
+        let count = Int.random(in: 3...7, using: &random)
+        guard SimulationTests.formCluster(&sim, count: count, random: &random) else { return HealRun(sim: sim, formed: false) }
+        for _ in 0..<Int.random(in: 1...4, using: &random) {
+            let names = sim.names
+            switch Int.random(in: 0..<5, using: &random) {
+            case 0: sim.isolate(names.randomElement(using: &random)!)
+            case 1:
+                let shuffled = names.shuffled(using: &random)
+                let cut = Int.random(in: 1..<shuffled.count, using: &random)
+                sim.split(Array(shuffled[..<cut]), Array(shuffled[cut...]))
+            case 2:
+                let pair = names.shuffled(using: &random).prefix(2)
+                sim.cutOneWay(from: pair.first!, to: pair.last!)
+            case 3:
+                // Keep a majority of processes running so the check has something to agree on.
+                if sim.runningNames.count > 2 { sim.crash(sim.runningNames.randomElement(using: &random)!) }
+            default:
+                if let crashed = names.first(where: { sim.instance($0) == nil }) {
+                    sim.start(crashed, seeds: sim.runningNames.shuffled(using: &random).prefix(2).map { $0 })
+                }
+            }
+            sim.run(for: .seconds(Int64.random(in: 2...40, using: &random)))
+        }
+        sim.heal()
+        sim.network.lossRate = 0
+        let healed = sim.run(until: SimulationTests.healBound, { $0.liveViewsAgree() })
+        return HealRun(sim: sim, formed: true, healed: healed)
+    }
+
     @Test func liveViewsAgree_afterPartitionsLossAndCrashesHeal() {
         var total = SimulatedCluster.FaultStatistics()
         var healTimes = [Duration]()
         var falseDeathsDuringFaults = 0
+        var traces = TraceHash()
         for seed in SimulationTests.seeds {
-            var random = SplitMix64(seed: seed ^ 0xA5A5)
-            var sim = SimulatedCluster(seed: seed)
-            sim.network = .init(
-                lossRate: Double.random(in: 0...0.1, using: &random),
-                duplicateRate: Double.random(in: 0...0.05, using: &random),
-                delayMin: .milliseconds(1), delayMax: .milliseconds(Int64.random(in: 2...80, using: &random))
-            )
-            let count = Int.random(in: 3...7, using: &random)
-            guard SimulationTests.formCluster(&sim, count: count, random: &random) else {
-                SimulationTests.fail(sim, "\(count) nodes did not agree on membership within \(SimulationTests.formBound)")
+            let run = SimulationTests.healRun(seed: seed)
+            let sim = run.sim
+            traces.add(sim.traceHash)
+            guard run.formed else {
+                SimulationTests.fail(sim, "the nodes did not agree on membership within \(SimulationTests.formBound)")
                 continue
             }
-            for _ in 0..<Int.random(in: 1...4, using: &random) {
-                let names = sim.names
-                switch Int.random(in: 0..<5, using: &random) {
-                case 0: sim.isolate(names.randomElement(using: &random)!)
-                case 1:
-                    let shuffled = names.shuffled(using: &random)
-                    let cut = Int.random(in: 1..<shuffled.count, using: &random)
-                    sim.split(Array(shuffled[..<cut]), Array(shuffled[cut...]))
-                case 2:
-                    let pair = names.shuffled(using: &random).prefix(2)
-                    sim.cutOneWay(from: pair.first!, to: pair.last!)
-                case 3:
-                    // Keep a majority of processes running so the check has something to agree on.
-                    if sim.runningNames.count > 2 { sim.crash(sim.runningNames.randomElement(using: &random)!) }
-                default:
-                    if let crashed = names.first(where: { sim.instance($0) == nil }) {
-                        sim.start(crashed, seeds: sim.runningNames.shuffled(using: &random).prefix(2).map { $0 })
-                    }
-                }
-                sim.run(for: .seconds(Int64.random(in: 2...40, using: &random)))
-            }
-            sim.heal()
-            sim.network.lossRate = 0
-            guard let healed = sim.run(until: SimulationTests.healBound, { $0.liveViewsAgree() }) else {
+            guard let healed = run.healed else {
                 SimulationTests.fail(sim, "live views did not agree within \(SimulationTests.healBound) of healing")
                 continue
             }
@@ -105,7 +124,18 @@ import Testing
             total.add(sim.statistics)
         }
         SimulationTests.report("heal", total, seeds: SimulationTests.seeds.count, extra: "time to agree after healing: \(SimulationTests.summary(healTimes)); "
-                                 + "live members declared dead during faults: \(falseDeathsDuringFaults)")
+                                 + "live members declared dead during faults: \(falseDeathsDuringFaults); trace hash \(traces)")
+    }
+
+    /// A seed replays: run twice, it leaves the same trace (and another seed a different one, so
+    /// the hash does tell runs apart).
+    @Test func oneSeedRunTwice_leavesTheSameTrace() {
+        let seed = SimulationTests.seeds[0]
+        let first = SimulationTests.healRun(seed: seed).sim.traceHash
+        let again = SimulationTests.healRun(seed: seed).sim.traceHash
+        let other = SimulationTests.healRun(seed: seed + 1).sim.traceHash
+        #expect(first == again, "seed \(seed) left trace \(first), then \(again)")
+        #expect(first != other, "seeds \(seed) and \(seed + 1) left the same trace \(first)")
     }
 
     @Test func crashedMember_isDeclaredDeadByAll_withinBound() {
