@@ -9,8 +9,6 @@ Prints one table and writes it as JSON (--results). Exits non-zero when any scen
 seed printed with every run replays the same workload, fault timing and victims.
 """
 import argparse
-import datetime
-import hashlib
 import json
 import os
 import random
@@ -34,8 +32,8 @@ import lab  # noqa: E402
 from footfall_harness import certs, credentials  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 from footfall_harness.waits import seconds_until as wait_for  # noqa: E402
-from probe import ALIVE, CHECKER, DEAD, Probe  # noqa: E402
-from workload import HTTP, Workload  # noqa: E402
+from footfall_harness.probe import ALIVE, CHECKER, DEAD, Probe  # noqa: E402
+from workload import HTTP, Workload, around_today  # noqa: E402
 
 
 class Interrupted(BaseException):
@@ -135,6 +133,9 @@ class Fault:
         self.quota = lab.CPUQuota("slow")
         self.watch = None
         self.joined_s = None
+        self.evidence = []         # (claim, held): what probes saw of the fault while it held
+        self.started = self.healed = None
+        self.wiped = {}            # node name -> monotonic time its data folder was deleted
 
     def describe(self):
         names = ",".join(v.name for v in self.victims)
@@ -168,16 +169,31 @@ class Fault:
             return self.duration * self.spec["rounds"]
         return max(self.duration, 1)
 
+    def saw(self, claim, held):
+        """Records one piece of evidence that the fault took effect (the scenario fails without it)."""
+        self.evidence.append((claim, bool(held)))
+
     def run(self):
-        """Injects, holds and heals; returns when the cluster's network and processes are whole."""
+        """Injects, holds and heals; returns when the cluster's network and processes are whole.
+        Each fault is probed while it holds, so a fault that silently failed to apply fails the
+        scenario instead of passing it."""
         others = [n for n in self.cluster.nodes if n not in self.victims]
         kind = self.kind
+        self.started = time.monotonic()
         if kind in ("kill", "disk-loss", "pause"):
             for victim in self.victims:
-                victim.pause() if kind == "pause" else victim.kill()
+                if kind == "pause":
+                    victim.pause()
+                    self.saw(f"{victim.name} is stopped", wait_for(lambda: process_state(victim.pid) == "T", 5))
+                else:
+                    self.kill(victim)
                 if kind == "disk-loss":
                     shutil.rmtree(victim.data)
+                    self.wiped[victim.name] = time.monotonic()
+                    self.saw(f"{victim.name}'s data folder is gone", not os.path.exists(victim.data))
             self._watch(self.victims, others)
+            for victim in self.victims:
+                self.saw(f"{victim.name} does not answer", self.cluster.probe.members(victim, timeout=1) is None)
             time.sleep(self.duration)
             for victim in self.victims:
                 if kind == "pause":
@@ -188,36 +204,51 @@ class Fault:
         elif kind in ("isolate", "split"):
             self.network.cut([[v.name for v in self.victims], [o.name for o in others]])
             self._watch(self.victims, others)
+            self.see_cut(self.victims, others)
+            self.see_reach(*(self.victims[:2] if len(self.victims) > 1 else others[:2]))
             time.sleep(self.duration)
+            self.see_dropped(self.victims)
             self.network.heal()
         elif kind == "bridge":
-            rest = [o.name for o in others]
-            half = len(rest) // 2
-            bridge = [v.name for v in self.victims]
-            self.network.cut([rest[:half] + bridge, rest[half:] + bridge])
+            half = len(others) // 2
+            self.network.cut([[n.name for n in others[:half] + self.victims], [n.name for n in others[half:] + self.victims]])
+            self.see_cut(others[:half], others[half:])
+            for node in (others[0], others[-1]):
+                self.see_reach(node, self.victims[0])
             time.sleep(self.duration)
+            self.see_dropped(others)
             self.network.heal()
         elif kind == "one-way-loss":
-            self.network.drop_outgoing(self.victims[0].name, self.spec["percent"])
+            victim, percent = self.victims[0], self.spec["percent"]
+            self.network.drop_outgoing(victim.name, percent)
             time.sleep(self.duration)
+            counted = self.network.packets(victim.name)
+            sent, lost = counted.get("sent", 0), counted.get("lost", 0)
+            self.saw(f"{victim.name} lost {percent} ± 10 % of what it sent to peers ({lost} of {sent})",
+                     sent >= 100 and abs(100 * lost / sent - percent) <= 10)
             self.network.heal()
         elif kind == "slow":
-            self.quota.apply(self.victims[0].pid, self.spec["percent"])
+            victim = self.victims[0]
+            self.quota.apply(victim.pid, self.spec["percent"])
             time.sleep(self.duration)
+            throttled, pids = self.quota.throttled()
+            self.saw(f"{victim.name} ran under the CPU quota (held back {throttled} times)", victim.pid in pids and throttled > 0)
             self.quota.release()
         elif kind == "rolling-kill":
             for node in self.cluster.nodes:
                 peers = [n for n in self.cluster.nodes if n is not node]
-                node.kill()
+                self.kill(node)
                 time.sleep(self.duration)
                 self.cluster.probe.forget(node)
                 node.start(join=[peers[0].internal])
-                wait_for(lambda: self.cluster.view_agrees(), 30)
+                self.saw(f"the cluster agreed again after {node.name} restarted", wait_for(self.cluster.view_agrees, 30) is not None)
         elif kind == "flapping":
-            for _ in range(self.spec["rounds"]):
+            for round in range(1, self.spec["rounds"] + 1):
                 victim = self.rng.choice(self.cluster.nodes)
                 self.network.isolate(victim.name)
                 time.sleep(self.rng.uniform(1.0, self.duration))
+                dropped = self.network.packets(victim.name).get("cut", 0)
+                self.saw(f"round {round}: {victim.name} was cut off ({dropped} packets dropped)", dropped > 0)
                 self.network.heal()
                 time.sleep(self.rng.uniform(0.5, 2.0))
         elif kind == "join":
@@ -227,10 +258,41 @@ class Fault:
                 spare.start(join=[self.cluster.nodes[0].internal])
             self.cluster.nodes += self.cluster.spares
             self.joined_s = wait_for(self.cluster.view_agrees, self.duration)
-        elif kind in ("none", "skew"):
+        elif kind == "skew":
+            for victim in self.victims:
+                offset = self.cluster.probe.clock_offset_ms(victim)
+                self.saw(f"{victim.name}'s clock is {self.spec['offset_ms'] / 1000:+.0f} s off ({fmt_ms(offset)})",
+                         offset is not None and abs(offset - self.spec["offset_ms"]) <= 2000)
+            control = self.cluster.probe.clock_offset_ms(others[0])
+            self.saw(f"control: {others[0].name}'s clock is not off ({fmt_ms(control)})", control is not None and abs(control) <= 2000)
+            time.sleep(self.duration)
+        elif kind == "none":
             time.sleep(self.duration)
         else:
             raise ValueError(f"unknown fault {kind}")
+        self.healed = time.monotonic()
+
+    def kill(self, node):
+        """kill -9 of a running node, shown to have happened (a kill of a process that is not
+        running would do nothing)."""
+        self.saw(f"{node.name} was running before its kill", node.running)
+        node.kill()
+        self.saw(f"{node.name} died of SIGKILL", node.popen.returncode == -signal.SIGKILL)
+
+    def see_cut(self, side, other_side):
+        """Each side's first node cannot open a connection to the other's (both ways); the client
+        still reaches them."""
+        for source, target in ((side[0], other_side[0]), (other_side[0], side[0])):
+            self.saw(f"{source.name} cannot reach {target.name}", not self.network.connects(source.name, target.internal))
+        self.saw(f"the client still reaches {side[0].name}", self.cluster.probe.members(side[0], timeout=2) is not None)
+
+    def see_reach(self, source, target):
+        self.saw(f"control: {source.name} reaches {target.name}", self.network.connects(source.name, target.internal))
+
+    def see_dropped(self, nodes):
+        for node in nodes:
+            dropped = self.network.packets(node.name).get("cut", 0)
+            self.saw(f"{node.name}'s cut dropped packets ({dropped})", dropped > 0)
 
     def cleanup(self):
         self.network.heal()
@@ -239,6 +301,19 @@ class Fault:
             if node.paused:
                 node.resume()
         return self.watch.stop() if self.watch else None
+
+
+def process_state(pid):
+    """The state letter of /proc/<pid>/stat ("T" when stopped), None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def fmt_ms(offset):
+    return "no answer" if offset is None else f"{offset / 1000:+.1f} s"
 
 
 class Scenario:
@@ -302,6 +377,10 @@ class Scenario:
             fault.run()
             detect = fault.cleanup()
             self.row["detect_s"] = None if detect is None else round(detect, 1)
+            self.row["evidence"] = f"{sum(held for _, held in fault.evidence)}/{len(fault.evidence)}"
+            for claim, held in fault.evidence:
+                self.expect(held, f"the fault took effect: {claim}")
+            self.expect(fault.evidence or fault.kind in ("none", "join"), "the fault was probed while it held")
             time.sleep(spec["after_s"])
             workload.stop()
             erasing.join(timeout=spec["converge_within_s"])
@@ -314,6 +393,8 @@ class Scenario:
                 self.former = ceded
 
             self.check(cluster, workload, placement, sites, erasure_sites, started)
+            self.check_reads(cluster, workload, sites, fault)
+            self.check_availability(workload, fault)
             if expect.get("detect_within_s") is not None:
                 detect = self.row["detect_s"]
                 self.expect(detect is not None and detect <= expect["detect_within_s"],
@@ -396,9 +477,9 @@ class Scenario:
         self.row["erasure_s"] = round(max(times), 1) if times else None
         self.expect(len(times) == len(answered), "every erasure's status turned complete")
         self.kept = next(((s.site, s.client) for s in workload.sent.values() if s.acked and (s.site, s.client) not in erased), None)
-        self.expect(self.kept and self.shown(cluster.nodes[0], workload.http, *self.kept),
+        self.expect(self.kept and workload.shows(cluster.nodes[0], *self.kept),
                     "control: a visitor not erased is shown (so the erased-visitor check can fail)")
-        readable = sum(self.shown(node, workload.http, e.site, e.client) for e in answered for node in cluster.nodes)
+        readable = sum(workload.shows(node, e.site, e.client) for e in answered for node in cluster.nodes)
         self.row["resurrected"] = (self.row["resurrected"] or 0) + readable
         self.expect(readable == 0, f"no node shows an erased visitor's profile or export ({readable})")
         self.row["batches"] = workload.batches
@@ -410,15 +491,12 @@ class Scenario:
             refused = sum(count for reason, count in workload.failures.items() if "clock" in reason)
             self.expect((refused > 0) == expect["clock_refusals"],
                         f"the skewed node {'refuses' if expect['clock_refusals'] else 'takes'} writes ({refused} refused for its clock)")
-        self.row["reads_ok"] = f"{100 * workload.reads['ok'] / max(1, sum(workload.reads.values())):.0f}%"
 
     def rollup_mismatch(self, workload, node, site, held, has_erasures):
         """0 when `node`'s own page rollups equal a recount, from the workload's log, of the
         events it holds. An erasure keeps rollups, so on a site with erasures a replica may count
         more than it holds now (never more than was sent)."""
-        day = datetime.timedelta(days=1)
-        today = datetime.datetime.now(datetime.timezone.utc).date()
-        path = f"/api/sites/{site}/breakdown/page?from={today - day}&to={today + day}&limit=100"
+        path = f"/api/sites/{site}/breakdown/page?{around_today()}&limit=100"
         status, body, replica = workload.http.call(node.http, path, timeout=5)
         if status != 200 or replica != node.name:
             return 1
@@ -435,15 +513,52 @@ class Scenario:
                 sent[s.page] = sent.get(s.page, 0) + 1
         return 0 if all(recount.get(p, 0) <= counted.get(p, 0) <= sent.get(p, 0) for p in set(counted) | set(recount)) else 1
 
-    @staticmethod
-    def shown(node, http, site, client):
-        """Whether `node` answers with the visitor's profile or an export holding events."""
-        visitor = hashlib.sha256(f"footfall.visitor\0{site}\0{client}".encode()).digest()[:8].hex()
-        status, _, _ = http.call(node.http, f"/api/sites/{site}/visitors/{visitor}", timeout=5)
-        if status == 200:
-            return True
-        status, body, _ = http.call(node.http, f"/api/sites/{site}/visitors/{visitor}/export", timeout=5)
-        return status == 200 and bool(body and body.get("events"))
+    def check_reads(self, cluster, workload, sites, fault):
+        """Reads against the log of what was sent and acknowledged. During the run, each replica's
+        answers never count more than had been sent, and never go back (rollups only grow; an
+        erasure may take back at most its visitor's hits; a wiped replica starts over); no erased
+        visitor shows once its erasure is complete. After convergence, every node answers each site
+        with at least every acknowledged hit of a visitor not erased, and at most what was sent."""
+        erased = workload.erased_clients()
+        erased_hits = {site: sum(1 for s in workload.sent.values() if s.site == site and (site, s.client) in erased) for site in sites}
+        over, backwards, highest = 0, 0, {}
+        for read in workload.answers:
+            over += read.pageviews > read.sent
+            key = (read.site, read.replica)
+            if read.at < fault.wiped.get(read.replica, float("-inf")):
+                continue
+            if key in highest and read.pageviews < highest[key] - erased_hits[read.site]:
+                backwards += 1
+            highest[key] = max(highest.get(key, 0), read.pageviews)
+        self.row["reads_checked"] = len(workload.answers)
+        self.expect(len(workload.answers) >= 20, f"reads were answered during the run ({len(workload.answers)})")
+        self.expect(over == 0, f"no read counted more hits than had been sent ({over})")
+        self.expect(backwards == 0, f"no replica's count went back ({backwards} reads)")
+        shown = sum(e.shown_after for e in workload.erasures)
+        self.expect(shown == 0, f"no read showed a visitor whose erasure was complete ({shown})")
+        acked = {site: 0 for site in sites}
+        for s in workload.sent.values():
+            if s.acked and (s.site, s.client) not in erased:
+                acked[s.site] += 1
+        wrong = []
+        for node in cluster.nodes:
+            for site in sites:
+                status, body, _ = workload.http.call(node.http, f"/api/sites/{site}/summary?{around_today()}", timeout=5)
+                counted = body.get("pageviews") if status == 200 and isinstance(body, dict) else None
+                if counted is None or not acked[site] <= counted <= workload.sent_per_site[site]:
+                    wrong.append(f"{node.name}/{site}: {counted} not in [{acked[site]}, {workload.sent_per_site[site]}]")
+        self.expect(not wrong, f"after convergence every node counts each site within what was acknowledged and sent ({'; '.join(wrong[:3])})")
+
+    def check_availability(self, workload, fault):
+        """The share of writes and of reads answered well while the fault held, against the floors
+        the scenario states (`write_availability`, `read_availability`)."""
+        expect = self.spec["expect"]
+        for kind in ("write", "read"):
+            window = [ok for at, ok in workload.attempts[kind] if fault.started <= at <= fault.healed]
+            share = sum(window) / len(window) if window else 0.0
+            self.row[f"{kind}s_ok"] = f"{100 * share:.0f}%"
+            floor = expect[f"{kind}_availability"]
+            self.expect(share >= floor, f"{kind}s answered while the fault held: {100 * share:.0f}% of {len(window)}, floor {100 * floor:.0f}%")
 
     def check_files(self, cluster, workload):
         """After the nodes stopped: no erased visitor's title marker in any node's files or log."""
@@ -488,8 +603,8 @@ class Scenario:
         return self.row
 
 
-COLUMNS = [("scenario", 16), ("faults", 38), ("acknowledged", 12), ("lost", 5), ("resurrected", 11),
-           ("detect_s", 8), ("converge_s", 10), ("erasure_s", 9), ("verdict", 7)]
+COLUMNS = [("scenario", 16), ("faults", 38), ("evidence", 8), ("acknowledged", 12), ("writes_ok", 9), ("reads_ok", 8),
+           ("lost", 5), ("resurrected", 11), ("detect_s", 8), ("converge_s", 10), ("erasure_s", 9), ("verdict", 7)]
 
 
 def cell(value):

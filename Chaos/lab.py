@@ -12,6 +12,7 @@ suite reaches the machine's real network. This kernel has no netem; loss and par
 nftables rules inside the node namespaces (`inet chaos` table), which heal by deleting the table.
 """
 import ctypes
+import json
 import os
 import subprocess
 import sys
@@ -97,7 +98,8 @@ class Network:
                            if other != name and not any(other in group for group in mine)]
             if unreachable:
                 peers = "{ " + ", ".join(unreachable) + " }"
-                self._rules(name, {"input": [f"ip saddr {peers} drop"], "output": [f"ip daddr {peers} drop"]})
+                self._rules(name, {"input": [f'ip saddr {peers} counter drop comment "cut"'],
+                                   "output": [f'ip daddr {peers} counter drop comment "cut"']})
 
     def isolate(self, name):
         self.cut([[name], [other for other in self.node_names if other != name]])
@@ -106,7 +108,29 @@ class Network:
         """One-way loss: `percent` of the packets `name` sends to its peers vanish; what it
         receives arrives."""
         peers = "{ " + ", ".join(self.node_ip(other) for other in self.node_names if other != name) + " }"
-        self._rules(name, {"output": [f"ip daddr {peers} numgen random mod 100 < {percent} drop"]})
+        self._rules(name, {"output": [f'ip daddr {peers} counter comment "sent"',
+                                      f'ip daddr {peers} numgen random mod 100 < {percent} counter drop comment "lost"']})
+
+    def packets(self, name):
+        """{rule comment: packets its counter saw} of the rules in `name`'s namespace (before
+        `heal`, which deletes them): the evidence that a cut or a loss really dropped packets."""
+        listing = run("ip", "netns", "exec", self.namespace(name), "nft", "-j", "list", "table", "inet", "chaos", check=False)
+        counted = {}
+        if listing.returncode != 0:
+            return counted
+        for item in json.loads(listing.stdout).get("nftables", []):
+            rule = item.get("rule")
+            if not rule or "comment" not in rule:
+                continue
+            packets = sum(e["counter"]["packets"] for e in rule.get("expr", []) if isinstance(e, dict) and "counter" in e)
+            counted[rule["comment"]] = counted.get(rule["comment"], 0) + packets
+        return counted
+
+    def connects(self, source, address, timeout=1.0):
+        """Whether a TCP connection from inside `source`'s namespace to `address` (host:port) opens."""
+        host, port = address.rsplit(":", 1)
+        script = f"import socket; socket.create_connection(({host!r}, {port}), timeout={timeout}).close()"
+        return run("ip", "netns", "exec", self.namespace(source), sys.executable, "-c", script, check=False).returncode == 0
 
     def heal(self):
         for name in self.node_names:
@@ -127,6 +151,18 @@ class CPUQuota:
             f.write(str(1000 * percent))
         with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
             f.write(str(pid))
+
+    def throttled(self):
+        """(periods the quota held the process back, the pids in the group): the evidence that
+        the quota applied."""
+        stats = {}
+        with open(os.path.join(self.path, "cpu.stat")) as f:
+            for line in f:
+                key, value = line.split()
+                stats[key] = int(value)
+        with open(os.path.join(self.path, "cgroup.procs")) as f:
+            pids = [int(pid) for pid in f.read().split()]
+        return stats.get("nr_throttled", 0), pids
 
     def release(self):
         if not os.path.isdir(self.path):

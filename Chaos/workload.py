@@ -5,6 +5,7 @@ Every hit has a unique id and its own timestamp and belongs to a consented visit
 title carries a marker (`chaos-title-<client id>`), so an erased visitor's data can be searched
 for in the nodes' files. A failed batch is retried later with the same ids, as the tracker does.
 """
+import datetime
 import json
 import random
 import threading
@@ -12,7 +13,24 @@ import time
 
 from footfall_harness import web
 from footfall_harness.cluster import BROWSER
-from probe import event_id
+from footfall_harness.hits import event_id, visitor_hex
+
+
+def around_today():
+    """`from`/`to` query parameters for yesterday to tomorrow (UTC): every hit the workload sends,
+    even through a node whose clock is off by minutes."""
+    day = datetime.timedelta(days=1)
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    return f"from={today - day}&to={today + day}"
+
+
+class Read:
+    """One summary read that a replica answered: what it counted, and how many hits of the site had
+    been sent when the answer came (no correct answer counts more)."""
+    __slots__ = ("at", "site", "replica", "pageviews", "sent")
+
+    def __init__(self, at, site, replica, pageviews, sent):
+        self.at, self.site, self.replica, self.pageviews, self.sent = at, site, replica, pageviews, sent
 
 
 class Sent:
@@ -31,6 +49,7 @@ class Erasure:
         self.answered = None       # monotonic time the receipt arrived
         self.first_status = None   # "complete" or "pending"
         self.completed = None      # monotonic time a status poll first said complete
+        self.shown_after = 0       # reads that showed the visitor after its erasure was complete
 
 
 class HTTP:
@@ -56,10 +75,12 @@ class Workload:
         self.seed = seed
         self.lock = threading.Lock()
         self.sent = {}             # event id bytes -> Sent
+        self.sent_per_site = {site: 0 for site in sites}
+        self.attempts = {"write": [], "read": []}   # (monotonic time, answered well) per request
+        self.answers = []          # Read, in the order they came
         self.retries = []          # batches waiting to be sent again: (site, hits, tries)
         self.pool = {site: [f"cv{tag}{i:02d}v{k:03d}xxxxxx" for k in range(visitors_per_site)] for i, site in enumerate(sites)}
         self.erasures = []
-        self.reads = {"ok": 0, "failed": 0}
         self.batches = {"acked": 0, "failed": 0, "retried": 0}
         self.failures = {}         # "status: error" -> batches, for the scenario's report
         self.stopping = threading.Event()
@@ -99,6 +120,7 @@ class Workload:
                 hits.append({"site": site, "id": hit_id, "ts": now, "kind": "pageview", "url": f"https://{site}{page}",
                              "title": f"chaos-title-{client}", "consent": True, "vid": client})
                 self.sent[event_id(site, hit_id, now)] = Sent(site, client, page)
+                self.sent_per_site[site] += 1
             return site, hits, 0
 
     def _write_loop(self, rng):
@@ -111,7 +133,9 @@ class Workload:
             forwarded = f"203.0.113.{rng.randint(1, 254)}"
             status, body, _ = self.http.call(node.http, "/api/event", hits, headers={"X-Forwarded-For": forwarded})
             with self.lock:
-                if status == 202 and body and body.get("accepted", 0) + body.get("duplicates", 0) == len(hits):
+                acked = status == 202 and body and body.get("accepted", 0) + body.get("duplicates", 0) == len(hits)
+                self.attempts["write"].append((time.monotonic(), bool(acked)))
+                if acked:
                     for hit in hits:
                         self.sent[event_id(site, hit["id"], hit["ts"])].acked = True
                     self.batches["acked"] += 1
@@ -124,12 +148,37 @@ class Workload:
             self.stopping.wait(max(0.0, interval - (time.monotonic() - began)))
 
     def _read_loop(self, rng):
+        """Summaries through random nodes (each answer kept for the checkers), and, once an erasure
+        is complete, the erased visitor's profile through random nodes: it must never show."""
         while not self.stopping.is_set():
             node, site = rng.choice(self.nodes), rng.choice(self.sites)
-            status, _, _ = self.http.call(node.http, f"/api/sites/{site}/summary", timeout=3)
+            status, body, replica = self.http.call(node.http, f"/api/sites/{site}/summary?{around_today()}", timeout=3)
+            answered = status == 200 and isinstance(body, dict) and "pageviews" in body
             with self.lock:
-                self.reads["ok" if status == 200 else "failed"] += 1
+                self.attempts["read"].append((time.monotonic(), answered))
+                if answered:
+                    self.answers.append(Read(time.monotonic(), site, replica, body["pageviews"], self.sent_per_site[site]))
+            self._read_erased(rng)
             self.stopping.wait(0.2)
+
+    def _read_erased(self, rng):
+        erasures = [e for e in self.erasures if e.visitor]
+        if not erasures:
+            return
+        erasure, node = rng.choice(erasures), rng.choice(self.nodes)
+        if not erasure.completed:
+            self._poll(erasure, node)
+        elif self.shows(node, erasure.site, erasure.client):
+            erasure.shown_after += 1
+
+    def shows(self, node, site, client):
+        """Whether `node` answers with the visitor's profile or an export holding events."""
+        visitor = visitor_hex(site, client)
+        status, _, _ = self.http.call(node.http, f"/api/sites/{site}/visitors/{visitor}", timeout=5)
+        if status == 200:
+            return True
+        status, body, _ = self.http.call(node.http, f"/api/sites/{site}/visitors/{visitor}/export", timeout=5)
+        return status == 200 and bool(body and body.get("events"))
 
     # Erasures.
 
@@ -160,13 +209,14 @@ class Workload:
     def poll_erasures(self):
         """Asks a random node for the status of every erasure not yet complete; True when all are."""
         for erasure in self.erasures:
-            if erasure.completed or not erasure.visitor:
-                continue
-            node = self.random.choice(self.nodes)
-            status, body, _ = self.http.call(node.http, f"/api/sites/{erasure.site}/erasures/{erasure.visitor}", timeout=5)
-            if status == 200 and body and body.get("status") == "complete":
-                erasure.completed = time.monotonic()
+            if erasure.visitor and not erasure.completed:
+                self._poll(erasure, self.random.choice(self.nodes))
         return all(e.completed for e in self.erasures if e.visitor)
+
+    def _poll(self, erasure, node):
+        status, body, _ = self.http.call(node.http, f"/api/sites/{erasure.site}/erasures/{erasure.visitor}", timeout=5)
+        if status == 200 and body and body.get("status") == "complete":
+            erasure.completed = erasure.completed or time.monotonic()
 
     # The log, for the checkers.
 

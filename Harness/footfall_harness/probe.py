@@ -2,23 +2,17 @@
 ids in its own store.
 
 A replica's own data is read over the same mutual-TLS repair RPCs anti-entropy uses (digest
-tree, then the ids of each non-empty slice), with a node certificate issued to `chaos-checker`,
+tree, then the ids of each non-empty slice), with a node certificate issued to `checker`,
 which no member ever is. A node that is waiting for repair still answers these from its own
 store, so a missing event cannot hide behind another replica's answer.
 """
-import hashlib
 import os
+import time
 
 import grpc
 
-CHECKER = "chaos-checker"
+CHECKER = "checker"
 ALIVE, DEAD = "MEMBER_STATUS_ALIVE", "MEMBER_STATUS_DEAD"
-
-
-def event_id(site, hit_id, ts_ms):
-    """EventID.forHit: six bytes of the hit's time, then ten bytes of SHA-256 over site and hit id."""
-    digest = hashlib.sha256(f"footfall.hit\0{site}\0{hit_id}".encode()).digest()
-    return (ts_ms & 0xFFFF_FFFF_FFFF).to_bytes(8, "big")[2:] + digest[:10]
 
 
 class Probe:
@@ -54,6 +48,16 @@ class Probe:
         return {row.record.member.name: (self.pb2.MemberStatus.Name(row.record.status), row.record.member.uid,
                                          self.pb2.OwnershipState.Name(row.ownership))
                 for row in reply.members}
+
+    def clock_offset_ms(self, node):
+        """How far `node`'s wall clock is from this machine's, in ms (the midpoint of the call);
+        None when it does not answer."""
+        before = time.time()
+        try:
+            reply = self.stub(node).Clock(self.pb2.ClockRequest(), timeout=2)
+        except grpc.RpcError:
+            return None
+        return reply.wall_ms - (before + time.time()) * 500
 
     def replicas(self, node, sites, factor):
         reply = self.stub(node).ClusterRing(self.pb2.ClusterRingRequest(sites=sites, replication_factor=factor), timeout=5)
