@@ -51,7 +51,8 @@ fixtures: test-deps
 # SIGKILL mid-ingest and restarted, which must hold every hit it acknowledged
 # (Tests/Durability/kill_test.py); then three real nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
 # (Tests/Cluster/replication_test.py); two nodes sent hostile messages with a valid node
-# certificate (Tests/Cluster/hostile_peer_test.py); then the dashboard and the tracker in headless chromium
+# certificate (Tests/Cluster/hostile_peer_test.py); a node backed up under load, its disk lost and
+# restored (Tests/Cluster/backup_test.py); then the dashboard and the tracker in headless chromium
 # (Tests/Browser/dashboard_test.py; screenshots in .build/browser/screenshots).
 test: test-deps proto-check fixtures
 	node --test Tests/Dashboard/*.test.mjs
@@ -61,6 +62,7 @@ test: test-deps proto-check fixtures
 	python3 Tests/Cluster/cluster_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/replication_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/hostile_peer_test.py --footfall .build/debug/footfall
+	python3 Tests/Cluster/backup_test.py --footfall .build/debug/footfall
 	python3 Tests/Browser/dashboard_test.py --footfall .build/debug/footfall
 
 # The simulated cluster over many more seeds (FOOTFALL_SIM_SEEDS per scenario).

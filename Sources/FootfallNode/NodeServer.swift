@@ -13,6 +13,7 @@ public enum NodeServer {
 
     public static func run(_ node: Node) async throws {
         let configuration = node.configuration
+        Backup.removeLeftovers(in: configuration.dataDirectory)
         try ClusterSetup.prepareCertificates(for: configuration) { node.logger.notice("\($0)") }
         let cluster = try ClusterService(node: node)
         let router = HTTPRoutes.router(for: node, clusterOverview: { await cluster.overview() })

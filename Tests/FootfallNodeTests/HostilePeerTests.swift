@@ -70,7 +70,8 @@ import Testing
     @Test func aNodeCertificate_getsWhatMembersSayToEachOther_andNothingThatChangesTheCluster() {
         typealias Method = Footfall_V1_NodeService.Method
         let node = ClusterIdentity.node("node-9"), admin = ClusterIdentity.operator("admin")
-        for method in [Method.Decommission.descriptor, Method.Repair.descriptor, Method.RemoveMember.descriptor, Method.RevokeNode.descriptor] {
+        for method in [Method.Decommission.descriptor, Method.Repair.descriptor, Method.RemoveMember.descriptor, Method.RevokeNode.descriptor,
+                       Method.Backup.descriptor] {
             #expect(!NodeServiceHandler.policy(node, method), "\(method)")
             #expect(NodeServiceHandler.policy(admin, method), "\(method)")
         }

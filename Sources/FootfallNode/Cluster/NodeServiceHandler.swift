@@ -30,7 +30,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     /// cluster.
     static let operatorMethods: Set<MethodDescriptor> = [
         Method.ClusterStatus.descriptor, Method.ClusterRing.descriptor, Method.RemoveMember.descriptor,
-        Method.Repair.descriptor, Method.Decommission.descriptor, Method.RevokeNode.descriptor,
+        Method.Repair.descriptor, Method.Decommission.descriptor, Method.RevokeNode.descriptor, Method.Backup.descriptor,
     ]
 
     /// Which identities may call which method; a method in neither list is refused to everyone.
@@ -245,6 +245,40 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
 
     func clock(request: Footfall_V1_ClockRequest, context: ServerContext) async throws -> Footfall_V1_ClockReply {
         .with { $0.wallMs = node.clock.nowMs }
+    }
+
+    /// Takes a snapshot (`Backup`) and streams its files in order, each in chunks; the snapshot
+    /// is removed from the node's disk when the stream ends, sent or not.
+    func backup(request: Footfall_V1_BackupRequest, response: RPCWriter<Footfall_V1_BackupChunk>, context: ServerContext) async throws {
+        let node = self.node
+        let snapshot: Backup.Snapshot
+        do {
+            snapshot = try await node.offloaded { try Backup.snapshot(of: node) }
+        } catch let error as FootfallError {
+            throw RPCError(code: PublicServiceHandler.code(for: error.kind), message: error.message)
+        }
+        defer { snapshot.remove() }
+        node.logger.info("backup: snapshot taken", metadata: ["backup.files": "\(snapshot.files.count)", "backup.bytes": "\(snapshot.totalBytes)"])
+        for file in snapshot.files {
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: (snapshot.folder as NSString).appendingPathComponent(file.path)))
+            defer { try? handle.close() }
+            var offset: UInt64 = 0
+            repeat {
+                let data = try handle.read(upToCount: Backup.chunkBytes) ?? Data()
+                try await response.write(.with {
+                    $0.path = file.path
+                    $0.fileSize = file.size
+                    $0.offset = offset
+                    $0.data = data
+                    $0.totalFiles = UInt32(snapshot.files.count)
+                    $0.totalBytes = snapshot.totalBytes
+                    $0.snapshotMs = snapshot.takenMs
+                    $0.nodeName = node.configuration.nodeName
+                })
+                offset += UInt64(data.count)
+                if data.isEmpty { break }
+            } while offset < file.size
+        }
     }
 
     func repair(request: Footfall_V1_RepairCommand, response: RPCWriter<Footfall_V1_RepairProgress>, context: ServerContext) async throws {

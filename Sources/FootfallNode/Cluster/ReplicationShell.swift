@@ -94,9 +94,7 @@ public actor ReplicationShell {
             logger.warning("this node was away longer than the retention horizon: its raw data was wiped; it rejoins empty")
         }
         if awayMs.map({ $0 > settings.hintWindowMs }) ?? joinsCluster {
-            var batch = WriteBatch()
-            batch.put(.hints, ReplicationShell.repairNeededKey, [1])
-            try kv.write(batch, sync: true)
+            try ReplicationShell.requireRepair(in: kv)
             needsRepair = true
         }
         var random = SystemRandomNumberGenerator()
@@ -172,11 +170,16 @@ public actor ReplicationShell {
     /// A coordinator told this node it missed writes: repair before serving reads.
     func markNeedsRepair() throws {
         guard !needsRepair else { return }
-        var batch = WriteBatch()
-        batch.put(.hints, ReplicationShell.repairNeededKey, [1])
-        try kv.write(batch, sync: true)
+        try ReplicationShell.requireRepair(in: kv)
         needsRepair = true
         logger.warning("this node missed writes that no hint holds; it serves no reads of its own until repaired")
+    }
+
+    /// Persists "repair before serving reads" in `kv` (read back when the node starts).
+    static func requireRepair(in kv: any KeyValueStore) throws {
+        var batch = WriteBatch()
+        batch.put(.hints, repairNeededKey, [1])
+        try kv.write(batch, sync: true)
     }
 
     func repaired() throws {

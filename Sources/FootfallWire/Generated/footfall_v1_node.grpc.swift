@@ -276,6 +276,19 @@ public enum Footfall_V1_NodeService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Backup" metadata.
+        public enum Backup: Sendable {
+            /// Request type for "Backup".
+            public typealias Input = Footfall_V1_BackupRequest
+            /// Response type for "Backup".
+            public typealias Output = Footfall_V1_BackupChunk
+            /// Descriptor for "Backup".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "Backup",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "footfall.v1.NodeService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Gossip.descriptor,
@@ -296,7 +309,8 @@ public enum Footfall_V1_NodeService: Sendable {
             Clock.descriptor,
             Repair.descriptor,
             Decommission.descriptor,
-            RevokeNode.descriptor
+            RevokeNode.descriptor,
+            Backup.descriptor
         ]
     }
 }
@@ -662,6 +676,28 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.StreamingServerRequest<Footfall_V1_RevokeNodeRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RevokeNodeReply>
+
+        /// Handle the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online snapshot of the answering node while it serves: a RocksDB checkpoint of its store
+        /// > (one consistent view, hard-linked on the node, so taking it costs no second copy) and its
+        /// > cluster state, streamed file by file in chunks. Not the daily-salt seed (a backup must not
+        /// > keep a day's seed past its day; a restored node gets today's from a peer) nor certificates.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_BackupRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_BackupChunk` messages.
+        func backup(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_BackupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_BackupChunk>
     }
 
     /// Service protocol for the "footfall.v1.NodeService" service.
@@ -1011,6 +1047,28 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.ServerRequest<Footfall_V1_RevokeNodeRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Footfall_V1_RevokeNodeReply>
+
+        /// Handle the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online snapshot of the answering node while it serves: a RocksDB checkpoint of its store
+        /// > (one consistent view, hard-linked on the node, so taking it costs no second copy) and its
+        /// > cluster state, streamed file by file in chunks. Not the daily-salt seed (a backup must not
+        /// > keep a day's seed past its day; a restored node gets today's from a peer) nor certificates.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_BackupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_BackupChunk` messages.
+        func backup(
+            request: GRPCCore.ServerRequest<Footfall_V1_BackupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_BackupChunk>
     }
 
     /// Simple service protocol for the "footfall.v1.NodeService" service.
@@ -1360,6 +1418,29 @@ extension Footfall_V1_NodeService {
             request: Footfall_V1_RevokeNodeRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Footfall_V1_RevokeNodeReply
+
+        /// Handle the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online snapshot of the answering node while it serves: a RocksDB checkpoint of its store
+        /// > (one consistent view, hard-linked on the node, so taking it costs no second copy) and its
+        /// > cluster state, streamed file by file in chunks. Not the daily-salt seed (a backup must not
+        /// > keep a day's seed past its day; a restored node gets today's from a peer) nor certificates.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_BackupRequest` message.
+        ///   - response: A response stream of `Footfall_V1_BackupChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func backup(
+            request: Footfall_V1_BackupRequest,
+            response: GRPCCore.RPCWriter<Footfall_V1_BackupChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -1571,6 +1652,17 @@ extension Footfall_V1_NodeService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RevokeNodeReply>(),
             handler: { request, context in
                 try await self.revokeNode(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.Backup.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_BackupRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_BackupChunk>(),
+            handler: { request, context in
+                try await self.backup(
                     request: request,
                     context: context
                 )
@@ -1789,6 +1881,17 @@ extension Footfall_V1_NodeService.ServiceProtocol {
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func backup(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_BackupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_BackupChunk> {
+        let response = try await self.backup(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
     }
 }
 
@@ -2047,6 +2150,23 @@ extension Footfall_V1_NodeService.SimpleServiceProtocol {
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    public func backup(
+        request: GRPCCore.ServerRequest<Footfall_V1_BackupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_BackupChunk> {
+        return GRPCCore.StreamingServerResponse<Footfall_V1_BackupChunk>(
+            metadata: [:],
+            producer: { writer in
+                try await self.backup(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 }
@@ -2493,6 +2613,33 @@ extension Footfall_V1_NodeService {
             deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RevokeNodeReply>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RevokeNodeReply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online snapshot of the answering node while it serves: a RocksDB checkpoint of its store
+        /// > (one consistent view, hard-linked on the node, so taking it costs no second copy) and its
+        /// > cluster state, streamed file by file in chunks. Not the daily-salt seed (a backup must not
+        /// > keep a day's seed past its day; a restored node gets today's from a peer) nor certificates.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_BackupRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_BackupRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_BackupChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func backup<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_BackupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_BackupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_BackupChunk>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_BackupChunk>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -3151,6 +3298,42 @@ extension Footfall_V1_NodeService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Backup" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An online snapshot of the answering node while it serves: a RocksDB checkpoint of its store
+        /// > (one consistent view, hard-linked on the node, so taking it costs no second copy) and its
+        /// > cluster state, streamed file by file in chunks. Not the daily-salt seed (a backup must not
+        /// > keep a day's seed past its day; a restored node gets today's from a peer) nor certificates.
+        /// > Operators only.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_BackupRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_BackupRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_BackupChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func backup<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_BackupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_BackupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_BackupChunk>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_BackupChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.Backup.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -3697,6 +3880,37 @@ extension Footfall_V1_NodeService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RevokeNodeRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RevokeNodeReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Backup" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An online snapshot of the answering node while it serves: a RocksDB checkpoint of its store
+    /// > (one consistent view, hard-linked on the node, so taking it costs no second copy) and its
+    /// > cluster state, streamed file by file in chunks. Not the daily-salt seed (a backup must not
+    /// > keep a day's seed past its day; a restored node gets today's from a peer) nor certificates.
+    /// > Operators only.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_BackupRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func backup<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_BackupRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_BackupChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.backup(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_BackupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_BackupChunk>(),
             options: options,
             onResponse: handleResponse
         )
@@ -4321,6 +4535,41 @@ extension Footfall_V1_NodeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.revokeNode(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Backup" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An online snapshot of the answering node while it serves: a RocksDB checkpoint of its store
+    /// > (one consistent view, hard-linked on the node, so taking it costs no second copy) and its
+    /// > cluster state, streamed file by file in chunks. Not the daily-salt seed (a backup must not
+    /// > keep a day's seed past its day; a restored node gets today's from a peer) nor certificates.
+    /// > Operators only.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func backup<Result>(
+        _ message: Footfall_V1_BackupRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Footfall_V1_BackupChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_BackupRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.backup(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -1110,6 +1110,46 @@ public nonisolated struct Footfall_V1_RepairProgress: Sendable {
   public init() {}
 }
 
+public nonisolated struct Footfall_V1_BackupRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A piece of one file of the snapshot. A file's chunks come in order, from offset 0; every chunk
+/// repeats what the whole snapshot holds, so the receiver can show progress from the first one.
+public nonisolated struct Footfall_V1_BackupChunk: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Relative to the data folder, with "/" between parts ("db/000012.sst", "cluster.json").
+  public var path: String = String()
+
+  public var fileSize: UInt64 = 0
+
+  public var offset: UInt64 = 0
+
+  public var data: Data = Data()
+
+  public var totalFiles: UInt32 = 0
+
+  public var totalBytes: UInt64 = 0
+
+  /// When the snapshot was taken, on the node's clock (ms since 1970-01-01 UTC).
+  public var snapshotMs: Int64 = 0
+
+  public var nodeName: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Footfall_V1_SiteQueryRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -3376,6 +3416,90 @@ nonisolated extension Footfall_V1_RepairProgress: SwiftProtobuf.Message, SwiftPr
     if lhs.eventsStreamed != rhs.eventsStreamed {return false}
     if lhs.erasuresStreamed != rhs.erasuresStreamed {return false}
     if lhs.unreachable != rhs.unreachable {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Footfall_V1_BackupRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BackupRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Footfall_V1_BackupRequest, rhs: Footfall_V1_BackupRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Footfall_V1_BackupChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BackupChunk"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{3}file_size\0\u{1}offset\0\u{1}data\0\u{3}total_files\0\u{3}total_bytes\0\u{3}snapshot_ms\0\u{3}node_name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.fileSize) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.totalFiles) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.totalBytes) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.snapshotMs) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.nodeName) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 1)
+    }
+    if self.fileSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fileSize, fieldNumber: 2)
+    }
+    if self.offset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 3)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 4)
+    }
+    if self.totalFiles != 0 {
+      try visitor.visitSingularUInt32Field(value: self.totalFiles, fieldNumber: 5)
+    }
+    if self.totalBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.totalBytes, fieldNumber: 6)
+    }
+    if self.snapshotMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.snapshotMs, fieldNumber: 7)
+    }
+    if !self.nodeName.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeName, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Footfall_V1_BackupChunk, rhs: Footfall_V1_BackupChunk) -> Bool {
+    if lhs.path != rhs.path {return false}
+    if lhs.fileSize != rhs.fileSize {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.totalFiles != rhs.totalFiles {return false}
+    if lhs.totalBytes != rhs.totalBytes {return false}
+    if lhs.snapshotMs != rhs.snapshotMs {return false}
+    if lhs.nodeName != rhs.nodeName {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
