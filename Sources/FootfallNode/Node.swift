@@ -311,6 +311,17 @@ public final class Node: Sendable {
         }
     }
 
+    /// How far ahead of this node's clock a peer's stamp (a process uid, a system record's clock)
+    /// may be: the cluster's skew limit, plus how far the peers' clocks are ahead of this one when
+    /// they are. So a node whose clock is behind still takes its peers' honest stamps, and joins,
+    /// while it refuses writes; a stamp beyond what the cluster's clocks say is refused everywhere.
+    var peerStampAllowanceMs: Int64 {
+        configuration.clockAgreement.maxOffsetMs + max(0, clockDisagreementMs.load(ordering: .relaxed))
+    }
+
+    /// The largest process uid a peer may name (uids are start times in ms), by the same rule.
+    var peerUIDMax: UInt64 { UInt64(max(0, clock.nowMs + peerStampAllowanceMs)) }
+
     /// Erases a visitor on every replica of the site and returns the receipt: the replicas that
     /// confirmed, and those that will when they return (their erasure is hinted). Every event of
     /// the visitor up to now, plus how far ahead a client clock may be, is fenced for good.

@@ -1,5 +1,6 @@
 import Foundation
 import FootfallModel
+import FootfallProtocols
 @testable import FootfallNode
 import HTTPTypes
 import Hummingbird
@@ -41,5 +42,23 @@ import Testing
                                                   body: ByteBuffer(string: "{\"visitor\":\"\(visitor)\"}"))
             #expect(erased.status == .ok)
         }
+    }
+
+    /// A node whose clock is behind its peers' takes their process uids (so it can join, and then
+    /// refuse writes) up to what their clocks say, not further; one whose clock agrees, or is
+    /// ahead, allows only the skew limit.
+    @Test func aNodeWhoseClockIsBehind_takesItsPeersUIDs_withinWhatTheirClocksSay() throws {
+        let t = try TestNode()
+        let peer = { (uid: Int64) in
+            GossipWire.encode(Membership.Envelope(from: Membership.Member(name: "node-2", uid: UInt64(uid), address: "10.0.0.2:7946"),
+                                                  incarnation: 0, ownershipDigest: 0, message: .ping(sequence: 1, gossip: [])))
+        }
+        let tenMinutesAhead = peer(t.clock.nowMs + 600_000)
+        #expect(throws: GossipWire.Malformed.self) { try GossipWire.decode(tenMinutesAhead, uidMax: t.node.peerUIDMax) }
+        t.node.clockDisagreementMs.store(-600_000, ordering: .relaxed)
+        #expect(throws: GossipWire.Malformed.self) { try GossipWire.decode(tenMinutesAhead, uidMax: t.node.peerUIDMax) }
+        t.node.clockDisagreementMs.store(600_000, ordering: .relaxed)
+        #expect(throws: Never.self) { try GossipWire.decode(tenMinutesAhead, uidMax: t.node.peerUIDMax) }
+        #expect(throws: GossipWire.Malformed.self) { try GossipWire.decode(peer(t.clock.nowMs + 800_000), uidMax: t.node.peerUIDMax) }
     }
 }

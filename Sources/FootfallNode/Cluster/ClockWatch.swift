@@ -28,18 +28,28 @@ actor ClockWatch {
         }
     }
 
+    /// Reads the live peers' clocks; with none live yet (a node joining, or alone after a restart)
+    /// its seeds', so a node whose clock is off learns it before it joins: the bounds on its peers'
+    /// stamps allow for it (`Node.peerStampAllowanceMs`), or it could not take their uids.
     private func readPeers() async {
         let snapshot = await membership.snapshot
-        let members = Set(snapshot.ownership.filter { $0.state != .removed }.map(\.name))
         let live = snapshot.members.filter { $0.status.isLive && $0.member.name != snapshot.myself.name }.map(\.member)
-        let node = self.node, peers = self.peers
+        var clients = [(String, PeerClients.NodeClient)]()
+        for member in live {
+            if let client = await peers.client(for: member) { clients.append((member.name, client)) }
+        }
+        if live.isEmpty {
+            for seed in node.configuration.cluster.seeds {
+                if let client = await peers.client(forSeed: seed) { clients.append(("seed " + seed, client)) }
+            }
+        }
+        let node = self.node
         let readings = await withTaskGroup(of: (String, Int64, Int64, Int64)?.self) { group in
-            for member in live {
+            for (name, client) in clients {
                 group.addTask {
-                    guard let client = await peers.client(for: member) else { return nil }
                     let sent = node.clock.nowMs
                     let reply = try? await client.clock(Footfall_V1_ClockRequest(), options: ClusterTransport.callOptions(timeout: .seconds(1)))
-                    return reply.map { (member.name, sent, $0.wallMs, node.clock.nowMs) }
+                    return reply.map { (name, sent, $0.wallMs, node.clock.nowMs) }
                 }
             }
             return await group.reduce(into: []) { all, reading in reading.map { all.append($0) } }
@@ -47,7 +57,8 @@ actor ClockWatch {
         for (peer, sent, peerMs, received) in readings {
             agreement.record(peer: peer, sentMs: sent, peerMs: peerMs, receivedMs: received)
         }
-        agreement.keep(only: members)
+        let members = Set(snapshot.ownership.filter { $0.state != .removed }.map(\.name))
+        agreement.keep(only: members.union(clients.map(\.0)))
         let off = agreement.disagreementMs(clusterSize: max(members.count, 1), nowMs: node.clock.nowMs) ?? 0
         let was = node.clockDisagreementMs.exchange(off, ordering: .relaxed)
         node.metrics.set("footfall_clock_disagreement_seconds", to: Double(off) / 1000)

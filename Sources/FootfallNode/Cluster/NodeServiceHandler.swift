@@ -46,8 +46,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         do {
             // A uid is its process's start time in ms: one beyond this node's clock (plus the skew
             // the cluster allows) would outrank every real process of that name, for good.
-            let uidMax = UInt64(max(0, node.clock.nowMs + node.configuration.clockAgreement.maxOffsetMs))
-            envelope = try GossipWire.decode(request, uidMax: uidMax)
+            envelope = try GossipWire.decode(request, uidMax: node.peerUIDMax)
         } catch let malformed as GossipWire.Malformed {
             throw RPCError(code: .invalidArgument, message: "malformed gossip: \(malformed)")
         }
@@ -210,7 +209,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
 
     func systemPush(request: Footfall_V1_SystemRecords, context: ServerContext) async throws -> Footfall_V1_SystemPushAccepted {
         do {
-            try node.system.merge(request.records, maxAheadMs: node.configuration.clockAgreement.maxOffsetMs)
+            try node.system.merge(request.records, maxAheadMs: node.peerStampAllowanceMs)
         } catch let error as FootfallError {
             throw RPCError(code: .invalidArgument, message: error.message)
         }

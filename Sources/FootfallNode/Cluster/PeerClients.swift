@@ -72,6 +72,11 @@ actor PeerClients {
         client(for: .member(member.name), address: member.address, uid: member.uid, identity: .node(member.name))
     }
 
+    /// A client towards a seed address, whose name is not known yet (clock readings before joining).
+    func client(forSeed address: String) -> NodeClient? {
+        client(for: .seed(address), address: address, uid: nil, identity: nil)
+    }
+
     func shutdown() {
         for peer in peers.values {
             peer.client.beginGracefulShutdown()

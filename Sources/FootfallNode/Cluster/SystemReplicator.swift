@@ -69,7 +69,7 @@ actor SystemReplicator {
         do {
             let index = Footfall_V1_SystemIndex.with { $0.entries = (try? node.system.index()) ?? [] }
             let reply = try await client.systemSync(index, options: ClusterTransport.callOptions(timeout: .seconds(5)))
-            let applied = try node.system.merge(reply.newer, maxAheadMs: node.configuration.clockAgreement.maxOffsetMs)
+            let applied = try node.system.merge(reply.newer, maxAheadMs: node.peerStampAllowanceMs)
             if !reply.wanted.isEmpty {
                 let records = try node.system.records(reply.wanted)
                 _ = try await client.systemPush(.with { $0.records = records }, options: ClusterTransport.callOptions(timeout: .seconds(5)))
