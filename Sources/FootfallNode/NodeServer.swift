@@ -80,13 +80,14 @@ public enum NodeServer {
     }
 }
 
-/// The hourly job: retention, sealing, idle accounts, gauges.
+/// The hourly job: certificate expiry, retention, sealing, idle accounts, gauges.
 struct MaintenanceService: Service {
     let node: Node
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                CertificateExpiry.check(node)
                 do {
                     // Sealing a backlog of days (a store upgraded from rows) can take minutes:
                     // off the cooperative threads, which serve requests.
