@@ -36,6 +36,10 @@ from footfall_harness.probe import ALIVE, CHECKER, DEAD, Probe  # noqa: E402
 from workload import HTTP, Workload, around_today  # noqa: E402
 
 
+# The operator certificate the suite runs `footfall cluster` commands with.
+OPERATOR = "admin"
+
+
 class Interrupted(BaseException):
     """Ctrl-C or SIGTERM: not a scenario's failure; the run stops and tears everything down."""
 
@@ -59,7 +63,7 @@ class Cluster:
         self.probe = Probe(self.certs, stubs)
 
     def issue_certificates(self):
-        certs.issue(self.binary, self.certs, "chaos", list(self.by_name) + [CHECKER])
+        certs.issue(self.binary, self.certs, "chaos", list(self.by_name) + [CHECKER], operators=[OPERATOR])
 
     def form(self, clock_offsets):
         founder = self.nodes[0]
@@ -153,7 +157,8 @@ class Fault:
             "rolling-kill": f"kill -9 each node {self.duration}s",
             "flapping": f"{self.spec.get('rounds')} random isolations",
             "join": f"{','.join(s.name for s in self.cluster.spares)} joins, ranges move",
-        }[self.kind] + (" (hints expire)" if self.spec.get("hint_window_s") else "")
+            "decommission": f"{names} decommissioned, ranges move",
+        }[self.kind] + (", restarted midway" if self.spec.get("restart_midway") else "") + (" (hints expire)" if self.spec.get("hint_window_s") else "")
 
     def clock_offsets(self):
         return {v.name: self.spec["offset_ms"] for v in self.victims} if self.kind == "skew" else {}
@@ -253,11 +258,22 @@ class Fault:
                 time.sleep(self.rng.uniform(0.5, 2.0))
         elif kind == "join":
             # Scale-out: the spare streams in the sites it will hold and turns normal; the members
-            # that cede a site to it must hand their copy over and delete it.
+            # that cede a site to it must hand their copy over and delete it. With `restart_midway`
+            # the spare is killed while it is still joining and restarted: the join must resume.
+            seed = self.cluster.nodes[0]
             for spare in self.cluster.spares:
-                spare.start(join=[self.cluster.nodes[0].internal])
+                spare.start(join=[seed.internal])
+            if self.spec.get("restart_midway"):
+                spare = self.cluster.spares[0]
+                joining = wait_for(lambda: self.ownership(seed, spare) == "OWNERSHIP_STATE_JOINING", 20)
+                self.saw(f"{spare.name} was joining when it was killed", joining)
+                self.kill(spare)
+                self.cluster.probe.forget(spare)
+                spare.start(join=[seed.internal])
             self.cluster.nodes += self.cluster.spares
             self.joined_s = wait_for(self.cluster.view_agrees, self.duration)
+        elif kind == "decommission":
+            self.decommission(self.victims[0], others)
         elif kind == "skew":
             for victim in self.victims:
                 offset = self.cluster.probe.clock_offset_ms(victim)
@@ -271,6 +287,41 @@ class Fault:
         else:
             raise ValueError(f"unknown fault {kind}")
         self.healed = time.monotonic()
+
+    def ownership(self, observer, node):
+        """`node`'s ownership state ("OWNERSHIP_STATE_…") as `observer` sees it, None if unknown."""
+        view = self.cluster.probe.members(observer) or {}
+        return view.get(node.name, (None, None, None))[2]
+
+    def decommission(self, victim, others):
+        """An operator decommissions `victim` (`footfall cluster decommission`): it streams its sites
+        to the members that take them over, then holds nothing and is off the ring. With
+        `restart_midway` it is killed while leaving, restarted and the command run again, which
+        must follow the same move to the end."""
+        command = [self.cluster.binary, "cluster", "decommission", victim.name, "--node", others[0].internal,
+                   "--certs", self.cluster.certs, "--as", OPERATOR]
+        log = open(os.path.join(self.cluster.folder, "decommission.log"), "ab")
+        operator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        if self.spec.get("restart_midway"):
+            leaving = wait_for(lambda: self.ownership(others[0], victim) == "OWNERSHIP_STATE_LEAVING", 20)
+            self.saw(f"{victim.name} was leaving when it was killed", leaving)
+            self.kill(victim)
+            operator.wait(timeout=30)
+            self.cluster.probe.forget(victim)
+            victim.start(join=[others[0].internal])
+            wait_for(lambda: self.cluster.probe.members(victim) is not None, 30)
+            operator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            finished = operator.wait(timeout=self.duration) == 0
+        except subprocess.TimeoutExpired:
+            operator.kill()
+            finished = False
+        log.close()
+        self.saw(f"footfall cluster decommission {victim.name} finished within {self.duration} s", finished)
+        removed = wait_for(lambda: all(self.ownership(o, victim) == "OWNERSHIP_STATE_REMOVED" for o in others), 30)
+        self.saw(f"every member holds {victim.name} removed from the ring", removed)
+        # From here it is no member: the checks look for its data only as a former replica.
+        self.cluster.nodes.remove(victim)
 
     def kill(self, node):
         """kill -9 of a running node, shown to have happened (a kill of a process that is not
@@ -386,10 +437,11 @@ class Scenario:
             erasing.join(timeout=spec["converge_within_s"])
             if fault.kind == "join":
                 self.expect(fault.joined_s is not None, f"the spare joined and every node sees it normal within {fault.duration} s")
+            if fault.kind in ("join", "decommission"):
                 before, placement = placement, cluster.probe.replicas(creator, sites, spec["replication_factor"])
                 ceded = {site: sorted(set(before[site]) - set(placement[site])) for site in sites}
                 self.row["ceded"] = sum(len(names) for names in ceded.values())
-                self.expect(self.row["ceded"] > 0, "the join moved sites (so former replicas exist for the files check)")
+                self.expect(self.row["ceded"] > 0, f"the {fault.kind} moved sites (so former replicas exist for the files check)")
                 self.former = ceded
 
             self.check(cluster, workload, placement, sites, erasure_sites, started)
@@ -430,6 +482,7 @@ class Scenario:
 
         def converged():
             lost, resurrected, unsent, rollups = 0, 0, 0, 0
+            missing = {}
             for site in sites:
                 expected = {i for i in acked if workload.sent[i].site == site}
                 for name in placement[site]:
@@ -439,6 +492,8 @@ class Scenario:
                     except Exception:  # a node still restarting: not converged yet
                         return False
                     lost += len(expected - held)
+                    if expected - held:
+                        missing[f"{site} on {name}"] = sorted(i.hex() for i in expected - held)[:5]
                     resurrected += len(held & erased_ids)
                     unsent += len(held - set(workload.sent))
                     rollups += self.rollup_mismatch(workload, node, site, held, site in erasure_sites)
@@ -450,7 +505,7 @@ class Scenario:
                         left_behind += len(cluster.probe.event_ids(cluster.by_name[name], site, from_ms, until_ms))
                     except Exception:
                         return False
-            state.update(lost=lost, resurrected=resurrected, unsent=unsent, rollups=rollups, left_behind=left_behind)
+            state.update(lost=lost, resurrected=resurrected, unsent=unsent, rollups=rollups, left_behind=left_behind, missing=missing)
             done = lost == 0 and resurrected == 0 and unsent == 0 and rollups == 0 and left_behind == 0
             state["membership"] = cluster.view_agrees()
             state["erasures"] = workload.poll_erasures()
@@ -460,6 +515,8 @@ class Scenario:
         self.row["converge_s"] = None if seconds is None else round(seconds, 1)
         self.row.update(lost=state.get("lost"), resurrected=state.get("resurrected"), unsent=state.get("unsent"),
                         rollup_mismatches=state.get("rollups"))
+        if state.get("missing"):
+            self.row["lost_examples"] = state["missing"]  # event ids (hex), up to five per replica, for the logs
         self.expect(self.row["acknowledged"] >= expect["min_acknowledged"],
                     f"at least {expect['min_acknowledged']} events acknowledged ({self.row['acknowledged']})")
         self.expect(state.get("lost") == 0, f"every acknowledged event is on every replica of its site (lost {state.get('lost')})")

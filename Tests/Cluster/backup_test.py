@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 from footfall_harness import hits, waits  # noqa: E402
-from footfall_harness.checks import check, failures  # noqa: E402
+from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
 from footfall_harness.probe import CHECKER, Probe  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
@@ -99,27 +99,17 @@ def main():
         token = cluster.bootstrap_token()
         check(settled and token is not None, "three nodes form a cluster and node-1 printed its API token")
         if not settled or token is None:
-            return
+            raise SystemExit(f"stopped early; logs and data kept in {folder}")
         api = ClusterAPI(cluster, token)
         salted = cluster.wait(lambda: all((api.request(n, "/health")[1] or {}).get("salt") == "ready" for n in NAMES), 20)
         check(salted, "every node has the daily-salt seed")
         probe = Probe(cluster.certs, generate_stubs(stubs_folder))
         run_checks(cluster, api, probe, folder)
-    except Exception:
-        failures.append("harness error")
-        raise
     finally:
         if probe:
             probe.close()
         cluster.stop()
-        if failures:
-            print(f"logs kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} backup check(s) failed")
-        sys.exit(1)
-    print("backup checks passed")
+    finish("backup", folder)
 
 
 def backup(cluster, name, to):

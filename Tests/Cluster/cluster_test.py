@@ -16,7 +16,6 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import socket
 import ssl
 import statistics
@@ -33,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 from footfall_harness.certs import make_cert, write_key_and_cert  # noqa: E402
-from footfall_harness.checks import check, failures  # noqa: E402
+from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import BROWSER, NAMES, LocalCluster  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 
@@ -57,7 +56,7 @@ def main():
         formed = cluster.wait(lambda: all(cluster.all_alive(n) for n in NAMES), 30)
         check(formed, "three nodes form a cluster; every node's status shows all three alive")
         if not formed:
-            return
+            raise SystemExit(f"stopped early; logs and data kept in {folder}")
 
         # 2. Refusals, with an independent client making real RPCs.
         refusal_checks(cluster, node_pb2, node_pb2_grpc)
@@ -89,14 +88,7 @@ def main():
         false_positive_check(cluster, options.load_seconds)
     finally:
         cluster.stop()
-        if failures:
-            print(f"logs kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} cluster check(s) failed")
-        sys.exit(1)
-    print("cluster checks passed")
+    finish("cluster", folder)
 
 
 def refusal_checks(cluster, node_pb2, node_pb2_grpc):

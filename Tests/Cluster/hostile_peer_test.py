@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ import grpc
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 from footfall_harness import web  # noqa: E402
-from footfall_harness.checks import check, failures  # noqa: E402
+from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import LocalCluster  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 
@@ -157,7 +156,7 @@ def main():
         token = cluster.bootstrap_token()
         check(token is not None, "node-1 printed its bootstrap API token")
         if not formed or token is None:
-            return
+            raise SystemExit(f"stopped early; logs and data kept in {folder}")
         steps = (caller_rights, huge_uid, forged_liveness, future_hlc, malformed_site, replicate_extremes, revocation,
                  operator_revocation, epoch_overflow)
         for step in steps:
@@ -169,14 +168,7 @@ def main():
                 ensure_running(cluster, peer, name)
     finally:
         cluster.stop()
-        if failures:
-            print(f"logs kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} hostile-peer check(s) failed")
-        sys.exit(1)
-    print("hostile-peer checks passed")
+    finish("hostile-peer", folder)
 
 
 def caller_rights(cluster, peer, token):

@@ -37,7 +37,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 from footfall_harness import credentials, hits, web  # noqa: E402
-from footfall_harness.checks import check, failures  # noqa: E402
+from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
 
 
@@ -115,19 +115,12 @@ def main():
         token = cluster.bootstrap_token()
         check(token is not None, "node-1 printed its bootstrap API token")
         if not settled or token is None:
-            return
+            raise SystemExit(f"stopped early; logs and data kept in {folder}")
         api = ClusterAPI(cluster, token)
         run_checks(cluster, api)
     finally:
         cluster.stop()
-        if failures:
-            print(f"logs kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    if failures:
-        print(f"{len(failures)} replication check(s) failed")
-        sys.exit(1)
-    print("replication checks passed")
+    finish("replication", folder)
 
 
 def run_checks(cluster, api):
