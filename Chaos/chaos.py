@@ -493,7 +493,7 @@ class Scenario:
                         return False
                     lost += len(expected - held)
                     if expected - held:
-                        missing[f"{site} on {name}"] = sorted(i.hex() for i in expected - held)[:5]
+                        missing[f"{site} on {name}"] = [f"{i.hex()} via {workload.sent[i].via}" for i in sorted(expected - held)[:5]]
                     resurrected += len(held & erased_ids)
                     unsent += len(held - set(workload.sent))
                     rollups += self.rollup_mismatch(workload, node, site, held, site in erasure_sites)
@@ -516,7 +516,7 @@ class Scenario:
         self.row.update(lost=state.get("lost"), resurrected=state.get("resurrected"), unsent=state.get("unsent"),
                         rollup_mismatches=state.get("rollups"))
         if state.get("missing"):
-            self.row["lost_examples"] = state["missing"]  # event ids (hex), up to five per replica, for the logs
+            self.row["lost_examples"] = state["missing"]  # up to five event ids (hex) per replica, with the node that acknowledged each
         self.expect(self.row["acknowledged"] >= expect["min_acknowledged"],
                     f"at least {expect['min_acknowledged']} events acknowledged ({self.row['acknowledged']})")
         self.expect(state.get("lost") == 0, f"every acknowledged event is on every replica of its site (lost {state.get('lost')})")

@@ -35,10 +35,11 @@ class Read:
 
 class Sent:
     """One hit as the workload sent it."""
-    __slots__ = ("site", "client", "page", "acked")
+    __slots__ = ("site", "client", "page", "acked", "via")
 
     def __init__(self, site, client, page):
         self.site, self.client, self.page, self.acked = site, client, page, False
+        self.via = None            # the node whose 202 acknowledged it
 
 
 class Erasure:
@@ -137,7 +138,8 @@ class Workload:
                 self.attempts["write"].append((time.monotonic(), bool(acked)))
                 if acked:
                     for hit in hits:
-                        self.sent[event_id(site, hit["id"], hit["ts"])].acked = True
+                        sent = self.sent[event_id(site, hit["id"], hit["ts"])]
+                        sent.acked, sent.via = True, node.name
                     self.batches["acked"] += 1
                 else:
                     self.batches["failed"] += 1
