@@ -578,7 +578,7 @@ class Scenario:
         with at least every acknowledged hit of a visitor not erased, and at most what was sent."""
         erased = workload.erased_clients()
         erased_hits = {site: sum(1 for s in workload.sent.values() if s.site == site and (site, s.client) in erased) for site in sites}
-        over, backwards, highest = 0, 0, {}
+        over, backwards, highest, examples = 0, 0, {}, []
         for read in workload.answers:
             over += read.pageviews > read.sent
             key = (read.site, read.replica)
@@ -586,11 +586,13 @@ class Scenario:
                 continue
             if key in highest and read.pageviews < highest[key] - erased_hits[read.site]:
                 backwards += 1
+                examples.append(f"{read.replica} on {read.site}: {highest[key]} then {read.pageviews}, "
+                                f"{read.at - fault.started:+.1f} s from the fault")
             highest[key] = max(highest.get(key, 0), read.pageviews)
         self.row["reads_checked"] = len(workload.answers)
         self.expect(len(workload.answers) >= 20, f"reads were answered during the run ({len(workload.answers)})")
         self.expect(over == 0, f"no read counted more hits than had been sent ({over})")
-        self.expect(backwards == 0, f"no replica's count went back ({backwards} reads)")
+        self.expect(backwards == 0, f"no replica's count went back ({backwards} reads: {'; '.join(examples[:3])})")
         shown = sum(e.shown_after for e in workload.erasures)
         self.expect(shown == 0, f"no read showed a visitor whose erasure was complete ({shown})")
         acked = {site: 0 for site in sites}
