@@ -20,6 +20,12 @@ struct BackupManifest: Codable {
     }
 
     enum CodingKeys: String, CodingKey { case format, node, files; case snapshotMs = "snapshot_ms" }
+
+    func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
 }
 
 struct BackupCommand: AsyncParsableCommand {
@@ -110,9 +116,7 @@ struct FolderSink: BackupSink {
     }
 
     func finish(manifest: BackupManifest) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(manifest).write(to: folder.appendingPathComponent(BackupManifest.fileName), options: .atomic)
+        try manifest.encoded().write(to: folder.appendingPathComponent(BackupManifest.fileName), options: .atomic)
     }
 }
 
@@ -125,7 +129,7 @@ struct TarSink: BackupSink {
 
     mutating func write(_ chunk: Footfall_V1_BackupChunk) throws {
         if chunk.offset == 0 {
-            _ = try BackupPath.resolve(chunk.path, under: URL(fileURLWithPath: "/"))
+            try BackupPath.validate(chunk.path)
             try output.write(contentsOf: try TarSink.header(path: chunk.path, size: chunk.fileSize))
             written = 0
         }
@@ -136,9 +140,7 @@ struct TarSink: BackupSink {
     }
 
     func finish(manifest: BackupManifest) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(manifest)
+        let data = try manifest.encoded()
         try output.write(contentsOf: try TarSink.header(path: BackupManifest.fileName, size: UInt64(data.count)))
         try output.write(contentsOf: data + TarSink.padding(after: UInt64(data.count)))
         // Two zero blocks end the archive.
@@ -176,11 +178,15 @@ struct TarSink: BackupSink {
 /// A snapshot's relative paths are the node's to name, so they are checked before use: no
 /// absolute path, no "..", nothing that leaves the folder.
 enum BackupPath {
-    static func resolve(_ path: String, under folder: URL) throws -> URL {
+    static func validate(_ path: String) throws {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard !path.isEmpty, !path.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
             throw ValidationError("refusing the path \(path.debugDescription) in a backup")
         }
+    }
+
+    static func resolve(_ path: String, under folder: URL) throws -> URL {
+        try validate(path)
         return folder.appendingPathComponent(path)
     }
 }

@@ -96,9 +96,7 @@ extension ClusterService {
     /// Hands replication each new membership view (ring and live members), checked every 100 ms.
     static func feedMembershipViews(from membership: MembershipShell, to replication: ReplicationShell) async {
         while !Task.isCancelled {
-            let snapshot = await membership.snapshot
-            let live = snapshot.members.filter(\.status.isLive).map(\.member)
-            await replication.update(ring: snapshot.ring, pendingRing: snapshot.pendingRing, live: live)
+            await replication.follow(await membership.snapshot)
             try? await Task.sleep(for: .milliseconds(100))
         }
     }

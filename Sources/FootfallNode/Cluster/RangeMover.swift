@@ -96,6 +96,10 @@ actor RangeMover {
         guard await membership.changeOwnState(to: next) else { return }
         if !joining {
             // Every site went to all the members that take it over: this copy is no one's now.
+            // Replication takes the new ring first: until it does, it still answers reads of these
+            // sites from this copy, and would answer them from a copy being deleted (a count going
+            // back, seen by the chaos scenario decommission) until its next poll of membership.
+            await node.replication.follow(await membership.snapshot)
             for site in sites { try? node.store.deleteCopy(of: site.id) }
         }
         progress.state = joining ? .normal : .removed

@@ -140,13 +140,15 @@ public actor ReplicationShell {
 
     /// A membership view: the rings (for reads, and with moves finished) and the live members
     /// (with their addresses).
-    func update(ring: Ring, pendingRing: Ring, live: [Membership.Member]) {
+    /// Takes a membership view: its ring, pending ring and live members.
+    func follow(_ view: MembershipShell.Snapshot) {
+        let live = view.members.filter(\.status.isLive).map(\.member)
         members = Dictionary(live.map { ($0.name, $0) }, uniquingKeysWith: { a, b in a.uid >= b.uid ? a : b })
         let alive = Set(live.map(\.name))
-        guard ring != coordinator.ring || pendingRing.members != coordinator.pendingRing.members
+        guard view.ring != coordinator.ring || view.pendingRing.members != coordinator.pendingRing.members
             || alive.union([myself]) != coordinator.alive else { return }
-        perform(coordinator.update(ring: ring, pendingRing: pendingRing, alive: alive, nowMs: clock.nowMs))
-        metrics.set("footfall_replication_ring_epoch", to: Double(ring.epoch))
+        perform(coordinator.update(ring: view.ring, pendingRing: view.pendingRing, alive: alive, nowMs: clock.nowMs))
+        metrics.set("footfall_replication_ring_epoch", to: Double(view.ring.epoch))
     }
 
     /// Where a read of `site` is answered: here when this node replicates it and is not waiting
