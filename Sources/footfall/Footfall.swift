@@ -57,7 +57,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Internal port (env FOOTFALL_CLUSTER_PORT).") var clusterPort: Int?
     @Option(help: "host:port other nodes reach this one at (env FOOTFALL_ADVERTISE).") var advertise: String?
     @Option(help: "Folder with ca.pem and NAME.pem / NAME-key.pem; default DATA/certs (env FOOTFALL_CERTS).") var certs: String?
-    @Option(help: "Membership probe interval in ms (env FOOTFALL_PROBE_INTERVAL_MS); default 1000.") var probeIntervalMs: Int?
+    @Option(help: "Membership probe interval in ms (env FOOTFALL_PROBE_INTERVAL_MS); default 400.") var probeIntervalMs: Int?
     @Option(help: "Replicas per site (env FOOTFALL_REPLICATION_FACTOR); default 3.") var replicationFactor: Int?
     @Option(help: "Write consistency when a request names none: one, quorum or all (env FOOTFALL_CONSISTENCY); default quorum.")
     var consistency: String?

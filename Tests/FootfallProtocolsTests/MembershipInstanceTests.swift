@@ -8,12 +8,22 @@ import Testing
     static let t0 = MonotonicTime(nanoseconds: 1_000_000_000)
     static func member(_ name: String, uid: UInt64 = 1) -> M.Member { M.Member(name: name, uid: uid, address: "\(name):7946") }
 
+    /// memberlist's probe timers (1 s, 500 ms, 400 ms): the tests step time in round numbers of
+    /// them, whatever the defaults are.
+    static let timers: M.Settings = {
+        var settings = M.Settings()
+        settings.probeInterval = .seconds(1)
+        settings.probeTimeout = .milliseconds(500)
+        settings.indirectNackTimeout = .milliseconds(400)
+        return settings
+    }()
+
     static func alive(_ name: String, incarnation: UInt64 = 0) -> M.Update {
         .liveness(M.MemberRecord(member: member(name), incarnation: incarnation, status: .alive), origin: name)
     }
 
     /// An instance "a" that knows b, c and d alive (merged from a sync reply).
-    static func joined(settings: M.Settings = M.Settings()) -> M.Instance {
+    static func joined(settings: M.Settings = timers) -> M.Instance {
         var instance = M.Instance(myself: member("a"), settings: settings, seeds: ["b:7946"], randomSeed: 7, now: t0)
         _ = instance.onStart(now: t0)
         let reply = M.Envelope(from: member("b"), incarnation: 0, message: .syncReply(state: [alive("b"), alive("c"), alive("d")], senderJoined: true))
@@ -54,7 +64,8 @@ import Testing
     }
 
     @Test func joining_claimsOwnershipAsJoining_onlyAfterMergingAPeersState_andServesReadsOnceStreamed() {
-        var a = M.Instance(myself: MembershipInstanceTests.member("a"), seeds: ["b:7946"], randomSeed: 1, now: MembershipInstanceTests.t0)
+        var a = M.Instance(myself: MembershipInstanceTests.member("a"), settings: MembershipInstanceTests.timers, seeds: ["b:7946"], randomSeed: 1,
+                           now: MembershipInstanceTests.t0)
         let start = a.onStart(now: MembershipInstanceTests.t0)
         #expect(MembershipInstanceTests.sends(start).allSatisfy { if case (.sync, .address("b:7946")) = $0 { true } else { false } })
         #expect(a.ring().members.isEmpty)
@@ -81,7 +92,7 @@ import Testing
     /// seen dead that holds ranges, and a decommission needs this node normal and another owner.
     @Test func operatorChanges_areRefusedUnlessTheRingCanTakeThem() {
         let t0 = MembershipInstanceTests.t0
-        var a = M.Instance(myself: MembershipInstanceTests.member("a"), seeds: ["b:7946"], randomSeed: 1, now: t0)
+        var a = M.Instance(myself: MembershipInstanceTests.member("a"), settings: MembershipInstanceTests.timers, seeds: ["b:7946"], randomSeed: 1, now: t0)
         _ = a.onStart(now: t0)
         #expect(a.onDecommission(now: t0) == .failure(.onlyOwner("a")), "no other owner yet")
         let owners = [M.OwnershipRecord(name: "b", state: .normal, version: 1), M.OwnershipRecord(name: "c", state: .normal, version: 1)]
@@ -115,7 +126,8 @@ import Testing
     }
 
     @Test func aReplyFromANodeThatHasNotJoined_doesNotCompleteAJoin() {
-        var a = M.Instance(myself: MembershipInstanceTests.member("a"), seeds: ["b:7946"], randomSeed: 1, now: MembershipInstanceTests.t0)
+        var a = M.Instance(myself: MembershipInstanceTests.member("a"), settings: MembershipInstanceTests.timers, seeds: ["b:7946"], randomSeed: 1,
+                           now: MembershipInstanceTests.t0)
         _ = a.onStart(now: MembershipInstanceTests.t0)
         let unjoined = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0,
                                   message: .syncReply(state: [MembershipInstanceTests.alive("b")], senderJoined: false))
@@ -208,7 +220,7 @@ import Testing
 
     @Test func failedProbeWithoutHelpers_raisesLocalHealth_andStretchesTheProbeTimeout() {
         let t0 = MembershipInstanceTests.t0
-        var a = M.Instance(myself: MembershipInstanceTests.member("a"), randomSeed: 3, now: t0)
+        var a = M.Instance(myself: MembershipInstanceTests.member("a"), settings: MembershipInstanceTests.timers, randomSeed: 3, now: t0)
         _ = a.onStart(now: t0)
         _ = a.onMessage(M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0, message: .gossip([])), now: t0)
         _ = a.onTick(now: t0 + .seconds(1))           // ping b

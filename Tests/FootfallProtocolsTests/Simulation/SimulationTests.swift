@@ -193,7 +193,9 @@ import Testing
                 continue
             }
             // Up to 1.5 × the probe timeout one way: most round trips miss the direct timeout.
-            sim.network = .init(delayMin: .milliseconds(1), delayMax: .milliseconds(Int64.random(in: 300...750, using: &random)))
+            let timeoutMs = sim.settings.probeTimeout.nanoseconds / 1_000_000
+            sim.network = .init(delayMin: .milliseconds(1),
+                                delayMax: .milliseconds(Int64.random(in: (timeoutMs * 3 / 5)...(timeoutMs * 3 / 2), using: &random)))
             sim.run(for: .seconds(120))
             falsePositives += sim.falseDeaths.count
             if !sim.falseDeaths.isEmpty { SimulationTests.fail(sim, "healthy members declared dead: \(sim.falseDeaths)") }
