@@ -138,9 +138,9 @@ public actor ReplicationShell {
     /// Connects the shell to the cluster's channels.
     func attach(peers: PeerClients) { self.peers = peers }
 
-    /// A membership view: the rings (for reads, and with moves finished) and the live members
-    /// (with their addresses).
-    /// Takes a membership view: its ring, pending ring and live members.
+    /// Takes a membership view: the rings (for reads, and with moves finished) and the live
+    /// members (with their addresses). Called every 100 ms by the cluster service, and at once by
+    /// a move that must not go on before replication has the new ring.
     func follow(_ view: MembershipShell.Snapshot) {
         let live = view.members.filter(\.status.isLive).map(\.member)
         members = Dictionary(live.map { ($0.name, $0) }, uniquingKeysWith: { a, b in a.uid >= b.uid ? a : b })
