@@ -48,8 +48,10 @@ struct BackupCommand: AsyncParsableCommand {
                 var sink: any BackupSink = to == "-" ? TarSink(output: .standardOutput) : try FolderSink(path: to)
                 var manifest: BackupManifest?
                 var filesDone = 0, bytesDone: UInt64 = 0
+                var expected: (files: UInt32, bytes: UInt64) = (0, 0)
                 for try await chunk in response.messages {
                     try sink.write(chunk)
+                    expected = (chunk.totalFiles, chunk.totalBytes)
                     if manifest == nil { manifest = BackupManifest(node: chunk.nodeName, snapshotMs: chunk.snapshotMs, files: []) }
                     bytesDone += UInt64(chunk.data.count)
                     if chunk.offset + UInt64(chunk.data.count) == chunk.fileSize {
@@ -59,7 +61,14 @@ struct BackupCommand: AsyncParsableCommand {
                                                + "\(ClusterCommand.bytes(bytesDone)) of \(ClusterCommand.bytes(chunk.totalBytes))")
                     }
                 }
-                guard let manifest, !manifest.files.isEmpty else { throw ValidationError("the node sent no files") }
+                // The manifest is what makes a backup complete: a stream that ended early, or
+                // short of what its chunks said the snapshot holds, gets none.
+                guard let manifest, !manifest.files.isEmpty, manifest.files.count == Int(expected.files),
+                      manifest.files.reduce(0, { $0 + $1.size }) == expected.bytes
+                else {
+                    throw ValidationError("the node's stream ended short of its snapshot (\(filesDone) of \(expected.files) files): "
+                                          + "this backup is incomplete; run it again")
+                }
                 try sink.finish(manifest: manifest)
                 return manifest
             }
@@ -153,6 +162,8 @@ struct TarSink: BackupSink {
     static func header(path: String, size: UInt64) throws -> Data {
         let name = Array(path.utf8)
         guard name.count < 100 else { throw ValidationError("\(path) is too long a name for tar") }
+        // Eleven octal digits: ustar's size field stops below 8 GiB (RocksDB's table files are far smaller).
+        guard size < 1 << 33 else { throw ValidationError("\(path) is 8 GiB or more: back it up into a folder instead") }
         var block = [UInt8](repeating: 0, count: 512)
         func put(_ text: String, at offset: Int) { for (i, byte) in text.utf8.enumerated() { block[offset + i] = byte } }
         func octal(_ value: UInt64, width: Int) -> String {
