@@ -41,3 +41,10 @@ def call_json(url, method="GET", body=None, headers=None, timeout=10):
     """`call`, with the answer's body decoded from JSON."""
     status, raw = call(url, method, body, headers, timeout)
     return status, decoded(raw)
+
+
+def salted(base_url, timeout=2):
+    """Whether the node at `base_url` has its daily-salt seed (its /health says so): until then it
+    refuses cookieless hits."""
+    status, body = call_json(base_url + "/health", timeout=timeout)
+    return status == 200 and isinstance(body, dict) and body.get("salt") == "ready"

@@ -35,8 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -84,7 +82,7 @@ class Node:
     def start(self):
         self.process.start([self.binary, "serve", "--data", self.data, "--port", str(self.port), "--grpc-port", "0",
                             "--cluster-port", str(free_port()), "--node-name", "node-1", "--replication-factor", "1"])
-        healthy = wait_for(lambda: json.loads(urllib.request.urlopen(self.base + "/health", timeout=2).read())["salt"] == "ready", 60)
+        healthy = wait_for(lambda: web.salted(self.base), 60)
         if not healthy:
             raise SystemExit(f"the node did not become healthy; see {self.folder}/node.log")
 

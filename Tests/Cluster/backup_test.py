@@ -29,7 +29,7 @@ import grpc
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
-from footfall_harness import hits, waits  # noqa: E402
+from footfall_harness import files, hits, waits, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
 from footfall_harness.probe import CHECKER, Probe  # noqa: E402
@@ -101,7 +101,7 @@ def main():
         if not settled or token is None:
             raise SystemExit(f"stopped early; logs and data kept in {folder}")
         api = ClusterAPI(cluster, token)
-        salted = cluster.wait(lambda: all((api.request(n, "/health")[1] or {}).get("salt") == "ready" for n in NAMES), 20)
+        salted = cluster.wait(lambda: all(web.salted(cluster.http_url(n)) for n in NAMES), 20)
         check(salted, "every node has the daily-salt seed")
         probe = Probe(cluster.certs, generate_stubs(stubs_folder))
         run_checks(cluster, api, probe, folder)
@@ -117,16 +117,6 @@ def backup(cluster, name, to):
     command = [cluster.binary, "backup", "--node", cluster.internal(name), "--certs", cluster.certs, "--to", to]
     done = subprocess.run(command, capture_output=True, timeout=120)
     return done.returncode, done.stdout, done.stderr.decode(errors="replace")
-
-
-def files_holding(folder, marker):
-    found = []
-    for directory, _, files in os.walk(folder):
-        for file in files:
-            with open(os.path.join(directory, file), "rb") as handle:
-                if marker.encode() in handle.read():
-                    found.append(os.path.relpath(os.path.join(directory, file), folder))
-    return found
 
 
 def run_checks(cluster, api, probe, folder):
@@ -146,7 +136,7 @@ def run_checks(cluster, api, probe, folder):
               f"the backup's manifest names node-2 and its store's files ({len(manifest['files'])} files)")
         check("[1/" in progress, "the backup reports progress file by file")
         check(not os.path.exists(os.path.join(snapshot, "salt.seed")), "the backup holds no daily-salt seed")
-        check(files_holding(snapshot, f"title-of-{ERASED}"),
+        check(files.holding(snapshot, f"title-of-{ERASED}"),
               f"control: the backup holds {ERASED}'s hits (so the restore below has something to resurrect)")
         code, tar, _ = backup(cluster, "node-2", "-")
         listing = subprocess.run(["tar", "-t", "-f", "-"], input=tar, capture_output=True).stdout.decode().split()

@@ -36,7 +36,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
-from footfall_harness import credentials, hits, web  # noqa: E402
+from footfall_harness import credentials, files, hits, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
 
@@ -52,19 +52,8 @@ def title_marker(site):
 
 
 def files_holding(cluster, name, marker):
-    """The files of `name`'s data folder that hold `marker` (RocksDB tables, logs, MANIFEST)."""
-    folder = os.path.join(cluster.folder, name)
-    found = []
-    for directory, _, files in os.walk(folder):
-        for file in files:
-            path = os.path.join(directory, file)
-            try:
-                with open(path, "rb") as handle:
-                    if marker.encode() in handle.read():
-                        found.append(os.path.relpath(path, folder))
-            except OSError:
-                pass  # a file RocksDB removed while we looked
-    return found
+    """The files of `name`'s data folder that hold `marker`."""
+    return files.holding(os.path.join(cluster.folder, name), marker)
 
 
 def former_replicas_let_go(cluster, sites, placements):
@@ -130,7 +119,7 @@ def run_checks(cluster, api):
     check(known, f"node-1's token is accepted by node-3 ({time.monotonic() - started:.1f} s after forming)")
     # A node counts cookieless visitors only once the daily-salt seed has reached it (until then it
     # answers 503): wait for it on every node, so the checks below test replication, not that race.
-    salted = cluster.wait(lambda: all((api.request(n, "/health")[1] or {}).get("salt") == "ready" for n in NAMES), 20)
+    salted = cluster.wait(lambda: all(web.salted(cluster.http_url(n)) for n in NAMES), 20)
     check(salted, "every node has the daily-salt seed")
 
     # 2. Writes through node-1, reads through node-3.

@@ -9,7 +9,6 @@ and nothing is there that was never sent. Run as `make test` runs it:
     python3 Tests/Durability/kill_test.py --footfall .build/debug/footfall
 """
 import argparse
-import json
 import os
 import random
 import shutil
@@ -18,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -55,7 +53,7 @@ class Node:
         self.process.start([self.binary, "serve", "--data", self.data, "--port", str(self.port), "--grpc-port", "0",
                             "--cluster-port", str(self.cluster_port), "--node-name", "node-1", "--replication-factor", "1"],
                            env=dict(os.environ, FOOTFALL_TRUSTED_PROXIES="127.0.0.1"))
-        healthy = wait_for(lambda: json.loads(urllib.request.urlopen(self.base + "/health", timeout=2).read())["salt"] == "ready", 60)
+        healthy = wait_for(lambda: web.salted(self.base), 60)
         if not healthy:
             raise SystemExit(f"the node did not become healthy; see {self.process.log_path}")
 
