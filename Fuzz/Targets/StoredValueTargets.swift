@@ -25,7 +25,7 @@ enum StoredValueTargets {
             case .event:
                 guard let event = try? EventCodec.decode(body) else { return }
                 roundTrip(event, EventCodec.encode, EventCodec.decode)
-                _ = RollupUpdate.forEvent(event)
+                _ = RollupBuild(events: [event], days: event.day...event.day, calendar: .utc)
                 _ = Visits.Hit(event)
             case .rollupCell:
                 guard var cell = RollupCell(encoded: body) else { return }

@@ -165,29 +165,30 @@ public struct RollupUpdate: Hashable, Sendable {
         self.cell = cell
     }
 
-    /// The per-event cells an event adds. Engagement pings count toward no per-event metric (they
-    /// only lengthen visits) and identify calls toward none at all.
-    public static func forEvent(_ event: Event) -> [RollupUpdate] {
-        guard event.kind == .pageview || event.kind == .custom || event.kind == .click else { return [] }
-        var sketch = HyperLogLog()
-        sketch.insert(event.visitor)
-        let cell = RollupCell(count: 1, visitors: sketch)
-        func update(_ metric: RollupMetric, _ dimension: String) -> RollupUpdate {
-            RollupUpdate(metric: metric, bucket: event.quarterHour, dimension: dimension, cell: cell)
-        }
+    /// The per-event cells an event adds: each a count (1, or 0 where only the visitor counts)
+    /// under a metric and dimension, with the event's visitor in the cell's sketch. Engagement
+    /// pings count toward no per-event metric (they only lengthen visits) and identify calls
+    /// toward none at all.
+    public static func eventCells(_ event: Event, _ body: (RollupMetric, String, Int64) -> Void) {
         switch event.kind {
-        case .custom: return [update(.customEvent, event.name), RollupUpdate(metric: .total, bucket: event.quarterHour, dimension: "", cell: RollupCell(count: 0, visitors: sketch))]
-        case .click: return [update(.click, "\(event.name):\(event.target)"), RollupUpdate(metric: .total, bucket: event.quarterHour, dimension: "", cell: RollupCell(count: 0, visitors: sketch))]
-        default: break
+        case .custom:
+            body(.customEvent, event.name, 1)
+            body(.total, "", 0)
+        case .click:
+            body(.click, "\(event.name):\(event.target)", 1)
+            body(.total, "", 0)
+        case .pageview:
+            body(.total, "", 1)
+            body(.page, event.path, 1)
+            let dimensions: [(RollupMetric, String)] = [
+                (.referrer, event.referrerHost), (.utmSource, event.utm.source), (.utmMedium, event.utm.medium),
+                (.utmCampaign, event.utm.campaign), (.utmTerm, event.utm.term), (.utmContent, event.utm.content),
+                (.country, event.geo.country), (.region, event.geo.region), (.browser, event.device.browser),
+                (.os, event.device.os), (.device, event.device.deviceClass.name),
+            ]
+            for (metric, value) in dimensions where !value.isEmpty { body(metric, value, 1) }
+        case .engagement, .identify:
+            break
         }
-        var updates = [update(.total, ""), update(.page, event.path)]
-        let dimensions: [(RollupMetric, String)] = [
-            (.referrer, event.referrerHost), (.utmSource, event.utm.source), (.utmMedium, event.utm.medium),
-            (.utmCampaign, event.utm.campaign), (.utmTerm, event.utm.term), (.utmContent, event.utm.content),
-            (.country, event.geo.country), (.region, event.geo.region), (.browser, event.device.browser),
-            (.os, event.device.os), (.device, event.device.deviceClass.name),
-        ]
-        for (metric, value) in dimensions where !value.isEmpty { updates.append(update(metric, value)) }
-        return updates
     }
 }

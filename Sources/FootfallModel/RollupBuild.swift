@@ -1,11 +1,11 @@
 /// The rollup cells of a span of a site's local days, built at once from the events stored for
-/// them: the same cells `EventStore.apply` merges one batch at a time (per-event cells from
-/// `RollupUpdate.forEvent`, per-visit cells from `Visits.Span.rollups`), so that rollups can be
-/// written when a day is settled (from its sealed segment) instead of on every hit.
+/// them (per-event cells from `RollupUpdate.eventCells`, per-visit cells from
+/// `Visits.Span.rollups`): what the store writes when a day is settled, and what it answers for
+/// the days not built yet.
 ///
 /// Built this way a cell is exact for the events given: visits are derived from a visitor's whole
-/// run of hits, however many batches brought them, so nothing needs the per-batch visit deltas
-/// (`Visits.rollupDelta`) that keep incremental rollups right.
+/// run of hits, however many batches brought them, and a visitor sketch is made from its visitors
+/// in one go (`HyperLogLog(visitors:)`).
 public struct RollupBuild: Sendable {
     /// Where a cell is kept: the site's local date (every metric) or the UTC quarter hour (the
     /// metrics an hourly chart reads, `RollupMetric.keepsQuarterHours`). The weekly tier is the sum
@@ -25,7 +25,23 @@ public struct RollupBuild: Sendable {
     }
 
     /// Every pack the events fill, each cell by dimension value.
-    public private(set) var packs: [PackID: [String: RollupCell]] = [:]
+    public let packs: [PackID: [String: RollupCell]]
+
+    /// A cell while it is built: its count and, for per-event metrics, its visitors (each once per
+    /// visitor run, as the build goes visitor by visitor).
+    private struct Tally {
+        var count: Int64 = 0
+        var visitors: [VisitorID]?
+
+        mutating func add(_ count: Int64, visitor: VisitorID?) {
+            self.count &+= count
+            guard let visitor else { return }
+            if visitors == nil { visitors = [] }
+            if visitors!.last != visitor { visitors!.append(visitor) }
+        }
+
+        var cell: RollupCell { RollupCell(count: count, visitors: visitors.map { HyperLogLog(visitors: $0) }) }
+    }
 
     /// The packs of the local dates `days` in `calendar`: each event of those dates counted once
     /// (duplicates by id are left out), and each visit that starts in them once, on the date and
@@ -36,28 +52,34 @@ public struct RollupBuild: Sendable {
     /// its end and exit page may lie past midnight. Events outside `days` are read for that only.
     public init(events: some Sequence<Event>, days: ClosedRange<Day>, calendar: SiteCalendar) {
         var seen = Set<EventID>()
-        var hitsByVisitor = [VisitorID: [Visits.Hit]]()
-        for event in events where seen.insert(event.id).inserted {
-            hitsByVisitor[event.visitor, default: []].append(Visits.Hit(event))
-            for update in RollupUpdate.forEvent(event) { add(update, days, calendar) }
-        }
-        for hits in hitsByVisitor.values {
-            for visit in Visits.derive(hits) {
-                for update in visit.rollups(sign: 1) { add(update, days, calendar) }
+        var byVisitor = [VisitorID: [Event]]()
+        for event in events where seen.insert(event.id).inserted { byVisitor[event.visitor, default: []].append(event) }
+        var tallies = [PackID: [String: Tally]]()
+        // Where `EventStore.apply` placed a cell: by the local date of its quarter hour (every zone
+        // offset is a whole number of quarter hours, so that is the event's or visit start's date).
+        // Zone offsets are looked up once per quarter hour, not per cell.
+        var dayOfBucket = [QuarterHour: Day]()
+        func add(_ metric: RollupMetric, _ bucket: QuarterHour, _ dimension: String, _ count: Int64, _ visitor: VisitorID?) {
+            let day = dayOfBucket[bucket] ?? {
+                let day = calendar.day(containing: bucket.startMs)
+                dayOfBucket[bucket] = day
+                return day
+            }()
+            guard days.contains(day) else { return }
+            tallies[PackID(metric: metric, tier: .day, index: day.index), default: [:]][dimension, default: Tally()].add(count, visitor: visitor)
+            if metric.keepsQuarterHours {
+                tallies[PackID(metric: metric, tier: .quarterHour, index: bucket.index), default: [:]][dimension, default: Tally()]
+                    .add(count, visitor: visitor)
             }
         }
-    }
-
-    private mutating func add(_ update: RollupUpdate, _ days: ClosedRange<Day>, _ calendar: SiteCalendar) {
-        // Placed as `EventStore.apply` places it: by the local date of the update's quarter hour
-        // (every zone offset is a whole number of quarter hours, so that is the event's date).
-        let day = calendar.day(containing: update.bucket.startMs)
-        guard days.contains(day) else { return }
-        packs[PackID(metric: update.metric, tier: .day, index: day.index), default: [:]][update.dimension, default: RollupCell(count: 0)]
-            .merge(update.cell)
-        if update.metric.keepsQuarterHours {
-            packs[PackID(metric: update.metric, tier: .quarterHour, index: update.bucket.index), default: [:]][
-                update.dimension, default: RollupCell(count: 0)].merge(update.cell)
+        for (visitor, events) in byVisitor {
+            for event in events {
+                RollupUpdate.eventCells(event) { metric, dimension, count in add(metric, event.quarterHour, dimension, count, visitor) }
+            }
+            for visit in Visits.derive(events.map(Visits.Hit.init)) {
+                for update in visit.rollups { add(update.metric, update.bucket, update.dimension, update.cell.count, nil) }
+            }
         }
+        packs = tallies.mapValues { $0.mapValues(\.cell) }
     }
 }

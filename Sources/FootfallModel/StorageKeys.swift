@@ -125,6 +125,13 @@ public enum StorageKeys {
         sitePrefix(site) + [metric.rawValue | 0x40] + week.bigEndianBytes
     }
 
+    /// The last local date whose rollups a site has built (`EventStore.buildRollups`), a day
+    /// index. It sits under code 0, which no metric has, so the site's rollup keys still delete
+    /// (and wipe) as one range.
+    public static func rollupsBuiltThrough(_ site: SiteID) -> [UInt8] {
+        sitePrefix(site) + [0x00]
+    }
+
     /// The bucket (or local date) index of a rollup key whose site and metric prefix is
     /// `prefixCount` bytes.
     public static func rollupIndex(key: [UInt8], prefixCount: Int) -> UInt32? {

@@ -58,8 +58,9 @@ public struct TimeRange: Hashable, Sendable {
 
 /// Local dates in a site's time zone. The daily rollup tier is kept per local date, so a report
 /// (always whole local days) reads one cell per day and dimension in any zone. The zone a cell
-/// counts in is the site's zone when the event was stored: after the owner changes it, earlier
-/// days keep the boundaries they were recorded with (as Google Analytics does).
+/// counts in is the site's zone when its date is built (`EventStore.buildRollups`): after the
+/// owner changes it, dates already built keep the boundaries they were counted with (as Google
+/// Analytics keeps recorded days).
 public struct SiteCalendar: Sendable, Hashable {
     public let timeZone: TimeZone
     /// Set for zones that never leave UTC, so the hot path needs no zone lookup.
@@ -75,6 +76,19 @@ public struct SiteCalendar: Sendable, Hashable {
     /// The calendar of an IANA zone name; UTC for a name this system does not know.
     public init(identifier: String) {
         self.init(timeZone: TimeZone(identifier: identifier) ?? SiteCalendar.utc.timeZone)
+    }
+
+    /// When the local date `day` begins. Local midnight lies within 14 hours of the UTC one, and
+    /// every zone offset is a whole number of quarter hours: it is the first quarter hour of that
+    /// span whose local date is `day` (local dates never go back, daylight-saving time included).
+    public func startMs(of day: Day) -> Int64 {
+        guard !isUTC else { return day.startMs }
+        var low = QuarterHour(containing: day.startMs - 14 * TimeUnits.hourMs), high = QuarterHour(containing: day.startMs + 14 * TimeUnits.hourMs)
+        while low < high {
+            let middle = low.advanced(by: low.distance(to: high) / 2)
+            if self.day(containing: middle.startMs) < day { low = middle.advanced(by: 1) } else { high = middle }
+        }
+        return low.startMs
     }
 
     /// The local date at an instant.

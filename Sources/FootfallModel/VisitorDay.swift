@@ -2,8 +2,7 @@
 /// store holds (for `hitsMax`) and the day's pieces of the visitor's runs (`Visits.Run`), in time
 /// order. A day holds at most 48 runs (they are 30 minutes apart), so the record stays small
 /// however many hits the visitor sends, and applying a hit reads and writes this record instead of
-/// the visitor's hits. A run that goes on over midnight is a piece on each day; `Visits.Run.joined`
-/// makes it whole again.
+/// the visitor's hits. A run that goes on over midnight is a piece on each day.
 public struct VisitorDay: Hashable, Sendable {
     /// Hits stored per visitor and day of a site, at most. A person never sends this many in a day;
     /// a script that does has the rest dropped, so it cannot grow one visitor without limit. Every

@@ -110,38 +110,6 @@ public enum Visits {
         for hit in hits.sorted() { deriver.add(timestampMs: hit.timestampMs, kind: hit.kind, page: hit.path) }
         return deriver.visits
     }
-
-    /// The rollup changes that turn the visits of `existing` into those of `existing + added`:
-    /// visits that disappeared are subtracted, visits that appeared are added, unchanged ones cancel.
-    public static func rollupDelta(existing: [Hit], added: [Hit]) -> [RollupUpdate] {
-        let known = Set(existing.map(\.id))
-        let fresh = added.filter { !known.contains($0.id) }
-        guard !fresh.isEmpty else { return [] }
-        return rollupDelta(from: derive(existing), to: derive(existing + fresh))
-    }
-
-    /// The rollup changes that turn the visits `from` into the visits `to`.
-    public static func rollupDelta(from old: [Visit], to new: [Visit]) -> [RollupUpdate] {
-        var before = countedVisits(old)
-        var after = countedVisits(new)
-        for (visit, count) in before {
-            let common = min(count, after[visit, default: 0])
-            before[visit]! -= common
-            after[visit, default: 0] -= common
-        }
-        var updates = [RollupUpdate]()
-        for (visit, count) in before where count > 0 {
-            for _ in 0..<count { updates += visit.rollups(sign: -1) }
-        }
-        for (visit, count) in after where count > 0 {
-            for _ in 0..<count { updates += visit.rollups(sign: 1) }
-        }
-        return updates
-    }
-
-    private static func countedVisits(_ visits: [Visit]) -> [Visit: Int] {
-        visits.reduce(into: [:]) { $0[$1, default: 0] += 1 }
-    }
 }
 
 extension Visits {
@@ -215,34 +183,21 @@ extension Visits {
             return Visit(startMs: start.timestampMs, endMs: lastMs, pageviews: pageviews, interactions: interactions,
                          entryPage: firstPageview?.path ?? start.path, exitPage: lastPageview?.path ?? start.path)
         }
-
-        /// Runs in time order joined where they reach each other: the pieces of consecutive days
-        /// become whole runs.
-        public static func joined(_ runs: [Run]) -> [Run] {
-            var out = [Run]()
-            for run in runs {
-                if let last = out.last, last.reaches(run) {
-                    out[out.count - 1].join(run)
-                } else {
-                    out.append(run)
-                }
-            }
-            return out
-        }
     }
 }
 
 extension Visits.Span where Page == String {
-    func rollups(sign: Int64) -> [RollupUpdate] {
+    /// The per-visit rollup cells of the visit, in the quarter hour where it starts.
+    var rollups: [RollupUpdate] {
         let bucket = QuarterHour(containing: startMs)
         var updates = [
-            RollupUpdate(metric: .visits, bucket: bucket, dimension: "", cell: RollupCell(count: sign)),
-            RollupUpdate(metric: .visitDuration, bucket: bucket, dimension: "", cell: RollupCell(count: sign * durationMs)),
-            RollupUpdate(metric: .entryPage, bucket: bucket, dimension: entryPage, cell: RollupCell(count: sign)),
-            RollupUpdate(metric: .exitPage, bucket: bucket, dimension: exitPage, cell: RollupCell(count: sign)),
+            RollupUpdate(metric: .visits, bucket: bucket, dimension: "", cell: RollupCell(count: 1)),
+            RollupUpdate(metric: .visitDuration, bucket: bucket, dimension: "", cell: RollupCell(count: durationMs)),
+            RollupUpdate(metric: .entryPage, bucket: bucket, dimension: entryPage, cell: RollupCell(count: 1)),
+            RollupUpdate(metric: .exitPage, bucket: bucket, dimension: exitPage, cell: RollupCell(count: 1)),
         ]
         if isBounce {
-            updates.append(RollupUpdate(metric: .bounces, bucket: bucket, dimension: "", cell: RollupCell(count: sign)))
+            updates.append(RollupUpdate(metric: .bounces, bucket: bucket, dimension: "", cell: RollupCell(count: 1)))
         }
         return updates
     }

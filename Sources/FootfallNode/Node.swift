@@ -139,7 +139,7 @@ public final class Node: Sendable {
         self.system = system
         store = try EventStore(kv: self.kv, syncWrites: configuration.syncWrites,
                                purgeIntervalMs: Int64(configuration.erasurePurgeInterval.components.seconds) * 1000,
-                               segmentCacheBytes: configuration.segmentCacheBytes) { site in
+                               segmentCacheBytes: configuration.segmentCacheBytes, openedAtMs: clock.nowMs) { site in
             (try? system.site(site)).map { SiteCalendar(identifier: $0.timeZone) } ?? .utc
         }
         salts = try SaltKeeper(dataDirectory: configuration.dataDirectory)

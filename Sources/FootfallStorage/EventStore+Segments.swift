@@ -104,19 +104,22 @@ extension EventStore {
         /// Days whose segment was built but not stored, because a write reached the site's past
         /// days meanwhile (the next pass seals them).
         public var discarded = 0
+        /// Local dates whose rollups were built (`buildRollups`).
+        public var builtDates = 0
     }
 
     /// Seals each settled day of the site (ended more than `lateHitWindowMs` ago, within its
     /// retention) that has rows: its segment (if any) and its rows become the day's new segment,
     /// and the rows are deleted in the same batch, so a crash leaves one or the other. Rows are
     /// read outside the write lock, so ingest goes on; a day written meanwhile is left for the next
-    /// pass. A store written before segments is converted this way, a day at a time.
+    /// pass. A store written before segments is converted this way, a day at a time. Then builds
+    /// the rollups of the dates that settled and rebuilds those the sealed rows change.
     public func sealSegments(site: SiteID, plan: RetentionPlan, nowMs: Int64) throws -> SealingPass {
         let lastSettled = Day(containing: nowMs - EventStore.lateHitWindowMs).advanced(by: -1)
         let first = plan.firstKeptDay(nowMs: nowMs)
         var pass = SealingPass()
-        guard first <= lastSettled else { return pass }
-        for day in first...lastSettled {
+        var sealedDays = Set<Day>()
+        for day in first <= lastSettled ? Array(first...lastSettled) : [] {
             let dayKeys = (start: StorageKeys.eventDay(site, day), end: StorageKeys.eventDay(site, day.advanced(by: 1)))
             guard try holdsAny(.events, from: dayKeys.start, to: dayKeys.end) else { continue }
             let written = writeLock.withLock { ($0.pastDayWrites[site, default: 0], $0.wipes) }
@@ -142,10 +145,12 @@ extension EventStore {
             }
             if stored {
                 pass.sealed += 1
+                sealedDays.insert(day)
             } else {
                 pass.discarded += 1
             }
         }
+        pass.builtDates = try buildRollups(site: site, plan: plan, nowMs: nowMs, resealed: sealedDays)
         return pass
     }
 

@@ -5,10 +5,10 @@ import Synchronization
 /// A node's site data on top of a `KeyValueStore`: raw events, the visitor index, rollups, CRM
 /// records and erasure records, with the rules that keep them consistent:
 ///
-/// - applying an event is idempotent by event id, rollups included;
+/// - applying an event is idempotent by event id;
 /// - an event older than its site's retention, or fenced by an erasure record, is refused;
-/// - visit rollups are recomputed whenever a visitor's visits change, from what each day of the
-///   visitor keeps for that (`VisitorDay`): the work is bounded by the batch, not by the visitor;
+/// - rollups are built from a site's settled days, once, not by each write (see
+///   `EventStore+Rollups.swift`); the days after those are answered from their events;
 /// - a visitor has at most `VisitorDay.hitsMax` hits a day; the rest are dropped;
 /// - reads never return an expired or erased event.
 ///
@@ -25,7 +25,7 @@ public final class EventStore: Sendable {
     /// Whether each batch waits for the WAL fsync before it is acknowledged.
     public let syncWrites: Bool
     /// Each site's calendar, whose local dates key the daily rollup tier.
-    private let calendars: @Sendable (SiteID) -> SiteCalendar
+    let calendars: @Sendable (SiteID) -> SiteCalendar
     /// Serialises writes; holds what the writer keeps in memory.
     let writeLock = Mutex(WriterState())
     /// Erasures compact what they deleted out of the files, at most once per site per
@@ -39,6 +39,8 @@ public final class EventStore: Sendable {
     let segmentCache: SegmentCache
     /// Days not sealed, as the query engine reads them (see `HotDays`).
     let hotDays = HotDays()
+    /// Rollups of the dates not built yet, built from events when asked (see `RecentRollups`).
+    let recentRollups = RecentRollups()
 
     struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
 
@@ -56,15 +58,18 @@ public final class EventStore: Sendable {
     ///   - purgeIntervalMs: how often at most one site's erased data is compacted out of the
     ///     files; erasures within it are purged together, at the latest `purgeIntervalMs` after.
     ///   - segmentCacheBytes: memory for decoded sealed days.
+    ///   - openedAtMs: now; a store whose rollups an earlier version merged on every write counts
+    ///     as built up to a few days before it (`RollupLayoutUpgrade`). By default the far future:
+    ///     all of such a store's days count as built.
     public init(kv: any KeyValueStore, syncWrites: Bool = true, purgeIntervalMs: Int64 = 30_000,
-                segmentCacheBytes: Int = 256 << 20,
+                segmentCacheBytes: Int = 256 << 20, openedAtMs: Int64 = .max,
                 calendars: @escaping @Sendable (SiteID) -> SiteCalendar = { _ in .utc }) throws {
         self.kv = kv
         segmentCache = SegmentCache(budgetBytes: segmentCacheBytes)
         self.syncWrites = syncWrites
         self.calendars = calendars
         purges = Mutex(ErasurePurges(intervalMs: purgeIntervalMs))
-        try RollupLayoutUpgrade.run(kv)
+        try RollupLayoutUpgrade.run(kv, openedAtMs: openedAtMs)
         try VisitRecordsUpgrade.run(kv)
     }
 
@@ -80,27 +85,6 @@ public final class EventStore: Sendable {
             _ = try sealedParts(site: day.site, day: day.day)
         }
         return try writeLock.withLock { state in
-            // Rollup changes are summed per cell before they are written: a batch touches the same
-            // cells (a day's totals, countries, browsers) many times, and one merge operand per
-            // pack instead of one per event is most of the write cost saved.
-            var rollups = [RollupPackKey: [String: RollupCell]]()
-            var siteCalendars = [SiteID: SiteCalendar]()
-            func add(_ update: RollupUpdate, _ site: SiteID) {
-                let calendar = siteCalendars[site] ?? {
-                    let calendar = calendars(site)
-                    siteCalendars[site] = calendar
-                    return calendar
-                }()
-                let localDay = calendar.day(containing: update.bucket.startMs)
-                rollups[RollupPackKey(site: site, metric: update.metric, tier: .day, index: localDay.index), default: [:]][
-                    update.dimension, default: RollupCell(count: 0)].merge(update.cell)
-                rollups[RollupPackKey(site: site, metric: update.metric, tier: .week, index: localDay.index / 7), default: [:]][
-                    update.dimension, default: RollupCell(count: 0)].merge(update.cell)
-                if update.metric.keepsQuarterHours {
-                    rollups[RollupPackKey(site: site, metric: update.metric, tier: .quarterHour, index: update.bucket.index), default: [:]][
-                        update.dimension, default: RollupCell(count: 0)].merge(update.cell)
-                }
-            }
             var eventPuts = [(key: [UInt8], value: [UInt8])]()
             /// The events as stored (what the row holds), for the days held in memory.
             var storedEvents = [Event]()
@@ -150,34 +134,26 @@ public final class EventStore: Sendable {
                     storedEvents.append(stored)
                     visitorPuts.append((StorageKeys.visitorEvent(event.site, event.visitor, event.id),
                                         StorageKeys.visitorHitValue(kind: event.kind, path: event.path)))
-                    for update in RollupUpdate.forEvent(event) { add(update, event.site) }
                     fresh[owner, default: []].append(event)
                 }
             }
             var crmPuts = [(key: [UInt8], value: [UInt8])]()
-            for (owner, added) in fresh {
-                let delta = try visitDelta(of: owner, around: added.map(\.timestampMs), &touched) { try visitorDay(owner, $0, &state.dayVisitors) }
-                for update in delta { add(update, owner.site) }
-                if added.contains(where: \.consented) {
-                    let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
-                    crmPuts.append((StorageKeys.visitor(owner.site, owner.visitor), try record.encoded))
-                }
+            for (owner, added) in fresh where added.contains(where: \.consented) {
+                let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
+                crmPuts.append((StorageKeys.visitor(owner.site, owner.visitor), try record.encoded))
             }
             // Each family's writes go in key order: the memtable's skip list then finds each insert
             // next to the previous one instead of searching from the top (a fifth of ingest CPU).
             var batch = WriteBatch()
             for (key, value) in eventPuts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.events, key, value) }
             for (key, value) in visitorPuts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.visitors, key, value) }
-            for (key, cells) in rollups.map({ ($0.key.bytes, $0.value.filter { $0.value.count != 0 || $0.value.visitors != nil }) })
-                .sorted(by: { $0.0.lexicographicallyPrecedes($1.0) }) where !cells.isEmpty {
-                batch.merge(.rollups, key, RollupPack.encode(cells))
-            }
             for (key, value) in crmPuts { batch.put(.crm, key, value) }
             for (key, record) in touched.changed.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.visits, key, record.encoded) }
             let pastDays = Set(fresh.values.joined().map { SealedDay(site: $0.site, day: $0.day) }).filter { $0.day < Day(containing: nowMs) }
             notePastDayWrites(pastDays, &state)
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
             hotDays.append(storedEvents)
+            recentRollups.noteWritten(Set(storedEvents.map { SealedDay(site: $0.site, day: $0.day) }))
             for (owner, added) in fresh {
                 for event in added { state.dayVisitors.insert(owner.visitor, on: .init(site: owner.site, day: event.day)) }
             }
@@ -197,50 +173,6 @@ public final class EventStore: Sendable {
             resolved.visitor = previous
         }
         return resolved
-    }
-
-    /// How many days a visit may reach past the days of the hits that change it before it is
-    /// counted as ending there. It bounds the work of one visitor's batch (a tab pinging for a
-    /// week is one run over every day of it); a visit that long is rare and is counted in parts.
-    public static let visitReachDaysMax = 2
-
-    /// The rollup changes of the owner's visits that hits at `timestamps` (already inserted in
-    /// `touched`) make: the visits of the days they can reach, before and after, joined over
-    /// midnights. Reads a `VisitorDay` record per day, nothing else.
-    private func visitDelta(of owner: SiteVisitor, around timestamps: [Int64], _ touched: inout TouchedDays,
-                            load: (Day) throws -> VisitorDay) throws -> [RollupUpdate] {
-        // A hit joins runs that reach within a gap of it, on its own day or either side of midnight.
-        let reachable = Set(timestamps.flatMap { ms in
-            Day(containing: ms - Visits.gapMs + 1)...Day(containing: min(ms, Int64.max - Visits.gapMs) + Visits.gapMs - 1)
-        })
-        var days = Set<Day>()
-        for day in reachable {
-            var window = day...day
-            for _ in 0..<EventStore.visitReachDaysMax {
-                guard let first = try touched.record(owner, window.lowerBound, load: load).runs.first,
-                      first.firstMs - window.lowerBound.startMs < Visits.gapMs else { break }
-                window = window.lowerBound.advanced(by: -1)...window.upperBound
-            }
-            for _ in 0..<EventStore.visitReachDaysMax {
-                guard let last = try touched.record(owner, window.upperBound, load: load).runs.last,
-                      window.upperBound.advanced(by: 1).startMs - last.lastMs < Visits.gapMs else { break }
-                window = window.lowerBound...window.upperBound.advanced(by: 1)
-            }
-            days.formUnion(window)
-        }
-        // Consecutive days are one window (a run may cross midnight); a day not read splits them.
-        var updates = [RollupUpdate]()
-        var before = [Visits.Run](), after = [Visits.Run]()
-        for day in days.sorted() {
-            before += try touched.stored(owner, day, load: load).runs
-            after += try touched.record(owner, day, load: load).runs
-            if !days.contains(day.advanced(by: 1)) {
-                updates += Visits.rollupDelta(from: Visits.Run.joined(before).compactMap(\.visit), to: Visits.Run.joined(after).compactMap(\.visit))
-                before = []
-                after = []
-            }
-        }
-        return updates
     }
 
     /// The owner's `VisitorDay` record, or an empty one. Most hits come from a visitor with no
@@ -501,6 +433,9 @@ public final class EventStore: Sendable {
     /// Deletes the site's raw events, visitor index and CRM records older than its plan, and
     /// compacts those ranges so they are physically gone. Rollups are kept.
     public func enforceRetention(site: SiteID, plan: RetentionPlan, nowMs: Int64) throws {
+        // Rollups outlive raw events: the dates about to expire are built first (a plan keeps 30
+        // days at least, so they all can be).
+        try buildRollups(site: site, plan: plan, nowMs: nowMs)
         let start = StorageKeys.eventDay(site, Day(index: 0))
         let end = StorageKeys.eventDay(site, plan.firstKeptDay(nowMs: nowMs))
         let sitePrefix = StorageKeys.sitePrefix(site)
@@ -575,6 +510,7 @@ public final class EventStore: Sendable {
     private func forgetDaysInMemory(of site: SiteID, days: Set<Day>? = nil) {
         segmentCache.forget(site: site, days: days)
         hotDays.forget(site: site, days: days)
+        recentRollups.noteChanged(site: site)
     }
 
     /// The families keyed site · day that hold raw data: retention deletes whole days of them.
@@ -590,6 +526,7 @@ public final class EventStore: Sendable {
         try writeLock.withLock { state in
             try deleteRawData(from: [], to: [0xff, 0xff, 0xff, 0xff])
             state.wipes &+= 1
+            recentRollups.noteWiped()
         }
         segmentCache.removeAll()
         hotDays.removeAll()
@@ -829,57 +766,6 @@ public final class EventStore: Sendable {
         return Array(records.sorted { $0.lastSeenMs > $1.lastSeenMs }.prefix(limit))
     }
 
-    /// Rollup cells of one metric over a run of the site's local dates, summed per dimension: the
-    /// whole weeks in the run from the weekly tier, the days either side from the daily tier.
-    public func dayTotals(site: SiteID, metric: RollupMetric, days: ClosedRange<Day>) throws -> [String: RollupTotal] {
-        var totals = [String: RollupTotal]()
-        let end = UInt64(days.upperBound.index) + 1
-        let firstWeek = (UInt64(days.lowerBound.index) + 6) / 7, endWeek = end / 7
-        func addDays(_ from: UInt64, _ to: UInt64) throws {
-            guard from < to else { return }
-            try addTotals(&totals, from: StorageKeys.rollupDay(site, metric, Day(index: UInt32(from))),
-                          to: StorageKeys.rollupDay(site, metric, Day(index: UInt32(clamping: to))))
-        }
-        guard firstWeek < endWeek else {
-            try addDays(UInt64(days.lowerBound.index), end)
-            return totals
-        }
-        try addDays(UInt64(days.lowerBound.index), firstWeek * 7)
-        try addTotals(&totals, from: StorageKeys.rollupWeek(site, metric, UInt32(firstWeek)), to: StorageKeys.rollupWeek(site, metric, UInt32(endWeek)))
-        try addDays(endWeek * 7, end)
-        return totals
-    }
-
-    /// Every daily rollup cell of one metric over a run of the site's local dates, in date order.
-    public func dayCells(site: SiteID, metric: RollupMetric, days: ClosedRange<Day>,
-                         _ body: (Day, String, RollupCell) throws -> Void) throws {
-        let prefixCount = StorageKeys.rollupDayMetric(site, metric).count
-        try kv.scan(.rollups, from: StorageKeys.rollupDay(site, metric, days.lowerBound),
-                    to: StorageKeys.rollupDay(site, metric, days.upperBound.advanced(by: 1))) { key, value in
-            guard let index = StorageKeys.rollupIndex(key: key, prefixCount: prefixCount), let cells = RollupPack.decode(value) else { return true }
-            for (dimension, cell) in cells { try body(Day(index: index), dimension, cell) }
-            return true
-        }
-    }
-
-    /// Quarter-hour cells of a metric that keeps them (`keepsQuarterHours`) over a bucket range,
-    /// summed per dimension.
-    public func rollupTotals(site: SiteID, metric: RollupMetric, buckets: Range<QuarterHour>) throws -> [String: RollupTotal] {
-        precondition(metric.keepsQuarterHours, "\(metric.name) is kept per local day only")
-        guard !buckets.isEmpty else { return [:] }
-        var totals = [String: RollupTotal]()
-        try addTotals(&totals, from: StorageKeys.rollupBucket(site, metric, buckets.lowerBound), to: StorageKeys.rollupBucket(site, metric, buckets.upperBound))
-        return totals
-    }
-
-    /// Adds the packs in [from, to) to `totals` per dimension; sketches stay encoded until asked for.
-    private func addTotals(_ totals: inout [String: RollupTotal], from: [UInt8], to: [UInt8]) throws {
-        try kv.scan(.rollups, from: from, to: to) { _, value in
-            for (dimension, cell) in RollupPack.entries(value) ?? [] { totals[dimension, default: RollupTotal()].add(encoded: cell) }
-            return true
-        }
-    }
-
     /// Time of the oldest stored event of a site, for the retention metric: the first row's, or
     /// the oldest in the first sealed day when that day comes first.
     public func oldestEventMs(site: SiteID) throws -> Int64? {
@@ -898,26 +784,19 @@ public final class EventStore: Sendable {
     }
 }
 
-/// The `VisitorDay` records one batch reads and changes: each read at most once, kept as stored
-/// (the visits before the batch) and with the batch's hits (after).
+/// The `VisitorDay` records one batch reads and changes, each read at most once.
 private struct TouchedDays {
     private struct Key: Hashable {
         let owner: EventStore.SiteVisitor
         let day: Day
     }
 
-    private var asStored: [Key: VisitorDay] = [:]
     private var current: [Key: VisitorDay] = [:]
     private var inserted: Set<Key> = []
 
     /// The record with the batch's hits so far.
     mutating func record(_ owner: EventStore.SiteVisitor, _ day: Day, load: (Day) throws -> VisitorDay) rethrows -> VisitorDay {
         try current[loaded(owner, day, load)]!
-    }
-
-    /// The record as stored before the batch.
-    mutating func stored(_ owner: EventStore.SiteVisitor, _ day: Day, load: (Day) throws -> VisitorDay) rethrows -> VisitorDay {
-        try asStored[loaded(owner, day, load)]!
     }
 
     /// Adds a hit to its day's record, which `record` has read.
@@ -937,28 +816,8 @@ private struct TouchedDays {
         let key = Key(owner: owner, day: day)
         if current[key] == nil {
             let record = try load(day)
-            asStored[key] = record
             current[key] = record
         }
         return key
-    }
-}
-
-/// A rollup pack's identity (one metric, one bucket) while a batch sums its changes: hashing its
-/// strings costs far less than hashing the key's bytes one by one.
-struct RollupPackKey: Hashable {
-    enum Tier { case day, week, quarterHour }
-    let site: SiteID
-    let metric: RollupMetric
-    let tier: Tier
-    /// The local date, the local week (date / 7) or the quarter hour.
-    let index: UInt32
-
-    var bytes: [UInt8] {
-        switch tier {
-        case .day: StorageKeys.rollupDay(site, metric, Day(index: index))
-        case .week: StorageKeys.rollupWeek(site, metric, index)
-        case .quarterHour: StorageKeys.rollupBucket(site, metric, QuarterHour(index: index))
-        }
     }
 }

@@ -11,16 +11,54 @@ import FootfallModel
 ///
 /// Each batch deletes old keys together with merging their cells into packs, so a crash part way
 /// loses and doubles nothing: the next open goes on with the keys that are left.
+///
+/// Then (layout 3) rollups are built from settled days, not merged by each write (see
+/// `EventStore+Rollups.swift`): a store whose packs were merged by every write marks each of its
+/// sites built through a few days before it is opened, so those packs answer and the days after
+/// them, whose packs stop growing now, are built from their events.
 enum RollupLayoutUpgrade {
     /// Marks a store whose rollups are all packs. Site keys start with the site id's length
     /// (at least 1), so a key starting with 0 is no site's.
     static let doneKey: [UInt8] = [0x00] + Array("rollup-layout".utf8)
     static let packsLayout: [UInt8] = [2]
+    static let builtLayout: [UInt8] = [3]
     /// Old cells rewritten per batch.
     static let batchCells = 10_000
+    /// How many days before it is opened a store of merged packs counts as built: a few more
+    /// than `EventStore.lastBuildableDay` leaves unbuilt, and local dates run a day ahead of UTC.
+    static let mergedDaysBuiltBefore = 4
 
-    static func run(_ kv: any KeyValueStore) throws {
-        guard try kv.get(.rollups, doneKey) != packsLayout else { return }
+    static func run(_ kv: any KeyValueStore, openedAtMs: Int64) throws {
+        let layout = try kv.get(.rollups, doneKey)
+        guard layout != builtLayout else { return }
+        if layout != packsLayout { try convertCellsToPacks(kv) }
+        try markSitesBuilt(kv, through: Day(containing: openedAtMs).advanced(by: -mergedDaysBuiltBefore))
+        var done = WriteBatch()
+        done.put(.rollups, doneKey, builtLayout)
+        try kv.write(done, sync: true)
+    }
+
+    /// Marks every site that has rollups built through `day`, one seek per site (each site's
+    /// keys follow its prefix, the length of its id and the id).
+    static func markSitesBuilt(_ kv: any KeyValueStore, through day: Day) throws {
+        var batch = WriteBatch()
+        var from: [UInt8] = [0x01]
+        while true {
+            var prefix: [UInt8]?
+            try kv.scan(.rollups, from: from, to: [0xff, 0xff, 0xff, 0xff]) { key, _ in
+                let length = Int(key[0])
+                prefix = key.count > length ? Array(key[...length]) : nil
+                return false
+            }
+            guard let prefix else { break }
+            batch.put(.rollups, prefix + [0x00], day.index.bigEndianBytes)
+            from = StorageKeys.prefixEnd(prefix)
+        }
+        if !batch.isEmpty { try kv.write(batch, sync: true) }
+    }
+
+    /// Rewrites the cells of layout 1 (a key per dimension value) as packs.
+    static func convertCellsToPacks(_ kv: any KeyValueStore) throws {
         var batch = WriteBatch()
         var packs = [[UInt8]: [String: RollupCell]]()
         var cellsInBatch = 0
@@ -44,9 +82,6 @@ enum RollupLayoutUpgrade {
             return true
         }
         try flush()
-        var done = WriteBatch()
-        done.put(.rollups, doneKey, packsLayout)
-        try kv.write(done, sync: true)
     }
 
     /// The keys of the packs an old cell goes to (its day's and week's, its quarter hour's, or

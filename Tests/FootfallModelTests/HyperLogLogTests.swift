@@ -31,6 +31,16 @@ import Testing
 
     // MARK: Accuracy
 
+    /// Built at once from a list (with repeats, in any order) it is the sketch the inserts make,
+    /// storage included: sparse below the switch to dense, dense above.
+    @Test(arguments: [0, 1, 100, 2_000, 2_100, 50_000])
+    func sketchOfAList_isTheSketchOfItsInserts(count: Int) {
+        let ids = (0..<count).map { visitor($0 % max(1, count - count / 5)) }.reversed()
+        var inserted = HyperLogLog()
+        for id in ids { inserted.insert(id) }
+        #expect(HyperLogLog(visitors: ids) == inserted)
+    }
+
     @Test func emptySketch_estimatesZero() {
         #expect(HyperLogLog().estimate == 0)
         #expect(HyperLogLog(encoded: [HyperLogLog.denseTag] + [UInt8](repeating: 0, count: HyperLogLog.registerCount))?.estimate == 0)

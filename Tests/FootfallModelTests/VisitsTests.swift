@@ -158,12 +158,12 @@ import Testing
         #expect(visit.exitPage == second.path)
     }
 
-    // MARK: rollupDelta
+    // MARK: rollups
 
-    @Test func firstPageview_addsOneBouncedVisit() {
+    @Test func bouncedVisit_countsItsVisitBounceEntryAndExit_whereItStarts() {
         let a = hit("a", .minutes(20), .pageview, "/home")
         let bucket = QuarterHour(containing: a.timestampMs).index
-        #expect(totals(Visits.rollupDelta(existing: [], added: [a])) == [
+        #expect(totals(Visits.derive([a]).flatMap(\.rollups)) == [
             Key(metric: .visits, bucket: bucket, dimension: ""): 1,
             Key(metric: .bounces, bucket: bucket, dimension: ""): 1,
             Key(metric: .entryPage, bucket: bucket, dimension: "/home"): 1,
@@ -171,79 +171,12 @@ import Testing
         ])
     }
 
-    @Test func eventBridgingTwoVisits_subtractsBoth_andAddsTheMergedOne() {
-        let a = hit("a", 0, .pageview, "/in"), c = hit("c", .minutes(50), .pageview, "/out")
-        let b = hit("b", .minutes(25), .pageview, "/mid")
-        #expect(Visits.derive([a, c]).count == 2)
-        let updates = Visits.rollupDelta(existing: [a, c], added: [b])
-
-        let visitCells = updates.filter { $0.metric == .visits }.map(\.cell.count)
-        #expect(visitCells.sorted() == [-1, -1, 1])
-        let sums = totals(updates)
-        #expect(total(sums, .visits) == -1)
-        #expect(total(sums, .bounces) == -2)
-        #expect(total(sums, .visitDuration) == .minutes(50))
-        #expect(sums.filter { $0.key.metric == .entryPage }.mapValues { $0 } ==
-                [Key(metric: .entryPage, bucket: QuarterHour(containing: c.timestampMs).index, dimension: "/out"): -1])
-        // The merged visit starts in a's bucket and leaves from /out.
-        #expect(sums.filter { $0.key.metric == .exitPage }.mapValues { $0 } == [
-            Key(metric: .exitPage, bucket: QuarterHour(containing: a.timestampMs).index, dimension: "/in"): -1,
-            Key(metric: .exitPage, bucket: QuarterHour(containing: a.timestampMs).index, dimension: "/out"): 1,
-            Key(metric: .exitPage, bucket: QuarterHour(containing: c.timestampMs).index, dimension: "/out"): -1,
-        ])
-        // Applied on top of the old visits, the delta leaves exactly the merged visit.
-        #expect(totals(Visits.rollupDelta(existing: [], added: [a, c]) + updates) == expectedTotals(Visits.derive([a, b, c])))
-    }
-
-    @Test func eventSplittingNothing_butExtendingAVisit_movesOnlyDurationAndExit() {
-        let a = hit("a", 0, .pageview, "/in"), b = hit("b", .minutes(10), .pageview, "/next")
-        let sums = totals(Visits.rollupDelta(existing: [a], added: [b]))
-        let bucket = QuarterHour(containing: a.timestampMs).index
-        #expect(sums == [
-            Key(metric: .bounces, bucket: bucket, dimension: ""): -1,
-            Key(metric: .visitDuration, bucket: bucket, dimension: ""): .minutes(10),
-            Key(metric: .exitPage, bucket: bucket, dimension: "/in"): -1,
-            Key(metric: .exitPage, bucket: bucket, dimension: "/next"): 1,
-        ])
-    }
-
-    @Test func lateEarlierEvent_movesTheVisitToTheBucketWhereItNowStarts() {
-        let a = hit("a", .minutes(40)), early = hit("early", .minutes(20))
-        let sums = totals(Visits.rollupDelta(existing: [a], added: [early]))
-        let old = QuarterHour(containing: a.timestampMs).index, new = QuarterHour(containing: early.timestampMs).index
-        #expect(old != new)
-        #expect(sums[Key(metric: .visits, bucket: old, dimension: "")] == -1)
-        #expect(sums[Key(metric: .visits, bucket: new, dimension: "")] == 1)
-    }
-
-    @Test func reAddingAnExistingEvent_yieldsNoDelta() {
-        let a = hit("a", 0), b = hit("b", .minutes(5), .click), c = hit("c", .minutes(45))
-        #expect(Visits.rollupDelta(existing: [a, b, c], added: [b]).isEmpty)
-        #expect(Visits.rollupDelta(existing: [a, b, c], added: [a, b, c]).isEmpty)
-        // Same id, whatever else the retry claims: it is the same event.
-        var retried = b
-        retried.timestampMs += .minutes(20)
-        retried.kind = .pageview
-        #expect(Visits.rollupDelta(existing: [a, b, c], added: [retried]).isEmpty)
-    }
-
-    @Test func nothingAdded_yieldsNoDelta() {
-        #expect(Visits.rollupDelta(existing: [hit("a", 0)], added: []).isEmpty)
-        #expect(Visits.rollupDelta(existing: [], added: []).isEmpty)
-    }
-
-    @Test func eventThatChangesNoVisit_yieldsNoDelta() {
-        let a = hit("a", 0), b = hit("b", .minutes(10)), ping = hit("ping", .minutes(5), .engagement)
-        #expect(Visits.rollupDelta(existing: [a, b], added: [ping]).isEmpty)
-        #expect(Visits.rollupDelta(existing: [a, b], added: [hit("id", .minutes(2), .identify)]).isEmpty)
-    }
-
-    @Test func mixOfKnownAndFreshEvents_countsOnlyTheFreshOnes() {
-        let a = hit("a", 0), b = hit("b", .minutes(50))
-        let withDuplicate = Visits.rollupDelta(existing: [a], added: [a, b])
-        let fresh = Visits.rollupDelta(existing: [a], added: [b])
-        #expect(totals(withDuplicate) == totals(fresh))
-        #expect(total(totals(fresh), .visits) == 1)
+    @Test func visitRollups_holdWhatTheVisitsAre() {
+        for seed: UInt64 in 1...300 {
+            var rng = SplitMix64(seed: seed)
+            let visits = Visits.derive(randomHits(using: &rng))
+            #expect(totals(visits.flatMap(\.rollups)) == expectedTotals(visits), "seed \(seed)")
+        }
     }
 
     /// One visitor's hits spread over a few hours, some gaps over 30 minutes, some hits on the
@@ -267,34 +200,12 @@ import Testing
         return hits
     }
 
-    @Test func deltasAppliedInAnyInsertionOrder_equalDerivingFromScratch() {
-        for seed: UInt64 in 1...300 {
-            var rng = SplitMix64(seed: seed)
-            let hits = randomHits(using: &rng)
-            let expected = expectedTotals(Visits.derive(hits))
-
-            var stored = [Visits.Hit]()
-            var applied = [RollupUpdate]()
-            var pending = hits.shuffled(using: &rng)
-            while !pending.isEmpty {
-                let batchSize = Int.random(in: 1...min(4, pending.count), using: &rng)
-                var batch = Array(pending.prefix(batchSize))
-                pending.removeFirst(batchSize)
-                // Replays (hint replay, repair) of events already stored.
-                if !stored.isEmpty && Bool.random(using: &rng) { batch.append(stored.randomElement(using: &rng)!) }
-                applied += Visits.rollupDelta(existing: stored, added: batch)
-                stored += batch.filter { hit in !stored.contains { $0.id == hit.id } }
-            }
-            #expect(totals(applied) == expected, "seed \(seed)")
-        }
-    }
-
     @Test func everyVisitCountsOnce_andBouncesNeverExceedVisits() {
         for seed: UInt64 in 1_000...1_100 {
             var rng = SplitMix64(seed: seed)
             let hits = randomHits(using: &rng)
             let visits = Visits.derive(hits)
-            let sums = totals(Visits.rollupDelta(existing: [], added: hits))
+            let sums = totals(visits.flatMap(\.rollups))
             #expect(total(sums, .visits) == Int64(visits.count), "seed \(seed)")
             #expect(total(sums, .entryPage) == Int64(visits.count), "seed \(seed)")
             #expect(total(sums, .exitPage) == Int64(visits.count), "seed \(seed)")

@@ -232,9 +232,12 @@ import Testing
             #expect(jsonObject(again)["dropped"] as? Int == 1)
             let profile = try await client.execute(uri: "/api/sites/example.com/visitors/\(visitor)", method: .get, headers: owner.auth)
             #expect(profile.status == .notFound)
-            // Aggregates stay.
+            // Today is not built into rollups yet: its counts are its events', the erased pageview
+            // no more (a date built before an erasure keeps counting it: `EventStoreTests`).
             let after = try await client.getJSON("/api/sites/example.com/summary", owner.auth)
-            #expect((after.1 as? [String: Any])?["pageviews"] as? Int == (before.1 as? [String: Any])?["pageviews"] as? Int)
+            let pageviewsBefore = try #require((before.1 as? [String: Any])?["pageviews"] as? Int)
+            #expect(pageviewsBefore >= 1)
+            #expect((after.1 as? [String: Any])?["pageviews"] as? Int == pageviewsBefore - 1)
         }
         for needle in [marker, "erase.me@example.org", "note-about-erase-me"] {
             let files = try t.filesContaining(Array(needle.utf8))

@@ -59,22 +59,26 @@ import Testing
         }
     }
 
-    /// A zone change applies to what is stored from then on: a day already recorded keeps the
-    /// boundaries it was counted with (its cells are per local date, not re-cut).
-    @Test func zoneChange_countsNewEventsInTheNewZone_andKeepsRecordedDays() async throws {
+    /// A zone change applies to the dates built from then on: a date already built keeps the
+    /// boundaries it was counted with (its packs are per local date, not re-cut); a date not built
+    /// yet is cut in the new zone.
+    @Test func zoneChange_keepsBuiltDates_andCutsTheRestInTheNewZone() async throws {
         let t = try TestNode(nowMs: ReportTests.utc("2026-06-15T00:00:00Z"))
         var owner = try t.makeOwner("ann", site: "moved.example", timeZone: "UTC")
-        try store(t, owner.site, [ReportTests.utc("2026-06-14T23:30:00Z")], path: "/before")
+        try store(t, owner.site, [ReportTests.utc("2026-06-14T23:30:00Z")], path: "/built")
+        // A week on, the maintenance pass has built the 14th (in UTC).
+        t.clock.advance(byMs: 7 * TimeUnits.dayMs)
+        try t.node.runMaintenance()
         owner.site.timeZone = "Asia/Kolkata"
         try t.node.system.updateSite(owner.site)
-        // 23:40 UTC is 05:10 on the 15th in Kolkata.
-        try store(t, owner.site, [ReportTests.utc("2026-06-14T23:40:00Z")], path: "/after")
+        // 23:40 UTC on the 21st is 05:10 on the 22nd in Kolkata.
+        try store(t, owner.site, [ReportTests.utc("2026-06-21T23:40:00Z")], path: "/recent")
         let auth = owner.auth
         try await t.app().test(.router) { client in
-            for (day, page) in [("2026-06-14", "/before"), ("2026-06-15", "/after")] {
-                let pages = jsonArray(try await client.execute(uri: "/api/sites/moved.example/breakdown/page?from=\(day)&to=\(day)",
-                                                               method: .get, headers: auth))
-                #expect(pages.map { $0["value"] as? String } == [page], "\(day)")
+            for (day, pages) in [("2026-06-14", ["/built"]), ("2026-06-15", []), ("2026-06-21", []), ("2026-06-22", ["/recent"])] {
+                let rows = jsonArray(try await client.execute(uri: "/api/sites/moved.example/breakdown/page?from=\(day)&to=\(day)",
+                                                              method: .get, headers: auth))
+                #expect(rows.map { $0["value"] as? String } == pages, "\(day)")
             }
         }
     }

@@ -131,8 +131,21 @@ import Testing
         // The fence survives a restart of the store.
         let reopened = try EventStore(kv: kv)
         #expect(try reopened.apply([mine], nowMs: now + 500_000, retention: retention) == [.fenced])
-        // Aggregates stay.
-        #expect(try totals(store, .total)[""]?.count == 3)
+        // A date not built yet counts what its events are: the erased hit no more.
+        #expect(try totals(store, .total)[""]?.count == 2)
+    }
+
+    /// Rollups hold no personal data: a date built before an erasure keeps counting the erased
+    /// visitor's hits.
+    @Test func erasure_leavesBuiltRollups() throws {
+        let store = try EventStore(kv: InMemoryStore())
+        _ = try store.apply([makeEvent("mine", visitor: 7, at: now - 60_000), makeEvent("other", visitor: 8, at: now - 60_000)],
+                            nowMs: now, retention: retention)
+        let later = now + 8 * TimeUnits.dayMs
+        try store.sealSegments(site: site, plan: plan, nowMs: later)
+        _ = try store.erase(site: site, visitor: VisitorID(rawValue: 7), requestID: "r1", node: "n1", nowMs: later, fenceMs: later)
+        #expect(try store.visitorEvents(site: site, visitor: VisitorID(rawValue: 7), nowMs: later, retention: plan).isEmpty)
+        #expect(try totals(store, .total)[""]?.count == 2)
     }
 
     /// An erasure removes what its fence covers and nothing newer: a replica that receives it late
@@ -331,11 +344,12 @@ import Testing
             let total = try store.rollupTotals(site: site, metric: .total, buckets: range.quarterHours)[""]
             #expect(total?.count ?? 0 == Int64(events.filter { range.contains($0.timestampMs) }.count), "hour \(hour)")
         }
-        // Quarter-hour keys exist for the total and visits only (metric codes below 0x40).
+        // Built, quarter-hour keys exist for the total and visits only (metric codes from 1 to 0x3f).
+        try store.sealSegments(site: site, plan: RetentionPlan(days: 30)!, nowMs: day0 + 8 * TimeUnits.dayMs)
         var metrics = Set<UInt8>()
         let prefix = StorageKeys.sitePrefix(site)
         try kv.scan(.rollups, prefix: prefix) { key, _ in
-            if key[prefix.count] < 0x40 { metrics.insert(key[prefix.count]) }
+            if (1..<0x40).contains(key[prefix.count]) { metrics.insert(key[prefix.count]) }
             return true
         }
         #expect(metrics == [RollupMetric.total.rawValue, RollupMetric.visits.rawValue])

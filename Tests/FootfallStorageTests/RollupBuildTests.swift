@@ -2,10 +2,11 @@ import FootfallModel
 import FootfallStorage
 import Testing
 
-/// Rollups built at once from a span's events (`RollupBuild`) against the rollups `apply` merges
-/// batch by batch from the same events: random traffic over three days (visits across midnight,
-/// engagement pings, identify calls, clicks, custom events), sent in random batches, in random
-/// order and partly twice, in zones with quarter-hour offsets and a daylight-saving change.
+/// Rollups as reports read them — dates not built yet from their events in memory, built dates
+/// from the packs the maintenance pass writes — against one build of all the events at once:
+/// random traffic over three days (visits across midnight, engagement pings, identify calls,
+/// clicks, custom events), sent in random batches, in random order and partly twice, in zones
+/// with quarter-hour offsets and a daylight-saving change.
 @Suite struct RollupBuildTests {
     /// 2026-10-31 00:00 UTC: New York leaves daylight-saving time the next night.
     static let firstDay = Day(containing: 1_793_404_800_000)
@@ -45,6 +46,7 @@ import Testing
         let prefixCount = StorageKeys.sitePrefix(site).count
         try kv.scan(.rollups, prefix: StorageKeys.sitePrefix(site)) { key, value in
             let code = key[prefixCount]
+            guard key != StorageKeys.rollupsBuiltThrough(site) else { return true }
             let metric = try #require(RollupMetric(rawValue: code & 0x3f))
             let index = try #require(StorageKeys.rollupIndex(key: key, prefixCount: prefixCount + 1))
             let cells = try #require(RollupPack.decode(value)).filter(isFilled)
@@ -68,41 +70,113 @@ import Testing
 
     static func isFilled(_ entry: (key: String, value: RollupCell)) -> Bool { entry.value.count != 0 || entry.value.visitors != nil }
 
-    @Test(arguments: 0..<20)
-    func builtRollups_equalWhatApplyMergedBatchByBatch(seed: Int) throws {
-        let zone = RollupBuildTests.zones[seed % RollupBuildTests.zones.count]
-        let calendar = SiteCalendar(identifier: zone)
+    let plan = RetentionPlan(days: 30)!
+
+    /// A store holding the seed's traffic, sent as described above, and the zone's calendar.
+    func storeWithTraffic(seed: Int, _ events: [Event]) throws -> (InMemoryStore, EventStore, SiteCalendar) {
+        let calendar = SiteCalendar(identifier: RollupBuildTests.zones[seed % RollupBuildTests.zones.count])
         let kv = InMemoryStore()
         let store = try EventStore(kv: kv, calendars: { _ in calendar })
-        let events = RollupBuildTests.traffic(seed: UInt64(seed))
         var random = SplitMix64(seed: UInt64(seed) ^ 0xB1D)
-        // Out of order, a fifth of them sent twice, in batches of 1–30.
         var sent = events + events.filter { _ in random.next() % 5 == 0 }
         sent.shuffle(using: &random)
-        let nowMs = RollupBuildTests.firstDay.advanced(by: 3).startMs + TimeUnits.hourMs
         while !sent.isEmpty {
             let batch = Array(sent.prefix(Int(1 + random.next() % 30)))
             sent.removeFirst(batch.count)
-            let outcomes = try store.apply(batch, nowMs: nowMs, retention: { _ in RetentionPlan(days: 30)! })
+            let outcomes = try store.apply(batch, nowMs: RollupBuildTests.sentAtMs, retention: { [plan] _ in plan })
             #expect(outcomes.allSatisfy { $0 == .stored || $0 == .duplicate })
         }
+        return (kv, store, calendar)
+    }
 
-        let days = calendar.day(containing: RollupBuildTests.firstDay.startMs)...calendar.day(containing: nowMs)
-        let built = RollupBuild(events: events, days: days, calendar: calendar)
+    /// An hour after the traffic's last day.
+    static let sentAtMs = firstDay.advanced(by: 3).startMs + TimeUnits.hourMs
+
+    /// Each local date's and quarter hour's totals as reports read them, against the reference.
+    func expectReportsRead(_ reference: RollupBuild, from store: EventStore, _ calendar: SiteCalendar, _ when: String) throws {
+        for (id, cells) in reference.packs {
+            let totals = id.tier == .day
+                ? try store.dayTotals(site: site, metric: id.metric, days: Day(index: id.index)...Day(index: id.index))
+                : try store.rollupTotals(site: site, metric: id.metric, buckets: QuarterHour(index: id.index)..<QuarterHour(index: id.index + 1))
+            for (dimension, cell) in cells.filter(RollupBuildTests.isFilled) {
+                #expect(totals[dimension]?.count == cell.count, "\(when): \(id) \(dimension)")
+                #expect(totals[dimension]?.visitors == cell.visitors, "\(when): \(id) \(dimension)")
+            }
+            #expect(totals.filter { $0.value.count != 0 || $0.value.visitors != nil }.count == cells.filter(RollupBuildTests.isFilled).count, "\(when): \(id)")
+        }
+        // Whole weeks come from the weekly tier once built: every date of the data at once.
+        let days = calendar.day(containing: RollupBuildTests.firstDay.startMs)...calendar.day(containing: RollupBuildTests.sentAtMs)
+        let all = try store.dayTotals(site: site, metric: .page, days: days.lowerBound.advanced(by: -7)...days.upperBound.advanced(by: 7))
+        var expected = [String: Int64]()
+        for (id, cells) in reference.packs where id.metric == .page && id.tier == .day {
+            for (dimension, cell) in cells { expected[dimension, default: 0] += cell.count }
+        }
+        #expect(all.mapValues(\.count) == expected, "\(when): pages over weeks")
+    }
+
+    @Test(arguments: 0..<20)
+    func recentAndBuiltRollups_equalOneBuildOfAllTheEvents(seed: Int) throws {
+        let events = RollupBuildTests.traffic(seed: UInt64(seed))
+        let (kv, store, calendar) = try storeWithTraffic(seed: seed, events)
+        let days = calendar.day(containing: RollupBuildTests.firstDay.startMs)...calendar.day(containing: RollupBuildTests.sentAtMs)
+        let reference = RollupBuild(events: events, days: days, calendar: calendar)
+        // Nothing is built yet: every date is answered from its events.
+        #expect(try RollupBuildTests.storedPacks(kv).packs.isEmpty)
+        try expectReportsRead(reference, from: store, calendar, "from events")
+
+        // A week on, the maintenance pass seals the days and builds every date from them.
+        let later = RollupBuildTests.sentAtMs + 7 * TimeUnits.dayMs
+        let pass = try store.sealSegments(site: site, plan: plan, nowMs: later)
+        #expect(pass.builtDates >= days.count)
         let stored = try RollupBuildTests.storedPacks(kv)
-        #expect(RollupBuildTests.differing(built.packs, stored.packs).isEmpty, "zone \(zone)")
-        // Each week's pack is the sum of its days'.
+        #expect(RollupBuildTests.differing(reference.packs, stored.packs).isEmpty)
         var weeks = [RollupBuild.PackID: [String: RollupCell]]()
-        for (id, cells) in built.packs where id.tier == .day {
+        for (id, cells) in reference.packs where id.tier == .day {
             for (dimension, cell) in cells {
                 weeks[RollupBuild.PackID(metric: id.metric, tier: .day, index: id.index / 7), default: [:]][dimension, default: RollupCell(count: 0)].merge(cell)
             }
         }
-        #expect(RollupBuildTests.differing(weeks, stored.weeks).isEmpty, "zone \(zone)")
+        #expect(RollupBuildTests.differing(weeks, stored.weeks).isEmpty)
+        try expectReportsRead(reference, from: store, calendar, "built")
         // The traffic reaches what the comparison is about.
-        let visits = built.packs.filter { $0.key.metric == .visits && $0.key.tier == .day }.values.compactMap { $0[""]?.count }.reduce(0, +)
+        let visits = reference.packs.filter { $0.key.metric == .visits && $0.key.tier == .day }.values.compactMap { $0[""]?.count }.reduce(0, +)
         #expect(visits > 20)
-        #expect(built.packs.keys.contains { $0.metric == .bounces })
+        #expect(reference.packs.keys.contains { $0.metric == .bounces })
+    }
+
+    /// A hit that reaches a built date late (a repair) is counted once sealing folds it in, and
+    /// one answered from events counts at once.
+    @Test func lateHitOnABuiltDate_isCountedWhenItsDayIsSealed() throws {
+        let store = try EventStore(kv: InMemoryStore())
+        let day = RollupBuildTests.firstDay
+        _ = try store.apply([makeEvent("a", visitor: 1, at: day.startMs + TimeUnits.hourMs)], nowMs: day.startMs + TimeUnits.hourMs, retention: { [plan] _ in plan })
+        let later = day.advanced(by: 8).startMs
+        try store.sealSegments(site: site, plan: plan, nowMs: later)
+        #expect(try store.dayTotals(site: site, metric: .total, days: day...day)[""]?.count == 1)
+
+        _ = try store.apply([makeEvent("late", visitor: 2, at: day.startMs + 2 * TimeUnits.hourMs)], nowMs: later, retention: { [plan] _ in plan })
+        #expect(try store.dayTotals(site: site, metric: .total, days: day...day)[""]?.count == 1, "a built date counts what it was built from")
+        let pass = try store.sealSegments(site: site, plan: plan, nowMs: later + TimeUnits.hourMs)
+        #expect(pass.sealed == 1 && pass.builtDates >= 1)
+        #expect(try store.dayTotals(site: site, metric: .total, days: day...day)[""]?.count == 2)
+        #expect(try store.dayTotals(site: site, metric: .visits, days: day...day)[""]?.count == 2)
+
+        // A date not built yet counts a hit as soon as it is stored.
+        let today = Day(containing: later)
+        _ = try store.apply([makeEvent("now", visitor: 3, at: later + 60_000)], nowMs: later + 60_000, retention: { [plan] _ in plan })
+        #expect(try store.dayTotals(site: site, metric: .total, days: today...today)[""]?.count == 1)
+    }
+
+    /// Rollups outlive raw events even when no pass built them before retention came due.
+    @Test func retention_buildsTheDatesItExpiresFirst() throws {
+        let store = try EventStore(kv: InMemoryStore())
+        let day = RollupBuildTests.firstDay
+        _ = try store.apply([makeEvent("a", visitor: 1, at: day.startMs + TimeUnits.hourMs), makeEvent("b", visitor: 2, at: day.startMs + 2 * TimeUnits.hourMs)],
+                            nowMs: day.startMs + 3 * TimeUnits.hourMs, retention: { [plan] _ in plan })
+        try store.enforceRetention(site: site, plan: plan, nowMs: day.advanced(by: 31).startMs)
+        #expect(try !store.holdsRawData(of: site))
+        #expect(try store.dayTotals(site: site, metric: .total, days: day...day)[""]?.count == 2)
+        #expect(try store.dayTotals(site: site, metric: .visits, days: day...day)[""]?.count == 2)
     }
 
     /// Days outside the span are context only: a visit that starts before it is not counted, and

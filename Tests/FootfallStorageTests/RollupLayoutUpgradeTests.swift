@@ -40,9 +40,12 @@ import Testing
         let quarter = QuarterHour(containing: day0)
         #expect(try store.rollupTotals(site: site, metric: .total, buckets: quarter..<quarter.advanced(by: 1))[""]?.count == 5)
         #expect(try store.rollupTotals(site: site, metric: .visits, buckets: quarter..<quarter.advanced(by: 1))[""]?.count == 2)
-        // Every value is a pack now; breakdown quarter hours are gone.
+        // Every value is a pack now; breakdown quarter hours are gone. The site counts as built
+        // (its packs were merged by every write).
+        #expect(try kv.get(.rollups, StorageKeys.rollupsBuiltThrough(site)) != nil)
         var values = 0
         try kv.scan(.rollups, prefix: StorageKeys.sitePrefix(site)) { key, value in
+            guard key != StorageKeys.rollupsBuiltThrough(site) else { return true }
             values += 1
             #expect(value.first == RollupPack.tag)
             #expect(key[StorageKeys.sitePrefix(site).count] != RollupMetric.page.rawValue)
@@ -82,8 +85,34 @@ import Testing
         defer { cleanup() }
         let store = try EventStore(kv: kv)
         _ = try store.apply([makeEvent("new", at: day0 + 60_000, path: "/n")], nowMs: day0 + TimeUnits.hourMs) { _ in RetentionPlan(days: 30)! }
-        #expect(try kv.get(.rollups, RollupLayoutUpgrade.doneKey) == RollupLayoutUpgrade.packsLayout)
+        #expect(try kv.get(.rollups, RollupLayoutUpgrade.doneKey) == RollupLayoutUpgrade.builtLayout)
         let reopened = try EventStore(kv: kv)
         #expect(try reopened.dayTotals(site: site, metric: .page, days: day...day).mapValues(\.count) == ["/n": 1])
+        #expect(try kv.get(.rollups, StorageKeys.rollupsBuiltThrough(site)) == nil, "a new store's sites have built nothing")
+    }
+
+    /// A store whose packs every write merged, opened by this version: its packs answer up to a
+    /// few days before, the days after (whose packs stop growing) from their events.
+    @Test(arguments: StoreKind.allCases)
+    func aStoreOfMergedPacks_answersItsRecentDaysFromEvents(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make()
+        defer { cleanup() }
+        let now = day0 + 10 * TimeUnits.dayMs + 12 * TimeUnits.hourMs
+        // As the version before wrote it: packs merged by each write, for an old day and today.
+        let today = Day(containing: now)
+        _ = try EventStore(kv: kv).apply([makeEvent("today", at: now - 60_000, path: "/t")], nowMs: now) { _ in RetentionPlan(days: 30)! }
+        var batch = WriteBatch()
+        batch.merge(.rollups, StorageKeys.rollupDay(site, .page, day), RollupPack.encode(["/old": RollupCell(count: 4, visitors: sketch(0..<4))]))
+        batch.merge(.rollups, StorageKeys.rollupDay(site, .page, today), RollupPack.encode(["/t": RollupCell(count: 1, visitors: sketch(0..<1))]))
+        batch.delete(.rollups, StorageKeys.rollupsBuiltThrough(site))
+        batch.put(.rollups, RollupLayoutUpgrade.doneKey, RollupLayoutUpgrade.packsLayout)
+        try kv.write(batch, sync: true)
+
+        let store = try EventStore(kv: kv, openedAtMs: now)
+        #expect(try kv.get(.rollups, StorageKeys.rollupsBuiltThrough(site)) == today.advanced(by: -RollupLayoutUpgrade.mergedDaysBuiltBefore).index.bigEndianBytes)
+        #expect(try store.dayTotals(site: site, metric: .page, days: day...day).mapValues(\.count) == ["/old": 4])
+        _ = try store.apply([makeEvent("later", at: now, path: "/t")], nowMs: now) { _ in RetentionPlan(days: 30)! }
+        // Today's merged pack is not read (it would count "today" twice); its events are.
+        #expect(try store.dayTotals(site: site, metric: .page, days: today...today).mapValues(\.count) == ["/t": 2])
     }
 }

@@ -89,7 +89,8 @@ import Testing
         #expect(try !isSealed(kv, day0 + 4 * TimeUnits.dayMs))
         #expect(try store.sealSegments(site: site, plan: plan, nowMs: now).sealed == 0, "a sealed day is not sealed again")
         #expect(try analysis(store).summary == before.summary)
-        #expect(store.segmentCacheUse.misses == 6 && store.segmentCacheUse.hits == 0, "the first read decodes each sealed day")
+        // Building the rollups of the sealed dates read each sealed day first.
+        #expect(store.segmentCacheUse.misses == 6, "each sealed day is decoded once")
         try expectSameAnswers(store)
         #expect(store.segmentCacheUse.misses == 6 && store.segmentCacheUse.hits > 0, "later reads find them in memory")
         #expect(store.segmentCacheUse.bytes > 0)
