@@ -131,7 +131,7 @@ extension EventStore {
             let key = SealedDay(site: site, day: day)
             let inputs = recentRollups.inputs(of: key, reachDays: EventStore.rollupReachDays)
             let dayPacks = try recentRollups.packs(of: key, inputs: inputs) ?? {
-                let built = try localDayPacks(site: site, day: day, calendar: calendars(site))
+                let built = try localDayPacks(site: site, day: day, calendar: calendars(site)) { try utcDayEvents(site: site, day: $0) }
                 recentRollups.keep(built, of: key, inputs: inputs)
                 return built
             }()
@@ -156,16 +156,26 @@ extension EventStore {
         return first...last
     }
 
+    /// A UTC day's events as the engine reads them. Retention does not apply: the dates built
+    /// are recent, or being built before retention deletes them.
+    private func utcDayEvents(site: SiteID, day: Day) throws -> [Event] {
+        var events = [Event]()
+        let span = TimeRange(startMs: day.startMs, endMs: day.advanced(by: 1).startMs)
+        try segments(site: site, in: span, nowMs: span.endMs, retention: RetentionPlan(days: RetentionPlan.daysMax)!) { part in
+            events += part.segment.events
+        }
+        return events
+    }
+
     /// One local date's packs from its events and, of its visitors, their events a day either
     /// side (where their visits begin and end).
-    private func localDayPacks(site: SiteID, day: Day, calendar: SiteCalendar) throws -> [RollupBuild.PackID: [String: RollupCell]] {
+    private func localDayPacks(site: SiteID, day: Day, calendar: SiteCalendar,
+                               events dayEvents: (Day) throws -> [Event]) throws -> [RollupBuild.PackID: [String: RollupCell]] {
         let date = calendar.startMs(of: day)..<calendar.startMs(of: day.advanced(by: 1))
         let reach = TimeRange(startMs: max(0, date.lowerBound - TimeUnits.dayMs), endMs: date.upperBound + TimeUnits.dayMs)
         var inside = [Event](), around = [Event]()
-        // Retention does not apply: these dates are recent, or being built before retention
-        // deletes them.
-        try segments(site: site, in: reach, nowMs: reach.endMs, retention: RetentionPlan(days: RetentionPlan.daysMax)!) { part in
-            for event in part.segment.events where reach.contains(event.timestampMs) {
+        for utcDay in Day(containing: reach.startMs)...Day(containing: reach.endMs - 1) {
+            for event in try dayEvents(utcDay) where reach.contains(event.timestampMs) {
                 if date.contains(event.timestampMs) { inside.append(event) } else { around.append(event) }
             }
         }
@@ -205,11 +215,13 @@ extension EventStore {
         var forward = [Day]()
         if let first, first <= last { forward = Array(first...last) }
         var count = 0
+        var pass = BuildPass()
         for date in dates.sorted() + forward {
             // A write to the UTC days a date reads makes its build start over; after a few tries
             // the pass moves on (the next one builds what is left).
             var tries = 0
-            while try !buildDate(date, site: site, calendar: calendar, advancesMark: built.map { date > $0 } ?? true) {
+            while try !buildDate(date, site: site, calendar: calendar, advancesMark: built.map { date > $0 } ?? true, &pass) {
+                pass = BuildPass()
                 tries += 1
                 guard tries < 3 else { return count }
             }
@@ -218,13 +230,37 @@ extension EventStore {
         return count
     }
 
+    /// What a pass carries from one date to the next, consecutive dates reading mostly the same
+    /// UTC days and adding to the same week: the days' events, and the week's sums so far.
+    private struct BuildPass {
+        /// Each day's events with its inputs when read (`RecentRollups.inputs` of the day alone):
+        /// kept while those are unchanged.
+        var dayEvents = [Day: (inputs: [UInt64], events: [Event])]()
+        var week: (index: UInt32, through: Day, sums: [RollupMetric: [String: RollupCell]])?
+
+        mutating func events(of day: Day, inputs: [UInt64], _ read: (Day) throws -> [Event]) rethrows -> [Event] {
+            if let held = dayEvents[day], held.inputs == inputs { return held.events }
+            let events = try read(day)
+            // Dates go forward: days well behind this one are not read again.
+            dayEvents = dayEvents.filter { $0.key >= day.advanced(by: -4) }
+            dayEvents[day] = (inputs, events)
+            return events
+        }
+    }
+
     /// Builds one local date's packs and writes them in place of what it had, with its week's,
     /// moving the site's built mark to it when `advancesMark`. False when a write reached the
     /// UTC days it read meanwhile (nothing is written).
-    private func buildDate(_ date: Day, site: SiteID, calendar: SiteCalendar, advancesMark: Bool) throws -> Bool {
+    private func buildDate(_ date: Day, site: SiteID, calendar: SiteCalendar, advancesMark: Bool, _ pass: inout BuildPass) throws -> Bool {
         let inputs = recentRollups.inputs(of: SealedDay(site: site, day: date), reachDays: EventStore.rollupReachDays)
-        let packs = try localDayPacks(site: site, day: date, calendar: calendar)
+        let packs = try localDayPacks(site: site, day: date, calendar: calendar) { day in
+            try pass.events(of: day, inputs: recentRollups.inputs(of: SealedDay(site: site, day: day), reachDays: 0)) { try utcDayEvents(site: site, day: $0) }
+        }
         let builtThrough = advancesMark ? date : try rollupsBuiltThrough(site) ?? date
+        // The week's earlier dates, summed by the date before in this pass or read from the packs.
+        let week = date.index / 7
+        let earlier = pass.week.flatMap { $0.index == week && $0.through == date.advanced(by: -1) && advancesMark ? $0.sums : nil }
+        var sums = [RollupMetric: [String: RollupCell]]()
         var batch = WriteBatch()
         let quarters = (QuarterHour(containing: calendar.startMs(of: date)), QuarterHour(containing: calendar.startMs(of: date.advanced(by: 1))))
         for metric in RollupMetric.allCases {
@@ -233,13 +269,19 @@ extension EventStore {
                 batch.deleteRange(.rollups, StorageKeys.rollupBucket(site, metric, quarters.0), StorageKeys.rollupBucket(site, metric, quarters.1))
             }
             // The week's pack: its built dates summed, this one as just built.
-            let week = date.index / 7
             var weekCells = [String: RollupCell]()
-            for other in (week * 7)...(week * 7 + 6) where Day(index: other) <= builtThrough {
-                let cells = other == date.index ? packs[RollupBuild.PackID(metric: metric, tier: .day, index: other)]
-                    : try kv.get(.rollups, StorageKeys.rollupDay(site, metric, Day(index: other))).flatMap(RollupPack.decode)
-                for (dimension, cell) in cells ?? [:] { weekCells[dimension, default: RollupCell(count: 0)].merge(cell) }
+            if let earlier {
+                weekCells = earlier[metric] ?? [:]
+            } else {
+                for other in (week * 7)...(week * 7 + 6) where other != date.index && Day(index: other) <= builtThrough {
+                    let cells = try kv.get(.rollups, StorageKeys.rollupDay(site, metric, Day(index: other))).flatMap(RollupPack.decode)
+                    for (dimension, cell) in cells ?? [:] { weekCells[dimension, default: RollupCell(count: 0)].merge(cell) }
+                }
             }
+            for (dimension, cell) in packs[RollupBuild.PackID(metric: metric, tier: .day, index: date.index)] ?? [:] {
+                weekCells[dimension, default: RollupCell(count: 0)].merge(cell)
+            }
+            sums[metric] = weekCells
             batch.delete(.rollups, StorageKeys.rollupWeek(site, metric, week))
             if let cells = filled(weekCells) { batch.put(.rollups, StorageKeys.rollupWeek(site, metric, week), RollupPack.encode(cells)) }
         }
@@ -256,6 +298,7 @@ extension EventStore {
             guard recentRollups.inputs(of: SealedDay(site: site, day: date), reachDays: EventStore.rollupReachDays) == inputs else { return false }
             // Not synced, as sealing: a lost batch is built again by the next pass.
             try kv.write(batch, sync: false)
+            pass.week = advancesMark ? (week, date, sums) : nil
             return true
         }
     }
