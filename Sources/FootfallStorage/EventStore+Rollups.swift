@@ -36,9 +36,7 @@ extension EventStore {
         let (built, recent) = try split(days, site: site)
         if let built { try addBuiltTotals(&totals, site: site, metric: metric, days: built) }
         if let recent {
-            for (id, cells) in try recentPacks(site: site, days: recent) where id.metric == metric && id.tier == .day {
-                for (dimension, cell) in cells { totals[dimension, default: RollupTotal()].add(encoded: cell.encoded[...]) }
-            }
+            addRecent(&totals, try recentPacks(site: site, days: recent)) { $0.metric == metric && $0.tier == .day }
         }
         return totals
     }
@@ -80,12 +78,18 @@ extension EventStore {
         if boundary < buckets.upperBound {
             let recent = max(buckets.lowerBound, boundary)..<buckets.upperBound
             let days = calendar.day(containing: recent.lowerBound.startMs)...calendar.day(containing: recent.upperBound.startMs - 1)
-            for (id, cells) in try recentPacks(site: site, days: days)
-            where id.metric == metric && id.tier == .quarterHour && recent.contains(QuarterHour(index: id.index)) {
-                for (dimension, cell) in cells { totals[dimension, default: RollupTotal()].add(encoded: cell.encoded[...]) }
+            addRecent(&totals, try recentPacks(site: site, days: days)) {
+                $0.metric == metric && $0.tier == .quarterHour && recent.contains(QuarterHour(index: $0.index))
             }
         }
         return totals
+    }
+
+    /// Adds the cells of the packs `wanted` picks to `totals` per dimension.
+    private func addRecent(_ totals: inout [String: RollupTotal], _ packs: RecentRollups.Packs, wanted: (RollupBuild.PackID) -> Bool) {
+        for (id, cells) in packs where wanted(id) {
+            for (dimension, cell) in cells { totals[dimension, default: RollupTotal()].add(encoded: cell.encoded[...]) }
+        }
     }
 
     /// The built dates of `days` and the rest, either nil when it has none.
@@ -121,8 +125,8 @@ extension EventStore {
 
     /// The packs of local dates not built yet, from their events: each date built in memory once
     /// and kept until a write reaches the UTC days it reads.
-    func recentPacks(site: SiteID, days: ClosedRange<Day>) throws -> [RollupBuild.PackID: [String: RollupCell]] {
-        var packs = [RollupBuild.PackID: [String: RollupCell]]()
+    func recentPacks(site: SiteID, days: ClosedRange<Day>) throws -> RecentRollups.Packs {
+        var packs = RecentRollups.Packs()
         // Only dates that can hold events are built (a range may reach far past them): a local
         // date is within a day of the UTC day of its events.
         guard let held = try rawDays(site: site),
