@@ -41,7 +41,6 @@ import Testing
         let (stored, owner, stranger) = await Self.offPool {
             let fixture = FuzzNode()
             let router = RouterSession(node: fixture.node)
-            defer { router.close() }
             func status(_ token: String) -> HTTPResponse.Status? {
                 router.send(uri: "/api/sites/shop.example/summary?filter.page=/p/1", method: .get,
                             headers: [.authorization: "Bearer \(token)"], body: nil)?.status
