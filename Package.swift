@@ -111,11 +111,13 @@ let package = Package(
             path: "Fuzz/Targets"
         ),
 
-        .testTarget(name: "FootfallModelTests", dependencies: ["FootfallModel"]),
+        // What several test targets generate alike (random traffic for the differential tests).
+        .target(name: "FootfallTestSupport", dependencies: ["FootfallModel"], path: "Tests/FootfallTestSupport"),
+        .testTarget(name: "FootfallModelTests", dependencies: ["FootfallModel", "FootfallTestSupport"]),
         .testTarget(name: "FootfallFuzzTests", dependencies: ["FootfallFuzzTargets", .product(name: "HTTPTypes", package: "swift-http-types")]),
         // The replication simulation runs the real EventStore over the in-memory store.
         .testTarget(name: "FootfallProtocolsTests", dependencies: ["FootfallProtocols", "FootfallModel", "FootfallStorage"]),
-        .testTarget(name: "FootfallStorageTests", dependencies: ["FootfallStorage", "FootfallModel"]),
+        .testTarget(name: "FootfallStorageTests", dependencies: ["FootfallStorage", "FootfallModel", "FootfallTestSupport"]),
         .testTarget(
             name: "FootfallNodeTests",
             dependencies: [

@@ -272,7 +272,7 @@ public final class Node: Sendable {
 
     // MARK: Maintenance
 
-    /// Removes raw data past each site's retention, seals settled days into segments, deletes
+    /// Seals settled days into segments, removes raw data past each site's retention, deletes
     /// accounts idle for 720 days with their sites' data, and refreshes the storage and retention
     /// gauges. Run hourly by `serve`.
     public func runMaintenance() throws {
@@ -284,9 +284,12 @@ public final class Node: Sendable {
         }
         try deleteDataOfDeletedSites()
         for site in try system.sites() {
-            try store.enforceRetention(site: site.id, plan: site.retention, nowMs: now)
+            // Sealing first: it builds the settled dates' rollups from their segments, so the build
+            // retention does before deleting finds them done. The other way round, a node back
+            // from days away built those dates from rows and again once sealing had folded them.
             let sealing = try store.sealSegments(site: site.id, plan: site.retention, nowMs: now)
             if sealing.sealed > 0 { metrics.increment("footfall_segments_sealed_total", by: Double(sealing.sealed)) }
+            try store.enforceRetention(site: site.id, plan: site.retention, nowMs: now)
             let oldest = try store.oldestEventMs(site: site.id)
             metrics.set("footfall_retention_oldest_event_age_seconds", to: oldest.map { Double(now - $0) / 1000 } ?? 0,
                         labels: ["site": site.id.rawValue])

@@ -1,4 +1,5 @@
 @testable import FootfallModel
+import FootfallTestSupport
 import Testing
 
 /// The columnar engine against the row-by-row reference: random days of traffic (visits across
@@ -9,30 +10,7 @@ import Testing
     static let firstDay = Day(containing: 1_781_524_800_000)
 
     static func traffic(seed: UInt64) -> [Event] {
-        var random = SplitMix64(seed: seed)
-        func pick<T>(_ values: [T]) -> T { values[Int(random.next() % UInt64(values.count))] }
-        var events = [Event]()
-        for visitorIndex in 0..<60 {
-            let visitor = VisitorID(rawValue: random.next())
-            // Visits cluster around the two midnights so many of them span one.
-            var ts = firstDay.startMs + Int64(random.next() % UInt64(3 * TimeUnits.dayMs))
-            if visitorIndex % 3 == 0 { ts = firstDay.advanced(by: 1).startMs - Int64(random.next() % 3_600_000) }
-            for n in 0..<Int(1 + random.next() % 12) {
-                ts += Int64(random.next() % 50) * 60_000 // gaps of 0–49 minutes: some split visits
-                guard ts < firstDay.advanced(by: 3).startMs else { break }
-                let kind = pick([Event.Kind.pageview, .pageview, .pageview, .click, .custom, .engagement, .identify])
-                var event = Event(id: EventID.forHit(site: site, hitID: "h\(seed)-\(visitorIndex)-\(n)", timestampMs: ts),
-                                  site: site, visitor: visitor, timestampMs: ts, kind: kind, path: pick(["/", "/a", "/b", "/c:d"]))
-                event.referrerHost = pick(["", "t.co", "google.com"])
-                event.utm = UTM(source: pick(["", "news"]))
-                event.geo = Geo(country: pick(["DE", "FR", ""]))
-                event.device = Device(browser: pick(["Chrome", "Firefox"]), deviceClass: pick([.desktop, .mobile, .tablet]))
-                if kind == .click { event.name = pick(["click", "a:b"]); event.target = pick(["x", "b:x", ""]) }
-                if kind == .custom { event.name = pick(["signup", "buy"]) }
-                events.append(event)
-            }
-        }
-        return events
+        RandomTraffic.events(site: site, from: firstDay, seed: seed, visitors: 60)
     }
 
     /// Each day's events in (visitor, time) order, cut into up to four parts as the store cuts a

@@ -1,5 +1,6 @@
 import FootfallModel
 import FootfallStorage
+import FootfallTestSupport
 import Testing
 
 /// Rollups as reports read them — dates not built yet from their events in memory, built dates
@@ -13,30 +14,7 @@ import Testing
     static let zones = ["UTC", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"]
 
     static func traffic(seed: UInt64) -> [Event] {
-        var random = SplitMix64(seed: seed)
-        func pick<T>(_ values: [T]) -> T { values[Int(random.next() % UInt64(values.count))] }
-        var events = [Event]()
-        for visitorIndex in 0..<40 {
-            let visitor = VisitorID(rawValue: random.next())
-            var ts = firstDay.startMs + Int64(random.next() % UInt64(3 * TimeUnits.dayMs))
-            // Some visits start just before a UTC midnight, so they span it.
-            if visitorIndex % 4 == 0 { ts = firstDay.advanced(by: 1).startMs - Int64(random.next() % 3_600_000) }
-            for n in 0..<Int(1 + random.next() % 10) {
-                ts += Int64(random.next() % 50) * 60_000 // gaps of 0–49 minutes: some split visits
-                guard ts < firstDay.advanced(by: 3).startMs else { break }
-                let kind = pick([Event.Kind.pageview, .pageview, .pageview, .click, .custom, .engagement, .identify])
-                var event = Event(id: EventID.forHit(site: site, hitID: "h\(seed)-\(visitorIndex)-\(n)", timestampMs: ts),
-                                  site: site, visitor: visitor, timestampMs: ts, kind: kind, path: pick(["/", "/a", "/b"]))
-                event.referrerHost = pick(["", "t.co", "google.com"])
-                event.utm = UTM(source: pick(["", "news"]), campaign: pick(["", "spring"]))
-                event.geo = Geo(country: pick(["DE", "FR", ""]), region: pick(["", "BE"]))
-                event.device = Device(browser: pick(["Chrome", "Firefox"]), os: pick(["Linux", "iOS"]), deviceClass: pick([.desktop, .mobile]))
-                if kind == .click { event.name = "click"; event.target = pick(["https://out.example/", ""]) }
-                if kind == .custom { event.name = pick(["signup", "buy"]) }
-                events.append(event)
-            }
-        }
-        return events
+        RandomTraffic.events(site: site, from: firstDay, seed: seed, visitors: 40)
     }
 
     /// The site's stored packs by tier: (metric, tier, index) → cells without the empty ones
