@@ -131,11 +131,20 @@ extension EventStore {
         // date is within a day of the UTC day of its events.
         guard let held = try rawDays(site: site),
               days.lowerBound <= held.upperBound.advanced(by: 1), held.lowerBound.advanced(by: -1) <= days.upperBound else { return packs }
+        let calendar = calendars(site)
+        // Neighbouring dates read mostly the same UTC days (today for yesterday's and today's):
+        // each is read once per call.
+        var read = [Day: [Event]]()
         for day in max(days.lowerBound, held.lowerBound.advanced(by: -1))...min(days.upperBound, held.upperBound.advanced(by: 1)) {
             let key = SealedDay(site: site, day: day)
-            let inputs = recentRollups.inputs(of: key, reachDays: EventStore.rollupReachDays)
+            let inputs = recentRollups.inputs(of: site, days: EventStore.daysRead(by: day, calendar: calendar))
             let dayPacks = try recentRollups.packs(of: key, inputs: inputs) ?? {
-                let built = try localDayPacks(site: site, day: day, calendar: calendars(site)) { try utcDayEvents(site: site, day: $0) }
+                let built = try localDayPacks(site: site, day: day, calendar: calendar) { utcDay in
+                    if let events = read[utcDay] { return events }
+                    let events = try utcDayEvents(site: site, day: utcDay)
+                    read[utcDay] = events
+                    return events
+                }
                 recentRollups.keep(built, of: key, inputs: inputs)
                 return built
             }()
@@ -171,17 +180,36 @@ extension EventStore {
         return events
     }
 
+    /// The span of a local date, and the span its packs read: a day either side, where its
+    /// visitors' visits begin and end.
+    private static func spans(of day: Day, calendar: SiteCalendar) -> (date: Range<Int64>, reach: Range<Int64>) {
+        let date = calendar.startMs(of: day)..<calendar.startMs(of: day.advanced(by: 1))
+        return (date, max(0, date.lowerBound - TimeUnits.dayMs)..<date.upperBound + TimeUnits.dayMs)
+    }
+
+    /// The UTC days a local date's packs are built from: the inputs that name a build of it.
+    static func daysRead(by day: Day, calendar: SiteCalendar) -> ClosedRange<Day> {
+        let reach = spans(of: day, calendar: calendar).reach
+        return Day(containing: reach.lowerBound)...Day(containing: reach.upperBound - 1)
+    }
+
     /// One local date's packs from its events and, of its visitors, their events a day either
-    /// side (where their visits begin and end).
+    /// side (where their visits begin and end). The days around are read only when the date
+    /// holds events: the date after today holds none, and reading today for it cost as much as
+    /// building today.
     private func localDayPacks(site: SiteID, day: Day, calendar: SiteCalendar,
                                events dayEvents: (Day) throws -> [Event]) throws -> [RollupBuild.PackID: [String: RollupCell]] {
-        let date = calendar.startMs(of: day)..<calendar.startMs(of: day.advanced(by: 1))
-        let reach = TimeRange(startMs: max(0, date.lowerBound - TimeUnits.dayMs), endMs: date.upperBound + TimeUnits.dayMs)
+        let (date, reach) = EventStore.spans(of: day, calendar: calendar)
+        let own = Day(containing: date.lowerBound)...Day(containing: date.upperBound - 1)
         var inside = [Event](), around = [Event]()
-        for utcDay in Day(containing: reach.startMs)...Day(containing: reach.endMs - 1) {
+        func read(_ utcDay: Day) throws {
             for event in try dayEvents(utcDay) where reach.contains(event.timestampMs) {
                 if date.contains(event.timestampMs) { inside.append(event) } else { around.append(event) }
             }
+        }
+        for utcDay in own { try read(utcDay) }
+        if !inside.isEmpty {
+            for utcDay in EventStore.daysRead(by: day, calendar: calendar) where !own.contains(utcDay) { try read(utcDay) }
         }
         let visitors = Set(inside.map(\.visitor))
         return RollupBuild(events: inside + around.filter { visitors.contains($0.visitor) }, days: day...day, calendar: calendar).packs
@@ -256,9 +284,10 @@ extension EventStore {
     /// moving the site's built mark to it when `advancesMark`. False when a write reached the
     /// UTC days it read meanwhile (nothing is written).
     private func buildDate(_ date: Day, site: SiteID, calendar: SiteCalendar, advancesMark: Bool, _ pass: inout BuildPass) throws -> Bool {
-        let inputs = recentRollups.inputs(of: SealedDay(site: site, day: date), reachDays: EventStore.rollupReachDays)
+        let read = EventStore.daysRead(by: date, calendar: calendar)
+        let inputs = recentRollups.inputs(of: site, days: read)
         let packs = try localDayPacks(site: site, day: date, calendar: calendar) { day in
-            try pass.events(of: day, inputs: recentRollups.inputs(of: SealedDay(site: site, day: day), reachDays: 0)) { try utcDayEvents(site: site, day: $0) }
+            try pass.events(of: day, inputs: recentRollups.inputs(of: site, days: day...day)) { try utcDayEvents(site: site, day: $0) }
         }
         let builtThrough = advancesMark ? date : try rollupsBuiltThrough(site) ?? date
         // The week's earlier dates, summed by the date before in this pass or read from the packs.
@@ -299,7 +328,7 @@ extension EventStore {
         // Writes note the days they reach under the write lock (`RecentRollups.noteWritten`), so
         // unchanged inputs here mean no write since they were read.
         return try writeLock.withLock { _ in
-            guard recentRollups.inputs(of: SealedDay(site: site, day: date), reachDays: EventStore.rollupReachDays) == inputs else { return false }
+            guard recentRollups.inputs(of: site, days: read) == inputs else { return false }
             // Not synced, as sealing: a lost batch is built again by the next pass.
             try kv.write(batch, sync: false)
             pass.week = advancesMark ? (week, date, sums) : nil

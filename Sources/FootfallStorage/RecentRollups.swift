@@ -33,11 +33,10 @@ final class RecentRollups: Sendable {
 
     private let state = Mutex(State())
 
-    /// The inputs of local date `date.day` of `date.site`: the UTC days `reachDays` either side.
-    func inputs(of date: SealedDay, reachDays: Int) -> [UInt64] {
+    /// The inputs of a build that reads the site's UTC `days` (`EventStore.daysRead`).
+    func inputs(of site: SiteID, days: ClosedRange<Day>) -> [UInt64] {
         state.withLock { state in
-            [state.wipes, state.siteChanges[date.site, default: 0]]
-                + (date.day.advanced(by: -reachDays)...date.day.advanced(by: reachDays)).map { state.writes[SealedDay(site: date.site, day: $0), default: 0] }
+            [state.wipes, state.siteChanges[site, default: 0]] + days.map { state.writes[SealedDay(site: site, day: $0), default: 0] }
         }
     }
 

@@ -122,6 +122,27 @@ import Testing
         #expect(reference.packs.keys.contains { $0.metric == .bounces })
     }
 
+    /// Dates not built are kept in memory between reads: after every batch (hits late and early,
+    /// repeated, on any of the three days) each is answered as one build of what was sent so far,
+    /// so no write a date reads leaves it answered from before the write.
+    @Test(arguments: 0..<5)
+    func recentRollups_followEveryBatch(seed: Int) throws {
+        let calendar = SiteCalendar(identifier: RollupBuildTests.zones[seed % RollupBuildTests.zones.count])
+        let store = try EventStore(kv: InMemoryStore(), calendars: { _ in calendar })
+        let days = calendar.day(containing: RollupBuildTests.firstDay.startMs)...calendar.day(containing: RollupBuildTests.sentAtMs)
+        var random = SplitMix64(seed: UInt64(seed) ^ 0x5EE)
+        var unsent = RollupBuildTests.traffic(seed: UInt64(seed))
+        unsent.shuffle(using: &random)
+        var sent = [Event]()
+        while !unsent.isEmpty {
+            let batch = Array(unsent.prefix(Int(1 + random.next() % 40)))
+            unsent.removeFirst(batch.count)
+            sent += batch
+            _ = try store.apply(batch, nowMs: RollupBuildTests.sentAtMs, retention: { [plan] _ in plan })
+            try expectReportsRead(RollupBuild(events: sent, days: days, calendar: calendar), from: store, calendar, "after \(sent.count) events")
+        }
+    }
+
     /// A hit that reaches a built date late (a repair) is counted once sealing folds it in, and
     /// one answered from events counts at once.
     @Test func lateHitOnABuiltDate_isCountedWhenItsDayIsSealed() throws {
