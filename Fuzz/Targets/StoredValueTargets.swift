@@ -11,13 +11,13 @@ import Foundation
 /// The first byte picks the decoder; some take a key and a value (⟂-separated fields).
 enum StoredValueTargets {
     private enum Decoder: UInt8, CaseIterable {
-        case event, rollupCell, rollupPack, rollupMerge, sketch, visitorDay, visitorRecord, erasureRecord, hint,
+        case event, rollupCell, rollupPack, rollupMerge, sketch, visitorRecord, erasureRecord, hint,
              systemRecord, clusterState, purgeMark, visitorIndex, segment
     }
 
     static let values = FuzzTarget(
         name: "stored-values",
-        summary: "stored events, rollup cells and packs (and their merge operator), sketches, visit runs, CRM and erasure records, hints, system records, cluster state, purge marks, index keys, event segments",
+        summary: "stored events, rollup cells and packs (and their merge operator), sketches, CRM and erasure records, hints, system records, cluster state, purge marks, index keys, event segments",
         run: { input in
             guard let first = input.first else { return }
             let body = Array(input.dropFirst())
@@ -47,15 +47,6 @@ enum StoredValueTargets {
                 _ = sketch.estimate
                 _ = sketch.merge(encoded: body[...])
                 _ = sketch.estimate
-            case .visitorDay:
-                guard var day = VisitorDay(encoded: body) else { return }
-                roundTrip(day, \.encoded) { VisitorDay(encoded: $0) }
-                // What the next hit of that visitor does to it.
-                if !day.isFull {
-                    day.insert(Visits.Hit(id: EventID.forHit(site: FuzzNode.site, hitID: "next-hit-01", timestampMs: FuzzNode.noon),
-                                          timestampMs: FuzzNode.noon, kind: .pageview, path: "/p/1"))
-                    roundTrip(day, \.encoded) { VisitorDay(encoded: $0) }
-                }
             case .visitorRecord:
                 guard let record = try? VisitorRecord(encoded: body) else { return }
                 roundTrip(record, { try $0.encoded }) { try? VisitorRecord(encoded: $0) }
@@ -116,7 +107,6 @@ enum StoredValueTargets {
             }
             add(.event, .events)
             add(.rollupPack, .rollups)
-            add(.visitorDay, .visits)
             add(.visitorRecord, .crm)
             add(.erasureRecord, .erasures)
             add(.systemRecord, .system, keyed: true)

@@ -5,8 +5,8 @@
 /// | family   | key                                      | value                          |
 /// |----------|------------------------------------------|--------------------------------|
 /// | events   | site · day · event id                    | StoredEvent (protobuf)         |
-/// | visitors | site · day · visitor · event id          | kind · path (visit derivation) |
-/// | visits   | site · day · visitor                     | VisitorDay (visit derivation)  |
+/// | visitors | site · day · visitor · event id          | kind · path (a visitor's hits) |
+/// | visits   | none: earlier versions' visit records, deleted when a store is opened |       |
 /// | rollups  | site · (metric | 0x80) · local date    | RollupPack: a cell per dimension (merge operator) |
 /// |          | site · (metric | 0x40) · local week    | the same per 7 local dates (date index / 7) |
 /// |          | site · metric · quarter hour             | the same, for `keepsQuarterHours` |

@@ -63,7 +63,7 @@ struct SegmentManifest: Equatable {
 
 extension EventStore.WriterState {
     mutating func forget(site: SiteID) {
-        dayVisitors.forget(site: site)
+        dayHits.forget(site: site)
         // Counted on, not reset: a sealing pass that began before the site's data was deleted
         // must see a change, or it would store what it read back as a segment.
         pastDayWrites[site, default: 0] &+= 1
@@ -71,15 +71,14 @@ extension EventStore.WriterState {
 }
 
 /// Sealing: a site's settled days become segments, and a sealed day keeps nothing else: its rows
-/// (events, visitor index, visit records) are deleted in the batch that stores its segment. A write
+/// (events, visitor index) are deleted in the batch that stores its segment. A write
 /// that reaches a sealed day later (a repair, a hint, a replica catching up) is stored as rows
 /// beside the segment, read together with it, and folded into it by the next pass; an erasure
 /// rewrites the segments that hold its visitor.
 ///
 /// Whatever reads raw events therefore reads both: `segments` (the query engine), `events`
 /// (export, the live feed), `visitorEvents`, the ids and events anti-entropy exchanges, and what
-/// `apply` needs of a day (an id already stored, a visitor's visit record, rebuilt from the
-/// segment when the day has none).
+/// `apply` needs of a day (an id already stored, a visitor's hits).
 extension EventStore {
     /// How long after its end a day can still receive hits stamped by their browsers (see the
     /// ingest pipeline's `clientClockBehindMaxMs`): sealed only after that.
@@ -131,7 +130,7 @@ extension EventStore {
             guard parts.count <= SegmentManifest.partsMax else { continue }
             var batch = WriteBatch()
             writeSegment(parts, of: SealedDay(site: site, day: day), in: &batch)
-            for family in [ColumnFamily.events, .visitors, .visits] { batch.deleteRange(family, dayKeys.start, dayKeys.end) }
+            for family in [ColumnFamily.events, .visitors] { batch.deleteRange(family, dayKeys.start, dayKeys.end) }
             let stored = try writeLock.withLock { state -> Bool in
                 guard (state.pastDayWrites[site, default: 0], state.wipes) == written else { return false }
                 // Not synced: a batch lost in a crash is lost whole (the rows come back and the next
@@ -268,14 +267,14 @@ extension EventStore {
     }
 
     /// Rewrites the sealed day in `batch` without the visitor's events at or before `fence`:
-    /// how many it erased, and the visitor's hits the day keeps. A day whose segment may hold the
+    /// how many it erased. A day whose segment may hold the
     /// visitor but does not decode is deleted whole: what it holds cannot be read, and the erased
     /// visitor's bytes must go (anti-entropy brings the other events back from a replica).
-    func eraseFromSegment(_ day: SealedDay, visitor: VisitorID, fence: Int64, in batch: inout WriteBatch) throws -> (erased: Int, kept: [Visits.Hit]) {
-        guard try sealedDayMayHold(visitor, site: day.site, on: day.day) else { return (0, []) }
+    func eraseFromSegment(_ day: SealedDay, visitor: VisitorID, fence: Int64, in batch: inout WriteBatch) throws -> Int {
+        guard try sealedDayMayHold(visitor, site: day.site, on: day.day) else { return 0 }
         guard let parts = try sealedParts(site: day.site, day: day.day)?.map(\.segment) else {
             writeSegment([], of: day, in: &batch)
-            return (0, [])
+            return 0
         }
         var events = parts.flatMap(\.events), erased = 0
         events.removeAll { event in
@@ -284,7 +283,7 @@ extension EventStore {
             return erase
         }
         if erased > 0 { writeSegment(EventStore.parts(of: events, site: day.site, day: day.day), of: day, in: &batch) }
-        return (erased, events.filter { $0.visitor == visitor }.map(Visits.Hit.init))
+        return erased
     }
 
     /// The sealed day's events of one visitor, in time order (none when the day is not sealed).

@@ -9,7 +9,7 @@ import Synchronization
 /// - an event older than its site's retention, or fenced by an erasure record, is refused;
 /// - rollups are built from a site's settled days, once, not by each write (see
 ///   `EventStore+Rollups.swift`); the days after those are answered from their events;
-/// - a visitor has at most `VisitorDay.hitsMax` hits a day; the rest are dropped;
+/// - a visitor has at most `visitorDayHitsMax` hits a day; the rest are dropped;
 /// - reads never return an expired or erased event.
 ///
 /// Writes are serialised by one lock (the caller batches them: see `GroupCommitter`), which is what
@@ -17,9 +17,14 @@ import Synchronization
 public final class EventStore: Sendable {
     public enum Outcome: Equatable, Sendable {
         case stored, duplicate, expired, fenced
-        /// Dropped: the visitor already has `VisitorDay.hitsMax` hits on the event's day.
+        /// Dropped: the visitor already has `visitorDayHitsMax` hits on the event's day.
         case capped
     }
+
+    /// Hits stored per visitor and UTC day of a site, at most. A person never sends this many in
+    /// a day; a script that does has the rest dropped, so it cannot grow one visitor without
+    /// limit. Every replica drops past the same count.
+    public static let visitorDayHitsMax = 10_000
 
     public let kv: any KeyValueStore
     /// Whether each batch waits for the WAL fsync before it is acknowledged.
@@ -45,8 +50,8 @@ public final class EventStore: Sendable {
     struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
 
     struct WriterState {
-        /// What visit derivation knows of recent days' visitors.
-        var dayVisitors = DayVisitors()
+        /// How many hits recent days' visitors have.
+        var dayHits = DayHits()
         /// Per site, how many writes reached its past days (late hits, repairs, erasures): a
         /// segment built from rows read before one of them would miss it, and is not stored.
         var pastDayWrites = [SiteID: UInt64]()
@@ -70,7 +75,7 @@ public final class EventStore: Sendable {
         self.calendars = calendars
         purges = Mutex(ErasurePurges(intervalMs: purgeIntervalMs))
         try RollupLayoutUpgrade.run(kv, openedAtMs: openedAtMs)
-        try VisitRecordsUpgrade.run(kv)
+        try VisitRecordsRemoval.run(kv)
     }
 
     // MARK: Writes
@@ -109,7 +114,7 @@ public final class EventStore: Sendable {
                 return found
             }
             for original in events {
-                let event = try continuingYesterdaysVisit(original, &state.dayVisitors)
+                let event = try continuingYesterdaysVisit(original, &state.dayHits)
                 let owner = SiteVisitor(site: event.site, visitor: event.visitor)
                 if retention(event.site).isExpired(eventMs: event.timestampMs, nowMs: nowMs) {
                     outcomes.append(.expired)
@@ -120,10 +125,10 @@ public final class EventStore: Sendable {
                     outcomes.append(.fenced)
                 } else if try seen.contains(event.id) || kv.get(.events, StorageKeys.event(event.site, event.id)) != nil || isSealed(event) {
                     outcomes.append(.duplicate)
-                } else if try touched.record(owner, Day(containing: event.timestampMs), load: { try visitorDay(owner, $0, &state.dayVisitors) }).isFull {
+                } else if try touched.hits(owner, event.day, load: { try storedHits(owner, $0, &state.dayHits) }) >= EventStore.visitorDayHitsMax {
                     outcomes.append(.capped)
                 } else {
-                    touched.insert(Visits.Hit(event), of: owner)
+                    touched.add(owner, event.day)
                     seen.insert(event.id)
                     outcomes.append(.stored)
                     // Personal data lives only in the visitor's CRM record, where rectification and
@@ -148,14 +153,13 @@ public final class EventStore: Sendable {
             for (key, value) in eventPuts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.events, key, value) }
             for (key, value) in visitorPuts.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.visitors, key, value) }
             for (key, value) in crmPuts { batch.put(.crm, key, value) }
-            for (key, record) in touched.changed.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) { batch.put(.visits, key, record.encoded) }
             let pastDays = Set(fresh.values.joined().map { SealedDay(site: $0.site, day: $0.day) }).filter { $0.day < Day(containing: nowMs) }
             notePastDayWrites(pastDays, &state)
             if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
             hotDays.append(storedEvents)
             recentRollups.noteWritten(Set(storedEvents.map { SealedDay(site: $0.site, day: $0.day) }))
             for (owner, added) in fresh {
-                for event in added { state.dayVisitors.insert(owner.visitor, on: .init(site: owner.site, day: event.day)) }
+                for event in added { state.dayHits.add(owner.visitor, on: .init(site: owner.site, day: event.day)) }
             }
             return outcomes
         }
@@ -164,41 +168,40 @@ public final class EventStore: Sendable {
     /// A cookieless visitor's id changes with the salt at midnight. If the visitor's id under
     /// yesterday's salt was active within a visit gap before this hit, the hit keeps that id, so a
     /// visit across midnight stays one visit of one visitor.
-    private func continuingYesterdaysVisit(_ event: Event, _ dayVisitors: inout DayVisitors) throws -> Event {
+    private func continuingYesterdaysVisit(_ event: Event, _ dayHits: inout DayHits) throws -> Event {
         guard let previous = event.previousDayVisitor else { return event }
         var resolved = event
         resolved.previousDayVisitor = nil
         let owner = SiteVisitor(site: event.site, visitor: previous)
-        if try hasHit(owner, from: event.timestampMs - Visits.gapMs, to: event.timestampMs, &dayVisitors) {
+        if try hasHit(owner, from: event.timestampMs - Visits.gapMs, to: event.timestampMs, &dayHits) {
             resolved.visitor = previous
         }
         return resolved
     }
 
-    /// The owner's `VisitorDay` record, or an empty one. Most hits come from a visitor with no
-    /// other hit that day: `dayVisitors` knows so without a read. A sealed day keeps no records:
-    /// one is rebuilt from its segment (and then stored, with the hits added, beside it).
-    private func visitorDay(_ owner: SiteVisitor, _ day: Day, _ dayVisitors: inout DayVisitors) throws -> VisitorDay {
-        guard try dayVisitors.mayHave(owner.visitor, on: .init(site: owner.site, day: day), load: { try visitors(of: owner.site, on: day) })
-        else { return VisitorDay() }
-        guard let value = try kv.get(.visits, StorageKeys.visitorDay(owner.site, day, owner.visitor)) else {
-            return VisitorDay(rebuildingFrom: try sealedEvents(of: owner.visitor, site: owner.site, on: day).map(Visits.Hit.init))
+    /// The visitor's stored hits on a UTC day: from the day's counts in memory, or counted in the
+    /// store for a day with too many visitors to hold.
+    private func storedHits(_ owner: SiteVisitor, _ day: Day, _ dayHits: inout DayHits) throws -> Int {
+        if let held = try dayHits.hits(of: owner.visitor, on: .init(site: owner.site, day: day), load: { try hitCounts(of: owner.site, on: day) }) {
+            return held
         }
-        guard let record = VisitorDay(encoded: value) else {
-            throw StorageError("the visit record of a visitor of \(owner.site) on day \(day.index) is malformed")
+        var count = try sealedParts(site: owner.site, day: day)?.reduce(0) { $0 + ($1.segment.rows(of: owner.visitor)?.count ?? 0) } ?? 0
+        try kv.scan(.visitors, prefix: StorageKeys.visitorDay(owner.site, day, owner.visitor)) { _, _ in
+            count += 1
+            return true
         }
-        return record
+        return count
     }
 
     /// Whether the visitor has a stored hit with a timestamp in [from, to): event ids lead with
     /// their millisecond timestamp, so the scan reads only that slice of each day, and stops at
     /// the first hit.
-    private func hasHit(_ owner: SiteVisitor, from: Int64, to: Int64, _ dayVisitors: inout DayVisitors) throws -> Bool {
+    private func hasHit(_ owner: SiteVisitor, from: Int64, to: Int64, _ dayHits: inout DayHits) throws -> Bool {
         guard from < to else { return false }
         var found = false
         for day in Day(containing: from)...Day(containing: to - 1) where !found {
-            guard try dayVisitors.mayHave(owner.visitor, on: .init(site: owner.site, day: day), load: { try visitors(of: owner.site, on: day) })
-            else { continue }
+            let held = try dayHits.hits(of: owner.visitor, on: .init(site: owner.site, day: day), load: { try hitCounts(of: owner.site, on: day) })
+            guard held ?? 1 > 0 else { continue }
             let prefix = StorageKeys.visitorDay(owner.site, day, owner.visitor)
             try kv.scan(.visitors, from: prefix + StorageKeys.millisecondPrefix(max(from, day.startMs)),
                         to: prefix + StorageKeys.millisecondPrefix(min(to, day.advanced(by: 1).startMs))) { _, _ in
@@ -210,20 +213,23 @@ public final class EventStore: Sendable {
         return found
     }
 
-    /// The visitors of a site with hits on a day (in its segment, or with a `VisitorDay` record),
-    /// or nil past `DayVisitors.dayVisitorsMax`.
-    private func visitors(of site: SiteID, on day: Day) throws -> Set<VisitorID>? {
+    /// Each visitor's hits on a UTC day of a site (in its segment and its rows), or nil past
+    /// `DayHits.dayVisitorsMax` visitors.
+    private func hitCounts(of site: SiteID, on day: Day) throws -> [VisitorID: Int]? {
+        var counts = [VisitorID: Int]()
+        for part in try sealedParts(site: site, day: day) ?? [] {
+            for (run, visitor) in part.segment.visitors.enumerated() { counts[visitor, default: 0] += part.segment.visitorRuns[run] }
+        }
+        guard counts.count <= DayHits.dayVisitorsMax else { return nil }
         let prefix = StorageKeys.visitorDay(site, day)
-        var visitors = Set(try sealedParts(site: site, day: day)?.flatMap(\.segment.visitors) ?? [])
-        guard visitors.count <= DayVisitors.dayVisitorsMax else { return nil }
         var tooMany = false
-        try kv.scan(.visits, prefix: prefix) { key, _ in
+        try kv.scan(.visitors, prefix: prefix) { key, _ in
             guard let visitor = StorageKeys.visitor(fromVisitorKey: key, dayPrefixCount: prefix.count) else { return true }
-            visitors.insert(visitor)
-            tooMany = visitors.count > DayVisitors.dayVisitorsMax
+            counts[visitor, default: 0] += 1
+            tooMany = counts.count > DayHits.dayVisitorsMax
             return !tooMany
         }
-        return tooMany ? nil : visitors
+        return tooMany ? nil : counts
     }
 
     private func updatedVisitorRecord(_ owner: SiteVisitor, with events: [Event]) throws -> VisitorRecord {
@@ -288,33 +294,18 @@ public final class EventStore: Sendable {
             let days = Day(containing: min(nowMs, fence)).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fence)
             var erasedDays = Set<SealedDay>()
             for day in days {
-                var keptRows = [Visits.Hit]()
                 var erasedAny = false
-                try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, value in
-                    guard let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs <= fence else {
-                        keptRows += StorageKeys.visitorHit(key: key, value: value).map { [$0] } ?? []
-                        return true
-                    }
+                try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, _ in
+                    guard let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs <= fence else { return true }
                     batch.delete(.visitors, key)
                     batch.delete(.events, StorageKeys.event(site, id))
                     deleted += 1
                     erasedAny = true
                     return true
                 }
-                let sealed = try eraseFromSegment(SealedDay(site: site, day: day), visitor: visitor, fence: fence, in: &batch)
-                deleted += Int64(sealed.erased)
-                // The day's visit record holds times and pages of the erased hits: it keeps only
-                // what the hits after the fence make. A sealed day without rows of the visitor
-                // keeps none (it is rebuilt from the segment when needed).
-                if erasedAny || sealed.erased > 0 {
-                    erasedDays.insert(SealedDay(site: site, day: day))
-                    let recordKey = StorageKeys.visitorDay(site, day, visitor)
-                    if keptRows.isEmpty {
-                        batch.delete(.visits, recordKey)
-                    } else {
-                        batch.put(.visits, recordKey, VisitorDay(rebuildingFrom: (keptRows + sealed.kept).sorted { ($0.timestampMs, $0.id) < ($1.timestampMs, $1.id) }).encoded)
-                    }
-                }
+                let erasedSealed = try eraseFromSegment(SealedDay(site: site, day: day), visitor: visitor, fence: fence, in: &batch)
+                deleted += Int64(erasedSealed)
+                if erasedAny || erasedSealed > 0 { erasedDays.insert(SealedDay(site: site, day: day)) }
             }
             if let kept = try visitorRecord(site: site, visitor: visitor).flatMap({ try recordAfterErasure($0, site: site, fence: fence, nowMs: nowMs) }) {
                 batch.put(.crm, StorageKeys.visitor(site, visitor), try kept.encoded)
@@ -340,6 +331,7 @@ public final class EventStore: Sendable {
             notePastDayWrites(erasedDays, &state)
             try kv.write(batch, sync: true)
             forgetDaysInMemory(of: site, days: Set(erasedDays.map(\.day)))
+            state.dayHits.forget(site: site, days: Set(erasedDays.map(\.day)))
             return record
         }
         if purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { try purge(site, nowMs: nowMs) }
@@ -415,7 +407,6 @@ public final class EventStore: Sendable {
         let end = StorageKeys.eventDay(site, days.upperBound.advanced(by: 1))
         try kv.compact(.events, from: start, to: end)
         try kv.compact(.visitors, from: start, to: end)
-        try kv.compact(.visits, from: start, to: end)
         try kv.compact(.segments, from: start, to: end)
         let sitePrefix = StorageKeys.sitePrefix(site)
         try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
@@ -442,7 +433,7 @@ public final class EventStore: Sendable {
         // Only what did expire is deleted and compacted: most passes find nothing, and compacting
         // anyway rewrote every file that straddles the range (the neighbouring site's data too),
         // for every site, every hour.
-        let (rawExpired, visitorsExpired) = try writeLock.withLock { _ -> (Bool, Bool) in
+        let (rawExpired, visitorsExpired) = try writeLock.withLock { state -> (Bool, Bool) in
             var batch = WriteBatch()
             let rawExpired = try EventStore.dayFamilies.contains { try holdsAny($0, from: start, to: end) }
             if rawExpired {
@@ -464,7 +455,10 @@ public final class EventStore: Sendable {
                 return true
             }
             if !batch.isEmpty { try kv.write(batch, sync: true) }
-            if rawExpired { forgetDaysInMemory(of: site) }
+            if rawExpired {
+                forgetDaysInMemory(of: site)
+                state.dayHits.forget(site: site)
+            }
             return (rawExpired, visitorsExpired)
         }
         // Compaction rewrites files and can take a while: outside the lock, so ingest goes on.
@@ -514,18 +508,19 @@ public final class EventStore: Sendable {
     }
 
     /// The families keyed site · day that hold raw data: retention deletes whole days of them.
-    private static let dayFamilies: [ColumnFamily] = [.events, .visitors, .visits, .segments]
+    private static let dayFamilies: [ColumnFamily] = [.events, .visitors, .segments]
     /// The families that hold a visitor's data: those above and CRM records. Rollups and erasure
     /// records hold no visitor's data.
     private static let rawFamilies: [ColumnFamily] = dayFamilies + [.crm]
 
-    /// Deletes every raw event, visitor index entry, visit record, segment and CRM record of every
+    /// Deletes every raw event, visitor index entry, segment and CRM record of every
     /// site (a node back after longer than the retention horizon starts empty). Rollups and
     /// erasure records stay.
     public func wipeRawData() throws {
         try writeLock.withLock { state in
             try deleteRawData(from: [], to: [0xff, 0xff, 0xff, 0xff])
             state.wipes &+= 1
+            state.dayHits = DayHits()
             recentRollups.noteWiped()
         }
         segmentCache.removeAll()
@@ -533,7 +528,7 @@ public final class EventStore: Sendable {
     }
 
     /// Deletes this node's copy of a site it no longer replicates (it handed the copy over):
-    /// raw events, visitor index, visit records, CRM records and rollups, compacted out of the
+    /// raw events, visitor index, CRM records and rollups, compacted out of the
     /// files. Rollups go too, because they count each event once only while its raw event is here:
     /// kept, they would count the events again should the site come back to this node. Erasure
     /// records stay, so an erased visitor's event replayed here later is still refused.
@@ -784,40 +779,28 @@ public final class EventStore: Sendable {
     }
 }
 
-/// The `VisitorDay` records one batch reads and changes, each read at most once.
+/// The hits per visitor and day that one batch reads and adds to, each read at most once.
 private struct TouchedDays {
     private struct Key: Hashable {
         let owner: EventStore.SiteVisitor
         let day: Day
     }
 
-    private var current: [Key: VisitorDay] = [:]
-    private var inserted: Set<Key> = []
+    private var hits: [Key: Int] = [:]
 
-    /// The record with the batch's hits so far.
-    mutating func record(_ owner: EventStore.SiteVisitor, _ day: Day, load: (Day) throws -> VisitorDay) rethrows -> VisitorDay {
-        try current[loaded(owner, day, load)]!
-    }
-
-    /// Adds a hit to its day's record, which `record` has read.
-    mutating func insert(_ hit: Visits.Hit, of owner: EventStore.SiteVisitor) {
-        let key = Key(owner: owner, day: Day(containing: hit.timestampMs))
-        precondition(current[key] != nil, "a hit inserted into a visit record not read yet (day \(key.day.index))")
-        current[key]!.insert(hit)
-        inserted.insert(key)
-    }
-
-    /// The records the batch added hits to, by key.
-    var changed: [(key: [UInt8], value: VisitorDay)] {
-        inserted.map { (StorageKeys.visitorDay($0.owner.site, $0.day, $0.owner.visitor), current[$0]!) }
-    }
-
-    private mutating func loaded(_ owner: EventStore.SiteVisitor, _ day: Day, _ load: (Day) throws -> VisitorDay) rethrows -> Key {
+    /// The visitor's hits on the day with the batch's so far.
+    mutating func hits(_ owner: EventStore.SiteVisitor, _ day: Day, load: (Day) throws -> Int) rethrows -> Int {
         let key = Key(owner: owner, day: day)
-        if current[key] == nil {
-            let record = try load(day)
-            current[key] = record
-        }
-        return key
+        if let known = hits[key] { return known }
+        let stored = try load(day)
+        hits[key] = stored
+        return stored
+    }
+
+    /// Counts a hit of the batch, whose day `hits` has read.
+    mutating func add(_ owner: EventStore.SiteVisitor, _ day: Day) {
+        let key = Key(owner: owner, day: day)
+        precondition(hits[key] != nil, "a hit added to a day not read yet (day \(day.index))")
+        hits[key]! += 1
     }
 }

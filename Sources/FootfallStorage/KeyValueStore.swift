@@ -2,6 +2,8 @@ import FootfallModel
 
 /// The column families of a Footfall node (see `StorageKeys` for their key layouts).
 public enum ColumnFamily: String, CaseIterable, Sendable {
+    /// `visits` is empty: earlier versions kept visit records there (`VisitRecordsRemoval` deletes
+    /// them). It stays a family because RocksDB opens every family a store has.
     case events, visitors, visits, rollups, erasures, crm, hints, system
     /// Sealed event segments (`EventSegment`): a settled day's events, column by column.
     case segments

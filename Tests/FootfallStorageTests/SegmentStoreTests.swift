@@ -96,10 +96,10 @@ import Testing
         #expect(store.segmentCacheUse.bytes > 0)
     }
 
-    /// Whether any row (event, visitor index entry or visit record) of the day of `ms` is stored.
+    /// Whether any row (event or visitor index entry) of the day of `ms` is stored.
     func holdsRows(_ kv: any KeyValueStore, _ ms: Int64) throws -> Bool {
         let day = Day(containing: ms)
-        return try [ColumnFamily.events, .visitors, .visits].contains { family in
+        return try [ColumnFamily.events, .visitors].contains { family in
             var any = false
             try kv.scan(family, from: StorageKeys.eventDay(site, day), to: StorageKeys.eventDay(site, day.advanced(by: 1))) { _, _ in
                 any = true

@@ -37,7 +37,7 @@ import Testing
 
     /// The bound: a batch of the one-visitor flood (which another site's hit shares or waits
     /// behind) reads no more than a batch of a flood of as many visitors, and its 40th batch no
-    /// more than its first. Before visitor days kept their runs, the 40th batch re-read the
+    /// more than its first. When visits were derived from the index, the 40th batch re-read the
     /// visitor's 3,900 earlier hits.
     @Test func oneVisitorFlood_costsABatchNoMoreThanAPlainFlood_andDoesNotGrow() throws {
         let shared = try readsPerBatch(oneVisitor: true, batches: 40)
@@ -68,7 +68,7 @@ import Testing
 
     @Test func hitsPastAVisitorsDailyCap_areDropped_andCounted() throws {
         let store = try EventStore(kv: InMemoryStore())
-        let cap = VisitorDay.hitsMax
+        let cap = EventStore.visitorDayHitsMax
         let start = day0 + 6 * TimeUnits.hourMs
         let events = (0..<cap + 5).map { makeEvent("capped\($0)", at: start + Int64($0) * 1_000) }
         var outcomes = [EventStore.Outcome]()
