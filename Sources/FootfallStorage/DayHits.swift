@@ -6,9 +6,10 @@ import FootfallModel
 /// visitor with no other hit that day, and knowing so from memory spares a store seek per visitor.
 ///
 /// A day's counts are read from its segment and the visitor index the first time it is asked
-/// about, and grow with every stored hit. A deletion (erasure, retention, a wipe) drops the days
-/// it reaches, which are read again when next asked about: a count never stays above what is
-/// stored. Used under the store's write lock, which serialises every write to the index.
+/// about (a scan of the day's hits), grow with every stored hit and shrink by what an erasure
+/// deletes; days retention deletes are dropped. So a count is what is stored, and a busy day is
+/// not scanned again after each erasure. Used under the store's write lock, which serialises
+/// every write to the index.
 struct DayHits {
     struct SiteDay: Hashable {
         let site: SiteID
@@ -59,9 +60,22 @@ struct DayHits {
         evictWhileOverLimit(keeping: siteDay)
     }
 
-    /// Drops the site's days: of `days`, or all of them when nil.
-    mutating func forget(site: SiteID, days: Set<Day>? = nil) {
-        for siteDay in counts.keys where siteDay.site == site && (days?.contains(siteDay.day) ?? true) { drop(siteDay) }
+    /// Counts out `count` hits of the visitor that were deleted from the site-day.
+    mutating func remove(_ count: Int, of visitor: VisitorID, on siteDay: SiteDay) {
+        guard count > 0, case .some(.some(var day)) = counts[siteDay], let hits = day[visitor] else { return }
+        counts[siteDay] = .some(nil)
+        if hits > count {
+            day[visitor] = hits - count
+        } else {
+            day[visitor] = nil
+            held -= 1
+        }
+        counts[siteDay] = .some(day)
+    }
+
+    /// Drops the site's days before `day`, or all of them when nil.
+    mutating func forget(site: SiteID, before day: Day? = nil) {
+        for siteDay in counts.keys where siteDay.site == site && day.map({ siteDay.day < $0 }) ?? true { drop(siteDay) }
     }
 
     private mutating func drop(_ siteDay: SiteDay) {

@@ -293,19 +293,21 @@ public final class EventStore: Sendable {
             // day that can still hold the visitor's fenced events.
             let days = Day(containing: min(nowMs, fence)).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fence)
             var erasedDays = Set<SealedDay>()
+            var erasedPerDay = [Day: Int]()
             for day in days {
-                var erasedAny = false
+                var erased = try eraseFromSegment(SealedDay(site: site, day: day), visitor: visitor, fence: fence, in: &batch)
                 try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, visitor)) { key, _ in
                     guard let id = StorageKeys.eventID(fromEventKey: key), id.timestampMs <= fence else { return true }
                     batch.delete(.visitors, key)
                     batch.delete(.events, StorageKeys.event(site, id))
-                    deleted += 1
-                    erasedAny = true
+                    erased += 1
                     return true
                 }
-                let erasedSealed = try eraseFromSegment(SealedDay(site: site, day: day), visitor: visitor, fence: fence, in: &batch)
-                deleted += Int64(erasedSealed)
-                if erasedAny || erasedSealed > 0 { erasedDays.insert(SealedDay(site: site, day: day)) }
+                if erased > 0 {
+                    erasedPerDay[day] = erased
+                    erasedDays.insert(SealedDay(site: site, day: day))
+                    deleted += Int64(erased)
+                }
             }
             if let kept = try visitorRecord(site: site, visitor: visitor).flatMap({ try recordAfterErasure($0, site: site, fence: fence, nowMs: nowMs) }) {
                 batch.put(.crm, StorageKeys.visitor(site, visitor), try kept.encoded)
@@ -331,7 +333,7 @@ public final class EventStore: Sendable {
             notePastDayWrites(erasedDays, &state)
             try kv.write(batch, sync: true)
             forgetDaysInMemory(of: site, days: Set(erasedDays.map(\.day)))
-            state.dayHits.forget(site: site, days: Set(erasedDays.map(\.day)))
+            for (day, erased) in erasedPerDay { state.dayHits.remove(erased, of: visitor, on: .init(site: site, day: day)) }
             return record
         }
         if purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { try purge(site, nowMs: nowMs) }
@@ -457,7 +459,7 @@ public final class EventStore: Sendable {
             if !batch.isEmpty { try kv.write(batch, sync: true) }
             if rawExpired {
                 forgetDaysInMemory(of: site)
-                state.dayHits.forget(site: site)
+                state.dayHits.forget(site: site, before: plan.firstKeptDay(nowMs: nowMs))
             }
             return (rawExpired, visitorsExpired)
         }

@@ -55,12 +55,24 @@ import Testing
         // The least recently used day was dropped; what the store now holds is read again.
         let reread = known.hits(of: one, on: .init(site: site, day: Day(index: 0))) { [VisitorID(rawValue: 1): 2] }
         #expect(reread == 2)
-        known.forget(site: site, days: [Day(index: 0)])
-        let afterForget = known.hits(of: one, on: .init(site: site, day: Day(index: 0))) { [VisitorID(rawValue: 1): 1] }
-        #expect(afterForget == 1, "an erasure's days are read again, with what it left")
+        // Retention drops the days it deleted, and only those.
+        known.forget(site: site, before: Day(index: 1))
+        let expired = known.hits(of: one, on: .init(site: site, day: Day(index: 0))) { [:] }
+        let kept = known.hits(of: one, on: .init(site: site, day: Day(index: 5))) { Issue.record("reread"); return [:] }
+        #expect(expired == 0 && kept == 0)
         known.forget(site: site)
         let afterSite = known.hits(of: one, on: .init(site: site, day: Day(index: 5))) { [VisitorID(rawValue: 1): 7] }
         #expect(afterSite == 7)
+    }
+
+    @Test func anErasure_countsItsHitsOut_withoutARead() {
+        var known = DayHits()
+        _ = known.hits(of: one, on: siteDay) { [VisitorID(rawValue: 1): 5, VisitorID(rawValue: 2): 1] }
+        known.remove(3, of: one, on: siteDay)
+        known.remove(1, of: two, on: siteDay)
+        let left = known.hits(of: one, on: siteDay) { Issue.record("reread"); return [:] }
+        let none = known.hits(of: two, on: siteDay) { Issue.record("reread"); return [:] }
+        #expect(left == 2 && none == 0)
     }
 }
 
