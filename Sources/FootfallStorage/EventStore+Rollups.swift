@@ -124,7 +124,8 @@ extension EventStore {
     }
 
     /// The packs of local dates not built yet, from their events: each date built in memory once
-    /// and kept until a write reaches the UTC days it reads.
+    /// and kept until a write reaches the UTC days it reads (a costly one answered from its last
+    /// build while it is built again: see `RecentRollups`).
     func recentPacks(site: SiteID, days: ClosedRange<Day>) throws -> RecentRollups.Packs {
         var packs = RecentRollups.Packs()
         // Only dates that can hold events are built (a range may reach far past them): a local
@@ -137,19 +138,35 @@ extension EventStore {
         var read = [Day: [Event]]()
         for day in max(days.lowerBound, held.lowerBound.advanced(by: -1))...min(days.upperBound, held.upperBound.advanced(by: 1)) {
             let key = SealedDay(site: site, day: day)
-            let inputs = recentRollups.inputs(of: site, days: EventStore.daysRead(by: day, calendar: calendar))
-            let dayPacks = try recentRollups.packs(of: key, inputs: inputs) ?? {
-                let built = try localDayPacks(site: site, day: day, calendar: calendar) { utcDay in
+            let dayPacks: RecentRollups.Packs
+            switch recentRollups.lookup(key, inputs: recentRollups.inputs(of: site, days: EventStore.daysRead(by: day, calendar: calendar))) {
+            case .current(let kept):
+                dayPacks = kept
+            case .late(let kept):
+                dayPacks = kept
+                recentRollups.buildInBackground(key) { [self] in
+                    _ = try buildRecentDate(key, calendar: calendar) { try utcDayEvents(site: site, day: $0) }
+                }
+            case .missing:
+                dayPacks = try buildRecentDate(key, calendar: calendar) { utcDay in
                     if let events = read[utcDay] { return events }
                     let events = try utcDayEvents(site: site, day: utcDay)
                     read[utcDay] = events
                     return events
                 }
-                recentRollups.keep(built, of: key, inputs: inputs)
-                return built
-            }()
+            }
             packs.merge(dayPacks) { mine, _ in mine }
         }
+        return packs
+    }
+
+    /// Builds a date not built yet from its events and keeps it, with its inputs as they were
+    /// before the events were read and how long it took.
+    private func buildRecentDate(_ date: SealedDay, calendar: SiteCalendar, events: (Day) throws -> [Event]) throws -> RecentRollups.Packs {
+        let inputs = recentRollups.inputs(of: date.site, days: EventStore.daysRead(by: date.day, calendar: calendar))
+        let started = ContinuousClock.now
+        let packs = try localDayPacks(site: date.site, day: date.day, calendar: calendar, events: events)
+        recentRollups.keep(packs, of: date, inputs: inputs, buildTime: ContinuousClock.now - started)
         return packs
     }
 
@@ -267,10 +284,10 @@ extension EventStore {
     private struct BuildPass {
         /// Each day's events with its inputs when read (`RecentRollups.inputs` of the day alone):
         /// kept while those are unchanged.
-        var dayEvents = [Day: (inputs: [UInt64], events: [Event])]()
+        var dayEvents = [Day: (inputs: RecentRollups.Inputs, events: [Event])]()
         var week: (index: UInt32, through: Day, sums: [RollupMetric: [String: RollupCell]])?
 
-        mutating func events(of day: Day, inputs: [UInt64], _ read: (Day) throws -> [Event]) rethrows -> [Event] {
+        mutating func events(of day: Day, inputs: RecentRollups.Inputs, _ read: (Day) throws -> [Event]) rethrows -> [Event] {
             if let held = dayEvents[day], held.inputs == inputs { return held.events }
             let events = try read(day)
             // Dates go forward: days well behind this one are not read again.

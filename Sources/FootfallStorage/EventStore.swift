@@ -45,7 +45,7 @@ public final class EventStore: Sendable {
     /// Days not sealed, as the query engine reads them (see `HotDays`).
     let hotDays = HotDays()
     /// Rollups of the dates not built yet, built from events when asked (see `RecentRollups`).
-    let recentRollups = RecentRollups()
+    let recentRollups: RecentRollups
 
     struct SiteVisitor: Hashable { let site: SiteID; let visitor: VisitorID }
 
@@ -66,11 +66,14 @@ public final class EventStore: Sendable {
     ///   - openedAtMs: now; a store whose rollups an earlier version merged on every write counts
     ///     as built up to a few days before it (`RollupLayoutUpgrade`). By default the far future:
     ///     all of such a store's days count as built.
+    ///   - recentBuildServedLateAfter: a date not built yet whose build in memory took this long
+    ///     is answered from its last build while a write-newer one is made (`RecentRollups`).
     public init(kv: any KeyValueStore, syncWrites: Bool = true, purgeIntervalMs: Int64 = 30_000,
-                segmentCacheBytes: Int = 256 << 20, openedAtMs: Int64 = .max,
+                segmentCacheBytes: Int = 256 << 20, openedAtMs: Int64 = .max, recentBuildServedLateAfter: Duration = .milliseconds(100),
                 calendars: @escaping @Sendable (SiteID) -> SiteCalendar = { _ in .utc }) throws {
         self.kv = kv
         segmentCache = SegmentCache(budgetBytes: segmentCacheBytes)
+        recentRollups = RecentRollups(staleWhileBuildingAfter: recentBuildServedLateAfter)
         self.syncWrites = syncWrites
         self.calendars = calendars
         purges = Mutex(ErasurePurges(intervalMs: purgeIntervalMs))

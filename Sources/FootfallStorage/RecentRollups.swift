@@ -1,3 +1,4 @@
+import Dispatch
 import FootfallModel
 import Synchronization
 
@@ -6,11 +7,38 @@ import Synchronization
 ///
 /// What a date was built from is named by its *inputs*: a count of writes per UTC day it reads
 /// (`EventStore.apply` notes the days of what it stores), a count of changes per site (an erasure,
-/// retention, a deletion) and a count of wipes of everything. A date is served from memory only
-/// while all of them are what they were when it was built, so a report never answers from before
-/// a write it could see.
+/// retention, a deletion) and a count of wipes of everything. A date is served from memory while
+/// all of them are what they were when it was built, so a report never answers from before a
+/// write it could see; with one exception, for dates that are costly to build.
+///
+/// A date whose last build took `staleWhileBuildingAfter` or longer (today's, on a busy site:
+/// hundreds of milliseconds) is answered from that build when only writes changed since, while a
+/// newer build is made in the background. A report of recent days then waits for no build, and
+/// its counts trail the site's writes by about one build. An erasure, retention or a wipe is
+/// never answered late: the date is built again before the answer.
 final class RecentRollups: Sendable {
     typealias Packs = [RollupBuild.PackID: [String: RollupCell]]
+
+    struct Inputs: Equatable, Sendable {
+        let wipes: UInt64
+        let siteChanges: UInt64
+        /// Per UTC day read, in day order.
+        let writes: [UInt64]
+
+        /// Whether only writes tell the two apart.
+        func differsOnlyInWrites(from other: Inputs) -> Bool { wipes == other.wipes && siteChanges == other.siteChanges }
+    }
+
+    /// What a report finds of a date.
+    enum Lookup {
+        /// Built from the inputs asked about.
+        case current(Packs)
+        /// Built before some writes, and costly to build: answer with it, and build it again
+        /// off the report's thread.
+        case late(Packs)
+        /// Nothing to answer with: build it.
+        case missing
+    }
 
     /// Dates kept at most (a few per site that writes); past it all are dropped and built again
     /// when asked.
@@ -19,9 +47,12 @@ final class RecentRollups: Sendable {
     /// count raised so no date built before is taken as current.
     static let daysMax = 200_000
 
+    let staleWhileBuildingAfter: Duration
+
     private struct Entry {
-        let inputs: [UInt64]
+        let inputs: Inputs
         let packs: Packs
+        let buildTime: Duration
     }
 
     private struct State {
@@ -29,27 +60,59 @@ final class RecentRollups: Sendable {
         var siteChanges = [SiteID: UInt64]()
         var wipes: UInt64 = 0
         var dates = [SealedDay: Entry]()
+        /// Dates being built in the background.
+        var building = Set<SealedDay>()
     }
 
     private let state = Mutex(State())
+    /// Background builds, one at a time, below the work reports and writes do.
+    private let builder = DispatchQueue(label: "footfall.recent-rollups", qos: .utility)
+
+    init(staleWhileBuildingAfter: Duration) {
+        self.staleWhileBuildingAfter = staleWhileBuildingAfter
+    }
 
     /// The inputs of a build that reads the site's UTC `days` (`EventStore.daysRead`).
-    func inputs(of site: SiteID, days: ClosedRange<Day>) -> [UInt64] {
+    func inputs(of site: SiteID, days: ClosedRange<Day>) -> Inputs {
         state.withLock { state in
-            [state.wipes, state.siteChanges[site, default: 0]] + days.map { state.writes[SealedDay(site: site, day: $0), default: 0] }
+            Inputs(wipes: state.wipes, siteChanges: state.siteChanges[site, default: 0],
+                   writes: days.map { state.writes[SealedDay(site: site, day: $0), default: 0] })
         }
     }
 
-    /// The date's packs if they were built from `inputs`.
-    func packs(of date: SealedDay, inputs: [UInt64]) -> Packs? {
-        state.withLock { state in state.dates[date].flatMap { $0.inputs == inputs ? $0.packs : nil } }
+    func lookup(_ date: SealedDay, inputs: Inputs) -> Lookup {
+        state.withLock { state in
+            guard let entry = state.dates[date] else { return .missing }
+            if entry.inputs == inputs { return .current(entry.packs) }
+            if entry.inputs.differsOnlyInWrites(from: inputs), entry.buildTime >= staleWhileBuildingAfter { return .late(entry.packs) }
+            return .missing
+        }
     }
 
-    func keep(_ packs: Packs, of date: SealedDay, inputs: [UInt64]) {
+    func keep(_ packs: Packs, of date: SealedDay, inputs: Inputs, buildTime: Duration) {
         state.withLock { state in
             if state.dates.count >= RecentRollups.datesMax { state.dates.removeAll() }
-            state.dates[date] = Entry(inputs: inputs, packs: packs)
+            state.dates[date] = Entry(inputs: inputs, packs: packs, buildTime: buildTime)
         }
+    }
+
+    /// Runs `build` (which keeps what it builds) in the background, unless the date is being
+    /// built there already. A build that fails drops the date, so the next report builds it and
+    /// meets the error itself.
+    func buildInBackground(_ date: SealedDay, _ build: @escaping @Sendable () throws -> Void) {
+        guard state.withLock({ $0.building.insert(date).inserted }) else { return }
+        builder.async { [self] in
+            let built: Void? = try? build()
+            state.withLock { state in
+                if built == nil { state.dates[date] = nil }
+                state.building.remove(date)
+            }
+        }
+    }
+
+    /// Waits for the background builds asked for so far.
+    func waitForBackgroundBuilds() {
+        builder.sync {}
     }
 
     /// Events were stored on these UTC days. Under the store's write lock, after the write.

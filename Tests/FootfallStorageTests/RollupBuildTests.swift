@@ -1,5 +1,5 @@
 import FootfallModel
-import FootfallStorage
+@testable import FootfallStorage
 import FootfallTestSupport
 import Testing
 
@@ -141,6 +141,24 @@ import Testing
             _ = try store.apply(batch, nowMs: RollupBuildTests.sentAtMs, retention: { [plan] _ in plan })
             try expectReportsRead(RollupBuild(events: sent, days: days, calendar: calendar), from: store, calendar, "after \(sent.count) events")
         }
+    }
+
+    /// A date costly to build (here every build counts as costly) is answered from its last build
+    /// after a write while a newer one is made, and the next answer has the write; after an
+    /// erasure it is built again before the answer.
+    @Test func aCostlyDate_isAnsweredFromItsLastBuild_whileANewerIsMade_butNeverAfterAnErasure() throws {
+        let store = try EventStore(kv: InMemoryStore(), recentBuildServedLateAfter: .zero)
+        let day = RollupBuildTests.firstDay, at = RollupBuildTests.firstDay.startMs + TimeUnits.hourMs
+        let retention: (SiteID) -> RetentionPlan = { [plan] _ in plan }
+        func pageviews() throws -> Int64 { try store.dayTotals(site: site, metric: .total, days: day...day)[""]?.count ?? 0 }
+        _ = try store.apply([makeEvent("a", visitor: 1, at: at)], nowMs: at, retention: retention)
+        #expect(try pageviews() == 1)
+        _ = try store.apply([makeEvent("b", visitor: 2, at: at + 60_000)], nowMs: at, retention: retention)
+        #expect(try pageviews() == 1, "answered from the build before the write")
+        store.recentRollups.waitForBackgroundBuilds()
+        #expect(try pageviews() == 2)
+        _ = try store.erase(site: site, visitor: VisitorID(rawValue: 1), requestID: "r1", node: "n1", nowMs: at + 120_000, fenceMs: at + 120_000)
+        #expect(try pageviews() == 1, "an erasure is answered at once")
     }
 
     /// A hit that reaches a built date late (a repair) is counted once sealing folds it in, and
