@@ -161,12 +161,16 @@ extension EventStore {
     }
 
     /// Builds a date not built yet from its events and keeps it, with its inputs as they were
-    /// before the events were read and how long it took.
+    /// before the events were read and how many it read.
     private func buildRecentDate(_ date: SealedDay, calendar: SiteCalendar, events: (Day) throws -> [Event]) throws -> RecentRollups.Packs {
         let inputs = recentRollups.inputs(of: date.site, days: EventStore.daysRead(by: date.day, calendar: calendar))
-        let started = ContinuousClock.now
-        let packs = try localDayPacks(site: date.site, day: date.day, calendar: calendar, events: events)
-        recentRollups.keep(packs, of: date, inputs: inputs, buildTime: ContinuousClock.now - started)
+        var read = 0
+        let packs = try localDayPacks(site: date.site, day: date.day, calendar: calendar) { day in
+            let dayEvents = try events(day)
+            read += dayEvents.count
+            return dayEvents
+        }
+        recentRollups.keep(packs, of: date, inputs: inputs, events: read)
         return packs
     }
 

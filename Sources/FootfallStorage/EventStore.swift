@@ -66,14 +66,15 @@ public final class EventStore: Sendable {
     ///   - openedAtMs: now; a store whose rollups an earlier version merged on every write counts
     ///     as built up to a few days before it (`RollupLayoutUpgrade`). By default the far future:
     ///     all of such a store's days count as built.
-    ///   - recentBuildServedLateAfter: a date not built yet whose build in memory took this long
-    ///     is answered from its last build while a write-newer one is made (`RecentRollups`).
+    ///   - recentBuildsLateFromEvents: a date not built yet whose build in memory read this many
+    ///     events is answered from its last build while a write-newer one is made
+    ///     (`RecentRollups`). 5,000 by default.
     public init(kv: any KeyValueStore, syncWrites: Bool = true, purgeIntervalMs: Int64 = 30_000,
-                segmentCacheBytes: Int = 256 << 20, openedAtMs: Int64 = .max, recentBuildServedLateAfter: Duration = .milliseconds(100),
+                segmentCacheBytes: Int = 256 << 20, openedAtMs: Int64 = .max, recentBuildsLateFromEvents: Int = 5_000,
                 calendars: @escaping @Sendable (SiteID) -> SiteCalendar = { _ in .utc }) throws {
         self.kv = kv
         segmentCache = SegmentCache(budgetBytes: segmentCacheBytes)
-        recentRollups = RecentRollups(staleWhileBuildingAfter: recentBuildServedLateAfter)
+        recentRollups = RecentRollups(lateFromEvents: recentBuildsLateFromEvents)
         self.syncWrites = syncWrites
         self.calendars = calendars
         purges = Mutex(ErasurePurges(intervalMs: purgeIntervalMs))

@@ -11,11 +11,12 @@ import Synchronization
 /// all of them are what they were when it was built, so a report never answers from before a
 /// write it could see; with one exception, for dates that are costly to build.
 ///
-/// A date whose last build took `staleWhileBuildingAfter` or longer (today's, on a busy site:
-/// hundreds of milliseconds) is answered from that build when only writes changed since, while a
-/// newer build is made in the background. A report of recent days then waits for no build, and
+/// A date whose last build read `lateFromEvents` events or more (today's, on a busy site: a build
+/// of hundreds of milliseconds) is answered from that build when only writes changed since, while
+/// a newer build is made in the background. A report of recent days then waits for no build, and
 /// its counts trail the site's writes by about one build. An erasure, retention or a wipe is
-/// never answered late: the date is built again before the answer.
+/// never answered late: the date is built again before the answer. Counted in events, not timed,
+/// so whether a site is answered late does not depend on how busy the machine is.
 final class RecentRollups: Sendable {
     typealias Packs = [RollupBuild.PackID: [String: RollupCell]]
 
@@ -33,8 +34,8 @@ final class RecentRollups: Sendable {
     enum Lookup {
         /// Built from the inputs asked about.
         case current(Packs)
-        /// Built before some writes, and costly to build: answer with it, and build it again
-        /// off the report's thread.
+        /// Built before some writes, from `lateFromEvents` or more: answer with it, and build it
+        /// again off the report's thread.
         case late(Packs)
         /// Nothing to answer with: build it.
         case missing
@@ -47,12 +48,13 @@ final class RecentRollups: Sendable {
     /// count raised so no date built before is taken as current.
     static let daysMax = 200_000
 
-    let staleWhileBuildingAfter: Duration
+    let lateFromEvents: Int
 
     private struct Entry {
         let inputs: Inputs
         let packs: Packs
-        let buildTime: Duration
+        /// The events its build read.
+        let events: Int
     }
 
     private struct State {
@@ -68,8 +70,8 @@ final class RecentRollups: Sendable {
     /// Background builds, one at a time, below the work reports and writes do.
     private let builder = DispatchQueue(label: "footfall.recent-rollups", qos: .utility)
 
-    init(staleWhileBuildingAfter: Duration) {
-        self.staleWhileBuildingAfter = staleWhileBuildingAfter
+    init(lateFromEvents: Int) {
+        self.lateFromEvents = lateFromEvents
     }
 
     /// The inputs of a build that reads the site's UTC `days` (`EventStore.daysRead`).
@@ -84,15 +86,15 @@ final class RecentRollups: Sendable {
         state.withLock { state in
             guard let entry = state.dates[date] else { return .missing }
             if entry.inputs == inputs { return .current(entry.packs) }
-            if entry.inputs.differsOnlyInWrites(from: inputs), entry.buildTime >= staleWhileBuildingAfter { return .late(entry.packs) }
+            if entry.inputs.differsOnlyInWrites(from: inputs), entry.events >= lateFromEvents { return .late(entry.packs) }
             return .missing
         }
     }
 
-    func keep(_ packs: Packs, of date: SealedDay, inputs: Inputs, buildTime: Duration) {
+    func keep(_ packs: Packs, of date: SealedDay, inputs: Inputs, events: Int) {
         state.withLock { state in
             if state.dates.count >= RecentRollups.datesMax { state.dates.removeAll() }
-            state.dates[date] = Entry(inputs: inputs, packs: packs, buildTime: buildTime)
+            state.dates[date] = Entry(inputs: inputs, packs: packs, events: events)
         }
     }
 
