@@ -133,22 +133,26 @@ extension EventStore {
         guard let held = try rawDays(site: site),
               days.lowerBound <= held.upperBound.advanced(by: 1), held.lowerBound.advanced(by: -1) <= days.upperBound else { return packs }
         let calendar = calendars(site)
-        // Neighbouring dates read mostly the same UTC days (today for yesterday's and today's):
-        // each is read once per call.
+        let dates = Array(max(days.lowerBound, held.lowerBound.advanced(by: -1))...min(days.upperBound, held.upperBound.advanced(by: 1)))
+        // Every date's inputs are taken before any event is read: neighbouring dates read mostly
+        // the same UTC days (today for yesterday's and today's), each read once per call, and a
+        // day read for one date must not serve a later one whose inputs count a write made since.
+        let inputs = dates.map { recentRollups.inputs(of: site, days: EventStore.daysRead(by: $0, calendar: calendar)) }
         var read = [Day: [Event]]()
-        for day in max(days.lowerBound, held.lowerBound.advanced(by: -1))...min(days.upperBound, held.upperBound.advanced(by: 1)) {
+        for (day, dayInputs) in zip(dates, inputs) {
             let key = SealedDay(site: site, day: day)
             let dayPacks: RecentRollups.Packs
-            switch recentRollups.lookup(key, inputs: recentRollups.inputs(of: site, days: EventStore.daysRead(by: day, calendar: calendar))) {
+            switch recentRollups.lookup(key, inputs: dayInputs) {
             case .current(let kept):
                 dayPacks = kept
             case .late(let kept):
                 dayPacks = kept
                 recentRollups.buildInBackground(key) { [self] in
-                    _ = try buildRecentDate(key, calendar: calendar) { try utcDayEvents(site: site, day: $0) }
+                    let inputs = recentRollups.inputs(of: site, days: EventStore.daysRead(by: day, calendar: calendar))
+                    _ = try buildRecentDate(key, inputs: inputs, calendar: calendar) { try utcDayEvents(site: site, day: $0) }
                 }
             case .missing:
-                dayPacks = try buildRecentDate(key, calendar: calendar) { utcDay in
+                dayPacks = try buildRecentDate(key, inputs: dayInputs, calendar: calendar) { utcDay in
                     if let events = read[utcDay] { return events }
                     let events = try utcDayEvents(site: site, day: utcDay)
                     read[utcDay] = events
@@ -160,10 +164,10 @@ extension EventStore {
         return packs
     }
 
-    /// Builds a date not built yet from its events and keeps it, with its inputs as they were
-    /// before the events were read and how many it read.
-    private func buildRecentDate(_ date: SealedDay, calendar: SiteCalendar, events: (Day) throws -> [Event]) throws -> RecentRollups.Packs {
-        let inputs = recentRollups.inputs(of: date.site, days: EventStore.daysRead(by: date.day, calendar: calendar))
+    /// Builds a date not built yet from its events and keeps it, with `inputs` (taken before any
+    /// of the events were read) and how many it read.
+    private func buildRecentDate(_ date: SealedDay, inputs: RecentRollups.Inputs, calendar: SiteCalendar,
+                                 events: (Day) throws -> [Event]) throws -> RecentRollups.Packs {
         var read = 0
         let packs = try localDayPacks(site: date.site, day: date.day, calendar: calendar) { day in
             let dayEvents = try events(day)
