@@ -296,7 +296,6 @@ public final class EventStore: Sendable {
             // Retention removes whole days older than the longest plan, so this span covers every
             // day that can still hold the visitor's fenced events.
             let days = Day(containing: min(nowMs, fence)).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fence)
-            var erasedDays = Set<SealedDay>()
             var erasedPerDay = [Day: Int]()
             for day in days {
                 var erased = try eraseFromSegment(SealedDay(site: site, day: day), visitor: visitor, fence: fence, in: &batch)
@@ -309,7 +308,6 @@ public final class EventStore: Sendable {
                 }
                 if erased > 0 {
                     erasedPerDay[day] = erased
-                    erasedDays.insert(SealedDay(site: site, day: day))
                     deleted += Int64(erased)
                 }
             }
@@ -334,9 +332,9 @@ public final class EventStore: Sendable {
             // for a purge in the same batch, so even a crash before it leaves the purge to do.
             let purgeDays = try pendingPurge(site).map { ErasurePurges.covering($0.days, days) } ?? days
             batch.put(.erasures, ErasurePurges.key(site), ErasurePurges.Pending(days: purgeDays, revision: purgeRevision.add(1, ordering: .relaxed).newValue).encoded)
-            notePastDayWrites(erasedDays, &state)
+            notePastDayWrites(Set(erasedPerDay.keys.map { SealedDay(site: site, day: $0) }), &state)
             try kv.write(batch, sync: true)
-            forgetDaysInMemory(of: site, days: Set(erasedDays.map(\.day)))
+            forgetDaysInMemory(of: site, days: Set(erasedPerDay.keys))
             for (day, erased) in erasedPerDay { state.dayHits.remove(erased, of: visitor, on: .init(site: site, day: day)) }
             return record
         }
