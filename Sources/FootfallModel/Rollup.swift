@@ -151,25 +151,14 @@ public struct RollupTotal: Sendable {
     }
 }
 
-/// One change to a rollup cell.
-public struct RollupUpdate: Hashable, Sendable {
-    public var metric: RollupMetric
-    public var bucket: QuarterHour
-    public var dimension: String
-    public var cell: RollupCell
-
-    public init(metric: RollupMetric, bucket: QuarterHour, dimension: String, cell: RollupCell) {
-        self.metric = metric
-        self.bucket = bucket
-        self.dimension = dimension
-        self.cell = cell
-    }
-
+/// What one event or one visit adds to a site's rollups, cell by cell: each a count under a metric
+/// and dimension (`RollupBuild` places them and adds the visitors).
+public enum RollupCells {
     /// The per-event cells an event adds: each a count (1, or 0 where only the visitor counts)
     /// under a metric and dimension, with the event's visitor in the cell's sketch. Engagement
     /// pings count toward no per-event metric (they only lengthen visits) and identify calls
     /// toward none at all.
-    public static func eventCells(_ event: Event, _ body: (RollupMetric, String, Int64) -> Void) {
+    public static func of(_ event: Event, _ body: (RollupMetric, String, Int64) -> Void) {
         switch event.kind {
         case .custom:
             body(.customEvent, event.name, 1)
@@ -190,5 +179,15 @@ public struct RollupUpdate: Hashable, Sendable {
         case .engagement, .identify:
             break
         }
+    }
+
+    /// The per-visit cells a visit adds, all in the quarter hour where it starts (which places
+    /// them); no visitor sketch.
+    public static func of(_ visit: Visits.Visit, _ body: (RollupMetric, String, Int64) -> Void) {
+        body(.visits, "", 1)
+        body(.visitDuration, "", visit.durationMs)
+        body(.entryPage, visit.entryPage, 1)
+        body(.exitPage, visit.exitPage, 1)
+        if visit.isBounce { body(.bounces, "", 1) }
     }
 }

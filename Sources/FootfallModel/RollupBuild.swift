@@ -1,6 +1,5 @@
 /// The rollup cells of a span of a site's local days, built at once from the events stored for
-/// them (per-event cells from `RollupUpdate.eventCells`, per-visit cells from
-/// `Visits.Span.rollups`): what the store writes when a day is settled, and what it answers for
+/// them (per-event and per-visit cells from `RollupCells`): what the store writes when a day is settled, and what it answers for
 /// the days not built yet.
 ///
 /// Built this way a cell is exact for the events given: visits are derived from a visitor's whole
@@ -74,10 +73,11 @@ public struct RollupBuild: Sendable {
         }
         for (visitor, events) in byVisitor {
             for event in events {
-                RollupUpdate.eventCells(event) { metric, dimension, count in add(metric, event.quarterHour, dimension, count, visitor) }
+                RollupCells.of(event) { metric, dimension, count in add(metric, event.quarterHour, dimension, count, visitor) }
             }
             for visit in Visits.derive(events.map(Visits.Hit.init)) {
-                for update in visit.rollups { add(update.metric, update.bucket, update.dimension, update.cell.count, nil) }
+                let bucket = QuarterHour(containing: visit.startMs)
+                RollupCells.of(visit) { metric, dimension, count in add(metric, bucket, dimension, count, nil) }
             }
         }
         packs = tallies.mapValues { $0.mapValues(\.cell) }

@@ -111,20 +111,3 @@ public enum Visits {
         return deriver.visits
     }
 }
-
-extension Visits.Span where Page == String {
-    /// The per-visit rollup cells of the visit, in the quarter hour where it starts.
-    var rollups: [RollupUpdate] {
-        let bucket = QuarterHour(containing: startMs)
-        var updates = [
-            RollupUpdate(metric: .visits, bucket: bucket, dimension: "", cell: RollupCell(count: 1)),
-            RollupUpdate(metric: .visitDuration, bucket: bucket, dimension: "", cell: RollupCell(count: durationMs)),
-            RollupUpdate(metric: .entryPage, bucket: bucket, dimension: entryPage, cell: RollupCell(count: 1)),
-            RollupUpdate(metric: .exitPage, bucket: bucket, dimension: exitPage, cell: RollupCell(count: 1)),
-        ]
-        if isBounce {
-            updates.append(RollupUpdate(metric: .bounces, bucket: bucket, dimension: "", cell: RollupCell(count: 1)))
-        }
-        return updates
-    }
-}

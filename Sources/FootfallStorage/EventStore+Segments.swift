@@ -143,12 +143,12 @@ extension EventStore {
                 return true
             }
             if stored {
-                pass.sealed += 1
                 sealedDays.insert(day)
             } else {
                 pass.discarded += 1
             }
         }
+        pass.sealed = sealedDays.count
         pass.builtDates = try buildRollups(site: site, plan: plan, nowMs: nowMs, resealed: sealedDays)
         return pass
     }

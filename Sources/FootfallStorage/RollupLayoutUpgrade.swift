@@ -38,21 +38,22 @@ enum RollupLayoutUpgrade {
         try kv.write(done, sync: true)
     }
 
-    /// Marks every site that has rollups built through `day`, one seek per site (each site's
-    /// keys follow its prefix, the length of its id and the id).
+    /// Marks every site that has rollups built through `day` (the key `StorageKeys.rollupsBuiltThrough`
+    /// makes), one seek per site: each site's keys follow its prefix, the length of its id and the
+    /// id. A key too short for the length it starts with is no site's and is stepped over.
     static func markSitesBuilt(_ kv: any KeyValueStore, through day: Day) throws {
         var batch = WriteBatch()
         var from: [UInt8] = [0x01]
         while true {
-            var prefix: [UInt8]?
+            var found: (sitePrefix: [UInt8]?, next: [UInt8])?
             try kv.scan(.rollups, from: from, to: [0xff, 0xff, 0xff, 0xff]) { key, _ in
                 let length = Int(key[0])
-                prefix = key.count > length ? Array(key[...length]) : nil
+                found = key.count > length ? (Array(key[...length]), StorageKeys.prefixEnd(Array(key[...length]))) : (nil, key + [0])
                 return false
             }
-            guard let prefix else { break }
-            batch.put(.rollups, prefix + [0x00], day.index.bigEndianBytes)
-            from = StorageKeys.prefixEnd(prefix)
+            guard let found else { break }
+            if let sitePrefix = found.sitePrefix { batch.put(.rollups, sitePrefix + [0x00], day.index.bigEndianBytes) }
+            from = found.next
         }
         if !batch.isEmpty { try kv.write(batch, sync: true) }
     }

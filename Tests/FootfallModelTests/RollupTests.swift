@@ -206,7 +206,7 @@ import Testing
     }
 }
 
-@Suite struct RollupUpdateTests {
+@Suite struct RollupCellsTests {
     let site = FootfallModelTests.site("example.com")
 
     func event(_ kind: Event.Kind, at ms: Int64 = may1st2024Ms + .minutes(20)) -> Event {
@@ -224,7 +224,7 @@ import Testing
     /// The cells an event adds, as (metric, dimension, count).
     func cells(_ event: Event) -> [(metric: RollupMetric, dimension: String, count: Int64)] {
         var cells = [(metric: RollupMetric, dimension: String, count: Int64)]()
-        RollupUpdate.eventCells(event) { cells.append(($0, $1, $2)) }
+        RollupCells.of(event) { cells.append(($0, $1, $2)) }
         return cells
     }
 

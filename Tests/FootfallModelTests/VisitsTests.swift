@@ -17,16 +17,17 @@ import Testing
         var description: String { "\(metric.name)@\(bucket)/\(dimension)" }
     }
 
-    func totals(_ updates: [RollupUpdate]) -> [Key: Int64] {
+    /// The cells `RollupCells` adds for these visits, each in its visit's starting quarter hour.
+    func totals(_ visits: [Visits.Visit]) -> [Key: Int64] {
         var sums = [Key: Int64]()
-        for update in updates {
-            #expect(update.cell.visitors == nil, "visit-based cells carry no sketch")
-            sums[Key(metric: update.metric, bucket: update.bucket.index, dimension: update.dimension), default: 0] += update.cell.count
+        for visit in visits {
+            let bucket = QuarterHour(containing: visit.startMs).index
+            RollupCells.of(visit) { metric, dimension, count in sums[Key(metric: metric, bucket: bucket, dimension: dimension), default: 0] += count }
         }
         return sums.filter { $0.value != 0 }
     }
 
-    /// What the rollups should hold for these visits, written out independently of `Visit.rollups`.
+    /// What the rollups should hold for these visits, written out independently of `RollupCells`.
     func expectedTotals(_ visits: [Visits.Visit]) -> [Key: Int64] {
         var sums = [Key: Int64]()
         for visit in visits {
@@ -163,7 +164,7 @@ import Testing
     @Test func bouncedVisit_countsItsVisitBounceEntryAndExit_whereItStarts() {
         let a = hit("a", .minutes(20), .pageview, "/home")
         let bucket = QuarterHour(containing: a.timestampMs).index
-        #expect(totals(Visits.derive([a]).flatMap(\.rollups)) == [
+        #expect(totals(Visits.derive([a])) == [
             Key(metric: .visits, bucket: bucket, dimension: ""): 1,
             Key(metric: .bounces, bucket: bucket, dimension: ""): 1,
             Key(metric: .entryPage, bucket: bucket, dimension: "/home"): 1,
@@ -175,7 +176,7 @@ import Testing
         for seed: UInt64 in 1...300 {
             var rng = SplitMix64(seed: seed)
             let visits = Visits.derive(randomHits(using: &rng))
-            #expect(totals(visits.flatMap(\.rollups)) == expectedTotals(visits), "seed \(seed)")
+            #expect(totals(visits) == expectedTotals(visits), "seed \(seed)")
         }
     }
 
@@ -205,7 +206,7 @@ import Testing
             var rng = SplitMix64(seed: seed)
             let hits = randomHits(using: &rng)
             let visits = Visits.derive(hits)
-            let sums = totals(visits.flatMap(\.rollups))
+            let sums = totals(visits)
             #expect(total(sums, .visits) == Int64(visits.count), "seed \(seed)")
             #expect(total(sums, .entryPage) == Int64(visits.count), "seed \(seed)")
             #expect(total(sums, .exitPage) == Int64(visits.count), "seed \(seed)")

@@ -115,4 +115,22 @@ import Testing
         // Today's merged pack is not read (it would count "today" twice); its events are.
         #expect(try store.dayTotals(site: site, metric: .page, days: today...today).mapValues(\.count) == ["/t": 2])
     }
+
+    /// A stored key too short for the id length it starts with (a bad disk, a bug of old) is
+    /// stepped over: the sites after it are marked built too.
+    @Test func aMalformedKey_doesNotStopTheMarking() throws {
+        let kv = InMemoryStore()
+        let first = SiteID("a.example")!, second = SiteID("z.example")!
+        var batch = WriteBatch()
+        batch.put(.rollups, StorageKeys.rollupDay(first, .page, Day(index: 10)), RollupPack.encode(["/": RollupCell(count: 1)]))
+        batch.put(.rollups, [0x09, 0x6d], [1])
+        batch.put(.rollups, StorageKeys.rollupDay(second, .page, Day(index: 10)), RollupPack.encode(["/": RollupCell(count: 1)]))
+        try kv.write(batch, sync: true)
+        #expect(StorageKeys.sitePrefix(first).lexicographicallyPrecedes([0x09, 0x6d]) && [0x09, 0x6d].lexicographicallyPrecedes(StorageKeys.sitePrefix(second)),
+                "the malformed key lies between the two sites")
+
+        try RollupLayoutUpgrade.markSitesBuilt(kv, through: Day(index: 20))
+        #expect(try kv.get(.rollups, StorageKeys.rollupsBuiltThrough(first)) == Day(index: 20).index.bigEndianBytes)
+        #expect(try kv.get(.rollups, StorageKeys.rollupsBuiltThrough(second)) == Day(index: 20).index.bigEndianBytes)
+    }
 }
