@@ -145,9 +145,11 @@ public struct RollupTotal: Sendable {
     /// The union of the cells' visitor sketches, or nil when none holds one.
     public var visitors: HyperLogLog? {
         guard !cells.isEmpty else { return nil }
-        var union = HyperLogLog()
+        // Dense while uniting: each cell's registers are applied as they are read, where a sparse
+        // union allocated and merged a longer list per cell.
+        var union = HyperLogLog(registers: [UInt8](repeating: 0, count: HyperLogLog.registerCount))
         for cell in cells { union.merge(encoded: cell.dropFirst(9)) }
-        return union
+        return union.inUsualForm()
     }
 }
 

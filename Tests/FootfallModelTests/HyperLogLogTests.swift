@@ -142,6 +142,32 @@ import Testing
         }
     }
 
+    /// `RollupTotal` unites cells into a dense sketch from the start, where sparse bytes take a
+    /// path of their own: the same registers as uniting the decoded sketches.
+    @Test(arguments: [[10, 20], [1_500, 1_500, 3], [100, 50_000], [1, 2_049, 700, 0]])
+    func mergingEncoded_intoADenseUnion_equalsMergingTheDecodedSketches(sizes: [Int]) {
+        var decoded = HyperLogLog(), union = HyperLogLog(registers: [UInt8](repeating: 0, count: HyperLogLog.registerCount))
+        for (seed, size) in sizes.enumerated() {
+            let part = sketch(0..<size, seed: UInt64(seed))
+            decoded.merge(part)
+            let accepted = union.merge(encoded: part.encoded[...])
+            #expect(accepted)
+        }
+        #expect(registers(union) == registers(decoded))
+        #expect(union.estimate == decoded.estimate)
+        #expect(union.inUsualForm() == decoded)
+    }
+
+    @Test(arguments: garbage)
+    func mergingGarbage_intoADenseUnion_changesNothing(label: String, bytes: [UInt8]) {
+        var union = HyperLogLog(registers: [UInt8](repeating: 0, count: HyperLogLog.registerCount))
+        union.merge(encoded: sketch(0..<50).encoded[...])
+        let before = union
+        let accepted = union.merge(encoded: bytes[...])
+        #expect(!accepted, "\(label)")
+        #expect(union == before, "\(label)")
+    }
+
     @Test(arguments: [(10, 20), (1_500, 1_500), (100, 50_000), (50_000, 100), (40_000, 80_000)])
     func merge_isCommutative(sizeA: Int, sizeB: Int) {
         let a = sketch(0..<sizeA, seed: 1)
