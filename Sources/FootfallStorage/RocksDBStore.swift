@@ -87,6 +87,13 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
             rocksdb_options_set_block_based_table_factory(o, table)
             rocksdb_options_set_write_buffer_size(o, settings.writeBufferBytes)
             rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1)
+            if name == ColumnFamily.events.rawValue {
+                // Every hit first looks its id up here, and nearly all are new: a bloom filter
+                // over the memtable's whole keys answers those misses without searching its
+                // skip list.
+                rocksdb_options_set_memtable_whole_key_filtering(o, 1)
+                rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, 0.05)
+            }
             if name == ColumnFamily.rollups.rawValue {
                 rocksdb_options_set_merge_operator(o, RocksDBStore.makeRollupMergeOperator())
             }
