@@ -50,6 +50,29 @@ import Testing
         #expect(CoordinatorTests.persisted(late).map(\.target) == [sent[2].to])
     }
 
+    /// A batch's sites are placed once each (not per event): every replica still gets exactly the
+    /// events of the sites it holds, in the batch's order, however the sites interleave.
+    @Test func aBatchOfSeveralSites_sendsEachReplicaTheEventsOfItsSites() {
+        let members: Set<String> = ["a", "b", "c", "d", "e"]
+        let ring = Ring(epoch: 1, members: members, settings: Ring.Settings(virtualNodes: 8))
+        var c = Replication.Coordinator(myself: "a", settings: Replication.Settings(), ring: ring, alive: members, hints: [], idSeed: 7)
+        let sites = (0..<6).map { SiteID("site\($0).example")! }
+        #expect(Set(sites.map { c.writeReplicas(for: $0).replicas }).count > 1, "the sites must not all share one replica set")
+        let events = (0..<30).map { n in
+            Event(id: EventID.forHit(site: sites[n * 7 % 6], hitID: "hit-\(n)", timestampMs: 1_000), site: sites[n * 7 % 6],
+                  visitor: VisitorID(rawValue: 1), timestampMs: 1_000, kind: .pageview, path: "/")
+        }
+        let sent = CoordinatorTests.sends(c.write(request: 1, events: events, consistency: .quorum, nowMs: 0))
+        for member in members.sorted() {
+            let received: [Event] = sent.filter { $0.to == member }.flatMap { send -> [Event] in
+                if case .events(let batch)? = send.payload { batch } else { [] }
+            }
+            let expected = events.filter { c.writeReplicas(for: $0.site).replicas.contains(member) }
+            #expect(Set(received.map(\.id)) == Set(expected.map(\.id)), "\(member)")
+            #expect(received.count == expected.count, "\(member)")
+        }
+    }
+
     @Test func aHintNeverCountsTowardTheConsistencyLevel() {
         var c = CoordinatorTests.coordinator()
         let sent = CoordinatorTests.sends(c.write(request: 7, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0))
