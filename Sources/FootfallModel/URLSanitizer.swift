@@ -17,21 +17,19 @@ public enum URLSanitizer {
     public static func page(_ raw: String) -> PageURL? {
         var rest = Substring(raw)
         var host = ""
-        if !rest.hasPrefix("/") {
+        if rest.utf8.first != UInt8(ascii: "/") {
             // Only an absolute URL may not start with "/"; a "://" later in a path's query is data.
-            guard let schemeEnd = rest.range(of: "://") else { return nil }
-            let scheme = rest[..<schemeEnd.lowerBound].lowercased()
-            guard scheme == "http" || scheme == "https" else { return nil }
-            rest = rest[schemeEnd.upperBound...]
-            let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+            guard let (scheme, afterScheme) = splitScheme(rest), scheme == "http" || scheme == "https" else { return nil }
+            rest = afterScheme
+            let hostEnd = rest.utf8.firstIndex(where: isHostEnd) ?? rest.endIndex
             host = normalizeHost(rest[..<hostEnd])
             guard !host.isEmpty else { return nil }
             rest = rest[hostEnd...]
         }
-        if let fragment = rest.firstIndex(of: "#") { rest = rest[..<fragment] }
+        if let fragment = rest.utf8.firstIndex(of: UInt8(ascii: "#")) { rest = rest[..<fragment] }
         var query = Substring("")
-        if let questionMark = rest.firstIndex(of: "?") {
-            query = rest[rest.index(after: questionMark)...]
+        if let questionMark = rest.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            query = rest[rest.utf8.index(after: questionMark)...]
             rest = rest[..<questionMark]
         }
         var path = String(rest.isEmpty ? "/" : rest)
@@ -59,11 +57,8 @@ public enum URLSanitizer {
 
     /// The referrer's host, or "" for none, a malformed one, or the site referring to itself.
     public static func referrerHost(_ raw: String, siteHost: String) -> String {
-        guard let schemeEnd = raw.range(of: "://") else { return "" }
-        let scheme = raw[..<schemeEnd.lowerBound].lowercased()
-        guard scheme == "http" || scheme == "https" else { return "" }
-        let rest = raw[schemeEnd.upperBound...]
-        let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        guard let (scheme, rest) = splitScheme(Substring(raw)), scheme == "http" || scheme == "https" else { return "" }
+        let hostEnd = rest.utf8.firstIndex(where: isHostEnd) ?? rest.endIndex
         let host = normalizeHost(rest[..<hostEnd])
         if host.isEmpty || stripWWW(host) == stripWWW(siteHost) { return "" }
         return host
@@ -82,11 +77,42 @@ public enum URLSanitizer {
         return String(text[..<end])
     }
 
+    // URLs are split on their delimiters' bytes, not on `Character`s: each `Character` step is a
+    // grapheme-break test (a tenth of a hit's ingest), and a delimiter followed by a combining
+    // mark is one `Character` that equals no delimiter, so "?\u{301}" did not start the query
+    // and the query stayed in the path. An ASCII delimiter's byte never occurs inside another
+    // character's UTF-8, so every index found is a valid place to cut.
+
+    /// The lowercased scheme before the first "://" and what follows it, or nil with none.
+    static func splitScheme(_ text: Substring) -> (scheme: String, rest: Substring)? {
+        let bytes = text.utf8
+        var index = bytes.startIndex
+        while let colon = bytes[index...].firstIndex(of: UInt8(ascii: ":")) {
+            let after = bytes[bytes.index(after: colon)...]
+            if after.starts(with: "//".utf8) {
+                return (lowercased(text[..<colon]), text[bytes.index(colon, offsetBy: 3)...])
+            }
+            index = bytes.index(after: colon)
+        }
+        return nil
+    }
+
+    static func isHostEnd(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "/") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#")
+    }
+
+    /// ASCII text lowercased byte by byte; other text as `lowercased()` does it (some non-ASCII
+    /// letters lowercase to ASCII ones, the Kelvin sign to "k").
+    static func lowercased(_ text: Substring) -> String {
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return text.lowercased() }
+        return String(decoding: text.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
     static func normalizeHost(_ raw: Substring) -> String {
         var host = raw
-        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] } // drop userinfo
-        if let colon = host.lastIndex(of: ":"), !host.hasPrefix("[") { host = host[..<colon] } // drop port
-        let lowered = host.lowercased()
+        if let at = host.utf8.lastIndex(of: UInt8(ascii: "@")) { host = host[host.utf8.index(after: at)...] } // drop userinfo
+        if let colon = host.utf8.lastIndex(of: UInt8(ascii: ":")), host.utf8.first != UInt8(ascii: "[") { host = host[..<colon] } // drop port
+        let lowered = lowercased(host)
         guard lowered.utf8.count <= 253,
               lowered.utf8.allSatisfy({ $0 == 46 || $0 == 45 || ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) })
         else { return "" }

@@ -18,6 +18,25 @@ import Testing
         #expect(page.path == "/checkout")
     }
 
+    /// A delimiter followed by a combining mark is one `Character` equal to no delimiter: the
+    /// split is on bytes, so such a query or fragment still leaves the path.
+    @Test func aDelimiterWithACombiningMark_stillEndsThePath() {
+        let query = URLSanitizer.page("https://shop.example/account?\u{301}email=jane@example.com")
+        #expect(query?.path == "/account")
+        #expect(URLSanitizer.page("/account#\u{301}jane@example.com")?.path == "/account")
+        #expect(URLSanitizer.page("https://shop.example/\u{301}x")?.host == "shop.example")
+    }
+
+    @Test func hosts_areLowercased_asUnicodeDoes() {
+        #expect(URLSanitizer.page("HTTPS://Shop.EXAMPLE:8443/x")?.host == "shop.example")
+        // The Kelvin sign lowercases to an ASCII "k".
+        #expect(URLSanitizer.page("https://\u{212A}ite.example/x")?.host == "kite.example")
+        #expect(URLSanitizer.page("https://b\u{FC}cher.example/x") == nil)
+        #expect(URLSanitizer.page("ftp://shop.example/x") == nil)
+        #expect(URLSanitizer.page("shop.example/a:b//c") == nil)
+        #expect(URLSanitizer.referrerHost("Https://user:pw@News.Example:80/a?b", siteHost: "shop.example") == "news.example")
+    }
+
     @Test func allFiveUTMParameters_areKept() {
         let page = URLSanitizer.page("/landing?utm_source=a&utm_medium=b&utm_campaign=c&utm_term=d&utm_content=e")
         #expect(page?.utm == UTM(source: "a", medium: "b", campaign: "c", term: "d", content: "e"))
