@@ -26,6 +26,13 @@ public struct SegmentAnalysis {
     /// visitor when settled: a dictionary of lists cost a hash and an allocation per row).
     private var kept = [KeptRow]()
 
+    /// A matching kept row, once its visit is known.
+    private struct SettledRow {
+        let segment: Int
+        let row: Int
+        let visitor: VisitorID
+    }
+
     private struct KeptRow {
         let visitor: VisitorID
         let day: Day
@@ -126,20 +133,39 @@ public struct SegmentAnalysis {
         // Each visitor's rows together, in `Hit` order (time, then id).
         kept.sort { a, b in (a.visitor.rawValue, a.timestampMs, a.id) < (b.visitor.rawValue, b.timestampMs, b.id) }
         var waiting = [KeptRow]()
+        var settled = [SettledRow]()
         var first = 0
         while first < kept.count {
             var end = first + 1
             while end < kept.count, kept[end].visitor == kept[first].visitor { end += 1 }
             let rows = kept[first..<end]
-            if let day, rows.contains(where: { $0.day >= day }) { waiting += rows } else { countVisits(of: rows, visitor: kept[first].visitor) }
+            if let day, rows.contains(where: { $0.day >= day }) {
+                waiting += rows
+            } else {
+                countVisits(of: rows, visitor: kept[first].visitor, matching: &settled)
+            }
             first = end
+        }
+        // The matching rows are counted a segment at a time, as `countUsableRuns` counts them: a
+        // visitor's rows alternate between the segments of its days, and passing the tally a
+        // segment per row copied its columns (a retain and release each) at every switch.
+        settled.sort { $0.segment < $1.segment }
+        var start = 0
+        while start < settled.count {
+            var end = start + 1
+            while end < settled.count, settled[end].segment == settled[start].segment { end += 1 }
+            let group = settled[start..<end], index = settled[start].segment
+            tally.count(rows: group.map(\.row), visitors: group.map(\.visitor), of: held[index]!, at: index)
+            start = end
         }
         kept = waiting
         let oldest = kept.reduce(added - 1) { min($0, $1.segment) }
         for index in held.indices.prefix(max(0, oldest)) { held[index] = nil }
     }
 
-    private mutating func countVisits(of rows: ArraySlice<KeptRow>, visitor: VisitorID) {
+    /// Counts the visits of one visitor's kept rows, and gives the rows that match (in visits
+    /// that pass the visit filters) in `matching`.
+    private mutating func countVisits(of rows: ArraySlice<KeptRow>, visitor: VisitorID, matching: inout [SettledRow]) {
         // Only candidates (and their visits) are counted: a visitor with none needs no visits.
         guard rows.contains(where: \.isCandidate) else { return }
         var deriver = Visits.Deriver<PageRef>()
@@ -151,11 +177,9 @@ public struct SegmentAnalysis {
             visitFilters.allSatisfy { $0.value == path($0.metric == .entryPage ? visit.entryPage : visit.exitPage) }
         }
         var counted = [Bool](repeating: false, count: deriver.visits.count)
-        var segment: (index: Int, value: EventSegment?) = (-1, nil)
         for (i, kept) in zip(visitOfRow.indices, rows) where kept.isCandidate {
             if !visitFilters.isEmpty, visitOfRow[i].map({ !passes[$0] }) ?? true { continue }
-            if segment.index != kept.segment { segment = (kept.segment, held[kept.segment]) }
-            tally.count(row: kept.row, of: segment.value!, at: kept.segment, visitor: visitor)
+            matching.append(SettledRow(segment: kept.segment, row: kept.row, visitor: visitor))
             if let visit = visitOfRow[i], !counted[visit] {
                 counted[visit] = true
                 tally.count(deriver.visits[visit], page: path)
