@@ -151,14 +151,14 @@ public struct HyperLogLog: Hashable, Sendable {
     // a quarter of a 30-day breakdown.
 
     /// Raises each of `registers` to the one of `theirs` at its index (`registerCount` of each).
-    private static func raise(_ registers: inout [UInt8], to theirs: UnsafeBufferPointer<UInt8>) {
+    static func raise(_ registers: inout [UInt8], to theirs: UnsafeBufferPointer<UInt8>) {
         registers.withUnsafeMutableBufferPointer { mine in
             for i in 0..<registerCount { mine[i] = max(mine[i], theirs[i]) }
         }
     }
 
     /// The largest of `registers` (0 for none).
-    private static func largest(_ registers: UnsafeBufferPointer<UInt8>) -> UInt8 {
+    static func largest(_ registers: UnsafeBufferPointer<UInt8>) -> UInt8 {
         var top: UInt8 = 0
         for register in registers { top = max(top, register) }
         return top
@@ -299,7 +299,7 @@ public struct HyperLogLog: Hashable, Sendable {
             storage = entries.count > HyperLogLog.sparseEntriesMax ? .dense(HyperLogLog.densify(entries)) : .sparse(entries)
         case HyperLogLog.denseTag:
             guard bytes.count == 1 + HyperLogLog.registerCount,
-                  bytes.dropFirst().allSatisfy({ $0 <= HyperLogLog.rhoMax }) else { return nil }
+                  bytes.dropFirst().withUnsafeBufferPointer(HyperLogLog.largest) <= HyperLogLog.rhoMax else { return nil }
             storage = .dense(Array(bytes.dropFirst()))
         default:
             return nil
