@@ -156,12 +156,20 @@ public struct Reports: Sendable {
                 if let i = point(day) { points[i].visits += cell.count }
             }
         } else {
-            for (i, start) in starts.enumerated() {
-                let buckets = TimeRange(startMs: start, endMs: i + 1 < starts.count ? starts[i + 1] : scope.range.endMs).quarterHours
-                let total = try store.rollupTotals(site: scope.site.id, metric: .total, buckets: buckets)[""]
-                points[i].pageviews = total?.count ?? 0
-                points[i].visitors = Int64(total?.visitors?.estimate ?? 0)
-                points[i].visits = try store.rollupTotals(site: scope.site.id, metric: .visits, buckets: buckets).values.reduce(0) { $0 + $1.count }
+            // One read per metric; a quarter hour belongs to the hour its start falls in (the
+            // range starts at a local midnight, a whole number of quarter hours, so none straddles
+            // two points), the last point running to the range's end.
+            func point(_ bucket: QuarterHour) -> Int? {
+                let offset = bucket.startMs - scope.range.startMs
+                return offset < 0 ? nil : min(points.count - 1, Int(offset / TimeUnits.hourMs))
+            }
+            let buckets = scope.range.quarterHours
+            for (i, totals) in try store.rollupTotals(site: scope.site.id, metric: .total, buckets: buckets, groupedBy: point) {
+                points[i].pageviews = totals[""]?.count ?? 0
+                points[i].visitors = Int64(totals[""]?.visitors?.estimate ?? 0)
+            }
+            for (i, totals) in try store.rollupTotals(site: scope.site.id, metric: .visits, buckets: buckets, groupedBy: point) {
+                points[i].visits = totals.values.reduce(0) { $0 + $1.count }
             }
         }
         return points

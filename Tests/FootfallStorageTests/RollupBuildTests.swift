@@ -82,6 +82,24 @@ import Testing
             }
             #expect(totals.filter { $0.value.count != 0 || $0.value.visitors != nil }.count == cells.filter(RollupBuildTests.isFilled).count, "\(when): \(id)")
         }
+        // Every quarter hour of a metric in one grouped read, as an hourly series makes it.
+        let filled = reference.packs.filter { $0.key.tier == .quarterHour }.mapValues { $0.filter(RollupBuildTests.isFilled) }.filter { !$0.value.isEmpty }
+        for metric in Set(filled.keys.map(\.metric)) {
+            let indexes = filled.keys.filter { $0.metric == metric }.map(\.index)
+            let span = QuarterHour(index: indexes.min()!)..<QuarterHour(index: indexes.max()! + 1)
+            let grouped = try store.rollupTotals(site: site, metric: metric, buckets: span) { Int($0.index) }
+                .mapValues { $0.filter { $0.value.count != 0 || $0.value.visitors != nil } }.filter { !$0.value.isEmpty }
+            #expect(Set(grouped.keys) == Set(indexes.map { Int($0) }), "\(when): \(metric) quarter hours, grouped")
+            for index in indexes {
+                let cells = filled[RollupBuild.PackID(metric: metric, tier: .quarterHour, index: index)]!
+                let totals = grouped[Int(index)] ?? [:]
+                #expect(totals.count == cells.count, "\(when): \(metric) quarter hour \(index), grouped")
+                for (dimension, cell) in cells {
+                    #expect(totals[dimension]?.count == cell.count && totals[dimension]?.visitors == cell.visitors,
+                            "\(when): \(metric) quarter hour \(index) \(dimension), grouped")
+                }
+            }
+        }
         // Whole weeks come from the weekly tier once built: every date of the data at once.
         let days = calendar.day(containing: RollupBuildTests.firstDay.startMs)...calendar.day(containing: RollupBuildTests.sentAtMs)
         let all = try store.dayTotals(site: site, metric: .page, days: days.lowerBound.advanced(by: -7)...days.upperBound.advanced(by: 7))
