@@ -10,7 +10,7 @@ TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography sel
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short fuzz-build fuzz fuzz-seeds clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short soak fuzz-build fuzz fuzz-seeds clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -107,6 +107,13 @@ bench: bench-deps bench-build
 
 bench-short: bench-deps bench-build
 	python3 Bench/bench.py --short
+
+# Ten minutes of three release nodes at 80 % of the ingest they were measured to take, with reports,
+# erasures and one kill -9: memory, open files and report latency must stay flat (Bench/soak.py).
+# Writes .build/soak.svg and .build/soak.json. MINUTES=N changes the length.
+soak: test-deps
+	$(SWIFT) build -c release --product footfall
+	python3 Bench/soak.py $(if $(MINUTES),--minutes $(MINUTES))
 
 # Release builds only: debug code runs several times slower and would measure the compiler.
 bench-build: deps
