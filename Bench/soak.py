@@ -349,7 +349,7 @@ def soak(cluster, duration, share):
     print(f"held {achieved:,.0f} events/s ({generator.retries} batch retries)", flush=True)
     check(achieved >= 0.9 * rate, f"the generator held at least 90 % of {rate:,.0f} events/s: {achieved:,.0f}")
     results = flatness_checks(sampler, duration, restarted_at or 0)
-    nothing_lost_checks(cluster, api, ledger, erasures, duration)
+    nothing_lost_checks(cluster, api, ledger, erasures)
 
     report = {"maximum_events_per_s": maximum, "target_events_per_s": rate, "held_events_per_s": achieved,
               "retries": generator.retries, "events": sampler.events, "flatness": results, "samples": sampler.samples,
@@ -390,7 +390,7 @@ def faults(cluster, api, generator, sampler, duration):
     return restarted_at, erasures
 
 
-def nothing_lost_checks(cluster, api, ledger, erasures, duration):
+def nothing_lost_checks(cluster, api, ledger, erasures):
     """Once the load has stopped: every erasure completes, and every node counts each site between
     the hits acknowledged and sent (an erased visitor's hits on the erased site set aside; a
     consented visitor's id is per site, so its hits elsewhere stay)."""
@@ -400,20 +400,13 @@ def nothing_lost_checks(cluster, api, ledger, erasures, duration):
     complete = lambda: all(api.request("node-1", f"/api/sites/{site}/erasures/{receipt['visitor']}")[1].get("status") == "complete"  # noqa: E731
                            for site, _, _, receipt in erasures if isinstance(receipt, dict) and "visitor" in receipt)
     check(cluster.wait(complete, 120), "every erasure completed")
-    first = time.strftime("%Y-%m-%d", time.gmtime(time.time() - duration - 120))
-    last = time.strftime("%Y-%m-%d", time.gmtime())
-
-    def counted(name, site):
-        status, body = api.request(name, f"/api/sites/{site}/summary?from={first}&to={last}")
-        return body["pageviews"] if status == 200 and api.replica == name else None
-
     def within(count, site):
         low, high = ledger.bounds(site)
         return count is not None and low <= count <= high
-    cluster.wait(lambda: all(within(counted(name, site), site) for site in SITES for name in NAMES), 180)
+    cluster.wait(lambda: all(within(api.own_pageviews(name, site), site) for site in SITES for name in NAMES), 180)
     for site in SITES:
         low, high = ledger.bounds(site)
-        counts = {name: counted(name, site) for name in NAMES}
+        counts = {name: api.own_pageviews(name, site) for name in NAMES}
         check(all(within(c, site) for c in counts.values()), f"{site}: every node counts between the {low:,} acknowledged and {high:,} sent hits: {counts}")
 
 
