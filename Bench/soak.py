@@ -27,7 +27,7 @@ import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
-from footfall_harness import waits  # noqa: E402
+from footfall_harness import web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import BROWSER, NAMES, ClusterAPI, LocalCluster  # noqa: E402
 
@@ -372,11 +372,14 @@ def faults(cluster, api, generator, sampler, duration):
         if kill_at is not None and elapsed >= kill_at:
             cluster.processes[VICTIM].kill()
             sampler.note(f"kill -9 {VICTIM}")
+            check(not cluster.processes[VICTIM].running and web.call(cluster.http_url(VICTIM, "/health"), timeout=2)[0] == 0,
+                  f"the kill took effect: {VICTIM} exited and does not answer")
             kill_at = None
         elif kill_at is None and restarted_at is None and elapsed >= restart_at:
             cluster.start(VICTIM)
             restarted_at = time.monotonic() - sampler.started
             sampler.note(f"{VICTIM} restarted")
+            check(cluster.wait(lambda: web.salted(cluster.http_url(VICTIM)), 60), f"{VICTIM} answers again after its restart")
         elif elapsed >= next_erasure:
             next_erasure += 60
             vid = f"soakvisitor{rng.randrange(200):05d}"
