@@ -52,7 +52,8 @@ fixtures: test-deps
 # (Tests/Durability/kill_test.py); then three real nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
 # (Tests/Cluster/replication_test.py); two nodes sent hostile messages with a valid node
 # certificate (Tests/Cluster/hostile_peer_test.py); a node backed up under load, its disk lost and
-# restored (Tests/Cluster/backup_test.py); then the dashboard and the tracker in headless chromium
+# restored (Tests/Cluster/backup_test.py); certificates renewed and expiring while nodes serve
+# (Tests/Cluster/cert_rotation_test.py); then the dashboard and the tracker in headless chromium
 # (Tests/Browser/dashboard_test.py; screenshots in .build/browser/screenshots).
 test: test-deps proto-check fixtures
 	node --test Tests/Dashboard/*.test.mjs
@@ -63,6 +64,7 @@ test: test-deps proto-check fixtures
 	python3 Tests/Cluster/replication_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/hostile_peer_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/backup_test.py --footfall .build/debug/footfall
+	python3 Tests/Cluster/cert_rotation_test.py --footfall .build/debug/footfall
 	python3 Tests/Browser/dashboard_test.py --footfall .build/debug/footfall
 
 # The simulated cluster over many more seeds (FOOTFALL_SIM_SEEDS per scenario).

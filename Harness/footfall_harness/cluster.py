@@ -37,6 +37,10 @@ class LocalCluster:
     def form(self, spare=(), names=NAMES):
         """Certificates for `names` and the `spare` node names, then node-1 and the others joining it."""
         self.issue_certificates(list(names) + list(spare))
+        self.start_all(names)
+
+    def start_all(self, names=NAMES):
+        """node-1, then a second later the others, which join it."""
         for name in names:
             self.start(name)
             if name == "node-1":

@@ -4,6 +4,7 @@ import FootfallModel
 import Hummingbird
 import HummingbirdTLS
 import Logging
+import NIOCertificateReloading
 import NIOSSL
 import ServiceLifecycle
 
@@ -18,11 +19,17 @@ public enum NodeServer {
         let cluster = try ClusterService(node: node)
         let router = HTTPRoutes.router(for: node, clusterOverview: { await cluster.overview() })
         var services: [any Service] = [MaintenanceService(node: node), ErasurePurgeService(node: node), cluster]
-        if let port = configuration.publicGRPCPort { services.append(try PublicGRPCService(node: node, port: port)) }
-        if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
-            let tls = try TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        // HTTPS and the public gRPC port serve one certificate, read again from its files every
+        // few seconds: a renewed one (an ACME client's, say) is served without a restart.
+        let https = try configuration.tlsCertificate.flatMap { certificate in
+            try configuration.tlsKey.map { key in
+                try ReloadingCredential(label: "https", read: ReloadingCredential.files(certificate: certificate, key: key))
+            }
+        }
+        if let port = configuration.publicGRPCPort { services.append(try PublicGRPCService(node: node, port: port, https: https)) }
+        if let https {
+            services.append(CredentialReloadService(credential: https, logger: node.logger))
+            let tls = try TLSConfiguration.makeServerConfiguration(certificateReloader: https)
             services.append(Application(
                 router: router, server: try .tls(.http1(), tlsConfiguration: tls),
                 configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpsPort), serverName: "footfall"),
@@ -85,7 +92,7 @@ struct MaintenanceService: Service {
     let node: Node
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 CertificateExpiry.check(node)
                 do {
@@ -102,6 +109,16 @@ struct MaintenanceService: Service {
     }
 }
 
+/// Reads a certificate served outside the cluster (HTTPS) again every few seconds.
+struct CredentialReloadService: Service {
+    let credential: ReloadingCredential
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await credential.run(logger: logger) }
+    }
+}
+
 /// Compacts erased data out of the files: every site's pending purge at start (what a crash left)
 /// and at shutdown, and in between each site at most once per `erasurePurgeInterval`, a few seconds
 /// after it falls due (see `ErasurePurges`).
@@ -111,7 +128,7 @@ struct ErasurePurgeService: Service {
 
     func run() async throws {
         await purge(force: true)
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: ErasurePurgeService.pollInterval)
                 await purge(force: false)

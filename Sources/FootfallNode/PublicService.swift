@@ -155,11 +155,12 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
 struct PublicGRPCService: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
 
-    init(node: Node, port: Int) throws {
+    /// `https`: the node's HTTPS certificate, if it has one.
+    init(node: Node, port: Int, https: ReloadingCredential?) throws {
         let configuration = node.configuration
         let security: HTTP2ServerTransport.Posix.TransportSecurity
-        if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
-            security = .tls(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .file(path: key, format: .pem))
+        if let https {
+            security = try .tls(certificateReloader: https)
         } else {
             security = .plaintext
         }

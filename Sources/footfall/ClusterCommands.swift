@@ -32,29 +32,53 @@ struct CertsCommand: AsyncParsableCommand {
     struct NodeCertificate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "node", abstract: "Issue NAME.pem / NAME-key.pem for a node.")
         @OptionGroup var folder: Folder
+        @Option(help: "How long it is valid: a number and s, m, h or d.") var validFor = Validity(CertificateLifetimes.leaf)
         @Argument(help: "The node's name (its --node-name).") var name: String
 
         func run() async throws {
-            try issue(.node(name), folder: folder.dir)
+            try issue(.node(name), authority: folder.dir, into: folder.dir, validity: validFor.duration)
         }
     }
 
     struct OperatorCertificate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "operator", abstract: "Issue a certificate for `footfall cluster` commands.")
         @OptionGroup var folder: Folder
+        @Option(help: "How long it is valid: a number and s, m, h or d.") var validFor = Validity(CertificateLifetimes.leaf)
         @Argument(help: "The operator's name.") var name: String
 
         func run() async throws {
-            try issue(.operator(name), folder: folder.dir)
+            try issue(.operator(name), authority: folder.dir, into: folder.dir, validity: validFor.duration)
         }
     }
 
-    static func issue(_ identity: ClusterIdentity, folder path: String) throws {
-        let directory = CertificateDirectory(path: path)
-        let credential = try ClusterCertificates.issue(identity, authority: directory.readAuthority(), now: Date(),
-                                                       validity: CertificateLifetimes.leaf)
-        try directory.writeCredential(credential, name: identity.name)
-        print("issued \(identity.dnsName): \(path)/\(identity.name).pem and \(identity.name)-key.pem")
+    /// Issues `identity` a certificate from the CA in `authority`, written to `folder`.
+    static func issue(_ identity: ClusterIdentity, authority: String, into folder: String, validity: Duration) throws {
+        let credential = try ClusterCertificates.issue(identity, authority: CertificateDirectory(path: authority).readAuthority(),
+                                                       now: Date(), validity: validity)
+        try CertificateDirectory(path: folder).writeCredential(credential, name: identity.name)
+        let until = try credential.certificate().notValidAfter.formatted(.iso8601)
+        print("issued \(identity.dnsName), valid until \(until): \(folder)/\(identity.name).pem and \(identity.name)-key.pem")
+    }
+}
+
+/// A certificate's validity on the command line: "730d", "12h", "30m", "90s".
+struct Validity: ExpressibleByArgument, CustomStringConvertible {
+    let duration: Duration
+    let description: String
+
+    init(_ duration: Duration) {
+        self.duration = duration
+        description = "\(duration.components.seconds / 86_400)d"
+    }
+
+    init?(argument: String) {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+        // At most 100 years, so the multiplication below cannot overflow.
+        guard let unit = argument.last.flatMap({ units[$0] }), let count = Int64(argument.dropLast()),
+              count > 0, count <= 36_500 * 86_400 / unit
+        else { return nil }
+        duration = .seconds(count * unit)
+        description = argument
     }
 }
 
@@ -63,7 +87,7 @@ struct CertsCommand: AsyncParsableCommand {
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Show members and ring ownership; repair; remove a node that will not come back; revoke a node's or an operator's certificates.",
-        subcommands: [Status.self, RingCommand.self, Repair.self, Decommission.self, Remove.self, Revoke.self])
+        subcommands: [Status.self, RingCommand.self, Repair.self, Decommission.self, Remove.self, Revoke.self, Certificates.self])
 
     struct Connection: ParsableArguments {
         @Option(help: "A node's internal address (env FOOTFALL_CLUSTER_NODE).")
@@ -75,9 +99,10 @@ struct ClusterCommand: AsyncParsableCommand {
 
         func withNode<T: Sendable>(_ body: @Sendable @escaping (Footfall_V1_NodeService.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
             guard let target = HostAndPort(node) else { throw ValidationError("--node must be host:port") }
-            let directory = CertificateDirectory(path: certs)
+            let directory = CertificateDirectory(path: certs), operatorName = operatorName
+            let credential = try ReloadingCredential(label: "operator", read: { try directory.readCredential(name: operatorName) })
             let transport = try ClusterTransport.clientTransport(
-                to: nil, host: target.host, port: target.port, credential: directory.readCredential(name: operatorName),
+                to: nil, host: target.host, port: target.port, credential: credential,
                 authorityCertificatePEM: directory.readAuthorityCertificatePEM())
             return try await withGRPCClient(transport: transport) { client in
                 try await body(Footfall_V1_NodeService.Client(wrapping: client))
@@ -226,6 +251,40 @@ struct ClusterCommand: AsyncParsableCommand {
                 print("revoked the operator certificates of \(name) issued up to \(at)")
             } else {
                 print("revoked the certificates of \(name) issued up to \(at); if it holds ranges, stop it and `footfall cluster remove \(name)`")
+            }
+        }
+    }
+
+    struct Certificates: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "certs", abstract: "Renew the members' node certificates.", subcommands: [Rotate.self])
+
+        struct Rotate: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Issue every member (or each NAME) a new node certificate, before the old ones expire.",
+                discussion: """
+                    Run it where the cluster CA's key is. Each node's new NAME.pem and NAME-key.pem are written to \
+                    OUT/NAME/; copy them into that node's certificate folder (its --certs, by default DATA/certs). \
+                    A node reads its certificate again every 10 seconds and serves the new one from its next \
+                    connection on, without a restart; connections open before keep working until they close.
+                    """)
+            @OptionGroup var connection: Connection
+            @Option(help: "Folder with the cluster CA's key, ca-key.pem (by default --certs).") var ca: String?
+            @Option(help: "Where to write each node's new certificate, in a folder per node.") var out: String
+            @Option(help: "How long the new certificates are valid: a number and s, m, h or d.") var validFor = Validity(CertificateLifetimes.leaf)
+            @Argument(help: "Members to renew; all by default.") var names: [String] = []
+
+            func run() async throws {
+                let status = try await connection.withNode { try await $0.clusterStatus(Footfall_V1_ClusterStatusRequest(), options: ClusterCommand.options) }
+                let members = status.members.filter { $0.record.status != .left }.map(\.record.member.name)
+                if let unknown = names.first(where: { !members.contains($0) }) {
+                    throw ValidationError("\(status.answeredBy) knows no member \(unknown)")
+                }
+                for name in names.isEmpty ? members.sorted() : names {
+                    try CertsCommand.issue(.node(name), authority: ca ?? connection.certs,
+                                           into: (out as NSString).appendingPathComponent(name), validity: validFor.duration)
+                }
+                print("copy each OUT/NAME/ into that node's certificate folder; it serves the new certificate within 10 s")
             }
         }
     }

@@ -91,10 +91,7 @@ def main():
     probe = None
     try:
         cluster.issue_certificates(NAMES + [CHECKER])
-        for name in NAMES:
-            cluster.start(name)
-            if name == "node-1":
-                time.sleep(1)
+        cluster.start_all()
         settled = cluster.wait(cluster.settled, 60)
         token = cluster.bootstrap_token()
         check(settled and token is not None, "three nodes form a cluster and node-1 printed its API token")

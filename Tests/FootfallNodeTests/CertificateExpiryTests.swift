@@ -27,7 +27,7 @@ import Testing
         #expect(ca > 7 * 365 * 86_400, "\(ca)")  // created with the node certificate: ten years from then
         #expect(test.node.metrics.render().contains("footfall_certificate_expiry_seconds{certificate=\"node\"}"))
         let log = test.logs.text
-        #expect(log.contains("a certificate expires soon") && log.contains("footfall certs node node-1"))
+        #expect(log.contains("a certificate expires soon") && log.contains("footfall cluster certs rotate --out DIR node-1"))
         #expect(log.contains("\"certificate\": node") && !log.contains("\"certificate\": ca"), "only the node certificate is close to expiry")
     }
 }

@@ -30,10 +30,10 @@ public enum CertificateExpiry {
             ("ca", (folder as NSString).appendingPathComponent("ca.pem"),
              "create a new cluster CA (footfall certs init) and issue every node and operator certificate from it"),
             ("node", (folder as NSString).appendingPathComponent("\(name).pem"),
-             "issue a new one (footfall certs node \(name)) and copy it with its key into \(folder)"),
+             "issue a new one where the CA key is (footfall cluster certs rotate --out DIR \(name)) and copy DIR/\(name)/ into \(folder); it is served within 10 s, no restart needed"),
         ]
         if let https = configuration.tlsCertificate {
-            watched.append(("https", https, "renew it with your certificate authority (or ACME client) and restart the node"))
+            watched.append(("https", https, "renew it with your certificate authority (or ACME client); the node serves the new files within 10 s"))
         }
         return watched
     }

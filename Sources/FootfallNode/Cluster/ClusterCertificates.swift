@@ -139,6 +139,8 @@ public enum ClusterCertificateError: Error, Sendable, CustomStringConvertible {
     case reservedFileName(String)
     case fileSystem(path: String, operation: String, reason: String)
     case insecureKeyFile(path: String)
+    case notIssuedFor(ClusterIdentity)
+    case notIssuedByAuthority
 
     /// A failed system call, with errno's text.
     static func posix(_ path: String, _ operation: String, _ code: Int32) -> Self {
@@ -169,6 +171,10 @@ public enum ClusterCertificateError: Error, Sendable, CustomStringConvertible {
             return "cannot \(operation) \(path): \(reason)"
         case .insecureKeyFile(let path):
             return "the private key \(path) is readable by group or others; run chmod 600 on it"
+        case .notIssuedFor(let identity):
+            return "the certificate does not name \(identity.dnsName)"
+        case .notIssuedByAuthority:
+            return "the certificate was not signed by this cluster's CA (ca.pem)"
         }
     }
 }
@@ -284,6 +290,17 @@ public enum ClusterCertificates {
             found = identity
         }
         return found
+    }
+
+    /// Whether `certificate` can be served as `identity`'s own: it names that identity, was signed
+    /// by `authority` and is valid at `now`. Checked before a node serves a certificate it found
+    /// on disk, so a wrong file is refused there, not by every peer's handshake.
+    public static func checkOwn(_ certificate: Certificate, as identity: ClusterIdentity, authority: Certificate, now: Date) throws {
+        guard self.identity(of: certificate) == identity else { throw ClusterCertificateError.notIssuedFor(identity) }
+        guard certificate.issuer == authority.subject,
+              authority.publicKey.isValidSignature(certificate.signature, for: certificate)
+        else { throw ClusterCertificateError.notIssuedByAuthority }
+        try ReloadingCredential.currentlyValid(certificate, now)
     }
 
     /// Parses one PEM certificate, with an error that says which kind of thing failed to parse.

@@ -17,6 +17,8 @@ public struct ClusterService: Service {
     private let clockWatch: ClockWatch
     private let mover: RangeMover
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    /// This node's certificate, read again from the certificate folder every few seconds.
+    private let credential: ReloadingCredential
     private let configuration: ClusterConfiguration
     private let logger: Logger
 
@@ -25,10 +27,15 @@ public struct ClusterService: Service {
         let name = node.configuration.nodeName
         try ClusterIdentity.validate(name: name)
         let folder = CertificateDirectory(path: configuration.certificateFolder(dataDirectory: node.configuration.dataDirectory))
-        let credential = try folder.readCredential(name: name)
         let authority = try folder.readAuthorityCertificatePEM()
-        guard try ClusterCertificates.identity(of: credential.certificate()) == .node(name) else {
-            throw ClusterSetupError("\(folder.path)/\(name).pem is not a node certificate for \(name)")
+        let authorityCertificate = try ClusterCertificates.certificate(fromPEM: authority)
+        let credential: ReloadingCredential
+        do {
+            credential = try ReloadingCredential(label: "node", read: { try folder.readCredential(name: name) }) {
+                try ClusterCertificates.checkOwn($0, as: .node(name), authority: authorityCertificate, now: $1)
+            }
+        } catch {
+            throw ClusterSetupError("\(folder.path)/\(name).pem cannot be served: \(error)")
         }
         let stateFile = ClusterStateFile(dataDirectory: node.configuration.dataDirectory)
         let myself = Membership.Member(name: name, uid: try stateFile.nextUID(wallClockMs: node.clock.nowMs),
@@ -51,13 +58,14 @@ public struct ClusterService: Service {
             interceptors: [ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy, refusing: { [system = node.system] in
                 system.isRevoked($0, certificate: $1)
             })])
+        self.credential = credential
         self.configuration = configuration
         self.logger = node.logger
     }
 
     public func run() async throws {
         let shell = shell, server = server, node = node, peers = peers
-        let systemReplicator = systemReplicator, repairs = repairs, mover = mover, clockWatch = clockWatch
+        let systemReplicator = systemReplicator, repairs = repairs, mover = mover, clockWatch = clockWatch, credential = credential
         let grace = configuration.leaveGracePeriod
         await node.replication.attach(peers: peers)
         node.system.onChange { records in Task { await systemReplicator.push(records) } }
@@ -74,6 +82,7 @@ public struct ClusterService: Service {
                 group.addTask { await repairs.run() }
                 group.addTask { await mover.run() }
                 group.addTask { await clockWatch.run() }
+                group.addTask { await credential.run(logger: logger) }
                 group.addTask {
                     if let address = try await server.listeningAddress {
                         logger.info("internal service listening (mutual TLS)", metadata: ["cluster.listen": "\(address)"])

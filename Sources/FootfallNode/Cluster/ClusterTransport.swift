@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import NIOCore
@@ -53,18 +54,17 @@ public enum ClusterTransport {
     public static func serverTransport(
         host: String,
         port: Int,
-        credential: PEMCredential,
+        credential: ReloadingCredential,
         authorityCertificatePEM: String,
         settings: ClusterTransportSettings = ClusterTransportSettings()
     ) throws -> HTTP2ServerTransport.Posix {
         // The transport builds its TLS context only when it starts listening, and reports bad PEM
         // as a generic "couldn't create SSL context"; parse here so mistakes fail early and clearly.
-        try checkMaterial(credential: credential, authorityCertificatePEM: authorityCertificatePEM)
+        _ = try ClusterCertificates.certificate(fromPEM: authorityCertificatePEM)
 
-        let security = HTTP2ServerTransport.Posix.TransportSecurity.mTLS(
-            certificateChain: [.bytes(Array(credential.certificatePEM.utf8), format: .pem)],
-            privateKey: .bytes(Array(credential.privateKeyPEM.utf8), format: .pem)
-        ) { tls in
+        // Each handshake asks `credential` for the certificate to present: a renewed one is served
+        // from the next connection on.
+        let security = try HTTP2ServerTransport.Posix.TransportSecurity.mTLS(certificateReloader: credential) { tls in
             tls.trustRoots = .certificates([.bytes(Array(authorityCertificatePEM.utf8), format: .pem)])
             tls.clientCertificateVerification = .noHostnameVerification
             // Every cluster client is grpc-swift and offers "grpc-exp"/"h2"; anything that does not
@@ -83,10 +83,8 @@ public enum ClusterTransport {
                     minPingIntervalWithoutCalls: settings.keepaliveInterval / 2,
                     allowWithoutCalls: true))
             config.rpc.maxRequestPayloadSize = settings.maxRequestBytes
-            if settings.requireTLS13 {
-                config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
-                    RequireTLS13Handler.install(on: channel)
-                }
+            config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                HandshakeChecks.install(on: channel, requireTLS13: settings.requireTLS13)
             }
         }
 
@@ -107,17 +105,14 @@ public enum ClusterTransport {
         to peer: ClusterIdentity?,
         host: String,
         port: Int,
-        credential: PEMCredential,
+        credential: ReloadingCredential,
         authorityCertificatePEM: String,
         settings: ClusterTransportSettings = ClusterTransportSettings()
     ) throws -> HTTP2ClientTransport.Posix {
         try peer?.validate()
-        try checkMaterial(credential: credential, authorityCertificatePEM: authorityCertificatePEM)
+        _ = try ClusterCertificates.certificate(fromPEM: authorityCertificatePEM)
 
-        let security = HTTP2ClientTransport.Posix.TransportSecurity.mTLS(
-            certificateChain: [.bytes(Array(credential.certificatePEM.utf8), format: .pem)],
-            privateKey: .bytes(Array(credential.privateKeyPEM.utf8), format: .pem)
-        ) { tls in
+        let security = try HTTP2ClientTransport.Posix.TransportSecurity.mTLS(certificateReloader: credential) { tls in
             tls.trustRoots = .certificates([.bytes(Array(authorityCertificatePEM.utf8), format: .pem)])
             tls.serverCertificateVerification = peer == nil ? .noHostnameVerification : .fullVerification
         }
@@ -131,10 +126,8 @@ public enum ClusterTransport {
                 time: settings.keepaliveInterval,
                 timeout: settings.keepaliveTimeout,
                 allowWithoutCalls: true)
-            if settings.requireTLS13 {
-                config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
-                    RequireTLS13Handler.install(on: channel)
-                }
+            config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+                HandshakeChecks.install(on: channel, requireTLS13: settings.requireTLS13)
             }
         }
 
@@ -171,11 +164,6 @@ public enum ClusterTransport {
         options.timeout = timeout
         options.waitForReady = waitForReady
         return options
-    }
-
-    private static func checkMaterial(credential: PEMCredential, authorityCertificatePEM: String) throws {
-        _ = try credential.validatedPair()
-        _ = try ClusterCertificates.certificate(fromPEM: authorityCertificatePEM)
     }
 }
 
@@ -223,38 +211,68 @@ public struct ClusterAuthenticationInterceptor: ServerInterceptor {
     }
 }
 
-/// Closes a connection whose TLS handshake settled below TLS 1.3.
+/// What the handshake settled, checked at the first read after it: a connection below TLS 1.3 is
+/// closed, and every connection is closed when the peer's certificate expires.
 ///
 /// Sits right after the NIOSSLHandler. NIOSSL passes on application data only once the handshake
-/// is complete, so the first read is the earliest moment the version is known (and, on the
-/// server, comes before any request reaches gRPC). In practice two Footfall nodes always agree on
-/// 1.3 and TLS 1.3's downgrade sentinel stops a man in the middle forcing 1.2; this turns that
-/// into a rule rather than a property of today's BoringSSL.
-final class RequireTLS13Handler: ChannelInboundHandler {
+/// is complete, so the first read is the earliest moment the version and the peer are known (and,
+/// on the server, comes before any request reaches gRPC).
+///
+/// TLS 1.3: in practice two Footfall nodes always agree on it and its downgrade sentinel stops a
+/// man in the middle forcing 1.2; this turns that into a rule rather than a property of today's
+/// BoringSSL.
+///
+/// Expiry: the handshake refuses an expired certificate, but HTTP/2 connections live for as long
+/// as both ends keep them, so without this a peer whose certificate ran out would go on being
+/// served (and its answers taken) over the connections it opened before. Both ends close at the
+/// other's expiry, so a node with an expired certificate is cut off from every peer until it
+/// serves a renewed one, which it reloads from disk without a restart.
+final class HandshakeChecks: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    private var verified = false
+    private let requireTLS13: Bool
+    private var checked = false
+    private var expiry: Scheduled<Void>?
+
+    init(requireTLS13: Bool) {
+        self.requireTLS13 = requireTLS13
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !verified {
-            let version = try? context.pipeline.syncOperations.nioSSL_tlsVersion()
-            guard version == .tlsv13 else {
+        if !checked {
+            checked = true
+            let pipeline = context.pipeline.syncOperations
+            if requireTLS13, (try? pipeline.nioSSL_tlsVersion()) != .tlsv13 {
                 context.close(promise: nil)
                 return
             }
-            verified = true
+            if let peer = try? pipeline.nioSSL_peerCertificate() {
+                let left = Double(peer.notValidAfter) - Date().timeIntervalSince1970
+                // Whole seconds (a certificate's dates are), at least zero, at most a year: the
+                // connection is long gone by then, and the product cannot overflow.
+                let seconds = Int64(max(0, min(left.rounded(.up), 365 * 86_400)))
+                expiry = context.eventLoop.scheduleTask(in: .seconds(seconds)) { [channel = context.channel] in
+                    channel.close(promise: nil)
+                }
+            }
         }
         context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        expiry?.cancel()
+        expiry = nil
+        context.fireChannelInactive()
     }
 
     /// For `channelDebuggingCallbacks`: both run on the connection's event loop while its pipeline
     /// is being set up, after the transport added its NIOSSLHandler. Added synchronously there (no
     /// hop), so the handler is in place before any byte of the handshake is read.
-    static func install(on channel: any Channel) -> EventLoopFuture<Void> {
+    static func install(on channel: any Channel, requireTLS13: Bool) -> EventLoopFuture<Void> {
         @Sendable func add() throws {
             let pipeline = channel.pipeline.syncOperations
             let tls = try pipeline.handler(type: NIOSSLHandler.self)
-            try pipeline.addHandler(RequireTLS13Handler(), position: .after(tls))
+            try pipeline.addHandler(HandshakeChecks(requireTLS13: requireTLS13), position: .after(tls))
         }
         guard channel.eventLoop.inEventLoop else { return channel.eventLoop.submit(add) }
         return channel.eventLoop.makeCompletedFuture(withResultOf: add)

@@ -30,13 +30,13 @@ actor PeerClients {
     /// would be, rather than queueing behind a peer that does not answer.
     static let inFlightMax = 64
 
-    private let credential: PEMCredential
+    private let credential: ReloadingCredential
     private let authorityPEM: String
     private let settings: ClusterTransportSettings
     private let logger: Logger
     private var peers: [Key: Peer] = [:]
 
-    init(credential: PEMCredential, authorityPEM: String, settings: ClusterTransportSettings, logger: Logger) {
+    init(credential: ReloadingCredential, authorityPEM: String, settings: ClusterTransportSettings, logger: Logger) {
         self.credential = credential
         self.authorityPEM = authorityPEM
         self.settings = settings
