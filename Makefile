@@ -49,7 +49,8 @@ fixtures: test-deps
 # The dashboard's pure modules (formatting, dates, routing) under Node's own test runner; unit,
 # storage, node and simulation tests (200 seeds per simulated scenario); one node killed with
 # SIGKILL mid-ingest and restarted, which must hold every hit it acknowledged
-# (Tests/Durability/kill_test.py); then three real nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
+# (Tests/Durability/kill_test.py); one node whose disk fills up (Tests/Durability/disk_full_test.py,
+# on a tmpfs it mounts: root, as CI is); then three real nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
 # (Tests/Cluster/replication_test.py); two nodes sent hostile messages with a valid node
 # certificate (Tests/Cluster/hostile_peer_test.py); a node backed up under load, its disk lost and
 # restored (Tests/Cluster/backup_test.py); certificates renewed and expiring while nodes serve
@@ -60,6 +61,7 @@ test: test-deps proto-check fixtures
 	$(SWIFT) build --build-tests
 	FOOTFALL_TEST_GEO_MMDB=$(CURDIR)/$(FIXTURES)/geo-test.mmdb $(SWIFT) test --skip-build
 	python3 Tests/Durability/kill_test.py --footfall .build/debug/footfall
+	python3 Tests/Durability/disk_full_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/cluster_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/replication_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/hostile_peer_test.py --footfall .build/debug/footfall

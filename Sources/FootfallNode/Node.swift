@@ -28,6 +28,8 @@ public struct NodeConfiguration: Sendable {
     public var tlsKey: String?
     public var httpsPort = 8443
     public var compression: RocksDBStore.Settings.Compression = .zstd
+    /// Free space kept on the data disk; below it new data is refused (503) until space is freed.
+    public var diskReserveBytes: Int64 = RocksDBStore.Settings().diskReserveBytes
     /// Hits per second one client IP may send before getting 429.
     public var hitsPerSecondPerIP: Double = 50
     /// scrypt's N; lower only in tests.
@@ -133,6 +135,7 @@ public final class Node: Sendable {
         } else {
             var settings = RocksDBStore.Settings()
             settings.compression = configuration.compression
+            settings.diskReserveBytes = configuration.diskReserveBytes
             self.kv = try RocksDBStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("db"), settings: settings)
         }
         let system = SystemStore(kv: self.kv, scryptCostN: configuration.scryptCostN, nodeName: configuration.nodeName, clock: clock)

@@ -17,6 +17,14 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         public var blockCacheBytes: Int = 64 << 20
         /// Memtable size per family before it is flushed.
         public var writeBufferBytes: Int = 32 << 20
+        /// Free space kept on the data disk: below it, batches that only add data are refused
+        /// (`DiskReserve`), so that RocksDB's own files (a new write-ahead log is preallocated at
+        /// 1.1 write buffers, flushes and compactions write before they delete) never meet a
+        /// full disk. They must not: when the switch to a new log fails for space, Debian's
+        /// RocksDB 7.8 aborts the process at the next write (`AssertFalseAndGetStatusForPrevError`,
+        /// fixed upstream in 9.1, PR 12448), which no check on this side can prevent
+        /// (Tests/Durability/disk_full_test.py shows both).
+        public var diskReserveBytes: Int64 = 1 << 30
         public init() {}
 
         public enum Compression: Sendable {
@@ -44,9 +52,11 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
     private let readOptions: OpaquePointer
     private let syncWrite: OpaquePointer
     private let asyncWrite: OpaquePointer
+    private let reserve: DiskReserve
 
     public init(path: String, settings: Settings = Settings()) throws {
         self.path = path
+        reserve = DiskReserve(path: path, bytes: settings.diskReserveBytes)
         let dbOptions = rocksdb_options_create()!
         options = dbOptions
         rocksdb_options_set_create_if_missing(dbOptions, 1)
@@ -183,6 +193,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
 
     public func write(_ batch: WriteBatch, sync: Bool) throws {
         guard let db else { throw StorageError("RocksDB at \(path) is closed") }
+        try reserve.admit(batch)
         let native = rocksdb_writebatch_create()
         defer { rocksdb_writebatch_destroy(native) }
         for operation in batch.operations {

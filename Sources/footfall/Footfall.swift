@@ -48,6 +48,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Block compression of the data files: zstd (default), lz4 or none (env FOOTFALL_COMPRESSION).") var compression: String?
     @Option(help: "Memory in MiB for sealed days decoded for filtered reports (env FOOTFALL_SEGMENT_CACHE_MB); default 256.")
     var segmentCacheMb: Int?
+    @Option(help: "Free space in MiB kept on the data disk: below it, new data is refused with 503 until space is freed (env FOOTFALL_DISK_RESERVE_MB); default 1024.")
+    var diskReserveMb: Int?
     @Option(help: "Site created on first start (env FOOTFALL_FIRST_SITE).") var firstSite: String?
     @Flag(help: "Allow plain HTTP on a non-loopback address (for a TLS-terminating proxy in front).") var insecureHTTP = false
     @Option(name: .customLong("join"), help: "A member's internal address to join through, host:port (repeatable; env FOOTFALL_JOIN, comma-separated).")
@@ -83,6 +85,10 @@ struct Serve: AsyncParsableCommand {
         case "lz4": configuration.compression = .lz4
         case "none": configuration.compression = .none
         case let other: throw ValidationError("--compression \(other): expected zstd, lz4 or none")
+        }
+        if let megabytes = diskReserveMb ?? env["FOOTFALL_DISK_RESERVE_MB"].flatMap(Int.init) {
+            guard (0...1 << 30).contains(megabytes) else { throw ValidationError("--disk-reserve-mb must be 0 to 1073741824") }
+            configuration.diskReserveBytes = Int64(megabytes) << 20
         }
         if let megabytes = segmentCacheMb ?? env["FOOTFALL_SEGMENT_CACHE_MB"].flatMap(Int.init) {
             guard (0...1 << 20).contains(megabytes) else { throw ValidationError("--segment-cache-mb must be 0 to 1048576") }

@@ -26,8 +26,7 @@ from footfall_harness import credentials, web  # noqa: E402
 from footfall_harness.checks import check, failures  # noqa: E402
 from footfall_harness.cluster import BROWSER  # noqa: E402
 from footfall_harness.hits import event_id, visitor_hex  # noqa: E402
-from footfall_harness.ports import free_port  # noqa: E402
-from footfall_harness.process import Process  # noqa: E402
+from footfall_harness.solo import SoloNode  # noqa: E402
 from footfall_harness.waits import wait_for  # noqa: E402
 
 SITE = "localhost"
@@ -36,26 +35,6 @@ VISITORS_PER_WRITER = 6
 BATCH = 25
 # Acknowledged hits before the kill: enough group commits that a lost one would show.
 ACKED_BEFORE_KILL = 2_000
-
-
-class Node:
-    """One `footfall serve` on loopback whose data folder outlives its processes."""
-
-    def __init__(self, binary, folder):
-        self.binary, self.data = binary, os.path.join(folder, "data")
-        self.port, self.cluster_port = free_port(), free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process = Process(os.path.join(folder, "node.log"))
-
-    def start(self):
-        # Loopback is the trusted proxy, so each batch's X-Forwarded-For is its visitor address
-        # (one address for all would meet the per-address rate limit, not the store).
-        self.process.start([self.binary, "serve", "--data", self.data, "--port", str(self.port), "--grpc-port", "0",
-                            "--cluster-port", str(self.cluster_port), "--node-name", "node-1", "--replication-factor", "1"],
-                           env=dict(os.environ, FOOTFALL_TRUSTED_PROXIES="127.0.0.1"))
-        healthy = wait_for(lambda: web.salted(self.base), 60)
-        if not healthy:
-            raise SystemExit(f"the node did not become healthy; see {self.process.log_path}")
 
 
 class Writers:
@@ -132,7 +111,7 @@ def main():
     parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
     options = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="footfall-durability-")
-    node = Node(options.footfall, folder)
+    node = SoloNode(options.footfall, folder)
     try:
         node.start()
         token = credentials.bootstrap_token(node.process.log_path)
