@@ -10,17 +10,19 @@ import X509
 /// already open keep the certificate they were opened with). Used for the node's cluster
 /// certificate and for its HTTPS certificate.
 ///
-/// The first read must succeed: a node does not start without something to serve. A later pair
-/// that fails `check` (another node's certificate, one from another CA, a key that does not match,
-/// one not valid yet or already expired), or files caught half-written, is refused and the pair in
-/// use kept; the refusal is logged once per distinct reason, so an operator who copies the wrong
-/// file hears about it without the log filling up every interval.
+/// The first read must pass `check` (for a node certificate: this node's, from the cluster CA, its
+/// key matching): a node does not start without something to serve. Its dates are not checked
+/// there: a node alone keeps working with an expired certificate, which `CertificateExpiry` warns
+/// about and peers refuse. A later pair that fails `check`, is not valid at the time it is read,
+/// or was caught half-written, is refused and the pair in use kept; the refusal is logged once per
+/// distinct reason, so an operator who copies the wrong file hears about it without the log
+/// filling up every interval.
 public final class ReloadingCredential: CertificateReloader, Sendable {
     /// What the log and `check` call this credential: "node", "https".
     public let label: String
     let interval: Duration
     private let read: @Sendable () throws -> PEMCredential
-    private let check: @Sendable (_ certificate: Certificate, _ now: Date) throws -> Void
+    private let check: @Sendable (_ certificate: Certificate) throws -> Void
     private let state: Mutex<State>
 
     private struct State {
@@ -37,14 +39,14 @@ public final class ReloadingCredential: CertificateReloader, Sendable {
         case refused(String)
     }
 
-    public init(label: String, interval: Duration = .seconds(10), now: Date = Date(),
+    public init(label: String, interval: Duration = .seconds(10),
                 read: @escaping @Sendable () throws -> PEMCredential,
-                check: @escaping @Sendable (_ certificate: Certificate, _ now: Date) throws -> Void = ReloadingCredential.currentlyValid) throws {
+                check: @escaping @Sendable (_ certificate: Certificate) throws -> Void = { _ in }) throws {
         self.label = label
         self.interval = interval
         self.read = read
         self.check = check
-        let loaded = try Self.load(read, now: now, check: check)
+        let loaded = try Self.load(read, check: check)
         state = Mutex(State(override: loaded.override, serial: loaded.certificate.serialNumber,
                             notValidAfter: loaded.certificate.notValidAfter))
     }
@@ -62,7 +64,8 @@ public final class ReloadingCredential: CertificateReloader, Sendable {
     @discardableResult
     public func reload(now: Date = Date()) -> Reload {
         do {
-            let loaded = try Self.load(read, now: now, check: check)
+            let loaded = try Self.load(read, check: check)
+            try Self.checkDates(of: loaded.certificate, now: now)
             return state.withLock { state in
                 state.lastRefusal = nil
                 guard loaded.certificate.serialNumber != state.serial else { return .unchanged }
@@ -107,8 +110,8 @@ public final class ReloadingCredential: CertificateReloader, Sendable {
                         privateKeyPEM: try String(contentsOfFile: key, encoding: .utf8)) }
     }
 
-    /// The default check: the certificate is inside its validity period.
-    public static let currentlyValid: @Sendable (Certificate, Date) throws -> Void = { certificate, now in
+    /// A renewal is taken only inside its validity period.
+    private static func checkDates(of certificate: Certificate, now: Date) throws {
         guard certificate.notValidBefore <= now else {
             throw ReloadRefusal("it is not valid before \(certificate.notValidBefore)")
         }
@@ -117,13 +120,13 @@ public final class ReloadingCredential: CertificateReloader, Sendable {
         }
     }
 
-    private static func load(_ read: () throws -> PEMCredential, now: Date,
-                             check: (Certificate, Date) throws -> Void) throws -> (certificate: Certificate, override: NIOSSLContextConfigurationOverride) {
+    private static func load(_ read: () throws -> PEMCredential,
+                             check: (Certificate) throws -> Void) throws -> (certificate: Certificate, override: NIOSSLContextConfigurationOverride) {
         let pem = try read()
         // Checks the key belongs to the first certificate: files read between an operator's two
         // copies are refused here rather than served as a pair no handshake can complete.
         let (certificate, _) = try pem.validatedPair()
-        try check(certificate, now)
+        try check(certificate)
         var override = NIOSSLContextConfigurationOverride()
         override.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(pem.certificatePEM.utf8)).map { .certificate($0) }
         override.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(pem.privateKeyPEM.utf8), format: .pem))

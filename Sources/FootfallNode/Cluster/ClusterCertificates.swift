@@ -292,15 +292,14 @@ public enum ClusterCertificates {
         return found
     }
 
-    /// Whether `certificate` can be served as `identity`'s own: it names that identity, was signed
-    /// by `authority` and is valid at `now`. Checked before a node serves a certificate it found
-    /// on disk, so a wrong file is refused there, not by every peer's handshake.
-    public static func checkOwn(_ certificate: Certificate, as identity: ClusterIdentity, authority: Certificate, now: Date) throws {
+    /// Whether `certificate` can be served as `identity`'s own: it names that identity and was
+    /// signed by `authority`. Checked before a node serves a certificate it found on disk, so a
+    /// wrong file is refused there, not by every peer's handshake.
+    public static func checkOwn(_ certificate: Certificate, as identity: ClusterIdentity, authority: Certificate) throws {
         guard self.identity(of: certificate) == identity else { throw ClusterCertificateError.notIssuedFor(identity) }
         guard certificate.issuer == authority.subject,
               authority.publicKey.isValidSignature(certificate.signature, for: certificate)
         else { throw ClusterCertificateError.notIssuedByAuthority }
-        try ReloadingCredential.currentlyValid(certificate, now)
     }
 
     /// Parses one PEM certificate, with an error that says which kind of thing failed to parse.

@@ -32,7 +32,7 @@ public struct ClusterService: Service {
         let credential: ReloadingCredential
         do {
             credential = try ReloadingCredential(label: "node", read: { try folder.readCredential(name: name) }) {
-                try ClusterCertificates.checkOwn($0, as: .node(name), authority: authorityCertificate, now: $1)
+                try ClusterCertificates.checkOwn($0, as: .node(name), authority: authorityCertificate)
             }
         } catch {
             throw ClusterSetupError("\(folder.path)/\(name).pem cannot be served: \(error)")

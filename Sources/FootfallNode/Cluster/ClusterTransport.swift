@@ -240,16 +240,18 @@ final class HandshakeChecks: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if !checked {
-            checked = true
             let pipeline = context.pipeline.syncOperations
             if requireTLS13, (try? pipeline.nioSSL_tlsVersion()) != .tlsv13 {
+                // Not marked checked: nothing read before the close completes is passed on.
                 context.close(promise: nil)
                 return
             }
+            checked = true
             if let peer = try? pipeline.nioSSL_peerCertificate() {
                 let left = Double(peer.notValidAfter) - Date().timeIntervalSince1970
-                // Whole seconds (a certificate's dates are), at least zero, at most a year: the
-                // connection is long gone by then, and the product cannot overflow.
+                // Whole seconds (a certificate's dates are), at least zero, at most a year (a
+                // connection that old is closed then and opened again, which checks again), so
+                // the conversion cannot trap.
                 let seconds = Int64(max(0, min(left.rounded(.up), 365 * 86_400)))
                 expiry = context.eventLoop.scheduleTask(in: .seconds(seconds)) { [channel = context.channel] in
                     channel.close(promise: nil)
