@@ -331,6 +331,7 @@ public final class Node: Sendable {
     /// Erases a visitor on every replica of the site and returns the receipt: the replicas that
     /// confirmed, and those that will when they return (their erasure is hinted). Every event of
     /// the visitor up to now, plus how far ahead a client clock may be, is fenced for good.
+    /// Throws `unavailable` when fewer than a quorum of the replicas confirmed.
     public func erase(site: SiteID, visitor: VisitorID) async throws -> ErasureReceipt {
         try requireClockAgreement()
         guard await !replication.ring.preferenceList(for: site, replicationFactor: configuration.replication.replicationFactor).isEmpty else {
@@ -341,6 +342,14 @@ public final class Node: Sendable {
         let order = Replication.ErasureOrder(requestID: requestID, site: site, visitor: visitor,
                                              fenceMs: now + pipeline.limits.clientClockAheadMaxMs)
         let result = await replication.erase(order)
+        if case .failed(let confirmed, let required) = result.outcome {
+            // Applied where it reached and hinted to the rest, but one lost disk could still undo
+            // it: the owner sends it again, as with a write that missed its quorum.
+            logger.warning("an erasure reached fewer replicas than a quorum", metadata: [
+                "erasure.site": "\(site)", "erasure.request": "\(requestID)", "erasure.confirmed": "\(confirmed)"])
+            throw FootfallError(.unavailable, "the erasure reached \(confirmed) of the \(required) replicas it needs; "
+                                + "it is applied there and will reach the rest, but send it again to be sure it holds", retryAfterSeconds: 5)
+        }
         metrics.increment("footfall_erasures_total")
         logger.info("erased a visitor", metadata: ["erasure.site": "\(site)", "erasure.request": "\(requestID)",
                                                   "erasure.pending": "\(result.pending.count)"])

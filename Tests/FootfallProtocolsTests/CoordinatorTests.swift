@@ -162,7 +162,23 @@ import Testing
         #expect(Set(sent.map(\.to)) == ["a", "b"])
         _ = c.receive(.ack(id: sent[0].id, atMs: 11, Replication.Applied()), from: sent[0].to, nowMs: 11)
         let done = c.receive(.ack(id: sent[1].id, atMs: 12, Replication.Applied()), from: sent[1].to, nowMs: 12)
-        #expect(done.contains(.erasureFinished(requestID: "er-1", pending: ["c"])))
+        #expect(done.contains(.erasureFinished(requestID: "er-1", .succeeded, pending: ["c"])))
+    }
+
+    /// An erasure that one replica confirmed is held by that replica's disk and this node's hints
+    /// alone: losing either disk loses it, so the client must hear it failed and send it again.
+    @Test func erasureConfirmedByFewerThanAQuorum_fails_andStillHintsTheRest() {
+        var c = CoordinatorTests.coordinator(alive: ["a", "b"])
+        let order = Replication.ErasureOrder(requestID: "er-2", site: CoordinatorTests.site, visitor: VisitorID(rawValue: 7), fenceMs: 5_000)
+        let actions = c.erase(order, nowMs: 10)
+        let sent = CoordinatorTests.sends(actions)
+        #expect(sent.count == 2)
+        _ = c.receive(.ack(id: sent[0].id, atMs: 11, Replication.Applied()), from: sent[0].to, nowMs: 11)
+        let done = c.tick(nowMs: 10 + c.settings.writeTimeoutMs)
+        #expect(done.contains(.erasureFinished(requestID: "er-2", .failed(acknowledged: 1, required: 2),
+                                               pending: [sent[1].to, "c"].sorted())))
+        #expect(CoordinatorTests.persisted(done).contains { $0.target == sent[1].to && $0.payload == .erasure(order) },
+                "the replica that did not answer still gets the erasure")
     }
 
     @Test func hintsFromThePreviousProcess_areReplayed() {

@@ -19,6 +19,8 @@ public actor ReplicationShell {
     /// What an erasure request came to: the replicas that confirmed (with when), and those that
     /// hold a hint and will confirm when they return.
     public struct ErasureResult: Sendable {
+        /// `.succeeded` once a quorum of the site's replicas confirmed.
+        public var outcome: Replication.WriteOutcome
         public var confirmations: [ErasureRecord.Confirmation]
         public var pending: [String]
     }
@@ -125,7 +127,8 @@ public actor ReplicationShell {
         }.0
     }
 
-    /// Erases a visitor on every replica of the site; returns when all confirmed or the rest are hinted.
+    /// Erases a visitor on every replica of the site; returns when all confirmed or the rest are
+    /// hinted, with whether a quorum confirmed.
     public func erase(_ order: Replication.ErasureOrder) async -> ErasureResult {
         await withCheckedContinuation { continuation in
             erasureWaiters[order.requestID] = (continuation, [])
@@ -239,9 +242,9 @@ public actor ReplicationShell {
             case .erasureConfirmed(let requestID, let replica, let atMs):
                 erasureWaiters[requestID]?.1.append(.init(node: replica, confirmedAtMs: atMs))
                 logger.info("erasure confirmed by a replica", metadata: ["erasure.request": "\(requestID)", "erasure.replica": "\(replica)"])
-            case .erasureFinished(let requestID, let pending):
+            case .erasureFinished(let requestID, let outcome, let pending):
                 if let (continuation, confirmations) = erasureWaiters.removeValue(forKey: requestID) {
-                    continuation.resume(returning: ErasureResult(confirmations: confirmations, pending: pending))
+                    continuation.resume(returning: ErasureResult(outcome: outcome, confirmations: confirmations, pending: pending))
                 }
             }
         }

@@ -16,7 +16,8 @@ extension Replication {
     ///   is a target whose hint would overflow the store; the target is told to repair before it
     ///   serves reads. Erasure hints never expire.
     /// - An erasure goes to every replica of the site (hinted where one is down) and first purges
-    ///   the visitor's events from the hint store.
+    ///   the visitor's events from the hint store. It succeeds, like a quorum write, once a quorum
+    ///   of replicas confirmed it; the client sends one that did not again.
     public struct Coordinator: Sendable {
         public let myself: String
         public let settings: Settings
@@ -67,6 +68,9 @@ extension Replication {
         private struct ErasureRound {
             var order: ErasureOrder
             var waiting: Set<String>
+            var confirmed: Set<String> = []
+            /// Confirmations the round needs to succeed, as a quorum write's acknowledgements.
+            var required: Int
             var deadlineMs: Int64
         }
 
@@ -162,7 +166,9 @@ extension Replication {
             let (current, pending) = writeReplicas(for: order.site)
             let replicas = current + pending
             let roundID = makeID()
-            var round = ErasureRound(order: order, waiting: Set(replicas), deadlineMs: nowMs + settings.writeTimeoutMs)
+            let required = min(replicas.count, Consistency.quorum.required(replicas: current.count) + pending.count)
+            var round = ErasureRound(order: order, waiting: Set(replicas), required: max(required, 1),
+                                     deadlineMs: nowMs + settings.writeTimeoutMs)
             for replica in replicas {
                 if alive.contains(replica) {
                     let id = makeID()
@@ -173,12 +179,8 @@ extension Replication {
                     actions += hint(.erasure(order), for: replica, nowMs: nowMs)
                 }
             }
-            let hinted = replicas.filter { !alive.contains($0) }
-            if round.waiting.isEmpty {
-                actions.append(.erasureFinished(requestID: order.requestID, pending: hinted))
-            } else {
-                erasures[roundID] = round
-            }
+            erasures[roundID] = round
+            if round.waiting.isEmpty { actions += finishErasure(roundID) }
             return actions
         }
 
@@ -195,6 +197,7 @@ extension Replication {
                 outstanding[id] = nil
                 guard var round = erasures[roundID] else { return [] }
                 round.waiting.remove(replica)
+                round.confirmed.insert(replica)
                 erasures[roundID] = round
                 let confirmed = Action.erasureConfirmed(requestID: round.order.requestID, replica: replica, atMs: atMs)
                 return [confirmed] + (round.waiting.isEmpty ? finishErasure(roundID) : [])
@@ -349,7 +352,9 @@ extension Replication {
         private mutating func finishErasure(_ roundID: UInt64) -> [Action] {
             guard let round = erasures.removeValue(forKey: roundID) else { return [] }
             let hinted = hints.values.filter { $0.payload == .erasure(round.order) }.map(\.target)
-            return [.erasureFinished(requestID: round.order.requestID, pending: Set(hinted).sorted())]
+            let outcome: WriteOutcome = round.confirmed.count >= round.required
+                ? .succeeded : .failed(acknowledged: round.confirmed.count, required: round.required)
+            return [.erasureFinished(requestID: round.order.requestID, outcome, pending: Set(hinted).sorted())]
         }
 
         /// Stores a hint for `target`, or records a gap when the store is full.

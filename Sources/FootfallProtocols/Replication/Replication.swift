@@ -166,7 +166,10 @@ public enum Replication {
         case writeFinished(request: UInt64, WriteOutcome, applied: Applied)
         case erasureConfirmed(requestID: String, replica: String, atMs: Int64)
         /// The erasure round is over: every replica confirmed (`pending` empty) or the rest are
-        /// hinted and will confirm when they return.
-        case erasureFinished(requestID: String, pending: [String])
+        /// hinted and will confirm when they return. `.succeeded` when a quorum of the replicas
+        /// (and every pending owner) confirmed: a hint is not a copy, and an erasure held by one
+        /// replica and hints on one coordinator is lost with that replica's disk, so below a quorum
+        /// the client hears `.failed` and sends the erasure again (what did apply stays applied).
+        case erasureFinished(requestID: String, WriteOutcome, pending: [String])
     }
 }

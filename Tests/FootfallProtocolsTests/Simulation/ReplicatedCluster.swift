@@ -36,6 +36,8 @@ struct ReplicatedCluster {
         case membership(String)
         case clientTimeout(request: UInt64)
         case clientRetry(request: UInt64)
+        case erasureTimeout(Int, requestID: String)
+        case erasureRetry(Int)
     }
 
     /// A write the client has not yet seen succeed.
@@ -44,23 +46,34 @@ struct ReplicatedCluster {
         var node: String
     }
 
+    /// An erasure the client has not yet seen succeed; `node` is empty while it waits to be sent
+    /// again (each try is a new order, with its own request id and a later fence).
+    private struct ClientErasure {
+        var site: SiteID
+        var visitor: VisitorID
+        var order: Replication.ErasureOrder?
+        var node: String
+    }
+
     struct Statistics: CustomStringConvertible {
-        var writes = 0, retries = 0, acknowledgedEvents = 0, erasures = 0, edits = 0
+        var writes = 0, retries = 0, acknowledgedEvents = 0, erasures = 0, erasureRetries = 0, edits = 0
         var hintsStored = 0, gapsRecorded = 0, lost = 0, duplicated = 0, cut = 0
-        var crashes = 0, wipes = 0, partitions = 0
+        var crashes = 0, wipes = 0, partitions = 0, overlaps = 0
         var repair = Replication.AntiEntropy.Outcome()
 
         mutating func add(_ o: Statistics) {
             writes += o.writes; retries += o.retries; acknowledgedEvents += o.acknowledgedEvents; erasures += o.erasures; edits += o.edits
+            erasureRetries += o.erasureRetries; overlaps += o.overlaps
             hintsStored += o.hintsStored; gapsRecorded += o.gapsRecorded; lost += o.lost; duplicated += o.duplicated; cut += o.cut
             crashes += o.crashes; wipes += o.wipes; partitions += o.partitions
             repair.add(o.repair)
         }
 
         var description: String {
-            "writes \(writes) (retried \(retries)), acknowledged events \(acknowledgedEvents), erasures \(erasures), CRM edits \(edits), "
+            "writes \(writes) (retried \(retries)), acknowledged events \(acknowledgedEvents), erasures \(erasures) "
+                + "(retried \(erasureRetries)), CRM edits \(edits), "
                 + "hints \(hintsStored), gaps \(gapsRecorded), messages lost \(lost) / duplicated \(duplicated) / cut \(cut), "
-                + "crashes \(crashes), disk losses \(wipes), partitions \(partitions), repaired slices \(repair.slicesDiffering), "
+                + "crashes \(crashes), disk losses \(wipes), partitions \(partitions), two nodes away at once \(overlaps), repaired slices \(repair.slicesDiffering), "
                 + "events streamed \(repair.eventsPulled + repair.eventsPushed), erasures streamed \(repair.erasuresPulled + repair.erasuresPushed), "
                 + "CRM records repaired \(repair.visitorRecordsRepaired)"
         }
@@ -78,8 +91,11 @@ struct ReplicatedCluster {
     private(set) var nodes: [String: Node] = [:]
     private var random: SplitMix64
     private var queue = EventQueue<Step>()
-    private var blocked: Set<[String]> = []
+    /// Nodes cut off from every other node.
+    private var isolated: Set<String> = []
     private var pending: [UInt64: ClientWrite] = [:]
+    private var pendingErasures: [Int: ClientErasure] = [:]
+    private var clientErasures = 0
     private var nextRequest: UInt64 = 0
     private var nextHit = 0
     private var trace: [String] = []
@@ -97,6 +113,11 @@ struct ReplicatedCluster {
     var names: [String] { nodes.keys.sorted() }
     var runningNames: [String] { names.filter { nodes[$0]?.coordinator != nil } }
     var unfinishedWrites: Int { pending.count }
+    var unfinishedErasures: Int { pendingErasures.count }
+    /// Whether a disk may be lost without losing what the client was told is stored: no node
+    /// still waits for repair from an earlier loss (or a gap), so a quorum's copies are never
+    /// down to one disk that then goes too.
+    var mayWipe: Bool { !nodes.values.contains(where: \.needsRepair) }
 
     init(seed: UInt64, nodeCount: Int, siteCount: Int, settings: Replication.Settings) {
         self.seed = seed
@@ -148,21 +169,32 @@ struct ReplicatedCluster {
     }
 
     mutating func isolate(_ name: String) {
-        for other in names where other != name {
-            blocked.insert([name, other])
-            blocked.insert([other, name])
-        }
+        isolated.insert(name)
         statistics.partitions += 1
         record("isolate \(name)")
     }
 
+    /// Ends every node's isolation.
     mutating func heal() {
-        blocked.removeAll()
+        isolated.removeAll()
         record("heal")
     }
 
+    /// Ends one node's isolation; another isolated node stays cut off (from this one too).
+    mutating func heal(_ name: String) {
+        isolated.remove(name)
+        record("heal \(name)")
+    }
+
+    /// Counts a fault that begins while another node is still away.
+    mutating func noteOverlap() { statistics.overlaps += 1 }
+
+    private func isCut(_ from: String, _ to: String) -> Bool {
+        from != to && (isolated.contains(from) || isolated.contains(to))
+    }
+
     func canReach(_ from: String, _ to: String) -> Bool {
-        from == to || (!blocked.contains([from, to]) && nodes[to]?.coordinator != nil)
+        from == to || (!isCut(from, to) && nodes[to]?.coordinator != nil)
     }
 
     // MARK: Client
@@ -186,16 +218,49 @@ struct ReplicatedCluster {
     /// One path per visitor, so the checker can recount page rollups per visitor.
     static func path(of visitor: VisitorID) -> String { "/visitor/\(visitor.rawValue)" }
 
-    /// An erasure of a random visitor of a random site, through a random running node.
+    /// An erasure of a random visitor of a random site, through a random running node, sent
+    /// again (through another) until a quorum of the site's replicas confirmed it.
     mutating func clientErase() {
-        guard let name = runningNames.randomElement(using: &random) else { return }
-        let site = sites.randomElement(using: &random)!
-        let order = Replication.ErasureOrder(requestID: "er-\(erasures.count + 1)", site: site,
-                                             visitor: VisitorID(rawValue: UInt64.random(in: 1...12, using: &random)), fenceMs: wallMs)
+        clientErasures += 1
+        pendingErasures[clientErasures] = ClientErasure(site: sites.randomElement(using: &random)!,
+                                                        visitor: VisitorID(rawValue: UInt64.random(in: 1...12, using: &random)), node: "")
+        sendErasure(clientErasures)
+    }
+
+    private mutating func sendErasure(_ number: Int) {
+        guard var erasure = pendingErasures[number], erasure.node.isEmpty else { return }
+        guard let name = runningNames.randomElement(using: &random) else {
+            queue.insert(.erasureRetry(number), at: now + .milliseconds(500))
+            return
+        }
+        let order = Replication.ErasureOrder(requestID: "er-\(erasures.count + 1)", site: erasure.site, visitor: erasure.visitor, fenceMs: wallMs)
         erasures.append(order)
         statistics.erasures += 1
-        record("erase \(order.visitor) of \(site) through \(name)")
+        (erasure.order, erasure.node) = (order, name)
+        pendingErasures[number] = erasure
+        queue.insert(.erasureTimeout(number, requestID: order.requestID), at: now + .seconds(5))
+        record("erase \(order.visitor) of \(order.site) through \(name) as \(order.requestID)")
         perform(nodes[name]!.coordinator!.erase(order, nowMs: wallMs), by: name)
+    }
+
+    private mutating func erasureFinished(_ requestID: String, _ outcome: Replication.WriteOutcome, by name: String) {
+        guard let (number, erasure) = pendingErasures.first(where: { $0.value.order?.requestID == requestID && $0.value.node == name }),
+              let order = erasure.order else { return }
+        guard outcome == .succeeded else {
+            pendingErasures[number]!.node = ""
+            statistics.erasureRetries += 1
+            queue.insert(.erasureRetry(number), at: now + .seconds(1))
+            return
+        }
+        pendingErasures[number] = nil
+        // The promise behind the erasure's success: a quorum of the site's replicas hold it.
+        let replicas = replicas(of: order.site)
+        let holding = replicas.filter { replica in
+            (try? nodes[replica]!.store.erasureRecord(site: order.site, visitor: order.visitor)).flatMap { $0 }.map { $0.erasedAtMs >= order.fenceMs } == true
+        }
+        if holding.count < Replication.Consistency.quorum.required(replicas: replicas.count) {
+            violations.append("erasure \(requestID) succeeded through \(name) with \(holding.count) of \(replicas.count) replicas holding it at \(now)")
+        }
     }
 
     /// A CRM edit of a random visitor of a random site — a note, or new tags — through a random
@@ -269,8 +334,14 @@ struct ReplicatedCluster {
     /// site they share, over the window both compare: retention cutoff to `settleMs` ago.
     mutating func antiEntropy(settleMs: Int64) async throws {
         let until = wallMs - settleMs
+        // A node is repaired once it compared every site it holds with every other replica.
+        var unrepaired = Set<String>()
         for site in sites {
-            let replicas = replicas(of: site).filter { nodes[$0]?.coordinator != nil }
+            let all = replicas(of: site)
+            let replicas = all.filter { nodes[$0]?.coordinator != nil }
+            for a in all {
+                if all.contains(where: { b in b != a && !(canReach(a, b) && canReach(b, a)) }) { unrepaired.insert(a) }
+            }
             for (i, a) in replicas.enumerated() {
                 for b in replicas[(i + 1)...] where canReach(a, b) && canReach(b, a) {
                     let from = RetentionPlan.default.cutoffMs(nowMs: wallMs)
@@ -284,7 +355,7 @@ struct ReplicatedCluster {
                 }
             }
         }
-        for name in runningNames { nodes[name]?.needsRepair = false }
+        for name in runningNames where !unrepaired.contains(name) { nodes[name]?.needsRepair = false }
     }
 
     // MARK: Checks
@@ -339,6 +410,15 @@ struct ReplicatedCluster {
             guard let write = pending.removeValue(forKey: request), write.node.isEmpty else { return }
             statistics.retries += 1
             send(write.events)
+        case .erasureTimeout(let number, let requestID):
+            traceHash.add("erasure timeout \(number) \(requestID)")
+            guard let erasure = pendingErasures[number], erasure.order?.requestID == requestID, !erasure.node.isEmpty else { return }
+            pendingErasures[number]!.node = ""
+            statistics.erasureRetries += 1
+            queue.insert(.erasureRetry(number), at: now)
+        case .erasureRetry(let number):
+            traceHash.add("erasure retry \(number)")
+            sendErasure(number)
         }
     }
 
@@ -379,8 +459,9 @@ struct ReplicatedCluster {
                 finished(request, outcome, by: name)
             case .erasureConfirmed(let requestID, let replica, _):
                 record("\(requestID) confirmed by \(replica)")
-            case .erasureFinished(let requestID, let waiting):
-                record("\(requestID) finished, waiting for \(waiting)")
+            case .erasureFinished(let requestID, let outcome, let waiting):
+                record("\(requestID) finished \(outcome), waiting for \(waiting)")
+                erasureFinished(requestID, outcome, by: name)
             }
         }
         scheduleTick(for: name)
@@ -391,7 +472,7 @@ struct ReplicatedCluster {
             queue.insert(.deliver(message, from: from, to: to), at: now)
             return
         }
-        if blocked.contains([from, to]) {
+        if isCut(from, to) {
             statistics.cut += 1
             return
         }

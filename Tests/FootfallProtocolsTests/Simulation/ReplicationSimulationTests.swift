@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// Whole-cluster replication runs over many seeds: quorum writes, CRM edits, hints, anti-entropy
-/// and erasure under crashes, disk loss, partitions, loss and duplication, checked against the
+/// and erasure under overlapping crashes, disk loss, partitions, loss and duplication, checked against the
 /// client's own log. Runs `FOOTFALL_SIM_SEEDS / 10` seeds (20 in `make test`, 200 in
 /// `make simulate`); `FOOTFALL_SIM_SEED=S` replays one. A failure names its seed.
 @Suite struct ReplicationSimulationTests {
@@ -50,10 +50,13 @@ import Testing
         #expect(first != other, "seeds \(seed) and \(seed + 1) left the same trace \(first)")
     }
 
-    /// One fault at a time (so at most RF − QUORUM = 1 replica of any site is away): crashes with
-    /// restarts, disk loss, isolation; background loss and duplication; writes every 50–250 ms and
-    /// an erasure every few seconds throughout; anti-entropy every 5 s between reachable replicas;
-    /// then healing: every node back, the client's retries finish, hints drain, repair runs.
+    /// Faults that overlap: up to two nodes away at once (crashed, cut off, or crashed with its
+    /// disk lost), so some sites have two of their three replicas away, their writes and erasures
+    /// fail and the client sends them again; a disk is lost only once no earlier loss still
+    /// waits for repair (two lost disks of one quorum lose data under any protocol). Background
+    /// loss and duplication; writes every 50–250 ms and an erasure every few seconds throughout;
+    /// anti-entropy every 5 s between reachable replicas; then healing: every node back, the
+    /// client's retries finish, hints drain, repair runs.
     static func run(seed: UInt64) async throws -> ReplicatedCluster {
         var random = SplitMix64(seed: seed ^ 0x5EED)
         var sim = ReplicatedCluster(seed: seed, nodeCount: 5, siteCount: 8, settings: ReplicationSimulationTests.settings())
@@ -63,8 +66,7 @@ import Testing
 
         // Faults: 60 simulated seconds.
         var nextFault = sim.now + .seconds(3)
-        var faulty: String?
-        var recoverAt = sim.now
+        var returns: [String: MonotonicTime] = [:]
         var nextRepair = sim.now + .seconds(5)
         var nextErasure = sim.now + .seconds(2)
         let end = sim.now + .seconds(60)
@@ -76,21 +78,25 @@ import Testing
                 sim.clientErase()
                 nextErasure = sim.now + .milliseconds(Int64.random(in: 2_000...6_000, using: &random))
             }
-            if let name = faulty, sim.now >= recoverAt {
-                sim.heal()
+            for (name, at) in returns.sorted(by: { $0.key < $1.key }) where sim.now >= at {
+                sim.heal(name)
                 sim.start(name)
-                faulty = nil
-                nextFault = sim.now + .seconds(6)
-            } else if faulty == nil, sim.now >= nextFault {
-                let name = sim.names.randomElement(using: &random)!
-                switch Int.random(in: 0..<10, using: &random) {
-                case 0..<5: sim.crash(name)
-                case 5..<7: sim.wipe(name)
-                default: sim.isolate(name)
+                returns[name] = nil
+            }
+            if returns.count < 2, sim.now >= nextFault {
+                let name = sim.names.filter { returns[$0] == nil }.randomElement(using: &random)!
+                let kind = Int.random(in: 0..<10, using: &random)
+                if kind < 5 {
+                    sim.crash(name)
+                } else if kind < 7, sim.mayWipe {
+                    sim.wipe(name)
+                } else {
+                    sim.isolate(name)
                 }
-                faulty = name
+                if !returns.isEmpty { sim.noteOverlap() }
                 // Some outages outlast the hint window.
-                recoverAt = sim.now + .milliseconds(Int64.random(in: 1_000...25_000, using: &random))
+                returns[name] = sim.now + .milliseconds(Int64.random(in: 1_000...25_000, using: &random))
+                nextFault = sim.now + .milliseconds(Int64.random(in: 2_000...8_000, using: &random))
             }
             if sim.now >= nextRepair {
                 try await sim.antiEntropy(settleMs: 2_000)
@@ -114,6 +120,7 @@ import Testing
         }
         for violation in sim.violations.prefix(3) { fail(violation) }
         if sim.unfinishedWrites > 0 { fail("\(sim.unfinishedWrites) client writes never succeeded after healing") }
+        if sim.unfinishedErasures > 0 { fail("\(sim.unfinishedErasures) client erasures never succeeded after healing") }
         let erased = { (event: Event) in sim.erasures.contains { $0.covers(event) } }
         for site in sim.sites {
             let replicas = sim.replicas(of: site)
