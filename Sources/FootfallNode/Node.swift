@@ -133,9 +133,12 @@ public final class Node: Sendable {
         if let kv {
             self.kv = kv
         } else {
+            let folder = configuration.dataDirectory
+            try DataCorruption.refuseIfMarked(dataDirectory: folder)
             var settings = RocksDBStore.Settings()
             settings.compression = configuration.compression
             settings.diskReserveBytes = configuration.diskReserveBytes
+            settings.onCorruption = { message in DataCorruption.stop(dataDirectory: folder, message: message, nowMs: clock.nowMs) }
             self.kv = try RocksDBStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("db"), settings: settings)
         }
         let system = SystemStore(kv: self.kv, scryptCostN: configuration.scryptCostN, nodeName: configuration.nodeName, clock: clock)

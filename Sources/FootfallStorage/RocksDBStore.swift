@@ -25,6 +25,10 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         /// fixed upstream in 9.1, PR 12448), which no check on this side can prevent
         /// (Tests/Durability/disk_full_test.py shows both).
         public var diskReserveBytes: Int64 = 1 << 30
+        /// Called with RocksDB's message when it finds its files damaged (a checksum mismatch, a
+        /// torn table file), on opening or on any read or write, before the error is thrown: the
+        /// node stops there (`DataCorruption`) rather than answer from data it cannot trust.
+        public var onCorruption: (@Sendable (String) -> Void)?
         public init() {}
 
         public enum Compression: Sendable {
@@ -53,10 +57,12 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
     private let syncWrite: OpaquePointer
     private let asyncWrite: OpaquePointer
     private let reserve: DiskReserve
+    private let onCorruption: (@Sendable (String) -> Void)?
 
     public init(path: String, settings: Settings = Settings()) throws {
         self.path = path
         reserve = DiskReserve(path: path, bytes: settings.diskReserveBytes)
+        onCorruption = settings.onCorruption
         let dbOptions = rocksdb_options_create()!
         options = dbOptions
         rocksdb_options_set_create_if_missing(dbOptions, 1)
@@ -131,6 +137,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
             let message = String(cString: error)
             rocksdb_free(error)
             release()
+            if DataCorruption.isCorruption(message) { onCorruption?(message) }
             throw StorageError("cannot open RocksDB at \(path): \(message)")
         }
         for (index, family) in ColumnFamily.allCases.enumerated() { handles[family] = cfHandles[index + 1] }
@@ -171,10 +178,11 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         return (db, handle)
     }
 
-    private static func check(_ error: UnsafeMutablePointer<CChar>?, _ what: String) throws {
+    private func check(_ error: UnsafeMutablePointer<CChar>?, _ what: String) throws {
         guard let error else { return }
         let message = String(cString: error)
         rocksdb_free(error)
+        if DataCorruption.isCorruption(message) { onCorruption?(message) }
         throw StorageError("RocksDB \(what) failed: \(message)")
     }
 
@@ -185,7 +193,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         let value = key.withUnsafeBufferPointer { k in
             k.withMemoryRebound(to: CChar.self) { rocksdb_get_cf(db, readOptions, cf, $0.baseAddress, key.count, &length, &error) }
         }
-        try RocksDBStore.check(error, "get")
+        try check(error, "get")
         guard let value else { return nil }
         defer { rocksdb_free(value) }
         return Array(UnsafeRawBufferPointer(start: value, count: length))
@@ -214,7 +222,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         }
         var error: UnsafeMutablePointer<CChar>?
         rocksdb_write(db, sync ? syncWrite : asyncWrite, native, &error)
-        try RocksDBStore.check(error, "write")
+        try check(error, "write")
     }
 
     public func scan(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8], reverse: Bool,
@@ -245,7 +253,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         }
         var error: UnsafeMutablePointer<CChar>?
         rocksdb_iter_get_error(iterator, &error)
-        try RocksDBStore.check(error, "scan")
+        try check(error, "scan")
     }
 
     public func compact(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws {
@@ -257,7 +265,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         var error: UnsafeMutablePointer<CChar>?
         rocksdb_flush_cf(db, flush, cf, &error)
         rocksdb_flushoptions_destroy(flush)
-        try RocksDBStore.check(error, "flush")
+        try check(error, "flush")
         let compactOptions = rocksdb_compactoptions_create()
         defer { rocksdb_compactoptions_destroy(compactOptions) }
         rocksdb_compactoptions_set_bottommost_level_compaction(compactOptions, 2) // kForce
@@ -276,7 +284,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         for handle in handles.values {
             var error: UnsafeMutablePointer<CChar>?
             rocksdb_flush_cf(db, flush, handle, &error)
-            try RocksDBStore.check(error, "flush")
+            try check(error, "flush")
         }
     }
 
@@ -288,13 +296,56 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         guard let db else { throw StorageError("RocksDB at \(path) is closed") }
         var error: UnsafeMutablePointer<CChar>?
         guard let checkpoint = rocksdb_checkpoint_object_create(db, &error) else {
-            try RocksDBStore.check(error, "checkpoint")
+            try check(error, "checkpoint")
             throw StorageError("RocksDB could not start a checkpoint")
         }
         defer { rocksdb_checkpoint_object_destroy(checkpoint) }
         // A log size of 0 flushes the memtables first, so the snapshot's data is all in table files.
         rocksdb_checkpoint_create(checkpoint, directory, 0, &error)
-        try RocksDBStore.check(error, "checkpoint")
+        try check(error, "checkpoint")
+    }
+
+    /// The table files the store reads now, with the family each belongs to.
+    public func liveFiles() -> [LiveFile] {
+        guard let db, let files = rocksdb_livefiles(db) else { return [] }
+        defer { rocksdb_livefiles_destroy(files) }
+        return (0..<rocksdb_livefiles_count(files)).map { index in
+            LiveFile(name: String(cString: rocksdb_livefiles_name(files, index)),
+                     family: String(cString: rocksdb_livefiles_column_family_name(files, index)),
+                     level: Int(rocksdb_livefiles_level(files, index)), bytes: UInt64(rocksdb_livefiles_size(files, index)),
+                     entries: rocksdb_livefiles_entries(files, index))
+        }
+    }
+
+    public struct LiveFile: Sendable {
+        public var name: String, family: String, level: Int, bytes: UInt64, entries: UInt64
+    }
+
+    /// Reads every key and value of every family, so every block of every table file is read and
+    /// its checksum checked (bypassing the block cache, which holds blocks already checked);
+    /// returns the keys read per family, or throws RocksDB's error at the first damaged block.
+    public func verifyEveryBlock() throws -> [(ColumnFamily, Int)] {
+        guard let db else { throw StorageError("RocksDB at \(path) is closed") }
+        let options = rocksdb_readoptions_create()
+        defer { rocksdb_readoptions_destroy(options) }
+        rocksdb_readoptions_set_verify_checksums(options, 1)
+        rocksdb_readoptions_set_fill_cache(options, 0)
+        return try ColumnFamily.allCases.map { family in
+            let iterator = rocksdb_create_iterator_cf(db, options, try handle(family).1)
+            defer { rocksdb_iter_destroy(iterator) }
+            var keys = 0
+            rocksdb_iter_seek_to_first(iterator)
+            while rocksdb_iter_valid(iterator) != 0 {
+                var length = 0
+                _ = rocksdb_iter_value(iterator, &length)
+                keys += 1
+                rocksdb_iter_next(iterator)
+            }
+            var error: UnsafeMutablePointer<CChar>?
+            rocksdb_iter_get_error(iterator, &error)
+            try check(error, "verify of \(family.rawValue)")
+            return (family, keys)
+        }
     }
 
     public func approximateSize(_ family: ColumnFamily) -> UInt64 {

@@ -14,7 +14,7 @@ struct Footfall: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Privacy-first, real-time website analytics on its own event store.",
         subcommands: [Serve.self, ClusterCommand.self, CertsCommand.self, AccountCommand.self, SiteCommand.self, TokenCommand.self,
-                      Query.self, Export.self, Erase.self, BackupCommand.self, RestoreCommand.self])
+                      Query.self, Export.self, Erase.self, BackupCommand.self, RestoreCommand.self, VerifyCommand.self])
 }
 
 /// Options shared by commands that open a node's data folder directly (the node must be stopped:

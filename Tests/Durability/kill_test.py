@@ -11,7 +11,6 @@ and nothing is there that was never sent. Run as `make test` runs it:
 import argparse
 import os
 import random
-import shutil
 import signal
 import sys
 import tempfile
@@ -23,9 +22,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 from footfall_harness import credentials, web  # noqa: E402
-from footfall_harness.checks import check, failures  # noqa: E402
+from footfall_harness.exports import stored_ids  # noqa: E402
+from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import BROWSER  # noqa: E402
-from footfall_harness.hits import event_id, visitor_hex  # noqa: E402
+from footfall_harness.hits import event_id  # noqa: E402
 from footfall_harness.solo import SoloNode  # noqa: E402
 from footfall_harness.waits import wait_for  # noqa: E402
 
@@ -93,19 +93,6 @@ class Writers:
             thread.join(timeout=15)
 
 
-def stored_ids(base, token, clients):
-    """Every event id the node holds of these consented visitors, from their exports."""
-    ids = set()
-    for client in clients:
-        status, body = web.call_json(f"{base}/api/sites/{SITE}/visitors/{visitor_hex(SITE, client)}/export",
-                                     headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        if status == 200:
-            ids.update(bytes.fromhex(event["id"]) for event in body["events"])
-        elif status != 404:  # a visitor none of whose hits was stored has no record
-            raise SystemExit(f"export of {client} failed: {status} {body}")
-    return ids
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
@@ -131,7 +118,7 @@ def main():
               f"the kill came while batches were in flight ({in_flight} in flight, {writers.cut_short} left unanswered)")
 
         node.start()
-        stored = stored_ids(node.base, token, writers.all_clients())
+        stored = stored_ids(node.base, token, SITE, writers.all_clients())
         lost = writers.acked - stored
         check(writers.acked and not lost, f"every acknowledged hit is stored after the restart ({len(writers.acked)} acknowledged, {len(lost)} missing)")
         check(stored <= writers.sent, f"nothing is stored that was never sent ({len(stored - writers.sent)})")
@@ -139,11 +126,8 @@ def main():
         print(f"     {len(unanswered)} hits sent without an answer; {len(unanswered & stored)} of them were stored")
     finally:
         node.process.stop(timeout=10)
-    if failures:
-        print(f"\n{len(failures)} check(s) failed; the node's log and data are in {folder}")
-        sys.exit(1)
-    shutil.rmtree(folder, ignore_errors=True)
-    print("\ndurability: every acknowledged hit survived kill -9")
+    finish("durability", folder)
+    print("every acknowledged hit survived kill -9")
 
 
 if __name__ == "__main__":
