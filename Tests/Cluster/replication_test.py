@@ -21,7 +21,8 @@ Three `footfall serve` processes on loopback, RF=3, QUORUM, mutual TLS between t
   6. under write load over five sites, node-4 joins (streams in, then serves reads) and node-2 is
      decommissioned (streams out, then holds nothing): every acknowledged event is in the own data
      of every replica the ring names afterwards, and node-2 is on no site's replica list;
-  7. node-3, its peers killed, refuses credentials once its system data may be stale.
+  7. node-3, its peers killed, refuses an erasure it alone confirms (503, Retry-After), and
+     credentials once its system data may be stale.
 Prints the measurements; exits non-zero on any failed check.
 """
 import argparse
@@ -41,7 +42,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 from footfall_harness import credentials, files, hits, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
-from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
+from footfall_harness.cluster import BROWSER, NAMES, ClusterAPI, LocalCluster  # noqa: E402
 from footfall_harness.probe import CHECKER, Probe  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 
@@ -403,6 +404,11 @@ def fails_closed_when_cut_off(cluster, api):
     check(api.request("node-3", "/api/sites/localhost")[0] == 200, "positive control: node-3 accepts the token")
     for name in ["node-1", "node-4"]:
         cluster.processes[name].kill()
+    # An erasure only node-3 can confirm is not accepted: one disk (and its hints) could lose it.
+    status, headers, raw = web.exchange(api.url("node-3", "/api/sites/localhost/erasures"), "POST", {"client_id": "replicated-visitor-9"},
+                                        {"Authorization": f"Bearer {api.token}", "User-Agent": BROWSER}, 15)
+    check(status == 503 and headers.get("Retry-After") and "replicas it needs" in raw.decode(errors="replace"),
+          f"an erasure confirmed by node-3 alone is refused with 503 and Retry-After ({status} {raw[:160]!r})")
     began = time.monotonic()
     refused = cluster.wait(lambda: api.request("node-3", "/api/sites/localhost")[0] == 503, 60)
     check(refused, f"node-3, cut off from every peer, refuses credentials after {time.monotonic() - began:.0f} s "
