@@ -50,10 +50,11 @@ fixtures: test-deps
 # storage, node and simulation tests (200 seeds per simulated scenario); one node killed with
 # SIGKILL mid-ingest and restarted, which must hold every hit it acknowledged
 # (Tests/Durability/kill_test.py); one node whose disk fills up (Tests/Durability/disk_full_test.py,
-# on a tmpfs it mounts: root, as CI is); then three real nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
+# on a tmpfs it mounts: root, as CI is); one whose files are damaged (Tests/Durability/corruption_test.py); then three real nodes on loopback: membership (Tests/Cluster/cluster_test.py) and replication
 # (Tests/Cluster/replication_test.py); two nodes sent hostile messages with a valid node
 # certificate (Tests/Cluster/hostile_peer_test.py); a node backed up under load, its disk lost and
-# restored (Tests/Cluster/backup_test.py); certificates renewed and expiring while nodes serve
+# restored (Tests/Cluster/backup_test.py); a removed node started again on its old folder
+# (Tests/Cluster/returning_node_test.py); certificates renewed and expiring while nodes serve
 # (Tests/Cluster/cert_rotation_test.py); then the dashboard and the tracker in headless chromium
 # (Tests/Browser/dashboard_test.py; screenshots in .build/browser/screenshots).
 test: test-deps proto-check fixtures
@@ -67,6 +68,7 @@ test: test-deps proto-check fixtures
 	python3 Tests/Cluster/replication_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/hostile_peer_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/backup_test.py --footfall .build/debug/footfall
+	python3 Tests/Cluster/returning_node_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/cert_rotation_test.py --footfall .build/debug/footfall
 	python3 Tests/Browser/dashboard_test.py --footfall .build/debug/footfall
 
