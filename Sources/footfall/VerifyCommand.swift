@@ -19,9 +19,11 @@ struct VerifyCommand: AsyncParsableCommand {
         let store: RocksDBStore
         do {
             store = try RocksDBStore(path: path)
-        } catch {
+        } catch where DataCorruption.isCorruption("\(error)") {
             print("damaged: the store does not open: \(error)")
             throw ExitCode(1)
+        } catch {
+            throw ValidationError("cannot open the store (RocksDB allows one process per folder: is the node still running?): \(error)")
         }
         defer { store.close() }
         let files = store.liveFiles().sorted { ($0.family, $0.name) < ($1.family, $1.name) }

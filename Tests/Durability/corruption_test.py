@@ -150,6 +150,9 @@ def main():
 
         # 2. A damaged table file.
         log.write(node, token, batches=40)
+        code, busy = verify(options.footfall, node.data)
+        check(code not in (0, 1) and "still running" in busy and "damaged" not in busy,
+              f"footfall verify on a running node's folder says it cannot open it, not that it is damaged ({code})")
         node.process.stop()
         check(node.process.popen.returncode == 0, f"the node stopped cleanly ({node.process.popen.returncode})")
         code, listing = verify(options.footfall, node.data)
