@@ -135,6 +135,7 @@ class Fault:
         nodes = cluster.nodes
         self.victims = rng.sample(nodes, spec.get("victims", 1)) if self.kind != "none" else []
         self.quota = lab.CPUQuota("slow")
+        self.sites = []            # the scenario's sites, set before `run`
         self.watch = None
         self.joined_s = None
         self.evidence = []         # (claim, held): what probes saw of the fault while it held
@@ -158,7 +159,8 @@ class Fault:
             "flapping": f"{self.spec.get('rounds')} random isolations",
             "join": f"{','.join(s.name for s in self.cluster.spares)} joins, ranges move",
             "decommission": f"{names} decommissioned, ranges move",
-        }[self.kind] + (", restarted midway" if self.spec.get("restart_midway") else "") + (" (hints expire)" if self.spec.get("hint_window_s") else "")
+        }[self.kind] + (", restarted midway" if self.spec.get("restart_midway") else "") \
+            + (f", a peer down {self.spec['peer_down_s']}s" if self.spec.get("peer_down_s") else "") + (" (hints expire)" if self.spec.get("hint_window_s") else "")
 
     def clock_offsets(self):
         return {v.name: self.spec["offset_ms"] for v in self.victims} if self.kind == "skew" else {}
@@ -260,9 +262,12 @@ class Fault:
             # Scale-out: the spare streams in the sites it will hold and turns normal; the members
             # that cede a site to it must hand their copy over and delete it. With `restart_midway`
             # the spare is killed while it is still joining and restarted: the join must resume.
-            seed = self.cluster.nodes[0]
-            for spare in self.cluster.spares:
+            seed, spares = self.cluster.nodes[0], self.cluster.spares
+            for spare in spares:
                 spare.start(join=[seed.internal])
+            if len(spares) > 1:
+                together = wait_for(lambda: all(self.ownership(seed, s) == "OWNERSHIP_STATE_JOINING" for s in spares), 20)
+                self.saw(f"{', '.join(s.name for s in spares)} were joining at the same time", together)
             if self.spec.get("restart_midway"):
                 spare = self.cluster.spares[0]
                 joining = wait_for(lambda: self.ownership(seed, spare) == "OWNERSHIP_STATE_JOINING", 20)
@@ -297,11 +302,22 @@ class Fault:
         """An operator decommissions `victim` (`footfall cluster decommission`): it streams its sites
         to the members that take them over, then holds nothing and is off the ring. With
         `restart_midway` it is killed while leaving, restarted and the command run again, which
-        must follow the same move to the end."""
+        must follow the same move to the end. With `peer_down_s` another member is killed first and
+        restarted that long after the decommission began: a member that takes over one of the
+        victim's sites must receive it, so the move waits for it (any other member it need not)."""
         command = [self.cluster.binary, "cluster", "decommission", victim.name, "--node", others[0].internal,
                    "--certs", self.cluster.certs, "--as", OPERATOR]
-        log = open(os.path.join(self.cluster.folder, "decommission.log"), "ab")
+        down = self.rng.choice(others[1:]) if self.spec.get("peer_down_s") else None
+        if down:
+            self.kill(down)
+            self.saw(f"{down.name} does not answer", self.cluster.probe.members(down, timeout=1) is None)
+            seen = wait_for(lambda: (self.cluster.probe.members(others[0]) or {}).get(down.name, ("",))[0] == DEAD, 20)
+            self.saw(f"{others[0].name} holds {down.name} dead before the decommission", seen)
+        log_path = os.path.join(self.cluster.folder, "decommission.log")
+        log = open(log_path, "ab")
         operator = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        if down:
+            self.decommission_without(down, victim, others[0], operator, log_path)
         if self.spec.get("restart_midway"):
             leaving = wait_for(lambda: self.ownership(others[0], victim) == "OWNERSHIP_STATE_LEAVING", 20)
             self.saw(f"{victim.name} was leaving when it was killed", leaving)
@@ -322,6 +338,26 @@ class Fault:
         self.saw(f"every member holds {victim.name} removed from the ring", removed)
         # From here it is no member: the checks look for its data only as a former replica.
         self.cluster.nodes.remove(victim)
+
+    def decommission_without(self, down, victim, contact, operator, log_path):
+        """While `down` is dead: when it takes over one of the leaving `victim`'s sites, the
+        decommission must still be under way (and say it waits for it) when `down` comes back;
+        otherwise it goes on without it. Then `down` is started again."""
+        leaving = wait_for(lambda: self.ownership(contact, victim) == "OWNERSHIP_STATE_LEAVING", 20)
+        self.saw(f"{victim.name} is leaving while {down.name} is down", leaving)
+        moves = self.cluster.probe.placements(contact, self.sites, self.spec["replication_factor"])
+        takes = sorted(site for site, (now, later) in moves.items() if down.name in set(later) - set(now))
+        time.sleep(self.spec["peer_down_s"])
+        with open(log_path, errors="replace") as handle:
+            said = f"waiting for {down.name}" in handle.read()
+        if takes:
+            under_way = operator.poll() is None and self.ownership(contact, victim) == "OWNERSHIP_STATE_LEAVING"
+            self.saw(f"the decommission waited for {down.name}, which takes over {', '.join(takes)} ({'said so' if said else 'silent'})",
+                     under_way and said)
+        else:
+            self.saw(f"the decommission did not wait for {down.name}, which takes over none of {victim.name}'s sites", not said)
+        self.cluster.probe.forget(down)
+        down.start(join=[contact.internal])
 
     def kill(self, node):
         """kill -9 of a running node, shown to have happened (a kill of a process that is not
@@ -414,6 +450,7 @@ class Scenario:
                                               for n in cluster.nodes for s in sites), 30)
             self.expect(everywhere is not None, "every node knows the new sites")
             placement = cluster.probe.replicas(creator, sites, spec["replication_factor"])
+            fault.sites = sites
             workload = Workload(cluster.nodes, sites, http, self.seed, spec["rate"], spec["writers"],
                                 spec["visitors_per_site"], tag=re.sub(r"[^a-z0-9]", "", self.name)[:8])
             erasure_sites = sites[: spec["erasure_sites"]]
@@ -434,7 +471,10 @@ class Scenario:
             self.expect(fault.evidence or fault.kind in ("none", "join"), "the fault was probed while it held")
             time.sleep(spec["after_s"])
             workload.stop()
-            erasing.join(timeout=spec["converge_within_s"])
+            # The checks take the erased visitors as they stand: an erasure issued after that
+            # would delete events they still expect.
+            erasing.join(timeout=spec["converge_within_s"] * spec["erasures"])
+            self.expect(not erasing.is_alive(), "every erasure was issued before the checks")
             if fault.kind == "join":
                 self.expect(fault.joined_s is not None, f"the spare joined and every node sees it normal within {fault.duration} s")
             if fault.kind in ("join", "decommission"):
@@ -460,10 +500,13 @@ class Scenario:
         return self.finish()
 
     def _erase_during(self, workload, sites, rng, fault):
-        """Spreads the scenario's erasures over the fault's span."""
+        """Spreads the scenario's erasures over the fault's span; once it has healed (a move may
+        finish well before the span it is allowed), the rest go at once."""
         span = fault.span()
         for _ in range(self.spec["erasures"]):
-            time.sleep(span / self.spec["erasures"] * rng.uniform(0.3, 1.0))
+            wake = time.monotonic() + span / self.spec["erasures"] * rng.uniform(0.3, 1.0)
+            while time.monotonic() < wake and fault.healed is None:
+                time.sleep(0.1)
             workload.erase(sites, rng, deadline=time.monotonic() + self.spec["converge_within_s"])
 
     def check(self, cluster, workload, placement, sites, erasure_sites, started):

@@ -60,8 +60,12 @@ class Probe:
         return reply.wall_ms - (before + time.time()) * 500
 
     def replicas(self, node, sites, factor):
+        return {site: now for site, (now, _) in self.placements(node, sites, factor).items()}
+
+    def placements(self, node, sites, factor):
+        """Each site's replicas as `node` sees them: (now, once the moves under way have finished)."""
         reply = self.stub(node).ClusterRing(self.pb2.ClusterRingRequest(sites=sites, replication_factor=factor), timeout=5)
-        return {placement.site: list(placement.replicas) for placement in reply.placements}
+        return {placement.site: (list(placement.replicas), list(placement.pending_replicas)) for placement in reply.placements}
 
     def event_ids(self, node, site, from_ms, until_ms):
         """Every event id `node` holds for `site` with a timestamp in [from_ms, until_ms)."""

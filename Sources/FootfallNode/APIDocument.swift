@@ -38,7 +38,7 @@ enum APIDocument {
         Route(method: "post", path: "/api/sites/{site}/visitors/{visitor}/notes", summary: "Add a CRM note", right: .visitors, body: ["text": "string"]),
         Route(method: "delete", path: "/api/sites/{site}/visitors/{visitor}/notes/{note}", summary: "Delete a CRM note", right: .visitors),
         Route(method: "put", path: "/api/sites/{site}/visitors/{visitor}/tags", summary: "Replace a visitor's tags", right: .visitors, body: ["tags": "array"]),
-        Route(method: "post", path: "/api/sites/{site}/erasures", summary: "Erase a visitor (right to be forgotten); returns the receipt", right: .erase,
+        Route(method: "post", path: "/api/sites/{site}/erasures", summary: "Erase a visitor (right to be forgotten); returns the receipt. In a cluster, answered 503 until a quorum of the site's replicas applied it: send it again after Retry-After", right: .erase,
               body: ["visitor": "string", "client_id": "string", "email": "string"]),
         Route(method: "get", path: "/api/sites/{site}/erasures/{visitor}", summary: "An erasure's receipt", right: .erase),
         Route(method: "get", path: "/api/tokens", summary: "API tokens of the account (session only)", right: nil),
@@ -58,6 +58,7 @@ enum APIDocument {
                     "200": ["description": "OK"], "400": ["description": "Malformed input; the body says what"],
                     "401": ["description": "No valid credential"], "403": ["description": "The credential lacks the right"],
                     "404": ["description": "No such resource for this credential"],
+                    "503": ["description": "In a cluster, too few of the site's replicas answered; send it again after the Retry-After header's seconds"],
                 ],
             ]
             if let right = route.right { operation["x-footfall-right"] = right.rawValue }

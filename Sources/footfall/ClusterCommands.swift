@@ -156,7 +156,8 @@ struct ClusterCommand: AsyncParsableCommand {
                 [$0.name, ClusterCommand.describe($0.state), "\($0.virtualNodes)", String(format: "%.1f%%", $0.primaryShare * 100)]
             })
             for placement in reply.placements {
-                print("\(placement.site) @ \(String(placement.position, radix: 16)): \(placement.replicas.joined(separator: ", "))")
+                let moving = placement.pendingReplicas == placement.replicas ? "" : " → \(placement.pendingReplicas.joined(separator: ", "))"
+                print("\(placement.site) @ \(String(placement.position, radix: 16)): \(placement.replicas.joined(separator: ", "))\(moving)")
             }
         }
     }
@@ -176,8 +177,8 @@ struct ClusterCommand: AsyncParsableCommand {
                     for try await progress in response.messages {
                         unreachable.formUnion(progress.unreachable)
                         let missing = progress.unreachable.isEmpty ? "" : "; unreachable: \(progress.unreachable.joined(separator: ", "))"
-                        print("[\(progress.sitesDone)/\(progress.sitesTotal)] \(progress.site): \(progress.slicesDiffering) slices differed, "
-                              + "\(progress.eventsStreamed) events and \(progress.erasuresStreamed) erasures streamed so far\(missing)")
+                        ClusterCommand.report("[\(progress.sitesDone)/\(progress.sitesTotal)] \(progress.site): \(progress.slicesDiffering) slices differed, "
+                                              + "\(progress.eventsStreamed) events and \(progress.erasuresStreamed) erasures streamed so far\(missing)")
                     }
                     return unreachable
                 }
@@ -208,10 +209,14 @@ struct ClusterCommand: AsyncParsableCommand {
             let finished = try await target.withNode { client in
                 try await client.decommission(.with { $0.name = name }, options: ClusterTransport.callOptions(timeout: .seconds(24 * 3600))) { response in
                     var finished = false
+                    var previous = ""
                     for try await progress in response.messages {
                         let detail = progress.detail.isEmpty ? "" : " — \(progress.detail)"
-                        print("\(progress.node) \(ClusterCommand.describe(progress.state)): \(progress.sitesDone)/\(progress.sitesTotal) sites, "
-                              + "\(progress.eventsStreamed) events streamed\(detail)")
+                        let line = "\(progress.node) \(ClusterCommand.describe(progress.state)): \(progress.sitesDone)/\(progress.sitesTotal) sites, "
+                            + "\(progress.eventsStreamed) events streamed\(detail)"
+                        // The node reports twice a second; a line that says nothing new is left out.
+                        if line != previous { ClusterCommand.report(line) }
+                        previous = line
                         finished = progress.finished
                     }
                     return finished
@@ -287,6 +292,13 @@ struct ClusterCommand: AsyncParsableCommand {
                 print("copy each OUT/NAME/ into that node's certificate folder; it serves the new certificate within 10 s")
             }
         }
+    }
+
+    /// Prints one line of a long command's progress at once, so it reaches a pipe or a log file
+    /// while the command runs (stdout is block-buffered when it is not a terminal).
+    static func report(_ line: String) {
+        print(line)
+        fflush(nil)
     }
 
     static func describe(_ status: Footfall_V1_MemberStatus) -> String {

@@ -121,6 +121,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
                     $0.site = site.rawValue
                     $0.position = Ring.position(of: site)
                     $0.replicas = snapshot.ring.preferenceList(for: site, replicationFactor: replicationFactor)
+                    $0.pendingReplicas = snapshot.pendingRing.preferenceList(for: site, replicationFactor: replicationFactor)
                 }
             }
         }

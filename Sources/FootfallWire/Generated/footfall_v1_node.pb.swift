@@ -574,6 +574,10 @@ public nonisolated struct Footfall_V1_SitePlacement: Sendable {
 
   public var replicas: [String] = []
 
+  /// The replicas once the moves under way (joins, decommissions) have finished; the same as
+  /// `replicas` when no move touches the site.
+  public var pendingReplicas: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2255,7 +2259,7 @@ nonisolated extension Footfall_V1_RingOwner: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Footfall_V1_SitePlacement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SitePlacement"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}site\0\u{1}position\0\u{1}replicas\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}site\0\u{1}position\0\u{1}replicas\0\u{3}pending_replicas\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2266,6 +2270,7 @@ nonisolated extension Footfall_V1_SitePlacement: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularStringField(value: &self.site) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.position) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.replicas) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.pendingReplicas) }()
       default: break
       }
     }
@@ -2281,6 +2286,9 @@ nonisolated extension Footfall_V1_SitePlacement: SwiftProtobuf.Message, SwiftPro
     if !self.replicas.isEmpty {
       try visitor.visitRepeatedStringField(value: self.replicas, fieldNumber: 3)
     }
+    if !self.pendingReplicas.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.pendingReplicas, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2288,6 +2296,7 @@ nonisolated extension Footfall_V1_SitePlacement: SwiftProtobuf.Message, SwiftPro
     if lhs.site != rhs.site {return false}
     if lhs.position != rhs.position {return false}
     if lhs.replicas != rhs.replicas {return false}
+    if lhs.pendingReplicas != rhs.pendingReplicas {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
