@@ -16,6 +16,11 @@ actor RangeMover {
     private let membership: MembershipShell
     private let systemReplicator: SystemReplicator
     private(set) var progress = Footfall_V1_MoveProgress()
+    /// The sites this move has streamed, and the move (ring and pending ring) they were streamed
+    /// under. Writes reach the new holders for as long as the move lasts, so a site streamed once
+    /// stays complete: an attempt that waits for a missing member does not stream the others
+    /// again (they were, every second). Another move starts over.
+    private var streamed: (move: [Ring], sites: Set<SiteID>) = ([], [])
 
     init(node: Node, membership: MembershipShell, systemReplicator: SystemReplicator) {
         self.node = node
@@ -35,7 +40,8 @@ actor RangeMover {
         }
     }
 
-    /// One attempt at the whole move; returns early (to be tried again) when a peer is missing.
+    /// One attempt at the sites not yet streamed; ends the move when none is left, else it is
+    /// tried again (a member it needs may be down, or a stream failed).
     private func move(_ snapshot: MembershipShell.Snapshot, joining: Bool) async {
         let me = snapshot.myself.name
         progress.node = me
@@ -56,9 +62,12 @@ actor RangeMover {
             let willHold = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf).contains(me)
             return joining ? willHold && !holds : holds
         }
+        let move = [snapshot.ring, snapshot.pendingRing]
+        if streamed.move != move { streamed = (move, []) }
         progress.sitesTotal = UInt32(sites.count)
-        progress.sitesDone = 0
-        for site in sites {
+        progress.sitesDone = UInt32(sites.filter { streamed.sites.contains($0.id) }.count)
+        var waiting: String?
+        nextSite: for site in sites where !streamed.sites.contains(site.id) {
             let current = snapshot.ring.preferenceList(for: site.id, replicationFactor: rf)
             let future = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf)
             // In: from every current replica that is up (at least one). Out: to every member that
@@ -66,13 +75,13 @@ actor RangeMover {
             let peers = joining ? current.filter { $0 != me } : future.filter { !current.contains($0) }
             let reachable = peers.filter(live.contains)
             if reachable.isEmpty && !peers.isEmpty || !joining && reachable.count < peers.count {
-                progress.detail = "\(site.id): waiting for \(peers.filter { !live.contains($0) }.joined(separator: ", "))"
-                return
+                waiting = waiting ?? "\(site.id): waiting for \(peers.filter { !live.contains($0) }.joined(separator: ", "))"
+                continue
             }
             for peer in reachable {
                 guard let client = await node.replication.client(for: peer) else {
-                    progress.detail = "\(site.id): no connection to \(peer) yet"
-                    return
+                    waiting = waiting ?? "\(site.id): no connection to \(peer) yet"
+                    continue nextSite
                 }
                 do {
                     let now = node.clock.nowMs
@@ -82,15 +91,20 @@ actor RangeMover {
                         remote: RemoteReplica(name: peer, client: client))
                     progress.eventsStreamed += UInt64(outcome.eventsPulled + outcome.eventsPushed)
                 } catch {
-                    progress.detail = "\(site.id): streaming with \(peer) failed (\(error)); retrying"
+                    waiting = waiting ?? "\(site.id): streaming with \(peer) failed (\(error)); retrying"
                     node.logger.warning("range streaming failed; retrying", metadata: ["move.site": "\(site.id)", "move.peer": "\(peer)",
                                                                                         "error": "\(error)"])
-                    return
+                    continue nextSite
                 }
             }
+            streamed.sites.insert(site.id)
             progress.sitesDone += 1
             node.logger.info(joining ? "streamed a site in" : "streamed a site away", metadata: [
                 "move.site": "\(site.id)", "move.done": "\(progress.sitesDone)", "move.total": "\(progress.sitesTotal)"])
+        }
+        if let waiting {
+            progress.detail = waiting
+            return
         }
         let next: Membership.OwnershipRecord.State = joining ? .normal : .removed
         guard await membership.changeOwnState(to: next) else { return }
