@@ -155,12 +155,27 @@ class Fault:
             "one-way-loss": f"{names} drops {self.spec.get('percent')}% sent {self.duration}s",
             "slow": f"{names} at {self.spec.get('percent')}% CPU {self.duration}s",
             "skew": f"{names} clock {self.spec.get('offset_ms', 0) / 1000:+.0f}s",
+            "step": f"{names} clock stepped {self.spec.get('step_s', 0):+d}s {self.duration}s"
+                    + (" after UTC midnight" if self.spec.get("across_midnight") else ""),
             "rolling-kill": f"kill -9 each node {self.duration}s",
             "flapping": f"{self.spec.get('rounds')} random isolations",
             "join": f"{','.join(s.name for s in self.cluster.spares)} joins, ranges move",
             "decommission": f"{names} decommissioned, ranges move",
         }[self.kind] + (", restarted midway" if self.spec.get("restart_midway") else "") \
             + (f", a peer down {self.spec['peer_down_s']}s" if self.spec.get("peer_down_s") else "") + (" (hints expire)" if self.spec.get("hint_window_s") else "")
+
+    def steppable_clocks(self):
+        """For a clock step, every node's wall clock is made steppable before the cluster forms;
+        `across_midnight` sets them all so that UTC midnight comes `midnight_after_s` after that."""
+        if self.kind != "step":
+            return
+        self.clock_base_s = 0
+        if self.spec.get("across_midnight"):
+            now = time.time()
+            self.clock_base_s = int(86400 - now % 86400) - self.spec.get("midnight_after_s", 40)
+        self.midnight_ms = (int(time.time() + self.clock_base_s) // 86400 + 1) * 86400 * 1000
+        for node in self.cluster.by_name.values():
+            node.steppable_clock(self.clock_base_s)
 
     def clock_offsets(self):
         return {v.name: self.spec["offset_ms"] for v in self.victims} if self.kind == "skew" else {}
@@ -279,6 +294,8 @@ class Fault:
             self.joined_s = wait_for(self.cluster.view_agrees, self.duration)
         elif kind == "decommission":
             self.decommission(self.victims[0], others)
+        elif kind == "step":
+            self.step(self.victims[0], others[0])
         elif kind == "skew":
             for victim in self.victims:
                 offset = self.cluster.probe.clock_offset_ms(victim)
@@ -292,6 +309,35 @@ class Fault:
         else:
             raise ValueError(f"unknown fault {kind}")
         self.healed = time.monotonic()
+
+    def step(self, victim, control):
+        """Steps the victim's wall clock by `step_s` while it runs (after the whole cluster passed
+        UTC midnight, with `across_midnight`), holds it, and steps it back."""
+        base_ms = self.clock_base_s * 1000
+
+        def now_ms(node):
+            """`node`'s wall clock now, None when it does not answer."""
+            offset = self.cluster.probe.clock_offset_ms(node)
+            return None if offset is None else time.time() * 1000 + offset
+
+        def reads(node, offset_ms):
+            def right():
+                now = now_ms(node)
+                return now is not None and abs(now - time.time() * 1000 - base_ms - offset_ms) <= 2000
+            return wait_for(right, 5) is not None
+
+        if self.spec.get("across_midnight"):
+            passed = wait_for(lambda: (now_ms(control) or 0) >= self.midnight_ms + 2000, 90)
+            self.saw(f"{control.name}'s clock passed UTC midnight", passed)
+        victim.step_clock(self.clock_base_s + self.spec["step_s"])
+        self.saw(f"{victim.name}'s clock stepped {self.spec['step_s']:+d} s while it ran", reads(victim, self.spec["step_s"] * 1000))
+        self.saw(f"control: {control.name}'s clock did not move", reads(control, 0))
+        if self.spec.get("across_midnight"):
+            days = [(now_ms(node) or 0) // 86_400_000 for node in (victim, control)]
+            self.saw(f"{victim.name}'s clock reads the UTC day before {control.name}'s", days[0] == days[1] - 1)
+        time.sleep(self.duration)
+        victim.step_clock(self.clock_base_s)
+        self.saw(f"{victim.name}'s clock stepped back", reads(victim, 0))
 
     def ownership(self, observer, node):
         """`node`'s ownership state ("OWNERSHIP_STATE_…") as `observer` sees it, None if unknown."""
@@ -426,6 +472,7 @@ class Scenario:
             env["FOOTFALL_HINT_WINDOW_S"] = str(spec["hint_window_s"])
         cluster = Cluster(self.options.footfall, folder, names, env, stubs, spares=spec.get("spares", 0))
         fault = Fault(spec, cluster, self.network, rng)
+        fault.steppable_clocks()
         self.row["faults"] = fault.describe()
         workload = None
         try:
@@ -737,6 +784,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("chaos: needs root (network namespaces, nftables, cgroups); run it as root, e.g. sudo make chaos")
     missing = [package for tool, package in (("ip", "iproute2"), ("nft", "nftables")) if shutil.which(tool) is None]
+    missing += [] if os.path.exists(lab.FAKETIME) else ["libfaketime"]
     if missing:
         print(f"chaos: installing {' '.join(missing)}", flush=True)
         subprocess.run(["apt-get", "update", "-qq"], check=True)

@@ -185,6 +185,12 @@ class CPUQuota:
                     CPUQuota(entry[len(PREFIX):]).release()
 
 
+# libfaketime (Debian's libfaketime) moves a running process's wall clock the way an NTP step or an
+# operator's `date -s` does: the node reads its offset from a file (at most a second old), and its
+# monotonic clock is left alone, as a real step leaves it.
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
 class NodeProcess(Process):
     """One `footfall serve` in its namespace. Its data folder survives kill -9 and restarts."""
 
@@ -195,6 +201,18 @@ class NodeProcess(Process):
         self.binary, self.name, self.certs, self.env = binary, name, certs, env
         self.data = os.path.join(folder, name)
         self.ip = Network.node_ip(name)
+        self.clock_file = None
+
+    def steppable_clock(self, offset_s):
+        """From its next start the node's wall clock reads `offset_s` seconds off, and `step_clock`
+        can move it while it runs."""
+        self.clock_file = self.data + ".clock"
+        self.step_clock(offset_s)
+
+    def step_clock(self, offset_s):
+        with open(self.clock_file + ".new", "w") as handle:
+            handle.write(f"{offset_s:+d}\n")
+        os.replace(self.clock_file + ".new", self.clock_file)
 
     @property
     def http(self):
@@ -214,5 +232,8 @@ class NodeProcess(Process):
         env = dict(os.environ, **self.env)
         if clock_offset_ms:
             env["FOOTFALL_CLOCK_OFFSET_MS"] = str(clock_offset_ms)
+        if self.clock_file:
+            env.update(LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=self.clock_file, FAKETIME_CACHE_DURATION="1",
+                       FAKETIME_DONT_FAKE_MONOTONIC="1")
         # `ip netns exec` execs the node in place: the pid is the node's own.
         super().start(args, env=env, new_session=True)

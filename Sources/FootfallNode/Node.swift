@@ -117,9 +117,8 @@ public final class Node: Sendable {
     /// from the start for a node that joins through seeds (a fresh or long-gone data folder
     /// knows nothing yet) until its first sync, and after `systemStaleAfter` without one.
     let systemDataStale: Atomic<Bool>
-    /// Set by the clock watch while this node's wall clock is off its peers': how far their clocks
-    /// are ahead of it (their median, ms; negative when behind), 0 while it agrees.
-    let clockDisagreementMs = Atomic<Int64>(0)
+    /// Whether this node's wall clock agrees with its peers' (their readings kept by the clock watch).
+    let clockCheck: ClockCheck
     public let logger: Logger
     /// Blocking reads (reports over raw events, repair scans) run here, off the request threads.
     private let readQueue = DispatchQueue(label: "footfall.reads", attributes: .concurrent)
@@ -128,6 +127,7 @@ public final class Node: Sendable {
                 geo: (any GeoLocator)? = nil, logger: Logger = Logger(label: "footfall")) throws {
         self.configuration = configuration
         self.clock = clock
+        clockCheck = ClockCheck(settings: configuration.clockAgreement, clock: clock)
         self.logger = logger
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         if let kv {
@@ -312,7 +312,7 @@ public final class Node: Sendable {
     /// node's clock: while it is off its peers', they are refused, so clients retry through a node
     /// whose clock agrees.
     func requireClockAgreement() throws {
-        let peersAheadMs = clockDisagreementMs.load(ordering: .relaxed)
+        let peersAheadMs = clockCheck.disagreementMs
         guard peersAheadMs == 0 else {
             let direction = peersAheadMs > 0 ? "behind" : "ahead of"
             throw FootfallError.unavailable("this node's clock is \(abs(peersAheadMs) / 1000) s \(direction) its peers'; "
@@ -325,7 +325,7 @@ public final class Node: Sendable {
     /// they are. So a node whose clock is behind still takes its peers' honest stamps, and joins,
     /// while it refuses writes; a stamp beyond what the cluster's clocks say is refused everywhere.
     var peerStampAllowanceMs: Int64 {
-        configuration.clockAgreement.maxOffsetMs + max(0, clockDisagreementMs.load(ordering: .relaxed))
+        configuration.clockAgreement.maxOffsetMs + max(0, clockCheck.disagreementMs)
     }
 
     /// The largest process uid a peer may name (uids are start times in ms), by the same rule.

@@ -11,8 +11,15 @@
 /// as off when more than half of the cluster (itself counted as agreeing with itself) saw it off by
 /// more than `maxOffsetMs` beyond that uncertainty, within `freshForMs`. So one peer with a wild
 /// clock cannot make healthy nodes doubt themselves, and in a cluster of two neither side decides
-/// (nothing tells which one is wrong). Pure: times come in as arguments, all read from this
-/// node's own clock except the peer's reading.
+/// (nothing tells which one is wrong).
+///
+/// A reading keeps what this node's wall clock minus its monotonic clock was when it was taken: a
+/// wall-clock step since then (an NTP step, an operator's `date -s`) moves that difference by the
+/// step, and every reading is corrected by it when asked. So a node stepped an hour back counts as
+/// off from its first write after the step, not from its next round of readings (until which it
+/// would have stamped and checked hits with the wrong hour), and a step forward does not age its
+/// readings into irrelevance. Freshness is monotonic time. Pure: times come in as arguments, all
+/// read from this node's own clocks except the peer's reading.
 public struct ClockAgreement: Sendable {
     public struct Settings: Sendable, Equatable {
         /// How far this node's clock may be from its peers' before it refuses writes: a minute,
@@ -26,7 +33,10 @@ public struct ClockAgreement: Sendable {
     struct Reading: Sendable {
         var offsetMs: Int64
         var uncertaintyMs: Int64
-        var atMs: Int64
+        /// This node's monotonic clock when the answer arrived.
+        var atMonotonicMs: Int64
+        /// This node's wall clock minus its monotonic clock then.
+        var wallAheadOfMonotonicMs: Int64
     }
 
     public let settings: Settings
@@ -37,15 +47,21 @@ public struct ClockAgreement: Sendable {
     }
 
     /// A peer answered with its clock reading `peerMs`; the call left at `sentMs` and the answer
-    /// arrived at `receivedMs`, both on this node's clock.
+    /// arrived at `receivedMs`, both on this node's wall clock, and at `receivedMonotonicMs` on its
+    /// monotonic clock.
     /// A peer's reading is a number from the network: it is clamped to ±2^52 ms (the year
     /// 144,000), so a wild or hostile one counts as far off rather than overflowing the offset.
-    public mutating func record(peer: String, sentMs: Int64, peerMs: Int64, receivedMs: Int64) {
-        guard receivedMs >= sentMs else { return }
-        let midpoint = sentMs + (receivedMs - sentMs) / 2
-        let reading = min(max(peerMs, -(Int64(1) << 52)), Int64(1) << 52)
-        readings[peer] = Reading(offsetMs: reading - midpoint, uncertaintyMs: (receivedMs - sentMs + 1) / 2, atMs: receivedMs)
+    /// This node's own clocks are clamped the same way (a wall clock stepped to a wild date is
+    /// far off, not a trap).
+    public mutating func record(peer: String, sentMs: Int64, peerMs: Int64, receivedMs: Int64, receivedMonotonicMs: Int64) {
+        let (sent, received, monotonic) = (Self.clamped(sentMs), Self.clamped(receivedMs), Self.clamped(receivedMonotonicMs))
+        guard received >= sent else { return }
+        let midpoint = sent + (received - sent) / 2
+        readings[peer] = Reading(offsetMs: Self.clamped(peerMs) - midpoint, uncertaintyMs: (received - sent + 1) / 2,
+                                 atMonotonicMs: monotonic, wallAheadOfMonotonicMs: received - monotonic)
     }
+
+    private static func clamped(_ ms: Int64) -> Int64 { min(max(ms, -(Int64(1) << 52)), Int64(1) << 52) }
 
     /// Drops readings of nodes that are no longer members.
     public mutating func keep(only members: Set<String>) {
@@ -54,12 +70,15 @@ public struct ClockAgreement: Sendable {
 
     /// How far the peers' clocks are from this one (their median, positive when they are ahead)
     /// when more than half of a cluster of `clusterSize` nodes saw this node's clock off; nil when
-    /// it agrees, or too few fresh readings say otherwise.
-    public func disagreementMs(clusterSize: Int, nowMs: Int64) -> Int64? {
+    /// it agrees, or too few fresh readings say otherwise. `nowMs` and `monotonicMs` are this
+    /// node's two clocks now: each reading is corrected by how far the wall clock was stepped since.
+    public func disagreementMs(clusterSize: Int, nowMs: Int64, monotonicMs: Int64) -> Int64? {
+        let (now, monotonic) = (Self.clamped(nowMs), Self.clamped(monotonicMs))
         let off = readings.values
-            .filter { nowMs - $0.atMs <= settings.freshForMs }
-            .filter { abs($0.offsetMs) - $0.uncertaintyMs > settings.maxOffsetMs }
-            .map(\.offsetMs)
+            .filter { monotonic - $0.atMonotonicMs <= settings.freshForMs }
+            .map { ($0.offsetMs - ((now - monotonic) - $0.wallAheadOfMonotonicMs), $0.uncertaintyMs) }
+            .filter { offset, uncertainty in abs(offset) - uncertainty > settings.maxOffsetMs }
+            .map(\.0)
             .sorted()
         guard off.count * 2 > clusterSize else { return nil }
         return off[off.count / 2]

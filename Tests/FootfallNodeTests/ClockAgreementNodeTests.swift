@@ -11,6 +11,14 @@ import Testing
 /// A node whose clock is off its peers' refuses what it would stamp or fence wrongly, and takes it
 /// again once its clock agrees.
 @Suite struct ClockAgreementNodeTests {
+    /// Three peers of a cluster of four answer the clock watch with clocks `aheadMs` ahead of `t`'s.
+    static func peers(ahead aheadMs: Int64, of t: TestNode) {
+        for peer in ["node-2", "node-3", "node-4"] {
+            t.node.clockCheck.record(peer: peer, sentMs: t.clock.nowMs, peerMs: t.clock.nowMs + aheadMs)
+        }
+        t.node.clockCheck.keep(only: ["node-2", "node-3", "node-4"], clusterSize: 4)
+    }
+
     @Test func aNodeWhoseClockIsOff_refusesHitsErasuresEditsAndSystemChanges_untilItAgrees() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ann", site: "example.com")
@@ -18,7 +26,7 @@ import Testing
         let visitor = VisitorID.consented(site: SiteID("example.com")!, clientID: "clockvisitor000001").description
         try await t.app().test(.router) { client in
             #expect(try await client.hit(hitJSON(site: "example.com", id: "clock-hit-1", ts: t.clock.nowMs, extra: consent)).status == .accepted)
-            t.node.clockDisagreementMs.store(600_000, ordering: .relaxed)
+            ClockAgreementNodeTests.peers(ahead: 600_000, of: t)
 
             let hit = try await client.hit(hitJSON(site: "example.com", id: "clock-hit-2", ts: t.clock.nowMs, extra: consent))
             #expect(hit.status == .serviceUnavailable)
@@ -36,7 +44,7 @@ import Testing
             #expect(summary.0 == .ok, "reads go on")
             #expect((summary.1 as? [String: Any])?["pageviews"] as? Int == 1, "the refused hit was not stored")
 
-            t.node.clockDisagreementMs.store(0, ordering: .relaxed)
+            ClockAgreementNodeTests.peers(ahead: 0, of: t)
             #expect(try await client.hit(hitJSON(site: "example.com", id: "clock-hit-2", ts: t.clock.nowMs, extra: consent)).status == .accepted)
             let erased = try await client.execute(uri: "/api/sites/example.com/erasures", method: .post, headers: owner.auth,
                                                   body: ByteBuffer(string: "{\"visitor\":\"\(visitor)\"}"))
@@ -55,10 +63,30 @@ import Testing
         }
         let tenMinutesAhead = peer(t.clock.nowMs + 600_000)
         #expect(throws: GossipWire.Malformed.self) { try GossipWire.decode(tenMinutesAhead, uidMax: t.node.peerUIDMax) }
-        t.node.clockDisagreementMs.store(-600_000, ordering: .relaxed)
+        ClockAgreementNodeTests.peers(ahead: -600_000, of: t)
         #expect(throws: GossipWire.Malformed.self) { try GossipWire.decode(tenMinutesAhead, uidMax: t.node.peerUIDMax) }
-        t.node.clockDisagreementMs.store(600_000, ordering: .relaxed)
+        ClockAgreementNodeTests.peers(ahead: 600_000, of: t)
         #expect(throws: Never.self) { try GossipWire.decode(tenMinutesAhead, uidMax: t.node.peerUIDMax) }
         #expect(throws: GossipWire.Malformed.self) { try GossipWire.decode(peer(t.clock.nowMs + 800_000), uidMax: t.node.peerUIDMax) }
+    }
+
+    /// The peers agreed, then this node's wall clock was stepped an hour back: the next hit is
+    /// refused at once (before, it was taken until the next round of readings, its time checked
+    /// against the wrong hour and its id changed), and taken again once the clock is stepped back.
+    @Test func aWallClockSteppedAnHourBack_refusesTheNextHit_beforeThePeersAreReadAgain() async throws {
+        let t = try TestNode()
+        _ = try t.makeOwner("ann", site: "example.com")
+        ClockAgreementNodeTests.peers(ahead: 0, of: t)
+        let consent = "\"consent\":true,\"vid\":\"stepvisitor0000001\""
+        try await t.app().test(.router) { client in
+            #expect(try await client.hit(hitJSON(site: "example.com", id: "step-hit-1", ts: t.clock.nowMs, extra: consent)).status == .accepted)
+            let sentAt = t.clock.nowMs
+            t.clock.step(byMs: -3_600_000)
+            let refused = try await client.hit(hitJSON(site: "example.com", id: "step-hit-2", ts: sentAt, extra: consent))
+            #expect(refused.status == .serviceUnavailable)
+            #expect(String(buffer: refused.body).contains("clock is 3600 s behind its peers"))
+            t.clock.step(byMs: 3_600_000)
+            #expect(try await client.hit(hitJSON(site: "example.com", id: "step-hit-2", ts: sentAt, extra: consent)).status == .accepted)
+        }
     }
 }

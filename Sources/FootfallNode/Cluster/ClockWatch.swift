@@ -3,22 +3,22 @@ import FootfallWire
 import Foundation
 import GRPCCore
 
-/// Reads every live peer's clock every `interval` and keeps `Node.clockDisagreementMs` up to date
-/// (`ClockAgreement` decides): while this node's clock is off the cluster's, it refuses hits,
-/// erasures, CRM edits and system changes with 503, so clients send them to a node whose clock agrees.
+/// Reads every live peer's clock every `interval` into `Node.clockCheck` (`ClockAgreement`
+/// decides): while this node's clock is off the cluster's, it refuses hits, erasures, CRM edits and
+/// system changes with 503, so clients send them to a node whose clock agrees.
 actor ClockWatch {
     private let node: Node
     private let membership: MembershipShell
     private let peers: PeerClients
     private let interval: Duration
-    private var agreement: ClockAgreement
+    /// What the last round found, to log a change once.
+    private var lastDisagreementMs: Int64 = 0
 
     init(node: Node, membership: MembershipShell, peers: PeerClients, interval: Duration = .seconds(2)) {
         self.node = node
         self.membership = membership
         self.peers = peers
         self.interval = interval
-        agreement = ClockAgreement(settings: node.configuration.clockAgreement)
     }
 
     func run() async {
@@ -44,23 +44,21 @@ actor ClockWatch {
             }
         }
         let node = self.node
-        let readings = await withTaskGroup(of: (String, Int64, Int64, Int64)?.self) { group in
+        await withTaskGroup(of: Void.self) { group in
             for (name, client) in clients {
                 group.addTask {
                     let sent = node.clock.nowMs
-                    let reply = try? await client.clock(Footfall_V1_ClockRequest(), options: ClusterTransport.callOptions(timeout: .seconds(1)))
-                    return reply.map { (name, sent, $0.wallMs, node.clock.nowMs) }
+                    if let reply = try? await client.clock(Footfall_V1_ClockRequest(), options: ClusterTransport.callOptions(timeout: .seconds(1))) {
+                        node.clockCheck.record(peer: name, sentMs: sent, peerMs: reply.wallMs)
+                    }
                 }
             }
-            return await group.reduce(into: []) { all, reading in reading.map { all.append($0) } }
-        }
-        for (peer, sent, peerMs, received) in readings {
-            agreement.record(peer: peer, sentMs: sent, peerMs: peerMs, receivedMs: received)
         }
         let members = Set(snapshot.ownership.filter { $0.state != .removed }.map(\.name))
-        agreement.keep(only: members.union(clients.map(\.0)))
-        let off = agreement.disagreementMs(clusterSize: max(members.count, 1), nowMs: node.clock.nowMs) ?? 0
-        let was = node.clockDisagreementMs.exchange(off, ordering: .relaxed)
+        node.clockCheck.keep(only: members.union(clients.map(\.0)), clusterSize: members.count)
+        let off = node.clockCheck.disagreementMs
+        let was = lastDisagreementMs
+        lastDisagreementMs = off
         node.metrics.set("footfall_clock_disagreement_seconds", to: Double(off) / 1000)
         if off != 0 && was == 0 {
             node.logger.error("this node's clock disagrees with its peers': writes are refused until it agrees",
