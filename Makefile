@@ -129,13 +129,14 @@ bench-build: deps
 
 # Fuzzing (README "Fuzzing"): every decoder a stranger or a peer reaches, each target run under
 # libFuzzer with AddressSanitizer and LeakSanitizer for FUZZ_RUNS executions (10 M by default),
-# two at a time. FUZZ_ONLY="name …" runs some targets. Reports in .build-fuzz/fuzz/.
+# two at a time. FUZZ_ONLY="name …" runs some targets; FUZZ_WORKERS=N splits each one's executions
+# over N processes sharing its corpus. Reports in .build-fuzz/fuzz/.
 FUZZ_RUNS ?= 10000000
 fuzz-build: deps
 	FOOTFALL_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product footfall-fuzz
 
 fuzz: fuzz-build
-	python3 Fuzz/run.py --fuzzer .build-fuzz/release/footfall-fuzz --runs $(FUZZ_RUNS) $(FUZZ_ONLY)
+	python3 Fuzz/run.py --fuzzer .build-fuzz/release/footfall-fuzz --runs $(FUZZ_RUNS) $(if $(FUZZ_WORKERS),--workers $(FUZZ_WORKERS)) $(FUZZ_ONLY)
 
 # Rewrites the committed seed corpora (Fuzz/Corpus) from the targets' seed builders.
 fuzz-seeds: fuzz-build

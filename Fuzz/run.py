@@ -23,18 +23,22 @@ TARGETS = ["collect-json", "collect-pixel", "report-query", "http-routes", "repl
            "repair-requests", "public-requests", "stored-values"]
 
 
-def run_target(fuzzer, target, runs, max_total_time):
+def run_target(fuzzer, target, runs, max_total_time, workers=1):
+    """Runs `target` for `runs` executions in all, split over `workers` processes that share its
+    corpus (libFuzzer reloads the corpus folder every second, so each takes up what the others
+    found); figures are summed over them."""
     corpus = os.path.join(WORK, "corpus", target)
     findings = os.path.join(WORK, "findings")
     os.makedirs(corpus, exist_ok=True)
     os.makedirs(findings, exist_ok=True)
-    log_path = os.path.join(WORK, "logs", f"{target}.log")
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    os.makedirs(os.path.join(WORK, "logs"), exist_ok=True)
+    logs = [os.path.join(WORK, "logs", f"{target}.log" if worker == 0 else f"{target}.{worker}.log") for worker in range(workers)]
     seeds = [os.path.join(ROOT, "Fuzz", folder, target) for folder in ("Corpus", "Regressions")]
     # Leaks are checked once, when the run ends, over everything it allocated: after each input
     # they would not be (the targets' node keeps what it stores, and the check would scan the whole
     # heap every time).
-    command = [fuzzer, f"-runs={runs}", "-detect_leaks=0", "-print_final_stats=1", "-rss_limit_mb=4096", "-max_len=8192", "-timeout=30",
+    share = -(-runs // workers)
+    command = [fuzzer, f"-runs={share}", "-detect_leaks=0", "-print_final_stats=1", "-rss_limit_mb=4096", "-max_len=8192", "-timeout=30",
                f"-artifact_prefix={findings}/{target}-", corpus] + [s for s in seeds if os.path.isdir(s)]
     if max_total_time:
         command.insert(1, f"-max_total_time={max_total_time}")
@@ -45,20 +49,23 @@ def run_target(fuzzer, target, runs, max_total_time):
                        ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:malloc_context_size=0",
                        LSAN_OPTIONS="suppressions=" + os.path.join(ROOT, "Fuzz", "lsan.supp"))
     started = time.monotonic()
-    with open(log_path, "w") as log:
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    handles = [open(path, "w") for path in logs]
+    processes = [subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment) for log in handles]
+    codes = [process.wait() for process in processes]
+    for handle in handles:
+        handle.close()
     seconds = time.monotonic() - started
-    text = open(log_path, errors="replace").read()
+    texts = [open(path, errors="replace").read() for path in logs]
 
-    def stat(name):
-        found = re.findall(rf"stat::{name}:\s+(\d+)", text)
-        return int(found[-1]) if found else None
+    def stat(name, combine=sum):
+        found = [re.findall(rf"stat::{name}:\s+(\d+)", text) for text in texts]
+        return combine(int(values[-1]) for values in found) if all(found) else None
 
-    artifacts = re.findall(r"Test unit written to (\S+)", text)
     return {
-        "target": target, "exit": code, "seconds": round(seconds), "executions": stat("number_of_executed_units"),
-        "per_second": stat("average_exec_per_sec"), "peak_rss_mb": stat("peak_rss_mb"),
-        "corpus": len(os.listdir(corpus)), "coverage": last_coverage(text), "findings": artifacts, "log": log_path,
+        "target": target, "exit": next((code for code in codes if code != 0), 0), "seconds": round(seconds), "workers": workers,
+        "executions": stat("number_of_executed_units"), "per_second": stat("average_exec_per_sec"),
+        "peak_rss_mb": stat("peak_rss_mb", max), "corpus": len(os.listdir(corpus)), "coverage": last_coverage(texts[0]),
+        "findings": [artifact for text in texts for artifact in re.findall(r"Test unit written to (\S+)", text)], "log": logs[0],
     }
 
 
@@ -72,6 +79,7 @@ def main():
     parser.add_argument("--fuzzer", default=os.path.join(ROOT, ".build-fuzz", "release", "footfall-fuzz"))
     parser.add_argument("--runs", type=int, default=10_000_000)
     parser.add_argument("--jobs", type=int, default=2, help="targets run at once (one core each)")
+    parser.add_argument("--workers", type=int, default=1, help="processes per target, sharing its corpus (one core each)")
     parser.add_argument("--max-total-time", type=int, default=0, help="stop each target after this many seconds")
     parser.add_argument("targets", nargs="*", default=TARGETS)
     args = parser.parse_args()
@@ -81,10 +89,11 @@ def main():
     if not os.access(args.fuzzer, os.X_OK):
         sys.exit(f"{args.fuzzer} is missing: run make fuzz-build")
 
-    print(f"fuzzing {len(args.targets)} targets, {args.runs:,} executions each, {args.jobs} at once; logs in {WORK}/logs")
+    print(f"fuzzing {len(args.targets)} targets, {args.runs:,} executions each, {args.jobs} at once"
+          f"{f' with {args.workers} processes each' if args.workers > 1 else ''}; logs in {WORK}/logs")
     results = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_target, args.fuzzer, t, args.runs, args.max_total_time) for t in args.targets]
+        futures = [pool.submit(run_target, args.fuzzer, t, args.runs, args.max_total_time, max(1, args.workers)) for t in args.targets]
         for future in concurrent.futures.as_completed(futures):
             result = future.result()
             results.append(result)
