@@ -162,7 +162,7 @@ class Fault:
             "join": f"{','.join(s.name for s in self.cluster.spares)} joins, ranges move",
             "decommission": f"{names} decommissioned, ranges move",
         }[self.kind] + (", restarted midway" if self.spec.get("restart_midway") else "") \
-            + (f", a peer down {self.spec['peer_down_s']}s" if self.spec.get("peer_down_s") else "") + (" (hints expire)" if self.spec.get("hint_window_s") else "")
+            + (f", a peer {'cut off' if self.spec.get('peer_cut') else 'down'} {self.spec['peer_down_s']}s" if self.spec.get("peer_down_s") else "") + (" (hints expire)" if self.spec.get("hint_window_s") else "")
 
     def steppable_clocks(self):
         """For a clock step, every node's wall clock is made steppable before the cluster forms;
@@ -348,15 +348,20 @@ class Fault:
         """An operator decommissions `victim` (`footfall cluster decommission`): it streams its sites
         to the members that take them over, then holds nothing and is off the ring. With
         `restart_midway` it is killed while leaving, restarted and the command run again, which
-        must follow the same move to the end. With `peer_down_s` another member is killed first and
-        restarted that long after the decommission began: a member that takes over one of the
-        victim's sites must receive it, so the move waits for it (any other member it need not)."""
+        must follow the same move to the end. With `peer_down_s` another member is killed (or, with
+        `peer_cut`, cut off from the other members) first and brought back that long after the
+        decommission began: a member that takes over one of the victim's sites must receive it, so
+        the move waits for it (any other member it need not)."""
         command = [self.cluster.binary, "cluster", "decommission", victim.name, "--node", others[0].internal,
                    "--certs", self.cluster.certs, "--as", OPERATOR]
         down = self.rng.choice(others[1:]) if self.spec.get("peer_down_s") else None
-        if down:
+        if down and self.spec.get("peer_cut"):
+            self.network.isolate(down.name)
+            self.see_cut([down], others)
+        elif down:
             self.kill(down)
             self.saw(f"{down.name} does not answer", self.cluster.probe.members(down, timeout=1) is None)
+        if down:
             seen = wait_for(lambda: (self.cluster.probe.members(others[0]) or {}).get(down.name, ("",))[0] == DEAD, 20)
             self.saw(f"{others[0].name} holds {down.name} dead before the decommission", seen)
         log_path = os.path.join(self.cluster.folder, "decommission.log")
@@ -402,8 +407,12 @@ class Fault:
                      under_way and said)
         else:
             self.saw(f"the decommission did not wait for {down.name}, which takes over none of {victim.name}'s sites", not said)
-        self.cluster.probe.forget(down)
-        down.start(join=[contact.internal])
+        if self.spec.get("peer_cut"):
+            self.see_dropped([down])
+            self.network.heal()
+        else:
+            self.cluster.probe.forget(down)
+            down.start(join=[contact.internal])
 
     def kill(self, node):
         """kill -9 of a running node, shown to have happened (a kill of a process that is not
