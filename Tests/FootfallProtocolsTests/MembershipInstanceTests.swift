@@ -125,6 +125,53 @@ import Testing
         #expect(a.onDecommission(now: t0) == .success([]), "asked again while leaving: nothing changes")
     }
 
+    /// A second process named "c" (a newer uid, another address) while c is alive: the members
+    /// keep the live c and tell the newcomer, which stops as it joins; c is not superseded by
+    /// what the newcomer says of itself. Once c is held dead, a process at a new address takes
+    /// the name over (a node restarted on another machine), and the old c, hearing that from its
+    /// peers, stops.
+    @Test func aSecondProcessOfALiveName_elsewhere_isRefused_untilTheHolderIsDead() throws {
+        let t0 = MembershipInstanceTests.t0
+        let elsewhere = M.Member(name: "c", uid: 5, address: "elsewhere:7946")
+        let claim = { (digest: UInt64) in M.Envelope(from: elsewhere, incarnation: 0, ownershipDigest: digest, message: .ping(sequence: 9, gossip: [])) }
+
+        var a = MembershipInstanceTests.joined()
+        let told = MembershipInstanceTests.sends(a.onMessage(claim(a.ownershipDigest), now: t0))
+        #expect(a.members.first { $0.member.name == "c" }?.member == MembershipInstanceTests.member("c"), "a keeps the live c")
+        #expect(told.contains { message, to in
+            if case (.gossip(let updates), .member(elsewhere)) = (message, to) {
+                updates.contains { if case .liveness(let record, _) = $0 { record.member == MembershipInstanceTests.member("c") } else { false } }
+            } else { false }
+        }, "the newcomer is told who holds its name")
+        let relayed = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0, ownershipDigest: a.ownershipDigest,
+                                 message: .gossip([.liveness(M.MemberRecord(member: elsewhere, incarnation: 0, status: .alive), origin: "b")]))
+        _ = a.onMessage(relayed, now: t0)
+        #expect(a.members.first { $0.member.name == "c" }?.member.uid == 1, "nor does gossip about the newcomer replace it")
+
+        var newcomer = M.Instance(myself: elsewhere, settings: MembershipInstanceTests.timers, seeds: ["b:7946"], randomSeed: 3, now: t0)
+        _ = newcomer.onStart(now: t0)
+        let state = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0,
+                               message: .syncReply(state: [MembershipInstanceTests.alive("b"), MembershipInstanceTests.alive("c")], senderJoined: true))
+        #expect(newcomer.onMessage(state, now: t0).contains(.nameHeld(by: MembershipInstanceTests.member("c"))))
+        #expect(!newcomer.isJoined)
+
+        var c = M.Instance(myself: MembershipInstanceTests.member("c"), settings: MembershipInstanceTests.timers, seeds: [], randomSeed: 4, now: t0)
+        _ = c.onStart(now: t0)
+        let selfClaim = M.Envelope(from: elsewhere, incarnation: 0, ownershipDigest: c.ownershipDigest,
+                                   message: .ping(sequence: 1, gossip: [.liveness(M.MemberRecord(member: elsewhere, incarnation: 0, status: .alive), origin: "c")]))
+        #expect(!c.onMessage(selfClaim, now: t0).contains { if case .superseded = $0 { true } else { false } }, "c keeps its name")
+        #expect(!c.isLeaving)
+
+        let dead = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0, ownershipDigest: a.ownershipDigest,
+                              message: .gossip([.liveness(M.MemberRecord(member: MembershipInstanceTests.member("c"), incarnation: 0, status: .dead), origin: "b")]))
+        _ = a.onMessage(dead, now: t0)
+        _ = a.onMessage(claim(a.ownershipDigest), now: t0)
+        #expect(a.members.first { $0.member.name == "c" }?.member == elsewhere, "held dead, c's name goes to the new process")
+        let takenOver = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0, ownershipDigest: c.ownershipDigest,
+                                   message: .gossip([.liveness(M.MemberRecord(member: elsewhere, incarnation: 0, status: .alive), origin: "b")]))
+        #expect(c.onMessage(takenOver, now: t0).contains(.superseded(by: elsewhere)), "the old c, told by a peer, stops")
+    }
+
     @Test func aReplyFromANodeThatHasNotJoined_doesNotCompleteAJoin() {
         var a = M.Instance(myself: MembershipInstanceTests.member("a"), settings: MembershipInstanceTests.timers, seeds: ["b:7946"], randomSeed: 1,
                            now: MembershipInstanceTests.t0)

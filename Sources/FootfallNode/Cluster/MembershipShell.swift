@@ -157,11 +157,27 @@ public actor MembershipShell {
                 logger.info("ring changed", metadata: ["ring.member": "\(record.name)", "ring.state": "\(record.state.rawValue)",
                                                        "ring.epoch": "\(ringEpoch ?? 0)"])
             case .superseded(let newer):
-                logger.critical("a newer process of this node's name is running; this one stops taking part",
-                                metadata: ["cluster.newer": "\(newer)"])
-                stopped = true
+                MembershipShell.stopProcess("a newer process of \(newer.name) runs at \(newer.address) and the cluster took it for "
+                                            + "this node while this one was held dead; this one stops (its data stays in its folder)")
+            case .nameHeld(let holder):
+                MembershipShell.stopProcess("\(holder.name) is a live member at \(holder.address): two processes cannot answer for one "
+                                            + "name. Give this one another name, or stop that one and start this one again once the "
+                                            + "cluster holds it dead (a few seconds)")
             }
         }
+    }
+
+    /// The exit status of a process that stops because another process answers for its name:
+    /// EX_TEMPFAIL, as starting it again may work once the other is gone.
+    static let nameConflictExitStatus: Int32 = 75
+
+    /// Ends the process at once, saying why on standard error (a log line could still sit in a
+    /// buffer): two processes of one name must not both serve, write or stream.
+    private static func stopProcess(_ reason: String) -> Never {
+        fflush(nil)
+        let line = "footfall: stopping: \(reason)\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        _exit(nameConflictExitStatus)
     }
 
     /// Saves the ownership map; returns the new ring epoch.

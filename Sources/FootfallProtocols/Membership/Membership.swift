@@ -196,6 +196,9 @@ extension Membership {
         case ownershipChanged(OwnershipRecord)
         /// A newer process with this node's name exists: this process is stale and must stop.
         case superseded(by: Member)
+        /// An older process with this node's name is alive at another address: two processes
+        /// claim one name, the older keeps it, and this one must stop.
+        case nameHeld(by: Member)
     }
 
     /// Why an operator's change to the ring (`onRemove`, `onDecommission`) is refused.

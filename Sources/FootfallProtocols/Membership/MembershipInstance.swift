@@ -23,6 +23,12 @@ extension Membership {
     /// - Full-state sync goes to a random member *including dead ones*, so two sides of a healed
     ///   partition, each holding the other dead, find each other again without an operator.
     /// - A member is one process: a restart has a larger `uid` and supersedes the old process.
+    ///   A newer process at *another address* does not, while the old one is alive or suspect:
+    ///   two processes would answer for one name (a copied configuration, a second machine), so
+    ///   the holder keeps it and the newcomer, told while it joins, stops (`nameHeld`), as in memberlist.
+    ///   Once the holder is held dead, a process at a new address takes the name over (a node
+    ///   restarted on another machine), and the old one, should it come back, learns of it from
+    ///   its peers and stops (`superseded`).
     public struct Instance: Sendable {
         public let settings: Settings
         public private(set) var myself: Member
@@ -433,6 +439,17 @@ extension Membership {
 
         private mutating func acceptSenderClaim(_ envelope: Envelope, now: MonotonicTime, into actions: inout [Action]) {
             let claim = MemberRecord(member: envelope.from, incarnation: envelope.incarnation, status: .alive)
+            if envelope.from.name == myself.name {
+                // A newer process of this node's name writing to it: it is elsewhere, as this one
+                // is alive; this one holds the name and says so.
+                if claim.member.address != myself.address {
+                    send(.gossip([.liveness(selfRecord, origin: myself.name)]), to: .member(envelope.from), into: &actions)
+                    return
+                }
+            } else if let known = others[envelope.from.name], Instance.claimsAHeldName(claim, over: known.record) {
+                send(.gossip([.liveness(known.record, origin: known.origin)]), to: .member(envelope.from), into: &actions)
+                return
+            }
             if let known = others[envelope.from.name], !claim.supersedes(known.record) {
                 // The sender does not know what we hold about it (suspect or dead at its
                 // incarnation, or a newer process of its name): tell it, so it refutes or stops.
@@ -455,6 +472,10 @@ extension Membership {
                 switch update {
                 case .liveness(let record, _) where record.status == .left && record.member.name != sender.name:
                     continue
+                case .liveness(let record, _) where record.member.name == myself.name && sender.name == myself.name:
+                    // Another process of this node's name speaking of itself: this one holds the
+                    // name while it lives; it gives way only to what its peers took over.
+                    continue
                 case .liveness(let record, let origin): applyLiveness(record, origin: origin, now: now, into: &actions)
                 case .ownership(let record): ownershipUpdates.append(record)
                 }
@@ -468,6 +489,7 @@ extension Membership {
                 applyClaimAboutMyself(record, into: &actions)
                 return
             }
+            if let existing = others[name], Instance.claimsAHeldName(record, over: existing.record) { return }
             guard let existing = others[name] else {
                 let suspicion = record.status == .suspect ? newSuspicion(origin: origin, now: now) : nil
                 others[name] = Entry(record: record, origin: origin, suspicion: suspicion)
@@ -497,7 +519,17 @@ extension Membership {
             }
         }
 
+        /// Whether `record` is a newer process of a name that a live process holds at another address.
+        private static func claimsAHeldName(_ record: MemberRecord, over holder: MemberRecord) -> Bool {
+            record.member.uid > holder.member.uid && record.member.address != holder.member.address && holder.status.isLive
+        }
+
         private mutating func applyClaimAboutMyself(_ record: MemberRecord, into actions: inout [Action]) {
+            if !isJoined, record.member.uid < myself.uid, record.member.address != myself.address, record.status.isLive {
+                isLeaving = true
+                actions.append(.nameHeld(by: record.member))
+                return
+            }
             if record.member.uid > myself.uid {
                 isLeaving = true
                 actions.append(.superseded(by: record.member))
@@ -548,7 +580,7 @@ extension Membership {
         }
 
         private mutating func completeJoin(into actions: inout [Action]) {
-            guard !isJoined else { return }
+            guard !isJoined, !isLeaving else { return }
             isJoined = true
             claimOwnership(into: &actions)
         }

@@ -313,6 +313,8 @@ struct SimulatedCluster {
                 nodes[name]?.persistedOwnership = instance.ownershipRecords
             case .superseded(let newer):
                 record("\(name) superseded by \(newer)")
+            case .nameHeld(let holder):
+                record("\(name) refused: \(holder) holds the name")
             }
         }
         scheduleTick(for: name)
