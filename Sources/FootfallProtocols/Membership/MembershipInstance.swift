@@ -440,10 +440,13 @@ extension Membership {
         private mutating func acceptSenderClaim(_ envelope: Envelope, now: MonotonicTime, into actions: inout [Action]) {
             let claim = MemberRecord(member: envelope.from, incarnation: envelope.incarnation, status: .alive)
             if envelope.from.name == myself.name {
-                // A newer process of this node's name writing to it: it is elsewhere, as this one
-                // is alive; this one holds the name and says so.
+                // Another process of this node's name, elsewhere, writing to it. A newer one is
+                // told that this one holds the name; an older one is not answered (it hears from
+                // its peers that it was superseded, and answering each other would never end).
                 if claim.member.address != myself.address {
-                    send(.gossip([.liveness(selfRecord, origin: myself.name)]), to: .member(envelope.from), into: &actions)
+                    if claim.member.uid > myself.uid {
+                        send(.gossip([.liveness(selfRecord, origin: myself.name)]), to: .member(envelope.from), into: &actions)
+                    }
                     return
                 }
             } else if let known = others[envelope.from.name], Instance.claimsAHeldName(claim, over: known.record) {
