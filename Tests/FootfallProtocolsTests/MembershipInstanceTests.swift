@@ -170,6 +170,13 @@ import Testing
         let takenOver = M.Envelope(from: MembershipInstanceTests.member("b"), incarnation: 0, ownershipDigest: c.ownershipDigest,
                                    message: .gossip([.liveness(M.MemberRecord(member: elsewhere, incarnation: 0, status: .alive), origin: "b")]))
         #expect(c.onMessage(takenOver, now: t0).contains(.superseded(by: elsewhere)), "the old c, told by a peer, stops")
+
+        var taker = M.Instance(myself: elsewhere, settings: MembershipInstanceTests.timers, seeds: [], randomSeed: 5, now: t0)
+        _ = taker.onStart(now: t0)
+        let fromTheOld = M.Envelope(from: MembershipInstanceTests.member("c"), incarnation: 0, ownershipDigest: taker.ownershipDigest,
+                                    message: .gossip([]))
+        #expect(MembershipInstanceTests.sends(taker.onMessage(fromTheOld, now: t0)).isEmpty,
+                "the process that took the name over does not answer the old one (they would answer each other for ever)")
     }
 
     @Test func aReplyFromANodeThatHasNotJoined_doesNotCompleteAJoin() {
