@@ -141,6 +141,7 @@ class Fault:
         self.evidence = []         # (claim, held): what probes saw of the fault while it held
         self.started = self.healed = None
         self.wiped = {}            # node name -> monotonic time its data folder was deleted
+        self.repairing = {}        # node name -> (monotonic) from its last start until it was seen repaired
 
     def describe(self):
         names = ",".join(v.name for v in self.victims)
@@ -223,6 +224,8 @@ class Fault:
                 else:
                     self.cluster.probe.forget(victim)
                     victim.start(join=[others[0].internal])
+                if kind == "disk-loss" and self.spec.get("restart_midway"):
+                    self.restart_while_repairing(victim, others)
         elif kind in ("isolate", "split"):
             self.network.cut([[v.name for v in self.victims], [o.name for o in others]])
             self._watch(self.victims, others)
@@ -338,6 +341,32 @@ class Fault:
         time.sleep(self.duration)
         victim.step_clock(self.clock_base_s)
         self.saw(f"{victim.name}'s clock stepped back", reads(victim, 0))
+
+    def restart_while_repairing(self, victim, others):
+        """The wiped victim, slowed by a CPU quota so that its repair takes a while, is killed once
+        it has repaired a site but not all, and started again: it must repair to the end before
+        it answers a read of its own (the reads check holds it to that)."""
+        def log_since(offset):
+            with open(victim.log_path, errors="replace") as handle:
+                handle.seek(offset)
+                return handle.read()
+
+        offset = os.path.getsize(victim.log_path)
+        self.saw(f"{victim.name} started empty", wait_for(lambda: victim.running and "listening" in log_since(offset), 20) is not None)
+        quota = lab.CPUQuota("repair")
+        quota.apply(victim.pid, self.spec.get("repair_cpu_percent", 20))
+        begun = wait_for(lambda: "anti-entropy repaired a site" in log_since(offset), 60)
+        self.saw(f"{victim.name} was part way through its repair when killed",
+                 begun is not None and "serves reads again" not in log_since(offset))
+        self.kill(victim)
+        quota.release()
+        offset = os.path.getsize(victim.log_path)
+        self.cluster.probe.forget(victim)
+        started = time.monotonic()
+        victim.start(join=[others[0].internal])
+        done = wait_for(lambda: "repair finished; this node serves reads again" in log_since(offset), 90)
+        self.saw(f"{victim.name}, started again, repaired to the end", done is not None)
+        self.repairing[victim.name] = (started, time.monotonic())
 
     def ownership(self, observer, node):
         """`node`'s ownership state ("OWNERSHIP_STATE_…") as `observer` sees it, None if unknown."""
@@ -692,6 +721,11 @@ class Scenario:
         self.expect(len(workload.answers) >= 20, f"reads were answered during the run ({len(workload.answers)})")
         self.expect(over == 0, f"no read counted more hits than had been sent ({over})")
         self.expect(backwards == 0, f"no replica's count went back ({backwards} reads: {'; '.join(examples[:3])})")
+        # A node restarted in the middle of its repair answers no read of its own until it finished
+        # (the second before it was seen finished is left out: the log is read every 0.2 s).
+        early = [r for r in workload.answers for name, (begun, done) in fault.repairing.items()
+                 if r.replica == name and begun <= r.at < done - 1.0]
+        self.expect(not early, f"a node repairing after a restart answered no read itself ({len(early)})")
         shown = sum(e.shown_after for e in workload.erasures)
         self.expect(shown == 0, f"no read showed a visitor whose erasure was complete ({shown})")
         acked = {site: 0 for site in sites}

@@ -154,13 +154,22 @@ public actor ReplicationShell {
         metrics.set("footfall_replication_ring_epoch", to: Double(view.ring.epoch))
     }
 
-    /// Where a read of `site` is answered: here when this node replicates it and is not waiting
-    /// for repair; otherwise by the live replicas, in preference order.
+    /// Where a read of `site` is answered (`readRoute`).
     func readReplicas(for site: SiteID) -> (local: Bool, remote: [String]) {
-        let replicas = coordinator.ring.preferenceList(for: site, replicationFactor: coordinator.settings.replicationFactor)
-        let remote = replicas.filter { $0 != myself && coordinator.alive.contains($0) }
+        ReplicationShell.readRoute(replicas: coordinator.ring.preferenceList(for: site, replicationFactor: coordinator.settings.replicationFactor),
+                                   myself: myself, alive: coordinator.alive, needsRepair: needsRepair)
+    }
+
+    /// Where a read is answered: here when this node is one of the site's `replicas` and is not
+    /// waiting for repair; otherwise by the live replicas, in preference order. A node waiting
+    /// for repair answers from its own copy only when it is the site's only replica (there is
+    /// nothing to repair from): with other replicas, none of them live, the read is refused, as
+    /// its copy is known to lack events (right after a restart it holds no peer alive yet, and
+    /// it answered from a half-repaired copy; chaos scenario disk-loss-restart).
+    static func readRoute(replicas: [String], myself: String, alive: Set<String>, needsRepair: Bool) -> (local: Bool, remote: [String]) {
+        let remote = replicas.filter { $0 != myself && alive.contains($0) }
         let here = replicas.contains(myself)
-        return (here && (!needsRepair || remote.isEmpty), remote)
+        return (here && (!needsRepair || replicas == [myself]), remote)
     }
 
     var ring: Ring { coordinator.ring }
