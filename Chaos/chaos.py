@@ -344,8 +344,9 @@ class Fault:
 
     def restart_while_repairing(self, victim, others):
         """The wiped victim, slowed by a CPU quota so that its repair takes a while, is killed once
-        it has repaired a site but not all, and started again: it must repair to the end before
-        it answers a read of its own (the reads check holds it to that)."""
+        it has joined and synced the cluster's sites (its repair under way) but before it finished,
+        and started again: it must repair to the end before it answers a read of its own (the
+        reads check holds it to that)."""
         def log_since(offset):
             with open(victim.log_path, errors="replace") as handle:
                 handle.seek(offset)
@@ -354,9 +355,9 @@ class Fault:
         offset = os.path.getsize(victim.log_path)
         self.saw(f"{victim.name} started empty", wait_for(lambda: victim.running and "listening" in log_since(offset), 20) is not None)
         quota = lab.CPUQuota("repair")
-        quota.apply(victim.pid, self.spec.get("repair_cpu_percent", 20))
-        begun = wait_for(lambda: "anti-entropy repaired a site" in log_since(offset), 60)
-        self.saw(f"{victim.name} was part way through its repair when killed",
+        quota.apply(victim.pid, self.spec.get("repair_cpu_percent", 10))
+        begun = wait_for(lambda: "system data synced" in log_since(offset), 60)
+        self.saw(f"{victim.name} was part way through its repair when killed (joined and synced, not finished)",
                  begun is not None and "serves reads again" not in log_since(offset))
         self.kill(victim)
         quota.release()

@@ -201,6 +201,12 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     func siteQuery(request: Footfall_V1_SiteQueryRequest, context: ServerContext) async throws -> Footfall_V1_SiteQueryReply {
         do {
             let query = try SiteQuery(request)
+            // A peer routes reads by its own view, which does not know that this node waits for
+            // repair (a lost disk, a restore, a long absence): its copy lacks events, so the peer
+            // is sent on to the next replica rather than answered from it.
+            guard await node.replication.readReplicas(for: query.site).local else {
+                throw RPCError(code: .unavailable, message: "this node does not serve reads of \(query.site) now (waiting for repair, or not its replica)")
+            }
             let json = try await node.offloaded { try node.answerLocally(query) }
             return .with { $0.json = json }
         } catch let error as FootfallError {
