@@ -492,7 +492,6 @@ extension Membership {
                 applyClaimAboutMyself(record, into: &actions)
                 return
             }
-            if let existing = others[name], Instance.claimsAHeldName(record, over: existing.record) { return }
             guard let existing = others[name] else {
                 let suspicion = record.status == .suspect ? newSuspicion(origin: origin, now: now) : nil
                 others[name] = Entry(record: record, origin: origin, suspicion: suspicion)
@@ -501,6 +500,7 @@ extension Membership {
                 actions.append(.memberChanged(record, previous: nil))
                 return
             }
+            if Instance.claimsAHeldName(record, over: existing.record) { return }
             if record.supersedes(existing.record) {
                 var entry = Entry(record: record, origin: origin, suspicion: nil)
                 if record.status == .suspect { entry.suspicion = newSuspicion(origin: origin, now: now) }
