@@ -96,6 +96,9 @@ extension EventStore {
         (segmentCache.heldBytes, segmentCache.hits.load(ordering: .relaxed), segmentCache.misses.load(ordering: .relaxed))
     }
 
+    /// Days not sealed read from their rows into the hot tier so far (`HotDays.builds`).
+    public var hotDayBuilds: Int { hotDays.builds.load(ordering: .relaxed) }
+
     /// What a sealing pass did.
     public struct SealingPass: Sendable {
         /// Days sealed (or sealed again with rows written since).

@@ -334,7 +334,9 @@ public final class EventStore: Sendable {
             batch.put(.erasures, ErasurePurges.key(site), ErasurePurges.Pending(days: purgeDays, revision: purgeRevision.add(1, ordering: .relaxed).newValue).encoded)
             notePastDayWrites(Set(erasedPerDay.keys.map { SealedDay(site: site, day: $0) }), &state)
             try kv.write(batch, sync: true)
-            forgetDaysInMemory(of: site, days: Set(erasedPerDay.keys))
+            segmentCache.forget(site: site, days: Set(erasedPerDay.keys))
+            hotDays.erase(visitor, through: fence, site: site, days: Set(erasedPerDay.keys))
+            recentRollups.noteChanged(site: site)
             for (day, erased) in erasedPerDay { state.dayHits.remove(erased, of: visitor, on: .init(site: site, day: day)) }
             return record
         }
@@ -503,11 +505,12 @@ public final class EventStore: Sendable {
         }
     }
 
-    /// Drops the site's decoded sealed days and held hot days (of `days`, or all): after a write
-    /// that deleted their events, so no deleted event outlives its row in memory.
-    private func forgetDaysInMemory(of site: SiteID, days: Set<Day>? = nil) {
-        segmentCache.forget(site: site, days: days)
-        hotDays.forget(site: site, days: days)
+    /// Drops the site's decoded sealed days and held hot days: after a write that deleted their
+    /// events, so no deleted event outlives its row in memory. (An erasure takes its visitor out of
+    /// them instead, in `erase`.)
+    private func forgetDaysInMemory(of site: SiteID) {
+        segmentCache.forget(site: site)
+        hotDays.forget(site: site)
         recentRollups.noteChanged(site: site)
     }
 

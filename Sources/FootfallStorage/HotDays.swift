@@ -12,6 +12,10 @@ import Synchronization
 /// A base is built outside the write lock. `begin` (under the write lock) opens the day first, so
 /// every event stored after it is appended; those the row scan saw too are dropped at `finish` by
 /// id, so none is counted twice and none missed.
+///
+/// An erasure takes its visitor's events out of the days held (`erase`) rather than dropping them:
+/// a busy day read again from its rows took seconds, and every erasure on the site did that to the
+/// next report of today.
 final class HotDays: Sendable {
     static let sinceMax = 4_096
     static let basePartsMax = 256
@@ -41,6 +45,9 @@ final class HotDays: Sendable {
     /// Events a base's row scan saw that had been appended too (each then kept once): how often a
     /// build overlapped a write.
     let overlaps = Atomic<Int>(0)
+    /// Bases built from rows: each one a scan of the day's rows (a cold start, a day dropped for
+    /// memory or too many parts, retention or a deletion).
+    let builds = Atomic<Int>(0)
 
     /// The day's segments as the engine reads them, or nil when the day is not held.
     func parts(_ day: SealedDay) -> [IndexedSegment]? {
@@ -68,6 +75,7 @@ final class HotDays: Sendable {
             let scanned = Set(rows.flatMap(\.ids)), appended = entry.since.count
             entry.since.removeAll { scanned.contains($0.id) }
             overlaps.add(appended - entry.since.count, ordering: .relaxed)
+            builds.add(1, ordering: .relaxed)
             entry.base = base
             entry.view = HotDays.view(of: base, since: entry.since, day: day)
             entry.bytes = base.reduce(0) { $0 + $1.estimatedBytes }
@@ -98,6 +106,28 @@ final class HotDays: Sendable {
                 state.entries[day]!.since.append(event)
                 state.entries[day]!.view = nil
                 if state.entries[day]!.since.count > HotDays.sinceMax { state.entries[day] = HotDays.folded(state.entries[day]!, day: day) }
+            }
+        }
+    }
+
+    /// Takes the visitor's events at or before `fence` out of the site's held `days` (an erasure,
+    /// under the write lock after its write): the parts that hold them are built again without
+    /// them, the rest stay as they are. A day whose base is still being built is dropped instead,
+    /// since its row scan may have read before the erasure's write.
+    func erase(_ visitor: VisitorID, through fence: Int64, site: SiteID, days: Set<Day>) {
+        state.withLock { state in
+            for day in days {
+                let key = SealedDay(site: site, day: day)
+                guard var entry = state.entries[key] else { continue }
+                guard let base = entry.base else {
+                    state.entries[key] = nil
+                    continue
+                }
+                entry.base = base.compactMap { $0.erasing(visitor, through: fence) }
+                entry.since.removeAll { $0.visitor == visitor && $0.timestampMs <= fence }
+                entry.view = nil
+                entry.bytes = entry.base!.reduce(0) { $0 + $1.estimatedBytes }
+                state.entries[key] = entry
             }
         }
     }

@@ -343,10 +343,14 @@ import Testing
         #expect(held.last?.segment.count == later.count)
         try expectSameAnswers(store)
 
-        // An erasure drops the visitor's held days at once.
-        _ = try store.erase(site: site, visitor: VisitorID(rawValue: 2), requestID: "er_2", node: "n1", nowMs: now, fenceMs: now)
-        #expect(store.hotDays.parts(today) == nil)
+        // An erasure takes the visitor out of the held day at once, without reading its rows again.
+        let erased = VisitorID(rawValue: 2), builds = store.hotDayBuilds
+        #expect(held.contains { $0.segment.rows(of: erased) != nil })
+        _ = try store.erase(site: site, visitor: erased, requestID: "er_2", node: "n1", nowMs: now, fenceMs: now)
+        let kept = try #require(store.hotDays.parts(today), "the day stays held")
+        #expect(kept.allSatisfy { $0.segment.rows(of: erased) == nil })
         try expectSameAnswers(store)
+        #expect(store.hotDayBuilds == builds)
 
         // Once sealed, the day is read from its segment: the held copy goes.
         #expect(store.hotDays.parts(today) != nil)
@@ -365,7 +369,9 @@ import Testing
         try expectSameAnswers(store)
         let today = SealedDay(site: site, day: Day(containing: now))
         let base = try #require(store.hotDays.parts(today)).count
-        let start = Day(containing: now).startMs
+        // From an hour past midnight, so the busy visitors' runs can be whole (not near midnight)
+        // and some of their visits join hits of the base.
+        let start = Day(containing: now).startMs + TimeUnits.hourMs
         let busy = (0..<HotDays.sinceMax + 10).map { n in
             makeEvent("busy\(n)", visitor: UInt64(n % 500), at: start + Int64(n) * 9_000, path: ["/", "/a"][n % 2], country: "DE")
         }
@@ -375,6 +381,18 @@ import Testing
         let held = try #require(store.hotDays.parts(today), "the day is still held")
         #expect(held.count == base + 2, "the first \(HotDays.sinceMax + 1) since are one more part of the base, the rest since")
         try expectSameAnswers(store)
+
+        // An erasure whose fence falls among a folded visitor's hits: those before it leave every
+        // part of every held day, those after stay, and no day is read from its rows again.
+        let visitor = VisitorID(rawValue: 7), fence = start + 2_000 * 9_000, builds = store.hotDayBuilds
+        let record = try store.erase(site: site, visitor: visitor, requestID: "er_7", node: "n1", nowMs: now, fenceMs: fence)
+        #expect(record.deletedEvents > 0)
+        let after = try #require(store.hotDays.parts(today), "the day is still held")
+        let rows = after.flatMap { part in part.segment.rows(of: visitor).map { Array($0).map { part.segment.timestamps[$0] } } ?? [] }
+        #expect(!rows.isEmpty && rows.allSatisfy { $0 > fence })
+        #expect(rows.count == busy.filter { $0.visitor == visitor && $0.timestampMs > fence }.count)
+        try expectSameAnswers(store)
+        #expect(store.hotDayBuilds == builds)
     }
 
     /// A write between a hot day's opening and its row scan is both appended and scanned: it is

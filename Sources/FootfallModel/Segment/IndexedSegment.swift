@@ -91,6 +91,17 @@ public struct IndexedSegment: Sendable {
         return kept
     }
 
+    /// The segment without the visitor's rows at or before `fence` (an erasure): itself when it has
+    /// none, nil when nothing is left. Built again from the rest, so none of the visitor's values
+    /// stays in a dictionary; runs that were not whole (they join rows of another segment) stay so.
+    public func erasing(_ visitor: VisitorID, through fence: Int64) -> IndexedSegment? {
+        guard let rows = segment.rows(of: visitor), rows.contains(where: { segment.timestamps[$0] <= fence }) else { return self }
+        let kept = segment.events.filter { $0.visitor != visitor || $0.timestampMs > fence }
+        guard !kept.isEmpty else { return nil }
+        let joined = Set(segment.visitors.indices.filter { !runIsWhole[$0] }.map { segment.visitors[$0] })
+        return IndexedSegment(EventSegment(site: segment.site, day: segment.day, events: kept)).keeping(joined)
+    }
+
     /// Bytes the segment and its index hold, roughly: what a cache of them budgets by.
     public var estimatedBytes: Int {
         let texts = segment.texts.reduce(0) { sum, column in sum + column.codes.count * 2 + column.dictionary.reduce(0) { $0 + 16 + $1.utf8.count } }
