@@ -336,7 +336,7 @@ public final class EventStore: Sendable {
             try kv.write(batch, sync: true)
             segmentCache.forget(site: site, days: Set(erasedPerDay.keys))
             hotDays.erase(visitor, through: fence, site: site, days: Set(erasedPerDay.keys))
-            recentRollups.noteChanged(site: site)
+            recentRollups.noteWritten(erasedPerDay.keys.map { SealedDay(site: site, day: $0) })
             for (day, erased) in erasedPerDay { state.dayHits.remove(erased, of: visitor, on: .init(site: site, day: day)) }
             return record
         }

@@ -6,16 +6,19 @@ import Synchronization
 /// their events when a report asks and kept while nothing they were built from changed.
 ///
 /// What a date was built from is named by its *inputs*: a count of writes per UTC day it reads
-/// (`EventStore.apply` notes the days of what it stores), a count of changes per site (an erasure,
-/// retention, a deletion) and a count of wipes of everything. A date is served from memory while
+/// (`EventStore.apply` notes the days of what it stores, an erasure the days it erased from), a
+/// count of changes per site (retention, a deletion) and a count of wipes of everything. A date is served from memory while
 /// all of them are what they were when it was built, so a report never answers from before a
 /// write it could see; with one exception, for dates that are costly to build.
 ///
 /// A date whose last build read `lateFromEvents` events or more (today's, on a busy site: a build
 /// of hundreds of milliseconds) is answered from that build when only writes changed since, while
 /// a newer build is made in the background. A report of recent days then waits for no build, and
-/// its counts trail the site's writes by about one build. An erasure, retention or a wipe is
-/// never answered late: the date is built again before the answer. Counted in events, not timed,
+/// its counts trail the site's writes by about one build. An erasure counts as a write: rollups
+/// hold no personal data and built dates keep an erased visitor's hits for good (DESIGN.md), and
+/// building a busy site's recent dates again before the next answer, after every erasure, kept
+/// its dashboard waiting for seconds. Retention, a deletion or a wipe is never answered late: the
+/// date is built again before the answer. Counted in events, not timed,
 /// so whether a site is answered late does not depend on how busy the machine is.
 final class RecentRollups: Sendable {
     typealias Packs = [RollupBuild.PackID: [String: RollupCell]]
