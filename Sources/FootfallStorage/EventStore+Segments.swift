@@ -204,9 +204,10 @@ extension EventStore {
     /// A day's rows, from `hotDays`, or read and held there (a sealed day's too, mostly none).
     private func hotParts(_ day: SealedDay, nowMs: Int64, retention: RetentionPlan) throws -> [IndexedSegment] {
         if let held = hotDays.parts(day) { return held }
-        writeLock.withLock { _ in hotDays.begin(day) }
+        let ticket = writeLock.withLock { _ in hotDays.begin(day) }
         let rows = try rowSegments(site: day.site, day: day.day, in: day.day.startMs..<day.day.advanced(by: 1).startMs, nowMs: nowMs, retention: retention)
-        return hotDays.finish(day, rows: rows) ?? rows.map(IndexedSegment.init)
+        let held = ticket.map { hotDays.finish(day, ticket: $0, rows: rows) } ?? hotDays.parts(day)
+        return held ?? rows.map(IndexedSegment.init)
     }
 
     /// A sealed day's parts, or nil when the day is not sealed or a part is missing or damaged.

@@ -27,6 +27,8 @@ final class HotDays: Sendable {
     static let daysMax = 50_000
 
     private struct Entry {
+        /// Which build (`begin`) opened it.
+        let ticket: UInt64
         /// Nil while the base is being built.
         var base: [IndexedSegment]?
         var since = [Event]()
@@ -39,6 +41,7 @@ final class HotDays: Sendable {
     private struct State {
         var entries = [SealedDay: Entry]()
         var clock: UInt64 = 0
+        var tickets: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -61,17 +64,27 @@ final class HotDays: Sendable {
         }
     }
 
-    /// Opens `day`: from now on its stored events are appended. Under the write lock.
-    func begin(_ day: SealedDay) {
-        state.withLock { $0.entries[day] = Entry() }
+    /// Opens `day`: from now on its stored events are appended. Under the write lock. Returns the
+    /// build's ticket for `finish`, or nil when the day is open already (another report is
+    /// building it, or built it meanwhile): its entry stays as it is, since opening it again would
+    /// drop the events appended so far, and the caller reads the rows for itself.
+    func begin(_ day: SealedDay) -> UInt64? {
+        state.withLock { state in
+            guard state.entries[day] == nil else { return nil }
+            state.tickets += 1
+            state.entries[day] = Entry(ticket: state.tickets)
+            return state.tickets
+        }
     }
 
     /// Sets the base of a day opened by `begin` (`rows`, read after it) and gives the day's
-    /// segments; nil when the day was dropped meanwhile (then `rows` are all there is).
-    func finish(_ day: SealedDay, rows: [EventSegment]) -> [IndexedSegment]? {
+    /// segments; nil when the day was dropped meanwhile (then `rows` are all there is). A day
+    /// dropped and opened again by another build is not this build's: its rows may hold what the
+    /// drop was for (an erased visitor's, expired ones).
+    func finish(_ day: SealedDay, ticket: UInt64, rows: [EventSegment]) -> [IndexedSegment]? {
         let base = rows.map(IndexedSegment.init)
         return state.withLock { state in
-            guard var entry = state.entries[day], entry.base == nil else { return nil }
+            guard var entry = state.entries[day], entry.ticket == ticket, entry.base == nil else { return nil }
             let scanned = Set(rows.flatMap(\.ids)), appended = entry.since.count
             entry.since.removeAll { scanned.contains($0.id) }
             overlaps.add(appended - entry.since.count, ordering: .relaxed)

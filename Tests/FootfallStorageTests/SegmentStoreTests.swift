@@ -407,13 +407,53 @@ import Testing
             (0..<count).map { makeEvent("\(name)\($0)", visitor: UInt64($0 % 300), at: start + Int64($0) * 5_000) }
         }
         _ = try store.apply(events("base", 3_000), nowMs: now, retention: retention)
-        store.writeLock.withLock { _ in store.hotDays.begin(today) }
+        let ticket = try #require(store.writeLock.withLock { _ in store.hotDays.begin(today) })
         _ = try store.apply(events("during", 10), nowMs: now, retention: retention)
         let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
         _ = try store.apply(events("after", 5), nowMs: now, retention: retention)
-        let parts = try #require(store.hotDays.finish(today, rows: rows))
+        let parts = try #require(store.hotDays.finish(today, ticket: ticket, rows: rows))
         #expect(store.hotDays.overlaps.load(ordering: .relaxed) == 10)
         #expect(Columnar(segments: parts, range: start..<now, filters: []).summary.pageviews == 3_015)
+    }
+
+    /// A second report building a day the first is building leaves the first's entry alone: the
+    /// events appended since the first opened it stay (opening it again dropped them, and the
+    /// day was held without them until sealed).
+    @Test func aSecondBuildOfADay_keepsWhatWasAppendedForTheFirst() throws {
+        let (kv, cleanup) = try StoreKind.rocksDB.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv, syncWrites: false)
+        let start = now - 6 * TimeUnits.hourMs, today = SealedDay(site: site, day: Day(containing: now))
+        _ = try store.apply((0..<3_000).map { makeEvent("base\($0)", visitor: UInt64($0 % 300), at: start + Int64($0) * 5_000) },
+                            nowMs: now, retention: retention)
+        let first = try #require(store.writeLock.withLock { _ in store.hotDays.begin(today) })
+        let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
+        _ = try store.apply((0..<10).map { makeEvent("during\($0)", visitor: UInt64($0), at: start + Int64($0) * 1_000) }, nowMs: now, retention: retention)
+        #expect(store.writeLock.withLock { _ in store.hotDays.begin(today) } == nil, "the day is open already")
+        let parts = try #require(store.hotDays.finish(today, ticket: first, rows: rows))
+        #expect(Columnar(segments: parts, range: start..<now, filters: []).summary.pageviews == 3_010)
+    }
+
+    /// A build whose day an erasure dropped, and another report opened again, is not held: its
+    /// rows were read before the erasure and hold the erased visitor.
+    @Test func aBuildThatAnErasureOvertook_isNotHeld() throws {
+        let (kv, cleanup) = try StoreKind.rocksDB.make()
+        defer { cleanup() }
+        let store = try EventStore(kv: kv, syncWrites: false)
+        let start = now - 6 * TimeUnits.hourMs, today = SealedDay(site: site, day: Day(containing: now))
+        _ = try store.apply((0..<300).map { makeEvent("base\($0)", visitor: UInt64($0 % 30), at: start + Int64($0) * 5_000) },
+                            nowMs: now, retention: retention)
+        let erased = VisitorID(rawValue: 7)
+        let first = try #require(store.writeLock.withLock { _ in store.hotDays.begin(today) })
+        let stale = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
+        #expect(stale.contains { $0.rows(of: erased) != nil }, "the first build read the visitor's rows")
+        _ = try store.erase(site: site, visitor: erased, requestID: "er_7", node: "n1", nowMs: now, fenceMs: now)
+        let second = try #require(store.writeLock.withLock { _ in store.hotDays.begin(today) }, "the erasure dropped the day being built")
+        #expect(store.hotDays.finish(today, ticket: first, rows: stale) == nil)
+        let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
+        let parts = try #require(store.hotDays.finish(today, ticket: second, rows: rows))
+        #expect(parts.allSatisfy { $0.segment.rows(of: erased) == nil })
+        #expect(try #require(store.hotDays.parts(today)).allSatisfy { $0.segment.rows(of: erased) == nil })
     }
 
     /// Writes racing reports that build a hot day again and again: each report counts every write
