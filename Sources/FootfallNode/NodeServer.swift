@@ -87,12 +87,14 @@ public enum NodeServer {
     }
 }
 
-/// The hourly job: certificate expiry, retention, sealing, idle accounts, gauges.
+/// The hourly job: certificate expiry, retention, sealing, idle accounts, gauges; after the first
+/// run, the warm-up of recent days.
 struct MaintenanceService: Service {
     let node: Node
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            var warmedUp = false
             while !Task.isCancelled {
                 CertificateExpiry.check(node)
                 do {
@@ -101,6 +103,11 @@ struct MaintenanceService: Service {
                     try await node.offloaded { try node.runMaintenance() }
                 } catch {
                     node.logger.error("maintenance failed", metadata: ["error": "\(error)"])
+                }
+                if !warmedUp {
+                    // After sealing, so days it sealed are read from their segments, not rows.
+                    try? await node.offloaded { node.warmUp() }
+                    warmedUp = true
                 }
                 // Cancelled at shutdown: the loop ends instead of failing the service group.
                 try? await Task.sleep(for: NodeServer.maintenanceInterval)

@@ -204,10 +204,23 @@ extension EventStore {
     /// A day's rows, from `hotDays`, or read and held there (a sealed day's too, mostly none).
     private func hotParts(_ day: SealedDay, nowMs: Int64, retention: RetentionPlan) throws -> [IndexedSegment] {
         if let held = hotDays.parts(day) { return held }
-        let ticket = writeLock.withLock { _ in hotDays.begin(day) }
-        let rows = try rowSegments(site: day.site, day: day.day, in: day.day.startMs..<day.day.advanced(by: 1).startMs, nowMs: nowMs, retention: retention)
-        let held = ticket.map { hotDays.finish(day, ticket: $0, rows: rows) } ?? hotDays.parts(day)
-        return held ?? rows.map(IndexedSegment.init)
+        let rows = { try self.rowSegments(site: day.site, day: day.day, in: day.day.startMs..<day.day.advanced(by: 1).startMs,
+                                          nowMs: nowMs, retention: retention) }
+        switch writeLock.withLock({ _ in hotDays.begin(day) }) {
+        case .build(let build):
+            defer { build.done.leave() }
+            do {
+                let read = try rows()
+                return hotDays.finish(day, build, rows: read) ?? read.map(IndexedSegment.init)
+            } catch {
+                hotDays.abandon(day, build)
+                throw error
+            }
+        case .building(let done):
+            done.wait()
+            // Dropped meanwhile (an erasure, memory), or its build failed: the rows are all there is.
+            return try hotDays.parts(day) ?? rows().map(IndexedSegment.init)
+        }
     }
 
     /// A sealed day's parts, or nil when the day is not sealed or a part is missing or damaged.

@@ -1,3 +1,4 @@
+import Dispatch
 import FootfallModel
 import Synchronization
 
@@ -11,7 +12,8 @@ import Synchronization
 ///
 /// A base is built outside the write lock. `begin` (under the write lock) opens the day first, so
 /// every event stored after it is appended; those the row scan saw too are dropped at `finish` by
-/// id, so none is counted twice and none missed.
+/// id, so none is counted twice and none missed. A report that finds the day being built waits for
+/// that build instead of reading the rows a second time.
 ///
 /// An erasure takes its visitor's events out of the days held (`erase`) rather than dropping them:
 /// a busy day read again from its rows took seconds, and every erasure on the site did that to the
@@ -26,9 +28,24 @@ final class HotDays: Sendable {
     /// bounded as well as the bytes.
     static let daysMax = 50_000
 
-    private struct Entry {
-        /// Which build (`begin`) opened it.
+    /// A build of a day's base from its rows, opened by `begin`: its ticket for `finish`, and the
+    /// group that reports finding the day being built wait on, which the builder leaves when it is
+    /// done, whatever came of it.
+    struct Build: Sendable {
         let ticket: UInt64
+        let done: DispatchGroup
+    }
+
+    /// What `begin` found.
+    enum Opening: Sendable {
+        /// The day was not open: the caller builds it.
+        case build(Build)
+        /// Another report is building the day (or has built it): wait for `done`, then ask again.
+        case building(done: DispatchGroup)
+    }
+
+    private struct Entry {
+        let build: Build
         /// Nil while the base is being built.
         var base: [IndexedSegment]?
         var since = [Event]()
@@ -64,16 +81,17 @@ final class HotDays: Sendable {
         }
     }
 
-    /// Opens `day`: from now on its stored events are appended. Under the write lock. Returns the
-    /// build's ticket for `finish`, or nil when the day is open already (another report is
-    /// building it, or built it meanwhile): its entry stays as it is, since opening it again would
-    /// drop the events appended so far, and the caller reads the rows for itself.
-    func begin(_ day: SealedDay) -> UInt64? {
+    /// Opens `day`: from now on its stored events are appended. Under the write lock. A day open
+    /// already (another report is building it, or built it meanwhile) stays as it is: opening it
+    /// again would drop the events appended to it so far.
+    func begin(_ day: SealedDay) -> Opening {
         state.withLock { state in
-            guard state.entries[day] == nil else { return nil }
+            if let open = state.entries[day] { return .building(done: open.build.done) }
             state.tickets += 1
-            state.entries[day] = Entry(ticket: state.tickets)
-            return state.tickets
+            let build = Build(ticket: state.tickets, done: DispatchGroup())
+            build.done.enter()
+            state.entries[day] = Entry(build: build)
+            return .build(build)
         }
     }
 
@@ -81,10 +99,10 @@ final class HotDays: Sendable {
     /// segments; nil when the day was dropped meanwhile (then `rows` are all there is). A day
     /// dropped and opened again by another build is not this build's: its rows may hold what the
     /// drop was for (an erased visitor's, expired ones).
-    func finish(_ day: SealedDay, ticket: UInt64, rows: [EventSegment]) -> [IndexedSegment]? {
+    func finish(_ day: SealedDay, _ build: Build, rows: [EventSegment]) -> [IndexedSegment]? {
         let base = rows.map(IndexedSegment.init)
         return state.withLock { state in
-            guard var entry = state.entries[day], entry.ticket == ticket, entry.base == nil else { return nil }
+            guard var entry = state.entries[day], entry.build.ticket == build.ticket, entry.base == nil else { return nil }
             let scanned = Set(rows.flatMap(\.ids)), appended = entry.since.count
             entry.since.removeAll { scanned.contains($0.id) }
             overlaps.add(appended - entry.since.count, ordering: .relaxed)
@@ -106,6 +124,13 @@ final class HotDays: Sendable {
                 }
             }
             return entry.view
+        }
+    }
+
+    /// Drops a day whose build failed (its rows could not be read), so the next report opens it again.
+    func abandon(_ day: SealedDay, _ build: Build) {
+        state.withLock { state in
+            if state.entries[day]?.build.ticket == build.ticket, state.entries[day]?.base == nil { state.entries[day] = nil }
         }
     }
 

@@ -407,31 +407,95 @@ import Testing
             (0..<count).map { makeEvent("\(name)\($0)", visitor: UInt64($0 % 300), at: start + Int64($0) * 5_000) }
         }
         _ = try store.apply(events("base", 3_000), nowMs: now, retention: retention)
-        let ticket = try #require(store.writeLock.withLock { _ in store.hotDays.begin(today) })
+        let build = try opened(today, in: store)
         _ = try store.apply(events("during", 10), nowMs: now, retention: retention)
         let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
         _ = try store.apply(events("after", 5), nowMs: now, retention: retention)
-        let parts = try #require(store.hotDays.finish(today, ticket: ticket, rows: rows))
+        let parts = try #require(store.hotDays.finish(today, build, rows: rows))
         #expect(store.hotDays.overlaps.load(ordering: .relaxed) == 10)
         #expect(Columnar(segments: parts, range: start..<now, filters: []).summary.pageviews == 3_015)
+    }
+
+    /// When the hits of `storeWithTodaysBase` begin: six hours before `now`.
+    var todaysBaseStart: Int64 { now - 6 * TimeUnits.hourMs }
+
+    /// A RocksDB store holding 3,000 hits of 300 visitors today, one each 5 s from `todaysBaseStart`.
+    func storeWithTodaysBase() throws -> (EventStore, () -> Void) {
+        let (kv, cleanup) = try StoreKind.rocksDB.make()
+        let store = try EventStore(kv: kv, syncWrites: false)
+        _ = try store.apply((0..<3_000).map { makeEvent("base\($0)", visitor: UInt64($0 % 300), at: todaysBaseStart + Int64($0) * 5_000) },
+                            nowMs: now, retention: retention)
+        return (store, cleanup)
+    }
+
+    /// Opens `day` for a build, as `hotParts` does; fails the test when it was open already.
+    func opened(_ day: SealedDay, in store: EventStore) throws -> HotDays.Build {
+        let opening = store.writeLock.withLock { _ in store.hotDays.begin(day) }
+        guard case .build(let build) = opening else { throw StorageError("\(day) was open already") }
+        return build
     }
 
     /// A second report building a day the first is building leaves the first's entry alone: the
     /// events appended since the first opened it stay (opening it again dropped them, and the
     /// day was held without them until sealed).
     @Test func aSecondBuildOfADay_keepsWhatWasAppendedForTheFirst() throws {
-        let (kv, cleanup) = try StoreKind.rocksDB.make()
+        let (store, cleanup) = try storeWithTodaysBase()
         defer { cleanup() }
-        let store = try EventStore(kv: kv, syncWrites: false)
-        let start = now - 6 * TimeUnits.hourMs, today = SealedDay(site: site, day: Day(containing: now))
-        _ = try store.apply((0..<3_000).map { makeEvent("base\($0)", visitor: UInt64($0 % 300), at: start + Int64($0) * 5_000) },
-                            nowMs: now, retention: retention)
-        let first = try #require(store.writeLock.withLock { _ in store.hotDays.begin(today) })
+        let start = todaysBaseStart, today = SealedDay(site: site, day: Day(containing: now))
+        let first = try opened(today, in: store)
         let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
         _ = try store.apply((0..<10).map { makeEvent("during\($0)", visitor: UInt64($0), at: start + Int64($0) * 1_000) }, nowMs: now, retention: retention)
-        #expect(store.writeLock.withLock { _ in store.hotDays.begin(today) } == nil, "the day is open already")
-        let parts = try #require(store.hotDays.finish(today, ticket: first, rows: rows))
+        let again = store.writeLock.withLock { _ in store.hotDays.begin(today) }
+        guard case .building = again else { Issue.record("the day is open already: \(again)"); return }
+        let parts = try #require(store.hotDays.finish(today, first, rows: rows))
         #expect(Columnar(segments: parts, range: start..<now, filters: []).summary.pageviews == 3_010)
+    }
+
+    /// A report that finds a day being built waits for that build and answers from it, instead of
+    /// reading the day's rows a second time (on a restarted node every report of a busy site's
+    /// today did, each for seconds).
+    @Test func aReportDuringABuild_waitsForIt() throws {
+        let (store, cleanup) = try storeWithTodaysBase()
+        defer { cleanup() }
+        let start = todaysBaseStart, today = SealedDay(site: site, day: Day(containing: now))
+        let build = try opened(today, in: store)
+        let answered = Atomic<Int64>(-1)
+        let report = Thread { [self] in
+            var segments = [IndexedSegment]()
+            try? store.segments(site: site, in: TimeRange(startMs: start, endMs: now), nowMs: now, retention: plan) { segments.append($0) }
+            answered.store(Columnar(segments: segments, range: start..<now, filters: []).summary.pageviews, ordering: .sequentiallyConsistent)
+        }
+        report.start()
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(answered.load(ordering: .sequentiallyConsistent) == -1, "the report waits for the build")
+        let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
+        _ = try #require(store.hotDays.finish(today, build, rows: rows))
+        build.done.leave()
+        for _ in 0..<500 where answered.load(ordering: .sequentiallyConsistent) == -1 { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(answered.load(ordering: .sequentiallyConsistent) == 3_000)
+        #expect(store.hotDayBuilds == 1, "the day was read from its rows once")
+    }
+
+    /// A warm-up after a start reads the site's today into memory, rows and rollups, as its first
+    /// report would: that report then reads nothing from rows and builds no date.
+    @Test func aWarmUp_readsTodayIntoMemory_beforeTheFirstReport() throws {
+        let (kv, cleanup) = try StoreKind.rocksDB.make()
+        defer { cleanup() }
+        _ = try EventStore(kv: kv).apply(traffic(), nowMs: now, retention: retention)
+        let store = try EventStore(kv: kv)  // as after a restart: nothing in memory
+        let today = Day(containing: now), key = SealedDay(site: site, day: today)
+        func isCurrent() -> Bool {
+            let inputs = store.recentRollups.inputs(of: site, days: EventStore.daysRead(by: today, calendar: .utc))
+            if case .current = store.recentRollups.lookup(key, inputs: inputs) { return true }
+            return false
+        }
+        #expect(store.hotDays.parts(key) == nil && !isCurrent())
+        try store.warmUp(site: site, nowMs: now)
+        #expect(store.hotDays.parts(key) != nil && isCurrent())
+        let builds = store.hotDayBuilds
+        let total = try store.dayTotals(site: site, metric: .total, days: today...today)[""]?.count
+        #expect(total == Int64(traffic().filter { $0.day == today && $0.kind == .pageview }.count))
+        #expect(store.hotDayBuilds == builds && isCurrent())
     }
 
     /// A build whose day an erasure dropped, and another report opened again, is not held: its
@@ -444,14 +508,14 @@ import Testing
         _ = try store.apply((0..<300).map { makeEvent("base\($0)", visitor: UInt64($0 % 30), at: start + Int64($0) * 5_000) },
                             nowMs: now, retention: retention)
         let erased = VisitorID(rawValue: 7)
-        let first = try #require(store.writeLock.withLock { _ in store.hotDays.begin(today) })
+        let first = try opened(today, in: store)
         let stale = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
         #expect(stale.contains { $0.rows(of: erased) != nil }, "the first build read the visitor's rows")
         _ = try store.erase(site: site, visitor: erased, requestID: "er_7", node: "n1", nowMs: now, fenceMs: now)
-        let second = try #require(store.writeLock.withLock { _ in store.hotDays.begin(today) }, "the erasure dropped the day being built")
-        #expect(store.hotDays.finish(today, ticket: first, rows: stale) == nil)
+        let second = try opened(today, in: store)
+        #expect(store.hotDays.finish(today, first, rows: stale) == nil)
         let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
-        let parts = try #require(store.hotDays.finish(today, ticket: second, rows: rows))
+        let parts = try #require(store.hotDays.finish(today, second, rows: rows))
         #expect(parts.allSatisfy { $0.segment.rows(of: erased) == nil })
         #expect(try #require(store.hotDays.parts(today)).allSatisfy { $0.segment.rows(of: erased) == nil })
     }
