@@ -45,6 +45,30 @@ import Testing
         #expect(decoded.count == events.count)
     }
 
+    /// Cutting rows out gives the segment of the remaining events, dictionaries holding only the
+    /// values still used (what an erasure relies on: nothing of the removed rows stays).
+    @Test(arguments: [1, 2, 700, 5_000])
+    func removingRows_givesTheSegmentOfTheRest(count: Int) throws {
+        let segment = EventSegment(site: Self.site, day: Self.day, events: Self.traffic(count, seed: UInt64(count) + 11))
+        var random = SplitMix64(seed: UInt64(count))
+        for _ in 0..<20 {
+            let run = Int(random.next() % UInt64(segment.visitors.count))
+            let rows = try #require(segment.rows(of: segment.visitors[run]))
+            // A whole run, or its first rows (an erasure's fence among its hits), or any stretch.
+            let cut = [rows, rows.lowerBound..<rows.lowerBound + Int(random.next() % UInt64(rows.count + 1)),
+                       { let a = Int(random.next() % UInt64(count)); return a..<min(count, a + Int(random.next() % 50)) }()][Int(random.next() % 3)]
+            let rest = segment.events.enumerated().filter { !cut.contains($0.offset) }.map(\.element)
+            guard let removed = segment.removing(rows: cut) else {
+                #expect(rest.isEmpty)
+                continue
+            }
+            let rebuilt = EventSegment(site: Self.site, day: Self.day, events: rest)
+            #expect(removed == rebuilt)
+            #expect(removed.texts == rebuilt.texts && removed.propKeys == rebuilt.propKeys && removed.propValues == rebuilt.propValues)
+            #expect(removed.visitors == rebuilt.visitors && removed.visitorRuns == rebuilt.visitorRuns)
+        }
+    }
+
     @Test func rows_runByVisitorThenTime() {
         let segment = EventSegment(site: Self.site, day: Self.day, events: Self.traffic(2_000, seed: 3))
         let visitors = segment.rowVisitors

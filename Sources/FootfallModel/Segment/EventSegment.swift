@@ -237,3 +237,56 @@ public struct EventSegment: Hashable, Sendable {
         hasher.combine(ids)
     }
 }
+
+extension EventSegment {
+    /// The segment without the rows `removed` (an erased visitor's), or nil when none is left: each
+    /// column cut, not the segment built again from its events, which for a visitor with rows in
+    /// every part of a busy day cost seconds under the store's write lock. Dictionaries keep only
+    /// the values rows still use, so nothing of the removed rows stays.
+    public func removing(rows removed: Range<Int>) -> EventSegment? {
+        let removed = removed.clamped(to: 0..<count)
+        guard !removed.isEmpty else { return self }
+        guard removed.count < count else { return nil }
+        func cut<Element>(_ column: [Element]) -> [Element] { Array(column[..<removed.lowerBound]) + column[removed.upperBound...] }
+        var visitors = [VisitorID](), runs = [Int]()
+        for (run, visitor) in self.visitors.enumerated() {
+            let rows = runStarts[run]..<runStarts[run + 1]
+            let left = rows.count - rows.clamped(to: removed).count
+            if left > 0 {
+                visitors.append(visitor)
+                runs.append(left)
+            }
+        }
+        /// Maps the codes rows still use onto a dictionary of only those values, in their order.
+        func compacted(_ dictionary: [String], used codes: some Sequence<Int>) -> (dictionary: [String], code: [Int]) {
+            var used = [Bool](repeating: false, count: dictionary.count)
+            for code in codes { used[code] = true }
+            var kept = [String](), code = [Int](repeating: -1, count: dictionary.count)
+            for (old, value) in dictionary.enumerated() where used[old] {
+                code[old] = kept.count
+                kept.append(value)
+            }
+            return (kept, code)
+        }
+        let texts = self.texts.map { column in
+            let codes = cut(column.codes)
+            let (dictionary, code) = compacted(column.dictionary, used: codes.lazy.map(Int.init))
+            return Strings(dictionary: dictionary, codes: codes.map { Strings.Code(code[Int($0)]) })
+        }
+        let props = cut(self.props)
+        let keys = compacted(propKeys, used: props.lazy.flatMap { $0 }.map { Int($0.key) })
+        let values = compacted(propValues, used: props.lazy.flatMap { $0 }.map { Int($0.value) })
+        func shifted<Value>(_ byRow: [Int: Value]) -> [Int: Value] {
+            Dictionary(uniqueKeysWithValues: byRow.compactMap { row, value in
+                row < removed.lowerBound ? (row, value) : row >= removed.upperBound ? (row - removed.count, value) : nil
+            })
+        }
+        return EventSegment(
+            site: site, day: day, visitors: visitors, visitorRuns: runs, timestamps: cut(timestamps), ids: cut(ids), kinds: cut(kinds),
+            texts: texts, deviceClasses: cut(deviceClasses), browserMajors: cut(browserMajors), engagementMs: cut(engagementMs),
+            consented: cut(consented),
+            props: props.map { row in row.map { (UInt32(keys.code[Int($0.key)]), UInt32(values.code[Int($0.value)])) } },
+            propKeys: keys.dictionary, propValues: values.dictionary,
+            previousDayVisitors: shifted(previousDayVisitors), pii: shifted(pii))
+    }
+}

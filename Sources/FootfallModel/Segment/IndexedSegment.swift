@@ -92,14 +92,16 @@ public struct IndexedSegment: Sendable {
     }
 
     /// The segment without the visitor's rows at or before `fence` (an erasure): itself when it has
-    /// none, nil when nothing is left. Built again from the rest, so none of the visitor's values
-    /// stays in a dictionary; runs that were not whole (they join rows of another segment) stay so.
+    /// none, nil when nothing is left (`EventSegment.removing(rows:)`). Runs that were not whole
+    /// (they join rows of another segment) stay so.
     public func erasing(_ visitor: VisitorID, through fence: Int64) -> IndexedSegment? {
-        guard let rows = segment.rows(of: visitor), rows.contains(where: { segment.timestamps[$0] <= fence }) else { return self }
-        let kept = segment.events.filter { $0.visitor != visitor || $0.timestampMs > fence }
-        guard !kept.isEmpty else { return nil }
+        guard let rows = segment.rows(of: visitor) else { return self }
+        // A run is in time order: the rows at or before the fence come first.
+        let erased = rows.lowerBound..<(rows.first { segment.timestamps[$0] > fence } ?? rows.upperBound)
+        guard !erased.isEmpty else { return self }
+        guard let kept = segment.removing(rows: erased) else { return nil }
         let joined = Set(segment.visitors.indices.filter { !runIsWhole[$0] }.map { segment.visitors[$0] })
-        return IndexedSegment(EventSegment(site: segment.site, day: segment.day, events: kept)).keeping(joined)
+        return IndexedSegment(kept).keeping(joined)
     }
 
     /// Bytes the segment and its index hold, roughly: what a cache of them budgets by.
