@@ -350,6 +350,8 @@ def soak(cluster, duration, share):
     check(achieved >= 0.9 * rate, f"the generator held at least 90 % of {rate:,.0f} events/s: {achieved:,.0f}")
     results = flatness_checks(sampler, duration, restarted_at or 0)
     nothing_lost_checks(cluster, api, ledger, erasures)
+    results["hot_day_builds"] = hot_day_builds(cluster)
+    print(f"days read from their rows into memory, per node: {results['hot_day_builds']}", flush=True)
 
     report = {"maximum_events_per_s": maximum, "target_events_per_s": rate, "held_events_per_s": achieved,
               "retries": generator.retries, "events": sampler.events, "flatness": results, "samples": sampler.samples,
@@ -391,6 +393,17 @@ def faults(cluster, api, generator, sampler, duration):
                 erasures.append((site, vid, status, receipt))
         time.sleep(0.2)
     return restarted_at, erasures
+
+
+def hot_day_builds(cluster):
+    """Each node's `footfall_hot_day_builds_total`: how often it read a day from its rows into
+    memory (its warm-up after a start, and a day dropped for memory; not an erasure)."""
+    builds = {}
+    for name in NAMES:
+        status, body = web.call(cluster.http_url(name, "/metrics"))
+        lines = [line for line in body.decode().splitlines() if line.startswith("footfall_hot_day_builds_total ")] if status == 200 else []
+        builds[name] = int(lines[0].split()[1]) if lines else None
+    return builds
 
 
 def nothing_lost_checks(cluster, api, ledger, erasures):
