@@ -10,7 +10,7 @@ TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography sel
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check simulate cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short soak fuzz-build fuzz fuzz-seeds clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate differential cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short soak fuzz-build fuzz fuzz-seeds clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -78,6 +78,12 @@ test: test-deps proto-check fixtures
 simulate: deps
 	$(SWIFT) build --build-tests
 	FOOTFALL_SIM_SEEDS=$${FOOTFALL_SIM_SEEDS:-2000} $(SWIFT) test --skip-build --filter SimulationTests
+
+# The query engine over a real store against the row reference (EngineDifferentialTests) over many
+# more seeds than make test's 12: FOOTFALL_DIFF_SEEDS sets how many.
+differential: deps
+	$(SWIFT) build --build-tests
+	FOOTFALL_DIFF_SEEDS=$${FOOTFALL_DIFF_SEEDS:-500} $(SWIFT) test --skip-build --filter EngineDifferentialTests
 
 # Failure detection of real release nodes over 20 kills, and false positives under a minute of load.
 cluster-detect: build test-deps
