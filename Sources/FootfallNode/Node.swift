@@ -47,7 +47,8 @@ public struct NodeConfiguration: Sendable {
     /// Memory for sealed days decoded for filtered reports (`EventStore`'s segment cache).
     public var segmentCacheBytes = 256 << 20
     /// How often at most one site's erased data is compacted out of the files: the first erasure
-    /// in a while is purged at once, later ones within this interval together when it ends.
+    /// in a while is purged at once (in the background), later ones within this interval together
+    /// when it ends.
     public var erasurePurgeInterval: Duration = .seconds(30)
     /// How often anti-entropy compares this node's sites with their other replicas.
     public var repairInterval: Duration = .seconds(60)

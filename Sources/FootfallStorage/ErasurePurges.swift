@@ -4,7 +4,8 @@ import FootfallModel
 /// keys at once, but their bytes stay in RocksDB's files until those are rewritten, and
 /// compacting a site's erased days rewrites every file that holds them: ten thousand erasure
 /// calls must not mean ten thousand compactions of a site whose nodes other tenants share. So a
-/// site is purged at most once per `intervalMs`: the first erasure in a while purges at once, the
+/// site is purged at most once per `intervalMs`: the first erasure in a while purges at once (in
+/// the background, so the erasure's answer does not wait for the compaction), the
 /// ones after it within the interval together when it ends.
 ///
 /// Which sites wait for a purge, with the span of days to compact, is stored beside the erasure

@@ -1,3 +1,4 @@
+import Dispatch
 import FootfallModel
 import FootfallProtocols
 import Synchronization
@@ -36,6 +37,10 @@ public final class EventStore: Sendable {
     /// Erasures compact what they deleted out of the files, at most once per site per
     /// `purgeIntervalMs` (see `ErasurePurges`).
     private let purges: Mutex<ErasurePurges>
+    /// Purges run one at a time here: an erasure's own in the background, so compacting a busy
+    /// site (20 s and more under the soak's load) does not hold up the erasure's answer, and a
+    /// replica's confirmation with it; the node's periodic ones (`purgeErasedData`) wait their turn.
+    private let purger = DispatchQueue(label: "footfall.erasure-purges", qos: .utility)
     /// Numbers each purge mark (see `ErasurePurges.Pending`); starts anywhere, so one from before
     /// a restart is not repeated by chance.
     private let purgeRevision = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max / 2))
@@ -276,8 +281,9 @@ public final class EventStore: Sendable {
     // MARK: Erasure
 
     /// Deletes every stored event (at or before the fence), index entry and CRM record of a
-    /// visitor, keeps an erasure record that fences those events for good, and compacts the
-    /// affected ranges so the data is physically gone from the files. Rollups stay: they hold no
+    /// visitor, keeps an erasure record that fences those events for good, and has the affected
+    /// ranges compacted so the data is physically gone from the files (at once in the background
+    /// when the site was not purged lately, else with the next due purge). Rollups stay: they hold no
     /// personal data. Applying the same erasure again (a replayed hint, a repair) changes nothing.
     ///
     /// - Parameter fenceMs: events of the visitor at or before this time are deleted and refused
@@ -340,7 +346,12 @@ public final class EventStore: Sendable {
             for (day, erased) in erasedPerDay { state.dayHits.remove(erased, of: visitor, on: .init(site: site, day: day)) }
             return record
         }
-        if purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { try purge(site, nowMs: nowMs) }
+        let purgeNow = purges.withLock { purges in
+            guard purges.mayPurge(site, nowMs: nowMs) else { return false }
+            purges.started(site, nowMs: nowMs)
+            return true
+        }
+        if purgeNow { purger.async { [self] in try? compactPendingPurge(of: site) } }
         return record
     }
 
@@ -390,24 +401,34 @@ public final class EventStore: Sendable {
     /// every few seconds by the node. Returns how many sites were purged.
     @discardableResult
     public func purgeErasedData(nowMs: Int64, force: Bool = false) throws -> Int {
-        var due = [SiteID]()
-        try kv.scan(.erasures, prefix: ErasurePurges.keyPrefix) { key, _ in
-            if let site = ErasurePurges.site(fromKey: key), force || purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { due.append(site) }
-            return true
+        try purger.sync {
+            var due = [SiteID]()
+            try kv.scan(.erasures, prefix: ErasurePurges.keyPrefix) { key, _ in
+                if let site = ErasurePurges.site(fromKey: key), force || purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { due.append(site) }
+                return true
+            }
+            for site in due {
+                purges.withLock { $0.started(site, nowMs: nowMs) }
+                try compactPendingPurge(of: site)
+            }
+            return due.count
         }
-        for site in due { try purge(site, nowMs: nowMs) }
-        return due.count
+    }
+
+    /// Waits for the purges started so far (an erasure's, in the background).
+    public func waitForPurges() {
+        purger.sync {}
     }
 
     private func pendingPurge(_ site: SiteID) throws -> ErasurePurges.Pending? {
         try kv.get(.erasures, ErasurePurges.key(site)).flatMap(ErasurePurges.Pending.init(encoded:))
     }
 
-    /// Compaction rewrites files and can take a while: outside the write lock, so ingest goes on.
-    /// The mark is cleared only if no erasure widened it meanwhile (that one purges again).
-    private func purge(_ site: SiteID, nowMs: Int64) throws {
+    /// Compacts the site's pending purge out of the files, on `purger`. Compaction rewrites files
+    /// and can take a while: outside the write lock, so ingest goes on. The mark is cleared only
+    /// if no erasure widened it meanwhile (that one purges again).
+    private func compactPendingPurge(of site: SiteID) throws {
         guard let pending = try pendingPurge(site) else { return }
-        purges.withLock { $0.started(site, nowMs: nowMs) }
         let days = pending.days
         let start = StorageKeys.eventDay(site, days.lowerBound)
         let end = StorageKeys.eventDay(site, days.upperBound.advanced(by: 1))

@@ -71,6 +71,8 @@ final class TestNode: Sendable {
 
     /// Every byte of every file under the data folder (SSTs, WAL, MANIFEST, salt) and every log line.
     func everything() throws -> [UInt8] {
+        // An erasure's purge runs in the background: what the files hold is read after it.
+        node.store.waitForPurges()
         if let store = node.kv as? RocksDBStore { try store.flushAll() }
         var bytes = [UInt8]()
         let enumerator = FileManager.default.enumerator(atPath: directory)
@@ -89,6 +91,7 @@ final class TestNode: Sendable {
     /// MANIFEST, dropping the boundary keys of deleted files that the old one still listed.
     func reopenStorage() throws {
         guard let store = node.kv as? RocksDBStore else { return }
+        node.store.waitForPurges()
         store.close()
         var settings = RocksDBStore.Settings()
         settings.compression = .none
@@ -97,6 +100,7 @@ final class TestNode: Sendable {
 
     /// Which files (or "logs") hold `needle`, for failure messages.
     func filesContaining(_ needle: [UInt8]) throws -> [String] {
+        node.store.waitForPurges()
         if let store = node.kv as? RocksDBStore, store.isOpen { try store.flushAll() }
         var found = [String]()
         let enumerator = FileManager.default.enumerator(atPath: directory)

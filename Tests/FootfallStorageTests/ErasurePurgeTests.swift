@@ -34,11 +34,10 @@ import Testing
         }
     }
 
-    final class CompactionCounter: KeyValueStore {
+    /// A store that passes everything to another, for subclasses that watch its compactions.
+    class Forwarding: KeyValueStore, @unchecked Sendable {
         let inner: any KeyValueStore
-        private let eventCompactions = Atomic<Int>(0)
         init(_ inner: any KeyValueStore) { self.inner = inner }
-        var compactions: Int { eventCompactions.load(ordering: .relaxed) }
 
         func get(_ family: ColumnFamily, _ key: [UInt8]) throws -> [UInt8]? { try inner.get(family, key) }
         func write(_ batch: WriteBatch, sync: Bool) throws { try inner.write(batch, sync: sync) }
@@ -46,11 +45,33 @@ import Testing
                   _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
             try inner.scan(family, from: start, to: end, reverse: reverse, body)
         }
-        func compact(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws {
+        func compact(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws { try inner.compact(family, from: start, to: end) }
+        func approximateSize(_ family: ColumnFamily) -> UInt64 { inner.approximateSize(family) }
+    }
+
+    /// Counts compactions of the events family.
+    final class CompactionCounter: Forwarding, @unchecked Sendable {
+        private let eventCompactions = Atomic<Int>(0)
+        var compactions: Int { eventCompactions.load(ordering: .relaxed) }
+
+        override func compact(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws {
             if family == .events { eventCompactions.add(1, ordering: .relaxed) }
             try inner.compact(family, from: start, to: end)
         }
-        func approximateSize(_ family: ColumnFamily) -> UInt64 { inner.approximateSize(family) }
+    }
+
+    /// A store whose compactions of the events family wait until the test lets them go (5 s at
+    /// most, so a purge made inline cannot hang the test, only fail it).
+    final class HeldCompactions: Forwarding, @unchecked Sendable {
+        let release = DispatchSemaphore(value: 0)
+        private let done = Atomic<Int>(0)
+        var finished: Int { done.load(ordering: .sequentiallyConsistent) }
+
+        override func compact(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws {
+            if family == .events { _ = release.wait(timeout: .now() + 5) }
+            try inner.compact(family, from: start, to: end)
+            if family == .events { done.add(1, ordering: .sequentiallyConsistent) }
+        }
     }
 
     static let now = day0 + 12 * TimeUnits.hourMs
@@ -76,6 +97,7 @@ import Testing
             _ = try store.erase(site: site, visitor: VisitorID(rawValue: UInt64(visitor)), requestID: "r\(visitor)", node: "n1",
                                 nowMs: ErasurePurgeTests.now, fenceMs: ErasurePurgeTests.now + 300_000)
         }
+        store.waitForPurges()
         #expect(counter.compactions == 1, "the first erasure purged at once, the other 99 wait")
         #expect(try store.purgeErasedData(nowMs: ErasurePurgeTests.now + 1_000) == 0, "not due within the interval")
         #expect(folder.filesHolding("erased-marker-199") > 0, "control: before the purge a waiting erasure's data is still in a file")
@@ -87,6 +109,24 @@ import Testing
         }
     }
 
+    /// An erasure answers once its deletion is written, not after the compaction that purges the
+    /// files: under load that took 20 s and more, and a replica's confirmation waited for it, so
+    /// erasures missed their quorum (the soak).
+    @Test func anErasure_answersBeforeItsPurgeCompacts() throws {
+        let folder = Folder()
+        let held = HeldCompactions(folder.rocks)
+        let store = try EventStore(kv: held, purgeIntervalMs: 30_000)
+        try ErasurePurgeTests.storeVisitors(1, in: store)
+        try folder.rocks.flushAll()
+        _ = try store.erase(site: site, visitor: VisitorID(rawValue: 100), requestID: "r100", node: "n1",
+                            nowMs: ErasurePurgeTests.now, fenceMs: ErasurePurgeTests.now + 300_000)
+        #expect(held.finished == 0, "the erasure answered before its purge compacted")
+        held.release.signal()
+        store.waitForPurges()
+        #expect(held.finished == 1, "the purge ran, in the background")
+        #expect(folder.filesHolding("erased-marker-100") == 0)
+    }
+
     @Test func aPendingPurge_andTheFences_surviveARestart() throws {
         let folder = Folder()
         var store: EventStore? = try EventStore(kv: folder.rocks, purgeIntervalMs: 30_000)
@@ -94,6 +134,7 @@ import Testing
         for visitor in [100, 101] {
             _ = try store!.erase(site: site, visitor: VisitorID(rawValue: UInt64(visitor)), requestID: "r\(visitor)", node: "n1",
                                  nowMs: ErasurePurgeTests.now, fenceMs: ErasurePurgeTests.now + 300_000)
+            store!.waitForPurges()  // the first one's purge, before the second erasure
         }
         store = nil
         let restarted = try EventStore(kv: folder.rocks, purgeIntervalMs: 30_000)
