@@ -47,6 +47,10 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
     // All handles are owned here, created in init and destroyed in `close`; RocksDB's handles are
     // thread-safe, which is why this class can be shared across tasks.
     private var db: OpaquePointer?
+    /// Every operation holds it shared and `close` exclusively: a close waits for what is in flight
+    /// (an erasure's purge compacting in the background, say) instead of freeing the database
+    /// under it, and what comes after finds the store closed.
+    private let gate = ReadWriteLock()
     private var handles: [ColumnFamily: OpaquePointer] = [:]
     private let options: OpaquePointer
     private var familyOptions: [OpaquePointer]
@@ -149,17 +153,19 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
 
     deinit { close() }
 
-    public var isOpen: Bool { db != nil }
+    public var isOpen: Bool { gate.reading { db != nil } }
 
     /// Closes the database; later calls fail. Safe to call twice.
     public func close() {
-        guard let db else { return }
-        for handle in handles.values { rocksdb_column_family_handle_destroy(handle) }
-        if let defaultHandle { rocksdb_column_family_handle_destroy(defaultHandle) }
-        handles = [:]
-        rocksdb_close(db)
-        self.db = nil
-        release()
+        gate.writing {
+            guard let db else { return }
+            for handle in handles.values { rocksdb_column_family_handle_destroy(handle) }
+            if let defaultHandle { rocksdb_column_family_handle_destroy(defaultHandle) }
+            handles = [:]
+            rocksdb_close(db)
+            self.db = nil
+            release()
+        }
     }
 
     private func release() {
@@ -187,104 +193,114 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
     }
 
     public func get(_ family: ColumnFamily, _ key: [UInt8]) throws -> [UInt8]? {
-        let (db, cf) = try handle(family)
-        var length = 0
-        var error: UnsafeMutablePointer<CChar>?
-        let value = key.withUnsafeBufferPointer { k in
-            k.withMemoryRebound(to: CChar.self) { rocksdb_get_cf(db, readOptions, cf, $0.baseAddress, key.count, &length, &error) }
+        return try gate.reading {
+            let (db, cf) = try handle(family)
+            var length = 0
+            var error: UnsafeMutablePointer<CChar>?
+            let value = key.withUnsafeBufferPointer { k in
+                k.withMemoryRebound(to: CChar.self) { rocksdb_get_cf(db, readOptions, cf, $0.baseAddress, key.count, &length, &error) }
+            }
+            try check(error, "get")
+            guard let value else { return nil }
+            defer { rocksdb_free(value) }
+            return Array(UnsafeRawBufferPointer(start: value, count: length))
         }
-        try check(error, "get")
-        guard let value else { return nil }
-        defer { rocksdb_free(value) }
-        return Array(UnsafeRawBufferPointer(start: value, count: length))
     }
 
     public func write(_ batch: WriteBatch, sync: Bool) throws {
-        guard let db else { throw StorageError("RocksDB at \(path) is closed") }
-        try reserve.admit(batch)
-        let native = rocksdb_writebatch_create()
-        defer { rocksdb_writebatch_destroy(native) }
-        for operation in batch.operations {
-            switch operation {
-            case let .put(family, key, value):
-                let cf = try handle(family).1
-                key.withCChars { k in value.withCChars { v in rocksdb_writebatch_put_cf(native, cf, k, key.count, v, value.count) } }
-            case let .merge(family, key, operand):
-                let cf = try handle(family).1
-                key.withCChars { k in operand.withCChars { v in rocksdb_writebatch_merge_cf(native, cf, k, key.count, v, operand.count) } }
-            case let .delete(family, key):
-                let cf = try handle(family).1
-                key.withCChars { k in rocksdb_writebatch_delete_cf(native, cf, k, key.count) }
-            case let .deleteRange(family, start, end):
-                let cf = try handle(family).1
-                start.withCChars { s in end.withCChars { e in rocksdb_writebatch_delete_range_cf(native, cf, s, start.count, e, end.count) } }
+        try gate.reading {
+            guard let db else { throw StorageError("RocksDB at \(path) is closed") }
+            try reserve.admit(batch)
+            let native = rocksdb_writebatch_create()
+            defer { rocksdb_writebatch_destroy(native) }
+            for operation in batch.operations {
+                switch operation {
+                case let .put(family, key, value):
+                    let cf = try handle(family).1
+                    key.withCChars { k in value.withCChars { v in rocksdb_writebatch_put_cf(native, cf, k, key.count, v, value.count) } }
+                case let .merge(family, key, operand):
+                    let cf = try handle(family).1
+                    key.withCChars { k in operand.withCChars { v in rocksdb_writebatch_merge_cf(native, cf, k, key.count, v, operand.count) } }
+                case let .delete(family, key):
+                    let cf = try handle(family).1
+                    key.withCChars { k in rocksdb_writebatch_delete_cf(native, cf, k, key.count) }
+                case let .deleteRange(family, start, end):
+                    let cf = try handle(family).1
+                    start.withCChars { s in end.withCChars { e in rocksdb_writebatch_delete_range_cf(native, cf, s, start.count, e, end.count) } }
+                }
             }
+            var error: UnsafeMutablePointer<CChar>?
+            rocksdb_write(db, sync ? syncWrite : asyncWrite, native, &error)
+            try check(error, "write")
         }
-        var error: UnsafeMutablePointer<CChar>?
-        rocksdb_write(db, sync ? syncWrite : asyncWrite, native, &error)
-        try check(error, "write")
     }
 
     public func scan(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8], reverse: Bool,
                      _ body: ([UInt8], [UInt8]) throws -> Bool) throws {
-        let (db, cf) = try handle(family)
-        guard start.lexicographicallyPrecedes(end) else { return }
-        let options = rocksdb_readoptions_create()
-        defer { rocksdb_readoptions_destroy(options) }
-        // The bounds are copied into buffers that outlive the iterator.
-        let lower = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, start.count))
-        let upper = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, end.count))
-        defer { lower.deallocate(); upper.deallocate() }
-        for (i, b) in start.enumerated() { lower[i] = CChar(bitPattern: b) }
-        for (i, b) in end.enumerated() { upper[i] = CChar(bitPattern: b) }
-        rocksdb_readoptions_set_iterate_lower_bound(options, lower.baseAddress, start.count)
-        rocksdb_readoptions_set_iterate_upper_bound(options, upper.baseAddress, end.count)
-        let iterator = rocksdb_create_iterator_cf(db, options, cf)
-        defer { rocksdb_iter_destroy(iterator) }
-        if reverse { rocksdb_iter_seek_to_last(iterator) } else { rocksdb_iter_seek_to_first(iterator) }
-        while rocksdb_iter_valid(iterator) != 0 {
-            var keyLength = 0, valueLength = 0
-            let k = rocksdb_iter_key(iterator, &keyLength)!
-            let v = rocksdb_iter_value(iterator, &valueLength)
-            let key = Array(UnsafeRawBufferPointer(start: k, count: keyLength))
-            let value = v.map { Array(UnsafeRawBufferPointer(start: $0, count: valueLength)) } ?? []
-            guard try body(key, value) else { break }
-            if reverse { rocksdb_iter_prev(iterator) } else { rocksdb_iter_next(iterator) }
+        try gate.reading {
+            let (db, cf) = try handle(family)
+            guard start.lexicographicallyPrecedes(end) else { return }
+            let options = rocksdb_readoptions_create()
+            defer { rocksdb_readoptions_destroy(options) }
+            // The bounds are copied into buffers that outlive the iterator.
+            let lower = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, start.count))
+            let upper = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, end.count))
+            defer { lower.deallocate(); upper.deallocate() }
+            for (i, b) in start.enumerated() { lower[i] = CChar(bitPattern: b) }
+            for (i, b) in end.enumerated() { upper[i] = CChar(bitPattern: b) }
+            rocksdb_readoptions_set_iterate_lower_bound(options, lower.baseAddress, start.count)
+            rocksdb_readoptions_set_iterate_upper_bound(options, upper.baseAddress, end.count)
+            let iterator = rocksdb_create_iterator_cf(db, options, cf)
+            defer { rocksdb_iter_destroy(iterator) }
+            if reverse { rocksdb_iter_seek_to_last(iterator) } else { rocksdb_iter_seek_to_first(iterator) }
+            while rocksdb_iter_valid(iterator) != 0 {
+                var keyLength = 0, valueLength = 0
+                let k = rocksdb_iter_key(iterator, &keyLength)!
+                let v = rocksdb_iter_value(iterator, &valueLength)
+                let key = Array(UnsafeRawBufferPointer(start: k, count: keyLength))
+                let value = v.map { Array(UnsafeRawBufferPointer(start: $0, count: valueLength)) } ?? []
+                guard try body(key, value) else { break }
+                if reverse { rocksdb_iter_prev(iterator) } else { rocksdb_iter_next(iterator) }
+            }
+            var error: UnsafeMutablePointer<CChar>?
+            rocksdb_iter_get_error(iterator, &error)
+            try check(error, "scan")
         }
-        var error: UnsafeMutablePointer<CChar>?
-        rocksdb_iter_get_error(iterator, &error)
-        try check(error, "scan")
     }
 
     public func compact(_ family: ColumnFamily, from start: [UInt8], to end: [UInt8]) throws {
-        let (db, cf) = try handle(family)
-        // Flush first so the range's newest writes (and tombstones) are in files compaction sees,
-        // and force the bottommost level so tombstones actually drop the data.
-        let flush = rocksdb_flushoptions_create()
-        rocksdb_flushoptions_set_wait(flush, 1)
-        var error: UnsafeMutablePointer<CChar>?
-        rocksdb_flush_cf(db, flush, cf, &error)
-        rocksdb_flushoptions_destroy(flush)
-        try check(error, "flush")
-        let compactOptions = rocksdb_compactoptions_create()
-        defer { rocksdb_compactoptions_destroy(compactOptions) }
-        rocksdb_compactoptions_set_bottommost_level_compaction(compactOptions, 2) // kForce
-        start.withCChars { s in
-            end.withCChars { e in rocksdb_compact_range_cf_opt(db, cf, compactOptions, s, start.count, e, end.count) }
+        try gate.reading {
+            let (db, cf) = try handle(family)
+            // Flush first so the range's newest writes (and tombstones) are in files compaction sees,
+            // and force the bottommost level so tombstones actually drop the data.
+            let flush = rocksdb_flushoptions_create()
+            rocksdb_flushoptions_set_wait(flush, 1)
+            var error: UnsafeMutablePointer<CChar>?
+            rocksdb_flush_cf(db, flush, cf, &error)
+            rocksdb_flushoptions_destroy(flush)
+            try check(error, "flush")
+            let compactOptions = rocksdb_compactoptions_create()
+            defer { rocksdb_compactoptions_destroy(compactOptions) }
+            rocksdb_compactoptions_set_bottommost_level_compaction(compactOptions, 2) // kForce
+            start.withCChars { s in
+                end.withCChars { e in rocksdb_compact_range_cf_opt(db, cf, compactOptions, s, start.count, e, end.count) }
+            }
         }
     }
 
     /// Flushes every family's memtable, so no write-ahead log file is needed any more and RocksDB
     /// deletes them: after this, deleted data no longer sits in an old log.
     public func flushAll() throws {
-        guard let db else { throw StorageError("RocksDB at \(path) is closed") }
-        let flush = rocksdb_flushoptions_create()
-        defer { rocksdb_flushoptions_destroy(flush) }
-        rocksdb_flushoptions_set_wait(flush, 1)
-        for handle in handles.values {
-            var error: UnsafeMutablePointer<CChar>?
-            rocksdb_flush_cf(db, flush, handle, &error)
-            try check(error, "flush")
+        try gate.reading {
+            guard let db else { throw StorageError("RocksDB at \(path) is closed") }
+            let flush = rocksdb_flushoptions_create()
+            defer { rocksdb_flushoptions_destroy(flush) }
+            rocksdb_flushoptions_set_wait(flush, 1)
+            for handle in handles.values {
+                var error: UnsafeMutablePointer<CChar>?
+                rocksdb_flush_cf(db, flush, handle, &error)
+                try check(error, "flush")
+            }
         }
     }
 
@@ -293,27 +309,31 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
     /// second copy until compaction replaces them), with the write-ahead log copied up to now.
     /// It opens as a store of its own.
     public func checkpoint(into directory: String) throws {
-        guard let db else { throw StorageError("RocksDB at \(path) is closed") }
-        var error: UnsafeMutablePointer<CChar>?
-        guard let checkpoint = rocksdb_checkpoint_object_create(db, &error) else {
+        try gate.reading {
+            guard let db else { throw StorageError("RocksDB at \(path) is closed") }
+            var error: UnsafeMutablePointer<CChar>?
+            guard let checkpoint = rocksdb_checkpoint_object_create(db, &error) else {
+                try check(error, "checkpoint")
+                throw StorageError("RocksDB could not start a checkpoint")
+            }
+            defer { rocksdb_checkpoint_object_destroy(checkpoint) }
+            // A log size of 0 flushes the memtables first, so the snapshot's data is all in table files.
+            rocksdb_checkpoint_create(checkpoint, directory, 0, &error)
             try check(error, "checkpoint")
-            throw StorageError("RocksDB could not start a checkpoint")
         }
-        defer { rocksdb_checkpoint_object_destroy(checkpoint) }
-        // A log size of 0 flushes the memtables first, so the snapshot's data is all in table files.
-        rocksdb_checkpoint_create(checkpoint, directory, 0, &error)
-        try check(error, "checkpoint")
     }
 
     /// The table files the store reads now, with the family each belongs to.
     public func liveFiles() -> [LiveFile] {
-        guard let db, let files = rocksdb_livefiles(db) else { return [] }
-        defer { rocksdb_livefiles_destroy(files) }
-        return (0..<rocksdb_livefiles_count(files)).map { index in
-            LiveFile(name: String(cString: rocksdb_livefiles_name(files, index)),
-                     family: String(cString: rocksdb_livefiles_column_family_name(files, index)),
-                     level: Int(rocksdb_livefiles_level(files, index)), bytes: UInt64(rocksdb_livefiles_size(files, index)),
-                     entries: rocksdb_livefiles_entries(files, index))
+        return gate.reading {
+            guard let db, let files = rocksdb_livefiles(db) else { return [] }
+            defer { rocksdb_livefiles_destroy(files) }
+            return (0..<rocksdb_livefiles_count(files)).map { index in
+                LiveFile(name: String(cString: rocksdb_livefiles_name(files, index)),
+                         family: String(cString: rocksdb_livefiles_column_family_name(files, index)),
+                         level: Int(rocksdb_livefiles_level(files, index)), bytes: UInt64(rocksdb_livefiles_size(files, index)),
+                         entries: rocksdb_livefiles_entries(files, index))
+            }
         }
     }
 
@@ -325,36 +345,40 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
     /// its checksum checked (bypassing the block cache, which holds blocks already checked);
     /// returns the keys read per family, or throws RocksDB's error at the first damaged block.
     public func verifyEveryBlock() throws -> [(ColumnFamily, Int)] {
-        guard let db else { throw StorageError("RocksDB at \(path) is closed") }
-        let options = rocksdb_readoptions_create()
-        defer { rocksdb_readoptions_destroy(options) }
-        rocksdb_readoptions_set_verify_checksums(options, 1)
-        rocksdb_readoptions_set_fill_cache(options, 0)
-        return try ColumnFamily.allCases.map { family in
-            let iterator = rocksdb_create_iterator_cf(db, options, try handle(family).1)
-            defer { rocksdb_iter_destroy(iterator) }
-            var keys = 0
-            rocksdb_iter_seek_to_first(iterator)
-            while rocksdb_iter_valid(iterator) != 0 {
-                var length = 0
-                _ = rocksdb_iter_value(iterator, &length)
-                keys += 1
-                rocksdb_iter_next(iterator)
+        return try gate.reading {
+            guard let db else { throw StorageError("RocksDB at \(path) is closed") }
+            let options = rocksdb_readoptions_create()
+            defer { rocksdb_readoptions_destroy(options) }
+            rocksdb_readoptions_set_verify_checksums(options, 1)
+            rocksdb_readoptions_set_fill_cache(options, 0)
+            return try ColumnFamily.allCases.map { family in
+                let iterator = rocksdb_create_iterator_cf(db, options, try handle(family).1)
+                defer { rocksdb_iter_destroy(iterator) }
+                var keys = 0
+                rocksdb_iter_seek_to_first(iterator)
+                while rocksdb_iter_valid(iterator) != 0 {
+                    var length = 0
+                    _ = rocksdb_iter_value(iterator, &length)
+                    keys += 1
+                    rocksdb_iter_next(iterator)
+                }
+                var error: UnsafeMutablePointer<CChar>?
+                rocksdb_iter_get_error(iterator, &error)
+                try check(error, "verify of \(family.rawValue)")
+                return (family, keys)
             }
-            var error: UnsafeMutablePointer<CChar>?
-            rocksdb_iter_get_error(iterator, &error)
-            try check(error, "verify of \(family.rawValue)")
-            return (family, keys)
         }
     }
 
     public func approximateSize(_ family: ColumnFamily) -> UInt64 {
-        guard let db, let cf = handles[family] else { return 0 }
-        var value: UInt64 = 0
-        _ = rocksdb_property_int_cf(db, cf, "rocksdb.total-sst-files-size", &value)
-        var memtable: UInt64 = 0
-        _ = rocksdb_property_int_cf(db, cf, "rocksdb.cur-size-all-mem-tables", &memtable)
-        return value + memtable
+        return gate.reading {
+            guard let db, let cf = handles[family] else { return 0 }
+            var value: UInt64 = 0
+            _ = rocksdb_property_int_cf(db, cf, "rocksdb.total-sst-files-size", &value)
+            var memtable: UInt64 = 0
+            _ = rocksdb_property_int_cf(db, cf, "rocksdb.cur-size-all-mem-tables", &memtable)
+            return value + memtable
+        }
     }
 
     // MARK: Rollup merge operator
@@ -405,5 +429,30 @@ extension Array where Element == UInt8 {
         withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { body($0.baseAddress) }
         }
+    }
+}
+
+/// A pthread read-write lock. Reads may nest (glibc prefers readers, so a nested read never waits
+/// for a writer queued behind the outer one).
+private final class ReadWriteLock: @unchecked Sendable {
+    private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+
+    init() { pthread_rwlock_init(lock, nil) }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    func reading<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
+    func writing<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import FootfallModel
 import FootfallStorage
+import Synchronization
 import Testing
 
 /// The storage contract, run against the in-memory store and RocksDB alike.
@@ -114,6 +115,32 @@ import Testing
         defer { reopened.close() }
         #expect(try reopened.get(.events, [1]) == [42])
         #expect(try reopened.get(.rollups, [1]).flatMap { RollupPack.decode($0) }?[""]?.count == 3)
+    }
+
+    /// A close waits for an operation in flight (a background purge's compaction, a scan) instead
+    /// of freeing the database under it, and what comes after finds the store closed.
+    @Test func close_waitsForTheOperationInFlight() throws {
+        let directory = "/tmp/footfall-close-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try RocksDBStore(path: directory)
+        var batch = WriteBatch()
+        for key in 0..<100 { batch.put(.events, [UInt8(key)], [1]) }
+        try store.write(batch, sync: false)
+        let inside = DispatchSemaphore(value: 0), scanned = Atomic<Int>(0)
+        let scanner = Thread {
+            try? store.scan(.events, from: [0], to: [255], reverse: false) { _, _ in
+                if scanned.add(1, ordering: .sequentiallyConsistent).newValue == 1 {
+                    inside.signal()
+                    Thread.sleep(forTimeInterval: 0.3)
+                }
+                return true
+            }
+        }
+        scanner.start()
+        inside.wait()
+        store.close()
+        #expect(scanned.load(ordering: .sequentiallyConsistent) == 100, "the scan finished before the close")
+        #expect(throws: StorageError.self) { _ = try store.get(.events, [1]) }
     }
 
     @Test func secondOpenOfSameFolder_failsWithClearError() throws {
