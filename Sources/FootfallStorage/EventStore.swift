@@ -351,6 +351,7 @@ public final class EventStore: Sendable {
             purges.started(site, nowMs: nowMs)
             return true
         }
+        // A purge that fails leaves its mark: the node's periodic pass tries it again when due.
         if purgeNow { purger.async { [self] in try? compactPendingPurge(of: site) } }
         return record
     }

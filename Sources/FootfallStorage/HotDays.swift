@@ -149,8 +149,8 @@ final class HotDays: Sendable {
     }
 
     /// Takes the visitor's events at or before `fence` out of the site's held `days` (an erasure,
-    /// under the write lock after its write): the parts that hold them are built again without
-    /// them, the rest stay as they are. A day whose base is still being built is dropped instead,
+    /// under the write lock after its write): their rows are cut out of the parts that hold them
+    /// (`IndexedSegment.erasing`), the rest stay as they are. A day whose base is still being built is dropped instead,
     /// since its row scan may have read before the erasure's write.
     func erase(_ visitor: VisitorID, through fence: Int64, site: SiteID, days: Set<Day>) {
         state.withLock { state in
