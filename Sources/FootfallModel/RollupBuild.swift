@@ -1,6 +1,7 @@
 /// The rollup cells of a span of a site's local days, built at once from the events stored for
-/// them (per-event and per-visit cells from `RollupCells`): what the store writes when a day is settled, and what it answers for
-/// the days not built yet.
+/// them (per-event and per-visit cells from `RollupCells`), event by event: the definition of what
+/// a date's packs hold. The store builds them column by column from segments
+/// (`SegmentRollupBuild`), which a differential test holds equal to this over the same events.
 ///
 /// Built this way a cell is exact for the events given: visits are derived from a visitor's whole
 /// run of hits, however many batches brought them, and a visitor sketch is made from its visitors

@@ -157,7 +157,7 @@ extension EventStore {
         // the same UTC days (today for yesterday's and today's), each read once per call, and a
         // day read for one date must not serve a later one whose inputs count a write made since.
         let inputs = dates.map { recentRollups.inputs(of: site, days: EventStore.daysRead(by: $0, calendar: calendar)) }
-        var read = [Day: [Event]]()
+        var read = [Day: [IndexedSegment]]()
         for (day, dayInputs) in zip(dates, inputs) {
             let key = SealedDay(site: site, day: day)
             let dayPacks: RecentRollups.Packs
@@ -168,14 +168,14 @@ extension EventStore {
                 dayPacks = kept
                 recentRollups.buildInBackground(key) { [self] in
                     let inputs = recentRollups.inputs(of: site, days: EventStore.daysRead(by: day, calendar: calendar))
-                    _ = try buildRecentDate(key, inputs: inputs, calendar: calendar) { try utcDayEvents(site: site, day: $0) }
+                    _ = try buildRecentDate(key, inputs: inputs, calendar: calendar) { try utcDayParts(site: site, day: $0) }
                 }
             case .missing:
                 dayPacks = try buildRecentDate(key, inputs: dayInputs, calendar: calendar) { utcDay in
-                    if let events = read[utcDay] { return events }
-                    let events = try utcDayEvents(site: site, day: utcDay)
-                    read[utcDay] = events
-                    return events
+                    if let parts = read[utcDay] { return parts }
+                    let parts = try utcDayParts(site: site, day: utcDay)
+                    read[utcDay] = parts
+                    return parts
                 }
             }
             packs.merge(dayPacks) { mine, _ in mine }
@@ -195,12 +195,12 @@ extension EventStore {
     /// Builds a date not built yet from its events and keeps it, with `inputs` (taken before any
     /// of the events were read) and how many it read.
     private func buildRecentDate(_ date: SealedDay, inputs: RecentRollups.Inputs, calendar: SiteCalendar,
-                                 events: (Day) throws -> [Event]) throws -> RecentRollups.Packs {
+                                 parts: (Day) throws -> [IndexedSegment]) throws -> RecentRollups.Packs {
         var read = 0
         let packs = try localDayPacks(site: date.site, day: date.day, calendar: calendar) { day in
-            let dayEvents = try events(day)
-            read += dayEvents.count
-            return dayEvents
+            let dayParts = try parts(day)
+            read += dayParts.reduce(0) { $0 + $1.segment.count }
+            return dayParts
         }
         recentRollups.keep(packs, of: date, inputs: inputs, events: read)
         return packs
@@ -224,13 +224,11 @@ extension EventStore {
 
     /// A UTC day's events as the engine reads them. Retention does not apply: the dates built
     /// are recent, or being built before retention deletes them.
-    private func utcDayEvents(site: SiteID, day: Day) throws -> [Event] {
-        var events = [Event]()
+    private func utcDayParts(site: SiteID, day: Day) throws -> [IndexedSegment] {
+        var parts = [IndexedSegment]()
         let span = TimeRange(startMs: day.startMs, endMs: day.advanced(by: 1).startMs)
-        try segments(site: site, in: span, nowMs: span.endMs, retention: RetentionPlan(days: RetentionPlan.daysMax)!) { part in
-            events += part.segment.events
-        }
-        return events
+        try segments(site: site, in: span, nowMs: span.endMs, retention: RetentionPlan(days: RetentionPlan.daysMax)!) { parts.append($0) }
+        return parts
     }
 
     /// The span of a local date, and the span its packs read: a day either side, where its
@@ -246,26 +244,21 @@ extension EventStore {
         return Day(containing: reach.lowerBound)...Day(containing: reach.upperBound - 1)
     }
 
-    /// One local date's packs from its events and, of its visitors, their events a day either
-    /// side (where their visits begin and end). The days around are read only when the date
-    /// holds events: the date after today holds none, and reading today for it cost as much as
-    /// building today.
+    /// One local date's packs from the segments of its UTC days and a day either side (where
+    /// its visitors' visits begin and end; `SegmentRollupBuild`). The days around are read only
+    /// when the date holds events: the date after today holds none, and reading today for it cost
+    /// as much as building today.
     private func localDayPacks(site: SiteID, day: Day, calendar: SiteCalendar,
-                               events dayEvents: (Day) throws -> [Event]) throws -> [RollupBuild.PackID: [String: RollupCell]] {
+                               parts dayParts: (Day) throws -> [IndexedSegment]) throws -> [RollupBuild.PackID: [String: RollupCell]] {
         let (date, reach) = EventStore.spans(of: day, calendar: calendar)
         let own = Day(containing: date.lowerBound)...Day(containing: date.upperBound - 1)
-        var inside = [Event](), around = [Event]()
-        func read(_ utcDay: Day) throws {
-            for event in try dayEvents(utcDay) where reach.contains(event.timestampMs) {
-                if date.contains(event.timestampMs) { inside.append(event) } else { around.append(event) }
-            }
+        let ownParts = try own.map { try dayParts($0) }
+        guard ownParts.joined().contains(where: { $0.segment.timestamps.contains(where: date.contains) }) else { return [:] }
+        var build = SegmentRollupBuild(days: day...day, reach: reach, calendar: calendar)
+        for utcDay in EventStore.daysRead(by: day, calendar: calendar) {
+            for part in own.contains(utcDay) ? ownParts[own.lowerBound.distance(to: utcDay)] : try dayParts(utcDay) { build.add(part) }
         }
-        for utcDay in own { try read(utcDay) }
-        if !inside.isEmpty {
-            for utcDay in EventStore.daysRead(by: day, calendar: calendar) where !own.contains(utcDay) { try read(utcDay) }
-        }
-        let visitors = Set(inside.map(\.visitor))
-        return RollupBuild(events: inside + around.filter { visitors.contains($0.visitor) }, days: day...day, calendar: calendar).packs
+        return build.finish()
     }
 
     // MARK: Building
@@ -316,20 +309,20 @@ extension EventStore {
     }
 
     /// What a pass carries from one date to the next, consecutive dates reading mostly the same
-    /// UTC days and adding to the same week: the days' events, and the week's sums so far.
+    /// UTC days and adding to the same week: the days' segments, and the week's sums so far.
     private struct BuildPass {
-        /// Each day's events with its inputs when read (`RecentRollups.inputs` of the day alone):
-        /// kept while those are unchanged.
-        var dayEvents = [Day: (inputs: RecentRollups.Inputs, events: [Event])]()
+        /// Each day's segments with its inputs when read (`RecentRollups.inputs` of the day
+        /// alone): kept while those are unchanged.
+        var dayParts = [Day: (inputs: RecentRollups.Inputs, parts: [IndexedSegment])]()
         var week: (index: UInt32, through: Day, sums: [RollupMetric: [String: RollupCell]])?
 
-        mutating func events(of day: Day, inputs: RecentRollups.Inputs, _ read: (Day) throws -> [Event]) rethrows -> [Event] {
-            if let held = dayEvents[day], held.inputs == inputs { return held.events }
-            let events = try read(day)
+        mutating func parts(of day: Day, inputs: RecentRollups.Inputs, _ read: (Day) throws -> [IndexedSegment]) rethrows -> [IndexedSegment] {
+            if let held = dayParts[day], held.inputs == inputs { return held.parts }
+            let parts = try read(day)
             // Dates go forward: days well behind this one are not read again.
-            dayEvents = dayEvents.filter { $0.key >= day.advanced(by: -4) }
-            dayEvents[day] = (inputs, events)
-            return events
+            dayParts = dayParts.filter { $0.key >= day.advanced(by: -4) }
+            dayParts[day] = (inputs, parts)
+            return parts
         }
     }
 
@@ -340,7 +333,7 @@ extension EventStore {
         let read = EventStore.daysRead(by: date, calendar: calendar)
         let inputs = recentRollups.inputs(of: site, days: read)
         let packs = try localDayPacks(site: site, day: date, calendar: calendar) { day in
-            try pass.events(of: day, inputs: recentRollups.inputs(of: site, days: day...day)) { try utcDayEvents(site: site, day: $0) }
+            try pass.parts(of: day, inputs: recentRollups.inputs(of: site, days: day...day)) { try utcDayParts(site: site, day: $0) }
         }
         let builtThrough = advancesMark ? date : try rollupsBuiltThrough(site) ?? date
         // The week's earlier dates, summed by the date before in this pass or read from the packs.
