@@ -84,7 +84,7 @@ public struct SegmentRollupBuild {
             dates[row] = date
         }
         addEventCells(of: segment, dates: dates, buckets: buckets, firstBucket: firstBucket)
-        addVisits(of: indexed, at: index)
+        addVisits(of: indexed, at: index, firstBucket: firstBucket, dateOfOffset: dateOfOffset)
     }
 
     /// The packs built, once every segment is in.
@@ -108,7 +108,7 @@ public struct SegmentRollupBuild {
         let firstDay = days.lowerBound.advanced(by: Int(firstDate))
         let dayPlaces = Places(of: dates.map { $0 >= 0 ? $0 - firstDate : -1 }, count: Int(lastDate - firstDate) + 1) { .day(firstDay.advanced(by: Int($0))) }
         let bucketPlaces = Places(of: buckets.indices.map { dates[$0] >= 0 ? buckets[$0] : -1 }, count: SegmentRollupBuild.bucketsPerDay) {
-            .quarterHour(QuarterHour(index: firstBucket + UInt32($0)))
+            .quarterHour(QuarterHour(index: UInt32(clamping: Int(firstBucket) + Int($0))))
         }
         // Pageviews count toward the total; custom events and clicks only add their visitors.
         let total = kinds.map { kind -> Int32 in kind == .pageview || kind == .custom || kind == .click ? 0 : -1 }
@@ -180,29 +180,67 @@ public struct SegmentRollupBuild {
     // MARK: Visits (`RollupCells.of(visit)`)
 
     /// Counts the visits of the segment's whole runs from its index, and keeps the rows of the
-    /// other runs (within `reach`) to derive theirs across segments.
-    private mutating func addVisits(of indexed: IndexedSegment, at index: Int) {
+    /// other runs (within `reach`) to derive theirs across segments. `dateOfOffset` is the date
+    /// of each quarter hour of the segment's day that holds a row.
+    private mutating func addVisits(of indexed: IndexedSegment, at index: Int, firstBucket: UInt32, dateOfOffset: [Int32?]) {
         let segment = indexed.segment
-        let pages = pagesOfSegments[index]
+        let paths = segment.texts[EventSegment.Text.path.rawValue]
+        let placed = dateOfOffset.compactMap { $0 }.filter { $0 >= 0 }
+        var cells = placed.min().map { VisitCells(firstDate: $0, dates: Int(placed.max()! - $0) + 1, pages: paths.dictionary.count) }
         var first = 0
         for (run, length) in segment.visitorRuns.enumerated() {
             defer { first += length }
             let rows = first..<first + length
             guard indexed.runIsWhole[run] else {
-                let visitor = segment.visitors[run], paths = segment.texts[EventSegment.Text.path.rawValue].codes
+                let visitor = segment.visitors[run]
                 for row in rows where reach.contains(segment.timestamps[row]) {
                     kept.append(KeptRow(visitor: visitor, timestampMs: segment.timestamps[row], id: segment.ids[row], kind: segment.kinds[row],
-                                        page: PageRef(segment: index, code: paths[row])))
+                                        page: PageRef(segment: index, code: paths.codes[row])))
                 }
                 continue
             }
             // A whole run's visits lie within its UTC day, which `reach` holds whole when the day
-            // holds any of `days`: every visit starting in them is counted as it was indexed.
+            // holds any of `days`: every visit starting in them is counted as it was indexed, in
+            // cells found once per date (or quarter hour) and page.
             var last: Int32 = -1
             for row in rows where indexed.visitOfRow[row] > last {
                 last = indexed.visitOfRow[row]
-                countVisit(indexed.visits[Int(last)].span { pages[Int($0)] })
+                let visit = indexed.visits[Int(last)]
+                // A visit starts at one of the run's rows: its quarter hour's date is known.
+                let offset = Int(QuarterHour(containing: visit.startMs).index) - Int(firstBucket)
+                guard dateOfOffset.indices.contains(offset), let date = dateOfOffset[offset], date >= 0, cells != nil else { continue }
+                let day = days.lowerBound.advanced(by: Int(date)), place = Int(date - cells!.firstDate)
+                func add(_ table: WritableKeyPath<VisitCells, [Int32]>, _ at: Int, _ metric: RollupMetric, _ dimension: @autoclosure () -> String,
+                         _ count: Int64, quarterHour: Bool = false) {
+                    if cells![keyPath: table][at] < 0 {
+                        let place: RollupBuild.PackID.Place = quarterHour ? .quarterHour(QuarterHour(index: UInt32(clamping: Int(firstBucket) + offset))) : .day(day)
+                        cells![keyPath: table][at] = Int32(slot(place.pack(of: metric), dimension(), perEvent: false))
+                    }
+                    tallies[Int(cells![keyPath: table][at])].count &+= count
+                }
+                add(\.visits, place, .visits, "", 1)
+                add(\.quarterVisits, offset, .visits, "", 1, quarterHour: true)
+                add(\.durations, place, .visitDuration, "", Int64(visit.durationMs))
+                add(\.entries, place * cells!.pages + Int(visit.entry), .entryPage, paths.dictionary[Int(visit.entry)], 1)
+                add(\.exits, place * cells!.pages + Int(visit.exit), .exitPage, paths.dictionary[Int(visit.exit)], 1)
+                if visit.pageviews == 1 && visit.interactions == 0 { add(\.bounces, place, .bounces, "", 1) }
             }
+        }
+    }
+
+    /// The cells a segment's whole-run visits add to, each found when first needed (-1 until
+    /// then): per local date of the segment's day (offset from `firstDate`), per date and page
+    /// code, and per quarter hour of the day. The cells of `RollupCells.of(visit)`.
+    private struct VisitCells {
+        let firstDate: Int32
+        let pages: Int
+        var visits: [Int32], durations: [Int32], bounces: [Int32], entries: [Int32], exits: [Int32]
+        var quarterVisits = [Int32](repeating: -1, count: SegmentRollupBuild.bucketsPerDay)
+
+        init(firstDate: Int32, dates: Int, pages: Int) {
+            (self.firstDate, self.pages) = (firstDate, pages)
+            (visits, durations, bounces) = ([Int32](repeating: -1, count: dates), [Int32](repeating: -1, count: dates), [Int32](repeating: -1, count: dates))
+            (entries, exits) = ([Int32](repeating: -1, count: dates * pages), [Int32](repeating: -1, count: dates * pages))
         }
     }
 
@@ -243,7 +281,7 @@ public struct SegmentRollupBuild {
     private mutating func date(ofBucket bucket: UInt32) -> Int32 {
         if let date = dateOfBucket[bucket] { return date }
         let day = calendar.day(containing: QuarterHour(index: bucket).startMs)
-        let date = days.contains(day) ? Int32(days.lowerBound.distance(to: day)) : -1
+        let date = days.contains(day) ? Int32(exactly: days.lowerBound.distance(to: day)) ?? -1 : -1
         dateOfBucket[bucket] = date
         return date
     }

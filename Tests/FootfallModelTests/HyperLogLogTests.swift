@@ -41,6 +41,15 @@ import Testing
         #expect(HyperLogLog(visitors: ids) == inserted)
     }
 
+    /// A list long enough to go straight into registers, of few visitors, is still sparse.
+    @Test func aLongListOfFewVisitors_isTheSketchOfItsInserts() {
+        let ids = (0..<20_000).map { visitor($0 % 1_000) }
+        var inserted = HyperLogLog()
+        for id in ids { inserted.insert(id) }
+        #expect(HyperLogLog(visitors: ids) == inserted)
+        guard case .sparse = HyperLogLog(visitors: ids).storage else { Issue.record("1,000 visitors make a dense sketch"); return }
+    }
+
     @Test func emptySketch_estimatesZero() {
         #expect(HyperLogLog().estimate == 0)
         #expect(HyperLogLog(encoded: [HyperLogLog.denseTag] + [UInt8](repeating: 0, count: HyperLogLog.registerCount))?.estimate == 0)
