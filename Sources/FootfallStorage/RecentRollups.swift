@@ -12,7 +12,7 @@ import Synchronization
 /// write it could see; with one exception, for dates that are costly to build.
 ///
 /// A date whose last build read `lateFromEvents` events or more (today's, on a busy site: a build
-/// of hundreds of milliseconds) is answered from that build when only writes changed since, while
+/// of tens to hundreds of milliseconds) is answered from that build when only writes changed since, while
 /// a newer build is made in the background. A report of recent days then waits for no build, and
 /// its counts trail the site's writes by about one build. An erasure counts as a write: rollups
 /// hold no personal data and built dates keep an erased visitor's hits for good (DESIGN.md), and
