@@ -138,6 +138,12 @@ class Generator:
         for thread in self.threads:
             thread.start()
 
+    def per_minute(self, seconds):
+        """Events/s acknowledged in each minute of the run: whether the rate fell as it went."""
+        with self.lock:
+            times = [t - self.started for t in self.acknowledged_at]
+        return [round(sum(1 for t in times if m * 60 <= t < (m + 1) * 60) * BATCH / 60) for m in range(int(seconds // 60))]
+
     def stop(self, seconds):
         self.stopping.set()
         for thread in self.threads:
@@ -355,7 +361,8 @@ def soak(cluster, duration, share):
     restarted_at, erasures = faults(cluster, api, generator, sampler, duration)
     achieved = generator.stop(duration)
     sampler.stop()
-    print(f"held {achieved:,.0f} events/s ({generator.retries} batch retries)", flush=True)
+    per_minute = generator.per_minute(duration)
+    print(f"held {achieved:,.0f} events/s ({generator.retries} batch retries); per minute: {per_minute}", flush=True)
     check(achieved >= 0.9 * rate, f"the generator held at least 90 % of {rate:,.0f} events/s: {achieved:,.0f}")
     results = flatness_checks(sampler, duration, restarted_at or 0)
     nothing_lost_checks(cluster, api, ledger, erasures)
@@ -363,7 +370,7 @@ def soak(cluster, duration, share):
     print(f"days read from their rows into memory, per node: {results['hot_day_builds']}", flush=True)
 
     report = {"maximum_events_per_s": maximum, "target_events_per_s": rate, "held_events_per_s": achieved,
-              "retries": generator.retries, "events": sampler.events, "flatness": results, "samples": sampler.samples,
+              "retries": generator.retries, "held_per_minute": per_minute, "events": sampler.events, "flatness": results, "samples": sampler.samples,
               "erasures": [(site, vid, status) for site, vid, status, _ in erasures]}
     with open(os.path.join(ROOT, ".build", "soak.json"), "w") as f:
         json.dump(report, f, indent=1)
