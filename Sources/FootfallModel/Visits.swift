@@ -3,7 +3,7 @@
 ///
 /// Visits are derived where a site's events are stored, not at the ingest edge, because a visit's
 /// hits may arrive out of order or through different nodes. Rollups count them from a date's
-/// stored events once it is settled (`RollupBuild`), and count a date again when late or repaired
+/// stored events once it is settled (`SegmentRollupBuild`), and count a date again when late or repaired
 /// events reach it, never a blind increment.
 public enum Visits {
     public static let gapMs: Int64 = 30 * TimeUnits.minuteMs
