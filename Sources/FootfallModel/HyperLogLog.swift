@@ -48,12 +48,7 @@ public struct HyperLogLog: Hashable, Sendable {
         // A long list goes straight into registers (no sort): a busy date's cells list hundreds of
         // thousands of visitors, and sorting them was a quarter of building its rollups.
         if visitors.underestimatedCount > HyperLogLog.sparseEntriesMax * 4 {
-            var registers = [UInt8](repeating: 0, count: HyperLogLog.registerCount)
-            for visitor in visitors {
-                let (index, rho) = HyperLogLog.register(of: visitor)
-                registers[index] = max(registers[index], rho)
-            }
-            self = HyperLogLog(storage: .dense(registers)).inUsualForm()
+            self = HyperLogLog(storage: .dense(HyperLogLog.registers(of: visitors))).inUsualForm()
             return
         }
         var entries = visitors.map { visitor -> UInt32 in
@@ -75,6 +70,16 @@ public struct HyperLogLog: Hashable, Sendable {
         let hash = HyperLogLog.mix(visitor.rawValue)
         let rest = hash << UInt64(HyperLogLog.precision)
         return (Int(hash >> UInt64(64 - HyperLogLog.precision)), UInt8(min(rest.leadingZeroBitCount, 64 - HyperLogLog.precision) + 1))
+    }
+
+    /// The dense registers `visitors` set.
+    static func registers(of visitors: some Sequence<VisitorID>) -> [UInt8] {
+        var registers = [UInt8](repeating: 0, count: HyperLogLog.registerCount)
+        for visitor in visitors {
+            let (index, rho) = HyperLogLog.register(of: visitor)
+            registers[index] = max(registers[index], rho)
+        }
+        return registers
     }
 
     /// A dense sketch of `registers` (`registerCount` of them).

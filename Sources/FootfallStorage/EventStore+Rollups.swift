@@ -3,8 +3,9 @@ import FootfallModel
 /// Rollups are built from a site's settled days, once, instead of by every write: a hit is stored
 /// as its event and nothing else, and the maintenance pass turns each local date whose events can
 /// no longer change (its UTC days and the two after it sealed, see `lastBuildableDay`) into
-/// packs (`SegmentRollupBuild`, the packs `RollupBuild` defines), the site's *built* dates. The dates after those are answered from
-/// their events, built in memory when a report asks (`RecentRollups`).
+/// packs (`SegmentRollupBuild`, the packs `RollupBuild` defines), the site's *built* dates. The
+/// dates after those are answered from their events, built in memory when a report asks
+/// (`RecentRollups`).
 ///
 /// - A built date is rebuilt, packs replaced, when sealing folds late rows (a repair, a hint)
 ///   into a UTC day its events and visits reach.

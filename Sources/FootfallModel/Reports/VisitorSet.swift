@@ -88,16 +88,8 @@ struct VisitorSet {
     }
 
     private mutating func becomeSketch() {
-        var registers = [UInt8](repeating: 0, count: HyperLogLog.registerCount)
-        for key in slots where key != 0 {
-            let (index, rho) = HyperLogLog.register(of: VisitorID(rawValue: key &- 1))
-            registers[index] = max(registers[index], rho)
-        }
-        if holdsMax {
-            let (index, rho) = HyperLogLog.register(of: VisitorID(rawValue: .max))
-            registers[index] = max(registers[index], rho)
-        }
-        self.registers = registers
+        let held = slots.lazy.filter { $0 != 0 }.map { VisitorID(rawValue: $0 &- 1) }
+        self.registers = HyperLogLog.registers(of: holdsMax ? Array(held) + [VisitorID(rawValue: .max)] : Array(held))
         slots = []
     }
 }
