@@ -138,12 +138,12 @@ enum PeerTargets {
     /// anti-entropy. The first byte picks the message.
     static let repairRequests = FuzzTarget(
         name: "repair-requests",
-        summary: "Repair*/SiteQuery/RevokeNode requests and DigestTree/EventBatch/ErasureOrders/VisitorEditOrders/EventIDs replies",
+        summary: "Repair*/SiteQuery/RevokeNode requests and DigestTree/EventBatch/ErasureOrders/VisitorEditOrders/EventIDs/RepairIDPage replies",
         run: { input in
             guard let first = input.first else { return }
             let body = Array(input.dropFirst())
             let store = reads.node.store
-            switch first % 12 {
+            switch first % 14 {
             case 0:
                 guard let window = try? ReplicaWire.window(Footfall_V1_RepairWindow(serializedBytes: body)) else { return }
                 _ = try? store.digests(site: window.site, fromMs: window.fromMs, untilMs: window.untilMs)
@@ -187,6 +187,15 @@ enum PeerTargets {
             case 10:
                 guard let ids = try? ReplicaWire.ids(Footfall_V1_EventIDs(serializedBytes: body).ids) else { return }
                 _ = Replication.AntiEntropy.missing(have: reads.storedEvents().map(\.id).sorted(), other: ids.sorted())
+            case 12:
+                guard let asked = try? ReplicaWire.idPageRequest(Footfall_V1_RepairIDPageRequest(serializedBytes: body)),
+                      let page = try? store.eventIDs(site: asked.window.site, day: asked.day, slices: asked.slices, after: asked.after,
+                                                     limit: asked.limit, fromMs: asked.window.fromMs, untilMs: asked.window.untilMs) else { return }
+                FuzzCheck.require(page.ids.count <= asked.limit && zip(page.ids, page.ids.dropFirst()).allSatisfy { $0 < $1 }
+                                  && page.ids.allSatisfy { id in asked.after.map { $0 < id } ?? true }, "an id page is out of order or too long")
+            case 13:
+                guard let reply = try? Footfall_V1_RepairIDPageReply(serializedBytes: body), let ids = try? ReplicaWire.ids(reply.ids) else { return }
+                _ = Replication.AntiEntropy.missing(have: reads.storedEvents().map(\.id).sorted(), other: ids)
             default:
                 guard let request = try? Footfall_V1_RevokeNodeRequest(serializedBytes: body), ClusterIdentity.isValidName(request.name) else { return }
                 _ = NodeRevocation.refusal(revoking: request.isOperator ? .operator : .node, name: request.name, caller: .operator("ops"))
@@ -212,6 +221,8 @@ enum PeerTargets {
                 (9, Footfall_V1_VisitorEditOrders.with { $0.edits = edits.map(ReplicaWire.visitorEdit) }),
                 (10, Footfall_V1_EventIDs.with { $0.ids = events.prefix(5).map { Data($0.id.bytes) } }),
                 (11, Footfall_V1_RevokeNodeRequest.with { $0.name = "node-3" }),
+                (12, ReplicaWire.idPageRequest(window: window, day: Day(containing: FuzzNode.noon), slices: [1, 3, 15], after: events.first?.id, limit: 4)),
+                (13, Footfall_V1_RepairIDPageReply.with { $0.ids = events.prefix(5).map { Data($0.id.bytes) }; $0.more = true }),
             ]
             return messages.map { [$0.0] + serialized($0.1) }
         }

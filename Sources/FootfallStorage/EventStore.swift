@@ -610,13 +610,40 @@ public final class EventStore: Sendable {
         return out
     }
 
-    /// The ids in one slice of one day, within [fromMs, untilMs), sorted.
+    /// The ids in one slice of one day, within [fromMs, untilMs), sorted: what a peer of an
+    /// earlier version asks for (`RepairSliceIDs`).
     public func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) throws -> [EventID] {
-        var out = [EventID]()
-        try scanIDs(site: site, fromMs: max(fromMs, day.startMs), untilMs: min(untilMs, day.advanced(by: 1).startMs)) { id in
-            if EventSetDigest.slice(of: id) == slice { out.append(id) }
+        try eventIDs(site: site, day: day, slices: [slice], after: nil, limit: .max, fromMs: fromMs, untilMs: untilMs).ids
+    }
+
+    /// A page of the ids in some slices of one day, within [fromMs, untilMs), in id order: the
+    /// first `limit` after `after` (nil: from the first), and whether more follow. The day's
+    /// rows are read from the cursor on, so a page costs about its own length, not the day's (a
+    /// sealed day's ids are in memory: `sealedParts`).
+    public func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
+                         fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.IDPage {
+        let low = max(fromMs, day.startMs), high = min(untilMs, day.advanced(by: 1).startMs)
+        guard low < high, limit > 0 else { return .init(ids: [], more: false) }
+        var wanted = [Bool](repeating: false, count: EventSetDigest.slicesPerDay)
+        for slice in slices where wanted.indices.contains(slice) { wanted[slice] = true }
+        func isWanted(_ id: EventID) -> Bool {
+            id.timestampMs >= low && id.timestampMs < high && (after.map { $0 < id } ?? true) && wanted[EventSetDigest.slice(of: id)]
         }
-        return out.sorted()
+        // Up to limit + 1 of each source, so `more` is known without a second read.
+        var rows = [EventID]()
+        var start = StorageKeys.eventDay(site, day) + StorageKeys.millisecondPrefix(low)
+        if let after, Day(containing: after.timestampMs) == day, start.lexicographicallyPrecedes(StorageKeys.event(site, after)) {
+            start = StorageKeys.event(site, after)
+        }
+        try kv.scan(.events, from: start, to: StorageKeys.eventDay(site, day) + StorageKeys.millisecondPrefix(high)) { key, _ in
+            if let id = StorageKeys.eventID(fromEventKey: key), isWanted(id) { rows.append(id) }
+            return rows.count <= limit
+        }
+        var sealed = [EventID]()
+        for part in try sealedParts(site: site, day: day) ?? [] { sealed.append(contentsOf: part.segment.ids.lazy.filter(isWanted)) }
+        // Rows and a sealed day's late rows beside its segment are one set of ids.
+        let ids = Array(Set(rows + sealed)).sorted()
+        return .init(ids: Array(ids.prefix(limit)), more: ids.count > limit)
     }
 
     /// The stored events with these ids (those the store holds and an erasure does not fence),

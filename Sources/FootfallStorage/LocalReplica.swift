@@ -43,8 +43,9 @@ public struct LocalReplica: RepairReplica {
         try store.digests(site: site, fromMs: fromMs, untilMs: untilMs)
     }
 
-    public func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) throws -> [EventID] {
-        try store.eventIDs(site: site, day: day, slice: slice, fromMs: fromMs, untilMs: untilMs)
+    public func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
+                         fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.IDPage {
+        try store.eventIDs(site: site, day: day, slices: slices, after: after, limit: limit, fromMs: fromMs, untilMs: untilMs)
     }
 
     public func events(site: SiteID, ids: [EventID]) throws -> [Event] { try store.storedEvents(site: site, ids: ids) }

@@ -287,10 +287,17 @@ def replicate_extremes(cluster, peer, token):
         ensure_running(cluster, peer, "node-1")
     window = pb.RepairWindow(site="localhost", from_ms=-(1 << 63), until_ms=INT64_MAX)
     for method, request in [("RepairDigests", window),
-                            ("RepairSliceIDs", pb.RepairSlice(window=window, day=(1 << 32) - 1, slice=15))]:
+                            ("RepairSliceIDs", pb.RepairSlice(window=window, day=(1 << 32) - 1, slice=15)),
+                            ("RepairIDPage", pb.RepairIDPageRequest(window=window, day=(1 << 32) - 1, slices=[15], limit=(1 << 32) - 1))]:
         _, code = peer.call(method, request, "node-9")
         check(alive(cluster, peer, "node-1") and code == grpc.StatusCode.INVALID_ARGUMENT,
               f"{method} over an implausible window is refused and node-1 runs ({code})")
+    plausible = pb.RepairWindow(site="localhost", from_ms=0, until_ms=int(time.time() * 1000))
+    today = int(time.time() // 86400)
+    for what, request in [("a slice beyond the day's 16", pb.RepairIDPageRequest(window=plausible, day=today, slices=[16])),
+                          ("a cursor of 3 bytes", pb.RepairIDPageRequest(window=plausible, day=today, slices=[0], after=b"abc"))]:
+        _, code = peer.call("RepairIDPage", request, "node-9")
+        check(alive(cluster, peer, "node-1") and code == grpc.StatusCode.INVALID_ARGUMENT, f"an id page with {what} is refused ({code})")
     legit = pb.ReplicaRequest(id=2)
     legit.events.events.append(stored_event(int(time.time() * 1000)))
     reply, code = peer.call("Replicate", legit, "node-2")

@@ -67,3 +67,93 @@ import Testing
         #expect(second.visitorRecordsRepaired == 0)
     }
 }
+
+/// Events repair through id pages of a day's differing slices, compared as far as both sides
+/// have listed them.
+@Suite struct AntiEntropyListingTests {
+    let site = SiteID("example.com")!
+    let now: Int64 = 1_781_524_800_000
+
+    /// A replica over a store that sends pages of at most `pageMax` ids (a replica may send fewer
+    /// than asked) and counts what it listed.
+    final class Paging: RepairReplica, @unchecked Sendable {
+        let local: LocalReplica
+        let pageMax: Int
+        var pages = 0
+        var listed = 0
+        /// Sends every page again after the first: a peer whose cursor never moves.
+        var repeatsItself = false
+        private var first: Replication.AntiEntropy.IDPage?
+
+        init(_ local: LocalReplica, pageMax: Int) {
+            self.local = local
+            self.pageMax = pageMax
+        }
+
+        var name: String { local.name }
+        func erasures(site: SiteID) throws -> [Replication.ErasureOrder] { try local.erasures(site: site) }
+        func digests(site: SiteID, fromMs: Int64, untilMs: Int64) throws -> [Day: [EventSetDigest]] {
+            try local.digests(site: site, fromMs: fromMs, untilMs: untilMs)
+        }
+        func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
+                      fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.IDPage {
+            if repeatsItself, let first { return first }
+            let page = try local.eventIDs(site: site, day: day, slices: slices, after: after, limit: min(limit, pageMax), fromMs: fromMs, untilMs: untilMs)
+            pages += 1
+            listed += page.ids.count
+            first = first ?? page
+            return page
+        }
+        func events(site: SiteID, ids: [EventID]) throws -> [Event] { try local.events(site: site, ids: ids) }
+        func visitorEditDigests(site: SiteID) throws -> [VisitorID: UInt64] { try local.visitorEditDigests(site: site) }
+        func rebuildingEdits(site: SiteID, visitors: [VisitorID]) throws -> [VisitorEdit] { try local.rebuildingEdits(site: site, visitors: visitors) }
+        func apply(_ payload: Replication.Payload) throws { try local.apply(payload) }
+    }
+
+    func hit(_ n: Int, _ prefix: String) -> Event {
+        let ms = now - 6 * TimeUnits.hourMs + Int64(n) * 3_000
+        return Event(id: EventID.forHit(site: site, hitID: "\(prefix)\(n)", timestampMs: ms), site: site,
+                     visitor: VisitorID(rawValue: UInt64(n % 300)), timestampMs: ms, kind: .pageview, path: "/")
+    }
+
+    func ids(_ store: EventStore) throws -> [EventID] {
+        try store.eventIDs(site: site, day: Day(containing: now), slices: Array(0..<EventSetDigest.slicesPerDay), after: nil,
+                           limit: .max, fromMs: 0, untilMs: now).ids
+    }
+
+    /// One replica missed 400 of 3,000 hits spread over every slice (a node down for a while),
+    /// the other 150 the first never had: both end with all of them, each side listing each of
+    /// its ids once in pages of 256, and a second pass finds nothing.
+    @Test func aDayWhoseEverySliceDiffers_repairsInPages_listingEachIDOnce() async throws {
+        let a = try EventStore(kv: InMemoryStore()), b = try EventStore(kv: InMemoryStore())
+        let shared = (0..<3_000).map { hit($0, "shared") }
+        let missedByB = Set(stride(from: 0, to: 3_000, by: 7).prefix(400))
+        _ = try a.apply(shared, nowMs: now, retention: { _ in .default })
+        _ = try b.apply(shared.enumerated().filter { !missedByB.contains($0.offset) }.map(\.element) + (0..<150).map { hit($0, "onlyB") },
+                        nowMs: now, retention: { _ in .default })
+        let local = Paging(LocalReplica(name: "a", store: a, nowMs: now), pageMax: 256)
+        let remote = Paging(LocalReplica(name: "b", store: b, nowMs: now), pageMax: 256)
+        let outcome = try await Replication.AntiEntropy.repair(site: site, fromMs: 0, untilMs: now, local: local, remote: remote)
+        #expect(outcome.slicesDiffering == EventSetDigest.slicesPerDay)
+        #expect(outcome.eventsPulled == 150 && outcome.eventsPushed == 400)
+        #expect(try ids(a) == ids(b) && ids(a).count == 3_150)
+        #expect(local.listed == 3_000 && remote.listed == 2_750, "each id listed once: \(local.listed), \(remote.listed)")
+        #expect(local.pages == 12 && remote.pages == 11)
+        let again = try await Replication.AntiEntropy.repair(site: site, fromMs: 0, untilMs: now, local: local, remote: remote)
+        #expect(again.transferred == 0 && again.slicesDiffering == 0)
+    }
+
+    /// A peer whose pages do not move on past the cursor is refused, not listed for ever.
+    @Test func aPeerWhosePagesDoNotMoveOn_isRefused() async throws {
+        let a = try EventStore(kv: InMemoryStore()), b = try EventStore(kv: InMemoryStore())
+        _ = try a.apply((0..<600).map { hit($0, "a") }, nowMs: now, retention: { _ in .default })
+        let remote = Paging(LocalReplica(name: "b", store: b, nowMs: now), pageMax: 100)
+        _ = try b.apply((0..<600).map { hit($0, "b") }, nowMs: now, retention: { _ in .default })
+        remote.repeatsItself = true
+        await #expect(throws: Replication.AntiEntropy.MalformedPage.self) {
+            try await Replication.AntiEntropy.repair(site: site, fromMs: 0, untilMs: now,
+                                                     local: LocalReplica(name: "a", store: a, nowMs: now), remote: remote)
+        }
+        #expect(remote.pages == 1)
+    }
+}

@@ -22,13 +22,27 @@ struct RemoteReplica: RepairReplica {
         try ReplicaWire.tree(try await client.repairDigests(RemoteReplica.window(site, fromMs, untilMs), options: options))
     }
 
-    func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) async throws -> [EventID] {
-        let request = Footfall_V1_RepairSlice.with {
-            $0.window = RemoteReplica.window(site, fromMs, untilMs)
-            $0.day = day.index
-            $0.slice = UInt32(slice)
+    func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
+                  fromMs: Int64, untilMs: Int64) async throws -> Replication.AntiEntropy.IDPage {
+        let window = RemoteReplica.window(site, fromMs, untilMs)
+        do {
+            let reply = try await client.repairIDPage(ReplicaWire.idPageRequest(window: window, day: day, slices: slices, after: after, limit: limit),
+                                                      options: options)
+            return .init(ids: try ReplicaWire.ids(reply.ids), more: reply.more)
+        } catch let error as RPCError where error.code == .unimplemented {
+            // A peer of an earlier version lists one whole slice per call: its slices make one page.
+            guard after == nil else { return .init(ids: [], more: false) }
+            var ids = [EventID]()
+            for slice in slices {
+                let request = Footfall_V1_RepairSlice.with {
+                    $0.window = window
+                    $0.day = day.index
+                    $0.slice = UInt32(clamping: slice)
+                }
+                ids += try ReplicaWire.ids(try await client.repairSliceIDs(request, options: options).ids)
+            }
+            return .init(ids: ids.sorted(), more: false)
         }
-        return try ReplicaWire.ids(try await client.repairSliceIDs(request, options: options).ids)
     }
 
     func events(site: SiteID, ids: [EventID]) async throws -> [Event] {

@@ -21,7 +21,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     static let nodeMethods: Set<MethodDescriptor> = [
         Method.Gossip.descriptor, Method.FetchClusterSecrets.descriptor, Method.ClusterStatus.descriptor,
         Method.ClusterRing.descriptor, Method.Replicate.descriptor, Method.RepairErasures.descriptor,
-        Method.RepairDigests.descriptor, Method.RepairSliceIDs.descriptor, Method.RepairEvents.descriptor,
+        Method.RepairDigests.descriptor, Method.RepairSliceIDs.descriptor, Method.RepairIDPage.descriptor, Method.RepairEvents.descriptor,
         Method.RepairVisitorDigests.descriptor, Method.RepairVisitorEdits.descriptor, Method.SiteQuery.descriptor,
         Method.SystemPush.descriptor, Method.SystemSync.descriptor, Method.Clock.descriptor,
     ]
@@ -171,6 +171,18 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
             try node.store.eventIDs(site: window.site, day: day, slice: Int(request.slice), fromMs: window.fromMs, untilMs: window.untilMs)
         }
         return .with { $0.ids = ids.map { Data($0.bytes) } }
+    }
+
+    func repairIDPage(request: Footfall_V1_RepairIDPageRequest, context: ServerContext) async throws -> Footfall_V1_RepairIDPageReply {
+        let asked = try wire { try ReplicaWire.idPageRequest(request) }
+        let page = try await node.offloaded {
+            try node.store.eventIDs(site: asked.window.site, day: asked.day, slices: asked.slices, after: asked.after, limit: asked.limit,
+                                    fromMs: asked.window.fromMs, untilMs: asked.window.untilMs)
+        }
+        return .with {
+            $0.ids = page.ids.map { Data($0.bytes) }
+            $0.more = page.more
+        }
     }
 
     func repairEvents(request: Footfall_V1_RepairEventsRequest, context: ServerContext) async throws -> Footfall_V1_EventBatch {

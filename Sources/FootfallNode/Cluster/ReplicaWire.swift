@@ -162,6 +162,40 @@ enum ReplicaWire {
         }
     }
 
+    /// A page of ids asked for (`RepairIDPage`): its window, day, slices and cursor checked.
+    struct IDPageRequest {
+        let window: (site: SiteID, fromMs: Int64, untilMs: Int64)
+        let day: Day
+        let slices: [Int]
+        let after: EventID?
+        /// At most `Replication.AntiEntropy.idPageMax`, whatever was asked.
+        let limit: Int
+    }
+
+    static func idPageRequest(_ request: Footfall_V1_RepairIDPageRequest) throws -> IDPageRequest {
+        guard !request.slices.isEmpty, request.slices.count <= EventSetDigest.slicesPerDay,
+              request.slices.allSatisfy({ $0 < EventSetDigest.slicesPerDay }) else {
+            throw Malformed(description: "an id page names no slice, or one beyond the day's \(EventSetDigest.slicesPerDay)")
+        }
+        var after: EventID?
+        if !request.after.isEmpty {
+            guard let cursor = EventID(bytes: Array(request.after)) else { throw Malformed(description: "a page cursor is not 16 bytes") }
+            after = cursor
+        }
+        return IDPageRequest(window: try window(request.window), day: try day(request.day), slices: request.slices.map(Int.init),
+                             after: after, limit: min(Int(request.limit), Replication.AntiEntropy.idPageMax))
+    }
+
+    static func idPageRequest(window: Footfall_V1_RepairWindow, day: Day, slices: [Int], after: EventID?, limit: Int) -> Footfall_V1_RepairIDPageRequest {
+        .with {
+            $0.window = window
+            $0.day = day.index
+            $0.slices = slices.map { UInt32(clamping: $0) }
+            $0.after = after.map { Data($0.bytes) } ?? Data()
+            $0.limit = UInt32(clamping: limit)
+        }
+    }
+
     static func tree(_ tree: [Day: [EventSetDigest]]) -> Footfall_V1_DigestTree {
         .with { reply in
             reply.days = tree.keys.sorted().map { day in

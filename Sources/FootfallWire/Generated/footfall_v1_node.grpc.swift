@@ -146,6 +146,19 @@ public enum Footfall_V1_NodeService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RepairIDPage" metadata.
+        public enum RepairIDPage: Sendable {
+            /// Request type for "RepairIDPage".
+            public typealias Input = Footfall_V1_RepairIDPageRequest
+            /// Response type for "RepairIDPage".
+            public typealias Output = Footfall_V1_RepairIDPageReply
+            /// Descriptor for "RepairIDPage".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "RepairIDPage",
+                type: .unary
+            )
+        }
         /// Namespace for "RepairEvents" metadata.
         public enum RepairEvents: Sendable {
             /// Request type for "RepairEvents".
@@ -300,6 +313,7 @@ public enum Footfall_V1_NodeService: Sendable {
             RepairErasures.descriptor,
             RepairDigests.descriptor,
             RepairSliceIDs.descriptor,
+            RepairIDPage.descriptor,
             RepairEvents.descriptor,
             RepairVisitorDigests.descriptor,
             RepairVisitorEdits.descriptor,
@@ -497,6 +511,26 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSlice>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_EventIDs>
+
+        /// Handle the "RepairIDPage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The ids of several slices of one day a page at a time, in id order: a busy day's differing
+        /// > slices cost each side one pass over the day, and no reply outgrows the message limit. (A peer
+        /// > of an earlier version has only RepairSliceIDs.)
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RepairIDPageRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_RepairIDPageReply` messages.
+        func repairIDPage(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairIDPageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairIDPageReply>
 
         /// Handle the "RepairEvents" method.
         ///
@@ -869,6 +903,26 @@ extension Footfall_V1_NodeService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Footfall_V1_EventIDs>
 
+        /// Handle the "RepairIDPage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The ids of several slices of one day a page at a time, in id order: a busy day's differing
+        /// > slices cost each side one pass over the day, and no reply outgrows the message limit. (A peer
+        /// > of an earlier version has only RepairSliceIDs.)
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairIDPageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_RepairIDPageReply` message.
+        func repairIDPage(
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairIDPageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_RepairIDPageReply>
+
         /// Handle the "RepairEvents" method.
         ///
         /// - Parameters:
@@ -1238,6 +1292,26 @@ extension Footfall_V1_NodeService {
             context: GRPCCore.ServerContext
         ) async throws -> Footfall_V1_EventIDs
 
+        /// Handle the "RepairIDPage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The ids of several slices of one day a page at a time, in id order: a busy day's differing
+        /// > slices cost each side one pass over the day, and no reply outgrows the message limit. (A peer
+        /// > of an earlier version has only RepairSliceIDs.)
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RepairIDPageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_RepairIDPageReply` to respond with.
+        func repairIDPage(
+            request: Footfall_V1_RepairIDPageRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_RepairIDPageReply
+
         /// Handle the "RepairEvents" method.
         ///
         /// - Parameters:
@@ -1548,6 +1622,17 @@ extension Footfall_V1_NodeService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.RepairIDPage.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairIDPageRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairIDPageReply>(),
+            handler: { request, context in
+                try await self.repairIDPage(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Footfall_V1_NodeService.Method.RepairEvents.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairEventsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_EventBatch>(),
@@ -1767,6 +1852,17 @@ extension Footfall_V1_NodeService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_EventIDs> {
         let response = try await self.repairSliceIDs(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repairIDPage(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairIDPageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairIDPageReply> {
+        let response = try await self.repairIDPage(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2008,6 +2104,19 @@ extension Footfall_V1_NodeService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Footfall_V1_EventIDs> {
         return GRPCCore.ServerResponse<Footfall_V1_EventIDs>(
             message: try await self.repairSliceIDs(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repairIDPage(
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairIDPageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_RepairIDPageReply> {
+        return GRPCCore.ServerResponse<Footfall_V1_RepairIDPageReply>(
+            message: try await self.repairIDPage(
                 request: request.message,
                 context: context
             ),
@@ -2384,6 +2493,31 @@ extension Footfall_V1_NodeService {
             deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_EventIDs>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_EventIDs>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RepairIDPage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The ids of several slices of one day a page at a time, in id order: a busy day's differing
+        /// > slices cost each side one pass over the day, and no reply outgrows the message limit. (A peer
+        /// > of an earlier version has only RepairSliceIDs.)
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairIDPageRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairIDPageRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_RepairIDPageReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repairIDPage<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairIDPageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairIDPageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RepairIDPageReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RepairIDPageReply>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "RepairEvents" method.
@@ -2957,6 +3091,42 @@ extension Footfall_V1_NodeService {
             try await self.client.unary(
                 request: request,
                 descriptor: Footfall_V1_NodeService.Method.RepairSliceIDs.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RepairIDPage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The ids of several slices of one day a page at a time, in id order: a busy day's differing
+        /// > slices cost each side one pass over the day, and no reply outgrows the message limit. (A peer
+        /// > of an earlier version has only RepairSliceIDs.)
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairIDPageRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairIDPageRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_RepairIDPageReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repairIDPage<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairIDPageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairIDPageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RepairIDPageReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RepairIDPageReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.RepairIDPage.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -3600,6 +3770,37 @@ extension Footfall_V1_NodeService.ClientProtocol {
         )
     }
 
+    /// Call the "RepairIDPage" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The ids of several slices of one day a page at a time, in id order: a busy day's differing
+    /// > slices cost each side one pass over the day, and no reply outgrows the message limit. (A peer
+    /// > of an earlier version has only RepairSliceIDs.)
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RepairIDPageRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairIDPage<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairIDPageRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RepairIDPageReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repairIDPage(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairIDPageRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairIDPageReply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "RepairEvents" method.
     ///
     /// - Parameters:
@@ -4210,6 +4411,41 @@ extension Footfall_V1_NodeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.repairSliceIDs(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairIDPage" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The ids of several slices of one day a page at a time, in id order: a busy day's differing
+    /// > slices cost each side one pass over the day, and no reply outgrows the message limit. (A peer
+    /// > of an earlier version has only RepairSliceIDs.)
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairIDPage<Result>(
+        _ message: Footfall_V1_RepairIDPageRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RepairIDPageReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairIDPageRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repairIDPage(
             request: request,
             options: options,
             onResponse: handleResponse

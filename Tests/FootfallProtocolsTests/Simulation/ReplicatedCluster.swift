@@ -366,9 +366,8 @@ struct ReplicatedCluster {
         let span = ReplicatedCluster.span
         let tree = try nodes[name]!.store.digests(site: site, fromMs: span.startMs, untilMs: span.endMs)
         for day in tree.keys {
-            for slice in 0..<EventSetDigest.slicesPerDay {
-                out.formUnion(try nodes[name]!.store.eventIDs(site: site, day: day, slice: slice, fromMs: span.startMs, untilMs: span.endMs))
-            }
+            out.formUnion(try nodes[name]!.store.eventIDs(site: site, day: day, slices: Array(0..<EventSetDigest.slicesPerDay), after: nil,
+                                                          limit: .max, fromMs: span.startMs, untilMs: span.endMs).ids)
         }
         return out
     }
