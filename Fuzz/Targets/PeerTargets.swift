@@ -156,9 +156,15 @@ enum PeerTargets {
                       let ids = try? ReplicaWire.ids(request.ids), ids.count <= ReplicaWire.eventsMax else { return }
                 _ = try? store.storedEvents(site: site, ids: ids)
             case 3:
-                guard let site = try? ReplicaWire.site(Footfall_V1_RepairSiteRequest(serializedBytes: body).site) else { return }
+                guard let request = try? Footfall_V1_RepairVisitorDigestsRequest(serializedBytes: body),
+                      let site = try? ReplicaWire.site(request.site) else { return }
                 _ = try? store.erasureRecords(site: site)
-                _ = try? store.visitorEditDigests(site: site)
+                let limit = request.limit == 0 ? Int.max : min(Int(request.limit), Replication.AntiEntropy.pageMax)
+                if let page = try? store.visitorEditDigests(site: site, after: request.hasAfter ? VisitorID(rawValue: request.after) : nil, limit: limit) {
+                    FuzzCheck.require(zip(page.elements, page.elements.dropFirst()).allSatisfy { $0.visitor < $1.visitor }
+                                      && page.elements.allSatisfy { !request.hasAfter || $0.visitor.rawValue > request.after },
+                                      "a CRM digest page is out of order")
+                }
             case 4:
                 guard let request = try? Footfall_V1_RepairVisitorsRequest(serializedBytes: body), let site = try? ReplicaWire.site(request.site),
                       request.visitors.count <= Replication.AntiEntropy.visitorBatch else { return }
@@ -191,8 +197,8 @@ enum PeerTargets {
                 guard let asked = try? ReplicaWire.idPageRequest(Footfall_V1_RepairIDPageRequest(serializedBytes: body)),
                       let page = try? store.eventIDs(site: asked.window.site, day: asked.day, slices: asked.slices, after: asked.after,
                                                      limit: asked.limit, fromMs: asked.window.fromMs, untilMs: asked.window.untilMs) else { return }
-                FuzzCheck.require(page.ids.count <= asked.limit && zip(page.ids, page.ids.dropFirst()).allSatisfy { $0 < $1 }
-                                  && page.ids.allSatisfy { id in asked.after.map { $0 < id } ?? true }, "an id page is out of order or too long")
+                FuzzCheck.require(page.elements.count <= asked.limit && zip(page.elements, page.elements.dropFirst()).allSatisfy { $0 < $1 }
+                                  && page.elements.allSatisfy { id in asked.after.map { $0 < id } ?? true }, "an id page is out of order or too long")
             case 13:
                 guard let reply = try? Footfall_V1_RepairIDPageReply(serializedBytes: body), let ids = try? ReplicaWire.ids(reply.ids) else { return }
                 _ = Replication.AntiEntropy.missing(have: reads.storedEvents().map(\.id).sorted(), other: ids)
@@ -212,7 +218,7 @@ enum PeerTargets {
                 (0, window),
                 (1, Footfall_V1_RepairSlice.with { $0.window = window; $0.day = Day(containing: FuzzNode.noon).index; $0.slice = 3 }),
                 (2, Footfall_V1_RepairEventsRequest.with { $0.site = FuzzNode.site.rawValue; $0.ids = events.prefix(3).map { Data($0.id.bytes) } }),
-                (3, Footfall_V1_RepairSiteRequest.with { $0.site = FuzzNode.site.rawValue }),
+                (3, Footfall_V1_RepairVisitorDigestsRequest.with { $0.site = FuzzNode.site.rawValue; $0.after = FuzzNode.consentedVisitor(1).rawValue; $0.limit = 2 }),
                 (4, Footfall_V1_RepairVisitorsRequest.with { $0.site = FuzzNode.site.rawValue; $0.visitors = [FuzzNode.consentedVisitor(1).rawValue] }),
                 (5, Footfall_V1_SiteQueryRequest.with { $0.site = FuzzNode.site.rawValue; $0.kind = "breakdown"; $0.parameters = ["dimension": "page", "filter.referrer": "t.co"] }),
                 (6, ReplicaWire.tree(digests)),

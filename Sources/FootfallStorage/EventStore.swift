@@ -613,7 +613,7 @@ public final class EventStore: Sendable {
     /// The ids in one slice of one day, within [fromMs, untilMs), sorted: what a peer of an
     /// earlier version asks for (`RepairSliceIDs`).
     public func eventIDs(site: SiteID, day: Day, slice: Int, fromMs: Int64, untilMs: Int64) throws -> [EventID] {
-        try eventIDs(site: site, day: day, slices: [slice], after: nil, limit: .max, fromMs: fromMs, untilMs: untilMs).ids
+        try eventIDs(site: site, day: day, slices: [slice], after: nil, limit: .max, fromMs: fromMs, untilMs: untilMs).elements
     }
 
     /// A page of the ids in some slices of one day, within [fromMs, untilMs), in id order: the
@@ -621,9 +621,9 @@ public final class EventStore: Sendable {
     /// rows are read from the cursor on, so a page costs about its own length, not the day's (a
     /// sealed day's ids are in memory: `sealedParts`).
     public func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
-                         fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.IDPage {
+                         fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.Page<EventID> {
         let low = max(fromMs, day.startMs), high = min(untilMs, day.advanced(by: 1).startMs)
-        guard low < high, limit > 0 else { return .init(ids: [], more: false) }
+        guard low < high, limit > 0 else { return .init([], more: false) }
         var wanted = [Bool](repeating: false, count: EventSetDigest.slicesPerDay)
         for slice in slices where wanted.indices.contains(slice) { wanted[slice] = true }
         func isWanted(_ id: EventID) -> Bool {
@@ -643,7 +643,7 @@ public final class EventStore: Sendable {
         for part in try sealedParts(site: site, day: day) ?? [] { sealed.append(contentsOf: part.segment.ids.lazy.filter(isWanted)) }
         // Rows and a sealed day's late rows beside its segment are one set of ids.
         let ids = Array(Set(rows + sealed)).sorted()
-        return .init(ids: Array(ids.prefix(limit)), more: ids.count > limit)
+        return .init(Array(ids.prefix(limit)), more: ids.count > limit)
     }
 
     /// The stored events with these ids (those the store holds and an erasure does not fence),
@@ -791,14 +791,22 @@ public final class EventStore: Sendable {
     /// The digest of each CRM record of a site that holds owner edits or given personal data
     /// (`VisitorEdit.digest` of its `rebuildingEdits`), for anti-entropy.
     public func visitorEditDigests(site: SiteID) throws -> [VisitorID: UInt64] {
-        var digests = [VisitorID: UInt64]()
-        try kv.scan(.crm, prefix: StorageKeys.sitePrefix(site)) { _, value in
+        Dictionary(uniqueKeysWithValues: try visitorEditDigests(site: site, after: nil, limit: .max).elements.map { ($0.visitor, $0.digest) })
+    }
+
+    /// A page of `visitorEditDigests` in visitor order: the first `limit` after `after` (nil:
+    /// from the first), read from the cursor on, and whether more follow.
+    public func visitorEditDigests(site: SiteID, after: VisitorID?, limit: Int) throws -> Replication.AntiEntropy.Page<VisitorEditDigest> {
+        var digests = [VisitorEditDigest]()
+        guard limit > 0 else { return .init([], more: false) }
+        let start = after.map { StorageKeys.visitor(site, $0) + [0] } ?? StorageKeys.sitePrefix(site)
+        try kv.scan(.crm, from: start, to: StorageKeys.prefixEnd(StorageKeys.sitePrefix(site))) { _, value in
             let record = try VisitorRecord(encoded: value)
             let edits = record.rebuildingEdits(site: site)
-            if !edits.isEmpty { digests[record.visitor] = VisitorEdit.digest(of: edits) }
-            return true
+            if !edits.isEmpty { digests.append(VisitorEditDigest(visitor: record.visitor, digest: VisitorEdit.digest(of: edits))) }
+            return digests.count <= limit
         }
-        return digests
+        return .init(Array(digests.prefix(limit)), more: digests.count > limit)
     }
 
     /// The edits that rebuild these visitors' records on another replica (none for a visitor

@@ -44,13 +44,15 @@ public struct LocalReplica: RepairReplica {
     }
 
     public func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
-                         fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.IDPage {
+                         fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.Page<EventID> {
         try store.eventIDs(site: site, day: day, slices: slices, after: after, limit: limit, fromMs: fromMs, untilMs: untilMs)
     }
 
     public func events(site: SiteID, ids: [EventID]) throws -> [Event] { try store.storedEvents(site: site, ids: ids) }
 
-    public func visitorEditDigests(site: SiteID) throws -> [VisitorID: UInt64] { try store.visitorEditDigests(site: site) }
+    public func visitorEditDigests(site: SiteID, after: VisitorID?, limit: Int) throws -> Replication.AntiEntropy.Page<VisitorEditDigest> {
+        try store.visitorEditDigests(site: site, after: after, limit: limit)
+    }
 
     public func rebuildingEdits(site: SiteID, visitors: [VisitorID]) throws -> [VisitorEdit] {
         try store.rebuildingEdits(site: site, visitors: visitors)

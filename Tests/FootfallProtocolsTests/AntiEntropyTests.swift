@@ -81,9 +81,10 @@ import Testing
         let pageMax: Int
         var pages = 0
         var listed = 0
+        var digestPages = 0
         /// Sends every page again after the first: a peer whose cursor never moves.
         var repeatsItself = false
-        private var first: Replication.AntiEntropy.IDPage?
+        private var first: Replication.AntiEntropy.Page<EventID>?
 
         init(_ local: LocalReplica, pageMax: Int) {
             self.local = local
@@ -96,16 +97,19 @@ import Testing
             try local.digests(site: site, fromMs: fromMs, untilMs: untilMs)
         }
         func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
-                      fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.IDPage {
+                      fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.Page<EventID> {
             if repeatsItself, let first { return first }
             let page = try local.eventIDs(site: site, day: day, slices: slices, after: after, limit: min(limit, pageMax), fromMs: fromMs, untilMs: untilMs)
             pages += 1
-            listed += page.ids.count
+            listed += page.elements.count
             first = first ?? page
             return page
         }
         func events(site: SiteID, ids: [EventID]) throws -> [Event] { try local.events(site: site, ids: ids) }
-        func visitorEditDigests(site: SiteID) throws -> [VisitorID: UInt64] { try local.visitorEditDigests(site: site) }
+        func visitorEditDigests(site: SiteID, after: VisitorID?, limit: Int) throws -> Replication.AntiEntropy.Page<VisitorEditDigest> {
+            digestPages += 1
+            return try local.visitorEditDigests(site: site, after: after, limit: min(limit, pageMax))
+        }
         func rebuildingEdits(site: SiteID, visitors: [VisitorID]) throws -> [VisitorEdit] { try local.rebuildingEdits(site: site, visitors: visitors) }
         func apply(_ payload: Replication.Payload) throws { try local.apply(payload) }
     }
@@ -118,7 +122,7 @@ import Testing
 
     func ids(_ store: EventStore) throws -> [EventID] {
         try store.eventIDs(site: site, day: Day(containing: now), slices: Array(0..<EventSetDigest.slicesPerDay), after: nil,
-                           limit: .max, fromMs: 0, untilMs: now).ids
+                           limit: .max, fromMs: 0, untilMs: now).elements
     }
 
     /// One replica missed 400 of 3,000 hits spread over every slice (a node down for a while),
@@ -141,6 +145,30 @@ import Testing
         #expect(local.pages == 12 && remote.pages == 11)
         let again = try await Replication.AntiEntropy.repair(site: site, fromMs: 0, untilMs: now, local: local, remote: remote)
         #expect(again.transferred == 0 && again.slicesDiffering == 0)
+    }
+
+    /// CRM digests are listed in pages too: 700 visitors with a note on one side, 250 of them on
+    /// the other (50 with a second note) and 30 only there. Every record that differs or is
+    /// missing is rebuilt on both sides, each side listing its digests once in pages of 100.
+    @Test func visitorRecords_repairInPages() async throws {
+        let a = try EventStore(kv: InMemoryStore()), b = try EventStore(kv: InMemoryStore())
+        func note(_ visitor: UInt64, _ id: String) -> VisitorEdit {
+            VisitorEdit(site: site, visitor: VisitorID(rawValue: visitor), atMs: now - 1_000, change: .addNote(id: id, text: "called \(id)"))
+        }
+        for visitor in UInt64(0)..<700 { _ = try a.apply(note(visitor, "n\(visitor)")) }
+        for visitor in UInt64(0)..<250 { _ = try b.apply(note(visitor, "n\(visitor)")) }
+        for visitor in UInt64(0)..<50 { _ = try b.apply(note(visitor, "second\(visitor)")) }
+        for visitor in UInt64(5_000)..<5_030 { _ = try b.apply(note(visitor, "b\(visitor)")) }
+        let local = Paging(LocalReplica(name: "a", store: a, nowMs: now), pageMax: 100)
+        let remote = Paging(LocalReplica(name: "b", store: b, nowMs: now), pageMax: 100)
+        let outcome = try await Replication.AntiEntropy.repair(site: site, fromMs: 0, untilMs: now, local: local, remote: remote)
+        #expect(outcome.visitorRecordsRepaired == 450 + 50 + 30)
+        #expect(local.digestPages == 7 && remote.digestPages == 3, "\(local.digestPages), \(remote.digestPages)")
+        let digests = try a.visitorEditDigests(site: site)
+        #expect(try digests.count == 730 && digests == b.visitorEditDigests(site: site))
+        #expect(try a.visitorRecord(site: site, visitor: VisitorID(rawValue: 7))?.notes.count == 2)
+        let again = try await Replication.AntiEntropy.repair(site: site, fromMs: 0, untilMs: now, local: local, remote: remote)
+        #expect(again.visitorRecordsRepaired == 0)
     }
 
     /// A peer whose pages do not move on past the cursor is refused, not listed for ever.

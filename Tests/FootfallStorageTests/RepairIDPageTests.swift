@@ -24,11 +24,11 @@ import Testing
         while true {
             let page = try store.eventIDs(site: site, day: day, slices: slices, after: after, limit: limit, fromMs: fromMs, untilMs: untilMs)
             pages += 1
-            #expect(page.ids.count <= limit)
-            ids += page.ids
+            #expect(page.elements.count <= limit)
+            ids += page.elements
             guard page.more else { return (ids, pages) }
-            #expect(!page.ids.isEmpty, "a page that says more follow holds ids")
-            after = page.ids.last
+            #expect(!page.elements.isEmpty, "a page that says more follow holds ids")
+            after = page.elements.last
         }
     }
 
@@ -68,7 +68,7 @@ import Testing
         let everything = try reference(store, day: openDay, slices: all)
         let cursor = try #require(EventID(bytes: everything[250].bytes.prefix(15) + [0]))
         let rest = try store.eventIDs(site: site, day: openDay, slices: all, after: cursor, limit: .max, fromMs: 0, untilMs: 1 << 52)
-        #expect(rest.ids == everything.filter { $0 > cursor } && !rest.more)
+        #expect(rest.elements == everything.filter { $0 > cursor } && !rest.more)
     }
 
     /// Listing a busy day in pages reads each row about once: a page starts where the last ended,

@@ -23,15 +23,15 @@ struct RemoteReplica: RepairReplica {
     }
 
     func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
-                  fromMs: Int64, untilMs: Int64) async throws -> Replication.AntiEntropy.IDPage {
+                  fromMs: Int64, untilMs: Int64) async throws -> Replication.AntiEntropy.Page<EventID> {
         let window = RemoteReplica.window(site, fromMs, untilMs)
         do {
             let reply = try await client.repairIDPage(ReplicaWire.idPageRequest(window: window, day: day, slices: slices, after: after, limit: limit),
                                                       options: options)
-            return .init(ids: try ReplicaWire.ids(reply.ids), more: reply.more)
+            return .init(try ReplicaWire.ids(reply.ids), more: reply.more)
         } catch let error as RPCError where error.code == .unimplemented {
             // A peer of an earlier version lists one whole slice per call: its slices make one page.
-            guard after == nil else { return .init(ids: [], more: false) }
+            guard after == nil else { return .init([], more: false) }
             var ids = [EventID]()
             for slice in slices {
                 let request = Footfall_V1_RepairSlice.with {
@@ -41,7 +41,7 @@ struct RemoteReplica: RepairReplica {
                 }
                 ids += try ReplicaWire.ids(try await client.repairSliceIDs(request, options: options).ids)
             }
-            return .init(ids: ids.sorted(), more: false)
+            return .init(ids.sorted(), more: false)
         }
     }
 
@@ -56,12 +56,19 @@ struct RemoteReplica: RepairReplica {
     // A peer of an earlier version (a rolling upgrade) has no CRM repair calls: it then looks
     // like a replica without CRM records, so it is sent ours and its events still repair.
 
-    func visitorEditDigests(site: SiteID) async throws -> [VisitorID: UInt64] {
+    func visitorEditDigests(site: SiteID, after: VisitorID?, limit: Int) async throws -> Replication.AntiEntropy.Page<VisitorEditDigest> {
+        let request = Footfall_V1_RepairVisitorDigestsRequest.with {
+            $0.site = site.rawValue
+            if let after { $0.after = after.rawValue }
+            $0.limit = UInt32(clamping: limit)
+        }
         do {
-            let reply = try await client.repairVisitorDigests(.with { $0.site = site.rawValue }, options: options)
-            return Dictionary(reply.visitors.map { (VisitorID(rawValue: $0.visitor), $0.digest) }, uniquingKeysWith: { first, _ in first })
+            let reply = try await client.repairVisitorDigests(request, options: options)
+            // Sorted here: a peer of an earlier version sends all its digests unpaged, in no order.
+            let digests = reply.visitors.map { VisitorEditDigest(visitor: VisitorID(rawValue: $0.visitor), digest: $0.digest) }
+            return .init(digests.sorted { $0.visitor < $1.visitor }, more: reply.more)
         } catch let error as RPCError where error.code == .unimplemented {
-            return [:]
+            return .init([], more: false)
         }
     }
 

@@ -180,7 +180,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
                                     fromMs: asked.window.fromMs, untilMs: asked.window.untilMs)
         }
         return .with {
-            $0.ids = page.ids.map { Data($0.bytes) }
+            $0.ids = page.elements.map { Data($0.bytes) }
             $0.more = page.more
         }
     }
@@ -192,11 +192,15 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         return ReplicaWire.batch(try await node.offloaded { try node.store.storedEvents(site: site, ids: ids) })
     }
 
-    func repairVisitorDigests(request: Footfall_V1_RepairSiteRequest, context: ServerContext) async throws -> Footfall_V1_VisitorDigests {
+    func repairVisitorDigests(request: Footfall_V1_RepairVisitorDigestsRequest, context: ServerContext) async throws -> Footfall_V1_VisitorDigests {
         let site = try wire { try ReplicaWire.site(request.site) }
-        let digests = try await node.offloaded { try node.store.visitorEditDigests(site: site) }
+        // No limit: a caller of an earlier version, which takes every digest in one reply.
+        let limit = request.limit == 0 ? Int.max : min(Int(request.limit), Replication.AntiEntropy.pageMax)
+        let after = request.hasAfter ? VisitorID(rawValue: request.after) : nil
+        let page = try await node.offloaded { try node.store.visitorEditDigests(site: site, after: after, limit: limit) }
         return .with {
-            $0.visitors = digests.map { visitor, digest in .with { $0.visitor = visitor.rawValue; $0.digest = digest } }
+            $0.visitors = page.elements.map { entry in .with { $0.visitor = entry.visitor.rawValue; $0.digest = entry.digest } }
+            $0.more = page.more
         }
     }
 

@@ -168,7 +168,7 @@ enum ReplicaWire {
         let day: Day
         let slices: [Int]
         let after: EventID?
-        /// At most `Replication.AntiEntropy.idPageMax`, whatever was asked.
+        /// At most `Replication.AntiEntropy.pageMax`, whatever was asked.
         let limit: Int
     }
 
@@ -183,7 +183,7 @@ enum ReplicaWire {
             after = cursor
         }
         return IDPageRequest(window: try window(request.window), day: try day(request.day), slices: request.slices.map(Int.init),
-                             after: after, limit: min(Int(request.limit), Replication.AntiEntropy.idPageMax))
+                             after: after, limit: min(Int(request.limit), Replication.AntiEntropy.pageMax))
     }
 
     static func idPageRequest(window: Footfall_V1_RepairWindow, day: Day, slices: [Int], after: EventID?, limit: Int) -> Footfall_V1_RepairIDPageRequest {

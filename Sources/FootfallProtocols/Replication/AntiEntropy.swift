@@ -9,11 +9,12 @@ public protocol RepairReplica: Sendable {
     /// A page of the ids of `slices` of one day in [fromMs, untilMs), in id order: at most
     /// `limit` of those after `after` (nil: from the first), and whether more follow.
     func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
-                  fromMs: Int64, untilMs: Int64) async throws -> Replication.AntiEntropy.IDPage
+                  fromMs: Int64, untilMs: Int64) async throws -> Replication.AntiEntropy.Page<EventID>
     func events(site: SiteID, ids: [EventID]) async throws -> [Event]
-    /// A digest per visitor whose CRM record holds owner edits or given personal data
-    /// (`VisitorEdit.digest` of the edits that rebuild it).
-    func visitorEditDigests(site: SiteID) async throws -> [VisitorID: UInt64]
+    /// A page of the digests of the visitors whose CRM record holds owner edits or given
+    /// personal data (`VisitorEdit.digest` of the edits that rebuild it), in visitor order: at
+    /// most `limit` after `after` (nil: from the first), and whether more follow.
+    func visitorEditDigests(site: SiteID, after: VisitorID?, limit: Int) async throws -> Replication.AntiEntropy.Page<VisitorEditDigest>
     /// The edits that rebuild these visitors' CRM records.
     func rebuildingEdits(site: SiteID, visitors: [VisitorID]) async throws -> [VisitorEdit]
     /// Applies what the other replica had, idempotently, through the same rules as any write
@@ -36,28 +37,6 @@ extension Replication {
         public static let streamBatch = 500
         /// Visitors per `rebuildingEdits` exchange.
         public static let visitorBatch = 200
-        /// Ids per `eventIDs` page: some 0.9 MB on the wire, well below the message limit.
-        public static let idPageMax = 50_000
-
-        /// A page of a day's ids (`RepairReplica.eventIDs`).
-        public struct IDPage: Hashable, Sendable {
-            public var ids: [EventID]
-            /// More ids follow the last of `ids`.
-            public var more: Bool
-
-            public init(ids: [EventID], more: Bool) {
-                self.ids = ids
-                self.more = more
-            }
-        }
-
-        /// A replica's page that breaks the listing's rules: not in increasing order after the
-        /// cursor, or longer than asked. Listing it further could loop for ever.
-        public struct MalformedPage: Error, CustomStringConvertible {
-            public let replica: String
-            public var description: String { "\(replica) sent an id page out of order or longer than asked" }
-        }
-
         public struct Outcome: Hashable, Sendable {
             public var slicesCompared = 0
             public var slicesDiffering = 0
@@ -119,89 +98,44 @@ extension Replication {
                 // The differing slices of the day are listed together, a page at a time from each
                 // side, and compared as far as both have listed: each side reads the day once (one
                 // listing per slice read it sixteen times), and no more than two pages are held.
-                var mine = IDListing(replica: local, site: site, day: day, slices: slices, fromMs: fromMs, untilMs: untilMs)
-                var theirs = IDListing(replica: remote, site: site, day: day, slices: slices, fromMs: fromMs, untilMs: untilMs)
-                while true {
-                    try await mine.fill()
-                    try await theirs.fill()
-                    guard !(mine.isFinished && theirs.isFinished) else { break }
-                    // Both have listed every id up to the lower of the last ids a side still
-                    // listing holds (everything, when neither is).
-                    let bound = [mine.listedThrough, theirs.listedThrough].compactMap { $0 }.min()
-                    let (localLacks, remoteLacks) = missing(have: mine.take(through: bound), other: theirs.take(through: bound))
+                var mine = Listing<EventID>(replica: local.name) { after in
+                    try await local.eventIDs(site: site, day: day, slices: slices, after: after, limit: pageMax, fromMs: fromMs, untilMs: untilMs)
+                }
+                var theirs = Listing<EventID>(replica: remote.name) { after in
+                    try await remote.eventIDs(site: site, day: day, slices: slices, after: after, limit: pageMax, fromMs: fromMs, untilMs: untilMs)
+                }
+                try await walk(&mine, &theirs) { have, other in
+                    let (localLacks, remoteLacks) = missing(have: have, other: other)
                     outcome.eventsPulled += try await stream(site, localLacks, from: remote, to: local)
                     outcome.eventsPushed += try await stream(site, remoteLacks, from: local, to: remote)
                 }
             }
         }
 
-        /// One replica's ids of some slices of a day, read a page at a time.
-        private struct IDListing<Replica: RepairReplica> {
-            let replica: Replica
-            let site: SiteID
-            let day: Day
-            let slices: [Int]
-            let fromMs: Int64
-            let untilMs: Int64
-            /// Listed and not compared yet, in increasing order.
-            private(set) var buffered = [EventID]()
-            /// The last id listed.
-            private var after: EventID?
-            /// The replica has listed its last id.
-            private var exhausted = false
-
-            init(replica: Replica, site: SiteID, day: Day, slices: [Int], fromMs: Int64, untilMs: Int64) {
-                (self.replica, self.site, self.day, self.slices, self.fromMs, self.untilMs) = (replica, site, day, slices, fromMs, untilMs)
-            }
-
-            var isFinished: Bool { exhausted && buffered.isEmpty }
-            /// The last id listed while more may follow: every id of the replica up to it is listed.
-            var listedThrough: EventID? { exhausted ? nil : buffered.last }
-
-            /// Reads the next page once everything listed was compared.
-            mutating func fill() async throws {
-                guard buffered.isEmpty, !exhausted else { return }
-                let page = try await replica.eventIDs(site: site, day: day, slices: slices, after: after, limit: idPageMax,
-                                                      fromMs: fromMs, untilMs: untilMs)
-                var previous = after
-                for id in page.ids {
-                    // A peer's page is checked before it is trusted: ids that do not move the
-                    // cursor on would list the same page for ever.
-                    guard previous.map({ $0 < id }) ?? true else { throw MalformedPage(replica: replica.name) }
-                    previous = id
-                }
-                guard page.ids.count <= idPageMax else { throw MalformedPage(replica: replica.name) }
-                buffered = page.ids
-                after = page.ids.last ?? after
-                exhausted = !page.more || page.ids.isEmpty
-            }
-
-            /// Removes and returns the listed ids up to `bound`, all of them when nil.
-            mutating func take(through bound: EventID?) -> [EventID] {
-                let end = bound.map { bound in buffered.firstIndex { $0 > bound } ?? buffered.count } ?? buffered.count
-                defer { buffered.removeFirst(end) }
-                return Array(buffered[..<end])
-            }
-        }
-
-        /// Owner edits of CRM records are few (people type them), so all of a site's digests are
-        /// compared at once; a record differs or is missing on one side. Runs after erasures are
-        /// exchanged: an edit an erasure covers is dropped by the replica's fence.
+        /// CRM records are compared by a digest per visitor, listed in pages like a day's ids
+        /// (a site with hundreds of thousands of identified visitors outgrew one message), and
+        /// each side sends the edits that rebuild the records that differ or that the other
+        /// lacks. Runs after erasures are exchanged: an edit an erasure covers is dropped by the
+        /// replica's fence.
         private static func repairVisitorRecords(site: SiteID, local: some RepairReplica, remote: some RepairReplica) async throws -> Int {
-            let mine = try await local.visitorEditDigests(site: site), theirs = try await remote.visitorEditDigests(site: site)
-            let differing = Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }.sorted()
-            guard !differing.isEmpty else { return 0 }
-            for (source, sink) in [(remote as any RepairReplica, local as any RepairReplica), (local, remote)] {
-                var start = 0
-                while start < differing.count {
-                    let batch = Array(differing[start..<min(differing.count, start + visitorBatch)])
-                    for edit in try await source.rebuildingEdits(site: site, visitors: batch) {
-                        try await sink.apply(.visitorEdit(edit))
+            var mine = Listing<VisitorEditDigest>(replica: local.name) { try await local.visitorEditDigests(site: site, after: $0, limit: pageMax) }
+            var theirs = Listing<VisitorEditDigest>(replica: remote.name) { try await remote.visitorEditDigests(site: site, after: $0, limit: pageMax) }
+            var repaired = 0
+            try await walk(&mine, &theirs) { have, other in
+                let visitors = Set(Set(have).symmetricDifference(other).map(\.visitor)).sorted()
+                for (source, sink) in [(remote as any RepairReplica, local as any RepairReplica), (local, remote)] {
+                    var start = 0
+                    while start < visitors.count {
+                        let batch = Array(visitors[start..<min(visitors.count, start + visitorBatch)])
+                        for edit in try await source.rebuildingEdits(site: site, visitors: batch) {
+                            try await sink.apply(.visitorEdit(edit))
+                        }
+                        start += batch.count
                     }
-                    start += batch.count
                 }
+                repaired += visitors.count
             }
-            return differing.count
+            return repaired
         }
 
         private static func stream(_ site: SiteID, _ ids: [EventID], from source: some RepairReplica,

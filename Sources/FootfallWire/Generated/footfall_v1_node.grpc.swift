@@ -175,7 +175,7 @@ public enum Footfall_V1_NodeService: Sendable {
         /// Namespace for "RepairVisitorDigests" metadata.
         public enum RepairVisitorDigests: Sendable {
             /// Request type for "RepairVisitorDigests".
-            public typealias Input = Footfall_V1_RepairSiteRequest
+            public typealias Input = Footfall_V1_RepairVisitorDigestsRequest
             /// Response type for "RepairVisitorDigests".
             public typealias Output = Footfall_V1_VisitorDigests
             /// Descriptor for "RepairVisitorDigests".
@@ -552,16 +552,18 @@ extension Footfall_V1_NodeService {
         /// >
         /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
         /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        /// > In pages, in visitor order, when the request sets a limit (a caller of an earlier version
+        /// > sets none and gets every digest in one reply).
         ///
         /// - Parameters:
-        ///   - request: A streaming request of `Footfall_V1_RepairSiteRequest` messages.
+        ///   - request: A streaming request of `Footfall_V1_RepairVisitorDigestsRequest` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
         /// - Returns: A streaming response of `Footfall_V1_VisitorDigests` messages.
         func repairVisitorDigests(
-            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSiteRequest>,
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairVisitorDigestsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_VisitorDigests>
 
@@ -943,16 +945,18 @@ extension Footfall_V1_NodeService {
         /// >
         /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
         /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        /// > In pages, in visitor order, when the request sets a limit (a caller of an earlier version
+        /// > sets none and gets every digest in one reply).
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+        ///   - request: A request containing a single `Footfall_V1_RepairVisitorDigestsRequest` message.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
         /// - Returns: A response containing a single `Footfall_V1_VisitorDigests` message.
         func repairVisitorDigests(
-            request: GRPCCore.ServerRequest<Footfall_V1_RepairSiteRequest>,
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairVisitorDigestsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Footfall_V1_VisitorDigests>
 
@@ -1332,16 +1336,18 @@ extension Footfall_V1_NodeService {
         /// >
         /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
         /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        /// > In pages, in visitor order, when the request sets a limit (a caller of an earlier version
+        /// > sets none and gets every digest in one reply).
         ///
         /// - Parameters:
-        ///   - request: A `Footfall_V1_RepairSiteRequest` message.
+        ///   - request: A `Footfall_V1_RepairVisitorDigestsRequest` message.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
         /// - Returns: A `Footfall_V1_VisitorDigests` to respond with.
         func repairVisitorDigests(
-            request: Footfall_V1_RepairSiteRequest,
+            request: Footfall_V1_RepairVisitorDigestsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Footfall_V1_VisitorDigests
 
@@ -1645,7 +1651,7 @@ extension Footfall_V1_NodeService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Footfall_V1_NodeService.Method.RepairVisitorDigests.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairSiteRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairVisitorDigestsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_VisitorDigests>(),
             handler: { request, context in
                 try await self.repairVisitorDigests(
@@ -1881,7 +1887,7 @@ extension Footfall_V1_NodeService.ServiceProtocol {
     }
 
     public func repairVisitorDigests(
-        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSiteRequest>,
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairVisitorDigestsRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_VisitorDigests> {
         let response = try await self.repairVisitorDigests(
@@ -2138,7 +2144,7 @@ extension Footfall_V1_NodeService.SimpleServiceProtocol {
     }
 
     public func repairVisitorDigests(
-        request: GRPCCore.ServerRequest<Footfall_V1_RepairSiteRequest>,
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairVisitorDigestsRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Footfall_V1_VisitorDigests> {
         return GRPCCore.ServerResponse<Footfall_V1_VisitorDigests>(
@@ -2545,10 +2551,12 @@ extension Footfall_V1_NodeService {
         /// >
         /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
         /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        /// > In pages, in visitor order, when the request sets a limit (a caller of an earlier version
+        /// > sets none and gets every digest in one reply).
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
-        ///   - serializer: A serializer for `Footfall_V1_RepairSiteRequest` messages.
+        ///   - request: A request containing a single `Footfall_V1_RepairVisitorDigestsRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairVisitorDigestsRequest` messages.
         ///   - deserializer: A deserializer for `Footfall_V1_VisitorDigests` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
@@ -2556,8 +2564,8 @@ extension Footfall_V1_NodeService {
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
         func repairVisitorDigests<Result>(
-            request: GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>,
-            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSiteRequest>,
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairVisitorDigestsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairVisitorDigestsRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_VisitorDigests>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorDigests>) async throws -> Result
@@ -3170,10 +3178,12 @@ extension Footfall_V1_NodeService {
         /// >
         /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
         /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+        /// > In pages, in visitor order, when the request sets a limit (a caller of an earlier version
+        /// > sets none and gets every digest in one reply).
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
-        ///   - serializer: A serializer for `Footfall_V1_RepairSiteRequest` messages.
+        ///   - request: A request containing a single `Footfall_V1_RepairVisitorDigestsRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairVisitorDigestsRequest` messages.
         ///   - deserializer: A deserializer for `Footfall_V1_VisitorDigests` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
@@ -3181,8 +3191,8 @@ extension Footfall_V1_NodeService {
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
         public func repairVisitorDigests<Result>(
-            request: GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>,
-            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSiteRequest>,
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairVisitorDigestsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairVisitorDigestsRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_VisitorDigests>,
             options: GRPCCore.CallOptions = .defaults,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorDigests>) async throws -> Result = { response in
@@ -3832,16 +3842,18 @@ extension Footfall_V1_NodeService.ClientProtocol {
     /// >
     /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
     /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+    /// > In pages, in visitor order, when the request sets a limit (a caller of an earlier version
+    /// > sets none and gets every digest in one reply).
     ///
     /// - Parameters:
-    ///   - request: A request containing a single `Footfall_V1_RepairSiteRequest` message.
+    ///   - request: A request containing a single `Footfall_V1_RepairVisitorDigestsRequest` message.
     ///   - options: Options to apply to this RPC.
     ///   - handleResponse: A closure which handles the response and returns its result to
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
     public func repairVisitorDigests<Result>(
-        request: GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>,
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairVisitorDigestsRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorDigests>) async throws -> Result = { response in
             try response.message
@@ -3849,7 +3861,7 @@ extension Footfall_V1_NodeService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.repairVisitorDigests(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairSiteRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairVisitorDigestsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_VisitorDigests>(),
             options: options,
             onResponse: handleResponse
@@ -4487,6 +4499,8 @@ extension Footfall_V1_NodeService.ClientProtocol {
     /// >
     /// > The owner-edited part of a site's CRM records (notes, tags, personal data): a digest per
     /// > visitor whose record has any, then, for the visitors that differ, the edits that rebuild it.
+    /// > In pages, in visitor order, when the request sets a limit (a caller of an earlier version
+    /// > sets none and gets every digest in one reply).
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -4497,14 +4511,14 @@ extension Footfall_V1_NodeService.ClientProtocol {
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
     public func repairVisitorDigests<Result>(
-        _ message: Footfall_V1_RepairSiteRequest,
+        _ message: Footfall_V1_RepairVisitorDigestsRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorDigests>) async throws -> Result = { response in
             try response.message
         }
     ) async throws -> Result where Result: Sendable {
-        let request = GRPCCore.ClientRequest<Footfall_V1_RepairSiteRequest>(
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairVisitorDigestsRequest>(
             message: message,
             metadata: metadata
         )

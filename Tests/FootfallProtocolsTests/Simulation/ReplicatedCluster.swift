@@ -367,7 +367,7 @@ struct ReplicatedCluster {
         let tree = try nodes[name]!.store.digests(site: site, fromMs: span.startMs, untilMs: span.endMs)
         for day in tree.keys {
             out.formUnion(try nodes[name]!.store.eventIDs(site: site, day: day, slices: Array(0..<EventSetDigest.slicesPerDay), after: nil,
-                                                          limit: .max, fromMs: span.startMs, untilMs: span.endMs).ids)
+                                                          limit: .max, fromMs: span.startMs, untilMs: span.endMs).elements)
         }
         return out
     }
