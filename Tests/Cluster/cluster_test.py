@@ -84,7 +84,11 @@ def main():
             print(f"detection after kill -9 over {len(detection)} kills (probe interval {options.probe_ms} ms): "
                   f"median {statistics.median(detection):.1f} s, max {max(detection):.1f} s", flush=True)
 
-        # 4. False positives under ingest load.
+        # 4. The founder (started without --join) stopped gracefully and started again as it was
+        # first started: its peers do not seek out a member that left, so it must find them.
+        founder_restart_check(cluster)
+
+        # 5. False positives under ingest load.
         false_positive_check(cluster, options.load_seconds)
     finally:
         cluster.stop()
@@ -174,6 +178,17 @@ def connection_stays_open(cluster, target, version):
         return True
     except (OSError, ssl.SSLError):
         return False
+
+
+def founder_restart_check(cluster):
+    old_uid = cluster.status("node-2")["node-1"][1]
+    cluster.processes["node-1"].stop()
+    left = cluster.wait(lambda: all(cluster.status(o).get("node-1", ("",))[0] == "MEMBER_STATUS_LEFT" for o in NAMES[1:]), 20)
+    check(left, "node-1, stopped with SIGTERM, has left on both others")
+    cluster.start("node-1")
+    back = cluster.wait(lambda: all(cluster.status(o)["node-1"][0] == "MEMBER_STATUS_ALIVE" and cluster.status(o)["node-1"][1] > old_uid
+                                    for o in NAMES) and cluster.all_alive("node-1"), 30)
+    check(back, "node-1, started again without --join, finds the others from its saved state: all three alive everywhere")
 
 
 def false_positive_check(cluster, seconds):

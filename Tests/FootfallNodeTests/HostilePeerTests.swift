@@ -266,6 +266,8 @@ import Testing
             .init(lastUID: 1, ownership: [.init(name: "node-1", state: "normal", version: 1), .init(name: "node-1", state: "removed", version: 2)]),
             .init(lastUID: 1, ownership: [.init(name: "node-1", state: "owning", version: 1)]),
             .init(lastUID: 1, ownership: [.init(name: "Not A Name", state: "normal", version: 1)]),
+            .init(lastUID: 1, ownership: [], peers: [""]),
+            .init(lastUID: 1, ownership: [], peers: [String(repeating: "a", count: GossipWire.addressBytesMax + 1)]),
         ]
         for contents in damaged {
             try file.write(contents)
@@ -273,5 +275,9 @@ import Testing
         }
         try file.write(.init(lastUID: 1, ownership: [.init(name: "node-1", state: "normal", version: GossipWire.versionMax)]))
         #expect(try file.ownership() == [Membership.OwnershipRecord(name: "node-1", state: .normal, version: GossipWire.versionMax)])
+        #expect(try file.peers() == [], "a file of an earlier version names no peers")
+        try file.savePeers(["10.0.0.2:7946", "10.0.0.3:7946"])
+        #expect(try file.peers() == ["10.0.0.2:7946", "10.0.0.3:7946"])
+        #expect(try file.ownership().count == 1, "saving the peers keeps the ownership map")
     }
 }

@@ -3,12 +3,16 @@ import FootfallProtocols
 import Foundation
 
 /// What a node remembers about the cluster across restarts, in `cluster.json` in its data folder:
-/// the last process uid it used (so the next is larger, even if the wall clock went back) and the
-/// ownership map (so a whole-cluster restart keeps the ring). Written atomically.
+/// the last process uid it used (so the next is larger, even if the wall clock went back), the
+/// ownership map (so a whole-cluster restart keeps the ring) and where the other members were last
+/// seen (so a node started without `--join`, the one that founded the cluster, finds it again
+/// after a restart: its peers do not seek out a member that left). Written atomically.
 struct ClusterStateFile: Sendable {
     struct Contents: Codable, Equatable {
         var lastUID: UInt64 = 0
         var ownership: [Ownership] = []
+        /// Internal addresses of the other members; absent in files of earlier versions.
+        var peers: [String]?
     }
 
     struct Ownership: Codable, Equatable {
@@ -51,6 +55,10 @@ struct ClusterStateFile: Sendable {
             }
             guard record.version <= GossipWire.versionMax else { return "\(record.name) has an implausible ownership version \(record.version)" }
         }
+        let peers = contents.peers ?? []
+        guard peers.count <= ownershipNamesMax else { return "\(peers.count) peer addresses" }
+        // The same bound gossip puts on a member's address.
+        guard peers.allSatisfy({ !$0.isEmpty && $0.utf8.count <= GossipWire.addressBytesMax }) else { return "a peer address is empty or too long" }
         return nil
     }
 
@@ -75,6 +83,14 @@ struct ClusterStateFile: Sendable {
                 Membership.OwnershipRecord(name: record.name, state: $0, version: record.version)
             }
         }
+    }
+
+    func peers() throws -> [String] { try read().peers ?? [] }
+
+    func savePeers(_ addresses: [String]) throws {
+        var contents = try read()
+        contents.peers = addresses
+        try write(contents)
     }
 
     func saveOwnership(_ records: [Membership.OwnershipRecord]) throws {

@@ -87,6 +87,8 @@ enum GossipWire {
     /// decommission or removal of its name. Summed over a full message of records
     /// (`updatesMax`) they stay below 2^44, far from overflowing a ring epoch.
     static let versionMax: UInt64 = 1 << 32
+    /// A member's internal address (host:port) in bytes at most.
+    static let addressBytesMax = 300
 
     /// - Parameter uidMax: the largest plausible member uid, the receiver's clock plus the skew the
     ///   cluster allows: uids are process start times in ms, and a newer uid outranks every claim
@@ -116,7 +118,7 @@ enum GossipWire {
 
     static func decode(_ wire: Footfall_V1_Member, uidMax: UInt64) throws -> Membership.Member {
         guard ClusterIdentity.isValidName(wire.name) else { throw Malformed(description: "invalid member name") }
-        guard !wire.address.isEmpty, wire.address.utf8.count <= 300 else { throw Malformed(description: "invalid member address") }
+        guard !wire.address.isEmpty, wire.address.utf8.count <= addressBytesMax else { throw Malformed(description: "invalid member address") }
         guard wire.uid <= uidMax else {
             throw Malformed(description: "member \(wire.name) has a uid from the future (\(wire.uid) > \(uidMax) ms)")
         }

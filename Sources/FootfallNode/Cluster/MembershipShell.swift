@@ -39,6 +39,8 @@ public actor MembershipShell {
     /// was built each time), and the map rarely changes.
     private var rings: (records: [Membership.OwnershipRecord], read: Ring, pending: Ring)?
     private var nextSecretsAttempt = ContinuousClock.now
+    /// The other members' addresses as last saved in the state file.
+    private var savedPeers: [String]
 
     /// The loop never sleeps longer than this, so a deadline that an incoming message moved
     /// earlier is met within it.
@@ -55,8 +57,13 @@ public actor MembershipShell {
         self.metrics = metrics
         self.logger = logger
         var seedGenerator = SystemRandomNumberGenerator()
+        // Where the other members were last seen joins the seeds: a node started without them
+        // (the one that founded the cluster) would otherwise wait alone after a graceful restart,
+        // since members do not seek out one that left.
+        savedPeers = try stateFile.peers()
+        let seeds = configuration.seeds + savedPeers.filter { !configuration.seeds.contains($0) }
         instance = Membership.Instance(
-            myself: myself, settings: configuration.membership, seeds: configuration.seeds,
+            myself: myself, settings: configuration.membership, seeds: seeds,
             knownOwnership: try stateFile.ownership(), randomSeed: seedGenerator.next(), now: .zero
         )
     }
@@ -153,6 +160,7 @@ public actor MembershipShell {
                 }
                 metrics.increment("footfall_cluster_member_changes_total", labels: ["status": record.status.rawValue])
                 updateMemberGauges()
+                persistPeers()
             case .ownershipChanged(let record):
                 logger.info("ring changed", metadata: ["ring.member": "\(record.name)", "ring.state": "\(record.state.rawValue)",
                                                        "ring.epoch": "\(ringEpoch ?? 0)"])
@@ -190,6 +198,19 @@ public actor MembershipShell {
         let epoch = instance.ring().epoch
         metrics.set("footfall_cluster_ring_epoch", to: Double(epoch))
         return epoch
+    }
+
+    /// Saves the other members' addresses when they changed (a member joined, or came back
+    /// elsewhere).
+    private func persistPeers() {
+        let addresses = Set(instance.members.map(\.member).filter { $0.name != instance.myself.name }.map(\.address)).sorted()
+        guard addresses != savedPeers else { return }
+        do {
+            try stateFile.savePeers(addresses)
+            savedPeers = addresses
+        } catch {
+            logger.error("cannot persist the members' addresses", metadata: ["error": "\(error)"])
+        }
     }
 
     private func updateMemberGauges() {
