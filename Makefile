@@ -10,7 +10,7 @@ TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography sel
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check simulate differential cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short soak fuzz-build fuzz fuzz-seeds clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate differential upgrade-test cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short soak fuzz-build fuzz fuzz-seeds clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -84,6 +84,19 @@ simulate: deps
 differential: deps
 	$(SWIFT) build --build-tests
 	FOOTFALL_DIFF_SEEDS=$${FOOTFALL_DIFF_SEEDS:-500} $(SWIFT) test --skip-build --filter EngineDifferentialTests
+
+# A rolling upgrade from the previous release (Tests/Cluster/upgrade_test.py): three nodes of
+# PREVIOUS_RELEASE replaced one at a time by this version's debug build, writes, reads, erasures and
+# repair across versions. The previous release is built from its git tag once, into
+# .build/upgrade/<tag> (a clean release build: 10-20 minutes), then reused.
+PREVIOUS_RELEASE := v0.24.0
+upgrade-test: deps test-deps
+	$(SWIFT) build --product footfall
+	@git rev-parse -q --verify "refs/tags/$(PREVIOUS_RELEASE)" >/dev/null || git fetch --tags origin "$(PREVIOUS_RELEASE)" \
+	  || { echo "upgrade-test: the tag $(PREVIOUS_RELEASE) is missing (a shallow clone? git fetch --tags)"; exit 1; }
+	@[ -d .build/upgrade/$(PREVIOUS_RELEASE) ] || git worktree add --detach .build/upgrade/$(PREVIOUS_RELEASE) $(PREVIOUS_RELEASE)
+	cd .build/upgrade/$(PREVIOUS_RELEASE) && $(SWIFT) build -c release --product footfall
+	python3 Tests/Cluster/upgrade_test.py --footfall .build/debug/footfall --previous .build/upgrade/$(PREVIOUS_RELEASE)/.build/release/footfall
 
 # Failure detection of real release nodes over 20 kills, and false positives under a minute of load.
 cluster-detect: build test-deps

@@ -55,13 +55,15 @@ class LocalCluster:
     def log_path(self, name):
         return os.path.join(self.folder, name + ".log")
 
-    def start(self, name):
+    def start(self, name, extra=()):
+        """Starts `name` (node-1 founds the cluster, the others join it); `extra` arguments last."""
         index = index_of(name)
         command = [self.binary, "serve", "--data", os.path.join(self.folder, name), "--node-name", name,
                    "--port", str(self.http_base + index), "--cluster-port", str(self.base_port + index),
                    "--grpc-port", str(self.http_base + 50 + index), "--certs", self.certs]
         if name != "node-1":
             command += ["--join", self.internal("node-1")]
+        command += list(extra)
         process = self.processes.setdefault(name, Process(self.log_path(name)))
         process.start(command, env=dict(os.environ, FOOTFALL_PROBE_INTERVAL_MS=str(self.probe_ms), **self.env))
 
