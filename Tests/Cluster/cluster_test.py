@@ -189,6 +189,10 @@ def founder_restart_check(cluster):
     back = cluster.wait(lambda: all(cluster.status(o)["node-1"][0] == "MEMBER_STATUS_ALIVE" and cluster.status(o)["node-1"][1] > old_uid
                                     for o in NAMES) and cluster.all_alive("node-1"), 30)
     check(back, "node-1, started again without --join, finds the others from its saved state: all three alive everywhere")
+    # The whole cluster stopped and started again as it was formed: no node waits on another.
+    cluster.stop()
+    cluster.start_all()
+    check(cluster.wait(lambda: all(cluster.all_alive(n) for n in NAMES), 30), "after a restart of the whole cluster all three are alive everywhere")
 
 
 def false_positive_check(cluster, seconds):

@@ -193,6 +193,40 @@ import Testing
         #expect(retry.contains { if case (.sync, .address("b:7946")) = $0 { true } else { false } })
     }
 
+    /// The founder (no seeds) restarted asks where the others were last seen, at once and while
+    /// none is alive, without waiting to count as joined; once one answers it stops asking. The
+    /// others hold it `left` after a graceful stop and would never contact it.
+    @Test func aFounderRestarted_asksWhereMembersWereLastSeen_untilOneIsAlive() {
+        typealias T = MembershipInstanceTests
+        let owners = ["a", "b", "c"].map { M.OwnershipRecord(name: $0, state: .normal, version: 1) }
+        var a = M.Instance(myself: T.member("a", uid: 2), settings: T.timers, lastSeenAt: ["b:7946", "c:7946", "a:7946"],
+                           knownOwnership: owners, randomSeed: 1, now: T.t0)
+        func asked(_ actions: [M.Action]) -> Set<String> {
+            Set(T.sends(actions).compactMap { if case (.sync, .address(let address)) = $0 { address } else { nil } })
+        }
+        #expect(asked(a.onStart(now: T.t0)) == ["b:7946", "c:7946"], "its own address is not asked")
+        #expect(a.isJoined, "a founder counts as joined at once, as before")
+        #expect(asked(a.onTick(now: T.t0 + .seconds(1))) == ["b:7946", "c:7946"], "asked again while nobody answers")
+        let reply = M.Envelope(from: T.member("b"), incarnation: 0, message: .syncReply(state: [T.alive("b"), T.alive("c")], senderJoined: true))
+        _ = a.onMessage(reply, now: T.t0 + .seconds(1))
+        #expect(T.status(of: "b", in: a) == .alive)
+        #expect(asked(a.onTick(now: T.t0 + .seconds(3))).isEmpty, "a live member is known: no more asking")
+
+        // Without the saved addresses it would not ask anyone.
+        var alone = M.Instance(myself: T.member("a", uid: 2), settings: T.timers, knownOwnership: owners, randomSeed: 1, now: T.t0)
+        #expect(asked(alone.onStart(now: T.t0)).isEmpty && asked(alone.onTick(now: T.t0 + .seconds(1))).isEmpty)
+    }
+
+    /// A seeded node restarted with saved addresses still needs a seed's reply to count as joined,
+    /// but asks both.
+    @Test func savedAddresses_areAskedBesideTheSeeds_butOnlyASeedCompletesAJoin() {
+        typealias T = MembershipInstanceTests
+        var b = M.Instance(myself: T.member("b"), settings: T.timers, seeds: ["a:7946"], lastSeenAt: ["a:7946", "c:7946"], randomSeed: 1, now: T.t0)
+        let asked = T.sends(b.onStart(now: T.t0)).compactMap { if case (.sync, .address(let address)) = $0 { address } else { nil } }
+        #expect(asked.sorted() == ["a:7946", "c:7946"], "each address once")
+        #expect(!b.isJoined)
+    }
+
     @Test func unansweredProbe_asksOthers_thenSuspects_thenDeclaresDead() throws {
         var a = MembershipInstanceTests.joined()
         var now = MembershipInstanceTests.t0 + .seconds(1)

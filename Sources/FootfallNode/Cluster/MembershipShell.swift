@@ -57,13 +57,12 @@ public actor MembershipShell {
         self.metrics = metrics
         self.logger = logger
         var seedGenerator = SystemRandomNumberGenerator()
-        // Where the other members were last seen joins the seeds: a node started without them
+        // Where the other members were last seen is asked at start: a node started without seeds
         // (the one that founded the cluster) would otherwise wait alone after a graceful restart,
         // since members do not seek out one that left.
         savedPeers = try stateFile.peers()
-        let seeds = configuration.seeds + savedPeers.filter { !configuration.seeds.contains($0) }
         instance = Membership.Instance(
-            myself: myself, settings: configuration.membership, seeds: seeds,
+            myself: myself, settings: configuration.membership, seeds: configuration.seeds, lastSeenAt: savedPeers,
             knownOwnership: try stateFile.ownership(), randomSeed: seedGenerator.next(), now: .zero
         )
     }

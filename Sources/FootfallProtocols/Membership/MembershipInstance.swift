@@ -48,6 +48,11 @@ extension Membership {
         /// The ownership digest on the latest envelope from each member (by name).
         private var digestSeen: [String: UInt64] = [:]
         private let seeds: [String]
+        /// Where other members were last seen (an earlier process of this node saved them):
+        /// asked for their state while no other member is alive, so a node started without
+        /// seeds, the cluster's founder, finds its cluster again after a restart. Unlike a seed,
+        /// none has to have joined for this node to count as joined.
+        private let lastSeenAt: [String]
         private var random: SplitMix64
         private var sequence: UInt64 = 0
         private var probe: Probe?
@@ -110,15 +115,17 @@ extension Membership {
         /// - Parameters:
         ///   - knownOwnership: the ownership map persisted by an earlier process of this node.
         ///   - seeds: addresses to join through; empty bootstraps a new cluster (or a single node).
+        ///   - lastSeenAt: where other members were last seen, asked again while none is alive.
         ///   - randomSeed: seeds the generator behind every random choice of this instance.
         public init(
-            myself: Member, settings: Settings = Settings(), seeds: [String] = [],
+            myself: Member, settings: Settings = Settings(), seeds: [String] = [], lastSeenAt: [String] = [],
             knownOwnership: [OwnershipRecord] = [], randomSeed: UInt64, now: MonotonicTime
         ) {
             precondition(settings.problems().isEmpty, "membership settings: \(settings.problems())")
             self.myself = myself
             self.settings = settings
             self.seeds = seeds.filter { $0 != myself.address }.sorted()
+            self.lastSeenAt = Set(lastSeenAt).subtracting(seeds).subtracting([myself.address]).sorted()
             self.ownership = Dictionary(knownOwnership.map { ($0.name, $0) }, uniquingKeysWith: { a, b in a.supersedes(b) ? a : b })
             self.random = SplitMix64(seed: randomSeed)
             self.ownershipDigest = Instance.digest(of: ownership)
@@ -212,9 +219,8 @@ extension Membership {
             if seeds.isEmpty {
                 isJoined = true
                 claimOwnership(into: &actions)
-            } else {
-                askForState(now: now, into: &actions)
             }
+            if needsSeedContact { askForState(now: now, into: &actions) }
             return actions
         }
 
@@ -566,19 +572,21 @@ extension Membership {
         // MARK: - Joining
 
         /// Until a seed's full state has been merged (the reply to a join can be lost while other
-        /// gossip already arrives), and whenever no other member is alive.
+        /// gossip already arrives), and whenever no other member is alive (then the addresses
+        /// where members were last seen are asked too).
         private var needsSeedContact: Bool {
-            guard !seeds.isEmpty else { return false }
-            return !isJoined || !others.values.contains { $0.record.status == .alive }
+            guard !seeds.isEmpty || !lastSeenAt.isEmpty else { return false }
+            return (!isJoined && !seeds.isEmpty) || !others.values.contains { $0.record.status == .alive }
         }
 
-        /// Asks every seed for its full state. Only seeds: a node that took the state of a member
-        /// that is itself still joining could otherwise form a second cluster with it.
+        /// Asks every seed, and every address a member was last seen at, for its full state. Only
+        /// a seed's reply completes a join: a node that took the state of a member that is itself
+        /// still joining could otherwise form a second cluster with it.
         private mutating func askForState(now: MonotonicTime, into actions: inout [Action]) {
             nextSeedContactAt = now + probeInterval
             let state = fullState()
-            for seed in seeds {
-                send(.sync(state: state), to: .address(seed), into: &actions)
+            for address in seeds + lastSeenAt {
+                send(.sync(state: state), to: .address(address), into: &actions)
             }
         }
 
