@@ -11,7 +11,8 @@ It passes when, over the last third of the run against the middle third (the fir
 caches and memtables up), each node's memory grows by at most 25 % + 64 MiB and its open files by
 at most 32, the reports' p99 at most doubles (+ 100 ms) and every report after the first third
 is answered (within 60 s; the reader, as a load balancer would, sends none to the killed node
-until it answers again, and one in flight to it when killed is lost with it), the generator held at least 90 % of the rate it aimed at, and, once
+until it answers again and retries a 503 on the other nodes; one in flight to it when killed is
+lost with it), the generator held at least 90 % of the rate it aimed at, and, once
 the load stops, every node counts each site between the hits it acknowledged and the hits it
 sent (erased visitors' hits excluded) and every erasure is complete.
 """
@@ -198,6 +199,12 @@ class Sampler:
             path = f"/api/sites/{site}/{report}{'&' if '?' in report else '?'}from={today}&to={today}"
             began = time.monotonic()
             status, _ = self.api.request(name, path, timeout=60)
+            # 503 is a node saying "ask another" (one just restarted serves no reads until it
+            # sees a peer alive, or until its repair): a load balancer retries it elsewhere.
+            for other in [n for n in self.live() if n != name] if status == 503 else []:
+                status, _ = self.api.request(other, path, timeout=60)
+                if status != 503:
+                    break
             with self.lock:
                 if status == 200:
                     self.latencies.append((began - self.started, (time.monotonic() - began) * 1000))
