@@ -156,15 +156,8 @@ enum PeerTargets {
                       let ids = try? ReplicaWire.ids(request.ids), ids.count <= ReplicaWire.eventsMax else { return }
                 _ = try? store.storedEvents(site: site, ids: ids)
             case 3:
-                guard let request = try? Footfall_V1_RepairVisitorDigestsRequest(serializedBytes: body),
-                      let site = try? ReplicaWire.site(request.site) else { return }
-                _ = try? store.erasureRecords(site: site)
-                let limit = request.limit == 0 ? Int.max : min(Int(request.limit), Replication.AntiEntropy.pageMax)
-                if let page = try? store.visitorEditDigests(site: site, after: request.hasAfter ? VisitorID(rawValue: request.after) : nil, limit: limit) {
-                    FuzzCheck.require(zip(page.elements, page.elements.dropFirst()).allSatisfy { $0.visitor < $1.visitor }
-                                      && page.elements.allSatisfy { !request.hasAfter || $0.visitor.rawValue > request.after },
-                                      "a CRM digest page is out of order")
-                }
+                guard let request = try? Footfall_V1_RepairVisitorDigestsRequest(serializedBytes: body) else { return }
+                PeerTargets.listVisitorDigests(request, in: store)
             case 4:
                 guard let request = try? Footfall_V1_RepairVisitorsRequest(serializedBytes: body), let site = try? ReplicaWire.site(request.site),
                       request.visitors.count <= Replication.AntiEntropy.visitorBatch else { return }
@@ -194,11 +187,8 @@ enum PeerTargets {
                 guard let ids = try? ReplicaWire.ids(Footfall_V1_EventIDs(serializedBytes: body).ids) else { return }
                 _ = Replication.AntiEntropy.missing(have: reads.storedEvents().map(\.id).sorted(), other: ids.sorted())
             case 12:
-                guard let asked = try? ReplicaWire.idPageRequest(Footfall_V1_RepairIDPageRequest(serializedBytes: body)),
-                      let page = try? store.eventIDs(site: asked.window.site, day: asked.day, slices: asked.slices, after: asked.after,
-                                                     limit: asked.limit, fromMs: asked.window.fromMs, untilMs: asked.window.untilMs) else { return }
-                FuzzCheck.require(page.elements.count <= asked.limit && zip(page.elements, page.elements.dropFirst()).allSatisfy { $0 < $1 }
-                                  && page.elements.allSatisfy { id in asked.after.map { $0 < id } ?? true }, "an id page is out of order or too long")
+                guard let request = try? Footfall_V1_RepairIDPageRequest(serializedBytes: body) else { return }
+                PeerTargets.listIDs(request, in: store)
             case 13:
                 guard let reply = try? Footfall_V1_RepairIDPageReply(serializedBytes: body), let ids = try? ReplicaWire.ids(reply.ids) else { return }
                 _ = Replication.AntiEntropy.missing(have: reads.storedEvents().map(\.id).sorted(), other: ids)
@@ -233,6 +223,44 @@ enum PeerTargets {
             return messages.map { [$0.0] + serialized($0.1) }
         }
     )
+
+    /// A page of ids as a peer's `RepairIDPage` asks for it: in order, past the cursor, no longer
+    /// than asked.
+    static func listIDs(_ request: Footfall_V1_RepairIDPageRequest, in store: EventStore) {
+        guard let asked = try? ReplicaWire.idPageRequest(request) else { return }
+        let page: Replication.AntiEntropy.Page<EventID>
+        do {
+            page = try store.eventIDs(site: asked.window.site, day: asked.day, slices: asked.slices, after: asked.after,
+                                      limit: asked.limit, fromMs: asked.window.fromMs, untilMs: asked.window.untilMs)
+        } catch {
+            return
+        }
+        requireInOrder(page.elements.map(\.key), after: asked.after, limit: asked.limit, "an id page")
+    }
+
+    /// A page of CRM digests as a peer's `RepairVisitorDigests` asks for it, and the site's erasures.
+    static func listVisitorDigests(_ request: Footfall_V1_RepairVisitorDigestsRequest, in store: EventStore) {
+        guard let site = try? ReplicaWire.site(request.site) else { return }
+        _ = try? store.erasureRecords(site: site)
+        let after = request.hasAfter ? VisitorID(rawValue: request.after) : nil
+        let limit = request.limit == 0 ? Int.max : min(Int(request.limit), Replication.AntiEntropy.pageMax)
+        let page: Replication.AntiEntropy.Page<VisitorEditDigest>
+        do {
+            page = try store.visitorEditDigests(site: site, after: after, limit: limit)
+        } catch {
+            return
+        }
+        requireInOrder(page.elements.map(\.key), after: after, limit: limit, "a CRM digest page")
+    }
+
+    private static func requireInOrder<Key: Comparable>(_ keys: [Key], after: Key?, limit: Int, _ what: String) {
+        var previous = after
+        for key in keys {
+            FuzzCheck.require(previous.map { $0 < key } ?? true, "\(what) is out of order")
+            previous = key
+        }
+        FuzzCheck.require(keys.count <= limit, "\(what) is longer than asked")
+    }
 
     /// A node's clock plus the skew a cluster allows: the highest uid a peer may claim.
     private static let uidMax = UInt64(FuzzNode.noon + 60_000)
