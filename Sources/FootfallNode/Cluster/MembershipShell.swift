@@ -199,10 +199,17 @@ public actor MembershipShell {
         return epoch
     }
 
+    /// Addresses saved at most: far more than a restart needs (one live member is enough), and
+    /// however many names gossip brought, the state file stays readable.
+    static let savedPeersMax = 1_024
+
     /// Saves the other members' addresses when they changed (a member joined, or came back
-    /// elsewhere).
+    /// elsewhere): live members' first.
     private func persistPeers() {
-        let addresses = Set(instance.members.map(\.member).filter { $0.name != instance.myself.name }.map(\.address)).sorted()
+        let others = instance.members.filter { $0.member.name != instance.myself.name }
+        let live = Set(others.filter { $0.status == .alive }.map(\.member.address))
+        let addresses = Array(Set(others.map(\.member.address)).sorted { (live.contains($0) ? 0 : 1, $0) < (live.contains($1) ? 0 : 1, $1) }
+            .prefix(MembershipShell.savedPeersMax))
         guard addresses != savedPeers else { return }
         do {
             try stateFile.savePeers(addresses)
