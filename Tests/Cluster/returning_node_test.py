@@ -15,14 +15,12 @@ import os
 import sys
 import tempfile
 import time
-from collections import namedtuple
-
-import grpc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 from footfall_harness import credentials, files, hits, web  # noqa: E402
+from footfall_harness.ledger import AckLog, Peer, held  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import ClusterAPI, LocalCluster  # noqa: E402
 from footfall_harness.probe import CHECKER, Probe  # noqa: E402
@@ -32,42 +30,6 @@ NAMES = ["node-1", "node-2", "node-3", "node-4"]
 SITES = ["localhost"] + [f"back{i}.example" for i in range(1, 6)]
 VISITOR = "returning-erased-visitor"
 MARKER = "title-of-the-erased-returning-visitor"
-Peer = namedtuple("Peer", "name internal")
-
-
-class Log:
-    """Acknowledged event ids per site, and the erased visitor's."""
-
-    def __init__(self):
-        self.acked, self.erased = {site: set() for site in SITES}, set()
-
-    def send(self, api, via, batch):
-        """Posts `batch`; None when every hit was taken, else the answer."""
-        status, body = api.hits(via, batch)
-        if status != 202 or not body or body.get("accepted", 0) + body.get("duplicates", 0) != len(batch):
-            return (status, body)
-        for one in batch:
-            self.acked[one["site"]].add(hits.event_id(one["site"], one["id"], one["ts"]))
-        return None
-
-    def write(self, api, via, prefix, count=5):
-        """Five hits to each site through `via`; the first refusal, or None."""
-        for index, site in enumerate(SITES):
-            refused = self.send(api, via, [hits.pageview(f"{prefix}-{index}-{n:03d}", site) for n in range(count)])
-            if refused:
-                return refused
-        return None
-
-
-def held(probe, cluster, name, site):
-    """The event ids of `site` in `name`'s own store; None when it does not answer."""
-    now = int(time.time() * 1000)
-    try:
-        return probe.event_ids(Peer(name, cluster.internal(name)), site, now - 86_400_000, now + 86_400_000)
-    except grpc.RpcError:
-        return None
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
@@ -85,7 +47,7 @@ def main():
         session = cluster.login_as_bootstrap_admin()
         if not settled or token is None or session is None:
             raise SystemExit(f"stopped early; logs and data kept in {folder}")
-        api, log = ClusterAPI(cluster, token), Log()
+        api, log = ClusterAPI(cluster, token), AckLog(SITES)
         probe = Probe(cluster.certs, generate_stubs(os.path.join(folder, "stubs")))
         headers = credentials.session_headers(session)
         for site in SITES[1:]:

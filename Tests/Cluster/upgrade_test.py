@@ -20,14 +20,12 @@ import os
 import sys
 import tempfile
 import time
-from collections import namedtuple
-
-import grpc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 from footfall_harness import credentials, hits, web  # noqa: E402
+from footfall_harness.ledger import AckLog, Peer, held  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
 from footfall_harness.probe import CHECKER, Probe  # noqa: E402
@@ -37,38 +35,11 @@ SITES = ["localhost"] + [f"upgrade{i}.example" for i in range(1, 4)]
 HINT_WINDOW_S = 3
 ERASED = "upgrade-erased-visitor"
 NOTED = "upgrade-noted-visitor"
-Peer = namedtuple("Peer", "name internal")
-
-
-class Log:
-    """Acknowledged event ids per site, and the erased visitor's."""
-
-    def __init__(self):
-        self.acked, self.erased = {site: set() for site in SITES}, set()
-
-    def send(self, api, via, batch):
-        """Posts `batch`; None when every hit was taken, else the answer."""
-        status, body = api.hits(via, batch)
-        if status != 202 or not body or body.get("accepted", 0) + body.get("duplicates", 0) != len(batch):
-            return (status, body)
-        for one in batch:
-            self.acked[one["site"]].add(hits.event_id(one["site"], one["id"], one["ts"]))
-        return None
-
-    def write(self, api, via, prefix, count=40):
-        """`count` hits to each site through `via`; the first refusal, or None."""
-        for index, site in enumerate(SITES):
-            refused = self.send(api, via, [hits.pageview(f"{prefix}-{index}-{n:04d}", site) for n in range(count)])
-            if refused:
-                return refused
-        return None
-
-
 class UpgradeTest:
     def __init__(self, cluster, previous, current, folder):
         self.cluster, self.previous, self.current, self.folder = cluster, previous, current, folder
         self.version = {}
-        self.log = Log()
+        self.log = AckLog(SITES)
         self.api = self.probe = None
 
     def start(self, name, binary):
@@ -89,17 +60,9 @@ class UpgradeTest:
         self.cluster.processes[name].stop(timeout=20)
         check(not self.cluster.processes[name].running, f"{name} stopped")
 
-    def held(self, name, site):
-        """The event ids of `site` in `name`'s own store; None when it does not answer."""
-        now = int(time.time() * 1000)
-        try:
-            return self.probe.event_ids(Peer(name, self.cluster.internal(name)), site, now - 86_400_000, now + 86_400_000)
-        except grpc.RpcError:
-            return None
-
     def whole(self, name):
-        held = {site: self.held(name, site) for site in SITES}
-        return all(held[s] is not None and self.log.acked[s] <= held[s] and not (self.log.erased & held[s]) for s in SITES)
+        held_now = {site: held(self.probe, self.cluster, name, site) for site in SITES}
+        return all(held_now[s] is not None and self.log.acked[s] <= held_now[s] and not (self.log.erased & held_now[s]) for s in SITES)
 
     def versions(self):
         return ", ".join(f"{n} {self.version[n]}" for n in NAMES)
@@ -110,7 +73,7 @@ class UpgradeTest:
         only after repairing from its peers. Returns whether it did, within two minutes."""
         self.stop(name)
         others = [n for n in NAMES if n != name]
-        refused = self.log.write(self.api, others[0], f"{prefix}-a") or self.log.write(self.api, others[1], f"{prefix}-b")
+        refused = self.log.write(self.api, others[0], f"{prefix}-a", 40) or self.log.write(self.api, others[1], f"{prefix}-b", 40)
         check(not refused, f"writes while {name} is away are acknowledged ({self.versions()}; {refused})")
         if meanwhile:
             meanwhile()
