@@ -607,6 +607,7 @@ public enum HTTPRoutes {
             node.metrics.set("footfall_segment_cache_reads_total", to: Double(cache.hits), labels: ["result": "hit"])
             node.metrics.set("footfall_segment_cache_reads_total", to: Double(cache.misses), labels: ["result": "miss"])
             node.metrics.set("footfall_hot_day_builds_total", to: Double(node.store.hotDayBuilds))
+            node.metrics.set("footfall_hot_day_bytes", to: Double(node.store.hotDayBytes))
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(string: node.metrics.render())))
         }

@@ -46,6 +46,7 @@ public struct NodeConfiguration: Sendable {
     public var replication = Replication.Settings()
     /// Memory for sealed days decoded for filtered reports (`EventStore`'s segment cache).
     public var segmentCacheBytes = 256 << 20
+    public var hotDaysBytes = 512 << 20
     /// How often at most one site's erased data is compacted out of the files: the first erasure
     /// in a while is purged at once (in the background), later ones within this interval together
     /// when it ends.
@@ -146,7 +147,7 @@ public final class Node: Sendable {
         self.system = system
         store = try EventStore(kv: self.kv, syncWrites: configuration.syncWrites,
                                purgeIntervalMs: Int64(configuration.erasurePurgeInterval.components.seconds) * 1000,
-                               segmentCacheBytes: configuration.segmentCacheBytes, openedAtMs: clock.nowMs) { site in
+                               segmentCacheBytes: configuration.segmentCacheBytes, hotDaysBytes: configuration.hotDaysBytes, openedAtMs: clock.nowMs) { site in
             (try? system.site(site)).map { SiteCalendar(identifier: $0.timeZone) } ?? .utc
         }
         salts = try SaltKeeper(dataDirectory: configuration.dataDirectory)

@@ -99,6 +99,9 @@ extension EventStore {
     /// Days not sealed read from their rows into the hot tier so far (`HotDays.builds`).
     public var hotDayBuilds: Int { hotDays.builds.load(ordering: .relaxed) }
 
+    /// Memory the hot tier's days hold, as `--hot-days-mb` budgets it.
+    public var hotDayBytes: Int { hotDays.bytes }
+
     /// What a sealing pass did.
     public struct SealingPass: Sendable {
         /// Days sealed (or sealed again with rows written since).

@@ -48,7 +48,7 @@ public final class EventStore: Sendable {
     /// Sealed days as the query engine reads them (see `segments(site:in:nowMs:retention:_:)`).
     let segmentCache: SegmentCache
     /// Days not sealed, as the query engine reads them (see `HotDays`).
-    let hotDays = HotDays()
+    let hotDays: HotDays
     /// Rollups of the dates not built yet, built from events when asked (see `RecentRollups`).
     let recentRollups: RecentRollups
 
@@ -68,6 +68,7 @@ public final class EventStore: Sendable {
     ///   - purgeIntervalMs: how often at most one site's erased data is compacted out of the
     ///     files; erasures within it are purged together, at the latest `purgeIntervalMs` after.
     ///   - segmentCacheBytes: memory for decoded sealed days.
+    ///   - hotDaysBytes: memory for the days not sealed held for reports (`HotDays`).
     ///   - openedAtMs: now; a store whose rollups an earlier version merged on every write counts
     ///     as built up to a few days before it (`RollupLayoutUpgrade`). By default the far future:
     ///     all of such a store's days count as built.
@@ -75,10 +76,11 @@ public final class EventStore: Sendable {
     ///     events is answered from its last build while a write-newer one is made
     ///     (`RecentRollups`). 50,000 by default (a build of some 25 ms on this machine's release build).
     public init(kv: any KeyValueStore, syncWrites: Bool = true, purgeIntervalMs: Int64 = 30_000,
-                segmentCacheBytes: Int = 256 << 20, openedAtMs: Int64 = .max, recentBuildsLateFromEvents: Int = 50_000,
+                segmentCacheBytes: Int = 256 << 20, hotDaysBytes: Int = 512 << 20, openedAtMs: Int64 = .max, recentBuildsLateFromEvents: Int = 50_000,
                 calendars: @escaping @Sendable (SiteID) -> SiteCalendar = { _ in .utc }) throws {
         self.kv = kv
         segmentCache = SegmentCache(budgetBytes: segmentCacheBytes)
+        hotDays = HotDays(bytesMax: hotDaysBytes)
         recentRollups = RecentRollups(lateFromEvents: recentBuildsLateFromEvents)
         self.syncWrites = syncWrites
         self.calendars = calendars

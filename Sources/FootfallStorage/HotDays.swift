@@ -21,8 +21,11 @@ import Synchronization
 final class HotDays: Sendable {
     static let sinceMax = 4_096
     static let basePartsMax = 256
-    /// Memory for the days held (their bases), least recently used out.
-    static let bytesMax = 128 << 20
+    /// Memory for the days held (their bases), least recently used out when a build would pass
+    /// it. A busy site's day is some 100 bytes an event here (a site with 470,000 hits today holds
+    /// ~45 MB), and a day dropped for memory is read from its rows again at the next report: a
+    /// budget that holds fewer than the busy sites' todays and yesterdays reads rows all day long.
+    let bytesMax: Int
     /// Days held at most, however small: every sealed day a report reads is held too (mostly
     /// with no rows at all, which spares a store read per day and report), so the count is
     /// bounded as well as the bytes.
@@ -62,6 +65,14 @@ final class HotDays: Sendable {
     }
 
     private let state = Mutex(State())
+
+    init(bytesMax: Int) {
+        self.bytesMax = bytesMax
+    }
+
+    /// Memory held by the days' bases, as budgeted.
+    var bytes: Int { state.withLock { $0.entries.values.reduce(0) { $0 + $1.bytes } } }
+
     /// Events a base's row scan saw that had been appended too (each then kept once): how often a
     /// build overlapped a write.
     let overlaps = Atomic<Int>(0)
@@ -114,11 +125,11 @@ final class HotDays: Sendable {
             entry.lastUse = state.clock
             state.entries[day] = entry
             var bytes = state.entries.values.reduce(0) { $0 + $1.bytes }
-            if bytes > HotDays.bytesMax || state.entries.count > HotDays.daysMax {
+            if bytes > bytesMax || state.entries.count > HotDays.daysMax {
                 // Least recently used first, down to nine tenths of both bounds: one sort serves
                 // many builds.
                 for (key, old) in state.entries.sorted(by: { $0.value.lastUse < $1.value.lastUse }) where key != day {
-                    guard bytes > HotDays.bytesMax / 10 * 9 || state.entries.count > HotDays.daysMax / 10 * 9 else { break }
+                    guard bytes > bytesMax / 10 * 9 || state.entries.count > HotDays.daysMax / 10 * 9 else { break }
                     bytes -= old.bytes
                     state.entries[key] = nil
                 }

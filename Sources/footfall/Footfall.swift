@@ -48,6 +48,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Block compression of the data files: zstd (default), lz4 or none (env FOOTFALL_COMPRESSION).") var compression: String?
     @Option(help: "Memory in MiB for sealed days decoded for filtered reports (env FOOTFALL_SEGMENT_CACHE_MB); default 256.")
     var segmentCacheMb: Int?
+    @Option(help: "Memory in MiB for today's and other unsealed days held for reports (env FOOTFALL_HOT_DAYS_MB); default 512. A busy site's day takes ~100 bytes a hit: hold every busy site's today and yesterday, or their rows are read again and again.")
+    var hotDaysMb: Int?
     @Option(help: "Free space in MiB kept on the data disk: below it, new data is refused with 503 until space is freed (env FOOTFALL_DISK_RESERVE_MB); default 1024.")
     var diskReserveMb: Int?
     @Option(help: "Site created on first start (env FOOTFALL_FIRST_SITE).") var firstSite: String?
@@ -93,6 +95,10 @@ struct Serve: AsyncParsableCommand {
         if let megabytes = segmentCacheMb ?? env["FOOTFALL_SEGMENT_CACHE_MB"].flatMap(Int.init) {
             guard (0...1 << 20).contains(megabytes) else { throw ValidationError("--segment-cache-mb must be 0 to 1048576") }
             configuration.segmentCacheBytes = megabytes << 20
+        }
+        if let megabytes = hotDaysMb ?? env["FOOTFALL_HOT_DAYS_MB"].flatMap(Int.init) {
+            guard (0...1 << 20).contains(megabytes) else { throw ValidationError("--hot-days-mb must be 0 to 1048576") }
+            configuration.hotDaysBytes = megabytes << 20
         }
         let proxies = trustedProxies ?? env["FOOTFALL_TRUSTED_PROXIES"] ?? ""
         configuration.trustedProxies = try proxies.split(separator: ",").map { text in

@@ -395,6 +395,49 @@ import Testing
         #expect(store.hotDayBuilds == builds)
     }
 
+    /// The hot tier holds what its budget allows (`--hot-days-mb`): within it, busy sites' todays
+    /// are read from their rows once, however often each is reported on; past it, a build drops the
+    /// least recently used day, which its next report reads from its rows again (in session 25's
+    /// soak a budget holding a few of eight busy todays made that a fifth of a node's CPU).
+    @Test func hotDays_holdWhatTheirBudgetAllows_andDropTheLeastRecentlyUsed() throws {
+        let sites = (1...3).map { SiteID("busy\($0).example")! }
+        let start = now - 6 * TimeUnits.hourMs, todays = TimeRange(startMs: Day(containing: now).startMs, endMs: now)
+        func storeWithBusyTodays(hotDaysBytes: Int) throws -> (EventStore, () -> Void) {
+            let (kv, cleanup) = try StoreKind.inMemory.make()
+            let store = try EventStore(kv: kv, syncWrites: false, hotDaysBytes: hotDaysBytes)
+            for site in sites {
+                _ = try store.apply((0..<2_000).map { makeEvent("\(site)-\($0)", site: site, visitor: UInt64($0 % 200), at: start + Int64($0) * 5_000) },
+                                    nowMs: now, retention: retention)
+            }
+            return (store, cleanup)
+        }
+        func report(_ store: EventStore, _ site: SiteID) throws -> Int {
+            var rows = 0
+            try store.segments(site: site, in: todays, nowMs: now, retention: plan) { rows += $0.segment.count }
+            return rows
+        }
+
+        let (roomy, closeRoomy) = try storeWithBusyTodays(hotDaysBytes: 512 << 20)
+        defer { closeRoomy() }
+        #expect(try report(roomy, sites[0]) == 2_000)
+        let oneDay = roomy.hotDayBytes
+        #expect(oneDay > 2_000 * 50, "a day's estimate counts its columns: \(oneDay) bytes")
+        for _ in 0..<3 { for site in sites { #expect(try report(roomy, site) == 2_000) } }
+        #expect(roomy.hotDayBuilds == 3, "each today read from its rows once")
+        #expect(roomy.hotDayBytes == 3 * oneDay)
+
+        // Room for two of the three: each build past it drops the least recently used.
+        let (tight, closeTight) = try storeWithBusyTodays(hotDaysBytes: oneDay * 5 / 2)
+        defer { closeTight() }
+        for site in sites { #expect(try report(tight, site) == 2_000) }
+        #expect(tight.hotDayBuilds == 3)
+        #expect(tight.hotDays.parts(SealedDay(site: sites[0], day: todays.days.lowerBound)) == nil, "the least recently used today was dropped")
+        #expect(tight.hotDays.parts(SealedDay(site: sites[2], day: todays.days.lowerBound)) != nil)
+        #expect(tight.hotDayBytes <= oneDay * 5 / 2)
+        #expect(try report(tight, sites[0]) == 2_000)
+        #expect(tight.hotDayBuilds == 4, "the dropped today is read from its rows again")
+    }
+
     /// A write between a hot day's opening and its row scan is both appended and scanned: it is
     /// counted once. One after the scan is only appended, and counted too. (Driven step by step
     /// as `hotParts` runs them, so the overlap surely happens.)
