@@ -8,7 +8,8 @@ import Synchronization
 /// The events since become one more segment of the day when asked for; once there are more than
 /// `sinceMax` of them they are folded into the base as a segment of their own (a busy day is
 /// never read from its rows again), and past `basePartsMax` such parts the day is dropped and
-/// built again from its rows.
+/// built again from its rows. While the base is being built the events since are only gathered
+/// (as many as arrive during one row scan), and folded when it is set.
 ///
 /// A base is built outside the write lock. `begin` (under the write lock) opens the day first, so
 /// every event stored after it is appended; those the row scan saw too are dropped at `finish` by
@@ -119,8 +120,11 @@ final class HotDays: Sendable {
             overlaps.add(appended - entry.since.count, ordering: .relaxed)
             builds.add(1, ordering: .relaxed)
             entry.base = base
-            entry.view = HotDays.view(of: base, since: entry.since, day: day)
             entry.bytes = base.reduce(0) { $0 + $1.estimatedBytes }
+            // A busy day takes more than `sinceMax` appends while its rows are read; they are
+            // folded now that there is a base to fold them into.
+            if entry.since.count > HotDays.sinceMax, let folded = HotDays.folded(entry, day: day) { entry = folded }
+            entry.view = HotDays.view(of: entry.base!, since: entry.since, day: day)
             state.clock += 1
             entry.lastUse = state.clock
             state.entries[day] = entry
@@ -154,7 +158,13 @@ final class HotDays: Sendable {
                 guard state.entries[day] != nil else { continue }
                 state.entries[day]!.since.append(event)
                 state.entries[day]!.view = nil
-                if state.entries[day]!.since.count > HotDays.sinceMax { state.entries[day] = HotDays.folded(state.entries[day]!, day: day) }
+                // Not while the base is being built: `finish` folds them. Dropping the day then
+                // threw the build away, and the next report's build met the same fate: a day whose
+                // rows take longer to read than `sinceMax` hits take to arrive was read from its
+                // rows at every report, never held (a fifth of a node's CPU in session 26's soak).
+                if state.entries[day]!.since.count > HotDays.sinceMax, state.entries[day]!.base != nil {
+                    state.entries[day] = HotDays.folded(state.entries[day]!, day: day)
+                }
             }
         }
     }
@@ -192,8 +202,8 @@ final class HotDays: Sendable {
         state.withLock { $0 = State() }
     }
 
-    /// The entry with its events since made one more part of its base, or nil (drop it) while its
-    /// base is still being built or has too many parts.
+    /// The entry with its events since made one more part of its base, or nil (drop it) when its
+    /// base has too many parts.
     private static func folded(_ entry: Entry, day: SealedDay) -> Entry? {
         guard let base = entry.base, base.count < basePartsMax else { return nil }
         var folded = entry

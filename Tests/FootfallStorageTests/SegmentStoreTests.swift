@@ -459,6 +459,32 @@ import Testing
         #expect(Columnar(segments: parts, range: start..<now, filters: []).summary.pageviews == 3_015)
     }
 
+    /// More than `sinceMax` hits arriving while a busy day's rows are read (seconds for a day of
+    /// hundreds of thousands) are folded once the base is set: the build is kept, and the day is
+    /// not read from its rows again. Dropping the day at the overflow threw every such build away,
+    /// so each report of the day read all its rows (found in session 26's soak).
+    @Test func manyWritesDuringAHotDaysBuild_keepTheBuild() throws {
+        let (store, cleanup) = try storeWithTodaysBase()
+        defer { cleanup() }
+        let today = SealedDay(site: site, day: Day(containing: now))
+        let build = try opened(today, in: store)
+        let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
+        let during = (0..<HotDays.sinceMax + 100).map { makeEvent("during\($0)", visitor: UInt64(1_000 + $0 % 400), at: todaysBaseStart + Int64($0) * 1_000) }
+        for batch in stride(from: 0, to: during.count, by: 1_000) {
+            _ = try store.apply(Array(during[batch..<min(during.count, batch + 1_000)]), nowMs: now, retention: retention)
+        }
+        let kept = store.hotDays.finish(today, build, rows: rows)
+        let parts = try #require(kept, "the build is kept")
+        #expect(Columnar(segments: parts, range: todaysBaseStart..<now, filters: []).summary.pageviews == Int64(3_000 + during.count))
+        let held = try #require(store.hotDays.parts(today), "the day is held")
+        #expect(held.count == rows.count + 1, "the hits during the build are one folded part")
+        #expect(store.hotDayBuilds == 1)
+        var read = 0
+        try store.segments(site: site, in: TimeRange(startMs: todaysBaseStart, endMs: now), nowMs: now, retention: plan) { read += $0.segment.count }
+        #expect(read == 3_000 + during.count)
+        #expect(store.hotDayBuilds == 1, "the next report reads the held day, not the rows")
+    }
+
     /// When the hits of `storeWithTodaysBase` begin: six hours before `now`.
     var todaysBaseStart: Int64 { now - 6 * TimeUnits.hourMs }
 
