@@ -46,6 +46,8 @@ public struct NodeConfiguration: Sendable {
     public var replication = Replication.Settings()
     /// Memory for sealed days decoded for filtered reports (`EventStore`'s segment cache).
     public var segmentCacheBytes = 256 << 20
+    /// Memory for the days not sealed (today, yesterday, late hits) held for reports
+    /// (`EventStore`'s hot tier); a busy day dropped for it is read from its rows again.
     public var hotDaysBytes = 512 << 20
     /// How often at most one site's erased data is compacted out of the files: the first erasure
     /// in a while is purged at once (in the background), later ones within this interval together
