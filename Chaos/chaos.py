@@ -155,6 +155,7 @@ class Fault:
             "bridge": f"bridge via {names} {self.duration}s",
             "one-way-loss": f"{names} drops {self.spec.get('percent')}% sent {self.duration}s",
             "slow": f"{names} at {self.spec.get('percent')}% CPU {self.duration}s",
+            "slow-disk": f"{names} syncs +{self.spec.get('sync_delay_ms')} ms {self.duration}s",
             "skew": f"{names} clock {self.spec.get('offset_ms', 0) / 1000:+.0f}s",
             "step": f"{names} clock stepped {self.spec.get('step_s', 0):+d}s {self.duration}s"
                     + (" after UTC midnight" if self.spec.get("across_midnight") else ""),
@@ -177,6 +178,15 @@ class Fault:
         self.midnight_ms = (int(time.time() + self.clock_base_s) // 86400 + 1) * 86400 * 1000
         for node in self.cluster.by_name.values():
             node.steppable_clock(self.clock_base_s)
+
+    def slowable_disks(self, folder):
+        """For a slow disk, every node's syncs go through the shim before the cluster forms (the
+        others' stay fast: their counts are the control)."""
+        if self.kind != "slow-disk":
+            return
+        library = lab.build_slow_sync(folder)
+        for node in self.cluster.by_name.values():
+            node.slowable_disk(library)
 
     def clock_offsets(self):
         return {v.name: self.spec["offset_ms"] for v in self.victims} if self.kind == "skew" else {}
@@ -259,6 +269,15 @@ class Fault:
             throttled, pids = self.quota.throttled()
             self.saw(f"{victim.name} ran under the CPU quota (held back {throttled} times)", victim.pid in pids and throttled > 0)
             self.quota.release()
+        elif kind == "slow-disk":
+            victim, control, delay_ms = self.victims[0], others[0], self.spec["sync_delay_ms"]
+            before = victim.delayed_syncs()
+            victim.slow_disk(delay_ms)
+            time.sleep(self.duration)
+            delayed = victim.delayed_syncs() - before
+            self.saw(f"{victim.name} delayed {delayed} syncs by {delay_ms} ms each", delayed > 0)
+            victim.slow_disk(0)
+            self.saw(f"control: {control.name} delayed none of its syncs ({control.delayed_syncs()})", control.delayed_syncs() == 0)
         elif kind == "rolling-kill":
             for node in self.cluster.nodes:
                 peers = [n for n in self.cluster.nodes if n is not node]
@@ -512,6 +531,7 @@ class Scenario:
         cluster = Cluster(self.options.footfall, folder, names, env, stubs, spares=spec.get("spares", 0))
         fault = Fault(spec, cluster, self.network, rng)
         fault.steppable_clocks()
+        fault.slowable_disks(folder)
         self.row["faults"] = fault.describe()
         workload = None
         try:
@@ -553,6 +573,7 @@ class Scenario:
             self.row["detect_s"] = None if detect is None else round(detect, 1)
             self.row["evidence"] = f"{sum(held for _, held in fault.evidence)}/{len(fault.evidence)}"
             for claim, held in fault.evidence:
+                print(f"   evidence {'seen' if held else 'NOT SEEN'}: {claim}", flush=True)
                 self.expect(held, f"the fault took effect: {claim}")
             self.expect(fault.evidence or fault.kind in ("none", "join"), "the fault was probed while it held")
             time.sleep(spec["after_s"])
@@ -829,6 +850,7 @@ def main():
         sys.exit("chaos: needs root (network namespaces, nftables, cgroups); run it as root, e.g. sudo make chaos")
     missing = [package for tool, package in (("ip", "iproute2"), ("nft", "nftables")) if shutil.which(tool) is None]
     missing += [] if os.path.exists(lab.FAKETIME) else ["libfaketime"]
+    missing += [] if lab.c_compiler() else ["gcc"]
     if missing:
         print(f"chaos: installing {' '.join(missing)}", flush=True)
         subprocess.run(["apt-get", "update", "-qq"], check=True)

@@ -14,6 +14,7 @@ nftables rules inside the node namespaces (`inet chaos` table), which heal by de
 import ctypes
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -189,6 +190,20 @@ class CPUQuota:
 # operator's `date -s` does: the node reads its offset from a file (at most a second old), and its
 # monotonic clock is left alone, as a real step leaves it.
 FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+SLOW_SYNC_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slowsync.c")
+
+
+def c_compiler():
+    """A C compiler for the slow-disk shim: Debian's cc, or the clang of the Swift toolchain."""
+    return shutil.which("cc") or shutil.which("clang")
+
+
+def build_slow_sync(folder):
+    """Compiles Chaos/slowsync.c (the slow-disk fault: fsync and fdatasync delayed while a file
+    says so) into `folder` and gives the library's path."""
+    library = os.path.join(folder, "slowsync.so")
+    run(c_compiler(), "-shared", "-fPIC", "-O2", "-o", library, SLOW_SYNC_SOURCE, "-ldl")
+    return library
 
 
 class NodeProcess(Process):
@@ -202,6 +217,26 @@ class NodeProcess(Process):
         self.data = os.path.join(folder, name)
         self.ip = Network.node_ip(name)
         self.clock_file = None
+        self.slow_sync = None
+
+    def slowable_disk(self, library):
+        """From its next start the node's fsync and fdatasync go through the slow-disk shim, which
+        `slow_disk` turns on and off while it runs."""
+        self.slow_sync = library
+        self.slow_disk(0)
+
+    def slow_disk(self, delay_ms):
+        with open(self.data + ".sync-delay.new", "w") as handle:
+            handle.write(f"{delay_ms}\n")
+        os.replace(self.data + ".sync-delay.new", self.data + ".sync-delay")
+
+    def delayed_syncs(self):
+        """How many of its syncs the shim has delayed so far (0 before the first)."""
+        try:
+            with open(self.data + ".sync-count") as handle:
+                return int(handle.read().strip() or 0)
+        except FileNotFoundError:
+            return 0
 
     def steppable_clock(self, offset_s):
         """From its next start the node's wall clock reads `offset_s` seconds off, and `step_clock`
@@ -235,5 +270,8 @@ class NodeProcess(Process):
         if self.clock_file:
             env.update(LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=self.clock_file, FAKETIME_CACHE_DURATION="1",
                        FAKETIME_DONT_FAKE_MONOTONIC="1")
+        if self.slow_sync:
+            env.update(LD_PRELOAD=":".join(filter(None, [env.get("LD_PRELOAD"), self.slow_sync])),
+                       FOOTFALL_CHAOS_SYNC_DELAY_FILE=self.data + ".sync-delay", FOOTFALL_CHAOS_SYNC_COUNT_FILE=self.data + ".sync-count")
         # `ip netns exec` execs the node in place: the pid is the node's own.
         super().start(args, env=env, new_session=True)
