@@ -63,6 +63,9 @@ final class HotDays: Sendable {
         var entries = [SealedDay: Entry]()
         var clock: UInt64 = 0
         var tickets: UInt64 = 0
+
+        /// Memory held by the days' bases, as budgeted.
+        var bytes: Int { entries.values.reduce(0) { $0 + $1.bytes } }
     }
 
     private let state = Mutex(State())
@@ -72,7 +75,7 @@ final class HotDays: Sendable {
     }
 
     /// Memory held by the days' bases, as budgeted.
-    var bytes: Int { state.withLock { $0.entries.values.reduce(0) { $0 + $1.bytes } } }
+    var bytes: Int { state.withLock { $0.bytes } }
 
     /// Events a base's row scan saw that had been appended too (each then kept once): how often a
     /// build overlapped a write.
@@ -128,7 +131,7 @@ final class HotDays: Sendable {
             state.clock += 1
             entry.lastUse = state.clock
             state.entries[day] = entry
-            var bytes = state.entries.values.reduce(0) { $0 + $1.bytes }
+            var bytes = state.bytes
             if bytes > bytesMax || state.entries.count > HotDays.daysMax {
                 // Least recently used first, down to nine tenths of both bounds: one sort serves
                 // many builds.

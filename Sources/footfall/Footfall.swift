@@ -88,17 +88,20 @@ struct Serve: AsyncParsableCommand {
         case "none": configuration.compression = .none
         case let other: throw ValidationError("--compression \(other): expected zstd, lz4 or none")
         }
-        if let megabytes = diskReserveMb ?? env["FOOTFALL_DISK_RESERVE_MB"].flatMap(Int.init) {
-            guard (0...1 << 30).contains(megabytes) else { throw ValidationError("--disk-reserve-mb must be 0 to 1073741824") }
-            configuration.diskReserveBytes = Int64(megabytes) << 20
+        /// A size given in MiB by `flag` or the environment's `key`, in bytes; nil when given by neither.
+        func mebibytes(_ given: Int?, flag: String, env key: String, most: Int) throws -> Int? {
+            guard let megabytes = given ?? env[key].flatMap(Int.init) else { return nil }
+            guard (0...most).contains(megabytes) else { throw ValidationError("--\(flag) must be 0 to \(most)") }
+            return megabytes << 20
         }
-        if let megabytes = segmentCacheMb ?? env["FOOTFALL_SEGMENT_CACHE_MB"].flatMap(Int.init) {
-            guard (0...1 << 20).contains(megabytes) else { throw ValidationError("--segment-cache-mb must be 0 to 1048576") }
-            configuration.segmentCacheBytes = megabytes << 20
+        if let bytes = try mebibytes(diskReserveMb, flag: "disk-reserve-mb", env: "FOOTFALL_DISK_RESERVE_MB", most: 1 << 30) {
+            configuration.diskReserveBytes = Int64(bytes)
         }
-        if let megabytes = hotDaysMb ?? env["FOOTFALL_HOT_DAYS_MB"].flatMap(Int.init) {
-            guard (0...1 << 20).contains(megabytes) else { throw ValidationError("--hot-days-mb must be 0 to 1048576") }
-            configuration.hotDaysBytes = megabytes << 20
+        if let bytes = try mebibytes(segmentCacheMb, flag: "segment-cache-mb", env: "FOOTFALL_SEGMENT_CACHE_MB", most: 1 << 20) {
+            configuration.segmentCacheBytes = bytes
+        }
+        if let bytes = try mebibytes(hotDaysMb, flag: "hot-days-mb", env: "FOOTFALL_HOT_DAYS_MB", most: 1 << 20) {
+            configuration.hotDaysBytes = bytes
         }
         let proxies = trustedProxies ?? env["FOOTFALL_TRUSTED_PROXIES"] ?? ""
         configuration.trustedProxies = try proxies.split(separator: ",").map { text in
