@@ -145,6 +145,12 @@ class Generator:
             times = [t - self.started for t in self.acknowledged_at]
         return [round(sum(1 for t in times if m * 60 <= t < (m + 1) * 60) * BATCH / 60) for m in range(int(seconds // 60))]
 
+    def per_ten_seconds(self, seconds):
+        """Events/s acknowledged in each ten seconds of the run: the shape of a fault's dip."""
+        with self.lock:
+            times = [t - self.started for t in self.acknowledged_at]
+        return [round(sum(1 for t in times if s * 10 <= t < (s + 1) * 10) * BATCH / 10) for s in range(int(seconds // 10))]
+
     def stop(self, seconds):
         self.stopping.set()
         for thread in self.threads:
@@ -220,10 +226,27 @@ class Sampler:
                 try:
                     rss = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:")) * 1024
                     files = len(os.listdir(f"/proc/{pid}/fd"))
+                    # utime and stime, fields 14 and 15 of stat (after the command in brackets).
+                    ticks = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[11:13]
                 except (OSError, StopIteration):
                     continue
-                sample["nodes"][name] = {"rss": rss, "files": files, "pid": pid}
+                cpu = sum(int(t) for t in ticks) / os.sysconf("SC_CLK_TCK")
+                sample["nodes"][name] = {"rss": rss, "files": files, "pid": pid, "cpu": cpu}
             self.samples.append(sample)
+
+    def cores_per_minute(self, seconds):
+        """Cores the nodes used together in each minute of the run (CPU seconds over the samples
+        of the minute, a node's restart starting its count over): whether the work per event grew."""
+        used = [0.0] * int(seconds // 60)
+        for before, after in zip(self.samples, self.samples[1:]):
+            minute = int(after["t"] // 60)
+            if minute >= len(used):
+                continue
+            for name, node in after["nodes"].items():
+                previous = before["nodes"].get(name)
+                if previous and previous["pid"] == node["pid"]:
+                    used[minute] += node["cpu"] - previous["cpu"]
+        return [round(u / 60, 2) for u in used]
 
     def start(self):
         self.threads = [threading.Thread(target=self.reader, daemon=True), threading.Thread(target=self.sampler, daemon=True)]
@@ -370,6 +393,9 @@ def soak(cluster, duration, share):
     sampler.stop()
     per_minute = generator.per_minute(duration)
     print(f"held {achieved:,.0f} events/s ({generator.retries} batch retries); per minute: {per_minute}", flush=True)
+    cores = sampler.cores_per_minute(duration)
+    print(f"cores the three nodes used, per minute: {cores}; CPU µs per acknowledged event: "
+          f"{[round(c * 1e6 / e) if e else None for c, e in zip(cores, per_minute)]}", flush=True)
     check(achieved >= 0.9 * rate, f"the generator held at least 90 % of {rate:,.0f} events/s: {achieved:,.0f}")
     results = flatness_checks(sampler, duration, restarted_at or 0)
     nothing_lost_checks(cluster, api, ledger, erasures)
@@ -377,7 +403,8 @@ def soak(cluster, duration, share):
     print(f"days read from their rows into memory, per node: {results['hot_day_builds']}", flush=True)
 
     report = {"maximum_events_per_s": maximum, "target_events_per_s": rate, "held_events_per_s": achieved,
-              "retries": generator.retries, "held_per_minute": per_minute, "events": sampler.events, "flatness": results, "samples": sampler.samples,
+              "retries": generator.retries, "held_per_minute": per_minute, "held_per_10s": generator.per_ten_seconds(duration),
+              "cores_per_minute": cores, "events": sampler.events, "flatness": results, "samples": sampler.samples,
               "erasures": [(site, vid, status) for site, vid, status, _ in erasures]}
     with open(os.path.join(ROOT, ".build", "soak.json"), "w") as f:
         json.dump(report, f, indent=1)

@@ -20,6 +20,14 @@ public struct EventSetDigest: Hashable, Sendable {
         hash ^= EventSetDigest.hash(of: id)
     }
 
+    /// Inserts `id` into the slice of `digests` (a day's `slicesPerDay`) that holds it, hashing
+    /// it once: a day's digests are taken over every id it holds, at every anti-entropy pass.
+    public static func insert(_ id: EventID, intoSliceOf digests: inout [EventSetDigest]) {
+        let hashed = hash(of: id), slice = slice(ofHash: hashed)
+        digests[slice].count += 1
+        digests[slice].hash ^= hashed
+    }
+
     public mutating func absorb(_ other: EventSetDigest) {
         count += other.count
         hash ^= other.hash
@@ -28,7 +36,11 @@ public struct EventSetDigest: Hashable, Sendable {
     /// The slice of a day's bucket that holds `id`: the top bits of its hash, so slices are even
     /// whatever the ids' timestamps.
     public static func slice(of id: EventID) -> Int {
-        Int(hash(of: id) >> 60)
+        slice(ofHash: hash(of: id))
+    }
+
+    private static func slice(ofHash hashed: UInt64) -> Int {
+        Int(hashed >> 60)
     }
 
     /// A 64-bit hash of the id's 16 bytes (SplitMix64's finalizer over each half). Ids are

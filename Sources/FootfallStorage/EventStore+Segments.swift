@@ -53,7 +53,7 @@ struct SegmentManifest: Equatable {
     /// The manifest of a day sealed as `parts` (at least one).
     init(of parts: [EventSegment], seal: UInt64 = .random(in: 0...UInt64.max)) {
         var digests = Array(repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)
-        for id in parts.lazy.flatMap(\.ids) { digests[EventSetDigest.slice(of: id)].insert(id) }
+        for id in parts.lazy.flatMap(\.ids) { EventSetDigest.insert(id, intoSliceOf: &digests) }
         self.parts = parts.count
         rows = parts.reduce(0) { $0 + $1.count }
         self.seal = seal

@@ -86,14 +86,26 @@ final class HotDays: Sendable {
 
     /// The day's segments as the engine reads them, or nil when the day is not held.
     func parts(_ day: SealedDay) -> [IndexedSegment]? {
+        state.withLock { HotDays.use(day, in: &$0) }
+    }
+
+    /// The held days of a site within `days`, in day order, with their segments (as `parts`);
+    /// one look, so a day is either among them whole or not at all.
+    func held(site: SiteID, days: ClosedRange<Day>) -> [(day: Day, parts: [IndexedSegment])] {
         state.withLock { state in
-            guard var entry = state.entries[day], let base = entry.base else { return nil }
-            state.clock += 1
-            entry.lastUse = state.clock
-            if entry.view == nil { entry.view = HotDays.view(of: base, since: entry.since, day: day) }
-            state.entries[day] = entry
-            return entry.view
+            state.entries.keys.filter { $0.site == site && days.contains($0.day) }.sorted { $0.day < $1.day }
+                .compactMap { key in HotDays.use(key, in: &state).map { (key.day, $0) } }
         }
+    }
+
+    /// The day's segments, its view built if need be, and the day marked as used.
+    private static func use(_ day: SealedDay, in state: inout State) -> [IndexedSegment]? {
+        guard var entry = state.entries[day], let base = entry.base else { return nil }
+        state.clock += 1
+        entry.lastUse = state.clock
+        if entry.view == nil { entry.view = HotDays.view(of: base, since: entry.since, day: day) }
+        state.entries[day] = entry
+        return entry.view
     }
 
     /// Opens `day`: from now on its stored events are appended. Under the write lock. A day open

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import FootfallModel
 import Synchronization
 
@@ -20,6 +21,11 @@ import Synchronization
 /// its dashboard waiting for seconds. Retention, a deletion or a wipe is never answered late: the
 /// date is built again before the answer. Counted in events, not timed,
 /// so whether a site is answered late does not depend on how busy the machine is.
+///
+/// Background builds take at most a share of one core (`restAfterBuild`): each reads the whole
+/// date again, so under a steady stream of reports of busy todays their cost grew with the day
+/// until they took a third of a core per node by the end of a ten-minute soak, and ingest fell
+/// with it. The answers then trail the writes by a few builds instead of one.
 final class RecentRollups: Sendable {
     typealias Packs = [RollupBuild.PackID: [String: RollupCell]]
 
@@ -72,9 +78,21 @@ final class RecentRollups: Sendable {
     private let state = Mutex(State())
     /// Background builds, one at a time, below the work reports and writes do.
     private let builder = DispatchQueue(label: "footfall.recent-rollups", qos: .utility)
+    /// How long the builder rests after a build, as a multiple of the build's time: 4 keeps
+    /// background builds to a fifth of a core at most, whatever the days' sizes.
+    static let restAfterBuild = 4
 
-    init(lateFromEvents: Int) {
+    /// Waits out the builder's rest (a sleep; a test records it).
+    private let rest: @Sendable (Duration) -> Void
+
+    init(lateFromEvents: Int, rest: @escaping @Sendable (Duration) -> Void = RecentRollups.sleep) {
         self.lateFromEvents = lateFromEvents
+        self.rest = rest
+    }
+
+    @Sendable static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) / 1e18)
     }
 
     /// The inputs of a build that reads the site's UTC `days` (`EventStore.daysRead`).
@@ -107,11 +125,16 @@ final class RecentRollups: Sendable {
     func buildInBackground(_ date: SealedDay, _ build: @escaping @Sendable () throws -> Void) {
         guard state.withLock({ $0.building.insert(date).inserted }) else { return }
         builder.async { [self] in
+            let clock = ContinuousClock()
+            let started = clock.now
             let built: Void? = try? build()
             state.withLock { state in
                 if built == nil { state.dates[date] = nil }
                 state.building.remove(date)
             }
+            // Reports asking meanwhile are answered from this build; what they ask for is built
+            // after the rest.
+            rest((clock.now - started) * RecentRollups.restAfterBuild)
         }
     }
 

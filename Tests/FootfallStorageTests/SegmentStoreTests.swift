@@ -438,6 +438,33 @@ import Testing
         #expect(tight.hotDayBuilds == 4, "the dropped today is read from its rows again")
     }
 
+    /// Anti-entropy's digests of the days the hot tier holds are taken from memory, and equal
+    /// those of the rows: once the days are held, after writes appended to them, after an erasure
+    /// cut them, and beside days read from their rows.
+    @Test(arguments: StoreKind.allCases)
+    func digestsOfHeldDays_equalTheDigestsOfTheirRows(kind: StoreKind) throws {
+        let (kv, cleanup) = try kind.make(), (otherKV, otherCleanup) = try kind.make()
+        defer { cleanup(); otherCleanup() }
+        let held = try EventStore(kv: kv), unheld = try EventStore(kv: otherKV)
+        func everyStore(_ change: (EventStore) throws -> Void) rethrows { try change(held); try change(unheld) }
+        func digests(_ store: EventStore) throws -> [Day: [EventSetDigest]] { try store.digests(site: site, fromMs: 0, untilMs: 1 << 52) }
+        let days = Day(containing: range.startMs)...Day(containing: now)
+        try everyStore { _ = try $0.apply(traffic(), nowMs: now, retention: retention) }
+        // A report of the last three days holds them; the days before stay rows only.
+        try held.segments(site: site, in: TimeRange(startMs: now - 2 * TimeUnits.dayMs, endMs: now), nowMs: now, retention: plan) { _ in }
+        #expect(held.hotDays.held(site: site, days: days).count == 3, "the report left three days held")
+        #expect(unheld.hotDays.held(site: site, days: days).isEmpty)
+        #expect(try digests(held) == digests(unheld))
+        #expect(try digests(held).count >= 6)
+
+        try everyStore { _ = try $0.apply([makeEvent("late-1", visitor: 7, at: now - 60_000), makeEvent("late-2", visitor: 99, at: now - TimeUnits.dayMs)],
+                                          nowMs: now, retention: retention) }
+        #expect(try digests(held) == digests(unheld), "after writes appended to the held days")
+        try everyStore { _ = try $0.erase(site: site, visitor: VisitorID(rawValue: 7), requestID: "r1", node: "n1", nowMs: now, fenceMs: now) }
+        #expect(try digests(held) == digests(unheld), "after an erasure cut the held days")
+        #expect(held.hotDays.held(site: site, days: days).count == 3, "still held")
+    }
+
     /// A write between a hot day's opening and its row scan is both appended and scanned: it is
     /// counted once. One after the scan is only appended, and counted too. (Driven step by step
     /// as `hotParts` runs them, so the overlap surely happens.)

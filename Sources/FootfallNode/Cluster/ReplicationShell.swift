@@ -220,17 +220,27 @@ public actor ReplicationShell {
 
     // MARK: Carrying out actions
 
+    /// Carries out the coordinator's actions: hints and gap marks persisted first, then replica
+    /// calls and answers in their order, so no client hears of a write before its hint is in the
+    /// write-ahead log.
+    ///
+    /// Hints of events are written without a sync of their own, as Cassandra writes hints: they
+    /// reach the log at once (a killed process keeps them), and the next synced write (a group
+    /// commit of events: under load, within milliseconds) syncs the log with them. A sync per hint batch blocked the actor's
+    /// thread for every write while a peer was down, and on a slow disk made writes time out.
+    /// Anything else (an erasure's or a CRM edit's hint, a gap mark) is synced before it is
+    /// acted on: losing one would leave an erased visitor on a replica, or a replica unrepaired.
     private func perform(_ actions: [Replication.Action]) {
         var hintBatch = WriteBatch()
+        var sync = false
         var scrub = false
         for action in actions {
             switch action {
-            case .send(let target, let message):
-                send(message, to: target)
             case .persistHint(let hint):
                 do {
                     hintBatch.put(.hints, ReplicationShell.hintKey(hint.id), try HintCodec.encode(hint))
                     metrics.increment("footfall_replication_hints_total")
+                    if case .events = hint.payload {} else { sync = true }
                 } catch {
                     // As for a failed write below: the coordinator keeps the hint in memory.
                     logger.error("cannot encode a hint", metadata: ["error": "\(error)"])
@@ -239,6 +249,7 @@ public actor ReplicationShell {
                 hintBatch.delete(.hints, ReplicationShell.hintKey(id))
             case .recordGap(let target):
                 hintBatch.put(.hints, [ReplicationShell.gapKeyTag] + Array(target.utf8), [])
+                sync = true
                 metrics.increment("footfall_replication_gaps_total")
                 logger.warning("a replica missed writes that no hint holds; it will repair before serving reads",
                                metadata: ["replication.target": "\(target)"])
@@ -246,6 +257,23 @@ public actor ReplicationShell {
                 hintBatch.delete(.hints, [ReplicationShell.gapKeyTag] + Array(target.utf8))
             case .scrubHints:
                 scrub = true
+            case .send, .writeFinished, .erasureConfirmed, .erasureFinished:
+                continue
+            }
+        }
+        if !hintBatch.isEmpty {
+            do {
+                try kv.write(hintBatch, sync: sync)
+            } catch {
+                // The coordinator still holds the hints in memory and replays them; only a crash
+                // before the next successful write would lose them (anti-entropy then repairs).
+                logger.error("cannot persist hints", metadata: ["error": "\(error)"])
+            }
+        }
+        for action in actions {
+            switch action {
+            case .send(let target, let message):
+                send(message, to: target)
             case .writeFinished(let request, let outcome, let applied):
                 writeWaiters.removeValue(forKey: request)?.resume(returning: (outcome, applied))
             case .erasureConfirmed(let requestID, let replica, let atMs):
@@ -255,15 +283,9 @@ public actor ReplicationShell {
                 if let (continuation, confirmations) = erasureWaiters.removeValue(forKey: requestID) {
                     continuation.resume(returning: ErasureResult(outcome: outcome, confirmations: confirmations, pending: pending))
                 }
+            case .persistHint, .deleteHint, .recordGap, .clearGap, .scrubHints:
+                continue
             }
-        }
-        guard !hintBatch.isEmpty else { return }
-        do {
-            try kv.write(hintBatch, sync: true)
-        } catch {
-            // The coordinator still holds the hints in memory and replays them; only a crash
-            // before the next successful write would lose them (anti-entropy then repairs).
-            logger.error("cannot persist hints", metadata: ["error": "\(error)"])
         }
         if scrub { scrubHintFiles() }
     }

@@ -257,11 +257,16 @@ extension Replication {
         /// Timeouts, hint expiry and replays due at `nowMs`.
         public mutating func tick(nowMs: Int64) -> [Action] {
             var actions = [Action]()
-            for (id, what) in outstanding.sorted(by: { $0.key < $1.key }) {
-                if case .write(let groupID, let replica, let deadline) = what, deadline <= nowMs {
-                    outstanding[id] = nil
-                    actions += answer(group: groupID, replica: replica, acknowledged: nil, nowMs: nowMs)
-                }
+            // Only what is due is sorted (for a deterministic order): a tick comes with every
+            // batch, and sorting every request in flight or every hint each time cost a node
+            // 4 % of its CPU while a peer was down and hints piled up (session 27's soak).
+            let timedOut = outstanding.compactMap { id, what -> (id: UInt64, group: UInt64, replica: String)? in
+                guard case .write(let groupID, let replica, let deadline) = what, deadline <= nowMs else { return nil }
+                return (id, groupID, replica)
+            }
+            for write in timedOut.sorted(by: { $0.id < $1.id }) {
+                outstanding[write.id] = nil
+                actions += answer(group: write.group, replica: write.replica, acknowledged: nil, nowMs: nowMs)
             }
             for (roundID, round) in erasures.sorted(by: { $0.key < $1.key }) where round.deadlineMs <= nowMs {
                 for replica in round.waiting.sorted() { actions += hint(.erasure(round.order), for: replica, nowMs: nowMs) }
@@ -411,8 +416,8 @@ extension Replication {
 
         private mutating func expireHints(nowMs: Int64) -> [Action] {
             var actions = [Action]()
-            for (id, hint) in hints.sorted(by: { $0.key < $1.key })
-            where hint.payload.eventCount > 0 && hint.createdMs + settings.hintWindowMs <= nowMs {
+            let expired = hints.filter { $0.value.payload.eventCount > 0 && $0.value.createdMs + settings.hintWindowMs <= nowMs }
+            for (id, hint) in expired.sorted(by: { $0.key < $1.key }) {
                 _ = forget(id)
                 actions.append(.deleteHint(id: id))
                 actions += recordGap(hint.target)
@@ -424,7 +429,7 @@ extension Replication {
         private mutating func retargetHintsOfRemovedMembers(nowMs: Int64) -> [Action] {
             let members = Set(ring.members).union(pendingRing.members)
             var actions = [Action]()
-            for (id, old) in hints.sorted(by: { $0.key < $1.key }) where !members.contains(old.target) {
+            for (id, old) in hints.filter({ !members.contains($0.value.target) }).sorted(by: { $0.key < $1.key }) {
                 _ = forget(id)
                 actions.append(.deleteHint(id: id))
                 // Every holder, current and pending, of the payload's sites gets its own hint
