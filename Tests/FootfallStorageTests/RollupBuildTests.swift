@@ -192,7 +192,7 @@ import Testing
 
     /// A background build is followed by a rest four times as long as it took, so rebuilding busy
     /// todays for a stream of reports takes at most a fifth of a core however big the days grow
-    /// (without it, a third of a core per node by the end of a ten-minute soak).
+    /// (without it, their share of a soaking node's CPU grew with the day).
     @Test func backgroundBuilds_restFourTimesAsLongAsTheyTook() {
         let rests = Mutex([Duration]())
         let recent = RecentRollups(lateFromEvents: 1) { rest in rests.withLock { $0.append(rest) } }
