@@ -95,26 +95,44 @@ import Testing
         #expect(Set(CoordinatorTests.persisted(one).map(\.target)) == ["b", "c"])
     }
 
-    @Test func hintsReplayWhenTheTargetIsAlive_oneAtATime_andAreDeletedOnAck() {
-        var c = CoordinatorTests.coordinator(alive: ["a", "b"])
-        for n in 1...2 { _ = c.write(request: UInt64(n), events: [CoordinatorTests.event(n)], consistency: .quorum, nowMs: 0) }
-        #expect(c.hints.count == 2)
-        let replay = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 10))
-        #expect(replay.count == 1 && replay[0].to == "c")
-        let next = c.receive(.ack(id: replay[0].id, atMs: 11, CoordinatorTests.ok), from: "c", nowMs: 11)
-        #expect(next.contains { if case .deleteHint = $0 { true } else { false } })
-        #expect(CoordinatorTests.sends(next).map(\.to) == ["c"], "the next hint follows at once")
-        #expect(!next.contains(.scrubHints), "c has another hint to come")
-        #expect(c.hints.count == 1)
-        let last = CoordinatorTests.sends(next)[0]
-        let drained = c.receive(.ack(id: last.id, atMs: 12, CoordinatorTests.ok), from: "c", nowMs: 12)
-        #expect(drained.contains(.scrubHints), "c caught up: the deleted hints leave the files")
+    /// A returning target gets its hints of events together, oldest first, up to
+    /// `replayEventsMax` events a replay; an ack deletes what the replay carried and the next
+    /// follows at once; an erasure's hint goes alone, in its place, so nothing hinted after it is
+    /// applied before it.
+    @Test func hintsReplayTogetherWhenTheTargetIsAlive_upToTheLimit_inTheirOrder_andAreDeletedOnAck() {
+        var settings = Replication.Settings()
+        settings.replayEventsMax = 3
+        var c = CoordinatorTests.coordinator(alive: ["a", "b"], settings: settings)
+        let events = (1...7).map { CoordinatorTests.event($0) }
+        for n in 1...4 { _ = c.write(request: UInt64(n), events: [events[n - 1]], consistency: .quorum, nowMs: 0) }
+        let order = Replication.ErasureOrder(requestID: "er-1", site: CoordinatorTests.site, visitor: VisitorID(rawValue: 7), fenceMs: 5_000)
+        _ = c.erase(order, nowMs: 1)
+        for n in 6...7 { _ = c.write(request: UInt64(n), events: [events[n - 1]], consistency: .quorum, nowMs: 2) }
+        #expect(c.hints.count == 7)
+
+        var replay = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 10))
+        var delivered = [Replication.Payload?]()
+        var deleted = 0
+        var scrubbed = false
+        while let sent = replay.first(where: { $0.to == "c" }) {
+            delivered.append(sent.payload)
+            let next = c.receive(.ack(id: sent.id, atMs: 11, CoordinatorTests.ok), from: "c", nowMs: 11)
+            deleted += next.filter { if case .deleteHint = $0 { true } else { false } }.count
+            scrubbed = next.contains(.scrubHints)
+            replay = CoordinatorTests.sends(next)
+        }
+        #expect(delivered == [.events(Array(events[0..<3])), .events([events[3]]), .erasure(order), .events(Array(events[5...]))],
+                "three events, the one before the erasure, the erasure alone, the rest")
+        #expect(deleted == 7 && c.hints.isEmpty)
+        #expect(scrubbed, "c caught up: the deleted hints leave the files")
     }
 
     @Test func aReplayedHintTheTargetFenced_isScrubbedFromTheFiles() {
         // A client retried an erased visitor's hit through this node (no replica of the site)
         // while c was down: the hint held erased data, which c refuses on replay.
-        var c = CoordinatorTests.coordinator(alive: ["a", "b"])
+        var settings = Replication.Settings()
+        settings.replayEventsMax = 1
+        var c = CoordinatorTests.coordinator(alive: ["a", "b"], settings: settings)
         for n in 1...2 { _ = c.write(request: UInt64(n), events: [CoordinatorTests.event(n)], consistency: .quorum, nowMs: 0) }
         let replay = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 10))
         let acked = c.receive(.ack(id: replay[0].id, atMs: 11, Replication.Applied(fenced: 1)), from: "c", nowMs: 11)

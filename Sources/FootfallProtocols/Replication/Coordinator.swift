@@ -43,7 +43,8 @@ extension Replication {
         private enum Outstanding: Hashable {
             case write(group: UInt64, replica: String, deadlineMs: Int64)
             case erasure(round: UInt64, replica: String)
-            case replay(hint: UInt64, target: String)
+            /// Hints sent together, in queue order.
+            case replay(hints: [UInt64], target: String)
             case gapNotice(target: String)
         }
 
@@ -201,21 +202,24 @@ extension Replication {
                 erasures[roundID] = round
                 let confirmed = Action.erasureConfirmed(requestID: round.order.requestID, replica: replica, atMs: atMs)
                 return [confirmed] + (round.waiting.isEmpty ? finishErasure(roundID) : [])
-            case .replay(let hintID, let target):
+            case .replay(let hintIDs, let target):
                 guard target == sender else { return [] }
                 outstanding[id] = nil
                 busyUntil[target] = nil
                 var actions = [Action]()
-                if let hint = forget(hintID) {
+                var forgotten = false
+                for hintID in hintIDs {
+                    guard let hint = forget(hintID) else { continue }
+                    forgotten = true
                     actions.append(.deleteHint(id: hintID))
                     if case .erasure(let order) = hint.payload {
                         actions.append(.erasureConfirmed(requestID: order.requestID, replica: target, atMs: atMs))
                     }
-                    // Deleted hints stay in the files until scrubbed, and one may have held a
-                    // visitor erased since through another node: scrub once the target caught up,
-                    // and at once when it refused events an erasure fences.
-                    if applied.fenced > 0 || hintQueues[target] == nil { actions.append(.scrubHints) }
                 }
+                // Deleted hints stay in the files until scrubbed, and one may have held a visitor
+                // erased since through another node: scrub once the target caught up, and at once
+                // when it refused events an erasure fences.
+                if forgotten, applied.fenced > 0 || hintQueues[target] == nil { actions.append(.scrubHints) }
                 return actions + sendDue(nowMs: nowMs)
             case .gapNotice(let target):
                 guard target == sender else { return [] }
@@ -455,7 +459,7 @@ extension Replication {
             return actions
         }
 
-        /// Offers the oldest hint (or a gap notice) to every live target with nothing in flight.
+        /// Offers the oldest hints (or a gap notice) to every live target with nothing in flight.
         private mutating func sendDue(nowMs: Int64) -> [Action] {
             var actions = [Action]()
             // The coordinator itself is a target too: a local write that failed is hinted like any other.
@@ -463,15 +467,30 @@ extension Replication {
             for target in targets.sorted() {
                 let id = makeID()
                 busyUntil[target] = nowMs + settings.writeTimeoutMs
-                if let hintID = hintQueues[target]?.first, let hint = hints[hintID] {
-                    outstanding[id] = .replay(hint: hintID, target: target)
-                    actions.append(.send(to: target, .apply(id: id, hint.payload)))
+                if let (hintIDs, payload) = nextReplay(to: target) {
+                    outstanding[id] = .replay(hints: hintIDs, target: target)
+                    actions.append(.send(to: target, .apply(id: id, payload)))
                 } else {
                     outstanding[id] = .gapNotice(target: target)
                     actions.append(.send(to: target, .repairNeeded(id: id)))
                 }
             }
             return actions
+        }
+
+        /// The target's oldest hint, with the hints of events right after it when it is one of
+        /// events, up to `replayEventsMax` events: one replay, in queue order (an erasure or a CRM
+        /// edit goes alone, so nothing is applied ahead of it that was hinted after it).
+        private func nextReplay(to target: String) -> (hints: [UInt64], payload: Payload)? {
+            guard let queue = hintQueues[target], let first = queue.first, let oldest = hints[first] else { return nil }
+            guard case .events(var events) = oldest.payload else { return ([first], oldest.payload) }
+            var taken = [first]
+            for id in queue.dropFirst() {
+                guard case .events(let more)? = hints[id]?.payload, events.count + more.count <= settings.replayEventsMax else { break }
+                events += more
+                taken.append(id)
+            }
+            return (taken, .events(events))
         }
     }
 }

@@ -34,6 +34,11 @@ public enum Replication {
         public var hintCapacityEvents = 1_000_000
         /// Pause before a hint that could not be delivered is offered again.
         public var hintRetryMs: Int64 = 1_000
+        /// Events one replay carries at most: a target's consecutive hints of events go together
+        /// up to this many (a replica takes up to 5,000 in one request, this version and the one
+        /// before). One hint per round trip, a busy node's ten-second absence took over a minute
+        /// to replay, and anti-entropy meanwhile copied the same events a second time.
+        public var replayEventsMax = 2_000
 
         public init() {}
     }
