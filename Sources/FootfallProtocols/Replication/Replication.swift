@@ -35,10 +35,12 @@ public enum Replication {
         /// Pause before a hint that could not be delivered is offered again.
         public var hintRetryMs: Int64 = 1_000
         /// Events one replay carries at most: a target's consecutive hints of events go together
-        /// up to this many (a replica takes up to 5,000 in one request, this version and the one
-        /// before). One hint per round trip, a busy node's ten-second absence took over a minute
-        /// to replay, and anti-entropy meanwhile copied the same events a second time.
-        public var replayEventsMax = 2_000
+        /// up to this many. A replica takes up to 5,000 in one request (this version and the one
+        /// before), and a thousand events as ingest bounds them (a few KB each at most: 2,048-byte
+        /// URLs, 300-byte titles, ten properties) stay well under the 16 MiB request limit. One
+        /// hint per round trip, a busy node's fifteen-second absence was still being replayed 90 s
+        /// later, and anti-entropy meanwhile copied the same events a second time.
+        public var replayEventsMax = 1_000
 
         public init() {}
     }
