@@ -261,9 +261,10 @@ extension Replication {
         /// Timeouts, hint expiry and replays due at `nowMs`.
         public mutating func tick(nowMs: Int64) -> [Action] {
             var actions = [Action]()
-            // Only what is due is sorted (for a deterministic order): a tick comes with every
-            // batch, and sorting every request in flight or every hint each time cost a node
-            // 4 % of its CPU while a peer was down and hints piled up (session 27's soak).
+            // Only what is due is sorted (for a deterministic order): the shell ticks at every
+            // deadline and at least every 100 ms, and sorting every request in flight or every
+            // hint each time cost a node 4 % of its CPU while a peer was down and hints piled up
+            // (session 27's soak).
             let timedOut = outstanding.compactMap { id, what -> (id: UInt64, group: UInt64, replica: String)? in
                 guard case .write(let groupID, let replica, let deadline) = what, deadline <= nowMs else { return nil }
                 return (id, groupID, replica)
