@@ -29,7 +29,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 import lab  # noqa: E402
-from footfall_harness import certs, credentials  # noqa: E402
+from footfall_harness import certs, credentials, damage  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 from footfall_harness.waits import seconds_until as wait_for  # noqa: E402
 from footfall_harness.probe import ALIVE, CHECKER, DEAD, Probe  # noqa: E402
@@ -163,6 +163,7 @@ class Fault:
             "flapping": f"{self.spec.get('rounds')} random isolations",
             "join": f"{','.join(s.name for s in self.cluster.spares)} joins, ranges move",
             "decommission": f"{names} decommissioned, ranges move",
+            "damage": f"{names} {'torn log tail' if self.spec.get('damage') == 'wal-tail' else 'damaged table, rebuilt'} {self.duration}s",
         }[self.kind] + (", restarted midway" if self.spec.get("restart_midway") else "") \
             + (f", a peer {'cut off' if self.spec.get('peer_cut') else 'down'} {self.spec['peer_down_s']}s" if self.spec.get("peer_down_s") else "") + (" (hints expire)" if self.spec.get("hint_window_s") else "")
 
@@ -316,6 +317,10 @@ class Fault:
             self.joined_s = wait_for(self.cluster.view_agrees, self.duration)
         elif kind == "decommission":
             self.decommission(self.victims[0], others)
+        elif kind == "damage" and self.spec.get("damage") == "wal-tail":
+            self.torn_log_tail(self.victims[0], others)
+        elif kind == "damage":
+            self.damaged_table(self.victims[0], others)
         elif kind == "step":
             self.step(self.victims[0], others[0])
         elif kind == "skew":
@@ -387,6 +392,60 @@ class Fault:
         done = wait_for(lambda: "repair finished; this node serves reads again" in log_since(offset), 90)
         self.saw(f"{victim.name}, started again, repaired to the end", done is not None)
         self.repairing[victim.name] = (started, time.monotonic())
+
+    def torn_log_tail(self, victim, others):
+        """The victim killed mid-ingest with part of a record left after its write-ahead log's last
+        whole one, as a crash mid-append leaves it: it must start and serve again, holding every
+        write it acknowledged (the lost check), not stop as if its files were damaged."""
+        self.kill(victim)
+        wal, added = damage.tear_wal_tail(victim.data, seed=self.rng.randrange(1 << 30))
+        self.saw(f"{victim.name}'s write-ahead log {os.path.basename(wal)} ends in {added} bytes of a torn record", added > 0)
+        time.sleep(self.duration)
+        self.cluster.probe.forget(victim)
+        victim.start(join=[others[0].internal])
+        answers = wait_for(lambda: self.cluster.probe.members(victim, timeout=1) is not None, 30)
+        self.saw(f"{victim.name} started on the torn log and answers its peers", answers is not None)
+        marker = os.path.join(victim.data, "CORRUPTED")
+        self.saw(f"{victim.name} took the torn tail for a crash, not for damage (running, no marker)",
+                 victim.running and not os.path.exists(marker))
+
+    def damaged_table(self, victim, others):
+        """Bytes flipped in the middle of the victim's largest events table, as a failing disk or a
+        stray write leaves them: started on it, the node must stop at the first damaged block it
+        meets (exit 65, the marker in its folder) and, started again, refuse at once. The operator
+        then does what its log says — the folder moved away, the node started empty under its
+        name — and it repairs from its replicas before it serves (the reads check holds it to
+        that, as after a lost disk). A restart first, so the rows it holds are in tables (a
+        recovered log is flushed when the store opens)."""
+        marker = os.path.join(victim.data, "CORRUPTED")
+        victim.stop()
+        self.cluster.probe.forget(victim)
+        victim.start(join=[others[0].internal])
+        wait_for(lambda: self.cluster.probe.members(victim, timeout=1) is not None, 30)
+        victim.stop()
+        self.saw(f"{victim.name} stopped cleanly ({victim.popen.returncode})", victim.popen.returncode == 0)
+        code, listing = damage.verify(self.cluster.binary, victim.data)
+        table = damage.largest_table(listing)
+        self.saw(f"footfall verify read {victim.name}'s store clean and listed its events tables ({code})", code == 0 and table is not None)
+        if table is not None:
+            before, after = damage.damage_middle(os.path.join(victim.data, "db", table))
+            code, report = damage.verify(self.cluster.binary, victim.data)
+            self.saw(f"footfall verify names the damage in {table} ({code})", before != after and code == 1 and "Corruption" in report)
+            self.cluster.probe.forget(victim)
+            victim.start(join=[others[0].internal])
+            stopped = wait_for(lambda: not victim.running, 60)
+            self.saw(f"{victim.name}, started on the damaged table, stopped at it (exit {victim.popen.returncode}, marker left)",
+                     stopped is not None and victim.popen.returncode == 65 and os.path.exists(marker))
+            victim.start(join=[others[0].internal])
+            refused = wait_for(lambda: not victim.running, 30)
+            self.saw(f"started again, {victim.name} refused at once (exit {victim.popen.returncode})",
+                     refused is not None and victim.popen.returncode not in (0, None))
+        victim.stop()
+        shutil.rmtree(victim.data)
+        self.wiped[victim.name] = time.monotonic()
+        time.sleep(self.duration)
+        self.cluster.probe.forget(victim)
+        victim.start(join=[others[0].internal])
 
     def ownership(self, observer, node):
         """`node`'s ownership state ("OWNERSHIP_STATE_…") as `observer` sees it, None if unknown."""

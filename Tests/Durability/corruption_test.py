@@ -16,12 +16,9 @@ Run as `make test` runs it:
     python3 Tests/Durability/corruption_test.py --footfall .build/debug/footfall
 """
 import argparse
-import glob
-import hashlib
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 from footfall_harness import credentials, web  # noqa: E402
+from footfall_harness.damage import damage_middle, largest_table, tear_wal_tail, verify  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import BROWSER  # noqa: E402
 from footfall_harness.exports import ExportFailed, stored_ids  # noqa: E402
@@ -67,42 +65,6 @@ class Log:
             self.acked.update(ids)
             for hit, id in zip(hits, ids):
                 self.by_client[hit["vid"]].add(id)
-
-
-def verify(binary, data):
-    run = subprocess.run([binary, "verify", "--data", data], capture_output=True, text=True, timeout=300)
-    return run.returncode, run.stdout + run.stderr
-
-
-def tear_wal_tail(data):
-    """Leaves half a record after the newest write-ahead log's last whole one; returns (file, bytes added)."""
-    wal = max(glob.glob(os.path.join(data, "db", "*.log")), key=lambda p: int(os.path.basename(p).split(".")[0]))
-    before = os.path.getsize(wal)
-    with open(wal, "ab") as handle:
-        handle.write(random.Random(7).randbytes(3_000))
-    return wal, os.path.getsize(wal) - before
-
-
-def damage_middle(path, length=256):
-    """Flips `length` bytes in the middle of a file; returns its SHA-256 before and after."""
-    with open(path, "r+b") as handle:
-        data = handle.read()
-        middle = len(data) // 2
-        handle.seek(middle)
-        handle.write(bytes(b ^ 0x5A for b in data[middle:middle + length]))
-    with open(path, "rb") as handle:
-        after = handle.read()
-    return hashlib.sha256(data).hexdigest(), hashlib.sha256(after).hexdigest()
-
-
-def largest_events_table(listing):
-    """The events family's largest table file from `footfall verify`'s listing (family, name, level, size)."""
-    tables = []
-    for line in listing.splitlines():
-        fields = line.split("\t")
-        if len(fields) >= 4 and fields[0] == "events":
-            tables.append((int(fields[3].split()[0]), fields[1]))
-    return max(tables)[1] if tables else None
 
 
 def reads_until_stopped(node, token, log):
@@ -157,11 +119,11 @@ def main():
         check(node.process.popen.returncode == 0, f"the node stopped cleanly ({node.process.popen.returncode})")
         code, listing = verify(options.footfall, node.data)
         check(code == 0 and "clean:" in listing, f"footfall verify reads the store clean ({code}: {listing.strip().splitlines()[-1:]})")
-        table = largest_events_table(listing)
+        table = largest_table(listing)
         check(table is not None, "footfall verify lists the events family's table files")
         if table is None:
             return
-        before, after = damage_middle(os.path.join(node.data, "db", table.lstrip("/")))
+        before, after = damage_middle(os.path.join(node.data, "db", table))
         check(before != after, f"the bytes of {table} changed ({before[:12]} -> {after[:12]})")
         code, report = verify(options.footfall, node.data)
         check(code == 1 and "Corruption" in report, f"footfall verify names the damage ({code}: {report.strip().splitlines()[-1:]})")
