@@ -26,7 +26,7 @@ public final class SystemStore: Sendable {
     private let hlc = Mutex(HybridLogicalClock())
     private let changeListener = Mutex<(@Sendable ([Footfall_V1_SystemRecord]) -> Void)?>(nil)
     private let writeCheck = Mutex<(@Sendable () throws -> Void)?>(nil)
-    private let siteCache = SiteCache()
+    let siteCache = SiteCache()
     private let revocationCache = Mutex(RevocationCache())
     private let malformedListener = Mutex<(@Sendable (_ kind: String, _ error: any Error) -> Void)?>(nil)
 
@@ -449,26 +449,59 @@ public final class SystemStore: Sendable {
 /// Sites as decoded records: every hit and every event applied (its site's retention) asks for
 /// one, and decoding its JSON each time was a seventh of the CPU of ingest. A write of any site
 /// record clears the cache; a read that raced such a write does not fill it (the generation moved).
+///
+/// Bounded, because whoever sends a hit names its site: at most `knownMax` sites and `unknownMax`
+/// names that are no site (so hits for made-up sites cost a read each, not memory); past either,
+/// an arbitrary entry of that kind makes room, and a later ask for it reads its record again.
 final class SiteCache: Sendable {
+    /// Sites held at most: every site of a node with 100,000 small sites (about 300 bytes each).
+    static let knownMax = 100_000
+    /// Names held at most that are no site.
+    static let unknownMax = 10_000
+
     private struct State {
         var generation = 0
-        var sites = [SiteID: Site?]()
+        var known = [SiteID: Site]()
+        var unknown = Set<SiteID>()
     }
 
     private let state = Mutex(State())
+    private let knownMax: Int
+    private let unknownMax: Int
+
+    init(knownMax: Int = SiteCache.knownMax, unknownMax: Int = SiteCache.unknownMax) {
+        self.knownMax = knownMax
+        self.unknownMax = unknownMax
+    }
 
     func site(_ id: SiteID, load: () throws -> Site?) throws -> Site? {
-        let (cached, generation) = state.withLock { ($0.sites[id], $0.generation) }
+        let (cached, generation) = state.withLock { state -> (Site??, Int) in
+            if let site = state.known[id] { return (.some(site), state.generation) }
+            return (state.unknown.contains(id) ? .some(nil) : nil, state.generation)
+        }
         if let cached { return cached }
         let site = try load()
-        state.withLock { if $0.generation == generation { $0.sites[id] = .some(site) } }
+        state.withLock { state in
+            guard state.generation == generation else { return }
+            if let site {
+                if state.known[id] == nil, state.known.count >= knownMax { state.known.remove(at: state.known.startIndex) }
+                state.known[id] = site
+            } else {
+                if !state.unknown.contains(id), state.unknown.count >= unknownMax { state.unknown.remove(at: state.unknown.startIndex) }
+                state.unknown.insert(id)
+            }
+        }
         return site
     }
+
+    /// Entries held: sites, and names that are no site.
+    var count: (known: Int, unknown: Int) { state.withLock { ($0.known.count, $0.unknown.count) } }
 
     func invalidate() {
         state.withLock {
             $0.generation += 1
-            $0.sites.removeAll()
+            $0.known.removeAll()
+            $0.unknown.removeAll()
         }
     }
 }
