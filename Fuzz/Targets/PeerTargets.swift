@@ -138,12 +138,12 @@ enum PeerTargets {
     /// anti-entropy. The first byte picks the message.
     static let repairRequests = FuzzTarget(
         name: "repair-requests",
-        summary: "Repair*/SiteQuery/RevokeNode requests and DigestTree/EventBatch/ErasureOrders/VisitorEditOrders/EventIDs/RepairIDPage replies",
+        summary: "Repair*/SiteQuery/RevokeNode requests and DigestTree/EventBatch/ErasureOrders/VisitorEditOrders/EventIDs/RepairIDPage/RepairSummaries replies",
         run: { input in
             guard let first = input.first else { return }
             let body = Array(input.dropFirst())
             let store = reads.node.store
-            switch first % 14 {
+            switch first % 16 {
             case 0:
                 guard let window = try? ReplicaWire.window(Footfall_V1_RepairWindow(serializedBytes: body)) else { return }
                 _ = try? store.digests(site: window.site, fromMs: window.fromMs, untilMs: window.untilMs)
@@ -192,6 +192,17 @@ enum PeerTargets {
             case 13:
                 guard let reply = try? Footfall_V1_RepairIDPageReply(serializedBytes: body), let ids = try? ReplicaWire.ids(reply.ids) else { return }
                 _ = Replication.AntiEntropy.missing(have: reads.storedEvents().map(\.id).sorted(), other: ids)
+            case 14:
+                guard let request = try? Footfall_V1_RepairSummariesRequest(serializedBytes: body),
+                      let windows = try? ReplicaWire.summaryWindows(request) else { return }
+                let summaries = try? LocalReplica(name: "node-1", store: store, nowMs: FuzzNode.noon).summaries(windows)
+                FuzzCheck.require(summaries.map { $0.count == windows.count } ?? true, "not one summary per window")
+            case 15:
+                guard let reply = try? Footfall_V1_RepairSummariesReply(serializedBytes: body) else { return }
+                let windows = (0..<3).map { _ in Replication.AntiEntropy.Window(site: FuzzNode.site, fromMs: FuzzNode.noon - TimeUnits.dayMs, untilMs: FuzzNode.noon) }
+                let ours = try? LocalReplica(name: "node-1", store: store, nowMs: FuzzNode.noon).summaries(windows)
+                let alike = Replication.AntiEntropy.agreeing(windows, ours: ours, theirs: reply.summaries)
+                FuzzCheck.require(alike.isEmpty || reply.summaries.count == windows.count, "a reply short of summaries settled a site")
             default:
                 guard let request = try? Footfall_V1_RevokeNodeRequest(serializedBytes: body), ClusterIdentity.isValidName(request.name) else { return }
                 _ = NodeRevocation.refusal(revoking: request.isOperator ? .operator : .node, name: request.name, caller: .operator("ops"))
@@ -219,6 +230,9 @@ enum PeerTargets {
                 (11, Footfall_V1_RevokeNodeRequest.with { $0.name = "node-3" }),
                 (12, ReplicaWire.idPageRequest(window: window, day: Day(containing: FuzzNode.noon), slices: [1, 3, 15], after: events.first?.id, limit: 4)),
                 (13, Footfall_V1_RepairIDPageReply.with { $0.ids = events.prefix(5).map { Data($0.id.bytes) }; $0.more = true }),
+                (14, ReplicaWire.summariesRequest([Replication.AntiEntropy.Window(site: FuzzNode.site, fromMs: FuzzNode.noon - TimeUnits.dayMs,
+                                                                                   untilMs: FuzzNode.noon)])),
+                (15, Footfall_V1_RepairSummariesReply.with { $0.summaries = [1, 2, 3] }),
             ]
             return messages.map { [$0.0] + serialized($0.1) }
         }

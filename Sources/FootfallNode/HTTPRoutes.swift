@@ -608,6 +608,9 @@ public enum HTTPRoutes {
             node.metrics.set("footfall_segment_cache_reads_total", to: Double(cache.misses), labels: ["result": "miss"])
             node.metrics.set("footfall_hot_day_builds_total", to: Double(node.store.hotDayBuilds))
             node.metrics.set("footfall_hot_day_bytes", to: Double(node.store.hotDayBytes))
+            let sites = node.system.cachedSites
+            node.metrics.set("footfall_site_cache_entries", to: Double(sites.known), labels: ["kind": "site"])
+            node.metrics.set("footfall_site_cache_entries", to: Double(sites.unknown), labels: ["kind": "no site"])
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(string: node.metrics.render())))
         }

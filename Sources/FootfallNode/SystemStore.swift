@@ -371,6 +371,8 @@ public final class SystemStore: Sendable {
         try siteCache.site(id) { try get("site:\(id.rawValue)", as: Site.self) }
     }
     public func sites() throws -> [Site] { try all(prefix: "site:", as: Site.self) }
+    /// Decoded sites held in memory, and names held as no site (`SiteCache`).
+    public var cachedSites: (known: Int, unknown: Int) { siteCache.count }
     public func sites(ownedBy accountID: String) throws -> [Site] { try sites().filter { $0.ownerID == accountID } }
 
     // MARK: Tokens

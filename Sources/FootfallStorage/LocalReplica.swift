@@ -57,6 +57,24 @@ public struct LocalReplica: RepairReplica {
     public func rebuildingEdits(site: SiteID, visitors: [VisitorID]) throws -> [VisitorEdit] {
         try store.rebuildingEdits(site: site, visitors: visitors)
     }
+
+    /// Each window's summary from what `repair` would read here: erasures, digests, CRM edit
+    /// digests a page at a time (a site's records may be many).
+    public func summaries(_ windows: [Replication.AntiEntropy.Window]) throws -> [UInt64]? {
+        try windows.map { window in
+            var summary = Replication.AntiEntropy.SiteSummary()
+            summary.insert(erasures: try erasures(site: window.site))
+            if window.fromMs < window.untilMs { summary.insert(tree: try digests(site: window.site, fromMs: window.fromMs, untilMs: window.untilMs)) }
+            var after: VisitorID?
+            while true {
+                let page = try visitorEditDigests(site: window.site, after: after, limit: Replication.AntiEntropy.pageMax)
+                summary.insert(visitorRecords: page.elements)
+                guard page.more, let last = page.elements.last else { break }
+                after = last.visitor
+            }
+            return summary.value
+        }
+    }
 }
 
 extension Replication.Applied {

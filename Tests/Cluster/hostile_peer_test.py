@@ -288,7 +288,8 @@ def replicate_extremes(cluster, peer, token):
     window = pb.RepairWindow(site="localhost", from_ms=-(1 << 63), until_ms=INT64_MAX)
     for method, request in [("RepairDigests", window),
                             ("RepairSliceIDs", pb.RepairSlice(window=window, day=(1 << 32) - 1, slice=15)),
-                            ("RepairIDPage", pb.RepairIDPageRequest(window=window, day=(1 << 32) - 1, slices=[15], limit=(1 << 32) - 1))]:
+                            ("RepairIDPage", pb.RepairIDPageRequest(window=window, day=(1 << 32) - 1, slices=[15], limit=(1 << 32) - 1)),
+                            ("RepairSummaries", pb.RepairSummariesRequest(windows=[window]))]:
         _, code = peer.call(method, request, "node-9")
         check(alive(cluster, peer, "node-1") and code == grpc.StatusCode.INVALID_ARGUMENT,
               f"{method} over an implausible window is refused and node-1 runs ({code})")
@@ -298,6 +299,11 @@ def replicate_extremes(cluster, peer, token):
                           ("a cursor of 3 bytes", pb.RepairIDPageRequest(window=plausible, day=today, slices=[0], after=b"abc"))]:
         _, code = peer.call("RepairIDPage", request, "node-9")
         check(alive(cluster, peer, "node-1") and code == grpc.StatusCode.INVALID_ARGUMENT, f"an id page with {what} is refused ({code})")
+    _, code = peer.call("RepairSummaries", pb.RepairSummariesRequest(windows=[plausible] * 1_001), "node-9")
+    check(alive(cluster, peer, "node-1") and code == grpc.StatusCode.INVALID_ARGUMENT, f"summaries of 1,001 sites in one request are refused ({code})")
+    reply, code = peer.call("RepairSummaries", pb.RepairSummariesRequest(windows=[plausible] * 3), "node-9")
+    check(code == grpc.StatusCode.OK and len(reply.summaries) == 3 and len(set(reply.summaries)) == 1,
+          f"summaries of a plausible window are answered, one per window ({code})")
     legit = pb.ReplicaRequest(id=2)
     legit.events.events.append(stored_event(int(time.time() * 1000)))
     reply, code = peer.call("Replicate", legit, "node-2")

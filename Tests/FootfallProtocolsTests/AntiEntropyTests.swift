@@ -112,6 +112,7 @@ import Testing
         }
         func rebuildingEdits(site: SiteID, visitors: [VisitorID]) throws -> [VisitorEdit] { try local.rebuildingEdits(site: site, visitors: visitors) }
         func apply(_ payload: Replication.Payload) throws { try local.apply(payload) }
+        func summaries(_ windows: [Replication.AntiEntropy.Window]) throws -> [UInt64]? { try local.summaries(windows) }
     }
 
     func hit(_ n: Int, _ prefix: String) -> Event {

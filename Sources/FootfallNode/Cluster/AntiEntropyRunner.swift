@@ -88,6 +88,17 @@ struct RemoteReplica: RepairReplica {
         _ = try await client.replicate(ReplicaWire.request(.apply(id: 0, payload)), options: options)
     }
 
+    /// Nil from a peer of an earlier version (it has no such call) and for a reply that does not
+    /// hold one summary per window.
+    func summaries(_ windows: [Replication.AntiEntropy.Window]) async throws -> [UInt64]? {
+        do {
+            let reply = try await client.repairSummaries(ReplicaWire.summariesRequest(windows), options: options)
+            return reply.summaries.count == windows.count ? reply.summaries : nil
+        } catch let error as RPCError where error.code == .unimplemented {
+            return nil
+        }
+    }
+
     static func window(_ site: SiteID, _ fromMs: Int64, _ untilMs: Int64) -> Footfall_V1_RepairWindow {
         .with {
             $0.site = site.rawValue
@@ -161,44 +172,30 @@ actor AntiEntropyRunner {
             (sites == nil || sites!.contains(site.id)) && ring.preferenceList(for: site.id, replicationFactor: rf).contains(me)
         }
         var done = 0
-        for site in mine {
-            var unreachableHere = [String]()
+        for first in stride(from: 0, to: mine.count, by: Replication.AntiEntropy.summaryBatch) {
+            let page = Array(mine[first..<min(mine.count, first + Replication.AntiEntropy.summaryBatch)])
             let now = node.clock.nowMs
             let local = LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan)
-            for peer in ring.preferenceList(for: site.id, replicationFactor: rf) where peer != me {
-                guard alive.contains(peer), let client = await node.replication.client(for: peer) else {
-                    unreachableHere.append(peer)
-                    continue
-                }
-                do {
-                    let outcome = try await Replication.AntiEntropy.repair(
-                        site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: settled ? now - settleMs : now + 1,
-                        local: local, remote: RemoteReplica(name: peer, client: client))
-                    result.outcome.add(outcome)
-                    if outcome.transferred > 0 {
-                        node.logger.info("anti-entropy repaired a site", metadata: [
-                            "repair.site": "\(site.id)", "repair.peer": "\(peer)", "repair.events": "\(outcome.eventsPulled + outcome.eventsPushed)",
-                            "repair.erasures": "\(outcome.erasuresPulled + outcome.erasuresPushed)",
-                            "repair.visitor_records": "\(outcome.visitorRecordsRepaired)"])
-                    }
-                } catch {
-                    if Task.isCancelled { return result } // shutting down
-                    unreachableHere.append(peer)
-                    node.logger.warning("anti-entropy with a peer failed", metadata: ["repair.site": "\(site.id)", "repair.peer": "\(peer)",
-                                                                                      "error": "\(error)"])
-                }
+            let windows = page.map { site in
+                Replication.AntiEntropy.Window(site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: settled ? now - settleMs : now + 1)
             }
-            result.unreachable.formUnion(unreachableHere)
-            done += 1
-            await progress(.with {
-                $0.site = site.id.rawValue
-                $0.sitesDone = UInt32(done)
-                $0.sitesTotal = UInt32(mine.count)
-                $0.slicesDiffering = UInt64(result.outcome.slicesDiffering)
-                $0.eventsStreamed = UInt64(result.outcome.eventsPulled + result.outcome.eventsPushed)
-                $0.erasuresStreamed = UInt64(result.outcome.erasuresPulled + result.outcome.erasuresPushed)
-                $0.unreachable = unreachableHere
-            })
+            let alike = await agreeing(windows, ring: ring, alive: alive, local: local)
+            for window in windows {
+                guard let unreachableHere = await repair(window, local: local, ring: ring, alive: alive, alike: alike, into: &result.outcome) else {
+                    return result // shutting down
+                }
+                result.unreachable.formUnion(unreachableHere)
+                done += 1
+                await progress(.with {
+                    $0.site = window.site.rawValue
+                    $0.sitesDone = UInt32(done)
+                    $0.sitesTotal = UInt32(mine.count)
+                    $0.slicesDiffering = UInt64(result.outcome.slicesDiffering)
+                    $0.eventsStreamed = UInt64(result.outcome.eventsPulled + result.outcome.eventsPushed)
+                    $0.erasuresStreamed = UInt64(result.outcome.erasuresPulled + result.outcome.erasuresPushed)
+                    $0.unreachable = unreachableHere
+                })
+            }
         }
         if sites == nil { await handOverFormerSites(ring: ring, alive: alive) }
         node.metrics.increment("footfall_repair_passes_total")
@@ -211,6 +208,71 @@ actor AntiEntropyRunner {
         result.finishedMs = node.clock.nowMs
         lastPass = result
         return result
+    }
+
+    /// Repairs one site with each of its other replicas whose summary did not settle it; returns
+    /// the replicas it could not reach, or nil when the task was cancelled (shutting down).
+    private func repair(_ window: Replication.AntiEntropy.Window, local: LocalReplica, ring: Ring, alive: Set<String>, alike: Set<SitePeer>,
+                        into outcome: inout Replication.AntiEntropy.Outcome) async -> [String]? {
+        var unreachable = [String]()
+        let me = node.configuration.nodeName, rf = node.configuration.replication.replicationFactor
+        for peer in ring.preferenceList(for: window.site, replicationFactor: rf) where peer != me {
+            guard alive.contains(peer), let client = await node.replication.client(for: peer) else {
+                unreachable.append(peer)
+                continue
+            }
+            guard !alike.contains(SitePeer(site: window.site, peer: peer)) else {
+                node.metrics.increment("footfall_repair_site_comparisons_total", labels: ["by": "summary"])
+                continue
+            }
+            node.metrics.increment("footfall_repair_site_comparisons_total", labels: ["by": "exchange"])
+            do {
+                let repaired = try await Replication.AntiEntropy.repair(
+                    site: window.site, fromMs: window.fromMs, untilMs: window.untilMs, local: local, remote: RemoteReplica(name: peer, client: client))
+                outcome.add(repaired)
+                if repaired.transferred > 0 {
+                    node.logger.info("anti-entropy repaired a site", metadata: [
+                        "repair.site": "\(window.site)", "repair.peer": "\(peer)", "repair.events": "\(repaired.eventsPulled + repaired.eventsPushed)",
+                        "repair.erasures": "\(repaired.erasuresPulled + repaired.erasuresPushed)",
+                        "repair.visitor_records": "\(repaired.visitorRecordsRepaired)"])
+                }
+            } catch {
+                if Task.isCancelled { return nil }
+                unreachable.append(peer)
+                node.logger.warning("anti-entropy with a peer failed", metadata: ["repair.site": "\(window.site)", "repair.peer": "\(peer)",
+                                                                                  "error": "\(error)"])
+            }
+        }
+        return unreachable
+    }
+
+    private struct SitePeer: Hashable {
+        let site: SiteID
+        let peer: String
+    }
+
+    /// The sites of `windows` that a live peer holds as this node does, by their summaries: this
+    /// node's computed once, each peer asked for those of its sites in one call. A peer that cannot
+    /// summarise (an earlier version) or does not answer agrees on none: `repair` compares those.
+    private func agreeing(_ windows: [Replication.AntiEntropy.Window], ring: Ring, alive: Set<String>, local: LocalReplica) async -> Set<SitePeer> {
+        let me = node.configuration.nodeName, rf = node.configuration.replication.replicationFactor
+        guard let ours = try? await node.offloaded({ try local.summaries(windows) }) else { return [] }
+        var asked = [String: [Int]]()
+        for (index, window) in windows.enumerated() {
+            for peer in ring.preferenceList(for: window.site, replicationFactor: rf) where peer != me && alive.contains(peer) {
+                asked[peer, default: []].append(index)
+            }
+        }
+        var alike = Set<SitePeer>()
+        for (peer, indices) in asked {
+            guard let client = await node.replication.client(for: peer) else { continue }
+            let theirWindows = indices.map { windows[$0] }
+            let theirs = try? await RemoteReplica(name: peer, client: client).summaries(theirWindows)
+            for window in Replication.AntiEntropy.agreeing(theirWindows, ours: indices.map { ours[$0] }, theirs: theirs) {
+                alike.insert(SitePeer(site: window.site, peer: peer))
+            }
+        }
+        return alike
     }
 
     /// Sites this node still holds raw data of but no longer replicates (it ceded the range to a

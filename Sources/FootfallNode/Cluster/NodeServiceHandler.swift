@@ -1,5 +1,6 @@
 import FootfallModel
 import FootfallProtocols
+import FootfallStorage
 import FootfallWire
 import Foundation
 import GRPCCore
@@ -22,8 +23,8 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         Method.Gossip.descriptor, Method.FetchClusterSecrets.descriptor, Method.ClusterStatus.descriptor,
         Method.ClusterRing.descriptor, Method.Replicate.descriptor, Method.RepairErasures.descriptor,
         Method.RepairDigests.descriptor, Method.RepairSliceIDs.descriptor, Method.RepairIDPage.descriptor, Method.RepairEvents.descriptor,
-        Method.RepairVisitorDigests.descriptor, Method.RepairVisitorEdits.descriptor, Method.SiteQuery.descriptor,
-        Method.SystemPush.descriptor, Method.SystemSync.descriptor, Method.Clock.descriptor,
+        Method.RepairVisitorDigests.descriptor, Method.RepairVisitorEdits.descriptor, Method.RepairSummaries.descriptor,
+        Method.SiteQuery.descriptor, Method.SystemPush.descriptor, Method.SystemSync.descriptor, Method.Clock.descriptor,
     ]
 
     /// What an operator's command line asks: the cluster views and the commands that change the
@@ -161,6 +162,13 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         let window = try wire { try ReplicaWire.window(request) }
         let tree = try await node.offloaded { try node.store.digests(site: window.site, fromMs: window.fromMs, untilMs: window.untilMs) }
         return ReplicaWire.tree(tree)
+    }
+
+    func repairSummaries(request: Footfall_V1_RepairSummariesRequest, context: ServerContext) async throws -> Footfall_V1_RepairSummariesReply {
+        let windows = try wire { try ReplicaWire.summaryWindows(request) }
+        let local = LocalReplica(name: node.configuration.nodeName, store: node.store, nowMs: node.clock.nowMs, retention: node.retentionPlan)
+        let summaries = try await node.offloaded { try local.summaries(windows) ?? [] }
+        return .with { $0.summaries = summaries }
     }
 
     func repairSliceIDs(request: Footfall_V1_RepairSlice, context: ServerContext) async throws -> Footfall_V1_EventIDs {

@@ -162,6 +162,22 @@ enum ReplicaWire {
         }
     }
 
+    /// The windows of a `RepairSummaries` request, each checked, at most
+    /// `Replication.AntiEntropy.summaryWindowsMax` of them.
+    static func summaryWindows(_ request: Footfall_V1_RepairSummariesRequest) throws -> [Replication.AntiEntropy.Window] {
+        guard request.windows.count <= Replication.AntiEntropy.summaryWindowsMax else {
+            throw Malformed(description: "more than \(Replication.AntiEntropy.summaryWindowsMax) sites to summarise in one request")
+        }
+        return try request.windows.map { raw in
+            let checked = try window(raw)
+            return Replication.AntiEntropy.Window(site: checked.site, fromMs: checked.fromMs, untilMs: checked.untilMs)
+        }
+    }
+
+    static func summariesRequest(_ windows: [Replication.AntiEntropy.Window]) -> Footfall_V1_RepairSummariesRequest {
+        .with { $0.windows = windows.map { RemoteReplica.window($0.site, $0.fromMs, $0.untilMs) } }
+    }
+
     /// A page of ids asked for (`RepairIDPage`): its window, day, slices and cursor checked.
     struct IDPageRequest {
         let window: (site: SiteID, fromMs: Int64, untilMs: Int64)

@@ -20,6 +20,9 @@ public protocol RepairReplica: Sendable {
     /// Applies what the other replica had, idempotently, through the same rules as any write
     /// (erasure fence, retention cutoff, duplicates).
     func apply(_ payload: Replication.Payload) async throws
+    /// The `AntiEntropy.SiteSummary` of each window, in order; nil when this replica cannot
+    /// summarise (a peer of an earlier version): its sites are then compared whole.
+    func summaries(_ windows: [Replication.AntiEntropy.Window]) async throws -> [UInt64]?
 }
 
 extension Replication {

@@ -198,6 +198,19 @@ public enum Footfall_V1_NodeService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RepairSummaries" metadata.
+        public enum RepairSummaries: Sendable {
+            /// Request type for "RepairSummaries".
+            public typealias Input = Footfall_V1_RepairSummariesRequest
+            /// Response type for "RepairSummaries".
+            public typealias Output = Footfall_V1_RepairSummariesReply
+            /// Descriptor for "RepairSummaries".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "footfall.v1.NodeService"),
+                method: "RepairSummaries",
+                type: .unary
+            )
+        }
         /// Namespace for "SiteQuery" metadata.
         public enum SiteQuery: Sendable {
             /// Request type for "SiteQuery".
@@ -317,6 +330,7 @@ public enum Footfall_V1_NodeService: Sendable {
             RepairEvents.descriptor,
             RepairVisitorDigests.descriptor,
             RepairVisitorEdits.descriptor,
+            RepairSummaries.descriptor,
             SiteQuery.descriptor,
             SystemPush.descriptor,
             SystemSync.descriptor,
@@ -580,6 +594,28 @@ extension Footfall_V1_NodeService {
             request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairVisitorsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_VisitorEditOrders>
+
+        /// Handle the "RepairSummaries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One number per site for many sites at once, over the window given for each: what the replica
+        /// > holds of the site (its erasure orders, the digest tree of its events in the window, its CRM
+        /// > edit digests) summed up so that two replicas holding alike give the same number. A pass
+        /// > compares them a page of sites per call and runs the exchanges above only for sites whose
+        /// > numbers differ. (A peer of an earlier version has no such call: every site is compared whole.)
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Footfall_V1_RepairSummariesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Footfall_V1_RepairSummariesReply` messages.
+        func repairSummaries(
+            request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSummariesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairSummariesReply>
 
         /// Handle the "SiteQuery" method.
         ///
@@ -974,6 +1010,28 @@ extension Footfall_V1_NodeService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Footfall_V1_VisitorEditOrders>
 
+        /// Handle the "RepairSummaries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One number per site for many sites at once, over the window given for each: what the replica
+        /// > holds of the site (its erasure orders, the digest tree of its events in the window, its CRM
+        /// > edit digests) summed up so that two replicas holding alike give the same number. A pass
+        /// > compares them a page of sites per call and runs the exchanges above only for sites whose
+        /// > numbers differ. (A peer of an earlier version has no such call: every site is compared whole.)
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSummariesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Footfall_V1_RepairSummariesReply` message.
+        func repairSummaries(
+            request: GRPCCore.ServerRequest<Footfall_V1_RepairSummariesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Footfall_V1_RepairSummariesReply>
+
         /// Handle the "SiteQuery" method.
         ///
         /// > Source IDL Documentation:
@@ -1365,6 +1423,28 @@ extension Footfall_V1_NodeService {
             context: GRPCCore.ServerContext
         ) async throws -> Footfall_V1_VisitorEditOrders
 
+        /// Handle the "RepairSummaries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One number per site for many sites at once, over the window given for each: what the replica
+        /// > holds of the site (its erasure orders, the digest tree of its events in the window, its CRM
+        /// > edit digests) summed up so that two replicas holding alike give the same number. A pass
+        /// > compares them a page of sites per call and runs the exchanges above only for sites whose
+        /// > numbers differ. (A peer of an earlier version has no such call: every site is compared whole.)
+        ///
+        /// - Parameters:
+        ///   - request: A `Footfall_V1_RepairSummariesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Footfall_V1_RepairSummariesReply` to respond with.
+        func repairSummaries(
+            request: Footfall_V1_RepairSummariesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Footfall_V1_RepairSummariesReply
+
         /// Handle the "SiteQuery" method.
         ///
         /// > Source IDL Documentation:
@@ -1672,6 +1752,17 @@ extension Footfall_V1_NodeService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Footfall_V1_NodeService.Method.RepairSummaries.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairSummariesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairSummariesReply>(),
+            handler: { request, context in
+                try await self.repairSummaries(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Footfall_V1_NodeService.Method.SiteQuery.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_SiteQueryRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_SiteQueryReply>(),
@@ -1902,6 +1993,17 @@ extension Footfall_V1_NodeService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_VisitorEditOrders> {
         let response = try await self.repairVisitorEdits(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repairSummaries(
+        request: GRPCCore.StreamingServerRequest<Footfall_V1_RepairSummariesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Footfall_V1_RepairSummariesReply> {
+        let response = try await self.repairSummaries(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2162,6 +2264,19 @@ extension Footfall_V1_NodeService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Footfall_V1_VisitorEditOrders> {
         return GRPCCore.ServerResponse<Footfall_V1_VisitorEditOrders>(
             message: try await self.repairVisitorEdits(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repairSummaries(
+        request: GRPCCore.ServerRequest<Footfall_V1_RepairSummariesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Footfall_V1_RepairSummariesReply> {
+        return GRPCCore.ServerResponse<Footfall_V1_RepairSummariesReply>(
+            message: try await self.repairSummaries(
                 request: request.message,
                 context: context
             ),
@@ -2588,6 +2703,33 @@ extension Footfall_V1_NodeService {
             deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_VisitorEditOrders>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_VisitorEditOrders>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RepairSummaries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One number per site for many sites at once, over the window given for each: what the replica
+        /// > holds of the site (its erasure orders, the digest tree of its events in the window, its CRM
+        /// > edit digests) summed up so that two replicas holding alike give the same number. A pass
+        /// > compares them a page of sites per call and runs the exchanges above only for sites whose
+        /// > numbers differ. (A peer of an earlier version has no such call: every site is compared whole.)
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSummariesRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairSummariesRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_RepairSummariesReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repairSummaries<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairSummariesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSummariesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RepairSummariesReply>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RepairSummariesReply>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "SiteQuery" method.
@@ -3232,6 +3374,44 @@ extension Footfall_V1_NodeService {
             try await self.client.unary(
                 request: request,
                 descriptor: Footfall_V1_NodeService.Method.RepairVisitorEdits.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RepairSummaries" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One number per site for many sites at once, over the window given for each: what the replica
+        /// > holds of the site (its erasure orders, the digest tree of its events in the window, its CRM
+        /// > edit digests) summed up so that two replicas holding alike give the same number. A pass
+        /// > compares them a page of sites per call and runs the exchanges above only for sites whose
+        /// > numbers differ. (A peer of an earlier version has no such call: every site is compared whole.)
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Footfall_V1_RepairSummariesRequest` message.
+        ///   - serializer: A serializer for `Footfall_V1_RepairSummariesRequest` messages.
+        ///   - deserializer: A deserializer for `Footfall_V1_RepairSummariesReply` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repairSummaries<Result>(
+            request: GRPCCore.ClientRequest<Footfall_V1_RepairSummariesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Footfall_V1_RepairSummariesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Footfall_V1_RepairSummariesReply>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RepairSummariesReply>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Footfall_V1_NodeService.Method.RepairSummaries.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -3888,6 +4068,39 @@ extension Footfall_V1_NodeService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairVisitorsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_VisitorEditOrders>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairSummaries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One number per site for many sites at once, over the window given for each: what the replica
+    /// > holds of the site (its erasure orders, the digest tree of its events in the window, its CRM
+    /// > edit digests) summed up so that two replicas holding alike give the same number. A pass
+    /// > compares them a page of sites per call and runs the exchanges above only for sites whose
+    /// > numbers differ. (A peer of an earlier version has no such call: every site is compared whole.)
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Footfall_V1_RepairSummariesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairSummaries<Result>(
+        request: GRPCCore.ClientRequest<Footfall_V1_RepairSummariesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RepairSummariesReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repairSummaries(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Footfall_V1_RepairSummariesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Footfall_V1_RepairSummariesReply>(),
             options: options,
             onResponse: handleResponse
         )
@@ -4552,6 +4765,43 @@ extension Footfall_V1_NodeService.ClientProtocol {
             metadata: metadata
         )
         return try await self.repairVisitorEdits(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RepairSummaries" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One number per site for many sites at once, over the window given for each: what the replica
+    /// > holds of the site (its erasure orders, the digest tree of its events in the window, its CRM
+    /// > edit digests) summed up so that two replicas holding alike give the same number. A pass
+    /// > compares them a page of sites per call and runs the exchanges above only for sites whose
+    /// > numbers differ. (A peer of an earlier version has no such call: every site is compared whole.)
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repairSummaries<Result>(
+        _ message: Footfall_V1_RepairSummariesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Footfall_V1_RepairSummariesReply>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Footfall_V1_RepairSummariesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repairSummaries(
             request: request,
             options: options,
             onResponse: handleResponse

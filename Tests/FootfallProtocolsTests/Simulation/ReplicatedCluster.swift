@@ -60,6 +60,8 @@ struct ReplicatedCluster {
         var hintsStored = 0, gapsRecorded = 0, lost = 0, duplicated = 0, cut = 0
         var crashes = 0, wipes = 0, partitions = 0, overlaps = 0
         var repair = Replication.AntiEntropy.Outcome()
+        /// Replica pairs of a site that anti-entropy found alike by their summaries alone.
+        var summariesAlike = 0
 
         mutating func add(_ o: Statistics) {
             writes += o.writes; retries += o.retries; acknowledgedEvents += o.acknowledgedEvents; erasures += o.erasures; edits += o.edits
@@ -67,6 +69,7 @@ struct ReplicatedCluster {
             hintsStored += o.hintsStored; gapsRecorded += o.gapsRecorded; lost += o.lost; duplicated += o.duplicated; cut += o.cut
             crashes += o.crashes; wipes += o.wipes; partitions += o.partitions
             repair.add(o.repair)
+            summariesAlike += o.summariesAlike
         }
 
         var description: String {
@@ -75,7 +78,7 @@ struct ReplicatedCluster {
                 + "hints \(hintsStored), gaps \(gapsRecorded), messages lost \(lost) / duplicated \(duplicated) / cut \(cut), "
                 + "crashes \(crashes), disk losses \(wipes), partitions \(partitions), two nodes away at once \(overlaps), repaired slices \(repair.slicesDiffering), "
                 + "events streamed \(repair.eventsPulled + repair.eventsPushed), erasures streamed \(repair.erasuresPulled + repair.erasuresPushed), "
-                + "CRM records repaired \(repair.visitorRecordsRepaired)"
+                + "CRM records repaired \(repair.visitorRecordsRepaired), pairs alike by summary \(summariesAlike)"
         }
     }
 
@@ -344,11 +347,17 @@ struct ReplicatedCluster {
             }
             for (i, a) in replicas.enumerated() {
                 for b in replicas[(i + 1)...] where canReach(a, b) && canReach(b, a) {
-                    let from = RetentionPlan.default.cutoffMs(nowMs: wallMs)
+                    let window = Replication.AntiEntropy.Window(site: site, fromMs: RetentionPlan.default.cutoffMs(nowMs: wallMs), untilMs: until)
+                    let local = LocalReplica(name: a, store: nodes[a]!.store, nowMs: wallMs)
+                    let remote = LocalReplica(name: b, store: nodes[b]!.store, nowMs: wallMs)
+                    // As a node's pass does: a pair whose summaries agree is not compared further.
+                    if !Replication.AntiEntropy.agreeing([window], ours: try local.summaries([window]), theirs: try remote.summaries([window])).isEmpty {
+                        statistics.summariesAlike += 1
+                        traceHash.add("alike \(site) \(a) \(b)")
+                        continue
+                    }
                     let outcome = try await Replication.AntiEntropy.repair(
-                        site: site, fromMs: from, untilMs: until,
-                        local: LocalReplica(name: a, store: nodes[a]!.store, nowMs: wallMs),
-                        remote: LocalReplica(name: b, store: nodes[b]!.store, nowMs: wallMs))
+                        site: site, fromMs: window.fromMs, untilMs: window.untilMs, local: local, remote: remote)
                     statistics.repair.add(outcome)
                     traceHash.add("repair \(site) \(a) \(b): pulled \(outcome.eventsPulled), pushed \(outcome.eventsPushed), "
                                   + "erasures \(outcome.erasuresPulled)/\(outcome.erasuresPushed), records \(outcome.visitorRecordsRepaired)")
