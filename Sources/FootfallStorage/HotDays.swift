@@ -93,8 +93,14 @@ final class HotDays: Sendable {
     /// one look, so a day is either among them whole or not at all.
     func held(site: SiteID, days: ClosedRange<Day>) -> [(day: Day, parts: [IndexedSegment])] {
         state.withLock { state in
-            state.entries.keys.filter { $0.site == site && days.contains($0.day) }.sorted { $0.day < $1.day }
-                .compactMap { key in HotDays.use(key, in: &state).map { (key.day, $0) } }
+            // Anti-entropy asks for every site's window (its retention, some hundreds of days) at
+            // every pass: looked up day by day, not by walking every held day of every site (up to
+            // `daysMax`, for each of 100,000 sites). A wider window (a peer's may span centuries)
+            // walks them once.
+            let keys = days.count <= state.entries.count
+                ? days.map { SealedDay(site: site, day: $0) }.filter { state.entries[$0] != nil }
+                : state.entries.keys.filter { $0.site == site && days.contains($0.day) }.sorted { $0.day < $1.day }
+            return keys.compactMap { key in HotDays.use(key, in: &state).map { (key.day, $0) } }
         }
     }
 
@@ -206,10 +212,15 @@ final class HotDays: Sendable {
         }
     }
 
-    /// Drops the site's days: of `days`, or all of them when nil.
+    /// Drops the site's days: of `days` (each looked up: sealing drops one day of each of many
+    /// sites), or all of them when nil.
     func forget(site: SiteID, days: Set<Day>? = nil) {
         state.withLock { state in
-            state.entries = state.entries.filter { key, _ in key.site != site || !(days.map { $0.contains(key.day) } ?? true) }
+            if let days {
+                for day in days { state.entries[SealedDay(site: site, day: day)] = nil }
+            } else {
+                state.entries = state.entries.filter { key, _ in key.site != site }
+            }
         }
     }
 

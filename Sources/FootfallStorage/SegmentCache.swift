@@ -5,8 +5,9 @@ import Synchronization
 /// evicted least recently used first: a dashboard asks many questions of the same days, and
 /// decoding a day costs more than answering from it.
 ///
-/// Entries are keyed by the day's seal (`SegmentManifest.seal`), which every sealing draws anew,
-/// so a day sealed again is never answered from its old entry. Days whose segments are deleted
+/// A day's entry holds the seal it was decoded at (`SegmentManifest.seal`), which every sealing
+/// draws anew, and answers only a read of that seal, so a day sealed again is never answered from
+/// its old entry (and the new one replaces it). Days whose segments are deleted
 /// (erasure, retention, a deleted site) are forgotten at once, so erased events do not outlive
 /// their rows in memory either; a reader that decoded a day before it was forgotten does not put
 /// it back (`generation`).
@@ -18,6 +19,7 @@ final class SegmentCache: Sendable {
     }
 
     private struct Entry {
+        let seal: UInt64
         let parts: [IndexedSegment]
         let bytes: Int
         var lastUse: UInt64
@@ -31,7 +33,9 @@ final class SegmentCache: Sendable {
     }
 
     private struct State {
-        var entries = [Key: Entry]()
+        /// One entry per site-day, under the seal it was decoded at: sealing and erasure forget
+        /// days of one site at a time, and of many sites in a pass, each by a lookup.
+        var entries = [SealedDay: Entry]()
         var bytes = 0
         var clock: UInt64 = 0
         var forgotten = [SiteID: UInt64]()
@@ -51,14 +55,15 @@ final class SegmentCache: Sendable {
     /// hit and miss figures count only those).
     func parts(_ key: Key, counting: Bool = true) -> [IndexedSegment]? {
         state.withLock { state in
-            guard state.entries[key] != nil else {
+            let day = SealedDay(site: key.site, day: key.day)
+            guard state.entries[day]?.seal == key.seal else {
                 if counting { misses.add(1, ordering: .relaxed) }
                 return nil
             }
             if counting { hits.add(1, ordering: .relaxed) }
             state.clock += 1
-            state.entries[key]!.lastUse = state.clock
-            return state.entries[key]!.parts
+            state.entries[day]!.lastUse = state.clock
+            return state.entries[day]!.parts
         }
     }
 
@@ -73,7 +78,8 @@ final class SegmentCache: Sendable {
         state.withLock { state in
             guard Generation(all: state.removals, site: state.forgotten[key.site, default: 0]) == generation else { return }
             state.clock += 1
-            if let old = state.entries.updateValue(Entry(parts: parts, bytes: bytes, lastUse: state.clock), forKey: key) { state.bytes -= old.bytes }
+            let entry = Entry(seal: key.seal, parts: parts, bytes: bytes, lastUse: state.clock)
+            if let old = state.entries.updateValue(entry, forKey: SealedDay(site: key.site, day: key.day)) { state.bytes -= old.bytes }
             state.bytes += bytes
             while state.bytes > budgetBytes, let oldest = state.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
                 state.entries[oldest.key] = nil
@@ -82,13 +88,12 @@ final class SegmentCache: Sendable {
         }
     }
 
-    /// Drops the site's entries: of `days`, or all of them when nil.
+    /// Drops the site's entries: of `days` (each looked up), or all of them when nil.
     func forget(site: SiteID, days: Set<Day>? = nil) {
         state.withLock { state in
             state.forgotten[site, default: 0] &+= 1
-            for key in state.entries.keys where key.site == site && days.map({ $0.contains(key.day) }) ?? true {
-                state.bytes -= state.entries.removeValue(forKey: key)!.bytes
-            }
+            let keys = days.map { $0.map { SealedDay(site: site, day: $0) } } ?? state.entries.keys.filter { $0.site == site }
+            for key in keys { state.bytes -= state.entries.removeValue(forKey: key)?.bytes ?? 0 }
         }
     }
 
