@@ -225,5 +225,10 @@ class Workload:
     def erased_clients(self):
         return {(e.site, e.client) for e in self.erasures}
 
+    def acknowledged_events(self):
+        """Every acknowledged event so far: id → (site, client)."""
+        with self.lock:
+            return {i: (s.site, s.client) for i, s in self.sent.items() if s.acked}
+
     def acknowledged(self):
         return sum(1 for s in self.sent.values() if s.acked)
