@@ -470,6 +470,7 @@ class Fault:
             stopped = wait_for(lambda: not victim.running, 60)
             self.saw(f"{victim.name}, started on the damaged table, stopped at it (exit {victim.popen.returncode}, marker left)",
                      stopped is not None and victim.popen.returncode == 65 and os.path.exists(marker))
+            victim.stop()  # one that went on serving: the next start must be a process of its own
             victim.start(join=[others[0].internal])
             refused = wait_for(lambda: not victim.running, 30)
             self.saw(f"started again, {victim.name} refused at once (exit {victim.popen.returncode})",
