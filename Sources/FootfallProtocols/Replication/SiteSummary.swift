@@ -22,8 +22,8 @@ extension Replication.AntiEntropy {
     }
 
     /// One number for what a replica holds of a site in a window — its erasure orders, the
-    /// digest tree of its events, its CRM edit digests — equal on two replicas that hold alike
-    /// (but with odds of 2⁻⁶⁴), so a pass compares a page of sites with one call per peer and
+    /// digest tree of its events, its CRM edit digests — equal on two replicas that hold alike,
+    /// and on two that do not only by chance (odds about 2⁻⁶⁴), so a pass compares a page of sites with one call per peer and
     /// runs `repair` only for those that differ: a node of 100,000 small sites made six calls per
     /// site and peer otherwise, most of them to learn that nothing differed.
     ///
