@@ -29,7 +29,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
-from footfall_harness import web  # noqa: E402
+from footfall_harness import metrics, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
 
@@ -81,19 +81,15 @@ def post_hits(api, sites, tag, nodes=NAMES):
     return sum(in_parallel(post, range(len(batches))))
 
 
-def metric(api, name, metric_name, labels=""):
-    """The metric's value on `name` (summed over its labels unless `labels` picks one), asked
-    until the node answers (a node busy repairing may take a while)."""
+def metric(api, name, metric_name, labels=None):
+    """The metric's value on `name` (`metrics.value`; 0 when it has no sample yet), asked until the
+    node answers (a node busy repairing may take a while)."""
     for _ in range(30):
         status, _, raw = web.exchange(api.url(name, "/metrics"), "GET", None, {}, 30)
         if status == 200:
-            break
+            return metrics.value(raw.decode(errors="replace"), metric_name, labels) or 0
         time.sleep(1)
-    else:
-        raise RuntimeError(f"{name} did not answer /metrics")
-    text = raw.decode(errors="replace")
-    pattern = re.escape(metric_name) + (r"\{" + re.escape(labels) + r"\}" if labels else r"(\{[^}]*\})?") + r" ([0-9.e+]+)"
-    return sum(float(m.group(m.lastindex)) for m in re.finditer(pattern, text))
+    raise RuntimeError(f"{name} did not answer /metrics")
 
 
 def rss_mib(cluster, name):

@@ -29,7 +29,7 @@ import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
-from footfall_harness import web  # noqa: E402
+from footfall_harness import metrics, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import BROWSER, NAMES, ClusterAPI, LocalCluster  # noqa: E402
 
@@ -453,8 +453,8 @@ def hot_day_builds(cluster):
     builds = {}
     for name in NAMES:
         status, body = web.call(cluster.http_url(name, "/metrics"))
-        lines = [line for line in body.decode().splitlines() if line.startswith("footfall_hot_day_builds_total ")] if status == 200 else []
-        builds[name] = int(lines[0].split()[1]) if lines else None
+        found = metrics.value(body.decode(), "footfall_hot_day_builds_total") if status == 200 else None
+        builds[name] = int(found) if found is not None else None
     return builds
 
 

@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import grpc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
-from footfall_harness import web  # noqa: E402
+from footfall_harness import metrics, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import LocalCluster  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
@@ -115,8 +114,7 @@ def member_row(cluster, via, name):
 
 def retention_runs(cluster, name):
     code, text = http(cluster, name, "/metrics")
-    match = re.search(r"^footfall_retention_runs_total(?:\{[^}]*\})? ([0-9.e+]+)$", text, re.MULTILINE) if code == 200 else None
-    return float(match.group(1)) if match else 0
+    return (metrics.value(text, "footfall_retention_runs_total") if code == 200 else None) or 0
 
 
 

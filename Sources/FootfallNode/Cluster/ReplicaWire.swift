@@ -138,12 +138,12 @@ enum ReplicaWire {
     }
 
     /// A repair window: a site and times within `EventCodec.Bounds.timestampMs`, in order.
-    static func window(_ window: Footfall_V1_RepairWindow) throws -> (site: SiteID, fromMs: Int64, untilMs: Int64) {
+    static func window(_ window: Footfall_V1_RepairWindow) throws -> Replication.AntiEntropy.Window {
         let bounds = EventCodec.Bounds.timestampMs
         guard bounds.contains(window.fromMs), bounds.contains(window.untilMs), window.fromMs <= window.untilMs else {
             throw Malformed(description: "a repair window must lie within 0...2^52 ms, its start before its end")
         }
-        return (try site(window.site), window.fromMs, window.untilMs)
+        return Replication.AntiEntropy.Window(site: try site(window.site), fromMs: window.fromMs, untilMs: window.untilMs)
     }
 
     /// The last day an event may fall on (`EventCodec.Bounds.timestampMs`).
@@ -168,10 +168,7 @@ enum ReplicaWire {
         guard request.windows.count <= Replication.AntiEntropy.summaryWindowsMax else {
             throw Malformed(description: "more than \(Replication.AntiEntropy.summaryWindowsMax) sites to summarise in one request")
         }
-        return try request.windows.map { raw in
-            let checked = try window(raw)
-            return Replication.AntiEntropy.Window(site: checked.site, fromMs: checked.fromMs, untilMs: checked.untilMs)
-        }
+        return try request.windows.map(window)
     }
 
     static func summariesRequest(_ windows: [Replication.AntiEntropy.Window]) -> Footfall_V1_RepairSummariesRequest {
@@ -180,7 +177,7 @@ enum ReplicaWire {
 
     /// A page of ids asked for (`RepairIDPage`): its window, day, slices and cursor checked.
     struct IDPageRequest {
-        let window: (site: SiteID, fromMs: Int64, untilMs: Int64)
+        let window: Replication.AntiEntropy.Window
         let day: Day
         let slices: [Int]
         let after: EventID?
