@@ -10,7 +10,7 @@ TEST_PYTHON_PACKAGES := mmdb-writer netaddr grpcio grpcio-tools cryptography sel
 FIXTURES := .build/fixtures
 SWIFT ?= swift
 
-.PHONY: run build deps test-deps fixtures test proto proto-check simulate differential upgrade-test cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short soak scale fuzz-build fuzz fuzz-seeds clean
+.PHONY: run build deps test-deps fixtures test proto proto-check simulate differential upgrade-test cluster-detect cluster-measure chaos chaos-quick bench-deps bench-build bench bench-short ingest-ab soak scale fuzz-build fuzz fuzz-seeds clean
 
 # Installs the Debian packages the build and the node need, only those that are missing.
 deps:
@@ -135,6 +135,11 @@ bench: bench-deps bench-build
 
 bench-short: bench-deps bench-build
 	python3 Bench/bench.py --short
+
+# HTTP ingest of this tree's release build against another's (OLD=path/to/.build/release), in
+# interleaved rounds on fresh stores: how a write-path change is measured (Bench/ingest_ab.py).
+ingest-ab: bench-deps bench-build
+	python3 Bench/ingest_ab.py --old "$(OLD)" $(if $(ROUNDS),--rounds $(ROUNDS))
 
 # Ten minutes of three release nodes at 80 % of the ingest they were measured to take, with reports,
 # erasures and one kill -9: memory, open files and report latency must stay flat (Bench/soak.py).

@@ -8,8 +8,11 @@ import Synchronization
 /// The events since become one more segment of the day when asked for; once there are more than
 /// `sinceMax` of them they are folded into the base as a segment of their own (a busy day is
 /// never read from its rows again), and past `basePartsMax` such parts the day is dropped and
-/// built again from its rows. While the base is being built the events since are only gathered
-/// (as many as arrive during one row scan), and folded when it is set.
+/// built again from its rows. A fold is built on a queue of its own (`folds`), not under the
+/// write lock that appends (building it there was a seventh of a node's ingest CPU on the one
+/// thread every write waits for); it replaces the events it was built from unless an erasure
+/// or a drop changed the day meanwhile. While the base is being built the events since are only
+/// gathered (as many as arrive during one row scan), and folded when it is set.
 ///
 /// A base is built outside the write lock. `begin` (under the write lock) opens the day first, so
 /// every event stored after it is appended; those the row scan saw too are dropped at `finish` by
@@ -57,6 +60,20 @@ final class HotDays: Sendable {
         var view: [IndexedSegment]?
         var lastUse: UInt64 = 0
         var bytes = 0
+        /// Whether a fold of the events since is being built.
+        var folding = false
+        /// Changed by every edit of the day other than an append (an erasure): a fold built before
+        /// it is not used.
+        var revision: UInt64 = 0
+    }
+
+    /// A fold to build: the first `since.count` events since of a day, and what they join.
+    private struct Fold {
+        let day: SealedDay
+        let ticket: UInt64
+        let revision: UInt64
+        let base: [IndexedSegment]
+        let since: [Event]
     }
 
     private struct State {
@@ -70,8 +87,17 @@ final class HotDays: Sendable {
 
     private let state = Mutex(State())
 
+    /// Where folds are built, one at a time.
+    let folds = DispatchQueue(label: "footfall.hot-days.folds", qos: .utility)
+
     init(bytesMax: Int) {
         self.bytesMax = bytesMax
+    }
+
+    /// Returns once the folds asked for so far are built (tests; a report never needs to wait:
+    /// the events of a fold in progress are still among the events since).
+    func waitForFolds() {
+        folds.sync {}
     }
 
     /// Memory held by the days' bases, as budgeted.
@@ -172,8 +198,9 @@ final class HotDays: Sendable {
 
     /// Appends newly stored events to the days held. Under the write lock, after the write.
     func append(_ events: some Sequence<Event>) {
-        state.withLock { state in
-            guard !state.entries.isEmpty else { return }
+        let due = state.withLock { state -> [Fold] in
+            guard !state.entries.isEmpty else { return [] }
+            var due = [Fold]()
             for event in events {
                 let day = SealedDay(site: event.site, day: event.day)
                 guard state.entries[day] != nil else { continue }
@@ -183,10 +210,38 @@ final class HotDays: Sendable {
                 // threw the build away, and the next report's build met the same fate: a day whose
                 // rows take longer to read than `sinceMax` hits take to arrive was read from its
                 // rows at every report, never held (a fifth of a node's CPU in session 26's soak).
-                if state.entries[day]!.since.count > HotDays.sinceMax, state.entries[day]!.base != nil {
-                    state.entries[day] = HotDays.folded(state.entries[day]!, day: day)
+                let entry = state.entries[day]!
+                if entry.since.count > HotDays.sinceMax, let base = entry.base, !entry.folding {
+                    state.entries[day]!.folding = true
+                    due.append(Fold(day: day, ticket: entry.build.ticket, revision: entry.revision, base: base, since: entry.since))
                 }
             }
+            return due
+        }
+        for fold in due { folds.async { self.build(fold) } }
+    }
+
+    /// Builds a fold and puts it in place of the events it was built from, if the day is still
+    /// the one it was built for; else drops it (the next append past `sinceMax` asks again).
+    private func build(_ fold: Fold) {
+        let base = HotDays.view(of: fold.base, since: fold.since, day: fold.day)
+        state.withLock { state in
+            guard var entry = state.entries[fold.day], entry.build.ticket == fold.ticket else { return }
+            entry.folding = false
+            guard entry.revision == fold.revision else {
+                state.entries[fold.day] = entry
+                return
+            }
+            guard fold.base.count < HotDays.basePartsMax else {
+                state.entries[fold.day] = nil
+                return
+            }
+            // Appends only add at the end, so the fold's events are still the first ones since.
+            entry.base = base
+            entry.since.removeFirst(fold.since.count)
+            entry.view = nil
+            entry.bytes += base.last!.estimatedBytes
+            state.entries[fold.day] = entry
         }
     }
 
@@ -206,6 +261,7 @@ final class HotDays: Sendable {
                 entry.base = base.compactMap { $0.erasing(visitor, through: fence) }
                 entry.since.removeAll { $0.visitor == visitor && $0.timestampMs <= fence }
                 entry.view = nil
+                entry.revision &+= 1
                 entry.bytes = entry.base!.reduce(0) { $0 + $1.estimatedBytes }
                 state.entries[key] = entry
             }

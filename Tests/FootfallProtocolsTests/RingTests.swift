@@ -1,5 +1,5 @@
 import FootfallModel
-import FootfallProtocols
+@testable import FootfallProtocols
 import Testing
 
 @Suite struct RingTests {
@@ -15,6 +15,16 @@ import Testing
 
     // SHA-256("footfall.ring.v1\0example.com")[0..<8], computed independently with Python hashlib.
     static let pinnedExample = "58df27f53a6cb915"
+
+    /// Positions are remembered once hashed, up to a bound: the pinned value holds when asked
+    /// again, and after more other sites than the bound were placed (the memory emptied).
+    @Test func sitePositions_stayPinned_whenRemembered_andPastTheBound() {
+        let example = SiteID("example.com")!
+        #expect(String(Ring.position(of: example), radix: 16) == RingTests.pinnedExample)
+        #expect(String(Ring.position(of: example), radix: 16) == RingTests.pinnedExample)
+        for n in 0...Ring.sitePositionsMax { _ = Ring.position(of: SiteID("bound\(n).example")!) }
+        #expect(String(Ring.position(of: example), radix: 16) == RingTests.pinnedExample)
+    }
 
     @Test func sameMembers_giveTheSameRing_inAnyOrder() {
         let a = Ring(epoch: 3, members: ["b", "a", "c"])

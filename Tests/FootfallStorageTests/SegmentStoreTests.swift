@@ -358,26 +358,36 @@ import Testing
         #expect(store.hotDays.parts(today) == nil)
     }
 
+    /// A store with `traffic()`, its today held (answering as its rows do), and the parts held.
+    private func heldToday(_ kv: any KeyValueStore) throws -> (store: EventStore, today: SealedDay, parts: Int) {
+        let store = try EventStore(kv: kv)
+        _ = try store.apply(traffic(), nowMs: now, retention: retention)
+        try expectSameAnswers(store)
+        let today = SealedDay(site: site, day: Day(containing: now))
+        return (store, today, try #require(store.hotDays.parts(today)).count)
+    }
+
+    /// `sinceMax + 10` hits of 500 visitors from an hour past midnight, so the busy visitors' runs
+    /// can be whole (not near midnight) and some of their visits join hits of the base.
+    private func busyHits() -> (start: Int64, hits: [Event]) {
+        let start = Day(containing: now).startMs + TimeUnits.hourMs
+        return (start, (0..<HotDays.sinceMax + 10).map { n in
+            makeEvent("busy\(n)", visitor: UInt64(n % 500), at: start + Int64(n) * 9_000, path: ["/", "/a"][n % 2], country: "DE")
+        })
+    }
+
     /// A busy day's events since are folded into its base as a part of their own once there are
     /// more than `sinceMax`: the day stays held (never read from its rows again) and answers as
     /// its rows do, visitors with rows in several parts included.
     @Test func manyEventsSince_areFoldedIntoTheBase() throws {
         let (kv, cleanup) = try StoreKind.inMemory.make()
         defer { cleanup() }
-        let store = try EventStore(kv: kv)
-        _ = try store.apply(traffic(), nowMs: now, retention: retention)
-        try expectSameAnswers(store)
-        let today = SealedDay(site: site, day: Day(containing: now))
-        let base = try #require(store.hotDays.parts(today)).count
-        // From an hour past midnight, so the busy visitors' runs can be whole (not near midnight)
-        // and some of their visits join hits of the base.
-        let start = Day(containing: now).startMs + TimeUnits.hourMs
-        let busy = (0..<HotDays.sinceMax + 10).map { n in
-            makeEvent("busy\(n)", visitor: UInt64(n % 500), at: start + Int64(n) * 9_000, path: ["/", "/a"][n % 2], country: "DE")
-        }
+        let (store, today, base) = try heldToday(kv)
+        let (start, busy) = busyHits()
         for batch in stride(from: 0, to: busy.count, by: 1_000) {
             #expect(try store.apply(Array(busy[batch..<min(busy.count, batch + 1_000)]), nowMs: now, retention: retention).allSatisfy { $0 == .stored })
         }
+        store.hotDays.waitForFolds()
         let held = try #require(store.hotDays.parts(today), "the day is still held")
         #expect(held.count == base + 2, "the first \(HotDays.sinceMax + 1) since are one more part of the base, the rest since")
         try expectSameAnswers(store)
@@ -393,6 +403,37 @@ import Testing
         #expect(rows.count == busy.filter { $0.visitor == visitor && $0.timestampMs > fence }.count)
         try expectSameAnswers(store)
         #expect(store.hotDayBuilds == builds)
+    }
+
+    /// A fold is built off the write lock, so an erasure can come while it is being built: the
+    /// fold, made from events the erasure took out, must not be put in place (the erased visitor
+    /// would be back in every report of the day); the day stays held and answers as its rows do.
+    @Test func anErasureWhileAFoldIsBuilt_dropsTheFold() throws {
+        let (kv, cleanup) = try StoreKind.inMemory.make()
+        defer { cleanup() }
+        let (store, today, base) = try heldToday(kv)
+        let (start, busy) = busyHits()
+        store.hotDays.folds.suspend()
+        #expect(try store.apply(busy, nowMs: now, retention: retention).allSatisfy { $0 == .stored })
+        let visitor = VisitorID(rawValue: 7)
+        let fence = start + Int64(busy.count) * 9_000
+        let record = try store.erase(site: site, visitor: visitor, requestID: "er_7", node: "n1", nowMs: now, fenceMs: fence)
+        #expect(record.deletedEvents > 0)
+        store.hotDays.folds.resume()
+        store.hotDays.waitForFolds()
+        let held = try #require(store.hotDays.parts(today), "the day is still held")
+        #expect(held.count == base + 1, "the fold was dropped: the events since are one part, as before any fold")
+        let kept = held.flatMap { part in part.segment.rows(of: visitor).map { Array($0).map { part.segment.timestamps[$0] } } ?? [] }
+        #expect(kept.allSatisfy { $0 > fence }, "no part holds an erased hit")
+        try expectSameAnswers(store)
+
+        // The next append past `sinceMax` folds again, and this time the fold is used.
+        let more = (0..<10).map { makeEvent("more\($0)", visitor: 900, at: start + Int64(HotDays.sinceMax + 20 + $0) * 9_000) }
+        _ = try store.apply(more, nowMs: now, retention: retention)
+        store.hotDays.waitForFolds()
+        #expect(try #require(store.hotDays.parts(today)).count == base + 2,
+                "the events since up to the first of these are one more part of the base, the other nine since")
+        try expectSameAnswers(store)
     }
 
     /// The hot tier holds what its budget allows (`--hot-days-mb`): within it, busy sites' todays

@@ -76,9 +76,10 @@ public struct SegmentAnalysis {
                 first += length
             }
         }
-        countUsableRuns(of: indexed, at: index, rows: rows, usable: usable, matcher: matcher)
+        countUsableRuns(of: indexed, at: index, usable: usable, matcher: matcher)
         var first = rows.lowerBound
         let paths = segment.texts[EventSegment.Text.path.rawValue].codes
+        var candidates = matcher.cursor()
         for run in runs {
             let length = segment.visitorRuns[run]
             defer { first += length }
@@ -87,7 +88,7 @@ public struct SegmentAnalysis {
             for row in first..<first + length where range.contains(segment.timestamps[row]) {
                 kept.append(KeptRow(visitor: visitor, day: segment.day, timestampMs: segment.timestamps[row], id: segment.ids[row],
                                     kind: segment.kinds[row], path: PageRef(segment: index, code: paths[row]), row: row,
-                                    isCandidate: matcher.matches(row)))
+                                    isCandidate: candidates.matches(row)))
             }
         }
         if kept.isEmpty { held[index] = nil }
@@ -99,8 +100,8 @@ public struct SegmentAnalysis {
         settle(before: nil)
     }
 
-    /// Adds up the matching rows (of `rows`) of the `usable` runs, with their indexed visits.
-    private mutating func countUsableRuns(of indexed: IndexedSegment, at index: Int, rows: Range<Int>, usable: [Bool], matcher: EventMatcher) {
+    /// Adds up the matching rows of the `usable` runs, with their indexed visits.
+    private mutating func countUsableRuns(of indexed: IndexedSegment, at index: Int, usable: [Bool], matcher: EventMatcher) {
         let segment = indexed.segment
         let paths = segment.texts[EventSegment.Text.path.rawValue]
         let visitPasses: [Bool]? = visitFilters.isEmpty ? nil : {
@@ -111,7 +112,7 @@ public struct SegmentAnalysis {
         }()
         var visitCounted = [Bool](repeating: false, count: indexed.visits.count)
         var counted = [Int](), visitors = [VisitorID]()
-        for row in rows where matcher.matches(row) {
+        for row in matcher.rows {
             let run = Int(indexed.runOfRow[row])
             guard usable[run] else { continue }
             let visit = Int(indexed.visitOfRow[row])
@@ -195,17 +196,19 @@ public struct PageRef: Hashable, Sendable {
 }
 
 /// The event filters of a report evaluated over some rows of one segment: each value resolved to
-/// dictionary codes once, then one tight loop per filter over its column, leaving which of the
-/// rows match.
+/// dictionary codes once, then one tight loop per filter over its column, leaving the rows that
+/// match as a list, so what follows visits only those (a filter on a page keeps a few percent of
+/// a big site's rows, and walking every row to find them was a fifth of such a report).
 private struct EventMatcher {
-    private let matching: [Bool]
+    /// The rows that match, ascending.
+    let rows: [Int]
 
-    init(_ filters: [ReportFilter], in segment: EventSegment, rows: Range<Int>) {
-        var matching = [Bool](repeating: false, count: segment.count)
-        for row in rows { matching[row] = true }
+    init(_ filters: [ReportFilter], in segment: EventSegment, rows range: Range<Int>) {
+        var rows: [Int]?
         let kinds = segment.kinds
+        /// Keeps the rows that pass `test`: the first filter picks them out of the range.
         func keep(_ test: (Int) -> Bool) {
-            for row in rows where matching[row] { matching[row] = test(row) }
+            if rows == nil { rows = range.filter(test) } else { rows!.removeAll { !test($0) } }
         }
         for filter in filters {
             switch ReportFilter.source(of: filter.metric) {
@@ -232,8 +235,22 @@ private struct EventMatcher {
                 keep { _ in false }
             }
         }
-        self.matching = matching
+        self.rows = rows ?? Array(range)
     }
 
-    func matches(_ row: Int) -> Bool { matching[row] }
+    /// Asks whether rows match, in ascending order.
+    func cursor() -> Cursor { Cursor(rows: rows) }
+
+    struct Cursor {
+        let rows: [Int]
+        private var next = 0
+
+        init(rows: [Int]) { self.rows = rows }
+
+        /// Whether `row` matches; each row asked must be greater than the one asked before.
+        mutating func matches(_ row: Int) -> Bool {
+            while next < rows.count, rows[next] < row { next += 1 }
+            return next < rows.count && rows[next] == row
+        }
+    }
 }
