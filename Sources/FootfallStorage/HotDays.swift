@@ -211,7 +211,10 @@ final class HotDays: Sendable {
                 // rows take longer to read than `sinceMax` hits take to arrive was read from its
                 // rows at every report, never held (a fifth of a node's CPU in session 26's soak).
                 let entry = state.entries[day]!
-                if entry.since.count > HotDays.sinceMax, let base = entry.base, !entry.folding {
+                guard entry.since.count > HotDays.sinceMax, let base = entry.base, !entry.folding else { continue }
+                if base.count >= HotDays.basePartsMax {
+                    state.entries[day] = nil
+                } else {
                     state.entries[day]!.folding = true
                     due.append(Fold(day: day, ticket: entry.build.ticket, revision: entry.revision, base: base, since: entry.since))
                 }
@@ -222,7 +225,8 @@ final class HotDays: Sendable {
     }
 
     /// Builds a fold and puts it in place of the events it was built from, if the day is still
-    /// the one it was built for; else drops it (the next append past `sinceMax` asks again).
+    /// the one it was built for; else drops it (the next append past `sinceMax` asks again). A
+    /// day with `basePartsMax` parts is dropped by `append` instead of folded.
     private func build(_ fold: Fold) {
         let base = HotDays.view(of: fold.base, since: fold.since, day: fold.day)
         state.withLock { state in
@@ -230,10 +234,6 @@ final class HotDays: Sendable {
             entry.folding = false
             guard entry.revision == fold.revision else {
                 state.entries[fold.day] = entry
-                return
-            }
-            guard fold.base.count < HotDays.basePartsMax else {
-                state.entries[fold.day] = nil
                 return
             }
             // Appends only add at the end, so the fold's events are still the first ones since.
