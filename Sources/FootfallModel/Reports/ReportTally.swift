@@ -13,6 +13,9 @@ public protocol ReportTally: AnyObject {
     func count(rows: [Int], visitors: [VisitorID], of segment: EventSegment, at index: Int)
     /// A visit holding a matching event; `page` spells its entry and exit pages.
     func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String)
+    /// Whether it counts visits: a tally that does not (and a report without visit filters) is
+    /// given each matching row on its own, with no visits derived for it.
+    var countsVisits: Bool { get }
     /// Adds what `other` counted, from visitors this tally never saw (another shard's: see
     /// `ShardedAnalysis`), as if it had counted them itself.
     func merge(_ other: Self)
@@ -61,6 +64,8 @@ public final class SummaryTally: ReportTally {
         counts.count(visit)
     }
 
+    public var countsVisits: Bool { true }
+
     public func merge(_ other: SummaryTally) {
         counts.pageviews += other.counts.pageviews
         counts.customs += other.counts.customs
@@ -97,8 +102,20 @@ public final class BreakdownTally: ReportTally {
             visitors[value].insert(visitor)
         }
 
+        /// A text dimension's column is looked up once for the rows, not once a row.
         mutating func count(rows: [Int], visitors: [VisitorID], of segment: EventSegment, at index: Int) {
-            for (row, visitor) in zip(rows, visitors) { count(row: row, of: segment, at: index, visitor: visitor) }
+            guard case let .text(column, only) = ReportFilter.source(of: metric) else {
+                for (row, visitor) in zip(rows, visitors) { count(row: row, of: segment, at: index, visitor: visitor) }
+                return
+            }
+            select(column, of: segment, at: index)
+            let kinds = segment.kinds, codes = current.column.codes
+            for (row, visitor) in zip(rows, visitors) {
+                if let only, kinds[row] != only { continue }
+                guard let value = value(ofCode: Int(codes[row])) else { continue }
+                counts[value] += 1
+                self.visitors[value].insert(visitor)
+            }
         }
 
         /// A visit's page is a row even when empty, as in `RowAnalysis`.
@@ -110,20 +127,28 @@ public final class BreakdownTally: ReportTally {
             switch ReportFilter.source(of: metric) {
             case let .text(column, only):
                 if let only, segment.kinds[row] != only { return nil }
-                if current.segment != index {
-                    if current.segment >= 0 { codeValues[current.segment] = current.values }
-                    let strings = segment.texts[column.rawValue]
-                    current = (index, strings, codeValues.removeValue(forKey: index) ?? [Int32](repeating: -1, count: strings.dictionary.count))
-                }
-                let code = Int(current.column.codes[row])
-                if current.values[code] == -1 {
-                    let value = current.column.dictionary[code]
-                    current.values[code] = value.isEmpty ? -2 : Int32(intern(value))
-                }
-                return current.values[code] >= 0 ? Int(current.values[code]) : nil
+                select(column, of: segment, at: index)
+                return value(ofCode: Int(current.column.codes[row]))
             case .deviceClass, .click, .none:
                 return ReportFilter.value(of: metric, in: SegmentRow(segment: segment, row: row)).flatMap { $0.isEmpty ? nil : intern($0) }
             }
+        }
+
+        /// Makes `column` of the `index`-th segment the one `value(ofCode:)` reads.
+        private mutating func select(_ column: EventSegment.Text, of segment: EventSegment, at index: Int) {
+            guard current.segment != index else { return }
+            if current.segment >= 0 { codeValues[current.segment] = current.values }
+            let strings = segment.texts[column.rawValue]
+            current = (index, strings, codeValues.removeValue(forKey: index) ?? [Int32](repeating: -1, count: strings.dictionary.count))
+        }
+
+        /// The row index of a code of the current column, nil for the empty value.
+        private mutating func value(ofCode code: Int) -> Int? {
+            if current.values[code] == -1 {
+                let value = current.column.dictionary[code]
+                current.values[code] = value.isEmpty ? -2 : Int32(intern(value))
+            }
+            return current.values[code] >= 0 ? Int(current.values[code]) : nil
         }
 
         mutating func merge(_ other: Counts) {
@@ -167,6 +192,8 @@ public final class BreakdownTally: ReportTally {
         default: break
         }
     }
+
+    public var countsVisits: Bool { counts.metric == .entryPage || counts.metric == .exitPage }
 
     public func merge(_ other: BreakdownTally) {
         counts.merge(other.counts)
@@ -221,6 +248,8 @@ public final class TimeseriesTally: ReportTally {
     public func count(_ visit: Visits.Span<PageRef>, page: (PageRef) -> String) {
         counts.count(visitStartMs: visit.startMs)
     }
+
+    public var countsVisits: Bool { true }
 
     public func merge(_ other: TimeseriesTally) {
         for i in counts.points.indices {

@@ -6,7 +6,8 @@
 /// visits are whole (`IndexedSegment`) and which the range holds entirely uses the visits derived
 /// when its segment was indexed; the other rows (runs near midnight, at a part's cut or cut by the
 /// range) are kept per visitor and their visits derived across segments once no later segment can
-/// reach them. What matches is added up by a `ReportTally`.
+/// reach them. A report with no visit in it (a breakdown by an event's dimension, no visit filter)
+/// takes each matching row in the range as it is. What matches is added up by a `ReportTally`.
 ///
 /// Segments must come in day order, and a visitor's rows of one day must be in one segment, or
 /// continue at a cut from one part to the next, or be kept (`IndexedSegment.keeping`) in every
@@ -16,6 +17,9 @@ public struct SegmentAnalysis {
     private let eventFilters: [ReportFilter]
     private let visitFilters: [ReportFilter]
     private let tally: any ReportTally
+    /// No visit takes part (no visit filter, a tally that counts none): each matching row in the
+    /// range counts on its own, and no rows are kept.
+    private let countsRowsOnly: Bool
     private let visitors: VisitorRange
     /// Segments that kept rows still refer to, by their position among those added (nil once none
     /// does). An array, not a dictionary: reading a segment from it copies nothing.
@@ -55,6 +59,7 @@ public struct SegmentAnalysis {
         eventFilters = filters.filter { !$0.describesVisit }
         visitFilters = filters.filter(\.describesVisit)
         self.tally = tally
+        countsRowsOnly = visitFilters.isEmpty && !tally.countsVisits
     }
 
     public mutating func add(_ indexed: IndexedSegment) {
@@ -65,10 +70,17 @@ public struct SegmentAnalysis {
         // The runs of the visitors taken, and their rows: visitors are sorted, so both are ranges.
         let runs = visitors.runs(in: segment), rows = segment.rows(ofRuns: runs)
         let matcher = EventMatcher(eventFilters, in: segment, rows: rows)
+        let rangeHoldsDay = range.lowerBound <= segment.day.startMs && segment.day.advanced(by: 1).startMs <= range.upperBound
+        guard !countsRowsOnly else {
+            let counted = rangeHoldsDay ? matcher.rows : matcher.rows.filter { range.contains(segment.timestamps[$0]) }
+            tally.count(rows: counted, visitors: counted.map { segment.visitors[Int(indexed.runOfRow[$0])] }, of: segment, at: index)
+            held[index] = nil
+            return
+        }
         // A whole run's indexed visits are the range's visits of that visitor if the range holds
         // all of the run (always, for a day inside the range); the other runs' rows are kept.
         var usable = indexed.runIsWhole
-        if !(range.lowerBound <= segment.day.startMs && segment.day.advanced(by: 1).startMs <= range.upperBound) {
+        if !rangeHoldsDay {
             var first = rows.lowerBound
             for run in runs {
                 let length = segment.visitorRuns[run]

@@ -52,13 +52,16 @@ struct VisitorSet {
         }
         slots[slot] = key
         exactCount += 1
-        if exactCount > VisitorSet.exactMax { becomeSketch() } else if exactCount * 2 > slots.count { grow() }
+        // Four times the slots at a time: rehashing was as costly as the inserts when doubling.
+        if exactCount > VisitorSet.exactMax { becomeSketch() } else if exactCount * 2 > slots.count { grow(to: slots.count * 4) }
     }
 
     /// Adds `other`'s visitors: the set of both, exact or a sketch as if each had been inserted
     /// here (a sketch's registers are those of its visitors, whatever the order).
     mutating func formUnion(_ other: VisitorSet) {
         guard let theirs = other.registers else {
+            // Room for both at once, not grown insert by insert.
+            if registers == nil, (exactCount + other.exactCount) * 2 > slots.count { grow(to: (exactCount + other.exactCount) * 2) }
             for key in other.slots where key != 0 { insert(VisitorID(rawValue: key &- 1)) }
             if other.holdsMax { insert(VisitorID(rawValue: .max)) }
             return
@@ -76,9 +79,13 @@ struct VisitorSet {
         Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
     }
 
-    private mutating func grow() {
+    /// At least `slotCount` slots (a power of two), at most the `2 * exactMax` an exact set needs.
+    private mutating func grow(to slotCount: Int) {
+        var count = slots.count
+        while count < min(slotCount, 2 * VisitorSet.exactMax) { count *= 2 }
+        guard count > slots.count else { return }
         let old = slots
-        slots = [UInt64](repeating: 0, count: old.count * 2)
+        slots = [UInt64](repeating: 0, count: count)
         mask = slots.count - 1
         for key in old where key != 0 {
             var slot = VisitorSet.slot(of: key, mask: mask)
