@@ -4,9 +4,9 @@
 ///
 /// Each event filter becomes a code comparison, its value looked up once per segment. A run whose
 /// visits are whole (`IndexedSegment`) and which the range holds entirely uses the visits derived
-/// when its segment was indexed; the other rows (runs near midnight, at a part's cut or cut by the
-/// range) are kept per visitor and their visits derived across segments once no later segment can
-/// reach them. A report with no visit in it (a breakdown by an event's dimension, no visit filter)
+/// when its segment was indexed; the other runs (near midnight, at a part's cut or cut by the
+/// range) are kept per visitor, and the visits of a visitor with a matching row among them derived
+/// across segments once no later segment can reach them. A report with no visit in it (a breakdown by an event's dimension, no visit filter)
 /// takes each matching row in the range as it is. What matches is added up by a `ReportTally`.
 ///
 /// Segments must come in day order, and a visitor's rows of one day must be in one segment, or
@@ -21,14 +21,31 @@ public struct SegmentAnalysis {
     /// range counts on its own, and no rows are kept.
     private let countsRowsOnly: Bool
     private let visitors: VisitorRange
-    /// Segments that kept rows still refer to, by their position among those added (nil once none
+    /// Segments that kept runs still refer to, by their position among those added (nil once none
     /// does). An array, not a dictionary: reading a segment from it copies nothing.
-    private var held = [EventSegment?]()
+    private var held = [HeldSegment?]()
     private var added: Int { held.count }
     private var day: Day?
-    /// Rows whose visits may reach other segments, in the order added (one flat list, grouped by
-    /// visitor when settled: a dictionary of lists cost a hash and an allocation per row).
-    private var kept = [KeptRow]()
+    /// Runs whose visits may reach other segments, in the order added (one flat list, grouped by
+    /// visitor when settled: a dictionary of lists cost a hash and an allocation per run). Their
+    /// rows are read only for a visitor with a matching one: keeping every row of them was a
+    /// sixth of a report whose filter matches a few percent of the rows.
+    private var kept = [KeptRun]()
+
+    private struct HeldSegment {
+        let segment: EventSegment
+        /// The rows the event filters match (`EventMatcher.rows`).
+        let matching: [Int]
+    }
+
+    private struct KeptRun {
+        let visitor: VisitorID
+        let day: Day
+        let segment: Int
+        let rows: Range<Int>
+        /// Whether a row of the run in the range matches the event filters.
+        let hasCandidate: Bool
+    }
 
     /// A matching kept row, once its visit is known.
     private struct SettledRow {
@@ -37,9 +54,9 @@ public struct SegmentAnalysis {
         let visitor: VisitorID
     }
 
+    /// A row of a kept run in the range, read when its visitor's visits are derived.
     private struct KeptRow {
         let visitor: VisitorID
-        let day: Day
         let timestampMs: Int64
         let id: EventID
         let kind: Event.Kind
@@ -66,10 +83,10 @@ public struct SegmentAnalysis {
         let segment = indexed.segment, index = added
         if let day, day != segment.day { settle(before: segment.day.advanced(by: -1)) }
         day = segment.day
-        held.append(segment)
         // The runs of the visitors taken, and their rows: visitors are sorted, so both are ranges.
         let runs = visitors.runs(in: segment), rows = segment.rows(ofRuns: runs)
         let matcher = EventMatcher(eventFilters, in: segment, rows: rows)
+        held.append(HeldSegment(segment: segment, matching: matcher.rows))
         let rangeHoldsDay = range.lowerBound <= segment.day.startMs && segment.day.advanced(by: 1).startMs <= range.upperBound
         guard !countsRowsOnly else {
             let counted = rangeHoldsDay ? matcher.rows : matcher.rows.filter { range.contains(segment.timestamps[$0]) }
@@ -90,18 +107,14 @@ public struct SegmentAnalysis {
         }
         countUsableRuns(of: indexed, at: index, usable: usable, matcher: matcher)
         var first = rows.lowerBound
-        let paths = segment.texts[EventSegment.Text.path.rawValue].codes
         var candidates = matcher.cursor()
         for run in runs {
             let length = segment.visitorRuns[run]
             defer { first += length }
             guard !usable[run] else { continue }
-            let visitor = segment.visitors[run]
-            for row in first..<first + length where range.contains(segment.timestamps[row]) {
-                kept.append(KeptRow(visitor: visitor, day: segment.day, timestampMs: segment.timestamps[row], id: segment.ids[row],
-                                    kind: segment.kinds[row], path: PageRef(segment: index, code: paths[row]), row: row,
-                                    isCandidate: candidates.matches(row)))
-            }
+            let runRows = first..<first + length
+            kept.append(KeptRun(visitor: segment.visitors[run], day: segment.day, segment: index, rows: runRows,
+                                hasCandidate: candidates.matchesAny(in: runRows) { range.contains(segment.timestamps[$0]) }))
         }
         if kept.isEmpty { held[index] = nil }
     }
@@ -139,24 +152,33 @@ public struct SegmentAnalysis {
         tally.count(rows: counted, visitors: visitors, of: segment, at: index)
     }
 
-    /// Derives the visits of kept rows whose visitor was last kept before `day` (every visitor,
+    /// Derives the visits of kept runs whose visitor was last kept before `day` (every visitor,
     /// when nil): no later segment can reach them, since a segment's runs near midnight are kept.
     private mutating func settle(before day: Day?) {
         guard !kept.isEmpty else { return }
-        // Each visitor's rows together, in `Hit` order (time, then id).
-        kept.sort { a, b in (a.visitor.rawValue, a.timestampMs, a.id) < (b.visitor.rawValue, b.timestampMs, b.id) }
-        var waiting = [KeptRow]()
-        var settled = [SettledRow]()
+        // Each visitor's runs together.
+        kept.sort { a, b in (a.visitor.rawValue, a.segment) < (b.visitor.rawValue, b.segment) }
+        var waiting = [KeptRun](), reading = [KeptRun]()
         var first = 0
         while first < kept.count {
             var end = first + 1
             while end < kept.count, kept[end].visitor == kept[first].visitor { end += 1 }
-            let rows = kept[first..<end]
-            if let day, rows.contains(where: { $0.day >= day }) {
-                waiting += rows
-            } else {
-                countVisits(of: rows, visitor: kept[first].visitor, matching: &settled)
+            let runs = kept[first..<end]
+            if let day, runs.contains(where: { $0.day >= day }) {
+                waiting += runs
+            } else if runs.contains(where: \.hasCandidate) {
+                // Only candidates (and their visits) are counted: a visitor with none needs no visits.
+                reading += runs
             }
+            first = end
+        }
+        let rows = readRows(of: reading)
+        var settled = [SettledRow]()
+        first = 0
+        while first < rows.count {
+            var end = first + 1
+            while end < rows.count, rows[end].visitor == rows[first].visitor { end += 1 }
+            countVisits(of: rows[first..<end], visitor: rows[first].visitor, matching: &settled)
             first = end
         }
         // The matching rows are counted a segment at a time, as `countUsableRuns` counts them: a
@@ -168,7 +190,7 @@ public struct SegmentAnalysis {
             var end = start + 1
             while end < settled.count, settled[end].segment == settled[start].segment { end += 1 }
             let group = settled[start..<end], index = settled[start].segment
-            tally.count(rows: group.map(\.row), visitors: group.map(\.visitor), of: held[index]!, at: index)
+            tally.count(rows: group.map(\.row), visitors: group.map(\.visitor), of: held[index]!.segment, at: index)
             start = end
         }
         kept = waiting
@@ -176,16 +198,38 @@ public struct SegmentAnalysis {
         for index in held.indices.prefix(max(0, oldest)) { held[index] = nil }
     }
 
+    /// The rows in the range of `runs`, each visitor's together in `Hit` order (time, then id).
+    /// Read a segment at a time: taking a segment out of `held` retains each of its columns.
+    private func readRows(of runs: [KeptRun]) -> [KeptRow] {
+        var rows = [KeptRow]()
+        var first = 0
+        let runs = runs.sorted { $0.segment < $1.segment }
+        while first < runs.count {
+            var end = first + 1
+            while end < runs.count, runs[end].segment == runs[first].segment { end += 1 }
+            let index = runs[first].segment, held = held[index]!, segment = held.segment
+            let paths = segment.texts[EventSegment.Text.path.rawValue].codes
+            for run in runs[first..<end] {
+                var candidates = EventMatcher.Cursor(rows: held.matching, from: run.rows.lowerBound)
+                for row in run.rows where range.contains(segment.timestamps[row]) {
+                    rows.append(KeptRow(visitor: run.visitor, timestampMs: segment.timestamps[row], id: segment.ids[row], kind: segment.kinds[row],
+                                        path: PageRef(segment: index, code: paths[row]), row: row, isCandidate: candidates.matches(row)))
+                }
+            }
+            first = end
+        }
+        rows.sort { a, b in (a.visitor.rawValue, a.timestampMs, a.id) < (b.visitor.rawValue, b.timestampMs, b.id) }
+        return rows
+    }
+
     /// Counts the visits of one visitor's kept rows, and gives the rows that match (in visits
     /// that pass the visit filters) in `matching`.
     private mutating func countVisits(of rows: ArraySlice<KeptRow>, visitor: VisitorID, matching: inout [SettledRow]) {
-        // Only candidates (and their visits) are counted: a visitor with none needs no visits.
-        guard rows.contains(where: \.isCandidate) else { return }
         var deriver = Visits.Deriver<PageRef>()
         for kept in rows { deriver.add(timestampMs: kept.timestampMs, kind: kept.kind, page: kept.path) }
         var cursor = 0
         let visitOfRow = rows.map { deriver.visit(holding: $0.timestampMs, cursor: &cursor) }
-        func path(_ ref: PageRef) -> String { held[ref.segment]!.texts[EventSegment.Text.path.rawValue].dictionary[Int(ref.code)] }
+        func path(_ ref: PageRef) -> String { held[ref.segment]!.segment.texts[EventSegment.Text.path.rawValue].dictionary[Int(ref.code)] }
         let passes = deriver.visits.map { visit in
             visitFilters.allSatisfy { $0.value == path($0.metric == .entryPage ? visit.entryPage : visit.exitPage) }
         }
@@ -259,10 +303,32 @@ private struct EventMatcher {
 
         init(rows: [Int]) { self.rows = rows }
 
+        /// A cursor whose first row asked is `first` or later.
+        init(rows: [Int], from first: Int) {
+            self.rows = rows
+            var high = rows.count
+            while next < high {
+                let middle = (next + high) / 2
+                if rows[middle] < first { next = middle + 1 } else { high = middle }
+            }
+        }
+
         /// Whether `row` matches; each row asked must be greater than the one asked before.
         mutating func matches(_ row: Int) -> Bool {
             while next < rows.count, rows[next] < row { next += 1 }
             return next < rows.count && rows[next] == row
+        }
+
+        /// Whether a matching row of `range` passes `test`; each range asked must begin past the
+        /// one asked before.
+        mutating func matchesAny(in range: Range<Int>, where test: (Int) -> Bool) -> Bool {
+            while next < rows.count, rows[next] < range.lowerBound { next += 1 }
+            var index = next
+            while index < rows.count, rows[index] < range.upperBound {
+                if test(rows[index]) { return true }
+                index += 1
+            }
+            return false
         }
     }
 }
