@@ -36,11 +36,12 @@ import Testing
         }
     }
 
-    /// The engine's answer, with the visitors split into `shards` (counted on as many threads,
-    /// segment by segment, when `parallel`).
+    /// The engine's answer, with the visitors split into `shards`, counted on as many threads
+    /// once segments of `batchRows` rows are pending (0: segment by segment; `.max`: all on this
+    /// thread at the end).
     static func answer<Tally: ReportTally>(_ segments: [IndexedSegment], _ range: Range<Int64>, _ filters: [ReportFilter],
-                                           shards: Int = 1, parallel: Bool = false, _ tally: @escaping () -> Tally) -> Tally.Answer {
-        let analysis = ShardedAnalysis(range: range, filters: filters, shards: shards, parallelRowsMin: parallel ? 0 : .max, tally: tally)
+                                           shards: Int = 1, batchRows: Int = .max, _ tally: @escaping () -> Tally) -> Tally.Answer {
+        let analysis = ShardedAnalysis(range: range, filters: filters, shards: shards, parallelRowsMin: batchRows, tally: tally)
         for segment in segments { analysis.add(segment) }
         return analysis.finish()
     }
@@ -71,17 +72,17 @@ import Testing
                 filters.append(ReportFilter(metric: metric, value: values[Int(random.next() % UInt64(values.count))]))
             }
             // One analysis, or the visitors split in two or three shards, counted one after the
-            // other or on as many threads.
-            let shards = 1 + attempt % 3, parallel = attempt % 2 == 1
+            // other, on as many threads segment by segment, or in batches of a few segments.
+            let shards = 1 + attempt % 3, batchRows = [Int.max, 50, 0][(attempt / 2) % 3]
             let rows = RowAnalysis(events.filter { (start..<end).contains($0.timestampMs) }, filters: filters)
-            let scope = "seed \(seed), \(start)..<\(end), \(filters.map { "\($0.metric.name)=\($0.value)" }), \(shards) shards"
-            #expect(Self.answer(segments, start..<end, filters, shards: shards, parallel: parallel, SummaryTally.init) == rows.summary, "\(scope)")
+            let scope = "seed \(seed), \(start)..<\(end), \(filters.map { "\($0.metric.name)=\($0.value)" }), \(shards) shards, batches of \(batchRows) rows"
+            #expect(Self.answer(segments, start..<end, filters, shards: shards, batchRows: batchRows, SummaryTally.init) == rows.summary, "\(scope)")
             for metric in [RollupMetric.page, .referrer, .device, .click, .customEvent, .entryPage, .exitPage] {
-                #expect(Self.answer(segments, start..<end, filters, shards: shards, parallel: parallel) { BreakdownTally(metric) }
+                #expect(Self.answer(segments, start..<end, filters, shards: shards, batchRows: batchRows) { BreakdownTally(metric) }
                         .sorted { $0.value < $1.value } == rows.breakdown(metric).sorted { $0.value < $1.value }, "\(scope), breakdown by \(metric.name)")
             }
             let starts = Array(stride(from: start, to: end, by: Int(TimeUnits.hourMs)))
-            #expect(Self.answer(segments, start..<end, filters, shards: shards, parallel: parallel) { TimeseriesTally(starts: starts, endMs: end) }
+            #expect(Self.answer(segments, start..<end, filters, shards: shards, batchRows: batchRows) { TimeseriesTally(starts: starts, endMs: end) }
                     == rows.timeseries(starts: starts, endMs: end), "\(scope)")
         }
     }
@@ -110,7 +111,7 @@ import Testing
         let range = Self.firstDay.startMs..<Self.firstDay.advanced(by: 1).startMs
         #expect(Self.answer([], range, [ReportFilter(metric: .page, value: "/")], SummaryTally.init)
                 == Summary(pageviews: 0, visitors: 0, visits: 0, bounces: 0, visitDurationMs: 0, events: 0))
-        #expect(Self.answer([], range, [], shards: 2, parallel: true) { BreakdownTally(.entryPage) }.isEmpty)
+        #expect(Self.answer([], range, [], shards: 2, batchRows: 0) { BreakdownTally(.entryPage) }.isEmpty)
     }
 
     /// The reference is not vacuous: the random filters leave some events and some visits, and some

@@ -104,6 +104,7 @@ public final class BreakdownTally: ReportTally {
 
         /// A text dimension's column is looked up once for the rows, not once a row.
         mutating func count(rows: [Int], visitors: [VisitorID], of segment: EventSegment, at index: Int) {
+            guard !rows.isEmpty else { return }
             guard case let .text(column, only) = ReportFilter.source(of: metric) else {
                 for (row, visitor) in zip(rows, visitors) { count(row: row, of: segment, at: index, visitor: visitor) }
                 return

@@ -6,8 +6,9 @@
 /// visits are whole (`IndexedSegment`) and which the range holds entirely uses the visits derived
 /// when its segment was indexed; the other runs (near midnight, at a part's cut or cut by the
 /// range) are kept per visitor, and the visits of a visitor with a matching row among them derived
-/// across segments once no later segment can reach them. A report with no visit in it (a breakdown by an event's dimension, no visit filter)
-/// takes each matching row in the range as it is. What matches is added up by a `ReportTally`.
+/// across segments once no later segment can reach them. A report with no visit in it (a
+/// breakdown by an event's dimension, no visit filter) takes each matching row in the range as it
+/// is. What matches is added up by a `ReportTally`.
 ///
 /// Segments must come in day order, and a visitor's rows of one day must be in one segment, or
 /// continue at a cut from one part to the next, or be kept (`IndexedSegment.keeping`) in every
@@ -86,16 +87,16 @@ public struct SegmentAnalysis {
         // The runs of the visitors taken, and their rows: visitors are sorted, so both are ranges.
         let runs = visitors.runs(in: segment), rows = segment.rows(ofRuns: runs)
         let matcher = EventMatcher(eventFilters, in: segment, rows: rows)
-        held.append(HeldSegment(segment: segment, matching: matcher.rows))
         let rangeHoldsDay = range.lowerBound <= segment.day.startMs && segment.day.advanced(by: 1).startMs <= range.upperBound
         guard !countsRowsOnly else {
+            held.append(nil)
             let counted = rangeHoldsDay ? matcher.rows : matcher.rows.filter { range.contains(segment.timestamps[$0]) }
             tally.count(rows: counted, visitors: counted.map { segment.visitors[Int(indexed.runOfRow[$0])] }, of: segment, at: index)
-            held[index] = nil
             return
         }
+        held.append(HeldSegment(segment: segment, matching: matcher.rows))
         // A whole run's indexed visits are the range's visits of that visitor if the range holds
-        // all of the run (always, for a day inside the range); the other runs' rows are kept.
+        // all of the run (always, for a day inside the range); the other runs are kept.
         var usable = indexed.runIsWhole
         if !rangeHoldsDay {
             var first = rows.lowerBound
@@ -113,6 +114,9 @@ public struct SegmentAnalysis {
             defer { first += length }
             guard !usable[run] else { continue }
             let runRows = first..<first + length
+            // A run's rows are in time order: one wholly outside the range takes no part.
+            guard segment.timestamps[runRows.lowerBound] < range.upperBound, segment.timestamps[runRows.upperBound - 1] >= range.lowerBound
+            else { continue }
             kept.append(KeptRun(visitor: segment.visitors[run], day: segment.day, segment: index, rows: runRows,
                                 hasCandidate: candidates.matchesAny(in: runRows) { range.contains(segment.timestamps[$0]) }))
         }
@@ -157,7 +161,7 @@ public struct SegmentAnalysis {
     private mutating func settle(before day: Day?) {
         guard !kept.isEmpty else { return }
         // Each visitor's runs together.
-        kept.sort { a, b in (a.visitor.rawValue, a.segment) < (b.visitor.rawValue, b.segment) }
+        kept.sort { $0.visitor < $1.visitor }
         var waiting = [KeptRun](), reading = [KeptRun]()
         var first = 0
         while first < kept.count {
@@ -207,10 +211,10 @@ public struct SegmentAnalysis {
         while first < runs.count {
             var end = first + 1
             while end < runs.count, runs[end].segment == runs[first].segment { end += 1 }
-            let index = runs[first].segment, held = held[index]!, segment = held.segment
+            let index = runs[first].segment, entry = held[index]!, segment = entry.segment
             let paths = segment.texts[EventSegment.Text.path.rawValue].codes
             for run in runs[first..<end] {
-                var candidates = EventMatcher.Cursor(rows: held.matching, from: run.rows.lowerBound)
+                var candidates = EventMatcher.Cursor(rows: entry.matching, from: run.rows.lowerBound)
                 for row in run.rows where range.contains(segment.timestamps[row]) {
                     rows.append(KeptRow(visitor: run.visitor, timestampMs: segment.timestamps[row], id: segment.ids[row], kind: segment.kinds[row],
                                         path: PageRef(segment: index, code: paths[row]), row: row, isCandidate: candidates.matches(row)))
@@ -319,8 +323,8 @@ private struct EventMatcher {
             return next < rows.count && rows[next] == row
         }
 
-        /// Whether a matching row of `range` passes `test`; each range asked must begin past the
-        /// one asked before.
+        /// Whether a matching row of `range` passes `test`; each range asked must not begin
+        /// before the one asked before.
         mutating func matchesAny(in range: Range<Int>, where test: (Int) -> Bool) -> Bool {
             while next < rows.count, rows[next] < range.lowerBound { next += 1 }
             var index = next

@@ -87,28 +87,26 @@ public final class ShardedAnalysis<Tally: ReportTally> {
         }
         pending.append(indexed)
         pendingRows += indexed.segment.count
-        if pendingRows >= parallelRowsMin { addPending() }
+        if pendingRows >= parallelRowsMin { addPending(parallel: true) }
     }
 
     /// The answer, once every segment of the range has been added.
     public func finish() -> Tally.Answer {
         guard let first = shards.first else { return makeTally().answer }
-        let parallel = pendingRows >= parallelRowsMin / 4
-        let segments = pending
-        pending.removeAll()
-        inEveryShard(parallel: parallel) { shard in
-            for indexed in segments { shard.analysis.add(indexed) }
-            shard.analysis.finish()
-        }
+        // Fewer rows than a batch are added on this thread; the runs kept across midnight are
+        // settled on every shard's thread.
+        addPending(parallel: pendingRows >= parallelRowsMin)
+        inEveryShard(parallel: true) { $0.analysis.finish() }
         for shard in shards.dropFirst() { first.tally.merge(shard.tally) }
         return first.tally.answer
     }
 
-    private func addPending() {
+    private func addPending(parallel: Bool) {
+        guard !pending.isEmpty else { return }
         let segments = pending
         pending.removeAll(keepingCapacity: true)
         pendingRows = 0
-        inEveryShard(parallel: true) { shard in
+        inEveryShard(parallel: parallel) { shard in
             for indexed in segments { shard.analysis.add(indexed) }
         }
     }
