@@ -114,8 +114,10 @@ public struct SegmentAnalysis {
             defer { first += length }
             guard !usable[run] else { continue }
             let runRows = first..<first + length
-            // A run's rows are in time order: one wholly outside the range takes no part.
-            guard segment.timestamps[runRows.lowerBound] < range.upperBound, segment.timestamps[runRows.upperBound - 1] >= range.lowerBound
+            // A run's rows are in time order: one wholly outside the range takes no part (its
+            // times are read only on a day the range cuts: each read is a cache miss).
+            guard rangeHoldsDay
+                || (segment.timestamps[runRows.lowerBound] < range.upperBound && segment.timestamps[runRows.upperBound - 1] >= range.lowerBound)
             else { continue }
             kept.append(KeptRun(visitor: segment.visitors[run], day: segment.day, segment: index, rows: runRows,
                                 hasCandidate: candidates.matchesAny(in: runRows) { range.contains(segment.timestamps[$0]) }))
@@ -139,8 +141,7 @@ public struct SegmentAnalysis {
                 wanted.allSatisfy { $0.code == ($0.metric == .entryPage ? visit.entry : visit.exit) }
             }
         }()
-        var visitCounted = [Bool](repeating: false, count: indexed.visits.count)
-        var counted = [Int](), visitors = [VisitorID]()
+        var counted = [Int](), visitors = [VisitorID](), countedVisits = [Int]()
         for row in matcher.rows {
             let run = Int(indexed.runOfRow[row])
             guard usable[run] else { continue }
@@ -148,10 +149,14 @@ public struct SegmentAnalysis {
             if let visitPasses, visit < 0 || !visitPasses[visit] { continue }
             counted.append(row)
             visitors.append(segment.visitors[run])
-            if visit >= 0, !visitCounted[visit] {
-                visitCounted[visit] = true
-                tally.count(indexed.visits[visit].span { PageRef(segment: index, code: $0) }) { paths.dictionary[Int($0.code)] }
-            }
+            // Visits are indexed in row order, so a visit's rows come together here.
+            assert(visit < 0 || visit >= countedVisits.last ?? 0, "visits out of row order")
+            if visit >= 0, visit != countedVisits.last { countedVisits.append(visit) }
+        }
+        // Read after the rows, not between them: each visit read is a cache miss, and these loads
+        // are independent of one another.
+        for visit in countedVisits {
+            tally.count(indexed.visits[visit].span { PageRef(segment: index, code: $0) }) { paths.dictionary[Int($0.code)] }
         }
         tally.count(rows: counted, visitors: visitors, of: segment, at: index)
     }
