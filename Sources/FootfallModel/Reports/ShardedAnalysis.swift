@@ -87,28 +87,34 @@ public final class ShardedAnalysis<Tally: ReportTally> {
         }
         pending.append(indexed)
         pendingRows += indexed.segment.count
-        if pendingRows >= parallelRowsMin { addPending(parallel: true) }
+        if pendingRows >= parallelRowsMin {
+            let segments = takePending()
+            inEveryShard(parallel: true) { shard in
+                for indexed in segments { shard.analysis.add(indexed) }
+            }
+        }
     }
 
     /// The answer, once every segment of the range has been added.
     public func finish() -> Tally.Answer {
         guard let first = shards.first else { return makeTally().answer }
-        // Fewer rows than a batch are added on this thread; the runs kept across midnight are
-        // settled on every shard's thread.
-        addPending(parallel: pendingRows >= parallelRowsMin)
-        inEveryShard(parallel: true) { $0.analysis.finish() }
+        // The last segments and the runs kept across midnight, in one hand-off to every shard.
+        let segments = takePending()
+        inEveryShard(parallel: true) { shard in
+            for indexed in segments { shard.analysis.add(indexed) }
+            shard.analysis.finish()
+        }
         for shard in shards.dropFirst() { first.tally.merge(shard.tally) }
         return first.tally.answer
     }
 
-    private func addPending(parallel: Bool) {
-        guard !pending.isEmpty else { return }
-        let segments = pending
-        pending.removeAll(keepingCapacity: true)
-        pendingRows = 0
-        inEveryShard(parallel: parallel) { shard in
-            for indexed in segments { shard.analysis.add(indexed) }
+    /// The segments pending, which are then none.
+    private func takePending() -> [IndexedSegment] {
+        defer {
+            pending.removeAll(keepingCapacity: true)
+            pendingRows = 0
         }
+        return pending
     }
 
     /// Runs `body` for every shard: on as many threads as shards when `parallel`, each thread
