@@ -237,11 +237,7 @@ final class HotDays: Sendable {
                 return
             }
             // Appends only add at the end, so the fold's events are still the first ones since.
-            entry.base = base
-            entry.since.removeFirst(fold.since.count)
-            entry.view = nil
-            entry.bytes += base.last!.estimatedBytes
-            state.entries[fold.day] = entry
+            state.entries[fold.day] = HotDays.entry(entry, folding: fold.since.count, into: base)
         }
     }
 
@@ -288,10 +284,17 @@ final class HotDays: Sendable {
     /// base has too many parts.
     private static func folded(_ entry: Entry, day: SealedDay) -> Entry? {
         guard let base = entry.base, base.count < basePartsMax else { return nil }
+        return HotDays.entry(entry, folding: entry.since.count, into: view(of: base, since: entry.since, day: day))
+    }
+
+    /// `entry` with its first `count` events since replaced by `base`, the fold of them into its
+    /// base (one more part).
+    private static func entry(_ entry: Entry, folding count: Int, into base: [IndexedSegment]) -> Entry {
         var folded = entry
-        folded.base = view(of: base, since: entry.since, day: day)
-        folded.since = []
-        folded.bytes += folded.base!.last!.estimatedBytes
+        folded.base = base
+        folded.since.removeFirst(count)
+        folded.view = nil
+        folded.bytes += base.last!.estimatedBytes
         return folded
     }
 
