@@ -86,8 +86,16 @@ def main():
         back = cluster.wait(lambda: cluster.settled(NAMES), 90)
         with open(cluster.log_path("node-4"), errors="replace") as handle:
             handle.seek(restarted_at)
-            streamed = "joined the ring: streamed its ranges in" in handle.read()
-        check(back and streamed, f"node-4 comes back as a joining owner that streams its ranges in, then serves (settled {back}, streamed {streamed})")
+            since_restart = handle.read()
+        streamed = "joined the ring: streamed its ranges in" in since_restart
+        if not check(back and streamed, f"node-4 comes back as a joining owner that streams its ranges in, then serves (settled {back}, streamed {streamed})"):
+            # What each node makes of the ring, and node-4's own account: a CI run failed here once.
+            for name in NAMES:
+                try:
+                    print(f"     {name} sees the ring as {cluster.ring_states(name)}")
+                except Exception as error:  # noqa: BLE001 - a diagnostic: any answer helps
+                    print(f"     {name} does not answer for its ring ({error})")
+            print("     node-4's log since the restart ends with:\n" + "\n".join(since_restart.splitlines()[-25:]))
 
         now = probe.replicas(Peer("node-1", cluster.internal("node-1")), SITES, 3)
         mine = [s for s in SITES if "node-4" in now.get(s, [])]

@@ -179,6 +179,43 @@ import Testing
                 "the process that took the name over does not answer the old one (they would answer each other for ever)")
     }
 
+    /// A node removed while it was held dead, started again on its old folder: the first seed to
+    /// answer may not know of the removal yet (it reaches the members by gossip), so the join
+    /// completes with this node still normal in its map, and the removal arrives afterwards. It
+    /// must then take its ranges again as joining — as when the reply already carried the
+    /// removal — or it runs on holding no ranges for ever (a make test run on CI found node-4 so).
+    /// A leaving node's removal ends its decommission instead: it stays removed.
+    @Test func aRemovalLearnedAfterTheJoin_isAnsweredByJoiningAgain_butEndsADecommission() {
+        typealias T = MembershipInstanceTests
+        let owners = ["a", "b", "c"].map { M.OwnershipRecord(name: $0, state: .normal, version: 1) }
+        func removal(of record: M.OwnershipRecord, into instance: M.Instance) -> M.Envelope {
+            M.Envelope(from: T.member("c"), incarnation: 0, ownershipDigest: instance.ownershipDigest,
+                       message: .gossip([.ownership(M.OwnershipRecord(name: record.name, state: .removed, version: record.nextVersion))]))
+        }
+        var a = M.Instance(myself: T.member("a", uid: 2), settings: T.timers, seeds: ["b:7946"], knownOwnership: owners, randomSeed: 1, now: T.t0)
+        _ = a.onStart(now: T.t0)
+        let unaware = M.Envelope(from: T.member("b"), incarnation: 0,
+                                 message: .syncReply(state: [T.alive("b"), T.alive("c")] + owners.map(M.Update.ownership), senderJoined: true))
+        _ = a.onMessage(unaware, now: T.t0)
+        #expect(a.isJoined && a.ownState == .normal, "control: the join completed before the removal was known")
+        _ = a.onMessage(removal(of: owners[0], into: a), now: T.t0)
+        #expect(a.ownState == .joining, "removed while away, it streams its ranges in again")
+        #expect(a.ownershipRecords.first { $0.name == "a" }?.version == 3, "a version above the removal's, so every member takes it")
+        #expect(a.pendingRing().members.contains("a") && !a.ring().members.contains("a"))
+
+        var leaving = T.joined()
+        _ = leaving.onMessage(M.Envelope(from: T.member("b"), incarnation: 0, ownershipDigest: leaving.ownershipDigest,
+                                         message: .gossip([.ownership(M.OwnershipRecord(name: "b", state: .normal, version: 1))])),
+                              now: T.t0)
+        _ = leaving.onOwnStateChange(to: .normal, now: T.t0)
+        guard case .success = leaving.onDecommission(now: T.t0), let record = leaving.ownershipRecords.first(where: { $0.name == "a" }) else {
+            Issue.record("control: the decommission of a was refused")
+            return
+        }
+        _ = leaving.onMessage(removal(of: record, into: leaving), now: T.t0)
+        #expect(leaving.ownState == .removed, "an operator's removal of a leaving node ends its decommission")
+    }
+
     @Test func aReplyFromANodeThatHasNotJoined_doesNotCompleteAJoin() {
         var a = M.Instance(myself: MembershipInstanceTests.member("a"), settings: MembershipInstanceTests.timers, seeds: ["b:7946"], randomSeed: 1,
                            now: MembershipInstanceTests.t0)
