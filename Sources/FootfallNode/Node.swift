@@ -165,7 +165,8 @@ public final class Node: Sendable {
         reports = Reports(store: store)
         rateLimiter = RateLimiter<IPAddress>(ratePerSecond: configuration.hitsPerSecondPerIP, burst: configuration.hitsPerSecondPerIP * 4)
         let retention: @Sendable (SiteID) -> RetentionPlan = { site in (try? system.site(site))?.retention ?? .default }
-        committer = GroupCommitter(store: store, clock: clock, retention: retention)
+        let store = store
+        committer = GroupCommitter(clock: clock) { events, nowMs in try store.apply(events, nowMs: nowMs, retention: retention) }
         let joinsCluster = !configuration.cluster.seeds.isEmpty
         systemDataStale = Atomic(joinsCluster)
         let persisted = try ClusterStateFile(dataDirectory: configuration.dataDirectory).ownership()
