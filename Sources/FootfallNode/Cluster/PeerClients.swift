@@ -18,10 +18,9 @@ actor PeerClients {
         var uid: UInt64?
         var client: GRPCClient<HTTP2ClientTransport.Posix>
         var connections: Task<Void, Never>
-        var inFlight = 0
     }
 
-    private enum Key: Hashable {
+    enum Key: Hashable {
         case member(String)
         case seed(String)
     }
@@ -35,6 +34,7 @@ actor PeerClients {
     private let settings: ClusterTransportSettings
     private let logger: Logger
     private var peers: [Key: Peer] = [:]
+    private var gossipCalls = InFlightLimit<Key>(limit: PeerClients.inFlightMax)
 
     init(credential: ReloadingCredential, authorityPEM: String, settings: ClusterTransportSettings, logger: Logger) {
         self.credential = credential
@@ -55,10 +55,7 @@ actor PeerClients {
         case .address(let seed):
             (key, address, identity, uid) = (.seed(seed), seed, nil, nil)
         }
-        guard let client = client(for: key, address: address, uid: uid, identity: identity),
-              peers[key].map({ $0.inFlight < PeerClients.inFlightMax }) == true
-        else { return }
-        peers[key]?.inFlight += 1
+        guard let client = client(for: key, address: address, uid: uid, identity: identity), gossipCalls.start(key) else { return }
         let message = GossipWire.encode(envelope)
         let options = ClusterTransport.callOptions(timeout: timeout)
         Task {
@@ -86,7 +83,7 @@ actor PeerClients {
     }
 
     private func finished(_ key: Key) {
-        peers[key]?.inFlight -= 1
+        gossipCalls.finish(key)
     }
 
     private func client(for key: Key, address: String, uid: UInt64?, identity: ClusterIdentity?) -> NodeClient? {

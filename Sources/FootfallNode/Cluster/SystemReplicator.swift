@@ -17,6 +17,10 @@ actor SystemReplicator {
     /// When this node last completed a sync with a peer (nil until the first: a joining node
     /// streams nothing before it knows the cluster's sites).
     private(set) var lastSyncMs: Int64?
+    /// Pushes in flight per member; one beyond the limit is skipped and counted
+    /// (`footfall_system_pushes_skipped_total`): the next sync brings its change.
+    private var pushes = InFlightLimit<String>(limit: SystemReplicator.pushesInFlightMax)
+    static let pushesInFlightMax = 16
 
     init(node: Node, membership: MembershipShell, peers: PeerClients, syncInterval: Duration) {
         self.node = node
@@ -35,10 +39,19 @@ actor SystemReplicator {
         let message = Footfall_V1_SystemRecords.with { $0.records = records }
         for member in await liveOthers() {
             guard let client = await peers.client(for: member) else { continue }
+            guard pushes.start(member.name) else {
+                node.metrics.increment("footfall_system_pushes_skipped_total")
+                continue
+            }
             Task {
                 _ = try? await client.systemPush(message, options: ClusterTransport.callOptions(timeout: .seconds(2)))
+                await self.pushFinished(to: member.name)
             }
         }
+    }
+
+    private func pushFinished(to name: String) {
+        pushes.finish(name)
     }
 
     func run() async {
