@@ -84,8 +84,8 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         let table = RocksDBStore.tableOptions(cache: blockCache, blockBytes: 4096)
         tableOptions = table
         // Segments and rollups are most of the disk and are read a range or a whole value at a
-        // time, never looked up row by row: bigger blocks compress better there (4 KiB left 3–6 %
-        // on the table, `sst_dump --command=recompress` on a 5 M-event store).
+        // time, never looked up row by row: bigger blocks compress better there (16 KiB stored
+        // 0.97 × of 4 KiB's bytes of each, `sst_dump --command=recompress` on a 5 M-event store).
         let bulkTable = RocksDBStore.tableOptions(cache: blockCache, blockBytes: 16 << 10)
         bulkTableOptions = bulkTable
 
@@ -93,38 +93,7 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         var perFamily: [OpaquePointer?] = []
         let families = ["default"] + ColumnFamily.allCases.map(\.rawValue)
         for name in families {
-            let o = rocksdb_options_create_copy(dbOptions)!
-            rocksdb_options_set_compression(o, settings.compression.code)
-            let bulk = name == ColumnFamily.segments.rawValue || name == ColumnFamily.rollups.rawValue
-            rocksdb_options_set_block_based_table_factory(o, bulk ? bulkTable : table)
-            if bulk, settings.compression == .zstd {
-                // Where their data comes to rest, a slower zstd level: hits do not write these
-                // families (sealing and rollup builds do, in the background), and level 9 with the
-                // bigger blocks stores segments and rollups in 0.95 × and 0.94 × of level 3's bytes.
-                rocksdb_options_set_bottommost_compression(o, settings.compression.code)
-                rocksdb_options_set_bottommost_compression_options(o, -14, 9, 0, 0, 1)
-            }
-            rocksdb_options_set_write_buffer_size(o, settings.writeBufferBytes)
-            rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1)
-            if name == ColumnFamily.events.rawValue {
-                // Every hit first looks its id up here, and nearly all are new: a bloom filter
-                // over the memtable's whole keys answers those misses without searching its
-                // skip list.
-                rocksdb_options_set_memtable_whole_key_filtering(o, 1)
-                rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, 0.05)
-            }
-            if name == ColumnFamily.events.rawValue || name == ColumnFamily.visitors.rawValue {
-                // These take a row or two per hit and keep them only until the day is sealed. While
-                // a store is young its base level is the last one, and each L0 merge rewrote all of
-                // it: 18 merges of ~70 MB to flush 130 MB in a ten-minute soak (write amplification
-                // 9.3, a tenth of the node's CPU). Twice the L0 files per merge halve that; reads
-                // pass their bloom filters, held in the cache.
-                rocksdb_options_set_level0_file_num_compaction_trigger(o, 8)
-            }
-            if name == ColumnFamily.rollups.rawValue {
-                rocksdb_options_set_merge_operator(o, RocksDBStore.makeRollupMergeOperator())
-            }
-            perFamily.append(o)
+            perFamily.append(RocksDBStore.familyOptions(name, base: dbOptions, table: table, bulkTable: bulkTable, settings: settings))
             names.append(strdup(name))
         }
         defer { names.forEach { free($0) } }
@@ -154,6 +123,45 @@ public final class RocksDBStore: KeyValueStore, @unchecked Sendable {
         for (index, family) in ColumnFamily.allCases.enumerated() { handles[family] = cfHandles[index + 1] }
         // The default family is unused but must stay open; keep its handle with the others.
         defaultHandle = cfHandles[0]
+    }
+
+    /// One column family's options: the database's, with its table (bigger blocks and a slower
+    /// zstd at rest for segments and rollups), memtable filter, compaction trigger and merge
+    /// operator.
+    private static func familyOptions(_ name: String, base: OpaquePointer, table: OpaquePointer, bulkTable: OpaquePointer,
+                                      settings: Settings) -> OpaquePointer {
+        let o = rocksdb_options_create_copy(base)!
+        rocksdb_options_set_compression(o, settings.compression.code)
+        let bulk = name == ColumnFamily.segments.rawValue || name == ColumnFamily.rollups.rawValue
+        rocksdb_options_set_block_based_table_factory(o, bulk ? bulkTable : table)
+        if bulk, settings.compression == .zstd {
+            // Where their data comes to rest, a slower zstd level: hits do not write these
+            // families (sealing and rollup builds do, in the background), and level 9 with the
+            // bigger blocks stores segments and rollups in 0.95 × and 0.94 × of level 3's bytes.
+            rocksdb_options_set_bottommost_compression(o, settings.compression.code)
+            rocksdb_options_set_bottommost_compression_options(o, -14, 9, 0, 0, 1)
+        }
+        rocksdb_options_set_write_buffer_size(o, settings.writeBufferBytes)
+        rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1)
+        if name == ColumnFamily.events.rawValue {
+            // Every hit first looks its id up here, and nearly all are new: a bloom filter
+            // over the memtable's whole keys answers those misses without searching its
+            // skip list.
+            rocksdb_options_set_memtable_whole_key_filtering(o, 1)
+            rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, 0.05)
+        }
+        if name == ColumnFamily.events.rawValue || name == ColumnFamily.visitors.rawValue {
+            // These take a row or two per hit and keep them only until the day is sealed. While
+            // a store is young its base level is the last one, and each L0 merge rewrote all of
+            // it: 18 merges of ~70 MB to flush 130 MB in a ten-minute soak (write amplification
+            // 9.3, a tenth of the node's CPU). Twice the L0 files per merge halve that; reads
+            // pass their bloom filters, held in the cache.
+            rocksdb_options_set_level0_file_num_compaction_trigger(o, 8)
+        }
+        if name == ColumnFamily.rollups.rawValue {
+            rocksdb_options_set_merge_operator(o, RocksDBStore.makeRollupMergeOperator())
+        }
+        return o
     }
 
     /// Table options over the shared block cache, each with its own bloom filter policy (the

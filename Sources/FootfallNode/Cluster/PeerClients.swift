@@ -20,7 +20,7 @@ actor PeerClients {
         var connections: Task<Void, Never>
     }
 
-    enum Key: Hashable {
+    private enum Key: Hashable {
         case member(String)
         case seed(String)
     }

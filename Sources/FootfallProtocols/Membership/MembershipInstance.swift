@@ -492,8 +492,8 @@ extension Membership {
             let ownStateBefore = ownState
             applyOwnership(ownershipUpdates, into: &actions)
             // Removed by an operator while held dead, and the news came after the join completed
-            // (the seed that answered did not know yet): take the ranges again, as a node started
-            // on a removed name does. A leaving node's removal ends its decommission.
+            // (the member that answered first had not heard of it yet): take the ranges again, as
+            // a node started on a removed name does. A leaving node's removal ends its decommission.
             if isJoined, ownState == .removed, ownStateBefore == .normal || ownStateBefore == .joining {
                 claimOwnership(into: &actions)
             }
