@@ -25,8 +25,8 @@ actor GroupCommitter {
     /// Writes run here, off the cooperative thread pool, since they block on fsync.
     private let writer = DispatchQueue(label: "footfall.group-commit", attributes: .concurrent)
     private var pending: [Pending] = []
-    /// Events in `pending`.
-    private var pendingEvents = 0
+    /// Events in `pending` (tests wait on it).
+    private(set) var pendingEvents = 0
     /// Batches being written.
     private var writing = 0
     static let batchesInFlightMax = 2
@@ -50,9 +50,6 @@ actor GroupCommitter {
             startBatches()
         }
     }
-
-    /// Events waiting for a batch (tests wait on it).
-    var pendingEventCount: Int { pendingEvents }
 
     /// Starts a batch of what is pending while fewer than `batchesInFlightMax` are being written.
     private func startBatches() {

@@ -42,7 +42,7 @@ import Testing
 
     static func waitUntilPending(_ committer: GroupCommitter, _ count: Int) async -> Bool {
         for _ in 0..<1_000 {
-            if await committer.pendingEventCount == count { return true }
+            if await committer.pendingEvents == count { return true }
             try? await Task.sleep(for: .milliseconds(10))
         }
         return false
