@@ -91,6 +91,16 @@ public struct EventID: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var timestampMs: Int64 { Int64(high >> 16) }
     public var description: String { Hex.encode(bytes) }
 
+    /// The 80 bits after the time, as their first 16 and last 64: what a segment keeps of an id
+    /// whose time is its row's (`SegmentIDs`).
+    var tail: (first: UInt16, last: UInt64) { (UInt16(truncatingIfNeeded: high), low) }
+
+    /// The id stamped `timestampMs` (48 bits of it) with `tail`.
+    init(timestampMs: Int64, tail: (first: UInt16, last: UInt64)) {
+        high = UInt64(truncatingIfNeeded: timestampMs) << 16 | UInt64(tail.first)
+        low = tail.last
+    }
+
     public init?(hex: String) {
         guard let decoded = Hex.decode(hex) else { return nil }
         self.init(bytes: decoded)

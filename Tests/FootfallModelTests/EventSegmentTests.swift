@@ -123,12 +123,12 @@ import Testing
         #expect(SegmentCodec.decode(SegmentCodec.encode(segment), site: Self.site, day: Self.day) != nil)
         func rebuilt(ids: [EventID]? = nil, props: [[(key: UInt32, value: UInt32)]]? = nil, propKeys: [String]? = nil) -> EventSegment {
             EventSegment(site: segment.site, day: segment.day, visitors: segment.visitors, visitorRuns: segment.visitorRuns,
-                         timestamps: segment.timestamps, ids: ids ?? segment.ids, kinds: segment.kinds, texts: segment.texts,
+                         timestamps: segment.timestamps, ids: ids ?? Array(segment.ids), kinds: segment.kinds, texts: segment.texts,
                          deviceClasses: segment.deviceClasses, browserMajors: segment.browserMajors, engagementMs: segment.engagementMs,
-                         consented: segment.consented, props: props ?? segment.props, propKeys: propKeys ?? segment.propKeys,
+                         consented: segment.consented, props: props.map { RowProperties($0) } ?? segment.props, propKeys: propKeys ?? segment.propKeys,
                          propValues: ["x"], previousDayVisitors: [:], pii: [:])
         }
-        let swapped = rebuilt(ids: segment.ids.reversed())
+        let swapped = rebuilt(ids: Array(segment.ids.reversed()))
         #expect(SegmentCodec.decode(SegmentCodec.encode(swapped), site: Self.site, day: Self.day) == nil)
         let doubled = rebuilt(props: [[(0, 0), (0, 0)], []], propKeys: ["plan"])
         #expect(SegmentCodec.decode(SegmentCodec.encode(doubled), site: Self.site, day: Self.day) == nil)

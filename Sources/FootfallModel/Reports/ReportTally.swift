@@ -222,7 +222,7 @@ public final class TimeseriesTally: ReportTally {
             if kind.countsAsVisitor { visitors[i].insert(visitor) }
         }
 
-        mutating func count(rows: [Int], visitors: [VisitorID], timestamps: [Int64], kinds: [Event.Kind]) {
+        mutating func count(rows: [Int], visitors: [VisitorID], timestamps: DayTimes, kinds: [Event.Kind]) {
             for (row, visitor) in zip(rows, visitors) { count(timestamps[row], kinds[row], visitor) }
         }
 

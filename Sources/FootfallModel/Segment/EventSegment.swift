@@ -61,7 +61,7 @@ public struct EventSegment: Hashable, Sendable {
         public typealias Code = UInt16
 
         public let dictionary: [String]
-        public let codes: [Code]
+        public let codes: NarrowColumn<Code>
 
         public func code(of value: String) -> Code? {
             var low = 0, high = dictionary.count
@@ -72,9 +72,9 @@ public struct EventSegment: Hashable, Sendable {
             return low < dictionary.count && dictionary[low] == value ? Code(low) : nil
         }
 
-        init(dictionary: [String], codes: [Code]) {
+        init(dictionary: [String], codes: some Collection<Code>) {
             self.dictionary = dictionary
-            self.codes = codes
+            self.codes = NarrowColumn(codes)
         }
 
         init(_ values: [String]) {
@@ -93,16 +93,16 @@ public struct EventSegment: Hashable, Sendable {
     public let visitorRuns: [Int]
     /// The first row of each run, and the row count last (`visitors.count + 1` of them).
     private let runStarts: [Int]
-    public let timestamps: [Int64]
-    public let ids: [EventID]
+    public let timestamps: DayTimes
+    public let ids: SegmentIDs
     public let kinds: [Event.Kind]
     public let texts: [Strings]
     public let deviceClasses: [Device.Class]
-    public let browserMajors: [UInt32]
-    public let engagementMs: [UInt32]
+    public let browserMajors: NarrowColumn<UInt32>
+    public let engagementMs: NarrowColumn<UInt32>
     public let consented: [Bool]
     /// Each row's properties, as (key, value) codes into `propKeys` and `propValues`.
-    public let props: [[(key: UInt32, value: UInt32)]]
+    public let props: RowProperties
     public let propKeys: [String]
     public let propValues: [String]
     /// Rare fields, by row.
@@ -125,32 +125,34 @@ public struct EventSegment: Hashable, Sendable {
         self.visitors = visitors
         visitorRuns = runs
         runStarts = EventSegment.starts(of: runs)
-        timestamps = rows.map(\.timestampMs)
-        ids = rows.map(\.id)
+        timestamps = DayTimes(rows.map(\.timestampMs))
+        ids = SegmentIDs(rows.map(\.id), times: timestamps)
         kinds = rows.map(\.kind)
         texts = Text.allCases.map { text in Strings(rows.map { text.value(of: $0) }) }
         deviceClasses = rows.map(\.device.deviceClass)
-        browserMajors = rows.map(\.device.browserMajor)
-        engagementMs = rows.map(\.engagementMs)
+        browserMajors = NarrowColumn(rows.map(\.device.browserMajor))
+        engagementMs = NarrowColumn(rows.map(\.engagementMs))
         consented = rows.map(\.consented)
         propKeys = Array(Set(rows.flatMap(\.props.keys))).sorted()
         propValues = Array(Set(rows.flatMap(\.props.values))).sorted()
         let keyCodes = Dictionary(uniqueKeysWithValues: propKeys.enumerated().map { ($0.element, UInt32($0.offset)) })
         let valueCodes = Dictionary(uniqueKeysWithValues: propValues.enumerated().map { ($0.element, UInt32($0.offset)) })
-        props = rows.map { event in event.props.sorted { $0.key < $1.key }.map { (keyCodes[$0.key]!, valueCodes[$0.value]!) } }
+        props = RowProperties(rows.map { event in event.props.sorted { $0.key < $1.key }.map { (keyCodes[$0.key]!, valueCodes[$0.value]!) } })
         previousDayVisitors = Dictionary(uniqueKeysWithValues: rows.enumerated().compactMap { row, event in event.previousDayVisitor.map { (row, $0) } })
         pii = Dictionary(uniqueKeysWithValues: rows.enumerated().compactMap { row, event in event.pii.map { (row, $0) } })
     }
 
-    init(site: SiteID, day: Day, visitors: [VisitorID], visitorRuns: [Int], timestamps: [Int64], ids: [EventID], kinds: [Event.Kind],
-         texts: [Strings], deviceClasses: [Device.Class], browserMajors: [UInt32], engagementMs: [UInt32], consented: [Bool],
-         props: [[(key: UInt32, value: UInt32)]], propKeys: [String], propValues: [String],
+    /// A segment of its columns; `timestamps` must fall on `day`.
+    init(site: SiteID, day: Day, visitors: [VisitorID], visitorRuns: [Int], timestamps: some Collection<Int64>, ids: some Collection<EventID>,
+         kinds: [Event.Kind], texts: [Strings], deviceClasses: [Device.Class], browserMajors: some Collection<UInt32>,
+         engagementMs: some Collection<UInt32>, consented: [Bool], props: RowProperties, propKeys: [String], propValues: [String],
          previousDayVisitors: [Int: VisitorID], pii: [Int: PII]) {
-        (self.site, self.day, self.visitors, self.visitorRuns, self.timestamps, self.ids, self.kinds) =
-            (site, day, visitors, visitorRuns, timestamps, ids, kinds)
+        (self.site, self.day, self.visitors, self.visitorRuns, self.kinds) = (site, day, visitors, visitorRuns, kinds)
+        self.timestamps = DayTimes(timestamps)
+        self.ids = SegmentIDs(ids, times: self.timestamps)
         runStarts = EventSegment.starts(of: visitorRuns)
-        (self.texts, self.deviceClasses, self.browserMajors, self.engagementMs, self.consented) =
-            (texts, deviceClasses, browserMajors, engagementMs, consented)
+        (self.texts, self.deviceClasses, self.consented) = (texts, deviceClasses, consented)
+        (self.browserMajors, self.engagementMs) = (NarrowColumn(browserMajors), NarrowColumn(engagementMs))
         (self.props, self.propKeys, self.propValues, self.previousDayVisitors, self.pii) = (props, propKeys, propValues, previousDayVisitors, pii)
     }
 
@@ -247,7 +249,9 @@ extension EventSegment {
         let removed = removed.clamped(to: 0..<count)
         guard !removed.isEmpty else { return self }
         guard removed.count < count else { return nil }
-        func cut<Element>(_ column: [Element]) -> [Element] { Array(column[..<removed.lowerBound]) + column[removed.upperBound...] }
+        func cut<Column: RandomAccessCollection>(_ column: Column) -> [Column.Element] where Column.Index == Int {
+            Array(column[..<removed.lowerBound]) + column[removed.upperBound...]
+        }
         var visitors = [VisitorID](), runs = [Int]()
         for (run, visitor) in self.visitors.enumerated() {
             let rows = runStarts[run]..<runStarts[run + 1]
@@ -285,7 +289,7 @@ extension EventSegment {
             site: site, day: day, visitors: visitors, visitorRuns: runs, timestamps: cut(timestamps), ids: cut(ids), kinds: cut(kinds),
             texts: texts, deviceClasses: cut(deviceClasses), browserMajors: cut(browserMajors), engagementMs: cut(engagementMs),
             consented: cut(consented),
-            props: props.map { row in row.map { (UInt32(keys.code[Int($0.key)]), UInt32(values.code[Int($0.value)])) } },
+            props: RowProperties(props.map { row in row.map { (UInt32(keys.code[Int($0.key)]), UInt32(values.code[Int($0.value)])) } }),
             propKeys: keys.dictionary, propValues: values.dictionary,
             previousDayVisitors: shifted(previousDayVisitors), pii: shifted(pii))
     }

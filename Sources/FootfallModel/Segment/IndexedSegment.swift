@@ -106,9 +106,11 @@ public struct IndexedSegment: Sendable {
 
     /// Bytes the segment and its index hold, roughly: what a cache of them budgets by.
     public var estimatedBytes: Int {
-        let texts = segment.texts.reduce(0) { sum, column in sum + column.codes.count * 2 + column.dictionary.reduce(0) { $0 + 16 + $1.utf8.count } }
-        let perRow = 8 + 16 + 1 + 1 + 4 + 4 + 1 + 8 + 2 + 4
-        return texts + segment.count * perRow + segment.visitors.count * 17 + visits.count * MemoryLayout<Visit>.stride
-            + segment.props.reduce(0) { $0 + $1.count * 8 } + (segment.propKeys + segment.propValues).reduce(0) { $0 + 16 + $1.utf8.count }
+        let texts = segment.texts.reduce(0) { sum, column in sum + column.codes.bytes + column.dictionary.reduce(0) { $0 + 16 + $1.utf8.count } }
+        // Ids, kinds, device classes and consent; each row's run and visit.
+        let perRow = 16 + 1 + 1 + 1 + 2 + 4
+        return texts + segment.count * perRow + segment.timestamps.bytes + segment.browserMajors.bytes + segment.engagementMs.bytes
+            + segment.visitors.count * 25 + visits.count * MemoryLayout<Visit>.stride
+            + segment.props.bytes + (segment.propKeys + segment.propValues).reduce(0) { $0 + 16 + $1.utf8.count }
     }
 }

@@ -175,7 +175,7 @@ public enum SegmentCodec {
         let segment = EventSegment(
             site: site, day: day, visitors: visitors, visitorRuns: runs, timestamps: timestamps, ids: ids, kinds: kinds, texts: texts,
             deviceClasses: deviceClasses, browserMajors: browserMajors, engagementMs: engagementMs, consented: consentBits.map { $0 == 1 },
-            props: props, propKeys: propKeys, propValues: propValues, previousDayVisitors: previousDayVisitors, pii: pii)
+            props: RowProperties(props), propKeys: propKeys, propValues: propValues, previousDayVisitors: previousDayVisitors, pii: pii)
         return isOrdered(segment) ? segment : nil
     }
 
