@@ -26,8 +26,8 @@ final class HotDays: Sendable {
     static let sinceMax = 4_096
     static let basePartsMax = 256
     /// Memory for the days held (their bases), least recently used out when a build would pass
-    /// it. A busy site's day is some 100 bytes an event here (a site with 470,000 hits today holds
-    /// ~45 MB), and a day dropped for memory is read from its rows again at the next report: a
+    /// it. A busy site's day is some 55 bytes an event here (a site with 470,000 hits today holds
+    /// ~26 MB; `IndexedSegment.estimatedBytes`), and a day dropped for memory is read from its rows again at the next report: a
     /// budget that holds fewer than the busy sites' todays and yesterdays reads rows all day long.
     let bytesMax: Int
     /// Days held at most, however small: every sealed day a report reads is held too (mostly

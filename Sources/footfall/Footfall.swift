@@ -48,7 +48,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Block compression of the data files: zstd (default), lz4 or none (env FOOTFALL_COMPRESSION).") var compression: String?
     @Option(help: "Memory in MiB for sealed days decoded for filtered reports (env FOOTFALL_SEGMENT_CACHE_MB); default 256.")
     var segmentCacheMb: Int?
-    @Option(help: "Memory in MiB for today's and other unsealed days held for reports (env FOOTFALL_HOT_DAYS_MB); default 512. A busy site's day takes ~100 bytes a hit: hold every busy site's today and yesterday, or their rows are read again and again.")
+    @Option(help: "Memory in MiB for today's and other unsealed days held for reports (env FOOTFALL_HOT_DAYS_MB); default 512. A busy site's day takes ~55 bytes a hit: hold every busy site's today and yesterday, or their rows are read again and again.")
     var hotDaysMb: Int?
     @Option(help: "Free space in MiB kept on the data disk: below it, new data is refused with 503 until space is freed (env FOOTFALL_DISK_RESERVE_MB); default 1024.")
     var diskReserveMb: Int?
@@ -72,7 +72,55 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
+        let configuration = try nodeConfiguration(env)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        // Only the chaos suite sets this: it runs one node with a skewed wall clock. Monotonic time
+        // (timeouts, probes) is untouched, as on a machine whose NTP is off.
+        let clockOffsetMs = env["FOOTFALL_CLOCK_OFFSET_MS"].flatMap(Int64.init) ?? 0
+        let node = try Node(configuration: configuration, clock: SystemClock(offsetMs: clockOffsetMs), logger: Logger(label: "footfall"))
+        guard let site = SiteID(firstSite ?? env["FOOTFALL_FIRST_SITE"] ?? "localhost") else {
+            throw ValidationError("--first-site must be a host name")
+        }
+        if configuration.cluster.seeds.isEmpty {
+            try NodeServer.bootstrapIfEmpty(node, firstSite: site, print: console)
+        }
+        let scheme = configuration.tlsCertificate == nil ? "http" : "https"
+        let port = configuration.tlsCertificate == nil ? configuration.httpPort : configuration.httpsPort
+        let base = "\(scheme)://\(configuration.httpHost):\(port)"
+        console("""
+        Footfall node \(configuration.nodeName) on \(base) (data in \(configuration.dataDirectory))
+          tracker:  <script defer data-site="\(site)" src="\(base)/t.js"></script>
+          API:      \(base)/openapi.json   opt-out: \(base)/optout   metrics: \(base)/metrics
+          gRPC:     \(configuration.httpHost):\(configuration.publicGRPCPort.map(String.init) ?? "off") (Proto/footfall/v1/public.proto, Bearer token)
+          cluster:  \(configuration.cluster.advertised) (mutual TLS)   footfall cluster status --node \(configuration.cluster.advertised)
+        """)
+        try await NodeServer.run(node)
+    }
+
+    /// The node's configuration: each flag, else its environment variable, else the default.
+    private func nodeConfiguration(_ env: [String: String]) throws -> NodeConfiguration {
         var configuration = NodeConfiguration()
+        try serving(env, into: &configuration)
+        try clustering(env, into: &configuration)
+        do {
+            try ClusterIdentity.validate(name: configuration.nodeName)
+        } catch {
+            throw ValidationError("--node-name: \(error)")
+        }
+        do {
+            try configuration.validate()
+        } catch let error as FootfallError {
+            throw ValidationError(error.message)
+        }
+        return configuration
+    }
+
+    /// Where the node serves and keeps its data: address, ports, TLS, storage and memory, proxies.
+    private func serving(_ env: [String: String], into configuration: inout NodeConfiguration) throws {
         configuration.dataDirectory = data ?? env["FOOTFALL_DATA"] ?? configuration.dataDirectory
         configuration.httpHost = host ?? env["FOOTFALL_HOST"] ?? configuration.httpHost
         configuration.httpPort = port ?? env["FOOTFALL_PORT"].flatMap(Int.init) ?? configuration.httpPort
@@ -88,19 +136,13 @@ struct Serve: AsyncParsableCommand {
         case "none": configuration.compression = .none
         case let other: throw ValidationError("--compression \(other): expected zstd, lz4 or none")
         }
-        /// A size given in MiB by `flag` or the environment's `key`, in bytes; nil when given by neither.
-        func mebibytes(_ given: Int?, flag: String, env key: String, most: Int) throws -> Int? {
-            guard let megabytes = given ?? env[key].flatMap(Int.init) else { return nil }
-            guard (0...most).contains(megabytes) else { throw ValidationError("--\(flag) must be 0 to \(most)") }
-            return megabytes << 20
-        }
-        if let bytes = try mebibytes(diskReserveMb, flag: "disk-reserve-mb", env: "FOOTFALL_DISK_RESERVE_MB", most: 1 << 30) {
+        if let bytes = try mebibytes(diskReserveMb, flag: "disk-reserve-mb", env: env, key: "FOOTFALL_DISK_RESERVE_MB", most: 1 << 30) {
             configuration.diskReserveBytes = Int64(bytes)
         }
-        if let bytes = try mebibytes(segmentCacheMb, flag: "segment-cache-mb", env: "FOOTFALL_SEGMENT_CACHE_MB", most: 1 << 20) {
+        if let bytes = try mebibytes(segmentCacheMb, flag: "segment-cache-mb", env: env, key: "FOOTFALL_SEGMENT_CACHE_MB", most: 1 << 20) {
             configuration.segmentCacheBytes = bytes
         }
-        if let bytes = try mebibytes(hotDaysMb, flag: "hot-days-mb", env: "FOOTFALL_HOT_DAYS_MB", most: 1 << 20) {
+        if let bytes = try mebibytes(hotDaysMb, flag: "hot-days-mb", env: env, key: "FOOTFALL_HOT_DAYS_MB", most: 1 << 20) {
             configuration.hotDaysBytes = bytes
         }
         let proxies = trustedProxies ?? env["FOOTFALL_TRUSTED_PROXIES"] ?? ""
@@ -109,6 +151,18 @@ struct Serve: AsyncParsableCommand {
             return ip
         }
         configuration.allowPlainHTTP = insecureHTTP
+    }
+
+    /// A size given in MiB by `flag` or the environment's `key`, in bytes; nil when given by neither.
+    private func mebibytes(_ given: Int?, flag: String, env: [String: String], key: String, most: Int) throws -> Int? {
+        guard let megabytes = given ?? env[key].flatMap(Int.init) else { return nil }
+        guard (0...most).contains(megabytes) else { throw ValidationError("--\(flag) must be 0 to \(most)") }
+        return megabytes << 20
+    }
+
+    /// How the node joins and serves its cluster: seeds, ports, certificates, probes, replication
+    /// and repair.
+    private func clustering(_ env: [String: String], into configuration: inout NodeConfiguration) throws {
         let joinList = seeds.isEmpty ? (env["FOOTFALL_JOIN"] ?? "").split(separator: ",").map(String.init) : seeds
         for seed in joinList where HostAndPort(seed) == nil { throw ValidationError("--join \(seed): expected host:port") }
         configuration.cluster.seeds = joinList
@@ -146,42 +200,6 @@ struct Serve: AsyncParsableCommand {
             // Tests run short intervals; writes settle for at most one interval.
             configuration.repairSettleMs = min(configuration.repairSettleMs, Int64(seconds) * 1000)
         }
-        do {
-            try ClusterIdentity.validate(name: configuration.nodeName)
-        } catch {
-            throw ValidationError("--node-name: \(error)")
-        }
-        do {
-            try configuration.validate()
-        } catch let error as FootfallError {
-            throw ValidationError(error.message)
-        }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
-        // Only the chaos suite sets this: it runs one node with a skewed wall clock. Monotonic time
-        // (timeouts, probes) is untouched, as on a machine whose NTP is off.
-        let clockOffsetMs = env["FOOTFALL_CLOCK_OFFSET_MS"].flatMap(Int64.init) ?? 0
-        let node = try Node(configuration: configuration, clock: SystemClock(offsetMs: clockOffsetMs), logger: Logger(label: "footfall"))
-        guard let site = SiteID(firstSite ?? env["FOOTFALL_FIRST_SITE"] ?? "localhost") else {
-            throw ValidationError("--first-site must be a host name")
-        }
-        if configuration.cluster.seeds.isEmpty {
-            try NodeServer.bootstrapIfEmpty(node, firstSite: site, print: console)
-        }
-        let scheme = configuration.tlsCertificate == nil ? "http" : "https"
-        let port = configuration.tlsCertificate == nil ? configuration.httpPort : configuration.httpsPort
-        let base = "\(scheme)://\(configuration.httpHost):\(port)"
-        console("""
-        Footfall node \(configuration.nodeName) on \(base) (data in \(configuration.dataDirectory))
-          tracker:  <script defer data-site="\(site)" src="\(base)/t.js"></script>
-          API:      \(base)/openapi.json   opt-out: \(base)/optout   metrics: \(base)/metrics
-          gRPC:     \(configuration.httpHost):\(configuration.publicGRPCPort.map(String.init) ?? "off") (Proto/footfall/v1/public.proto, Bearer token)
-          cluster:  \(configuration.cluster.advertised) (mutual TLS)   footfall cluster status --node \(configuration.cluster.advertised)
-        """)
-        try await NodeServer.run(node)
     }
 }
 

@@ -90,9 +90,9 @@ public struct EventSegment: Hashable, Sendable {
     public let day: Day
     /// Distinct visitors, ascending; `visitorRuns[i]` rows of visitor i follow each other.
     public let visitors: [VisitorID]
-    public let visitorRuns: [Int]
+    public var visitorRuns: RunLengths { RunLengths(starts: runStarts) }
     /// The first row of each run, and the row count last (`visitors.count + 1` of them).
-    private let runStarts: [Int]
+    private let runStarts: NarrowColumn<UInt32>
     public let timestamps: DayTimes
     public let ids: SegmentIDs
     public let kinds: [Event.Kind]
@@ -123,7 +123,6 @@ public struct EventSegment: Hashable, Sendable {
             if visitors.last == event.visitor { runs[runs.count - 1] += 1 } else { visitors.append(event.visitor); runs.append(1) }
         }
         self.visitors = visitors
-        visitorRuns = runs
         runStarts = EventSegment.starts(of: runs)
         timestamps = DayTimes(rows.map(\.timestampMs))
         ids = SegmentIDs(rows.map(\.id), times: timestamps)
@@ -143,11 +142,11 @@ public struct EventSegment: Hashable, Sendable {
     }
 
     /// A segment of its columns; `timestamps` must fall on `day`.
-    init(site: SiteID, day: Day, visitors: [VisitorID], visitorRuns: [Int], timestamps: some Collection<Int64>, ids: some Collection<EventID>,
+    init(site: SiteID, day: Day, visitors: [VisitorID], visitorRuns: some Collection<Int>, timestamps: some Collection<Int64>, ids: some Collection<EventID>,
          kinds: [Event.Kind], texts: [Strings], deviceClasses: [Device.Class], browserMajors: some Collection<UInt32>,
          engagementMs: some Collection<UInt32>, consented: [Bool], props: RowProperties, propKeys: [String], propValues: [String],
          previousDayVisitors: [Int: VisitorID], pii: [Int: PII]) {
-        (self.site, self.day, self.visitors, self.visitorRuns, self.kinds) = (site, day, visitors, visitorRuns, kinds)
+        (self.site, self.day, self.visitors, self.kinds) = (site, day, visitors, kinds)
         self.timestamps = DayTimes(timestamps)
         self.ids = SegmentIDs(ids, times: self.timestamps)
         runStarts = EventSegment.starts(of: visitorRuns)
@@ -166,15 +165,19 @@ public struct EventSegment: Hashable, Sendable {
         rowVisitors.enumerated().map { row, visitor in event(row: row, visitor: visitor) }
     }
 
-    private static func starts(of runs: [Int]) -> [Int] {
-        runs.reduce(into: [0]) { starts, run in starts.append(starts[starts.count - 1] + run) }
+    /// Where each of `runs` starts, and the row count last: at most `rowsMax`, so four bytes each.
+    private static func starts(of runs: some Collection<Int>) -> NarrowColumn<UInt32> {
+        NarrowColumn(runs.reduce(into: [UInt32(0)]) { starts, run in starts.append(starts[starts.count - 1] + UInt32(run)) })
     }
+
+    /// The rows of the `run`-th visitor.
+    private func rows(ofRun run: Int) -> Range<Int> { Int(runStarts[run])..<Int(runStarts[run + 1]) }
 
     /// The rows of `visitor` (its run), or nil when it has none here (visitors are sorted).
     public func rows(of visitor: VisitorID) -> Range<Int>? {
         let run = firstRun(from: visitor)
         guard run < visitors.count, visitors[run] == visitor else { return nil }
-        return runStarts[run]..<runStarts[run + 1]
+        return rows(ofRun: run)
     }
 
     /// The first run whose visitor is `visitor` or after it (`visitors.count` if none is).
@@ -188,12 +191,12 @@ public struct EventSegment: Hashable, Sendable {
     }
 
     /// The rows of consecutive runs.
-    func rows(ofRuns runs: Range<Int>) -> Range<Int> { runStarts[runs.lowerBound]..<runStarts[runs.upperBound] }
+    func rows(ofRuns runs: Range<Int>) -> Range<Int> { Int(runStarts[runs.lowerBound])..<Int(runStarts[runs.upperBound]) }
 
     /// Calls `body` with each row whose time is in `span`, and its visitor, run by run.
     public func forEachRow(in span: Range<Int64>, _ body: (_ row: Int, _ visitor: VisitorID) -> Void) {
         for (run, visitor) in visitors.enumerated() {
-            for row in runStarts[run]..<runStarts[run + 1] where span.contains(timestamps[row]) { body(row, visitor) }
+            for row in rows(ofRun: run) where span.contains(timestamps[row]) { body(row, visitor) }
         }
     }
 
@@ -209,7 +212,7 @@ public struct EventSegment: Hashable, Sendable {
         var low = 0, high = visitors.count - 1
         while low < high {
             let middle = (low + high + 1) / 2
-            if runStarts[middle] <= row { low = middle } else { high = middle - 1 }
+            if Int(runStarts[middle]) <= row { low = middle } else { high = middle - 1 }
         }
         return event(row: row, visitor: visitors[low])
     }
@@ -254,7 +257,7 @@ extension EventSegment {
         }
         var visitors = [VisitorID](), runs = [Int]()
         for (run, visitor) in self.visitors.enumerated() {
-            let rows = runStarts[run]..<runStarts[run + 1]
+            let rows = self.rows(ofRun: run)
             let left = rows.count - rows.clamped(to: removed).count
             if left > 0 {
                 visitors.append(visitor)

@@ -107,10 +107,13 @@ public struct IndexedSegment: Sendable {
     /// Bytes the segment and its index hold, roughly: what a cache of them budgets by.
     public var estimatedBytes: Int {
         let texts = segment.texts.reduce(0) { sum, column in sum + column.codes.bytes + column.dictionary.reduce(0) { $0 + 16 + $1.utf8.count } }
-        // Ids, kinds, device classes and consent; each row's run and visit.
-        let perRow = 16 + 1 + 1 + 1 + 2 + 4
-        return texts + segment.count * perRow + segment.timestamps.bytes + segment.browserMajors.bytes + segment.engagementMs.bytes
-            + segment.visitors.count * 25 + visits.count * MemoryLayout<Visit>.stride
+        // Kinds, device classes and consent; each row's run and visit.
+        let perRow = 1 + 1 + 1 + 2 + 4
+        let columns = segment.timestamps.bytes + segment.ids.bytes + segment.browserMajors.bytes + segment.engagementMs.bytes
+        // Each visitor, and whether its run is whole.
+        let perVisitor = 8 + 1
+        return texts + segment.count * perRow + columns + segment.visitors.count * perVisitor + segment.visitorRuns.starts.bytes
+            + visits.count * MemoryLayout<Visit>.stride
             + segment.props.bytes + (segment.propKeys + segment.propValues).reduce(0) { $0 + 16 + $1.utf8.count }
     }
 }

@@ -159,3 +159,14 @@ public struct SegmentIDs: RandomAccessCollection, Hashable, Sendable {
     /// Bytes the ids take beyond the time column.
     public var bytes: Int { lasts.count * 10 + otherwise.count * 48 }
 }
+
+/// The length of each visitor's run of rows, read from where the runs start (kept once: the
+/// lengths beside the starts were eight more bytes a visitor).
+public struct RunLengths: RandomAccessCollection, Equatable, Sendable {
+    let starts: NarrowColumn<UInt32>
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { starts.count - 1 }
+
+    public subscript(run: Int) -> Int { Int(starts[run + 1]) - Int(starts[run]) }
+}
