@@ -55,6 +55,8 @@ struct ReplicatedCluster {
         var visitor: VisitorID
         var order: Replication.ErasureOrder?
         var node: String
+        /// When this try was sent.
+        var sentAt = MonotonicTime(nanoseconds: 0)
     }
 
     struct Statistics: CustomStringConvertible {
@@ -244,11 +246,21 @@ struct ReplicatedCluster {
         let order = Replication.ErasureOrder(requestID: "er-\(erasures.count + 1)", site: erasure.site, visitor: erasure.visitor, fenceMs: wallMs)
         erasures.append(order)
         statistics.erasures += 1
-        (erasure.order, erasure.node) = (order, name)
+        (erasure.order, erasure.node, erasure.sentAt) = (order, name, now)
         pendingErasures[number] = erasure
         queue.insert(.erasureTimeout(number, requestID: order.requestID), at: now + .seconds(5))
         record("erase \(order.visitor) of \(order.site) through \(name) as \(order.requestID)")
         perform(nodes[name]!.coordinator!.erase(order, nowMs: wallMs), by: name)
+    }
+
+    /// How many of `replicas` hold what a client request sent at `sentAt` wrote. A replica that
+    /// lost its disk since may have confirmed it first and taken the copy with it: no protocol
+    /// keeps that (the end of the run allows for lost disks, and repair brings the copy back), so
+    /// it counts. Found for erasures by 24 of make simulate's 10,000 seeds (seed 735: node-3
+    /// confirmed er-1, its disk was lost 30 ms before the round's deadline, which then answered
+    /// with node-3's and node-1's confirmations).
+    private func copies(on replicas: [String], since sentAt: MonotonicTime, holding: (String) -> Bool) -> Int {
+        replicas.filter { replica in holding(replica) || wipedAt[replica].map { $0 >= sentAt } == true }.count
     }
 
     private mutating func erasureFinished(_ requestID: String, _ outcome: Replication.WriteOutcome, by name: String) {
@@ -263,11 +275,11 @@ struct ReplicatedCluster {
         pendingErasures[number] = nil
         // The promise behind the erasure's success: a quorum of the site's replicas hold it.
         let replicas = replicas(of: order.site)
-        let holding = replicas.filter { replica in
+        let holding = copies(on: replicas, since: erasure.sentAt) { replica in
             (try? nodes[replica]!.store.erasureRecord(site: order.site, visitor: order.visitor)).flatMap { $0 }.map { $0.erasedAtMs >= order.fenceMs } == true
         }
-        if holding.count < Replication.Consistency.quorum.required(replicas: replicas.count) {
-            violations.append("erasure \(requestID) succeeded through \(name) with \(holding.count) of \(replicas.count) replicas holding it at \(now)")
+        if holding < Replication.Consistency.quorum.required(replicas: replicas.count) {
+            violations.append("erasure \(requestID) succeeded through \(name) with \(holding) of \(replicas.count) replicas holding it at \(now)")
         }
     }
 
@@ -315,13 +327,10 @@ struct ReplicatedCluster {
             return
         }
         // The promise behind QUORUM: when the client hears "stored", a quorum of the site's
-        // replicas hold the event durably (a hint is not a copy). A replica that lost its disk
-        // while the write was under way may have acknowledged it first and taken the copy with
-        // it: no protocol keeps that (the end of the run allows for lost disks), so it counts.
-        let lostDisks = Set(wipedAt.filter { $0.value >= write.sentAt }.keys)
+        // replicas hold the event durably (a hint is not a copy).
         for event in write.events where !erasures.contains(where: { $0.covers(event) }) {
             let replicas = replicas(of: event.site)
-            let copies = replicas.filter { nodes[$0]!.holds(event) || lostDisks.contains($0) }.count
+            let copies = copies(on: replicas, since: write.sentAt) { nodes[$0]!.holds(event) }
             if copies < Replication.Consistency.quorum.required(replicas: replicas.count) {
                 violations.append("event \(event.id) acknowledged by \(name) with \(copies) of \(replicas.count) replicas holding it at \(now)")
             }

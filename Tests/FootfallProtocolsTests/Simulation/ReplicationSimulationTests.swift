@@ -6,15 +6,18 @@ import Testing
 
 /// Whole-cluster replication runs over many seeds: quorum writes, CRM edits, hints, anti-entropy
 /// and erasure under overlapping crashes, disk loss, partitions, loss and duplication, checked against the
-/// client's own log. Runs `FOOTFALL_SIM_SEEDS / 10` seeds (20 in `make test`, 200 in
-/// `make simulate`); `FOOTFALL_SIM_SEED=S` replays one. A failure names its seed.
+/// client's own log. Runs `FOOTFALL_REPLICATION_SEEDS` seeds, or `FOOTFALL_SIM_SEEDS / 10` (20 in
+/// `make test`; `make simulate` runs 10,000 on a release build), on every core;
+/// `FOOTFALL_SIM_SEED=S` replays one. A failure names its seed.
 @Suite struct ReplicationSimulationTests {
     static var seeds: [UInt64] {
         let environment = ProcessInfo.processInfo.environment
         if let one = environment["FOOTFALL_SIM_SEED"].flatMap(UInt64.init) { return [one] }
-        // A replication run costs about ten membership runs, so it takes a tenth of the seeds.
-        let count = max(1, (environment["FOOTFALL_SIM_SEEDS"].flatMap(Int.init) ?? 200) / 10)
-        return (1...UInt64(count)).map { $0 }
+        // A replication run costs about ten membership runs, so it takes a tenth of their seeds
+        // unless told otherwise.
+        let count = environment["FOOTFALL_REPLICATION_SEEDS"].flatMap(Int.init)
+            ?? (environment["FOOTFALL_SIM_SEEDS"].flatMap(Int.init) ?? 200) / 10
+        return (1...UInt64(max(1, count))).map { $0 }
     }
 
     static func settings() -> Replication.Settings {
@@ -28,13 +31,17 @@ import Testing
 
     /// Every seed's run (`run(seed:)`) checked against the client's log.
     @Test func acknowledgedEventsSurvive_replicasConverge_erasedNeverReturns_rollupsMatch() async throws {
-        var total = ReplicatedCluster.Statistics()
-        var traces = TraceHash()
-        for seed in ReplicationSimulationTests.seeds {
+        // Each seed run and checked on a core of its own; only what the report sums comes back.
+        let outcomes = try await SeedRunner.outcomes(of: ReplicationSimulationTests.seeds) { seed in
             let sim = try await ReplicationSimulationTests.run(seed: seed)
             try ReplicationSimulationTests.check(sim)
-            total.add(sim.statistics)
-            traces.add(sim.traceHash)
+            return (statistics: sim.statistics, trace: sim.traceHash)
+        }
+        var total = ReplicatedCluster.Statistics()
+        var traces = TraceHash()
+        for outcome in outcomes {
+            total.add(outcome.statistics)
+            traces.add(outcome.trace)
         }
         print("simulation replication: \(ReplicationSimulationTests.seeds.count) seeds; \(total); trace hash \(traces)")
     }
