@@ -17,9 +17,12 @@ public enum HTTPRoutes {
         let router = Router(context: FootfallRequestContext.self)
         router.add(middleware: SecurityHeadersMiddleware(servesHTTPS: node.configuration.tlsCertificate != nil))
         addIngest(router, node)
-        addAccountRoutes(router, node)
+        addSessionRoutes(router, node)
+        addSiteRoutes(router, node)
+        addTokenRoutes(router, node)
         addReportRoutes(router, node)
         addVisitorRoutes(router, node)
+        addErasureRoutes(router, node)
         addOperations(router, node, clusterOverview: clusterOverview)
         addDashboard(router)
         return router
@@ -244,7 +247,8 @@ public enum HTTPRoutes {
     }
     struct TokenInput: Decodable { var name: String; var sites: [String]?; var rights: [SiteRight] }
 
-    static func addAccountRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
+    /// Signing in and out, the password, and who is signed in.
+    static func addSessionRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.post("/api/login") { request, context -> Response in
             // JSON only: a cross-site form can send text/plain or form data without a preflight,
             // but not application/json, so another site cannot sign a browser in to its account.
@@ -301,7 +305,10 @@ public enum HTTPRoutes {
             if let session = principal.session { me["csrf_token"] = session.csrfToken }
             return try json(me)
         }
+    }
 
+    /// An account's sites: listed, created, read and changed (time zone, retention).
+    static func addSiteRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/api/sites") { request, _ -> Response in
             let principal = try node.principal(request)
             return try json(try node.system.sites(ownedBy: principal.account.id).filter(principal.sees).map { SiteView($0, origin: origin(request, node)) })
@@ -335,7 +342,10 @@ public enum HTTPRoutes {
             try node.system.updateSite(site)
             return try json(SiteView(site, origin: origin(request, node)))
         }
+    }
 
+    /// API tokens, managed from a dashboard session only.
+    static func addTokenRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/api/tokens") { request, _ -> Response in
             let principal = try node.principal(request)
             guard principal.token == nil else { throw FootfallError(.forbidden, "tokens are managed from a dashboard session") }
@@ -515,6 +525,7 @@ public enum HTTPRoutes {
         return visitor
     }
 
+    /// The visitor CRM: the list, a profile and its export, notes, tags and rectification.
     static func addVisitorRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.get("/api/sites/:site/visitors") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .visitors)
@@ -561,7 +572,10 @@ public enum HTTPRoutes {
             return try json(try await node.editVisitor(site: site.id, visitor: visitor,
                                                        .rectify(name: input.name, email: input.email, phone: input.phone)))
         }
+    }
 
+    /// A visitor's erasure, named by id, consented client id or email, and its receipt.
+    static func addErasureRoutes(_ router: Router<FootfallRequestContext>, _ node: Node) {
         router.post("/api/sites/:site/erasures") { request, context -> Response in
             let (_, site) = try node.authorizedSite(request, context, right: .erase)
             let input = try await decode(ErasureInput.self, request, context)

@@ -158,30 +158,39 @@ public final class EventStore: Sendable {
                     fresh[owner, default: []].append(event)
                 }
             }
-            var crmPuts = [(key: [UInt8], value: [UInt8])]()
-            for (owner, added) in fresh where added.contains(where: \.consented) {
-                let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
-                crmPuts.append((StorageKeys.visitor(owner.site, owner.visitor), try record.encoded))
-            }
-            // Each family's writes go in key order: the memtable's skip list then finds each insert
-            // next to the previous one instead of searching from the top (a fifth of ingest CPU).
-            var batch = WriteBatch()
-            for index in rowOrder { if let form = stored[index] { batch.put(.events, form.key, form.row) } }
-            let storedForms = stored.compactMap { $0 }
-            for form in visitorChanged ? storedForms.sorted(by: { $0.indexKey.lexicographicallyPrecedes($1.indexKey) }) : indexOrder.compactMap({ stored[$0] }) {
-                batch.put(.visitors, form.indexKey, form.indexValue)
-            }
-            for (key, value) in crmPuts { batch.put(.crm, key, value) }
-            let storedEvents = storedForms.map(\.event)
-            let pastDays = Set(fresh.values.joined().map { SealedDay(site: $0.site, day: $0.day) }).filter { $0.day < Day(containing: nowMs) }
-            notePastDayWrites(pastDays, &state)
-            if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
-            hotDays.append(storedEvents)
-            recentRollups.noteWritten(Set(storedEvents.map { SealedDay(site: $0.site, day: $0.day) }))
-            for (owner, added) in fresh {
-                for event in added { state.dayHits.add(owner.visitor, on: .init(site: owner.site, day: event.day)) }
-            }
+            try write(stored, fresh: fresh, rowOrder: rowOrder, indexOrder: visitorChanged ? nil : indexOrder, nowMs: nowMs, &state)
             return outcomes
+        }
+    }
+
+    /// Writes the events `apply` stores (`stored`, by the batch's index; `fresh`, by visitor) in
+    /// one batch with their index entries and their consented visitors' CRM records, then brings
+    /// the memory tiers up to date. Under the write lock. `indexOrder` is nil when a visitor
+    /// changed in the lock, so the order made before it does not hold.
+    private func write(_ stored: [StoredForm?], fresh: [SiteVisitor: [Event]], rowOrder: [Int], indexOrder: [Int]?, nowMs: Int64,
+                       _ state: inout WriterState) throws {
+        var crmPuts = [(key: [UInt8], value: [UInt8])]()
+        for (owner, added) in fresh where added.contains(where: \.consented) {
+            let record = try updatedVisitorRecord(owner, with: added.filter(\.consented))
+            crmPuts.append((StorageKeys.visitor(owner.site, owner.visitor), try record.encoded))
+        }
+        // Each family's writes go in key order: the memtable's skip list then finds each insert
+        // next to the previous one instead of searching from the top (a fifth of ingest CPU).
+        var batch = WriteBatch()
+        for index in rowOrder { if let form = stored[index] { batch.put(.events, form.key, form.row) } }
+        let storedForms = stored.compactMap { $0 }
+        for form in indexOrder?.compactMap({ stored[$0] }) ?? storedForms.sorted(by: { $0.indexKey.lexicographicallyPrecedes($1.indexKey) }) {
+            batch.put(.visitors, form.indexKey, form.indexValue)
+        }
+        for (key, value) in crmPuts { batch.put(.crm, key, value) }
+        let storedEvents = storedForms.map(\.event)
+        let pastDays = Set(fresh.values.joined().map { SealedDay(site: $0.site, day: $0.day) }).filter { $0.day < Day(containing: nowMs) }
+        notePastDayWrites(pastDays, &state)
+        if !batch.isEmpty { try kv.write(batch, sync: syncWrites) }
+        hotDays.append(storedEvents)
+        recentRollups.noteWritten(Set(storedEvents.map { SealedDay(site: $0.site, day: $0.day) }))
+        for (owner, added) in fresh {
+            for event in added { state.dayHits.add(owner.visitor, on: .init(site: owner.site, day: event.day)) }
         }
     }
 

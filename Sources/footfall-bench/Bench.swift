@@ -46,41 +46,17 @@ struct Load: AsyncParsableCommand {
         let retention = RetentionPlan(days: 360)!
         var rows = try DatasetCSV(path: csv)
         defer { rows.close() }
-        var sites = [String: SiteID]()
-        var devices = [String: Device]()
-        var referrerHosts = [String: String]()
+        var events = RowEvents { id in
+            if try node.system.site(id) == nil {
+                _ = try node.system.createSite(id, ownerID: owner.id, timeZone: "UTC", retention: retention, nowMs: now)
+            }
+        }
         var chunk = [Event]()
         chunk.reserveCapacity(batch)
         var loaded = 0
         let start = ContinuousClock.now
         while let row = rows.next() {
-            let site: SiteID
-            if let known = sites[row.site] {
-                site = known
-            } else {
-                guard let id = SiteID(row.site) else { throw ValidationError("line \(rows.lineNumber): not a site id") }
-                if try node.system.site(id) == nil {
-                    _ = try node.system.createSite(id, ownerID: owner.id, timeZone: "UTC", retention: retention, nowMs: now)
-                }
-                sites[row.site] = id
-                site = id
-            }
-            var event = Event(id: EventID.forHit(site: site, hitID: "row-\(rows.lineNumber)", timestampMs: row.timestampMs), site: site,
-                              visitor: VisitorID(rawValue: row.visitor), timestampMs: row.timestampMs, kind: .pageview, path: row.path)
-            if !row.referrer.isEmpty {
-                event.referrerHost = referrerHosts[row.referrer] ?? {
-                    let host = URLSanitizer.referrerHost(row.referrer, siteHost: row.site)
-                    referrerHosts[row.referrer] = host
-                    return host
-                }()
-            }
-            event.device = devices[row.userAgent] ?? {
-                let device = UserAgentClassifier.classify(row.userAgent)
-                devices[row.userAgent] = device
-                return device
-            }()
-            event.geo = Geo(country: row.country)
-            chunk.append(event)
+            chunk.append(try events.event(of: row, line: rows.lineNumber))
             if chunk.count == batch {
                 _ = try node.store.apply(chunk, nowMs: now) { _ in retention }
                 loaded += chunk.count
@@ -94,7 +70,7 @@ struct Load: AsyncParsableCommand {
         // filtered questions are timed as a node that has run for a day answers them.
         let sealing = ContinuousClock.now
         var sealed = 0
-        for site in sites.values { sealed += try node.store.sealSegments(site: site, plan: retention, nowMs: now).sealed }
+        for site in events.sites.values { sealed += try node.store.sealSegments(site: site, plan: retention, nowMs: now).sealed }
         let sealSeconds = seconds(since: sealing)
         let compacting = ContinuousClock.now
         for family in ColumnFamily.allCases {
@@ -102,8 +78,50 @@ struct Load: AsyncParsableCommand {
         }
         let (_, token) = try node.system.createToken(name: "bench", accountID: owner.id, sites: nil, rights: [.read], nowMs: now)
         print(String(format: "load: %d events of %d sites in %.1f s = %.0f events/s (store batches of %d), %d site-days sealed in %.1f s, compacted in %.1f s",
-                     loaded, sites.count, loadSeconds, Double(loaded) / loadSeconds, batch, sealed, sealSeconds, seconds(since: compacting)))
+                     loaded, events.sites.count, loadSeconds, Double(loaded) / loadSeconds, batch, sealed, sealSeconds, seconds(since: compacting)))
         print("token: \(token)")
+    }
+}
+
+/// The data set's rows as the pipeline would store them, with what repeats (sites, user agents,
+/// referrers) worked out once.
+private struct RowEvents {
+    /// Called once for each site the rows name.
+    let siteSeen: (SiteID) throws -> Void
+    private(set) var sites = [String: SiteID]()
+    private var devices = [String: Device]()
+    private var referrerHosts = [String: String]()
+
+    init(siteSeen: @escaping (SiteID) throws -> Void) {
+        self.siteSeen = siteSeen
+    }
+
+    mutating func event(of row: DatasetCSV.Row, line: Int) throws -> Event {
+        let site: SiteID
+        if let known = sites[row.site] {
+            site = known
+        } else {
+            guard let id = SiteID(row.site) else { throw ValidationError("line \(line): not a site id") }
+            try siteSeen(id)
+            sites[row.site] = id
+            site = id
+        }
+        var event = Event(id: EventID.forHit(site: site, hitID: "row-\(line)", timestampMs: row.timestampMs), site: site,
+                          visitor: VisitorID(rawValue: row.visitor), timestampMs: row.timestampMs, kind: .pageview, path: row.path)
+        if !row.referrer.isEmpty {
+            event.referrerHost = referrerHosts[row.referrer] ?? {
+                let host = URLSanitizer.referrerHost(row.referrer, siteHost: row.site)
+                referrerHosts[row.referrer] = host
+                return host
+            }()
+        }
+        event.device = devices[row.userAgent] ?? {
+            let device = UserAgentClassifier.classify(row.userAgent)
+            devices[row.userAgent] = device
+            return device
+        }()
+        event.geo = Geo(country: row.country)
+        return event
     }
 }
 

@@ -111,18 +111,7 @@ public enum SegmentCodec {
             guard let run = reader.count(atMost: rows), run > 0 else { return nil }
             runs.append(run)
         }
-        guard runs.reduce(0, +) == rows else { return nil }
-        let dayEnd = day.advanced(by: 1).startMs
-        var timestamps = [Int64]()
-        timestamps.reserveCapacity(rows)
-        for run in runs {
-            var last = day.startMs
-            for _ in 0..<run {
-                guard let delta = reader.count(atMost: Int(TimeUnits.dayMs)), last + Int64(delta) < dayEnd else { return nil }
-                last += Int64(delta)
-                timestamps.append(last)
-            }
-        }
+        guard runs.reduce(0, +) == rows, let timestamps = times(&reader, runs: runs, day: day) else { return nil }
         var ids = [EventID]()
         ids.reserveCapacity(rows)
         for row in 0..<rows {
@@ -151,20 +140,8 @@ public enum SegmentCodec {
         }
         guard let consentBits = reader.packed(count: rows, width: 1, bound: 2),
               let propKeys = sortedList(&reader, countMax: rows * propsPerRowMax),
-              let propValues = sortedList(&reader, countMax: rows * propsPerRowMax) else { return nil }
-        var props = [[(key: UInt32, value: UInt32)]]()
-        props.reserveCapacity(rows)
-        for _ in 0..<rows {
-            guard let count = reader.count(atMost: propsPerRowMax) else { return nil }
-            var pairs = [(key: UInt32, value: UInt32)]()
-            for _ in 0..<count {
-                // Keys strictly ascending: one value per key, as in the event's dictionary.
-                guard let key = reader.count(atMost: propKeys.count - 1), pairs.last.map({ Int($0.key) < key }) ?? true,
-                      let value = reader.count(atMost: propValues.count - 1) else { return nil }
-                pairs.append((UInt32(key), UInt32(value)))
-            }
-            props.append(pairs)
-        }
+              let propValues = sortedList(&reader, countMax: rows * propsPerRowMax),
+              let props = properties(&reader, rows: rows, keys: propKeys.count, values: propValues.count) else { return nil }
         guard let previousDayVisitors = sparse(&reader, rows: rows, { reader -> VisitorID? in
             reader.take(8).map { VisitorID(rawValue: UInt64(bigEndianBytes: $0)) }
         }), let pii = sparse(&reader, rows: rows, { reader -> PII? in
@@ -175,8 +152,43 @@ public enum SegmentCodec {
         let segment = EventSegment(
             site: site, day: day, visitors: visitors, visitorRuns: runs, timestamps: timestamps, ids: ids, kinds: kinds, texts: texts,
             deviceClasses: deviceClasses, browserMajors: browserMajors, engagementMs: engagementMs, consented: consentBits.map { $0 == 1 },
-            props: RowProperties(props), propKeys: propKeys, propValues: propValues, previousDayVisitors: previousDayVisitors, pii: pii)
+            props: props, propKeys: propKeys, propValues: propValues, previousDayVisitors: previousDayVisitors, pii: pii)
         return isOrdered(segment) ? segment : nil
+    }
+
+    /// Each row's time, within `day`: runs start from the day's start, each row after from the
+    /// row before.
+    private static func times(_ reader: inout ByteReader, runs: [Int], day: Day) -> [Int64]? {
+        let dayEnd = day.advanced(by: 1).startMs
+        var timestamps = [Int64]()
+        timestamps.reserveCapacity(runs.reduce(0, +))
+        for run in runs {
+            var last = day.startMs
+            for _ in 0..<run {
+                guard let delta = reader.count(atMost: Int(TimeUnits.dayMs)), last + Int64(delta) < dayEnd else { return nil }
+                last += Int64(delta)
+                timestamps.append(last)
+            }
+        }
+        return timestamps
+    }
+
+    /// Each row's properties as codes below `keys` and `values`, keys strictly ascending within a
+    /// row: one value per key, as in the event's dictionary.
+    private static func properties(_ reader: inout ByteReader, rows: Int, keys: Int, values: Int) -> RowProperties? {
+        var props = [[RowProperties.Pair]]()
+        props.reserveCapacity(rows)
+        for _ in 0..<rows {
+            guard let count = reader.count(atMost: propsPerRowMax) else { return nil }
+            var pairs = [RowProperties.Pair]()
+            for _ in 0..<count {
+                guard let key = reader.count(atMost: keys - 1), pairs.last.map({ Int($0.key) < key }) ?? true,
+                      let value = reader.count(atMost: values - 1) else { return nil }
+                pairs.append((UInt32(key), UInt32(value)))
+            }
+            props.append(pairs)
+        }
+        return RowProperties(props)
     }
 
     private static func strings(_ reader: inout ByteReader, rows: Int) -> EventSegment.Strings? {

@@ -54,48 +54,16 @@ actor RangeMover {
             progress.detail = "waiting until every live member knows of the move, so every write reaches this node"
             return
         }
-        let rf = node.configuration.replication.replicationFactor
-        let live = Set(snapshot.members.filter(\.status.isLive).map(\.member.name))
-        // Joining: sites this node will hold but does not yet serve; leaving: sites it holds.
-        let sites = ((try? node.system.sites()) ?? []).filter { site in
-            let holds = snapshot.ring.preferenceList(for: site.id, replicationFactor: rf).contains(me)
-            let willHold = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf).contains(me)
-            return joining ? willHold && !holds : holds
-        }
+        let sites = sitesToMove(snapshot, joining: joining)
         let move = [snapshot.ring, snapshot.pendingRing]
         if streamed.move != move { streamed = (move, []) }
         progress.sitesTotal = UInt32(sites.count)
         progress.sitesDone = UInt32(sites.filter { streamed.sites.contains($0.id) }.count)
         var waiting: String?
-        nextSite: for site in sites where !streamed.sites.contains(site.id) {
-            let current = snapshot.ring.preferenceList(for: site.id, replicationFactor: rf)
-            let future = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf)
-            // In: from every current replica that is up (at least one). Out: to every member that
-            // takes the site over (all of them).
-            let peers = joining ? current.filter { $0 != me } : future.filter { !current.contains($0) }
-            let reachable = peers.filter(live.contains)
-            if reachable.isEmpty && !peers.isEmpty || !joining && reachable.count < peers.count {
-                waiting = waiting ?? "\(site.id): waiting for \(peers.filter { !live.contains($0) }.joined(separator: ", "))"
+        for site in sites where !streamed.sites.contains(site.id) {
+            if let reason = await stream(site, snapshot, joining: joining) {
+                waiting = waiting ?? reason
                 continue
-            }
-            for peer in reachable {
-                guard let client = await node.replication.client(for: peer) else {
-                    waiting = waiting ?? "\(site.id): no connection to \(peer) yet"
-                    continue nextSite
-                }
-                do {
-                    let now = node.clock.nowMs
-                    let outcome = try await Replication.AntiEntropy.repair(
-                        site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: now + 1,
-                        local: LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan),
-                        remote: RemoteReplica(name: peer, client: client))
-                    progress.eventsStreamed += UInt64(outcome.eventsPulled + outcome.eventsPushed)
-                } catch {
-                    waiting = waiting ?? "\(site.id): streaming with \(peer) failed (\(error)); retrying"
-                    node.logger.warning("range streaming failed; retrying", metadata: ["move.site": "\(site.id)", "move.peer": "\(peer)",
-                                                                                        "error": "\(error)"])
-                    continue nextSite
-                }
             }
             streamed.sites.insert(site.id)
             progress.sitesDone += 1
@@ -106,6 +74,51 @@ actor RangeMover {
             progress.detail = waiting
             return
         }
+        await finish(sites, joining: joining)
+    }
+
+    /// Joining: the sites this node will hold but does not serve yet; leaving: the sites it holds.
+    private func sitesToMove(_ snapshot: MembershipShell.Snapshot, joining: Bool) -> [Site] {
+        let me = snapshot.myself.name, rf = node.configuration.replication.replicationFactor
+        return ((try? node.system.sites()) ?? []).filter { site in
+            let holds = snapshot.ring.preferenceList(for: site.id, replicationFactor: rf).contains(me)
+            let willHold = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf).contains(me)
+            return joining ? willHold && !holds : holds
+        }
+    }
+
+    /// Streams one site in from every current replica that is up (at least one), or out to every
+    /// member that takes it over (all of them); nil when done, else why it has to wait.
+    private func stream(_ site: Site, _ snapshot: MembershipShell.Snapshot, joining: Bool) async -> String? {
+        let me = snapshot.myself.name, rf = node.configuration.replication.replicationFactor
+        let live = Set(snapshot.members.filter(\.status.isLive).map(\.member.name))
+        let current = snapshot.ring.preferenceList(for: site.id, replicationFactor: rf)
+        let future = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf)
+        let peers = joining ? current.filter { $0 != me } : future.filter { !current.contains($0) }
+        let reachable = peers.filter(live.contains)
+        if reachable.isEmpty && !peers.isEmpty || !joining && reachable.count < peers.count {
+            return "\(site.id): waiting for \(peers.filter { !live.contains($0) }.joined(separator: ", "))"
+        }
+        for peer in reachable {
+            guard let client = await node.replication.client(for: peer) else { return "\(site.id): no connection to \(peer) yet" }
+            do {
+                let now = node.clock.nowMs
+                let outcome = try await Replication.AntiEntropy.repair(
+                    site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: now + 1,
+                    local: LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan),
+                    remote: RemoteReplica(name: peer, client: client))
+                progress.eventsStreamed += UInt64(outcome.eventsPulled + outcome.eventsPushed)
+            } catch {
+                node.logger.warning("range streaming failed; retrying", metadata: ["move.site": "\(site.id)", "move.peer": "\(peer)",
+                                                                                    "error": "\(error)"])
+                return "\(site.id): streaming with \(peer) failed (\(error)); retrying"
+            }
+        }
+        return nil
+    }
+
+    /// Every site streamed: the node takes its new state, and a leaving node drops its copies.
+    private func finish(_ sites: [Site], joining: Bool) async {
         let next: Membership.OwnershipRecord.State = joining ? .normal : .removed
         guard await membership.changeOwnState(to: next) else { return }
         if !joining {
