@@ -28,6 +28,14 @@ public struct EventSetDigest: Hashable, Sendable {
         digests[slice].hash ^= hashed
     }
 
+    /// Takes `id`, inserted before, back out of its slice of `digests`: a digest of a set less
+    /// some of its ids, without hashing the rest again.
+    public static func remove(_ id: EventID, fromSliceOf digests: inout [EventSetDigest]) {
+        let hashed = hash(of: id), slice = slice(ofHash: hashed)
+        digests[slice].count &-= 1
+        digests[slice].hash ^= hashed
+    }
+
     public mutating func absorb(_ other: EventSetDigest) {
         count += other.count
         hash ^= other.hash

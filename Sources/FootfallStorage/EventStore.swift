@@ -641,15 +641,23 @@ public final class EventStore: Sendable {
     public func digests(site: SiteID, fromMs: Int64, untilMs: Int64) throws -> [Day: [EventSetDigest]] {
         var out = [Day: [EventSetDigest]]()
         let empty = Array(repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)
+        let days = Day(containing: fromMs)...Day(containing: max(fromMs, untilMs - 1))
         // A sealed day the window holds whole is taken from its manifest, undecoded.
         var whole = Set<Day>()
-        try forEachSealedDay(site: site, from: Day(containing: fromMs), through: Day(containing: max(fromMs, untilMs - 1))) { day, manifest in
+        try forEachSealedDay(site: site, from: days.lowerBound, through: days.upperBound) { day, manifest in
             guard fromMs <= day.startMs, day.advanced(by: 1).startMs <= untilMs else { return true }
             whole.insert(day)
             out[day] = manifest.digests
             return true
         }
-        try scanIDs(site: site, fromMs: fromMs, untilMs: untilMs, sealedExcept: whole) { id in
+        // A held day the window holds from its start (today, up to the window's end) from the
+        // digests the hot tier keeps, its rows and held parts not read.
+        let held = hotDays.digests(site: site, days: days, before: untilMs).filter { fromMs <= $0.key.startMs }
+        // A day with no ids in the window has no digests, as when its ids are read.
+        for (day, digests) in held where digests.contains(where: { $0.count > 0 }) {
+            for (slice, digest) in digests.enumerated() { out[day, default: empty][slice].absorb(digest) }
+        }
+        try scanIDs(site: site, fromMs: fromMs, untilMs: untilMs, sealedExcept: whole, heldExcept: Set(held.keys)) { id in
             EventSetDigest.insert(id, intoSliceOf: &out[Day(containing: id.timestampMs), default: empty])
         }
         return out
@@ -724,12 +732,14 @@ public final class EventStore: Sendable {
     }
 
     /// The ids stored in [fromMs, untilMs): rows, and sealed days but `sealedExcept`, in no
-    /// particular order. The rows of a day the hot tier holds are its ids in memory (the same
+    /// particular order; the held days in `heldExcept` (their digests taken from the hot tier) not
+    /// at all. The rows of a day the hot tier holds are its ids in memory (the same
     /// set: `HotDays` mirrors every write, erasure and deletion of them); the rest are read.
     /// Background anti-entropy asks every minute, from this node and from each peer, and reading
     /// a busy today's rows each time grew with the day until it took 6 % of a node's CPU three
     /// minutes into a soak.
-    private func scanIDs(site: SiteID, fromMs: Int64, untilMs: Int64, sealedExcept skipped: Set<Day> = [], _ body: (EventID) -> Void) throws {
+    private func scanIDs(site: SiteID, fromMs: Int64, untilMs: Int64, sealedExcept skipped: Set<Day> = [], heldExcept counted: Set<Day> = [],
+                         _ body: (EventID) -> Void) throws {
         guard fromMs < untilMs else { return }
         func scanRows(from low: Int64, to high: Int64) throws {
             guard low < high else { return }
@@ -740,8 +750,11 @@ public final class EventStore: Sendable {
                 return true
             }
         }
+        // Held days are read from memory, and `counted` ones (held when their digests were
+        // taken) not at all, even if dropped since: their rows must not be read either.
+        let held = hotDays.held(site: site, days: Day(containing: fromMs)...Day(containing: untilMs - 1), skipping: counted)
         var unread = fromMs
-        for (day, parts) in hotDays.held(site: site, days: Day(containing: fromMs)...Day(containing: untilMs - 1)) {
+        for (day, parts) in (held + counted.map { ($0, []) }).sorted(by: { $0.day < $1.day }) {
             try scanRows(from: unread, to: max(unread, day.startMs))
             for id in parts.lazy.flatMap(\.segment.ids) where id.timestampMs >= fromMs && id.timestampMs < untilMs { body(id) }
             unread = max(unread, day.advanced(by: 1).startMs)

@@ -65,6 +65,9 @@ final class HotDays: Sendable {
         /// Changed by every edit of the day other than an append (an erasure): a fold built before
         /// it is not used.
         var revision: UInt64 = 0
+        /// Anti-entropy's digests of every id the day holds (base and events since), a day's
+        /// slices; set with the base, brought forward by each append.
+        var digests = [EventSetDigest](repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)
     }
 
     /// A fold to build: the first `since.count` events since of a day, and what they join.
@@ -115,19 +118,55 @@ final class HotDays: Sendable {
         state.withLock { HotDays.use(day, in: &$0) }
     }
 
-    /// The held days of a site within `days`, in day order, with their segments (as `parts`);
-    /// one look, so a day is either among them whole or not at all.
-    func held(site: SiteID, days: ClosedRange<Day>) -> [(day: Day, parts: [IndexedSegment])] {
+    /// The held days of a site within `days` but for `skipped`, in day order, with their segments
+    /// (as `parts`); one look, so a day is either among them whole or not at all.
+    func held(site: SiteID, days: ClosedRange<Day>, skipping skipped: Set<Day> = []) -> [(day: Day, parts: [IndexedSegment])] {
         state.withLock { state in
-            // Anti-entropy asks for every site's window (its retention, some hundreds of days) at
-            // every pass: looked up day by day, not by walking every held day of every site (up to
-            // `daysMax`, for each of 100,000 sites). A wider window (a peer's may span centuries)
-            // walks them once.
-            let keys = days.count <= state.entries.count
-                ? days.map { SealedDay(site: site, day: $0) }.filter { state.entries[$0] != nil }
-                : state.entries.keys.filter { $0.site == site && days.contains($0.day) }.sorted { $0.day < $1.day }
-            return keys.compactMap { key in HotDays.use(key, in: &state).map { (key.day, $0) } }
+            HotDays.keys(site: site, days: days, in: state).filter { !skipped.contains($0.day) }.compactMap { key in
+                HotDays.use(key, in: &state).map { (key.day, $0) }
+            }
         }
+    }
+
+    /// Anti-entropy's digests (a day's `EventSetDigest` slices) of the site's held days within
+    /// `days`, each over the day's ids before `untilMs`. They are kept per day and brought forward
+    /// by every append, so a pass does not hash every id of today again: in the soak that grew
+    /// with the day to a twentieth of a node's CPU. Only the ids at or after `untilMs` are read,
+    /// from the parts that reach it (the latest few) and the events since. A day whose base is
+    /// being built is left out; the days keep their place in the least-recently-used order.
+    func digests(site: SiteID, days: ClosedRange<Day>, before untilMs: Int64) -> [Day: [EventSetDigest]] {
+        state.withLock { state in
+            var out = [Day: [EventSetDigest]]()
+            for key in HotDays.keys(site: site, days: days, in: state) {
+                guard let entry = state.entries[key], let base = entry.base else { continue }
+                var digests = entry.digests
+                for part in base where part.segment.timestamps.latestMs >= untilMs {
+                    for (row, time) in part.segment.timestamps.enumerated() where time >= untilMs {
+                        EventSetDigest.remove(part.segment.ids[row], fromSliceOf: &digests)
+                    }
+                }
+                for event in entry.since where event.timestampMs >= untilMs { EventSetDigest.remove(event.id, fromSliceOf: &digests) }
+                out[key.day] = digests
+            }
+            return out
+        }
+    }
+
+    /// The held days of a site within `days`, in day order. Anti-entropy asks for every site's
+    /// window (its retention, some hundreds of days) at every pass: looked up day by day, not by
+    /// walking every held day of every site (up to `daysMax`, for each of 100,000 sites). A wider
+    /// window (a peer's may span centuries) walks them once.
+    private static func keys(site: SiteID, days: ClosedRange<Day>, in state: State) -> [SealedDay] {
+        days.count <= state.entries.count
+            ? days.map { SealedDay(site: site, day: $0) }.filter { state.entries[$0] != nil }
+            : state.entries.keys.filter { $0.site == site && days.contains($0.day) }.sorted { $0.day < $1.day }
+    }
+
+    /// The digests of every id of `parts`.
+    private static func digests(of parts: [IndexedSegment]) -> [EventSetDigest] {
+        var digests = [EventSetDigest](repeating: EventSetDigest(), count: EventSetDigest.slicesPerDay)
+        for id in parts.lazy.flatMap(\.segment.ids) { EventSetDigest.insert(id, intoSliceOf: &digests) }
+        return digests
     }
 
     /// The day's segments, its view built if need be, and the day marked as used.
@@ -159,7 +198,7 @@ final class HotDays: Sendable {
     /// dropped and opened again by another build is not this build's: its rows may hold what the
     /// drop was for (an erased visitor's, expired ones).
     func finish(_ day: SealedDay, _ build: Build, rows: [EventSegment]) -> [IndexedSegment]? {
-        let base = rows.map(IndexedSegment.init)
+        let base = rows.map(IndexedSegment.init), baseDigests = HotDays.digests(of: base)
         return state.withLock { state in
             guard var entry = state.entries[day], entry.build.ticket == build.ticket, entry.base == nil else { return nil }
             let scanned = Set(rows.flatMap(\.ids)), appended = entry.since.count
@@ -167,6 +206,8 @@ final class HotDays: Sendable {
             overlaps.add(appended - entry.since.count, ordering: .relaxed)
             builds.add(1, ordering: .relaxed)
             entry.base = base
+            entry.digests = baseDigests
+            for event in entry.since { EventSetDigest.insert(event.id, intoSliceOf: &entry.digests) }
             entry.bytes = base.reduce(0) { $0 + $1.estimatedBytes }
             // A busy day takes more than `sinceMax` appends while its rows are read; they are
             // folded now that there is a base to fold them into.
@@ -206,6 +247,8 @@ final class HotDays: Sendable {
                 guard state.entries[day] != nil else { continue }
                 state.entries[day]!.since.append(event)
                 state.entries[day]!.view = nil
+                // While the base is built, `finish` takes the digests of all there is.
+                if state.entries[day]!.base != nil { EventSetDigest.insert(event.id, intoSliceOf: &state.entries[day]!.digests) }
                 // Not while the base is being built: `finish` folds them. Dropping the day then
                 // threw the build away, and the next report's build met the same fate: a day whose
                 // rows take longer to read than `sinceMax` hits take to arrive was read from its
@@ -253,6 +296,15 @@ final class HotDays: Sendable {
                 guard let base = entry.base else {
                     state.entries[key] = nil
                     continue
+                }
+                // The erased ids are taken out of the digests, the rest not hashed again.
+                for part in base {
+                    for row in part.segment.rows(of: visitor) ?? 0..<0 where part.segment.timestamps[row] <= fence {
+                        EventSetDigest.remove(part.segment.ids[row], fromSliceOf: &entry.digests)
+                    }
+                }
+                for event in entry.since where event.visitor == visitor && event.timestampMs <= fence {
+                    EventSetDigest.remove(event.id, fromSliceOf: &entry.digests)
                 }
                 entry.base = base.compactMap { $0.erasing(visitor, through: fence) }
                 entry.since.removeAll { $0.visitor == visitor && $0.timestampMs <= fence }

@@ -77,6 +77,9 @@ public struct NarrowColumn<Element: FixedWidthInteger & UnsignedInteger & Sendab
 /// whole day), not as eight bytes of epoch milliseconds.
 public struct DayTimes: RandomAccessCollection, Hashable, Sendable {
     let earliestMs: Int64
+    /// The latest time (the earliest when there is none): a reader of the times after some
+    /// moment skips a segment that ends before it.
+    public let latestMs: Int64
     let offsets: NarrowColumn<UInt32>
 
     /// `timestamps`, each within one day of the earliest.
@@ -84,6 +87,7 @@ public struct DayTimes: RandomAccessCollection, Hashable, Sendable {
         let earliest = timestamps.min() ?? 0
         precondition(timestamps.allSatisfy { $0 - earliest < TimeUnits.dayMs }, "times of one segment span more than a day")
         earliestMs = earliest
+        latestMs = timestamps.max() ?? earliest
         offsets = NarrowColumn(timestamps.map { UInt32(truncatingIfNeeded: $0 - earliest) })
     }
 
