@@ -99,8 +99,8 @@ public struct DayTimes: RandomAccessCollection, Hashable, Sendable {
     public var bytes: Int { offsets.bytes }
 }
 
-/// Each row's properties as (key, value) codes, the rows' pairs one after another and where each
-/// row's end: most rows have none, and an empty array a row still took eight bytes.
+/// Each row's properties as (key, value) codes: the rows' pairs one after another, and where each
+/// row's pairs end. Most rows have none, and an empty array a row still took eight bytes.
 public struct RowProperties: RandomAccessCollection, Sendable {
     public typealias Pair = (key: UInt32, value: UInt32)
 
