@@ -132,24 +132,28 @@ final class HotDays: Sendable {
     /// `days`, each over the day's ids before `untilMs`. They are kept per day and brought forward
     /// by every append, so a pass does not hash every id of today again: in the soak that grew
     /// with the day to a twentieth of a node's CPU. Only the ids at or after `untilMs` are read,
-    /// from the parts that reach it (the latest few) and the events since. A day whose base is
-    /// being built is left out; the days keep their place in the least-recently-used order.
+    /// from the parts that reach it (the latest few) and the events since, outside the lock that
+    /// appends wait for. A day whose base is being built is left out; the days keep their place in
+    /// the least-recently-used order.
     func digests(site: SiteID, days: ClosedRange<Day>, before untilMs: Int64) -> [Day: [EventSetDigest]] {
-        state.withLock { state in
-            var out = [Day: [EventSetDigest]]()
-            for key in HotDays.keys(site: site, days: days, in: state) {
-                guard let entry = state.entries[key], let base = entry.base else { continue }
-                var digests = entry.digests
-                for part in base where part.segment.timestamps.latestMs >= untilMs {
-                    for (row, time) in part.segment.timestamps.enumerated() where time >= untilMs {
-                        EventSetDigest.remove(part.segment.ids[row], fromSliceOf: &digests)
-                    }
-                }
-                for event in entry.since where event.timestampMs >= untilMs { EventSetDigest.remove(event.id, fromSliceOf: &digests) }
-                out[key.day] = digests
+        let held = state.withLock { state in
+            HotDays.keys(site: site, days: days, in: state).compactMap { key -> (Day, [EventSetDigest], [IndexedSegment], [Event])? in
+                guard let entry = state.entries[key], let base = entry.base else { return nil }
+                return (key.day, entry.digests, base, entry.since)
             }
-            return out
         }
+        var out = [Day: [EventSetDigest]]()
+        for (day, kept, base, since) in held {
+            var digests = kept
+            for part in base where part.segment.timestamps.latestMs >= untilMs {
+                for (row, time) in part.segment.timestamps.enumerated() where time >= untilMs {
+                    EventSetDigest.remove(part.segment.ids[row], fromSliceOf: &digests)
+                }
+            }
+            for event in since where event.timestampMs >= untilMs { EventSetDigest.remove(event.id, fromSliceOf: &digests) }
+            out[day] = digests
+        }
+        return out
     }
 
     /// The held days of a site within `days`, in day order. Anti-entropy asks for every site's
