@@ -2,10 +2,12 @@
 cluster, `http_base` + index for HTTP), formed over mutual TLS the way an operator forms one:
 certificates from the CLI, node-1 first, the others joining it."""
 
+import argparse
 import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 
 from . import certs, credentials, waits, web
@@ -16,8 +18,20 @@ NAMES = ["node-1", "node-2", "node-3"]
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def index_of(name):
     return int(name.split("-")[1])
+
+
+def command_line(port_base, description=None):
+    """The arguments every cluster test takes: the binary and the first of its ports (each test
+    has a range of its own, so tests never share one). Add more, then `parse_args()`."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
+    parser.add_argument("--port-base", type=int, default=port_base)
+    return parser
 
 
 class LocalCluster:
@@ -27,6 +41,12 @@ class LocalCluster:
         self.certs = os.path.join(folder, "certs")
         self.env = dict(env or {})
         self.processes = {}
+
+    @classmethod
+    def for_test(cls, options, prefix, probe_ms=500, env=None):
+        """A cluster in a new temporary folder, on the ports `options` (of `command_line`) give."""
+        folder = tempfile.mkdtemp(prefix=prefix)
+        return cls(options.footfall, folder, probe_ms, options.port_base, options.port_base + 100, env)
 
     def cli(self, *args):
         return subprocess.run([self.binary, *args], check=True, capture_output=True, text=True).stdout

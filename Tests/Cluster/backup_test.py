@@ -12,14 +12,12 @@ write through all three:
      the snapshot held them, so their fences did the deleting.
 Exits non-zero on any failed check.
 """
-import argparse
 import json
 import os
 import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import namedtuple
@@ -31,7 +29,7 @@ sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 from footfall_harness import files, hits, waits, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
-from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
+from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster, command_line  # noqa: E402
 from footfall_harness.probe import CHECKER, Probe  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 
@@ -76,16 +74,13 @@ class Writers:
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
-    parser.add_argument("--port-base", type=int, default=16940)
+    parser = command_line(16940)
     options = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="footfall-backup-")
     # Uncompressed files, so a visitor's raw events can be searched for in the backup; repair every
     # 2 s, so the restored node catches up within the test.
-    cluster = LocalCluster(options.footfall, folder, 500, options.port_base, options.port_base + 100,
-                           env={"FOOTFALL_REPAIR_INTERVAL_S": "2", "FOOTFALL_COMPRESSION": "none",
-                                "FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"})
+    cluster = LocalCluster.for_test(options, "footfall-backup-", env={"FOOTFALL_REPAIR_INTERVAL_S": "2", "FOOTFALL_COMPRESSION": "none",
+                                                                     "FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"})
+    folder = cluster.folder
     stubs_folder = os.path.join(folder, "stubs")
     os.makedirs(stubs_folder)
     probe = None

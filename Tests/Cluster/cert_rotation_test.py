@@ -16,14 +16,12 @@ to run out about a minute after the cluster starts.
      ports without a restart.
 Exits non-zero on any failed check.
 """
-import argparse
 import datetime
 import os
 import shutil
 import socket
 import ssl
 import sys
-import tempfile
 import time
 
 from cryptography import x509
@@ -33,7 +31,7 @@ sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 from footfall_harness import certs, hits, waits  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
-from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
+from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster, command_line  # noqa: E402
 from footfall_harness.process import Process  # noqa: E402
 
 # A node reads its certificate files again every 10 s; a margin for a loaded machine.
@@ -97,12 +95,10 @@ def install(source_folder, stem, target_folder, as_stem=None):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
-    parser.add_argument("--port-base", type=int, default=17140)
+    parser = command_line(17140)
     options = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="footfall-certs-")
-    cluster = LocalCluster(options.footfall, folder, 400, options.port_base, options.port_base + 100)
+    cluster = LocalCluster.for_test(options, "footfall-certs-", probe_ms=400)
+    folder = cluster.folder
     solo = Process(os.path.join(folder, "solo.log"))
     try:
         cluster.issue_certificates(NAMES)

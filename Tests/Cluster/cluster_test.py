@@ -12,7 +12,6 @@ Starts three `footfall serve` processes on loopback that form a cluster over mut
   4. under HTTP ingest load, no live member is ever declared dead (false positives counted).
 Prints the measurements; exits non-zero on any failed check.
 """
-import argparse
 import datetime
 import json
 import os
@@ -20,7 +19,6 @@ import socket
 import ssl
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -33,21 +31,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 from footfall_harness.certs import make_cert, write_key_and_cert  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
-from footfall_harness.cluster import BROWSER, NAMES, LocalCluster  # noqa: E402
+from footfall_harness.cluster import BROWSER, NAMES, LocalCluster, command_line  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
+    parser = command_line(17940)
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--load-seconds", type=int, default=15)
     parser.add_argument("--probe-ms", type=int, default=1000)
-    parser.add_argument("--port-base", type=int, default=17940)
     options = parser.parse_args()
 
-    folder = tempfile.mkdtemp(prefix="footfall-cluster-")
-    cluster = LocalCluster(options.footfall, folder, options.probe_ms, options.port_base, options.port_base + 100)
+    cluster = LocalCluster.for_test(options, "footfall-cluster-", probe_ms=options.probe_ms)
+    folder = cluster.folder
     try:
         node_pb2, node_pb2_grpc = generate_stubs(os.path.join(folder, "stubs"))
         cluster.form(spare=["node-9"])

@@ -22,13 +22,11 @@ adopted, (3) a legitimate request of the same kind still works afterwards:
      cluster state.
 Exits non-zero on any failed check; keeps the logs then.
 """
-import argparse
 import hashlib
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import grpc
@@ -37,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 from footfall_harness import metrics, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
-from footfall_harness.cluster import LocalCluster  # noqa: E402
+from footfall_harness.cluster import LocalCluster, command_line  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 
 NAMES = ["node-1", "node-2"]
@@ -132,16 +130,14 @@ def stored_event(timestamp_ms, visitor=7):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
-    parser.add_argument("--port-base", type=int, default=19940)
+    parser = command_line(19940)
     parser.add_argument("--steps", help="comma-separated steps to run (default: all)")
     options = parser.parse_args()
 
-    folder = tempfile.mkdtemp(prefix="footfall-hostile-")
     # A node that traps exits at once instead of symbolicating a backtrace for a minute (holding
     # its ports, so that a restart could not bind them).
-    cluster = LocalCluster(options.footfall, folder, 500, options.port_base, options.port_base + 100, env={"SWIFT_BACKTRACE": "enable=no"})
+    cluster = LocalCluster.for_test(options, "footfall-hostile-", env={"SWIFT_BACKTRACE": "enable=no"})
+    folder = cluster.folder
     try:
         peer = Peer(cluster, generate_stubs(os.path.join(folder, "stubs")))
         cluster.issue_certificates(NAMES + HOSTILE)

@@ -9,17 +9,15 @@ Then node-2 is killed and, once the cluster holds it dead, the second process st
 takes the name over (a node restarted on another machine) and repairs before it serves. Last,
 the old node-2 started again on its old folder and address is the one refused.
 """
-import argparse
 import os
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 from footfall_harness import hits  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
-from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
+from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster, command_line  # noqa: E402
 from footfall_harness.process import Process  # noqa: E402
 from footfall_harness.waits import wait_for  # noqa: E402
 
@@ -27,12 +25,10 @@ NAME_CONFLICT_EXIT = 75
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
-    parser.add_argument("--port-base", type=int, default=19400)
+    parser = command_line(19400, description=__doc__)
     options = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="footfall-name-conflict-")
-    cluster = LocalCluster(options.footfall, folder, 500, options.port_base, options.port_base + 100)
+    cluster = LocalCluster.for_test(options, "footfall-name-conflict-")
+    folder = cluster.folder
     second = Process(os.path.join(folder, "node-2-elsewhere.log"))
     elsewhere = f"127.0.0.1:{options.port_base + 9}"
 

@@ -12,17 +12,15 @@ node-4 `removed`, alive and serving nothing, for good (a CI run of returning_nod
 Controls: node-2 has not heard of the removal when node-4 starts, and node-4 counts itself normal
 before node-1 continues. If gossip outran the stop, the attempt is made again (three at most).
 """
-import argparse
 import os
 import signal
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
 from footfall_harness.checks import check, finish  # noqa: E402
-from footfall_harness.cluster import LocalCluster  # noqa: E402
+from footfall_harness.cluster import LocalCluster, command_line  # noqa: E402
 
 NAMES = ["node-1", "node-2", "node-3", "node-4"]
 STREAMED = "joined the ring: streamed its ranges in"
@@ -49,13 +47,10 @@ def attempt(cluster):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
-    parser.add_argument("--port-base", type=int, default=19740)
+    parser = command_line(19740, description=__doc__)
     options = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="footfall-removal-race-")
-    cluster = LocalCluster(options.footfall, folder, 500, options.port_base, options.port_base + 100,
-                           env={"FOOTFALL_REPAIR_INTERVAL_S": "3", "FOOTFALL_COMPRESSION": "none"})
+    cluster = LocalCluster.for_test(options, "footfall-removal-race-", env={"FOOTFALL_REPAIR_INTERVAL_S": "3", "FOOTFALL_COMPRESSION": "none"})
+    folder = cluster.folder
     try:
         cluster.form(names=NAMES)
         if not check(cluster.wait(lambda: cluster.settled(NAMES), 60), "four nodes form a cluster, every owner normal"):

@@ -25,13 +25,11 @@ Three `footfall serve` processes on loopback, RF=3, QUORUM, mutual TLS between t
      credentials once its system data may be stale.
 Prints the measurements; exits non-zero on any failed check.
 """
-import argparse
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import namedtuple
@@ -42,7 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 from footfall_harness import credentials, files, hits, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
-from footfall_harness.cluster import BROWSER, NAMES, ClusterAPI, LocalCluster  # noqa: E402
+from footfall_harness.cluster import BROWSER, NAMES, ClusterAPI, LocalCluster, command_line  # noqa: E402
 from footfall_harness.probe import CHECKER, Probe  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 
@@ -121,17 +119,14 @@ class OwnData:
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
-    parser.add_argument("--port-base", type=int, default=18940)
+    parser = command_line(18940)
     options = parser.parse_args()
 
-    folder = tempfile.mkdtemp(prefix="footfall-replication-")
     probe = None
     # Background anti-entropy stays out of the way, so what QUORUM reads and hints repair is theirs.
     # Uncompressed files, so a site's raw events can be searched for on disk.
-    cluster = LocalCluster(options.footfall, folder, 500, options.port_base, options.port_base + 100,
-                           env={"FOOTFALL_REPAIR_INTERVAL_S": "3600", "FOOTFALL_SYSTEM_STALE_AFTER_S": "15", "FOOTFALL_COMPRESSION": "none"})
+    cluster = LocalCluster.for_test(options, "footfall-replication-", env={"FOOTFALL_REPAIR_INTERVAL_S": "3600", "FOOTFALL_SYSTEM_STALE_AFTER_S": "15", "FOOTFALL_COMPRESSION": "none"})
+    folder = cluster.folder
     try:
         # `checker` reads each replica's own event ids over the repair RPCs (never a member).
         cluster.form(spare=["node-4", CHECKER])

@@ -10,10 +10,8 @@ stores or files once it serves (its old copy is fenced by the erasure it learns 
 every acknowledged event of the sites it now replicates is in its own store; and the sites it no
 longer replicates leave its store.
 """
-import argparse
 import os
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,7 +20,7 @@ sys.path.insert(0, os.path.join(ROOT, "Harness"))
 from footfall_harness import credentials, files, hits, web  # noqa: E402
 from footfall_harness.ledger import AckLog, Peer, held  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
-from footfall_harness.cluster import ClusterAPI, LocalCluster  # noqa: E402
+from footfall_harness.cluster import ClusterAPI, LocalCluster, command_line  # noqa: E402
 from footfall_harness.probe import CHECKER, Probe  # noqa: E402
 from footfall_harness.stubs import generate_stubs  # noqa: E402
 
@@ -31,13 +29,10 @@ SITES = ["localhost"] + [f"back{i}.example" for i in range(1, 6)]
 VISITOR = "returning-erased-visitor"
 MARKER = "title-of-the-erased-returning-visitor"
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--footfall", default=os.path.join(ROOT, ".build/debug/footfall"))
-    parser.add_argument("--port-base", type=int, default=19340)
+    parser = command_line(19340, description=__doc__)
     options = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="footfall-returning-")
-    cluster = LocalCluster(options.footfall, folder, 500, options.port_base, options.port_base + 100,
-                           env={"FOOTFALL_REPAIR_INTERVAL_S": "3", "FOOTFALL_COMPRESSION": "none"})
+    cluster = LocalCluster.for_test(options, "footfall-returning-", env={"FOOTFALL_REPAIR_INTERVAL_S": "3", "FOOTFALL_COMPRESSION": "none"})
+    folder = cluster.folder
     probe = None
     try:
         cluster.form(spare=[CHECKER], names=NAMES)
