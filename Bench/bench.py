@@ -234,6 +234,10 @@ def measure_node(row, node, csv_path, spec, options, db_bench_rate):
     print(f"bench: Footfall at half speed: {line}", flush=True)
     row["rss_mib_at_half_ingest"] = round(max(samples) / 2**20, 1)
     row["peak_rss_mib"] = round(node.node.rss_bytes("VmHWM") / 2**20, 1)
+    hot, sealed = node.node.cache_bytes()  # at the end of the half-speed run
+    row["cache_mib_at_half_ingest"] = {"hot_days": round(hot / 2**20, 1), "sealed_days": round(sealed / 2**20, 1),
+                                       "hot_days_budget": footfall.Node.HOT_DAYS_MIB,
+                                       "sealed_days_budget": footfall.Node.SEGMENT_CACHE_MIB}
     latencies = footfall.realtime_latency(lambda body, headers: node.node.request("POST", "/api/event", body, headers),
                                           lambda path: node.node.get(path, node.token),
                                           spec.median_site(), 20 if options.short else 100, "single")
@@ -263,8 +267,11 @@ def print_table(report, sites):
     hits = mine["single_hit"]
     print(f"single-hit requests (wrk, 16 connections): {hits['footfall_req_s']:,}/s = {hits['ratio']} x the discard endpoint's "
           f"{hits['discard_req_s']:,}/s (target >= 0.5)")
-    print(f"Footfall node RSS while ingesting at half that: {mine['rss_mib_at_half_ingest']} MiB (target <= 300); "
-          f"peak over the run {mine['peak_rss_mib']} MiB")
+    caches = mine["cache_mib_at_half_ingest"]
+    print(f"Footfall node RSS while ingesting at half that: {mine['rss_mib_at_half_ingest']} MiB, of it "
+          f"{caches['hot_days']} MiB unsealed days held (budget {caches['hot_days_budget']}) and {caches['sealed_days']} MiB "
+          f"decoded sealed days (budget {caches['sealed_days_budget']}); the rest {mine['rss_mib_at_half_ingest'] - caches['hot_days'] - caches['sealed_days']:.1f} MiB "
+          f"(target <= 300); peak over the run {mine['peak_rss_mib']} MiB")
     print(f"Footfall realtime, hit to visible ({mine['realtime_ms']['through']}): p50 {mine['realtime_ms']['p50']} ms, "
           f"p99 {mine['realtime_ms']['p99']} ms (target p99 <= 250)")
     three = mine["three_nodes"]

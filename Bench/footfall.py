@@ -16,7 +16,7 @@ import urllib.parse
 import peers
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Harness"))
-from footfall_harness import web  # noqa: E402
+from footfall_harness import metrics, web  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster  # noqa: E402
 from footfall_harness.hits import pageview  # noqa: E402
 from footfall_harness.ports import free_port  # noqa: E402
@@ -83,12 +83,17 @@ class Node:
     """One single `footfall serve` process on loopback ports of its own (the three-node contender
     uses the cluster tests' harness)."""
     name = "node-1"
+    # The node's memory budgets, given as the defaults they are so the bench can say how much of
+    # its memory they account for.
+    HOT_DAYS_MIB = 512
+    SEGMENT_CACHE_MIB = 256
 
     def __init__(self, binary, data):
         self.port = free_port()
         self.data = data
         args = [binary, "serve", "--data", data, "--host", "127.0.0.1", "--port", str(self.port), "--grpc-port", "0",
-                "--cluster-port", str(free_port()), "--trusted-proxies", "127.0.0.1"]
+                "--cluster-port", str(free_port()), "--trusted-proxies", "127.0.0.1",
+                "--hot-days-mb", str(self.HOT_DAYS_MIB), "--segment-cache-mb", str(self.SEGMENT_CACHE_MIB)]
         self.process = Process(data + ".log")
         self.process.start(args)
         self.connection = None
@@ -128,6 +133,14 @@ class Node:
 
     def get(self, path, token=None):
         return self.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    def cache_bytes(self):
+        """(unsealed days held, decoded sealed days held), in bytes, from the node's `/metrics`."""
+        status, body = self.get("/metrics")
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}")
+        text = body.decode()
+        return metrics.value(text, "footfall_hot_day_bytes") or 0, metrics.value(text, "footfall_segment_cache_bytes") or 0
 
     def rss_bytes(self, field="VmRSS"):
         with open(f"/proc/{self.process.pid}/status") as status:
