@@ -98,10 +98,12 @@ public struct SegmentAnalysis {
         // A whole run's indexed visits are the range's visits of that visitor if the range holds
         // all of the run (always, for a day inside the range); the other runs are kept.
         var usable = indexed.runIsWhole
+        // Made once, not per run: each `visitorRuns` is a new view that retains the column.
+        let runLengths = segment.visitorRuns
         if !rangeHoldsDay {
             var first = rows.lowerBound
             for run in runs {
-                let length = segment.visitorRuns[run]
+                let length = runLengths[run]
                 usable[run] = usable[run] && range.contains(segment.timestamps[first]) && range.contains(segment.timestamps[first + length - 1])
                 first += length
             }
@@ -110,7 +112,7 @@ public struct SegmentAnalysis {
         var first = rows.lowerBound
         var candidates = matcher.cursor()
         for run in runs {
-            let length = segment.visitorRuns[run]
+            let length = runLengths[run]
             defer { first += length }
             guard !usable[run] else { continue }
             let runRows = first..<first + length

@@ -70,7 +70,7 @@ public struct IndexedSegment: Sendable {
                 if let visit = deriver.visit(holding: segment.timestamps[row], cursor: &cursor) { visitOfRow[row] = Int32(visits.count + visit) }
             }
             visits += deriver.visits.map(Visit.init)
-            let atACut = run == 0 || run == segment.visitorRuns.count - 1
+            let atACut = run == 0 || run == segment.visitors.count - 1
             let nearMidnight = firstActive.map { $0 - dayStart < Visits.gapMs || dayEnd - lastActive < Visits.gapMs } ?? false
             runIsWhole.append(!atACut && !nearMidnight)
             first += length

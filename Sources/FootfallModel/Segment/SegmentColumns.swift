@@ -5,71 +5,53 @@
 /// four bytes a row each; narrowed, the soak's busy days take under half the memory.
 ///
 /// Reading a row switches on the width: the same branch for every row of a loop, which the
-/// processor predicts.
+/// processor predicts. The widths are plain stored arrays, one of them filled (empty arrays share
+/// one empty buffer): a read of an enum's payload array retained and released it, twice per
+/// visitor run in a filtered report's loops (`RunLengths`), and that was two thirds of a
+/// summary's samples.
 public struct NarrowColumn<Element: FixedWidthInteger & UnsignedInteger & Sendable>: RandomAccessCollection, Hashable, Sendable {
-    enum Storage: Hashable, Sendable {
-        case same(Element, count: Int)
-        case bytes([UInt8])
-        case halves([UInt16])
-        case words([UInt32])
-    }
-
-    let storage: Storage
+    /// Bytes a row: 0 (every row holds `same`), 1, 2 or 4.
+    private let width: Int
+    private let same: Element
+    private let rowCount: Int
+    private let ones: [UInt8]
+    private let twos: [UInt16]
+    private let fours: [UInt32]
 
     /// `values`, each at most `UInt32.max` (an `Element` of more than four bytes is refused).
     public init(_ values: some Collection<Element>) {
         precondition(Element.bitWidth <= 32, "a narrow column holds at most four bytes a row")
-        guard let first = values.first else {
-            storage = .bytes([])
-            return
-        }
-        var largest = first, allSame = true
+        var largest: Element = 0, allSame = true
+        let first = values.first ?? 0
         for value in values {
             largest = Swift.max(largest, value)
             allSame = allSame && value == first
         }
-        if allSame {
-            storage = .same(first, count: values.count)
-        } else if largest <= UInt8.max {
-            storage = .bytes(values.map { UInt8(truncatingIfNeeded: $0) })
-        } else if largest <= UInt16.max {
-            storage = .halves(values.map { UInt16(truncatingIfNeeded: $0) })
-        } else {
-            storage = .words(values.map { UInt32(truncatingIfNeeded: $0) })
-        }
+        rowCount = values.count
+        same = first
+        width = allSame ? 0 : largest <= UInt8.max ? 1 : largest <= UInt16.max ? 2 : 4
+        ones = width == 1 ? values.map { UInt8(truncatingIfNeeded: $0) } : []
+        twos = width == 2 ? values.map { UInt16(truncatingIfNeeded: $0) } : []
+        fours = width == 4 ? values.map { UInt32(truncatingIfNeeded: $0) } : []
     }
 
     public var startIndex: Int { 0 }
+    public var endIndex: Int { rowCount }
 
-    public var endIndex: Int {
-        switch storage {
-        case let .same(_, count): count
-        case let .bytes(values): values.count
-        case let .halves(values): values.count
-        case let .words(values): values.count
-        }
-    }
-
+    @inline(__always)
     public subscript(row: Int) -> Element {
-        switch storage {
-        case let .same(value, count):
-            precondition(row >= 0 && row < count, "row \(row) of a column of \(count)")
-            return value
-        case let .bytes(values): return Element(truncatingIfNeeded: values[row])
-        case let .halves(values): return Element(truncatingIfNeeded: values[row])
-        case let .words(values): return Element(truncatingIfNeeded: values[row])
+        switch width {
+        case 0:
+            precondition(row >= 0 && row < rowCount, "row \(row) of a column of \(rowCount)")
+            return same
+        case 1: return Element(truncatingIfNeeded: ones[row])
+        case 2: return Element(truncatingIfNeeded: twos[row])
+        default: return Element(truncatingIfNeeded: fours[row])
         }
     }
 
     /// Bytes the rows take (a column of one value takes none).
-    public var bytes: Int {
-        switch storage {
-        case .same: 0
-        case let .bytes(values): values.count
-        case let .halves(values): values.count * 2
-        case let .words(values): values.count * 4
-        }
-    }
+    public var bytes: Int { width * rowCount }
 }
 
 /// A segment's times: every row's falls on the segment's day, so each is kept as its distance from
