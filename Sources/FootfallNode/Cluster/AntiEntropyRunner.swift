@@ -148,15 +148,15 @@ actor AntiEntropyRunner {
                 try? await Task.sleep(for: .seconds(2))
             }
             let needsRepair = await node.replication.needsRepair
-            _ = await pass(sites: nil, settled: !needsRepair) { _ in }
+            _ = await pass(sites: nil, byOperator: false) { _ in }
             if needsRepair { try? await Task.sleep(for: .seconds(2)) }
         }
     }
 
     /// One pass over `sites` (nil: every site this node replicates), reporting each site done.
-    /// `settled` leaves out the last `settleMs` (background passes); a node that needs repair and an
-    /// operator's repair compare everything up to now.
-    func pass(sites: [SiteID]?, settled: Bool, progress: @Sendable (Footfall_V1_RepairProgress) async -> Void) async -> Pass {
+    /// A background pass of a serving node leaves out the last `settleMs`; a node that needs
+    /// repair and an operator's repair compare everything up to now (`DataLifecycle`).
+    func pass(sites: [SiteID]?, byOperator: Bool, progress: @Sendable (Footfall_V1_RepairProgress) async -> Void) async -> Pass {
         var result = Pass()
         guard !running else {
             result.refused = true
@@ -164,6 +164,8 @@ actor AntiEntropyRunner {
         }
         running = true
         defer { running = false }
+        let ticket = await node.replication.repairPassStarted(byOperator: byOperator)
+        let settled = !ticket.comparesUpToNow
         let ring = await node.replication.ring
         let alive = await node.replication.alive
         let me = node.configuration.nodeName
@@ -200,11 +202,10 @@ actor AntiEntropyRunner {
         if sites == nil { await handOverFormerSites(ring: ring, alive: alive) }
         node.metrics.increment("footfall_repair_passes_total")
         node.metrics.increment("footfall_repair_events_streamed_total", by: Double(result.outcome.eventsPulled + result.outcome.eventsPushed))
-        // Repaired only once the pass covered every site the cluster has: a node that joins through
-        // seeds (a lost disk, a long absence) knows them only after system data synced from a peer.
         let founder = node.configuration.cluster.seeds.isEmpty && alive == [me]
         let knowsSites = await systemReplicator.lastSyncMs != nil || founder
-        if result.unreachable.isEmpty && sites == nil && knowsSites { try? await node.replication.repaired() }
+        await node.replication.repairPassFinished(ticket, coverage: .init(everySite: sites == nil, everyReplica: result.unreachable.isEmpty,
+                                                                          knewTheSites: knowsSites))
         result.finishedMs = node.clock.nowMs
         lastPass = result
         return result

@@ -102,12 +102,10 @@ public struct ClusterService: Service {
 }
 
 extension ClusterService {
-    /// Hands replication each new membership view (ring and live members), checked every 100 ms.
+    /// Hands replication each new membership view (ring and live members) as the membership
+    /// shell publishes it.
     static func feedMembershipViews(from membership: MembershipShell, to replication: ReplicationShell) async {
-        while !Task.isCancelled {
-            await replication.follow(await membership.snapshot)
-            try? await Task.sleep(for: .milliseconds(100))
-        }
+        for await view in membership.views { await replication.follow(view) }
     }
 }
 

@@ -34,10 +34,14 @@ public actor MembershipShell {
     private let logger: Logger
     private let origin = ContinuousClock.now
     private var stopped = false
-    /// The rings last built and the ownership map they were built from: the snapshot is read
-    /// every 100 ms, a ring hashes 256 positions per member (5 % of a serving node's CPU when it
-    /// was built each time), and the map rarely changes.
+    /// The rings last built and the ownership map they were built from: a ring hashes 256
+    /// positions per member (5 % of a serving node's CPU when it was built for every snapshot,
+    /// read every 100 ms then), and the map rarely changes.
     private var rings: (records: [Membership.OwnershipRecord], read: Ring, pending: Ring)?
+    /// The view after each change of members or ring (`Membership.Action.changesView`), newest
+    /// only: a follower that falls behind skips to the latest view, and the buffer holds one.
+    public nonisolated let views: AsyncStream<Snapshot>
+    private let viewContinuation: AsyncStream<Snapshot>.Continuation
     private var nextSecretsAttempt = ContinuousClock.now
     /// The other members' addresses as last saved in the state file.
     private var savedPeers: [String]
@@ -56,6 +60,7 @@ public actor MembershipShell {
         self.wallClock = wallClock
         self.metrics = metrics
         self.logger = logger
+        (views, viewContinuation) = AsyncStream.makeStream(of: Snapshot.self, bufferingPolicy: .bufferingNewest(1))
         var seedGenerator = SystemRandomNumberGenerator()
         // Where the other members were last seen is asked at start: a node started without seeds
         // (the one that founded the cluster) would otherwise wait alone after a graceful restart,
@@ -69,8 +74,11 @@ public actor MembershipShell {
 
     private var now: MonotonicTime { MonotonicTime(nanoseconds: (ContinuousClock.now - origin).nanoseconds) }
 
-    /// Runs the protocol until `leave()` or cancellation.
+    /// Runs the protocol until `leave()` or cancellation; `views` ends with it.
     func run() async {
+        defer { viewContinuation.finish() }
+        // The view a node starts with (itself, and the ring it saved), before any change.
+        viewContinuation.yield(snapshot)
         await perform(instance.onStart(now: now))
         while !stopped, !Task.isCancelled {
             let wait = min(max(.zero, instance.nextDeadline - now), MembershipShell.tickGranularity)
@@ -143,6 +151,8 @@ public actor MembershipShell {
         // Persist before sending: the map is saved once for all the changes (a message may carry
         // thousands), and the ring built once.
         let ringEpoch = actions.contains(where: { if case .ownershipChanged = $0 { true } else { false } }) ? persistOwnership() : nil
+        // Then the new view, before the sends, which may wait on slow peers.
+        if actions.contains(where: \.changesView) { viewContinuation.yield(snapshot) }
         for action in actions {
             switch action {
             case .send(let envelope, let destination):

@@ -313,7 +313,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
 
     func repair(request: Footfall_V1_RepairCommand, response: RPCWriter<Footfall_V1_RepairProgress>, context: ServerContext) async throws {
         let sites = try request.sites.map { text in try wire { try ReplicaWire.site(text) } }
-        let pass = await repairs.pass(sites: sites.isEmpty ? nil : sites, settled: false) { progress in
+        let pass = await repairs.pass(sites: sites.isEmpty ? nil : sites, byOperator: true) { progress in
             try? await response.write(progress)
         }
         if pass.refused {

@@ -39,9 +39,11 @@ public actor ReplicationShell {
     private var writeWaiters: [UInt64: CheckedContinuation<(Replication.WriteOutcome, Replication.Applied), Never>] = [:]
     private var erasureWaiters: [String: (CheckedContinuation<ErasureResult, Never>, [ErasureRecord.Confirmation])] = [:]
     private var nextRequest: UInt64 = 0
+    /// Whether this node's copy may answer reads, or must be repaired first (persisted).
+    private var lifecycle: Replication.DataLifecycle
     /// Set when this node lost writes no hint holds (or was away past the hint window): it serves
-    /// no reads of its own until anti-entropy has run. Persisted.
-    public private(set) var needsRepair: Bool
+    /// no reads of its own until anti-entropy has run.
+    public var needsRepair: Bool { lifecycle.phase == .repairing }
     /// Erasures (which compact files) and CRM edits run one at a time, off the actor.
     private let changeQueue = DispatchQueue(label: "footfall.replica-changes")
     private let scrubWaiting = ScrubLatch()
@@ -80,24 +82,27 @@ public actor ReplicationShell {
             gaps.insert(String(decoding: key.dropFirst(), as: UTF8.self))
             return true
         }
-        needsRepair = try kv.get(.hints, ReplicationShell.repairNeededKey) != nil
-        let lastAlive = try kv.get(.hints, ReplicationShell.lastAliveKey).map { Int64(bitPattern: UInt64(bigEndianBytes: $0)) }
-        let awayMs = lastAlive.map { clock.nowMs - $0 }
-        if let awayMs, awayMs > Int64(RetentionPlan.daysMax) * TimeUnits.dayMs {
-            // Away longer than any data is kept: what it holds may have been erased elsewhere long
-            // ago. It is not merged back; it starts empty and is filled by repair.
-            try store.wipeRawData()
-            var batch = WriteBatch()
-            batch.deleteRange(.hints, [ReplicationShell.hintKeyTag], [ReplicationShell.hintKeyTag + 1])
-            batch.deleteRange(.hints, [ReplicationShell.gapKeyTag], [ReplicationShell.gapKeyTag + 1])
-            try kv.write(batch, sync: true)
-            hints.removeAll()
-            gaps.removeAll()
-            logger.warning("this node was away longer than the retention horizon: its raw data was wiped; it rejoins empty")
-        }
-        if awayMs.map({ $0 > settings.hintWindowMs }) ?? joinsCluster {
-            try ReplicationShell.requireRepair(in: kv)
-            needsRepair = true
+        let lastAlive = try kv.get(.hints, ReplicationShell.lastAliveKey).flatMap { $0.count == 8 ? Int64(bitPattern: UInt64(bigEndianBytes: $0)) : nil }
+        let (lifecycle, effects) = Replication.DataLifecycle.onStart(
+            repairPending: try kv.get(.hints, ReplicationShell.repairNeededKey) != nil, lastAliveMs: lastAlive, joinsCluster: joinsCluster,
+            nowMs: clock.nowMs, hintWindowMs: settings.hintWindowMs, horizonMs: Int64(RetentionPlan.daysMax) * TimeUnits.dayMs)
+        self.lifecycle = lifecycle
+        for effect in effects {
+            switch effect {
+            case .wipeRawData:
+                // Away longer than any data is kept: what it holds may have been erased elsewhere
+                // long ago. It is not merged back; it starts empty and is filled by repair.
+                try store.wipeRawData()
+                var batch = WriteBatch()
+                batch.deleteRange(.hints, [ReplicationShell.hintKeyTag], [ReplicationShell.hintKeyTag + 1])
+                batch.deleteRange(.hints, [ReplicationShell.gapKeyTag], [ReplicationShell.gapKeyTag + 1])
+                try kv.write(batch, sync: true)
+                hints.removeAll()
+                gaps.removeAll()
+                logger.warning("this node was away longer than the retention horizon: its raw data was wiped; it rejoins empty")
+            case .persistRepairNeeded, .clearRepairNeeded:
+                try ReplicationShell.persist(effect, in: kv)
+            }
         }
         var random = SystemRandomNumberGenerator()
         coordinator = Replication.Coordinator(
@@ -154,22 +159,10 @@ public actor ReplicationShell {
         metrics.set("footfall_replication_ring_epoch", to: Double(view.ring.epoch))
     }
 
-    /// Where a read of `site` is answered (`readRoute`).
+    /// Where a read of `site` is answered (`DataLifecycle.readRoute`).
     func readReplicas(for site: SiteID) -> (local: Bool, remote: [String]) {
-        ReplicationShell.readRoute(replicas: coordinator.ring.preferenceList(for: site, replicationFactor: coordinator.settings.replicationFactor),
-                                   myself: myself, alive: coordinator.alive, needsRepair: needsRepair)
-    }
-
-    /// Where a read is answered: here when this node is one of the site's `replicas` and is not
-    /// waiting for repair; otherwise by the live replicas, in preference order. A node waiting
-    /// for repair answers from its own copy only when it is the site's only replica (there is
-    /// nothing to repair from): with other replicas, none of them live, the read is refused, as
-    /// its copy is known to lack events (right after a restart it holds no peer alive yet, and
-    /// it answered from a half-repaired copy; chaos scenario disk-loss-restart).
-    static func readRoute(replicas: [String], myself: String, alive: Set<String>, needsRepair: Bool) -> (local: Bool, remote: [String]) {
-        let remote = replicas.filter { $0 != myself && alive.contains($0) }
-        let here = replicas.contains(myself)
-        return (here && (!needsRepair || replicas == [myself]), remote)
+        lifecycle.readRoute(replicas: coordinator.ring.preferenceList(for: site, replicationFactor: coordinator.settings.replicationFactor),
+                            myself: myself, alive: coordinator.alive)
     }
 
     var ring: Ring { coordinator.ring }
@@ -181,28 +174,41 @@ public actor ReplicationShell {
         coordinator.hints.values.reduce(into: [:]) { counts, hint in counts[hint.target, default: 0] += 1 }
     }
 
-    /// A coordinator told this node it missed writes: repair before serving reads.
+    /// A coordinator told this node it missed writes: repair before serving reads. Throws when
+    /// the flag cannot be persisted, so the report is not acknowledged.
     func markNeedsRepair() throws {
-        guard !needsRepair else { return }
-        try ReplicationShell.requireRepair(in: kv)
-        needsRepair = true
-        logger.warning("this node missed writes that no hint holds; it serves no reads of its own until repaired")
+        let effects = lifecycle.onRepairNeeded()
+        for effect in effects { try ReplicationShell.persist(effect, in: kv) }
+        if !effects.isEmpty { logger.warning("this node missed writes that no hint holds; it serves no reads of its own until repaired") }
     }
 
-    /// Persists "repair before serving reads" in `kv` (read back when the node starts).
-    static func requireRepair(in kv: any KeyValueStore) throws {
-        var batch = WriteBatch()
-        batch.put(.hints, repairNeededKey, [1])
-        try kv.write(batch, sync: true)
+    /// A repair pass begins (see `DataLifecycle.onPassStarted`).
+    func repairPassStarted(byOperator: Bool) -> Replication.DataLifecycle.PassTicket {
+        lifecycle.onPassStarted(byOperator: byOperator)
     }
 
-    func repaired() throws {
-        guard needsRepair else { return }
+    /// A repair pass ended; it may have repaired this node (see `DataLifecycle.onPassFinished`).
+    func repairPassFinished(_ ticket: Replication.DataLifecycle.PassTicket, coverage: Replication.DataLifecycle.PassCoverage) {
+        for effect in lifecycle.onPassFinished(ticket, coverage: coverage) {
+            do {
+                try ReplicationShell.persist(effect, in: kv)
+                logger.info("repair finished; this node serves reads again")
+            } catch {
+                // Still flagged on disk: the next start repairs again, which is safe.
+                logger.error("cannot clear the repair flag", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Persists (or clears) "repair before serving reads" in `kv`, read back when the node starts.
+    static func persist(_ effect: Replication.DataLifecycle.Effect, in kv: any KeyValueStore) throws {
         var batch = WriteBatch()
-        batch.delete(.hints, ReplicationShell.repairNeededKey)
+        switch effect {
+        case .persistRepairNeeded: batch.put(.hints, repairNeededKey, [1])
+        case .clearRepairNeeded: batch.delete(.hints, repairNeededKey)
+        case .wipeRawData: preconditionFailure("the wipe is carried out at start, not persisted as a flag")
+        }
         try kv.write(batch, sync: true)
-        needsRepair = false
-        logger.info("repair finished; this node serves reads again")
     }
 
     /// Timeouts, hint expiry and replays, until cancelled.

@@ -199,6 +199,16 @@ extension Membership {
         /// An older process with this node's name is alive at another address: two processes
         /// claim one name, the older keeps it, and this one must stop.
         case nameHeld(by: Member)
+
+        /// Whether the action changes what the replication layer follows (which members are live,
+        /// where they are, and the ring): the shell hands replication a new view after a batch
+        /// holding one, instead of replication asking every so often.
+        public var changesView: Bool {
+            switch self {
+            case .memberChanged, .ownershipChanged: true
+            case .send, .superseded, .nameHeld: false
+            }
+        }
     }
 
     /// Why an operator's change to the ring (`onRemove`, `onDecommission`) is refused.

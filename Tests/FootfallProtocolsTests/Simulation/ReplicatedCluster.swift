@@ -19,6 +19,11 @@ struct ReplicatedCluster {
         let kv = InMemoryStore()
         var hints: [UInt64: Replication.Hint] = [:]
         var gaps: Set<String> = []
+        /// "Repair before serving reads", as the node's shell persists it.
+        var repairPending = false
+        /// When the node last ran (nil for a disk that never ran one): stamped when it crashes,
+        /// where a node stamps it every minute while it runs.
+        var lastAliveMs: Int64?
     }
 
     struct Node {
@@ -26,8 +31,8 @@ struct ReplicatedCluster {
         var store: EventStore
         var coordinator: Replication.Coordinator?
         var scheduledTick: MonotonicTime?
-        /// Told (or knows, after losing its disk) that it missed writes: repairs before reads.
-        var needsRepair = false
+        /// Whether its copy may answer reads, driven as the node's shell drives it (nil while down).
+        var lifecycle: Replication.DataLifecycle?
     }
 
     private enum Step {
@@ -126,7 +131,9 @@ struct ReplicatedCluster {
     /// Whether a disk may be lost without losing what the client was told is stored: no node
     /// still waits for repair from an earlier loss (or a gap), so a quorum's copies are never
     /// down to one disk that then goes too.
-    var mayWipe: Bool { !nodes.values.contains(where: \.needsRepair) }
+    var mayWipe: Bool {
+        !nodes.values.contains { $0.lifecycle?.phase == .repairing || $0.disk.repairPending || $0.disk.lastAliveMs == nil && $0.coordinator == nil }
+    }
 
     init(seed: UInt64, nodeCount: Int, siteCount: Int, settings: Replication.Settings) {
         self.seed = seed
@@ -138,7 +145,7 @@ struct ReplicatedCluster {
         for name in names {
             let disk = Disk()
             nodes[name] = Node(disk: disk, store: try! EventStore(kv: disk.kv))
-            start(name)
+            start(name, joinsCluster: false)
         }
     }
 
@@ -146,9 +153,15 @@ struct ReplicatedCluster {
 
     // MARK: Nodes and faults
 
-    mutating func start(_ name: String) {
+    /// Starts a node on its disk; `joinsCluster` false for the nodes that found the cluster.
+    mutating func start(_ name: String, joinsCluster: Bool = true) {
         guard var node = nodes[name], node.coordinator == nil else { return }
         node.store = try! EventStore(kv: node.disk.kv)
+        let (lifecycle, effects) = Replication.DataLifecycle.onStart(
+            repairPending: node.disk.repairPending, lastAliveMs: node.disk.lastAliveMs, joinsCluster: joinsCluster, nowMs: wallMs,
+            hintWindowMs: settings.hintWindowMs, horizonMs: Int64(RetentionPlan.daysMax) * TimeUnits.dayMs)
+        for effect in effects { ReplicatedCluster.carryOut(effect, on: &node) }
+        node.lifecycle = lifecycle
         node.coordinator = Replication.Coordinator(
             myself: name, settings: settings, ring: ring, alive: [name],
             hints: Array(node.disk.hints.values), gaps: node.disk.gaps, idSeed: random.next())
@@ -162,6 +175,8 @@ struct ReplicatedCluster {
         guard nodes[name]?.coordinator != nil else { return }
         nodes[name]?.coordinator = nil
         nodes[name]?.scheduledTick = nil
+        nodes[name]?.lifecycle = nil
+        nodes[name]?.disk.lastAliveMs = wallMs
         statistics.crashes += 1
         record("crash \(name)")
     }
@@ -172,7 +187,6 @@ struct ReplicatedCluster {
         let disk = Disk()
         nodes[name]?.disk = disk
         nodes[name]?.store = try! EventStore(kv: disk.kv)
-        nodes[name]?.needsRepair = true
         wipedAt[name] = now
         statistics.wipes += 1
         record("wipe \(name)")
@@ -351,9 +365,12 @@ struct ReplicatedCluster {
     }
 
     /// Anti-entropy between every pair of running replicas that can reach each other, for every
-    /// site they share, over the window both compare: retention cutoff to `settleMs` ago.
+    /// site they share, over the window both compare: retention cutoff to `settleMs` ago, or to
+    /// now when either node's pass compares up to now (it is repairing). Each node's pass starts
+    /// and ends through its `DataLifecycle`, as on a node.
     mutating func antiEntropy(settleMs: Int64) async throws {
-        let until = wallMs - settleMs
+        var tickets = [String: Replication.DataLifecycle.PassTicket]()
+        for name in runningNames { tickets[name] = nodes[name]!.lifecycle!.onPassStarted(byOperator: false) }
         // A node is repaired once it compared every site it holds with every other replica.
         var unrepaired = Set<String>()
         for site in sites {
@@ -364,7 +381,9 @@ struct ReplicatedCluster {
             }
             for (i, a) in replicas.enumerated() {
                 for b in replicas[(i + 1)...] where canReach(a, b) && canReach(b, a) {
-                    let window = Replication.AntiEntropy.Window(site: site, fromMs: RetentionPlan.default.cutoffMs(nowMs: wallMs), untilMs: until)
+                    let upToNow = tickets[a]!.comparesUpToNow || tickets[b]!.comparesUpToNow
+                    let window = Replication.AntiEntropy.Window(site: site, fromMs: RetentionPlan.default.cutoffMs(nowMs: wallMs),
+                                                                untilMs: upToNow ? wallMs + 1 : wallMs - settleMs)
                     let local = LocalReplica(name: a, store: nodes[a]!.store, nowMs: wallMs)
                     let remote = LocalReplica(name: b, store: nodes[b]!.store, nowMs: wallMs)
                     // As a node's pass does: a pair whose summaries agree is not compared further.
@@ -381,7 +400,22 @@ struct ReplicatedCluster {
                 }
             }
         }
-        for name in runningNames where !unrepaired.contains(name) { nodes[name]?.needsRepair = false }
+        for (name, ticket) in tickets {
+            let coverage = Replication.DataLifecycle.PassCoverage(everySite: true, everyReplica: !unrepaired.contains(name), knewTheSites: true)
+            for effect in nodes[name]!.lifecycle!.onPassFinished(ticket, coverage: coverage) { ReplicatedCluster.carryOut(effect, on: &nodes[name]!) }
+        }
+    }
+
+    /// What a node's shell does for its `DataLifecycle`.
+    private static func carryOut(_ effect: Replication.DataLifecycle.Effect, on node: inout Node) {
+        switch effect {
+        case .wipeRawData:
+            try! node.store.wipeRawData()
+            node.disk.hints.removeAll()
+            node.disk.gaps.removeAll()
+        case .persistRepairNeeded: node.disk.repairPending = true
+        case .clearRepairNeeded: node.disk.repairPending = false
+        }
     }
 
     // MARK: Checks
@@ -453,7 +487,7 @@ struct ReplicatedCluster {
             let applied = try! LocalReplica(name: name, store: nodes[name]!.store, nowMs: wallMs).applied(payload)
             transmit(.ack(id: id, atMs: wallMs, applied), from: name, to: from)
         case .repairNeeded(let id):
-            nodes[name]?.needsRepair = true
+            for effect in nodes[name]?.lifecycle?.onRepairNeeded() ?? [] { ReplicatedCluster.carryOut(effect, on: &nodes[name]!) }
             transmit(.ack(id: id, atMs: wallMs, Replication.Applied()), from: name, to: from)
         case .ack:
             var coordinator = nodes[name]!.coordinator!

@@ -69,12 +69,27 @@ struct SimulatedCluster {
         case streamed(String)
     }
 
+    /// What a node's shell hands its replication layer (`MembershipShell.views`): the other
+    /// members held live, with their processes and addresses (a node always counts itself live),
+    /// and the ownership map the rings are built from.
+    struct FollowedView: Equatable {
+        var live: Set<Membership.Member>
+        var ownership: [Membership.OwnershipRecord]
+
+        init(_ instance: Membership.Instance) {
+            live = Set(instance.members.filter { $0.status.isLive && $0.member.name != instance.myself.name }.map(\.member))
+            ownership = instance.ownershipRecords
+        }
+    }
+
     private struct Node {
         var instance: Membership.Instance?
         var generation: UInt64
         var persistedOwnership: [Membership.OwnershipRecord] = []
         var scheduledTick: MonotonicTime?
         var crashedAt: MonotonicTime?
+        /// The view last handed on: at start, then after each batch of actions that changed it.
+        var followedView: FollowedView?
     }
 
     let seed: UInt64
@@ -83,6 +98,9 @@ struct SimulatedCluster {
     private(set) var now = MonotonicTime(nanoseconds: 1_000_000_000)
     private(set) var statistics = FaultStatistics()
     private(set) var falseDeaths: [FalseDeath] = []
+    /// Times a node's view changed in a step whose actions did not say so
+    /// (`Membership.Action.changesView`): its replication layer would have gone on with the old one.
+    private(set) var staleViews: [String] = []
     private var random: SplitMix64
     private var nodes: [String: Node] = [:]
     private var queue = EventQueue<Event>()
@@ -120,6 +138,7 @@ struct SimulatedCluster {
             myself: member, settings: settings, seeds: seeds.map(SimulatedCluster.address(of:)),
             knownOwnership: node.persistedOwnership, randomSeed: random.next(), now: now
         )
+        node.followedView = FollowedView(instance)
         let actions = instance.onStart(now: now)
         node.instance = instance
         node.crashedAt = nil
@@ -317,7 +336,19 @@ struct SimulatedCluster {
                 record("\(name) refused: \(holder) holds the name")
             }
         }
+        followView(of: name, announced: actions.contains(where: \.changesView))
         scheduleTick(for: name)
+    }
+
+    /// Hands on `name`'s view when its actions announced a change, and notes a change that came
+    /// unannounced.
+    private mutating func followView(of name: String, announced: Bool) {
+        guard let instance = nodes[name]?.instance else { return }
+        let view = FollowedView(instance)
+        if !announced, view != nodes[name]?.followedView {
+            staleViews.append("\(name) at \(now): its members or ring changed and no action said so")
+        }
+        nodes[name]?.followedView = view
     }
 
     private mutating func transmit(_ envelope: Membership.Envelope, to destination: Membership.Destination, from name: String) {

@@ -41,6 +41,15 @@ import Testing
         )
     }
 
+    /// Replication follows the views the membership shell publishes when the core's actions say
+    /// the view changed, with no poll behind them: a change no action announces would leave it on
+    /// the old ring or members for good.
+    static func checkViewsAnnounced(_ sim: SimulatedCluster, sourceLocation: SourceLocation = #_sourceLocation) {
+        if let first = sim.staleViews.first {
+            fail(sim, "\(sim.staleViews.count) unannounced view changes, the first: \(first)", sourceLocation: sourceLocation)
+        }
+    }
+
     static func report(_ scenario: String, _ statistics: SimulatedCluster.FaultStatistics, seeds: Int, extra: String = "") {
         print("simulation \(scenario): \(seeds) seeds; \(statistics)\(extra.isEmpty ? "" : "; " + extra)")
     }
@@ -117,6 +126,7 @@ import Testing
             }
             healTimes.append(healed)
             falseDeathsDuringFaults += sim.falseDeaths.count
+            SimulationTests.checkViewsAnnounced(sim)
             let rings = sim.rings()
             if Set(rings.map(\.members)).count != 1 || Set(rings.map(\.epoch)).count != 1 {
                 SimulationTests.fail(sim, "rings differ after healing: \(rings.map { "\($0.epoch) \($0.members)" })")
@@ -173,6 +183,7 @@ import Testing
             if sim.run(until: SimulationTests.formBound, { $0.liveViewsAgree() }) == nil {
                 SimulationTests.fail(sim, "restarted \(victim) was not seen alive as generation \(generation + 1) by all")
             }
+            SimulationTests.checkViewsAnnounced(sim)
             total.add(sim.statistics)
         }
         SimulationTests.report("crash", total, seeds: SimulationTests.seeds.count, extra: "detection: \(SimulationTests.summary(detectionTimes)); "
@@ -266,6 +277,7 @@ import Testing
                 return rings.allSatisfy { $0 == rings[0] && !$0.members.contains(removed) && $0.members.count == 4 }
             }
             if agreed == nil { SimulationTests.fail(sim, "the removal of \(removed) did not reach every node") }
+            SimulationTests.checkViewsAnnounced(sim)
         }
     }
 }
