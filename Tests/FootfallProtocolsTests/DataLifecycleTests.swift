@@ -76,6 +76,17 @@ import Testing
         #expect(lifecycle.onPassFinished(next, coverage: Self.everything) == [.clearRepairNeeded] && lifecycle.phase == .serving)
     }
 
+    /// The report of a missed write is acknowledged only once the flag is on disk: a persist that
+    /// failed is asked for again at the next report, and the node repairs meanwhile.
+    @Test func aFailedPersist_isAskedForAgain_andTheNodeRepairsMeanwhile() {
+        var lifecycle = Self.start(lastAliveMs: Self.nowMs - 1).0
+        #expect(lifecycle.onRepairNeeded() == [.persistRepairNeeded])
+        lifecycle.onPersistFailed(.persistRepairNeeded)
+        #expect(lifecycle.phase == .repairing, "its reads go elsewhere whatever the disk did")
+        #expect(lifecycle.onRepairNeeded() == [.persistRepairNeeded], "the retried report persists the flag")
+        #expect(lifecycle.onRepairNeeded().isEmpty, "then it is on disk")
+    }
+
     @Test func anOperatorsPass_comparesUpToNow_evenOnAServingNode() {
         let lifecycle = Self.start(lastAliveMs: Self.nowMs - 1).0
         #expect(lifecycle.onPassStarted(byOperator: true).comparesUpToNow)

@@ -177,9 +177,15 @@ public actor ReplicationShell {
     /// A coordinator told this node it missed writes: repair before serving reads. Throws when
     /// the flag cannot be persisted, so the report is not acknowledged.
     func markNeedsRepair() throws {
-        let effects = lifecycle.onRepairNeeded()
-        for effect in effects { try ReplicationShell.persist(effect, in: kv) }
-        if !effects.isEmpty { logger.warning("this node missed writes that no hint holds; it serves no reads of its own until repaired") }
+        for effect in lifecycle.onRepairNeeded() {
+            do {
+                try ReplicationShell.persist(effect, in: kv)
+            } catch {
+                lifecycle.onPersistFailed(effect)
+                throw error
+            }
+            logger.warning("this node missed writes that no hint holds; it serves no reads of its own until repaired")
+        }
     }
 
     /// A repair pass begins (see `DataLifecycle.onPassStarted`).

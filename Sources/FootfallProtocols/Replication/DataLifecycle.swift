@@ -37,6 +37,9 @@ extension Replication {
         public private(set) var phase: Phase
         /// Missed writes reported so far in this process (each `onRepairNeeded`).
         private var gapsReported: UInt64 = 0
+        /// Whether the repairing phase is on disk: false after its persist failed, so the next
+        /// report asks for it again rather than being acknowledged with nothing persisted.
+        private var repairPersisted = true
 
         /// The phase at start, from what the folder held: whether repair was pending, when the
         /// node last ran (nil for a folder that never ran one, or lost its disk), and whether it
@@ -59,9 +62,17 @@ extension Replication {
         /// A coordinator reports writes this node missed that no hint holds.
         public mutating func onRepairNeeded() -> [Effect] {
             gapsReported &+= 1
-            guard phase == .serving else { return [] }
+            guard phase == .serving || !repairPersisted else { return [] }
             phase = .repairing
+            repairPersisted = true
             return [.persistRepairNeeded]
+        }
+
+        /// The shell could not carry out `effect`. The node stays repairing whatever happened
+        /// (its reads go elsewhere); an unpersisted flag is asked for again at the next report.
+        /// A flag that could not be cleared stays on disk, and the next start repairs again.
+        public mutating func onPersistFailed(_ effect: Effect) {
+            if effect == .persistRepairNeeded { repairPersisted = false }
         }
 
         /// A repair pass begins. It compares up to now when the node is repairing or an operator
