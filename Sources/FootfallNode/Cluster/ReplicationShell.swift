@@ -147,8 +147,8 @@ public actor ReplicationShell {
     func attach(peers: PeerClients) { self.peers = peers }
 
     /// Takes a membership view: the rings (for reads, and with moves finished) and the live
-    /// members (with their addresses). Called every 100 ms by the cluster service, and at once by
-    /// a move that must not go on before replication has the new ring.
+    /// members (with their addresses). Called with each view the membership shell publishes, and
+    /// at once by a move that must not go on before replication has the new ring.
     func follow(_ view: MembershipShell.Snapshot) {
         let live = view.members.filter(\.status.isLive).map(\.member)
         members = Dictionary(live.map { ($0.name, $0) }, uniquingKeysWith: { a, b in a.uid >= b.uid ? a : b })
