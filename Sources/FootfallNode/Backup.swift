@@ -83,6 +83,6 @@ public enum Backup {
     /// until anti-entropy has compared it with them, which also brings it the erasures made after
     /// the snapshot (their fences delete what it held of those visitors).
     public static func markRestored(_ store: any KeyValueStore) throws {
-        try ReplicationShell.persist(.persistRepairNeeded, in: store)
+        try ReplicationShell.persistRepairFlag(true, in: store)
     }
 }

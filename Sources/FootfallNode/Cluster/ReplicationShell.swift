@@ -100,8 +100,8 @@ public actor ReplicationShell {
                 hints.removeAll()
                 gaps.removeAll()
                 logger.warning("this node was away longer than the retention horizon: its raw data was wiped; it rejoins empty")
-            case .persistRepairNeeded, .clearRepairNeeded:
-                try ReplicationShell.persist(effect, in: kv)
+            case .persistRepairNeeded: try ReplicationShell.persistRepairFlag(true, in: kv)
+            case .clearRepairNeeded: try ReplicationShell.persistRepairFlag(false, in: kv)
             }
         }
         var random = SystemRandomNumberGenerator()
@@ -177,9 +177,9 @@ public actor ReplicationShell {
     /// A coordinator told this node it missed writes: repair before serving reads. Throws when
     /// the flag cannot be persisted, so the report is not acknowledged.
     func markNeedsRepair() throws {
-        for effect in lifecycle.onRepairNeeded() {
+        for effect in lifecycle.onRepairNeeded() where effect == .persistRepairNeeded {
             do {
-                try ReplicationShell.persist(effect, in: kv)
+                try ReplicationShell.persistRepairFlag(true, in: kv)
             } catch {
                 lifecycle.onPersistFailed(effect)
                 throw error
@@ -195,9 +195,9 @@ public actor ReplicationShell {
 
     /// A repair pass ended; it may have repaired this node (see `DataLifecycle.onPassFinished`).
     func repairPassFinished(_ ticket: Replication.DataLifecycle.PassTicket, coverage: Replication.DataLifecycle.PassCoverage) {
-        for effect in lifecycle.onPassFinished(ticket, coverage: coverage) {
+        for effect in lifecycle.onPassFinished(ticket, coverage: coverage) where effect == .clearRepairNeeded {
             do {
-                try ReplicationShell.persist(effect, in: kv)
+                try ReplicationShell.persistRepairFlag(false, in: kv)
                 logger.info("repair finished; this node serves reads again")
             } catch {
                 // Still flagged on disk: the next start repairs again, which is safe.
@@ -206,14 +206,11 @@ public actor ReplicationShell {
         }
     }
 
-    /// Persists (or clears) "repair before serving reads" in `kv`, read back when the node starts.
-    static func persist(_ effect: Replication.DataLifecycle.Effect, in kv: any KeyValueStore) throws {
+    /// Persists (`needed`) or clears "repair before serving reads" in `kv`, read back when the
+    /// node starts.
+    static func persistRepairFlag(_ needed: Bool, in kv: any KeyValueStore) throws {
         var batch = WriteBatch()
-        switch effect {
-        case .persistRepairNeeded: batch.put(.hints, repairNeededKey, [1])
-        case .clearRepairNeeded: batch.delete(.hints, repairNeededKey)
-        case .wipeRawData: preconditionFailure("the wipe is carried out at start, not persisted as a flag")
-        }
+        if needed { batch.put(.hints, repairNeededKey, [1]) } else { batch.delete(.hints, repairNeededKey) }
         try kv.write(batch, sync: true)
     }
 
