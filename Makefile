@@ -56,7 +56,8 @@ fixtures: test-deps
 # restored (Tests/Cluster/backup_test.py); a removed node started again on its old folder
 # (Tests/Cluster/returning_node_test.py) and told of its removal only after its join
 # (Tests/Cluster/removal_race_test.py); a second process started under a live node's name
-# (Tests/Cluster/name_conflict_test.py); certificates renewed and expiring while nodes serve
+# (Tests/Cluster/name_conflict_test.py); a founder whose clock is ten minutes behind
+# (Tests/Cluster/clock_test.py); certificates renewed and expiring while nodes serve
 # (Tests/Cluster/cert_rotation_test.py); then the dashboard and the tracker in headless chromium
 # (Tests/Browser/dashboard_test.py; screenshots in .build/browser/screenshots).
 test: test-deps proto-check fixtures
@@ -73,6 +74,7 @@ test: test-deps proto-check fixtures
 	python3 Tests/Cluster/returning_node_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/removal_race_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/name_conflict_test.py --footfall .build/debug/footfall
+	python3 Tests/Cluster/clock_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/cert_rotation_test.py --footfall .build/debug/footfall
 	python3 Tests/Browser/dashboard_test.py --footfall .build/debug/footfall
 

@@ -75,8 +75,9 @@ class LocalCluster:
     def log_path(self, name):
         return os.path.join(self.folder, name + ".log")
 
-    def start(self, name, extra=()):
-        """Starts `name` (node-1 founds the cluster, the others join it); `extra` arguments last."""
+    def start(self, name, extra=(), env=None):
+        """Starts `name` (node-1 founds the cluster, the others join it); `extra` arguments last,
+        `env` added to the cluster's environment for this process."""
         index = index_of(name)
         command = [self.binary, "serve", "--data", os.path.join(self.folder, name), "--node-name", name,
                    "--port", str(self.http_base + index), "--cluster-port", str(self.base_port + index),
@@ -85,7 +86,7 @@ class LocalCluster:
             command += ["--join", self.internal("node-1")]
         command += list(extra)
         process = self.processes.setdefault(name, Process(self.log_path(name)))
-        process.start(command, env=dict(os.environ, FOOTFALL_PROBE_INTERVAL_MS=str(self.probe_ms), **self.env))
+        process.start(command, env=dict(os.environ, FOOTFALL_PROBE_INTERVAL_MS=str(self.probe_ms), **self.env, **(env or {})))
 
     def restart(self, name):
         self.processes[name].stop()

@@ -9,7 +9,14 @@ final class ClockCheck: Sendable {
     private struct State {
         var agreement: ClockAgreement
         var clusterSize = 1
+        /// Nodes whose own process uid this node refused as from the future, by name, with when
+        /// (monotonic ms) it last did.
+        var refusedSenders: [String: (member: Membership.Member, atMonotonicMs: Int64)] = [:]
     }
+
+    /// Refused senders remembered at most: enough for any formation, and a bound on what
+    /// certified nodes can make this node remember.
+    static let refusedSendersMax = 16
 
     private let clock: any WallClock
     private let state: Mutex<State>
@@ -31,6 +38,35 @@ final class ClockCheck: Sendable {
         state.withLock {
             $0.agreement.keep(only: members)
             $0.clusterSize = max(clusterSize, 1)
+        }
+    }
+
+    /// This node refused `sender`'s gossip because the sender's own uid (its start time) is beyond
+    /// this node's clock plus the skew allowed. Either clock may be the wrong one: the clock watch
+    /// reads the sender's too, so a founder whose clock is behind learns it from the nodes that
+    /// try to join it (with no members, it has no one else to read).
+    /// Returns whether the sender is new to the list.
+    @discardableResult
+    func refusedStamp(of sender: Membership.Member) -> Bool {
+        let monotonic = clock.monotonicMs
+        return state.withLock { state in
+            let isNew = state.refusedSenders[sender.name] == nil
+            if isNew, state.refusedSenders.count >= ClockCheck.refusedSendersMax,
+               let oldest = state.refusedSenders.min(by: { $0.value.atMonotonicMs < $1.value.atMonotonicMs }) {
+                state.refusedSenders[oldest.key] = nil
+            }
+            state.refusedSenders[sender.name] = (sender, monotonic)
+            return isNew
+        }
+    }
+
+    /// The senders refused within the readings' freshness window.
+    var recentlyRefusedSenders: [Membership.Member] {
+        let monotonic = clock.monotonicMs
+        return state.withLock { state in
+            let fresh = state.agreement.settings.freshForMs
+            state.refusedSenders = state.refusedSenders.filter { monotonic - $0.value.atMonotonicMs <= fresh }
+            return state.refusedSenders.values.map(\.member).sorted { $0.name < $1.name }
         }
     }
 

@@ -63,6 +63,14 @@ public struct ClockAgreement: Sendable {
 
     private static func clamped(_ ms: Int64) -> Int64 { min(max(ms, -(Int64(1) << 52)), Int64(1) << 52) }
 
+    /// The cluster a decision counts against: the ring's members, and at least this node plus
+    /// every node it asked. So before a node knows its members (a joiner asking its seed, a founder
+    /// asking the nodes that try to join it) one reading cannot outvote it: of two clocks, nothing
+    /// tells which is wrong; two nodes joining a founder whose clock is off do.
+    public static func clusterSize(members: Int, asked: Int) -> Int {
+        max(members, asked + 1)
+    }
+
     /// Drops readings of nodes that are no longer members.
     public mutating func keep(only members: Set<String>) {
         readings = readings.filter { members.contains($0.key) }

@@ -70,6 +70,23 @@ import Testing
         #expect(throws: GossipWire.Malformed.self) { try GossipWire.decode(peer(t.clock.nowMs + 800_000), uidMax: t.node.peerUIDMax) }
     }
 
+    /// The nodes whose uids this node refused are read by the clock watch while fresh: at most
+    /// `refusedSendersMax` of them (the oldest give way), each for the readings' freshness window.
+    @Test func refusedSenders_areRememberedWithinBounds_andForgottenWhenStale() throws {
+        let t = try TestNode()
+        let sender = { (n: Int) in Membership.Member(name: "node-\(n)", uid: UInt64(t.clock.nowMs + 600_000), address: "10.0.0.\(n):7946") }
+        for n in 1...(ClockCheck.refusedSendersMax + 4) {
+            t.node.clockCheck.refusedStamp(of: sender(n))
+            t.clock.advance(byMs: 1)
+        }
+        let kept = t.node.clockCheck.recentlyRefusedSenders
+        #expect(kept.count == ClockCheck.refusedSendersMax)
+        #expect(!kept.contains { $0.name == "node-1" } && kept.contains { $0.name == "node-20" }, "the oldest give way")
+        t.clock.advance(byMs: ClockAgreement.Settings().freshForMs + 1)
+        t.node.clockCheck.refusedStamp(of: sender(99))
+        #expect(t.node.clockCheck.recentlyRefusedSenders.map(\.name) == ["node-99"], "stale ones are forgotten")
+    }
+
     /// The peers agreed, then this node's wall clock was stepped an hour back: the next hit is
     /// refused at once (before, it was taken until the next round of readings, its time checked
     /// against the wrong hour and its id changed), and taken again once the clock is stepped back.

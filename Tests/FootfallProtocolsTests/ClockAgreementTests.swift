@@ -33,6 +33,25 @@ import Testing
         #expect(agreement.disagreementMs(clusterSize: 2, nowMs: 1_000_000, monotonicMs: 1_000_000) == nil)
     }
 
+    /// A joiner knows no members yet and asks its seed; a founder knows only itself and asks the
+    /// nodes whose uids it refused. One reading must not outvote the node (a joiner would refuse
+    /// writes for its seed's wrong clock); two joiners must outvote a founder whose clock is off,
+    /// or it never takes their uids and the cluster never forms.
+    @Test func beforeANodeKnowsItsMembers_theNodesItAsked_andItself_makeTheCluster() {
+        var agreement = ClockAgreement()
+        ClockAgreementTests.reading(["seed 10.0.0.1:7946"], offsetMs: -10 * ClockAgreementTests.minute, into: &agreement)
+        let joiner = ClockAgreement.clusterSize(members: 0, asked: 1)
+        #expect(joiner == 2)
+        #expect(agreement.disagreementMs(clusterSize: joiner, nowMs: 1_000_000, monotonicMs: 1_000_000) == nil)
+
+        var founder = ClockAgreement()
+        ClockAgreementTests.reading(["node-2", "node-3"], offsetMs: 10 * ClockAgreementTests.minute, into: &founder)
+        let size = ClockAgreement.clusterSize(members: 1, asked: 2)
+        #expect(size == 3)
+        #expect(founder.disagreementMs(clusterSize: size, nowMs: 1_000_000, monotonicMs: 1_000_000) == 10 * ClockAgreementTests.minute)
+        #expect(ClockAgreement.clusterSize(members: 5, asked: 2) == 5, "a ring's members count when they are more")
+    }
+
     @Test func anOffsetWithinTheRoundTripsUncertainty_doesNotCount() {
         var agreement = ClockAgreement()
         // 61 s apart, but the answer took 10 s: the peer may be as little as 56 s ahead.

@@ -28,17 +28,20 @@ actor ClockWatch {
         }
     }
 
-    /// Reads the live peers' clocks; with none live yet (a node joining, or alone after a restart)
-    /// its seeds', so a node whose clock is off learns it before it joins: the bounds on its peers'
-    /// stamps allow for it (`Node.peerStampAllowanceMs`), or it could not take their uids.
+    /// Reads the live peers' clocks and those of the nodes whose uids this node refused as from
+    /// the future; with none of either yet (a node joining, or alone after a restart) its seeds',
+    /// so a node whose clock is off learns it before it joins: the bounds on its peers' stamps
+    /// allow for it (`Node.peerStampAllowanceMs`), or it could not take their uids.
     private func readPeers() async {
         let snapshot = await membership.snapshot
         let live = snapshot.members.filter { $0.status.isLive && $0.member.name != snapshot.myself.name }.map(\.member)
+        let liveNames = Set(live.map(\.name))
+        let asked = live + node.clockCheck.recentlyRefusedSenders.filter { !liveNames.contains($0.name) }
         var clients = [(String, PeerClients.NodeClient)]()
-        for member in live {
+        for member in asked {
             if let client = await peers.client(for: member) { clients.append((member.name, client)) }
         }
-        if live.isEmpty {
+        if asked.isEmpty {
             for seed in node.configuration.cluster.seeds {
                 if let client = await peers.client(forSeed: seed) { clients.append(("seed " + seed, client)) }
             }
@@ -55,7 +58,8 @@ actor ClockWatch {
             }
         }
         let members = Set(snapshot.ownership.filter { $0.state != .removed }.map(\.name))
-        node.clockCheck.keep(only: members.union(clients.map(\.0)), clusterSize: members.count)
+        node.clockCheck.keep(only: members.union(clients.map(\.0)),
+                             clusterSize: ClockAgreement.clusterSize(members: members.count, asked: clients.count))
         let off = node.clockCheck.disagreementMs
         let was = lastDisagreementMs
         lastDisagreementMs = off

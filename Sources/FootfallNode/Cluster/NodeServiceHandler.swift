@@ -49,6 +49,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
             // the cluster allows) would outrank every real process of that name, for good.
             envelope = try GossipWire.decode(request, uidMax: node.peerUIDMax)
         } catch let malformed as GossipWire.Malformed {
+            noteFutureSender(request, context: context)
             throw RPCError(code: .invalidArgument, message: "malformed gossip: \(malformed)")
         }
         guard ClusterTransport.peerIdentity(of: context) == .node(envelope.from.name) else {
@@ -56,6 +57,20 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         }
         await shell.receive(envelope)
         return Footfall_V1_GossipAccepted()
+    }
+
+    /// A certified node whose own uid is beyond this node's clock (plus the skew allowed) is one
+    /// whose clock this node should read: one of the two clocks is off (`ClockCheck.refusedStamp`).
+    private func noteFutureSender(_ request: Footfall_V1_GossipEnvelope, context: ServerContext) {
+        let sender = request.from
+        guard ClusterTransport.peerIdentity(of: context) == .node(sender.name), sender.uid > node.peerUIDMax,
+              let member = try? GossipWire.decode(sender, uidMax: .max)
+        else { return }
+        if node.clockCheck.refusedStamp(of: member) {
+            let aheadS = (Int64(clamping: member.uid) &- node.clock.nowMs) / 1000
+            node.logger.warning("refused a node's gossip: its start time is beyond this node's clock; reading its clock to learn which is off",
+                                metadata: ["cluster.peer": "\(member.name)", "clock.peer_start_ahead_s": "\(aheadS)"])
+        }
     }
 
     /// The daily-salt seed lets its holder recompute cookieless visitor ids: only a node that
