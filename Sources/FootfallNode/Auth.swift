@@ -39,7 +39,7 @@ extension Node {
     /// A node cut off from every peer for longer than `systemStaleAfter` may hold a token that was
     /// revoked or a password that was changed elsewhere: it refuses credentials until it has synced.
     private func failClosedOnStaleSystemData() throws {
-        if systemDataStale.load(ordering: .relaxed) {
+        if systemDataCheck.isStale {
             throw FootfallError.unavailable("this node cannot reach its cluster to check credentials; try another node or again shortly")
         }
     }

@@ -117,10 +117,10 @@ public final class Node: Sendable {
     /// Every write and erasure goes through here to the site's replicas (this node alone, on a
     /// single node).
     public let replication: ReplicationShell
-    /// Set by the system replicator while this node's accounts, sites and tokens may be stale:
-    /// from the start for a node that joins through seeds (a fresh or long-gone data folder
-    /// knows nothing yet) until its first sync, and after `systemStaleAfter` without one.
-    let systemDataStale: Atomic<Bool>
+    /// Whether this node's accounts, sites and tokens may be stale: from the start for a node
+    /// that joins through seeds until its first sync with a peer holding the cluster's copy, and
+    /// after `systemStaleAfter` without one.
+    let systemDataCheck: SystemDataCheck
     /// Whether this node's wall clock agrees with its peers' (their readings kept by the clock watch).
     let clockCheck: ClockCheck
     public let logger: Logger
@@ -168,7 +168,8 @@ public final class Node: Sendable {
         let store = store
         committer = GroupCommitter(clock: clock) { events, nowMs in try store.apply(events, nowMs: nowMs, retention: retention) }
         let joinsCluster = !configuration.cluster.seeds.isEmpty
-        systemDataStale = Atomic(joinsCluster)
+        systemDataCheck = try SystemDataCheck(kv: self.kv, system: system, joinsCluster: joinsCluster,
+                                              staleAfterMs: configuration.systemStaleAfter.nanoseconds / 1_000_000, clock: clock, logger: logger)
         let persisted = try ClusterStateFile(dataDirectory: configuration.dataDirectory).ownership()
         let firstRing = persisted.isEmpty
             ? Ring(epoch: 0, members: joinsCluster ? [] : [configuration.nodeName])
@@ -242,7 +243,7 @@ public final class Node: Sendable {
                     result.dropped += 1
                 case let .invalid(field, reason):
                     throw FootfallError.invalid(hits.count > 1 ? "hit \(index): \(field) \(reason)" : "\(field) \(reason)")
-                case .unknownSite where systemDataStale.load(ordering: .relaxed):
+                case .unknownSite where systemDataCheck.isStale:
                     // The site may exist and this node not know it yet: the tracker retries a 503,
                     // never a 404.
                     throw FootfallError.unavailable("this node has not synced the cluster's sites yet; retry shortly")

@@ -227,6 +227,19 @@ public final class SystemStore: Sendable {
         return offered.revokedMs >= held.revokedMs
     }
 
+    /// Whether this store holds any record peers replicate (tombstones included): a founder's
+    /// always does; a folder a node joined with holds none until its first sync.
+    public func holdsReplicatedRecords() throws -> Bool {
+        var found = false
+        for prefix in SystemStore.replicatedPrefixes where !found {
+            try kv.scan(.system, prefix: Array(prefix.utf8)) { _, _ in
+                found = true
+                return false
+            }
+        }
+        return found
+    }
+
     /// Every record's key, clock and origin (tombstones included): what anti-entropy compares.
     public func index() throws -> [Footfall_V1_SystemIndexEntry] {
         var out = [Footfall_V1_SystemIndexEntry]()

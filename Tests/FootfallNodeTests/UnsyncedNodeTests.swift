@@ -14,12 +14,21 @@ import Testing
         let t = try TestNode()
         _ = try t.makeOwner("ann", site: "example.com")
         try await t.app().test(.live) { client in
-            t.node.systemDataStale.store(true, ordering: .relaxed)
+            // Peers hold ranges and none answered a sync for longer than the node trusts its copy.
+            t.clock.advance(byMs: t.node.configuration.systemStaleAfter.nanoseconds / 1_000_000 + 1)
+            t.node.systemDataCheck.onTick(hasPeers: true)
+            #expect(t.node.systemDataCheck.isStale)
             let early = try await client.hit(hitJSON(site: "elsewhere.example", id: "unsynced-hit-1", ts: t.clock.nowMs))
             #expect(early.status == .serviceUnavailable)
             #expect(String(buffer: early.body).contains("not synced"))
 
-            t.node.systemDataStale.store(false, ordering: .relaxed)
+            t.node.systemDataCheck.onSyncCompleted(peerPending: true)
+            t.node.systemDataCheck.onTick(hasPeers: true)
+            let vouched = try await client.hit(hitJSON(site: "elsewhere.example", id: "unsynced-hit-1", ts: t.clock.nowMs))
+            #expect(vouched.status == .serviceUnavailable, "a sync with a node that has not synced itself does not count")
+
+            t.node.systemDataCheck.onSyncCompleted(peerPending: false)
+            t.node.systemDataCheck.onTick(hasPeers: true)
             let synced = try await client.hit(hitJSON(site: "elsewhere.example", id: "unsynced-hit-1", ts: t.clock.nowMs))
             #expect(synced.status == .notFound, "once synced, an unknown site is unknown")
             #expect(try await client.hit(hitJSON(site: "example.com", id: "unsynced-hit-2", ts: t.clock.nowMs)).status == .accepted)

@@ -123,7 +123,6 @@ actor AntiEntropyRunner {
     }
 
     private let node: Node
-    private let systemReplicator: SystemReplicator
     /// Writes younger than this are still arriving and are not compared.
     let settleMs: Int64
     let interval: Duration
@@ -132,9 +131,8 @@ actor AntiEntropyRunner {
     private(set) var lastPass: Pass?
     var isRunning: Bool { running }
 
-    init(node: Node, systemReplicator: SystemReplicator, interval: Duration, settleMs: Int64) {
+    init(node: Node, interval: Duration, settleMs: Int64) {
         self.node = node
-        self.systemReplicator = systemReplicator
         self.interval = interval
         self.settleMs = settleMs
     }
@@ -203,7 +201,7 @@ actor AntiEntropyRunner {
         node.metrics.increment("footfall_repair_passes_total")
         node.metrics.increment("footfall_repair_events_streamed_total", by: Double(result.outcome.eventsPulled + result.outcome.eventsPushed))
         let founder = node.configuration.cluster.seeds.isEmpty && alive == [me]
-        let knowsSites = await systemReplicator.lastSyncMs != nil || founder
+        let knowsSites = node.systemDataCheck.hasSynced || founder
         await node.replication.repairPassFinished(ticket, coverage: .init(everySite: sites == nil, everyReplica: result.unreachable.isEmpty,
                                                                           knewTheSites: knowsSites))
         result.finishedMs = node.clock.nowMs

@@ -46,9 +46,9 @@ public struct ClusterService: Service {
         self.node = node
         self.peers = peers
         systemReplicator = SystemReplicator(node: node, membership: shell, peers: peers, syncInterval: node.configuration.systemSyncInterval)
-        repairs = AntiEntropyRunner(node: node, systemReplicator: systemReplicator, interval: node.configuration.repairInterval,
+        repairs = AntiEntropyRunner(node: node, interval: node.configuration.repairInterval,
                                     settleMs: node.configuration.repairSettleMs)
-        mover = RangeMover(node: node, membership: shell, systemReplicator: systemReplicator)
+        mover = RangeMover(node: node, membership: shell)
         clockWatch = ClockWatch(node: node, membership: shell, peers: peers)
         let transport = try ClusterTransport.serverTransport(
             host: configuration.listenHost, port: configuration.listenPort, credential: credential,

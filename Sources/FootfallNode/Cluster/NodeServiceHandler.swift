@@ -267,6 +267,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         return .with {
             $0.newer = newer
             $0.wanted = wanted
+            $0.senderPending = node.systemDataCheck.isPending
         }
     }
 

@@ -14,7 +14,6 @@ import Logging
 actor RangeMover {
     private let node: Node
     private let membership: MembershipShell
-    private let systemReplicator: SystemReplicator
     private(set) var progress = Footfall_V1_MoveProgress()
     /// The sites this move has streamed, and the move (ring and pending ring) they were streamed
     /// under. Writes reach the new holders for as long as the move lasts, so a site streamed once
@@ -22,10 +21,9 @@ actor RangeMover {
     /// again (they were, every second). Another move starts over.
     private var streamed: (move: [Ring], sites: Set<SiteID>) = ([], [])
 
-    init(node: Node, membership: MembershipShell, systemReplicator: SystemReplicator) {
+    init(node: Node, membership: MembershipShell) {
         self.node = node
         self.membership = membership
-        self.systemReplicator = systemReplicator
     }
 
     func run() async {
@@ -46,7 +44,7 @@ actor RangeMover {
         let me = snapshot.myself.name
         progress.node = me
         progress.state = joining ? .joining : .leaving
-        guard await systemReplicator.lastSyncMs != nil else {
+        guard node.systemDataCheck.hasSynced else {
             progress.detail = "waiting for the cluster's system data (sites) before streaming"
             return
         }

@@ -14,9 +14,6 @@ actor SystemReplicator {
     private let membership: MembershipShell
     private let peers: PeerClients
     private let syncInterval: Duration
-    /// When this node last completed a sync with a peer (nil until the first: a joining node
-    /// streams nothing before it knows the cluster's sites).
-    private(set) var lastSyncMs: Int64?
     /// Pushes in flight per member; one beyond the limit is skipped and counted
     /// (`footfall_system_pushes_skipped_total`): the next sync brings its change.
     private var pushes = InFlightLimit<String>(limit: SystemReplicator.pushesInFlightMax)
@@ -55,24 +52,15 @@ actor SystemReplicator {
     }
 
     func run() async {
-        let started = node.clock.nowMs
         while !Task.isCancelled {
             await syncOnce()
-            // Stale: other members hold ranges (removed ones do not count), and none answered a
-            // sync for too long.
+            // Stale: other members hold ranges (removed ones do not count), and none holding the
+            // cluster's copy answered a sync for too long.
             let snapshot = await membership.snapshot
             let hasPeers = snapshot.ownership.contains { $0.name != snapshot.myself.name && $0.state != .removed }
-            let staleAfterMs = node.configuration.systemStaleAfter.nanoseconds / 1_000_000
-            let stale = hasPeers && node.clock.nowMs - (lastSyncMs ?? started) > staleAfterMs
-                || lastSyncMs == nil && node.systemDataStale.load(ordering: .relaxed)
-            let was = node.systemDataStale.exchange(stale, ordering: .relaxed)
-            if stale && !was {
-                node.logger.warning("no peer answered a system-data sync for a while: credentials are refused until one does")
-            } else if was && !stale {
-                node.logger.info("system data synced: credentials are accepted")
-            }
+            node.systemDataCheck.onTick(hasPeers: hasPeers)
             // Until the first sync, try again soon: a joining node refuses credentials meanwhile.
-            try? await Task.sleep(for: lastSyncMs == nil ? .milliseconds(250) : syncInterval)
+            try? await Task.sleep(for: node.systemDataCheck.isStale ? .milliseconds(250) : syncInterval)
         }
     }
 
@@ -88,7 +76,7 @@ actor SystemReplicator {
                 _ = try await client.systemPush(.with { $0.records = records }, options: ClusterTransport.callOptions(timeout: .seconds(5)))
             }
             if applied > 0 { node.metrics.increment("footfall_system_records_synced_total", by: Double(applied)) }
-            lastSyncMs = node.clock.nowMs
+            node.systemDataCheck.onSyncCompleted(peerPending: reply.senderPending)
         } catch {
             node.logger.warning("system data sync with a peer failed", metadata: ["cluster.peer": "\(member.name)", "error": "\(error)"])
         }

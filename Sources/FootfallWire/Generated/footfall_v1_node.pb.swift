@@ -1371,6 +1371,12 @@ public nonisolated struct Footfall_V1_SystemSyncReply: Sendable {
   /// Keys the caller holds newer; it pushes them.
   public var wanted: [String] = []
 
+  /// The answering node joined on an empty folder and has not yet synced with a node holding the
+  /// cluster's system data: what it holds is not the cluster's, and the caller does not count this
+  /// sync as current (two nodes joining at once would otherwise vouch for each other). Absent from
+  /// earlier versions, whose nodes always hold the cluster's data.
+  public var senderPending: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4057,7 +4063,7 @@ nonisolated extension Footfall_V1_SystemIndex: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Footfall_V1_SystemSyncReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SystemSyncReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}newer\0\u{1}wanted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}newer\0\u{1}wanted\0\u{3}sender_pending\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4067,6 +4073,7 @@ nonisolated extension Footfall_V1_SystemSyncReply: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.newer) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.wanted) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.senderPending) }()
       default: break
       }
     }
@@ -4079,12 +4086,16 @@ nonisolated extension Footfall_V1_SystemSyncReply: SwiftProtobuf.Message, SwiftP
     if !self.wanted.isEmpty {
       try visitor.visitRepeatedStringField(value: self.wanted, fieldNumber: 2)
     }
+    if self.senderPending != false {
+      try visitor.visitSingularBoolField(value: self.senderPending, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Footfall_V1_SystemSyncReply, rhs: Footfall_V1_SystemSyncReply) -> Bool {
     if lhs.newer != rhs.newer {return false}
     if lhs.wanted != rhs.wanted {return false}
+    if lhs.senderPending != rhs.senderPending {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
