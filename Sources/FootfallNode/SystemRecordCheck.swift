@@ -78,7 +78,7 @@ enum SystemRecordCheck {
 
 extension String {
     /// What follows `prefix`, when the string starts with it.
-    fileprivate func suffix(after prefix: String) -> String? {
+    func suffix(after prefix: String) -> String? {
         hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
     }
 }

@@ -149,12 +149,7 @@ public final class SystemStore: Sendable {
 
     // MARK: Replication
 
-    /// Whether `a` supersedes `b`: the later clock wins, the origin name breaks ties.
-    static func supersedes(_ a: Footfall_V1_SystemRecord, _ b: Footfall_V1_SystemRecord) -> Bool {
-        (a.hlc, a.origin) > (b.hlc, b.origin)
-    }
-
-    /// Merges records from a peer; returns how many were newer than what this node held.
+    /// Merges records from a peer; returns how many keys changed here.
     ///
     /// The push is refused whole if any record is under a key this store does not replicate, is
     /// malformed (`SystemRecordCheck`: its value must decode as its key's real type, with values
@@ -181,26 +176,41 @@ public final class SystemStore: Sendable {
             }
         }
         return try changes.withLock { _ in
-            // The winner per key among what is stored and the whole batch, so records may arrive
-            // in any order (a tombstone before the value it deletes).
-            var winners = [String: Footfall_V1_SystemRecord]()
-            for record in records {
-                hlc.withLock { $0.observe(record.hlc, wallMs: now) }
-                guard let current = try winners[record.key] ?? storedRecord(record.key) else {
-                    winners[record.key] = record
-                    continue
-                }
-                if SystemStore.replaces(record, current) { winners[record.key] = record }
-            }
+            for record in records { hlc.withLock { $0.observe(record.hlc, wallMs: now) } }
+            // Every record of a key at once, with what is stored, so records may arrive in any
+            // order (a tombstone before the value it deletes).
             var batch = WriteBatch()
-            for (key, record) in winners {
-                if let stored = try storedRecord(key), !SystemStore.replaces(record, stored) { continue }
-                batch.put(.system, Array(key.utf8), try Array(record.serializedBytes() as [UInt8]))
+            for (key, incoming) in Dictionary(grouping: records, by: \.key) {
+                let held = try storedRecord(key)
+                let resolution = SystemRecordMerge.resolve(held: held.map(SystemStore.mergeView), incoming: incoming.map(SystemStore.mergeView)) {
+                    SystemRecordMerge.Version(hlc: hlc.withLock { $0.now(wallMs: now) }, origin: nodeName)
+                }
+                let stored: Footfall_V1_SystemRecord
+                switch resolution {
+                case .keepHeld: continue
+                case .take(let index): stored = incoming[index]
+                case .joined(let revokedMs, let version):
+                    guard let kind = NodeRevocation.kind(ofKey: key), let name = key.suffix(after: kind.keyPrefix) else { continue }
+                    stored = .with {
+                        $0.key = key
+                        $0.hlc = version.hlc
+                        $0.origin = version.origin
+                        $0.value = (try? JSONEncoder().encode(NodeRevocation(name: name, revokedMs: revokedMs))) ?? Data()
+                    }
+                }
+                batch.put(.system, Array(key.utf8), try Array(stored.serializedBytes() as [UInt8]))
             }
             if !batch.isEmpty { try kv.write(batch, sync: true) }
-            invalidateCaches(for: winners.keys)
+            invalidateCaches(for: Set(records.map(\.key)))
             return batch.operations.count
         }
+    }
+
+    /// What the merge reads of a record: its version, and a revocation's time.
+    static func mergeView(_ record: Footfall_V1_SystemRecord) -> SystemRecordMerge.Record {
+        let revokedMs = NodeRevocation.kind(ofKey: record.key) == nil || record.deleted
+            ? nil : (try? JSONDecoder().decode(NodeRevocation.self, from: record.value))?.revokedMs
+        return SystemRecordMerge.Record(version: .init(hlc: record.hlc, origin: record.origin), revokedMs: revokedMs)
     }
 
     /// The record stored under `key`; one that cannot be decoded is reported and counts as
@@ -213,18 +223,6 @@ public final class SystemStore: Sendable {
             reportMalformed(prefix: SystemStore.replicatedPrefixes.first(where: key.hasPrefix) ?? "", error)
             return nil
         }
-    }
-
-    /// Whether a peer's `record` replaces `current`: the later clock wins, except that a node's
-    /// revocation (of a node or an operator) never moves back to an earlier time (a certificate
-    /// once revoked stays so, whatever a peer stamps later).
-    static func replaces(_ record: Footfall_V1_SystemRecord, _ current: Footfall_V1_SystemRecord) -> Bool {
-        guard supersedes(record, current) else { return false }
-        guard NodeRevocation.kind(ofKey: record.key) != nil, !current.deleted,
-              let held = try? JSONDecoder().decode(NodeRevocation.self, from: current.value)
-        else { return true }
-        guard !record.deleted, let offered = try? JSONDecoder().decode(NodeRevocation.self, from: record.value) else { return false }
-        return offered.revokedMs >= held.revokedMs
     }
 
     /// Whether this store holds any record peers replicate (tombstones included): a founder's
@@ -276,18 +274,11 @@ public final class SystemStore: Sendable {
     /// Compares a peer's index with this node's: the records this node holds newer (or the peer
     /// lacks), and the keys the peer holds newer (or this node lacks).
     public func compare(with theirs: [Footfall_V1_SystemIndexEntry]) throws -> (newer: [Footfall_V1_SystemRecord], wanted: [String]) {
-        let mine = Dictionary(try index().map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        var seen = Set<String>()
-        var wanted = [String]()
-        var newerKeys = [String]()
-        for entry in theirs {
-            seen.insert(entry.key)
-            guard let local = mine[entry.key] else { wanted.append(entry.key); continue }
-            if (local.hlc, local.origin) > (entry.hlc, entry.origin) { newerKeys.append(entry.key) }
-            if (entry.hlc, entry.origin) > (local.hlc, local.origin) { wanted.append(entry.key) }
+        let versions = { (entries: [Footfall_V1_SystemIndexEntry]) in
+            Dictionary(entries.map { ($0.key, SystemRecordMerge.Version(hlc: $0.hlc, origin: $0.origin)) }, uniquingKeysWith: { a, b in max(a, b) })
         }
-        newerKeys += mine.keys.filter { !seen.contains($0) }
-        return (try records(newerKeys.sorted()), wanted.sorted())
+        let (newer, wanted) = SystemRecordMerge.compare(mine: versions(try index()), theirs: versions(theirs))
+        return (try records(newer), wanted)
     }
 
     // MARK: Accounts
@@ -438,10 +429,15 @@ public final class SystemStore: Sendable {
     }
 
     /// Revokes every certificate of `kind` issued for `name` up to `nowMs` (see `revokeNode`).
+    /// A revocation only grows: one already held at a later time (made on a node whose clock is
+    /// ahead of this one's) stays at that time.
     public func revoke(_ kind: NodeRevocation.Kind, name: String, nowMs: Int64) throws -> NodeRevocation {
-        let revocation = NodeRevocation(name: name, revokedMs: nowMs)
-        try changes.withLock { _ in try put(kind.keyPrefix + name, revocation) }
-        return revocation
+        try changes.withLock { _ in
+            let held = try storedRecord(kind.keyPrefix + name).map(SystemStore.mergeView)
+            let revocation = NodeRevocation(name: name, revokedMs: SystemRecordMerge.revokedMs(at: nowMs, held: held))
+            try put(kind.keyPrefix + name, revocation)
+            return revocation
+        }
     }
 
     /// The revocations of `kind` this node holds, by name (cached: every internal call asks).

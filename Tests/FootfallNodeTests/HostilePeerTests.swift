@@ -194,13 +194,18 @@ import Testing
         _ = try a.revokeNode(name: "node-9", nowMs: HostilePeerTests.nowMs)
         try b.merge(pushed.withLock { $0 })
         #expect(try b.revocations()["node-9"]?.revokedMs == HostilePeerTests.nowMs)
-        // A later record moving the revocation back (or deleting it) does not take.
+        // A later record moving the revocation back does not take: the revocation keeps its time,
+        // stamped anew so that it wins over that record everywhere. Deleting it is refused.
         let later = HybridLogicalClock.timestamp(wallMs: HostilePeerTests.nowMs + 1_000)
-        #expect(try b.merge([HostilePeerTests.record("revoked-node:node-9", #"{"name":"node-9","revokedMs":5}"#, hlc: later)]) == 0)
+        #expect(try b.merge([HostilePeerTests.record("revoked-node:node-9", #"{"name":"node-9","revokedMs":5}"#, hlc: later)]) == 1)
+        #expect(try b.revocations()["node-9"]?.revokedMs == HostilePeerTests.nowMs)
+        #expect(try b.storedRecord("revoked-node:node-9").map { $0.hlc > later } == true)
         #expect(throws: FootfallError.self) {
             try b.merge([.with { $0.key = "revoked-node:node-9"; $0.hlc = later; $0.origin = "node-9"; $0.deleted = true }])
         }
         #expect(try b.revocations()["node-9"]?.revokedMs == HostilePeerTests.nowMs)
+        // An operator revoking again on a node whose clock is behind keeps the later time.
+        #expect(try b.revokeNode(name: "node-9", nowMs: HostilePeerTests.nowMs - 30_000).revokedMs == HostilePeerTests.nowMs)
     }
 
     @Test func anOperatorRevocation_refusesThatOperatorsCertificates_only() throws {
@@ -236,7 +241,8 @@ import Testing
         try b.merge(pushed.withLock { $0 })
         #expect(try b.revocations(of: .operator)["ann"]?.revokedMs == HostilePeerTests.nowMs)
         let later = HybridLogicalClock.timestamp(wallMs: HostilePeerTests.nowMs + 1_000)
-        #expect(try b.merge([HostilePeerTests.record("revoked-operator:ann", #"{"name":"ann","revokedMs":5}"#, hlc: later)]) == 0)
+        #expect(try b.merge([HostilePeerTests.record("revoked-operator:ann", #"{"name":"ann","revokedMs":5}"#, hlc: later)]) == 1)
+        #expect(try b.revocations(of: .operator)["ann"]?.revokedMs == HostilePeerTests.nowMs, "joined at the later time")
         #expect(throws: FootfallError.self) {
             try b.merge([.with { $0.key = "revoked-operator:ann"; $0.hlc = later; $0.origin = "node-9"; $0.deleted = true }])
         }
