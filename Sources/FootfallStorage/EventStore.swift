@@ -397,7 +397,7 @@ public final class EventStore: Sendable {
             return true
         }
         // A purge that fails leaves its mark: the node's periodic pass tries it again when due.
-        if purgeNow { purger.async { [self] in try? compactPendingPurge(of: site) } }
+        if purgeNow { purger.async { [self] in try? compactPendingPurge(of: site, startedMs: nowMs) } }
         return record
     }
 
@@ -455,7 +455,7 @@ public final class EventStore: Sendable {
             }
             for site in due {
                 purges.withLock { $0.started(site, nowMs: nowMs) }
-                try compactPendingPurge(of: site)
+                try compactPendingPurge(of: site, startedMs: nowMs)
             }
             return due.count
         }
@@ -472,9 +472,16 @@ public final class EventStore: Sendable {
 
     /// Compacts the site's pending purge out of the files, on `purger`. Compaction rewrites files
     /// and can take a while: outside the write lock, so ingest goes on. The mark is cleared only
-    /// if no erasure widened it meanwhile (that one purges again).
-    private func compactPendingPurge(of site: SiteID) throws {
+    /// if no erasure widened it meanwhile (that one purges again). How long it took spaces the
+    /// next purge (`ErasurePurges.finished`); `startedMs` is the wall clock it was started at.
+    private func compactPendingPurge(of site: SiteID, startedMs: Int64) throws {
         guard let pending = try pendingPurge(site) else { return }
+        let started = ContinuousClock.now
+        defer {
+            let took = started.duration(to: .now).components
+            let tookMs = took.seconds &* 1000 &+ took.attoseconds / 1_000_000_000_000_000
+            purges.withLock { $0.finished(tookMs: tookMs, nowMs: startedMs &+ tookMs) }
+        }
         let days = pending.days
         let start = StorageKeys.eventDay(site, days.lowerBound)
         let end = StorageKeys.eventDay(site, days.upperBound.advanced(by: 1))

@@ -1,6 +1,6 @@
 import Foundation
 import FootfallModel
-import FootfallStorage
+@testable import FootfallStorage
 import Synchronization
 import Testing
 
@@ -107,6 +107,26 @@ import Testing
         for visitor in [100, 150, 199] {
             #expect(folder.filesHolding("erased-marker-\(visitor)") == 0, "visitor \(visitor)'s data is in a file")
         }
+    }
+
+    /// A purge rewrites most of the unsealed day's files whatever the site, so its cost grows with
+    /// the day: after one that took `d`, none starts for nine times `d` (at most half an hour), and
+    /// a clock stepped back does not hold purges up.
+    @Test func afterAPurge_noOtherStartsForNineTimesItsLength() {
+        let (a, b) = (SiteID("a.example")!, SiteID("b.example")!)
+        var purges = ErasurePurges(intervalMs: 30_000)
+        purges.started(a, nowMs: 0)
+        purges.finished(tookMs: 12_000, nowMs: 12_000)
+        #expect(!purges.mayPurge(b, nowMs: 12_000 + 9 * 12_000 - 1), "another site waits too: the files are shared")
+        #expect(purges.mayPurge(b, nowMs: 12_000 + 9 * 12_000))
+        #expect(!purges.mayPurge(a, nowMs: 20_000), "the site's own interval still holds")
+        #expect(purges.mayPurge(b, nowMs: 11_000), "a clock stepped back does not hold a purge up")
+
+        purges.finished(tookMs: 3_600_000, nowMs: 4_000_000)
+        #expect(!purges.mayPurge(b, nowMs: 4_000_000 + ErasurePurges.quietMaxMs - 1))
+        #expect(purges.mayPurge(b, nowMs: 4_000_000 + ErasurePurges.quietMaxMs), "at most half an hour")
+        purges.finished(tookMs: .max, nowMs: .max - 1)
+        #expect(purges.mayPurge(b, nowMs: .max - 1), "an end past the clock's range holds nothing up, and does not trap")
     }
 
     /// An erasure answers once its deletion is written, not after the compaction that purges the
