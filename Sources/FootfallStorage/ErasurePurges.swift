@@ -26,6 +26,8 @@ struct ErasurePurges {
 
     let intervalMs: Int64
     private var lastStartedMs = [SiteID: Int64]()
+    /// Whether a purge is compacting: an erasure meanwhile does not queue another behind it.
+    private var running = false
     /// When the last purge finished and until when none starts.
     private var quiet: (sinceMs: Int64, untilMs: Int64)?
     static let busyShare: Int64 = 9
@@ -38,6 +40,7 @@ struct ErasurePurges {
 
     func mayPurge(_ site: SiteID, nowMs: Int64) -> Bool {
         // All are this node's clock readings; one that stepped back does not hold a purge up.
+        if running { return false }
         if let quiet, nowMs >= quiet.sinceMs, nowMs < quiet.untilMs { return false }
         guard let last = lastStartedMs[site] else { return true }
         return nowMs < last || nowMs - last >= intervalMs
@@ -45,12 +48,15 @@ struct ErasurePurges {
 
     /// A purge finished at `nowMs` after `tookMs` of compaction.
     mutating func finished(tookMs: Int64, nowMs: Int64) {
+        running = false
         let (wait, overflow) = max(0, tookMs).multipliedReportingOverflow(by: ErasurePurges.busyShare)
         let until = nowMs.addingReportingOverflow(overflow ? ErasurePurges.quietMaxMs : min(wait, ErasurePurges.quietMaxMs))
         quiet = until.overflow ? nil : (nowMs, until.partialValue)
     }
 
+    /// A purge of `site` is about to compact; `finished` must follow.
     mutating func started(_ site: SiteID, nowMs: Int64) {
+        running = true
         lastStartedMs = lastStartedMs.filter { nowMs >= $0.value && nowMs - $0.value < intervalMs }
         lastStartedMs[site] = nowMs
     }

@@ -475,13 +475,13 @@ public final class EventStore: Sendable {
     /// if no erasure widened it meanwhile (that one purges again). How long it took spaces the
     /// next purge (`ErasurePurges.finished`); `startedMs` is the wall clock it was started at.
     private func compactPendingPurge(of site: SiteID, startedMs: Int64) throws {
-        guard let pending = try pendingPurge(site) else { return }
         let started = ContinuousClock.now
         defer {
             let took = started.duration(to: .now).components
             let tookMs = took.seconds &* 1000 &+ took.attoseconds / 1_000_000_000_000_000
             purges.withLock { $0.finished(tookMs: tookMs, nowMs: startedMs &+ tookMs) }
         }
+        guard let pending = try pendingPurge(site) else { return }
         let days = pending.days
         let start = StorageKeys.eventDay(site, days.lowerBound)
         let end = StorageKeys.eventDay(site, days.upperBound.advanced(by: 1))

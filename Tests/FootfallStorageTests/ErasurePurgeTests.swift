@@ -116,6 +116,7 @@ import Testing
         let (a, b) = (SiteID("a.example")!, SiteID("b.example")!)
         var purges = ErasurePurges(intervalMs: 30_000)
         purges.started(a, nowMs: 0)
+        #expect(!purges.mayPurge(b, nowMs: 5_000), "none is queued behind a purge that is compacting")
         purges.finished(tookMs: 12_000, nowMs: 12_000)
         #expect(!purges.mayPurge(b, nowMs: 12_000 + 9 * 12_000 - 1), "another site waits too: the files are shared")
         #expect(purges.mayPurge(b, nowMs: 12_000 + 9 * 12_000))
