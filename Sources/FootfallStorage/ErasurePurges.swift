@@ -28,7 +28,7 @@ struct ErasurePurges {
     private var lastStartedMs = [SiteID: Int64]()
     /// Whether a purge is compacting: an erasure meanwhile does not queue another behind it.
     private var running = false
-    /// When the last purge finished and until when none starts.
+    /// When the last purge started and until when none starts.
     private var quiet: (sinceMs: Int64, untilMs: Int64)?
     static let busyShare: Int64 = 9
     static let quietMaxMs: Int64 = 30 * 60_000
@@ -46,12 +46,15 @@ struct ErasurePurges {
         return nowMs < last || nowMs - last >= intervalMs
     }
 
-    /// A purge finished at `nowMs` after `tookMs` of compaction.
-    mutating func finished(tookMs: Int64, nowMs: Int64) {
+    /// A purge started at `startedMs` (wall clock) finished after `tookMs` of compaction. The
+    /// quiet counts from its start, so an erasure stamped while it ran waits too.
+    mutating func finished(tookMs: Int64, startedMs: Int64) {
         running = false
-        let (wait, overflow) = max(0, tookMs).multipliedReportingOverflow(by: ErasurePurges.busyShare)
-        let until = nowMs.addingReportingOverflow(overflow ? ErasurePurges.quietMaxMs : min(wait, ErasurePurges.quietMaxMs))
-        quiet = until.overflow ? nil : (nowMs, until.partialValue)
+        let took = max(0, tookMs)
+        let (wait, overflow) = took.multipliedReportingOverflow(by: ErasurePurges.busyShare)
+        let (end, endOverflow) = startedMs.addingReportingOverflow(took)
+        let until = end.addingReportingOverflow(overflow ? ErasurePurges.quietMaxMs : min(wait, ErasurePurges.quietMaxMs))
+        quiet = endOverflow || until.overflow ? nil : (startedMs, until.partialValue)
     }
 
     /// A purge of `site` is about to compact; `finished` must follow.

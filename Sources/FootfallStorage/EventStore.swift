@@ -397,7 +397,7 @@ public final class EventStore: Sendable {
             return true
         }
         // A purge that fails leaves its mark: the node's periodic pass tries it again when due.
-        if purgeNow { purger.async { [self] in try? compactPendingPurge(of: site, startedMs: nowMs) } }
+        if purgeNow { purger.async { [self] in try? compactPendingPurges(of: [site], startedMs: nowMs) } }
         return record
     }
 
@@ -453,10 +453,9 @@ public final class EventStore: Sendable {
                 if let site = ErasurePurges.site(fromKey: key), force || purges.withLock({ $0.mayPurge(site, nowMs: nowMs) }) { due.append(site) }
                 return true
             }
-            for site in due {
-                purges.withLock { $0.started(site, nowMs: nowMs) }
-                try compactPendingPurge(of: site, startedMs: nowMs)
-            }
+            guard !due.isEmpty else { return 0 }
+            purges.withLock { purges in for site in due { purges.started(site, nowMs: nowMs) } }
+            try compactPendingPurges(of: due, startedMs: nowMs)
             return due.count
         }
     }
@@ -470,32 +469,44 @@ public final class EventStore: Sendable {
         try kv.get(.erasures, ErasurePurges.key(site)).flatMap(ErasurePurges.Pending.init(encoded:))
     }
 
-    /// Compacts the site's pending purge out of the files, on `purger`. Compaction rewrites files
-    /// and can take a while: outside the write lock, so ingest goes on. The mark is cleared only
-    /// if no erasure widened it meanwhile (that one purges again). How long it took spaces the
+    /// Compacts the sites' pending purges out of the files, on `purger`. Compaction rewrites
+    /// files and can take a while: outside the write lock, so ingest goes on. A mark is cleared
+    /// only if no erasure widened it meanwhile (that one purges again). How long it took spaces the
     /// next purge (`ErasurePurges.finished`); `startedMs` is the wall clock it was started at.
-    private func compactPendingPurge(of site: SiteID, startedMs: Int64) throws {
+    ///
+    /// The unsealed rows (events and visitor index) are compacted once over every site's span: a
+    /// flush holds every site's rows, so each site's range compaction rewrote all of the day's
+    /// files again (the soak: two sites due at once, two rewrites back to back). Sealed segments
+    /// and CRM records are compacted site by site, as a span across sites would rewrite the sealed
+    /// days of every site between them.
+    private func compactPendingPurges(of sites: [SiteID], startedMs: Int64) throws {
         let started = ContinuousClock.now
         defer {
             let took = started.duration(to: .now).components
             let tookMs = took.seconds &* 1000 &+ took.attoseconds / 1_000_000_000_000_000
-            purges.withLock { $0.finished(tookMs: tookMs, nowMs: startedMs &+ tookMs) }
+            purges.withLock { $0.finished(tookMs: tookMs, startedMs: startedMs) }
         }
-        guard let pending = try pendingPurge(site) else { return }
-        let days = pending.days
-        let start = StorageKeys.eventDay(site, days.lowerBound)
-        let end = StorageKeys.eventDay(site, days.upperBound.advanced(by: 1))
+        let pending = try sites.compactMap { site in try pendingPurge(site).map { (site: site, mark: $0) } }
+        let spans = pending.map { site, mark in
+            (start: StorageKeys.eventDay(site, mark.days.lowerBound), end: StorageKeys.eventDay(site, mark.days.upperBound.advanced(by: 1)))
+        }
+        guard let start = spans.map(\.start).min(by: { $0.lexicographicallyPrecedes($1) }),
+              let end = spans.map(\.end).max(by: { $0.lexicographicallyPrecedes($1) })
+        else { return }
         try kv.compact(.events, from: start, to: end)
         try kv.compact(.visitors, from: start, to: end)
-        try kv.compact(.segments, from: start, to: end)
-        let sitePrefix = StorageKeys.sitePrefix(site)
-        try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
+        for (site, span) in zip(pending.map(\.site), spans) {
+            try kv.compact(.segments, from: span.start, to: span.end)
+            let sitePrefix = StorageKeys.sitePrefix(site)
+            try kv.compact(.crm, from: sitePrefix, to: StorageKeys.prefixEnd(sitePrefix))
+        }
         (kv as? RocksDBStore).map { try? $0.flushAll() }
         try writeLock.withLock { _ in
-            guard try pendingPurge(site) == pending else { return }
             var batch = WriteBatch()
-            batch.delete(.erasures, ErasurePurges.key(site))
-            try kv.write(batch, sync: true)
+            for (site, mark) in pending where try pendingPurge(site) == mark {
+                batch.delete(.erasures, ErasurePurges.key(site))
+            }
+            if !batch.isEmpty { try kv.write(batch, sync: true) }
         }
     }
 

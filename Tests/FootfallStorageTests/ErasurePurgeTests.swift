@@ -117,17 +117,53 @@ import Testing
         var purges = ErasurePurges(intervalMs: 30_000)
         purges.started(a, nowMs: 0)
         #expect(!purges.mayPurge(b, nowMs: 5_000), "none is queued behind a purge that is compacting")
-        purges.finished(tookMs: 12_000, nowMs: 12_000)
+        purges.finished(tookMs: 12_000, startedMs: 0)
         #expect(!purges.mayPurge(b, nowMs: 12_000 + 9 * 12_000 - 1), "another site waits too: the files are shared")
         #expect(purges.mayPurge(b, nowMs: 12_000 + 9 * 12_000))
-        #expect(!purges.mayPurge(a, nowMs: 20_000), "the site's own interval still holds")
-        #expect(purges.mayPurge(b, nowMs: 11_000), "a clock stepped back does not hold a purge up")
+        #expect(!purges.mayPurge(b, nowMs: 3_000), "an erasure stamped while the purge ran waits too")
+        #expect(purges.mayPurge(b, nowMs: -1), "a clock stepped back does not hold a purge up")
 
-        purges.finished(tookMs: 3_600_000, nowMs: 4_000_000)
-        #expect(!purges.mayPurge(b, nowMs: 4_000_000 + ErasurePurges.quietMaxMs - 1))
-        #expect(purges.mayPurge(b, nowMs: 4_000_000 + ErasurePurges.quietMaxMs), "at most half an hour")
-        purges.finished(tookMs: .max, nowMs: .max - 1)
+        purges.finished(tookMs: 3_600_000, startedMs: 4_000_000)
+        #expect(!purges.mayPurge(b, nowMs: 7_600_000 + ErasurePurges.quietMaxMs - 1))
+        #expect(purges.mayPurge(b, nowMs: 7_600_000 + ErasurePurges.quietMaxMs), "at most half an hour after it ended")
+        purges.finished(tookMs: .max, startedMs: .max - 1)
         #expect(purges.mayPurge(b, nowMs: .max - 1), "an end past the clock's range holds nothing up, and does not trap")
+    }
+
+    /// A flush holds every site's rows, so one site's range compaction rewrites the whole unsealed
+    /// day: sites due together are purged with one compaction of the events family over all of
+    /// them, and every erased visitor of each leaves the files.
+    @Test func sitesDueTogether_arePurgedWithOneCompactionOfTheUnsealedRows() throws {
+        let folder = Folder()
+        let counter = CompactionCounter(folder.rocks)
+        let store = try EventStore(kv: counter, purgeIntervalMs: 30_000)
+        let sites = ["a.example", "m.example", "z.example"].map { SiteID($0)! }
+        let events = sites.flatMap { other in
+            (0..<4).map { index in
+                var event = makeEvent("together-\(other)-\(index)", site: other, visitor: UInt64(100 + index), at: ErasurePurgeTests.now - 60_000)
+                event.title = "together-marker-\(other)-\(100 + index)"
+                return event
+            }
+        }
+        _ = try store.apply(events, nowMs: ErasurePurgeTests.now, retention: ErasurePurgeTests.retention)
+        try folder.rocks.flushAll()
+        for (round, visitor) in [100, 101].enumerated() {
+            for other in sites {
+                _ = try store.erase(site: other, visitor: VisitorID(rawValue: UInt64(visitor)), requestID: "t\(round)\(other)", node: "n1",
+                                    nowMs: ErasurePurgeTests.now, fenceMs: ErasurePurgeTests.now + 300_000)
+            }
+        }
+        store.waitForPurges()
+        let before = counter.compactions
+        #expect(before == 1, "the first erasure purged its site at once; the others wait")
+        #expect(try store.purgeErasedData(nowMs: ErasurePurgeTests.now + ErasurePurges.quietMaxMs) == 3, "every site is due")
+        #expect(counter.compactions == before + 1, "one compaction of the events family for all three")
+        for other in sites {
+            for visitor in [100, 101] {
+                #expect(folder.filesHolding("together-marker-\(other)-\(visitor)") == 0, "\(other) visitor \(visitor) left the files")
+            }
+            #expect(folder.filesHolding("together-marker-\(other)-102") > 0, "control: \(other)'s other visitors stay")
+        }
     }
 
     /// An erasure answers once its deletion is written, not after the compaction that purges the
