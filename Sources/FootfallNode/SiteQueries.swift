@@ -119,7 +119,7 @@ extension Node {
         var answering = [any RepairReplica]()
         var roots = [EventSetDigest]()
         for replica in replicas {
-            guard let tree = try? await replica.digests(site: site.id, fromMs: window.startMs, untilMs: window.endMs) else { continue }
+            guard let tree = try? await replica.digests(of: .init(site: site.id, fromMs: window.startMs, untilMs: window.endMs)) else { continue }
             answering.append(replica)
             roots.append(Replication.AntiEntropy.root(tree))
         }

@@ -35,6 +35,24 @@ public struct LocalReplica: RepairReplica {
 
     public func apply(_ payload: Replication.Payload) throws { try applied(payload) }
 
+    public func answer(_ query: Replication.AntiEntropy.Query) throws -> Replication.AntiEntropy.Answer {
+        switch query {
+        case .erasures(let site):
+            .erasures(try erasures(site: site))
+        case .digests(let window):
+            .digests(try digests(site: window.site, fromMs: window.fromMs, untilMs: window.untilMs))
+        case .eventIDs(let window, let day, let slices, let after, let limit):
+            .eventIDs(try eventIDs(site: window.site, day: day, slices: slices, after: after, limit: limit,
+                                   fromMs: window.fromMs, untilMs: window.untilMs))
+        case .events(let site, let ids):
+            .events(try events(site: site, ids: ids))
+        case .visitorEditDigests(let site, let after, let limit):
+            .visitorEditDigests(try visitorEditDigests(site: site, after: after, limit: limit))
+        case .rebuildingEdits(let site, let visitors):
+            .rebuildingEdits(try rebuildingEdits(site: site, visitors: visitors))
+        }
+    }
+
     public func erasures(site: SiteID) throws -> [Replication.ErasureOrder] {
         try store.erasureRecords(site: site).map(\.order)
     }

@@ -92,25 +92,23 @@ import Testing
         }
 
         var name: String { local.name }
-        func erasures(site: SiteID) throws -> [Replication.ErasureOrder] { try local.erasures(site: site) }
-        func digests(site: SiteID, fromMs: Int64, untilMs: Int64) throws -> [Day: [EventSetDigest]] {
-            try local.digests(site: site, fromMs: fromMs, untilMs: untilMs)
+        func answer(_ query: Replication.AntiEntropy.Query) throws -> Replication.AntiEntropy.Answer {
+            switch query {
+            case .eventIDs(let window, let day, let slices, let after, let limit):
+                if repeatsItself, let first { return .eventIDs(first) }
+                let page = try local.eventIDs(site: window.site, day: day, slices: slices, after: after, limit: min(limit, pageMax),
+                                              fromMs: window.fromMs, untilMs: window.untilMs)
+                pages += 1
+                listed += page.elements.count
+                first = first ?? page
+                return .eventIDs(page)
+            case .visitorEditDigests(let site, let after, let limit):
+                digestPages += 1
+                return .visitorEditDigests(try local.visitorEditDigests(site: site, after: after, limit: min(limit, pageMax)))
+            default:
+                return try local.answer(query)
+            }
         }
-        func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
-                      fromMs: Int64, untilMs: Int64) throws -> Replication.AntiEntropy.Page<EventID> {
-            if repeatsItself, let first { return first }
-            let page = try local.eventIDs(site: site, day: day, slices: slices, after: after, limit: min(limit, pageMax), fromMs: fromMs, untilMs: untilMs)
-            pages += 1
-            listed += page.elements.count
-            first = first ?? page
-            return page
-        }
-        func events(site: SiteID, ids: [EventID]) throws -> [Event] { try local.events(site: site, ids: ids) }
-        func visitorEditDigests(site: SiteID, after: VisitorID?, limit: Int) throws -> Replication.AntiEntropy.Page<VisitorEditDigest> {
-            digestPages += 1
-            return try local.visitorEditDigests(site: site, after: after, limit: min(limit, pageMax))
-        }
-        func rebuildingEdits(site: SiteID, visitors: [VisitorID]) throws -> [VisitorEdit] { try local.rebuildingEdits(site: site, visitors: visitors) }
         func apply(_ payload: Replication.Payload) throws { try local.apply(payload) }
         func summaries(_ windows: [Replication.AntiEntropy.Window]) throws -> [UInt64]? { try local.summaries(windows) }
     }

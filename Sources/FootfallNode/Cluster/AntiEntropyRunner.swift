@@ -14,19 +14,32 @@ struct RemoteReplica: RepairReplica {
 
     private var options: GRPCCore.CallOptions { ClusterTransport.callOptions(timeout: timeout) }
 
-    func erasures(site: SiteID) async throws -> [Replication.ErasureOrder] {
+    func answer(_ query: Replication.AntiEntropy.Query) async throws -> Replication.AntiEntropy.Answer {
+        switch query {
+        case .erasures(let site):
+            .erasures(try await erasures(site: site))
+        case .digests(let window):
+            .digests(try ReplicaWire.tree(try await client.repairDigests(RemoteReplica.window(window), options: options)))
+        case .eventIDs(let window, let day, let slices, let after, let limit):
+            .eventIDs(try await eventIDs(window, day: day, slices: slices, after: after, limit: limit))
+        case .events(let site, let ids):
+            .events(try await events(site: site, ids: ids))
+        case .visitorEditDigests(let site, let after, let limit):
+            .visitorEditDigests(try await visitorEditDigests(site: site, after: after, limit: limit))
+        case .rebuildingEdits(let site, let visitors):
+            .rebuildingEdits(try await rebuildingEdits(site: site, visitors: visitors))
+        }
+    }
+
+    private func erasures(site: SiteID) async throws -> [Replication.ErasureOrder] {
         try await client.repairErasures(.with { $0.site = site.rawValue }, options: options).orders.map(ReplicaWire.erasureOrder)
     }
 
-    func digests(site: SiteID, fromMs: Int64, untilMs: Int64) async throws -> [Day: [EventSetDigest]] {
-        try ReplicaWire.tree(try await client.repairDigests(RemoteReplica.window(site, fromMs, untilMs), options: options))
-    }
-
-    func eventIDs(site: SiteID, day: Day, slices: [Int], after: EventID?, limit: Int,
-                  fromMs: Int64, untilMs: Int64) async throws -> Replication.AntiEntropy.Page<EventID> {
-        let window = RemoteReplica.window(site, fromMs, untilMs)
+    private func eventIDs(_ window: Replication.AntiEntropy.Window, day: Day, slices: [Int], after: EventID?,
+                          limit: Int) async throws -> Replication.AntiEntropy.Page<EventID> {
+        let wire = RemoteReplica.window(window)
         do {
-            let reply = try await client.repairIDPage(ReplicaWire.idPageRequest(window: window, day: day, slices: slices, after: after, limit: limit),
+            let reply = try await client.repairIDPage(ReplicaWire.idPageRequest(window: wire, day: day, slices: slices, after: after, limit: limit),
                                                       options: options)
             return .init(try ReplicaWire.ids(reply.ids), more: reply.more)
         } catch let error as RPCError where error.code == .unimplemented {
@@ -35,7 +48,7 @@ struct RemoteReplica: RepairReplica {
             var ids = [EventID]()
             for slice in slices {
                 let request = Footfall_V1_RepairSlice.with {
-                    $0.window = window
+                    $0.window = wire
                     $0.day = day.index
                     $0.slice = UInt32(clamping: slice)
                 }
@@ -45,7 +58,7 @@ struct RemoteReplica: RepairReplica {
         }
     }
 
-    func events(site: SiteID, ids: [EventID]) async throws -> [Event] {
+    private func events(site: SiteID, ids: [EventID]) async throws -> [Event] {
         let request = Footfall_V1_RepairEventsRequest.with {
             $0.site = site.rawValue
             $0.ids = ids.map { Data($0.bytes) }
@@ -56,7 +69,7 @@ struct RemoteReplica: RepairReplica {
     // A peer of an earlier version (a rolling upgrade) has no CRM repair calls: it then looks
     // like a replica without CRM records, so it is sent ours and its events still repair.
 
-    func visitorEditDigests(site: SiteID, after: VisitorID?, limit: Int) async throws -> Replication.AntiEntropy.Page<VisitorEditDigest> {
+    private func visitorEditDigests(site: SiteID, after: VisitorID?, limit: Int) async throws -> Replication.AntiEntropy.Page<VisitorEditDigest> {
         let request = Footfall_V1_RepairVisitorDigestsRequest.with {
             $0.site = site.rawValue
             if let after { $0.after = after.rawValue }
@@ -72,7 +85,7 @@ struct RemoteReplica: RepairReplica {
         }
     }
 
-    func rebuildingEdits(site: SiteID, visitors: [VisitorID]) async throws -> [VisitorEdit] {
+    private func rebuildingEdits(site: SiteID, visitors: [VisitorID]) async throws -> [VisitorEdit] {
         let request = Footfall_V1_RepairVisitorsRequest.with {
             $0.site = site.rawValue
             $0.visitors = visitors.map(\.rawValue)
@@ -99,11 +112,11 @@ struct RemoteReplica: RepairReplica {
         }
     }
 
-    static func window(_ site: SiteID, _ fromMs: Int64, _ untilMs: Int64) -> Footfall_V1_RepairWindow {
+    static func window(_ window: Replication.AntiEntropy.Window) -> Footfall_V1_RepairWindow {
         .with {
-            $0.site = site.rawValue
-            $0.fromMs = fromMs
-            $0.untilMs = untilMs
+            $0.site = window.site.rawValue
+            $0.fromMs = window.fromMs
+            $0.untilMs = window.untilMs
         }
     }
 }

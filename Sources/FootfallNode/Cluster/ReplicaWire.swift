@@ -172,7 +172,7 @@ enum ReplicaWire {
     }
 
     static func summariesRequest(_ windows: [Replication.AntiEntropy.Window]) -> Footfall_V1_RepairSummariesRequest {
-        .with { $0.windows = windows.map { RemoteReplica.window($0.site, $0.fromMs, $0.untilMs) } }
+        .with { $0.windows = windows.map(RemoteReplica.window) }
     }
 
     /// A page of ids asked for (`RepairIDPage`): its window, day, slices and cursor checked.

@@ -47,41 +47,37 @@ extension Replication.AntiEntropy {
         public var description: String { "\(replica) sent a page out of order" }
     }
 
-    /// One replica's listing, read a page at a time.
-    struct Listing<Element: Listed> {
+    /// One replica's listing as a session reads it, a page at a time: the pages come in as
+    /// answers, so the cursor holds no I/O.
+    struct Listing<Element: Listed>: Sendable {
         let replica: String
-        /// The page after a key (nil: the first).
-        let page: (Element.Key?) async throws -> Page<Element>
         /// Listed and not compared yet, in increasing key order.
         private(set) var buffered = [Element]()
-        /// The last key listed.
-        private var after: Element.Key?
+        /// The last key listed: the next page starts after it (nil: from the first).
+        private(set) var after: Element.Key?
         /// The replica has listed its last entry.
         private var exhausted = false
 
-        init(replica: String, page: @escaping (Element.Key?) async throws -> Page<Element>) {
-            self.replica = replica
-            self.page = page
-        }
+        init(replica: String) { self.replica = replica }
 
+        /// Everything listed was compared and more may follow: the next page is wanted.
+        var needsPage: Bool { buffered.isEmpty && !exhausted }
         var isFinished: Bool { exhausted && buffered.isEmpty }
         /// The last key listed while more may follow: every entry up to it is listed.
         var listedThrough: Element.Key? { exhausted ? nil : buffered.last?.key }
 
-        /// Reads the next page once everything listed was compared.
-        mutating func fill() async throws {
-            guard buffered.isEmpty, !exhausted else { return }
-            let next = try await page(after)
+        /// Takes in the page that follows `after`.
+        mutating func receive(_ page: Page<Element>) throws {
             // A peer's page is checked before it is trusted: keys that do not move the cursor on
             // would list the same page for ever. (Its length is bounded by the message limit.)
             var previous = after
-            for element in next.elements {
+            for element in page.elements {
                 guard previous.map({ $0 < element.key }) ?? true else { throw MalformedPage(replica: replica) }
                 previous = element.key
             }
-            buffered = next.elements
-            after = next.elements.last?.key ?? after
-            exhausted = !next.more || next.elements.isEmpty
+            buffered = page.elements
+            after = page.elements.last?.key ?? after
+            exhausted = !page.more || page.elements.isEmpty
         }
 
         /// Removes and returns the listed entries up to `bound`, all of them when nil.
@@ -92,18 +88,41 @@ extension Replication.AntiEntropy {
         }
     }
 
-    /// Reads two replicas' listings in step and hands `compare` each stretch both have listed
-    /// in full: at most two pages are held, and each listing is read once.
-    static func walk<Element>(_ mine: inout Listing<Element>, _ theirs: inout Listing<Element>,
-                              _ compare: ([Element], [Element]) async throws -> Void) async throws {
-        while true {
-            try await mine.fill()
-            try await theirs.fill()
-            guard !(mine.isFinished && theirs.isFinished) else { return }
+    /// Two replicas' listings read in step: each stretch both have listed in full is compared
+    /// as soon as it is, so at most two pages are held and each listing is read once.
+    struct ListingPair<Element: Listed>: Sendable {
+        var mine: Listing<Element>
+        var theirs: Listing<Element>
+
+        init(local: String, remote: String) {
+            mine = Listing(replica: local)
+            theirs = Listing(replica: remote)
+        }
+
+        /// What the walk needs next.
+        enum Next {
+            /// A page from this side, after this key.
+            case page(Side, after: Element.Key?)
+            /// Both sides' entries up to the same key, to compare.
+            case stretch(mine: [Element], theirs: [Element])
+            case finished
+        }
+
+        mutating func next() -> Next {
+            if mine.needsPage { return .page(.local, after: mine.after) }
+            if theirs.needsPage { return .page(.remote, after: theirs.after) }
+            if mine.isFinished && theirs.isFinished { return .finished }
             // Both have listed every key up to the lower of the last keys a side still listing
             // holds (everything, once neither is).
             let bound = [mine.listedThrough, theirs.listedThrough].compactMap { $0 }.min()
-            try await compare(mine.take(through: bound), theirs.take(through: bound))
+            return .stretch(mine: mine.take(through: bound), theirs: theirs.take(through: bound))
+        }
+
+        mutating func receive(_ page: Page<Element>, from side: Side) throws {
+            switch side {
+            case .local: try mine.receive(page)
+            case .remote: try theirs.receive(page)
+            }
         }
     }
 }

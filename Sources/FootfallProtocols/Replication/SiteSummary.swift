@@ -53,7 +53,7 @@ extension Replication.AntiEntropy {
             }
         }
 
-        /// A digest tree (`RepairReplica.digests`); empty slices count as absent, as `repair`
+        /// A digest tree (`Query.digests`); empty slices count as absent, as `repair`
         /// takes them.
         public mutating func insert(tree: [Day: [EventSetDigest]]) {
             for (day, digests) in tree {
@@ -64,7 +64,7 @@ extension Replication.AntiEntropy {
             }
         }
 
-        /// A page of CRM edit digests (`RepairReplica.visitorEditDigests`).
+        /// A page of CRM edit digests (`Query.visitorEditDigests`).
         public mutating func insert(visitorRecords digests: [VisitorEditDigest]) {
             for digest in digests { visitorRecords.insert(SplitMix64.finalize(digest.visitor.rawValue) &+ digest.digest) }
         }
