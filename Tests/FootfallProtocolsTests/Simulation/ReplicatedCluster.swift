@@ -10,6 +10,11 @@ import FootfallStorage
 /// A node's "disk" (its key-value store, persisted hints and gaps) survives a crash and is lost by
 /// `wipe`. Membership is an oracle here — every 500 ms each node learns which nodes it can reach —
 /// since `SimulatedCluster` proves membership itself; the ring is fixed.
+///
+/// Each node runs background repair passes as its `AntiEntropyRunner` does: every site it holds
+/// with each other replica in turn, one `AntiEntropy.Session` at a time, whose steps go through
+/// the network between writes, erasures, crashes and partitions, and stop part way when a call
+/// times out.
 struct ReplicatedCluster {
     static let startWallMs: Int64 = 1_781_524_800_000
     /// Every event of a run falls in this span (runs last minutes).
@@ -33,6 +38,44 @@ struct ReplicatedCluster {
         var scheduledTick: MonotonicTime?
         /// Whether its copy may answer reads, driven as the node's shell drives it (nil while down).
         var lifecycle: Replication.DataLifecycle?
+        /// Starts so far: what a repair pass scheduled before a crash is told apart by.
+        var incarnation = 0
+        /// The repair pass under way (nil while down or between passes).
+        var pass: RepairPass?
+        /// When the last pass that compared every site with every other replica began.
+        var completePassStartedAt: MonotonicTime?
+    }
+
+    /// A node's repair pass: every site it holds with each other replica, in turn.
+    struct RepairPass {
+        let id: UInt64
+        let startedAt: MonotonicTime
+        let ticket: Replication.DataLifecycle.PassTicket
+        /// Site and peer pairs not compared yet, the next one last.
+        var pairs: [(site: SiteID, peer: String)]
+        var peer = ""
+        var window: Replication.AntiEntropy.Window?
+        /// This node's summary of the window, to set against the peer's.
+        var ourSummary: UInt64 = 0
+        var session: Replication.AntiEntropy.Session?
+        /// The request waiting for its answer, and its number: any other answer is stale.
+        var outstanding: RepairRequest?
+        var number: UInt64 = 0
+        /// Some pair was not compared to its end (its peer unreachable, a call timed out).
+        var incomplete = false
+    }
+
+    /// What a repair pass asks of a replica: the summary that may settle a pair at once, or a
+    /// session's step.
+    enum RepairRequest {
+        case summary(Replication.AntiEntropy.Window)
+        case step(Replication.AntiEntropy.Step)
+    }
+
+    enum RepairResponse {
+        case summary(UInt64)
+        case answer(Replication.AntiEntropy.Answer)
+        case applied
     }
 
     private enum Step {
@@ -43,6 +86,11 @@ struct ReplicatedCluster {
         case clientRetry(request: UInt64)
         case erasureTimeout(Int, requestID: String)
         case erasureRetry(Int)
+        case repairPass(String, incarnation: Int)
+        /// A pass's request to its own node's store, or a peer's.
+        case repairCall(RepairRequest, pass: UInt64, number: UInt64, from: String, to: String)
+        case repairReply(RepairResponse, pass: UInt64, number: UInt64, to: String)
+        case repairTimeout(String, pass: UInt64, number: UInt64)
     }
 
     /// A write the client has not yet seen succeed.
@@ -71,6 +119,8 @@ struct ReplicatedCluster {
         var repair = Replication.AntiEntropy.Outcome()
         /// Replica pairs of a site that anti-entropy found alike by their summaries alone.
         var summariesAlike = 0
+        /// Repair passes finished, those that compared everything, and sessions cut short.
+        var passes = 0, completePasses = 0, sessionsCut = 0
 
         mutating func add(_ o: Statistics) {
             writes += o.writes; retries += o.retries; acknowledgedEvents += o.acknowledgedEvents; erasures += o.erasures; edits += o.edits
@@ -79,6 +129,7 @@ struct ReplicatedCluster {
             crashes += o.crashes; wipes += o.wipes; partitions += o.partitions
             repair.add(o.repair)
             summariesAlike += o.summariesAlike
+            passes += o.passes; completePasses += o.completePasses; sessionsCut += o.sessionsCut
         }
 
         var description: String {
@@ -87,7 +138,8 @@ struct ReplicatedCluster {
                 + "hints \(hintsStored), gaps \(gapsRecorded), messages lost \(lost) / duplicated \(duplicated) / cut \(cut), "
                 + "crashes \(crashes), disk losses \(wipes), partitions \(partitions), two nodes away at once \(overlaps), repaired slices \(repair.slicesDiffering), "
                 + "events streamed \(repair.eventsPulled + repair.eventsPushed), erasures streamed \(repair.erasuresPulled + repair.erasuresPushed), "
-                + "CRM records repaired \(repair.visitorRecordsRepaired), pairs alike by summary \(summariesAlike)"
+                + "CRM records repaired \(repair.visitorRecordsRepaired), pairs alike by summary \(summariesAlike), "
+                + "repair passes \(passes) (complete \(completePasses)), sessions cut short \(sessionsCut)"
         }
     }
 
@@ -114,6 +166,11 @@ struct ReplicatedCluster {
     private var nextHit = 0
     private var trace: [String] = []
     private(set) var traceHash = TraceHash()
+    private var passes: UInt64 = 0
+    /// When the client last sent anything (a write, an erasure, an edit, or a retry).
+    private(set) var lastClientSend = MonotonicTime(nanoseconds: 0)
+    /// Whether every node completed a repair pass after healing (set by the run).
+    var repairedAtTheEnd = false
 
     /// The checker's own log: every event the client sent, those acknowledged, and the erasures.
     private(set) var sent: [EventID: Event] = [:]
@@ -166,9 +223,13 @@ struct ReplicatedCluster {
             myself: name, settings: settings, ring: ring, alive: [name],
             hints: Array(node.disk.hints.values), gaps: node.disk.gaps, idSeed: random.next())
         node.scheduledTick = nil
+        node.incarnation += 1
         nodes[name] = node
         record("start \(name)")
         queue.insert(.membership(name), at: now)
+        // A node that must repair starts a pass at once; others at a random point of the interval.
+        let repairing = node.lifecycle?.phase == .repairing
+        scheduleRepairPass(name, after: repairing ? .zero : .milliseconds(Int64.random(in: 0...5_000, using: &random)))
     }
 
     mutating func crash(_ name: String) {
@@ -176,6 +237,7 @@ struct ReplicatedCluster {
         nodes[name]?.coordinator = nil
         nodes[name]?.scheduledTick = nil
         nodes[name]?.lifecycle = nil
+        nodes[name]?.pass = nil
         nodes[name]?.disk.lastAliveMs = wallMs
         statistics.crashes += 1
         record("crash \(name)")
@@ -257,6 +319,7 @@ struct ReplicatedCluster {
             queue.insert(.erasureRetry(number), at: now + .milliseconds(500))
             return
         }
+        lastClientSend = now
         let order = Replication.ErasureOrder(requestID: "er-\(erasures.count + 1)", site: erasure.site, visitor: erasure.visitor, fenceMs: wallMs)
         erasures.append(order)
         statistics.erasures += 1
@@ -308,12 +371,14 @@ struct ReplicatedCluster {
         let edit = VisitorEdit(site: sites.randomElement(using: &random)!, visitor: VisitorID(rawValue: UInt64.random(in: 1...12, using: &random)),
                                atMs: wallMs, change: change)
         nextRequest += 1
+        lastClientSend = now
         edits[nextRequest] = edit
         record("edit \(edit.visitor) of \(edit.site) through \(name)")
         perform(nodes[name]!.coordinator!.edit(request: nextRequest, edit, consistency: .quorum, nowMs: wallMs), by: name)
     }
 
     private mutating func send(_ events: [Event]) {
+        lastClientSend = now
         guard let name = runningNames.randomElement(using: &random) else {
             nextRequest += 1
             pending[nextRequest] = ClientWrite(events: events, node: "", sentAt: now)
@@ -362,48 +427,6 @@ struct ReplicatedCluster {
             handle(step)
         }
         now = end
-    }
-
-    /// Anti-entropy between every pair of running replicas that can reach each other, for every
-    /// site they share, over the window both compare: retention cutoff to `settleMs` ago, or to
-    /// now when either node's pass compares up to now (it is repairing). Each node's pass starts
-    /// and ends through its `DataLifecycle`, as on a node.
-    mutating func antiEntropy(settleMs: Int64) async throws {
-        var tickets = [String: Replication.DataLifecycle.PassTicket]()
-        for name in runningNames { tickets[name] = nodes[name]!.lifecycle!.onPassStarted(byOperator: false) }
-        // A node is repaired once it compared every site it holds with every other replica.
-        var unrepaired = Set<String>()
-        for site in sites {
-            let all = replicas(of: site)
-            let replicas = all.filter { nodes[$0]?.coordinator != nil }
-            for a in all {
-                if all.contains(where: { b in b != a && !(canReach(a, b) && canReach(b, a)) }) { unrepaired.insert(a) }
-            }
-            for (i, a) in replicas.enumerated() {
-                for b in replicas[(i + 1)...] where canReach(a, b) && canReach(b, a) {
-                    let upToNow = tickets[a]!.comparesUpToNow || tickets[b]!.comparesUpToNow
-                    let window = Replication.AntiEntropy.Window(site: site, fromMs: RetentionPlan.default.cutoffMs(nowMs: wallMs),
-                                                                untilMs: upToNow ? wallMs + 1 : wallMs - settleMs)
-                    let local = LocalReplica(name: a, store: nodes[a]!.store, nowMs: wallMs)
-                    let remote = LocalReplica(name: b, store: nodes[b]!.store, nowMs: wallMs)
-                    // As a node's pass does: a pair whose summaries agree is not compared further.
-                    if !Replication.AntiEntropy.agreeing([window], ours: try local.summaries([window]), theirs: try remote.summaries([window])).isEmpty {
-                        statistics.summariesAlike += 1
-                        traceHash.add("alike \(site) \(a) \(b)")
-                        continue
-                    }
-                    let outcome = try await Replication.AntiEntropy.repair(
-                        site: site, fromMs: window.fromMs, untilMs: window.untilMs, local: local, remote: remote)
-                    statistics.repair.add(outcome)
-                    traceHash.add("repair \(site) \(a) \(b): pulled \(outcome.eventsPulled), pushed \(outcome.eventsPushed), "
-                                  + "erasures \(outcome.erasuresPulled)/\(outcome.erasuresPushed), records \(outcome.visitorRecordsRepaired)")
-                }
-            }
-        }
-        for (name, ticket) in tickets {
-            let coverage = Replication.DataLifecycle.PassCoverage(everySite: true, everyReplica: !unrepaired.contains(name), knewTheSites: true)
-            for effect in nodes[name]!.lifecycle!.onPassFinished(ticket, coverage: coverage) { ReplicatedCluster.carryOut(effect, on: &nodes[name]!) }
-        }
     }
 
     /// What a node's shell does for its `DataLifecycle`.
@@ -478,7 +501,177 @@ struct ReplicatedCluster {
         case .erasureRetry(let number):
             traceHash.add("erasure retry \(number)")
             sendErasure(number)
+        case .repairPass(let name, let incarnation):
+            traceHash.add("repair pass \(name)")
+            guard nodes[name]?.incarnation == incarnation, nodes[name]?.coordinator != nil else { return }
+            beginPass(name)
+        case .repairCall(let request, let pass, let number, let from, let to):
+            traceHash.add("repair call \(pass).\(number) \(from) -> \(to)")
+            guard nodes[to]?.coordinator != nil else { return }
+            let response = answer(request, at: to)
+            if from == to {
+                received(response, pass: pass, number: number, at: from)
+            } else if !isCut(to, from) {
+                queue.insert(.repairReply(response, pass: pass, number: number, to: from), at: now + network.delay(using: &random))
+            }
+        case .repairReply(let response, let pass, let number, let to):
+            traceHash.add("repair reply \(pass).\(number) -> \(to)")
+            received(response, pass: pass, number: number, at: to)
+        case .repairTimeout(let name, let pass, let number):
+            guard let current = nodes[name]?.pass, current.id == pass, current.number == number, current.outstanding != nil else { return }
+            traceHash.add("repair timeout \(pass).\(number)")
+            record("\(name)'s repair of \(current.window.map { "\($0.site)" } ?? "?") with \(current.peer) timed out")
+            statistics.sessionsCut += 1
+            nodes[name]!.pass!.incomplete = true
+            nextPair(name)
         }
+    }
+
+    // MARK: Repair passes
+
+    /// A background pass leaves out writes younger than this (they are still arriving).
+    static let repairSettleMs: Int64 = 2_000
+    /// Entries a session lists at once: small, so a day's ids come in many pages.
+    static let repairPageLimit = 8
+    /// As long as a node's repair call waits for its answer.
+    static let repairCallTimeout = Duration.seconds(2)
+
+    private mutating func scheduleRepairPass(_ name: String, after delay: Duration) {
+        queue.insert(.repairPass(name, incarnation: nodes[name]!.incarnation), at: now + delay)
+    }
+
+    private mutating func beginPass(_ name: String) {
+        guard let lifecycle = nodes[name]?.lifecycle, nodes[name]?.pass == nil else { return }
+        passes += 1
+        let ticket = lifecycle.onPassStarted(byOperator: false)
+        let pairs = sites.flatMap { site in
+            let replicas = replicas(of: site)
+            return replicas.contains(name) ? replicas.filter { $0 != name }.map { (site: site, peer: $0) } : []
+        }
+        nodes[name]!.pass = RepairPass(id: passes, startedAt: now, ticket: ticket, pairs: pairs.reversed())
+        record("\(name) begins repair pass \(passes)\(ticket.comparesUpToNow ? " up to now" : "")")
+        nextPair(name)
+    }
+
+    /// Compares the pass's next pair: the peer's summary first, a session when it differs.
+    private mutating func nextPair(_ name: String) {
+        guard var pass = nodes[name]?.pass else { return }
+        pass.session = nil
+        pass.outstanding = nil
+        guard let (site, peer) = pass.pairs.popLast() else {
+            nodes[name]!.pass = pass
+            return finishPass(name)
+        }
+        pass.peer = peer
+        // As a node's pass does with its membership's view: a peer it cannot reach is skipped.
+        guard canReach(name, peer), canReach(peer, name) else {
+            pass.incomplete = true
+            nodes[name]!.pass = pass
+            return nextPair(name)
+        }
+        let window = Replication.AntiEntropy.Window(
+            site: site, fromMs: RetentionPlan.default.cutoffMs(nowMs: wallMs),
+            untilMs: pass.ticket.comparesUpToNow ? wallMs + 1 : wallMs - ReplicatedCluster.repairSettleMs)
+        pass.window = window
+        pass.ourSummary = try! LocalReplica(name: name, store: nodes[name]!.store, nowMs: wallMs).summaries([window])![0]
+        nodes[name]!.pass = pass
+        call(.summary(window), by: name)
+    }
+
+    /// Sends a pass's request: to this node's own store at once, to the peer through the network
+    /// (calls ride a TCP stream: delayed, never lost or doubled, but cut by a partition or a
+    /// crash, when the caller times out).
+    private mutating func call(_ request: RepairRequest, by name: String) {
+        guard var pass = nodes[name]?.pass else { return }
+        pass.number += 1
+        pass.outstanding = request
+        nodes[name]!.pass = pass
+        let target: String
+        switch request {
+        case .summary, .step(.ask(.remote, _)), .step(.apply(.remote, _)): target = pass.peer
+        case .step: target = name
+        }
+        if target == name {
+            queue.insert(.repairCall(request, pass: pass.id, number: pass.number, from: name, to: name), at: now)
+            return
+        }
+        queue.insert(.repairTimeout(name, pass: pass.id, number: pass.number), at: now + ReplicatedCluster.repairCallTimeout)
+        guard !isCut(name, target) else { return }
+        queue.insert(.repairCall(request, pass: pass.id, number: pass.number, from: name, to: target), at: now + network.delay(using: &random))
+    }
+
+    /// What a replica answers a repair request with, from its own store.
+    private func answer(_ request: RepairRequest, at name: String) -> RepairResponse {
+        let replica = LocalReplica(name: name, store: nodes[name]!.store, nowMs: wallMs)
+        switch request {
+        case .summary(let window): return .summary(try! replica.summaries([window])![0])
+        case .step(.ask(_, let query)): return .answer(try! replica.answer(query))
+        case .step(.apply(_, let payload)):
+            try! replica.apply(payload)
+            return .applied
+        case .step(.finished): fatalError("a finished session sends nothing")
+        }
+    }
+
+    private mutating func received(_ response: RepairResponse, pass id: UInt64, number: UInt64, at name: String) {
+        guard var pass = nodes[name]?.pass, pass.id == id, pass.number == number, pass.outstanding != nil else { return }
+        pass.outstanding = nil
+        let step: Replication.AntiEntropy.Step
+        do {
+            switch response {
+            case .summary(let theirs):
+                guard theirs != pass.ourSummary else {
+                    statistics.summariesAlike += 1
+                    traceHash.add("alike \(pass.window!.site) \(name) \(pass.peer)")
+                    nodes[name]!.pass = pass
+                    return nextPair(name)
+                }
+                pass.session = Replication.AntiEntropy.Session(window: pass.window!, local: name, remote: pass.peer,
+                                                               pageLimit: ReplicatedCluster.repairPageLimit)
+                step = pass.session!.start()
+            case .answer(let answer): step = try pass.session!.onAnswer(answer)
+            case .applied: step = try pass.session!.onApplied()
+            }
+        } catch {
+            violations.append("\(name)'s repair session with \(pass.peer) failed: \(error)")
+            pass.incomplete = true
+            nodes[name]!.pass = pass
+            return nextPair(name)
+        }
+        nodes[name]!.pass = pass
+        guard case .finished(let outcome) = step else { return call(.step(step), by: name) }
+        statistics.repair.add(outcome)
+        traceHash.add("repair \(pass.window!.site) \(name) \(pass.peer): pulled \(outcome.eventsPulled), pushed \(outcome.eventsPushed), "
+                      + "erasures \(outcome.erasuresPulled)/\(outcome.erasuresPushed), records \(outcome.visitorRecordsRepaired)")
+        nextPair(name)
+    }
+
+    /// Ends the pass through the node's `DataLifecycle` and schedules the next: at once while the
+    /// node still repairs (after 2 s, as a node's runner waits), otherwise after the interval.
+    private mutating func finishPass(_ name: String) {
+        guard let pass = nodes[name]?.pass else { return }
+        nodes[name]!.pass = nil
+        statistics.passes += 1
+        if !pass.incomplete {
+            statistics.completePasses += 1
+            nodes[name]!.completePassStartedAt = pass.startedAt
+        }
+        let coverage = Replication.DataLifecycle.PassCoverage(everySite: true, everyReplica: !pass.incomplete, knewTheSites: true)
+        for effect in nodes[name]!.lifecycle!.onPassFinished(pass.ticket, coverage: coverage) { ReplicatedCluster.carryOut(effect, on: &nodes[name]!) }
+        record("\(name) ends repair pass \(pass.id)\(pass.incomplete ? ", incomplete" : "")")
+        scheduleRepairPass(name, after: nodes[name]!.lifecycle!.phase == .repairing ? .seconds(2) : .seconds(5))
+    }
+
+    /// Runs until every node finished a pass that compared everything and began after the client
+    /// last sent anything had settled; false when `limit` passes first.
+    mutating func runUntilRepaired(limit: Duration) -> Bool {
+        let end = now + limit
+        let settled = lastClientSend + .milliseconds(ReplicatedCluster.repairSettleMs)
+        while now < end {
+            if nodes.values.allSatisfy({ node in node.completePassStartedAt.map { $0 >= settled } == true }) { return true }
+            run(for: .milliseconds(500))
+        }
+        return false
     }
 
     private mutating func receive(_ message: Replication.Message, from: String, at name: String) {

@@ -62,8 +62,9 @@ import Testing
     /// fail and the client sends them again; a disk is lost only once no earlier loss still
     /// waits for repair (two lost disks of one quorum lose data under any protocol). Background
     /// loss and duplication; writes every 50–250 ms and an erasure every few seconds throughout;
-    /// anti-entropy every 5 s between reachable replicas; then healing: every node back, the
-    /// client's retries finish, hints drain, repair runs.
+    /// each node's repair passes in the background, their sessions' steps through the same
+    /// network; then healing: every node back, the client's retries finish, hints drain, and
+    /// every node completes a pass that began once the last write had settled.
     static func run(seed: UInt64) async throws -> ReplicatedCluster {
         var random = SplitMix64(seed: seed ^ 0x5EED)
         var sim = ReplicatedCluster(seed: seed, nodeCount: 5, siteCount: 8, settings: ReplicationSimulationTests.settings())
@@ -74,7 +75,6 @@ import Testing
         // Faults: 60 simulated seconds.
         var nextFault = sim.now + .seconds(3)
         var returns: [String: MonotonicTime] = [:]
-        var nextRepair = sim.now + .seconds(5)
         var nextErasure = sim.now + .seconds(2)
         let end = sim.now + .seconds(60)
         while sim.now < end {
@@ -105,18 +105,12 @@ import Testing
                 returns[name] = sim.now + .milliseconds(Int64.random(in: 1_000...25_000, using: &random))
                 nextFault = sim.now + .milliseconds(Int64.random(in: 2_000...8_000, using: &random))
             }
-            if sim.now >= nextRepair {
-                try await sim.antiEntropy(settleMs: 2_000)
-                nextRepair = sim.now + .seconds(5)
-            }
         }
 
         sim.heal()
         for name in sim.names { sim.start(name) }
         sim.run(for: .seconds(15))
-        try await sim.antiEntropy(settleMs: 0)
-        sim.run(for: .seconds(2))
-        try await sim.antiEntropy(settleMs: 0)
+        sim.repairedAtTheEnd = sim.runUntilRepaired(limit: .seconds(60))
         return sim
     }
 
@@ -126,6 +120,7 @@ import Testing
                          sourceLocation: sourceLocation)
         }
         for violation in sim.violations.prefix(3) { fail(violation) }
+        if !sim.repairedAtTheEnd { fail("a node never completed a repair pass within a minute of healing") }
         if sim.unfinishedWrites > 0 { fail("\(sim.unfinishedWrites) client writes never succeeded after healing") }
         if sim.unfinishedErasures > 0 { fail("\(sim.unfinishedErasures) client erasures never succeeded after healing") }
         let erased = { (event: Event) in sim.erasures.contains { $0.covers(event) } }
