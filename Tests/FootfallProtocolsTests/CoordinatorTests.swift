@@ -19,22 +19,22 @@ import Testing
               timestampMs: ms, kind: .pageview, path: "/")
     }
 
-    static func sends(_ actions: [Replication.Action]) -> [(to: String, id: UInt64, payload: Replication.Payload?)] {
-        actions.compactMap {
-            switch $0 {
-            case .send(let to, .apply(let id, let payload)): (to, id, payload)
-            case .send(let to, .repairNeeded(let id)): (to, id, nil)
-            default: nil
+    static func sends(_ effects: Replication.Effects) -> [(to: String, id: UInt64, payload: Replication.Payload?)] {
+        effects.send.compactMap {
+            switch $0.message {
+            case .apply(let id, let payload): ($0.to, id, payload)
+            case .repairNeeded(let id): ($0.to, id, nil)
+            case .ack: nil
             }
         }
     }
 
-    static func persisted(_ actions: [Replication.Action]) -> [Replication.Hint] {
-        actions.compactMap { if case .persistHint(let hint) = $0 { hint } else { nil } }
+    static func persisted(_ effects: Replication.Effects) -> [Replication.Hint] {
+        effects.persist.compactMap { if case .hint(let hint) = $0 { hint } else { nil } }
     }
 
-    static func finished(_ actions: [Replication.Action]) -> Replication.WriteOutcome? {
-        actions.lazy.compactMap { if case .writeFinished(_, let outcome, _) = $0 { outcome } else { nil } }.first
+    static func finished(_ effects: Replication.Effects) -> Replication.WriteOutcome? {
+        effects.complete.lazy.compactMap { if case .writeFinished(_, let outcome, _) = $0 { outcome } else { nil } }.first
     }
 
     static let ok = Replication.Applied(stored: 1)
@@ -88,7 +88,8 @@ import Testing
     @Test func tooFewLiveReplicas_failsAtOnce_andSendsNothing() {
         var c = CoordinatorTests.coordinator(alive: ["a"])
         let actions = c.write(request: 1, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0)
-        #expect(actions == [.writeFinished(request: 1, .unavailable(alive: 1, required: 2), applied: Replication.Applied())])
+        #expect(actions.complete == [.writeFinished(request: 1, .unavailable(alive: 1, required: 2), applied: Replication.Applied())])
+        #expect(actions.persist.isEmpty && actions.send.isEmpty)
         // ONE is met by the coordinator's own replica; the two that are down get hints at once.
         let one = c.write(request: 2, events: [CoordinatorTests.event(2)], consistency: .one, nowMs: 0)
         #expect(CoordinatorTests.sends(one).map(\.to) == ["a"])
@@ -117,8 +118,8 @@ import Testing
         while let sent = replay.first(where: { $0.to == "c" }) {
             delivered.append(sent.payload)
             let next = c.receive(.ack(id: sent.id, atMs: 11, CoordinatorTests.ok), from: "c", nowMs: 11)
-            deleted += next.filter { if case .deleteHint = $0 { true } else { false } }.count
-            scrubbed = next.contains(.scrubHints)
+            deleted += next.persist.filter { if case .deleteHint = $0 { true } else { false } }.count
+            scrubbed = next.persist.contains(.scrubHints)
             replay = CoordinatorTests.sends(next)
         }
         #expect(delivered == [.events(Array(events[0..<3])), .events([events[3]]), .erasure(order), .events(Array(events[5...]))],
@@ -136,9 +137,9 @@ import Testing
         for n in 1...2 { _ = c.write(request: UInt64(n), events: [CoordinatorTests.event(n)], consistency: .quorum, nowMs: 0) }
         let replay = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 10))
         let acked = c.receive(.ack(id: replay[0].id, atMs: 11, Replication.Applied(fenced: 1)), from: "c", nowMs: 11)
-        #expect(acked.contains { if case .deleteHint = $0 { true } else { false } })
+        #expect(acked.persist.contains { if case .deleteHint = $0 { true } else { false } })
         #expect(c.hints.count == 1, "c has another hint to come")
-        #expect(acked.contains(.scrubHints))
+        #expect(acked.persist.contains(.scrubHints))
     }
 
     @Test func expiredHints_becomeAGap_andTheTargetIsToldToRepair() {
@@ -147,13 +148,45 @@ import Testing
         var c = CoordinatorTests.coordinator(alive: ["a", "b"], settings: settings)
         _ = c.write(request: 1, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0)
         let expired = c.tick(nowMs: 1_000)
-        #expect(expired.contains(.recordGap(target: "c")))
-        #expect(expired.contains(.scrubHints))
+        #expect(expired.persist.contains(.recordGap(target: "c")))
+        #expect(expired.persist.contains(.scrubHints))
         #expect(c.hints.isEmpty)
         let notice = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 1_100))
         #expect(notice.count == 1 && notice[0].to == "c" && notice[0].payload == nil)
-        #expect(c.receive(.ack(id: notice[0].id, atMs: 0, Replication.Applied()), from: "c", nowMs: 1_200).contains(.clearGap(target: "c")))
+        #expect(c.receive(.ack(id: notice[0].id, atMs: 0, Replication.Applied()), from: "c", nowMs: 1_200).persist.contains(.clearGap(target: "c")))
         #expect(c.gaps.isEmpty)
+    }
+
+    /// A hint or gap mark the shell could not write (a failing disk) is written again once the
+    /// retry interval passed, as the coordinator holds it then: a hint delivered meanwhile is
+    /// written as deleted, not brought back on disk to be replayed after a restart.
+    @Test func whatFailedToPersist_isWrittenAgainLater_asItStandsThen() throws {
+        var c = CoordinatorTests.coordinator(alive: ["a", "b"])
+        func acknowledged(_ effects: Replication.Effects, atMs: Int64) -> Replication.Effects {
+            for sent in CoordinatorTests.sends(effects) { _ = c.receive(.ack(id: sent.id, atMs: atMs, CoordinatorTests.ok), from: sent.to, nowMs: atMs) }
+            return effects
+        }
+        let first = acknowledged(c.write(request: 1, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0), atMs: 1)
+        let kept = try #require(CoordinatorTests.persisted(first).first)
+        c.onPersistFailed(first.persist + [.recordGap(target: "b")], nowMs: 0)
+        #expect(c.nextDeadlineMs.map { $0 <= c.settings.hintRetryMs } == true, "the retry is a deadline")
+        #expect(c.tick(nowMs: c.settings.hintRetryMs - 1).persist.isEmpty, "not before the retry interval")
+        let again = c.tick(nowMs: c.settings.hintRetryMs).persist
+        #expect(again.contains(.hint(kept)))
+        #expect(again.contains(.clearGap(target: "b")), "b holds no gap: its mark is written as cleared")
+        #expect(c.tick(nowMs: 2 * c.settings.hintRetryMs).persist.isEmpty, "written once")
+
+        // A second hint fails to persist and is delivered before the retry.
+        let second = acknowledged(c.write(request: 2, events: [CoordinatorTests.event(2)], consistency: .quorum, nowMs: 5_000), atMs: 5_001)
+        let delivered = try #require(CoordinatorTests.persisted(second).first)
+        c.onPersistFailed(second.persist, nowMs: 5_000)
+        var replay = CoordinatorTests.sends(c.update(ring: CoordinatorTests.ring, alive: CoordinatorTests.nodes, nowMs: 5_010))
+        while let sent = replay.first(where: { $0.to == "c" }) {
+            replay = CoordinatorTests.sends(c.receive(.ack(id: sent.id, atMs: 5_011, CoordinatorTests.ok), from: "c", nowMs: 5_011))
+        }
+        #expect(c.hints.isEmpty)
+        let retried = c.tick(nowMs: 5_000 + c.settings.hintRetryMs).persist
+        #expect(retried.contains(.deleteHint(id: delivered.id)) && !retried.contains(.hint(delivered)))
     }
 
     @Test func aFullHintStore_recordsAGapInsteadOfAHint() {
@@ -163,7 +196,7 @@ import Testing
         let events = (1...3).map { CoordinatorTests.event($0) }
         let actions = c.write(request: 1, events: events, consistency: .quorum, nowMs: 0)
         #expect(CoordinatorTests.persisted(actions).isEmpty)
-        #expect(actions.contains(.recordGap(target: "c")))
+        #expect(actions.persist.contains(.recordGap(target: "c")))
     }
 
     @Test func erasure_purgesTheVisitorsEventsFromHints_andWaitsForEveryReplica() {
@@ -174,13 +207,13 @@ import Testing
         let actions = c.erase(order, nowMs: 10)
         let purged = CoordinatorTests.persisted(actions).filter { if case .events = $0.payload { true } else { false } }
         #expect(purged.count == 1 && purged[0].payload == .events([other]), "the erased visitor's event left the hint")
-        #expect(actions.contains(.scrubHints), "and the files")
+        #expect(actions.persist.contains(.scrubHints), "and the files")
         #expect(CoordinatorTests.persisted(actions).contains { $0.target == "c" && $0.payload == .erasure(order) }, "c's erasure is hinted")
         let sent = CoordinatorTests.sends(actions)
         #expect(Set(sent.map(\.to)) == ["a", "b"])
         _ = c.receive(.ack(id: sent[0].id, atMs: 11, Replication.Applied()), from: sent[0].to, nowMs: 11)
         let done = c.receive(.ack(id: sent[1].id, atMs: 12, Replication.Applied()), from: sent[1].to, nowMs: 12)
-        #expect(done.contains(.erasureFinished(requestID: "er-1", .succeeded, pending: ["c"])))
+        #expect(done.complete.contains(.erasureFinished(requestID: "er-1", .succeeded, pending: ["c"])))
     }
 
     /// An erasure that one replica confirmed is held by that replica's disk and this node's hints
@@ -193,7 +226,7 @@ import Testing
         #expect(sent.count == 2)
         _ = c.receive(.ack(id: sent[0].id, atMs: 11, Replication.Applied()), from: sent[0].to, nowMs: 11)
         let done = c.tick(nowMs: 10 + c.settings.writeTimeoutMs)
-        #expect(done.contains(.erasureFinished(requestID: "er-2", .failed(acknowledged: 1, required: 2),
+        #expect(done.complete.contains(.erasureFinished(requestID: "er-2", .failed(acknowledged: 1, required: 2),
                                                pending: [sent[1].to, "c"].sorted())))
         #expect(CoordinatorTests.persisted(done).contains { $0.target == sent[1].to && $0.payload == .erasure(order) },
                 "the replica that did not answer still gets the erasure")

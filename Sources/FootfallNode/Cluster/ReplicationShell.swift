@@ -229,9 +229,11 @@ public actor ReplicationShell {
 
     // MARK: Carrying out actions
 
-    /// Carries out the coordinator's actions: hints and gap marks persisted first, then replica
-    /// calls and answers in their order, so no client hears of a write before its hint is in the
-    /// write-ahead log.
+    /// Carries out the coordinator's effects in their order: hints and gap marks persisted in one
+    /// write, then replica calls, then answers, so no client hears of a write before its hint is
+    /// in the write-ahead log. A write that fails goes back to the coordinator, which writes
+    /// what it holds again later; the calls and answers still go out, as none of them needs the
+    /// write to be durable (a write is decided by the replicas' acknowledgements, never by a hint).
     ///
     /// Hints of events are written without a sync of their own, as Cassandra writes hints: they
     /// reach the log at once (a killed process keeps them), and the next synced write (a group
@@ -239,19 +241,38 @@ public actor ReplicationShell {
     /// thread for every write while a peer was down, and on a slow disk made writes time out.
     /// Anything else (an erasure's or a CRM edit's hint, a gap mark) is synced before it is
     /// acted on: losing one would leave an erased visitor on a replica, or a replica unrepaired.
-    private func perform(_ actions: [Replication.Action]) {
+    private func perform(_ effects: Replication.Effects) {
+        persist(effects.persist)
+        for outgoing in effects.send { send(outgoing.message, to: outgoing.to) }
+        for completion in effects.complete {
+            switch completion {
+            case .writeFinished(let request, let outcome, let applied):
+                writeWaiters.removeValue(forKey: request)?.resume(returning: (outcome, applied))
+            case .erasureConfirmed(let requestID, let replica, let atMs):
+                erasureWaiters[requestID]?.1.append(.init(node: replica, confirmedAtMs: atMs))
+                logger.info("erasure confirmed by a replica", metadata: ["erasure.request": "\(requestID)", "erasure.replica": "\(replica)"])
+            case .erasureFinished(let requestID, let outcome, let pending):
+                if let (continuation, confirmations) = erasureWaiters.removeValue(forKey: requestID) {
+                    continuation.resume(returning: ErasureResult(outcome: outcome, confirmations: confirmations, pending: pending))
+                }
+            }
+        }
+    }
+
+    private func persist(_ persist: [Replication.Effects.Persist]) {
         var hintBatch = WriteBatch()
         var sync = false
         var scrub = false
-        for action in actions {
-            switch action {
-            case .persistHint(let hint):
+        for write in persist {
+            switch write {
+            case .hint(let hint):
                 do {
                     hintBatch.put(.hints, ReplicationShell.hintKey(hint.id), try HintCodec.encode(hint))
                     metrics.increment("footfall_replication_hints_total")
                     if case .events = hint.payload {} else { sync = true }
                 } catch {
-                    // As for a failed write below: the coordinator keeps the hint in memory.
+                    // Encoding fails the same way every time, so it is not tried again: the
+                    // coordinator keeps the hint in memory and replays it.
                     logger.error("cannot encode a hint", metadata: ["error": "\(error)"])
                 }
             case .deleteHint(let id):
@@ -266,34 +287,16 @@ public actor ReplicationShell {
                 hintBatch.delete(.hints, [ReplicationShell.gapKeyTag] + Array(target.utf8))
             case .scrubHints:
                 scrub = true
-            case .send, .writeFinished, .erasureConfirmed, .erasureFinished:
-                continue
             }
         }
         if !hintBatch.isEmpty {
             do {
                 try kv.write(hintBatch, sync: sync)
             } catch {
-                // The coordinator still holds the hints in memory and replays them; only a crash
-                // before the next successful write would lose them (anti-entropy then repairs).
-                logger.error("cannot persist hints", metadata: ["error": "\(error)"])
-            }
-        }
-        for action in actions {
-            switch action {
-            case .send(let target, let message):
-                send(message, to: target)
-            case .writeFinished(let request, let outcome, let applied):
-                writeWaiters.removeValue(forKey: request)?.resume(returning: (outcome, applied))
-            case .erasureConfirmed(let requestID, let replica, let atMs):
-                erasureWaiters[requestID]?.1.append(.init(node: replica, confirmedAtMs: atMs))
-                logger.info("erasure confirmed by a replica", metadata: ["erasure.request": "\(requestID)", "erasure.replica": "\(replica)"])
-            case .erasureFinished(let requestID, let outcome, let pending):
-                if let (continuation, confirmations) = erasureWaiters.removeValue(forKey: requestID) {
-                    continuation.resume(returning: ErasureResult(outcome: outcome, confirmations: confirmations, pending: pending))
-                }
-            case .persistHint, .deleteHint, .recordGap, .clearGap, .scrubHints:
-                continue
+                metrics.increment("footfall_replication_persist_failures_total")
+                logger.error("cannot persist hints; they are written again later", metadata: ["error": "\(error)"])
+                coordinator.onPersistFailed(persist, nowMs: clock.nowMs)
+                return
             }
         }
         if scrub { scrubHintFiles() }

@@ -39,6 +39,15 @@ extension Replication {
         private var hintQueues: [String: [UInt64]] = [:]
         /// Targets with a replay or gap notice in flight, and when it times out.
         private var busyUntil: [String: Int64] = [:]
+        /// What the shell failed to persist, to be written again from what is held now.
+        private var unpersisted = Unpersisted()
+
+        private struct Unpersisted: Sendable {
+            var hints = Set<UInt64>()
+            var gaps = Set<String>()
+            var scrub = false
+            var retryAtMs: Int64?
+        }
 
         private enum Outstanding: Hashable {
             case write(group: UInt64, replica: String, deadlineMs: Int64)
@@ -93,7 +102,7 @@ extension Replication {
         // MARK: Inputs
 
         /// A client's write of `events` (any sites) under `request`, answered by `.writeFinished`.
-        public mutating func write(request: UInt64, events: [Event], consistency: Consistency, nowMs: Int64) -> [Action] {
+        public mutating func write(request: UInt64, events: [Event], consistency: Consistency, nowMs: Int64) -> Effects {
             var bySet = [[String]: [Event]]()
             var required = [[String]: Int]()
             // A batch's events nearly always share a site: each site is placed once, not per
@@ -118,52 +127,52 @@ extension Replication {
                 let required = required[replicas]!
                 let live = replicas.filter(alive.contains).count
                 if live < required || replicas.isEmpty {
-                    return [.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)), applied: Applied())]
+                    return .complete(.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)), applied: Applied()))
                 }
             }
-            guard !sets.isEmpty else { return [.writeFinished(request: request, .succeeded, applied: Applied())] }
+            guard !sets.isEmpty else { return .complete(.writeFinished(request: request, .succeeded, applied: Applied())) }
             writes[request] = ClientWrite(undecidedGroups: sets.count)
-            return sets.flatMap { replicas in
-                startGroup(request: request, replicas: replicas, payload: .events(bySet[replicas]!), required: required[replicas]!, nowMs: nowMs)
+            return sets.reduce(into: Effects()) { effects, replicas in
+                effects += startGroup(request: request, replicas: replicas, payload: .events(bySet[replicas]!), required: required[replicas]!, nowMs: nowMs)
             }
         }
 
         /// An owner's CRM edit, written like events (consistency level, hints), answered by
         /// `.writeFinished`.
-        public mutating func edit(request: UInt64, _ edit: VisitorEdit, consistency: Consistency, nowMs: Int64) -> [Action] {
+        public mutating func edit(request: UInt64, _ edit: VisitorEdit, consistency: Consistency, nowMs: Int64) -> Effects {
             let (replicas, pending) = writeReplicas(for: edit.site)
             let required = min(replicas.count + pending.count, consistency.required(replicas: replicas.count) + pending.count)
             let live = (replicas + pending).filter(alive.contains).count
             guard !replicas.isEmpty, live >= required else {
-                return [.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)), applied: Applied())]
+                return .complete(.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)), applied: Applied()))
             }
             writes[request] = ClientWrite(undecidedGroups: 1)
             return startGroup(request: request, replicas: replicas + pending, payload: .visitorEdit(edit), required: required, nowMs: nowMs)
         }
 
         /// Sends a payload to every live replica of a set and hints the others.
-        private mutating func startGroup(request: UInt64, replicas: [String], payload: Payload, required: Int, nowMs: Int64) -> [Action] {
+        private mutating func startGroup(request: UInt64, replicas: [String], payload: Payload, required: Int, nowMs: Int64) -> Effects {
             let groupID = makeID()
             var group = WriteGroup(request: request, replicas: replicas, payload: payload, required: required,
                                    deadlineMs: nowMs + settings.writeTimeoutMs)
-            var actions = [Action]()
+            var effects = Effects()
             for replica in replicas {
                 if alive.contains(replica) {
                     let id = makeID()
                     outstanding[id] = .write(group: groupID, replica: replica, deadlineMs: group.deadlineMs)
-                    actions.append(.send(to: replica, .apply(id: id, payload)))
+                    effects += .send(to: replica, .apply(id: id, payload))
                 } else {
                     group.answered.insert(replica)
-                    actions += hint(payload, for: replica, nowMs: nowMs)
+                    effects += hint(payload, for: replica, nowMs: nowMs)
                 }
             }
             groups[groupID] = group
-            return actions
+            return effects
         }
 
         /// Erases a visitor on every replica of the site, answered by `.erasureFinished`.
-        public mutating func erase(_ order: ErasureOrder, nowMs: Int64) -> [Action] {
-            var actions = purgeHints(of: order)
+        public mutating func erase(_ order: ErasureOrder, nowMs: Int64) -> Effects {
+            var effects = purgeHints(of: order)
             let (current, pending) = writeReplicas(for: order.site)
             let replicas = current + pending
             let roundID = makeID()
@@ -174,84 +183,100 @@ extension Replication {
                 if alive.contains(replica) {
                     let id = makeID()
                     outstanding[id] = .erasure(round: roundID, replica: replica)
-                    actions.append(.send(to: replica, .apply(id: id, .erasure(order))))
+                    effects += .send(to: replica, .apply(id: id, .erasure(order)))
                 } else {
                     round.waiting.remove(replica)
-                    actions += hint(.erasure(order), for: replica, nowMs: nowMs)
+                    effects += hint(.erasure(order), for: replica, nowMs: nowMs)
                 }
             }
             erasures[roundID] = round
-            if round.waiting.isEmpty { actions += finishErasure(roundID) }
-            return actions
+            if round.waiting.isEmpty { effects += finishErasure(roundID) }
+            return effects
         }
 
         /// A message from another node (acknowledgements; requests to apply go to the store).
-        public mutating func receive(_ message: Message, from sender: String, nowMs: Int64) -> [Action] {
-            guard case .ack(let id, let atMs, let applied) = message, let what = outstanding[id] else { return [] }
+        public mutating func receive(_ message: Message, from sender: String, nowMs: Int64) -> Effects {
+            guard case .ack(let id, let atMs, let applied) = message, let what = outstanding[id] else { return .none }
             switch what {
             case .write(let groupID, let replica, _):
-                guard replica == sender else { return [] }
+                guard replica == sender else { return .none }
                 outstanding[id] = nil
                 return answer(group: groupID, replica: replica, acknowledged: applied, nowMs: nowMs)
             case .erasure(let roundID, let replica):
-                guard replica == sender else { return [] }
+                guard replica == sender else { return .none }
                 outstanding[id] = nil
-                guard var round = erasures[roundID] else { return [] }
+                guard var round = erasures[roundID] else { return .none }
                 round.waiting.remove(replica)
                 round.confirmed.insert(replica)
                 erasures[roundID] = round
-                let confirmed = Action.erasureConfirmed(requestID: round.order.requestID, replica: replica, atMs: atMs)
-                return [confirmed] + (round.waiting.isEmpty ? finishErasure(roundID) : [])
+                let confirmed = Effects.complete(.erasureConfirmed(requestID: round.order.requestID, replica: replica, atMs: atMs))
+                return confirmed + (round.waiting.isEmpty ? finishErasure(roundID) : .none)
             case .replay(let hintIDs, let target):
-                guard target == sender else { return [] }
+                guard target == sender else { return .none }
                 outstanding[id] = nil
                 busyUntil[target] = nil
-                var actions = [Action]()
+                var effects = Effects()
                 var forgotten = false
                 for hintID in hintIDs {
                     guard let hint = forget(hintID) else { continue }
                     forgotten = true
-                    actions.append(.deleteHint(id: hintID))
+                    effects += .persist(.deleteHint(id: hintID))
                     if case .erasure(let order) = hint.payload {
-                        actions.append(.erasureConfirmed(requestID: order.requestID, replica: target, atMs: atMs))
+                        effects += .complete(.erasureConfirmed(requestID: order.requestID, replica: target, atMs: atMs))
                     }
                 }
                 // Deleted hints stay in the files until scrubbed, and one may have held a visitor
                 // erased since through another node: scrub once the target caught up, and at once
                 // when it refused events an erasure fences.
-                if forgotten, applied.fenced > 0 || hintQueues[target] == nil { actions.append(.scrubHints) }
-                return actions + sendDue(nowMs: nowMs)
+                if forgotten, applied.fenced > 0 || hintQueues[target] == nil { effects += .persist(.scrubHints) }
+                return effects + sendDue(nowMs: nowMs)
             case .gapNotice(let target):
-                guard target == sender else { return [] }
+                guard target == sender else { return .none }
                 outstanding[id] = nil
                 busyUntil[target] = nil
                 gaps.remove(target)
-                return [.clearGap(target: target)] + sendDue(nowMs: nowMs)
+                return .persist(.clearGap(target: target)) + sendDue(nowMs: nowMs)
             }
         }
 
         /// The shell could not deliver message `id` (connection refused, RPC error).
-        public mutating func failed(_ id: UInt64, nowMs: Int64) -> [Action] {
-            guard let what = outstanding.removeValue(forKey: id) else { return [] }
+        public mutating func failed(_ id: UInt64, nowMs: Int64) -> Effects {
+            guard let what = outstanding.removeValue(forKey: id) else { return .none }
             switch what {
             case .write(let groupID, let replica, _):
                 return answer(group: groupID, replica: replica, acknowledged: nil, nowMs: nowMs)
             case .erasure(let roundID, let replica):
-                guard var round = erasures[roundID] else { return [] }
+                guard var round = erasures[roundID] else { return .none }
                 round.waiting.remove(replica)
                 erasures[roundID] = round
-                var actions = hint(.erasure(round.order), for: replica, nowMs: nowMs)
-                if round.waiting.isEmpty { actions += finishErasure(roundID) }
-                return actions
+                var effects = hint(.erasure(round.order), for: replica, nowMs: nowMs)
+                if round.waiting.isEmpty { effects += finishErasure(roundID) }
+                return effects
             case .replay(_, let target), .gapNotice(let target):
                 busyUntil[target] = nowMs + settings.hintRetryMs
-                return []
+                return .none
             }
+        }
+
+        /// The shell could not write `persist` (a full or failing disk). What is held in memory
+        /// is unchanged: hints still replay and gaps are still announced, but a crash now would
+        /// lose them, so they are written again at the first tick after `hintRetryMs` — as they
+        /// stand then: a hint delivered meanwhile is written as deleted.
+        public mutating func onPersistFailed(_ persist: [Effects.Persist], nowMs: Int64) {
+            for failed in persist {
+                switch failed {
+                case .hint(let hint): unpersisted.hints.insert(hint.id)
+                case .deleteHint(let id): unpersisted.hints.insert(id)
+                case .recordGap(let target), .clearGap(let target): unpersisted.gaps.insert(target)
+                case .scrubHints: unpersisted.scrub = true
+                }
+            }
+            unpersisted.retryAtMs = unpersisted.retryAtMs ?? nowMs.addingReportingOverflow(settings.hintRetryMs).partialValue
         }
 
         /// A new view from membership: the rings (for reads, and with moves finished) and which
         /// members are alive.
-        public mutating func update(ring: Ring, pendingRing: Ring? = nil, alive: Set<String>, nowMs: Int64) -> [Action] {
+        public mutating func update(ring: Ring, pendingRing: Ring? = nil, alive: Set<String>, nowMs: Int64) -> Effects {
             self.ring = ring
             self.pendingRing = pendingRing ?? ring
             self.alive = alive.union([myself])
@@ -259,8 +284,8 @@ extension Replication {
         }
 
         /// Timeouts, hint expiry and replays due at `nowMs`.
-        public mutating func tick(nowMs: Int64) -> [Action] {
-            var actions = [Action]()
+        public mutating func tick(nowMs: Int64) -> Effects {
+            var effects = Effects()
             // Only what is due is sorted (for a deterministic order): the shell ticks at every
             // deadline and at least every 100 ms, and sorting every request in flight or every
             // hint each time cost a node 4 % of its CPU while a peer was down and hints piled up
@@ -271,15 +296,15 @@ extension Replication {
             }
             for write in timedOut.sorted(by: { $0.id < $1.id }) {
                 outstanding[write.id] = nil
-                actions += answer(group: write.group, replica: write.replica, acknowledged: nil, nowMs: nowMs)
+                effects += answer(group: write.group, replica: write.replica, acknowledged: nil, nowMs: nowMs)
             }
             for (roundID, round) in erasures.sorted(by: { $0.key < $1.key }) where round.deadlineMs <= nowMs {
-                for replica in round.waiting.sorted() { actions += hint(.erasure(round.order), for: replica, nowMs: nowMs) }
+                for replica in round.waiting.sorted() { effects += hint(.erasure(round.order), for: replica, nowMs: nowMs) }
                 outstanding = outstanding.filter {
                     if case .erasure(let r, _) = $0.value { return r != roundID }
                     return true
                 }
-                actions += finishErasure(roundID)
+                effects += finishErasure(roundID)
             }
             for (target, until) in busyUntil where until <= nowMs {
                 busyUntil[target] = nil
@@ -290,8 +315,8 @@ extension Replication {
                     }
                 }
             }
-            actions += expireHints(nowMs: nowMs)
-            return actions + sendDue(nowMs: nowMs)
+            effects += expireHints(nowMs: nowMs)
+            return persistAgain(nowMs: nowMs) + effects + sendDue(nowMs: nowMs)
         }
 
         /// When the coordinator next needs a tick (a deadline or a replay retry), if ever.
@@ -299,6 +324,7 @@ extension Replication {
             var deadlines = busyUntil.values.map { $0 }
             deadlines += groups.values.map(\.deadlineMs)
             deadlines += erasures.values.map(\.deadlineMs)
+            if let retry = unpersisted.retryAtMs { deadlines.append(retry) }
             if let oldest = hints.values.lazy.filter({ $0.payload.eventCount > 0 }).map(\.createdMs).min() {
                 deadlines.append(oldest + settings.hintWindowMs)
             }
@@ -321,64 +347,75 @@ extension Replication {
 
         /// Records a replica's answer: its acknowledgement (with what it applied), or nil for a
         /// failure or timeout, which hints it.
-        private mutating func answer(group groupID: UInt64, replica: String, acknowledged applied: Applied?, nowMs: Int64) -> [Action] {
-            guard var group = groups[groupID] else { return [] }
-            var actions = [Action]()
+        private mutating func answer(group groupID: UInt64, replica: String, acknowledged applied: Applied?, nowMs: Int64) -> Effects {
+            guard var group = groups[groupID] else { return .none }
+            var effects = Effects()
             group.answered.insert(replica)
             if let applied {
                 group.acknowledged.insert(replica)
                 group.applied = group.applied ?? applied
             } else {
-                actions += hint(group.payload, for: replica, nowMs: nowMs)
+                effects += hint(group.payload, for: replica, nowMs: nowMs)
             }
             if !group.decided {
                 if group.acknowledged.count >= group.required {
                     group.decided = true
-                    actions += decide(request: group.request, failure: nil, applied: group.applied ?? Applied())
+                    effects += decide(request: group.request, failure: nil, applied: group.applied ?? Applied())
                 } else if group.replicas.count - group.answered.count + group.acknowledged.count < group.required {
                     group.decided = true
-                    actions += decide(request: group.request,
+                    effects += decide(request: group.request,
                                       failure: .failed(acknowledged: group.acknowledged.count, required: group.required),
                                       applied: group.applied ?? Applied())
                 }
             }
             groups[groupID] = group.answered.count == group.replicas.count ? nil : group
-            return actions
+            return effects
         }
 
-        private mutating func decide(request: UInt64, failure: WriteOutcome?, applied: Applied) -> [Action] {
-            guard var write = writes[request] else { return [] }
+        private mutating func decide(request: UInt64, failure: WriteOutcome?, applied: Applied) -> Effects {
+            guard var write = writes[request] else { return .none }
             write.undecidedGroups -= 1
             write.failure = write.failure ?? failure
             write.applied.add(applied)
             if write.undecidedGroups == 0 {
                 writes[request] = nil
-                return [.writeFinished(request: request, write.failure ?? .succeeded, applied: write.applied)]
+                return .complete(.writeFinished(request: request, write.failure ?? .succeeded, applied: write.applied))
             }
             writes[request] = write
-            return []
+            return .none
         }
 
-        private mutating func finishErasure(_ roundID: UInt64) -> [Action] {
-            guard let round = erasures.removeValue(forKey: roundID) else { return [] }
+        private mutating func finishErasure(_ roundID: UInt64) -> Effects {
+            guard let round = erasures.removeValue(forKey: roundID) else { return .none }
             let hinted = hints.values.filter { $0.payload == .erasure(round.order) }.map(\.target)
             let outcome: WriteOutcome = round.confirmed.count >= round.required
                 ? .succeeded : .failed(acknowledged: round.confirmed.count, required: round.required)
-            return [.erasureFinished(requestID: round.order.requestID, outcome, pending: Set(hinted).sorted())]
+            return .complete(.erasureFinished(requestID: round.order.requestID, outcome, pending: Set(hinted).sorted()))
+        }
+
+        /// What failed to persist, written again as held now (`onPersistFailed`).
+        private mutating func persistAgain(nowMs: Int64) -> Effects {
+            guard let retryAt = unpersisted.retryAtMs, retryAt <= nowMs else { return .none }
+            var effects = Effects()
+            effects.persist = unpersisted.hints.sorted().map { id in hints[id].map { .hint($0) } ?? .deleteHint(id: id) }
+                + unpersisted.gaps.sorted().map { gaps.contains($0) ? .recordGap(target: $0) : .clearGap(target: $0) }
+                + (unpersisted.scrub ? [.scrubHints] : [])
+            unpersisted = Unpersisted()
+            return effects
         }
 
         /// Stores a hint for `target`, or records a gap when the store is full.
-        private mutating func hint(_ payload: Payload, for target: String, nowMs: Int64) -> [Action] {
+        private mutating func hint(_ payload: Payload, for target: String, nowMs: Int64) -> Effects {
             if payload.eventCount > 0, hintedEvents + payload.eventCount > settings.hintCapacityEvents {
                 return recordGap(target)
             }
             let hint = Hint(id: makeID(), target: target, createdMs: nowMs, payload: payload)
             remember(hint)
-            return [.persistHint(hint)]
+            return .persist(.hint(hint))
         }
 
-        private mutating func recordGap(_ target: String) -> [Action] {
-            gaps.insert(target).inserted ? [.recordGap(target: target)] : []
+        private mutating func recordGap(_ target: String) -> Effects {
+            gaps.insert(target).inserted ? .persist(.recordGap(target: target)) : .none
         }
 
         private mutating func remember(_ hint: Hint) {
@@ -396,47 +433,47 @@ extension Replication {
         }
 
         /// Removes the erased visitor's events and CRM edits from every hint, so no copy waits anywhere.
-        private mutating func purgeHints(of order: ErasureOrder) -> [Action] {
-            var actions = [Action]()
+        private mutating func purgeHints(of order: ErasureOrder) -> Effects {
+            var effects = Effects()
             for id in hints.keys.sorted() {
                 guard var hint = hints[id] else { continue }
                 if case .visitorEdit(let edit) = hint.payload, order.covers(edit) {
                     _ = forget(id)
-                    actions.append(.deleteHint(id: id))
+                    effects += .persist(.deleteHint(id: id))
                     continue
                 }
                 guard case .events(let events) = hint.payload, events.contains(where: order.covers) else { continue }
                 let kept = events.filter { !order.covers($0) }
                 if kept.isEmpty {
                     _ = forget(id)
-                    actions.append(.deleteHint(id: id))
+                    effects += .persist(.deleteHint(id: id))
                 } else {
                     hint.payload = .events(kept)
                     remember(hint)
-                    actions.append(.persistHint(hint))
+                    effects += .persist(.hint(hint))
                 }
             }
-            return actions.isEmpty ? [] : actions + [.scrubHints]
+            return effects.isEmpty ? .none : effects + .persist(.scrubHints)
         }
 
-        private mutating func expireHints(nowMs: Int64) -> [Action] {
-            var actions = [Action]()
+        private mutating func expireHints(nowMs: Int64) -> Effects {
+            var effects = Effects()
             let expired = hints.filter { $0.value.payload.eventCount > 0 && $0.value.createdMs + settings.hintWindowMs <= nowMs }
             for (id, hint) in expired.sorted(by: { $0.key < $1.key }) {
                 _ = forget(id)
-                actions.append(.deleteHint(id: id))
-                actions += recordGap(hint.target)
+                effects += .persist(.deleteHint(id: id))
+                effects += recordGap(hint.target)
             }
-            return actions.isEmpty ? [] : actions + [.scrubHints]
+            return effects.isEmpty ? .none : effects + .persist(.scrubHints)
         }
 
         /// Hints for a member no longer on the ring go to the current replicas of their sites.
-        private mutating func retargetHintsOfRemovedMembers(nowMs: Int64) -> [Action] {
+        private mutating func retargetHintsOfRemovedMembers(nowMs: Int64) -> Effects {
             let members = Set(ring.members).union(pendingRing.members)
-            var actions = [Action]()
+            var effects = Effects()
             for (id, old) in hints.filter({ !members.contains($0.value.target) }).sorted(by: { $0.key < $1.key }) {
                 _ = forget(id)
-                actions.append(.deleteHint(id: id))
+                effects += .persist(.deleteHint(id: id))
                 // Every holder, current and pending, of the payload's sites gets its own hint
                 // (applying twice is harmless).
                 switch old.payload {
@@ -447,22 +484,22 @@ extension Replication {
                         bySet[replicas + pending, default: []].append(event)
                     }
                     for (replicas, events) in bySet.sorted(by: { $0.key.joined() < $1.key.joined() }) {
-                        for replica in replicas { actions += hint(.events(events), for: replica, nowMs: old.createdMs) }
+                        for replica in replicas { effects += hint(.events(events), for: replica, nowMs: old.createdMs) }
                     }
                 case .erasure(let order):
                     let (replicas, pending) = writeReplicas(for: order.site)
-                    for replica in replicas + pending { actions += hint(old.payload, for: replica, nowMs: old.createdMs) }
+                    for replica in replicas + pending { effects += hint(old.payload, for: replica, nowMs: old.createdMs) }
                 case .visitorEdit(let edit):
                     let (replicas, pending) = writeReplicas(for: edit.site)
-                    for replica in replicas + pending { actions += hint(old.payload, for: replica, nowMs: old.createdMs) }
+                    for replica in replicas + pending { effects += hint(old.payload, for: replica, nowMs: old.createdMs) }
                 }
             }
-            return actions
+            return effects
         }
 
         /// Offers the oldest hints (or a gap notice) to every live target with nothing in flight.
-        private mutating func sendDue(nowMs: Int64) -> [Action] {
-            var actions = [Action]()
+        private mutating func sendDue(nowMs: Int64) -> Effects {
+            var effects = Effects()
             // The coordinator itself is a target too: a local write that failed is hinted like any other.
             let targets = Set(hintQueues.keys).union(gaps).filter { alive.contains($0) && busyUntil[$0] == nil }
             for target in targets.sorted() {
@@ -470,13 +507,13 @@ extension Replication {
                 busyUntil[target] = nowMs + settings.writeTimeoutMs
                 if let (hintIDs, payload) = nextReplay(to: target) {
                     outstanding[id] = .replay(hints: hintIDs, target: target)
-                    actions.append(.send(to: target, .apply(id: id, payload)))
+                    effects += .send(to: target, .apply(id: id, payload))
                 } else {
                     outstanding[id] = .gapNotice(target: target)
-                    actions.append(.send(to: target, .repairNeeded(id: id)))
+                    effects += .send(to: target, .repairNeeded(id: id))
                 }
             }
-            return actions
+            return effects
         }
 
         /// The target's oldest hint, with the hints of events right after it when it is one of

@@ -155,28 +155,83 @@ public enum Replication {
         case unavailable(alive: Int, required: Int)
     }
 
-    /// What the coordinator asks its shell to do.
-    public enum Action: Hashable, Sendable {
-        case send(to: String, Message)
-        case persistHint(Hint)
-        case deleteHint(id: UInt64)
-        /// Deleted hints must leave the files too (the write-ahead log and the hint family's tables
-        /// keep them until a flush and a compaction): after an erasure purged hints, when a target
-        /// refused a replayed hint's events as erased, or when a target's hints are all delivered
-        /// or expired (one may have held a visitor erased through another node meanwhile).
-        case scrubHints
-        /// Persist that `target` missed writes no hint holds (the store was full or a hint expired).
-        case recordGap(target: String)
-        case clearGap(target: String)
-        /// A client's write is decided; `applied` is what the first replica to acknowledge each
-        /// replica set reported (replicas that agree on the data report alike).
-        case writeFinished(request: UInt64, WriteOutcome, applied: Applied)
-        case erasureConfirmed(requestID: String, replica: String, atMs: Int64)
-        /// The erasure round is over: every replica confirmed (`pending` empty) or the rest are
-        /// hinted and will confirm when they return. `.succeeded` when a quorum of the replicas
-        /// (and every pending owner) confirmed: a hint is not a copy, and an erasure held by one
-        /// replica and hints on one coordinator is lost with that replica's disk, so below a quorum
-        /// the client hears `.failed` and sends the erasure again (what did apply stays applied).
-        case erasureFinished(requestID: String, WriteOutcome, pending: [String])
+    /// What the coordinator asks its shell to do, in the order the shell carries it out, as raft's
+    /// `Ready`: first `persist`, in one write (a failure goes back to the coordinator with
+    /// `onPersistFailed`, which writes it again later), then `send`, then `complete`. So no replay
+    /// leaves before the hint behind it is on disk, and no client hears of a write before the
+    /// hints of the replicas that missed it are.
+    public struct Effects: Hashable, Sendable {
+        public enum Persist: Hashable, Sendable {
+            case hint(Hint)
+            case deleteHint(id: UInt64)
+            /// Deleted hints must leave the files too (the write-ahead log and the hint family's
+            /// tables keep them until a flush and a compaction): after an erasure purged hints,
+            /// when a target refused a replayed hint's events as erased, or when a target's hints
+            /// are all delivered or expired (one may have held a visitor erased through another
+            /// node meanwhile).
+            case scrubHints
+            /// `target` missed writes no hint holds (the store was full or a hint expired).
+            case recordGap(target: String)
+            case clearGap(target: String)
+        }
+
+        public struct Outgoing: Hashable, Sendable {
+            public let to: String
+            public let message: Message
+        }
+
+        public enum Completion: Hashable, Sendable {
+            /// A client's write is decided; `applied` is what the first replica to acknowledge
+            /// each replica set reported (replicas that agree on the data report alike).
+            case writeFinished(request: UInt64, WriteOutcome, applied: Applied)
+            case erasureConfirmed(requestID: String, replica: String, atMs: Int64)
+            /// The erasure round is over: every replica confirmed (`pending` empty) or the rest are
+            /// hinted and will confirm when they return. `.succeeded` when a quorum of the replicas
+            /// (and every pending owner) confirmed: a hint is not a copy, and an erasure held by
+            /// one replica and hints on one coordinator is lost with that replica's disk, so below
+            /// a quorum the client hears `.failed` and sends the erasure again (what did apply
+            /// stays applied).
+            case erasureFinished(requestID: String, WriteOutcome, pending: [String])
+        }
+
+        public var persist: [Persist] = []
+        public var send: [Outgoing] = []
+        public var complete: [Completion] = []
+
+        public init() {}
+
+        public static let none = Effects()
+        public var isEmpty: Bool { persist.isEmpty && send.isEmpty && complete.isEmpty }
+
+        static func persist(_ persist: Persist) -> Effects {
+            var effects = Effects()
+            effects.persist = [persist]
+            return effects
+        }
+
+        static func send(to target: String, _ message: Message) -> Effects {
+            var effects = Effects()
+            effects.send = [Outgoing(to: target, message: message)]
+            return effects
+        }
+
+        static func complete(_ completion: Completion) -> Effects {
+            var effects = Effects()
+            effects.complete = [completion]
+            return effects
+        }
+
+        /// `other`'s effects after these, each part in its own order.
+        public static func += (effects: inout Effects, other: Effects) {
+            effects.persist += other.persist
+            effects.send += other.send
+            effects.complete += other.complete
+        }
+
+        public static func + (effects: Effects, other: Effects) -> Effects {
+            var sum = effects
+            sum += other
+            return sum
+        }
     }
 }

@@ -690,12 +690,11 @@ struct ReplicatedCluster {
         }
     }
 
-    private mutating func perform(_ actions: [Replication.Action], by name: String) {
-        for action in actions {
-            switch action {
-            case .send(let to, let message):
-                transmit(message, from: name, to: to)
-            case .persistHint(let hint):
+    /// Carries out a coordinator's effects as its shell does: persist, then send, then complete.
+    private mutating func perform(_ effects: Replication.Effects, by name: String) {
+        for write in effects.persist {
+            switch write {
+            case .hint(let hint):
                 nodes[name]!.disk.hints[hint.id] = hint
                 statistics.hintsStored += 1
             case .deleteHint(let id):
@@ -707,6 +706,11 @@ struct ReplicatedCluster {
                 statistics.gapsRecorded += 1
             case .clearGap(let target):
                 nodes[name]!.disk.gaps.remove(target)
+            }
+        }
+        for outgoing in effects.send { transmit(outgoing.message, from: name, to: outgoing.to) }
+        for completion in effects.complete {
+            switch completion {
             case .writeFinished(let request, let outcome, _):
                 finished(request, outcome, by: name)
             case .erasureConfirmed(let requestID, let replica, _):
