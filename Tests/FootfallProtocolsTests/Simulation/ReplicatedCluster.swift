@@ -115,7 +115,7 @@ struct ReplicatedCluster {
     struct Statistics: CustomStringConvertible {
         var writes = 0, retries = 0, acknowledgedEvents = 0, erasures = 0, erasureRetries = 0, edits = 0
         var hintsStored = 0, gapsRecorded = 0, lost = 0, duplicated = 0, cut = 0
-        var crashes = 0, wipes = 0, partitions = 0, overlaps = 0
+        var crashes = 0, wipes = 0, partitions = 0, overlaps = 0, diskFailures = 0, persistsRefused = 0
         var repair = Replication.AntiEntropy.Outcome()
         /// Replica pairs of a site that anti-entropy found alike by their summaries alone.
         var summariesAlike = 0
@@ -127,6 +127,7 @@ struct ReplicatedCluster {
             erasureRetries += o.erasureRetries; overlaps += o.overlaps
             hintsStored += o.hintsStored; gapsRecorded += o.gapsRecorded; lost += o.lost; duplicated += o.duplicated; cut += o.cut
             crashes += o.crashes; wipes += o.wipes; partitions += o.partitions
+            diskFailures += o.diskFailures; persistsRefused += o.persistsRefused
             repair.add(o.repair)
             summariesAlike += o.summariesAlike
             passes += o.passes; completePasses += o.completePasses; sessionsCut += o.sessionsCut
@@ -136,7 +137,7 @@ struct ReplicatedCluster {
             "writes \(writes) (retried \(retries)), acknowledged events \(acknowledgedEvents), erasures \(erasures) "
                 + "(retried \(erasureRetries)), CRM edits \(edits), "
                 + "hints \(hintsStored), gaps \(gapsRecorded), messages lost \(lost) / duplicated \(duplicated) / cut \(cut), "
-                + "crashes \(crashes), disk losses \(wipes), partitions \(partitions), two nodes away at once \(overlaps), repaired slices \(repair.slicesDiffering), "
+                + "crashes \(crashes), disk losses \(wipes), disks refusing writes \(diskFailures) (hint writes refused \(persistsRefused)), partitions \(partitions), two nodes away at once \(overlaps), repaired slices \(repair.slicesDiffering), "
                 + "events streamed \(repair.eventsPulled + repair.eventsPushed), erasures streamed \(repair.erasuresPulled + repair.erasuresPushed), "
                 + "CRM records repaired \(repair.visitorRecordsRepaired), pairs alike by summary \(summariesAlike), "
                 + "repair passes \(passes) (complete \(completePasses)), sessions cut short \(sessionsCut)"
@@ -157,6 +158,9 @@ struct ReplicatedCluster {
     private var queue = EventQueue<Step>()
     /// Nodes cut off from every other node.
     private var isolated: Set<String> = []
+    /// Nodes whose disk refuses writes (full, or failing): hints, gap marks and flags are not
+    /// written, and what a replica would store there is refused.
+    private var failingDisks: Set<String> = []
     private var pending: [UInt64: ClientWrite] = [:]
     /// When each node last lost its disk.
     private var wipedAt: [String: MonotonicTime] = [:]
@@ -217,8 +221,8 @@ struct ReplicatedCluster {
         let (lifecycle, effects) = Replication.DataLifecycle.onStart(
             repairPending: node.disk.repairPending, lastAliveMs: node.disk.lastAliveMs, joinsCluster: joinsCluster, nowMs: wallMs,
             hintWindowMs: settings.hintWindowMs, horizonMs: Int64(RetentionPlan.daysMax) * TimeUnits.dayMs)
-        for effect in effects { ReplicatedCluster.carryOut(effect, on: &node) }
         node.lifecycle = lifecycle
+        for effect in effects { ReplicatedCluster.carryOut(effect, on: &node) }
         node.coordinator = Replication.Coordinator(
             myself: name, settings: settings, ring: ring, alive: [name],
             hints: Array(node.disk.hints.values), gaps: node.disk.gaps, idSeed: random.next())
@@ -260,15 +264,25 @@ struct ReplicatedCluster {
         record("isolate \(name)")
     }
 
-    /// Ends every node's isolation.
+    /// The node's disk refuses writes until it heals.
+    mutating func failDisk(_ name: String) {
+        failingDisks.insert(name)
+        statistics.diskFailures += 1
+        record("disk of \(name) refuses writes")
+    }
+
+    /// Ends every node's isolation and disk failure.
     mutating func heal() {
         isolated.removeAll()
+        failingDisks.removeAll()
         record("heal")
     }
 
-    /// Ends one node's isolation; another isolated node stays cut off (from this one too).
+    /// Ends one node's isolation and disk failure; another isolated node stays cut off (from
+    /// this one too).
     mutating func heal(_ name: String) {
         isolated.remove(name)
+        failingDisks.remove(name)
         record("heal \(name)")
     }
 
@@ -429,6 +443,18 @@ struct ReplicatedCluster {
         now = end
     }
 
+    /// Carries out a running node's `DataLifecycle` effects; false when its disk refused one
+    /// (handed back to the lifecycle, as the shell does).
+    @discardableResult
+    private mutating func carryOut(_ effects: [Replication.DataLifecycle.Effect], on name: String) -> Bool {
+        guard !failingDisks.contains(name) else {
+            for effect in effects { nodes[name]!.lifecycle!.onPersistFailed(effect) }
+            return effects.isEmpty
+        }
+        for effect in effects { ReplicatedCluster.carryOut(effect, on: &nodes[name]!) }
+        return true
+    }
+
     /// What a node's shell does for its `DataLifecycle`.
     private static func carryOut(_ effect: Replication.DataLifecycle.Effect, on node: inout Node) {
         switch effect {
@@ -508,6 +534,11 @@ struct ReplicatedCluster {
         case .repairCall(let request, let pass, let number, let from, let to):
             traceHash.add("repair call \(pass).\(number) \(from) -> \(to)")
             guard nodes[to]?.coordinator != nil else { return }
+            if case .step(.apply) = request, failingDisks.contains(to) {
+                // Refused: the caller's session stops (a peer's when its call times out).
+                if from == to { cutShort(from, pass: pass, number: number, "its disk refused a repair's write") }
+                return
+            }
             let response = answer(request, at: to)
             if from == to {
                 received(response, pass: pass, number: number, at: from)
@@ -518,13 +549,18 @@ struct ReplicatedCluster {
             traceHash.add("repair reply \(pass).\(number) -> \(to)")
             received(response, pass: pass, number: number, at: to)
         case .repairTimeout(let name, let pass, let number):
-            guard let current = nodes[name]?.pass, current.id == pass, current.number == number, current.outstanding != nil else { return }
             traceHash.add("repair timeout \(pass).\(number)")
-            record("\(name)'s repair of \(current.window.map { "\($0.site)" } ?? "?") with \(current.peer) timed out")
-            statistics.sessionsCut += 1
-            nodes[name]!.pass!.incomplete = true
-            nextPair(name)
+            cutShort(name, pass: pass, number: number, "timed out")
         }
+    }
+
+    /// Ends the pass's current pair where it is, if `number` is still its outstanding request.
+    private mutating func cutShort(_ name: String, pass id: UInt64, number: UInt64, _ reason: String) {
+        guard let pass = nodes[name]?.pass, pass.id == id, pass.number == number, pass.outstanding != nil else { return }
+        record("\(name)'s repair of \(pass.window.map { "\($0.site)" } ?? "?") with \(pass.peer): \(reason)")
+        statistics.sessionsCut += 1
+        nodes[name]!.pass!.incomplete = true
+        nextPair(name)
     }
 
     // MARK: Repair passes
@@ -657,7 +693,7 @@ struct ReplicatedCluster {
             nodes[name]!.completePassStartedAt = pass.startedAt
         }
         let coverage = Replication.DataLifecycle.PassCoverage(everySite: true, everyReplica: !pass.incomplete, knewTheSites: true)
-        for effect in nodes[name]!.lifecycle!.onPassFinished(pass.ticket, coverage: coverage) { ReplicatedCluster.carryOut(effect, on: &nodes[name]!) }
+        carryOut(nodes[name]!.lifecycle!.onPassFinished(pass.ticket, coverage: coverage), on: name)
         record("\(name) ends repair pass \(pass.id)\(pass.incomplete ? ", incomplete" : "")")
         scheduleRepairPass(name, after: nodes[name]!.lifecycle!.phase == .repairing ? .seconds(2) : .seconds(5))
     }
@@ -677,10 +713,14 @@ struct ReplicatedCluster {
     private mutating func receive(_ message: Replication.Message, from: String, at name: String) {
         switch message {
         case .apply(let id, let payload):
+            // A disk that refuses writes stores nothing: the replica answers with an error, which
+            // the coordinator takes as a timeout.
+            guard !failingDisks.contains(name) else { return }
             let applied = try! LocalReplica(name: name, store: nodes[name]!.store, nowMs: wallMs).applied(payload)
             transmit(.ack(id: id, atMs: wallMs, applied), from: name, to: from)
         case .repairNeeded(let id):
-            for effect in nodes[name]?.lifecycle?.onRepairNeeded() ?? [] { ReplicatedCluster.carryOut(effect, on: &nodes[name]!) }
+            // Acknowledged only once "repair before serving reads" is on disk.
+            guard carryOut(nodes[name]!.lifecycle!.onRepairNeeded(), on: name) else { return }
             transmit(.ack(id: id, atMs: wallMs, Replication.Applied()), from: name, to: from)
         case .ack:
             var coordinator = nodes[name]!.coordinator!
@@ -692,7 +732,11 @@ struct ReplicatedCluster {
 
     /// Carries out a coordinator's effects as its shell does: persist, then send, then complete.
     private mutating func perform(_ effects: Replication.Effects, by name: String) {
-        for write in effects.persist {
+        if failingDisks.contains(name), !effects.persist.isEmpty {
+            nodes[name]!.coordinator!.onPersistFailed(effects.persist, nowMs: wallMs)
+            statistics.persistsRefused += 1
+        }
+        for write in effects.persist where !failingDisks.contains(name) {
             switch write {
             case .hint(let hint):
                 nodes[name]!.disk.hints[hint.id] = hint

@@ -57,8 +57,8 @@ import Testing
         #expect(first != other, "seeds \(seed) and \(seed + 1) left the same trace \(first)")
     }
 
-    /// Faults that overlap: up to two nodes away at once (crashed, cut off, or crashed with its
-    /// disk lost), so some sites have two of their three replicas away, their writes and erasures
+    /// Faults that overlap: up to two nodes away at once (crashed, cut off, crashed with its disk
+    /// lost, or running with a disk that refuses writes), so some sites have two of their three replicas away, their writes and erasures
     /// fail and the client sends them again; a disk is lost only once no earlier loss still
     /// waits for repair (two lost disks of one quorum lose data under any protocol). Background
     /// loss and duplication; writes every 50–250 ms and an erasure every few seconds throughout;
@@ -97,8 +97,10 @@ import Testing
                     sim.crash(name)
                 } else if kind < 7, sim.mayWipe {
                     sim.wipe(name)
-                } else {
+                } else if kind < 9 {
                     sim.isolate(name)
+                } else {
+                    sim.failDisk(name)
                 }
                 if !returns.isEmpty { sim.noteOverlap() }
                 // Some outages outlast the hint window.
@@ -121,6 +123,15 @@ import Testing
         }
         for violation in sim.violations.prefix(3) { fail(violation) }
         if !sim.repairedAtTheEnd { fail("a node never completed a repair pass within a minute of healing") }
+        // Every coordinator's hints and gap marks are on its disk: what a refusing disk did not
+        // take was written again once it healed.
+        for name in sim.runningNames {
+            let node = sim.nodes[name]!
+            if node.disk.hints != node.coordinator!.hints || node.disk.gaps != node.coordinator!.gaps {
+                fail("\(name) holds \(node.coordinator!.hints.count) hints and gaps \(node.coordinator!.gaps.sorted()), "
+                     + "its disk \(node.disk.hints.count) and \(node.disk.gaps.sorted())")
+            }
+        }
         if sim.unfinishedWrites > 0 { fail("\(sim.unfinishedWrites) client writes never succeeded after healing") }
         if sim.unfinishedErasures > 0 { fail("\(sim.unfinishedErasures) client erasures never succeeded after healing") }
         let erased = { (event: Event) in sim.erasures.contains { $0.covers(event) } }
