@@ -38,8 +38,8 @@ struct ReplicatedCluster {
         var scheduledTick: MonotonicTime?
         /// Whether its copy may answer reads, driven as the node's shell drives it (nil while down).
         var lifecycle: Replication.DataLifecycle?
-        /// Starts so far: what a repair pass scheduled before a crash is told apart by.
-        var incarnation = 0
+        /// When its next repair pass is due (nil while down or while one runs).
+        var passDue: MonotonicTime?
         /// The repair pass under way (nil while down or between passes).
         var pass: RepairPass?
         /// When the last pass that compared every site with every other replica began.
@@ -86,7 +86,7 @@ struct ReplicatedCluster {
         case clientRetry(request: UInt64)
         case erasureTimeout(Int, requestID: String)
         case erasureRetry(Int)
-        case repairPass(String, incarnation: Int)
+        case repairPass(String)
         /// A pass's request to its own node's store, or a peer's.
         case repairCall(RepairRequest, pass: UInt64, number: UInt64, from: String, to: String)
         case repairReply(RepairResponse, pass: UInt64, number: UInt64, to: String)
@@ -121,6 +121,8 @@ struct ReplicatedCluster {
         var summariesAlike = 0
         /// Repair passes finished, those that compared everything, and sessions cut short.
         var passes = 0, completePasses = 0, sessionsCut = 0
+        /// Client reads answered by the node asked, by another replica, or by none.
+        var localReads = 0, forwardedReads = 0, unansweredReads = 0
 
         mutating func add(_ o: Statistics) {
             writes += o.writes; retries += o.retries; acknowledgedEvents += o.acknowledgedEvents; erasures += o.erasures; edits += o.edits
@@ -131,6 +133,7 @@ struct ReplicatedCluster {
             repair.add(o.repair)
             summariesAlike += o.summariesAlike
             passes += o.passes; completePasses += o.completePasses; sessionsCut += o.sessionsCut
+            localReads += o.localReads; forwardedReads += o.forwardedReads; unansweredReads += o.unansweredReads
         }
 
         var description: String {
@@ -140,7 +143,8 @@ struct ReplicatedCluster {
                 + "crashes \(crashes), disk losses \(wipes), disks refusing writes \(diskFailures) (hint writes refused \(persistsRefused)), partitions \(partitions), two nodes away at once \(overlaps), repaired slices \(repair.slicesDiffering), "
                 + "events streamed \(repair.eventsPulled + repair.eventsPushed), erasures streamed \(repair.erasuresPulled + repair.erasuresPushed), "
                 + "CRM records repaired \(repair.visitorRecordsRepaired), pairs alike by summary \(summariesAlike), "
-                + "repair passes \(passes) (complete \(completePasses)), sessions cut short \(sessionsCut)"
+                + "repair passes \(passes) (complete \(completePasses)), sessions cut short \(sessionsCut), "
+                + "reads answered where asked \(localReads) / by another replica \(forwardedReads) / by none \(unansweredReads)"
         }
     }
 
@@ -164,6 +168,10 @@ struct ReplicatedCluster {
     private var pending: [UInt64: ClientWrite] = [:]
     /// When each node last lost its disk.
     private var wipedAt: [String: MonotonicTime] = [:]
+    /// Acknowledged events each node is known to lack: those it held when it lost its disk, and
+    /// every one acknowledged before it was told it missed writes no hint holds. A read it
+    /// answers must hold them (its `DataLifecycle` sends its reads elsewhere until it is repaired).
+    private var mustHold: [String: Set<EventID>] = [:]
     private var pendingErasures: [Int: ClientErasure] = [:]
     private var clientErasures = 0
     private var nextRequest: UInt64 = 0
@@ -227,7 +235,6 @@ struct ReplicatedCluster {
             myself: name, settings: settings, ring: ring, alive: [name],
             hints: Array(node.disk.hints.values), gaps: node.disk.gaps, idSeed: random.next())
         node.scheduledTick = nil
-        node.incarnation += 1
         nodes[name] = node
         record("start \(name)")
         queue.insert(.membership(name), at: now)
@@ -242,6 +249,7 @@ struct ReplicatedCluster {
         nodes[name]?.scheduledTick = nil
         nodes[name]?.lifecycle = nil
         nodes[name]?.pass = nil
+        nodes[name]?.passDue = nil
         nodes[name]?.disk.lastAliveMs = wallMs
         statistics.crashes += 1
         record("crash \(name)")
@@ -249,6 +257,9 @@ struct ReplicatedCluster {
 
     /// Crashes the node and loses its disk: it comes back empty and must repair before reads.
     mutating func wipe(_ name: String) {
+        for site in sites where replicas(of: site).contains(name) {
+            mustHold[name, default: []].formUnion(try! storedIDs(name, site: site).filter { acknowledged[$0] != nil })
+        }
         crash(name)
         let disk = Disk()
         nodes[name]?.disk = disk
@@ -372,6 +383,41 @@ struct ReplicatedCluster {
         if holding < Replication.Consistency.quorum.required(replicas: replicas.count) {
             violations.append("erasure \(requestID) succeeded through \(name) with \(holding) of \(replicas.count) replicas holding it at \(now)")
         }
+    }
+
+    /// The client reads a random site through a random running node, which answers as a node's
+    /// `answer(_ query:)` does: from its own copy when its `DataLifecycle.readRoute` says so,
+    /// otherwise from the first live replica whose own route lets it answer. (Reads change
+    /// nothing, so they are answered at once rather than through the network.) The answer must
+    /// hold every acknowledged event its replica is known to lack (`mustHold`), unless erased.
+    mutating func clientRead() {
+        guard let name = runningNames.randomElement(using: &random) else { return }
+        let site = sites.randomElement(using: &random)!
+        let replicas = replicas(of: site)
+        func route(at node: String) -> (local: Bool, remote: [String]) {
+            nodes[node]!.lifecycle!.readRoute(replicas: replicas, myself: node, alive: Set(names.filter { canReach(node, $0) && canReach($0, node) }))
+        }
+        let asked = route(at: name)
+        let answering = asked.local ? name : asked.remote.first { peer in route(at: peer).local }
+        guard let answering else {
+            statistics.unansweredReads += 1
+            return
+        }
+        if answering == name { statistics.localReads += 1 } else { statistics.forwardedReads += 1 }
+        var answer = Set<EventID>()
+        try! nodes[answering]!.store.events(site: site, in: ReplicatedCluster.span, nowMs: wallMs, retention: .default) { event in
+            answer.insert(event.id)
+            return true
+        }
+        let missing = (mustHold[answering] ?? []).filter { id in
+            let event = acknowledged[id]!
+            return event.site == site && !answer.contains(id) && !erasures.contains { $0.covers(event) }
+        }
+        if !missing.isEmpty {
+            violations.append("\(answering) answered a read of \(site) through \(name) without \(missing.count) acknowledged events "
+                              + "it had lost or been told it missed, at \(now)")
+        }
+        traceHash.add("read \(site) through \(name) from \(answering): \(answer.count)")
     }
 
     /// A CRM edit of a random visitor of a random site — a note, or new tags — through a random
@@ -527,9 +573,10 @@ struct ReplicatedCluster {
         case .erasureRetry(let number):
             traceHash.add("erasure retry \(number)")
             sendErasure(number)
-        case .repairPass(let name, let incarnation):
+        case .repairPass(let name):
             traceHash.add("repair pass \(name)")
-            guard nodes[name]?.incarnation == incarnation, nodes[name]?.coordinator != nil else { return }
+            guard nodes[name]?.passDue == now, nodes[name]?.coordinator != nil else { return }
+            nodes[name]!.passDue = nil
             beginPass(name)
         case .repairCall(let request, let pass, let number, let from, let to):
             traceHash.add("repair call \(pass).\(number) \(from) -> \(to)")
@@ -572,8 +619,12 @@ struct ReplicatedCluster {
     /// As long as a node's repair call waits for its answer.
     static let repairCallTimeout = Duration.seconds(2)
 
+    /// Schedules the node's next pass, unless one is due sooner.
     private mutating func scheduleRepairPass(_ name: String, after delay: Duration) {
-        queue.insert(.repairPass(name, incarnation: nodes[name]!.incarnation), at: now + delay)
+        let due = now + delay
+        if let scheduled = nodes[name]!.passDue, scheduled <= due { return }
+        nodes[name]!.passDue = due
+        queue.insert(.repairPass(name), at: due)
     }
 
     private mutating func beginPass(_ name: String) {
@@ -721,6 +772,10 @@ struct ReplicatedCluster {
         case .repairNeeded(let id):
             // Acknowledged only once "repair before serving reads" is on disk.
             guard carryOut(nodes[name]!.lifecycle!.onRepairNeeded(), on: name) else { return }
+            // A node's runner looks every 2 s whether its node needs repair, and then starts a pass.
+            if nodes[name]!.pass == nil { scheduleRepairPass(name, after: .milliseconds(Int64.random(in: 0...2_000, using: &random))) }
+            let sites = Set(sites.filter { replicas(of: $0).contains(name) })
+            mustHold[name, default: []].formUnion(acknowledged.values.lazy.filter { sites.contains($0.site) }.map(\.id))
             transmit(.ack(id: id, atMs: wallMs, Replication.Applied()), from: name, to: from)
         case .ack:
             var coordinator = nodes[name]!.coordinator!

@@ -4,8 +4,8 @@ import FootfallStorage
 import Foundation
 import Testing
 
-/// Whole-cluster replication runs over many seeds: quorum writes, CRM edits, hints, anti-entropy
-/// and erasure under overlapping crashes, disk loss, partitions, loss and duplication, checked against the
+/// Whole-cluster replication runs over many seeds: quorum writes, reads, CRM edits, hints,
+/// anti-entropy and erasure under overlapping crashes, disk loss, partitions, loss and duplication, checked against the
 /// client's own log. Runs `FOOTFALL_REPLICATION_SEEDS` seeds, or `FOOTFALL_SIM_SEEDS / 10` (20 in
 /// `make test`; `make simulate` runs 10,000 on a release build), on every core;
 /// `FOOTFALL_SIM_SEED=S` replays one. A failure names its seed.
@@ -81,6 +81,7 @@ import Testing
             sim.clientWrite(count: Int.random(in: 1...4, using: &random))
             sim.run(for: .milliseconds(Int64.random(in: 50...250, using: &random)))
             if Int.random(in: 0..<10, using: &random) == 0 { sim.clientEdit() }
+            sim.clientRead()
             if sim.now >= nextErasure {
                 sim.clientErase()
                 nextErasure = sim.now + .milliseconds(Int64.random(in: 2_000...6_000, using: &random))
