@@ -126,6 +126,7 @@ let package = Package(
                 "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallWire",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]

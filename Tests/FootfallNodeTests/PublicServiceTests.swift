@@ -3,28 +3,22 @@ import Foundation
 import FootfallModel
 import FootfallWire
 import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+import GRPCInProcessTransport
 import Testing
 
-/// The public gRPC service over a real loopback connection: the same answers as the HTTP API,
-/// the same tokens and rights, and nothing of another owner's.
+/// The public gRPC service through grpc-swift's in-process transport (the service is the point,
+/// not the socket; the port's TLS is checked by Tests/Cluster/cert_rotation_test.py): the same
+/// answers as the HTTP API, the same tokens and rights, and nothing of another owner's.
 @Suite struct PublicServiceTests {
-    typealias Client = Footfall_V1_FootfallService.Client<HTTP2ClientTransport.Posix>
+    typealias Client = Footfall_V1_FootfallService.Client<InProcessTransport.Client>
 
-    /// Serves `node`'s public service on an ephemeral loopback port for the duration of `body`.
+    /// Serves `node`'s public service in-process for the duration of `body`.
     static func withService(_ node: Node, _ body: @Sendable @escaping (Client) async throws -> Void) async throws {
-        let server = GRPCServer(
-            transport: HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext),
-            services: [PublicServiceHandler(node: node)])
+        let transport = InProcessTransport()
+        let server = GRPCServer(transport: transport.server, services: [PublicServiceHandler(node: node)])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
-            guard let address = try await server.listeningAddress?.ipv4 else {
-                Issue.record("the server did not listen on IPv4")
-                server.beginGracefulShutdown()
-                return
-            }
-            let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: address.port), transportSecurity: .plaintext)
-            try await withGRPCClient(transport: transport) { client in
+            try await withGRPCClient(transport: transport.client) { client in
                 try await body(Client(wrapping: client))
             }
             server.beginGracefulShutdown()
