@@ -37,8 +37,9 @@ let package = Package(
         .target(name: "FootfallCrypto", dependencies: ["COpenSSL"]),
         // Pure model: events, keys, privacy transforms, HLL, retention, visits. No I/O, no clock reads.
         .target(name: "FootfallModel", dependencies: ["FootfallCrypto"]),
-        // Pure protocol state machines (ring, membership; replication and erasure to come): model
-        // only, time and randomness as inputs.
+        // Pure protocol state machines: model only, time and randomness as inputs, effects out. The
+        // ring, membership, the replication coordinator, a node's data lifecycle, anti-entropy
+        // sessions, system records' merge and staleness, clock agreement.
         .target(name: "FootfallProtocols", dependencies: ["FootfallModel", "FootfallCrypto"]),
         // Generated protobuf code from Proto/ (committed; regenerate with Proto/generate.sh).
         .target(

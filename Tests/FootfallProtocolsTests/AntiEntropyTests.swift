@@ -184,3 +184,33 @@ import Testing
         #expect(remote.pages == 1)
     }
 }
+
+/// What a repair pass compares and what it covered, as the node's runner and the simulation use it.
+@Suite struct RepairPassTests {
+    typealias Pass = Replication.AntiEntropy.Pass
+    let site = SiteID("example.com")!
+
+    @Test func aRepairingNodesPass_comparesUpToNow_aServingOnesLeavesTheSettlingOut_andAMissedPeerMakesItIncomplete() {
+        let (serving, _) = Replication.DataLifecycle.onStart(repairPending: false, lastAliveMs: 1_000, joinsCluster: true, nowMs: 2_000,
+                                                             hintWindowMs: 10_000, horizonMs: 100_000)
+        let (repairing, _) = Replication.DataLifecycle.onStart(repairPending: false, lastAliveMs: nil, joinsCluster: true, nowMs: 2_000,
+                                                               hintWindowMs: 10_000, horizonMs: 100_000)
+        var pass = Pass(ticket: serving.onPassStarted(byOperator: false), settleMs: 2_000, everySite: true)
+        #expect(pass.window(of: site, cutoffMs: 10, nowMs: 50_000) == .init(site: site, fromMs: 10, untilMs: 48_000))
+        let upToNow = Pass(ticket: repairing.onPassStarted(byOperator: false), settleMs: 2_000, everySite: true)
+        #expect(upToNow.window(of: site, cutoffMs: 10, nowMs: 50_000).untilMs == 50_001)
+        #expect(pass.coverage(knewTheSites: true) == .init(everySite: true, everyReplica: true, knewTheSites: true))
+        pass.onMissed("node-2")
+        #expect(pass.coverage(knewTheSites: true).everyReplica == false)
+        #expect(Pass(ticket: serving.onPassStarted(byOperator: true), settleMs: 2_000, everySite: false).coverage(knewTheSites: true).everySite == false)
+    }
+
+    @Test func aSiteIsComparedWithItsOtherReplicas_andNotAtAllByANodeThatIsNotOne() throws {
+        let names: Set<String> = ["node-1", "node-2", "node-3", "node-4"]
+        let ring = Ring(epoch: 1, members: names, settings: Ring.Settings(virtualNodes: 16))
+        let replicas = ring.preferenceList(for: site, replicationFactor: 3)
+        #expect(Pass.peers(of: site, ring: ring, replicationFactor: 3, myself: replicas[1]) == [replicas[0], replicas[2]])
+        let outsider = try #require(names.subtracting(replicas).first)
+        #expect(Pass.peers(of: site, ring: ring, replicationFactor: 3, myself: outsider).isEmpty)
+    }
+}

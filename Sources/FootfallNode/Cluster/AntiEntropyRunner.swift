@@ -176,7 +176,7 @@ actor AntiEntropyRunner {
         running = true
         defer { running = false }
         let ticket = await node.replication.repairPassStarted(byOperator: byOperator)
-        let settled = !ticket.comparesUpToNow
+        var plan = Replication.AntiEntropy.Pass(ticket: ticket, settleMs: settleMs, everySite: sites == nil)
         let ring = await node.replication.ring
         let alive = await node.replication.alive
         let me = node.configuration.nodeName
@@ -189,15 +189,14 @@ actor AntiEntropyRunner {
             let page = Array(mine[first..<min(mine.count, first + Replication.AntiEntropy.summaryBatch)])
             let now = node.clock.nowMs
             let local = LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan)
-            let windows = page.map { site in
-                Replication.AntiEntropy.Window(site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: settled ? now - settleMs : now + 1)
-            }
+            let windows = page.map { site in plan.window(of: site.id, cutoffMs: site.retention.cutoffMs(nowMs: now), nowMs: now) }
             let alike = await agreeing(windows, ring: ring, alive: alive, local: local)
             for window in windows {
                 guard let unreachableHere = await repair(window, local: local, ring: ring, alive: alive, alike: alike, into: &result.outcome) else {
                     return result // shutting down
                 }
                 result.unreachable.formUnion(unreachableHere)
+                for peer in unreachableHere { plan.onMissed(peer) }
                 done += 1
                 await progress(.with {
                     $0.site = window.site.rawValue
@@ -215,8 +214,7 @@ actor AntiEntropyRunner {
         node.metrics.increment("footfall_repair_events_streamed_total", by: Double(result.outcome.eventsPulled + result.outcome.eventsPushed))
         let founder = node.configuration.cluster.seeds.isEmpty && alive == [me]
         let knowsSites = node.systemDataCheck.hasSynced || founder
-        await node.replication.repairPassFinished(ticket, coverage: .init(everySite: sites == nil, everyReplica: result.unreachable.isEmpty,
-                                                                          knewTheSites: knowsSites))
+        await node.replication.repairPassFinished(ticket, coverage: plan.coverage(knewTheSites: knowsSites))
         result.finishedMs = node.clock.nowMs
         lastPass = result
         return result
@@ -228,7 +226,7 @@ actor AntiEntropyRunner {
                         into outcome: inout Replication.AntiEntropy.Outcome) async -> [String]? {
         var unreachable = [String]()
         let me = node.configuration.nodeName, rf = node.configuration.replication.replicationFactor
-        for peer in ring.preferenceList(for: window.site, replicationFactor: rf) where peer != me {
+        for peer in Replication.AntiEntropy.Pass.peers(of: window.site, ring: ring, replicationFactor: rf, myself: me) {
             guard alive.contains(peer), let client = await node.replication.client(for: peer) else {
                 unreachable.append(peer)
                 continue
@@ -271,7 +269,7 @@ actor AntiEntropyRunner {
         guard let ours = try? await node.offloaded({ try local.summaries(windows) }) else { return [] }
         var asked = [String: [Int]]()
         for (index, window) in windows.enumerated() {
-            for peer in ring.preferenceList(for: window.site, replicationFactor: rf) where peer != me && alive.contains(peer) {
+            for peer in Replication.AntiEntropy.Pass.peers(of: window.site, ring: ring, replicationFactor: rf, myself: me) where alive.contains(peer) {
                 asked[peer, default: []].append(index)
             }
         }

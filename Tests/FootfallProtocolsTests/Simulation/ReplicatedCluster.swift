@@ -50,7 +50,8 @@ struct ReplicatedCluster {
     struct RepairPass {
         let id: UInt64
         let startedAt: MonotonicTime
-        let ticket: Replication.DataLifecycle.PassTicket
+        /// What the pass compares, over which windows, and what it covered.
+        var plan: Replication.AntiEntropy.Pass
         /// Site and peer pairs not compared yet, the next one last.
         var pairs: [(site: SiteID, peer: String)]
         var peer = ""
@@ -61,8 +62,6 @@ struct ReplicatedCluster {
         /// The request waiting for its answer, and its number: any other answer is stale.
         var outstanding: RepairRequest?
         var number: UInt64 = 0
-        /// Some pair was not compared to its end (its peer unreachable, a call timed out).
-        var incomplete = false
     }
 
     /// What a repair pass asks of a replica: the summary that may settle a pair at once, or a
@@ -606,7 +605,7 @@ struct ReplicatedCluster {
         guard let pass = nodes[name]?.pass, pass.id == id, pass.number == number, pass.outstanding != nil else { return }
         record("\(name)'s repair of \(pass.window.map { "\($0.site)" } ?? "?") with \(pass.peer): \(reason)")
         statistics.sessionsCut += 1
-        nodes[name]!.pass!.incomplete = true
+        nodes[name]!.pass!.plan.onMissed(pass.peer)
         nextPair(name)
     }
 
@@ -632,10 +631,10 @@ struct ReplicatedCluster {
         passes += 1
         let ticket = lifecycle.onPassStarted(byOperator: false)
         let pairs = sites.flatMap { site in
-            let replicas = replicas(of: site)
-            return replicas.contains(name) ? replicas.filter { $0 != name }.map { (site: site, peer: $0) } : []
+            Replication.AntiEntropy.Pass.peers(of: site, ring: ring, replicationFactor: settings.replicationFactor, myself: name).map { (site: site, peer: $0) }
         }
-        nodes[name]!.pass = RepairPass(id: passes, startedAt: now, ticket: ticket, pairs: pairs.reversed())
+        let plan = Replication.AntiEntropy.Pass(ticket: ticket, settleMs: ReplicatedCluster.repairSettleMs, everySite: true)
+        nodes[name]!.pass = RepairPass(id: passes, startedAt: now, plan: plan, pairs: pairs.reversed())
         record("\(name) begins repair pass \(passes)\(ticket.comparesUpToNow ? " up to now" : "")")
         nextPair(name)
     }
@@ -652,13 +651,11 @@ struct ReplicatedCluster {
         pass.peer = peer
         // As a node's pass does with its membership's view: a peer it cannot reach is skipped.
         guard canReach(name, peer), canReach(peer, name) else {
-            pass.incomplete = true
+            pass.plan.onMissed(peer)
             nodes[name]!.pass = pass
             return nextPair(name)
         }
-        let window = Replication.AntiEntropy.Window(
-            site: site, fromMs: RetentionPlan.default.cutoffMs(nowMs: wallMs),
-            untilMs: pass.ticket.comparesUpToNow ? wallMs + 1 : wallMs - ReplicatedCluster.repairSettleMs)
+        let window = pass.plan.window(of: site, cutoffMs: RetentionPlan.default.cutoffMs(nowMs: wallMs), nowMs: wallMs)
         pass.window = window
         pass.ourSummary = try! LocalReplica(name: name, store: nodes[name]!.store, nowMs: wallMs).summaries([window])![0]
         nodes[name]!.pass = pass
@@ -721,7 +718,7 @@ struct ReplicatedCluster {
             }
         } catch {
             violations.append("\(name)'s repair session with \(pass.peer) failed: \(error)")
-            pass.incomplete = true
+            pass.plan.onMissed(pass.peer)
             nodes[name]!.pass = pass
             return nextPair(name)
         }
@@ -739,13 +736,13 @@ struct ReplicatedCluster {
         guard let pass = nodes[name]?.pass else { return }
         nodes[name]!.pass = nil
         statistics.passes += 1
-        if !pass.incomplete {
+        let complete = pass.plan.missed.isEmpty
+        if complete {
             statistics.completePasses += 1
             nodes[name]!.completePassStartedAt = pass.startedAt
         }
-        let coverage = Replication.DataLifecycle.PassCoverage(everySite: true, everyReplica: !pass.incomplete, knewTheSites: true)
-        carryOut(nodes[name]!.lifecycle!.onPassFinished(pass.ticket, coverage: coverage), on: name)
-        record("\(name) ends repair pass \(pass.id)\(pass.incomplete ? ", incomplete" : "")")
+        carryOut(nodes[name]!.lifecycle!.onPassFinished(pass.plan.ticket, coverage: pass.plan.coverage(knewTheSites: true)), on: name)
+        record("\(name) ends repair pass \(pass.id)\(complete ? "" : ", incomplete")")
         scheduleRepairPass(name, after: nodes[name]!.lifecycle!.phase == .repairing ? .seconds(2) : .seconds(5))
     }
 
