@@ -185,6 +185,24 @@ import Testing
     }
 }
 
+/// The session on its own: answers it did not ask for, and a tree it cannot compare, are refused.
+@Suite struct RepairSessionTests {
+    let window = Replication.AntiEntropy.Window(site: SiteID("example.com")!, fromMs: 0, untilMs: 1_000)
+
+    @Test func anAnswerToAnotherQuestion_andATreeWithTooFewSlices_areRefused() throws {
+        var session = Replication.AntiEntropy.Session(window: window, local: "a", remote: "b")
+        #expect(session.start() == .ask(.local, .erasures(window.site)))
+        #expect(throws: Replication.AntiEntropy.UnexpectedAnswer.self) { try session.onAnswer(.events([])) }
+
+        var fresh = Replication.AntiEntropy.Session(window: window, local: "a", remote: "b")
+        _ = fresh.start()
+        #expect(try fresh.onAnswer(.erasures([])) == .ask(.remote, .erasures(window.site)))
+        #expect(try fresh.onAnswer(.erasures([])) == .ask(.local, .digests(window)))
+        let short = [Day(containing: 0): [EventSetDigest()]]
+        #expect(throws: Replication.AntiEntropy.MalformedTree.self) { try fresh.onAnswer(.digests(short)) }
+    }
+}
+
 /// What a repair pass compares and what it covered, as the node's runner and the simulation use it.
 @Suite struct RepairPassTests {
     typealias Pass = Replication.AntiEntropy.Pass

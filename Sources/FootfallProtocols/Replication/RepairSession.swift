@@ -56,6 +56,13 @@ extension Replication.AntiEntropy {
         public var description: String { "a repair session got an answer to a question it had not asked" }
     }
 
+    /// A replica's digest tree whose day does not hold one digest per slice: comparing it slice by
+    /// slice would read past its end.
+    public struct MalformedTree: Error, CustomStringConvertible {
+        public let replica: String
+        public var description: String { "\(replica) sent a digest tree with a day of the wrong slice count" }
+    }
+
     /// Anti-entropy for one site between two replicas, as a state machine: it decides every
     /// question and every apply, and does no I/O, so a node's shell drives it over gRPC
     /// (`repair(site:…)`) and the simulation drives it through its faulty network, interleaved
@@ -121,6 +128,9 @@ extension Replication.AntiEntropy {
                     schedule(pulls + pushes)
                 }
             case (.digests, .digests(let tree)):
+                guard tree.values.allSatisfy({ $0.count == EventSetDigest.slicesPerDay }) else {
+                    throw MalformedTree(replica: side == .local ? names.local : names.remote)
+                }
                 trees[side] = tree
                 if let mine = trees[.local], let theirs = trees[.remote] { days = Session.differingDays(mine, theirs).reversed() }
             case (.eventIDs, .eventIDs(let page)):
