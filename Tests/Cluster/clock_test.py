@@ -21,7 +21,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
-from footfall_harness import hits, metrics, web  # noqa: E402
+from footfall_harness import hits, metrics, waits, web  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster, command_line  # noqa: E402
 
@@ -64,8 +64,14 @@ def main():
         status, body = api.hits("node-1", [hits.pageview("behind-hit-1")])
         check(status == 503 and "behind its peers" in str(body), f"node-1 refuses a hit for its clock ({status} {body})")
         for name in NAMES[1:]:
-            status, body = api.hits(name, [hits.pageview(f"{name}-hit-1")])
-            check(status == 202 and body.get("accepted") == 1, f"{name} takes a hit ({status} {body})")
+            # A joiner fetches the daily-salt seed from a random live member once a second, so it
+            # may still lack it right after the clocks settle: it answers 503 meanwhile, which the
+            # tracker retries, and so does this check (the seed must come within 30 s).
+            def accepted(name=name):
+                answer = api.hits(name, [hits.pageview(f"{name}-hit-1")])
+                return answer if answer[0] == 202 or "no daily salt yet" not in str(answer[1]) else None
+            status, body = waits.wait_for(accepted, 30) or (503, "still no daily salt after 30 s")
+            check(status == 202 and isinstance(body, dict) and body.get("accepted") == 1, f"{name} takes a hit ({status} {body})")
     finally:
         cluster.stop()
     finish("founder clock behind", cluster.folder)
