@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Layers (see README "Architecture"): executables → node runtime → storage / wire → model.
+// Layers (see README "Architecture"): executables → node → ingest / runtime → storage / wire / protocols → model.
 // The C system libraries are Debian packages installed by `make deps`.
 let package = Package(
     name: "footfall",
@@ -54,11 +54,19 @@ let package = Package(
             name: "FootfallStorage",
             dependencies: ["CRocksDB", "FootfallModel", "FootfallProtocols", "FootfallWire", .product(name: "Logging", package: "swift-log")]
         ),
+        // What every shell of a node shares: the clock it reads, its metrics, bounds on concurrent work.
+        .target(name: "FootfallRuntime", dependencies: ["FootfallModel"]),
+        // From a hit to a stored event: validation, the personal-data filter, daily salts, geolocation,
+        // group commit into the event store.
+        .target(
+            name: "FootfallIngest",
+            dependencies: ["FootfallModel", "FootfallCrypto", "FootfallStorage", "FootfallRuntime", "CGeoIP", "CMaxMindDB"]
+        ),
         .target(
             name: "FootfallNode",
             dependencies: [
                 "FootfallModel", "FootfallStorage", "FootfallCrypto", "FootfallProtocols", "FootfallWire",
-                "CGeoIP", "CMaxMindDB",
+                "FootfallRuntime", "FootfallIngest",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

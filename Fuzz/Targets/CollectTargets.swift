@@ -1,9 +1,10 @@
+@testable import FootfallIngest
 import FootfallModel
 @testable import FootfallNode
 import FootfallStorage
 import Foundation
-import NIOCore
 import HummingbirdCore
+import NIOCore
 
 /// What a stranger sends without any credential: the collect endpoint's JSON, the pixel's query
 /// (each with the user agent and forwarded address that come with them), and an owner's report

@@ -1,6 +1,8 @@
+@testable import FootfallIngest
 import FootfallModel
 @testable import FootfallNode
 import FootfallProtocols
+import FootfallRuntime
 import FootfallStorage
 import Foundation
 import Logging

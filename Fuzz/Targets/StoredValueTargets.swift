@@ -1,3 +1,4 @@
+@testable import FootfallIngest
 import FootfallModel
 @testable import FootfallNode
 import FootfallProtocols

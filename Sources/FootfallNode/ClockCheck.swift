@@ -1,4 +1,5 @@
 import FootfallProtocols
+import FootfallRuntime
 import Synchronization
 
 /// Whether this node's wall clock agrees with its peers', asked on every write (and for the bounds

@@ -1,8 +1,10 @@
-import Foundation
 import FootfallCrypto
+import FootfallIngest
 import FootfallModel
 import FootfallProtocols
+import FootfallRuntime
 import FootfallStorage
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore

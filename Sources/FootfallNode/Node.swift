@@ -1,10 +1,12 @@
 import Dispatch
-import Foundation
-import HTTPTypes
 import FootfallCrypto
+import FootfallIngest
 import FootfallModel
 import FootfallProtocols
+import FootfallRuntime
 import FootfallStorage
+import Foundation
+import HTTPTypes
 import Logging
 import Synchronization
 

@@ -1,4 +1,5 @@
 import FootfallProtocols
+import FootfallRuntime
 import FootfallStorage
 import Logging
 import Synchronization

@@ -1,9 +1,10 @@
-import Foundation
 import FootfallCrypto
 import FootfallModel
 import FootfallProtocols
+import FootfallRuntime
 import FootfallStorage
 import FootfallWire
+import Foundation
 import SwiftProtobuf
 import Synchronization
 

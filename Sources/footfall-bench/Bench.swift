@@ -1,9 +1,10 @@
 import ArgumentParser
 import AsyncHTTPClient
-import Foundation
+import FootfallIngest
 import FootfallModel
 import FootfallNode
 import FootfallStorage
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore

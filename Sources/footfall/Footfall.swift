@@ -7,6 +7,8 @@ import FootfallStorage
 import Logging
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import FootfallIngest
+import FootfallRuntime
 #endif
 
 @main

@@ -1,7 +1,8 @@
-import Foundation
+@testable import FootfallIngest
 import FootfallModel
 @testable import FootfallNode
 import FootfallStorage
+import Foundation
 import Testing
 
 /// Online snapshots (`Backup`): what one holds, that it opens as a store of its own with the same

@@ -1,6 +1,8 @@
 import Dispatch
+@testable import FootfallIngest
 import FootfallModel
 @testable import FootfallNode
+import FootfallRuntime
 import FootfallStorage
 import Foundation
 import Testing

@@ -54,13 +54,13 @@ import Testing
         }
         #expect(health.contains("\"status\":\"ok\""))
         // Browsers that once reached the node over HTTPS never try plain HTTP again.
-        let headers = try await HTTPSTests.run(["curl", "-sk", "-D", "-", "-o", "/dev/null", "--max-time", "2",
+        let headers = try await HTTPSTests.run(["curl", "-sk", "-D", "-", "-o", "/dev/null", "--max-time", "10",
                                                 "https://127.0.0.1:\(configuration.httpsPort)/health"])
         #expect(headers.lowercased().contains("strict-transport-security: max-age=31536000"), "\(headers)")
-        let redirect = try await HTTPSTests.run(["curl", "-s", "--max-time", "2", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+        let redirect = try await HTTPSTests.run(["curl", "-s", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                                            "http://127.0.0.1:\(configuration.httpPort)/api/sites?x=1"])
         #expect(redirect == "308 https://127.0.0.1:\(configuration.httpsPort)/api/sites?x=1")
-        let plain = try await HTTPSTests.run(["curl", "-s", "--max-time", "2", "http://127.0.0.1:\(configuration.httpPort)/health"])
+        let plain = try await HTTPSTests.run(["curl", "-s", "--max-time", "10", "http://127.0.0.1:\(configuration.httpPort)/health"])
         #expect(!plain.contains("\"ok\""), "no content over plain HTTP next to HTTPS")
     }
 

@@ -1,6 +1,7 @@
 import FootfallModel
 @testable import FootfallNode
 import FootfallProtocols
+import FootfallRuntime
 import FootfallStorage
 import FootfallWire
 import Foundation

@@ -1,7 +1,8 @@
-import Foundation
+import FootfallIngest
 import FootfallModel
 import FootfallNode
 import FootfallStorage
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

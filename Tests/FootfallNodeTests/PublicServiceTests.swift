@@ -1,7 +1,8 @@
-import Foundation
-@testable import FootfallNode
+@testable import FootfallIngest
 import FootfallModel
+@testable import FootfallNode
 import FootfallWire
+import Foundation
 import GRPCCore
 import GRPCInProcessTransport
 import Testing

@@ -1,6 +1,7 @@
-import Foundation
 import FootfallModel
 import FootfallNode
+import FootfallRuntime
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

@@ -1,5 +1,6 @@
 import FootfallModel
 @testable import FootfallNode
+import FootfallRuntime
 import FootfallStorage
 import Testing
 

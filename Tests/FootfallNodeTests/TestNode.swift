@@ -1,7 +1,9 @@
-import Foundation
+import FootfallIngest
 import FootfallModel
 import FootfallNode
+import FootfallRuntime
 import FootfallStorage
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

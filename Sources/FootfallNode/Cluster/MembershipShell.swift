@@ -1,5 +1,7 @@
+import FootfallIngest
 import FootfallModel
 import FootfallProtocols
+import FootfallRuntime
 import FootfallWire
 import Foundation
 import Logging

@@ -1,6 +1,8 @@
 import Dispatch
+import FootfallIngest
 import FootfallModel
 import FootfallProtocols
+import FootfallRuntime
 import FootfallStorage
 import FootfallWire
 import Foundation

@@ -1,5 +1,6 @@
 import Dispatch
 import FootfallModel
+import FootfallRuntime
 import FootfallStorage
 
 /// Group commit: concurrent ingest requests are gathered into one storage batch, written with one
@@ -11,14 +12,14 @@ import FootfallStorage
 /// one batch at a time, the node used 1.4 of its 2 cores at full ingest. The second batch starts
 /// only once enough events wait for it to be worth a commit of its own: single hits (what the
 /// tracker sends) otherwise went out in batches of about four, each with its own WAL sync.
-actor GroupCommitter {
+public actor GroupCommitter {
     private struct Pending {
         let events: [Event]
         let continuation: CheckedContinuation<[EventStore.Outcome], any Error>
     }
 
     /// Writes one batch at `nowMs` and returns one outcome per event (the store's `apply`).
-    typealias Write = @Sendable (_ events: [Event], _ nowMs: Int64) throws -> [EventStore.Outcome]
+    public typealias Write = @Sendable (_ events: [Event], _ nowMs: Int64) throws -> [EventStore.Outcome]
 
     private let writeBatch: Write
     private let clock: any WallClock
@@ -26,23 +27,23 @@ actor GroupCommitter {
     private let writer = DispatchQueue(label: "footfall.group-commit", attributes: .concurrent)
     private var pending: [Pending] = []
     /// Events in `pending` (tests wait on it).
-    private(set) var pendingEvents = 0
+    public private(set) var pendingEvents = 0
     /// Batches being written.
     private var writing = 0
     static let batchesInFlightMax = 2
     /// Events that must be waiting before a batch starts beside one being written.
     static let secondBatchEventsMin = 64
     /// Bound on events per storage batch, so one batch cannot grow without limit under load.
-    let batchEventsMax: Int
+    public let batchEventsMax: Int
 
-    init(clock: any WallClock, batchEventsMax: Int = 5_000, write: @escaping Write) {
+    public init(clock: any WallClock, batchEventsMax: Int = 5_000, write: @escaping Write) {
         self.clock = clock
         self.batchEventsMax = batchEventsMax
         writeBatch = write
     }
 
     /// Stores the events durably (as the store is configured) and returns one outcome per event.
-    func submit(_ events: [Event]) async throws -> [EventStore.Outcome] {
+    public func submit(_ events: [Event]) async throws -> [EventStore.Outcome] {
         guard !events.isEmpty else { return [] }
         return try await withCheckedThrowingContinuation { continuation in
             pending.append(Pending(events: events, continuation: continuation))

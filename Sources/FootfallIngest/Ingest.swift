@@ -22,6 +22,25 @@ public struct Hit: Decodable, Sendable {
     public var vid: String?
     public var pii: PIIInput?
 
+    public init(site: String, id: String? = nil, ts: Int64? = nil, kind: String? = nil, url: String, referrer: String? = nil,
+                title: String? = nil, name: String? = nil, target: String? = nil, props: [String: String]? = nil,
+                engagementMs: UInt32? = nil, consent: Bool? = nil, vid: String? = nil, pii: PIIInput? = nil) {
+        self.site = site
+        self.id = id
+        self.ts = ts
+        self.kind = kind
+        self.url = url
+        self.referrer = referrer
+        self.title = title
+        self.name = name
+        self.target = target
+        self.props = props
+        self.engagementMs = engagementMs
+        self.consent = consent
+        self.vid = vid
+        self.pii = pii
+    }
+
     public struct PIIInput: Decodable, Sendable {
         public var name: String?
         public var email: String?
