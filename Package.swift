@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Layers (see README "Architecture"): executables → node → ingest / runtime → storage / wire / protocols → model.
+// Layers (see README "Architecture"): executables → node → ingest / system / runtime → storage / wire / protocols → model.
 // The C system libraries are Debian packages installed by `make deps`.
 let package = Package(
     name: "footfall",
@@ -62,11 +62,21 @@ let package = Package(
             name: "FootfallIngest",
             dependencies: ["FootfallModel", "FootfallCrypto", "FootfallStorage", "FootfallRuntime", "CGeoIP", "CMaxMindDB"]
         ),
+        // Accounts, sites, tokens, sessions, revocations and site-deletion confirmations: the system
+        // records every node holds, merged last writer wins, and whether this node may trust its copy.
+        .target(
+            name: "FootfallSystem",
+            dependencies: [
+                "FootfallModel", "FootfallCrypto", "FootfallProtocols", "FootfallStorage", "FootfallWire", "FootfallRuntime",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "FootfallNode",
             dependencies: [
                 "FootfallModel", "FootfallStorage", "FootfallCrypto", "FootfallProtocols", "FootfallWire",
-                "FootfallRuntime", "FootfallIngest",
+                "FootfallRuntime", "FootfallIngest", "FootfallSystem",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

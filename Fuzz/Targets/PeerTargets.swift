@@ -2,6 +2,7 @@ import FootfallModel
 @testable import FootfallNode
 import FootfallProtocols
 import FootfallStorage
+@testable import FootfallSystem
 import FootfallWire
 import Foundation
 import SwiftProtobuf

@@ -3,6 +3,7 @@ import FootfallModel
 @testable import FootfallNode
 import FootfallProtocols
 @testable import FootfallStorage
+@testable import FootfallSystem
 import FootfallWire
 import Foundation
 

@@ -5,6 +5,7 @@ import FootfallModel
 import FootfallProtocols
 import FootfallRuntime
 import FootfallStorage
+import FootfallSystem
 import Foundation
 import HTTPTypes
 import Logging

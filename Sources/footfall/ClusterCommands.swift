@@ -1,7 +1,8 @@
 import ArgumentParser
-import Foundation
+import FootfallModel
 import FootfallNode
 import FootfallWire
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 

@@ -1,5 +1,6 @@
-import Foundation
+import FootfallModel
 @testable import FootfallNode
+import Foundation
 import Testing
 import X509
 

@@ -3,6 +3,7 @@ import FootfallModel
 import FootfallProtocols
 import FootfallRuntime
 import FootfallStorage
+@testable import FootfallSystem
 import FootfallWire
 import Foundation
 import GRPCCore

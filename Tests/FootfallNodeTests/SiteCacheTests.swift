@@ -2,6 +2,7 @@ import FootfallModel
 @testable import FootfallNode
 import FootfallRuntime
 import FootfallStorage
+@testable import FootfallSystem
 import Testing
 
 /// Every hit names its site, so whoever sends hits can name as many sites as they like: the

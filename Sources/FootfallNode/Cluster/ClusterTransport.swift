@@ -1,3 +1,4 @@
+import FootfallModel
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix

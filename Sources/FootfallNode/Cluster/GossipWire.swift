@@ -1,3 +1,4 @@
+import FootfallModel
 import FootfallProtocols
 import FootfallWire
 

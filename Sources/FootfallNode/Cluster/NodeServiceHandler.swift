@@ -1,6 +1,7 @@
 import FootfallModel
 import FootfallProtocols
 import FootfallStorage
+import FootfallSystem
 import FootfallWire
 import Foundation
 import GRPCCore

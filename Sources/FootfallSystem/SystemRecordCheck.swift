@@ -7,12 +7,12 @@ import Foundation
 /// 0...2^52 ms and sizes within what this node itself would write. Readers trust stored records —
 /// maintenance subtracts an account's last activity from now, reports use a site's zone and
 /// retention — so a record failing any check is never stored.
-enum SystemRecordCheck {
-    static let timeMs: ClosedRange<Int64> = 0...(Int64(1) << 52)
+package enum SystemRecordCheck {
+    package static let timeMs: ClosedRange<Int64> = 0...(Int64(1) << 52)
 
     /// What is wrong with `record`, or nil. Tombstones carry no value; a revocation is never
     /// deleted.
-    static func problem(with record: Footfall_V1_SystemRecord) -> String? {
+    package static func problem(with record: Footfall_V1_SystemRecord) -> String? {
         let key = record.key
         if record.deleted {
             return NodeRevocation.kind(ofKey: key) != nil ? "a revocation cannot be deleted" : nil
@@ -78,7 +78,7 @@ enum SystemRecordCheck {
 
 extension String {
     /// What follows `prefix`, when the string starts with it.
-    func suffix(after prefix: String) -> String? {
+    package func suffix(after prefix: String) -> String? {
         hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
     }
 }

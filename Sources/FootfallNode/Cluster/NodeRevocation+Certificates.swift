@@ -1,35 +1,11 @@
+import FootfallModel
+import FootfallSystem
 import Foundation
 import X509
 
-/// A node or operator name whose certificates issued up to `revokedMs` are refused by every member
-/// (`footfall cluster revoke NAME`, `footfall cluster revoke --operator NAME`): for a key that
-/// leaked or a person or node an operator no longer trusts. Kept as a system record, one prefix per
-/// identity kind (`revoked-node:NAME`, `revoked-operator:NAME`, so a node and an operator of the
-/// same name are revoked apart), so it replicates like accounts and tokens and never expires; both
-/// kinds share one merge rule (`SystemStore.replaces`: a revocation never moves back). A
-/// certificate issued for the name afterwards (a rebuilt node, a reissued operator) is accepted:
-/// the revocation names a moment, not the name for good.
-public struct NodeRevocation: Codable, Hashable, Sendable {
-    /// The identity kinds a revocation can name; the kind lives in the key, not the value.
-    public enum Kind: CaseIterable, Hashable, Sendable {
-        case node, `operator`
-
-        var keyPrefix: String {
-            switch self {
-            case .node: "revoked-node:"
-            case .operator: "revoked-operator:"
-            }
-        }
-    }
-
-    static let keyPrefix = Kind.node.keyPrefix
-
-    /// The kind of revocation stored under `key`, or nil for any other record.
-    static func kind(ofKey key: String) -> Kind? { Kind.allCases.first { key.hasPrefix($0.keyPrefix) } }
-
-    public var name: String
-    public var revokedMs: Int64
-
+/// What a revocation (`NodeRevocation`, a system record) means for the certificates a caller
+/// presents.
+extension NodeRevocation {
     /// Why `caller` may not revoke `name`'s certificates of `kind`, or nil. An operator never
     /// revokes the name it calls with: that would cut it off at its next call, and if it was the
     /// last operator, every operator with it (nodes cannot list the operator certificates issued,

@@ -16,23 +16,23 @@ import Synchronization
 /// change listener (the cluster pushes them to every node); records from peers are merged by
 /// (timestamp, origin), so every node that has seen the same records holds the same values.
 public final class SystemStore: Sendable {
-    let kv: any KeyValueStore
+    package let kv: any KeyValueStore
     /// Serialises read-modify-write changes, so two of them never overwrite each other (two owners
     /// registering one domain, a login's activity stamp racing a password change).
     private let changes = Mutex(())
     /// scrypt's cost; tests lower it so thousands of logins stay fast.
-    let scryptCostN: UInt64
-    let nodeName: String
-    let clock: any WallClock
+    package let scryptCostN: UInt64
+    package let nodeName: String
+    package let clock: any WallClock
     private let hlc = Mutex(HybridLogicalClock())
     private let changeListener = Mutex<(@Sendable ([Footfall_V1_SystemRecord]) -> Void)?>(nil)
     private let writeCheck = Mutex<(@Sendable () throws -> Void)?>(nil)
-    let siteCache = SiteCache()
+    package let siteCache = SiteCache()
     private let revocationCache = Mutex(RevocationCache())
     private let malformedListener = Mutex<(@Sendable (_ kind: String, _ error: any Error) -> Void)?>(nil)
 
     /// Key prefixes of replicated records; anything else from a peer is refused.
-    static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:", NodeRevocation.Kind.node.keyPrefix,
+    package static let replicatedPrefixes = ["account:", "account-email:", "site:", "token:", "session:", NodeRevocation.Kind.node.keyPrefix,
                                      NodeRevocation.Kind.operator.keyPrefix,
                                      SiteDataGone.keyPrefix]
 
@@ -69,7 +69,7 @@ public final class SystemStore: Sendable {
         return try SystemStore.decodeRecord(key: key, bytes)
     }
 
-    static func decodeRecord(key: [UInt8], _ bytes: [UInt8]) throws -> Footfall_V1_SystemRecord {
+    package static func decodeRecord(key: [UInt8], _ bytes: [UInt8]) throws -> Footfall_V1_SystemRecord {
         if bytes.first == UInt8(ascii: "{") || bytes.first == UInt8(ascii: "\"") {
             return .with { $0.key = String(decoding: key, as: UTF8.self); $0.value = Data(bytes) }
         }
@@ -81,7 +81,7 @@ public final class SystemStore: Sendable {
         return try JSONDecoder().decode(T.self, from: record.value)
     }
 
-    func put(_ key: String, _ value: some Encodable) throws {
+    package func put(_ key: String, _ value: some Encodable) throws {
         let json = try JSONEncoder().encode(value)
         try write([(key, json)])
     }
@@ -130,7 +130,7 @@ public final class SystemStore: Sendable {
     /// Every live record under `prefix`. One that cannot be decoded is skipped and reported
     /// (`onMalformedRecord`): maintenance reads every account and site, and one bad record must
     /// not stop retention or idle-account deletion for all the others.
-    func allKeyed<T: Decodable>(prefix: String, as type: T.Type) throws -> [(String, T)] {
+    package func allKeyed<T: Decodable>(prefix: String, as type: T.Type) throws -> [(String, T)] {
         var out = [(String, T)]()
         try kv.scan(.system, prefix: Array(prefix.utf8)) { key, value in
             do {
@@ -208,7 +208,7 @@ public final class SystemStore: Sendable {
     }
 
     /// What the merge reads of a record: its version, and a revocation's time.
-    static func mergeView(_ record: Footfall_V1_SystemRecord) -> SystemRecordMerge.Record {
+    package static func mergeView(_ record: Footfall_V1_SystemRecord) -> SystemRecordMerge.Record {
         let revokedMs = NodeRevocation.kind(ofKey: record.key) == nil || record.deleted
             ? nil : (try? JSONDecoder().decode(NodeRevocation.self, from: record.value))?.revokedMs
         return SystemRecordMerge.Record(version: .init(hlc: record.hlc, origin: record.origin), revokedMs: revokedMs)
@@ -216,7 +216,7 @@ public final class SystemStore: Sendable {
 
     /// The record stored under `key`; one that cannot be decoded is reported and counts as
     /// absent (a merge replaces it with whatever a peer holds).
-    func storedRecord(_ key: String) throws -> Footfall_V1_SystemRecord? {
+    package func storedRecord(_ key: String) throws -> Footfall_V1_SystemRecord? {
         guard let bytes = try kv.get(.system, Array(key.utf8)) else { return nil }
         do {
             return try SystemStore.decodeRecord(key: Array(key.utf8), bytes)
@@ -419,7 +419,7 @@ public final class SystemStore: Sendable {
 
     public func deleteSession(secret: String) throws { try delete(["session:\(SystemStore.digest(secret))"]) }
 
-    static func digest(_ secret: String) -> String { Hex.encode(Crypto.sha256(Array(secret.utf8))) }
+    package static func digest(_ secret: String) -> String { Hex.encode(Crypto.sha256(Array(secret.utf8))) }
 
     // MARK: Certificate revocations
 
@@ -465,11 +465,11 @@ public final class SystemStore: Sendable {
 /// Bounded, because whoever sends a hit names its site: at most `knownMax` sites and `unknownMax`
 /// names that are no site (so hits for made-up sites cost a read each, not memory); past either,
 /// an arbitrary entry of that kind makes room, and a later ask for it reads its record again.
-final class SiteCache: Sendable {
+package final class SiteCache: Sendable {
     /// Sites held at most: every site of a node with 100,000 small sites (about 300 bytes each).
-    static let knownMax = 100_000
+    package static let knownMax = 100_000
     /// Names held at most that are no site.
-    static let unknownMax = 10_000
+    package static let unknownMax = 10_000
 
     private struct State {
         var generation = 0
@@ -481,12 +481,12 @@ final class SiteCache: Sendable {
     private let knownMax: Int
     private let unknownMax: Int
 
-    init(knownMax: Int = SiteCache.knownMax, unknownMax: Int = SiteCache.unknownMax) {
+    package init(knownMax: Int = SiteCache.knownMax, unknownMax: Int = SiteCache.unknownMax) {
         self.knownMax = knownMax
         self.unknownMax = unknownMax
     }
 
-    func site(_ id: SiteID, load: () throws -> Site?) throws -> Site? {
+    package func site(_ id: SiteID, load: () throws -> Site?) throws -> Site? {
         let (cached, generation) = state.withLock { state -> (Site??, Int) in
             if let site = state.known[id] { return (.some(site), state.generation) }
             return (state.unknown.contains(id) ? .some(nil) : nil, state.generation)
@@ -507,9 +507,9 @@ final class SiteCache: Sendable {
     }
 
     /// Entries held: sites, and names that are no site.
-    var count: (known: Int, unknown: Int) { state.withLock { ($0.known.count, $0.unknown.count) } }
+    package var count: (known: Int, unknown: Int) { state.withLock { ($0.known.count, $0.unknown.count) } }
 
-    func invalidate() {
+    package func invalidate() {
         state.withLock {
             $0.generation += 1
             $0.known.removeAll()

@@ -7,9 +7,9 @@ import Synchronization
 /// Whether this node's accounts, sites and tokens may be trusted, asked on every credential and
 /// every hit for a site the node does not know (`SystemDataStaleness` decides; the system
 /// replicator reports each sync and re-decides on its interval). Persists the pending flag.
-final class SystemDataCheck: Sendable {
+package final class SystemDataCheck: Sendable {
     /// The pending flag's key in the hints family, beside the other local cluster state.
-    static let pendingKey: [UInt8] = Array("system-data-pending".utf8)
+    package static let pendingKey: [UInt8] = Array("system-data-pending".utf8)
 
     private let state: Mutex<SystemDataStaleness>
     private let kv: any KeyValueStore
@@ -17,7 +17,7 @@ final class SystemDataCheck: Sendable {
     private let logger: Logger
 
     /// Reads the pending flag and persists it for a node joining on an empty folder.
-    init(kv: any KeyValueStore, system: SystemStore, joinsCluster: Bool, staleAfterMs: Int64, clock: any WallClock, logger: Logger) throws {
+    package init(kv: any KeyValueStore, system: SystemStore, joinsCluster: Bool, staleAfterMs: Int64, clock: any WallClock, logger: Logger) throws {
         self.kv = kv
         self.clock = clock
         self.logger = logger
@@ -28,15 +28,15 @@ final class SystemDataCheck: Sendable {
         try SystemDataCheck.persist(effects, in: kv)
     }
 
-    var isStale: Bool { state.withLock { $0.isStale } }
+    package var isStale: Bool { state.withLock { $0.isStale } }
     /// Whether a sync with a peer holding the cluster's copy completed since this process
     /// started: before it, a node does not know which sites the cluster has.
-    var hasSynced: Bool { state.withLock { $0.lastSyncMs != nil } }
+    package var hasSynced: Bool { state.withLock { $0.lastSyncMs != nil } }
     /// What this node says of itself in its sync answers.
-    var isPending: Bool { state.withLock { $0.isPending } }
+    package var isPending: Bool { state.withLock { $0.isPending } }
 
     /// A sync with a peer completed; `peerPending` is what the peer said of itself.
-    func onSyncCompleted(peerPending: Bool) {
+    package func onSyncCompleted(peerPending: Bool) {
         let now = clock.nowMs
         let effects = state.withLock { $0.onSyncCompleted(peerPending: peerPending, nowMs: now) }
         do {
@@ -48,7 +48,7 @@ final class SystemDataCheck: Sendable {
     }
 
     /// Re-decides staleness; `hasPeers`: other nodes hold ranges of the ring.
-    func onTick(hasPeers: Bool) {
+    package func onTick(hasPeers: Bool) {
         let now = clock.nowMs
         switch state.withLock({ $0.onTick(hasPeers: hasPeers, nowMs: now) }) {
         case .becameStale?: logger.warning("no peer answered a system-data sync for a while: credentials are refused until one does")
