@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Layers (see README "Architecture"): executables → node → ingest / system / runtime → storage / wire / protocols → model.
+// Layers (see README "Architecture"): executables → node → cluster → ingest / system / runtime → storage / wire / protocols → model.
 // The C system libraries are Debian packages installed by `make deps`.
 let package = Package(
     name: "footfall",
@@ -72,11 +72,32 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The cluster's shells: membership (SWIM over gRPC), the replication coordinator's driver with
+        // hints, anti-entropy passes, range moves, system-record replication, clock watch; their wire
+        // conversions, the mutual-TLS transport and the cluster's certificates. What they use of the
+        // node is `ClusterHost`.
+        .target(
+            name: "FootfallCluster",
+            dependencies: [
+                "FootfallModel", "FootfallCrypto", "FootfallProtocols", "FootfallStorage", "FootfallWire",
+                "FootfallRuntime", "FootfallIngest", "FootfallSystem",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "FootfallNode",
             dependencies: [
                 "FootfallModel", "FootfallStorage", "FootfallCrypto", "FootfallProtocols", "FootfallWire",
-                "FootfallRuntime", "FootfallIngest", "FootfallSystem",
+                "FootfallRuntime", "FootfallIngest", "FootfallSystem", "FootfallCluster",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -1,3 +1,4 @@
+import FootfallCluster
 import FootfallModel
 import FootfallStorage
 import Foundation

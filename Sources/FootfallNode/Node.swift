@@ -1,4 +1,5 @@
 import Dispatch
+import FootfallCluster
 import FootfallCrypto
 import FootfallIngest
 import FootfallModel
@@ -123,9 +124,9 @@ public final class Node: Sendable {
     /// Whether this node's accounts, sites and tokens may be stale: from the start for a node
     /// that joins through seeds until its first sync with a peer holding the cluster's copy, and
     /// after `systemStaleAfter` without one.
-    let systemDataCheck: SystemDataCheck
+    package let systemDataCheck: SystemDataCheck
     /// Whether this node's wall clock agrees with its peers' (their readings kept by the clock watch).
-    let clockCheck: ClockCheck
+    package let clockCheck: ClockCheck
     public let logger: Logger
     /// Blocking reads (reports over raw events, repair scans) run here, off the request threads.
     private let readQueue = DispatchQueue(label: "footfall.reads", attributes: .concurrent)
@@ -190,7 +191,7 @@ public final class Node: Sendable {
     }
 
     /// Runs blocking storage work off the cooperative thread pool.
-    func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    package func offloaded<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             readQueue.async { continuation.resume(with: Result { try work() }) }
         }
@@ -350,7 +351,7 @@ public final class Node: Sendable {
     /// may be: the cluster's skew limit, plus how far the peers' clocks are ahead of this one when
     /// they are. So a node whose clock is behind still takes its peers' honest stamps, and joins,
     /// while it refuses writes; a stamp beyond what the cluster's clocks say is refused everywhere.
-    var peerStampAllowanceMs: Int64 {
+    package var peerStampAllowanceMs: Int64 {
         configuration.clockAgreement.maxOffsetMs + max(0, clockCheck.disagreementMs)
     }
 
@@ -402,4 +403,11 @@ public final class Node: Sendable {
                               pending: replicas.filter { name in !confirmations.contains { $0.node == name } },
                               deletedEvents: states.values.map(\.deletedEvents).max() ?? 0)
     }
+}
+
+/// What the cluster's shells see of the node.
+extension Node: ClusterHost {
+    package var nodeName: String { configuration.nodeName }
+    package var replicationFactor: Int { configuration.replication.replicationFactor }
+    package var seeds: [String] { configuration.cluster.seeds }
 }

@@ -1,6 +1,7 @@
-import Foundation
+import FootfallCluster
 import FootfallCrypto
 import FootfallModel
+import Foundation
 import Hummingbird
 import HummingbirdTLS
 import Logging

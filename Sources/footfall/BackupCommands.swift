@@ -1,8 +1,9 @@
 import ArgumentParser
-import Foundation
+import FootfallCluster
 import FootfallNode
 import FootfallStorage
 import FootfallWire
+import Foundation
 import GRPCCore
 
 /// What a backup folder holds besides the snapshot's files, written last: a backup without it was

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FootfallCluster
 import FootfallModel
 import FootfallNode
 import FootfallWire

@@ -9,6 +9,7 @@ import Logging
 import FoundationNetworking
 import FootfallIngest
 import FootfallRuntime
+import FootfallCluster
 #endif
 
 @main

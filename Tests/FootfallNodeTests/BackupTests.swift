@@ -1,3 +1,4 @@
+@testable import FootfallCluster
 @testable import FootfallIngest
 import FootfallModel
 @testable import FootfallNode

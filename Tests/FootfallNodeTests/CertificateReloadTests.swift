@@ -1,3 +1,4 @@
+@testable import FootfallCluster
 import FootfallModel
 @testable import FootfallNode
 import Foundation

@@ -1,7 +1,8 @@
-import Foundation
+@testable import FootfallCluster
 import FootfallModel
-import FootfallProtocols
 @testable import FootfallNode
+import FootfallProtocols
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

@@ -1,3 +1,4 @@
+@testable import FootfallCluster
 @testable import FootfallNode
 import Testing
 

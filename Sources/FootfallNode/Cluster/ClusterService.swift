@@ -1,3 +1,4 @@
+import FootfallCluster
 import FootfallModel
 import FootfallProtocols
 import Foundation
@@ -46,11 +47,11 @@ public struct ClusterService: Service {
                                     salts: node.salts, wallClock: node.clock, metrics: node.metrics, logger: node.logger)
         self.node = node
         self.peers = peers
-        systemReplicator = SystemReplicator(node: node, membership: shell, peers: peers, syncInterval: node.configuration.systemSyncInterval)
-        repairs = AntiEntropyRunner(node: node, interval: node.configuration.repairInterval,
+        systemReplicator = SystemReplicator(host: node, membership: shell, peers: peers, syncInterval: node.configuration.systemSyncInterval)
+        repairs = AntiEntropyRunner(host: node, interval: node.configuration.repairInterval,
                                     settleMs: node.configuration.repairSettleMs)
-        mover = RangeMover(node: node, membership: shell)
-        clockWatch = ClockWatch(node: node, membership: shell, peers: peers)
+        mover = RangeMover(host: node, membership: shell)
+        clockWatch = ClockWatch(host: node, membership: shell, peers: peers)
         let transport = try ClusterTransport.serverTransport(
             host: configuration.listenHost, port: configuration.listenPort, credential: credential,
             authorityCertificatePEM: authority, settings: configuration.transport)
@@ -108,11 +109,6 @@ extension ClusterService {
     static func feedMembershipViews(from membership: MembershipShell, to replication: ReplicationShell) async {
         for await view in membership.views { await replication.follow(view) }
     }
-}
-
-public struct ClusterSetupError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }
 
 /// Certificates a node needs, created on first start where that is safe.

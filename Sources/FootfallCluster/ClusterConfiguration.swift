@@ -23,7 +23,7 @@ public struct ClusterConfiguration: Sendable {
 
     public var advertised: String { advertiseAddress ?? HostAndPort(host: listenHost, port: listenPort).description }
 
-    func certificateFolder(dataDirectory: String) -> String {
+    package func certificateFolder(dataDirectory: String) -> String {
         certificateDirectory ?? (dataDirectory as NSString).appendingPathComponent("certs")
     }
 }
@@ -55,4 +55,10 @@ public struct HostAndPort: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A cluster setting or state file that cannot work (a missing certificate, a state file of another node).
+public struct ClusterSetupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -9,8 +9,8 @@ import Logging
 /// known member verifies that the certificate it meets names that member; a client towards a seed
 /// address (whose name is not known yet) accepts any node of the cluster CA: the answer comes
 /// back as a Gossip call into our own server, which checks the sender's identity there.
-actor PeerClients {
-    typealias NodeClient = Footfall_V1_NodeService.Client<HTTP2ClientTransport.Posix>
+package actor PeerClients {
+    package typealias NodeClient = Footfall_V1_NodeService.Client<HTTP2ClientTransport.Posix>
 
     private struct Peer {
         var address: String
@@ -28,7 +28,7 @@ actor PeerClients {
 
     /// Gossip calls in flight per peer at most; beyond it messages are dropped, as a datagram
     /// would be, rather than queueing behind a peer that does not answer.
-    static let inFlightMax = 64
+    package static let inFlightMax = 64
 
     private let credential: ReloadingCredential
     private let authorityPEM: String
@@ -37,7 +37,7 @@ actor PeerClients {
     private var peers: [Key: Peer] = [:]
     private var gossipCalls = InFlightLimit<Key>(limit: PeerClients.inFlightMax)
 
-    init(credential: ReloadingCredential, authorityPEM: String, settings: ClusterTransportSettings, logger: Logger) {
+    package init(credential: ReloadingCredential, authorityPEM: String, settings: ClusterTransportSettings, logger: Logger) {
         self.credential = credential
         self.authorityPEM = authorityPEM
         self.settings = settings
@@ -45,7 +45,7 @@ actor PeerClients {
     }
 
     /// Sends one membership message without waiting for it; failures are losses to the protocol.
-    func send(_ envelope: Membership.Envelope, to destination: Membership.Destination, timeout: Duration) {
+    package func send(_ envelope: Membership.Envelope, to destination: Membership.Destination, timeout: Duration) {
         let key: Key
         let address: String
         let identity: ClusterIdentity?
@@ -66,16 +66,16 @@ actor PeerClients {
     }
 
     /// A client for one call outside gossip (secrets), towards a known member.
-    func client(for member: Membership.Member) -> NodeClient? {
+    package func client(for member: Membership.Member) -> NodeClient? {
         client(for: .member(member.name), address: member.address, uid: member.uid, identity: .node(member.name))
     }
 
     /// A client towards a seed address, whose name is not known yet (clock readings before joining).
-    func client(forSeed address: String) -> NodeClient? {
+    package func client(forSeed address: String) -> NodeClient? {
         client(for: .seed(address), address: address, uid: nil, identity: nil)
     }
 
-    func shutdown() {
+    package func shutdown() {
         for peer in peers.values {
             peer.client.beginGracefulShutdown()
             peer.connections.cancel()

@@ -2,17 +2,17 @@
 /// sender relies on what comes later (the next probe, sync or push) rather than queueing work
 /// behind a peer that does not answer. Counts are kept per key, not per connection, so calls
 /// still in flight on a replaced connection go on counting until they finish.
-struct InFlightLimit<Key: Hashable> {
-    let limit: Int
+package struct InFlightLimit<Key: Hashable> {
+    package let limit: Int
     private var counts: [Key: Int] = [:]
 
-    init(limit: Int) {
+    package init(limit: Int) {
         precondition(limit > 0, "a limit of calls in flight must allow one")
         self.limit = limit
     }
 
     /// Counts one more call towards `key`; false, counting nothing, when `limit` are in flight.
-    mutating func start(_ key: Key) -> Bool {
+    package mutating func start(_ key: Key) -> Bool {
         let count = counts[key, default: 0]
         guard count < limit else { return false }
         counts[key] = count + 1
@@ -21,7 +21,7 @@ struct InFlightLimit<Key: Hashable> {
 
     /// Ends one call counted by `start`. A key with none in flight is forgotten, so the map holds
     /// only peers with calls in flight.
-    mutating func finish(_ key: Key) {
+    package mutating func finish(_ key: Key) {
         guard let count = counts[key] else {
             assertionFailure("finish without start")
             return
@@ -29,6 +29,6 @@ struct InFlightLimit<Key: Hashable> {
         counts[key] = count > 1 ? count - 1 : nil
     }
 
-    func inFlight(_ key: Key) -> Int { counts[key, default: 0] }
-    var keysInFlight: Int { counts.count }
+    package func inFlight(_ key: Key) -> Int { counts[key, default: 0] }
+    package var keysInFlight: Int { counts.count }
 }

@@ -50,9 +50,9 @@ public actor MembershipShell {
 
     /// The loop never sleeps longer than this, so a deadline that an incoming message moved
     /// earlier is met within it.
-    static let tickGranularity: Duration = .milliseconds(20)
+    package static let tickGranularity: Duration = .milliseconds(20)
 
-    init(
+    package init(
         myself: Membership.Member, configuration: ClusterConfiguration, stateFile: ClusterStateFile, peers: PeerClients,
         salts: SaltKeeper, wallClock: any WallClock, metrics: NodeMetrics, logger: Logger
     ) throws {
@@ -77,7 +77,7 @@ public actor MembershipShell {
     private var now: MonotonicTime { MonotonicTime(nanoseconds: (ContinuousClock.now - origin).nanoseconds) }
 
     /// Runs the protocol until `leave()` or cancellation; `views` ends with it.
-    func run() async {
+    package func run() async {
         defer { viewContinuation.finish() }
         // The view a node starts with (itself, and the ring it saved), before any change.
         viewContinuation.yield(snapshot)
@@ -91,13 +91,13 @@ public actor MembershipShell {
         }
     }
 
-    func receive(_ envelope: Membership.Envelope) async {
+    package func receive(_ envelope: Membership.Envelope) async {
         guard !stopped else { return }
         await perform(instance.onMessage(envelope, now: now))
     }
 
     /// Graceful leave (SIGTERM): tells the live members, gives the notices a moment, stops.
-    func leave(gracePeriod: Duration) async {
+    package func leave(gracePeriod: Duration) async {
         guard !stopped else { return }
         await perform(instance.onLeave(now: now))
         logger.info("left the cluster", metadata: ["cluster.node": "\(instance.myself)"])
@@ -108,7 +108,7 @@ public actor MembershipShell {
 
     /// An operator's removal of a member name from the ring; returns the new ring epoch, or why
     /// the membership core refused it.
-    func remove(name: String) async -> Result<UInt64, Membership.ChangeRefusal> {
+    package func remove(name: String) async -> Result<UInt64, Membership.ChangeRefusal> {
         switch instance.onRemove(name: name, now: now) {
         case .success(let actions):
             await perform(actions)
@@ -120,7 +120,7 @@ public actor MembershipShell {
 
     /// An operator's decommission of this node; nil once it is leaving, or why the membership
     /// core refused it.
-    func decommission() async -> Membership.ChangeRefusal? {
+    package func decommission() async -> Membership.ChangeRefusal? {
         switch instance.onDecommission(now: now) {
         case .success(let actions):
             await perform(actions)
@@ -132,13 +132,13 @@ public actor MembershipShell {
 
     /// Moves this node's own ownership on (see `Membership.Instance.onOwnStateChange`); returns
     /// whether the move was allowed.
-    func changeOwnState(to state: Membership.OwnershipRecord.State) async -> Bool {
+    package func changeOwnState(to state: Membership.OwnershipRecord.State) async -> Bool {
         let actions = instance.onOwnStateChange(to: state, now: now)
         await perform(actions)
         return !actions.isEmpty
     }
 
-    var snapshot: Snapshot {
+    package var snapshot: Snapshot {
         let records = instance.ownershipRecords
         let current = rings.flatMap { $0.records == records ? $0 : nil } ?? (records: records, read: instance.ring(), pending: instance.pendingRing())
         rings = current
@@ -188,7 +188,7 @@ public actor MembershipShell {
 
     /// The exit status of a process that stops because another process answers for its name:
     /// EX_TEMPFAIL, as starting it again may work once the other is gone.
-    static let nameConflictExitStatus: Int32 = 75
+    package static let nameConflictExitStatus: Int32 = 75
 
     /// Ends the process at once, saying why on standard error (a log line could still sit in a
     /// buffer): two processes of one name must not both serve, write or stream.
@@ -213,7 +213,7 @@ public actor MembershipShell {
 
     /// Addresses saved at most: far more than a restart needs (one live member is enough), and
     /// however many names gossip brought, the state file stays readable.
-    static let savedPeersMax = 1_024
+    package static let savedPeersMax = 1_024
 
     /// Saves the other members' addresses when they changed (a member joined, or came back
     /// elsewhere): live members' first.

@@ -228,18 +228,18 @@ public struct ClusterAuthenticationInterceptor: ServerInterceptor {
 /// served (and its answers taken) over the connections it opened before. Both ends close at the
 /// other's expiry, so a node with an expired certificate is cut off from every peer until it
 /// serves a renewed one, which it reloads from disk without a restart.
-final class HandshakeChecks: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
+package final class HandshakeChecks: ChannelInboundHandler {
+    package typealias InboundIn = ByteBuffer
 
     private let requireTLS13: Bool
     private var checked = false
     private var expiry: Scheduled<Void>?
 
-    init(requireTLS13: Bool) {
+    package init(requireTLS13: Bool) {
         self.requireTLS13 = requireTLS13
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if !checked {
             let pipeline = context.pipeline.syncOperations
             if requireTLS13, (try? pipeline.nioSSL_tlsVersion()) != .tlsv13 {
@@ -262,7 +262,7 @@ final class HandshakeChecks: ChannelInboundHandler {
         context.fireChannelRead(data)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         expiry?.cancel()
         expiry = nil
         context.fireChannelInactive()
@@ -271,7 +271,7 @@ final class HandshakeChecks: ChannelInboundHandler {
     /// For `channelDebuggingCallbacks`: both run on the connection's event loop while its pipeline
     /// is being set up, after the transport added its NIOSSLHandler. Added synchronously there (no
     /// hop), so the handler is in place before any byte of the handshake is read.
-    static func install(on channel: any Channel, requireTLS13: Bool) -> EventLoopFuture<Void> {
+    package static func install(on channel: any Channel, requireTLS13: Bool) -> EventLoopFuture<Void> {
         @Sendable func add() throws {
             let pipeline = channel.pipeline.syncOperations
             let tls = try pipeline.handler(type: NIOSSLHandler.self)

@@ -4,14 +4,14 @@ import FootfallWire
 
 /// Translation between the membership instance's messages and their protobuf form. Decoding
 /// validates: a malformed message from a peer is rejected whole with a reason, never half-applied.
-enum GossipWire {
-    struct Malformed: Error, CustomStringConvertible {
-        var description: String
+package enum GossipWire {
+    package struct Malformed: Error, CustomStringConvertible {
+        package var description: String
     }
 
     // MARK: Encoding
 
-    static func encode(_ envelope: Membership.Envelope) -> Footfall_V1_GossipEnvelope {
+    package static func encode(_ envelope: Membership.Envelope) -> Footfall_V1_GossipEnvelope {
         var wire = Footfall_V1_GossipEnvelope()
         wire.from = encode(envelope.from)
         wire.incarnation = envelope.incarnation
@@ -35,15 +35,15 @@ enum GossipWire {
         return wire
     }
 
-    static func encode(_ member: Membership.Member) -> Footfall_V1_Member {
+    package static func encode(_ member: Membership.Member) -> Footfall_V1_Member {
         .with { $0.name = member.name; $0.uid = member.uid; $0.address = member.address }
     }
 
-    static func encode(_ record: Membership.MemberRecord) -> Footfall_V1_MemberRecord {
+    package static func encode(_ record: Membership.MemberRecord) -> Footfall_V1_MemberRecord {
         .with { $0.member = encode(record.member); $0.incarnation = record.incarnation; $0.status = encode(record.status) }
     }
 
-    static func encode(_ status: Membership.Status) -> Footfall_V1_MemberStatus {
+    package static func encode(_ status: Membership.Status) -> Footfall_V1_MemberStatus {
         switch status {
         case .alive: .alive
         case .suspect: .suspect
@@ -52,7 +52,7 @@ enum GossipWire {
         }
     }
 
-    static func encode(_ state: Membership.OwnershipRecord.State) -> Footfall_V1_OwnershipState {
+    package static func encode(_ state: Membership.OwnershipRecord.State) -> Footfall_V1_OwnershipState {
         switch state {
         case .joining: .joining
         case .normal: .normal
@@ -61,11 +61,11 @@ enum GossipWire {
         }
     }
 
-    static func encode(_ record: Membership.OwnershipRecord) -> Footfall_V1_OwnershipRecord {
+    package static func encode(_ record: Membership.OwnershipRecord) -> Footfall_V1_OwnershipRecord {
         .with { $0.name = record.name; $0.state = encode(record.state); $0.version = record.version }
     }
 
-    static func encode(_ update: Membership.Update) -> Footfall_V1_GossipUpdate {
+    package static func encode(_ update: Membership.Update) -> Footfall_V1_GossipUpdate {
         switch update {
         case .liveness(let record, let origin):
             .with { $0.liveness = .with { $0.record = encode(record); $0.origin = origin } }
@@ -77,25 +77,25 @@ enum GossipWire {
     // MARK: Decoding
 
     /// Updates in one message at most: a full state of a thousand-member cluster fits easily.
-    static let updatesMax = 4096
+    package static let updatesMax = 4096
     /// Incarnations above this are not plausible (one refutation a millisecond for a hundred
     /// million years stays below it), and leave room for the +1 of a refutation without overflow.
     /// A member's own alive claim may be one higher: it refutes the highest suspect or dead claim
     /// anyone may make about it that way, and the refutation must still travel.
-    static let counterMax: UInt64 = 1 << 52
-    static let refutationMax = counterMax + 1
+    package static let counterMax: UInt64 = 1 << 52
+    package static let refutationMax = counterMax + 1
     /// Ownership versions above this are not plausible: a version grows by one per join,
     /// decommission or removal of its name. Summed over a full message of records
     /// (`updatesMax`) they stay below 2^44, far from overflowing a ring epoch.
-    static let versionMax: UInt64 = 1 << 32
+    package static let versionMax: UInt64 = 1 << 32
     /// A member's internal address (host:port) in bytes at most.
-    static let addressBytesMax = 300
+    package static let addressBytesMax = 300
 
     /// - Parameter uidMax: the largest plausible member uid, the receiver's clock plus the skew the
     ///   cluster allows: uids are process start times in ms, and a newer uid outranks every claim
     ///   about an older process of the same name, so a uid from the future would evict the real
     ///   process for good.
-    static func decode(_ wire: Footfall_V1_GossipEnvelope, uidMax: UInt64) throws -> Membership.Envelope {
+    package static func decode(_ wire: Footfall_V1_GossipEnvelope, uidMax: UInt64) throws -> Membership.Envelope {
         guard wire.hasFrom else { throw Malformed(description: "envelope without a sender") }
         guard wire.incarnation <= refutationMax else { throw Malformed(description: "implausible incarnation") }
         let from = try decode(wire.from, uidMax: uidMax)
@@ -117,7 +117,7 @@ enum GossipWire {
         return Membership.Envelope(from: from, incarnation: wire.incarnation, ownershipDigest: wire.ownershipDigest, message: message)
     }
 
-    static func decode(_ wire: Footfall_V1_Member, uidMax: UInt64) throws -> Membership.Member {
+    package static func decode(_ wire: Footfall_V1_Member, uidMax: UInt64) throws -> Membership.Member {
         guard ClusterIdentity.isValidName(wire.name) else { throw Malformed(description: "invalid member name") }
         guard !wire.address.isEmpty, wire.address.utf8.count <= addressBytesMax else { throw Malformed(description: "invalid member address") }
         guard wire.uid <= uidMax else {
@@ -126,14 +126,14 @@ enum GossipWire {
         return Membership.Member(name: wire.name, uid: wire.uid, address: wire.address)
     }
 
-    static func decode(_ wire: Footfall_V1_MemberRecord, uidMax: UInt64) throws -> Membership.MemberRecord {
+    package static func decode(_ wire: Footfall_V1_MemberRecord, uidMax: UInt64) throws -> Membership.MemberRecord {
         guard wire.hasMember else { throw Malformed(description: "member record without a member") }
         let status = try decode(wire.status)
         guard wire.incarnation <= (status == .alive ? refutationMax : counterMax) else { throw Malformed(description: "implausible incarnation") }
         return Membership.MemberRecord(member: try decode(wire.member, uidMax: uidMax), incarnation: wire.incarnation, status: status)
     }
 
-    static func decode(_ wire: Footfall_V1_MemberStatus) throws -> Membership.Status {
+    package static func decode(_ wire: Footfall_V1_MemberStatus) throws -> Membership.Status {
         switch wire {
         case .alive: .alive
         case .suspect: .suspect
@@ -143,7 +143,7 @@ enum GossipWire {
         }
     }
 
-    static func decode(_ wire: Footfall_V1_OwnershipState) throws -> Membership.OwnershipRecord.State {
+    package static func decode(_ wire: Footfall_V1_OwnershipState) throws -> Membership.OwnershipRecord.State {
         switch wire {
         case .joining: .joining
         case .normal: .normal
@@ -153,7 +153,7 @@ enum GossipWire {
         }
     }
 
-    static func decode(_ wire: [Footfall_V1_GossipUpdate], uidMax: UInt64) throws -> [Membership.Update] {
+    package static func decode(_ wire: [Footfall_V1_GossipUpdate], uidMax: UInt64) throws -> [Membership.Update] {
         guard wire.count <= updatesMax else { throw Malformed(description: "too many updates (\(wire.count))") }
         return try wire.map { update in
             switch update.update {

@@ -7,30 +7,30 @@ import Foundation
 /// ownership map (so a whole-cluster restart keeps the ring) and where the other members were last
 /// seen (so a node started without `--join`, the one that founded the cluster, finds it again
 /// after a restart: its peers do not seek out a member that left). Written atomically.
-struct ClusterStateFile: Sendable {
-    struct Contents: Codable, Equatable {
+package struct ClusterStateFile: Sendable {
+    package struct Contents: Codable, Equatable {
         var lastUID: UInt64 = 0
         var ownership: [Ownership] = []
         /// Internal addresses of the other members; absent in files of earlier versions.
         var peers: [String]?
     }
 
-    struct Ownership: Codable, Equatable {
+    package struct Ownership: Codable, Equatable {
         var name: String
         var state: String
         var version: UInt64
     }
 
-    let path: String
+    package let path: String
 
-    init(dataDirectory: String) {
+    package init(dataDirectory: String) {
         path = (dataDirectory as NSString).appendingPathComponent("cluster.json")
     }
 
     /// Names in the ownership map at most: far more than a cluster has ever held.
-    static let ownershipNamesMax = 65_536
+    package static let ownershipNamesMax = 65_536
 
-    func read() throws -> Contents {
+    package func read() throws -> Contents {
         guard FileManager.default.fileExists(atPath: path) else { return Contents() }
         do {
             let contents = try JSONDecoder().decode(Contents.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
@@ -44,7 +44,7 @@ struct ClusterStateFile: Sendable {
     /// What makes saved contents implausible, or nil. The file holds what peers gossiped (the
     /// ownership map), so it gets the checks gossip gets: a bad map would otherwise be read back
     /// at every start.
-    static func problem(in contents: Contents) -> String? {
+    package static func problem(in contents: Contents) -> String? {
         guard contents.lastUID <= GossipWire.counterMax else { return "the last uid \(contents.lastUID) lies beyond any clock" }
         guard contents.ownership.count <= ownershipNamesMax else { return "\(contents.ownership.count) names in the ownership map" }
         guard Set(contents.ownership.map(\.name)).count == contents.ownership.count else { return "a name appears twice in the ownership map" }
@@ -62,7 +62,7 @@ struct ClusterStateFile: Sendable {
         return nil
     }
 
-    func write(_ contents: Contents) throws {
+    package func write(_ contents: Contents) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(contents).write(to: URL(fileURLWithPath: path), options: .atomic)
@@ -70,14 +70,14 @@ struct ClusterStateFile: Sendable {
 
     /// A uid larger than any earlier process of this node used: the wall clock in milliseconds,
     /// or one more than the last uid when the clock is behind it. Recorded before use.
-    func nextUID(wallClockMs: Int64) throws -> UInt64 {
+    package func nextUID(wallClockMs: Int64) throws -> UInt64 {
         var contents = try read()
         contents.lastUID = max(contents.lastUID + 1, UInt64(max(0, wallClockMs)))
         try write(contents)
         return contents.lastUID
     }
 
-    func ownership() throws -> [Membership.OwnershipRecord] {
+    package func ownership() throws -> [Membership.OwnershipRecord] {
         try read().ownership.compactMap { record in
             Membership.OwnershipRecord.State(rawValue: record.state).map {
                 Membership.OwnershipRecord(name: record.name, state: $0, version: record.version)
@@ -85,15 +85,15 @@ struct ClusterStateFile: Sendable {
         }
     }
 
-    func peers() throws -> [String] { try read().peers ?? [] }
+    package func peers() throws -> [String] { try read().peers ?? [] }
 
-    func savePeers(_ addresses: [String]) throws {
+    package func savePeers(_ addresses: [String]) throws {
         var contents = try read()
         contents.peers = addresses
         try write(contents)
     }
 
-    func saveOwnership(_ records: [Membership.OwnershipRecord]) throws {
+    package func saveOwnership(_ records: [Membership.OwnershipRecord]) throws {
         var contents = try read()
         contents.ownership = records.map { Ownership(name: $0.name, state: $0.state.rawValue, version: $0.version) }
         try write(contents)

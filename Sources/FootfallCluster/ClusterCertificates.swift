@@ -81,7 +81,7 @@ public enum ClusterCertificateError: Error, Sendable, CustomStringConvertible {
     case notIssuedByAuthority
 
     /// A failed system call, with errno's text.
-    static func posix(_ path: String, _ operation: String, _ code: Int32) -> Self {
+    package static func posix(_ path: String, _ operation: String, _ code: Int32) -> Self {
         .fileSystem(path: path, operation: operation, reason: String(cString: strerror(code)))
     }
 
@@ -258,7 +258,7 @@ public enum ClusterCertificates {
     /// 20 random bytes as a positive INTEGER of exactly 20 octets: the sign bit is cleared so DER
     /// needs no 0x00 pad (RFC 5280 caps serials at 20 octets) and the next bit is set so no
     /// leading zero byte gets trimmed. 158 random bits, far beyond the 64 the CA/B Forum asks for.
-    static func randomSerialNumber() -> Certificate.SerialNumber {
+    package static func randomSerialNumber() -> Certificate.SerialNumber {
         var generator = SystemRandomNumberGenerator()
         var bytes = (0..<20).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         bytes[0] = (bytes[0] & 0x7F) | 0x40

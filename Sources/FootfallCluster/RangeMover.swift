@@ -11,22 +11,22 @@ import Logging
 /// then holds nothing (`removed`). Writes reach the new holders during the move (the coordinator's
 /// pending replicas), so streaming what existed before is enough. Streaming is anti-entropy, so a
 /// move interrupted by a restart simply runs again from the persisted ownership state.
-actor RangeMover {
-    private let node: Node
+package actor RangeMover {
+    private let host: any ClusterHost
     private let membership: MembershipShell
-    private(set) var progress = Footfall_V1_MoveProgress()
+    package private(set) var progress = Footfall_V1_MoveProgress()
     /// The sites this move has streamed, and the move (ring and pending ring) they were streamed
     /// under. Writes reach the new holders for as long as the move lasts, so a site streamed once
     /// stays complete: an attempt that waits for a missing member does not stream the others
     /// again (they were, every second). Another move starts over.
     private var streamed: (move: [Ring], sites: Set<SiteID>) = ([], [])
 
-    init(node: Node, membership: MembershipShell) {
-        self.node = node
+    package init(host: any ClusterHost, membership: MembershipShell) {
+        self.host = host
         self.membership = membership
     }
 
-    func run() async {
+    package func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             let snapshot = await membership.snapshot
@@ -44,7 +44,7 @@ actor RangeMover {
         let me = snapshot.myself.name
         progress.node = me
         progress.state = joining ? .joining : .leaving
-        guard node.systemDataCheck.hasSynced else {
+        guard host.systemDataCheck.hasSynced else {
             progress.detail = "waiting for the cluster's system data (sites) before streaming"
             return
         }
@@ -65,7 +65,7 @@ actor RangeMover {
             }
             streamed.sites.insert(site.id)
             progress.sitesDone += 1
-            node.logger.info(joining ? "streamed a site in" : "streamed a site away", metadata: [
+            host.logger.info(joining ? "streamed a site in" : "streamed a site away", metadata: [
                 "move.site": "\(site.id)", "move.done": "\(progress.sitesDone)", "move.total": "\(progress.sitesTotal)"])
         }
         if let waiting {
@@ -77,8 +77,8 @@ actor RangeMover {
 
     /// Joining: the sites this node will hold but does not serve yet; leaving: the sites it holds.
     private func sitesToMove(_ snapshot: MembershipShell.Snapshot, joining: Bool) -> [Site] {
-        let me = snapshot.myself.name, rf = node.configuration.replication.replicationFactor
-        return ((try? node.system.sites()) ?? []).filter { site in
+        let me = snapshot.myself.name, rf = host.replicationFactor
+        return ((try? host.system.sites()) ?? []).filter { site in
             let holds = snapshot.ring.preferenceList(for: site.id, replicationFactor: rf).contains(me)
             let willHold = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf).contains(me)
             return joining ? willHold && !holds : holds
@@ -88,7 +88,7 @@ actor RangeMover {
     /// Streams one site in from every current replica that is up (at least one), or out to every
     /// member that takes it over (all of them); nil when done, else why it has to wait.
     private func stream(_ site: Site, _ snapshot: MembershipShell.Snapshot, joining: Bool) async -> String? {
-        let me = snapshot.myself.name, rf = node.configuration.replication.replicationFactor
+        let me = snapshot.myself.name, rf = host.replicationFactor
         let live = Set(snapshot.members.filter(\.status.isLive).map(\.member.name))
         let current = snapshot.ring.preferenceList(for: site.id, replicationFactor: rf)
         let future = snapshot.pendingRing.preferenceList(for: site.id, replicationFactor: rf)
@@ -98,16 +98,16 @@ actor RangeMover {
             return "\(site.id): waiting for \(peers.filter { !live.contains($0) }.joined(separator: ", "))"
         }
         for peer in reachable {
-            guard let client = await node.replication.client(for: peer) else { return "\(site.id): no connection to \(peer) yet" }
+            guard let client = await host.replication.client(for: peer) else { return "\(site.id): no connection to \(peer) yet" }
             do {
-                let now = node.clock.nowMs
+                let now = host.clock.nowMs
                 let outcome = try await Replication.AntiEntropy.repair(
                     site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: now + 1,
-                    local: LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan),
+                    local: LocalReplica(name: me, store: host.store, nowMs: now, retention: host.retentionPlan),
                     remote: RemoteReplica(name: peer, client: client))
                 progress.eventsStreamed += UInt64(outcome.eventsPulled + outcome.eventsPushed)
             } catch {
-                node.logger.warning("range streaming failed; retrying", metadata: ["move.site": "\(site.id)", "move.peer": "\(peer)",
+                host.logger.warning("range streaming failed; retrying", metadata: ["move.site": "\(site.id)", "move.peer": "\(peer)",
                                                                                     "error": "\(error)"])
                 return "\(site.id): streaming with \(peer) failed (\(error)); retrying"
             }
@@ -124,13 +124,13 @@ actor RangeMover {
             // Replication takes the new ring first: until it does, it still answers reads of these
             // sites from this copy, and would answer them from a copy being deleted (a count going
             // back, seen by the chaos scenario decommission) until its next poll of membership.
-            await node.replication.follow(await membership.snapshot)
-            for site in sites { try? node.store.deleteCopy(of: site.id) }
+            await host.replication.follow(await membership.snapshot)
+            for site in sites { try? host.store.deleteCopy(of: site.id) }
         }
         progress.state = joining ? .normal : .removed
         progress.finished = true
         progress.detail = joining ? "joined: serving reads for its ranges" : "decommissioned: holds no ranges and may be stopped"
-        node.logger.notice(joining ? "joined the ring: streamed its ranges in" : "decommissioned: streamed its ranges away",
+        host.logger.notice(joining ? "joined the ring: streamed its ranges in" : "decommissioned: streamed its ranges away",
                            metadata: ["move.sites": "\(sites.count)", "move.events": "\(progress.eventsStreamed)"])
     }
 }

@@ -20,7 +20,7 @@ import X509
 public final class ReloadingCredential: CertificateReloader, Sendable {
     /// What the log and `check` call this credential: "node", "https".
     public let label: String
-    let interval: Duration
+    package let interval: Duration
     private let read: @Sendable () throws -> PEMCredential
     private let check: @Sendable (_ certificate: Certificate) throws -> Void
     private let state: Mutex<State>

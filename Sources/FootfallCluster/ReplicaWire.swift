@@ -6,16 +6,16 @@ import Foundation
 
 /// Replication messages ⇄ their protobuf form (node.proto). Decoding validates: a malformed
 /// request from a peer is refused whole, never half applied.
-enum ReplicaWire {
-    struct Malformed: Error, CustomStringConvertible {
-        var description: String
+package enum ReplicaWire {
+    package struct Malformed: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Events per replica request at most (the coordinator sends one client batch, ≤ 1,000 hits,
     /// and anti-entropy streams 500 at a time).
-    static let eventsMax = 5_000
+    package static let eventsMax = 5_000
 
-    static func request(_ message: Replication.Message) -> Footfall_V1_ReplicaRequest {
+    package static func request(_ message: Replication.Message) -> Footfall_V1_ReplicaRequest {
         .with { request in
             switch message {
             case .apply(let id, .events(let events)):
@@ -36,7 +36,7 @@ enum ReplicaWire {
         }
     }
 
-    static func message(_ request: Footfall_V1_ReplicaRequest) throws -> Replication.Message {
+    package static func message(_ request: Footfall_V1_ReplicaRequest) throws -> Replication.Message {
         switch request.body {
         case .events(let batch): .apply(id: request.id, .events(try events(batch)))
         case .erasure(let order): .apply(id: request.id, .erasure(try erasureOrder(order)))
@@ -46,7 +46,7 @@ enum ReplicaWire {
         }
     }
 
-    static func ack(id: UInt64, atMs: Int64, _ applied: Replication.Applied) -> Footfall_V1_ReplicaAck {
+    package static func ack(id: UInt64, atMs: Int64, _ applied: Replication.Applied) -> Footfall_V1_ReplicaAck {
         .with {
             $0.id = id
             $0.atMs = atMs
@@ -58,17 +58,17 @@ enum ReplicaWire {
         }
     }
 
-    static func ack(_ ack: Footfall_V1_ReplicaAck) throws -> Replication.Message {
+    package static func ack(_ ack: Footfall_V1_ReplicaAck) throws -> Replication.Message {
         guard EventCodec.Bounds.timestampMs.contains(ack.atMs) else { throw Malformed(description: "an acknowledgement time out of range") }
         return .ack(id: ack.id, atMs: ack.atMs, Replication.Applied(stored: Int(ack.stored), duplicates: Int(ack.duplicates),
                                                                   expired: Int(ack.expired), fenced: Int(ack.fenced), capped: Int(ack.capped)))
     }
 
-    static func batch(_ events: [Event]) -> Footfall_V1_EventBatch {
+    package static func batch(_ events: [Event]) -> Footfall_V1_EventBatch {
         .with { $0.events = events.map(EventCodec.message) }
     }
 
-    static func events(_ batch: Footfall_V1_EventBatch) throws -> [Event] {
+    package static func events(_ batch: Footfall_V1_EventBatch) throws -> [Event] {
         guard batch.events.count <= eventsMax else { throw Malformed(description: "more than \(eventsMax) events in one request") }
         return try batch.events.map { stored in
             do {
@@ -79,7 +79,7 @@ enum ReplicaWire {
         }
     }
 
-    static func erasureOrder(_ order: Replication.ErasureOrder) -> Footfall_V1_ErasureOrder {
+    package static func erasureOrder(_ order: Replication.ErasureOrder) -> Footfall_V1_ErasureOrder {
         .with {
             $0.requestID = order.requestID
             $0.site = order.site.rawValue
@@ -88,7 +88,7 @@ enum ReplicaWire {
         }
     }
 
-    static func erasureOrder(_ order: Footfall_V1_ErasureOrder) throws -> Replication.ErasureOrder {
+    package static func erasureOrder(_ order: Footfall_V1_ErasureOrder) throws -> Replication.ErasureOrder {
         guard let site = SiteID(order.site) else { throw Malformed(description: "an erasure order names no valid site") }
         guard !order.requestID.isEmpty, order.requestID.utf8.count <= 64 else {
             throw Malformed(description: "an erasure order needs a request id of at most 64 bytes")
@@ -98,7 +98,7 @@ enum ReplicaWire {
                                         fenceMs: order.fenceMs)
     }
 
-    static func visitorEdit(_ edit: VisitorEdit) -> Footfall_V1_VisitorEditOrder {
+    package static func visitorEdit(_ edit: VisitorEdit) -> Footfall_V1_VisitorEditOrder {
         .with { order in
             order.site = edit.site.rawValue
             order.visitor = edit.visitor.rawValue
@@ -117,7 +117,7 @@ enum ReplicaWire {
         }
     }
 
-    static func visitorEdit(_ order: Footfall_V1_VisitorEditOrder) throws -> VisitorEdit {
+    package static func visitorEdit(_ order: Footfall_V1_VisitorEditOrder) throws -> VisitorEdit {
         let change: VisitorEdit.Change
         switch order.change {
         case .addNote(let note): change = .addNote(id: note.id, text: note.text)
@@ -132,13 +132,13 @@ enum ReplicaWire {
         return edit
     }
 
-    static func site(_ text: String) throws -> SiteID {
+    package static func site(_ text: String) throws -> SiteID {
         guard let site = SiteID(text) else { throw Malformed(description: "not a site id: \(text.prefix(64))") }
         return site
     }
 
     /// A repair window: a site and times within `EventCodec.Bounds.timestampMs`, in order.
-    static func window(_ window: Footfall_V1_RepairWindow) throws -> Replication.AntiEntropy.Window {
+    package static func window(_ window: Footfall_V1_RepairWindow) throws -> Replication.AntiEntropy.Window {
         let bounds = EventCodec.Bounds.timestampMs
         guard bounds.contains(window.fromMs), bounds.contains(window.untilMs), window.fromMs <= window.untilMs else {
             throw Malformed(description: "a repair window must lie within 0...2^52 ms, its start before its end")
@@ -147,14 +147,14 @@ enum ReplicaWire {
     }
 
     /// The last day an event may fall on (`EventCodec.Bounds.timestampMs`).
-    static let lastDay = Day(containing: EventCodec.Bounds.timestampMs.upperBound)
+    package static let lastDay = Day(containing: EventCodec.Bounds.timestampMs.upperBound)
 
-    static func day(_ index: UInt32) throws -> Day {
+    package static func day(_ index: UInt32) throws -> Day {
         guard index <= lastDay.index else { throw Malformed(description: "day \(index) lies beyond any event's time") }
         return Day(index: index)
     }
 
-    static func ids(_ raw: [Data]) throws -> [EventID] {
+    package static func ids(_ raw: [Data]) throws -> [EventID] {
         guard raw.count <= 100_000 else { throw Malformed(description: "too many event ids in one request") }
         return try raw.map { bytes in
             guard let id = EventID(bytes: Array(bytes)) else { throw Malformed(description: "an event id is not 16 bytes") }
@@ -164,28 +164,28 @@ enum ReplicaWire {
 
     /// The windows of a `RepairSummaries` request, each checked, at most
     /// `Replication.AntiEntropy.summaryWindowsMax` of them.
-    static func summaryWindows(_ request: Footfall_V1_RepairSummariesRequest) throws -> [Replication.AntiEntropy.Window] {
+    package static func summaryWindows(_ request: Footfall_V1_RepairSummariesRequest) throws -> [Replication.AntiEntropy.Window] {
         guard request.windows.count <= Replication.AntiEntropy.summaryWindowsMax else {
             throw Malformed(description: "more than \(Replication.AntiEntropy.summaryWindowsMax) sites to summarise in one request")
         }
         return try request.windows.map(window)
     }
 
-    static func summariesRequest(_ windows: [Replication.AntiEntropy.Window]) -> Footfall_V1_RepairSummariesRequest {
+    package static func summariesRequest(_ windows: [Replication.AntiEntropy.Window]) -> Footfall_V1_RepairSummariesRequest {
         .with { $0.windows = windows.map(RemoteReplica.window) }
     }
 
     /// A page of ids asked for (`RepairIDPage`): its window, day, slices and cursor checked.
-    struct IDPageRequest {
-        let window: Replication.AntiEntropy.Window
-        let day: Day
-        let slices: [Int]
-        let after: EventID?
+    package struct IDPageRequest {
+        package let window: Replication.AntiEntropy.Window
+        package let day: Day
+        package let slices: [Int]
+        package let after: EventID?
         /// At most `Replication.AntiEntropy.pageMax`, whatever was asked.
-        let limit: Int
+        package let limit: Int
     }
 
-    static func idPageRequest(_ request: Footfall_V1_RepairIDPageRequest) throws -> IDPageRequest {
+    package static func idPageRequest(_ request: Footfall_V1_RepairIDPageRequest) throws -> IDPageRequest {
         guard !request.slices.isEmpty, request.slices.count <= EventSetDigest.slicesPerDay,
               request.slices.allSatisfy({ $0 < EventSetDigest.slicesPerDay }) else {
             throw Malformed(description: "an id page names no slice, or one beyond the day's \(EventSetDigest.slicesPerDay)")
@@ -199,7 +199,7 @@ enum ReplicaWire {
                              after: after, limit: min(Int(request.limit), Replication.AntiEntropy.pageMax))
     }
 
-    static func idPageRequest(window: Footfall_V1_RepairWindow, day: Day, slices: [Int], after: EventID?, limit: Int) -> Footfall_V1_RepairIDPageRequest {
+    package static func idPageRequest(window: Footfall_V1_RepairWindow, day: Day, slices: [Int], after: EventID?, limit: Int) -> Footfall_V1_RepairIDPageRequest {
         .with {
             $0.window = window
             $0.day = day.index
@@ -209,7 +209,7 @@ enum ReplicaWire {
         }
     }
 
-    static func tree(_ tree: [Day: [EventSetDigest]]) -> Footfall_V1_DigestTree {
+    package static func tree(_ tree: [Day: [EventSetDigest]]) -> Footfall_V1_DigestTree {
         .with { reply in
             reply.days = tree.keys.sorted().map { day in
                 .with {
@@ -222,9 +222,9 @@ enum ReplicaWire {
 
     /// Events in one slice of one site's day at most: four billion. Anti-entropy sums a tree's
     /// counts, which stays far from overflow with this bound.
-    static let sliceCountMax: UInt64 = 1 << 32
+    package static let sliceCountMax: UInt64 = 1 << 32
 
-    static func tree(_ reply: Footfall_V1_DigestTree) throws -> [Day: [EventSetDigest]] {
+    package static func tree(_ reply: Footfall_V1_DigestTree) throws -> [Day: [EventSetDigest]] {
         var out = [Day: [EventSetDigest]]()
         for day in reply.days {
             guard day.slices.count == EventSetDigest.slicesPerDay else { throw Malformed(description: "a day's digest has the wrong slice count") }

@@ -7,14 +7,20 @@ import GRPCCore
 import Logging
 
 /// A peer's replica of its sites, over the internal service.
-struct RemoteReplica: RepairReplica {
-    let name: String
-    let client: PeerClients.NodeClient
-    var timeout: Duration = .seconds(30)
+package struct RemoteReplica: RepairReplica {
+    package let name: String
+    package let client: PeerClients.NodeClient
+    package var timeout: Duration = .seconds(30)
+
+    package init(name: String, client: PeerClients.NodeClient, timeout: Duration = .seconds(30)) {
+        self.name = name
+        self.client = client
+        self.timeout = timeout
+    }
 
     private var options: GRPCCore.CallOptions { ClusterTransport.callOptions(timeout: timeout) }
 
-    func answer(_ query: Replication.AntiEntropy.Query) async throws -> Replication.AntiEntropy.Answer {
+    package func answer(_ query: Replication.AntiEntropy.Query) async throws -> Replication.AntiEntropy.Answer {
         switch query {
         case .erasures(let site):
             .erasures(try await erasures(site: site))
@@ -97,13 +103,13 @@ struct RemoteReplica: RepairReplica {
         }
     }
 
-    func apply(_ payload: Replication.Payload) async throws {
+    package func apply(_ payload: Replication.Payload) async throws {
         _ = try await client.replicate(ReplicaWire.request(.apply(id: 0, payload)), options: options)
     }
 
     /// Nil from a peer of an earlier version (it has no such call) and for a reply that does not
     /// hold one summary per window.
-    func summaries(_ windows: [Replication.AntiEntropy.Window]) async throws -> [UInt64]? {
+    package func summaries(_ windows: [Replication.AntiEntropy.Window]) async throws -> [UInt64]? {
         do {
             let reply = try await client.repairSummaries(ReplicaWire.summariesRequest(windows), options: options)
             return reply.summaries.count == windows.count ? reply.summaries : nil
@@ -112,7 +118,7 @@ struct RemoteReplica: RepairReplica {
         }
     }
 
-    static func window(_ window: Replication.AntiEntropy.Window) -> Footfall_V1_RepairWindow {
+    package static func window(_ window: Replication.AntiEntropy.Window) -> Footfall_V1_RepairWindow {
         .with {
             $0.site = window.site.rawValue
             $0.fromMs = window.fromMs
@@ -126,39 +132,39 @@ struct RemoteReplica: RepairReplica {
 /// `footfall cluster repair`. A node that needs repair is repaired once one pass reached every
 /// other replica of every site it holds. A whole pass also hands over the sites this node no
 /// longer replicates (`handOverFormerSites`).
-actor AntiEntropyRunner {
-    struct Pass: Sendable {
-        var outcome = Replication.AntiEntropy.Outcome()
-        var unreachable = Set<String>()
+package actor AntiEntropyRunner {
+    package struct Pass: Sendable {
+        package var outcome = Replication.AntiEntropy.Outcome()
+        package var unreachable = Set<String>()
         /// Another pass was running, so this one did nothing.
-        var refused = false
-        var finishedMs: Int64?
+        package var refused = false
+        package var finishedMs: Int64?
     }
 
-    private let node: Node
+    private let host: any ClusterHost
     /// Writes younger than this are still arriving and are not compared.
-    let settleMs: Int64
-    let interval: Duration
+    package let settleMs: Int64
+    package let interval: Duration
     private var running = false
     /// The last pass that ran to its end, for the operator's view.
-    private(set) var lastPass: Pass?
-    var isRunning: Bool { running }
+    package private(set) var lastPass: Pass?
+    package var isRunning: Bool { running }
 
-    init(node: Node, interval: Duration, settleMs: Int64) {
-        self.node = node
+    package init(host: any ClusterHost, interval: Duration, settleMs: Int64) {
+        self.host = host
         self.interval = interval
         self.settleMs = settleMs
     }
 
     /// The background loop, until cancelled: a pass every `interval`, and every 2 s while this
     /// node needs repair (from its start, or as soon as a coordinator reports a gap).
-    func run() async {
+    package func run() async {
         while !Task.isCancelled {
             let started = ContinuousClock.now
-            while !Task.isCancelled, ContinuousClock.now - started < interval, await !node.replication.needsRepair {
+            while !Task.isCancelled, ContinuousClock.now - started < interval, await !host.replication.needsRepair {
                 try? await Task.sleep(for: .seconds(2))
             }
-            let needsRepair = await node.replication.needsRepair
+            let needsRepair = await host.replication.needsRepair
             _ = await pass(sites: nil, byOperator: false) { _ in }
             if needsRepair { try? await Task.sleep(for: .seconds(2)) }
         }
@@ -167,7 +173,7 @@ actor AntiEntropyRunner {
     /// One pass over `sites` (nil: every site this node replicates), reporting each site done.
     /// A background pass of a serving node leaves out the last `settleMs`; a node that needs
     /// repair and an operator's repair compare everything up to now (`DataLifecycle`).
-    func pass(sites: [SiteID]?, byOperator: Bool, progress: @Sendable (Footfall_V1_RepairProgress) async -> Void) async -> Pass {
+    package func pass(sites: [SiteID]?, byOperator: Bool, progress: @Sendable (Footfall_V1_RepairProgress) async -> Void) async -> Pass {
         var result = Pass()
         guard !running else {
             result.refused = true
@@ -175,20 +181,20 @@ actor AntiEntropyRunner {
         }
         running = true
         defer { running = false }
-        let ticket = await node.replication.repairPassStarted(byOperator: byOperator)
+        let ticket = await host.replication.repairPassStarted(byOperator: byOperator)
         var plan = Replication.AntiEntropy.Pass(ticket: ticket, settleMs: settleMs, everySite: sites == nil)
-        let ring = await node.replication.ring
-        let alive = await node.replication.alive
-        let me = node.configuration.nodeName
-        let rf = node.configuration.replication.replicationFactor
-        let mine = ((try? node.system.sites()) ?? []).filter { site in
+        let ring = await host.replication.ring
+        let alive = await host.replication.alive
+        let me = host.nodeName
+        let rf = host.replicationFactor
+        let mine = ((try? host.system.sites()) ?? []).filter { site in
             (sites == nil || sites!.contains(site.id)) && ring.preferenceList(for: site.id, replicationFactor: rf).contains(me)
         }
         var done = 0
         for first in stride(from: 0, to: mine.count, by: Replication.AntiEntropy.summaryBatch) {
             let page = Array(mine[first..<min(mine.count, first + Replication.AntiEntropy.summaryBatch)])
-            let now = node.clock.nowMs
-            let local = LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan)
+            let now = host.clock.nowMs
+            let local = LocalReplica(name: me, store: host.store, nowMs: now, retention: host.retentionPlan)
             let windows = page.map { site in plan.window(of: site.id, cutoffMs: site.retention.cutoffMs(nowMs: now), nowMs: now) }
             let alike = await agreeing(windows, ring: ring, alive: alive, local: local)
             for window in windows {
@@ -210,12 +216,12 @@ actor AntiEntropyRunner {
             }
         }
         if sites == nil { await handOverFormerSites(ring: ring, alive: alive) }
-        node.metrics.increment("footfall_repair_passes_total")
-        node.metrics.increment("footfall_repair_events_streamed_total", by: Double(result.outcome.eventsPulled + result.outcome.eventsPushed))
-        let founder = node.configuration.cluster.seeds.isEmpty && alive == [me]
-        let knowsSites = node.systemDataCheck.hasSynced || founder
-        await node.replication.repairPassFinished(ticket, coverage: plan.coverage(knewTheSites: knowsSites))
-        result.finishedMs = node.clock.nowMs
+        host.metrics.increment("footfall_repair_passes_total")
+        host.metrics.increment("footfall_repair_events_streamed_total", by: Double(result.outcome.eventsPulled + result.outcome.eventsPushed))
+        let founder = host.seeds.isEmpty && alive == [me]
+        let knowsSites = host.systemDataCheck.hasSynced || founder
+        await host.replication.repairPassFinished(ticket, coverage: plan.coverage(knewTheSites: knowsSites))
+        result.finishedMs = host.clock.nowMs
         lastPass = result
         return result
     }
@@ -225,23 +231,23 @@ actor AntiEntropyRunner {
     private func repair(_ window: Replication.AntiEntropy.Window, local: LocalReplica, ring: Ring, alive: Set<String>, alike: Set<SitePeer>,
                         into outcome: inout Replication.AntiEntropy.Outcome) async -> [String]? {
         var unreachable = [String]()
-        let me = node.configuration.nodeName, rf = node.configuration.replication.replicationFactor
+        let me = host.nodeName, rf = host.replicationFactor
         for peer in Replication.AntiEntropy.Pass.peers(of: window.site, ring: ring, replicationFactor: rf, myself: me) {
-            guard alive.contains(peer), let client = await node.replication.client(for: peer) else {
+            guard alive.contains(peer), let client = await host.replication.client(for: peer) else {
                 unreachable.append(peer)
                 continue
             }
             guard !alike.contains(SitePeer(site: window.site, peer: peer)) else {
-                node.metrics.increment("footfall_repair_site_comparisons_total", labels: ["by": "summary"])
+                host.metrics.increment("footfall_repair_site_comparisons_total", labels: ["by": "summary"])
                 continue
             }
-            node.metrics.increment("footfall_repair_site_comparisons_total", labels: ["by": "exchange"])
+            host.metrics.increment("footfall_repair_site_comparisons_total", labels: ["by": "exchange"])
             do {
                 let repaired = try await Replication.AntiEntropy.repair(
                     site: window.site, fromMs: window.fromMs, untilMs: window.untilMs, local: local, remote: RemoteReplica(name: peer, client: client))
                 outcome.add(repaired)
                 if repaired.transferred > 0 {
-                    node.logger.info("anti-entropy repaired a site", metadata: [
+                    host.logger.info("anti-entropy repaired a site", metadata: [
                         "repair.site": "\(window.site)", "repair.peer": "\(peer)", "repair.events": "\(repaired.eventsPulled + repaired.eventsPushed)",
                         "repair.erasures": "\(repaired.erasuresPulled + repaired.erasuresPushed)",
                         "repair.visitor_records": "\(repaired.visitorRecordsRepaired)"])
@@ -249,7 +255,7 @@ actor AntiEntropyRunner {
             } catch {
                 if Task.isCancelled { return nil }
                 unreachable.append(peer)
-                node.logger.warning("anti-entropy with a peer failed", metadata: ["repair.site": "\(window.site)", "repair.peer": "\(peer)",
+                host.logger.warning("anti-entropy with a peer failed", metadata: ["repair.site": "\(window.site)", "repair.peer": "\(peer)",
                                                                                   "error": "\(error)"])
             }
         }
@@ -265,8 +271,8 @@ actor AntiEntropyRunner {
     /// node's computed once, each peer asked for those of its sites in one call. A peer that cannot
     /// summarise (an earlier version) or does not answer agrees on none: `repair` compares those.
     private func agreeing(_ windows: [Replication.AntiEntropy.Window], ring: Ring, alive: Set<String>, local: LocalReplica) async -> Set<SitePeer> {
-        let me = node.configuration.nodeName, rf = node.configuration.replication.replicationFactor
-        guard let ours = try? await node.offloaded({ try local.summaries(windows) }) else { return [] }
+        let me = host.nodeName, rf = host.replicationFactor
+        guard let ours = try? await host.offloaded({ try local.summaries(windows) }) else { return [] }
         var asked = [String: [Int]]()
         for (index, window) in windows.enumerated() {
             for peer in Replication.AntiEntropy.Pass.peers(of: window.site, ring: ring, replicationFactor: rf, myself: me) where alive.contains(peer) {
@@ -275,7 +281,7 @@ actor AntiEntropyRunner {
         }
         var alike = Set<SitePeer>()
         for (peer, indices) in asked {
-            guard let client = await node.replication.client(for: peer) else { continue }
+            guard let client = await host.replication.client(for: peer) else { continue }
             let theirWindows = indices.map { windows[$0] }
             let theirs = try? await RemoteReplica(name: peer, client: client).summaries(theirWindows)
             for window in Replication.AntiEntropy.agreeing(theirWindows, ours: indices.map { ours[$0] }, theirs: theirs) {
@@ -291,24 +297,24 @@ actor AntiEntropyRunner {
     /// too, and what only this copy held is pushed — the copy is deleted. Until then it stays, and
     /// every pass tries again (`EventStore.deleteCopy` says what goes).
     private func handOverFormerSites(ring: Ring, alive: Set<String>) async {
-        let me = node.configuration.nodeName
-        let rf = node.configuration.replication.replicationFactor
-        let pendingRing = await node.replication.pendingRing
-        let former = ((try? node.system.sites()) ?? []).filter { site in
+        let me = host.nodeName
+        let rf = host.replicationFactor
+        let pendingRing = await host.replication.pendingRing
+        let former = ((try? host.system.sites()) ?? []).filter { site in
             !ring.preferenceList(for: site.id, replicationFactor: rf).contains(me)
                 && !pendingRing.preferenceList(for: site.id, replicationFactor: rf).contains(me)
-                && (try? node.store.holdsRawData(of: site.id)) == true
+                && (try? host.store.holdsRawData(of: site.id)) == true
         }
         for site in former {
             let replicas = ring.preferenceList(for: site.id, replicationFactor: rf)
             guard !replicas.isEmpty, await handOver(site, to: replicas, alive: alive) else { continue }
             do {
-                try node.store.deleteCopy(of: site.id)
-                node.metrics.increment("footfall_repair_sites_handed_over_total")
-                node.logger.info("deleted a site this node no longer replicates, after its replicas took it over",
+                try host.store.deleteCopy(of: site.id)
+                host.metrics.increment("footfall_repair_sites_handed_over_total")
+                host.logger.info("deleted a site this node no longer replicates, after its replicas took it over",
                                  metadata: ["repair.site": "\(site.id)", "repair.replicas": "\(replicas.joined(separator: ","))"])
             } catch {
-                node.logger.warning("deleting a handed-over site failed; the next pass tries again",
+                host.logger.warning("deleting a handed-over site failed; the next pass tries again",
                                     metadata: ["repair.site": "\(site.id)", "error": "\(error)"])
             }
         }
@@ -316,17 +322,17 @@ actor AntiEntropyRunner {
 
     /// Whether a repair exchange with every one of `replicas` succeeded.
     private func handOver(_ site: Site, to replicas: [String], alive: Set<String>) async -> Bool {
-        let me = node.configuration.nodeName
+        let me = host.nodeName
         for peer in replicas {
-            guard alive.contains(peer), let client = await node.replication.client(for: peer) else { return false }
-            let now = node.clock.nowMs
+            guard alive.contains(peer), let client = await host.replication.client(for: peer) else { return false }
+            let now = host.clock.nowMs
             do {
                 _ = try await Replication.AntiEntropy.repair(
                     site: site.id, fromMs: site.retention.cutoffMs(nowMs: now), untilMs: now + 1,
-                    local: LocalReplica(name: me, store: node.store, nowMs: now, retention: node.retentionPlan),
+                    local: LocalReplica(name: me, store: host.store, nowMs: now, retention: host.retentionPlan),
                     remote: RemoteReplica(name: peer, client: client))
             } catch {
-                node.logger.warning("handing a site over to a replica failed; the next pass tries again",
+                host.logger.warning("handing a site over to a replica failed; the next pass tries again",
                                     metadata: ["repair.site": "\(site.id)", "repair.peer": "\(peer)", "error": "\(error)"])
                 return false
             }

@@ -6,7 +6,7 @@ import Synchronization
 /// on a peer's stamps). The clock watch records the peers' readings; each question is answered
 /// from them and both of this node's clocks as they are at that moment, so a wall-clock step
 /// counts from the first write after it (`ClockAgreement`).
-final class ClockCheck: Sendable {
+package final class ClockCheck: Sendable {
     private struct State {
         var agreement: ClockAgreement
         var clusterSize = 1
@@ -17,25 +17,25 @@ final class ClockCheck: Sendable {
 
     /// Refused senders remembered at most: enough for any formation, and a bound on what
     /// certified nodes can make this node remember.
-    static let refusedSendersMax = 16
+    package static let refusedSendersMax = 16
 
     private let clock: any WallClock
     private let state: Mutex<State>
 
-    init(settings: ClockAgreement.Settings, clock: any WallClock) {
+    package init(settings: ClockAgreement.Settings, clock: any WallClock) {
         self.clock = clock
         state = Mutex(State(agreement: ClockAgreement(settings: settings)))
     }
 
     /// A peer answered with `peerMs`; the call left at `sentMs` (this node's wall clock) and the
     /// answer arrives now.
-    func record(peer: String, sentMs: Int64, peerMs: Int64) {
+    package func record(peer: String, sentMs: Int64, peerMs: Int64) {
         let (received, monotonic) = (clock.nowMs, clock.monotonicMs)
         state.withLock { $0.agreement.record(peer: peer, sentMs: sentMs, peerMs: peerMs, receivedMs: received, receivedMonotonicMs: monotonic) }
     }
 
     /// Forgets readings of all but `members`, out of a cluster of `clusterSize` nodes.
-    func keep(only members: Set<String>, clusterSize: Int) {
+    package func keep(only members: Set<String>, clusterSize: Int) {
         state.withLock {
             $0.agreement.keep(only: members)
             $0.clusterSize = max(clusterSize, 1)
@@ -48,7 +48,7 @@ final class ClockCheck: Sendable {
     /// try to join it (with no members, it has no one else to read).
     /// Returns whether the sender is new to the list.
     @discardableResult
-    func refusedStamp(of sender: Membership.Member) -> Bool {
+    package func refusedStamp(of sender: Membership.Member) -> Bool {
         let monotonic = clock.monotonicMs
         return state.withLock { state in
             let isNew = state.refusedSenders[sender.name] == nil
@@ -62,7 +62,7 @@ final class ClockCheck: Sendable {
     }
 
     /// The senders refused within the readings' freshness window.
-    var recentlyRefusedSenders: [Membership.Member] {
+    package var recentlyRefusedSenders: [Membership.Member] {
         let monotonic = clock.monotonicMs
         return state.withLock { state in
             let fresh = state.agreement.settings.freshForMs
@@ -73,7 +73,7 @@ final class ClockCheck: Sendable {
 
     /// How far the peers' clocks are ahead of this one (their median, ms; negative when behind)
     /// while it is off theirs, 0 while it agrees.
-    var disagreementMs: Int64 {
+    package var disagreementMs: Int64 {
         let (now, monotonic) = (clock.nowMs, clock.monotonicMs)
         return state.withLock { $0.agreement.disagreementMs(clusterSize: $0.clusterSize, nowMs: now, monotonicMs: monotonic) } ?? 0
     }

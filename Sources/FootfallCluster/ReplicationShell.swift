@@ -50,12 +50,12 @@ public actor ReplicationShell {
     private let changeQueue = DispatchQueue(label: "footfall.replica-changes")
     private let scrubWaiting = ScrubLatch()
 
-    static let hintKeyTag = UInt8(ascii: "h")
-    static let gapKeyTag = UInt8(ascii: "g")
-    static let repairNeededKey: [UInt8] = Array("repair-needed".utf8)
+    package static let hintKeyTag = UInt8(ascii: "h")
+    package static let gapKeyTag = UInt8(ascii: "g")
+    package static let repairNeededKey: [UInt8] = Array("repair-needed".utf8)
     /// When this node last ran, refreshed every `aliveStampInterval`: how long it was away.
-    static let lastAliveKey: [UInt8] = Array("last-alive".utf8)
-    static let aliveStampIntervalMs: Int64 = 60_000
+    package static let lastAliveKey: [UInt8] = Array("last-alive".utf8)
+    package static let aliveStampIntervalMs: Int64 = 60_000
     private var lastAliveStampMs: Int64 = 0
 
     /// - Parameters:
@@ -63,7 +63,7 @@ public actor ReplicationShell {
     ///     lost disk: either way it repairs before it serves reads of its own.
     ///   - ring: the ring until membership gives its first view: the persisted one, none for a
     ///     node that has yet to join (writes fail until it has), this node alone for a new single node.
-    init(myself: String, settings: Replication.Settings, store: EventStore, committer: GroupCommitter, kv: any KeyValueStore,
+    package init(myself: String, settings: Replication.Settings, store: EventStore, committer: GroupCommitter, kv: any KeyValueStore,
          clock: any WallClock, metrics: NodeMetrics, logger: Logger, joinsCluster: Bool, ring: Ring,
          retention: @escaping @Sendable (SiteID) -> RetentionPlan) throws {
         self.myself = myself
@@ -146,12 +146,12 @@ public actor ReplicationShell {
     // MARK: Cluster
 
     /// Connects the shell to the cluster's channels.
-    func attach(peers: PeerClients) { self.peers = peers }
+    package func attach(peers: PeerClients) { self.peers = peers }
 
     /// Takes a membership view: the rings (for reads, and with moves finished) and the live
     /// members (with their addresses). Called with each view the membership shell publishes, and
     /// at once by a move that must not go on before replication has the new ring.
-    func follow(_ view: MembershipShell.Snapshot) {
+    package func follow(_ view: MembershipShell.Snapshot) {
         let live = view.members.filter(\.status.isLive).map(\.member)
         members = Dictionary(live.map { ($0.name, $0) }, uniquingKeysWith: { a, b in a.uid >= b.uid ? a : b })
         let alive = Set(live.map(\.name))
@@ -162,23 +162,23 @@ public actor ReplicationShell {
     }
 
     /// Where a read of `site` is answered (`DataLifecycle.readRoute`).
-    func readReplicas(for site: SiteID) -> (local: Bool, remote: [String]) {
+    package func readReplicas(for site: SiteID) -> (local: Bool, remote: [String]) {
         lifecycle.readRoute(replicas: coordinator.ring.preferenceList(for: site, replicationFactor: coordinator.settings.replicationFactor),
                             myself: myself, alive: coordinator.alive)
     }
 
-    var ring: Ring { coordinator.ring }
+    package var ring: Ring { coordinator.ring }
     /// Where ranges will be once the moves in progress finish.
-    var pendingRing: Ring { coordinator.pendingRing }
-    var alive: Set<String> { coordinator.alive }
+    package var pendingRing: Ring { coordinator.pendingRing }
+    package var alive: Set<String> { coordinator.alive }
     /// Hints this node holds, per target replica.
-    var hintsPerTarget: [String: Int] {
+    package var hintsPerTarget: [String: Int] {
         coordinator.hints.values.reduce(into: [:]) { counts, hint in counts[hint.target, default: 0] += 1 }
     }
 
     /// A coordinator told this node it missed writes: repair before serving reads. Throws when
     /// the flag cannot be persisted, so the report is not acknowledged.
-    func markNeedsRepair() throws {
+    package func markNeedsRepair() throws {
         for effect in lifecycle.onRepairNeeded() where effect == .persistRepairNeeded {
             do {
                 try ReplicationShell.persistRepairFlag(true, in: kv)
@@ -191,12 +191,12 @@ public actor ReplicationShell {
     }
 
     /// A repair pass begins (see `DataLifecycle.onPassStarted`).
-    func repairPassStarted(byOperator: Bool) -> Replication.DataLifecycle.PassTicket {
+    package func repairPassStarted(byOperator: Bool) -> Replication.DataLifecycle.PassTicket {
         lifecycle.onPassStarted(byOperator: byOperator)
     }
 
     /// A repair pass ended; it may have repaired this node (see `DataLifecycle.onPassFinished`).
-    func repairPassFinished(_ ticket: Replication.DataLifecycle.PassTicket, coverage: Replication.DataLifecycle.PassCoverage) {
+    package func repairPassFinished(_ ticket: Replication.DataLifecycle.PassTicket, coverage: Replication.DataLifecycle.PassCoverage) {
         for effect in lifecycle.onPassFinished(ticket, coverage: coverage) where effect == .clearRepairNeeded {
             do {
                 try ReplicationShell.persistRepairFlag(false, in: kv)
@@ -210,14 +210,14 @@ public actor ReplicationShell {
 
     /// Persists (`needed`) or clears "repair before serving reads" in `kv`, read back when the
     /// node starts.
-    static func persistRepairFlag(_ needed: Bool, in kv: any KeyValueStore) throws {
+    package static func persistRepairFlag(_ needed: Bool, in kv: any KeyValueStore) throws {
         var batch = WriteBatch()
         if needed { batch.put(.hints, repairNeededKey, [1]) } else { batch.delete(.hints, repairNeededKey) }
         try kv.write(batch, sync: true)
     }
 
     /// Timeouts, hint expiry and replays, until cancelled.
-    func run() async {
+    package func run() async {
         while !Task.isCancelled {
             let now = clock.nowMs
             if now - lastAliveStampMs >= ReplicationShell.aliveStampIntervalMs { stampAlive(now) }
@@ -347,7 +347,7 @@ public actor ReplicationShell {
         }
     }
 
-    func client(for target: String) async -> PeerClients.NodeClient? {
+    package func client(for target: String) async -> PeerClients.NodeClient? {
         guard let peers, let member = members[target] else { return nil }
         return await peers.client(for: member)
     }
@@ -365,7 +365,7 @@ public actor ReplicationShell {
     }
 
     /// The replica side: applies a coordinator's request to this node's store, durably.
-    func applyAsReplica(_ message: Replication.Message) async throws -> Replication.Applied {
+    package func applyAsReplica(_ message: Replication.Message) async throws -> Replication.Applied {
         switch message {
         case .apply(_, .events(let events)):
             return Replication.Applied(try await committer.submit(events))
@@ -392,7 +392,7 @@ public actor ReplicationShell {
         perform(coordinator.failed(id, nowMs: clock.nowMs))
     }
 
-    static func hintKey(_ id: UInt64) -> [UInt8] { [hintKeyTag] + id.bigEndianBytes }
+    package static func hintKey(_ id: UInt64) -> [UInt8] { [hintKeyTag] + id.bigEndianBytes }
 
     private func stampAlive(_ now: Int64) {
         var batch = WriteBatch()
@@ -407,20 +407,20 @@ public actor ReplicationShell {
 }
 
 /// Whether a hint scrub is queued and has not started yet.
-final class ScrubLatch: Sendable {
+package final class ScrubLatch: Sendable {
     private let waiting = Mutex(false)
     /// True when the caller should queue a scrub (none is waiting).
-    func arm() -> Bool { waiting.withLock { waiting in defer { waiting = true }; return !waiting } }
-    func release() { waiting.withLock { $0 = false } }
+    package func arm() -> Bool { waiting.withLock { waiting in defer { waiting = true }; return !waiting } }
+    package func release() { waiting.withLock { $0 = false } }
 }
 
 /// Hints as `Footfall_V1_StoredHint` in the `hints` column family.
-enum HintCodec {
+package enum HintCodec {
     /// A hint goes to disk, where a cookieless visitor's today and yesterday ids must never sit
     /// side by side: that pair would link the visitor across the daily salt change, which is what
     /// the salt's destruction exists to prevent. Hinted events drop the link, so on a replica that
     /// was down a visit spanning UTC midnight counts as two.
-    static func encode(_ hint: Replication.Hint) throws -> [UInt8] {
+    package static func encode(_ hint: Replication.Hint) throws -> [UInt8] {
         var payload = hint.payload
         if case .events(let events) = payload {
             payload = .events(events.map { event in
@@ -438,7 +438,7 @@ enum HintCodec {
         return try stored.storageBytes()
     }
 
-    static func decode(_ bytes: [UInt8]) throws -> Replication.Hint {
+    package static func decode(_ bytes: [UInt8]) throws -> Replication.Hint {
         let stored = try Footfall_V1_StoredHint(serializedBytes: bytes)
         guard case .apply(_, let payload) = try ReplicaWire.message(stored.request) else {
             throw StorageError("a stored hint holds no payload")

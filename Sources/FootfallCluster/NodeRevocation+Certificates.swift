@@ -12,7 +12,7 @@ extension NodeRevocation {
     /// so "the last one" cannot be counted; refusing one's own name guarantees the caller keeps
     /// access). Another operator revokes it, or the holder of the CA key issues a certificate for
     /// a new name first.
-    static func refusal(revoking kind: Kind, name: String, caller: ClusterIdentity?) -> String? {
+    package static func refusal(revoking kind: Kind, name: String, caller: ClusterIdentity?) -> String? {
         guard kind == .operator, caller == .operator(name) else { return nil }
         return "refusing to revoke the operator certificate this call is made with (\(name)): "
             + "issue another operator certificate (footfall certs operator NAME) and revoke this one with it"
@@ -32,7 +32,7 @@ extension NodeRevocation {
 extension SystemStore {
     /// Whether a caller's certificate is revoked, node or operator. A node whose revocations cannot
     /// be read refuses every call rather than let a revoked one in.
-    func isRevoked(_ caller: ClusterIdentity, certificate: Certificate) -> Bool {
+    package func isRevoked(_ caller: ClusterIdentity, certificate: Certificate) -> Bool {
         let kind: NodeRevocation.Kind
         switch caller {
         case .node: kind = .node
