@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Layers (see README "Architecture"): executables → node → cluster → ingest / system / runtime → storage / wire / protocols → model.
+// Layers (see README "Architecture"): executables → HTTP → node → cluster → ingest / system / runtime → storage / wire / protocols → model.
 // The C system libraries are Debian packages installed by `make deps`.
 let package = Package(
     name: "footfall",
@@ -93,31 +93,43 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The node: ingest with replication, site queries answered by a replica, erasure, reports,
+        // backups, the internal and the public gRPC services, and the wiring of the cluster shells.
         .target(
             name: "FootfallNode",
             dependencies: [
                 "FootfallModel", "FootfallStorage", "FootfallCrypto", "FootfallProtocols", "FootfallWire",
                 "FootfallRuntime", "FootfallIngest", "FootfallSystem", "FootfallCluster",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
-                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The node's HTTP face and its process: routes (Hummingbird), sign-in and credentials from
+        // requests, the dashboard and tracker assets, the API document, and `NodeServer`, which
+        // serves a node on its HTTP, HTTPS, public gRPC and cluster ports.
+        .target(
+            name: "FootfallHTTP",
+            dependencies: [
+                "FootfallModel", "FootfallStorage", "FootfallProtocols", "FootfallWire",
+                "FootfallRuntime", "FootfallIngest", "FootfallSystem", "FootfallCluster", "FootfallNode",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],
             resources: [.copy("Static")]
         ),
         .executableTarget(
             name: "footfall",
             dependencies: [
-                "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallProtocols", "FootfallWire",
+                "FootfallNode", "FootfallHTTP", "FootfallStorage", "FootfallModel", "FootfallProtocols", "FootfallWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -127,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "footfall-bench",
             dependencies: [
-                "FootfallModel", "FootfallStorage", "FootfallNode",
+                "FootfallModel", "FootfallStorage", "FootfallNode", "FootfallHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -140,7 +152,7 @@ let package = Package(
         .target(
             name: "FootfallFuzzTargets",
             dependencies: [
-                "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallProtocols", "FootfallWire",
+                "FootfallNode", "FootfallHTTP", "FootfallStorage", "FootfallModel", "FootfallProtocols", "FootfallWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -163,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "FootfallNodeTests",
             dependencies: [
-                "FootfallNode", "FootfallStorage", "FootfallModel", "FootfallWire",
+                "FootfallNode", "FootfallHTTP", "FootfallStorage", "FootfallModel", "FootfallWire",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),

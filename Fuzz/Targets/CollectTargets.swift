@@ -1,3 +1,4 @@
+@testable import FootfallHTTP
 @testable import FootfallIngest
 import FootfallModel
 @testable import FootfallNode

@@ -1,11 +1,12 @@
+@testable import FootfallHTTP
 import FootfallModel
 @testable import FootfallNode
 import Foundation
 import HTTPTypes
 import Hummingbird
-import NIOEmbedded
 import Logging
 import NIOCore
+import NIOEmbedded
 
 /// Any HTTP request a stranger, a token or a signed-in browser sends — method, path and query,
 /// headers, body — through the node's whole router (middleware, authentication, every route's

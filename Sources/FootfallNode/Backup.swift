@@ -61,7 +61,7 @@ public enum Backup {
 
     /// Removes snapshots a crash left half sent. Each holds hard links to table files, which
     /// would keep an erased visitor's bytes on disk past the purge's compaction.
-    static func removeLeftovers(in dataDirectory: String) {
+    package static func removeLeftovers(in dataDirectory: String) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory)) ?? []
         for name in names where name.hasPrefix(folderPrefix) {
             try? FileManager.default.removeItem(atPath: (dataDirectory as NSString).appendingPathComponent(name))

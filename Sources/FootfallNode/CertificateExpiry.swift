@@ -39,7 +39,7 @@ public enum CertificateExpiry {
     }
 
     /// Reads each certificate, sets its gauge and logs what needs doing.
-    static func check(_ node: Node, now: Date = Date()) {
+    package static func check(_ node: Node, now: Date = Date()) {
         for (label, path, renew) in watched(by: node) {
             let notValidAfter: Date
             do {

@@ -8,7 +8,6 @@ import FootfallRuntime
 import FootfallStorage
 import FootfallSystem
 import Foundation
-import HTTPTypes
 import Logging
 import Synchronization
 
@@ -103,10 +102,10 @@ public final class Node: Sendable {
     public let rateLimiter: RateLimiter<IPAddress>
     /// Password guesses (sign-ins and password changes) per client address: scrypt is
     /// deliberately slow, so guessing must be slow too.
-    let loginLimiter = RateLimiter<IPAddress>(ratePerSecond: 1, burst: 10)
+    package let loginLimiter = RateLimiter<IPAddress>(ratePerSecond: 1, burst: 10)
     /// Password-change attempts per account, whatever addresses they come from: a stolen session
     /// cannot guess the current password from many addresses.
-    let passwordChangeLimiter = RateLimiter<String>(ratePerSecond: 1.0 / 60, burst: 5)
+    package let passwordChangeLimiter = RateLimiter<String>(ratePerSecond: 1.0 / 60, burst: 5)
     /// scrypt runs here, one at a time, never on the cooperative thread pool that serves requests.
     private let passwordQueue = DispatchQueue(label: "footfall.passwords")
     /// scrypt jobs waiting or running at most (each takes about 0.1 s and 32 MiB): past that a
@@ -199,7 +198,7 @@ public final class Node: Sendable {
 
     /// Runs password hashing (login, password change) off the request threads, or refuses it
     /// with 503 when `passwordJobs` are all taken.
-    func hashingPasswords<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    package func hashingPasswords<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         let busy = FootfallError(.unavailable, "too many passwords are being checked right now; retry in a few seconds", retryAfterSeconds: 2)
         return try await passwordJobs.run("scrypt", refusal: busy) {
             try await withCheckedThrowingContinuation { continuation in
@@ -217,6 +216,13 @@ public final class Node: Sendable {
         /// Set when a hit's consented visitor id was erased: the id is refused for good, so the
         /// tracker forgets it (and makes a new one at the visitor's next consent).
         public var renewVisitorID: Bool?
+
+        public init(accepted: Int = 0, duplicates: Int = 0, dropped: Int = 0, renewVisitorID: Bool? = nil) {
+            self.accepted = accepted
+            self.duplicates = duplicates
+            self.dropped = dropped
+            self.renewVisitorID = renewVisitorID
+        }
 
         enum CodingKeys: String, CodingKey {
             case accepted, duplicates, dropped

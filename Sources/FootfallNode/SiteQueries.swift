@@ -70,7 +70,7 @@ extension Node {
     }
 
     /// The answer and the replica that gave it.
-    func answerNamingReplica(_ query: SiteQuery) async throws -> (json: Data, replica: String) {
+    package func answerNamingReplica(_ query: SiteQuery) async throws -> (json: Data, replica: String) {
         if let raw = query.parameters["consistency"] {
             guard let level = Replication.Consistency(rawValue: raw) else { throw FootfallError.invalid("consistency is one, quorum or all") }
             if level != .one {
@@ -166,7 +166,7 @@ extension Node {
 
     /// Applies an owner's edit to a consented visitor's CRM record on the site's replicas (at the
     /// node's write consistency) and returns the record as it now reads.
-    func editVisitor(site: SiteID, visitor: VisitorID, _ change: VisitorEdit.Change) async throws -> VisitorView {
+    package func editVisitor(site: SiteID, visitor: VisitorID, _ change: VisitorEdit.Change) async throws -> VisitorView {
         try requireClockAgreement()
         if let problem = VisitorEdit(site: site, visitor: visitor, atMs: 0, change: change).problem { throw FootfallError.invalid(problem) }
         let stored = try await answer(SiteQuery(site: site, kind: .visitorRecord, parameters: ["visitor": visitor.description]))

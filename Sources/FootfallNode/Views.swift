@@ -5,7 +5,7 @@ import FootfallStorage
 
 /// JSON shapes of the API. Field names are snake_case and stable: the OpenAPI document lists them.
 
-struct VisitorView: Encodable {
+package struct VisitorView: Encodable {
     var visitor: String
     var firstSeenMs: Int64
     var lastSeenMs: Int64
@@ -52,7 +52,7 @@ struct VisitorView: Encodable {
     }
 }
 
-struct EventView: Encodable {
+package struct EventView: Encodable {
     var id: String
     var timestampMs: Int64
     var kind: String
@@ -97,13 +97,13 @@ struct EventView: Encodable {
     }
 }
 
-struct VisitorProfile: Encodable {
+package struct VisitorProfile: Encodable {
     var visitor: VisitorView
     var events: [EventView]
 }
 
 /// Everything stored about a visitor (right of access, promise 8).
-struct VisitorExport: Encodable {
+package struct VisitorExport: Encodable {
     var site: String
     var exportedMs: Int64
     var visitor: VisitorView
@@ -164,7 +164,7 @@ public struct ErasureReceipt: Encodable, Sendable {
     }
 
     /// One receipt for a request that matched several visitors (one person, several devices).
-    init(combining receipts: [ErasureReceipt], site: SiteID) {
+    package init(combining receipts: [ErasureReceipt], site: SiteID) {
         status = receipts.allSatisfy { $0.status == "complete" } ? "complete" : "pending"
         requestID = receipts.compactMap(\.requestID).joined(separator: ",")
         self.site = site.rawValue
@@ -176,7 +176,7 @@ public struct ErasureReceipt: Encodable, Sendable {
         note = receipts.first?.note
     }
 
-    static func notFound(site: SiteID) -> ErasureReceipt {
+    package static func notFound(site: SiteID) -> ErasureReceipt {
         ErasureReceipt(status: "not_found", site: site.rawValue,
                        note: "no consented visitor matches; cookieless visitors are never stored under anything that identifies them, so they cannot be singled out")
     }
@@ -190,7 +190,7 @@ public struct ErasureReceipt: Encodable, Sendable {
 }
 
 /// Visitors online now and what they do, from the last minutes of raw events.
-enum Realtime {
+package enum Realtime {
     static let onlineWindowMs: Int64 = 5 * TimeUnits.minuteMs
     /// How far back the feed and the current top pages and sources look.
     static let windowMs: Int64 = 30 * TimeUnits.minuteMs

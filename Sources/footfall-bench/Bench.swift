@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import FootfallHTTP
 import FootfallIngest
 import FootfallModel
 import FootfallNode

@@ -10,6 +10,7 @@ import FoundationNetworking
 import FootfallIngest
 import FootfallRuntime
 import FootfallCluster
+import FootfallHTTP
 #endif
 
 @main

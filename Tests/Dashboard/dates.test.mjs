@@ -1,9 +1,9 @@
-// The dashboard's report periods (Sources/FootfallNode/Static/app/dates.js), run by `node --test`
+// The dashboard's report periods (Sources/FootfallHTTP/Static/app/dates.js), run by `node --test`
 // in `make test`: local dates of the site's zone, presets, and the period before for comparison.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { addDays, daysBetween, periodFrom, PRESETS, todayIn, validYMD } from "../../Sources/FootfallNode/Static/app/dates.js";
+import { addDays, daysBetween, periodFrom, PRESETS, todayIn, validYMD } from "../../Sources/FootfallHTTP/Static/app/dates.js";
 
 const query = (text) => new URLSearchParams(text);
 // 2026-03-01 02:30 UTC: still February 28 in New York, already March 1 in Tokyo.

@@ -1,9 +1,9 @@
-// The dashboard's formatting (Sources/FootfallNode/Static/app/format.js), run by `node --test` in
+// The dashboard's formatting (Sources/FootfallHTTP/Static/app/format.js), run by `node --test` in
 // `make test`: what every number, duration and dimension value reads like on screen.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { clickLabel, countryName, displayValue, fmtAgo, fmtDuration, fmtNumber, fmtPercent } from "../../Sources/FootfallNode/Static/app/format.js";
+import { clickLabel, countryName, displayValue, fmtAgo, fmtDuration, fmtNumber, fmtPercent } from "../../Sources/FootfallHTTP/Static/app/format.js";
 
 test("numbers under a thousand are whole; larger ones are shortened to k, M, B", () => {
   assert.equal(fmtNumber(0), "0");

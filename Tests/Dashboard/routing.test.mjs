@@ -1,9 +1,9 @@
-// The dashboard's routes (Sources/FootfallNode/Static/app/routing.js), run by `node --test` in
+// The dashboard's routes (Sources/FootfallHTTP/Static/app/routing.js), run by `node --test` in
 // `make test`: every view is a hash that survives a round trip, whatever a site or filter holds.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { link, parseRoute } from "../../Sources/FootfallNode/Static/app/routing.js";
+import { link, parseRoute } from "../../Sources/FootfallHTTP/Static/app/routing.js";
 
 test("a hash gives the route's parts and its query", () => {
   const { parts, query } = parseRoute("#/sites/example.com/overview?from=2026-03-01&to=2026-03-07&filter.page=%2Fpricing");

@@ -1,7 +1,8 @@
-import Foundation
+import FootfallHTTP
 import FootfallModel
-import Logging
 import FootfallNode
+import Foundation
+import Logging
 import Testing
 
 /// Promise 12's "HTTPS by default": a node with a certificate serves HTTPS and redirects plain

@@ -1,6 +1,7 @@
-import Foundation
+import FootfallHTTP
 import FootfallModel
 import FootfallNode
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

@@ -1,3 +1,4 @@
+import FootfallHTTP
 import FootfallIngest
 import FootfallModel
 import FootfallNode

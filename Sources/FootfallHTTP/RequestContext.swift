@@ -1,3 +1,4 @@
+import FootfallNode
 import Hummingbird
 import NIOCore
 

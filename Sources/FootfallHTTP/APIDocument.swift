@@ -1,4 +1,5 @@
 import FootfallModel
+import FootfallNode
 
 /// The OpenAPI 3.1 document of the authenticated API, built from one table of routes so the
 /// document and the tests that walk it (the cross-owner matrix) cannot drift apart.

@@ -1,3 +1,4 @@
+import FootfallNode
 import Foundation
 
 /// The pages and documents the node serves as they are.

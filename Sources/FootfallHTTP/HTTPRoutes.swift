@@ -1,6 +1,7 @@
 import FootfallCrypto
 import FootfallIngest
 import FootfallModel
+import FootfallNode
 import FootfallProtocols
 import FootfallRuntime
 import FootfallStorage

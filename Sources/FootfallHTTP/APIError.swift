@@ -1,6 +1,7 @@
+import FootfallModel
+import FootfallNode
 import Foundation
 import Hummingbird
-import FootfallModel
 
 /// An error only HTTP has (a body too large, a rate limit, a body that is not JSON) as a status
 /// and a message that says what was wrong; everything else, the routes included, throws the

@@ -1,6 +1,7 @@
 import FootfallCluster
 import FootfallCrypto
 import FootfallModel
+import FootfallNode
 import Foundation
 import Hummingbird
 import HummingbirdTLS
