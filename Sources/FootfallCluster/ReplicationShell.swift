@@ -226,6 +226,7 @@ public actor ReplicationShell {
             perform(coordinator.tick(nowMs: clock.nowMs))
             metrics.set("footfall_replication_hints_pending", to: Double(coordinator.hints.count))
             metrics.set("footfall_replication_hinted_events", to: Double(coordinator.hintedEvents))
+            metrics.set("footfall_replication_writes_in_flight", to: Double(coordinator.writesInFlight))
         }
     }
 

@@ -275,6 +275,10 @@ public final class Node: Sendable {
             case let .unavailable(alive, required):
                 metrics.increment("footfall_ingest_failures_total", labels: ["reason": "unavailable"])
                 throw FootfallError.unavailable("only \(alive) replicas are reachable and \(required) are needed; retry with the same hit ids")
+            case .overloaded:
+                metrics.increment("footfall_ingest_failures_total", labels: ["reason": "overloaded"])
+                throw FootfallError(.unavailable, "this node is waiting on as many writes as it holds at once; retry with the same hit ids",
+                                    retryAfterSeconds: 1)
             }
             result.accepted += applied.stored
             result.duplicates += applied.duplicates

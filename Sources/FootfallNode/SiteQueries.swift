@@ -181,6 +181,8 @@ extension Node {
         case .succeeded: break
         case .failed, .unavailable:
             throw FootfallError.unavailable("too few replicas of \(site) took the change; try again")
+        case .overloaded:
+            throw FootfallError(.unavailable, "this node is waiting on as many writes as it holds at once; try again", retryAfterSeconds: 1)
         }
         record.apply(edit)
         return VisitorView(record)

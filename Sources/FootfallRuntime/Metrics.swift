@@ -36,6 +36,7 @@ public final class NodeMetrics: Sendable {
         "footfall_hot_day_builds_total": ("counter", "Days not sealed read from their rows into memory for reports (a start, a day dropped for memory, retention or a deletion): each is a scan of the day's rows."),
         "footfall_hot_day_bytes": ("gauge", "Memory held by days not sealed read for reports (--hot-days-mb bounds it: past it days are dropped and read from their rows again)."),
         "footfall_erasures_total": ("counter", "Visitor erasures carried out."),
+        "footfall_replication_writes_in_flight": ("gauge", "Client writes waiting on their replicas; at the coordinator's bound (10,000) further writes are refused with 503."),
         "footfall_certificate_expiry_seconds": ("gauge", "Time left before a certificate this node serves with expires (ca, node, https); a warning is logged a month ahead."),
     ]
 

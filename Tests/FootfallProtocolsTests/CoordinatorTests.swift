@@ -96,6 +96,28 @@ import Testing
         #expect(Set(CoordinatorTests.persisted(one).map(\.target)) == ["b", "c"])
     }
 
+    /// A flood cannot grow the coordinator's tables: past `writesInFlightMax` waiting writes, a
+    /// write or an edit is refused at once and sends nothing; once one is decided, writes go again.
+    @Test func writesPastTheInFlightBound_areRefusedAtOnce_untilOneIsDecided() {
+        var settings = Replication.Settings()
+        settings.writesInFlightMax = 2
+        var c = CoordinatorTests.coordinator(settings: settings)
+        let first = CoordinatorTests.sends(c.write(request: 1, events: [CoordinatorTests.event(1)], consistency: .quorum, nowMs: 0))
+        _ = c.write(request: 2, events: [CoordinatorTests.event(2)], consistency: .quorum, nowMs: 0)
+        #expect(c.writesInFlight == 2)
+        let refused = c.write(request: 3, events: [CoordinatorTests.event(3)], consistency: .quorum, nowMs: 0)
+        #expect(refused.complete == [.writeFinished(request: 3, .overloaded, applied: Replication.Applied())])
+        #expect(refused.send.isEmpty && refused.persist.isEmpty)
+        let edit = VisitorEdit(site: CoordinatorTests.site, visitor: VisitorID(rawValue: 1), atMs: 0, change: .setTags(["x"]))
+        #expect(CoordinatorTests.finished(c.edit(request: 4, edit, consistency: .quorum, nowMs: 0)) == .overloaded)
+        #expect(c.writesInFlight == 2)
+        for sent in first.prefix(2) { _ = c.receive(.ack(id: sent.id, atMs: 1, CoordinatorTests.ok), from: sent.to, nowMs: 1) }
+        #expect(c.writesInFlight == 1)
+        let again = c.write(request: 5, events: [CoordinatorTests.event(5)], consistency: .quorum, nowMs: 2)
+        #expect(CoordinatorTests.sends(again).count == 3, "the freed slot takes a new write to all three replicas")
+        #expect(c.writesInFlight == 2)
+    }
+
     /// A returning target gets its hints of events together, oldest first, up to
     /// `replayEventsMax` events a replay; an ack deletes what the replay carried and the next
     /// follows at once; an erasure's hint goes alone, in its place, so nothing hinted after it is

@@ -29,8 +29,14 @@ extension Replication {
         public private(set) var hints: [UInt64: Hint] = [:]
         public private(set) var gaps: Set<String>
         public private(set) var hintedEvents = 0
+        /// Client writes waiting on their replicas (at most `settings.writesInFlightMax`).
+        public var writesInFlight: Int { writes.count }
 
         private var nextID: UInt64
+        // Bounds: every entry below is decided by its deadline (`writeTimeoutMs`) at the latest, and
+        // `writes` holds at most `settings.writesInFlightMax`; `groups` one per replica set a write
+        // reaches, `outstanding` one per live replica of a group or an erasure round plus one
+        // replay or gap notice per target (`busyUntil`). Erasures are owners' requests, each a round.
         private var writes: [UInt64: ClientWrite] = [:]
         private var groups: [UInt64: WriteGroup] = [:]
         private var erasures: [UInt64: ErasureRound] = [:]
@@ -103,6 +109,7 @@ extension Replication {
 
         /// A client's write of `events` (any sites) under `request`, answered by `.writeFinished`.
         public mutating func write(request: UInt64, events: [Event], consistency: Consistency, nowMs: Int64) -> Effects {
+            guard writes.count < settings.writesInFlightMax else { return .complete(.writeFinished(request: request, .overloaded, applied: Applied())) }
             var bySet = [[String]: [Event]]()
             var required = [[String]: Int]()
             // A batch's events nearly always share a site: each site is placed once, not per
@@ -140,6 +147,7 @@ extension Replication {
         /// An owner's CRM edit, written like events (consistency level, hints), answered by
         /// `.writeFinished`.
         public mutating func edit(request: UInt64, _ edit: VisitorEdit, consistency: Consistency, nowMs: Int64) -> Effects {
+            guard writes.count < settings.writesInFlightMax else { return .complete(.writeFinished(request: request, .overloaded, applied: Applied())) }
             let (replicas, pending) = writeReplicas(for: edit.site)
             let required = min(replicas.count + pending.count, consistency.required(replicas: replicas.count) + pending.count)
             let live = (replicas + pending).filter(alive.contains).count

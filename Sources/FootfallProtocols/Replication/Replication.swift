@@ -41,6 +41,11 @@ public enum Replication {
         /// hint per round trip, a busy node's fifteen-second absence was still being replayed 90 s
         /// later, and anti-entropy meanwhile copied the same events a second time.
         public var replayEventsMax = 1_000
+        /// Client writes (hits and CRM edits) a coordinator waits on at once. Each is answered
+        /// within `writeTimeoutMs`, so only a flood reaches it; past it a write is refused at once
+        /// (`.overloaded`, which the client retries) instead of the coordinator's tables of
+        /// writes, replica groups and outstanding messages growing with the flood.
+        public var writesInFlightMax = 10_000
 
         public init() {}
     }
@@ -153,6 +158,8 @@ public enum Replication {
         case failed(acknowledged: Int, required: Int)
         /// Fewer replicas are alive than the consistency level needs: nothing was sent.
         case unavailable(alive: Int, required: Int)
+        /// `writesInFlightMax` writes were already waiting: nothing was sent.
+        case overloaded
     }
 
     /// What the coordinator asks its shell to do, in the order the shell carries it out, as raft's
