@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
@@ -72,10 +73,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The cluster's shells: membership (SWIM over gRPC), the replication coordinator's driver with
-        // hints, anti-entropy passes, range moves, system-record replication, clock watch; their wire
-        // conversions, the mutual-TLS transport and the cluster's certificates. What they use of the
-        // node is `ClusterHost`.
+        // The cluster: membership (SWIM over gRPC), the replication coordinator's driver with hints,
+        // anti-entropy passes, range moves, system-record replication, clock watch, backups; the
+        // internal gRPC service and its start (`ClusterService`), their wire conversions, the
+        // mutual-TLS transport and the cluster's certificates. What they use of the node is
+        // `ClusterHost` (the shells) and `NodeServiceHost` (the service).
         .target(
             name: "FootfallCluster",
             dependencies: [
@@ -91,10 +93,11 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The node: ingest with replication, site queries answered by a replica, erasure, reports,
-        // backups, the internal and the public gRPC services, and the wiring of the cluster shells.
+        // The node: ingest through replication, site queries answered by a replica, erasure, reports,
+        // the public gRPC service, and what the cluster sees of it (`NodeServiceHost`).
         .target(
             name: "FootfallNode",
             dependencies: [
@@ -102,7 +105,6 @@ let package = Package(
                 "FootfallRuntime", "FootfallIngest", "FootfallSystem", "FootfallCluster",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),

@@ -1,3 +1,4 @@
+import FootfallCluster
 import FootfallCrypto
 import FootfallIngest
 import FootfallModel

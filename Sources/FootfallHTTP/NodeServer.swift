@@ -17,8 +17,9 @@ public enum NodeServer {
     public static func run(_ node: Node) async throws {
         let configuration = node.configuration
         Backup.removeLeftovers(in: configuration.dataDirectory)
-        try ClusterSetup.prepareCertificates(for: configuration) { node.logger.notice("\($0)") }
-        let cluster = try ClusterService(node: node)
+        try ClusterSetup.prepareCertificates(nodeName: configuration.nodeName, cluster: configuration.cluster,
+                                                dataDirectory: configuration.dataDirectory) { node.logger.notice("\($0)") }
+        let cluster = try ClusterService(host: node)
         let router = HTTPRoutes.router(for: node, clusterOverview: { await cluster.overview() })
         var services: [any Service] = [MaintenanceService(node: node), ErasurePurgeService(node: node), cluster]
         // HTTPS and the public gRPC port serve one certificate, read again from its files every

@@ -366,7 +366,7 @@ public final class Node: Sendable {
     }
 
     /// The largest process uid a peer may name (uids are start times in ms), by the same rule.
-    var peerUIDMax: UInt64 { UInt64(max(0, clock.nowMs + peerStampAllowanceMs)) }
+    package var peerUIDMax: UInt64 { UInt64(max(0, clock.nowMs + peerStampAllowanceMs)) }
 
     /// Erases a visitor on every replica of the site and returns the receipt: the replicas that
     /// confirmed, and those that will when they return (their erasure is hinted). Every event of
@@ -415,9 +415,14 @@ public final class Node: Sendable {
     }
 }
 
-/// What the cluster's shells see of the node.
-extension Node: ClusterHost {
+/// What the cluster's shells and its internal service see of the node.
+extension Node: NodeServiceHost {
     package var nodeName: String { configuration.nodeName }
     package var replicationFactor: Int { configuration.replication.replicationFactor }
     package var seeds: [String] { configuration.cluster.seeds }
+    package var dataDirectory: String { configuration.dataDirectory }
+    package var clusterSettings: ClusterSettings {
+        ClusterSettings(cluster: configuration.cluster, systemSyncInterval: configuration.systemSyncInterval,
+                        repairInterval: configuration.repairInterval, repairSettleMs: configuration.repairSettleMs)
+    }
 }

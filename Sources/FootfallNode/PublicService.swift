@@ -99,7 +99,7 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
             let site = try node.authorizedSite(named: raw, for: principal, right: right)
             return Response(message: try await body(request.message, site, principal))
         } catch let error as FootfallError {
-            return Response(error: RPCError(code: PublicServiceHandler.code(for: error.kind), message: error.message))
+            return Response(error: RPCError(error))
         } catch {
             node.logger.error("public gRPC call failed", metadata: ["grpc.method": "\(In.self)", "error": "\(error)"])
             return Response(error: RPCError(code: .internalError, message: "internal error"))
@@ -131,19 +131,6 @@ struct PublicServiceHandler: Footfall_V1_FootfallService.ServiceProtocol {
             $0.replicas = receipt.replicas.map { replica in .with { $0.node = replica.node; $0.confirmedAtMs = replica.confirmedAtMs } }
             $0.pending = receipt.pending
             $0.note = receipt.note ?? ""
-        }
-    }
-
-    /// The gRPC status of a domain error.
-    static func code(for kind: FootfallError.Kind) -> RPCError.Code {
-        switch kind {
-        case .invalid: .invalidArgument
-        case .unauthorized: .unauthenticated
-        case .forbidden: .permissionDenied
-        case .notFound: .notFound
-        case .conflict: .alreadyExists
-        case .unavailable: .unavailable
-        case .internal: .internalError
         }
     }
 }

@@ -69,6 +69,17 @@ extension Node {
         try await answerNamingReplica(query).json
     }
 
+    /// A site read a peer routed here. A peer routes reads by its own view, which does not know
+    /// that this node waits for repair (a lost disk, a restore, a long absence): its copy lacks
+    /// events, so the peer is sent on to the next replica rather than answered from it.
+    package func answerPeerRead(_ request: Footfall_V1_SiteQueryRequest) async throws -> Data {
+        let query = try SiteQuery(request)
+        guard await replication.readReplicas(for: query.site).local else {
+            throw FootfallError.unavailable("this node does not serve reads of \(query.site) now (waiting for repair, or not its replica)")
+        }
+        return try await offloaded { try self.answerLocally(query) }
+    }
+
     /// The answer and the replica that gave it.
     package func answerNamingReplica(_ query: SiteQuery) async throws -> (json: Data, replica: String) {
         if let raw = query.parameters["consistency"] {

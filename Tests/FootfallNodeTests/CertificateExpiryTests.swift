@@ -1,6 +1,7 @@
-import Foundation
+@testable import FootfallCluster
 @testable import FootfallNode
 import FootfallProtocols
+import Foundation
 import Testing
 
 /// Nodes warn a month ahead of a certificate's expiry, in the log and in `/metrics`.
@@ -18,7 +19,9 @@ import Testing
     @Test func aNodeCertificateAboutToExpire_isInTheGaugeAndTheLog() throws {
         let test = try TestNode()
         let issued = Date().addingTimeInterval(-(CertificateLifetimes.leaf.seconds - 10 * 86_400))
-        try ClusterSetup.prepareCertificates(for: test.node.configuration, now: issued) { _ in }
+        let configuration = test.node.configuration
+        try ClusterSetup.prepareCertificates(nodeName: configuration.nodeName, cluster: configuration.cluster,
+                                             dataDirectory: configuration.dataDirectory, now: issued) { _ in }
         CertificateExpiry.check(test.node)
 
         let node = test.node.metrics.value("footfall_certificate_expiry_seconds", labels: ["certificate": "node"])

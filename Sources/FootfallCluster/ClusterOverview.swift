@@ -65,9 +65,9 @@ extension ClusterService {
         let last = await repairs.lastPass
         return ClusterOverview(
             answeredBy: snapshot.myself.name, ringEpoch: snapshot.ring.epoch,
-            replicationFactor: node.configuration.replication.replicationFactor,
-            members: members.sorted { $0.name < $1.name }, hintsPending: await node.replication.hintsPerTarget,
-            repair: .init(needed: await node.replication.needsRepair, running: await repairs.isRunning,
+            replicationFactor: host.replicationFactor,
+            members: members.sorted { $0.name < $1.name }, hintsPending: await host.replication.hintsPerTarget,
+            repair: .init(needed: await host.replication.needsRepair, running: await repairs.isRunning,
                           lastPassMs: last?.finishedMs, lastPassEventsStreamed: last.map { $0.outcome.eventsPulled + $0.outcome.eventsPushed },
                           lastPassUnreachable: last.map { $0.unreachable.sorted() } ?? []))
     }

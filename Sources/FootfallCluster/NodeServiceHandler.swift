@@ -7,11 +7,11 @@ import FootfallWire
 import Foundation
 import GRPCCore
 
-/// The internal node service (Proto/footfall/v1/node.proto). Callers were authenticated by the
+/// The internal node service (Proto/footfall/v1/host.proto). Callers were authenticated by the
 /// TLS handshake against the cluster CA and their role checked by `NodeServiceHandler.policy`;
 /// gossip additionally must come from the node its envelope names.
 struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
-    let node: Node
+    let host: any NodeServiceHost
     let shell: MembershipShell
     let repairs: AntiEntropyRunner
     let mover: RangeMover
@@ -49,7 +49,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         do {
             // A uid is its process's start time in ms: one beyond this node's clock (plus the skew
             // the cluster allows) would outrank every real process of that name, for good.
-            envelope = try GossipWire.decode(request, uidMax: node.peerUIDMax)
+            envelope = try GossipWire.decode(request, uidMax: host.peerUIDMax)
         } catch let malformed as GossipWire.Malformed {
             noteFutureSender(request, context: context)
             throw RPCError(code: .invalidArgument, message: "malformed gossip: \(malformed)")
@@ -65,12 +65,12 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     /// whose clock this node should read: one of the two clocks is off (`ClockCheck.refusedStamp`).
     private func noteFutureSender(_ request: Footfall_V1_GossipEnvelope, context: ServerContext) {
         let sender = request.from
-        guard ClusterTransport.peerIdentity(of: context) == .node(sender.name), sender.uid > node.peerUIDMax,
+        guard ClusterTransport.peerIdentity(of: context) == .node(sender.name), sender.uid > host.peerUIDMax,
               let member = try? GossipWire.decode(sender, uidMax: .max)
         else { return }
-        if node.clockCheck.refusedStamp(of: member) {
-            let aheadS = (Int64(clamping: member.uid) &- node.clock.nowMs) / 1000
-            node.logger.warning("refused a node's gossip: its start time is beyond this node's clock; reading its clock to learn which is off",
+        if host.clockCheck.refusedStamp(of: member) {
+            let aheadS = (Int64(clamping: member.uid) &- host.clock.nowMs) / 1000
+            host.logger.warning("refused a node's gossip: its start time is beyond this node's clock; reading its clock to learn which is off",
                                 metadata: ["cluster.peer": "\(member.name)", "clock.peer_start_ahead_s": "\(aheadS)"])
         }
     }
@@ -84,7 +84,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         else {
             throw RPCError(code: .permissionDenied, message: "only a ring member or a joining node gets the cluster's secrets")
         }
-        guard let ratchet = try node.salts.handoff(nowMs: node.clock.nowMs) else {
+        guard let ratchet = try host.salts.handoff(nowMs: host.clock.nowMs) else {
             throw RPCError(code: .unavailable, message: "this node has no daily-salt seed either")
         }
         return .with {
@@ -97,7 +97,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         let snapshot = await shell.snapshot
         let shares = snapshot.ring.primaryShares()
         let ownership = Dictionary(uniqueKeysWithValues: snapshot.ownership.map { ($0.name, $0.state) })
-        let stored = UInt64(node.kv.approximateSize(.events))
+        let stored = UInt64(host.kv.approximateSize(.events))
         return .with { reply in
             reply.answeredBy = snapshot.myself.name
             reply.ringEpoch = snapshot.ring.epoch
@@ -165,26 +165,26 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
 
     func replicate(request: Footfall_V1_ReplicaRequest, context: ServerContext) async throws -> Footfall_V1_ReplicaAck {
         let message = try wire { try ReplicaWire.message(request) }
-        let applied = try await node.replication.applyAsReplica(message)
-        return ReplicaWire.ack(id: request.id, atMs: node.clock.nowMs, applied)
+        let applied = try await host.replication.applyAsReplica(message)
+        return ReplicaWire.ack(id: request.id, atMs: host.clock.nowMs, applied)
     }
 
     func repairErasures(request: Footfall_V1_RepairSiteRequest, context: ServerContext) async throws -> Footfall_V1_ErasureOrders {
         let site = try wire { try ReplicaWire.site(request.site) }
-        let orders = try await node.offloaded { try node.store.erasureRecords(site: site).map(\.order) }
+        let orders = try await host.offloaded { try host.store.erasureRecords(site: site).map(\.order) }
         return .with { $0.orders = orders.map(ReplicaWire.erasureOrder) }
     }
 
     func repairDigests(request: Footfall_V1_RepairWindow, context: ServerContext) async throws -> Footfall_V1_DigestTree {
         let window = try wire { try ReplicaWire.window(request) }
-        let tree = try await node.offloaded { try node.store.digests(site: window.site, fromMs: window.fromMs, untilMs: window.untilMs) }
+        let tree = try await host.offloaded { try host.store.digests(site: window.site, fromMs: window.fromMs, untilMs: window.untilMs) }
         return ReplicaWire.tree(tree)
     }
 
     func repairSummaries(request: Footfall_V1_RepairSummariesRequest, context: ServerContext) async throws -> Footfall_V1_RepairSummariesReply {
         let windows = try wire { try ReplicaWire.summaryWindows(request) }
-        let local = LocalReplica(name: node.configuration.nodeName, store: node.store, nowMs: node.clock.nowMs, retention: node.retentionPlan)
-        let summaries = try await node.offloaded { try local.summaries(windows) ?? [] }
+        let local = LocalReplica(name: host.nodeName, store: host.store, nowMs: host.clock.nowMs, retention: host.retentionPlan)
+        let summaries = try await host.offloaded { try local.summaries(windows) ?? [] }
         return .with { $0.summaries = summaries }
     }
 
@@ -192,16 +192,16 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         let window = try wire { try ReplicaWire.window(request.window) }
         let day = try wire { try ReplicaWire.day(request.day) }
         guard request.slice < EventSetDigest.slicesPerDay else { throw RPCError(code: .invalidArgument, message: "no such slice") }
-        let ids = try await node.offloaded {
-            try node.store.eventIDs(site: window.site, day: day, slice: Int(request.slice), fromMs: window.fromMs, untilMs: window.untilMs)
+        let ids = try await host.offloaded {
+            try host.store.eventIDs(site: window.site, day: day, slice: Int(request.slice), fromMs: window.fromMs, untilMs: window.untilMs)
         }
         return .with { $0.ids = ids.map { Data($0.bytes) } }
     }
 
     func repairIDPage(request: Footfall_V1_RepairIDPageRequest, context: ServerContext) async throws -> Footfall_V1_RepairIDPageReply {
         let asked = try wire { try ReplicaWire.idPageRequest(request) }
-        let page = try await node.offloaded {
-            try node.store.eventIDs(site: asked.window.site, day: asked.day, slices: asked.slices, after: asked.after, limit: asked.limit,
+        let page = try await host.offloaded {
+            try host.store.eventIDs(site: asked.window.site, day: asked.day, slices: asked.slices, after: asked.after, limit: asked.limit,
                                     fromMs: asked.window.fromMs, untilMs: asked.window.untilMs)
         }
         return .with {
@@ -214,7 +214,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         let site = try wire { try ReplicaWire.site(request.site) }
         let ids = try wire { try ReplicaWire.ids(request.ids) }
         guard ids.count <= ReplicaWire.eventsMax else { throw RPCError(code: .invalidArgument, message: "at most \(ReplicaWire.eventsMax) ids") }
-        return ReplicaWire.batch(try await node.offloaded { try node.store.storedEvents(site: site, ids: ids) })
+        return ReplicaWire.batch(try await host.offloaded { try host.store.storedEvents(site: site, ids: ids) })
     }
 
     func repairVisitorDigests(request: Footfall_V1_RepairVisitorDigestsRequest, context: ServerContext) async throws -> Footfall_V1_VisitorDigests {
@@ -222,7 +222,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
         // No limit: a caller of an earlier version, which takes every digest in one reply.
         let limit = request.limit == 0 ? Int.max : min(Int(request.limit), Replication.AntiEntropy.pageMax)
         let after = request.hasAfter ? VisitorID(rawValue: request.after) : nil
-        let page = try await node.offloaded { try node.store.visitorEditDigests(site: site, after: after, limit: limit) }
+        let page = try await host.offloaded { try host.store.visitorEditDigests(site: site, after: after, limit: limit) }
         return .with {
             $0.visitors = page.elements.map { entry in .with { $0.visitor = entry.visitor.rawValue; $0.digest = entry.digest } }
             $0.more = page.more
@@ -235,29 +235,22 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
             throw RPCError(code: .invalidArgument, message: "at most \(Replication.AntiEntropy.visitorBatch) visitors")
         }
         let visitors = request.visitors.map(VisitorID.init(rawValue:))
-        let edits = try await node.offloaded { try node.store.rebuildingEdits(site: site, visitors: visitors) }
+        let edits = try await host.offloaded { try host.store.rebuildingEdits(site: site, visitors: visitors) }
         return .with { $0.edits = edits.map(ReplicaWire.visitorEdit) }
     }
 
     func siteQuery(request: Footfall_V1_SiteQueryRequest, context: ServerContext) async throws -> Footfall_V1_SiteQueryReply {
         do {
-            let query = try SiteQuery(request)
-            // A peer routes reads by its own view, which does not know that this node waits for
-            // repair (a lost disk, a restore, a long absence): its copy lacks events, so the peer
-            // is sent on to the next replica rather than answered from it.
-            guard await node.replication.readReplicas(for: query.site).local else {
-                throw RPCError(code: .unavailable, message: "this node does not serve reads of \(query.site) now (waiting for repair, or not its replica)")
-            }
-            let json = try await node.offloaded { try node.answerLocally(query) }
+            let json = try await host.answerPeerRead(request)
             return .with { $0.json = json }
         } catch let error as FootfallError {
-            throw RPCError(code: PublicServiceHandler.code(for: error.kind), message: error.message)
+            throw RPCError(error)
         }
     }
 
     func systemPush(request: Footfall_V1_SystemRecords, context: ServerContext) async throws -> Footfall_V1_SystemPushAccepted {
         do {
-            try node.system.merge(request.records, maxAheadMs: node.peerStampAllowanceMs)
+            try host.system.merge(request.records, maxAheadMs: host.peerStampAllowanceMs)
         } catch let error as FootfallError {
             throw RPCError(code: .invalidArgument, message: error.message)
         }
@@ -265,11 +258,11 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
     }
 
     func systemSync(request: Footfall_V1_SystemIndex, context: ServerContext) async throws -> Footfall_V1_SystemSyncReply {
-        let (newer, wanted) = try node.system.compare(with: request.entries)
+        let (newer, wanted) = try host.system.compare(with: request.entries)
         return .with {
             $0.newer = newer
             $0.wanted = wanted
-            $0.senderPending = node.systemDataCheck.isPending
+            $0.senderPending = host.systemDataCheck.isPending
         }
     }
 
@@ -282,31 +275,31 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
             throw RPCError(code: .failedPrecondition, message: refusal)
         }
         do {
-            let revocation = try node.system.revoke(kind, name: request.name, nowMs: node.clock.nowMs)
-            node.logger.notice(kind == .operator ? "revoked an operator's certificates" : "revoked a node's certificates",
+            let revocation = try host.system.revoke(kind, name: request.name, nowMs: host.clock.nowMs)
+            host.logger.notice(kind == .operator ? "revoked an operator's certificates" : "revoked a node's certificates",
                                metadata: ["cluster.revoked": "\(revocation.name)"])
             return .with { $0.revokedMs = revocation.revokedMs }
         } catch let error as FootfallError {
-            throw RPCError(code: PublicServiceHandler.code(for: error.kind), message: error.message)
+            throw RPCError(error)
         }
     }
 
     func clock(request: Footfall_V1_ClockRequest, context: ServerContext) async throws -> Footfall_V1_ClockReply {
-        .with { $0.wallMs = node.clock.nowMs }
+        .with { $0.wallMs = host.clock.nowMs }
     }
 
     /// Takes a snapshot (`Backup`) and streams its files in order, each in chunks; the snapshot
     /// is removed from the node's disk when the stream ends, sent or not.
     func backup(request: Footfall_V1_BackupRequest, response: RPCWriter<Footfall_V1_BackupChunk>, context: ServerContext) async throws {
-        let node = self.node
+        let host = self.host
         let snapshot: Backup.Snapshot
         do {
-            snapshot = try await node.offloaded { try Backup.snapshot(of: node) }
+            snapshot = try await host.offloaded { try Backup.snapshot(of: host) }
         } catch let error as FootfallError {
-            throw RPCError(code: PublicServiceHandler.code(for: error.kind), message: error.message)
+            throw RPCError(error)
         }
         defer { snapshot.remove() }
-        node.logger.info("backup: snapshot taken", metadata: ["backup.files": "\(snapshot.files.count)", "backup.bytes": "\(snapshot.totalBytes)"])
+        host.logger.info("backup: snapshot taken", metadata: ["backup.files": "\(snapshot.files.count)", "backup.bytes": "\(snapshot.totalBytes)"])
         for file in snapshot.files {
             let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: (snapshot.folder as NSString).appendingPathComponent(file.path)))
             defer { try? handle.close() }
@@ -321,7 +314,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
                     $0.totalFiles = UInt32(snapshot.files.count)
                     $0.totalBytes = snapshot.totalBytes
                     $0.snapshotMs = snapshot.takenMs
-                    $0.nodeName = node.configuration.nodeName
+                    $0.nodeName = host.nodeName
                 })
                 offset += UInt64(data.count)
                 if data.isEmpty { break }
@@ -341,7 +334,7 @@ struct NodeServiceHandler: Footfall_V1_NodeService.SimpleServiceProtocol {
 
     func decommission(request: Footfall_V1_DecommissionRequest, response: RPCWriter<Footfall_V1_MoveProgress>,
                       context: ServerContext) async throws {
-        let me = node.configuration.nodeName
+        let me = host.nodeName
         guard request.name == me else {
             throw RPCError(code: .failedPrecondition, message: "this is \(me), not \(request.name.prefix(64)); send it to the node that leaves")
         }

@@ -1,4 +1,3 @@
-import FootfallCluster
 import FootfallModel
 import FootfallStorage
 import Foundation
@@ -19,7 +18,7 @@ public enum Backup {
     }
 
     /// Bytes per streamed chunk: well under gRPC's 4 MiB message limit.
-    static let chunkBytes = 1 << 20
+    package static let chunkBytes = 1 << 20
     /// Snapshots are taken into folders with this prefix inside the data folder (the same file
     /// system, so the checkpoint hard-links table files instead of copying them).
     static let folderPrefix = ".backup-"
@@ -27,27 +26,27 @@ public enum Backup {
     static let stateFiles = ["cluster.json"]
 
     /// A snapshot on the node's disk, until it has been sent.
-    struct Snapshot {
-        let folder: String
-        let files: [File]
-        let takenMs: Int64
+    package struct Snapshot {
+        package let folder: String
+        package let files: [File]
+        package let takenMs: Int64
 
-        var totalBytes: UInt64 { files.reduce(0) { $0 + $1.size } }
+        package var totalBytes: UInt64 { files.reduce(0) { $0 + $1.size } }
 
-        func remove() { try? FileManager.default.removeItem(atPath: folder) }
+        package func remove() { try? FileManager.default.removeItem(atPath: folder) }
     }
 
     /// Takes a snapshot of `node` while it serves. The caller removes it once sent.
-    static func snapshot(of node: Node) throws -> Snapshot {
-        guard let store = node.kv as? RocksDBStore else {
+    package static func snapshot(of host: any NodeServiceHost) throws -> Snapshot {
+        guard let store = host.kv as? RocksDBStore else {
             throw FootfallError.unavailable("this node keeps its data in memory: there is nothing on disk to back up")
         }
-        let data = node.configuration.dataDirectory
+        let data = host.dataDirectory
         let folder = (data as NSString).appendingPathComponent(folderPrefix + UUID().uuidString)
         let files = FileManager.default
         try files.createDirectory(atPath: folder, withIntermediateDirectories: false)
         do {
-            let takenMs = node.clock.nowMs
+            let takenMs = host.clock.nowMs
             try store.checkpoint(into: (folder as NSString).appendingPathComponent("db"))
             for name in stateFiles where files.fileExists(atPath: (data as NSString).appendingPathComponent(name)) {
                 try files.copyItem(atPath: (data as NSString).appendingPathComponent(name), toPath: (folder as NSString).appendingPathComponent(name))

@@ -1,4 +1,3 @@
-import FootfallCluster
 import FootfallModel
 import FootfallProtocols
 import Foundation
@@ -12,7 +11,7 @@ import ServiceLifecycle
 /// data and run anti-entropy. On SIGTERM it leaves gracefully before the server stops.
 public struct ClusterService: Service {
     public let shell: MembershipShell
-    let node: Node
+    let host: any NodeServiceHost
     private let peers: PeerClients
     private let systemReplicator: SystemReplicator
     let repairs: AntiEntropyRunner
@@ -24,11 +23,12 @@ public struct ClusterService: Service {
     private let configuration: ClusterConfiguration
     private let logger: Logger
 
-    public init(node: Node) throws {
-        let configuration = node.configuration.cluster
-        let name = node.configuration.nodeName
+    package init(host: any NodeServiceHost) throws {
+        let settings = host.clusterSettings
+        let configuration = settings.cluster
+        let name = host.nodeName
         try ClusterIdentity.validate(name: name)
-        let folder = CertificateDirectory(path: configuration.certificateFolder(dataDirectory: node.configuration.dataDirectory))
+        let folder = CertificateDirectory(path: configuration.certificateFolder(dataDirectory: host.dataDirectory))
         let authority = try folder.readAuthorityCertificatePEM()
         let authorityCertificate = try ClusterCertificates.certificate(fromPEM: authority)
         let credential: ReloadingCredential
@@ -39,47 +39,46 @@ public struct ClusterService: Service {
         } catch {
             throw ClusterSetupError("\(folder.path)/\(name).pem cannot be served: \(error)")
         }
-        let stateFile = ClusterStateFile(dataDirectory: node.configuration.dataDirectory)
-        let myself = Membership.Member(name: name, uid: try stateFile.nextUID(wallClockMs: node.clock.nowMs),
+        let stateFile = ClusterStateFile(dataDirectory: host.dataDirectory)
+        let myself = Membership.Member(name: name, uid: try stateFile.nextUID(wallClockMs: host.clock.nowMs),
                                        address: configuration.advertised)
-        let peers = PeerClients(credential: credential, authorityPEM: authority, settings: configuration.transport, logger: node.logger)
+        let peers = PeerClients(credential: credential, authorityPEM: authority, settings: configuration.transport, logger: host.logger)
         shell = try MembershipShell(myself: myself, configuration: configuration, stateFile: stateFile, peers: peers,
-                                    salts: node.salts, wallClock: node.clock, metrics: node.metrics, logger: node.logger)
-        self.node = node
+                                    salts: host.salts, wallClock: host.clock, metrics: host.metrics, logger: host.logger)
+        self.host = host
         self.peers = peers
-        systemReplicator = SystemReplicator(host: node, membership: shell, peers: peers, syncInterval: node.configuration.systemSyncInterval)
-        repairs = AntiEntropyRunner(host: node, interval: node.configuration.repairInterval,
-                                    settleMs: node.configuration.repairSettleMs)
-        mover = RangeMover(host: node, membership: shell)
-        clockWatch = ClockWatch(host: node, membership: shell, peers: peers)
+        systemReplicator = SystemReplicator(host: host, membership: shell, peers: peers, syncInterval: settings.systemSyncInterval)
+        repairs = AntiEntropyRunner(host: host, interval: settings.repairInterval, settleMs: settings.repairSettleMs)
+        mover = RangeMover(host: host, membership: shell)
+        clockWatch = ClockWatch(host: host, membership: shell, peers: peers)
         let transport = try ClusterTransport.serverTransport(
             host: configuration.listenHost, port: configuration.listenPort, credential: credential,
             authorityCertificatePEM: authority, settings: configuration.transport)
         server = GRPCServer(
-            transport: transport, services: [NodeServiceHandler(node: node, shell: shell, repairs: repairs, mover: mover)],
-            interceptors: [ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy, refusing: { [system = node.system] in
+            transport: transport, services: [NodeServiceHandler(host: host, shell: shell, repairs: repairs, mover: mover)],
+            interceptors: [ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy, refusing: { [system = host.system] in
                 system.isRevoked($0, certificate: $1)
             })])
         self.credential = credential
         self.configuration = configuration
-        self.logger = node.logger
+        self.logger = host.logger
     }
 
     public func run() async throws {
-        let shell = shell, server = server, node = node, peers = peers
+        let shell = shell, server = server, host = host, peers = peers
         let systemReplicator = systemReplicator, repairs = repairs, mover = mover, clockWatch = clockWatch, credential = credential
         let grace = configuration.leaveGracePeriod
-        await node.replication.attach(peers: peers)
-        node.system.onChange { records in Task { await systemReplicator.push(records) } }
-        node.system.onMalformedRecord { [logger = node.logger, metrics = node.metrics] kind, error in
+        await host.replication.attach(peers: peers)
+        host.system.onChange { records in Task { await systemReplicator.push(records) } }
+        host.system.onMalformedRecord { [logger = host.logger, metrics = host.metrics] kind, error in
             logger.error("skipped a stored system record that cannot be decoded", metadata: ["system.kind": "\(kind)", "error": "\(error)"])
             metrics.increment("footfall_system_records_malformed_total", labels: ["kind": kind])
         }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { await shell.run() }
-                group.addTask { await ClusterService.feedMembershipViews(from: shell, to: node.replication) }
-                group.addTask { await node.replication.run() }
+                group.addTask { await ClusterService.feedMembershipViews(from: shell, to: host.replication) }
+                group.addTask { await host.replication.run() }
                 group.addTask { await systemReplicator.run() }
                 group.addTask { await repairs.run() }
                 group.addTask { await mover.run() }
@@ -117,14 +116,14 @@ public enum ClusterSetup {
     /// node's certificate and an operator certificate named "admin" for the CLI. A joining node
     /// must be given its certificate (`footfall certs node NAME` where the CA key lives); one is
     /// issued here only if the CA key is in the folder.
-    public static func prepareCertificates(for configuration: NodeConfiguration, now: Date = Date(), print: (String) -> Void) throws {
-        let name = configuration.nodeName
+    public static func prepareCertificates(nodeName name: String, cluster: ClusterConfiguration, dataDirectory: String, now: Date = Date(),
+                                           print: (String) -> Void) throws {
         try ClusterIdentity.validate(name: name)
-        let folder = CertificateDirectory(path: configuration.cluster.certificateFolder(dataDirectory: configuration.dataDirectory))
+        let folder = CertificateDirectory(path: cluster.certificateFolder(dataDirectory: dataDirectory))
         let nodeCertificate = (folder.path as NSString).appendingPathComponent("\(name).pem")
         if FileManager.default.fileExists(atPath: nodeCertificate) { return }
         if !folder.hasAuthority {
-            guard configuration.cluster.seeds.isEmpty else {
+            guard cluster.seeds.isEmpty else {
                 throw ClusterSetupError("""
                     \(folder.path) holds no cluster CA: copy ca.pem, \(name).pem and \(name)-key.pem there \
                     (`footfall certs node \(name)` on the machine that holds the cluster CA)
