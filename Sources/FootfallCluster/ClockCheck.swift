@@ -31,13 +31,13 @@ package final class ClockCheck: Sendable {
     /// answer arrives now.
     package func record(peer: String, sentMs: Int64, peerMs: Int64) {
         let (received, monotonic) = (clock.nowMs, clock.monotonicMs)
-        state.withLock { $0.agreement.record(peer: peer, sentMs: sentMs, peerMs: peerMs, receivedMs: received, receivedMonotonicMs: monotonic) }
+        state.withLock { $0.agreement.onReading(peer: peer, sentMs: sentMs, peerMs: peerMs, receivedMs: received, receivedMonotonicMs: monotonic) }
     }
 
     /// Forgets readings of all but `members`, out of a cluster of `clusterSize` nodes.
     package func keep(only members: Set<String>, clusterSize: Int) {
         state.withLock {
-            $0.agreement.keep(only: members)
+            $0.agreement.onMembers(only: members)
             $0.clusterSize = max(clusterSize, 1)
         }
     }

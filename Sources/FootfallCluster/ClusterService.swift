@@ -69,6 +69,8 @@ public struct ClusterService: Service {
         let systemReplicator = systemReplicator, repairs = repairs, mover = mover, clockWatch = clockWatch, credential = credential
         let grace = configuration.leaveGracePeriod
         await host.replication.attach(peers: peers)
+        // One short task per local change (an owner's or operator's request): the pushes it starts
+        // are bounded per peer by the replicator.
         host.system.onChange { records in Task { await systemReplicator.push(records) } }
         host.system.onMalformedRecord { [logger = host.logger, metrics = host.metrics] kind, error in
             logger.error("skipped a stored system record that cannot be decoded", metadata: ["system.kind": "\(kind)", "error": "\(error)"])

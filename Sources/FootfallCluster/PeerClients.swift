@@ -59,6 +59,7 @@ package actor PeerClients {
         guard let client = client(for: key, address: address, uid: uid, identity: identity), gossipCalls.start(key) else { return }
         let message = GossipWire.encode(envelope)
         let options = ClusterTransport.callOptions(timeout: timeout)
+        // At most `gossipCalls`' limit per peer at once, each within `timeout`.
         Task {
             _ = try? await client.gossip(message, options: options)
             self.finished(key)
@@ -104,6 +105,8 @@ package actor PeerClients {
                 to: identity, host: target.host, port: target.port, credential: credential,
                 authorityCertificatePEM: authorityPEM, settings: settings)
             let client = GRPCClient(transport: transport)
+            // One per client, cancelled with it: one client per member (members hold certificates
+            // the cluster's CA signed) and per seed address.
             let connections = Task { _ = try? await client.runConnections() }
             peers[key] = Peer(address: address, uid: uid, client: client, connections: connections)
             return NodeClient(wrapping: client)

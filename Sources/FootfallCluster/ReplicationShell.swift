@@ -120,7 +120,7 @@ public actor ReplicationShell {
         let request = nextRequest
         return await withCheckedContinuation { continuation in
             writeWaiters[request] = continuation
-            perform(coordinator.write(request: request, events: events, consistency: consistency, nowMs: clock.nowMs))
+            perform(coordinator.onWrite(request: request, events: events, consistency: consistency, nowMs: clock.nowMs))
         }
     }
 
@@ -130,7 +130,7 @@ public actor ReplicationShell {
         let request = nextRequest
         return await withCheckedContinuation { continuation in
             writeWaiters[request] = continuation
-            perform(coordinator.edit(request: request, edit, consistency: consistency, nowMs: clock.nowMs))
+            perform(coordinator.onEdit(request: request, edit, consistency: consistency, nowMs: clock.nowMs))
         }.0
     }
 
@@ -139,7 +139,7 @@ public actor ReplicationShell {
     public func erase(_ order: Replication.ErasureOrder) async -> ErasureResult {
         await withCheckedContinuation { continuation in
             erasureWaiters[order.requestID] = (continuation, [])
-            perform(coordinator.erase(order, nowMs: clock.nowMs))
+            perform(coordinator.onErase(order, nowMs: clock.nowMs))
         }
     }
 
@@ -157,7 +157,7 @@ public actor ReplicationShell {
         let alive = Set(live.map(\.name))
         guard view.ring != coordinator.ring || view.pendingRing.members != coordinator.pendingRing.members
             || alive.union([myself]) != coordinator.alive else { return }
-        perform(coordinator.update(ring: view.ring, pendingRing: view.pendingRing, alive: alive, nowMs: clock.nowMs))
+        perform(coordinator.onMembershipChange(ring: view.ring, pendingRing: view.pendingRing, alive: alive, nowMs: clock.nowMs))
         metrics.set("footfall_replication_ring_epoch", to: Double(view.ring.epoch))
     }
 
@@ -223,7 +223,7 @@ public actor ReplicationShell {
             if now - lastAliveStampMs >= ReplicationShell.aliveStampIntervalMs { stampAlive(now) }
             let wait = min(max(0, (coordinator.nextDeadlineMs ?? now + 100) - now), 100)
             try? await Task.sleep(for: .milliseconds(wait))
-            perform(coordinator.tick(nowMs: clock.nowMs))
+            perform(coordinator.onTick(nowMs: clock.nowMs))
             metrics.set("footfall_replication_hints_pending", to: Double(coordinator.hints.count))
             metrics.set("footfall_replication_hinted_events", to: Double(coordinator.hintedEvents))
             metrics.set("footfall_replication_writes_in_flight", to: Double(coordinator.writesInFlight))
@@ -334,6 +334,8 @@ public actor ReplicationShell {
             return
         }
         let timeout = Duration.milliseconds(coordinator.settings.writeTimeoutMs)
+        // One call per message the coordinator sends, each over within `writeTimeoutMs`: as many
+        // at once as the coordinator has outstanding (bounded by its `writesInFlightMax`).
         Task {
             guard let client = await self.client(for: target) else {
                 self.failed(id)
@@ -354,6 +356,8 @@ public actor ReplicationShell {
     }
 
     private func applyLocally(_ message: Replication.Message, id: UInt64) {
+        // As bounded as `send`'s calls; the group committer writes at most two batches at once
+        // and holds the rest until then.
         Task {
             do {
                 let applied = try await self.applyAsReplica(message)
@@ -386,11 +390,11 @@ public actor ReplicationShell {
     }
 
     private func acknowledged(_ message: Replication.Message, from sender: String) {
-        perform(coordinator.receive(message, from: sender, nowMs: clock.nowMs))
+        perform(coordinator.onMessage(message, from: sender, nowMs: clock.nowMs))
     }
 
     private func failed(_ id: UInt64) {
-        perform(coordinator.failed(id, nowMs: clock.nowMs))
+        perform(coordinator.onSendFailed(id, nowMs: clock.nowMs))
     }
 
     package static func hintKey(_ id: UInt64) -> [UInt8] { [hintKeyTag] + id.bigEndianBytes }

@@ -53,7 +53,7 @@ public struct ClockAgreement: Sendable {
     /// 144,000), so a wild or hostile one counts as far off rather than overflowing the offset.
     /// This node's own clocks are clamped the same way (a wall clock stepped to a wild date is
     /// far off, not a trap).
-    public mutating func record(peer: String, sentMs: Int64, peerMs: Int64, receivedMs: Int64, receivedMonotonicMs: Int64) {
+    public mutating func onReading(peer: String, sentMs: Int64, peerMs: Int64, receivedMs: Int64, receivedMonotonicMs: Int64) {
         let (sent, received, monotonic) = (Self.clamped(sentMs), Self.clamped(receivedMs), Self.clamped(receivedMonotonicMs))
         guard received >= sent else { return }
         let midpoint = sent + (received - sent) / 2
@@ -71,8 +71,8 @@ public struct ClockAgreement: Sendable {
         max(members, asked + 1)
     }
 
-    /// Drops readings of nodes that are no longer members.
-    public mutating func keep(only members: Set<String>) {
+    /// The members now: readings of any other node are dropped.
+    public mutating func onMembers(only members: Set<String>) {
         readings = readings.filter { members.contains($0.key) }
     }
 

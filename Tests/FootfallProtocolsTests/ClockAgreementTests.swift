@@ -8,7 +8,7 @@ import Testing
     /// Readings of `peers` whose clocks are `offsetMs` ahead of this node's, over a 10 ms round trip.
     static func reading(_ peers: [String], offsetMs: Int64, at now: Int64 = 1_000_000, into agreement: inout ClockAgreement) {
         for peer in peers {
-            agreement.record(peer: peer, sentMs: now - 10, peerMs: now - 5 + offsetMs, receivedMs: now, receivedMonotonicMs: now)
+            agreement.onReading(peer: peer, sentMs: now - 10, peerMs: now - 5 + offsetMs, receivedMs: now, receivedMonotonicMs: now)
         }
     }
 
@@ -56,11 +56,11 @@ import Testing
         var agreement = ClockAgreement()
         // 61 s apart, but the answer took 10 s: the peer may be as little as 56 s ahead.
         for peer in ["b", "c", "d"] {
-            agreement.record(peer: peer, sentMs: 0, peerMs: 5_000 + 61_000, receivedMs: 10_000, receivedMonotonicMs: 10_000)
+            agreement.onReading(peer: peer, sentMs: 0, peerMs: 5_000 + 61_000, receivedMs: 10_000, receivedMonotonicMs: 10_000)
         }
         #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 10_000, monotonicMs: 10_000) == nil)
         for peer in ["b", "c", "d"] {
-            agreement.record(peer: peer, sentMs: 20_000, peerMs: 20_005 + 61_000, receivedMs: 20_010, receivedMonotonicMs: 20_010)
+            agreement.onReading(peer: peer, sentMs: 20_000, peerMs: 20_005 + 61_000, receivedMs: 20_010, receivedMonotonicMs: 20_010)
         }
         #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 20_010, monotonicMs: 20_010) == 61_000)
     }
@@ -68,7 +68,7 @@ import Testing
     @Test func aPeerReadingAtEitherEndOfInt64_countsAsFarOff_withoutOverflow() {
         var agreement = ClockAgreement()
         for (peer, reading) in [("b", Int64.max), ("c", Int64.min), ("d", Int64.max)] {
-            agreement.record(peer: peer, sentMs: 1_000_000, peerMs: reading, receivedMs: 1_000_010, receivedMonotonicMs: 1_000_010)
+            agreement.onReading(peer: peer, sentMs: 1_000_000, peerMs: reading, receivedMs: 1_000_010, receivedMonotonicMs: 1_000_010)
         }
         #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 1_000_010, monotonicMs: 1_000_010).map { $0 > 0 } == true)
     }
@@ -78,7 +78,7 @@ import Testing
         ClockAgreementTests.reading(["b", "c", "d"], offsetMs: -5 * ClockAgreementTests.minute, at: 0, into: &agreement)
         #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 0, monotonicMs: 0) == -5 * ClockAgreementTests.minute)
         #expect(agreement.disagreementMs(clusterSize: 4, nowMs: agreement.settings.freshForMs + 1, monotonicMs: agreement.settings.freshForMs + 1) == nil, "old readings expire")
-        agreement.keep(only: ["b"])
+        agreement.onMembers(only: ["b"])
         #expect(agreement.disagreementMs(clusterSize: 4, nowMs: 0, monotonicMs: 0) == nil, "c and d left the cluster")
     }
 
@@ -88,7 +88,7 @@ import Testing
         var agreement = ClockAgreement()
         let hour: Int64 = 3_600_000, now: Int64 = 1_000_000_000
         for peer in ["b", "c", "d"] {
-            agreement.record(peer: peer, sentMs: now - 10, peerMs: now - 5, receivedMs: now, receivedMonotonicMs: 5_000)
+            agreement.onReading(peer: peer, sentMs: now - 10, peerMs: now - 5, receivedMs: now, receivedMonotonicMs: 5_000)
         }
         #expect(agreement.disagreementMs(clusterSize: 4, nowMs: now + 1_000, monotonicMs: 6_000) == nil, "agrees as time passes")
         #expect(agreement.disagreementMs(clusterSize: 4, nowMs: now - hour + 1_000, monotonicMs: 6_000) == hour,
@@ -102,9 +102,9 @@ import Testing
 
     @Test func ownClocksAtEitherEndOfInt64_countAsFarOff_withoutOverflow() {
         var agreement = ClockAgreement()
-        agreement.record(peer: "b", sentMs: Int64.min, peerMs: Int64.max, receivedMs: Int64.max, receivedMonotonicMs: Int64.min)
+        agreement.onReading(peer: "b", sentMs: Int64.min, peerMs: Int64.max, receivedMs: Int64.max, receivedMonotonicMs: Int64.min)
         for peer in ["c", "d", "e"] {
-            agreement.record(peer: peer, sentMs: 0, peerMs: 5, receivedMs: 10, receivedMonotonicMs: 10)
+            agreement.onReading(peer: peer, sentMs: 0, peerMs: 5, receivedMs: 10, receivedMonotonicMs: 10)
         }
         #expect(agreement.disagreementMs(clusterSize: 5, nowMs: Int64.max, monotonicMs: Int64.min).map { $0 < 0 } == true,
                 "a wall clock stepped to the end of time: the peers are far behind")

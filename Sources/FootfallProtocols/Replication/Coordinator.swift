@@ -108,7 +108,7 @@ extension Replication {
         // MARK: Inputs
 
         /// A client's write of `events` (any sites) under `request`, answered by `.writeFinished`.
-        public mutating func write(request: UInt64, events: [Event], consistency: Consistency, nowMs: Int64) -> Effects {
+        public mutating func onWrite(request: UInt64, events: [Event], consistency: Consistency, nowMs: Int64) -> Effects {
             guard writes.count < settings.writesInFlightMax else { return .complete(.writeFinished(request: request, .overloaded, applied: Applied())) }
             var bySet = [[String]: [Event]]()
             var required = [[String]: Int]()
@@ -146,7 +146,7 @@ extension Replication {
 
         /// An owner's CRM edit, written like events (consistency level, hints), answered by
         /// `.writeFinished`.
-        public mutating func edit(request: UInt64, _ edit: VisitorEdit, consistency: Consistency, nowMs: Int64) -> Effects {
+        public mutating func onEdit(request: UInt64, _ edit: VisitorEdit, consistency: Consistency, nowMs: Int64) -> Effects {
             guard writes.count < settings.writesInFlightMax else { return .complete(.writeFinished(request: request, .overloaded, applied: Applied())) }
             let (replicas, pending) = writeReplicas(for: edit.site)
             let required = min(replicas.count + pending.count, consistency.required(replicas: replicas.count) + pending.count)
@@ -179,7 +179,7 @@ extension Replication {
         }
 
         /// Erases a visitor on every replica of the site, answered by `.erasureFinished`.
-        public mutating func erase(_ order: ErasureOrder, nowMs: Int64) -> Effects {
+        public mutating func onErase(_ order: ErasureOrder, nowMs: Int64) -> Effects {
             var effects = purgeHints(of: order)
             let (current, pending) = writeReplicas(for: order.site)
             let replicas = current + pending
@@ -203,7 +203,7 @@ extension Replication {
         }
 
         /// A message from another node (acknowledgements; requests to apply go to the store).
-        public mutating func receive(_ message: Message, from sender: String, nowMs: Int64) -> Effects {
+        public mutating func onMessage(_ message: Message, from sender: String, nowMs: Int64) -> Effects {
             guard case .ack(let id, let atMs, let applied) = message, let what = outstanding[id] else { return .none }
             switch what {
             case .write(let groupID, let replica, _):
@@ -248,7 +248,7 @@ extension Replication {
         }
 
         /// The shell could not deliver message `id` (connection refused, RPC error).
-        public mutating func failed(_ id: UInt64, nowMs: Int64) -> Effects {
+        public mutating func onSendFailed(_ id: UInt64, nowMs: Int64) -> Effects {
             guard let what = outstanding.removeValue(forKey: id) else { return .none }
             switch what {
             case .write(let groupID, let replica, _):
@@ -284,7 +284,7 @@ extension Replication {
 
         /// A new view from membership: the rings (for reads, and with moves finished) and which
         /// members are alive.
-        public mutating func update(ring: Ring, pendingRing: Ring? = nil, alive: Set<String>, nowMs: Int64) -> Effects {
+        public mutating func onMembershipChange(ring: Ring, pendingRing: Ring? = nil, alive: Set<String>, nowMs: Int64) -> Effects {
             self.ring = ring
             self.pendingRing = pendingRing ?? ring
             self.alive = alive.union([myself])
@@ -292,7 +292,7 @@ extension Replication {
         }
 
         /// Timeouts, hint expiry and replays due at `nowMs`.
-        public mutating func tick(nowMs: Int64) -> Effects {
+        public mutating func onTick(nowMs: Int64) -> Effects {
             var effects = Effects()
             // Only what is due is sorted (for a deterministic order): the shell ticks at every
             // deadline and at least every 100 ms, and sorting every request in flight or every

@@ -351,7 +351,7 @@ struct ReplicatedCluster {
         pendingErasures[number] = erasure
         queue.insert(.erasureTimeout(number, requestID: order.requestID), at: now + .seconds(5))
         record("erase \(order.visitor) of \(order.site) through \(name) as \(order.requestID)")
-        perform(nodes[name]!.coordinator!.erase(order, nowMs: wallMs), by: name)
+        perform(nodes[name]!.coordinator!.onErase(order, nowMs: wallMs), by: name)
     }
 
     /// How many of `replicas` hold what a client request sent at `sentAt` wrote. A replica that
@@ -433,7 +433,7 @@ struct ReplicatedCluster {
         lastClientSend = now
         edits[nextRequest] = edit
         record("edit \(edit.visitor) of \(edit.site) through \(name)")
-        perform(nodes[name]!.coordinator!.edit(request: nextRequest, edit, consistency: .quorum, nowMs: wallMs), by: name)
+        perform(nodes[name]!.coordinator!.onEdit(request: nextRequest, edit, consistency: .quorum, nowMs: wallMs), by: name)
     }
 
     private mutating func send(_ events: [Event]) {
@@ -448,7 +448,7 @@ struct ReplicatedCluster {
         let request = nextRequest
         pending[request] = ClientWrite(events: events, node: name, sentAt: now)
         queue.insert(.clientTimeout(request: request), at: now + .seconds(5))
-        perform(nodes[name]!.coordinator!.write(request: request, events: events, consistency: .quorum, nowMs: wallMs), by: name)
+        perform(nodes[name]!.coordinator!.onWrite(request: request, events: events, consistency: .quorum, nowMs: wallMs), by: name)
     }
 
     private mutating func finished(_ request: UInt64, _ outcome: Replication.WriteOutcome, by name: String) {
@@ -537,7 +537,7 @@ struct ReplicatedCluster {
             traceHash.add("tick \(name)")
             guard var node = nodes[name], var coordinator = node.coordinator, node.scheduledTick == now else { return }
             node.scheduledTick = nil
-            let actions = coordinator.tick(nowMs: wallMs)
+            let actions = coordinator.onTick(nowMs: wallMs)
             node.coordinator = coordinator
             nodes[name] = node
             perform(actions, by: name)
@@ -545,7 +545,7 @@ struct ReplicatedCluster {
             traceHash.add("membership \(name)")
             guard var coordinator = nodes[name]?.coordinator else { return }
             let alive = Set(names.filter { canReach(name, $0) && canReach($0, name) })
-            let actions = coordinator.update(ring: ring, alive: alive, nowMs: wallMs)
+            let actions = coordinator.onMembershipChange(ring: ring, alive: alive, nowMs: wallMs)
             nodes[name]?.coordinator = coordinator
             perform(actions, by: name)
             queue.insert(.membership(name), at: now + .milliseconds(500))
@@ -776,7 +776,7 @@ struct ReplicatedCluster {
             transmit(.ack(id: id, atMs: wallMs, Replication.Applied()), from: name, to: from)
         case .ack:
             var coordinator = nodes[name]!.coordinator!
-            let actions = coordinator.receive(message, from: from, nowMs: wallMs)
+            let actions = coordinator.onMessage(message, from: from, nowMs: wallMs)
             nodes[name]?.coordinator = coordinator
             perform(actions, by: name)
         }
