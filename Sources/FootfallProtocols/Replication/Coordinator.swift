@@ -339,6 +339,36 @@ extension Replication {
             return deadlines.min()
         }
 
+        /// What is inconsistent in this coordinator's state, or nil. A walk of every table, so the
+        /// shell does not ask; the simulation asks after every input of every node and fails the
+        /// seed on an answer, and the unit tests after theirs.
+        public var invariantViolation: String? {
+            let held = hints.values.reduce(0) { $0 + $1.payload.eventCount }
+            if held != hintedEvents { return "hinted events counted \(hintedEvents), the hints hold \(held)" }
+            var queued = 0
+            for (target, queue) in hintQueues {
+                if queue.isEmpty { return "an empty hint queue for \(target)" }
+                if let stray = queue.first(where: { hints[$0]?.target != target }) { return "hint \(stray) is in \(target)'s queue but not its hint" }
+                queued += queue.count
+            }
+            if queued != hints.count { return "\(hints.count) hints, \(queued) queued" }
+            if writes.count > settings.writesInFlightMax { return "\(writes.count) writes in flight, past \(settings.writesInFlightMax)" }
+            if let (request, _) = writes.first(where: { $0.value.undecidedGroups <= 0 }) { return "write \(request) waits with no group undecided" }
+            if let group = groups.values.first(where: { !$0.decided && writes[$0.request] == nil }) {
+                return "an undecided group of write \(group.request), which is finished"
+            }
+            for (id, what) in outstanding {
+                switch what {
+                case .write(let group, _, _) where groups[group] == nil: return "message \(id) waits for write group \(group), which is gone"
+                case .erasure(let round, _) where erasures[round] == nil: return "message \(id) waits for erasure round \(round), which is gone"
+                case .replay(_, let target) where busyUntil[target] == nil, .gapNotice(let target) where busyUntil[target] == nil:
+                    return "message \(id) to \(target), which is not marked busy"
+                default: continue
+                }
+            }
+            return nil
+        }
+
         /// A site's replicas, and the members that will also hold it once moves finish.
         public func writeReplicas(for site: SiteID) -> (replicas: [String], pending: [String]) {
             let replicas = ring.preferenceList(for: site, replicationFactor: settings.replicationFactor)

@@ -784,6 +784,7 @@ struct ReplicatedCluster {
 
     /// Carries out a coordinator's effects as its shell does: persist, then send, then complete.
     private mutating func perform(_ effects: Replication.Effects, by name: String) {
+        if let problem = nodes[name]?.coordinator?.invariantViolation { violations.append("\(name)'s coordinator: \(problem)") }
         if failingDisks.contains(name), !effects.persist.isEmpty {
             nodes[name]!.coordinator!.onPersistFailed(effects.persist, nowMs: wallMs)
             statistics.persistsRefused += 1
