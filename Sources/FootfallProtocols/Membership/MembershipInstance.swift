@@ -143,6 +143,24 @@ extension Membership {
             return all.sorted { $0.member.name < $1.member.name }
         }
 
+        /// What is inconsistent in this instance's state, or nil. The simulation asks after every
+        /// input of every node and fails the seed on an answer; the shell does not ask.
+        public var invariantViolation: String? {
+            if others[myself.name] != nil { return "\(myself.name) holds an entry for itself" }
+            for (name, entry) in others {
+                if entry.record.member.name != name { return "the entry for \(name) holds \(entry.record.member.name)" }
+                if (entry.suspicion != nil) != (entry.record.status == .suspect) {
+                    return "\(name) is \(entry.record.status.rawValue) with\(entry.suspicion == nil ? "out" : "") a suspicion timer"
+                }
+                if let suspicion = entry.suspicion, suspicion.origins.isEmpty { return "\(name)'s suspicion has no origin" }
+            }
+            if !(0...settings.localHealthMax).contains(localHealth) { return "local health \(localHealth) outside 0...\(settings.localHealthMax)" }
+            if !(0...probeOrder.count).contains(probeIndex) { return "probe index \(probeIndex) outside an order of \(probeOrder.count)" }
+            if ownershipDigest != Instance.digest(of: ownership) { return "an ownership digest that is not its records'" }
+            if let (name, record) = ownership.first(where: { $0.key != $0.value.name }) { return "the ownership of \(name) holds \(record.name)" }
+            return nil
+        }
+
         public var ownershipRecords: [OwnershipRecord] {
             ownership.values.sorted { $0.name < $1.name }
         }

@@ -101,6 +101,8 @@ struct SimulatedCluster {
     /// Times a node's view changed in a step whose actions did not say so
     /// (`Membership.Action.changesView`): its replication layer would have gone on with the old one.
     private(set) var staleViews: [String] = []
+    /// What an instance's own consistency check found after an input, with who and when.
+    private(set) var brokenInvariants: [String] = []
     private var random: SplitMix64
     private var nodes: [String: Node] = [:]
     private var queue = EventQueue<Event>()
@@ -312,6 +314,7 @@ struct SimulatedCluster {
     }
 
     private mutating func perform(_ actions: [Membership.Action], by name: String) {
+        if let problem = nodes[name]?.instance?.invariantViolation { brokenInvariants.append("\(name) at \(now): \(problem)") }
         for action in actions {
             switch action {
             case .send(let envelope, let destination):

@@ -43,10 +43,14 @@ import Testing
 
     /// Replication follows the views the membership shell publishes when the core's actions say
     /// the view changed, with no poll behind them: a change no action announces would leave it on
-    /// the old ring or members for good.
-    static func checkViewsAnnounced(_ sim: SimulatedCluster, sourceLocation: SourceLocation = #_sourceLocation) {
+    /// the old ring or members for good. And no instance's own consistency check
+    /// (`invariantViolation`) failed after any input.
+    static func checkCores(_ sim: SimulatedCluster, sourceLocation: SourceLocation = #_sourceLocation) {
         if let first = sim.staleViews.first {
             fail(sim, "\(sim.staleViews.count) unannounced view changes, the first: \(first)", sourceLocation: sourceLocation)
+        }
+        if let first = sim.brokenInvariants.first {
+            fail(sim, "\(sim.brokenInvariants.count) broken invariants, the first: \(first)", sourceLocation: sourceLocation)
         }
     }
 
@@ -126,7 +130,7 @@ import Testing
             }
             healTimes.append(healed)
             falseDeathsDuringFaults += sim.falseDeaths.count
-            SimulationTests.checkViewsAnnounced(sim)
+            SimulationTests.checkCores(sim)
             let rings = sim.rings()
             if Set(rings.map(\.members)).count != 1 || Set(rings.map(\.epoch)).count != 1 {
                 SimulationTests.fail(sim, "rings differ after healing: \(rings.map { "\($0.epoch) \($0.members)" })")
@@ -183,7 +187,7 @@ import Testing
             if sim.run(until: SimulationTests.formBound, { $0.liveViewsAgree() }) == nil {
                 SimulationTests.fail(sim, "restarted \(victim) was not seen alive as generation \(generation + 1) by all")
             }
-            SimulationTests.checkViewsAnnounced(sim)
+            SimulationTests.checkCores(sim)
             total.add(sim.statistics)
         }
         SimulationTests.report("crash", total, seeds: SimulationTests.seeds.count, extra: "detection: \(SimulationTests.summary(detectionTimes)); "
@@ -210,6 +214,7 @@ import Testing
             sim.run(for: .seconds(120))
             falsePositives += sim.falseDeaths.count
             if !sim.falseDeaths.isEmpty { SimulationTests.fail(sim, "healthy members declared dead: \(sim.falseDeaths)") }
+            SimulationTests.checkCores(sim)
             total.add(sim.statistics)
         }
         SimulationTests.report("delay", total, seeds: SimulationTests.seeds.count, extra: "false positives \(falsePositives)")
@@ -233,6 +238,7 @@ import Testing
             if seen == nil { SimulationTests.fail(sim, "\(leaver)'s leave was not seen by all within 2 s") }
             // Leaving is not decommissioning: the ring keeps the member.
             if !sim.rings().allSatisfy({ $0.members.contains(leaver) }) { SimulationTests.fail(sim, "leave changed the ring") }
+            SimulationTests.checkCores(sim)
         }
     }
 
@@ -277,7 +283,7 @@ import Testing
                 return rings.allSatisfy { $0 == rings[0] && !$0.members.contains(removed) && $0.members.count == 4 }
             }
             if agreed == nil { SimulationTests.fail(sim, "the removal of \(removed) did not reach every node") }
-            SimulationTests.checkViewsAnnounced(sim)
+            SimulationTests.checkCores(sim)
         }
     }
 }
