@@ -15,6 +15,9 @@ from footfall_harness import web
 from footfall_harness.cluster import BROWSER
 from footfall_harness.hits import event_id, visitor_hex
 
+# Threads reading summaries through random nodes (their answers are checked and judge read floors).
+READERS = 4
+
 
 def around_today():
     """`from`/`to` query parameters for yesterday to tomorrow (UTC): every hit the workload sends,
@@ -25,12 +28,13 @@ def around_today():
 
 
 class Read:
-    """One summary read that a replica answered: what it counted, and how many hits of the site had
-    been sent when the answer came (no correct answer counts more)."""
-    __slots__ = ("at", "site", "replica", "pageviews", "sent")
+    """One summary read that a replica answered: when it was asked (`began`) and answered (`at`),
+    what it counted, and how many hits of the site had been sent when the answer came (no correct
+    answer counts more)."""
+    __slots__ = ("began", "at", "site", "replica", "pageviews", "sent")
 
-    def __init__(self, at, site, replica, pageviews, sent):
-        self.at, self.site, self.replica, self.pageviews, self.sent = at, site, replica, pageviews, sent
+    def __init__(self, began, at, site, replica, pageviews, sent):
+        self.began, self.at, self.site, self.replica, self.pageviews, self.sent = began, at, site, replica, pageviews, sent
 
 
 class Sent:
@@ -97,8 +101,10 @@ class Workload:
             self.threads.append(thread)
         # Summaries and the erased visitors' checks run apart: the checks wait up to 10 s on a node
         # cut off, and on one thread they left the summaries too few samples to judge a fault by
-        # (3 to 5 reads in a 12 s split).
-        for loop, stream in ((self._read_loop, 999), (self._erased_loop, 998)):
+        # (3 to 5 reads in a 12 s split). Several readers, as a read through a paused node waits
+        # out its 3 s timeout: one reader judged a 10 s pause on 10 reads.
+        loops = [(self._erased_loop, 998)] + [(self._read_loop, 990 + reader) for reader in range(READERS)]
+        for loop, stream in loops:
             thread = threading.Thread(target=loop, args=(random.Random(self.seed * 1000 + stream),), daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -157,12 +163,13 @@ class Workload:
         """Summaries through random nodes, each answer kept for the checkers."""
         while not self.stopping.is_set():
             node, site = rng.choice(self.nodes), rng.choice(self.sites)
+            began = time.monotonic()
             status, body, replica = self.http.call(node.http, f"/api/sites/{site}/summary?{around_today()}", timeout=3)
             answered = status == 200 and isinstance(body, dict) and "pageviews" in body
             with self.lock:
                 self.attempts["read"].append((time.monotonic(), answered))
                 if answered:
-                    self.answers.append(Read(time.monotonic(), site, replica, body["pageviews"], self.sent_per_site[site]))
+                    self.answers.append(Read(began, time.monotonic(), site, replica, body["pageviews"], self.sent_per_site[site]))
             self.stopping.wait(0.2)
 
     def _erased_loop(self, rng):
