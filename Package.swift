@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "FootfallCluster",
             dependencies: [
-                "FootfallModel", "FootfallCrypto", "FootfallProtocols", "FootfallStorage", "FootfallWire",
+                "FootfallModel", "FootfallProtocols", "FootfallStorage", "FootfallWire",
                 "FootfallRuntime", "FootfallIngest", "FootfallSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -114,8 +114,8 @@ let package = Package(
         .target(
             name: "FootfallHTTP",
             dependencies: [
-                "FootfallModel", "FootfallStorage", "FootfallProtocols", "FootfallWire",
-                "FootfallRuntime", "FootfallIngest", "FootfallSystem", "FootfallCluster", "FootfallNode",
+                "FootfallModel", "FootfallCrypto", "FootfallStorage", "FootfallProtocols",
+                "FootfallRuntime", "FootfallIngest", "FootfallCluster", "FootfallNode",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -125,6 +125,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Static")]
         ),

@@ -1,4 +1,3 @@
-import FootfallCluster
 import FootfallModel
 import FootfallProtocols
 import FootfallStorage

@@ -18,7 +18,7 @@ public enum NodeServer {
         let configuration = node.configuration
         Backup.removeLeftovers(in: configuration.dataDirectory)
         try ClusterSetup.prepareCertificates(nodeName: configuration.nodeName, cluster: configuration.cluster,
-                                                dataDirectory: configuration.dataDirectory) { node.logger.notice("\($0)") }
+                                             dataDirectory: configuration.dataDirectory) { node.logger.notice("\($0)") }
         let cluster = try ClusterService(host: node)
         let router = HTTPRoutes.router(for: node, clusterOverview: { await cluster.overview() })
         var services: [any Service] = [MaintenanceService(node: node), ErasurePurgeService(node: node), cluster]

@@ -2,7 +2,6 @@ import FootfallCluster
 import FootfallNode
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
-import Hummingbird
 import ServiceLifecycle
 
 /// Serves the public gRPC service next to HTTP: with the node's HTTPS certificate when it has
