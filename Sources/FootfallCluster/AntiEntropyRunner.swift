@@ -135,6 +135,7 @@ package struct RemoteReplica: RepairReplica {
 package actor AntiEntropyRunner {
     package struct Pass: Sendable {
         package var outcome = Replication.AntiEntropy.Outcome()
+        /// The replicas it could not reach: the pass core's `missed`, copied out when it ends.
         package var unreachable = Set<String>()
         /// Another pass was running, so this one did nothing.
         package var refused = false
@@ -199,9 +200,9 @@ package actor AntiEntropyRunner {
             let alike = await agreeing(windows, ring: ring, alive: alive, local: local)
             for window in windows {
                 guard let unreachableHere = await repair(window, local: local, ring: ring, alive: alive, alike: alike, into: &result.outcome) else {
+                    result.unreachable = plan.missed
                     return result // shutting down
                 }
-                result.unreachable.formUnion(unreachableHere)
                 for peer in unreachableHere { plan.onMissed(peer) }
                 done += 1
                 await progress(.with {
@@ -221,6 +222,7 @@ package actor AntiEntropyRunner {
         let founder = host.seeds.isEmpty && alive == [me]
         let knowsSites = host.systemDataCheck.hasSynced || founder
         await host.replication.repairPassFinished(ticket, coverage: plan.coverage(knewTheSites: knowsSites))
+        result.unreachable = plan.missed
         result.finishedMs = host.clock.nowMs
         lastPass = result
         return result
