@@ -120,6 +120,9 @@ struct ReplicatedCluster {
         var summariesAlike = 0
         /// Repair passes finished, those that compared everything, and sessions cut short.
         var passes = 0, completePasses = 0, sessionsCut = 0
+        /// Passes of a repairing node that compared everything up to now and still left it
+        /// repairing: missed writes were reported while they ran.
+        var passesOutrunByGaps = 0
         /// Client reads answered by the node asked, by another replica, or by none.
         var localReads = 0, forwardedReads = 0, unansweredReads = 0
 
@@ -132,6 +135,7 @@ struct ReplicatedCluster {
             repair.add(o.repair)
             summariesAlike += o.summariesAlike
             passes += o.passes; completePasses += o.completePasses; sessionsCut += o.sessionsCut
+            passesOutrunByGaps += o.passesOutrunByGaps
             localReads += o.localReads; forwardedReads += o.forwardedReads; unansweredReads += o.unansweredReads
         }
 
@@ -142,7 +146,7 @@ struct ReplicatedCluster {
                 + "crashes \(crashes), disk losses \(wipes), disks refusing writes \(diskFailures) (hint writes refused \(persistsRefused)), partitions \(partitions), two nodes away at once \(overlaps), repaired slices \(repair.slicesDiffering), "
                 + "events streamed \(repair.eventsPulled + repair.eventsPushed), erasures streamed \(repair.erasuresPulled + repair.erasuresPushed), "
                 + "CRM records repaired \(repair.visitorRecordsRepaired), pairs alike by summary \(summariesAlike), "
-                + "repair passes \(passes) (complete \(completePasses)), sessions cut short \(sessionsCut), "
+                + "repair passes \(passes) (complete \(completePasses), outrun by gaps \(passesOutrunByGaps)), sessions cut short \(sessionsCut), "
                 + "reads answered where asked \(localReads) / by another replica \(forwardedReads) / by none \(unansweredReads)"
         }
     }
@@ -161,6 +165,9 @@ struct ReplicatedCluster {
     private var queue = EventQueue<Step>()
     /// Nodes cut off from every other node.
     private var isolated: Set<String> = []
+    /// Replication messages toward a node lost at this rate besides the background loss (a lossy
+    /// link into it, as chaos's one-way-loss); repair calls ride a stream of their own and are not.
+    private var lossToward: [String: Double] = [:]
     /// Nodes whose disk refuses writes (full, or failing): hints, gap marks and flags are not
     /// written, and what a replica would store there is refused.
     private var failingDisks: Set<String> = []
@@ -281,17 +288,25 @@ struct ReplicatedCluster {
         record("disk of \(name) refuses writes")
     }
 
-    /// Ends every node's isolation and disk failure.
+    /// Replication messages sent to `name` are lost at `rate` until it heals.
+    mutating func loseMessages(toward name: String, rate: Double) {
+        lossToward[name] = rate
+        record("messages to \(name) lost at \(rate)")
+    }
+
+    /// Ends every node's isolation, lossy link and disk failure.
     mutating func heal() {
         isolated.removeAll()
+        lossToward.removeAll()
         failingDisks.removeAll()
         record("heal")
     }
 
-    /// Ends one node's isolation and disk failure; another isolated node stays cut off (from
-    /// this one too).
+    /// Ends one node's isolation, lossy link and disk failure; another isolated node stays cut
+    /// off (from this one too).
     mutating func heal(_ name: String) {
         isolated.remove(name)
+        lossToward[name] = nil
         failingDisks.remove(name)
         record("heal \(name)")
     }
@@ -742,6 +757,7 @@ struct ReplicatedCluster {
             nodes[name]!.completePassStartedAt = pass.startedAt
         }
         carryOut(nodes[name]!.lifecycle!.onPassFinished(pass.plan.ticket, coverage: pass.plan.coverage(knewTheSites: true)), on: name)
+        if complete, pass.plan.ticket.comparesUpToNow, nodes[name]!.lifecycle!.phase == .repairing { statistics.passesOutrunByGaps += 1 }
         record("\(name) ends repair pass \(pass.id)\(complete ? "" : ", incomplete")")
         scheduleRepairPass(name, after: nodes[name]!.lifecycle!.phase == .repairing ? .seconds(2) : .seconds(5))
     }
@@ -827,6 +843,10 @@ struct ReplicatedCluster {
         }
         if isCut(from, to) {
             statistics.cut += 1
+            return
+        }
+        if let rate = lossToward[to], Double.random(in: 0..<1, using: &random) < rate {
+            statistics.lost += 1
             return
         }
         let copies = network.copies(using: &random)
