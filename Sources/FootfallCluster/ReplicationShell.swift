@@ -120,7 +120,7 @@ public actor ReplicationShell {
         let request = nextRequest
         return await withCheckedContinuation { continuation in
             writeWaiters[request] = continuation
-            perform(coordinator.onWrite(request: request, events: events, consistency: consistency, nowMs: clock.nowMs))
+            perform(coordinator.onWrite(request: request, events: events, consistency: consistency, now: now))
         }
     }
 
@@ -130,7 +130,7 @@ public actor ReplicationShell {
         let request = nextRequest
         return await withCheckedContinuation { continuation in
             writeWaiters[request] = continuation
-            perform(coordinator.onEdit(request: request, edit, consistency: consistency, nowMs: clock.nowMs))
+            perform(coordinator.onEdit(request: request, edit, consistency: consistency, now: now))
         }.0
     }
 
@@ -139,7 +139,7 @@ public actor ReplicationShell {
     public func erase(_ order: Replication.ErasureOrder) async -> ErasureResult {
         await withCheckedContinuation { continuation in
             erasureWaiters[order.requestID] = (continuation, [])
-            perform(coordinator.onErase(order, nowMs: clock.nowMs))
+            perform(coordinator.onErase(order, now: now))
         }
     }
 
@@ -157,7 +157,7 @@ public actor ReplicationShell {
         let alive = Set(live.map(\.name))
         guard view.ring != coordinator.ring || view.pendingRing.members != coordinator.pendingRing.members
             || alive.union([myself]) != coordinator.alive else { return }
-        perform(coordinator.onMembershipChange(ring: view.ring, pendingRing: view.pendingRing, alive: alive, nowMs: clock.nowMs))
+        perform(coordinator.onMembershipChange(ring: view.ring, pendingRing: view.pendingRing, alive: alive, now: now))
         metrics.set("footfall_replication_ring_epoch", to: Double(view.ring.epoch))
     }
 
@@ -216,14 +216,20 @@ public actor ReplicationShell {
         try kv.write(batch, sync: true)
     }
 
+    /// Both clocks, as the coordinator takes them: the wall clock for hint ages, the monotonic one
+    /// for its timers.
+    private var now: Replication.Instant {
+        Replication.Instant(wallMs: clock.nowMs, monotonic: MonotonicTime(nanoseconds: clock.monotonicMs &* 1_000_000))
+    }
+
     /// Timeouts, hint expiry and replays, until cancelled.
     package func run() async {
         while !Task.isCancelled {
-            let now = clock.nowMs
-            if now - lastAliveStampMs >= ReplicationShell.aliveStampIntervalMs { stampAlive(now) }
-            let wait = min(max(0, (coordinator.nextDeadlineMs ?? now + 100) - now), 100)
-            try? await Task.sleep(for: .milliseconds(wait))
-            perform(coordinator.onTick(nowMs: clock.nowMs))
+            let now = self.now
+            if now.wallMs - lastAliveStampMs >= ReplicationShell.aliveStampIntervalMs { stampAlive(now.wallMs) }
+            let wait = coordinator.nextDeadline(now: now).map { min(max(.zero, $0 - now.monotonic), .milliseconds(100)) } ?? .milliseconds(100)
+            try? await Task.sleep(for: wait)
+            perform(coordinator.onTick(now: self.now))
             metrics.set("footfall_replication_hints_pending", to: Double(coordinator.hints.count))
             metrics.set("footfall_replication_hinted_events", to: Double(coordinator.hintedEvents))
             metrics.set("footfall_replication_writes_in_flight", to: Double(coordinator.writesInFlight))
@@ -298,7 +304,7 @@ public actor ReplicationShell {
             } catch {
                 metrics.increment("footfall_replication_persist_failures_total")
                 logger.error("cannot persist hints; they are written again later", metadata: ["error": "\(error)"])
-                coordinator.onPersistFailed(persist, nowMs: clock.nowMs)
+                coordinator.onPersistFailed(persist, now: now)
                 return
             }
         }
@@ -390,11 +396,11 @@ public actor ReplicationShell {
     }
 
     private func acknowledged(_ message: Replication.Message, from sender: String) {
-        perform(coordinator.onMessage(message, from: sender, nowMs: clock.nowMs))
+        perform(coordinator.onMessage(message, from: sender, now: now))
     }
 
     private func failed(_ id: UInt64) {
-        perform(coordinator.onSendFailed(id, nowMs: clock.nowMs))
+        perform(coordinator.onSendFailed(id, now: now))
     }
 
     package static func hintKey(_ id: UInt64) -> [UInt8] { [hintKeyTag] + id.bigEndianBytes }
@@ -445,6 +451,7 @@ package enum HintCodec {
 
     package static func decode(_ bytes: [UInt8]) throws -> Replication.Hint {
         let stored = try Footfall_V1_StoredHint(serializedBytes: bytes)
+        guard EventCodec.Bounds.timestampMs.contains(stored.createdMs) else { throw StorageError("a stored hint's time is out of range") }
         guard case .apply(_, let payload) = try ReplicaWire.message(stored.request) else {
             throw StorageError("a stored hint holds no payload")
         }

@@ -33,4 +33,16 @@ import Testing
         guard case .events(let events) = decoded.payload else { Issue.record("the hint lost its events"); return }
         #expect(events.map(\.visitor) == [today] && events[0].previousDayVisitor == nil)
     }
+
+    /// A hint's time is read back from disk: one past the range a node writes is refused with an
+    /// error rather than handed to the coordinator.
+    @Test func aStoredHintsTimeOutOfRange_isRefused() throws {
+        let event = Event(id: EventID.serverMade(timestampMs: 1_000, node: 1, sequence: 1), site: SiteID("example.com")!,
+                          visitor: VisitorID(rawValue: 1), timestampMs: 1_000, kind: .pageview, path: "/")
+        for createdMs in [Int64.max, -1] {
+            let bytes = try HintCodec.encode(Replication.Hint(id: 7, target: "node-2", createdMs: createdMs, payload: .events([event])))
+            #expect(throws: (any Error).self) { try HintCodec.decode(bytes) }
+        }
+        #expect(try HintCodec.decode(HintCodec.encode(Replication.Hint(id: 7, target: "node-2", createdMs: 1_000, payload: .events([event])))).createdMs == 1_000)
+    }
 }

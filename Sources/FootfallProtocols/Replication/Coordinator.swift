@@ -3,7 +3,8 @@ import FootfallModel
 extension Replication {
     /// The coordinator side of replication on one node, as a pure state machine: client writes and
     /// erasures in, messages to replicas and durable hints out. No clock reads, no I/O; the shell
-    /// (or the simulated cluster) delivers messages, persists hints and answers clients.
+    /// (or the simulated cluster) delivers messages, persists hints and answers clients. Its
+    /// timers run on the monotonic clock it is handed; hint ages on the wall clock (`Instant`).
     ///
     /// - A write is split by replica set (the ring's preference list of each event's site) and
     ///   sent to every live replica; it succeeds once each set reached the consistency level.
@@ -44,7 +45,7 @@ extension Replication {
         private var outstanding: [UInt64: Outstanding] = [:]
         private var hintQueues: [String: [UInt64]] = [:]
         /// Targets with a replay or gap notice in flight, and when it times out.
-        private var busyUntil: [String: Int64] = [:]
+        private var busyUntil: [String: MonotonicTime] = [:]
         /// What the shell failed to persist, to be written again from what is held now.
         private var unpersisted = Unpersisted()
 
@@ -52,11 +53,11 @@ extension Replication {
             var hints = Set<UInt64>()
             var gaps = Set<String>()
             var scrub = false
-            var retryAtMs: Int64?
+            var retryAt: MonotonicTime?
         }
 
         private enum Outstanding: Hashable {
-            case write(group: UInt64, replica: String, deadlineMs: Int64)
+            case write(group: UInt64, replica: String, deadline: MonotonicTime)
             case erasure(round: UInt64, replica: String)
             /// Hints sent together, in queue order.
             case replay(hints: [UInt64], target: String)
@@ -77,7 +78,7 @@ extension Replication {
             var acknowledged: Set<String> = []
             var answered: Set<String> = []
             var applied: Applied?
-            var deadlineMs: Int64
+            var deadline: MonotonicTime
             var decided = false
         }
 
@@ -87,7 +88,7 @@ extension Replication {
             var confirmed: Set<String> = []
             /// Confirmations the round needs to succeed, as a quorum write's acknowledgements.
             var required: Int
-            var deadlineMs: Int64
+            var deadline: MonotonicTime
         }
 
         /// - Parameters:
@@ -108,7 +109,7 @@ extension Replication {
         // MARK: Inputs
 
         /// A client's write of `events` (any sites) under `request`, answered by `.writeFinished`.
-        public mutating func onWrite(request: UInt64, events: [Event], consistency: Consistency, nowMs: Int64) -> Effects {
+        public mutating func onWrite(request: UInt64, events: [Event], consistency: Consistency, now: Instant) -> Effects {
             guard writes.count < settings.writesInFlightMax else { return .complete(.writeFinished(request: request, .overloaded, applied: Applied())) }
             var bySet = [[String]: [Event]]()
             var required = [[String]: Int]()
@@ -140,13 +141,13 @@ extension Replication {
             guard !sets.isEmpty else { return .complete(.writeFinished(request: request, .succeeded, applied: Applied())) }
             writes[request] = ClientWrite(undecidedGroups: sets.count)
             return sets.reduce(into: Effects()) { effects, replicas in
-                effects += startGroup(request: request, replicas: replicas, payload: .events(bySet[replicas]!), required: required[replicas]!, nowMs: nowMs)
+                effects += startGroup(request: request, replicas: replicas, payload: .events(bySet[replicas]!), required: required[replicas]!, now: now)
             }
         }
 
         /// An owner's CRM edit, written like events (consistency level, hints), answered by
         /// `.writeFinished`.
-        public mutating func onEdit(request: UInt64, _ edit: VisitorEdit, consistency: Consistency, nowMs: Int64) -> Effects {
+        public mutating func onEdit(request: UInt64, _ edit: VisitorEdit, consistency: Consistency, now: Instant) -> Effects {
             guard writes.count < settings.writesInFlightMax else { return .complete(.writeFinished(request: request, .overloaded, applied: Applied())) }
             let (replicas, pending) = writeReplicas(for: edit.site)
             let required = min(replicas.count + pending.count, consistency.required(replicas: replicas.count) + pending.count)
@@ -155,23 +156,23 @@ extension Replication {
                 return .complete(.writeFinished(request: request, .unavailable(alive: live, required: max(required, 1)), applied: Applied()))
             }
             writes[request] = ClientWrite(undecidedGroups: 1)
-            return startGroup(request: request, replicas: replicas + pending, payload: .visitorEdit(edit), required: required, nowMs: nowMs)
+            return startGroup(request: request, replicas: replicas + pending, payload: .visitorEdit(edit), required: required, now: now)
         }
 
         /// Sends a payload to every live replica of a set and hints the others.
-        private mutating func startGroup(request: UInt64, replicas: [String], payload: Payload, required: Int, nowMs: Int64) -> Effects {
+        private mutating func startGroup(request: UInt64, replicas: [String], payload: Payload, required: Int, now: Instant) -> Effects {
             let groupID = makeID()
             var group = WriteGroup(request: request, replicas: replicas, payload: payload, required: required,
-                                   deadlineMs: nowMs + settings.writeTimeoutMs)
+                                   deadline: now.monotonic(afterMs: settings.writeTimeoutMs))
             var effects = Effects()
             for replica in replicas {
                 if alive.contains(replica) {
                     let id = makeID()
-                    outstanding[id] = .write(group: groupID, replica: replica, deadlineMs: group.deadlineMs)
+                    outstanding[id] = .write(group: groupID, replica: replica, deadline: group.deadline)
                     effects += .send(to: replica, .apply(id: id, payload))
                 } else {
                     group.answered.insert(replica)
-                    effects += hint(payload, for: replica, nowMs: nowMs)
+                    effects += hint(payload, for: replica, createdMs: now.wallMs)
                 }
             }
             groups[groupID] = group
@@ -179,14 +180,14 @@ extension Replication {
         }
 
         /// Erases a visitor on every replica of the site, answered by `.erasureFinished`.
-        public mutating func onErase(_ order: ErasureOrder, nowMs: Int64) -> Effects {
+        public mutating func onErase(_ order: ErasureOrder, now: Instant) -> Effects {
             var effects = purgeHints(of: order)
             let (current, pending) = writeReplicas(for: order.site)
             let replicas = current + pending
             let roundID = makeID()
             let required = min(replicas.count, Consistency.quorum.required(replicas: current.count) + pending.count)
             var round = ErasureRound(order: order, waiting: Set(replicas), required: max(required, 1),
-                                     deadlineMs: nowMs + settings.writeTimeoutMs)
+                                     deadline: now.monotonic(afterMs: settings.writeTimeoutMs))
             for replica in replicas {
                 if alive.contains(replica) {
                     let id = makeID()
@@ -194,7 +195,7 @@ extension Replication {
                     effects += .send(to: replica, .apply(id: id, .erasure(order)))
                 } else {
                     round.waiting.remove(replica)
-                    effects += hint(.erasure(order), for: replica, nowMs: nowMs)
+                    effects += hint(.erasure(order), for: replica, createdMs: now.wallMs)
                 }
             }
             erasures[roundID] = round
@@ -203,13 +204,13 @@ extension Replication {
         }
 
         /// A message from another node (acknowledgements; requests to apply go to the store).
-        public mutating func onMessage(_ message: Message, from sender: String, nowMs: Int64) -> Effects {
+        public mutating func onMessage(_ message: Message, from sender: String, now: Instant) -> Effects {
             guard case .ack(let id, let atMs, let applied) = message, let what = outstanding[id] else { return .none }
             switch what {
             case .write(let groupID, let replica, _):
                 guard replica == sender else { return .none }
                 outstanding[id] = nil
-                return answer(group: groupID, replica: replica, acknowledged: applied, nowMs: nowMs)
+                return answer(group: groupID, replica: replica, acknowledged: applied, now: now)
             case .erasure(let roundID, let replica):
                 guard replica == sender else { return .none }
                 outstanding[id] = nil
@@ -237,31 +238,31 @@ extension Replication {
                 // erased since through another node: scrub once the target caught up, and at once
                 // when it refused events an erasure fences.
                 if forgotten, applied.fenced > 0 || hintQueues[target] == nil { effects += .persist(.scrubHints) }
-                return effects + sendDue(nowMs: nowMs)
+                return effects + sendDue(now: now)
             case .gapNotice(let target):
                 guard target == sender else { return .none }
                 outstanding[id] = nil
                 busyUntil[target] = nil
                 gaps.remove(target)
-                return .persist(.clearGap(target: target)) + sendDue(nowMs: nowMs)
+                return .persist(.clearGap(target: target)) + sendDue(now: now)
             }
         }
 
         /// The shell could not deliver message `id` (connection refused, RPC error).
-        public mutating func onSendFailed(_ id: UInt64, nowMs: Int64) -> Effects {
+        public mutating func onSendFailed(_ id: UInt64, now: Instant) -> Effects {
             guard let what = outstanding.removeValue(forKey: id) else { return .none }
             switch what {
             case .write(let groupID, let replica, _):
-                return answer(group: groupID, replica: replica, acknowledged: nil, nowMs: nowMs)
+                return answer(group: groupID, replica: replica, acknowledged: nil, now: now)
             case .erasure(let roundID, let replica):
                 guard var round = erasures[roundID] else { return .none }
                 round.waiting.remove(replica)
                 erasures[roundID] = round
-                var effects = hint(.erasure(round.order), for: replica, nowMs: nowMs)
+                var effects = hint(.erasure(round.order), for: replica, createdMs: now.wallMs)
                 if round.waiting.isEmpty { effects += finishErasure(roundID) }
                 return effects
             case .replay(_, let target), .gapNotice(let target):
-                busyUntil[target] = nowMs + settings.hintRetryMs
+                busyUntil[target] = now.monotonic(afterMs: settings.hintRetryMs)
                 return .none
             }
         }
@@ -270,7 +271,7 @@ extension Replication {
         /// is unchanged: hints still replay and gaps are still announced, but a crash now would
         /// lose them, so they are written again at the first tick after `hintRetryMs` — as they
         /// stand then: a hint delivered meanwhile is written as deleted.
-        public mutating func onPersistFailed(_ persist: [Effects.Persist], nowMs: Int64) {
+        public mutating func onPersistFailed(_ persist: [Effects.Persist], now: Instant) {
             for failed in persist {
                 switch failed {
                 case .hint(let hint): unpersisted.hints.insert(hint.id)
@@ -279,42 +280,42 @@ extension Replication {
                 case .scrubHints: unpersisted.scrub = true
                 }
             }
-            unpersisted.retryAtMs = unpersisted.retryAtMs ?? nowMs.addingReportingOverflow(settings.hintRetryMs).partialValue
+            unpersisted.retryAt = unpersisted.retryAt ?? now.monotonic(afterMs: settings.hintRetryMs)
         }
 
         /// A new view from membership: the rings (for reads, and with moves finished) and which
         /// members are alive.
-        public mutating func onMembershipChange(ring: Ring, pendingRing: Ring? = nil, alive: Set<String>, nowMs: Int64) -> Effects {
+        public mutating func onMembershipChange(ring: Ring, pendingRing: Ring? = nil, alive: Set<String>, now: Instant) -> Effects {
             self.ring = ring
             self.pendingRing = pendingRing ?? ring
             self.alive = alive.union([myself])
-            return retargetHintsOfRemovedMembers(nowMs: nowMs) + sendDue(nowMs: nowMs)
+            return retargetHintsOfRemovedMembers() + sendDue(now: now)
         }
 
-        /// Timeouts, hint expiry and replays due at `nowMs`.
-        public mutating func onTick(nowMs: Int64) -> Effects {
+        /// Timeouts, hint expiry and replays due `now`.
+        public mutating func onTick(now: Instant) -> Effects {
             var effects = Effects()
             // Only what is due is sorted (for a deterministic order): the shell ticks at every
             // deadline and at least every 100 ms, and sorting every request in flight or every
             // hint each time cost a node 4 % of its CPU while a peer was down and hints piled up
             // (session 27's soak).
             let timedOut = outstanding.compactMap { id, what -> (id: UInt64, group: UInt64, replica: String)? in
-                guard case .write(let groupID, let replica, let deadline) = what, deadline <= nowMs else { return nil }
+                guard case .write(let groupID, let replica, let deadline) = what, deadline <= now.monotonic else { return nil }
                 return (id, groupID, replica)
             }
             for write in timedOut.sorted(by: { $0.id < $1.id }) {
                 outstanding[write.id] = nil
-                effects += answer(group: write.group, replica: write.replica, acknowledged: nil, nowMs: nowMs)
+                effects += answer(group: write.group, replica: write.replica, acknowledged: nil, now: now)
             }
-            for (roundID, round) in erasures.sorted(by: { $0.key < $1.key }) where round.deadlineMs <= nowMs {
-                for replica in round.waiting.sorted() { effects += hint(.erasure(round.order), for: replica, nowMs: nowMs) }
+            for (roundID, round) in erasures.sorted(by: { $0.key < $1.key }) where round.deadline <= now.monotonic {
+                for replica in round.waiting.sorted() { effects += hint(.erasure(round.order), for: replica, createdMs: now.wallMs) }
                 outstanding = outstanding.filter {
                     if case .erasure(let r, _) = $0.value { return r != roundID }
                     return true
                 }
                 effects += finishErasure(roundID)
             }
-            for (target, until) in busyUntil where until <= nowMs {
+            for (target, until) in busyUntil where until <= now.monotonic {
                 busyUntil[target] = nil
                 outstanding = outstanding.filter {
                     switch $0.value {
@@ -323,20 +324,28 @@ extension Replication {
                     }
                 }
             }
-            effects += expireHints(nowMs: nowMs)
-            return persistAgain(nowMs: nowMs) + effects + sendDue(nowMs: nowMs)
+            effects += expireHints(now: now)
+            return persistAgain(now: now) + effects + sendDue(now: now)
         }
 
-        /// When the coordinator next needs a tick (a deadline or a replay retry), if ever.
-        public var nextDeadlineMs: Int64? {
-            var deadlines = busyUntil.values.map { $0 }
-            deadlines += groups.values.map(\.deadlineMs)
-            deadlines += erasures.values.map(\.deadlineMs)
-            if let retry = unpersisted.retryAtMs { deadlines.append(retry) }
+        /// When, on the monotonic clock, the coordinator next needs a tick (a deadline, a retry, or
+        /// the oldest hint's expiry, as far off as it is on the wall clock `now`), if ever.
+        public func nextDeadline(now: Instant) -> MonotonicTime? {
+            var deadlines = Array(busyUntil.values)
+            deadlines += groups.values.map(\.deadline)
+            deadlines += erasures.values.map(\.deadline)
+            if let retry = unpersisted.retryAt { deadlines.append(retry) }
             if let oldest = hints.values.lazy.filter({ $0.payload.eventCount > 0 }).map(\.createdMs).min() {
-                deadlines.append(oldest + settings.hintWindowMs)
+                deadlines.append(now.monotonic(atWallMs: expiryMs(createdMs: oldest)))
             }
             return deadlines.min()
+        }
+
+        /// When a hint of events created at `createdMs` expires; saturating, as the time is read
+        /// back from disk.
+        private func expiryMs(createdMs: Int64) -> Int64 {
+            let (expiry, overflow) = createdMs.addingReportingOverflow(settings.hintWindowMs)
+            return overflow ? (createdMs < 0 ? .min : .max) : expiry
         }
 
         /// What is inconsistent in this coordinator's state, or nil. A walk of every table, so the
@@ -385,7 +394,7 @@ extension Replication {
 
         /// Records a replica's answer: its acknowledgement (with what it applied), or nil for a
         /// failure or timeout, which hints it.
-        private mutating func answer(group groupID: UInt64, replica: String, acknowledged applied: Applied?, nowMs: Int64) -> Effects {
+        private mutating func answer(group groupID: UInt64, replica: String, acknowledged applied: Applied?, now: Instant) -> Effects {
             guard var group = groups[groupID] else { return .none }
             var effects = Effects()
             group.answered.insert(replica)
@@ -393,7 +402,7 @@ extension Replication {
                 group.acknowledged.insert(replica)
                 group.applied = group.applied ?? applied
             } else {
-                effects += hint(group.payload, for: replica, nowMs: nowMs)
+                effects += hint(group.payload, for: replica, createdMs: now.wallMs)
             }
             if !group.decided {
                 if group.acknowledged.count >= group.required {
@@ -432,8 +441,8 @@ extension Replication {
         }
 
         /// What failed to persist, written again as held now (`onPersistFailed`).
-        private mutating func persistAgain(nowMs: Int64) -> Effects {
-            guard let retryAt = unpersisted.retryAtMs, retryAt <= nowMs else { return .none }
+        private mutating func persistAgain(now: Instant) -> Effects {
+            guard let retryAt = unpersisted.retryAt, retryAt <= now.monotonic else { return .none }
             var effects = Effects()
             effects.persist = unpersisted.hints.sorted().map { id in hints[id].map { .hint($0) } ?? .deleteHint(id: id) }
                 + unpersisted.gaps.sorted().map { gaps.contains($0) ? .recordGap(target: $0) : .clearGap(target: $0) }
@@ -442,12 +451,12 @@ extension Replication {
             return effects
         }
 
-        /// Stores a hint for `target`, or records a gap when the store is full.
-        private mutating func hint(_ payload: Payload, for target: String, nowMs: Int64) -> Effects {
+        /// Stores a hint for `target` (aged from `createdMs`), or records a gap when the store is full.
+        private mutating func hint(_ payload: Payload, for target: String, createdMs: Int64) -> Effects {
             if payload.eventCount > 0, hintedEvents + payload.eventCount > settings.hintCapacityEvents {
                 return recordGap(target)
             }
-            let hint = Hint(id: makeID(), target: target, createdMs: nowMs, payload: payload)
+            let hint = Hint(id: makeID(), target: target, createdMs: createdMs, payload: payload)
             remember(hint)
             return .persist(.hint(hint))
         }
@@ -494,9 +503,9 @@ extension Replication {
             return effects.isEmpty ? .none : effects + .persist(.scrubHints)
         }
 
-        private mutating func expireHints(nowMs: Int64) -> Effects {
+        private mutating func expireHints(now: Instant) -> Effects {
             var effects = Effects()
-            let expired = hints.filter { $0.value.payload.eventCount > 0 && $0.value.createdMs + settings.hintWindowMs <= nowMs }
+            let expired = hints.filter { $0.value.payload.eventCount > 0 && expiryMs(createdMs: $0.value.createdMs) <= now.wallMs }
             for (id, hint) in expired.sorted(by: { $0.key < $1.key }) {
                 _ = forget(id)
                 effects += .persist(.deleteHint(id: id))
@@ -506,7 +515,7 @@ extension Replication {
         }
 
         /// Hints for a member no longer on the ring go to the current replicas of their sites.
-        private mutating func retargetHintsOfRemovedMembers(nowMs: Int64) -> Effects {
+        private mutating func retargetHintsOfRemovedMembers() -> Effects {
             let members = Set(ring.members).union(pendingRing.members)
             var effects = Effects()
             for (id, old) in hints.filter({ !members.contains($0.value.target) }).sorted(by: { $0.key < $1.key }) {
@@ -522,27 +531,27 @@ extension Replication {
                         bySet[replicas + pending, default: []].append(event)
                     }
                     for (replicas, events) in bySet.sorted(by: { $0.key.joined() < $1.key.joined() }) {
-                        for replica in replicas { effects += hint(.events(events), for: replica, nowMs: old.createdMs) }
+                        for replica in replicas { effects += hint(.events(events), for: replica, createdMs: old.createdMs) }
                     }
                 case .erasure(let order):
                     let (replicas, pending) = writeReplicas(for: order.site)
-                    for replica in replicas + pending { effects += hint(old.payload, for: replica, nowMs: old.createdMs) }
+                    for replica in replicas + pending { effects += hint(old.payload, for: replica, createdMs: old.createdMs) }
                 case .visitorEdit(let edit):
                     let (replicas, pending) = writeReplicas(for: edit.site)
-                    for replica in replicas + pending { effects += hint(old.payload, for: replica, nowMs: old.createdMs) }
+                    for replica in replicas + pending { effects += hint(old.payload, for: replica, createdMs: old.createdMs) }
                 }
             }
             return effects
         }
 
         /// Offers the oldest hints (or a gap notice) to every live target with nothing in flight.
-        private mutating func sendDue(nowMs: Int64) -> Effects {
+        private mutating func sendDue(now: Instant) -> Effects {
             var effects = Effects()
             // The coordinator itself is a target too: a local write that failed is hinted like any other.
             let targets = Set(hintQueues.keys).union(gaps).filter { alive.contains($0) && busyUntil[$0] == nil }
             for target in targets.sorted() {
                 let id = makeID()
-                busyUntil[target] = nowMs + settings.writeTimeoutMs
+                busyUntil[target] = now.monotonic(afterMs: settings.writeTimeoutMs)
                 if let (hintIDs, payload) = nextReplay(to: target) {
                     outstanding[id] = .replay(hints: hintIDs, target: target)
                     effects += .send(to: target, .apply(id: id, payload))

@@ -199,6 +199,11 @@ struct ReplicatedCluster {
     private var edits: [UInt64: VisitorEdit] = [:]
 
     var wallMs: Int64 { ReplicatedCluster.startWallMs + now.nanoseconds / 1_000_000 }
+    /// What a coordinator is handed: both clocks in whole milliseconds, as a node's clocks read
+    /// (no node's wall clock is stepped here; `CoordinatorTests` step one).
+    var instant: Replication.Instant {
+        Replication.Instant(wallMs: wallMs, monotonic: MonotonicTime(nanoseconds: now.nanoseconds / 1_000_000 * 1_000_000))
+    }
     var names: [String] { nodes.keys.sorted() }
     var runningNames: [String] { names.filter { nodes[$0]?.coordinator != nil } }
     var unfinishedWrites: Int { pending.count }
@@ -366,7 +371,7 @@ struct ReplicatedCluster {
         pendingErasures[number] = erasure
         queue.insert(.erasureTimeout(number, requestID: order.requestID), at: now + .seconds(5))
         record("erase \(order.visitor) of \(order.site) through \(name) as \(order.requestID)")
-        perform(nodes[name]!.coordinator!.onErase(order, nowMs: wallMs), by: name)
+        perform(nodes[name]!.coordinator!.onErase(order, now: instant), by: name)
     }
 
     /// How many of `replicas` hold what a client request sent at `sentAt` wrote. A replica that
@@ -448,7 +453,7 @@ struct ReplicatedCluster {
         lastClientSend = now
         edits[nextRequest] = edit
         record("edit \(edit.visitor) of \(edit.site) through \(name)")
-        perform(nodes[name]!.coordinator!.onEdit(request: nextRequest, edit, consistency: .quorum, nowMs: wallMs), by: name)
+        perform(nodes[name]!.coordinator!.onEdit(request: nextRequest, edit, consistency: .quorum, now: instant), by: name)
     }
 
     private mutating func send(_ events: [Event]) {
@@ -463,7 +468,7 @@ struct ReplicatedCluster {
         let request = nextRequest
         pending[request] = ClientWrite(events: events, node: name, sentAt: now)
         queue.insert(.clientTimeout(request: request), at: now + .seconds(5))
-        perform(nodes[name]!.coordinator!.onWrite(request: request, events: events, consistency: .quorum, nowMs: wallMs), by: name)
+        perform(nodes[name]!.coordinator!.onWrite(request: request, events: events, consistency: .quorum, now: instant), by: name)
     }
 
     private mutating func finished(_ request: UInt64, _ outcome: Replication.WriteOutcome, by name: String) {
@@ -552,7 +557,7 @@ struct ReplicatedCluster {
             traceHash.add("tick \(name)")
             guard var node = nodes[name], var coordinator = node.coordinator, node.scheduledTick == now else { return }
             node.scheduledTick = nil
-            let actions = coordinator.onTick(nowMs: wallMs)
+            let actions = coordinator.onTick(now: instant)
             node.coordinator = coordinator
             nodes[name] = node
             perform(actions, by: name)
@@ -560,7 +565,7 @@ struct ReplicatedCluster {
             traceHash.add("membership \(name)")
             guard var coordinator = nodes[name]?.coordinator else { return }
             let alive = Set(names.filter { canReach(name, $0) && canReach($0, name) })
-            let actions = coordinator.onMembershipChange(ring: ring, alive: alive, nowMs: wallMs)
+            let actions = coordinator.onMembershipChange(ring: ring, alive: alive, now: instant)
             nodes[name]?.coordinator = coordinator
             perform(actions, by: name)
             queue.insert(.membership(name), at: now + .milliseconds(500))
@@ -792,7 +797,7 @@ struct ReplicatedCluster {
             transmit(.ack(id: id, atMs: wallMs, Replication.Applied()), from: name, to: from)
         case .ack:
             var coordinator = nodes[name]!.coordinator!
-            let actions = coordinator.onMessage(message, from: from, nowMs: wallMs)
+            let actions = coordinator.onMessage(message, from: from, now: instant)
             nodes[name]?.coordinator = coordinator
             perform(actions, by: name)
         }
@@ -802,7 +807,7 @@ struct ReplicatedCluster {
     private mutating func perform(_ effects: Replication.Effects, by name: String) {
         if let problem = nodes[name]?.coordinator?.invariantViolation { violations.append("\(name)'s coordinator: \(problem)") }
         if failingDisks.contains(name), !effects.persist.isEmpty {
-            nodes[name]!.coordinator!.onPersistFailed(effects.persist, nowMs: wallMs)
+            nodes[name]!.coordinator!.onPersistFailed(effects.persist, now: instant)
             statistics.persistsRefused += 1
         }
         for write in effects.persist where !failingDisks.contains(name) {
@@ -856,8 +861,8 @@ struct ReplicatedCluster {
     }
 
     private mutating func scheduleTick(for name: String) {
-        guard var node = nodes[name], let coordinator = node.coordinator, let deadlineMs = coordinator.nextDeadlineMs else { return }
-        let deadline = max(now + .milliseconds(1), MonotonicTime(nanoseconds: (deadlineMs - ReplicatedCluster.startWallMs) * 1_000_000))
+        guard var node = nodes[name], let coordinator = node.coordinator, let next = coordinator.nextDeadline(now: instant) else { return }
+        let deadline = max(now + .milliseconds(1), next)
         if let scheduled = node.scheduledTick, scheduled <= deadline, scheduled > now { return }
         node.scheduledTick = deadline
         nodes[name] = node
