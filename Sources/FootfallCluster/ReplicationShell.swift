@@ -219,7 +219,7 @@ public actor ReplicationShell {
     /// Both clocks, as the coordinator takes them: the wall clock for hint ages, the monotonic one
     /// for its timers.
     private var now: Replication.Instant {
-        Replication.Instant(wallMs: clock.nowMs, monotonic: MonotonicTime(nanoseconds: clock.monotonicMs &* 1_000_000))
+        Replication.Instant(wallMs: clock.nowMs, monotonic: MonotonicTime(milliseconds: clock.monotonicMs))
     }
 
     /// Timeouts, hint expiry and replays, until cancelled.

@@ -11,8 +11,9 @@
 /// persisted, so a restart before the first sync does not forget it; a folder written before the
 /// flag existed holds the cluster's data and is not pending.
 ///
-/// Pure: the shell passes what the folder held and the time in, persists the effects, and asks
-/// `isStale`.
+/// Pure: the shell passes what the folder held and its monotonic clock in (staleness is time
+/// since a sync within this process, which a stepped wall clock must not stretch or cut short),
+/// persists the effects, and asks `isStale`.
 public struct SystemDataStaleness: Sendable, Equatable {
     /// What the shell persists.
     public enum Effect: Sendable, Equatable {
@@ -33,39 +34,37 @@ public struct SystemDataStaleness: Sendable, Equatable {
     /// This node has not yet completed a sync with a peer holding the cluster's system data.
     public private(set) var isPending: Bool
     public private(set) var isStale: Bool
-    /// When (wall clock) the last sync that counts completed; nil before the first.
-    public private(set) var lastSyncMs: Int64?
-    private let startedMs: Int64
+    /// When the last sync that counts completed; nil before the first.
+    public private(set) var lastSync: MonotonicTime?
+    private let started: MonotonicTime
     public let staleAfterMs: Int64
 
     /// The state at start. `pendingPersisted`: the folder holds the pending flag;
     /// `joinsCluster`: the node starts with seeds; `holdsSystemData`: its system store holds any
     /// replicated record (a founder's always does, from its first start).
     public static func onStart(pendingPersisted: Bool, joinsCluster: Bool, holdsSystemData: Bool,
-                               nowMs: Int64, staleAfterMs: Int64) -> (SystemDataStaleness, [Effect]) {
+                               now: MonotonicTime, staleAfterMs: Int64) -> (SystemDataStaleness, [Effect]) {
         let pending = pendingPersisted || joinsCluster && !holdsSystemData
-        let state = SystemDataStaleness(isPending: pending, isStale: joinsCluster || pending, lastSyncMs: nil,
-                                        startedMs: nowMs, staleAfterMs: max(0, staleAfterMs))
+        let state = SystemDataStaleness(isPending: pending, isStale: joinsCluster || pending, lastSync: nil,
+                                        started: now, staleAfterMs: max(0, staleAfterMs))
         return (state, pending && !pendingPersisted ? [.persistPending] : [])
     }
 
     /// A sync with a peer completed; `peerPending` is what the peer said of itself. A pending
     /// peer's records were merged (they are real records) but do not make this node current.
-    public mutating func onSyncCompleted(peerPending: Bool, nowMs: Int64) -> [Effect] {
+    public mutating func onSyncCompleted(peerPending: Bool, now: MonotonicTime) -> [Effect] {
         guard !peerPending else { return [] }
-        lastSyncMs = nowMs
+        lastSync = now
         guard isPending else { return [] }
         isPending = false
         return [.clearPending]
     }
 
-    /// Re-decides staleness at `nowMs`; `hasPeers`: other nodes hold ranges of the ring (removed
+    /// Re-decides staleness `now`; `hasPeers`: other nodes hold ranges of the ring (removed
     /// ones do not count), so there is someone to sync with. Returns the change, if any.
-    public mutating func onTick(hasPeers: Bool, nowMs: Int64) -> Change? {
-        // Overflow-safe: the stamps are wall-clock times, and a clock may be stepped anywhere.
-        let sinceSync = nowMs.subtractingReportingOverflow(lastSyncMs ?? startedMs)
-        let tooLong = sinceSync.overflow ? nowMs > 0 : sinceSync.partialValue > staleAfterMs
-        let stale = hasPeers && tooLong || lastSyncMs == nil && isStale
+    public mutating func onTick(hasPeers: Bool, now: MonotonicTime) -> Change? {
+        let tooLong = now.milliseconds(since: lastSync ?? started) > staleAfterMs
+        let stale = hasPeers && tooLong || lastSync == nil && isStale
         defer { isStale = stale }
         if stale == isStale { return nil }
         return stale ? .becameStale : .becameCurrent

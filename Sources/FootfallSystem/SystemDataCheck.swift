@@ -23,7 +23,7 @@ package final class SystemDataCheck: Sendable {
         self.logger = logger
         let (staleness, effects) = SystemDataStaleness.onStart(
             pendingPersisted: try kv.get(.hints, SystemDataCheck.pendingKey) != nil, joinsCluster: joinsCluster,
-            holdsSystemData: try system.holdsReplicatedRecords(), nowMs: clock.nowMs, staleAfterMs: staleAfterMs)
+            holdsSystemData: try system.holdsReplicatedRecords(), now: MonotonicTime(milliseconds: clock.monotonicMs), staleAfterMs: staleAfterMs)
         state = Mutex(staleness)
         try SystemDataCheck.persist(effects, in: kv)
     }
@@ -31,14 +31,14 @@ package final class SystemDataCheck: Sendable {
     package var isStale: Bool { state.withLock { $0.isStale } }
     /// Whether a sync with a peer holding the cluster's copy completed since this process
     /// started: before it, a node does not know which sites the cluster has.
-    package var hasSynced: Bool { state.withLock { $0.lastSyncMs != nil } }
+    package var hasSynced: Bool { state.withLock { $0.lastSync != nil } }
     /// What this node says of itself in its sync answers.
     package var isPending: Bool { state.withLock { $0.isPending } }
 
     /// A sync with a peer completed; `peerPending` is what the peer said of itself.
     package func onSyncCompleted(peerPending: Bool) {
-        let now = clock.nowMs
-        let effects = state.withLock { $0.onSyncCompleted(peerPending: peerPending, nowMs: now) }
+        let now = MonotonicTime(milliseconds: clock.monotonicMs)
+        let effects = state.withLock { $0.onSyncCompleted(peerPending: peerPending, now: now) }
         do {
             try SystemDataCheck.persist(effects, in: kv)
         } catch {
@@ -49,8 +49,8 @@ package final class SystemDataCheck: Sendable {
 
     /// Re-decides staleness; `hasPeers`: other nodes hold ranges of the ring.
     package func onTick(hasPeers: Bool) {
-        let now = clock.nowMs
-        switch state.withLock({ $0.onTick(hasPeers: hasPeers, nowMs: now) }) {
+        let now = MonotonicTime(milliseconds: clock.monotonicMs)
+        switch state.withLock({ $0.onTick(hasPeers: hasPeers, now: now) }) {
         case .becameStale?: logger.warning("no peer answered a system-data sync for a while: credentials are refused until one does")
         case .becameCurrent?: logger.info("system data synced: credentials are accepted")
         case nil: break

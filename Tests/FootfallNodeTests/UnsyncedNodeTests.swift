@@ -10,6 +10,22 @@ import Testing
 /// A node that has not synced its cluster's system data yet does not know which sites exist: it
 /// must not tell a tracker that a site is unknown (the tracker drops a 404, it retries a 503).
 @Suite struct UnsyncedNodeTests {
+    /// Staleness is time since a sync on the monotonic clock: a wall clock stepped an hour ahead
+    /// (NTP, `date -s`) does not make a synced node refuse credentials; time passing does.
+    @Test func aWallClockSteppedAhead_doesNotMakeSyncedSystemDataStale() throws {
+        let t = try TestNode()
+        let check = t.node.systemDataCheck
+        check.onSyncCompleted(peerPending: false)
+        check.onTick(hasPeers: true)
+        #expect(!check.isStale)
+        t.clock.step(byMs: 3_600_000)
+        check.onTick(hasPeers: true)
+        #expect(!check.isStale, "a step of the wall clock is not time without a sync")
+        t.clock.advance(byMs: t.node.configuration.systemStaleAfter.nanoseconds / 1_000_000 + 1)
+        check.onTick(hasPeers: true)
+        #expect(check.isStale)
+    }
+
     @Test func aHitForASiteThisNodeDoesNotKnowYet_isRetriable_untilItHasSynced() async throws {
         let t = try TestNode()
         _ = try t.makeOwner("ann", site: "example.com")

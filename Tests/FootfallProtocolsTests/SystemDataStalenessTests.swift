@@ -8,7 +8,7 @@ import Testing
     static func start(pendingPersisted: Bool = false, joinsCluster: Bool, holdsSystemData: Bool,
                       nowMs: Int64 = 0) -> (SystemDataStaleness, [SystemDataStaleness.Effect]) {
         SystemDataStaleness.onStart(pendingPersisted: pendingPersisted, joinsCluster: joinsCluster, holdsSystemData: holdsSystemData,
-                                    nowMs: nowMs, staleAfterMs: minute)
+                                    now: MonotonicTime(milliseconds: nowMs), staleAfterMs: minute)
     }
 
     /// Two nodes joining at once on empty folders: a sync with each other (both empty) must not
@@ -20,14 +20,14 @@ import Testing
         #expect(effects == [.persistPending])
         #expect(joiner.isPending && joiner.isStale)
 
-        #expect(joiner.onSyncCompleted(peerPending: true, nowMs: 1_000) == [])
-        #expect(joiner.onTick(hasPeers: true, nowMs: 1_000) == nil)
-        #expect(joiner.isStale && joiner.isPending && joiner.lastSyncMs == nil)
+        #expect(joiner.onSyncCompleted(peerPending: true, now: MonotonicTime(milliseconds: 1_000)) == [])
+        #expect(joiner.onTick(hasPeers: true, now: MonotonicTime(milliseconds: 1_000)) == nil)
+        #expect(joiner.isStale && joiner.isPending && joiner.lastSync == nil)
 
-        #expect(joiner.onSyncCompleted(peerPending: false, nowMs: 2_000) == [.clearPending])
-        #expect(joiner.onTick(hasPeers: true, nowMs: 2_000) == .becameCurrent)
+        #expect(joiner.onSyncCompleted(peerPending: false, now: MonotonicTime(milliseconds: 2_000)) == [.clearPending])
+        #expect(joiner.onTick(hasPeers: true, now: MonotonicTime(milliseconds: 2_000)) == .becameCurrent)
         #expect(!joiner.isStale && !joiner.isPending)
-        #expect(joiner.onSyncCompleted(peerPending: false, nowMs: 3_000) == [], "cleared once")
+        #expect(joiner.onSyncCompleted(peerPending: false, now: MonotonicTime(milliseconds: 3_000)) == [], "cleared once")
     }
 
     /// The flag survives a restart before the first sync, even though pushes may have brought some
@@ -49,20 +49,20 @@ import Testing
     /// with the next; a node alone never does.
     @Test func aNodeWithPeers_turnsStaleWithoutASync_andCurrentWithTheNext() {
         var (founder, _) = SystemDataStalenessTests.start(joinsCluster: false, holdsSystemData: true)
-        #expect(founder.onTick(hasPeers: false, nowMs: 10 * SystemDataStalenessTests.minute) == nil, "alone, nothing to sync with")
-        #expect(founder.onTick(hasPeers: true, nowMs: SystemDataStalenessTests.minute) == nil, "not yet too long")
-        #expect(founder.onTick(hasPeers: true, nowMs: SystemDataStalenessTests.minute + 1) == .becameStale)
-        _ = founder.onSyncCompleted(peerPending: true, nowMs: 2 * SystemDataStalenessTests.minute)
-        #expect(founder.onTick(hasPeers: true, nowMs: 2 * SystemDataStalenessTests.minute) == nil, "a pending peer does not vouch")
-        _ = founder.onSyncCompleted(peerPending: false, nowMs: 2 * SystemDataStalenessTests.minute)
-        #expect(founder.onTick(hasPeers: true, nowMs: 2 * SystemDataStalenessTests.minute) == .becameCurrent)
+        #expect(founder.onTick(hasPeers: false, now: MonotonicTime(milliseconds: 10 * SystemDataStalenessTests.minute)) == nil, "alone, nothing to sync with")
+        #expect(founder.onTick(hasPeers: true, now: MonotonicTime(milliseconds: SystemDataStalenessTests.minute)) == nil, "not yet too long")
+        #expect(founder.onTick(hasPeers: true, now: MonotonicTime(milliseconds: SystemDataStalenessTests.minute + 1)) == .becameStale)
+        _ = founder.onSyncCompleted(peerPending: true, now: MonotonicTime(milliseconds: 2 * SystemDataStalenessTests.minute))
+        #expect(founder.onTick(hasPeers: true, now: MonotonicTime(milliseconds: 2 * SystemDataStalenessTests.minute)) == nil, "a pending peer does not vouch")
+        _ = founder.onSyncCompleted(peerPending: false, now: MonotonicTime(milliseconds: 2 * SystemDataStalenessTests.minute))
+        #expect(founder.onTick(hasPeers: true, now: MonotonicTime(milliseconds: 2 * SystemDataStalenessTests.minute)) == .becameCurrent)
     }
 
-    /// Wall-clock times at either end of Int64 (a clock stepped anywhere) decide without trapping.
-    @Test func wallClockTimesAtEitherEndOfInt64_doNotTrap() {
+    /// Times at either end of the range decide without trapping.
+    @Test func timesAtEitherEndOfTheRange_doNotTrap() {
         var (node, _) = SystemDataStalenessTests.start(joinsCluster: false, holdsSystemData: true, nowMs: .min)
-        #expect(node.onTick(hasPeers: true, nowMs: .max) == .becameStale)
-        _ = node.onSyncCompleted(peerPending: false, nowMs: .max)
-        #expect(node.onTick(hasPeers: true, nowMs: .min) == .becameCurrent)
+        #expect(node.onTick(hasPeers: true, now: MonotonicTime(milliseconds: .max)) == .becameStale)
+        _ = node.onSyncCompleted(peerPending: false, now: MonotonicTime(milliseconds: .max))
+        #expect(node.onTick(hasPeers: true, now: MonotonicTime(milliseconds: .min)) == .becameCurrent)
     }
 }

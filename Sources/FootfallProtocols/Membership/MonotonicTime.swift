@@ -8,7 +8,19 @@ public struct MonotonicTime: Hashable, Comparable, Sendable, CustomStringConvert
 
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
 
+    /// A shell's millisecond reading; saturating.
+    public init(milliseconds: Int64) {
+        let (nanoseconds, overflow) = milliseconds.multipliedReportingOverflow(by: 1_000_000)
+        self.nanoseconds = overflow ? (milliseconds < 0 ? .min : .max) : nanoseconds
+    }
+
     public static let zero = MonotonicTime(nanoseconds: 0)
+
+    /// Whole milliseconds from `earlier` to this instant (negative when it is later); saturating.
+    public func milliseconds(since earlier: MonotonicTime) -> Int64 {
+        let (difference, overflow) = nanoseconds.subtractingReportingOverflow(earlier.nanoseconds)
+        return overflow ? (earlier.nanoseconds < 0 ? .max : .min) : difference / 1_000_000
+    }
 
     public static func < (a: MonotonicTime, b: MonotonicTime) -> Bool { a.nanoseconds < b.nanoseconds }
 
