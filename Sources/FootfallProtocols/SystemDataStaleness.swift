@@ -60,6 +60,13 @@ public struct SystemDataStaleness: Sendable, Equatable {
         return [.clearPending]
     }
 
+    /// What is inconsistent in this state, or nil; the unit tests ask after every input.
+    public var invariantViolation: String? {
+        guard isPending else { return nil }
+        if lastSync != nil { return "pending after a sync that counts" }
+        return isStale ? nil : "pending, yet current"
+    }
+
     /// Re-decides staleness `now`; `hasPeers`: other nodes hold ranges of the ring (removed
     /// ones do not count), so there is someone to sync with. Returns the change, if any.
     public mutating func onTick(hasPeers: Bool, now: MonotonicTime) -> Change? {

@@ -85,6 +85,18 @@ import Testing
         #expect(lifecycle.phase == .repairing, "its reads go elsewhere whatever the disk did")
         #expect(lifecycle.onRepairNeeded() == [.persistRepairNeeded], "the retried report persists the flag")
         #expect(lifecycle.onRepairNeeded().isEmpty, "then it is on disk")
+        #expect(lifecycle.invariantViolation == nil)
+    }
+
+    /// A flag that never reached the disk is forgotten once a pass repaired the node: serving, it
+    /// has nothing left waiting to be persisted.
+    @Test func aRepairAfterAFailedPersist_leavesNothingWaiting() {
+        var lifecycle = Self.start(lastAliveMs: Self.nowMs - 1).0
+        _ = lifecycle.onRepairNeeded()
+        lifecycle.onPersistFailed(.persistRepairNeeded)
+        let ticket = lifecycle.onPassStarted(byOperator: false)
+        #expect(lifecycle.onPassFinished(ticket, coverage: Self.everything) == [.clearRepairNeeded])
+        #expect(lifecycle.phase == .serving && lifecycle.invariantViolation == nil)
     }
 
     @Test func anOperatorsPass_comparesUpToNow_evenOnAServingNode() {

@@ -1,3 +1,4 @@
+import FootfallModel
 import FootfallProtocols
 import Testing
 
@@ -56,6 +57,31 @@ import Testing
         #expect(founder.onTick(hasPeers: true, now: MonotonicTime(milliseconds: 2 * SystemDataStalenessTests.minute)) == nil, "a pending peer does not vouch")
         _ = founder.onSyncCompleted(peerPending: false, now: MonotonicTime(milliseconds: 2 * SystemDataStalenessTests.minute))
         #expect(founder.onTick(hasPeers: true, now: MonotonicTime(milliseconds: 2 * SystemDataStalenessTests.minute)) == .becameCurrent)
+    }
+
+    /// Any start and any run of syncs (with pending peers or not) and ticks (with peers or alone)
+    /// leave a consistent state: never pending yet current, nor pending after a sync that counts.
+    @Test func anyRunOfInputs_keepsTheStateConsistent() {
+        for seed in UInt64(1)...200 {
+            var random = SplitMix64(seed: seed)
+            var (state, _) = SystemDataStaleness.onStart(
+                pendingPersisted: .random(using: &random), joinsCluster: .random(using: &random), holdsSystemData: .random(using: &random),
+                now: .zero, staleAfterMs: SystemDataStalenessTests.minute)
+            var nowMs: Int64 = 0
+            for step in 0..<50 {
+                nowMs += Int64.random(in: 0...(2 * SystemDataStalenessTests.minute), using: &random)
+                let now = MonotonicTime(milliseconds: nowMs)
+                if Bool.random(using: &random) {
+                    _ = state.onSyncCompleted(peerPending: Int.random(in: 0..<4, using: &random) == 0, now: now)
+                } else {
+                    _ = state.onTick(hasPeers: .random(using: &random), now: now)
+                }
+                if let problem = state.invariantViolation {
+                    Issue.record("seed \(seed), step \(step): \(problem)")
+                    break
+                }
+            }
+        }
     }
 
     /// Times at either end of the range decide without trapping.

@@ -106,7 +106,15 @@ extension Replication {
             guard phase == .repairing, coverage.everySite, coverage.everyReplica, coverage.knewTheSites,
                   ticket.comparesUpToNow, ticket.gapsReported == gapsReported else { return [] }
             phase = .serving
+            // A flag that never reached the disk is not asked for again: the node is repaired.
+            repairPersisted = true
             return [.clearRepairNeeded]
+        }
+
+        /// What is inconsistent in this state, or nil; the replication simulation asks after
+        /// every input.
+        public var invariantViolation: String? {
+            phase == .serving && !repairPersisted ? "serving, with a repair flag still waiting to be persisted" : nil
         }
 
         /// Where a read is answered: here when this node is one of the site's `replicas` and is

@@ -166,6 +166,43 @@ extension Replication.AntiEntropy {
             return next()
         }
 
+        /// What is inconsistent in this session, or nil: each step it plans or waits on is for its
+        /// own site (and its listings for the day being walked), a finished session waits on
+        /// nothing, the days left to walk are in order and each has differing slices within the
+        /// day, and it never counts more slices differing than compared. The replication simulation
+        /// asks after every step.
+        public var invariantViolation: String? {
+            let waiting = plan + (outstanding.map { [$0] } ?? [])
+            if case .finished = stage, !waiting.isEmpty { return "finished with \(waiting.count) steps still planned or outstanding" }
+            if let stray = waiting.first(where: { !isForThisSession($0) }) { return "a step for another site or day: \(stray)" }
+            if zip(days, days.dropFirst()).contains(where: { $0.day <= $1.day }) { return "days to walk out of order" }
+            if let day = days.first(where: { $0.slices.isEmpty || !$0.slices.allSatisfy((0..<EventSetDigest.slicesPerDay).contains) }) {
+                return "day \(day.day) to walk with slices \(day.slices)"
+            }
+            return outcome.slicesDiffering > outcome.slicesCompared ? "\(outcome.slicesDiffering) slices differing of \(outcome.slicesCompared) compared" : nil
+        }
+
+        private func isForThisSession(_ step: Step) -> Bool {
+            switch step {
+            case .ask(_, .erasures(let site)), .ask(_, .events(let site, _)), .ask(_, .visitorEditDigests(let site, _, _)),
+                 .ask(_, .rebuildingEdits(let site, _)):
+                return site == window.site
+            case .ask(_, .digests(let window)):
+                return window == self.window
+            case .ask(_, .eventIDs(let window, let day, let slices, _, _)):
+                guard case .day(let walked, let walkedSlices, _) = stage else { return false }
+                return window == self.window && day == walked && slices == walkedSlices
+            case .apply(_, .erasure(let order)):
+                return order.site == window.site
+            case .apply(_, .events(let events)):
+                return events.allSatisfy { $0.site == window.site }
+            case .apply(_, .visitorEdit(let edit)):
+                return edit.site == window.site
+            case .finished:
+                return false
+            }
+        }
+
         /// Steps to hand out before anything decided earlier.
         private mutating func schedule(_ steps: [Step]) { plan.append(contentsOf: steps.reversed()) }
 

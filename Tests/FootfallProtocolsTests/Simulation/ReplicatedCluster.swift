@@ -512,12 +512,19 @@ struct ReplicatedCluster {
     /// (handed back to the lifecycle, as the shell does).
     @discardableResult
     private mutating func carryOut(_ effects: [Replication.DataLifecycle.Effect], on name: String) -> Bool {
+        defer { checkRepairCores(name) }
         guard !failingDisks.contains(name) else {
             for effect in effects { nodes[name]!.lifecycle!.onPersistFailed(effect) }
             return effects.isEmpty
         }
         for effect in effects { ReplicatedCluster.carryOut(effect, on: &nodes[name]!) }
         return true
+    }
+
+    /// Fails the seed on a lifecycle or repair session whose state is inconsistent.
+    private mutating func checkRepairCores(_ name: String) {
+        if let problem = nodes[name]?.lifecycle?.invariantViolation { violations.append("\(name)'s data lifecycle: \(problem)") }
+        if let problem = nodes[name]?.pass?.session?.invariantViolation { violations.append("\(name)'s repair session: \(problem)") }
     }
 
     /// What a node's shell does for its `DataLifecycle`.
@@ -743,6 +750,7 @@ struct ReplicatedCluster {
             return nextPair(name)
         }
         nodes[name]!.pass = pass
+        checkRepairCores(name)
         guard case .finished(let outcome) = step else { return call(.step(step), by: name) }
         statistics.repair.add(outcome)
         traceHash.add("repair \(pass.window!.site) \(name) \(pass.peer): pulled \(outcome.eventsPulled), pushed \(outcome.eventsPushed), "
