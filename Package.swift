@@ -179,12 +179,13 @@ let package = Package(
         .testTarget(
             name: "FootfallNodeTests",
             dependencies: [
-                "FootfallNode", "FootfallHTTP", "FootfallStorage", "FootfallModel", "FootfallWire",
+                "FootfallNode", "FootfallHTTP", "FootfallCluster", "FootfallStorage", "FootfallModel", "FootfallWire",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "X509", package: "swift-certificates"),
             ]
         ),
     ]

@@ -18,6 +18,10 @@ public struct ClusterService: Service {
     private let clockWatch: ClockWatch
     private let mover: RangeMover
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    /// The internal service and the interceptor that authenticates its callers, as `server` runs
+    /// them (tests run the same pair in-process, presenting a certificate for the caller).
+    package let nodeService: any RegistrableRPCService
+    package let authentication: ClusterAuthenticationInterceptor
     /// This node's certificate, read again from the certificate folder every few seconds.
     private let credential: ReloadingCredential
     private let configuration: ClusterConfiguration
@@ -54,11 +58,11 @@ public struct ClusterService: Service {
         let transport = try ClusterTransport.serverTransport(
             host: configuration.listenHost, port: configuration.listenPort, credential: credential,
             authorityCertificatePEM: authority, settings: configuration.transport)
-        server = GRPCServer(
-            transport: transport, services: [NodeServiceHandler(host: host, shell: shell, repairs: repairs, mover: mover)],
-            interceptors: [ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy, refusing: { [system = host.system] in
-                system.isRevoked($0, certificate: $1)
-            })])
+        nodeService = NodeServiceHandler(host: host, shell: shell, repairs: repairs, mover: mover)
+        authentication = ClusterAuthenticationInterceptor(allowing: NodeServiceHandler.policy, refusing: { [system = host.system] in
+            system.isRevoked($0, certificate: $1)
+        })
+        server = GRPCServer(transport: transport, services: [nodeService], interceptors: [authentication])
         self.credential = credential
         self.configuration = configuration
         self.logger = host.logger
