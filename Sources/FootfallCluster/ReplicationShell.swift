@@ -56,7 +56,9 @@ public actor ReplicationShell {
     /// When this node last ran, refreshed every `aliveStampInterval`: how long it was away.
     package static let lastAliveKey: [UInt8] = Array("last-alive".utf8)
     package static let aliveStampIntervalMs: Int64 = 60_000
-    private var lastAliveStampMs: Int64 = 0
+    /// When (monotonic clock) the stamp was last written: a wall clock stepped back must not
+    /// stop the stamps for as long as it stepped.
+    private var lastAliveStamp: MonotonicTime?
 
     /// - Parameters:
     ///   - joinsCluster: the node starts with seeds. A fresh data folder then means a new node or a
@@ -226,7 +228,7 @@ public actor ReplicationShell {
     package func run() async {
         while !Task.isCancelled {
             let now = self.now
-            if now.wallMs - lastAliveStampMs >= ReplicationShell.aliveStampIntervalMs { stampAlive(now.wallMs) }
+            if lastAliveStamp.map({ now.monotonic.milliseconds(since: $0) >= ReplicationShell.aliveStampIntervalMs }) ?? true { stampAlive(now) }
             let wait = coordinator.nextDeadline(now: now).map { min(max(.zero, $0 - now.monotonic), .milliseconds(100)) } ?? .milliseconds(100)
             try? await Task.sleep(for: wait)
             perform(coordinator.onTick(now: self.now))
@@ -405,12 +407,12 @@ public actor ReplicationShell {
 
     package static func hintKey(_ id: UInt64) -> [UInt8] { [hintKeyTag] + id.bigEndianBytes }
 
-    private func stampAlive(_ now: Int64) {
+    private func stampAlive(_ now: Replication.Instant) {
         var batch = WriteBatch()
-        batch.put(.hints, ReplicationShell.lastAliveKey, UInt64(bitPattern: now).bigEndianBytes)
+        batch.put(.hints, ReplicationShell.lastAliveKey, UInt64(bitPattern: now.wallMs).bigEndianBytes)
         do {
             try kv.write(batch, sync: false)
-            lastAliveStampMs = now
+            lastAliveStamp = now.monotonic
         } catch {
             logger.error("cannot record that this node is alive", metadata: ["error": "\(error)"])
         }

@@ -69,37 +69,25 @@ import X509
         }
     }
 
-    static func code(_ call: () async throws -> Void) async -> RPCError.Code? {
-        do {
-            try await call()
-            return nil
-        } catch let error as RPCError {
-            return error.code
-        } catch {
-            Issue.record("not a gRPC status: \(error)")
-            return nil
-        }
-    }
-
     @Test func aCallWithoutACertificate_isUnauthenticated_andEachRoleGetsItsOwnMethodsOnly() async throws {
         let f = try Fixture()
         try await f.withClient(as: nil) { client in
-            #expect(await Self.code { _ = try await client.clock(Footfall_V1_ClockRequest()) } == .unauthenticated)
+            #expect(await rpcStatus { _ = try await client.clock(Footfall_V1_ClockRequest()) } == .unauthenticated)
         }
         try await f.withClient(as: f.peer) { client in
             let reading = try await client.clock(Footfall_V1_ClockRequest())
             #expect(reading.wallMs == f.t.clock.nowMs)
-            #expect(await Self.code { _ = try await client.removeMember(.with { $0.name = "node-3" }) } == .permissionDenied,
+            #expect(await rpcStatus { _ = try await client.removeMember(.with { $0.name = "node-3" }) } == .permissionDenied,
                     "a node certificate cannot change the ring")
-            #expect(await Self.code { _ = try await client.revokeNode(.with { $0.name = "node-3" }) } == .permissionDenied)
-            #expect(await Self.code { _ = try await client.fetchClusterSecrets(Footfall_V1_ClusterSecretsRequest()) } == .permissionDenied,
+            #expect(await rpcStatus { _ = try await client.revokeNode(.with { $0.name = "node-3" }) } == .permissionDenied)
+            #expect(await rpcStatus { _ = try await client.fetchClusterSecrets(Footfall_V1_ClusterSecretsRequest()) } == .permissionDenied,
                     "node-2 holds no ranges of this ring: no daily-salt seed for it")
         }
         try await f.withClient(as: f.admin) { client in
-            #expect(await Self.code { _ = try await client.clock(Footfall_V1_ClockRequest()) } == .permissionDenied,
+            #expect(await rpcStatus { _ = try await client.clock(Footfall_V1_ClockRequest()) } == .permissionDenied,
                     "an operator's certificate is not a member's")
-            #expect(await Self.code { _ = try await client.removeMember(.with { $0.name = "node/3" }) } == .invalidArgument)
-            #expect(await Self.code { _ = try await client.removeMember(.with { $0.name = "node-3" }) } == .notFound,
+            #expect(await rpcStatus { _ = try await client.removeMember(.with { $0.name = "node/3" }) } == .invalidArgument)
+            #expect(await rpcStatus { _ = try await client.removeMember(.with { $0.name = "node-3" }) } == .notFound,
                     "the membership core refuses a name that holds no ranges")
         }
     }
@@ -112,12 +100,12 @@ import X509
             _ = try await client.clock(Footfall_V1_ClockRequest())
         }
         try await f.withClient(as: f.admin) { client in
-            #expect(await Self.code { _ = try await client.revokeNode(.with { $0.name = "admin"; $0.isOperator = true }) } == .failedPrecondition)
+            #expect(await rpcStatus { _ = try await client.revokeNode(.with { $0.name = "admin"; $0.isOperator = true }) } == .failedPrecondition)
             let revoked = try await client.revokeNode(.with { $0.name = "node-2" })
             #expect(revoked.revokedMs == f.t.clock.nowMs)
         }
         try await f.withClient(as: f.peer) { client in
-            #expect(await Self.code { _ = try await client.clock(Footfall_V1_ClockRequest()) } == .permissionDenied)
+            #expect(await rpcStatus { _ = try await client.clock(Footfall_V1_ClockRequest()) } == .permissionDenied)
         }
     }
 
@@ -132,7 +120,7 @@ import X509
         try await f.withClient(as: f.peer) { client in
             var outOfRange = EventCodec.message(event)
             outOfRange.timestampMs = .max
-            #expect(await Self.code { _ = try await client.replicate(.with { $0.id = 1; $0.events = .with { $0.events = [outOfRange] } }) } == .invalidArgument)
+            #expect(await rpcStatus { _ = try await client.replicate(.with { $0.id = 1; $0.events = .with { $0.events = [outOfRange] } }) } == .invalidArgument)
             #expect(try f.t.node.store.storedEvents(site: site, ids: [event.id]).isEmpty)
 
             let ack = try await client.replicate(.with { $0.id = 2; $0.events = .with { $0.events = [EventCodec.message(event)] } })
@@ -140,11 +128,11 @@ import X509
             let fetched = try await client.repairEvents(.with { $0.site = site.rawValue; $0.ids = [Data(event.id.bytes)] })
             #expect(fetched.events.map(\.path) == ["/"])
 
-            #expect(await Self.code {
+            #expect(await rpcStatus {
                 _ = try await client.repairEvents(.with { $0.site = site.rawValue; $0.ids = Array(repeating: Data(event.id.bytes), count: ReplicaWire.eventsMax + 1) })
             } == .invalidArgument)
-            #expect(await Self.code { _ = try await client.repairEvents(.with { $0.site = "not a site"; $0.ids = [] }) } == .invalidArgument)
-            #expect(await Self.code { _ = try await client.clusterRing(.with { $0.sites = (0...1000).map { "s\($0).example" } }) } == .invalidArgument)
+            #expect(await rpcStatus { _ = try await client.repairEvents(.with { $0.site = "not a site"; $0.ids = [] }) } == .invalidArgument)
+            #expect(await rpcStatus { _ = try await client.clusterRing(.with { $0.sites = (0...1000).map { "s\($0).example" } }) } == .invalidArgument)
         }
     }
 }

@@ -28,16 +28,6 @@ import Testing
 
     static func bearer(_ token: String) -> Metadata { ["authorization": "Bearer \(token)"] }
 
-    static func code(_ call: () async throws -> Void) async -> RPCError.Code? {
-        do {
-            try await call()
-            return nil
-        } catch let error as RPCError {
-            return error.code
-        } catch {
-            return .unknown
-        }
-    }
 
     @Test func reports_matchTheHTTPAPI_andTokensReachOnlyTheirOwnersSites() async throws {
         let t = try TestNode()
@@ -66,13 +56,13 @@ import Testing
                                                     metadata: PublicServiceTests.bearer(owner.token))
             #expect(filtered.pageviews == 1)
 
-            #expect(await PublicServiceTests.code { _ = try await client.summary(request) } == .unauthenticated)
-            #expect(await PublicServiceTests.code { _ = try await client.summary(request, metadata: PublicServiceTests.bearer("ff_wrong")) }
+            #expect(await rpcStatus { _ = try await client.summary(request) } == .unauthenticated)
+            #expect(await rpcStatus { _ = try await client.summary(request, metadata: PublicServiceTests.bearer("ff_wrong")) }
                 == .unauthenticated)
             // Another owner's token: the site answers as if it did not exist.
-            #expect(await PublicServiceTests.code { _ = try await client.summary(request, metadata: PublicServiceTests.bearer(other.token)) }
+            #expect(await rpcStatus { _ = try await client.summary(request, metadata: PublicServiceTests.bearer(other.token)) }
                 == .notFound)
-            #expect(await PublicServiceTests.code {
+            #expect(await rpcStatus {
                 _ = try await client.breakdown(.with { $0.report = request; $0.dimension = "no-such-dimension" },
                                                metadata: PublicServiceTests.bearer(owner.token))
             } == .invalidArgument)
@@ -101,7 +91,7 @@ import Testing
             let polled = try await client.erasureStatus(.with { $0.site = "cy.example"; $0.visitor = visitor.description },
                                                         metadata: PublicServiceTests.bearer(owner.token))
             #expect(polled.requestID == receipt.requestID)
-            #expect(await PublicServiceTests.code {
+            #expect(await rpcStatus {
                 _ = try await client.exportVisitor(.with { $0.site = "cy.example"; $0.visitor = visitor.description },
                                                    metadata: PublicServiceTests.bearer(owner.token))
             } == .notFound)
