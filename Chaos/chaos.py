@@ -144,6 +144,7 @@ class Fault:
         self.repairing = {}        # node name -> (monotonic) from its last start until it was seen repaired
         self.workload = None       # set before `run`, like `sites`
         self.before_move = None    # (placement, acknowledged events) when a join or decommission began
+        self.partition = None      # (sides, from, until): node names each side of a cut, while it held
 
     def describe(self):
         names = ",".join(v.name for v in self.victims)
@@ -243,12 +244,15 @@ class Fault:
                 if kind == "disk-loss" and self.spec.get("restart_midway"):
                     self.restart_while_repairing(victim, others)
         elif kind in ("isolate", "split"):
-            self.network.cut([[v.name for v in self.victims], [o.name for o in others]])
+            sides = [[v.name for v in self.victims], [o.name for o in others]]
+            self.network.cut(sides)
+            cut_at = time.monotonic()
             self._watch(self.victims, others)
             self.see_cut(self.victims, others)
             self.see_reach(*(self.victims[:2] if len(self.victims) > 1 else others[:2]))
             time.sleep(self.duration)
             self.see_dropped(self.victims)
+            self.partition = (sides, cut_at, time.monotonic())
             self.network.heal()
         elif kind == "bridge":
             half = len(others) // 2
@@ -691,6 +695,7 @@ class Scenario:
             self.check(cluster, workload, placement, sites, erasure_sites, started)
             self.check_reads(cluster, workload, sites, fault)
             self.check_availability(workload, fault)
+            self.check_partitioned_writes(workload, fault, placement)
             if expect.get("detect_within_s") is not None:
                 detect = self.row["detect_s"]
                 self.expect(detect is not None and detect <= expect["detect_within_s"],
@@ -873,7 +878,7 @@ class Scenario:
         the scenario states (`write_availability`, `read_availability`)."""
         expect = self.spec["expect"]
         for kind in ("write", "read"):
-            window = [ok for at, ok in workload.attempts[kind] if fault.started <= at <= fault.healed]
+            window = [attempt[2] for attempt in workload.attempts[kind] if fault.started <= attempt[1] <= fault.healed]
             share = sum(window) / len(window) if window else 0.0
             self.row[f"{kind}s_ok"] = f"{100 * share:.0f}%"
             self.row[f"{kind}s_judged"] = len(window)
@@ -882,6 +887,31 @@ class Scenario:
             # moved a 12 s split's from 40 % to 75 %): too few fails rather than passes by luck.
             self.expect(len(window) >= MIN_JUDGED, f"{kind}s while the fault held: {len(window)}, fewer than the {MIN_JUDGED} a floor is judged on")
             self.expect(share >= floor, f"{kind}s answered while the fault held: {100 * share:.0f}% of {len(window)}, floor {100 * floor:.0f}%")
+
+    def check_partitioned_writes(self, workload, fault, placement):
+        """Under a cut, a write can succeed exactly when the side it went through holds a quorum of
+        its site's replicas (hints never count). Of the writes made wholly while the cut held,
+        those that could are held to `answerable_write_availability`, and none of the others may
+        be acknowledged: that would be a quorum write acknowledged by fewer than a quorum."""
+        if fault.partition is None:
+            return
+        sides, cut_at, healed_at = fault.partition
+        side_of = {name: set(side) for side in sides for name in side}
+        quorum = self.spec["replication_factor"] // 2 + 1
+        answerable, unanswerable = [], []
+        for began, ended, ok, node, site in workload.attempts["write"]:
+            if cut_at <= began and ended <= healed_at:
+                reachable = sum(1 for replica in placement[site] if replica in side_of[node])
+                (answerable if reachable >= quorum else unanswerable).append(ok)
+        self.row["writes_answerable"] = f"{sum(answerable)}/{len(answerable)}"
+        self.row["writes_unanswerable_acked"] = f"{sum(unanswerable)}/{len(unanswerable)}"
+        floor = self.spec["expect"]["answerable_write_availability"]
+        share = sum(answerable) / len(answerable) if answerable else 0.0
+        self.expect(len(answerable) >= MIN_JUDGED, f"writes a side with a quorum could take: {len(answerable)}, fewer than {MIN_JUDGED}")
+        self.expect(share >= floor, f"writes a side with a quorum could take, answered: {100 * share:.0f}% of {len(answerable)}, "
+                                    f"floor {100 * floor:.0f}%")
+        self.expect(not any(unanswerable), f"no write through a side without a quorum of its site's replicas is acknowledged "
+                                           f"({sum(unanswerable)} of {len(unanswerable)})")
 
     def check_files(self, cluster, workload):
         """After the nodes stopped: no erased visitor's title marker in any node's files or log."""

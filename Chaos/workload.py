@@ -81,7 +81,9 @@ class Workload:
         self.lock = threading.Lock()
         self.sent = {}             # event id bytes -> Sent
         self.sent_per_site = {site: 0 for site in sites}
-        self.attempts = {"write": [], "read": []}   # (monotonic time, answered well) per request
+        # Per request: (began, ended, answered well) on the monotonic clock, and for a write the
+        # node it went through and its site (what a partition's placement check needs).
+        self.attempts = {"write": [], "read": []}
         self.answers = []          # Read, in the order they came
         self.retries = []          # batches waiting to be sent again: (site, hits, tries)
         self.pool = {site: [f"cv{tag}{i:02d}v{k:03d}xxxxxx" for k in range(visitors_per_site)] for i, site in enumerate(sites)}
@@ -145,7 +147,7 @@ class Workload:
             status, body, _ = self.http.call(node.http, "/api/event", hits, headers={"X-Forwarded-For": forwarded})
             with self.lock:
                 acked = status == 202 and body and body.get("accepted", 0) + body.get("duplicates", 0) == len(hits)
-                self.attempts["write"].append((time.monotonic(), bool(acked)))
+                self.attempts["write"].append((began, time.monotonic(), bool(acked), node.name, site))
                 if acked:
                     for hit in hits:
                         sent = self.sent[event_id(site, hit["id"], hit["ts"])]
@@ -167,7 +169,7 @@ class Workload:
             status, body, replica = self.http.call(node.http, f"/api/sites/{site}/summary?{around_today()}", timeout=3)
             answered = status == 200 and isinstance(body, dict) and "pageviews" in body
             with self.lock:
-                self.attempts["read"].append((time.monotonic(), answered))
+                self.attempts["read"].append((began, time.monotonic(), answered))
                 if answered:
                     self.answers.append(Read(began, time.monotonic(), site, replica, body["pageviews"], self.sent_per_site[site]))
             self.stopping.wait(0.2)
