@@ -905,7 +905,10 @@ class Scenario:
                 (answerable if reachable >= quorum else unanswerable).append(ok)
         self.row["writes_answerable"] = f"{sum(answerable)}/{len(answerable)}"
         self.row["writes_unanswerable_acked"] = f"{sum(unanswerable)}/{len(unanswerable)}"
-        floor = self.spec["expect"]["answerable_write_availability"]
+        floor = self.spec["expect"].get("answerable_write_availability")
+        if floor is None:
+            self.failures.append("a cut scenario must state answerable_write_availability in scenarios.toml")
+            return
         share = sum(answerable) / len(answerable) if answerable else 0.0
         self.expect(len(answerable) >= MIN_JUDGED, f"writes a side with a quorum could take: {len(answerable)}, fewer than {MIN_JUDGED}")
         self.expect(share >= floor, f"writes a side with a quorum could take, answered: {100 * share:.0f}% of {len(answerable)}, "

@@ -229,8 +229,8 @@ public actor ReplicationShell {
         while !Task.isCancelled {
             let now = self.now
             if lastAliveStamp.map({ now.monotonic.milliseconds(since: $0) >= ReplicationShell.aliveStampIntervalMs }) ?? true { stampAlive(now) }
-            let wait = coordinator.nextDeadline(now: now).map { min(max(.zero, $0 - now.monotonic), .milliseconds(100)) } ?? .milliseconds(100)
-            try? await Task.sleep(for: wait)
+            let waitMs = coordinator.nextDeadline(now: now).map { min(max(0, $0.milliseconds(since: now.monotonic)), 100) } ?? 100
+            try? await Task.sleep(for: .milliseconds(waitMs))
             perform(coordinator.onTick(now: self.now))
             metrics.set("footfall_replication_hints_pending", to: Double(coordinator.hints.count))
             metrics.set("footfall_replication_hinted_events", to: Double(coordinator.hintedEvents))

@@ -60,7 +60,8 @@ public struct SystemDataStaleness: Sendable, Equatable {
         return [.clearPending]
     }
 
-    /// What is inconsistent in this state, or nil; the unit tests ask after every input.
+    /// What is inconsistent in this state, or nil; `SystemDataStalenessTests` asks after every input
+    /// of 200 random runs.
     public var invariantViolation: String? {
         guard isPending else { return nil }
         if lastSync != nil { return "pending after a sync that counts" }

@@ -191,15 +191,15 @@ struct Serve: AsyncParsableCommand {
             configuration.replication.defaultConsistency = parsed
         }
         if let seconds = hintWindowS ?? env["FOOTFALL_HINT_WINDOW_S"].flatMap(Int.init) {
-            guard seconds >= 1 else { throw ValidationError("--hint-window-s must be at least 1") }
+            guard (1...2_592_000).contains(seconds) else { throw ValidationError("--hint-window-s must be 1 to 2592000 (30 days)") }
             configuration.replication.hintWindowMs = Int64(seconds) * 1000
         }
         if let seconds = systemStaleAfterS ?? env["FOOTFALL_SYSTEM_STALE_AFTER_S"].flatMap(Int.init) {
-            guard seconds >= 1 else { throw ValidationError("--system-stale-after-s must be at least 1") }
+            guard (1...86_400).contains(seconds) else { throw ValidationError("--system-stale-after-s must be 1 to 86400 (a day)") }
             configuration.systemStaleAfter = .seconds(seconds)
         }
         if let seconds = repairIntervalS ?? env["FOOTFALL_REPAIR_INTERVAL_S"].flatMap(Int.init) {
-            guard seconds >= 1 else { throw ValidationError("--repair-interval-s must be at least 1") }
+            guard (1...86_400).contains(seconds) else { throw ValidationError("--repair-interval-s must be 1 to 86400 (a day)") }
             configuration.repairInterval = .seconds(seconds)
             // Tests run short intervals; writes settle for at most one interval.
             configuration.repairSettleMs = min(configuration.repairSettleMs, Int64(seconds) * 1000)

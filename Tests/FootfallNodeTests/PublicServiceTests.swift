@@ -28,7 +28,6 @@ import Testing
 
     static func bearer(_ token: String) -> Metadata { ["authorization": "Bearer \(token)"] }
 
-
     @Test func reports_matchTheHTTPAPI_andTokensReachOnlyTheirOwnersSites() async throws {
         let t = try TestNode()
         let owner = try t.makeOwner("ana", site: "ana.example")

@@ -170,6 +170,41 @@ import Testing
         #expect(again.visitorRecordsRepaired == 0)
     }
 
+    /// A peer answering with what was not asked for — another site's erasure order, an event of
+    /// an id not asked for — is refused, and nothing of its answer is applied.
+    @Test func aPeerAnsweringWithWhatWasNotAsked_isRefused_andNothingIsApplied() async throws {
+        typealias Answer = Replication.AntiEntropy.Answer
+        struct Tampering: RepairReplica {
+            let inner: LocalReplica
+            let tamper: @Sendable (Answer) -> Answer
+            var name: String { inner.name }
+            func answer(_ query: Replication.AntiEntropy.Query) async throws -> Answer { tamper(try inner.answer(query)) }
+            func apply(_ payload: Replication.Payload) async throws { try inner.apply(payload) }
+            func summaries(_ windows: [Replication.AntiEntropy.Window]) async throws -> [UInt64]? { try inner.summaries(windows) }
+        }
+        let other = SiteID("other.example")!
+        let stray = hit(99, "never-asked")
+        let tampers: [(String, @Sendable (Answer) -> Answer)] = [
+            ("another site's erasure order", { answer in
+                guard case .erasures(let orders) = answer else { return answer }
+                return .erasures(orders + [Replication.ErasureOrder(requestID: "er_other", site: other, visitor: VisitorID(rawValue: 1), fenceMs: 5)])
+            }),
+            ("an event not asked for", { answer in
+                guard case .events(let events) = answer else { return answer }
+                return .events(events + [stray])
+            }),
+        ]
+        for (what, tamper) in tampers {
+            let a = try EventStore(kv: InMemoryStore()), b = try EventStore(kv: InMemoryStore())
+            _ = try b.apply((0..<10).map { hit($0, "b") }, nowMs: now, retention: { _ in .default })
+            await #expect(throws: Replication.AntiEntropy.UnexpectedAnswer.self, "\(what)") {
+                try await Replication.AntiEntropy.repair(site: site, fromMs: 0, untilMs: now, local: LocalReplica(name: "a", store: a, nowMs: now),
+                                                         remote: Tampering(inner: LocalReplica(name: "b", store: b, nowMs: now), tamper: tamper))
+            }
+            #expect(try ids(a).isEmpty && a.erasureRecords(site: other).isEmpty, "\(what): nothing applied")
+        }
+    }
+
     /// A peer whose pages do not move on past the cursor is refused, not listed for ever.
     @Test func aPeerWhosePagesDoNotMoveOn_isRefused() async throws {
         let a = try EventStore(kv: InMemoryStore()), b = try EventStore(kv: InMemoryStore())

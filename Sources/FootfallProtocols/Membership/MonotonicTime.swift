@@ -16,6 +16,12 @@ public struct MonotonicTime: Hashable, Comparable, Sendable, CustomStringConvert
 
     public static let zero = MonotonicTime(nanoseconds: 0)
 
+    /// `ms` later (earlier when negative); saturating, so a timer set far off is simply never due.
+    public func advanced(byMs ms: Int64) -> MonotonicTime {
+        let (sum, overflow) = nanoseconds.addingReportingOverflow(MonotonicTime(milliseconds: ms).nanoseconds)
+        return overflow ? MonotonicTime(nanoseconds: ms < 0 ? .min : .max) : MonotonicTime(nanoseconds: sum)
+    }
+
     /// Whole milliseconds from `earlier` to this instant (negative when it is later); saturating.
     public func milliseconds(since earlier: MonotonicTime) -> Int64 {
         let (difference, overflow) = nanoseconds.subtractingReportingOverflow(earlier.nanoseconds)
@@ -36,7 +42,8 @@ public struct MonotonicTime: Hashable, Comparable, Sendable, CustomStringConvert
 }
 
 extension Duration {
-    /// Whole nanoseconds (saturating well beyond any timeout this code uses).
+    /// Whole nanoseconds; traps past about 292 years, far beyond any timeout this code is given
+    /// (durations from settings are bounded where they are read).
     public var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000

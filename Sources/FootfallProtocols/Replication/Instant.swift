@@ -13,13 +13,8 @@ extension Replication {
             self.monotonic = monotonic
         }
 
-        /// `ms` from now on the monotonic clock; saturating, as a timer set far off is simply
-        /// never due.
-        public func monotonic(afterMs ms: Int64) -> MonotonicTime {
-            let (nanoseconds, overflow) = ms.multipliedReportingOverflow(by: 1_000_000)
-            let (sum, overflowAgain) = monotonic.nanoseconds.addingReportingOverflow(nanoseconds)
-            return MonotonicTime(nanoseconds: overflow || overflowAgain ? .max : sum)
-        }
+        /// `ms` from now on the monotonic clock (saturating).
+        public func monotonic(afterMs ms: Int64) -> MonotonicTime { monotonic.advanced(byMs: ms) }
 
         /// The monotonic instant at which the wall clock, running on at the pace of time, reads
         /// `wallMs` (now, when it already has).

@@ -50,8 +50,9 @@ extension Replication.AntiEntropy {
         case finished(Outcome)
     }
 
-    /// An answer that is not to the question the session asked (a shell's bug, or a late reply
-    /// the simulation failed to drop).
+    /// An answer that is not to the question the session asked (a shell's bug, a late reply the
+    /// simulation failed to drop, or a peer sending what was not asked for: another site's
+    /// erasures, events or edits, or events of ids not asked for). Nothing of it is applied.
     public struct UnexpectedAnswer: Error, CustomStringConvertible {
         public var description: String { "a repair session got an answer to a question it had not asked" }
     }
@@ -120,7 +121,8 @@ extension Replication.AntiEntropy {
             guard case .ask(let side, let query) = outstanding else { throw UnexpectedAnswer() }
             outstanding = nil
             switch (query, answer) {
-            case (.erasures, .erasures(let orders)):
+            case (.erasures(let site), .erasures(let orders)):
+                guard orders.allSatisfy({ $0.site == site }) else { throw UnexpectedAnswer() }
                 heldErasures[side] = orders
                 if let mine = heldErasures[.local], let theirs = heldErasures[.remote] {
                     let pulls = Replication.AntiEntropy.erasuresToApply(have: mine, other: theirs).map { Step.apply(.local, .erasure($0)) }
@@ -137,13 +139,17 @@ extension Replication.AntiEntropy {
                 guard case .day(let day, let slices, var listings) = stage else { throw UnexpectedAnswer() }
                 try listings.receive(page, from: side)
                 stage = .day(day, slices: slices, listings)
-            case (.events, .events(let events)):
+            case (.events(let site, let ids), .events(let events)):
+                let asked = Set(ids)
+                guard events.allSatisfy({ $0.site == site && asked.contains($0.id) }) else { throw UnexpectedAnswer() }
                 if !events.isEmpty { schedule([.apply(side.other, .events(events))]) }
             case (.visitorEditDigests, .visitorEditDigests(let page)):
                 guard case .visitorRecords(var listings) = stage else { throw UnexpectedAnswer() }
                 try listings.receive(page, from: side)
                 stage = .visitorRecords(listings)
-            case (.rebuildingEdits, .rebuildingEdits(let edits)):
+            case (.rebuildingEdits(let site, let visitors), .rebuildingEdits(let edits)):
+                let asked = Set(visitors)
+                guard edits.allSatisfy({ $0.site == site && asked.contains($0.visitor) }) else { throw UnexpectedAnswer() }
                 schedule(edits.map { .apply(side.other, .visitorEdit($0)) })
             default:
                 throw UnexpectedAnswer()
