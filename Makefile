@@ -97,14 +97,20 @@ differential: deps
 
 # A rolling upgrade from the previous release (Tests/Cluster/upgrade_test.py): three nodes of
 # PREVIOUS_RELEASE replaced one at a time by this version's debug build, writes, reads, erasures and
-# repair across versions. The previous release is built from its git tag once, into
-# .build/upgrade/<tag> (a clean release build: 10-20 minutes), then reused.
+# repair across versions. The previous release is built from its commit once, into
+# .build/upgrade/<tag> (a clean release build: 10-20 minutes), then reused. The commit is named
+# here as well as by the tag because a clone does not always carry tags; where the tag exists it
+# must name the same commit.
 PREVIOUS_RELEASE := v0.24.0
+PREVIOUS_RELEASE_COMMIT := 3aba45ae3169d9f143fc86a906ec9b9822698aad
 upgrade-test: deps test-deps
 	$(SWIFT) build --product footfall
-	@git rev-parse -q --verify "refs/tags/$(PREVIOUS_RELEASE)" >/dev/null || git fetch --tags origin "$(PREVIOUS_RELEASE)" \
-	  || { echo "upgrade-test: the tag $(PREVIOUS_RELEASE) is missing (a shallow clone? git fetch --tags)"; exit 1; }
-	@[ -d .build/upgrade/$(PREVIOUS_RELEASE) ] || git worktree add --detach .build/upgrade/$(PREVIOUS_RELEASE) $(PREVIOUS_RELEASE)
+	@tagged=$$(git rev-parse -q --verify "refs/tags/$(PREVIOUS_RELEASE)^{commit}"); \
+	  [ -z "$$tagged" ] || [ "$$tagged" = "$(PREVIOUS_RELEASE_COMMIT)" ] \
+	  || { echo "upgrade-test: the tag $(PREVIOUS_RELEASE) names $$tagged, not $(PREVIOUS_RELEASE_COMMIT)"; exit 1; }
+	@git cat-file -e "$(PREVIOUS_RELEASE_COMMIT)^{commit}" 2>/dev/null \
+	  || { echo "upgrade-test: commit $(PREVIOUS_RELEASE_COMMIT) ($(PREVIOUS_RELEASE)) is missing (a shallow clone? git fetch --unshallow)"; exit 1; }
+	@[ -d .build/upgrade/$(PREVIOUS_RELEASE) ] || git worktree add --detach .build/upgrade/$(PREVIOUS_RELEASE) $(PREVIOUS_RELEASE_COMMIT)
 	cd .build/upgrade/$(PREVIOUS_RELEASE) && $(SWIFT) build -c release --product footfall
 	python3 Tests/Cluster/upgrade_test.py --footfall .build/debug/footfall --previous .build/upgrade/$(PREVIOUS_RELEASE)/.build/release/footfall
 
