@@ -69,6 +69,22 @@ import Testing
         }
     }
 
+    /// Events already in row order are taken as they are, any other order is sorted first: the
+    /// segment is the same whichever order its events come in (a break in the order check, taking
+    /// shuffled events as sorted, makes the shuffled one differ).
+    @Test(arguments: [2, 700, 5_000])
+    func theSameEventsInAnyOrder_makeTheSameSegment(count: Int) {
+        let events = Self.traffic(count, seed: UInt64(count) + 5)
+        var random = SplitMix64(seed: UInt64(count))
+        var shuffled = events
+        shuffled.shuffle(using: &random)
+        let sorted = events.sorted(by: EventSegment.rowOrder)
+        let fromSorted = EventSegment(site: Self.site, day: Self.day, events: sorted)
+        #expect(fromSorted.events == sorted)
+        #expect(EventSegment(site: Self.site, day: Self.day, events: shuffled) == fromSorted)
+        #expect(EventSegment(site: Self.site, day: Self.day, events: sorted.reversed()) == fromSorted)
+    }
+
     @Test func rows_runByVisitorThenTime() {
         let segment = EventSegment(site: Self.site, day: Self.day, events: Self.traffic(2_000, seed: 3))
         let visitors = segment.rowVisitors

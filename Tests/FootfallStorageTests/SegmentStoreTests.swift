@@ -297,6 +297,20 @@ import Testing
     /// Late hits for one settled day while it is sealed again and again: whatever interleaving
     /// happens, a stored segment never misses a row. The race is shown to happen (a pass discards
     /// what it built) before the result is trusted.
+    /// A day of more rows than a segment holds is cut into full parts in row order (by visitor,
+    /// then time), and a day that fits is one part: together they hold every event once.
+    @Test(arguments: [0, 1, 5_000, EventSegment.rowsMax, 2 * EventSegment.rowsMax + 7])
+    func aDaysEvents_areCutIntoSegmentsInRowOrder(count: Int) {
+        var random = SplitMix64(seed: UInt64(count))
+        let events = (0..<count).map { n in
+            makeEvent("p\(n)", visitor: random.next() % UInt64(max(1, count / 5)), at: day0 + Int64(random.next() % UInt64(TimeUnits.dayMs)))
+        }
+        let parts = EventStore.parts(of: events, site: site, day: Day(containing: day0))
+        #expect(parts.count == (count + EventSegment.rowsMax - 1) / EventSegment.rowsMax)
+        #expect(parts.dropLast().allSatisfy { $0.count == EventSegment.rowsMax })
+        #expect(parts.flatMap(\.events) == events.sorted(by: EventSegment.rowOrder))
+    }
+
     @Test func writesDuringSealing_areNeverLostFromTheSegment() throws {
         let (kv, cleanup) = try StoreKind.rocksDB.make()
         defer { cleanup() }
