@@ -354,6 +354,14 @@ def svg(sampler, path, duration, title):
         f.write("\n".join(out))
 
 
+def three_nodes(footfall, folder, base_port=25140, http_base=25240):
+    """The soak's three nodes (not started), in an emptied `folder`; the generator's addresses are
+    taken as the clients' (the nodes trust the loopback proxy)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    return LocalCluster(footfall, os.path.join(folder, "nodes"), 1000, base_port, http_base, env={"FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--footfall", default=os.path.join(ROOT, ".build", "release", "footfall"))
@@ -361,10 +369,7 @@ def main():
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--share", type=float, default=0.8, help="of the measured maximum ingest rate")
     options = parser.parse_args()
-    shutil.rmtree(options.folder, ignore_errors=True)
-    os.makedirs(options.folder)
-    cluster = LocalCluster(options.footfall, os.path.join(options.folder, "nodes"), 1000, 25140, 25240,
-                           env={"FOOTFALL_TRUSTED_PROXIES": "127.0.0.1"})
+    cluster = three_nodes(options.footfall, options.folder)
     try:
         soak(cluster, options.minutes * 60, options.share)
     finally:

@@ -33,7 +33,7 @@ import Testing
     @Test func acknowledgedEventsSurvive_replicasConverge_erasedNeverReturns_rollupsMatch() async throws {
         // Each seed run and checked on a core of its own; only what the report sums comes back.
         let outcomes = try await SeedRunner.outcomes(of: ReplicationSimulationTests.seeds) { seed in
-            let sim = try await ReplicationSimulationTests.run(seed: seed)
+            let sim = try ReplicationSimulationTests.run(seed: seed)
             try ReplicationSimulationTests.check(sim)
             return (statistics: sim.statistics, trace: sim.traceHash)
         }
@@ -57,7 +57,7 @@ import Testing
         // its time for no new ground).
         let seeds = Array(ReplicationSimulationTests.seeds.prefix(1_000))
         let outcomes = try await SeedRunner.outcomes(of: seeds) { seed in
-            let sim = try await ReplicationSimulationTests.runLossyRepair(seed: seed)
+            let sim = try ReplicationSimulationTests.runLossyRepair(seed: seed)
             try ReplicationSimulationTests.check(sim)
             return sim.statistics
         }
@@ -68,7 +68,7 @@ import Testing
         #expect(total.passesOutrunByGaps > 0, "no repair pass saw missed writes reported while it ran")
     }
 
-    static func runLossyRepair(seed: UInt64) async throws -> ReplicatedCluster {
+    static func runLossyRepair(seed: UInt64) throws -> ReplicatedCluster {
         var random = SplitMix64(seed: seed ^ 0x1055)
         var settings = ReplicationSimulationTests.settings()
         // A handful of events per coordinator: what the lossy node misses overflows into gaps.
@@ -101,9 +101,8 @@ import Testing
     /// the hash does tell runs apart).
     @Test func oneSeedRunTwice_leavesTheSameTrace() async throws {
         let seed = ReplicationSimulationTests.seeds[0]
-        let first = try await ReplicationSimulationTests.run(seed: seed).traceHash
-        let again = try await ReplicationSimulationTests.run(seed: seed).traceHash
-        let other = try await ReplicationSimulationTests.run(seed: seed + 1).traceHash
+        let traces = try await SeedRunner.outcomes(of: [seed, seed, seed + 1]) { try ReplicationSimulationTests.run(seed: $0).traceHash }
+        let (first, again, other) = (traces[0], traces[1], traces[2])
         #expect(first == again, "seed \(seed) left trace \(first), then \(again)")
         #expect(first != other, "seeds \(seed) and \(seed + 1) left the same trace \(first)")
     }
@@ -116,7 +115,7 @@ import Testing
     /// each node's repair passes in the background, their sessions' steps through the same
     /// network; then healing: every node back, the client's retries finish, hints drain, and
     /// every node completes a pass that began once the last write had settled.
-    static func run(seed: UInt64) async throws -> ReplicatedCluster {
+    static func run(seed: UInt64) throws -> ReplicatedCluster {
         var random = SplitMix64(seed: seed ^ 0x5EED)
         var sim = ReplicatedCluster(seed: seed, nodeCount: 5, siteCount: 8, settings: ReplicationSimulationTests.settings())
         sim.network.lossRate = Double.random(in: 0...0.05, using: &random)
