@@ -433,7 +433,8 @@ def soak(cluster, duration, share):
 
 def held_by_phase(per_ten_seconds, events, restarted_at):
     """Mean events/s acknowledged before the kill, from the kill until a minute after the restart,
-    and after that: where a shortfall came from."""
+    and after that: where a shortfall came from. A 10 s window counts in the phase holding its
+    middle, so every window counts once."""
     kills = [t for t, what in events if what.startswith("kill -9")]
     if not kills or restarted_at is None:
         return {}
@@ -441,7 +442,7 @@ def held_by_phase(per_ten_seconds, events, restarted_at):
               "after": (restarted_at + 60, 10 * len(per_ten_seconds))}
     phases = {}
     for name, (start, end) in bounds.items():
-        values = [v for i, v in enumerate(per_ten_seconds) if start <= i * 10 and (i + 1) * 10 <= end]
+        values = [v for i, v in enumerate(per_ten_seconds) if start <= i * 10 + 5 < end]
         phases[name] = round(sum(values) / len(values)) if values else None
     return phases
 

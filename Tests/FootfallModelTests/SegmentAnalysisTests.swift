@@ -19,7 +19,7 @@ import Testing
     /// its base was built, with the visitors in both kept in every segment of the day.
     static func segments(_ events: [Event], random: inout SplitMix64) -> [IndexedSegment] {
         Dictionary(grouping: events, by: \.day).sorted { $0.key < $1.key }.flatMap { day, events in
-            var rows = events.sorted { ($0.visitor.rawValue, $0.timestampMs, $0.id) < ($1.visitor.rawValue, $1.timestampMs, $1.id) }
+            var rows = events.sorted(by: EventSegment.rowOrder)
             var since = [Event]()
             if random.next() % 2 == 0 {
                 let apart = rows.indices.filter { _ in random.next() % 10 == 0 }

@@ -294,9 +294,6 @@ import Testing
         try expectSameAnswers(store)
     }
 
-    /// Late hits for one settled day while it is sealed again and again: whatever interleaving
-    /// happens, a stored segment never misses a row. The race is shown to happen (a pass discards
-    /// what it built) before the result is trusted.
     /// A day of more rows than a segment holds is cut into full parts in row order (by visitor,
     /// then time), and a day that fits is one part: together they hold every event once.
     @Test(arguments: [0, 1, 5_000, EventSegment.rowsMax, 2 * EventSegment.rowsMax + 7])
@@ -311,6 +308,9 @@ import Testing
         #expect(parts.flatMap(\.events) == events.sorted(by: EventSegment.rowOrder))
     }
 
+    /// Late hits for one settled day while it is sealed again and again: whatever interleaving
+    /// happens, a stored segment never misses a row. The race is shown to happen (a pass discards
+    /// what it built) before the result is trusted.
     @Test func writesDuringSealing_areNeverLostFromTheSegment() throws {
         let (kv, cleanup) = try StoreKind.rocksDB.make()
         defer { cleanup() }
