@@ -111,6 +111,8 @@ upgrade-test: deps test-deps
 	@git cat-file -e "$(PREVIOUS_RELEASE_COMMIT)^{commit}" 2>/dev/null \
 	  || { echo "upgrade-test: commit $(PREVIOUS_RELEASE_COMMIT) ($(PREVIOUS_RELEASE)) is missing (a shallow clone? git fetch --unshallow)"; exit 1; }
 	@[ -d .build/upgrade/$(PREVIOUS_RELEASE) ] || git worktree add --detach .build/upgrade/$(PREVIOUS_RELEASE) $(PREVIOUS_RELEASE_COMMIT)
+	@[ "$$(git -C .build/upgrade/$(PREVIOUS_RELEASE) rev-parse HEAD)" = "$(PREVIOUS_RELEASE_COMMIT)" ] \
+	  || { echo "upgrade-test: .build/upgrade/$(PREVIOUS_RELEASE) is not at $(PREVIOUS_RELEASE_COMMIT); remove it (git worktree remove --force)"; exit 1; }
 	cd .build/upgrade/$(PREVIOUS_RELEASE) && $(SWIFT) build -c release --product footfall
 	python3 Tests/Cluster/upgrade_test.py --footfall .build/debug/footfall --previous .build/upgrade/$(PREVIOUS_RELEASE)/.build/release/footfall
 
