@@ -323,7 +323,7 @@ extension EventStore {
     /// in (visitor, time) order: each part holds its own visitors but for one at a cut, whose rows
     /// continue in time order from one part to the next, as `SegmentAnalysis` needs.
     static func parts(of events: [Event], site: SiteID, day: Day) -> [EventSegment] {
-        let events = events.sorted(by: EventSegment.rowOrder)
+        let events = EventSegment.inRowOrder(events)
         // One part takes the sorted events as they are; slicing would copy every one.
         if events.count <= EventSegment.rowsMax { return events.isEmpty ? [] : [EventSegment(site: site, day: day, events: events)] }
         return stride(from: 0, to: events.count, by: EventSegment.rowsMax).map { first in

@@ -17,7 +17,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "footfall-bench",
         abstract: "Load the benchmark's data set into a node and measure HTTP ingest. Release builds only.",
-        subcommands: [Load.self, Ingest.self, Flood.self, Discard.self])
+        subcommands: [Load.self, Ingest.self, Flood.self, Discard.self, Warm.self])
 }
 
 func seconds(since start: ContinuousClock.Instant) -> Double {

@@ -85,6 +85,31 @@ import Testing
         #expect(EventSegment(site: Self.site, day: Self.day, events: sorted.reversed()) == fromSorted)
     }
 
+    /// `inRowOrder` sorts keys and gathers the events: it must give what a stable sort of the
+    /// events gives, ties included. Here many events share a visitor and a millisecond (so the id
+    /// decides), and some are stored twice with other fields (so only their given order does).
+    @Test(arguments: [1, 64, 3_000])
+    func inRowOrder_isAStableSortByRowOrder(count: Int) {
+        var random = SplitMix64(seed: UInt64(count) + 90)
+        var events = Self.traffic(count, seed: UInt64(count) + 91).map { event in
+            var tied = event
+            tied.visitor = VisitorID(rawValue: random.next() % 3)
+            tied.timestampMs = Self.day.startMs + Int64(random.next() % 4)
+            tied.id = EventID.forHit(site: Self.site, hitID: "tie-\(random.next() % 50)", timestampMs: tied.timestampMs)
+            return tied
+        }
+        for index in stride(from: 0, to: count, by: 7) {
+            var again = events[index]
+            again.path = "/stored-again-\(index)"
+            events.append(again)
+        }
+        events.shuffle(using: &random)
+        let expected = events.sorted(by: EventSegment.rowOrder)
+        #expect(EventSegment.inRowOrder(events) == expected)
+        #expect(EventSegment.inRowOrder(expected) == expected)
+        #expect(EventSegment.inRowOrder([]) == [])
+    }
+
     @Test func rows_runByVisitorThenTime() {
         let segment = EventSegment(site: Self.site, day: Self.day, events: Self.traffic(2_000, seed: 3))
         let visitors = segment.rowVisitors
