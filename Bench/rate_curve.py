@@ -16,7 +16,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 sys.path.insert(0, os.path.join(ROOT, "Bench"))
 import soak  # noqa: E402
-from footfall_harness import web  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI  # noqa: E402
 
 
@@ -47,7 +46,7 @@ def main():
         # measured meanwhile would scale every step down.
         if not cluster.wait(lambda: all(api.request(n, f"/api/sites/{soak.SITES[-1]}")[0] == 200 for n in NAMES), 30):
             raise SystemExit("the sites did not reach every node")
-        if not cluster.wait(lambda: all(web.salted(cluster.http_url(n)) for n in NAMES), 30):
+        if not cluster.wait_salted(30):
             raise SystemExit("a node has no daily-salt seed")
         ledger, maximum = soak.Ledger(), None
         for step, share in enumerate([None] + [float(s) for s in options.shares.split(",")]):

@@ -118,6 +118,12 @@ class LocalCluster:
     def wait(self, condition, timeout):
         return bool(waits.wait_for(condition, timeout, interval=0.1))
 
+    def wait_salted(self, timeout, names=NAMES):
+        """Whether each of `names` has the daily-salt seed within `timeout` s. A node refuses
+        cookieless hits with 503 until it has fetched the seed, so a test that writes as soon as
+        the cluster settles races that fetch."""
+        return self.wait(lambda: all(web.salted(self.http_url(n)) for n in names), timeout)
+
     def bootstrap_token(self):
         return credentials.bootstrap_token(self.log_path("node-1"))
 

@@ -27,7 +27,7 @@ import grpc
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
-from footfall_harness import files, hits, waits, web  # noqa: E402
+from footfall_harness import files, hits, waits  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster, command_line  # noqa: E402
 from footfall_harness.probe import CHECKER, Probe  # noqa: E402
@@ -93,7 +93,7 @@ def main():
         if not settled or token is None:
             raise SystemExit(f"stopped early; logs and data kept in {folder}")
         api = ClusterAPI(cluster, token)
-        salted = cluster.wait(lambda: all(web.salted(cluster.http_url(n)) for n in NAMES), 20)
+        salted = cluster.wait_salted(20)
         check(salted, "every node has the daily-salt seed")
         probe = Probe(cluster.certs, generate_stubs(stubs_folder))
         run_checks(cluster, api, probe, folder)

@@ -15,7 +15,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Harness"))
 
-from footfall_harness import hits, web  # noqa: E402
+from footfall_harness import hits  # noqa: E402
 from footfall_harness.checks import check, finish  # noqa: E402
 from footfall_harness.cluster import NAMES, ClusterAPI, LocalCluster, command_line  # noqa: E402
 from footfall_harness.process import Process  # noqa: E402
@@ -52,7 +52,7 @@ def main():
         api = ClusterAPI(cluster, token)
         # A node takes cookieless hits once it has fetched the daily-salt seed from a member: the
         # cluster can be settled a moment before that (a make test run met node-2 without it).
-        salted = cluster.wait(lambda: all(web.salted(cluster.http_url(n)) for n in NAMES), 20)
+        salted = cluster.wait_salted(20)
         check(salted, "every node has the daily-salt seed")
         holder = cluster.status("node-1")["node-2"][1]
 

@@ -160,7 +160,7 @@ def run_checks(cluster, api, own):
     check(known, f"node-1's token is accepted by node-3 ({time.monotonic() - started:.1f} s after forming)")
     # A node counts cookieless visitors only once the daily-salt seed has reached it (until then it
     # answers 503): wait for it on every node, so the checks below test replication, not that race.
-    salted = cluster.wait(lambda: all(web.salted(cluster.http_url(n)) for n in NAMES), 20)
+    salted = cluster.wait_salted(20)
     check(salted, "every node has the daily-salt seed")
 
     # 2. Writes through node-1, reads through node-3.

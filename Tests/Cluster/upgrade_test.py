@@ -150,7 +150,7 @@ class UpgradeTest:
         check(cluster.wait(lambda: all(self.api.request(n, f"/api/sites/{SITES[-1]}")[0] == 200 for n in NAMES), 20), "the sites reach every node")
         # A joiner fetches the daily-salt seed a moment after it settles, and refuses cookieless
         # hits until then: writes sent sooner failed with 503 (a race in the test, not the node).
-        check(cluster.wait(lambda: all(web.salted(cluster.http_url(n)) for n in NAMES), 30), "every node has the daily-salt seed")
+        check(cluster.wait_salted(30), "every node has the daily-salt seed")
         check(not self.log.send(self.api, "node-1", [hits.pageview("noted-0001", "localhost", vid=NOTED)]), "the CRM visitor's hit is acknowledged")
         self.note("node-2", "before the upgrade")
         self.serves_across_versions("all on the previous release")
