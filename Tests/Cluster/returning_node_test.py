@@ -49,7 +49,7 @@ def main():
         check(cluster.wait(lambda: all(api.request(n, f"/api/sites/{SITES[-1]}")[0] == 200 for n in NAMES), 10), "the sites reach every node")
         # Cookieless hits need each node's daily-salt seed, which reaches it on its own schedule
         # (one make test run found node-2 without it here and its hits refused with 503).
-        check(cluster.wait_salted(20), "every node has the daily-salt seed")
+        check(cluster.wait_salted(20, NAMES), "every node has the daily-salt seed")
 
         placements = probe.replicas(Peer("node-1", cluster.internal("node-1")), SITES, 3)
         site = next((s for s in SITES if "node-4" in placements.get(s, [])), None)
