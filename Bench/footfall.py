@@ -297,7 +297,7 @@ class ThreeNodes:
             status, body = self.api.request("node-1", "/api/sites", {"domain": site}, method="POST")
             if status not in (200, 201, 409):
                 raise RuntimeError(f"creating {site}: {status} {body}")
-        if not self.cluster.wait(lambda: all(self.api.request(n, f"/api/sites/{sites[-1]}")[0] == 200 for n in NAMES), 30):
+        if not self.api.wait_known(sites[-1], 30):
             raise RuntimeError("the sites did not reach every node within 30 s")
 
     def ingest(self, csv_path, events):

@@ -44,7 +44,7 @@ def main():
             api.request("node-1", "/api/sites", {"domain": site}, method="POST")
         # As the soak does: a node that does not know a site yet refuses its hits, and a maximum
         # measured meanwhile would scale every step down.
-        if not cluster.wait(lambda: all(api.request(n, f"/api/sites/{soak.SITES[-1]}")[0] == 200 for n in NAMES), 30):
+        if not api.wait_known(soak.SITES[-1], 30):
             raise SystemExit("the sites did not reach every node")
         if not cluster.wait_salted(30):
             raise SystemExit("a node has no daily-salt seed")

@@ -148,7 +148,7 @@ def scale(cluster, count, results):
     results["create_sites_per_s"] = round(created / (time.monotonic() - started))
     check(created == count, f"{created:,} of {count:,} sites created ({results['create_sites_per_s']:,}/s)")
     last = site_name(count - 1)
-    check(cluster.wait(lambda: all(api.request(n, f"/api/sites/{last}")[0] == 200 for n in NAMES), 120), "every node knows the last site")
+    check(api.wait_known(last, 120), "every node knows the last site")
 
     started = time.monotonic()
     acked = post_hits(api, range(count), "first")

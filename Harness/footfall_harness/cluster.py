@@ -159,6 +159,12 @@ class ClusterAPI:
             self.replica = answer_headers.get("X-Footfall-Replica")
         return status, web.decoded(raw)
 
+    def wait_known(self, site, timeout, names=NAMES):
+        """Whether each of `names` knows `site` within `timeout` s. A site created on one node
+        reaches the others by gossip, and a node that does not know it yet refuses its hits: a
+        test or bench that writes as soon as it created its sites races that gossip."""
+        return self.cluster.wait(lambda: all(self.request(n, f"/api/sites/{site}")[0] == 200 for n in names), timeout)
+
     def hits(self, name, hits, consistency=None, client=None):
         """Posts hits; `client` is a visitor address sent as X-Forwarded-For (nodes that trust
         loopback as a proxy then rate-limit per address, as behind a load balancer)."""

@@ -306,7 +306,7 @@ def scale_out_and_in(cluster, api, own, session, crm_visitor):
     for site in sites[1:]:
         status, _ = web.call_json(api.url("node-1", "/api/sites"), "POST", {"domain": site}, headers)
         check(status == 201, f"site {site} is created ({status})")
-    cluster.wait(lambda: all(api.request(n, f"/api/sites/{sites[-1]}")[0] == 200 for n in NAMES), 10)
+    api.wait_known(sites[-1], 10)
 
     sent = {site: 0 for site in sites}
     stop = threading.Event()

@@ -46,7 +46,7 @@ def main():
         headers = credentials.session_headers(session)
         for site in SITES[1:]:
             web.call_json(api.url("node-1", "/api/sites"), "POST", {"domain": site}, headers)
-        check(cluster.wait(lambda: all(api.request(n, f"/api/sites/{SITES[-1]}")[0] == 200 for n in NAMES), 10), "the sites reach every node")
+        check(api.wait_known(SITES[-1], 10, NAMES), "the sites reach every node")
         # Cookieless hits need each node's daily-salt seed, which reaches it on its own schedule
         # (one make test run found node-2 without it here and its hits refused with 503).
         check(cluster.wait_salted(20, NAMES), "every node has the daily-salt seed")

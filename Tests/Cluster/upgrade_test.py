@@ -147,7 +147,7 @@ class UpgradeTest:
         self.probe = Probe(cluster.certs, generate_stubs(os.path.join(self.folder, "stubs")))
         for site in SITES[1:]:
             web.call_json(self.api.url("node-1", "/api/sites"), "POST", {"domain": site}, credentials.session_headers(session))
-        check(cluster.wait(lambda: all(self.api.request(n, f"/api/sites/{SITES[-1]}")[0] == 200 for n in NAMES), 20), "the sites reach every node")
+        check(self.api.wait_known(SITES[-1], 20), "the sites reach every node")
         # A joiner fetches the daily-salt seed a moment after it settles, and refuses cookieless
         # hits until then: writes sent sooner failed with 503 (a race in the test, not the node).
         check(cluster.wait_salted(30), "every node has the daily-salt seed")
