@@ -67,6 +67,7 @@ test: test-deps proto-check fixtures
 	python3 Tests/Durability/kill_test.py --footfall .build/debug/footfall
 	python3 Tests/Durability/disk_full_test.py --footfall .build/debug/footfall
 	python3 Tests/Durability/corruption_test.py --footfall .build/debug/footfall
+	python3 Tests/Cluster/settings_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/cluster_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/replication_test.py --footfall .build/debug/footfall
 	python3 Tests/Cluster/hostile_peer_test.py --footfall .build/debug/footfall

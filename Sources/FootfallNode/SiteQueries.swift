@@ -62,6 +62,21 @@ struct ReplicaErasureState: Codable, Sendable {
     }
 }
 
+extension ReplicaErasureState {
+    /// A peer's answer holds numbers from the network, which receipts add up and compare: out of
+    /// the range a stored record keeps (`ErasureRecord`), the answer is refused, as no answer.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(requestID: try container.decode(String.self, forKey: .requestID),
+                  erasedAtMs: try container.decode(Int64.self, forKey: .erasedAtMs),
+                  deletedEvents: try container.decode(Int64.self, forKey: .deletedEvents),
+                  confirmations: try container.decode([Confirmation].self, forKey: .confirmations))
+        guard EventCodec.Bounds.timestampMs.contains(erasedAtMs), (0...Int64(VisitorRecord.countMax)).contains(deletedEvents) else {
+            throw DecodingError.dataCorruptedError(forKey: .deletedEvents, in: container, debugDescription: "an erasure record's fence or count out of range")
+        }
+    }
+}
+
 extension Node {
     /// Answers a site query: locally when this node may serve the site's reads, otherwise through
     /// the first live replica that answers.

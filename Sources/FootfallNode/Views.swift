@@ -170,7 +170,12 @@ public struct ErasureReceipt: Encodable, Sendable {
         self.site = site.rawValue
         visitor = receipts.compactMap(\.visitor).joined(separator: ",")
         erasedAtMs = receipts.compactMap(\.erasedAtMs).max()
-        deletedEvents = receipts.reduce(0) { $0 + $1.deletedEvents }
+        // Each from replicas' answers (at most 2^52: `ReplicaErasureState`), over as many visitors
+        // as gave the email: the sum saturates rather than stop the node.
+        deletedEvents = receipts.reduce(0) { sum, receipt in
+            let (total, overflow) = sum.addingReportingOverflow(receipt.deletedEvents)
+            return overflow ? .max : total
+        }
         replicas = receipts.flatMap(\.replicas)
         pending = Array(Set(receipts.flatMap(\.pending))).sorted()
         note = receipts.first?.note

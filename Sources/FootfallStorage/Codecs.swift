@@ -289,8 +289,19 @@ public struct VisitorRecord: Hashable, Sendable {
         editedMs = atMs
     }
 
+    /// Counts a record may hold: far more hits than any visitor makes, and far from overflowing.
+    public static let countMax: UInt64 = 1 << 52
+
+    /// A record read from disk or from a peer's answer: its times and counts are checked against
+    /// what stored events and edits can make (`EventCodec.Bounds.timestampMs`, `countMax`), so the
+    /// arithmetic done on them (an edit stamped after the latest, a hit counted) cannot overflow.
     public init(encoded bytes: [UInt8]) throws {
         let record = try Footfall_V1_VisitorRecord(serializedBytes: bytes)
+        let times = [record.firstSeenMs, record.lastSeenMs, record.tagsEditedMs, record.nameEditedMs,
+                     record.emailEditedMs, record.phoneEditedMs] + record.notes.map(\.createdMs)
+        guard times.allSatisfy(EventCodec.Bounds.timestampMs.contains),
+              record.pageviews <= VisitorRecord.countMax, record.events <= VisitorRecord.countMax
+        else { throw StorageError("a visitor record with a time or count out of range") }
         visitor = VisitorID(rawValue: record.visitor)
         firstSeenMs = record.firstSeenMs
         lastSeenMs = record.lastSeenMs
@@ -356,9 +367,15 @@ public struct ErasureRecord: Hashable, Sendable {
         }
     }
 
+    /// A stored record: its fence and count are checked as an order's are (a fence within
+    /// `EventCodec.Bounds.timestampMs`), so the erasure that finds it can add to its count and
+    /// scan the days up to its fence.
     init(encoded bytes: [UInt8]) throws {
         let record = try Footfall_V1_ErasureRecord(serializedBytes: bytes)
         guard let site = SiteID(record.site) else { throw StorageError("erasure record with a malformed site") }
+        guard EventCodec.Bounds.timestampMs.contains(record.erasedAtMs), (0...Int64(VisitorRecord.countMax)).contains(record.deletedEvents) else {
+            throw StorageError("erasure record with a fence or count out of range")
+        }
         requestID = record.requestID
         self.site = site
         visitor = VisitorID(rawValue: record.visitor)

@@ -5,14 +5,15 @@ import Synchronization
 /// Days' rows (today's, yesterday's; a sealed day's late writes) held ready for the query engine,
 /// so "today, filtered" answers from memory like a sealed month: a base of segments built once from
 /// the day's rows, and the events stored since, which `EventStore.apply` appends as it writes them.
-/// The events since become one more segment of the day when asked for; once there are more than
-/// `sinceMax` of them they are folded into the base as a segment of their own (a busy day is
-/// never read from its rows again), and past `basePartsMax` such parts the day is dropped and
-/// built again from its rows. A fold is built on a queue of its own (`folds`), not under the
-/// write lock that appends (building it there was a seventh of a node's ingest CPU on the one
-/// thread every write waits for); it replaces the events it was built from unless an erasure
-/// or a drop changed the day meanwhile. While the base is being built the events since are only
-/// gathered (as many as arrive during one row scan), and folded when it is set.
+/// The events since become one more segment of the day when asked for (more, should they outgrow
+/// one: `view`); once there are more than `sinceMax` of them they are folded into the base as a
+/// segment of their own (a busy day is never read from its rows again), and past `basePartsMax`
+/// such parts the day is dropped and built again from its rows. A fold is built on a queue of its
+/// own (`folds`), not under the write lock that appends (building it there was a seventh of a
+/// node's ingest CPU on the one thread every write waits for); it replaces the events it was built
+/// from unless an erasure or a drop changed the day meanwhile. While the base is being built the
+/// events since are only gathered (as many as arrive during one row scan), and folded when it is
+/// set.
 ///
 /// A base is built outside the write lock. `begin` (under the write lock) opens the day first, so
 /// every event stored after it is appended; those the row scan saw too are dropped at `finish` by
@@ -344,21 +345,24 @@ final class HotDays: Sendable {
     }
 
     /// `entry` with its first `count` events since replaced by `base`, the fold of them into its
-    /// base (one more part).
+    /// base (one more part, or more: see `view`).
     private static func entry(_ entry: Entry, folding count: Int, into base: [IndexedSegment]) -> Entry {
         var folded = entry
         folded.base = base
         folded.since.removeFirst(count)
         folded.view = nil
-        folded.bytes += base.last!.estimatedBytes
+        folded.bytes = base.reduce(0) { $0 + $1.estimatedBytes }
         return folded
     }
 
     /// The base, with the runs of visitors who also have events since kept for derivation across
-    /// segments, and the events since as one more segment.
+    /// segments, and the events since as more segments: one, but for a day that took more than a
+    /// segment's rows (`EventSegment.rowsMax`) while its base or a fold was being built (a busy
+    /// site's today read from its rows after a restart). Made one segment, they stopped the node.
     private static func view(of base: [IndexedSegment], since: [Event], day: SealedDay) -> [IndexedSegment] {
         guard !since.isEmpty else { return base }
         let visitors = Set(since.map(\.visitor))
-        return base.map { $0.keeping(visitors) } + [IndexedSegment(EventSegment(site: day.site, day: day.day, events: since)).keeping(visitors)]
+        let added = EventStore.parts(of: since, site: day.site, day: day.day).map(IndexedSegment.init)
+        return (base + added).map { $0.keeping(visitors) }
     }
 }

@@ -143,10 +143,14 @@ struct ClusterCommand: AsyncParsableCommand {
         @Option(help: "Replication factor for --site.") var replicationFactor = 3
         @Flag(help: "Print JSON.") var json = false
 
+        func validate() throws {
+            guard (1...9).contains(replicationFactor) else { throw ValidationError("--replication-factor must be 1 to 9") }
+        }
+
         func run() async throws {
             let request = Footfall_V1_ClusterRingRequest.with {
                 $0.sites = sites
-                $0.replicationFactor = UInt32(max(1, replicationFactor))
+                $0.replicationFactor = UInt32(replicationFactor)
             }
             let reply = try await connection.withNode { try await $0.clusterRing(request, options: ClusterCommand.options) }
             if json {

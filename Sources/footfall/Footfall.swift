@@ -74,6 +74,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds without a system-data sync with any peer after which credentials are refused (env FOOTFALL_SYSTEM_STALE_AFTER_S); default 60.")
     var systemStaleAfterS: Int?
 
+    static let clockOffsetMaxMs = 366 * TimeUnits.dayMs
+
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let configuration = try nodeConfiguration(env)
@@ -85,6 +87,10 @@ struct Serve: AsyncParsableCommand {
         // Only the chaos suite sets this: it runs one node with a skewed wall clock. Monotonic time
         // (timeouts, probes) is untouched, as on a machine whose NTP is off.
         let clockOffsetMs = env["FOOTFALL_CLOCK_OFFSET_MS"].flatMap(Int64.init) ?? 0
+        // Within a year, so every reading of the clock stays far from overflowing.
+        guard (-Serve.clockOffsetMaxMs...Serve.clockOffsetMaxMs).contains(clockOffsetMs) else {
+            throw ValidationError("FOOTFALL_CLOCK_OFFSET_MS must be within ±\(Serve.clockOffsetMaxMs) (a year)")
+        }
         let node = try Node(configuration: configuration, clock: SystemClock(offsetMs: clockOffsetMs), logger: Logger(label: "footfall"))
         guard let site = SiteID(firstSite ?? env["FOOTFALL_FIRST_SITE"] ?? "localhost") else {
             throw ValidationError("--first-site must be a host name")
@@ -177,6 +183,8 @@ struct Serve: AsyncParsableCommand {
         configuration.cluster.advertiseAddress = advertise ?? env["FOOTFALL_ADVERTISE"]
         configuration.cluster.certificateDirectory = certs ?? env["FOOTFALL_CERTS"]
         if let interval = probeIntervalMs ?? env["FOOTFALL_PROBE_INTERVAL_MS"].flatMap(Int.init) {
+            // Checked before the timeouts are worked out from it: a huge value overflowed there.
+            guard (10...60_000).contains(interval) else { throw ValidationError("--probe-interval-ms must be 10 to 60000") }
             configuration.cluster.membership.probeInterval = .milliseconds(interval)
             configuration.cluster.membership.probeTimeout = .milliseconds(interval / 2)
             configuration.cluster.membership.indirectNackTimeout = .milliseconds(interval * 2 / 5)

@@ -48,6 +48,24 @@ import Testing
         #expect(throws: Never.self) { try ReplicaWire.message(HostilePeerTests.request(at: (1 << 48) - 1)) }
     }
 
+    /// A replica's erasure state comes from a peer: a fence or count out of range is no answer,
+    /// and a receipt over several visitors adds their counts without overflowing (two peers'
+    /// answers of Int64.max stopped the node that asked).
+    @Test func erasureStatesOutOfRange_areRefused_andReceiptsAddWithoutOverflow() throws {
+        func state(_ fence: Int64, _ count: Int64) -> Data {
+            Data(#"{"requestID":"er","erasedAtMs":\#(fence),"deletedEvents":\#(count),"confirmations":[]}"#.utf8)
+        }
+        #expect(try JSONDecoder().decode(ReplicaErasureState.self, from: state(5_000, 3)).deletedEvents == 3)
+        for (fence, count) in [(Int64.max, Int64(3)), (-1, 3), (5_000, .max), (5_000, -1)] {
+            #expect(throws: (any Error).self) { try JSONDecoder().decode(ReplicaErasureState.self, from: state(fence, count)) }
+        }
+        let receipts = (1...3).map { n in
+            ErasureReceipt(order: Replication.ErasureOrder(requestID: "er-\(n)", site: HostilePeerTests.site, visitor: VisitorID(rawValue: UInt64(n)), fenceMs: 5_000),
+                           confirmations: [], pending: [], deletedEvents: .max / 2)
+        }
+        #expect(ErasureReceipt(combining: receipts, site: HostilePeerTests.site).deletedEvents == .max)
+    }
+
     @Test func repairWindowsDaysDigestsAndAcks_outOfRange_areRefused() throws {
         let windows: [(Int64, Int64)] = [(.min, .max), (-1, 5), (0, (1 << 52) + 1), (10, 5)]
         for (from, until) in windows {

@@ -312,6 +312,15 @@ import Testing
         #expect(replay[0].id != 99, "message ids of a new process do not reuse hint ids")
     }
 
+    /// Hint ids are read back from disk: one at the top of the range wraps, as every message id
+    /// does, rather than stopping the node at every start.
+    @Test func aStoredHintAtTheTopOfTheIdRange_isReplayed() {
+        let hint = Replication.Hint(id: .max, target: "b", createdMs: 0, payload: .events([CoordinatorTests.event(1)]))
+        var c = CoordinatorTests.coordinator(alive: ["a"], hints: [hint])
+        let replay = CoordinatorTests.sends(c.onMembershipChange(ring: CoordinatorTests.ring, alive: ["a", "b"], now: .at(1)))
+        #expect(replay.count == 1 && replay[0].to == "b" && replay[0].payload == hint.payload)
+    }
+
     @Test func anAckFromAnotherNode_forAnOutstandingId_isIgnored() {
         var c = CoordinatorTests.coordinator()
         let sent = CoordinatorTests.sends(c.onWrite(request: 1, events: [CoordinatorTests.event(1)], consistency: .all, now: .at(0)))

@@ -1,3 +1,4 @@
+import FootfallModel
 @testable import FootfallStorage
 import Foundation
 import Synchronization
@@ -36,6 +37,30 @@ import Testing
         #expect(throws: StorageError.self) { try damaged.verifyEveryBlock() }
         let messages = reported.withLock { $0 }
         #expect(messages.count == 2 && messages.allSatisfy(DataCorruption.isCorruption), "\(messages)")
+    }
+
+    /// Stored CRM and erasure records are read back with their times and counts checked: past
+    /// what events and edits can make, one is refused with an error, not overflowed later (a hit
+    /// counted, an erasure's count added to, an edit stamped after the latest).
+    @Test func storedRecordsOutOfRange_areRefused() throws {
+        let site = SiteID("example.com")!, visitor = VisitorID(rawValue: 1)
+        let record = VisitorRecord(visitor: visitor, firstSeenMs: 1_000, lastSeenMs: 2_000)
+        #expect(try VisitorRecord(encoded: record.encoded) == record)
+        let damages: [(inout VisitorRecord) -> Void] = [
+            { $0.events = .max }, { $0.pageviews = .max }, { $0.tagsEditedMs = .max }, { $0.emailEditedMs = -1 },
+            { $0.lastSeenMs = .max }, { $0.notes = [.init(id: "n", createdMs: .max, text: "a note")] },
+        ]
+        for damage in damages {
+            var damaged = record
+            damage(&damaged)
+            #expect(throws: (any Error).self) { try VisitorRecord(encoded: damaged.encoded) }
+        }
+        let erasure = ErasureRecord(requestID: "er", site: site, visitor: visitor, erasedAtMs: 5_000, deletedEvents: 3, confirmations: [])
+        #expect(try ErasureRecord(encoded: erasure.encoded) == erasure)
+        for (fence, count) in [(Int64.max, Int64(3)), (-1, 3), (5_000, .max), (5_000, -1)] {
+            let damaged = ErasureRecord(requestID: "er", site: site, visitor: visitor, erasedAtMs: fence, deletedEvents: count, confirmations: [])
+            #expect(throws: (any Error).self) { try ErasureRecord(encoded: damaged.encoded) }
+        }
     }
 
     @Test func onlyRocksDBsCorruptionStatus_countsAsDamage() {

@@ -591,6 +591,37 @@ import Testing
         #expect(store.hotDayBuilds == 1, "the next report reads the held day, not the rows")
     }
 
+    /// More hits than one segment holds (`EventSegment.rowsMax`) arriving while a day's base is
+    /// built, or while a fold is, become as many parts as they need. Made one segment, they
+    /// stopped the node (a precondition) at the first report of a busy site's today after a restart.
+    @Test func moreHitsThanASegmentHolds_duringABuildOrAFold_becomeSeveralParts() throws {
+        let (store, cleanup) = try storeWithTodaysBase()
+        defer { cleanup() }
+        let today = SealedDay(site: site, day: Day(containing: now))
+        func pageviews(_ parts: [IndexedSegment]) -> Int64 { Columnar(segments: parts, range: todaysBaseStart..<now, filters: []).summary.pageviews }
+        func hits(_ name: String, from start: Int64) -> [Event] {
+            (0..<EventSegment.rowsMax + 100).map { makeEvent("\(name)\($0)", visitor: UInt64(1_000 + $0 % 4_000), at: start + Int64($0) * 150) }
+        }
+        let build = try opened(today, in: store)
+        let rows = try store.rowSegments(site: site, day: today.day, in: today.day.startMs..<now, nowMs: now, retention: plan)
+        let during = hits("during", from: todaysBaseStart)
+        store.hotDays.append(during)  // as `EventStore.apply` does once it has stored them
+        let parts = try #require(store.hotDays.finish(today, build, rows: rows), "the build is kept")
+        #expect(parts.allSatisfy { $0.segment.count <= EventSegment.rowsMax })
+        #expect(parts.count >= rows.count + 2)
+        #expect(pageviews(parts) == Int64(3_000 + during.count))
+
+        store.hotDays.folds.suspend()
+        let more = hits("more", from: todaysBaseStart + 3 * TimeUnits.hourMs)
+        store.hotDays.append(more)
+        let held = try #require(store.hotDays.parts(today), "the day is held while its fold waits")
+        #expect(held.allSatisfy { $0.segment.count <= EventSegment.rowsMax })
+        #expect(pageviews(held) == Int64(3_000 + during.count + more.count))
+        store.hotDays.folds.resume()
+        store.hotDays.waitForFolds()
+        #expect(pageviews(try #require(store.hotDays.parts(today))) == Int64(3_000 + during.count + more.count))
+    }
+
     /// When the hits of `storeWithTodaysBase` begin: six hours before `now`.
     var todaysBaseStart: Int64 { now - 6 * TimeUnits.hourMs }
 

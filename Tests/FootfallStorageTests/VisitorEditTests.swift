@@ -55,4 +55,22 @@ import Testing
         }
         #expect(try store.erasureRecord(site: VisitorEditTests.site, visitor: other) == nil)
     }
+
+    /// A visitor erased with a fence late in the day ahead (a coordinator's order may fence up to
+    /// a day past the clock), edited after it, then erased again once this node's clock stepped
+    /// back across midnight: the earlier fence now lies past the last day the erasure reads, which
+    /// made the day range's start pass its end (a trap that stopped the node).
+    @Test func anErasureAfterTheClockSteppedBack_pastAnEarlierFencesDay_keepsWhatCameAfter() throws {
+        let store = try EventStore(kv: InMemoryStore())
+        let now = Day(containing: 1_781_524_800_000).startMs + 90 * 60_000  // 01:30 UTC
+        let fence = now + 23 * TimeUnits.hourMs  // 00:30 the next day
+        _ = try store.erase(site: VisitorEditTests.site, visitor: VisitorEditTests.visitor, requestID: "er-1", node: "n", nowMs: now, fenceMs: fence)
+        #expect(try store.apply(VisitorEditTests.edit(fence + TimeUnits.hourMs, .addNote(id: "later", text: "after the fence")))?.notes.count == 1)
+        let steppedBack = now - 2 * TimeUnits.hourMs  // 23:30 the day before: a day ahead of it is before the fence's day
+        #expect(Day(containing: steppedBack + TimeUnits.dayMs) < Day(containing: fence))
+        let record = try store.erase(site: VisitorEditTests.site, visitor: VisitorEditTests.visitor, requestID: "er-2", node: "n",
+                                     nowMs: steppedBack, fenceMs: steppedBack)
+        #expect(record.erasedAtMs == fence)
+        #expect(try store.visitorRecord(site: VisitorEditTests.site, visitor: VisitorEditTests.visitor)?.notes.map(\.id) == ["later"])
+    }
 }

@@ -102,7 +102,9 @@ extension Replication {
             pendingRing = ring
             self.alive = alive.union([myself])
             self.gaps = gaps
-            nextID = max(idSeed >> 2, (hints.map(\.id).max() ?? 0) + 1)
+            // Ids are read back from disk, and wrap as `makeID` does: one at UInt64.max
+            // must not stop the node at every start.
+            nextID = max(idSeed >> 2, (hints.map(\.id).max() ?? 0) &+ 1)
             for hint in hints.sorted(by: { $0.id < $1.id }) { remember(hint) }
         }
 

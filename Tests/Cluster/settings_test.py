@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Settings out of range are refused before anything starts, run by `make test`.
+
+Each value below once overflowed Swift arithmetic and stopped the process with a trap (a signal),
+before any check named it. Now each ends the command with a usage error (exit status 64) naming
+the setting, and a refused `footfall serve` leaves no data folder behind. A control shows
+`footfall cluster ring` with a factor in range gets past its check (so the refusal is the check's).
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Harness"))
+from footfall_harness.checks import check, finish  # noqa: E402
+from footfall_harness.cluster import command_line  # noqa: E402
+
+HUGE = "4611686018427387904"  # 2^62: doubled, it overflows Int
+USAGE_ERROR = 64
+
+
+def run(footfall, args, env=None):
+    return subprocess.run([footfall] + args, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, **(env or {})))
+
+
+def refused(footfall, folder, label, args, env, names):
+    data = os.path.join(folder, label)
+    done = run(footfall, ["serve", "--data", data] + args, env)
+    check(done.returncode == USAGE_ERROR and names in done.stderr,
+          f"{label}: refused with a usage error naming {names} (exit {done.returncode}: {done.stderr.strip()[-200:]})")
+    check(not os.path.exists(data), f"{label}: no data folder was made")
+
+
+def main():
+    options = command_line(0).parse_args()
+    footfall = options.footfall
+    folder = tempfile.mkdtemp(prefix="footfall-settings-")
+    refused(footfall, folder, "probe interval flag", ["--probe-interval-ms", HUGE], None, "--probe-interval-ms must be")
+    refused(footfall, folder, "probe interval variable", [], {"FOOTFALL_PROBE_INTERVAL_MS": HUGE}, "--probe-interval-ms must be")
+    refused(footfall, folder, "clock offset", [], {"FOOTFALL_CLOCK_OFFSET_MS": str(2**63 - 1)}, "FOOTFALL_CLOCK_OFFSET_MS must be")
+    refused(footfall, folder, "clock offset below", [], {"FOOTFALL_CLOCK_OFFSET_MS": str(-2**63)}, "FOOTFALL_CLOCK_OFFSET_MS must be")
+    refused(footfall, folder, "replication factor", ["--replication-factor", "4294967296"], None, "--replication-factor must be")
+
+    missing = os.path.join(folder, "no-certs")
+    ring = run(footfall, ["cluster", "ring", "--certs", missing, "--replication-factor", "4294967296"])
+    check(ring.returncode == USAGE_ERROR and "--replication-factor must be 1 to 9" in ring.stderr,
+          f"cluster ring: a replication factor of 2^32 is a usage error (exit {ring.returncode}: {ring.stderr.strip()[-200:]})")
+    control = run(footfall, ["cluster", "ring", "--certs", missing, "--replication-factor", "3"])
+    check(control.returncode not in (0, USAGE_ERROR) and control.returncode > 0,
+          f"control: with a factor of 3 the command gets past the check and fails on the missing certificates "
+          f"(exit {control.returncode})")
+    finish("settings", folder)
+
+
+if __name__ == "__main__":
+    main()
