@@ -21,8 +21,13 @@ USAGE_ERROR = 64
 
 
 def run(footfall, args, env=None):
-    return subprocess.run([footfall] + args, capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, **(env or {})))
+    """The finished command; one still running after 30 s (a node that took the setting and
+    started serving) is killed and reported as such."""
+    try:
+        return subprocess.run([footfall] + args, capture_output=True, text=True, timeout=30,
+                              env=dict(os.environ, **(env or {})))
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(args, None, "", "still running after 30 s: the setting was taken")
 
 
 def refused(footfall, folder, label, args, env, names):
