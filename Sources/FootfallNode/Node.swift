@@ -72,6 +72,11 @@ public struct NodeConfiguration: Sendable {
     /// HTTPS by default (promise 12): plain HTTP is served only on loopback, unless the operator
     /// says a TLS-terminating proxy is in front.
     public func validate() throws {
+        // Checked before anything binds: a port past 65535 trapped where NIO narrows it.
+        for (flag, port) in [("--port", httpPort), ("--https-port", httpsPort), ("--grpc-port", publicGRPCPort ?? 0),
+                             ("--cluster-port", cluster.listenPort)] where !(0...65_535).contains(port) {
+            throw FootfallError.invalid("\(flag) must be 0 to 65535")
+        }
         if (tlsCertificate == nil) != (tlsKey == nil) {
             throw FootfallError.invalid("--tls-cert and --tls-key go together")
         }

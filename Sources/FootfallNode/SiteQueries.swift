@@ -72,7 +72,7 @@ extension ReplicaErasureState {
                   deletedEvents: try container.decode(Int64.self, forKey: .deletedEvents),
                   confirmations: try container.decode([Confirmation].self, forKey: .confirmations))
         guard EventCodec.Bounds.timestampMs.contains(erasedAtMs), (0...Int64(VisitorRecord.countMax)).contains(deletedEvents) else {
-            throw DecodingError.dataCorruptedError(forKey: .deletedEvents, in: container, debugDescription: "an erasure record's fence or count out of range")
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "an erasure record's fence or count out of range"))
         }
     }
 }

@@ -66,6 +66,10 @@ public enum EventCodec {
     public enum Bounds {
         /// Milliseconds since 1970 up to 2^52 (the year 144,000), as for erasure fences and edit times.
         public static let timestampMs: ClosedRange<Int64> = 0...(Int64(1) << 52)
+
+        /// `ms` brought within `timestampMs`: for stored records, whose times other code compares
+        /// and adds to, and which are kept usable rather than refused.
+        public static func clampedTime(_ ms: Int64) -> Int64 { min(max(ms, timestampMs.lowerBound), timestampMs.upperBound) }
         /// Bytes of any one text field: ingest keeps URLs within 2 KiB and every other field shorter.
         public static let textBytesMax = 4096
         /// Custom properties per event: ingest keeps ten.
@@ -292,31 +296,29 @@ public struct VisitorRecord: Hashable, Sendable {
     /// Counts a record may hold: far more hits than any visitor makes, and far from overflowing.
     public static let countMax: UInt64 = 1 << 52
 
-    /// A record read from disk or from a peer's answer: its times and counts are checked against
-    /// what stored events and edits can make (`EventCodec.Bounds.timestampMs`, `countMax`), so the
+    /// A record read from disk or from a peer's answer. Its times and counts are brought within
+    /// what stored events and edits make (`EventCodec.Bounds.timestampMs`, `countMax`), so the
     /// arithmetic done on them (an edit stamped after the latest, a hit counted) cannot overflow.
+    /// Brought within, not refused: a record that failed to decode failed every read of its site's
+    /// visitors, every ingest batch holding one of its hits, and its own erasure.
     public init(encoded bytes: [UInt8]) throws {
         let record = try Footfall_V1_VisitorRecord(serializedBytes: bytes)
-        let times = [record.firstSeenMs, record.lastSeenMs, record.tagsEditedMs, record.nameEditedMs,
-                     record.emailEditedMs, record.phoneEditedMs] + record.notes.map(\.createdMs)
-        guard times.allSatisfy(EventCodec.Bounds.timestampMs.contains),
-              record.pageviews <= VisitorRecord.countMax, record.events <= VisitorRecord.countMax
-        else { throw StorageError("a visitor record with a time or count out of range") }
+        let time = EventCodec.Bounds.clampedTime
         visitor = VisitorID(rawValue: record.visitor)
-        firstSeenMs = record.firstSeenMs
-        lastSeenMs = record.lastSeenMs
-        pageviews = record.pageviews
-        events = record.events
+        firstSeenMs = time(record.firstSeenMs)
+        lastSeenMs = time(record.lastSeenMs)
+        pageviews = min(record.pageviews, VisitorRecord.countMax)
+        events = min(record.events, VisitorRecord.countMax)
         geo = Geo(country: record.country)
         device = Device(browser: record.browser, os: record.os,
                         deviceClass: Device.Class(rawValue: UInt8(clamping: record.device.rawValue)) ?? .unknown)
         pii = record.hasPii ? PIICodec.decode(record.pii) : PII()
         tags = record.tags
-        notes = record.notes.map { Note(id: $0.id, createdMs: $0.createdMs, text: $0.text) }
-        tagsEditedMs = record.tagsEditedMs
-        nameEditedMs = record.nameEditedMs
-        emailEditedMs = record.emailEditedMs
-        phoneEditedMs = record.phoneEditedMs
+        notes = record.notes.map { Note(id: $0.id, createdMs: time($0.createdMs), text: $0.text) }
+        tagsEditedMs = time(record.tagsEditedMs)
+        nameEditedMs = time(record.nameEditedMs)
+        emailEditedMs = time(record.emailEditedMs)
+        phoneEditedMs = time(record.phoneEditedMs)
         removedNotes = record.removedNotes
     }
 }
@@ -367,20 +369,18 @@ public struct ErasureRecord: Hashable, Sendable {
         }
     }
 
-    /// A stored record: its fence and count are checked as an order's are (a fence within
-    /// `EventCodec.Bounds.timestampMs`), so the erasure that finds it can add to its count and
-    /// scan the days up to its fence.
+    /// A stored record, its fence and count brought within range as a visitor record's are (a
+    /// fence past every event's time still fences them all), so the erasure that finds it can add
+    /// to its count and read the days up to its fence. Refused instead, it failed every read of
+    /// its site's events and every ingest batch.
     init(encoded bytes: [UInt8]) throws {
         let record = try Footfall_V1_ErasureRecord(serializedBytes: bytes)
         guard let site = SiteID(record.site) else { throw StorageError("erasure record with a malformed site") }
-        guard EventCodec.Bounds.timestampMs.contains(record.erasedAtMs), (0...Int64(VisitorRecord.countMax)).contains(record.deletedEvents) else {
-            throw StorageError("erasure record with a fence or count out of range")
-        }
         requestID = record.requestID
         self.site = site
         visitor = VisitorID(rawValue: record.visitor)
-        erasedAtMs = record.erasedAtMs
-        deletedEvents = record.deletedEvents
+        erasedAtMs = EventCodec.Bounds.clampedTime(record.erasedAtMs)
+        deletedEvents = min(max(record.deletedEvents, 0), Int64(VisitorRecord.countMax))
         confirmations = record.confirmations.map { Confirmation(node: $0.node, confirmedAtMs: $0.confirmedAtMs) }
     }
 }

@@ -416,9 +416,10 @@ public final class EventStore: Sendable {
         if record.lastSeenMs > fence {
             // No event is stored more than minutes ahead of its node's clock (a record's last-seen
             // time can be an edit's, and a peer's edit time is only bounded far out).
-            // A stride, not a range: the fence may lie past that day (an earlier erasure's, made
-            // before this node's clock stepped back), and then there is no day to read.
-            for day in stride(from: Day(containing: fence), through: Day(containing: nowMs + TimeUnits.dayMs), by: 1) {
+            // Up to a day past the later of the fence and the clock: the fence may lie past a day
+            // ahead of the clock (an earlier erasure's, made before this node's clock stepped
+            // back), whose day a range up to the clock's would start after its end.
+            for day in Day(containing: fence)...Day(containing: max(fence, nowMs) + TimeUnits.dayMs) {
                 var hits = try sealedEvents(of: record.visitor, site: site, on: day).map(Visits.Hit.init)
                 try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, record.visitor)) { key, value in
                     if let hit = StorageKeys.visitorHit(key: key, value: value) { hits.append(hit) }

@@ -86,10 +86,10 @@ struct Serve: AsyncParsableCommand {
         }
         // Only the chaos suite sets this: it runs one node with a skewed wall clock. Monotonic time
         // (timeouts, probes) is untouched, as on a machine whose NTP is off.
-        let clockOffsetMs = env["FOOTFALL_CLOCK_OFFSET_MS"].flatMap(Int64.init) ?? 0
         // Within a year, so every reading of the clock stays far from overflowing.
-        guard (-Serve.clockOffsetMaxMs...Serve.clockOffsetMaxMs).contains(clockOffsetMs) else {
-            throw ValidationError("FOOTFALL_CLOCK_OFFSET_MS must be within ±\(Serve.clockOffsetMaxMs) (a year)")
+        let clockOffsetMs = env["FOOTFALL_CLOCK_OFFSET_MS"].map(Int64.init) ?? 0
+        guard let clockOffsetMs, (-Serve.clockOffsetMaxMs...Serve.clockOffsetMaxMs).contains(clockOffsetMs) else {
+            throw ValidationError("FOOTFALL_CLOCK_OFFSET_MS must be a whole number of ms within ±\(Serve.clockOffsetMaxMs) (a year)")
         }
         let node = try Node(configuration: configuration, clock: SystemClock(offsetMs: clockOffsetMs), logger: Logger(label: "footfall"))
         guard let site = SiteID(firstSite ?? env["FOOTFALL_FIRST_SITE"] ?? "localhost") else {

@@ -39,28 +39,44 @@ import Testing
         #expect(messages.count == 2 && messages.allSatisfy(DataCorruption.isCorruption), "\(messages)")
     }
 
-    /// Stored CRM and erasure records are read back with their times and counts checked: past
-    /// what events and edits can make, one is refused with an error, not overflowed later (a hit
-    /// counted, an erasure's count added to, an edit stamped after the latest).
-    @Test func storedRecordsOutOfRange_areRefused() throws {
-        let site = SiteID("example.com")!, visitor = VisitorID(rawValue: 1)
-        let record = VisitorRecord(visitor: visitor, firstSeenMs: 1_000, lastSeenMs: 2_000)
-        #expect(try VisitorRecord(encoded: record.encoded) == record)
-        let damages: [(inout VisitorRecord) -> Void] = [
-            { $0.events = .max }, { $0.pageviews = .max }, { $0.tagsEditedMs = .max }, { $0.emailEditedMs = -1 },
-            { $0.lastSeenMs = .max }, { $0.notes = [.init(id: "n", createdMs: .max, text: "a note")] },
-        ]
-        for damage in damages {
-            var damaged = record
-            damage(&damaged)
-            #expect(throws: (any Error).self) { try VisitorRecord(encoded: damaged.encoded) }
+    /// Stored CRM and erasure records are read back with their times and counts brought within
+    /// what events and edits can make, so nothing overflows later (a hit counted, an erasure's
+    /// count added to, an edit stamped after the latest); and such a record is still read, so its
+    /// visitor's hits are stored and its visitor can be erased (refused, it failed both).
+    @Test func storedRecordsOutOfRange_areBroughtWithinIt_andStillServe() throws {
+        let site = SiteID("example.com")!, visitor = VisitorID(rawValue: 1), top = EventCodec.Bounds.timestampMs.upperBound
+        var damaged = VisitorRecord(visitor: visitor, firstSeenMs: -5, lastSeenMs: .max)
+        (damaged.events, damaged.pageviews, damaged.tagsEditedMs, damaged.emailEditedMs) = (.max, .max, .max, .min)
+        damaged.notes = [.init(id: "n", createdMs: .max, text: "a note")]
+        let read = try VisitorRecord(encoded: damaged.encoded)
+        #expect((read.firstSeenMs, read.lastSeenMs, read.tagsEditedMs, read.emailEditedMs) == (0, top, top, 0))
+        #expect((read.events, read.pageviews, read.notes.map(\.createdMs)) == (VisitorRecord.countMax, VisitorRecord.countMax, [top]))
+        let erasure = ErasureRecord(requestID: "er", site: site, visitor: visitor, erasedAtMs: .max, deletedEvents: .max, confirmations: [])
+        let fenced = try ErasureRecord(encoded: erasure.encoded)
+        #expect((fenced.erasedAtMs, fenced.deletedEvents) == (top, Int64(VisitorRecord.countMax)))
+
+        let now: Int64 = 1_781_524_800_000, key = StorageKeys.visitor(site, visitor)
+        let kv = InMemoryStore(), store = try EventStore(kv: kv)
+        func put(_ family: ColumnFamily, _ value: [UInt8]) throws {
+            var batch = WriteBatch()
+            batch.put(family, key, value)
+            try kv.write(batch, sync: true)
         }
-        let erasure = ErasureRecord(requestID: "er", site: site, visitor: visitor, erasedAtMs: 5_000, deletedEvents: 3, confirmations: [])
-        #expect(try ErasureRecord(encoded: erasure.encoded) == erasure)
-        for (fence, count) in [(Int64.max, Int64(3)), (-1, 3), (5_000, .max), (5_000, -1)] {
-            let damaged = ErasureRecord(requestID: "er", site: site, visitor: visitor, erasedAtMs: fence, deletedEvents: count, confirmations: [])
-            #expect(throws: (any Error).self) { try ErasureRecord(encoded: damaged.encoded) }
-        }
+        try put(.crm, damaged.encoded)
+        var hit = makeEvent("consented", site: site, visitor: visitor.rawValue, at: now)
+        hit.consented = true
+        #expect(try store.apply([hit], nowMs: now, retention: { _ in .default }) == [.stored])
+        #expect(try store.visitorRecord(site: site, visitor: visitor)?.events == VisitorRecord.countMax, "counted, and read back within range")
+        #expect(try store.erase(site: site, visitor: visitor, requestID: "er-1", node: "n", nowMs: now, fenceMs: now).deletedEvents == 1)
+
+        // A later hit, then an erasure record with its count at the top of the range and a fence
+        // past the next erasure's, which therefore adds to that count.
+        let later = makeEvent("later", site: site, visitor: visitor.rawValue, at: now + 1)
+        #expect(try store.apply([later], nowMs: now + 1, retention: { _ in .default }) == [.stored])
+        try put(.erasures, ErasureRecord(requestID: "er-9", site: site, visitor: visitor, erasedAtMs: now + 20, deletedEvents: .max,
+                                         confirmations: []).encoded)
+        #expect(try store.erase(site: site, visitor: visitor, requestID: "er-2", node: "n", nowMs: now + 1, fenceMs: now + 10).deletedEvents
+                == Int64(VisitorRecord.countMax) + 1)
     }
 
     @Test func onlyRocksDBsCorruptionStatus_countsAsDamage() {
