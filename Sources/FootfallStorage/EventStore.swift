@@ -345,8 +345,12 @@ public final class EventStore: Sendable {
             var batch = WriteBatch()
             var deleted: Int64 = 0
             // Retention removes whole days older than the longest plan, so this span covers every
-            // day that can still hold the visitor's fenced events.
-            let days = Day(containing: min(nowMs, fence)).advanced(by: -(RetentionPlan.daysMax + 1))...Day(containing: fence)
+            // day that can still hold the visitor's fenced events: up to the fence's day, but not
+            // past as long again ahead of the clock (no event is stored more than minutes ahead of
+            // its node's clock, so only a clock stepped back that far leaves one later; a stored
+            // fence damaged far ahead made this loop read millions of days under the write lock).
+            let span = RetentionPlan.daysMax + 1
+            let days = Day(containing: min(nowMs, fence)).advanced(by: -span)...Day(containing: min(fence, nowMs + Int64(span) * TimeUnits.dayMs))
             var erasedPerDay = [Day: Int]()
             for day in days {
                 var erased = try eraseFromSegment(SealedDay(site: site, day: day), visitor: visitor, fence: fence, in: &batch)

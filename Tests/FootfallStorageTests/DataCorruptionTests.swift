@@ -77,6 +77,13 @@ import Testing
                                          confirmations: []).encoded)
         #expect(try store.erase(site: site, visitor: visitor, requestID: "er-2", node: "n", nowMs: now + 1, fenceMs: now + 10).deletedEvents
                 == Int64(VisitorRecord.countMax) + 1)
+
+        // A fence at the far end of the range: the next erasure reads (and marks for purging) the
+        // days up to a retention span ahead of the clock, not the millions up to the fence.
+        try put(.erasures, erasure.encoded)
+        #expect(try store.erase(site: site, visitor: visitor, requestID: "er-3", node: "n", nowMs: now, fenceMs: now).erasedAtMs == top)
+        let purge = try #require(try kv.get(.erasures, ErasurePurges.key(site)).flatMap(ErasurePurges.Pending.init(encoded:)))
+        #expect(purge.days.upperBound <= Day(containing: now).advanced(by: RetentionPlan.daysMax + 1))
     }
 
     @Test func onlyRocksDBsCorruptionStatus_countsAsDamage() {
