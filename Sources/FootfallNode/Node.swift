@@ -72,10 +72,12 @@ public struct NodeConfiguration: Sendable {
     /// HTTPS by default (promise 12): plain HTTP is served only on loopback, unless the operator
     /// says a TLS-terminating proxy is in front.
     public func validate() throws {
-        // Checked before anything binds: a port past 65535 trapped where NIO narrows it.
-        for (flag, port) in [("--port", httpPort), ("--https-port", httpsPort), ("--grpc-port", publicGRPCPort ?? 0),
-                             ("--cluster-port", cluster.listenPort)] where !(0...65_535).contains(port) {
-            throw FootfallError.invalid("\(flag) must be 0 to 65535")
+        // Checked before anything binds: a port past 65535 trapped where NIO narrows it, and a
+        // port of 0 (any free one) is announced as 0, which no client or peer can reach. The
+        // gRPC port's 0 turns it off (nil here).
+        for (flag, port) in [("--port", httpPort), ("--https-port", httpsPort), ("--grpc-port", publicGRPCPort ?? 1),
+                             ("--cluster-port", cluster.listenPort)] where !(1...65_535).contains(port) {
+            throw FootfallError.invalid("\(flag) must be 1 to 65535")
         }
         if (tlsCertificate == nil) != (tlsKey == nil) {
             throw FootfallError.invalid("--tls-cert and --tls-key go together")

@@ -300,10 +300,13 @@ public struct VisitorRecord: Hashable, Sendable {
     /// what stored events and edits make (`EventCodec.Bounds.timestampMs`, `countMax`), so the
     /// arithmetic done on them (an edit stamped after the latest, a hit counted) cannot overflow.
     /// Brought within, not refused: a record that failed to decode failed every read of its site's
-    /// visitors, every ingest batch holding one of its hits, and its own erasure.
+    /// visitors, every ingest batch holding one of its hits, and its own erasure. An edit time out
+    /// of range reads as 0, never edited, so every erasure covers what it stamps (raised to the
+    /// top of the range instead, it would outlive them all).
     public init(encoded bytes: [UInt8]) throws {
         let record = try Footfall_V1_VisitorRecord(serializedBytes: bytes)
         let time = EventCodec.Bounds.clampedTime
+        let edited = { (ms: Int64) in EventCodec.Bounds.timestampMs.contains(ms) ? ms : 0 }
         visitor = VisitorID(rawValue: record.visitor)
         firstSeenMs = time(record.firstSeenMs)
         lastSeenMs = time(record.lastSeenMs)
@@ -314,11 +317,11 @@ public struct VisitorRecord: Hashable, Sendable {
                         deviceClass: Device.Class(rawValue: UInt8(clamping: record.device.rawValue)) ?? .unknown)
         pii = record.hasPii ? PIICodec.decode(record.pii) : PII()
         tags = record.tags
-        notes = record.notes.map { Note(id: $0.id, createdMs: time($0.createdMs), text: $0.text) }
-        tagsEditedMs = time(record.tagsEditedMs)
-        nameEditedMs = time(record.nameEditedMs)
-        emailEditedMs = time(record.emailEditedMs)
-        phoneEditedMs = time(record.phoneEditedMs)
+        notes = record.notes.map { Note(id: $0.id, createdMs: edited($0.createdMs), text: $0.text) }
+        tagsEditedMs = edited(record.tagsEditedMs)
+        nameEditedMs = edited(record.nameEditedMs)
+        emailEditedMs = edited(record.emailEditedMs)
+        phoneEditedMs = edited(record.phoneEditedMs)
         removedNotes = record.removedNotes
     }
 }
@@ -371,8 +374,8 @@ public struct ErasureRecord: Hashable, Sendable {
 
     /// A stored record, its fence and count brought within range as a visitor record's are (a
     /// fence past every event's time still fences them all), so the erasure that finds it can add
-    /// to its count and read the days up to its fence. Refused instead, it failed every read of
-    /// its site's events and every ingest batch.
+    /// to its count and work out which days to read. Refused instead, it failed every read of its
+    /// site's events and every ingest batch.
     init(encoded bytes: [UInt8]) throws {
         let record = try Footfall_V1_ErasureRecord(serializedBytes: bytes)
         guard let site = SiteID(record.site) else { throw StorageError("erasure record with a malformed site") }

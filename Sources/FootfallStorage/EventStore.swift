@@ -418,12 +418,13 @@ public final class EventStore: Sendable {
             kept.lastSeenMs = max(kept.lastSeenMs, edit.atMs)
         }
         if record.lastSeenMs > fence {
-            // No event is stored more than minutes ahead of its node's clock (a record's last-seen
-            // time can be an edit's, and a peer's edit time is only bounded far out).
-            // Up to a day past the later of the fence and the clock: the fence may lie past a day
-            // ahead of the clock (an earlier erasure's, made before this node's clock stepped
-            // back), whose day a range up to the clock's would start after its end.
-            for day in Day(containing: fence)...Day(containing: max(fence, nowMs) + TimeUnits.dayMs) {
+            // From the fence's day, but no further back than retention keeps days (a fence of 0
+            // read 20,000 days under the write lock), up to a day past the later of the fence and
+            // the clock: no event is stored more than minutes ahead of its node's clock, and the
+            // fence may lie past a day ahead of the clock (an earlier erasure's, made before this
+            // node's clock stepped back), where a range up to the clock's day would end before it.
+            let first = max(Day(containing: fence), Day(containing: nowMs).advanced(by: -(RetentionPlan.daysMax + 1)))
+            for day in first...Day(containing: max(fence, nowMs) + TimeUnits.dayMs) {
                 var hits = try sealedEvents(of: record.visitor, site: site, on: day).map(Visits.Hit.init)
                 try kv.scan(.visitors, prefix: StorageKeys.visitorDay(site, day, record.visitor)) { key, value in
                     if let hit = StorageKeys.visitorHit(key: key, value: value) { hits.append(hit) }

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Settings out of range are refused before anything starts, run by `make test`.
 
-Each value below once overflowed Swift arithmetic and stopped the process with a trap (a signal),
-before any check named it. Now each ends the command with a usage error (exit status 64) naming
+Each value below once overflowed Swift arithmetic and stopped the process with a trap (a signal)
+before any check named it, or (a clock offset past Int64, a port of 0) was taken and served on
+without working. Now each ends the command with a usage error (exit status 64) naming
 the setting, and a refused `footfall serve` leaves no data folder behind. A control shows
 `footfall cluster ring` with a factor in range gets past its check (so the refusal is the check's).
 """
@@ -58,6 +59,7 @@ def main():
         ("https port variable", [], {"FOOTFALL_HTTPS_PORT": "-1"}, "--https-port must be"),
         ("grpc port", ["--grpc-port", "70000"], None, "--grpc-port must be"),
         ("cluster port variable", [], {"FOOTFALL_CLUSTER_PORT": "-1"}, "--cluster-port must be"),
+        ("cluster port 0", ["--cluster-port", "0"], None, "--cluster-port must be"),
     ]:
         refused(footfall, folder, ports, label, args, env, names)
 
