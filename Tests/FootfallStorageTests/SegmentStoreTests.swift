@@ -612,13 +612,17 @@ import Testing
         #expect(pageviews(parts) == Int64(3_000 + during.count))
 
         store.hotDays.folds.suspend()
+        let baseBytes = store.hotDays.bytes
         let more = hits("more", from: todaysBaseStart + 3 * TimeUnits.hourMs)
         store.hotDays.append(more)
+        // The base is as it was: the fold waits, and the hits are all still events since.
+        #expect(store.hotDays.bytes == baseBytes)
         let held = try #require(store.hotDays.parts(today), "the day is held while its fold waits")
         #expect(held.allSatisfy { $0.segment.count <= EventSegment.rowsMax })
         #expect(pageviews(held) == Int64(3_000 + during.count + more.count))
         store.hotDays.folds.resume()
         store.hotDays.waitForFolds()
+        #expect(store.hotDays.bytes > baseBytes, "the fold is in the base")
         #expect(pageviews(try #require(store.hotDays.parts(today))) == Int64(3_000 + during.count + more.count))
     }
 
